@@ -1,0 +1,58 @@
+"""Small file helpers shared by every part: atomic writes and linking with fallback."""
+
+import errno
+import json
+import os
+import shutil
+import tempfile
+
+
+def write_atomic(path, data, mode=0o644):
+    """Write ``data`` (str or bytes) to ``path`` via a temp file, fsync and rename."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-" + os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_json_atomic(path, obj):
+    """Write ``obj`` as sorted, 4-space indented JSON (Pungi's style) atomically."""
+    write_atomic(path, json.dumps(obj, indent=4, sort_keys=True, separators=(",", ": ")) + "\n")
+
+
+def link_file(src, dst, link_type="hardlink-or-copy"):
+    """Place ``src`` at ``dst`` as Pungi's ``link_type`` asks.
+
+    hardlink-or-copy falls back to a copy across filesystems (EXDEV) or where links are refused.
+    """
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    if os.path.lexists(dst):
+        os.unlink(dst)
+    if link_type == "copy":
+        shutil.copy2(src, dst)
+    elif link_type == "symlink":
+        os.symlink(os.path.relpath(src, os.path.dirname(dst)), dst)
+    elif link_type == "abspath-symlink":
+        os.symlink(os.path.abspath(src), dst)
+    elif link_type in ("hardlink", "hardlink-or-copy"):
+        try:
+            os.link(src, dst)
+        except OSError as exc:
+            if link_type == "hardlink" or exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                raise
+            shutil.copy2(src, dst)
+    else:
+        raise ValueError(f"unknown link_type {link_type!r}")

@@ -1,0 +1,53 @@
+"""One thin wrapper for running external tools.
+
+Every invocation logs the exact command, its duration and its output to a log file, so a failed
+compose can be debugged from its logs alone.
+"""
+
+import logging
+import os
+import shlex
+import subprocess
+import time
+
+from .errors import ToolError
+
+log = logging.getLogger("pungi_like.tools")
+
+
+def run(cmd, log_path=None, cwd=None, env=None, check=True, input=None, timeout=None):
+    """Run ``cmd`` (a list), appending command, duration and output to ``log_path``.
+
+    Returns the CompletedProcess (stdout holds text output, stderr merged into it).
+    Raises ToolError naming the command and the log when it exits non-zero and ``check`` is set.
+    """
+    cmd = [str(c) for c in cmd]
+    shown = shlex.join(cmd)
+    log.debug("running: %s", shown)
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(
+            cmd, cwd=cwd, env=env, input=input, timeout=timeout,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+        )
+    except FileNotFoundError as exc:
+        raise ToolError(f"{cmd[0]}: program not found ({exc}); run .ci/setup to install it", cmd=cmd)
+    duration = time.monotonic() - start
+    if log_path:
+        os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+        with open(log_path, "a", encoding="utf-8") as fh:
+            fh.write(f"$ {shown}\n")
+            if cwd:
+                fh.write(f"# cwd: {cwd}\n")
+            fh.write(proc.stdout)
+            if proc.stdout and not proc.stdout.endswith("\n"):
+                fh.write("\n")
+            fh.write(f"# exit code {proc.returncode}, {duration:.2f} s\n")
+    if check and proc.returncode != 0:
+        where = f"; see {log_path}" if log_path else ""
+        tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
+        raise ToolError(
+            f"{cmd[0]} exited with {proc.returncode}{where}\n  command: {shown}\n{tail}",
+            cmd=cmd, returncode=proc.returncode, log_path=log_path,
+        )
+    return proc
