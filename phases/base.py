@@ -1,0 +1,45 @@
+"""The base class of every phase: declare units, validate config, say why it is skipped."""
+
+import os
+
+from pungi_like.scheduler import Unit
+
+
+class PhaseBase:
+    #: the phase name used by --skip-phase/--just-phase and in unit names
+    name = None
+    #: Pungi's spelling where it differs (accepted by --skip-phase)
+    aliases = ()
+    #: a phase that can never be skipped
+    never_skip = False
+
+    def __init__(self, compose):
+        self.compose = compose
+        self.conf = compose.conf
+        self.paths = compose.paths
+        self.log = compose.log
+
+    def skip_reason(self):
+        """A sentence saying why this phase does nothing in this compose, or None."""
+        return None
+
+    def validate(self):
+        """Phase-level config checks; a list of messages (empty when fine)."""
+        return []
+
+    def units(self):
+        """The units of work of this phase, with what each needs."""
+        return []
+
+    def log_path(self, arch=None, variant=None, name=None):
+        """``logs/<arch>/<name>[-<V>].<arch>.log``."""
+        base = name or self.name
+        if variant is not None:
+            base += "-" + getattr(variant, "uid", variant)
+        return self.paths.log_file(arch or "global", base)
+
+    def unit(self, scope, run, variant=None, arch=None, **kwargs):
+        """A unit named ``<phase>.<scope>`` logging to this phase's log for variant.arch."""
+        kwargs.setdefault("log_path", self.log_path(arch, variant))
+        return Unit(name=f"{self.name}.{scope}", run=run, variant=variant, arch=arch,
+                    phase=self.name, **kwargs)

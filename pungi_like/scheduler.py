@@ -1,0 +1,285 @@
+"""Runs phase units as a dependency graph on a bounded thread pool.
+
+Pungi runs phases behind fixed barriers (every ISO waits for every variant's gather). Here a unit
+starts as soon as the units it needs are done, so the work of one variant overlaps another's.
+
+A unit's failure is handled by the compose's failure model:
+- a unit whose deliverable is failable: recorded in deliverables.json, its dependents are skipped,
+  the compose ends FINISHED_INCOMPLETE;
+- any other failure: no new unit starts, running units finish, and ``SchedulerError`` is raised
+  naming the unit, its log and the cause (the compose ends DOOMED).
+
+Each unit's start, end, result and log path go to ``logs/global/timeline.json`` (rewritten
+atomically after every unit, so it is there even after a kill), and each finished unit records a
+hash of its inputs with its outputs in ``work/global/units/<name>.json``.
+"""
+
+import concurrent.futures
+import fnmatch
+import hashlib
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from .errors import PhaseError, PungiLikeError
+from .fileutil import write_json_atomic
+
+log = logging.getLogger("pungi_like.scheduler")
+
+
+@dataclass
+class Unit:
+    """One piece of a phase's work (usually one variant.arch)."""
+
+    name: str
+    run: Callable[["Unit"], Optional[dict]]
+    needs: tuple = ()
+    variant: Any = None
+    arch: Optional[str] = None
+    deliverable: Optional[tuple] = None  # (kind, variant_uid, arch, subvariant)
+    inputs: Any = None
+    log_path: Optional[str] = None
+    phase: str = ""
+
+    def __post_init__(self):
+        if not self.phase:
+            self.phase = self.name.split(".", 1)[0]
+        self.needs = tuple(self.needs)
+
+
+class SchedulerError(PungiLikeError):
+    """A non-failable unit failed; the compose is DOOMED."""
+
+    def __init__(self, unit, exc, log_path=None):
+        self.unit = unit
+        self.exc = exc
+        where = f" (log: {log_path})" if log_path else ""
+        super().__init__(f"{unit} failed{where}: {exc}")
+
+
+def inputs_hash(inputs):
+    """A stable hash of a unit's declared inputs (JSON with sorted keys)."""
+    blob = json.dumps(inputs, sort_keys=True, default=str).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()
+
+
+class Progress:
+    """A one-line live status on a TTY; silent otherwise."""
+
+    def __init__(self, total, enabled, stream=None):
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.done = 0
+        self.lock = threading.Lock()
+        self._last = ""
+
+    def update(self, running):
+        if not self.enabled:
+            return
+        names = ", ".join(sorted(running)[:3]) + (" ..." if len(running) > 3 else "")
+        line = f"[{self.done}/{self.total}] {names}"
+        width = 100
+        line = line[:width]
+        with self.lock:
+            self.stream.write("\r" + line.ljust(len(self._last)))
+            self.stream.flush()
+            self._last = line
+
+    def finish(self):
+        if self.enabled and self._last:
+            self.stream.write("\r" + " " * len(self._last) + "\r")
+            self.stream.flush()
+
+
+class Scheduler:
+    """Run ``units`` respecting ``needs``; see the module docstring for failure handling."""
+
+    def __init__(self, units, compose, max_workers, skipped_phases=(), progress=False):
+        self.compose = compose
+        self.max_workers = max(1, int(max_workers))
+        self.units = {}
+        for unit in units:
+            if unit.name in self.units:
+                raise PhaseError(f"two units are named {unit.name}")
+            self.units[unit.name] = unit
+        self.skipped_phases = set(skipped_phases)
+        self.deps = {name: self._resolve_needs(unit) for name, unit in self.units.items()}
+        self._check_cycles()
+        self.state = {name: "pending" for name in self.units}
+        self.timeline = []
+        self.timeline_lock = threading.Lock()
+        self.progress = Progress(len(self.units), progress)
+        self.phase_units = {}
+        for unit in self.units.values():
+            self.phase_units.setdefault(unit.phase, set()).add(unit.name)
+        self.phase_started = set()
+        self.stop = threading.Event()
+
+    # ---- graph ----------------------------------------------------------------------------
+    def _resolve_needs(self, unit):
+        resolved = set()
+        for need in unit.needs:
+            matches = [n for n in self.units if fnmatch.fnmatchcase(n, need)]
+            if matches:
+                resolved.update(m for m in matches if m != unit.name)
+                continue
+            phase = need.split(".", 1)[0]
+            has_phase = any(u.phase == phase for u in self.units.values())
+            if has_phase and phase not in self.skipped_phases and "*" not in need:
+                raise PhaseError(f"unit {unit.name} needs {need}, which no phase provides")
+        return resolved
+
+    def _check_cycles(self):
+        seen, stack = set(), set()
+
+        def visit(name, path):
+            if name in stack:
+                raise PhaseError("dependency cycle: " + " -> ".join(path + [name]))
+            if name in seen:
+                return
+            stack.add(name)
+            for dep in sorted(self.deps[name]):
+                visit(dep, path + [name])
+            stack.discard(name)
+            seen.add(name)
+
+        for name in sorted(self.units):
+            visit(name, [])
+
+    # ---- bookkeeping ----------------------------------------------------------------------
+    def _record(self, unit, start, end, result, error=None, outputs=None):
+        entry = {
+            "unit": unit.name,
+            "phase": unit.phase,
+            "variant": getattr(unit.variant, "uid", unit.variant),
+            "arch": unit.arch,
+            "start": round(start, 3),
+            "end": round(end, 3),
+            "duration": round(end - start, 3),
+            "result": result,
+            "log": os.path.relpath(unit.log_path, self.compose.topdir) if unit.log_path else None,
+        }
+        if error:
+            entry["error"] = error
+        with self.timeline_lock:
+            self.timeline.append(entry)
+            write_json_atomic(self.compose.paths.timeline_file(), {
+                "compose_id": self.compose.compose_id,
+                "max_workers": self.max_workers,
+                "units": sorted(self.timeline, key=lambda e: (e["start"], e["unit"])),
+            })
+        if result == "ok":
+            record = {
+                "unit": unit.name,
+                "inputs_hash": inputs_hash(unit.inputs) if unit.inputs is not None else None,
+                "inputs": unit.inputs,
+                "outputs": outputs or {},
+                "start": entry["start"],
+                "end": entry["end"],
+            }
+            path = os.path.join(self.compose.paths.units_dir(), unit.name + ".json")
+            write_json_atomic(path, json.loads(json.dumps(record, default=str)))
+
+    def _phase_event(self, unit, event):
+        phase = unit.phase
+        if event == "start" and phase not in self.phase_started:
+            self.phase_started.add(phase)
+            self.compose.log.info("[BEGIN] ---------- PHASE: %s ----------", phase.upper())
+            self.compose.notify("phase-start", phase_name=phase)
+        elif event == "end":
+            names = self.phase_units[phase]
+            if all(self.state[n] not in ("pending", "running") for n in names):
+                self.compose.log.info("[DONE ] ---------- PHASE: %s ----------", phase.upper())
+                self.compose.notify("phase-stop", phase_name=phase)
+
+    def _run_unit(self, unit):
+        start = time.time()
+        self.compose.log.info("[%s] started%s", unit.name,
+                              f" (log: {os.path.relpath(unit.log_path, self.compose.topdir)})"
+                              if unit.log_path else "")
+        if unit.deliverable:
+            self.compose.attempt_deliverable(*unit.deliverable)
+        try:
+            outputs = unit.run(unit)
+        except BaseException as exc:  # noqa: B902 - recorded and re-raised by the loop
+            end = time.time()
+            return unit, start, end, None, exc, traceback.format_exc()
+        return unit, start, time.time(), outputs, None, None
+
+    # ---- main loop ------------------------------------------------------------------------
+    def run(self):
+        """Run every unit; return the timeline. Raises SchedulerError on a fatal failure."""
+        failure = None
+        running = {}
+        pool = concurrent.futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="unit")
+        try:
+            while True:
+                if failure is None and not self.stop.is_set():
+                    self._skip_blocked()
+                    for name in sorted(self.units):
+                        if len(running) >= self.max_workers:
+                            break
+                        if self.state[name] != "pending":
+                            continue
+                        if all(self.state[d] == "done" for d in self.deps[name]):
+                            unit = self.units[name]
+                            self.state[name] = "running"
+                            self._phase_event(unit, "start")
+                            running[pool.submit(self._run_unit, unit)] = name
+                    self.progress.update([running[f] for f in running])
+                if not running:
+                    break
+                done, _ = concurrent.futures.wait(
+                    running, timeout=0.5, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in done:
+                    running.pop(future)
+                    unit, start, end, outputs, exc, tb = future.result()
+                    self.progress.done += 1
+                    if exc is None:
+                        self.state[unit.name] = "done"
+                        self._record(unit, start, end, "ok", outputs=outputs)
+                        self.compose.log.info("[%s] done in %.1f s", unit.name, end - start)
+                    elif unit.deliverable and self.compose.is_failable(*unit.deliverable):
+                        self.state[unit.name] = "failed"
+                        self._record(unit, start, end, "failed-failable", error=str(exc))
+                        self.compose.fail_deliverable(*unit.deliverable, error=exc, tb=tb)
+                    else:
+                        self.state[unit.name] = "failed"
+                        self._record(unit, start, end, "failed", error=str(exc))
+                        self.compose.log.error("[%s] failed: %s", unit.name, exc)
+                        self.compose.write_traceback(unit.name.replace(".", "-"), tb)
+                        if failure is None:
+                            failure = SchedulerError(unit.name, exc, unit.log_path)
+                    self._phase_event(unit, "end")
+        finally:
+            self.progress.finish()
+            pool.shutdown(wait=failure is None and not self.stop.is_set(), cancel_futures=True)
+        if failure:
+            raise failure
+        return self.timeline
+
+    def _skip_blocked(self):
+        """Units needing a failed (failable) unit are skipped, transitively."""
+        changed = True
+        while changed:
+            changed = False
+            for name, deps in self.deps.items():
+                if self.state[name] != "pending":
+                    continue
+                blocked = [d for d in deps if self.state[d] in ("failed", "skipped")]
+                if blocked:
+                    self.state[name] = "skipped"
+                    unit = self.units[name]
+                    now = time.time()
+                    reason = f"skipped because {', '.join(sorted(blocked))} failed"
+                    self.compose.log.warning("[%s] %s", name, reason)
+                    self._record(unit, now, now, "skipped", error=reason)
+                    self.progress.done += 1
+                    changed = True
