@@ -97,6 +97,9 @@ class Compose:
         self.failed_deliverables = []
         self.status = None
         self._log_handler = None
+        self.images_expected = False
+        self.koji_event = None
+        self.scheduler = None
 
     # ---- creation -------------------------------------------------------------------------
     @classmethod

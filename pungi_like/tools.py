@@ -51,3 +51,56 @@ def run(cmd, log_path=None, cwd=None, env=None, check=True, input=None, timeout=
             cmd=cmd, returncode=proc.returncode, log_path=log_path,
         )
     return proc
+
+
+def _descendants(pid):
+    """PIDs of every descendant of ``pid`` (read from /proc), deepest last."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    result, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            result.append(child)
+            todo.append(child)
+    return result
+
+
+def kill_children(grace=3.0):
+    """Terminate every descendant process of this one (SIGTERM, then SIGKILL after ``grace``)."""
+    import signal
+
+    pids = _descendants(os.getpid())
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if os.path.exists(f"/proc/{p}")
+                 and not _is_zombie(p)]
+        if not alive:
+            return
+        time.sleep(0.1)
+    for pid in _descendants(os.getpid()) + pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _is_zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except OSError:
+        return True

@@ -1,0 +1,385 @@
+"""pungi-like-koji: the compose driver.
+
+Exit codes (doc/operations.md):
+  0  FINISHED
+  1  DOOMED (a non-failable part failed; the cause is on stderr and in logs/global)
+  2  bad command line
+  3  invalid config or variants file (nothing was created)
+  4  FINISHED_INCOMPLETE (only failable deliverables failed; 0 with --incomplete-ok)
+  5  TERMINATED (SIGINT/SIGTERM)
+"""
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+import traceback
+
+import pungi_like
+from pungi_like import metadata
+from pungi_like.compose import Compose
+from pungi_like.errors import ConfigError, PungiLikeError
+from pungi_like.fileutil import write_atomic, write_json_atomic
+from pungi_like.notifier import Notifier
+from pungi_like.scheduler import Scheduler, SchedulerError, Unit
+from pungi_like.tools import kill_children
+
+EXIT_FINISHED = 0
+EXIT_DOOMED = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 3
+EXIT_INCOMPLETE = 4
+EXIT_TERMINATED = 5
+
+COMPOSE_TYPES = ("production", "nightly", "test", "ci", "development")
+
+log = logging.getLogger("pungi_like.driver")
+
+
+class Terminated(BaseException):
+    """Raised in the main thread by the SIGINT/SIGTERM handler."""
+
+    def __init__(self, signum):
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="pungi-like-koji",
+        description="Compose a release: package sets, repos, images and productmd manifests.")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--target-dir", metavar="PATH",
+                       help="directory in which a new compose directory is allocated")
+    where.add_argument("--compose-dir", metavar="PATH",
+                       help="use this exact compose directory (reuses its identity if present)")
+    p.add_argument("--config", required=True, metavar="FILE", help="release config file")
+    p.add_argument("--label", help="compose label, e.g. RC-1.0 (required for production)")
+    p.add_argument("--no-label", action="store_true",
+                   help="make a production compose without a label")
+    p.add_argument("--supported", action="store_true", help="mark the compose as supported")
+    types = p.add_mutually_exclusive_group()
+    for t in COMPOSE_TYPES:
+        types.add_argument(f"--{t}", dest="compose_type", action="store_const", const=t,
+                           help=f"make a {t} compose")
+    p.add_argument("--skip-phase", action="append", default=[], metavar="PHASE")
+    p.add_argument("--just-phase", action="append", default=[], metavar="PHASE")
+    p.add_argument("--notification-script", action="append", default=[], metavar="CMD")
+    p.add_argument("--no-latest-link", action="store_true")
+    p.add_argument("--latest-link-status", action="append", default=[], metavar="STATUS")
+    p.add_argument("--latest-link-components", type=int, default=-1, metavar="N")
+    p.add_argument("--koji-event", metavar="ID", help="pin the build service event")
+    p.add_argument("--print-output-dir", action="store_true")
+    p.add_argument("--incomplete-ok", action="store_true",
+                   help="exit 0 for FINISHED_INCOMPLETE, as Pungi does")
+    p.add_argument("--quiet", action="store_true", help="print only warnings, errors and the result")
+    p.add_argument("--debug", action="store_true", help="verbose logging on stderr")
+    p.add_argument("--version", action="version", version=f"pungi-like {pungi_like.__version__}")
+    return p
+
+
+# ---- phases -------------------------------------------------------------------------------
+
+def load_phase_classes():
+    """The phase classes in run order, from the modules listed in ``phases.PHASE_MODULES``."""
+    import phases
+    from phases.base import PhaseBase
+
+    classes = []
+    for modname in phases.PHASE_MODULES:
+        module = importlib.import_module(f"phases.{modname}")
+        found = [obj for obj in vars(module).values()
+                 if isinstance(obj, type) and issubclass(obj, PhaseBase)
+                 and obj is not PhaseBase and obj.name == modname]
+        if not found:
+            raise PungiLikeError(f"phases/{modname}.py defines no phase class named {modname!r}")
+        classes.append(found[0])
+    return classes
+
+
+def select_phases(classes, skip, just, conf_skip):
+    """Names of the phases to skip; raises ConfigError for unknown names or broken dependencies."""
+    names = {}
+    for cls in classes:
+        names[cls.name] = cls
+        for alias in cls.aliases:
+            names[alias] = cls
+    errors = []
+
+    def canon(phase):
+        if phase not in names:
+            errors.append(f"unknown phase {phase!r}; phases are: "
+                          + ", ".join(c.name for c in classes))
+            return None
+        return names[phase].name
+
+    skipped = {canon(p) for p in list(skip) + list(conf_skip or [])} - {None}
+    if just:
+        wanted = {canon(p) for p in just} - {None}
+        skipped |= {c.name for c in classes if c.name not in wanted}
+    for cls in classes:
+        if cls.never_skip and cls.name in skipped:
+            if cls.name in set(map(canon, skip)) | set(map(canon, conf_skip or [])):
+                log.warning("phase %s can not be skipped", cls.name)
+            skipped.discard(cls.name)
+    for needed, needer in (("pkgset", "gather"), ("gather", "createrepo")):
+        if needed in skipped and needer not in skipped:
+            errors.append(f"{needed} phase is skipped but it's needed by {needer} phase")
+    if errors:
+        raise ConfigError(errors)
+    return skipped
+
+
+# ---- console ------------------------------------------------------------------------------
+
+def setup_console(args):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    if args.debug:
+        handler.setLevel(logging.DEBUG)
+    else:
+        handler.setLevel(logging.WARNING)
+    root = logging.getLogger("pungi_like")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    return handler
+
+
+def fail_to_start(notifier, args, argv, detail, errors=None):
+    body = {"workdir": os.getcwd(), "command": argv, "target_dir": args.target_dir,
+            "config": args.config, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    notifier.send("fail-to-start", body)
+
+
+# ---- latest link --------------------------------------------------------------------------
+
+def latest_link_name(conf, components):
+    version = conf.release_version
+    parts = version.split(".")
+    if components == 0:
+        name = f"latest-{conf.release_short}"
+    else:
+        if components > 0:
+            parts = parts[:components]
+        elif components < 0:
+            parts = parts[:max(1, len(parts) + components)]
+        name = f"latest-{conf.release_short}-{'.'.join(parts)}"
+    if conf.base_product_short:
+        name += f"-{conf.base_product_short}-{conf.base_product_version}"
+    return name
+
+
+def update_latest_link(compose, args):
+    if args.no_latest_link or args.compose_dir:
+        return
+    wanted = {s.upper() for s in args.latest_link_status}
+    if wanted and compose.status not in wanted:
+        return
+    parent = os.path.dirname(compose.topdir)
+    link = os.path.join(parent, latest_link_name(compose.conf, args.latest_link_components))
+    tmp = link + ".tmp-" + str(os.getpid())
+    # symlink + rename: the link is replaced atomically, never missing for a moment
+    os.symlink(os.path.basename(compose.topdir), tmp)
+    os.replace(tmp, link)
+    compose.log.info("latest link: %s -> %s", link, os.path.basename(compose.topdir))
+
+
+# ---- the run ------------------------------------------------------------------------------
+
+def copy_config(compose, conf, variants_file):
+    dest = compose.paths.config_copy_dir()
+    for path in conf.source_files:
+        shutil.copy2(path, os.path.join(dest, os.path.basename(path)))
+    write_atomic(compose.paths.config_dump_file(),
+                 json.dumps(conf.as_dict(), indent=4, sort_keys=True) + "\n")
+    shutil.copy2(variants_file, compose.paths.work_variants_file())
+
+
+def metadata_unit(compose, after_phases):
+    """Writes composeinfo.json, rpms.json and images.json once the trees and images exist."""
+
+    def run(unit):
+        conf = compose.conf
+        release = metadata.ReleaseInfo(
+            name=conf.release_name, short=conf.release_short, version=conf.release_version,
+            type=conf.release_type, internal=bool(conf.release_internal),
+            is_layered=bool(conf.base_product_short))
+        base = None
+        if conf.base_product_short:
+            base = metadata.BaseProductInfo(
+                name=conf.base_product_name, short=conf.base_product_short,
+                version=conf.base_product_version, type=conf.base_product_type)
+        info = compose.compose_info()
+        compose.rpms.write(compose.paths.metadata_file("rpms.json", create=True), info)
+        metadata.write_composeinfo(
+            compose.paths.metadata_file("composeinfo.json", create=True),
+            compose_info=info, release=release, base_product=base,
+            variants=compose.all_variants, paths=compose.paths)
+        if compose.images.has_images() or compose.images_expected:
+            compose.images.write(compose.paths.metadata_file("images.json", create=True), info)
+        return {"metadata": sorted(os.listdir(compose.paths.metadata_dir()))}
+
+    needs = [f"{p}.*" for p in after_phases]
+    return Unit(name="metadata.write", run=run, needs=needs, phase="metadata",
+                log_path=compose.paths.global_log())
+
+
+def run_compose(compose, phase_objects, skipped, args):
+    conf = compose.conf
+    units = []
+    active = []
+    for phase in phase_objects:
+        if phase.name in skipped:
+            compose.log.info("[SKIP ] ---------- PHASE: %s ---------- (skipped on request)",
+                             phase.name.upper())
+            continue
+        reason = phase.skip_reason()
+        if reason:
+            compose.log.info("[SKIP ] ---------- PHASE: %s ---------- %s", phase.name.upper(),
+                             reason)
+            skipped.add(phase.name)
+            continue
+        active.append(phase)
+        units.extend(phase.units())
+    image_phases = {"buildinstall", "createiso", "liveimages"}
+    compose.images_expected = bool(image_phases - skipped)
+    before_meta = [p.name for p in active if p.name != "test"]
+    units.append(metadata_unit(compose, before_meta))
+    workers = conf.num_threads or os.cpu_count() or 1
+    progress = sys.stderr.isatty() and not args.quiet and not args.debug
+    scheduler = Scheduler(units, compose, workers, skipped_phases=skipped, progress=progress)
+    compose.scheduler = scheduler
+    return scheduler.run()
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("LC_ALL", "C.UTF-8")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = setup_console(args)
+    notifier = Notifier(args.notification_script, cwd=args.target_dir or args.compose_dir)
+
+    # -- everything that can be wrong before a compose exists: exit 2 or 3, nothing created
+    try:
+        from pungi_like.config import load_config
+        from pungi_like.config.validate import check_variant_mappings
+        from pungi_like.variants import all_variants, load_variants
+
+        conf = load_config(args.config)
+        for warning in getattr(conf, "warnings", []):
+            log.warning("%s", warning)
+        compose_type = args.compose_type or conf.compose_type or "production"
+        label = args.label
+        if label:
+            metadata.parse_label(label)
+        if compose_type == "production" and not label and not args.no_label:
+            parser.error("a production compose needs --label or --no-label")
+        supported = args.supported or (label and metadata.is_supported_label(label))
+        variants_file = conf.resolve_path(conf.variants_file)
+        top = load_variants(variants_file, tree_arches=conf.tree_arches,
+                            tree_variants=conf.tree_variants)
+        flat = all_variants(top)
+        errors = check_variant_mappings(conf, [v.uid for v in flat])
+        if errors:
+            raise ConfigError(errors)
+        classes = load_phase_classes()
+        skipped = select_phases(classes, args.skip_phase, args.just_phase, conf.skip_phases)
+    except ConfigError as exc:
+        for message in exc.errors:
+            print(f"ERROR: {message}", file=sys.stderr)
+        print("Configuration is not valid; no compose was started.", file=sys.stderr)
+        fail_to_start(notifier, args, argv, "config", exc.errors)
+        return EXIT_CONFIG
+    except PungiLikeError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        fail_to_start(notifier, args, argv, str(exc))
+        return EXIT_CONFIG
+
+    compose = Compose.create(conf, target_dir=args.target_dir, compose_dir=args.compose_dir,
+                             compose_type=compose_type, label=label, supported=supported,
+                             notifier=notifier)
+    compose.koji_event = args.koji_event
+    compose.set_variants(top, flat)
+    notifier.set_compose(compose)
+    compose.setup_logging(debug=args.debug)
+    if args.print_output_dir:
+        print(f"Compose dir: {compose.topdir}")
+
+    def on_signal(signum, frame):
+        raise Terminated(signum)
+
+    old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    started = time.monotonic()
+    try:
+        compose.write_status("STARTED")
+        compose.log.info("Host: %s; pungi-like %s; user %s; cwd %s", socket.gethostname(),
+                         pungi_like.__version__, os.environ.get("USER", "?"), os.getcwd())
+        compose.log.info("Command line: pungi-like-koji %s", " ".join(argv))
+        compose.log.info("Compose top directory: %s", compose.topdir)
+        compose.log.info("COMPOSE_ID=%s", compose.compose_id)
+        copy_config(compose, conf, variants_file)
+        phase_objects = [cls(compose) for cls in classes]
+        problems = []
+        for phase in phase_objects:
+            if phase.name in skipped:
+                continue
+            problems += [f"{phase.name.upper()}: {m}" for m in phase.validate()]
+        if problems:
+            raise ConfigError(problems)
+        run_compose(compose, phase_objects, skipped, args)
+        status = "FINISHED_INCOMPLETE" if compose.failed_deliverables else "FINISHED"
+        compose.write_status(status)
+        update_latest_link(compose, args)
+    except Terminated as exc:
+        compose.log.error("Compose terminated by %s", exc)
+        kill_children()
+        compose.write_status("TERMINATED")
+        print(f"Compose {compose.compose_id} TERMINATED by {exc}: {compose.topdir}",
+              file=sys.stderr)
+        compose.close_logging()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_TERMINATED)  # running threads cannot be joined: their children are gone
+    except (PungiLikeError, Exception) as exc:  # noqa: B902 - every failure DOOMs the compose
+        compose.log.error("Compose run failed: %s", exc)
+        tb = traceback.format_exc()
+        compose.write_traceback(None, tb)
+        compose.log.error("Compose failed: %s", compose.topdir)
+        compose.write_status("DOOMED")
+        if isinstance(exc, ConfigError):
+            for message in exc.errors:
+                print(f"ERROR: {message}", file=sys.stderr)
+        elif isinstance(exc, PungiLikeError):
+            print(f"ERROR: {exc}", file=sys.stderr)
+        else:
+            print(f"ERROR: internal error: {exc!r}\n{tb}", file=sys.stderr)
+        print(f"Compose {compose.compose_id} DOOMED: {compose.topdir}", file=sys.stderr)
+        compose.close_logging()
+        return EXIT_DOOMED
+    finally:
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+    elapsed = time.monotonic() - started
+    compose.log.info("Compose finished in %.1f s", elapsed)
+    print(f"Compose {compose.compose_id} {compose.status} in {elapsed:.0f} s: {compose.topdir}")
+    for failed in compose.failed_deliverables:
+        print(f"  failed deliverable: {failed['kind']} {failed['variant']}.{failed['arch']}: "
+              f"{failed['error']}", file=sys.stderr)
+    compose.close_logging()
+    logging.getLogger("pungi_like").removeHandler(console)
+    if compose.status == "FINISHED_INCOMPLETE":
+        return EXIT_FINISHED if args.incomplete_ok else EXIT_INCOMPLETE
+    return EXIT_FINISHED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
