@@ -1,0 +1,154 @@
+"""The scheduler: dependency order, overlap, failure model, timeline and unit records."""
+
+import json
+import logging
+import os
+import threading
+import time
+
+import pytest
+
+from pungi_like.errors import PhaseError
+from pungi_like.paths import Paths
+from pungi_like.scheduler import Scheduler, SchedulerError, Unit, inputs_hash
+
+pytestmark = pytest.mark.unit
+
+
+class FakeCompose:
+    """Just the recorder surface the scheduler uses."""
+
+    def __init__(self, topdir, failable=()):
+        self.topdir = str(topdir)
+        self.paths = Paths(topdir)
+        self.compose_id = "T-1.0-20260101.t.0"
+        self.log = logging.getLogger("test.scheduler")
+        self.failable = set(failable)
+        self.failed = []
+        self.attempted = []
+        self.messages = []
+
+    def notify(self, message, **extra):
+        self.messages.append((message, extra))
+
+    def attempt_deliverable(self, *d):
+        self.attempted.append(d)
+
+    def is_failable(self, *d):
+        return d in self.failable
+
+    def fail_deliverable(self, *d, error=None, tb=None):
+        self.failed.append((d, str(error)))
+
+    def write_traceback(self, detail, text):
+        pass
+
+
+def record_run(order, lock, delay=0.0, fail=None):
+    def run(unit):
+        with lock:
+            order.append(("start", unit.name, time.monotonic()))
+        time.sleep(delay)
+        if fail:
+            raise RuntimeError(fail)
+        with lock:
+            order.append(("end", unit.name, time.monotonic()))
+        return {"name": unit.name}
+    return run
+
+
+def test_needs_are_respected_and_independent_chains_overlap(tmp_path):
+    order, lock = [], threading.Lock()
+    units = [
+        Unit("gather.A.x86_64", record_run(order, lock, 0.3)),
+        Unit("gather.B.x86_64", record_run(order, lock, 0.3)),
+        Unit("createrepo.A.x86_64", record_run(order, lock, 0.1), needs=["gather.A.x86_64"]),
+        Unit("createrepo.B.x86_64", record_run(order, lock, 0.1), needs=["gather.B.x86_64"]),
+        Unit("test.all", record_run(order, lock), needs=["createrepo.*"]),
+    ]
+    compose = FakeCompose(tmp_path)
+    timeline = Scheduler(units, compose, max_workers=2).run()
+    times = {(kind, name): t for kind, name, t in order}
+    assert times[("start", "createrepo.A.x86_64")] >= times[("end", "gather.A.x86_64")]
+    assert times[("start", "test.all")] >= max(times[("end", "createrepo.A.x86_64")],
+                                               times[("end", "createrepo.B.x86_64")])
+    # the two gathers ran at the same time: the pool is not phase-serial
+    assert times[("start", "gather.B.x86_64")] < times[("end", "gather.A.x86_64")]
+    assert {e["result"] for e in timeline} == {"ok"}
+    saved = json.loads(open(compose.paths.timeline_file()).read())
+    assert [e["unit"] for e in saved["units"]][0].startswith("gather.")
+    assert len(saved["units"]) == 5
+    phases = [m for m, extra in compose.messages]
+    assert phases.count("phase-start") == 3 and phases.count("phase-stop") == 3
+
+
+def test_pool_is_bounded(tmp_path):
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def run(unit):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+
+    units = [Unit(f"gather.V{i}.x86_64", run) for i in range(8)]
+    Scheduler(units, FakeCompose(tmp_path), max_workers=3).run()
+    assert peak[0] == 3
+
+
+def test_failable_failure_skips_dependents_and_goes_on(tmp_path):
+    order, lock = [], threading.Lock()
+    d = ("iso", "Server", "x86_64", None)
+    units = [
+        Unit("buildinstall.Server.x86_64", record_run(order, lock, fail="lorax broke"),
+             deliverable=("buildinstall", "Server", "x86_64", None)),
+        Unit("createiso.Server.x86_64", record_run(order, lock),
+             needs=["buildinstall.Server.x86_64"], deliverable=d),
+        Unit("gather.Server.x86_64", record_run(order, lock)),
+    ]
+    compose = FakeCompose(tmp_path, failable={("buildinstall", "Server", "x86_64", None)})
+    timeline = Scheduler(units, compose, max_workers=2).run()
+    results = {e["unit"]: e["result"] for e in timeline}
+    assert results == {"buildinstall.Server.x86_64": "failed-failable",
+                       "createiso.Server.x86_64": "skipped",
+                       "gather.Server.x86_64": "ok"}
+    assert compose.failed == [(("buildinstall", "Server", "x86_64", None), "lorax broke")]
+
+
+def test_fatal_failure_stops_new_units(tmp_path):
+    order, lock = [], threading.Lock()
+    units = [
+        Unit("gather.A.x86_64", record_run(order, lock, fail="no such package: foo")),
+        Unit("createrepo.A.x86_64", record_run(order, lock), needs=["gather.A.x86_64"]),
+        Unit("gather.B.x86_64", record_run(order, lock, 0.2)),
+    ]
+    compose = FakeCompose(tmp_path)
+    with pytest.raises(SchedulerError, match="gather.A.x86_64 failed.*no such package: foo"):
+        Scheduler(units, compose, max_workers=2).run()
+    started = {name for kind, name, _ in order if kind == "start"}
+    assert "createrepo.A.x86_64" not in started
+    # the unit already running was allowed to finish
+    assert ("end", "gather.B.x86_64") in {(k, n) for k, n, _ in order}
+
+
+def test_cycles_and_unknown_needs_are_reported(tmp_path):
+    noop = lambda unit: None  # noqa: E731
+    with pytest.raises(PhaseError, match="cycle"):
+        Scheduler([Unit("a.1", noop, needs=["b.1"]), Unit("b.1", noop, needs=["a.1"])],
+                  FakeCompose(tmp_path), 1)
+    with pytest.raises(PhaseError, match="needs a.2, which no phase provides"):
+        Scheduler([Unit("a.1", noop), Unit("b.1", noop, needs=["a.2"])], FakeCompose(tmp_path), 1)
+    # a need on a skipped phase is satisfied
+    Scheduler([Unit("b.1", noop, needs=["buildinstall.Server.x86_64"])], FakeCompose(tmp_path), 1,
+              skipped_phases={"buildinstall"}).run()
+
+
+def test_unit_records_hash_of_inputs_with_outputs(tmp_path):
+    compose = FakeCompose(tmp_path)
+    inputs = {"packages": ["a", "b"], "arch": "x86_64"}
+    Scheduler([Unit("gather.A.x86_64", lambda u: {"count": 2}, inputs=inputs)], compose, 1).run()
+    record = json.load(open(os.path.join(compose.paths.units_dir(), "gather.A.x86_64.json")))
+    assert record["inputs_hash"] == inputs_hash({"arch": "x86_64", "packages": ["a", "b"]})
+    assert record["outputs"] == {"count": 2}
