@@ -1,0 +1,142 @@
+"""Repodata: run createrepo_c, and read repos back into package records.
+
+Repos are written gz-compressed by default because the PyPI ``solv`` wheel cannot read zstd
+(see reference/toolchain.md); :func:`load_packages` reads any compression createrepo_c can.
+"""
+
+import os
+import shutil
+from dataclasses import dataclass, field
+
+import createrepo_c as cr
+
+from .. import tools
+from ..errors import PungiLikeError
+
+CREATEREPO = "createrepo_c"
+
+
+def createrepo_binary():
+    """The createrepo_c CLI: the one installed beside our Python (venv/bin) if any."""
+    import sys
+    candidate = os.path.join(os.path.dirname(sys.executable), CREATEREPO)
+    if os.access(candidate, os.X_OK):
+        return candidate
+    return shutil.which(CREATEREPO) or CREATEREPO
+
+
+def createrepo_cmd(repo_dir, outputdir=None, pkglist=None, groupfile=None, checksum="sha256",
+                   database=False, workers=3, update=True, update_md_path=None, skip_stat=False,
+                   compress_type="gz", baseurl=None, unique_md_filenames=True, extra_args=()):
+    """The createrepo_c command line (a list) for these options."""
+    cmd = [createrepo_binary(), str(repo_dir)]
+    if outputdir:
+        cmd.append(f"--outputdir={outputdir}")
+    if baseurl:
+        cmd.append(f"--baseurl={baseurl}")
+    if pkglist:
+        cmd.append(f"--pkglist={pkglist}")
+    if groupfile:
+        cmd.append(f"--groupfile={groupfile}")
+    if update:
+        cmd.append("--update")
+        for path in ([update_md_path] if isinstance(update_md_path, str) else (update_md_path or [])):
+            cmd.append(f"--update-md-path={path}")
+    if skip_stat:
+        cmd.append("--skip-stat")
+    cmd.append("--database" if database else "--no-database")
+    cmd.append(f"--checksum={checksum}")
+    cmd.append("--unique-md-filenames" if unique_md_filenames else "--simple-md-filenames")
+    if workers:
+        cmd.append(f"--workers={workers}")
+    if compress_type:
+        cmd.append(f"--general-compress-type={compress_type}")
+    cmd.extend(extra_args)
+    return cmd
+
+
+def createrepo(repo_dir, outputdir=None, pkglist=None, groupfile=None, checksum="sha256",
+               database=False, workers=3, update=True, update_md_path=None, skip_stat=False,
+               compress_type="gz", baseurl=None, unique_md_filenames=True, extra_args=(),
+               log_path=None):
+    """Run createrepo_c on ``repo_dir``; the command, its output and duration go to ``log_path``.
+
+    Returns the directory holding ``repodata/``.
+    """
+    os.makedirs(outputdir or repo_dir, exist_ok=True)
+    cmd = createrepo_cmd(repo_dir, outputdir=outputdir, pkglist=pkglist, groupfile=groupfile,
+                         checksum=checksum, database=database, workers=workers, update=update,
+                         update_md_path=update_md_path, skip_stat=skip_stat,
+                         compress_type=compress_type, baseurl=baseurl,
+                         unique_md_filenames=unique_md_filenames, extra_args=extra_args)
+    tools.run(cmd, log_path=log_path)
+    return outputdir or repo_dir
+
+
+@dataclass
+class RepoPackage:
+    """One package of a repo as repodata describes it."""
+    name: str
+    epoch: str
+    version: str
+    release: str
+    arch: str
+    location: str           # href relative to the repo (or to base)
+    path: str               # absolute file path when the repo is local
+    sourcerpm: str = ""
+    pkgid: str = ""
+    size: int = 0
+    requires: list = field(default_factory=list)
+    provides: list = field(default_factory=list)
+
+    @property
+    def nevra(self):
+        return f"{self.name}-{self.epoch or 0}:{self.version}-{self.release}.{self.arch}"
+
+    @property
+    def filename(self):
+        return os.path.basename(self.location)
+
+
+def repo_path(url_or_path, base_dir=None):
+    """A local directory for a repo given as a path (relative to ``base_dir``) or file:// URL."""
+    if url_or_path.startswith("file://"):
+        return url_or_path[len("file://"):]
+    if "://" in url_or_path:
+        raise PungiLikeError(f"{url_or_path}: only local repos (paths or file:// URLs) are supported")
+    if base_dir and not os.path.isabs(url_or_path):
+        return os.path.normpath(os.path.join(base_dir, url_or_path))
+    return url_or_path
+
+
+def repomd_locations(repo_dir):
+    """``{type: absolute path}`` of the metadata files listed in repomd.xml."""
+    repomd_file = os.path.join(repo_dir, "repodata", "repomd.xml")
+    if not os.path.exists(repomd_file):
+        raise PungiLikeError(f"{repo_dir}: not a repository (no repodata/repomd.xml)")
+    repomd = cr.Repomd(repomd_file)
+    return {rec.type: os.path.join(repo_dir, rec.location_href) for rec in repomd.records}
+
+
+def load_packages(repo_dir):
+    """Every package of a local repo as :class:`RepoPackage` records (from primary.xml)."""
+    locations = repomd_locations(repo_dir)
+    if "primary" not in locations:
+        raise PungiLikeError(f"{repo_dir}: repomd.xml lists no primary metadata")
+    packages = []
+
+    def on_package(pkg):
+        base = pkg.location_base or ""
+        if base.startswith("file://"):
+            path = os.path.join(base[len("file://"):], pkg.location_href)
+        else:
+            path = os.path.join(repo_dir, pkg.location_href)
+        packages.append(RepoPackage(
+            name=pkg.name, epoch=pkg.epoch or "0", version=pkg.version, release=pkg.release,
+            arch=pkg.arch, location=pkg.location_href, path=os.path.normpath(path),
+            sourcerpm=pkg.rpm_sourcerpm or "", pkgid=pkg.pkgId, size=pkg.size_package or 0,
+            requires=[r[0] for r in pkg.requires], provides=[p[0] for p in pkg.provides]))
+
+    cr.xml_parse_primary(locations["primary"], pkgcb=on_package, do_files=False)
+    packages.sort(key=lambda p: (p.name, p.arch, p.location))
+    return packages
