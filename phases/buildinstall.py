@@ -3,6 +3,8 @@
 from pungi_like.config.options import (Option, scm_dict_schema, str_or_list,
                                        variant_arch_mapping)
 
+from phases.base import PhaseBase
+
 LORAX_OPTIONS_SCHEMA = {
     "type": "object",
     "properties": {
@@ -53,3 +55,21 @@ OPTIONS = [
     Option("buildinstall_use_guestmount", {"type": "boolean"}, default=True,
            help="Accepted for compatibility with Pungi (how `efiboot.img` is mounted)."),
 ]
+
+
+class BuildinstallPhase(PhaseBase):
+    """Present so the phase order, --skip-phase and the config are complete; the work itself
+    comes with the build service integration (issue 3)."""
+
+    name = "buildinstall"
+
+    def skip_reason(self):
+        if not self.conf.buildinstall_method:
+            return "not configured (buildinstall_method is not set)"
+        return "not implemented yet: buildinstall comes with the build service integration"
+
+    def validate(self):
+        if self.conf.buildinstall_method:
+            return ["buildinstall_method is set, but the buildinstall phase is not implemented yet; "
+                    "remove buildinstall_method or skip the phase with --skip-phase buildinstall"]
+        return []

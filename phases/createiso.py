@@ -2,6 +2,8 @@
 
 from pungi_like.config.options import (Option, variant_arch_mapping, variant_mapping)
 
+from phases.base import PhaseBase
+
 MEDIA_SIZE_SCHEMA = {
     "anyOf": [
         {"type": "integer", "minimum": 0},
@@ -74,3 +76,16 @@ OPTIONS = [
     Option("symlink_isos_to", {"type": "string"},
            help="Write ISOs to this directory and symlink them into the compose."),
 ]
+
+
+class CreateisoPhase(PhaseBase):
+    """Present so the phase order, --skip-phase and the config are complete; the work itself
+    comes with the build service integration (issue 3)."""
+
+    name = "createiso"
+
+    def skip_reason(self):
+        return "not implemented yet: createiso comes with the build service integration"
+
+    def validate(self):
+        return []

@@ -1,7 +1,14 @@
 """createrepo: repodata for every variant.arch tree (binary, debug and source)."""
 
 import os
+import shutil
+import sys
+import threading
 
+from phases.base import PhaseBase
+from pungi_like import metadata
+from pungi_like.errors import PhaseError
+from pungi_like.tools import run
 from pungi_like.config.options import Option, scm_dict_schema, variant_arch_mapping
 
 
@@ -46,3 +53,131 @@ OPTIONS = [
     Option("product_id_allow_name_prefix", {"type": "boolean"}, default=True,
            help="Allow any prefix before `<variant>-<arch>` in certificate file names."),
 ]
+
+
+
+def package_list(tree):
+    """Every RPM under ``<tree>/Packages``, relative to the tree, sorted.
+
+    Only gather links files into Packages/, so this is exactly the set gather recorded in
+    rpms.json; addons live in their own tree (``os/addons/<id>``) and are not included.
+    """
+    found = []
+    root = os.path.join(tree, "Packages")
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.endswith(".rpm"):
+                found.append(os.path.relpath(os.path.join(dirpath, name), tree))
+    return found
+
+
+class CreaterepoPhase(PhaseBase):
+    name = "createrepo"
+
+    def __init__(self, compose):
+        super().__init__(compose)
+        # createrepo_num_threads bounds concurrent createrepo runs, whatever the pool size
+        self._slots = threading.BoundedSemaphore(self.conf.createrepo_num_threads)
+
+    def validate(self):
+        errors = []
+        if not self.conf.createrepo_c:
+            errors.append("createrepo_c = False is not supported: pungi_like runs createrepo_c")
+        if self.conf.createrepo_deltas:
+            errors.append("createrepo_deltas needs old composes, which pungi_like does not "
+                          "reuse yet; remove the option")
+        if self.conf.product_id:
+            errors.append("product_id is not implemented by pungi_like yet; remove the option")
+        return errors
+
+    def units(self):
+        units = []
+        for variant in self.compose.all_variants:
+            if variant.is_empty:
+                continue
+            for arch in variant.arches:
+                units.append(self.unit(
+                    f"{variant.uid}.{arch}", self._run_binary, variant=variant, arch=arch,
+                    needs=[f"gather.{variant.uid}.{arch}"],
+                    log_path=self.log_path(arch, variant)))
+            units.append(self.unit(
+                f"{variant.uid}.src", self._run_source, variant=variant, arch="src",
+                needs=[f"gather.{variant.uid}.{a}" for a in variant.arches],
+                log_path=self.paths.log_file("global", f"createrepo-{variant.uid}.src")))
+        return units
+
+    # ---- one repo -------------------------------------------------------------------------
+    def createrepo(self, tree, log_path, groupfile=None):
+        """createrepo_c over the packages under ``tree``; returns the package count."""
+        conf = self.conf
+        os.makedirs(tree, exist_ok=True)
+        pkgs = package_list(tree)
+        listfile = os.path.join(tree, ".pkglist")
+        with open(listfile, "w", encoding="utf-8") as fh:
+            fh.write("".join(p + "\n" for p in pkgs))
+        cmd = ["createrepo_c", tree, "--outputdir", tree, "--pkglist", listfile,
+               "--checksum", conf.createrepo_checksum, "--unique-md-filenames",
+               "--workers", str(conf.createrepo_num_workers),
+               "--database" if conf.createrepo_database else "--no-database"]
+        # gz unless xz was asked for: readable by every dnf and libsolv (PyPI solv has no zstd)
+        cmd += ["--xz"] if conf.createrepo_use_xz else ["--general-compress-type", "gz"]
+        if groupfile:
+            cmd += ["--groupfile", groupfile]
+        if os.environ.get("SOURCE_DATE_EPOCH"):
+            cmd += ["--revision", os.environ["SOURCE_DATE_EPOCH"],
+                    "--set-timestamp-to-revision"]
+        cmd += list(conf.createrepo_extra_args)
+        with self._slots:
+            try:
+                run([_createrepo_c()] + cmd[1:], log_path=log_path)
+            finally:
+                os.unlink(listfile)
+        return len(pkgs)
+
+    def _tree_metadata(self, tree, variant, arch):
+        """.treeinfo for every tree; .discinfo and media.repo for non-addon trees."""
+        conf = self.conf
+        timestamp = metadata.source_date_epoch()
+        metadata.write_treeinfo(
+            tree, conf=conf, variant=variant, arch=arch, paths=self.paths,
+            checksum_type=conf.createrepo_checksum, timestamp=timestamp,
+            all_variants=self.compose.all_variants)
+        if variant.type != "addon":
+            description = metadata.discinfo_description(conf, variant, arch)
+            metadata.write_discinfo(tree, description, arch, timestamp=timestamp)
+            metadata.write_media_repo(tree, description, timestamp=timestamp)
+
+    def _run_binary(self, unit):
+        variant, arch = unit.variant, unit.arch
+        tree = self.paths.os_tree(arch, variant, create=True)
+        groupfile = None
+        comps = self.paths.comps(arch, variant, create=False)
+        if os.path.exists(comps):
+            groupfile = comps
+        count = self.createrepo(tree, unit.log_path, groupfile=groupfile)
+        debug_tree = self.paths.debug_tree(arch, variant)
+        debug_count = 0
+        if os.path.isdir(os.path.join(debug_tree, "Packages")):
+            debug_count = self.createrepo(debug_tree, unit.log_path)
+        self._tree_metadata(tree, variant, arch)
+        return {"tree": self.paths.relative(tree), "packages": count,
+                "debug_packages": debug_count}
+
+    def _run_source(self, unit):
+        variant = unit.variant
+        tree = self.paths.source_tree(variant, create=True)
+        count = self.createrepo(tree, unit.log_path)
+        self._tree_metadata(tree, variant, "src")
+        return {"tree": self.paths.relative(tree), "packages": count}
+
+
+def _createrepo_c():
+    """The createrepo_c next to this Python (the PyPI build, with gz/xz/zstd) or on PATH."""
+    local = os.path.join(os.path.dirname(sys.executable), "createrepo_c")
+    if os.path.exists(local):
+        return local
+    found = shutil.which("createrepo_c")
+    if not found:
+        raise PhaseError("createrepo_c is not installed; run .ci/setup")
+    return found

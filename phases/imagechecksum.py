@@ -1,6 +1,12 @@
 """imagechecksum: CHECKSUM files and checksums in images.json for every image."""
 
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from phases.base import PhaseBase
 from pungi_like.config.options import Option
+from pungi_like.fileutil import write_atomic
 
 # hashlib's guaranteed algorithms except shake_*, whose digests need a length
 CHECKSUM_TYPES = ["blake2b", "blake2s", "md5", "sha1", "sha224", "sha256", "sha384",
@@ -18,3 +24,102 @@ OPTIONS = [
            help="Prefix of the checksum file names; a format string with the compose keys "
                 "plus `variant`, `arch` and `dirname`."),
 ]
+
+
+def file_digests(path, algorithms, bufsize=1 << 20):
+    """Every digest of one file in a single read (hashlib releases the GIL on big buffers)."""
+    hashes = {alg: hashlib.new(alg) for alg in algorithms}
+    buf = bytearray(bufsize)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as fh:
+        while True:
+            n = fh.readinto(buf)
+            if not n:
+                break
+            for h in hashes.values():
+                h.update(view[:n])
+    return {alg: h.hexdigest() for alg, h in hashes.items()}
+
+
+def checksum_lines(entries, alg):
+    """BSD-tagged lines, sorted by file name: a size comment, then the digest."""
+    lines = []
+    for name, size, digests in sorted(entries):
+        lines.append(f"# {name}: {size} bytes\n")
+        lines.append(f"{alg.upper()} ({name}) = {digests[alg]}\n")
+    return "".join(lines)
+
+
+class ImagechecksumPhase(PhaseBase):
+    name = "imagechecksum"
+    aliases = ("image_checksum",)
+    never_skip = True
+
+    def validate(self):
+        if self.conf.media_checksum_one_file and len(self.conf.media_checksums) != 1:
+            return ["media_checksum_one_file needs exactly one type in media_checksums, found "
+                    + ", ".join(self.conf.media_checksums)]
+        return []
+
+    def units(self):
+        units = []
+        for variant in self.compose.all_variants:
+            for arch in variant.arches:
+                needs = [f"{phase}.{variant.uid}.*"
+                         for phase in ("buildinstall", "createiso", "liveimages")]
+                units.append(self.unit(f"{variant.uid}.{arch}", self._run, variant=variant,
+                                       arch=arch, needs=needs))
+        return units
+
+    def base_filename(self, variant, arch, dirname):
+        fmt = self.conf.media_checksum_base_filename
+        if not fmt:
+            return ""
+        compose = self.compose
+        values = {
+            "compose_id": compose.compose_id, "release_short": self.conf.release_short,
+            "version": self.conf.release_version, "date": compose.compose_date,
+            "respin": compose.compose_respin, "type": compose.compose_type,
+            "type_suffix": compose.compose_type_suffix, "label": compose.compose_label or "",
+            "variant": variant.uid, "arch": arch, "dirname": dirname,
+        }
+        return (fmt % values).format(**values) + "-"
+
+    def _run(self, unit):
+        variant, arch = unit.variant, unit.arch
+        algorithms = list(self.conf.media_checksums)
+        images = [img for v, a, img in self.compose.images.all_images()
+                  if v == variant.uid and a == arch]
+        by_dir = {}
+        for image in images:
+            by_dir.setdefault(os.path.dirname(image.path), []).append(image)
+        top = self.paths.compose_dir()
+        written = []
+        # a file listed under several arches (source ISOs) is hashed once per directory
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for directory, dir_images in sorted(by_dir.items()):
+                paths = sorted({img.path for img in dir_images})
+                digests = dict(zip(paths, pool.map(
+                    lambda rel: file_digests(os.path.join(top, rel), algorithms), paths)))
+                entries = []
+                for img in dir_images:
+                    img.checksums.update(digests[img.path])
+                for rel in paths:
+                    name = os.path.basename(rel)
+                    entries.append((name, os.path.getsize(os.path.join(top, rel)), digests[rel]))
+                    if not self.conf.media_checksum_one_file:
+                        for alg in algorithms:
+                            target = os.path.join(top, rel + f".{alg.upper()}SUM")
+                            write_atomic(target, checksum_lines([entries[-1]], alg))
+                            written.append(target)
+                prefix = self.base_filename(variant, arch, os.path.basename(directory))
+                if self.conf.media_checksum_one_file:
+                    target = os.path.join(top, directory, f"{prefix}CHECKSUM")
+                    write_atomic(target, checksum_lines(entries, algorithms[0]))
+                    written.append(target)
+                else:
+                    for alg in algorithms:
+                        target = os.path.join(top, directory, f"{prefix}{alg.upper()}SUM")
+                        write_atomic(target, checksum_lines(entries, alg))
+                        written.append(target)
+        return {"images": len(images), "files": sorted(self.paths.relative(p) for p in written)}

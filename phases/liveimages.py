@@ -2,6 +2,8 @@
 
 from pungi_like.config.options import Option, str_or_list, variant_arch_mapping
 
+from phases.base import PhaseBase
+
 LIVE_IMAGE_SCHEMA = {
     "type": "object",
     "properties": {
@@ -49,3 +51,22 @@ OPTIONS = [
     Option("signing_key_password_file", {"type": "string"},
            help="File with the signing key's password."),
 ]
+
+
+class LiveimagesPhase(PhaseBase):
+    """Present so the phase order, --skip-phase and the config are complete; the work itself
+    comes with the build service integration (issue 3)."""
+
+    name = "liveimages"
+    aliases = ("live_images",)
+
+    def skip_reason(self):
+        if not self.conf.live_images:
+            return "not configured (live_images is not set)"
+        return "not implemented yet: liveimages comes with the build service integration"
+
+    def validate(self):
+        if self.conf.live_images:
+            return ["live_images is set, but the liveimages phase is not implemented yet; "
+                    "remove live_images or skip the phase with --skip-phase liveimages"]
+        return []

@@ -1,6 +1,12 @@
 """test: repoclosure of every repo, sanity of every image, reload of the manifests."""
 
+import os
+
+import solv
+
+from phases.base import PhaseBase
 from pungi_like.config.options import Option, variant_arch_mapping
+from pungi_like.errors import PhaseError
 
 OPTIONS = [
     Option("repoclosure_strictness",
@@ -13,3 +19,121 @@ OPTIONS = [
     Option("test_boot", {"type": "boolean"}, default=False,
            help="Boot the bootable ISOs in qemu (TCG) and check the boot menu comes up."),
 ]
+
+
+# deps rpm satisfies by itself, never listed in repodata
+_BUILTIN_DEP_PREFIXES = ("rpmlib(", "config(")
+
+
+def repoclosure(repo_dirs, lookaside_dirs=(), arch="x86_64"):
+    """Unresolved dependencies of the packages in ``repo_dirs``: a sorted list of
+    ``(package NEVRA, dependency)``. Packages of ``lookaside_dirs`` may satisfy dependencies but are
+    not checked themselves; file dependencies are resolved through filelists."""
+    from pungi_like.rpmtools.depsolve import Depsolver, Repo
+
+    repos = [Repo(f"repo{i}", path) for i, path in enumerate(repo_dirs)]
+    repos += [Repo(f"lookaside{i}", path, lookaside=True) for i, path in enumerate(lookaside_dirs)]
+    solver = Depsolver(repos, arch)
+    broken = []
+    for pkg in solver.pkgs.values():
+        if pkg.lookaside or pkg.is_source:
+            continue
+        for dep in pkg.solvable.lookup_deparray(solv.SOLVABLE_REQUIRES):
+            text = str(dep)
+            if text.startswith(_BUILTIN_DEP_PREFIXES):
+                continue
+            if not solver.pool.whatprovides(dep):
+                broken.append((pkg.nevra, text))
+    return sorted(set(broken))
+
+
+class TestPhase(PhaseBase):
+    name = "test"
+
+    def strictness(self, variant, arch):
+        values = self.conf.variant_arch_values("repoclosure_strictness", variant.uid, arch)
+        return values[-1] if values else "lenient"
+
+    def units(self):
+        units = []
+        for variant in self.compose.all_variants:
+            if variant.is_empty:
+                continue
+            for arch in variant.arches:
+                if self.strictness(variant, arch) == "off":
+                    continue
+                units.append(self.unit(
+                    f"repoclosure.{variant.uid}.{arch}", self._repoclosure, variant=variant,
+                    arch=arch, needs=[f"createrepo.{variant.uid}.{arch}"]
+                    + ([f"createrepo.{variant.parent.uid}.{arch}"] if variant.parent else []),
+                    log_path=self.paths.log_file(arch, f"repoclosure-{variant.uid}")))
+        units.append(self.unit("images", self._check_images, needs=["metadata.write"],
+                               log_path=self.paths.log_file("global", "test-images")))
+        units.append(self.unit("manifests", self._check_manifests, needs=["metadata.write"],
+                               log_path=self.paths.log_file("global", "test-manifests")))
+        return units
+
+    # ---- repoclosure ----------------------------------------------------------------------
+    def _lookasides(self, variant, arch):
+        """The parent's repo (addons, optional, layered products lean on it) and the
+        gather_lookaside_repos of the variant."""
+        dirs = []
+        parent = variant.parent
+        while parent is not None:
+            dirs.append(self.paths.repository(arch, parent))
+            parent = parent.parent
+        for repo in self.conf.variant_arch_values("gather_lookaside_repos", variant.uid, arch):
+            dirs.append(self.conf.resolve_path(repo))
+        return dirs
+
+    def _repoclosure(self, unit):
+        variant, arch = unit.variant, unit.arch
+        repo = self.paths.repository(arch, variant)
+        lookasides = self._lookasides(variant, arch)
+        broken = repoclosure([repo], lookasides, arch)
+        with open(unit.log_path, "a", encoding="utf-8") as fh:
+            fh.write(f"repoclosure of {repo}\n")
+            for path in lookasides:
+                fh.write(f"lookaside {path}\n")
+            for nevra, dep in broken:
+                fh.write(f"package: {nevra}\n  unresolved deps:\n    {dep}\n")
+            fh.write(f"{len(broken)} unresolved dependencies\n")
+        if broken:
+            text = ", ".join(f"{n} requires {d}" for n, d in broken[:10])
+            more = f" (and {len(broken) - 10} more)" if len(broken) > 10 else ""
+            if self.strictness(variant, arch) == "fatal":
+                raise PhaseError(f"Repoclosure failed for {variant.uid}.{arch}: {text}{more}")
+            self.log.warning("Repoclosure failed for %s.%s: %s%s", variant.uid, arch, text, more)
+        return {"unresolved": len(broken)}
+
+    # ---- images ---------------------------------------------------------------------------
+    def _check_images(self, unit):
+        from pungi_like.media.checks import check_image
+
+        problems = []
+        checked = 0
+        for variant_uid, arch, image in self.compose.images.all_images():
+            path = os.path.join(self.paths.compose_dir(), image.path)
+            checked += 1
+            for problem in check_image(path, image, self.conf, variant_uid, arch):
+                problems.append(f"{image.path}: {problem}")
+        if problems:
+            raise PhaseError("image checks failed:\n  " + "\n  ".join(problems))
+        return {"images_checked": checked}
+
+    # ---- manifests ------------------------------------------------------------------------
+    def _check_manifests(self, unit):
+        """Reload every manifest with productmd, as QA tools will."""
+        import productmd.compose
+
+        loaded = productmd.compose.Compose(self.paths.compose_dir())
+        info = loaded.info
+        if info.compose.id != self.compose.compose_id:
+            raise PhaseError(f"composeinfo.json names compose {info.compose.id}, "
+                             f"expected {self.compose.compose_id}")
+        rpms = loaded.rpms
+        count = sum(len(n) for v in rpms.rpms.values() for a in v.values() for n in a.values())
+        images = 0
+        if os.path.exists(self.paths.metadata_file("images.json")):
+            images = sum(len(a) for v in loaded.images.images.values() for a in v.values())
+        return {"variants": sorted(info.variants.variants), "rpms": count, "images": images}

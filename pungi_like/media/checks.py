@@ -36,7 +36,7 @@ def check_image(path, image, conf, variant_uid, arch):
     """
     problems = []
     if not os.path.exists(path):
-        return [f"file is missing"]
+        return ["file is missing"]
     if image.format == "iso" and not is_iso(path):
         problems.append("does not look like an ISO file (no CD001 signature at 0x8001)")
     if image.bootable and arch in ("x86_64", "i386", "i686") and image.format == "iso":
