@@ -79,6 +79,10 @@ class EnvironmentSpec:
     options: list[str] = field(default_factory=list)
 
 
+# The exact EVR of the package being built, as a dependency version (epoch included if any).
+_EXACT_EVR = "%{?epoch:%{epoch}:}%{version}-%{release}"
+
+
 def _debug_subpackages(name: str, version: str, binaries: list[str]) -> list[Subpackage]:
     """Fedora-style ``name-debuginfo`` and ``name-debugsource`` for an arch package."""
     debuginfo = {f"/usr/lib/debug{path}.debug": f"debug data for {path}\n" for path in binaries}
@@ -86,7 +90,7 @@ def _debug_subpackages(name: str, version: str, binaries: list[str]) -> list[Sub
         debuginfo = {f"/usr/lib/debug/.dwz/{name}-{version}.{{lib}}": "dwz\n"}
     return [
         Subpackage(f"{name}-debuginfo", summary=f"Debug information for package {name}",
-                   requires=[f"{name}-debugsource%{{?_isa}} = %{{version}}-%{{release}}"],
+                   requires=[f"{name}-debugsource%{{?_isa}} = {_EXACT_EVR}"],
                    files=debuginfo),
         Subpackage(f"{name}-debugsource", summary=f"Debug sources for package {name}",
                    files={f"/usr/src/debug/{name}-{version}/{name}.c":
@@ -120,7 +124,7 @@ def _library(name, soname_major, summary, requires=(), version="1.0", release="1
     lib = f"{{libdir}}/{so}"
     devel = Subpackage(
         f"{name}-devel", summary=f"Development files for {name}",
-        requires=[f"{name}%{{?_isa}} = %{{?epoch:%{{epoch}}:}}%{{version}}-%{{release}}"],
+        requires=[f"{name}%{{?_isa}} = {_EXACT_EVR}"],
         provides=[f"pkgconfig({name[3:]}) = %{{version}}"],
         files={f"/usr/include/{name}.h": f"/* {name} {version} */\nint {name[3:]}_init(void);\n",
                f"{{libdir}}/{name}.so": f"INPUT({so})\n",

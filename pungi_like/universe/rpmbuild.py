@@ -318,6 +318,7 @@ def generate_spec(pkg: Package) -> str:
         _check_name(sub.name, "subpackage name")
         sub_arches = ["noarch"] if sub.arch == "noarch" else arches
         lines += [f"%package -n {sub.name}", f"Summary: {sub.summary or 'Demo subpackage ' + sub.name}"]
+        lines.append("AutoReqProv: no")  # per package: the main preamble's does not carry over
         if sub.arch == "noarch" and pkg.arch != "noarch":
             lines.append("BuildArch: noarch")
         elif sub.arch and sub.arch not in ("noarch", pkg.arch):
