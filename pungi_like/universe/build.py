@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -32,7 +33,7 @@ from .inputs import KernelInput, ensure_kernel, find_busybox
 from .rpmbuild import SOURCE_DATE_EPOCH, Package, build_packages, generate_spec
 
 #: Bump when the layout or the content rules change without the specs changing.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 STAMP = ".stamp"
 
 
@@ -97,6 +98,9 @@ def _info(packages, groups, envs, kernel, busybox, result, digest, seconds) -> d
         "build_seconds": round(seconds, 1),
         "rpm_count": len(result.rpms),
         "srpm_count": len(result.srpms),
+        "rpmbuild_seconds_per_spec": {
+            "median": round(statistics.median(result.timings.values()), 3),
+            "max": round(max(result.timings.values()), 3)},
         "rpms": sorted(os.path.basename(p) for p in result.rpms),
         "srpms": sorted(os.path.basename(p) for p in result.srpms),
         "binary_names": sorted(rpm_names),
@@ -186,8 +190,16 @@ def ensure_universe(out_dir, cache_dir=None, quiet=None, force=False) -> Univers
         return _build(out_dir, packages, groups, envs, comps, kernel, busybox, digest, say, quiet)
 
 
+def _remove_leftovers(parent: str) -> None:
+    """Temp trees of builds that were killed (a finished or failed build removes its own)."""
+    for name in os.listdir(parent):
+        if name.startswith((".universe-new-", ".universe-work-", ".universe-old-")):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
 def _build(out_dir, packages, groups, envs, comps, kernel, busybox, digest, say, quiet):
     parent = os.path.dirname(out_dir)
+    _remove_leftovers(parent)  # we hold the lock, so no other build is using them
     start = time.monotonic()
     tmp = tempfile.mkdtemp(prefix=".universe-new-", dir=parent)
     os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; the universe is read by other users and qemu

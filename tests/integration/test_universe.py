@@ -354,3 +354,24 @@ def test_universe_cli_reuses_cache(universe):
     subprocess.run([sys.executable, "-m", "pungi_like.universe", "--out", universe.path,
                     "--quiet"], check=True)
     assert time.monotonic() - start < 5.0
+
+
+def test_universe_failed_build_keeps_previous(universe, tmp_path, monkeypatch):
+    import shutil
+
+    from pungi_like.universe import build
+
+    copy = tmp_path / "universe"
+    shutil.copytree(universe.path, copy, symlinks=True)
+    (tmp_path / ".universe-new-stale").mkdir()  # what a killed build leaves behind
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("rpmbuild killed")
+
+    monkeypatch.setattr(build, "build_packages", boom)
+    with pytest.raises(RuntimeError):
+        ensure_universe(copy, cache_dir=os.path.join(os.path.dirname(universe.path), "kernel"),
+                        quiet=True, force=True)
+    assert (copy / ".stamp").read_text().strip() == universe.info["hash"]
+    assert (copy / "repo" / "repodata" / "repomd.xml").exists()
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".universe-")]
