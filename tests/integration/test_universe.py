@@ -312,6 +312,8 @@ def test_universe_boot_scripts(universe, tmp_path):
     assert "DEMO-BOOT-OK" in init and "poweroff -f" in init and "/proc/mounts" in init
     inst = extract("demo-installer-1.0-1.x86_64.rpm", "/usr/sbin/demo-installer")
     assert "DEMO-INSTALLER-OK" in inst and "poweroff -f" in inst
+    for script in ("sbin/init", "usr/sbin/demo-installer"):  # syntax check with busybox sh
+        subprocess.run(["busybox", "sh", "-n", str(tmp_path / script)], check=True)
     bb = [r for r in universe.info["rpms"] if r.startswith("busybox-")][0]
     assert "/bin/sh" in rpmq(universe.rpm_path(bb), "--provides")
     listing = rpmq(universe.rpm_path(bb), "--qf", "[%{filenames} -> %{filelinktos}\n]")
