@@ -1,0 +1,596 @@
+"""Compose identity and the manifests QA reads, all written through productmd.
+
+- identity: ``compose_id``, ``compose_type_suffix``, labels (``parse_label``, ``is_supported_label``);
+- ``compose/metadata``: ``write_composeinfo``, ``RpmsRecorder`` (rpms.json), ``ImagesRecorder``
+  (images.json);
+- per tree: ``write_treeinfo`` (.treeinfo), ``write_discinfo`` (.discinfo), ``write_media_repo``.
+
+Every file is written atomically. With SOURCE_DATE_EPOCH set, every timestamp that reaches a file
+comes from it, so two runs on the same inputs write the same bytes.
+"""
+
+import io
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+import productmd.common
+import productmd.composeinfo
+import productmd.images
+import productmd.rpms
+import productmd.treeinfo
+
+from .errors import ConfigError
+from .fileutil import write_atomic
+
+COMPOSE_TYPES = ("production", "nightly", "test", "ci", "development")
+_TYPE_SUFFIX = {"production": "", "nightly": ".n", "test": ".t", "ci": ".ci", "development": ".d"}
+MILESTONES = tuple(productmd.composeinfo.LABEL_NAMES)
+SUPPORTED_MILESTONES = tuple(productmd.composeinfo.SUPPORTED_MILESTONES)
+_LABEL_RE = re.compile(r"^(?P<milestone>%s)-(?P<version>\d+\.\d+)$" % "|".join(MILESTONES))
+
+
+# ---- time ----------------------------------------------------------------------------------
+
+def source_date_epoch():
+    """SOURCE_DATE_EPOCH as an int, or None when unset (or not a number)."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+def timestamp_now():
+    """The timestamp to write: SOURCE_DATE_EPOCH when set, else the current time (int)."""
+    sde = source_date_epoch()
+    return sde if sde is not None else int(time.time())
+
+
+# ---- identity ------------------------------------------------------------------------------
+
+@dataclass
+class ComposeInfo:
+    """The ``compose`` block every manifest carries."""
+    id: str
+    type: str
+    date: str
+    respin: int
+    label: str | None = None
+    final: bool = False
+
+
+@dataclass
+class ReleaseInfo:
+    name: str
+    short: str
+    version: str
+    type: str = "ga"
+    internal: bool = False
+    is_layered: bool = False
+
+
+@dataclass
+class BaseProductInfo:
+    name: str
+    short: str
+    version: str
+    type: str = "ga"
+
+
+def release_from_conf(conf):
+    """ReleaseInfo from a Config (``release_*`` options; layered when base_product_* is set)."""
+    return ReleaseInfo(
+        name=conf.release_name, short=conf.release_short, version=conf.release_version,
+        type=(getattr(conf, "release_type", None) or "ga").lower(),
+        internal=bool(getattr(conf, "release_internal", False)),
+        is_layered=bool(getattr(conf, "base_product_short", None)
+                        or getattr(conf, "base_product_name", None)))
+
+
+def base_product_from_conf(conf):
+    """BaseProductInfo from a Config, or None when the release is not layered."""
+    if not (getattr(conf, "base_product_short", None) or getattr(conf, "base_product_name", None)):
+        return None
+    return BaseProductInfo(
+        name=conf.base_product_name, short=conf.base_product_short,
+        version=conf.base_product_version,
+        type=(getattr(conf, "base_product_type", None) or "ga").lower())
+
+
+def compose_type_suffix(compose_type):
+    """``""`` for production, ``.n`` nightly, ``.t`` test, ``.ci`` ci, ``.d`` development."""
+    try:
+        return _TYPE_SUFFIX[compose_type]
+    except KeyError:
+        raise ConfigError(f"unknown compose type {compose_type!r}; expected one of "
+                          f"{', '.join(COMPOSE_TYPES)}") from None
+
+
+def _release_type_suffix(release_type):
+    release_type = (release_type or "ga").lower()
+    return "" if release_type == "ga" else f"-{release_type}"
+
+
+def compose_id(release_short, release_version, release_type, compose_type, date, respin,
+               base_product_short=None, base_product_version=None, base_product_type=None):
+    """Pungi's compose ID:
+    ``<short>-<version>[-<type>][-<bp short>-<bp version>[-<bp type>]]-<date><suffix>.<respin>``
+    (``-<type>`` omitted for ga; the base product part only for layered releases).
+    """
+    result = f"{release_short}-{release_version}{_release_type_suffix(release_type)}"
+    if base_product_short:
+        result += (f"-{base_product_short}-{base_product_version}"
+                   f"{_release_type_suffix(base_product_type)}")
+    return f"{result}-{date}{compose_type_suffix(compose_type)}.{int(respin)}"
+
+
+def parse_label(label):
+    """``"RC-1.2"`` -> ``("RC", "1.2")``; raises ConfigError for anything else."""
+    match = _LABEL_RE.match(label or "")
+    if not match:
+        raise ConfigError(f"Label in unknown format: {label} (expected <Milestone>-<X>.<Y> with "
+                          f"Milestone one of {', '.join(MILESTONES)}, e.g. Beta-1.0)")
+    return match.group("milestone"), match.group("version")
+
+
+def is_supported_label(label):
+    """True for milestones that mark production content (RC, Update, SecurityFix)."""
+    match = _LABEL_RE.match(label or "")
+    return bool(match) and match.group("milestone") in SUPPORTED_MILESTONES
+
+
+def _fill_compose(target, info):
+    target.id = info.id
+    target.type = info.type
+    target.date = info.date
+    target.respin = int(info.respin)
+    target.label = info.label or None
+    target.final = bool(info.final)
+
+
+def _dump(metadata_obj, **kwargs):
+    buf = io.StringIO()
+    metadata_obj.dump(buf, **kwargs)
+    return buf.getvalue()
+
+
+# ---- rpms.json -----------------------------------------------------------------------------
+
+def _is_source_nevra(nevra):
+    return nevra.endswith((".src", ".nosrc"))
+
+
+def nevra_with_epoch(nevra):
+    """``bash-5.2-1.x86_64`` -> ``bash-0:5.2-1.x86_64`` (rpms.json always spells the epoch)."""
+    if ":" in nevra:
+        return nevra
+    parts = nevra.rsplit("-", 2)
+    if len(parts) != 3:
+        raise ValueError(f"Invalid N-E:V-R.A: {nevra}")
+    name, version, release_arch = parts
+    return f"{name}-0:{version}-{release_arch}"
+
+
+class RpmsRecorder:
+    """Collects rpms.json entries from concurrent units; ``write`` dumps them via productmd.
+
+    Pungi's rule: a source RPM is recorded under each binary arch of the variant. Add it with
+    its binary arch; adding it with arch ``src`` places it under every binary arch where the
+    variant has packages built from it (or, if none, every arch the variant has entries for).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries = {}      # (variant, arch, srpm, rpm) -> (path, sigkey, category)
+        self._src_pending = []  # (variant, srpm, path, sigkey)
+
+    def add(self, variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey, category):
+        """Record one package. NEVRAs with or without epoch (``0`` is filled in); ``path``
+        relative to ``compose/``; ``category`` binary, debug or source."""
+        if (srpm_nevra and rpm_nevra and not _is_source_nevra(srpm_nevra)
+                and _is_source_nevra(rpm_nevra)):
+            # tolerate callers that pass (rpm, srpm): a source RPM is never a package's binary
+            srpm_nevra, rpm_nevra = rpm_nevra, srpm_nevra
+        if category == "source":
+            rpm_nevra = srpm_nevra = srpm_nevra or rpm_nevra
+        srpm_nevra, rpm_nevra = nevra_with_epoch(srpm_nevra), nevra_with_epoch(rpm_nevra)
+        # validate now, in the unit that made the mistake, not at write time
+        probe = productmd.rpms.Rpms()
+        if arch not in ("src", "nosrc"):
+            probe.add(variant_uid, arch, rpm_nevra, path, sigkey, category,
+                      None if category == "source" else srpm_nevra)
+        srpm_key, _ = probe._check_nevra(srpm_nevra)
+        rpm_key, _ = probe._check_nevra(rpm_nevra)
+        sigkey = sigkey.lower() if sigkey else None
+        with self._lock:
+            if arch in ("src", "nosrc"):
+                self._src_pending.append((variant_uid, srpm_key, path, sigkey))
+            else:
+                self._entries[(variant_uid, arch, srpm_key, rpm_key)] = (path, sigkey, category)
+
+    def entries(self):
+        """Sorted list of (variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey, category)."""
+        with self._lock:
+            return sorted(k + v for k, v in self._resolved().items())
+
+    def _resolved(self):
+        entries = dict(self._entries)
+        for variant, srpm, path, sigkey in self._src_pending:
+            arches = {a for (v, a, s, _r) in self._entries if v == variant and s == srpm}
+            arches = arches or {a for (v, a, _s, _r) in self._entries if v == variant}
+            if not arches:
+                raise ValueError(f"source package {srpm} of {variant} added with arch src, "
+                                 "but the variant has no binary arch to record it under")
+            for arch in arches:
+                entries[(variant, arch, srpm, srpm)] = (path, sigkey, "source")
+        return entries
+
+    def to_productmd(self, compose_info):
+        rpms = productmd.rpms.Rpms()
+        _fill_compose(rpms.compose, compose_info)
+        with self._lock:
+            resolved = self._resolved()
+        for (variant, arch, srpm, rpm), (path, sigkey, category) in sorted(resolved.items()):
+            rpms.add(variant, arch, rpm, path, sigkey, category,
+                     None if category == "source" else srpm)
+        return rpms
+
+    def write(self, path, compose_info):
+        """Dump rpms.json (productmd.rpms, format 1.2) atomically."""
+        write_atomic(path, _dump(self.to_productmd(compose_info)))
+
+
+# ---- images.json ---------------------------------------------------------------------------
+
+def make_image(path, compose_dir, *, type, format, arch, disc_number=1, disc_count=1,
+               bootable=False, implant_md5=None, volume_id=None, subvariant="",
+               checksums=None, unified=False, additional_variants=None):
+    """A productmd Image describing the file at ``path`` (absolute, below ``compose_dir``).
+
+    ``path`` in the image becomes relative to ``compose/``; size and mtime come from the file
+    (mtime clamped to SOURCE_DATE_EPOCH when set). ``checksums`` is ``{alg: hex}``; the
+    imagechecksum phase may add them later with ``image.add_checksum(None, alg, hex)``.
+    """
+    st = os.stat(path)
+    image = productmd.images.Image(None)
+    image.path = os.path.relpath(os.path.abspath(path), os.path.abspath(compose_dir))
+    if image.path.startswith(".."):
+        raise ValueError(f"image {path} is not below the compose directory {compose_dir}")
+    mtime = int(st.st_mtime)
+    sde = source_date_epoch()
+    image.mtime = min(mtime, sde) if sde is not None else mtime
+    image.size = st.st_size
+    image.type = type
+    image.format = format
+    image.arch = arch
+    image.disc_number = int(disc_number)
+    image.disc_count = int(disc_count)
+    image.bootable = bool(bootable)
+    image.implant_md5 = implant_md5
+    image.volume_id = volume_id
+    image.subvariant = subvariant or ""
+    image.checksums = dict(checksums or {})
+    image.unified = bool(unified)
+    image.additional_variants = list(additional_variants or [])
+    for name in ("type", "format"):
+        getattr(image, f"_validate_{name}")()
+    return image
+
+
+class ImagesRecorder:
+    """Collects images.json entries from concurrent units; ``write`` dumps them via productmd.
+
+    Source images (arch ``src``) are recorded under the binary arch key the caller gives, as
+    productmd requires; pass the binary arch of the variant for them.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._images = productmd.images.Images()
+
+    def add(self, variant_uid, arch, image):
+        """Record one image; raises ValueError on a clash (same identity, other checksums)."""
+        with self._lock:
+            self._images.add(variant_uid, arch, image)
+
+    def has_images(self):
+        with self._lock:
+            return any(imgs for arches in self._images.images.values()
+                       for imgs in arches.values())
+
+    def items(self):
+        """Sorted list of (variant_uid, arch, Image); Images may be updated (checksums)."""
+        with self._lock:
+            return sorted(((v, a, img) for v, arches in self._images.images.items()
+                           for a, imgs in arches.items() for img in imgs),
+                          key=lambda t: (t[0], t[1], t[2].path))
+
+    def to_productmd(self, compose_info):
+        with self._lock:
+            _fill_compose(self._images.compose, compose_info)
+            return self._images
+
+    def write(self, path, compose_info):
+        """Dump images.json (productmd.images, format 1.2) atomically."""
+        images = self.to_productmd(compose_info)
+        with self._lock:
+            text = _dump(images)
+        write_atomic(path, text)
+
+
+# ---- composeinfo.json ----------------------------------------------------------------------
+
+def _fill_release(target, release):
+    target.name = release.name
+    target.short = release.short
+    target.version = release.version
+    target.type = (release.type or "ga").lower()
+    if hasattr(target, "internal"):
+        target.internal = bool(getattr(release, "internal", False))
+    if hasattr(target, "is_layered"):
+        target.is_layered = bool(getattr(release, "is_layered", False))
+
+
+def _variant_paths(variant, paths):
+    """{field: {arch: abs path}} of the directories a variant may have in the compose."""
+    result = {}
+    source_tree = paths.source_tree(variant)
+    for arch in variant.arches:
+        os_tree = paths.os_tree(arch, variant)
+        debug_tree = paths.debug_tree(arch, variant)
+        candidates = {
+            "os_tree": os_tree,
+            "packages": paths.packages_dir(arch, variant),
+            "repository": paths.repository(arch, variant),
+            "isos": paths.iso_dir(arch, variant),
+            "images": paths.images_dir(arch, variant),
+            "source_tree": source_tree,
+            "source_packages": os.path.join(source_tree, "Packages"),
+            "source_repository": source_tree,
+            "source_isos": paths.iso_dir("src", variant),
+            "debug_tree": debug_tree,
+            "debug_packages": os.path.join(debug_tree, "Packages"),
+            "debug_repository": debug_tree,
+        }
+        for name, path in candidates.items():
+            result.setdefault(name, {})[arch] = path
+    return result
+
+
+def _top_variants(variants):
+    if isinstance(variants, dict):
+        return list(variants.values())
+    return [v for v in variants if v.parent is None]
+
+
+def composeinfo(*, compose_info, release, base_product, variants, paths):
+    """The productmd ComposeInfo of a compose (see ``write_composeinfo``)."""
+    ci = productmd.composeinfo.ComposeInfo()
+    _fill_compose(ci.compose, compose_info)
+    _fill_release(ci.release, release)
+    ci.release.is_layered = bool(base_product) or bool(getattr(release, "is_layered", False))
+    if ci.release.is_layered:
+        if base_product is None:
+            raise ValueError("a layered release needs base_product")
+        _fill_release(ci.base_product, base_product)
+
+    def build(variant):
+        var = productmd.composeinfo.Variant(ci)
+        var.id = variant.id.replace("-", "")
+        var.uid = variant.uid
+        var.name = variant.name
+        var.type = variant.type
+        var.arches = set(variant.arches)
+        if variant.type == "layered-product":
+            var.release.name = variant.release_name
+            var.release.short = variant.release_short
+            var.release.version = variant.release_version
+            var.release.type = ci.release.type
+            var.release.is_layered = True
+        for name, by_arch in _variant_paths(variant, paths).items():
+            for arch, path in sorted(by_arch.items()):
+                # a path is listed only when its directory exists (no isos key without ISOs)
+                if os.path.isdir(path):
+                    getattr(var.paths, name)[arch] = paths.relative(path)
+        for child in sorted(variant.children):
+            var.add(build(child))
+        return var
+
+    for variant in sorted(_top_variants(variants), key=lambda v: v.uid):
+        ci.variants.add(build(variant))
+    return ci
+
+
+def write_composeinfo(path, *, compose_info, release, base_product, variants, paths):
+    """Write composeinfo.json: compose, release (+ base_product when layered) and every variant
+    (children flattened under their UID) with the paths of the directories that exist.
+
+    ``variants``: the top-level dict from ``load_variants`` or the flat ``all_variants`` list;
+    ``paths``: the compose's ``pungi_like.paths.Paths``.
+    """
+    ci = composeinfo(compose_info=compose_info, release=release, base_product=base_product,
+                     variants=variants, paths=paths)
+    write_atomic(path, _dump(ci))
+
+
+# ---- .treeinfo -----------------------------------------------------------------------------
+
+def _rel(path, start):
+    return os.path.relpath(path, start).rstrip("/") or "."
+
+
+def _tree_release(ti, release, base_product, variant, treeinfo_version=None):
+    if variant.type == "layered-product":
+        # a layered product's tree describes the product on top of the base release's major
+        # version, as if it had been composed on its own
+        ti.release.name = variant.release_name
+        ti.release.short = variant.release_short
+        ti.release.version = variant.release_version
+        ti.release.type = (release.type or "ga").lower()
+        ti.release.is_layered = True
+        ti.base_product.name = release.name
+        ti.base_product.short = release.short
+        ti.base_product.version = productmd.common.get_major_version(release.version)
+        return
+    ti.release.name = release.name
+    ti.release.short = release.short
+    ti.release.version = treeinfo_version or release.version
+    ti.release.type = (release.type or "ga").lower()
+    ti.release.is_layered = bool(base_product)
+    if base_product:
+        ti.base_product.name = base_product.name
+        ti.base_product.short = base_product.short
+        ti.base_product.version = base_product.version
+
+
+def write_treeinfo(tree_dir, *, variant, arch, paths, release=None, base_product=None,
+                   conf=None, checksum_type="sha256", timestamp=None, treeinfo_version=None,
+                   images=None, stage2_mainimage=None, buildinstall_treeinfo=None, media=None,
+                   all_variants=None):
+    """Write ``<tree_dir>/.treeinfo`` for ``variant`` on ``arch`` (``src`` for a source tree).
+
+    Release data come from ``release``/``base_product`` or, when omitted, from ``conf``.
+    Addons get no file of their own (returns None): they appear as ``addon-<UID>`` sections in
+    their parent's tree, with paths relative to it; empty variants get none either.
+    ``images`` ({platform: {name: relpath}}), ``stage2_mainimage`` and ``buildinstall_treeinfo``
+    (a .treeinfo whose images and stage2 are copied) describe boot files; each listed file and
+    each repodata/repomd.xml gets a checksum of ``checksum_type``. ``media`` = (discnum,
+    totaldiscs) for ISO copies. Returns the path written. ``all_variants`` is accepted for
+    callers' convenience and unused (children are reached through the variant).
+    """
+    if variant.type == "addon" or variant.is_empty:
+        return None
+    if release is None:
+        if conf is None:
+            raise TypeError("write_treeinfo needs release= or conf=")
+        release = release_from_conf(conf)
+        base_product = base_product_from_conf(conf)
+        treeinfo_version = treeinfo_version or getattr(conf, "treeinfo_version", None)
+    if conf is not None and checksum_type is None:
+        checksum_type = conf.createrepo_checksum
+    tree_dir = os.path.abspath(tree_dir)
+    ts = int(timestamp) if timestamp is not None else timestamp_now()
+
+    ti = productmd.treeinfo.TreeInfo()
+    _tree_release(ti, release, base_product, variant, treeinfo_version)
+    ti.tree.arch = arch
+    ti.tree.build_timestamp = ts
+
+    main = productmd.treeinfo.Variant(ti)
+    identity = variant.parent if variant.type == "layered-product" else variant
+    main.id = identity.id.replace("-", "")
+    main.uid = identity.uid
+    main.name = identity.name
+    main.type = "variant" if variant.type == "layered-product" else identity.type
+    if arch == "src":
+        main.paths.packages = "Packages"
+        main.paths.repository = "."
+    else:
+        main.paths.packages = _rel(paths.packages_dir(arch, variant), tree_dir)
+        main.paths.repository = _rel(paths.repository(arch, variant), tree_dir)
+    ti.variants.add(main)
+
+    def checksum(relpath):
+        if os.path.isfile(os.path.join(tree_dir, relpath)):
+            ti.checksums.add(relpath, checksum_type, root_dir=tree_dir)
+
+    checksum(os.path.join(main.paths.repository, "repodata", "repomd.xml"))
+    for addon in variant.get_variants(arch=arch, types=["addon"]):
+        sec = productmd.treeinfo.Variant(ti)
+        sec.id = addon.id.replace("-", "")
+        sec.uid = addon.uid
+        sec.name = addon.name
+        sec.type = addon.type
+        addon_tree = paths.os_tree(arch, addon)
+        sec.paths.packages = _rel(os.path.join(addon_tree, "Packages") if arch == "src"
+                                  else paths.packages_dir(arch, addon), tree_dir)
+        sec.paths.repository = _rel(addon_tree if arch == "src"
+                                    else paths.repository(arch, addon), tree_dir)
+        main.add(sec)
+        checksum(os.path.join(sec.paths.repository, "repodata", "repomd.xml"))
+
+    if buildinstall_treeinfo:
+        bi = productmd.treeinfo.TreeInfo()
+        bi.load(buildinstall_treeinfo)
+        images = {**{p: dict(v) for p, v in bi.images.images.items()}, **(images or {})}
+        stage2_mainimage = stage2_mainimage or bi.stage2.mainimage
+    for platform, files in sorted((images or {}).items()):
+        ti.tree.platforms.add(platform)
+        for name, relpath in sorted(files.items()):
+            if relpath:
+                ti.images.images.setdefault(platform, {})[name] = relpath
+                checksum(relpath)
+    if stage2_mainimage:
+        ti.stage2.mainimage = stage2_mainimage
+        checksum(stage2_mainimage)
+    if media:
+        ti.media.discnum, ti.media.totaldiscs = int(media[0]), int(media[1])
+
+    path = os.path.join(tree_dir, ".treeinfo")
+    write_atomic(path, _dump(ti, main_variant=main.uid))
+    return path
+
+
+# ---- .discinfo and media.repo --------------------------------------------------------------
+
+def discinfo_description(conf, variant, arch):
+    """``release_discinfo_description`` (with %(variant_name)s, %(arch)s) or Pungi's default:
+    ``<name> <version>`` (+ `` for <base name> <base version>``); layered products describe
+    themselves on top of the release's major version."""
+    template = getattr(conf, "release_discinfo_description", None)
+    if template:
+        result = template
+    elif variant.type == "layered-product":
+        result = (f"{variant.release_name} {variant.release_version} for {conf.release_name} "
+                  f"{productmd.common.get_major_version(conf.release_version)}")
+    else:
+        result = f"{conf.release_name} {conf.release_version}"
+        if getattr(conf, "base_product_name", None):
+            result += f" for {conf.base_product_name} {conf.base_product_version}"
+    try:
+        return result % {"variant_name": variant.name, "arch": arch}
+    except (KeyError, ValueError, TypeError):
+        # a literal '%' the user did not mean as a placeholder
+        return result
+
+
+def _discinfo_timestamp(timestamp):
+    if timestamp is not None:
+        return str(timestamp)
+    sde = source_date_epoch()
+    return str(sde) if sde is not None else "%f" % time.time()
+
+
+def write_discinfo(tree_dir, description, arch, disc_numbers="ALL", timestamp=None):
+    """Write ``<tree_dir>/.discinfo``: timestamp, description, arch, disc numbers (``ALL`` or
+    e.g. ``[1]``). Returns the timestamp string written (media.repo's mediaid)."""
+    stamp = _discinfo_timestamp(timestamp)
+    if disc_numbers in (None, "ALL", ["ALL"]):
+        discs = "ALL"
+    elif isinstance(disc_numbers, int):
+        discs = str(disc_numbers)
+    else:
+        discs = ",".join(str(int(n)) for n in disc_numbers)
+    write_atomic(os.path.join(tree_dir, ".discinfo"),
+                 f"{stamp}\n{description}\n{arch}\n{discs}\n")
+    return stamp
+
+
+def write_media_repo(tree_dir, description, timestamp=None):
+    """Write ``<tree_dir>/media.repo``. Without ``timestamp`` the mediaid is the tree's
+    .discinfo timestamp (so both files agree), else SOURCE_DATE_EPOCH or now."""
+    if timestamp is None:
+        try:
+            with open(os.path.join(tree_dir, ".discinfo"), encoding="utf-8") as fh:
+                timestamp = fh.readline().strip() or None
+        except FileNotFoundError:
+            pass
+    stamp = _discinfo_timestamp(timestamp)
+    text = (f"[InstallMedia]\nname={description}\nmediaid={stamp}\nmetadata_expire=-1\n"
+            "gpgcheck=0\ncost=500\n")
+    path = os.path.join(tree_dir, "media.repo")
+    write_atomic(path, text)
+    return stamp
