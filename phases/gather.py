@@ -1,0 +1,398 @@
+"""gather: decide the packages of every variant.arch and put them into the compose tree.
+
+One unit ``gather.<V>.<arch>`` per variant.arch. It needs the arch's package set and comps, and
+for addons, optional and layered variants the parent's gather (their packages are dropped from
+the child, as in Pungi; optional also drops its parent's addons and layered products), and the
+gather of any ``variant_as_lookaside`` variant. Inputs: the variant's comps groups (all groups of
+its comps when a top-level variant lists none), ``additional_packages``, the ``json`` source
+(``gather_source_mapping``), the ``system-release`` choice and ``gather_prepopulate``; the
+depsolving itself is :func:`pungi_like.rpmtools.depsolve.gather`.
+
+Outputs: files linked into ``compose/<V>/<arch>/os/Packages`` (debug tree, source tree), rpms.json
+entries, ``work/<arch>/package_list/<V>.<arch>.{rpm,srpm,debuginfo}.conf``,
+``work/<arch>/gather_result/<V>.<arch>.json`` and ``compose.results[("gather", uid, arch)]``
+(a :class:`~pungi_like.rpmtools.depsolve.GatherResult`).
+"""
+
+import json
+import os
+import re
+
+from phases.base import PhaseBase
+from pungi_like.config.options import (Option, arch_mapping, scm_dict_schema,
+                                       variant_arch_mapping)
+from pungi_like.errors import PhaseError
+from pungi_like.fileutil import link_file, write_json_atomic
+from pungi_like.rpmtools import repodata
+from pungi_like.rpmtools.comps import Comps
+from pungi_like.rpmtools.depsolve import Depsolver, Repo, gather
+from pungi_like.rpmtools.multilib import METHODS as MULTILIB_METHODS
+
+_METHOD = {"enum": ["deps", "nodeps", "hybrid"]}
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+
+OPTIONS = [
+    Option("gather_method",
+           {"anyOf": [_METHOD, {"type": "object", "additionalProperties": {"anyOf": [
+               _METHOD, {"type": "object", "additionalProperties": _METHOD}]}}]},
+           required=True,
+           help="How inputs become package lists: deps (closure), nodeps, or a "
+                "`{variant_regex: method or {source: method}}` dict (last match wins)."),
+    Option("gather_backend", {"enum": ["dnf", "yum"]}, default="dnf",
+           help="Accepted for compatibility; pungi_like always depsolves with libsolv."),
+    Option("gather_fulltree", {"type": "boolean"}, default=False,
+           help="Gather every binary package built from the source of a gathered package."),
+    Option("gather_selfhosting", {"type": "boolean"}, default=False,
+           help="Also gather the BuildRequires closure of gathered source packages."),
+    Option("greedy_method", {"enum": ["none", "all", "build"]}, default="none",
+           help="How many providers answer one Requires: the best one, all, or the best one "
+                "and the others built from its source."),
+    Option("multilib", variant_arch_mapping({"type": "array", "items": {"enum": list(MULTILIB_METHODS)}}),
+           default=[], mapping="variant_arch",
+           help="Multilib methods per variant/arch (none, all, runtime, devel, kernel)."),
+    Option("multilib_whitelist", arch_mapping(_STRINGS), default={},
+           help="`{arch: [names/globs]}` always multilib."),
+    Option("multilib_blacklist", arch_mapping(_STRINGS), default={},
+           help="`{arch: [names/globs]}` never multilib."),
+    Option("additional_packages", variant_arch_mapping(_STRINGS), default=[], mapping="variant_arch",
+           help="Package names/globs (`name.arch` allowed) added to a variant.arch."),
+    Option("filter_packages", variant_arch_mapping(_STRINGS), default=[], mapping="variant_arch",
+           help="Package names/globs (`name.arch` allowed) never gathered into a variant.arch."),
+    Option("filter_system_release_packages", {"type": "boolean"}, default=True,
+           help="Keep only the best provider of system-release in each variant."),
+    Option("gather_prepopulate", scm_dict_schema(),
+           help="JSON `{variant: {arch: {build: [name.arch]}}}` of packages forced in "
+                "(filters do not apply)."),
+    Option("gather_source_mapping", {"type": "string"},
+           help="JSON `{variant: {arch: {name: [arch or null]}}}`: the json source of inputs."),
+    Option("gather_lookaside_repos", variant_arch_mapping(_STRINGS), default=[],
+           mapping="variant_arch",
+           help="Repos whose packages satisfy dependencies but are never gathered."),
+    Option("variant_as_lookaside",
+           {"type": "array", "items": {"type": "array", "items": {"type": "string"},
+                                       "minItems": 2, "maxItems": 2}},
+           help="`[(variant, lookaside_variant)]`: the second variant's packages serve as a "
+                "lookaside for the first."),
+    Option("hashed_directories", {"type": "boolean"}, default=False,
+           help="Put packages in `Packages/<first letter>/`."),
+    Option("link_type", {"enum": ["hardlink-or-copy", "hardlink", "copy", "symlink",
+                                  "abspath-symlink"]}, default="hardlink-or-copy",
+           help="How package files enter the compose tree."),
+    Option("check_deps", {"type": "boolean"}, default=True,
+           help="Unresolvable dependencies fail the gather of the variant.arch."),
+    Option("require_all_comps_packages", {"type": "boolean"}, default=False,
+           help="A comps package missing from the package set fails the gather."),
+    Option("gather_allow_reuse", {"type": "boolean"}, default=False,
+           help="Reuse the gather result of an old compose when nothing changed."),
+    Option("gather_profiler", {"type": "boolean"}, default=False,
+           help="Accepted for compatibility; has no effect."),
+]
+
+
+def _name(item):
+    return getattr(item, "name", item)
+
+
+def _flatten(values):
+    out = []
+    for v in values:
+        out.extend(v if isinstance(v, (list, tuple)) else [v])
+    return out
+
+
+class GatherPhase(PhaseBase):
+    name = "gather"
+
+    def validate(self):
+        errors = []
+        method = self.conf.gather_method
+        values = [method] if isinstance(method, str) else _flatten(
+            [v if isinstance(v, str) else list((v or {}).values()) for v in (method or {}).values()])
+        if "hybrid" in values:
+            errors.append("gather_method 'hybrid' (modules via fus) is not implemented; use deps "
+                          "or nodeps")
+        return errors
+
+    # ---- units ------------------------------------------------------------------------------
+    def units(self):
+        units = []
+        for variant in self.compose.all_variants:
+            if getattr(variant, "is_empty", False):
+                continue
+            for arch in variant.arches:
+                needs = [f"pkgset.{arch}", f"init.{arch}"]
+                for other in self.drop_variants(variant):
+                    if arch in other.arches:
+                        needs.append(f"gather.{other.uid}.{arch}")
+                for other in self.lookaside_variants(variant):
+                    if arch in other.arches:
+                        needs.append(f"gather.{other.uid}.{arch}")
+                units.append(self.unit(f"{variant.uid}.{arch}", self.run_unit, variant=variant,
+                                       arch=arch, needs=sorted(set(needs))))
+        return units
+
+    def drop_variants(self, variant):
+        """Variants whose packages this one must not repeat (Pungi's post-processing)."""
+        parent = variant.parent
+        if parent is None:
+            return []
+        if variant.type == "optional":
+            return [parent] + [c for c in parent.children if c.type in ("addon", "layered-product")]
+        return [parent]
+
+    def lookaside_variants(self, variant):
+        result = []
+        for uid, lookaside_uid in (self.conf.variant_as_lookaside or []):
+            if uid == variant.uid:
+                result.append(self.compose.get_variant(lookaside_uid))
+        return result
+
+    def method_for(self, variant, source="comps"):
+        method = self.conf.gather_method
+        if isinstance(method, str):
+            return method
+        chosen = "deps"
+        for regex, value in (method or {}).items():
+            if re.match(regex, variant.uid):
+                chosen = value if isinstance(value, str) else value.get(source, chosen)
+        return chosen
+
+    # ---- inputs -----------------------------------------------------------------------------
+    def comps_for(self, variant, arch):
+        path = self.paths.comps(arch, variant, create=False)
+        if not self.conf.comps_file or not os.path.exists(path):
+            return None
+        return Comps.from_file(path)
+
+    def group_inputs(self, variant, comps):
+        if comps is None:
+            return []
+        if variant.groups or variant.type != "variant":
+            return [_name(g) for g in variant.groups]
+        return comps.group_ids()
+
+    def json_inputs(self, variant, arch):
+        path = self.conf.gather_source_mapping
+        if not path:
+            return []
+        path = os.path.join(getattr(self.conf, "config_dir", "") or "", path)
+        with open(path, encoding="utf-8") as fh:
+            mapping = json.load(fh)
+        result = []
+        for name, arches in sorted(mapping.get(variant.uid, {}).get(arch, {}).items()):
+            for a in arches or [None]:
+                result.append(f"{name}.{a}" if a else name)
+        return result
+
+    def prepopulate_inputs(self, variant, arch):
+        src = self.conf.gather_prepopulate
+        if not src:
+            return []
+        path = src.get("file") if isinstance(src, dict) else src
+        path = os.path.join(getattr(self.conf, "config_dir", "") or "", path)
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        return sorted(_flatten(data.get(variant.uid, {}).get(arch, {}).values()))
+
+    def system_release(self, solver, variant):
+        """(package to add, packages to filter) for the system-release provider choice."""
+        providers = sorted({p.name for p in solver.providers("system-release") if not p.lookaside})
+        if not providers:
+            return [], []
+        if len(providers) == 1 or not self.conf.filter_system_release_packages:
+            return ([providers[0]] if len(providers) == 1 else []), []
+        suffix = "-" + variant.uid.lower()
+        best = [n for n in providers if n.endswith(suffix)]
+        best = best[0] if best else min(providers, key=lambda n: (len(n), n))
+        return [best], [n for n in providers if n != best]
+
+    # ---- run --------------------------------------------------------------------------------
+    def run_unit(self, unit):
+        variant, arch = unit.variant, unit.arch
+        conf = self.conf
+        pkgset = self.compose.results.get(("pkgset", arch))
+        if pkgset is None:
+            raise PhaseError(f"gather {variant.uid}.{arch}: no package set for {arch}")
+        lines = []
+
+        def note(msg, *args, level="info"):
+            text = msg % args if args else msg
+            lines.append(f"[{level.upper()}] {text}")
+            getattr(self.log, level)("[gather %s.%s] %s", variant.uid, arch, text)
+
+        repos = [Repo("pkgset", pkgset.repo_path)]
+        for i, url in enumerate(_flatten(conf.variant_arch_values("gather_lookaside_repos", variant.uid, arch))):
+            repos.append(Repo(f"lookaside-{i}", repodata.repo_path(url, getattr(conf, "config_dir", None)),
+                              lookaside=True))
+        for other in self.lookaside_variants(variant):
+            if arch in other.arches:
+                repos.append(Repo(f"variant-{other.uid}", self.variant_repo(variant, other, arch),
+                                  lookaside=True))
+        solver = Depsolver(repos, arch)
+
+        comps = self.comps_for(variant, arch)
+        groups = self.group_inputs(variant, comps)
+        packages = list(_flatten(conf.variant_arch_values("additional_packages", variant.uid, arch)))
+        packages += self.json_inputs(variant, arch)
+        filters = list(_flatten(conf.variant_arch_values("filter_packages", variant.uid, arch)))
+        # addons and optional variants add no release package of their own: the parent's
+        # choice applies (the other providers stay filtered, the parent's one is dropped later
+        # with the rest of the parent's packages)
+        own = variant.type in ("variant", "layered-product") or variant.parent is None
+        release_add, release_filter = self.system_release(solver, variant if own else variant.parent)
+        if own:
+            packages += release_add
+        filters += release_filter
+        prepopulate = self.prepopulate_inputs(variant, arch)
+        drop = [self.compose.results.get(("gather", v.uid, arch)) for v in self.drop_variants(variant)
+                if arch in v.arches]
+        drop = [d for d in drop if d is not None]
+        if not (groups or packages or prepopulate):
+            raise PhaseError(f"No packages included in {variant.uid}.{arch} (no comps groups, "
+                             "no input packages, no prepopulate)")
+
+        fulltree = conf.gather_fulltree
+        selfhosting = conf.gather_selfhosting
+        fulltree_excludes = []
+        if variant.type == "optional":
+            fulltree = selfhosting = True
+        elif variant.type in ("addon", "layered-product"):
+            fulltree, selfhosting = True, False
+            fulltree_excludes = sorted({_srpm_name(p.filename) for d in drop for p in d.source.values()})
+        methods = _flatten(conf.variant_arch_values("multilib", variant.uid, arch))
+        method = self.method_for(variant)
+        note("method %s, %d group(s), %d package input(s), multilib %s", method, len(groups),
+             len(packages), ",".join(methods) or "none")
+        result = gather(None, arch, packages=packages, groups=groups, comps=comps, method=method,
+                        greedy=conf.greedy_method, fulltree=fulltree, selfhosting=selfhosting,
+                        multilib_methods=methods,
+                        multilib_whitelist=(conf.multilib_whitelist or {}).get(arch, []) +
+                        (conf.multilib_whitelist or {}).get("*", []),
+                        multilib_blacklist=(conf.multilib_blacklist or {}).get(arch, []) +
+                        (conf.multilib_blacklist or {}).get("*", []),
+                        filter_packages=filters, fulltree_excludes=fulltree_excludes,
+                        prepopulate=prepopulate, solver=solver)
+        self.drop_parent_packages(result, drop)
+
+        comps_names = set(comps.group_packages(groups)) if comps is not None else set()
+        for pattern in result.missing:
+            level = "error" if pattern in comps_names and conf.require_all_comps_packages else "warning"
+            note("Could not find a match for %s in any configured repo", pattern, level=level)
+        for msg in result.broken_deps_messages():
+            note(msg, level="error" if conf.check_deps else "warning")
+        for srpm in result.missing_sources:
+            note("Source package %s not found; its NEVRA is guessed", srpm, level="warning")
+        self.write_log(unit, lines, result)
+        if conf.require_all_comps_packages and comps_names & set(result.missing):
+            raise PhaseError(f"gather {variant.uid}.{arch}: comps packages missing from the "
+                             f"package set: {', '.join(sorted(comps_names & set(result.missing)))}")
+        if conf.check_deps:
+            result.check()
+
+        self.link_and_record(result, variant, arch, pkgset)
+        self.compose.results.put(("gather", variant.uid, arch), result)
+        return {"rpm": len(result.binary), "srpm": len(result.source), "debuginfo": len(result.debug),
+                "missing": sorted(result.missing)}
+
+    def drop_parent_packages(self, result, drop):
+        """Remove what a parent (and, for optional, its addons) already carries; then the
+        sources no remaining package needs."""
+        if not drop:
+            return
+        for category in ("binary", "debug", "source"):
+            present = set()
+            for d in drop:
+                present.update(getattr(d, category))
+            data = getattr(result, category)
+            for nevra in [n for n in data if n in present]:
+                del data[nevra]
+        needed = {p.sourcerpm for p in list(result.binary.values()) + list(result.debug.values())}
+        for nevra in [n for n, p in result.source.items() if p.filename not in needed]:
+            del result.source[nevra]
+
+    def variant_repo(self, variant, other, arch):
+        """A repo of ``other``'s gathered binaries for ``variant`` to use as lookaside."""
+        other_result = self.compose.results.get(("gather", other.uid, arch))
+        if other_result is None:
+            raise PhaseError(f"variant_as_lookaside: {other.uid}.{arch} has no gather result")
+        pkgset = self.compose.results.get(("pkgset", arch))
+        repo_dir = os.path.join(self.paths.work_dir(arch), variant.uid, "lookaside_repo")
+        os.makedirs(repo_dir, exist_ok=True)
+        listfile = os.path.join(repo_dir, "pkglist")
+        with open(listfile, "w", encoding="utf-8") as fh:
+            fh.write("".join(os.path.relpath(p.path, pkgset.prefix) + "\n"
+                             for _, p in sorted(other_result.binary.items())))
+        repodata.createrepo(pkgset.prefix, outputdir=repo_dir, pkglist=listfile, update=False,
+                            baseurl=f"file://{pkgset.prefix}",
+                            log_path=self.paths.log_file(arch, f"lookaside_repo_{variant.uid}"))
+        return repo_dir
+
+    def write_log(self, unit, lines, result):
+        with open(unit.log_path, "a", encoding="utf-8") as fh:
+            fh.write("".join(line + "\n" for line in lines))
+            for label, data in (("RPM", result.binary), ("SRPM", result.source),
+                                ("DEBUGINFO", result.debug), ("LOOKASIDE", result.lookaside)):
+                for nevra in sorted(data):
+                    p = data[nevra]
+                    fh.write(f"{label}({','.join(sorted(p.flags))}): {p.path}\n")
+
+    # ---- linking and recording --------------------------------------------------------------
+    def target_dir(self, category, arch, variant):
+        if category == "source":
+            base = os.path.join(self.paths.source_tree(variant, create=True), "Packages")
+        elif category == "debug":
+            base = os.path.join(self.paths.debug_tree(arch, variant, create=True), "Packages")
+        else:
+            base = self.paths.packages_dir(arch, variant, create=True)
+        return base
+
+    def link_and_record(self, result, variant, arch, pkgset):
+        conf = self.conf
+        headers = pkgset.by_path()
+        lists = {"rpm": [], "srpm": [], "debuginfo": []}
+        srpm_of = {p.filename: p.nevra for p in result.source.values()}
+        for category, data, listname in (("binary", result.binary, "rpm"),
+                                         ("debug", result.debug, "debuginfo"),
+                                         ("source", result.source, "srpm")):
+            for nevra in sorted(data):
+                pkg = data[nevra]
+                base = self.target_dir(category, arch, variant)
+                if conf.hashed_directories:
+                    base = os.path.join(base, pkg.filename[0].lower())
+                dest = os.path.join(base, pkg.filename)
+                _link(pkg.path, dest, conf.link_type)
+                header = headers.get(pkg.path)
+                sigkey = header.sigkey if header is not None else None
+                if category == "source":
+                    srpm_nevra = nevra
+                else:
+                    srpm_nevra = srpm_of.get(pkg.sourcerpm) or result.srpm_nevra(pkg)
+                self.compose.rpms.add(variant.uid, arch, nevra=nevra, srpm_nevra=srpm_nevra,
+                                      path=self.paths.relative(dest), sigkey=sigkey,
+                                      category=category)
+                lists[listname].append(pkg.path)
+        for kind, items in lists.items():
+            path = self.paths.gather_package_list(arch, variant, kind)
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write("".join(p + "\n" for p in sorted(items)))
+        write_json_atomic(self.paths.gather_result(arch, variant), result.as_dict())
+
+
+def _link(src, dest, link_type):
+    """Link ``src`` to ``dest``; SRPMs are shared by the arches of a variant, so a file that is
+    already there (another arch linked it) is left alone."""
+    if os.path.exists(dest):
+        try:
+            if os.path.samefile(src, dest) or os.path.getsize(src) == os.path.getsize(dest):
+                return
+        except OSError:
+            pass
+    try:
+        link_file(src, dest, link_type)
+    except FileExistsError:
+        pass
+
+
+def _srpm_name(filename):
+    stem = filename[:-len(".src.rpm")] if filename.endswith(".src.rpm") else filename
+    return stem.rsplit("-", 2)[0]

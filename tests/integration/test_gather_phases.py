@@ -1,0 +1,305 @@
+"""init -> pkgset -> gather on real RPMs (rpmbuild) and real createrepo_c/libsolv.
+
+The compose here is a small stand-in with the attributes phases use (conf, paths, log, results,
+rpms, variants); the units run in dependency order as the scheduler would run them.
+"""
+
+import json
+import logging
+import os
+import re
+import threading
+
+import pytest
+
+from pungi_like.paths import Paths
+from pungi_like.rpmtools.depsolve import Depsolver, Repo, gather
+from pungi_like.rpmtools import repodata
+from pungi_like.universe.rpmbuild import Package, Subpackage
+from pungi_like.variants import Group, Variant
+
+pytestmark = pytest.mark.integration
+
+COMPS = """<?xml version="1.0" encoding="UTF-8"?>
+<comps>
+  <group><id>core</id><name>Core</name><packagelist>
+    <packagereq type="mandatory">app</packagereq>
+    <packagereq type="mandatory">armonly-data</packagereq>
+    <packagereq type="optional">not-in-any-repo</packagereq>
+  </packagelist></group>
+  <group><id>ha</id><name>HA</name><packagelist>
+    <packagereq>hatool</packagereq>
+  </packagelist></group>
+  <group arch="aarch64"><id>armstuff</id><name>Arm</name><packagelist>
+    <packagereq>app</packagereq>
+  </packagelist></group>
+</comps>
+"""
+
+
+def debug_subs(name):
+    return [Subpackage(f"{name}-debuginfo", files={f"/usr/lib/debug/usr/bin/{name}.debug": "d\n"}),
+            Subpackage(f"{name}-debugsource", files={f"/usr/src/debug/{name}/{name}.c": "c\n"})]
+
+
+PACKAGES = [
+    Package("bash", files={"/usr/bin/bash": "#!/bin/false\n", "/bin/sh": "#!/bin/false\n"}),
+    Package("app", arches=["x86_64", "i686"],
+            requires=["libfoo.so.1{so64}", "/usr/share/cfg/base.conf", "/bin/sh"],
+            files={"/usr/bin/app": "#!/bin/sh\n"},
+            subpackages=[Subpackage("app-doc", arch="noarch", files={"/usr/share/doc/app/README": "r\n"})]
+            + debug_subs("app")),
+    Package("libfoo", version="2.0", arches=["x86_64", "i686"], provides=["libfoo.so.1{so64}"],
+            files={"{libdir}/libfoo.so.1": "lib\n"},
+            subpackages=[Subpackage("libfoo-devel", requires=["libfoo = 2.0-1"],
+                                    files={"/usr/include/foo.h": "h\n"})] + debug_subs("libfoo")),
+    Package("cfg", arch="noarch", files={"/usr/share/cfg/base.conf": "x=1\n"}),
+    Package("armonly-data", arch="noarch", exclusivearch=["aarch64"],
+            files={"/usr/share/armonly/data": "a\n"}),
+    Package("demo-release", arch="noarch", provides=["system-release"],
+            files={"/etc/demo-release": "Demo\n"}),
+    Package("demo-release-server", arch="noarch", provides=["system-release"],
+            files={"/etc/demo-release-server": "Demo Server\n"}),
+    Package("hatool", requires=["app"], files={"/usr/bin/hatool": "#!/bin/sh\n"}),
+    Package("broken", requires=["nothing-provides-this >= 3"], files={"/usr/bin/broken": "x\n"}),
+]
+
+
+@pytest.fixture(scope="module")
+def rpm_repo(tmp_path_factory):
+    from pungi_like.universe.rpmbuild import build_packages
+    base = tmp_path_factory.mktemp("rpms")
+    build_packages(PACKAGES, base / "repo", workdir=base / "work")
+    repodata.createrepo(str(base / "repo"), update=False, log_path=str(base / "createrepo.log"))
+    return str(base / "repo")
+
+
+class Conf:
+    """Config stand-in: option defaults from the phases' declarations + overrides."""
+
+    def __init__(self, config_dir, **values):
+        from phases import gather as g, init as i, pkgset as p
+        self.config_dir = config_dir
+        for opt in i.OPTIONS + p.OPTIONS + g.OPTIONS:
+            setattr(self, opt.name, opt.default_for({}))
+        self.createrepo_checksum = "sha256"
+        for key, value in values.items():
+            setattr(self, key, value)
+
+    def variant_arch_values(self, name, uid, arch):
+        result = []
+        for regex, block in getattr(self, name) or []:
+            if re.match(regex, uid):
+                for key, value in block.items():
+                    if key == arch or (key == "*" and arch != "src"):
+                        result.append(value)
+        return result
+
+
+class Results:
+    def __init__(self):
+        self.data = {}
+
+    def put(self, key, value):
+        self.data[key] = value
+
+    def get(self, key, default=None):
+        return self.data.get(key, default)
+
+
+class Rpms:
+    def __init__(self):
+        self.entries = []
+        self.lock = threading.Lock()
+
+    def add(self, variant_uid, arch, nevra, srpm_nevra, path, sigkey, category):
+        with self.lock:
+            self.entries.append(dict(variant=variant_uid, arch=arch, nevra=nevra,
+                                     srpm_nevra=srpm_nevra, path=path, sigkey=sigkey,
+                                     category=category))
+
+
+class FakeCompose:
+    def __init__(self, topdir, conf, variants):
+        self.conf = conf
+        self.paths = Paths(topdir)
+        self.log = logging.getLogger("test.compose")
+        self.results = Results()
+        self.rpms = Rpms()
+        self.all_variants = variants
+
+    def get_arches(self):
+        return sorted({a for v in self.all_variants for a in v.arches})
+
+    def variants_for_arch(self, arch):
+        return [v for v in self.all_variants if arch in v.arches]
+
+    def get_variant(self, uid):
+        return next(v for v in self.all_variants if v.uid == uid)
+
+
+def run_phases(compose):
+    from phases.gather import GatherPhase
+    from phases.init import InitPhase
+    from phases.pkgset import PkgsetPhase
+    units = {}
+    for phase_cls in (InitPhase, PkgsetPhase, GatherPhase):
+        phase = phase_cls(compose)
+        assert phase.validate() == []
+        for unit in phase.units():
+            units[unit.name] = unit
+    done, outputs = set(), {}
+    while len(done) < len(units):
+        ready = [u for name, u in sorted(units.items())
+                 if name not in done and all(n in done for n in u.needs)]
+        assert ready, f"unsatisfiable needs: {[(n, u.needs) for n, u in units.items() if n not in done]}"
+        for unit in ready:
+            outputs[unit.name] = unit.run(unit)
+            done.add(unit.name)
+    return outputs
+
+
+@pytest.fixture(scope="module")
+def composed(rpm_repo, tmp_path_factory):
+    top = tmp_path_factory.mktemp("compose")
+    cfgdir = tmp_path_factory.mktemp("config")
+    (cfgdir / "comps.xml").write_text(COMPS)
+    conf = Conf(str(cfgdir), comps_file="comps.xml", pkgset_source="repos",
+                pkgset_repos={"*": [os.path.relpath(rpm_repo, cfgdir)]}, gather_method="deps",
+                multilib=[("^Server$", {"x86_64": ["runtime"]})],
+                filter_packages=[("^Server$", {"*": ["app-doc"]})])
+    server = Variant(id="Server", name="Server", type="variant", arches=["x86_64"],
+                     groups=[Group("core")])
+    ha = Variant(id="HA", name="HA", type="addon", arches=["x86_64"], groups=[Group("ha")],
+                 parent=server)
+    server.children.append(ha)
+    compose = FakeCompose(str(top), conf, [server, ha])
+    outputs = run_phases(compose)
+    return compose, outputs
+
+
+def tree_files(compose, *parts):
+    root = os.path.join(compose.paths.compose_dir(), *parts)
+    return sorted(os.listdir(root)) if os.path.isdir(root) else []
+
+
+def test_unit_names(composed):
+    _, outputs = composed
+    assert set(outputs) == {"init.global", "init.x86_64", "pkgset.global", "pkgset.x86_64",
+                            "gather.Server.x86_64", "gather.Server-HA.x86_64"}
+
+
+def test_init_writes_filtered_comps_and_repos(composed):
+    compose, _ = composed
+    paths = compose.paths
+    assert os.path.exists(paths.comps_global())
+    arch_comps = open(paths.comps("x86_64")).read()
+    assert "armstuff" not in arch_comps
+    server = open(paths.comps("x86_64", "Server")).read()
+    assert "<id>core</id>" in server and "<id>ha</id>" not in server
+    ha = open(paths.comps("x86_64", "Server-HA")).read()
+    assert "<id>ha</id>" in ha and "<id>core</id>" in ha     # parent group kept as lookaside
+    assert os.path.exists(os.path.join(paths.comps_repo("x86_64", "Server"), "repodata", "repomd.xml"))
+
+
+def test_pkgset_arch_subset_and_excluded_noarch(composed):
+    compose, _ = composed
+    pkgset = compose.results.get(("pkgset", "x86_64"))
+    names = sorted(pkgset.packages)
+    assert "libfoo-2.0-1.i686.rpm" in names            # multilib enabled for Server.x86_64
+    assert "armonly-data-1.0-1.noarch.rpm" not in names
+    assert "armonly-data-1.0-1.src.rpm" not in names
+    assert "app-1.0-1.src.rpm" in names
+    log = open(compose.paths.log_file("global", "excluding-arch")).read()
+    assert "armonly-data-0:1.0-1.noarch" in log and "ExclusiveArch: aarch64" in log
+    assert os.path.exists(os.path.join(pkgset.repo_path, "repodata", "repomd.xml"))
+    assert os.path.exists(os.path.join(compose.paths.pkgset_download_dir(), "app-1.0-1.x86_64.rpm"))
+
+
+def test_gather_server_tree(composed):
+    compose, _ = composed
+    pkgs = tree_files(compose, "Server", "x86_64", "os", "Packages")
+    assert pkgs == ["app-1.0-1.x86_64.rpm", "bash-1.0-1.x86_64.rpm", "cfg-1.0-1.noarch.rpm",
+                    "demo-release-server-1.0-1.noarch.rpm", "libfoo-2.0-1.i686.rpm",
+                    "libfoo-2.0-1.x86_64.rpm"]
+    assert tree_files(compose, "Server", "x86_64", "debug", "tree", "Packages") == [
+        "app-debuginfo-1.0-1.x86_64.rpm", "app-debugsource-1.0-1.x86_64.rpm",
+        "libfoo-debuginfo-2.0-1.i686.rpm", "libfoo-debuginfo-2.0-1.x86_64.rpm",
+        "libfoo-debugsource-2.0-1.i686.rpm", "libfoo-debugsource-2.0-1.x86_64.rpm"]
+    assert "app-1.0-1.src.rpm" in tree_files(compose, "Server", "source", "tree", "Packages")
+
+
+def test_gather_addon_drops_parent_packages(composed):
+    compose, _ = composed
+    assert tree_files(compose, "Server", "x86_64", "os", "addons", "HA", "Packages") == [
+        "hatool-1.0-1.x86_64.rpm"]
+    ha_sources = tree_files(compose, "Server", "source", "tree", "addons", "HA", "Packages")
+    assert ha_sources == ["hatool-1.0-1.src.rpm"]
+
+
+def test_rpms_entries(composed):
+    compose, _ = composed
+    entries = {(e["variant"], e["nevra"]): e for e in compose.rpms.entries}
+    app = entries[("Server", "app-0:1.0-1.x86_64")]
+    assert app == {"variant": "Server", "arch": "x86_64", "nevra": "app-0:1.0-1.x86_64",
+                   "srpm_nevra": "app-0:1.0-1.src", "sigkey": None, "category": "binary",
+                   "path": "Server/x86_64/os/Packages/app-1.0-1.x86_64.rpm"}
+    assert entries[("Server", "app-0:1.0-1.src")]["category"] == "source"
+    assert entries[("Server", "app-debuginfo-0:1.0-1.x86_64")]["path"].startswith("Server/x86_64/debug/tree/")
+    assert entries[("Server-HA", "hatool-0:1.0-1.x86_64")]["path"] == \
+        "Server/x86_64/os/addons/HA/Packages/hatool-1.0-1.x86_64.rpm"
+
+
+def test_gather_outputs_and_log(composed):
+    compose, outputs = composed
+    paths = compose.paths
+    result = json.load(open(paths.gather_result("x86_64", "Server")))
+    flags = {p["nevra"]: p["flags"] for p in result["rpm"]}
+    assert flags["libfoo-0:2.0-1.i686"] == ["multilib"]
+    assert flags["app-0:1.0-1.x86_64"] == ["input"]
+    assert result["missing"] == ["armonly-data", "not-in-any-repo"]   # excluded arch, absent
+    rpm_list = open(paths.gather_package_list("x86_64", "Server", "rpm")).read().split()
+    assert len(rpm_list) == 6 and all(p.endswith(".rpm") for p in rpm_list)
+    log = open(paths.log_file("x86_64", "gather-Server")).read()
+    assert "Could not find a match for not-in-any-repo in any configured repo" in log
+    assert re.search(r"RPM\(multilib\): .*libfoo-2.0-1.i686.rpm", log)
+    assert outputs["gather.Server.x86_64"]["rpm"] == 6
+    assert compose.results.get(("gather", "Server", "x86_64")).binary
+
+
+def test_broken_dependency_fails_the_unit(composed, tmp_path):
+    from phases.gather import GatherPhase
+    from pungi_like.errors import PhaseError
+    compose, _ = composed
+    conf = compose.conf
+    variant = Variant(id="Broken", name="Broken", type="variant", arches=["x86_64"], groups=[])
+    old = conf.additional_packages
+    conf.additional_packages = [("^Broken$", {"*": ["broken"]})]
+    try:
+        phase = GatherPhase(compose)
+        unit = phase.unit("Broken.x86_64", phase.run_unit, variant=variant, arch="x86_64")
+        compose.conf.comps_file = None
+        with pytest.raises(PhaseError) as exc:
+            phase.run_unit(unit)
+    finally:
+        conf.additional_packages = old
+        conf.comps_file = "comps.xml"
+    assert str(exc.value) == ("Unresolvable dependency nothing-provides-this >= 3 in "
+                              "broken-0:1.0-1.x86_64\nUnresolved dependencies detected")
+
+
+def test_file_dep_outside_primary_resolved_from_real_repo(rpm_repo):
+    # /usr/share/cfg/base.conf is only in filelists.xml, never in primary
+    res = gather([Repo("r", rpm_repo)], "x86_64", packages=["app"])
+    assert "cfg" in res.names()
+    assert res.binary["cfg-0:1.0-1.noarch"].flags == {"dep"}
+    assert os.path.exists(res.binary["cfg-0:1.0-1.noarch"].path)
+
+
+def test_nodeps_on_real_repo_includes_sources_and_debug(rpm_repo):
+    solver = Depsolver([Repo("r", rpm_repo)], "x86_64")
+    res = gather(None, "x86_64", packages=["libfoo-devel"], method="nodeps", solver=solver)
+    assert res.filenames() == ["libfoo-devel-2.0-1.x86_64.rpm"]
+    assert res.filenames("source") == ["libfoo-2.0-1.src.rpm"]
+    assert res.filenames("debug") == ["libfoo-debuginfo-2.0-1.x86_64.rpm",
+                                      "libfoo-debugsource-2.0-1.x86_64.rpm"]
