@@ -6,6 +6,7 @@ products) hang below them in ``.children``. Every problem found is reported at o
 ``ConfigError`` whose messages read ``FILE:LINE: what is wrong``.
 """
 
+import difflib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -196,7 +197,8 @@ class _Parser:
         except OSError as exc:
             raise ConfigError(f"{self.path}: cannot read variants file: {exc}") from None
         except etree.XMLSyntaxError as exc:
-            entries = list(exc.error_log) or []
+            # the parser's own log: exc.error_log is global and holds other documents' errors
+            entries = list(parser.error_log.filter_from_errors())
             for entry in entries:
                 self.error(entry.line, f"XML syntax error: {entry.message}")
             if not entries:
@@ -353,7 +355,7 @@ class _Parser:
             for ref in sub.findall("ref"):
                 ref_id = ref.get("id")
                 if variant.type != "variant":
-                    self.error(ref.sourceline, f"{variant.type} {variant.uid!r} cannot have "
+                    self.error(ref.sourceline, f"{variant.type} {variant.id!r} cannot have "
                                "child variants; only a variant of type 'variant' can")
                     continue
                 template = self.templates.get(ref_id)
@@ -368,7 +370,7 @@ class _Parser:
                                 ref.sourceline)
             for child_node in sub.findall("variant"):
                 if variant.type != "variant":
-                    self.error(child_node.sourceline, f"{variant.type} {variant.uid!r} cannot "
+                    self.error(child_node.sourceline, f"{variant.type} {variant.id!r} cannot "
                                "have child variants; only a variant of type 'variant' can")
                     continue
                 self._add_child(variant, self._build(child_node, variant),
@@ -389,7 +391,12 @@ class _Parser:
                         f"{node.get('type')!r}; only top-level addon and layered-product "
                         "variants can be referenced)")
         names = sorted(self.templates)
-        return f" (defined addons and layered products: {', '.join(names)})" if names else ""
+        close = difflib.get_close_matches(ref_id or "", names, n=1)
+        if close:
+            return f"; did you mean {close[0]!r}?"
+        if names:
+            return f" (defined addons and layered products: {', '.join(names)})"
+        return " (no top-level addon or layered-product variant is defined)"
 
     def _group(self, node):
         return Group(name=node.text or "", glob=bool(self._bool(node, "glob", False)),
