@@ -367,9 +367,8 @@ class GatherPhase(PhaseBase):
                     srpm_nevra = nevra
                 else:
                     srpm_nevra = srpm_of.get(pkg.sourcerpm) or result.srpm_nevra(pkg)
-                self.compose.rpms.add(variant.uid, arch, nevra=nevra, srpm_nevra=srpm_nevra,
-                                      path=self.paths.relative(dest), sigkey=sigkey,
-                                      category=category)
+                self.compose.rpms.add(variant.uid, arch, srpm_nevra, nevra,
+                                      self.paths.relative(dest), sigkey, category)
                 lists[listname].append(pkg.path)
         for kind, items in lists.items():
             path = self.paths.gather_package_list(arch, variant, kind)

@@ -324,6 +324,10 @@ class _Gather:
         for pattern in patterns:
             pattern = pattern.strip()
             candidates = self.s.match(pattern, self.native)
+            if not candidates and self.multi and (self.ml_methods or self.ml_whitelist):
+                # a name built only for the multilib arch (a 32-bit compat payload) is taken
+                # as it is when the tree has multilib at all
+                candidates = self.s.match(pattern, self.multi)
             if not candidates:
                 self.result.missing.append(pattern)
                 continue

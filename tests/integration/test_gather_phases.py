@@ -108,11 +108,13 @@ class Results:
 
 
 class Rpms:
+    """Records what pungi_like.metadata.RpmsRecorder.add receives (same signature)."""
+
     def __init__(self):
         self.entries = []
         self.lock = threading.Lock()
 
-    def add(self, variant_uid, arch, nevra, srpm_nevra, path, sigkey, category):
+    def add(self, variant_uid, arch, srpm_nevra, nevra, path, sigkey, category):
         with self.lock:
             self.entries.append(dict(variant=variant_uid, arch=arch, nevra=nevra,
                                      srpm_nevra=srpm_nevra, path=path, sigkey=sigkey,

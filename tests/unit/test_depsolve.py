@@ -319,6 +319,14 @@ def test_globs_and_explicit_arch(solver):
     assert "libfoo-debuginfo.x86_64" in names(res, "debug")
 
 
+def test_multilib_only_input_needs_multilib_enabled(solver):
+    res = go(solver, ["only32"])
+    assert res.missing == ["only32"]
+    res = go(solver, ["only32"], multilib_methods=["runtime"])
+    assert names(res) == ["only32.i686"]
+    assert res.binary["only32-0:1.0-1.i686"].flags == {"input"}
+
+
 def test_only_newest_version_is_used(solver):
     res = go(solver, ["tool"])
     assert list(res.binary) == ["tool-0:2.0-1.x86_64"]
