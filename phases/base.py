@@ -31,6 +31,21 @@ class PhaseBase:
         """The units of work of this phase, with what each needs."""
         return []
 
+    def default_inputs(self, variant, arch):
+        """What a unit's result depends on, unless the phase says more: the phase's own options
+        (as declared next to it) for this variant.arch. The scheduler adds the results of the
+        units it needs."""
+        import sys
+
+        module = sys.modules.get(type(self).__module__)
+        names = sorted(o.name for o in getattr(module, "OPTIONS", []))
+        return {
+            "phase": self.name,
+            "variant": getattr(variant, "uid", variant),
+            "arch": arch,
+            "options": {name: getattr(self.conf, name, None) for name in names},
+        }
+
     def log_path(self, arch=None, variant=None, name=None):
         """``logs/<arch>/<name>[-<V>].<arch>.log``."""
         base = name or self.name
@@ -41,5 +56,6 @@ class PhaseBase:
     def unit(self, scope, run, variant=None, arch=None, **kwargs):
         """A unit named ``<phase>.<scope>`` logging to this phase's log for variant.arch."""
         kwargs.setdefault("log_path", self.log_path(arch, variant))
+        kwargs.setdefault("inputs", self.default_inputs(variant, arch))
         return Unit(name=f"{self.name}.{scope}", run=run, variant=variant, arch=arch,
                     phase=self.name, **kwargs)

@@ -88,7 +88,7 @@ class ImagechecksumPhase(PhaseBase):
     def _run(self, unit):
         variant, arch = unit.variant, unit.arch
         algorithms = list(self.conf.media_checksums)
-        images = [img for v, a, img in self.compose.images.all_images()
+        images = [img for v, a, img in self.compose.images.items()
                   if v == variant.uid and a == arch]
         by_dir = {}
         for image in images:

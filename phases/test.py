@@ -112,7 +112,7 @@ class TestPhase(PhaseBase):
 
         problems = []
         checked = 0
-        for variant_uid, arch, image in self.compose.images.all_images():
+        for variant_uid, arch, image in self.compose.images.items():
             path = os.path.join(self.paths.compose_dir(), image.path)
             checked += 1
             for problem in check_image(path, image, self.conf, variant_uid, arch):

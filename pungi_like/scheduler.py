@@ -121,6 +121,7 @@ class Scheduler:
             self.phase_units.setdefault(unit.phase, set()).add(unit.name)
         self.phase_started = set()
         self.stop = threading.Event()
+        self.output_hashes = {}
 
     # ---- graph ----------------------------------------------------------------------------
     def _resolve_needs(self, unit):
@@ -176,11 +177,18 @@ class Scheduler:
                 "units": sorted(self.timeline, key=lambda e: (e["start"], e["unit"])),
             })
         if result == "ok":
+            # the key of a unit's result: its own declared inputs plus the results of the units
+            # it needed, so a change anywhere upstream changes every hash downstream
+            upstream = {dep: self.output_hashes.get(dep) for dep in sorted(self.deps[unit.name])}
+            key = inputs_hash({"inputs": unit.inputs, "needs": upstream})
+            outputs = json.loads(json.dumps(outputs or {}, default=str))
+            self.output_hashes[unit.name] = inputs_hash({"key": key, "outputs": outputs})
             record = {
                 "unit": unit.name,
-                "inputs_hash": inputs_hash(unit.inputs) if unit.inputs is not None else None,
+                "inputs_hash": key,
                 "inputs": unit.inputs,
-                "outputs": outputs or {},
+                "needs": upstream,
+                "outputs": outputs,
                 "start": entry["start"],
                 "end": entry["end"],
             }

@@ -150,5 +150,21 @@ def test_unit_records_hash_of_inputs_with_outputs(tmp_path):
     inputs = {"packages": ["a", "b"], "arch": "x86_64"}
     Scheduler([Unit("gather.A.x86_64", lambda u: {"count": 2}, inputs=inputs)], compose, 1).run()
     record = json.load(open(os.path.join(compose.paths.units_dir(), "gather.A.x86_64.json")))
-    assert record["inputs_hash"] == inputs_hash({"arch": "x86_64", "packages": ["a", "b"]})
+    assert record["inputs_hash"] == inputs_hash(
+        {"inputs": {"arch": "x86_64", "packages": ["a", "b"]}, "needs": {}})
     assert record["outputs"] == {"count": 2}
+    assert record["inputs"] == inputs
+
+
+def test_a_change_upstream_changes_the_hash_downstream(tmp_path):
+    def hashes(gather_inputs):
+        compose = FakeCompose(tmp_path / str(gather_inputs))
+        Scheduler([Unit("gather.A.x86_64", lambda u: {"pkgs": gather_inputs},
+                        inputs={"pkgs": gather_inputs}),
+                   Unit("createrepo.A.x86_64", lambda u: {}, needs=["gather.A.x86_64"],
+                        inputs={"checksum": "sha256"})], compose, 1).run()
+        path = os.path.join(compose.paths.units_dir(), "createrepo.A.x86_64.json")
+        return json.load(open(path))["inputs_hash"]
+
+    assert hashes(["a"]) == hashes(["a"])
+    assert hashes(["a"]) != hashes(["a", "b"])

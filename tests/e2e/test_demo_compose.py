@@ -1,0 +1,222 @@
+"""The demo compose end to end: the driver composes the demo universe into repos and manifests.
+
+One compose is made per test session (module fixture) and every test reads a property of it that
+a release engineer or QA relies on.
+"""
+
+import configparser
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEMO_CONF = os.path.join(ROOT, "configs", "demo", "demo.conf")
+DRIVER = [sys.executable, os.path.join(ROOT, "bin", "pungi-like-koji")]
+
+
+@pytest.fixture(scope="module")
+def demo(universe, tmp_path_factory):
+    target = tmp_path_factory.mktemp("composes")
+    proc = subprocess.run(
+        DRIVER + ["--config", DEMO_CONF, "--target-dir", str(target), "--nightly"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=1200)
+    composes = [p for p in glob.glob(os.path.join(target, "Demo-1.0-*")) if not os.path.islink(p)]
+    assert len(composes) == 1, (proc.stdout, proc.stderr)
+    return {"proc": proc, "topdir": composes[0], "target": str(target)}
+
+
+def load_rpms(demo):
+    with open(os.path.join(demo["topdir"], "compose", "metadata", "rpms.json")) as fh:
+        return json.load(fh)["payload"]["rpms"]
+
+
+def nevras(rpms, variant, arch, category=None):
+    """{name.arch} of the packages of one variant.arch (optionally one category)."""
+    found = set()
+    for srpm, entries in rpms.get(variant, {}).get(arch, {}).items():
+        for nevra, entry in entries.items():
+            if category and entry["category"] != category:
+                continue
+            m = re.match(r"^(.*)-\d+:[^-]+-[^-]+\.([^.]+)$", nevra)
+            found.add(f"{m.group(1)}.{m.group(2)}")
+    return found
+
+
+def test_compose_finishes_with_status_and_id(demo):
+    proc = demo["proc"]
+    assert proc.returncode == 0, proc.stderr
+    topdir = demo["topdir"]
+    assert open(os.path.join(topdir, "STATUS")).read() == "FINISHED\n"
+    cid = open(os.path.join(topdir, "COMPOSE_ID")).read()
+    assert re.fullmatch(r"Demo-1\.0-\d{8}\.n\.0", cid)
+    assert os.path.basename(topdir) == cid
+    # the final status line, and nothing but warnings on stderr of a non-TTY run
+    assert re.search(rf"Compose {re.escape(cid)} FINISHED in \d+ s", proc.stdout)
+    assert "Traceback" not in proc.stderr
+    link = os.path.join(demo["target"], "latest-Demo-1")
+    assert os.readlink(link) == cid
+
+
+def test_productmd_loads_the_manifests(demo):
+    import productmd.compose
+
+    compose = productmd.compose.Compose(os.path.join(demo["topdir"], "compose"))
+    variants = compose.info.variants
+    assert {"Server", "Workstation", "Everything"} <= set(variants.variants)
+    server = variants["Server"]
+    assert {v.uid for v in server.variants.values()} == {"Server-optional",
+                                                         "Server-HighAvailability"}
+    assert server.paths.repository["x86_64"] == "Server/x86_64/os"
+    assert server.paths.source_repository["x86_64"] == "Server/source/tree"
+    assert compose.rpms.compose.id == compose.info.compose.id
+    assert compose.info.compose.type == "nightly"
+
+
+def test_server_contents_follow_comps_and_dependencies(demo):
+    rpms = load_rpms(demo)
+    server = nevras(rpms, "Server", "x86_64", "binary")
+    # mandatory/default packages of the Server groups
+    for pkg in ["filesystem.x86_64", "busybox.x86_64", "demo-base.x86_64", "kernel.x86_64",
+                "srv-monitor.x86_64", "demo-httpd.x86_64", "demo-webapp.noarch",
+                "acl-tools.x86_64", "srv-dns.noarch", "demo-mta-a.x86_64"]:
+        assert pkg in server, pkg
+    # dependencies pulled in: a file dep only in filelists, a library
+    assert "demo-data.noarch" in server or "demo-dataviewer.x86_64" not in server
+    assert "libdemoc.x86_64" in server
+    # additional_packages
+    assert "demo-utils-extra.noarch" in server
+    # filtered, other variants' groups, the addon's and the optional variant's packages
+    for pkg in ["demo-mta-b.x86_64", "ws-editor.x86_64", "ha-pacemaker.x86_64",
+                "extra-games.x86_64", "demo-s390-docs.noarch"]:
+        assert pkg not in server, pkg
+    # multilib: the i686 build of a library in the tree, and no i686 kernel
+    assert "libdemoc.i686" in server
+    assert not any(p.startswith("kernel") and p.endswith(".i686") for p in server)
+    # only the newest demo-utils
+    entries = [n for s in rpms["Server"]["x86_64"].values() for n in s
+               if n.startswith("demo-utils-0:")]
+    assert entries and all(":2.1-2." in n for n in entries), entries
+
+
+def test_addon_and_optional_do_not_repeat_the_parent(demo):
+    rpms = load_rpms(demo)
+    server = nevras(rpms, "Server", "x86_64", "binary")
+    addon = nevras(rpms, "Server-HighAvailability", "x86_64", "binary")
+    optional = nevras(rpms, "Server-optional", "x86_64", "binary")
+    assert {"ha-pacemaker.x86_64", "ha-corosync.x86_64"} <= addon
+    assert "extra-games.x86_64" in optional
+    assert not addon & server
+    assert not optional & server
+    assert not optional & addon
+
+
+def test_workstation_has_devel_multilib_and_the_additional_i686_package(demo):
+    rpms = load_rpms(demo)
+    ws = nevras(rpms, "Workstation", "x86_64", "binary")
+    assert {"ws-editor.x86_64", "dev-cc.x86_64", "libdemoc-devel.x86_64"} <= ws
+    assert "libdemoc-devel.i686" in ws
+    assert "demo-compat32.i686" in ws
+    assert "srv-monitor.x86_64" not in ws
+
+
+def test_source_and_debug_packages_are_in_their_trees(demo):
+    rpms = load_rpms(demo)
+    topdir = demo["topdir"]
+    srpms = nevras(rpms, "Server", "x86_64", "source")
+    debug = nevras(rpms, "Server", "x86_64", "debug")
+    assert "demo-httpd.src" in srpms
+    assert "demo-httpd-debuginfo.x86_64" in debug
+    for entries in rpms["Server"]["x86_64"].values():
+        for nevra, entry in entries.items():
+            path = os.path.join(topdir, "compose", entry["path"])
+            assert os.path.exists(path), entry["path"]
+            if entry["category"] == "source":
+                assert entry["path"].startswith("Server/source/tree/Packages/")
+            elif entry["category"] == "debug":
+                assert entry["path"].startswith("Server/x86_64/debug/tree/Packages/")
+            else:
+                assert entry["path"].startswith("Server/x86_64/os/Packages/")
+
+
+def test_repos_trees_and_media_files(demo):
+    import productmd.treeinfo
+
+    top = os.path.join(demo["topdir"], "compose")
+    for tree in ["Server/x86_64/os", "Server/source/tree", "Workstation/x86_64/os",
+                 "Server/x86_64/debug/tree", "Server/x86_64/os/addons/HighAvailability",
+                 "Server-optional/x86_64/os"]:
+        assert os.path.exists(os.path.join(top, tree, "repodata", "repomd.xml")), tree
+    repomd = open(os.path.join(top, "Server/x86_64/os/repodata/repomd.xml")).read()
+    assert 'type="group"' in repomd
+    ti = productmd.treeinfo.TreeInfo()
+    ti.load(os.path.join(top, "Server/x86_64/os/.treeinfo"))
+    assert ti.release.short == "Demo" and ti.tree.arch == "x86_64"
+    assert "Server" in ti.variants.variants
+    discinfo = open(os.path.join(top, "Server/x86_64/os/.discinfo")).read().splitlines()
+    assert discinfo[2] == "x86_64" and discinfo[3] == "ALL"
+    media = configparser.ConfigParser()
+    media.read(os.path.join(top, "Server/x86_64/os/media.repo"))
+    assert media["InstallMedia"]["metadata_expire"] == "-1"
+
+
+def test_every_repo_passes_repoclosure(demo):
+    from phases.test import repoclosure
+
+    top = os.path.join(demo["topdir"], "compose")
+    server = os.path.join(top, "Server/x86_64/os")
+    assert repoclosure([server]) == []
+    assert repoclosure([os.path.join(top, "Workstation/x86_64/os")]) == []
+    assert repoclosure([os.path.join(top, "Server/x86_64/os/addons/HighAvailability")],
+                       [server]) == []
+    # the test phase ran it for every variant.arch and logged the result
+    logs = glob.glob(os.path.join(demo["topdir"], "logs", "x86_64", "repoclosure-*.log"))
+    assert len(logs) >= 4
+    assert all("0 unresolved dependencies" in open(p).read() for p in logs)
+
+
+def test_timeline_shows_variants_overlapping(demo):
+    timeline = json.load(open(os.path.join(demo["topdir"], "logs/global/timeline.json")))
+    units = [u for u in timeline["units"] if u["variant"] and u["result"] == "ok"]
+    overlaps = [(a["unit"], b["unit"]) for a in units for b in units
+                if a["variant"] != b["variant"] and a["start"] < b["start"] < a["end"]]
+    assert overlaps, "no two units of different variants ran at the same time"
+    assert all(u["log"] for u in timeline["units"] if u["phase"] != "metadata")
+
+
+def test_logs_config_copy_and_unit_records(demo):
+    topdir = demo["topdir"]
+    assert os.path.exists(os.path.join(topdir, "logs/global/pungi.global.log"))
+    assert os.path.exists(os.path.join(topdir, "logs/global/config-copy/demo.conf"))
+    dump = json.load(open(os.path.join(topdir, "logs/global/config-dump.global.log")))
+    assert dump["release_short"] == "Demo" and dump["createrepo_checksum"] == "sha256"
+    record = json.load(open(os.path.join(topdir, "work/global/units/gather.Server.x86_64.json")))
+    assert len(record["inputs_hash"]) == 64 and record["outputs"]
+
+
+@pytest.mark.skipif(not shutil.which("dnf"), reason="Debian's dnf is installed by .ci/setup")
+def test_dnf_installs_a_group_from_the_server_repo(demo, tmp_path):
+    repo = os.path.join(demo["topdir"], "compose", "Server", "x86_64", "os")
+    root = tmp_path / "root"
+    root.mkdir()
+    proc = subprocess.run(
+        ["dnf", "-y", "-q", f"--installroot={root}", "--releasever=1.0", "--nogpgcheck",
+         "--disablerepo=*", f"--repofrompath=server,file://{repo}", "--enablerepo=server",
+         "--setopt=install_weak_deps=False", "--setopt=reposdir=/nonexistent",
+         f"--setopt=cachedir={tmp_path}/cache", "--forcearch=x86_64",
+         "install", "@core", "@server-tools"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout
+    query = subprocess.run(["rpm", "--root", str(root), "-qa", "--qf", "%{NAME}\n"],
+                           stdout=subprocess.PIPE, text=True, check=True)
+    installed = set(query.stdout.split())
+    assert {"srv-monitor", "srv-firewall", "busybox", "demo-base", "kernel"} <= installed
+    # the alternative MTA that Server filters out was not available to dnf
+    assert "demo-mta-b" not in installed
