@@ -305,3 +305,36 @@ def test_nodeps_on_real_repo_includes_sources_and_debug(rpm_repo):
     assert res.filenames("source") == ["libfoo-2.0-1.src.rpm"]
     assert res.filenames("debug") == ["libfoo-debuginfo-2.0-1.x86_64.rpm",
                                       "libfoo-debugsource-2.0-1.x86_64.rpm"]
+
+
+def test_variant_as_lookaside_and_lookaside_repos(rpm_repo, tmp_path):
+    cfgdir = tmp_path / "cfg"
+    cfgdir.mkdir()
+    (cfgdir / "comps.xml").write_text(COMPS)
+    conf = Conf(str(cfgdir), comps_file="comps.xml", pkgset_source="repos",
+                pkgset_repos={"*": [rpm_repo]}, gather_method="deps",
+                additional_packages=[("^Extra$", {"*": ["hatool"]}),
+                                     ("^Other$", {"*": ["hatool"]})],
+                variant_as_lookaside=[("Extra", "Server")],
+                gather_lookaside_repos=[("^Other$", {"x86_64": [rpm_repo]})])
+    server = Variant(id="Server", name="Server", type="variant", arches=["x86_64"],
+                     groups=[Group("core")])
+    extra = Variant(id="Extra", name="Extra", type="variant", arches=["x86_64"],
+                    groups=[Group("ha")])
+    other = Variant(id="Other", name="Other", type="variant", arches=["x86_64"],
+                    groups=[Group("ha")])
+    compose = FakeCompose(str(tmp_path / "compose"), conf, [server, extra, other])
+    outputs = run_phases(compose)
+    assert "gather.Server.x86_64" in [n for n in outputs]
+    extra_pkgs = tree_files(compose, "Extra", "x86_64", "os", "Packages")
+    # app and its deps come from Server (the lookaside variant): not repeated in Extra
+    assert "hatool-1.0-1.x86_64.rpm" in extra_pkgs
+    assert "app-1.0-1.x86_64.rpm" not in extra_pkgs
+    extra = compose.results.get(("gather", "Extra", "x86_64"))
+    assert "app-0:1.0-1.x86_64" in extra.lookaside
+    assert os.path.exists(os.path.join(compose.paths.work_dir("x86_64"), "Extra", "lookaside_repo",
+                                       "repodata", "repomd.xml"))
+    # a lookaside repo holding everything: only the inputs themselves stay out too
+    other = compose.results.get(("gather", "Other", "x86_64"))
+    assert other.binary == {}
+    assert "hatool-0:1.0-1.x86_64" in other.lookaside
