@@ -48,6 +48,7 @@ OPTIONS = [
     Option("image_name_format",
            {"anyOf": [{"type": "string"}, variant_mapping({"type": "string"})]},
            default="{compose_id}-{variant}-{arch}-{disc_type}{disc_num}{suffix}",
+           mapping="variant",
            help="File name of images; a string or `{variant_regex: format}`. Both `{key}` and "
                 "`%(key)s` styles are expanded. Keys: compose_id, release_short, version, date, "
                 "respin, type, type_suffix, label, label_major_version, variant, arch, "

@@ -7,6 +7,7 @@ Exit status: 0 when the config is valid (warnings allowed), 1 when there is any 
 import argparse
 import json
 import logging
+import os
 import sys
 
 from pungi_like.errors import ConfigError, PungiLikeError
@@ -48,12 +49,18 @@ def _variant_problems(conf):
         return [], [f"note: variants check skipped: {exc}"]
     if "://" in path:
         return [], [f"note: variants check skipped: {path} is not a local file"]
+    if not os.path.isfile(path):
+        file, line = conf.location("variants_file")
+        return [f"{file}:{line}: option variants_file: file {path} does not exist"], []
     try:
-        top = load_variants(path, tree_arches=conf.tree_arches or None,
-                            tree_variants=conf.tree_variants or None)
+        # every variant of the file, not only those tree_variants/tree_arches keep: a pattern
+        # naming a variant left out of this compose is not a mistake
+        top = load_variants(path)
     except ConfigError as exc:
         return list(exc.errors), []
-    return check_variant_mappings(conf, top), []
+    warnings = []
+    errors = check_variant_mappings(conf, top, warnings=warnings)
+    return errors, [f"WARNING: {w}" for w in warnings]
 
 
 def main(argv=None):

@@ -104,11 +104,11 @@ class _LocatingParser(PyConfigParser or object):
                                 f"cannot read {file_name}: {exc.strerror or exc}") from None
         except SyntaxError as exc:
             raise self._syntax_error(str(exc.msg if exc.msg else exc)) from None
-        except tokenize.TokenError as exc:
-            line = exc.args[1][0] if len(exc.args) > 1 else self._current_line()
-            raise _LocatedError(self._open_file, line,
-                                f"syntax error: {exc.args[0]} (unclosed bracket or string?)"
-                                ) from None
+        except tokenize.TokenError:
+            # tokenize reports the end of the file; the last token read is nearer the cause
+            raise _LocatedError(self._open_file, self._current_line(),
+                                "syntax error: unexpected end of file (unclosed bracket or "
+                                "string?)") from None
         except KeyError as exc:
             message = exc.args[0] if exc.args else str(exc)
             if isinstance(message, str) and message.startswith("Can't import"):

@@ -69,7 +69,11 @@ def describe(schema):
         prefix = schema.get("prefixItems")
         if prefix and len(prefix) == 2 and _is_regex(prefix[0]):
             value = describe(prefix[1].get("additionalProperties", True))
-            return f"a list of (variant regex, {{arch: {value}}}) pairs"
+            return f"a (variant regex, {{arch: {value}}}) pair"
+        items = schema.get("items")
+        if isinstance(items, dict) and items.get("prefixItems") and _is_regex(
+                items["prefixItems"][0]):
+            return "a list of " + describe(items)[2:] + "s"
         if prefix:
             return "a list of " + str(len(prefix)) + " items (" + ", ".join(
                 describe(p) for p in prefix) + ")"

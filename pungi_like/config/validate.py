@@ -3,6 +3,7 @@
 Every check returns messages ``FILE:LINE: option NAME: ...``; nothing stops at the first problem.
 """
 
+import logging
 import re
 
 from pungi_like.config import messages
@@ -15,7 +16,7 @@ LABEL_MILESTONES = ["EA", "DevelPhaseExit", "InternalAlpha", "Alpha", "InternalS
                     "Snapshot", "RC", "Update", "SecurityFix"]
 _LABEL_RE = re.compile(r"^(?P<milestone>[A-Za-z]+)-(?P<version>\d+\.\d+)$")
 
-_UNSET = object()
+log = logging.getLogger(__name__)
 
 
 class _Rule:
@@ -237,11 +238,13 @@ def _mapping_patterns(opt, value):
     return []
 
 
-def check_variant_mappings(conf, variants):
+def check_variant_mappings(conf, variants, warnings=None):
     """Every variant regex in an explicitly set mapping option must match a variant UID.
 
     ``variants``: UIDs, or Variant objects (children are followed), or a dict uid -> Variant.
-    Returns a list of messages (empty when all match).
+    Returns the errors (empty when all match). A pattern set in an *included* file is only a
+    warning (shared base configs cover the variants of several products); such warnings go to
+    ``warnings`` when a list is given, else to ``conf.warnings`` and the log.
     """
     registry = get_registry()
     uids = _flatten_variants(variants)
@@ -255,7 +258,15 @@ def check_variant_mappings(conf, variants):
                 regex = re.compile(pattern)
             except re.error:
                 continue
-            if not any(regex.match(uid) for uid in uids):
-                problems.append(f"{file}:{line}: option {opt.name}: pattern {pattern!r} matches "
-                                f"no variant (variants: {', '.join(uids)})")
+            if any(regex.match(uid) for uid in uids):
+                continue
+            message = (f"{file}:{line}: option {opt.name}: pattern {pattern!r} matches no "
+                       f"variant (variants: {', '.join(uids)})")
+            if file == conf.main_file or file == "<extra>":
+                problems.append(message)
+            elif warnings is not None:
+                warnings.append(message)
+            else:
+                log.warning("%s", message)
+                conf.warnings.append(message)
     return problems
