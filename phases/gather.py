@@ -251,6 +251,10 @@ class GatherPhase(PhaseBase):
             raise PhaseError(f"No packages included in {variant.uid}.{arch} (no comps groups, "
                              "no input packages, no prepopulate)")
 
+        # Like Pungi, a child variant is solved together with what its parent (and, for
+        # optional, the parent's addons) carries, so the parent's packages answer the child's
+        # dependencies first; they are dropped again after the solve.
+        packages += sorted({f"{p.name}.{p.arch}" for d in drop for p in d.binary.values()})
         fulltree = conf.gather_fulltree
         selfhosting = conf.gather_selfhosting
         fulltree_excludes = []
