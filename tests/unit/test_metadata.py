@@ -232,6 +232,14 @@ def test_rpms_recorder_pungi_rules(tmp_path):
     assert len(rec.entries()) == 5
 
 
+def test_rpms_recorder_accepts_rpm_srpm_order_of_internals_doc(tmp_path):
+    rec = md.RpmsRecorder()
+    # doc/internals.md spells add(variant, arch, nevra, srpm_nevra, ...); the .src tells them apart
+    rec.add("Server", "x86_64", "a-1-1.x86_64", "a-1-1.src", "a.rpm", None, "binary")
+    assert rec.entries() == [("Server", "x86_64", "a-0:1-1.src", "a-0:1-1.x86_64", "a.rpm", None,
+                              "binary")]
+
+
 def test_rpms_recorder_rejects_bad_input_at_add():
     rec = md.RpmsRecorder()
     with pytest.raises(ValueError, match="Relative path expected"):
