@@ -1,0 +1,421 @@
+"""ISO 9660 images written with pycdlib, and the naming rules around them.
+
+``write_iso`` turns a directory tree (plus optional graft points) into an ISO 9660 image with
+Rock Ridge (the real names, modes, symlinks) and Joliet (for Windows), optionally bootable with
+El Torito (BIOS isolinux, UEFI ``images/efiboot.img``) and hybrid (MBR, + GPT with UEFI) so the
+same file boots from a CD and from a USB stick.
+
+Name rules (see doc/media.md):
+
+* ISO 9660 names are mangled to ``A-Z 0-9 _``, one dot, at most 30 characters for files and 31
+  for directories; clashes inside one directory get a ``_N`` suffix.  Names are allocated in
+  sorted order, so the same tree always gets the same names.
+* Joliet allows 64 UCS-2 characters per name (pycdlib enforces the limit; ``xorriso
+  -joliet-long`` would allow 103).  Longer names are shortened to their first 31 and last 32
+  characters joined by ``~`` (so ``<64 hex>-primary.xml.gz`` keeps its readable end); a clash
+  gets a counter.  Rock Ridge always has the full name.
+* Deep directories (more than 7 levels) are relocated by pycdlib into ``RR_MOVED`` as mkisofs
+  does; Rock Ridge readers see them in place.
+
+Determinism: with ``source_date_epoch`` (or ``SOURCE_DATE_EPOCH`` in the environment) every date
+in the image is that time (UTC), the GPT GUIDs and the MBR id are derived from the volume id and
+that time, and files are added in sorted order, so the same input gives the same bytes.  pycdlib
+reads ``time.time()`` and ``uuid.uuid4()`` itself; we give its modules a thread-local stand-in
+for both instead of patching the process-wide functions, so concurrent units are unaffected.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import os
+import re
+import threading
+import time as _time
+import uuid as _uuid
+from dataclasses import dataclass, field
+
+import pycdlib
+import pycdlib.dates
+import pycdlib.headervd
+import pycdlib.isohybrid
+import pycdlib.pycdlib
+
+from .. import tools
+from ..errors import PungiLikeError
+
+log = logging.getLogger("pungi_like.media.iso")
+
+SECTOR = 2048
+VOLID_MAX = 32
+ISO_FILE_MAX = 30       # ECMA-119 7.5.2: name + extension, without ";1"
+ISO_DIR_MAX = 31
+JOLIET_MAX = 64
+BOOT_MODES = (None, "bios", "uefi", "bios+uefi")
+ISOLINUX_BIN = "isolinux/isolinux.bin"
+BOOT_CAT = "isolinux/boot.cat"
+EFIBOOT_IMG = "images/efiboot.img"
+ISOHDPFX_CANDIDATES = ("/usr/lib/ISOLINUX/isohdpfx.bin", "/usr/share/syslinux/isohdpfx.bin",
+                       "/usr/lib/syslinux/mbr/isohdpfx.bin", "/usr/lib/syslinux/isohdpfx.bin")
+
+
+# ---- deterministic time and GUIDs for pycdlib --------------------------------------------
+
+_fixed = threading.local()
+
+
+class _TimeShim:
+    """``time`` as pycdlib sees it: the fixed epoch (in UTC) while this thread writes an ISO."""
+
+    def __getattr__(self, name):
+        return getattr(_time, name)
+
+    @staticmethod
+    def time():
+        epoch = getattr(_fixed, "epoch", None)
+        return float(epoch) if epoch is not None else _time.time()
+
+    @staticmethod
+    def localtime(secs=None):
+        if getattr(_fixed, "epoch", None) is not None:
+            return _time.gmtime(secs)
+        return _time.localtime(secs)
+
+
+class _UuidShim:
+    def __getattr__(self, name):
+        return getattr(_uuid, name)
+
+    @staticmethod
+    def uuid4():
+        seed = getattr(_fixed, "seed", None)
+        if seed is None:
+            return _uuid.uuid4()
+        _fixed.counter += 1
+        digest = hashlib.sha256(f"{seed}/{_fixed.counter}".encode()).digest()
+        return _uuid.UUID(bytes=digest[:16], version=4)
+
+
+for _mod in (pycdlib.pycdlib, pycdlib.headervd, pycdlib.dates):
+    _mod.time = _TimeShim()
+pycdlib.isohybrid.uuid = _UuidShim()
+
+
+class _FixedClock:
+    def __init__(self, epoch, seed):
+        self.epoch, self.seed = epoch, seed
+
+    def __enter__(self):
+        _fixed.epoch = self.epoch
+        _fixed.seed = self.seed if self.epoch is not None else None
+        _fixed.counter = 0
+        return self
+
+    def __exit__(self, *exc):
+        _fixed.epoch = _fixed.seed = None
+        return False
+
+
+def _epoch(source_date_epoch):
+    if source_date_epoch is not None:
+        return int(source_date_epoch)
+    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    return int(value) if value.isdigit() else None
+
+
+# ---- names ---------------------------------------------------------------------------------
+
+_BAD_ISO_CHARS = re.compile(r"[^A-Z0-9_]")
+
+
+def _iso_candidate(name, is_dir):
+    upper = name.upper()
+    if is_dir:
+        return (_BAD_ISO_CHARS.sub("_", upper) or "_")[:ISO_DIR_MAX]
+    stem, dot, ext = upper.rpartition(".")
+    if not dot or not stem:
+        stem, ext = upper, ""
+    stem = _BAD_ISO_CHARS.sub("_", stem)
+    ext = _BAD_ISO_CHARS.sub("_", ext)[:8]
+    room = ISO_FILE_MAX - (len(ext) + 1 if ext else 0)
+    stem = (stem or "_")[:room]
+    return f"{stem}.{ext}" if ext else stem
+
+
+def _dedupe(candidate, taken, max_len, keep_ext):
+    if candidate not in taken:
+        return candidate
+    stem, dot, ext = candidate.rpartition(".") if keep_ext and "." in candidate else (candidate, "", "")
+    n = 1
+    while True:
+        tail = f"_{n}"
+        new = stem[:max_len - len(tail) - len(dot) - len(ext)] + tail + dot + ext
+        if new not in taken:
+            return new
+        n += 1
+
+
+def iso9660_name(name, is_dir, taken=()):
+    """The ISO 9660 (level 3) identifier for ``name`` in a directory whose names are ``taken``
+    (without the ``;1`` version)."""
+    max_len = ISO_DIR_MAX if is_dir else ISO_FILE_MAX
+    return _dedupe(_iso_candidate(name, is_dir), set(taken), max_len, keep_ext=not is_dir)
+
+
+def joliet_name(name, taken=()):
+    """The Joliet name for ``name``: itself when it fits 64 characters, else its first 31 and
+    last 32 characters joined by ``~`` (a counter replaces the ``~`` on a clash)."""
+    taken = set(taken)
+    if len(name) <= JOLIET_MAX and name not in taken:
+        return name
+    head, tail = name[:31], name[-32:]
+    candidate = f"{head}~{tail}" if len(name) > JOLIET_MAX else name
+    n = 1
+    while candidate in taken:
+        mark = f"~{n}~"
+        candidate = head[:JOLIET_MAX - len(mark) - len(tail)] + mark + tail
+        n += 1
+    return candidate
+
+
+# ---- collecting the tree -------------------------------------------------------------------
+
+@dataclass
+class _Entry:
+    kind: str               # dir | file | symlink
+    source: str | None = None
+    target: str | None = None
+    mode: int = 0o755
+
+
+def _excluded(relpath, excludes):
+    return any(fnmatch.fnmatch(relpath, pat) or fnmatch.fnmatch(os.path.basename(relpath), pat)
+               for pat in excludes)
+
+
+def _add_source(entries, relpath, source, excludes):
+    """Put ``source`` (file, dir or symlink on disk) at ``relpath`` (no leading slash)."""
+    if relpath and _excluded(relpath, excludes):
+        return
+    st = os.lstat(source)
+    if os.path.islink(source):
+        target = os.readlink(source)
+        resolved = os.path.realpath(source)
+        # a relative link that stays inside what we write is kept as a link; anything else is
+        # resolved (Pungi resolves links pointing outside the compose the same way)
+        inside = not os.path.isabs(target) and os.path.exists(resolved)
+        if inside:
+            entries[relpath] = _Entry("symlink", target=target)
+            return
+        if not os.path.exists(resolved):
+            log.warning("skipping dangling symlink %s -> %s", source, target)
+            return
+        source, st = resolved, os.stat(resolved)
+    if os.path.isdir(source):
+        if relpath:
+            entries[relpath] = _Entry("dir", source=source, mode=st.st_mode & 0o7777)
+        for name in sorted(os.listdir(source)):
+            _add_source(entries, f"{relpath}/{name}" if relpath else name,
+                        os.path.join(source, name), excludes)
+    else:
+        entries[relpath] = _Entry("file", source=source, mode=st.st_mode & 0o7777)
+
+
+def collect_tree(tree_dir=None, graft=None, excludes=()):
+    """{relative path: _Entry} for ``tree_dir`` merged with ``graft`` ({iso path: source}),
+    graft points winning; parents are created for grafted paths."""
+    entries = {}
+    if tree_dir:
+        _add_source(entries, "", os.path.abspath(tree_dir), excludes)
+    for iso_path, source in sorted((graft or {}).items()):
+        rel = iso_path.strip("/")
+        for key in [k for k in entries if k == rel or k.startswith(rel + "/")]:
+            del entries[key]
+        _add_source(entries, rel, os.path.abspath(source), excludes)
+    for rel in list(entries):
+        parent = os.path.dirname(rel)
+        while parent and parent not in entries:
+            entries[parent] = _Entry("dir")
+            parent = os.path.dirname(parent)
+    return entries
+
+
+# ---- writing -------------------------------------------------------------------------------
+
+def isohdpfx_path():
+    for path in ISOHDPFX_CANDIDATES:
+        if os.path.exists(path):
+            return path
+    raise PungiLikeError("isohdpfx.bin (syslinux's isohybrid MBR) not found; install the "
+                         "isolinux package (.ci/setup)")
+
+
+@dataclass
+class IsoResult:
+    path: str
+    volid: str
+    size: int
+    boot: str | None
+    files: int
+    joliet_renamed: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def write_iso(tree_dir, iso_path, volid, *, boot=None, source_date_epoch=None, excludes=(),
+              graft=None, application_id="", publisher="", preparer="pungi_like",
+              log_path=None) -> IsoResult:
+    """Write ``tree_dir`` (+ ``graft``: {path in ISO: source path}) to ``iso_path``.
+
+    ``boot``: None, ``"bios"`` (El Torito no-emulation ``isolinux/isolinux.bin`` with
+    boot-info-table, load size 4, catalog ``isolinux/boot.cat``, isohybrid MBR with syslinux's
+    ``isohdpfx.bin`` code), ``"uefi"`` (El Torito platform 0xEF ``images/efiboot.img`` only) or
+    ``"bios+uefi"`` (both entries, hybrid MBR + GPT).  ``excludes``: globs matched against the
+    relative path and the base name.  ``source_date_epoch`` (default: ``$SOURCE_DATE_EPOCH``)
+    makes the output reproducible.  The file is written to a temp name and renamed.
+    """
+    if boot not in BOOT_MODES:
+        raise PungiLikeError(f"write_iso: boot={boot!r} is not one of {BOOT_MODES}")
+    if not volid or len(volid.encode()) > VOLID_MAX:
+        raise PungiLikeError(f"volume id {volid!r} is empty or longer than {VOLID_MAX} bytes")
+    start = _time.monotonic()
+    entries = collect_tree(tree_dir, graft, excludes)
+    bios = boot in ("bios", "bios+uefi")
+    uefi = boot in ("uefi", "bios+uefi")
+    for needed, wanted in ((ISOLINUX_BIN, bios), (EFIBOOT_IMG, uefi)):
+        if wanted and (needed not in entries or entries[needed].kind != "file"):
+            raise PungiLikeError(f"write_iso: boot={boot} needs {needed} in the tree "
+                                 f"({tree_dir or 'graft points'})")
+    epoch = _epoch(source_date_epoch)
+    seed = f"{volid}/{epoch}"
+    iso = pycdlib.PyCdlib()
+    iso_names = {"": ""}
+    joliet_names = {"": ""}
+    taken_iso, taken_joliet = {}, {}
+    renamed = {}
+    files = 0
+    with _FixedClock(epoch, seed):
+        iso.new(interchange_level=3, vol_ident=volid, sys_ident="LINUX", rock_ridge="1.09",
+                joliet=3, app_ident_str=application_id[:128], pub_ident_str=publisher[:128],
+                preparer_ident_str=preparer[:128])
+        for rel in sorted(entries, key=lambda p: (p.count("/"), p)):
+            entry = entries[rel]
+            parent, name = os.path.split(rel)
+            iso_parent, jol_parent = iso_names[parent], joliet_names.get(parent)
+            iso_id = iso9660_name(name, entry.kind == "dir", taken_iso.setdefault(parent, set()))
+            taken_iso[parent].add(iso_id)
+            iso_names[rel] = f"{iso_parent}/{iso_id}"
+            jol = None
+            if jol_parent is not None and entry.kind != "symlink":
+                jol_id = joliet_name(name, taken_joliet.setdefault(parent, set()))
+                taken_joliet[parent].add(jol_id)
+                if jol_id != name:
+                    renamed[rel] = jol_id
+                jol = f"{jol_parent}/{jol_id}"
+                joliet_names[rel] = jol
+            if entry.kind == "dir":
+                iso.add_directory(iso_path=iso_names[rel], rr_name=name, joliet_path=jol,
+                                  file_mode=0o040000 | (entry.mode or 0o755))
+            elif entry.kind == "symlink":
+                iso.add_symlink(symlink_path=iso_names[rel] + ";1", rr_symlink_name=name,
+                                rr_path=entry.target)
+            else:
+                iso.add_file(entry.source, iso_path=iso_names[rel] + ";1", rr_name=name,
+                             joliet_path=jol, file_mode=0o100000 | entry.mode)
+                files += 1
+        if bios:
+            iso.add_eltorito(iso_names[ISOLINUX_BIN] + ";1",
+                             bootcatfile=iso_names["isolinux"] + "/BOOT.CAT;1",
+                             rr_bootcatname="boot.cat", joliet_bootcatfile=(
+                                 joliet_names["isolinux"] + "/boot.cat"),
+                             boot_load_size=4, boot_info_table=True)
+        if uefi:
+            efi_cat = {} if bios else dict(
+                bootcatfile=iso_names["images"] + "/BOOT.CAT;1", rr_bootcatname="boot.cat",
+                joliet_bootcatfile=joliet_names["images"] + "/boot.cat")
+            iso.add_eltorito(iso_names[EFIBOOT_IMG] + ";1", efi=True, platform_id=0xEF,
+                             **efi_cat)
+        if bios:
+            mbr_id = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:4], "little") \
+                if epoch is not None else None
+            iso.add_isohybrid(mbr_id=mbr_id, efi=uefi)
+            with open(isohdpfx_path(), "rb") as fh:
+                iso.isohybrid_mbr.mbr = fh.read()[32:432]
+        os.makedirs(os.path.dirname(os.path.abspath(iso_path)) or ".", exist_ok=True)
+        tmp = f"{iso_path}.tmp-{os.getpid()}-{threading.get_ident()}"
+        try:
+            iso.write(tmp, blocksize=1 << 20)
+            iso.close()
+            os.replace(tmp, iso_path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    result = IsoResult(path=iso_path, volid=volid, size=os.path.getsize(iso_path), boot=boot,
+                       files=files, joliet_renamed=renamed,
+                       seconds=round(_time.monotonic() - start, 3))
+    if log_path:
+        os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+        with open(log_path, "a", encoding="utf-8") as fh:
+            fh.write(f"# write_iso {iso_path}: volid={volid!r} boot={boot} files={files} "
+                     f"size={result.size} epoch={epoch} joliet_renamed={len(renamed)} "
+                     f"{result.seconds:.2f} s\n")
+    return result
+
+
+# ---- implanted MD5, manifest ---------------------------------------------------------------
+
+def implant_md5(iso_path, supported=False, log_path=None):
+    """Implant the MD5 of ``iso_path`` (implantisomd5; ``--supported-iso`` when ``supported``);
+    returns the implanted MD5 hex digest."""
+    cmd = ["implantisomd5"] + (["--supported-iso"] if supported else []) + [iso_path]
+    tools.run(cmd, log_path=log_path)
+    return implanted_md5(iso_path, log_path=log_path)
+
+
+def implanted_md5(iso_path, log_path=None):
+    """The MD5 implanted in ``iso_path`` (``checkisomd5 --md5sumonly``), or None."""
+    proc = tools.run(["checkisomd5", "--md5sumonly", iso_path], log_path=log_path, check=False)
+    value = proc.stdout.strip().split()[-1] if proc.stdout.strip() else ""
+    return value if re.fullmatch(r"[0-9a-f]{32}", value) else None
+
+
+def check_md5(iso_path, log_path=None):
+    """True when ``checkisomd5`` verifies the implanted MD5 (False when wrong or missing)."""
+    proc = tools.run(["checkisomd5", iso_path], log_path=log_path, check=False)
+    return proc.returncode == 0 and "PASS" in proc.stdout
+
+
+def iso_manifest(iso_path):
+    """Sorted Rock Ridge paths of every file and directory in the image, as ``isoinfo -R -f``
+    prints them (``/isolinux``, ``/isolinux/isolinux.bin`` ...); boot catalogs included."""
+    iso = pycdlib.PyCdlib()
+    iso.open(iso_path)
+    try:
+        paths = []
+        for top, dirs, files in iso.walk(rr_path="/"):
+            prefix = top.rstrip("/")
+            paths += [f"{prefix}/{n}" for n in dirs + files]
+        return sorted(paths)
+    finally:
+        iso.close()
+
+
+def write_manifest(iso_path, manifest_path=None):
+    """Write ``<iso>.manifest`` (one path per line); returns its path."""
+    from ..fileutil import write_atomic
+    manifest_path = manifest_path or iso_path + ".manifest"
+    write_atomic(manifest_path, "".join(p + "\n" for p in iso_manifest(iso_path)))
+    return manifest_path
+
+
+def read_volume_id(iso_path):
+    """The volume id from the primary volume descriptor (trailing spaces removed)."""
+    with open(iso_path, "rb") as fh:
+        fh.seek(16 * SECTOR + 40)
+        return fh.read(32).decode("ascii", "replace").rstrip(" ")
+
+
+from .naming import (  # noqa: E402,F401  (re-exported: one import for the ISO helpers)
+    DEFAULT_IMAGE_NAME_FORMAT, DEFAULT_VOLID_FORMATS, DEFAULT_VOLID_LAYERED_FORMATS, Disc,
+    format_values, image_name, split_media, volume_id)
