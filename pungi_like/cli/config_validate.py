@@ -60,7 +60,8 @@ def _variant_problems(conf):
         return list(exc.errors), []
     warnings = []
     errors = check_variant_mappings(conf, top, warnings=warnings)
-    return errors, [f"WARNING: {w}" for w in warnings]
+    conf.warnings.extend(warnings)
+    return errors, []
 
 
 def main(argv=None):
@@ -96,6 +97,7 @@ def main(argv=None):
     if conf is not None and not args.no_variants:
         more, notes = _variant_problems(conf)
         errors += more
+        warnings = conf.warnings
 
     for message in warnings:
         print(f"WARNING: {message}", file=sys.stderr)
