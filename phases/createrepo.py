@@ -97,9 +97,12 @@ class CreaterepoPhase(PhaseBase):
             if variant.is_empty:
                 continue
             for arch in variant.arches:
+                # the parent's .treeinfo lists its addons with the checksums of their repodata
+                addons = [f"createrepo.{child.uid}.{arch}" for child in variant.children
+                          if child.type == "addon" and arch in child.arches and not child.is_empty]
                 units.append(self.unit(
                     f"{variant.uid}.{arch}", self._run_binary, variant=variant, arch=arch,
-                    needs=[f"gather.{variant.uid}.{arch}"],
+                    needs=[f"gather.{variant.uid}.{arch}"] + addons,
                     log_path=self.log_path(arch, variant)))
             units.append(self.unit(
                 f"{variant.uid}.src", self._run_source, variant=variant, arch="src",

@@ -65,10 +65,11 @@ class ImagechecksumPhase(PhaseBase):
         units = []
         for variant in self.compose.all_variants:
             for arch in variant.arches:
-                needs = [f"{phase}.{variant.uid}.*"
+                # images of failed (failable) units are simply absent: checksum the rest
+                after = [f"{phase}.{variant.uid}.*"
                          for phase in ("buildinstall", "createiso", "liveimages")]
                 units.append(self.unit(f"{variant.uid}.{arch}", self._run, variant=variant,
-                                       arch=arch, needs=needs))
+                                       arch=arch, after=after))
         return units
 
     def base_filename(self, variant, arch, dirname):

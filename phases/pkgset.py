@@ -81,7 +81,6 @@ def noarch_excluded(src_header, arch, considers_noarch=True):
 
 class PkgsetPhase(PhaseBase):
     name = "pkgset"
-    never_skip = True
 
     def validate(self):
         errors = []

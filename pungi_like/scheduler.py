@@ -1,5 +1,9 @@
 """Runs phase units as a dependency graph on a bounded thread pool.
 
+A unit ``needs`` units whose results it uses (it is skipped when one of them failed) and may run
+``after`` units it only has to follow (it runs whatever their result: the manifests are written
+after every image unit, including the failed ones).
+
 Pungi runs phases behind fixed barriers (every ISO waits for every variant's gather). Here a unit
 starts as soon as the units it needs are done, so the work of one variant overlaps another's.
 
@@ -40,6 +44,7 @@ class Unit:
     name: str
     run: Callable[["Unit"], Optional[dict]]
     needs: tuple = ()
+    after: tuple = ()  # ordering only: wait for these to end, whatever their result
     variant: Any = None
     arch: Optional[str] = None
     deliverable: Optional[tuple] = None  # (kind, variant_uid, arch, subvariant)
@@ -51,6 +56,7 @@ class Unit:
         if not self.phase:
             self.phase = self.name.split(".", 1)[0]
         self.needs = tuple(self.needs)
+        self.after = tuple(self.after)
 
 
 class SchedulerError(PungiLikeError):
@@ -110,7 +116,8 @@ class Scheduler:
                 raise PhaseError(f"two units are named {unit.name}")
             self.units[unit.name] = unit
         self.skipped_phases = set(skipped_phases)
-        self.deps = {name: self._resolve_needs(unit) for name, unit in self.units.items()}
+        self.deps = {name: self._resolve(unit, unit.needs) for name, unit in self.units.items()}
+        self.order = {name: self._resolve(unit, unit.after) for name, unit in self.units.items()}
         self._check_cycles()
         self.state = {name: "pending" for name in self.units}
         self.timeline = []
@@ -124,9 +131,9 @@ class Scheduler:
         self.output_hashes = {}
 
     # ---- graph ----------------------------------------------------------------------------
-    def _resolve_needs(self, unit):
+    def _resolve(self, unit, needs):
         resolved = set()
-        for need in unit.needs:
+        for need in needs:
             matches = [n for n in self.units if fnmatch.fnmatchcase(n, need)]
             if matches:
                 resolved.update(m for m in matches if m != unit.name)
@@ -146,7 +153,7 @@ class Scheduler:
             if name in seen:
                 return
             stack.add(name)
-            for dep in sorted(self.deps[name]):
+            for dep in sorted(self.deps[name] | self.order[name]):
                 visit(dep, path + [name])
             stack.discard(name)
             seen.add(name)
@@ -236,7 +243,9 @@ class Scheduler:
                             break
                         if self.state[name] != "pending":
                             continue
-                        if all(self.state[d] == "done" for d in self.deps[name]):
+                        if all(self.state[d] == "done" for d in self.deps[name]) and all(
+                                self.state[d] in ("done", "failed", "skipped")
+                                for d in self.order[name]):
                             unit = self.units[name]
                             self.state[name] = "running"
                             self._phase_event(unit, "start")

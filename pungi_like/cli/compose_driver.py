@@ -227,8 +227,8 @@ def metadata_unit(compose, after_phases):
             compose.images.write(compose.paths.metadata_file("images.json", create=True), info)
         return {"metadata": sorted(os.listdir(compose.paths.metadata_dir()))}
 
-    needs = [f"{p}.*" for p in after_phases]
-    return Unit(name="metadata.write", run=run, needs=needs, phase="metadata",
+    after = [f"{p}.*" for p in after_phases]
+    return Unit(name="metadata.write", run=run, after=after, phase="metadata",
                 log_path=compose.paths.global_log())
 
 

@@ -160,6 +160,10 @@ def test_repos_trees_and_media_files(demo):
     ti.load(os.path.join(top, "Server/x86_64/os/.treeinfo"))
     assert ti.release.short == "Demo" and ti.tree.arch == "x86_64"
     assert "Server" in ti.variants.variants
+    # the addon is described in its parent's tree, with the checksum of its repodata
+    assert ti.variants["Server"].variants["HighAvailability"].paths.repository == \
+        "addons/HighAvailability"
+    assert "addons/HighAvailability/repodata/repomd.xml" in ti.checksums.checksums
     discinfo = open(os.path.join(top, "Server/x86_64/os/.discinfo")).read().splitlines()
     assert discinfo[2] == "x86_64" and discinfo[3] == "ALL"
     media = configparser.ConfigParser()

@@ -168,3 +168,18 @@ def test_a_change_upstream_changes_the_hash_downstream(tmp_path):
 
     assert hashes(["a"]) == hashes(["a"])
     assert hashes(["a"]) != hashes(["a", "b"])
+
+
+def test_after_orders_without_requiring_success(tmp_path):
+    order, lock = [], threading.Lock()
+    units = [
+        Unit("createiso.S.x86_64", record_run(order, lock, fail="xorriso broke"),
+             deliverable=("iso", "S", "x86_64", None)),
+        Unit("metadata.write", record_run(order, lock), after=["createiso.*"]),
+    ]
+    compose = FakeCompose(tmp_path, failable={("iso", "S", "x86_64", None)})
+    timeline = Scheduler(units, compose, max_workers=2).run()
+    results = {e["unit"]: e["result"] for e in timeline}
+    assert results == {"createiso.S.x86_64": "failed-failable", "metadata.write": "ok"}
+    starts = [n for kind, n, _ in order if kind == "start"]
+    assert starts == ["createiso.S.x86_64", "metadata.write"]
