@@ -359,7 +359,7 @@ def demo_groups() -> tuple[list[GroupSpec], list[EnvironmentSpec]]:
                   mandatory=fam["development"][:4] + ["libdemoc-devel"],
                   default=fam["development"][4:] + [f"{n}-devel" for n, *_ in _LIBRARIES[1:]],
                   optional=["demo-perl", "demo-perl-tools", "demo-compat32", "demo-s390-docs"],
-                  arch={"demo-compat32": "x86_64", "dev-strace": "x86_64"}),
+                  arch={"demo-compat32": "x86_64", "dev-strace": "x86_64", "demo-s390-docs": "s390x"}),
         GroupSpec("ha", "High Availability", "Cluster infrastructure",
                   mandatory=fam["ha"][:4], default=fam["ha"][4:], optional=["libcluster-devel"]),
         GroupSpec("optional-extras", "Optional Extras", "Nice to have",

@@ -106,6 +106,17 @@ def test_server_contents_follow_comps_and_dependencies(demo):
     assert entries and all(":2.1-2." in n for n in entries), entries
 
 
+def test_arch_exclusions(demo):
+    rpms = load_rpms(demo)
+    everything = nevras(rpms, "Everything", "x86_64")
+    # ExcludeArch: x86_64 (in its SRPM): dropped from the x86_64 package set, and logged
+    assert "demo-s390-docs.noarch" not in everything
+    log = open(os.path.join(demo["topdir"], "logs/global/excluding-arch.global.log")).read()
+    assert "demo-s390-docs" in log
+    # ExclusiveArch: x86_64 packages stay
+    assert "demo-firmware-tool.x86_64" in everything
+
+
 def test_addon_and_optional_do_not_repeat_the_parent(demo):
     rpms = load_rpms(demo)
     server = nevras(rpms, "Server", "x86_64", "binary")
