@@ -1,0 +1,69 @@
+"""Database access for the build service: engines for SQLite and PostgreSQL, and migrations.
+
+``open_db(url)`` returns an :class:`Database`. SQLite (the embedded default) runs in WAL mode with
+a busy timeout; because SQLite allows one writer at a time, writing calls take
+:attr:`Database.write_lock` so concurrent writers queue in the hub rather than fail with
+"database is locked". PostgreSQL needs no such lock.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import create_engine, event
+
+from . import schema  # noqa: F401  (re-exported)
+from .migrations import LATEST_VERSION, current_version, migrate  # noqa: F401
+
+
+class Database:
+    """An engine plus what the hub needs to know about it."""
+
+    def __init__(self, url: str, pool_size: int = 10):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine = create_engine(
+                url, connect_args={"check_same_thread": False, "timeout": 60},
+                pool_size=pool_size, max_overflow=20,
+            )
+            event.listen(self.engine, "connect", _sqlite_on_connect)
+            # pysqlite's own transaction handling is off (isolation_level=None in on_connect);
+            # SQLAlchemy's begin() emits BEGIN so every call really is one transaction.
+            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+            self.write_lock = threading.RLock()
+        else:
+            url = url.replace("postgresql://", "postgresql+psycopg://", 1) \
+                if url.startswith("postgresql://") else url
+            self.engine = create_engine(url, pool_size=pool_size, max_overflow=20,
+                                        pool_pre_ping=True)
+            self.write_lock = _NullLock()
+
+    def dispose(self):
+        self.engine.dispose()
+
+
+class _NullLock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _sqlite_on_connect(dbapi_conn, _record):
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=60000")
+    cur.close()
+
+
+def open_db(url: str, create: bool = False) -> Database:
+    """Open the database at ``url``; with ``create`` bring its schema up to date first."""
+    db = Database(url)
+    if create:
+        migrate(db.engine)
+    return db

@@ -1,0 +1,394 @@
+"""The build service's data model (SQLAlchemy Core), one schema for SQLite and PostgreSQL.
+
+The model follows Koji's. Tables whose rows change over time are *versioned*: a change revokes the
+current row (``revoke_event``, ``revoker_id``, ``active`` = NULL) and inserts a new one, so every
+query can be asked "as of event N" (``create_event <= N AND (revoke_event IS NULL OR N <
+revoke_event)``). Nothing versioned is ever deleted.
+
+Timestamps are stored as float seconds since the epoch (``*_ts``); the API formats them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+
+def _versioned(name, *columns, indexes=()):
+    """A table with Koji's history columns; ``indexes`` are tuples of column names."""
+    table = Table(
+        name,
+        metadata,
+        *columns,
+        Column("create_event", Integer, ForeignKey("events.id"), nullable=False),
+        Column("revoke_event", Integer, ForeignKey("events.id"), nullable=True),
+        Column("creator_id", Integer, ForeignKey("users.id"), nullable=True),
+        Column("revoker_id", Integer, ForeignKey("users.id"), nullable=True),
+        # True while current, NULL once revoked (so unique indexes can include it).
+        Column("active", Boolean, nullable=True, default=True),
+    )
+    for cols in indexes:
+        Index("ix_%s_%s" % (name, "_".join(cols)), *[table.c[c] for c in cols])
+    Index("ix_%s_active" % name, table.c.active)
+    Index("ix_%s_events" % name, table.c.create_event, table.c.revoke_event)
+    return table
+
+
+schema_version = Table(
+    "schema_version", metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_ts", Float, nullable=False),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),
+)
+
+permissions = Table(
+    "permissions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("description", Text, nullable=True),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("password", String(255), nullable=True),
+    Column("status", Integer, nullable=False, default=0),     # 0 NORMAL, 1 BLOCKED
+    Column("usertype", Integer, nullable=False, default=0),   # 0 NORMAL, 1 HOST, 2 GROUP
+)
+
+user_krb_principals = Table(
+    "user_krb_principals", metadata,
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("krb_principal", String(255), nullable=False, unique=True),
+)
+
+user_perms = _versioned(
+    "user_perms",
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("perm_id", Integer, ForeignKey("permissions.id"), nullable=False),
+    indexes=[("user_id",)],
+)
+
+sessions = Table(
+    "sessions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("hostip", String(255), nullable=True),
+    Column("authtype", Integer, nullable=False),
+    Column("master", Integer, ForeignKey("sessions.id"), nullable=True),
+    Column("exclusive", Boolean, nullable=True),
+    Column("callnum", Integer, nullable=True),
+    Column("start_ts", Float, nullable=False),
+    Column("update_ts", Float, nullable=False),
+    Column("renew_ts", Float, nullable=True),
+    Column("expired", Boolean, nullable=False, default=False),
+    Column("closed", Boolean, nullable=False, default=False),
+)
+
+channels = Table(
+    "channels", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("description", Text, nullable=True),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("comment", Text, nullable=True),
+)
+
+host = Table(
+    "host", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, unique=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("update_ts", Float, nullable=True),
+    Column("ready", Boolean, nullable=False, default=False),
+    Column("task_load", Float, nullable=False, default=0.0),
+    Column("data", Text, nullable=True),   # JSON scheduler data (methods, maxjobs)
+)
+
+host_config = _versioned(
+    "host_config",
+    Column("host_id", Integer, ForeignKey("host.id"), nullable=False),
+    Column("arches", Text, nullable=True),
+    Column("capacity", Float, nullable=False, default=2.0),
+    Column("description", Text, nullable=True),
+    Column("comment", Text, nullable=True),
+    Column("enabled", Boolean, nullable=False, default=True),
+    indexes=[("host_id",)],
+)
+
+host_channels = _versioned(
+    "host_channels",
+    Column("host_id", Integer, ForeignKey("host.id"), nullable=False),
+    Column("channel_id", Integer, ForeignKey("channels.id"), nullable=False),
+    indexes=[("host_id",), ("channel_id",)],
+)
+
+tag = Table(
+    "tag", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+)
+
+tag_config = _versioned(
+    "tag_config",
+    Column("tag_id", Integer, ForeignKey("tag.id"), nullable=False),
+    Column("arches", Text, nullable=True),
+    Column("perm_id", Integer, ForeignKey("permissions.id"), nullable=True),
+    Column("locked", Boolean, nullable=False, default=False),
+    Column("maven_support", Boolean, nullable=False, default=False),
+    Column("maven_include_all", Boolean, nullable=False, default=False),
+    indexes=[("tag_id",)],
+)
+
+tag_extra = _versioned(
+    "tag_extra",
+    Column("tag_id", Integer, ForeignKey("tag.id"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("value", Text, nullable=True),   # JSON; NULL = blocked key
+    indexes=[("tag_id",)],
+)
+
+tag_updates = Table(
+    "tag_updates", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tag_id", Integer, ForeignKey("tag.id"), nullable=False),
+    Column("update_event", Integer, ForeignKey("events.id"), nullable=False),
+    Column("updater_id", Integer, ForeignKey("users.id"), nullable=True),
+    Column("update_type", Integer, nullable=False, default=0),
+)
+
+tag_inheritance = _versioned(
+    "tag_inheritance",
+    Column("tag_id", Integer, ForeignKey("tag.id"), nullable=False),
+    Column("parent_id", Integer, ForeignKey("tag.id"), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("maxdepth", Integer, nullable=True),
+    Column("intransitive", Boolean, nullable=False, default=False),
+    Column("noconfig", Boolean, nullable=False, default=False),
+    Column("pkg_filter", Text, nullable=False, default=""),
+    indexes=[("tag_id",), ("parent_id",)],
+)
+
+build_target = Table(
+    "build_target", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+)
+
+build_target_config = _versioned(
+    "build_target_config",
+    Column("build_target_id", Integer, ForeignKey("build_target.id"), nullable=False),
+    Column("build_tag", Integer, ForeignKey("tag.id"), nullable=False),
+    Column("dest_tag", Integer, ForeignKey("tag.id"), nullable=False),
+    indexes=[("build_target_id",)],
+)
+
+package = Table(
+    "package", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+)
+
+tag_packages = _versioned(
+    "tag_packages",
+    Column("package_id", Integer, ForeignKey("package.id"), nullable=False),
+    Column("tag_id", Integer, ForeignKey("tag.id"), nullable=False),
+    Column("blocked", Boolean, nullable=False, default=False),
+    Column("extra_arches", Text, nullable=True),
+    indexes=[("tag_id",), ("package_id",)],
+)
+
+tag_package_owners = _versioned(
+    "tag_package_owners",
+    Column("package_id", Integer, ForeignKey("package.id"), nullable=False),
+    Column("tag_id", Integer, ForeignKey("tag.id"), nullable=False),
+    Column("owner", Integer, ForeignKey("users.id"), nullable=False),
+    indexes=[("tag_id", "package_id")],
+)
+
+groups = Table(
+    "groups", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+)
+
+group_config = _versioned(
+    "group_config",
+    Column("group_id", Integer, ForeignKey("groups.id"), nullable=False),
+    Column("tag_id", Integer, ForeignKey("tag.id"), nullable=False),
+    Column("blocked", Boolean, nullable=False, default=False),
+    Column("exported", Boolean, nullable=False, default=True),
+    Column("display_name", Text, nullable=False),
+    Column("is_default", Boolean, nullable=True),
+    Column("uservisible", Boolean, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("langonly", Text, nullable=True),
+    Column("biarchonly", Boolean, nullable=True),
+    indexes=[("tag_id",)],
+)
+
+group_req_listing = _versioned(
+    "group_req_listing",
+    Column("group_id", Integer, ForeignKey("groups.id"), nullable=False),
+    Column("tag_id", Integer, ForeignKey("tag.id"), nullable=False),
+    Column("req_id", Integer, ForeignKey("groups.id"), nullable=False),
+    Column("blocked", Boolean, nullable=False, default=False),
+    Column("type", String(32), nullable=False, default="mandatory"),
+    Column("is_metapkg", Boolean, nullable=False, default=False),
+    indexes=[("tag_id",)],
+)
+
+group_package_listing = _versioned(
+    "group_package_listing",
+    Column("group_id", Integer, ForeignKey("groups.id"), nullable=False),
+    Column("tag_id", Integer, ForeignKey("tag.id"), nullable=False),
+    Column("package", String(255), nullable=False),
+    Column("blocked", Boolean, nullable=False, default=False),
+    Column("type", String(32), nullable=False, default="mandatory"),
+    Column("basearchonly", Boolean, nullable=True),
+    Column("requires", Text, nullable=True),
+    indexes=[("tag_id",)],
+)
+
+external_repo = Table(
+    "external_repo", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+)
+
+external_repo_config = _versioned(
+    "external_repo_config",
+    Column("external_repo_id", Integer, ForeignKey("external_repo.id"), nullable=False),
+    Column("url", Text, nullable=False),
+    indexes=[("external_repo_id",)],
+)
+
+tag_external_repos = _versioned(
+    "tag_external_repos",
+    Column("tag_id", Integer, ForeignKey("tag.id"), nullable=False),
+    Column("external_repo_id", Integer, ForeignKey("external_repo.id"), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("merge_mode", String(32), nullable=False, default="koji"),
+    Column("arches", Text, nullable=True),
+    indexes=[("tag_id",), ("external_repo_id",)],
+)
+
+volume = Table(
+    "volume", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+)
+
+task = Table(
+    "task", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("state", Integer, nullable=False, default=0),  # koji.TASK_STATES
+    Column("create_ts", Float, nullable=False),
+    Column("start_ts", Float, nullable=True),
+    Column("completion_ts", Float, nullable=True),
+    Column("channel_id", Integer, ForeignKey("channels.id"), nullable=False),
+    Column("host_id", Integer, ForeignKey("host.id"), nullable=True),
+    Column("parent", Integer, ForeignKey("task.id"), nullable=True),
+    Column("label", String(255), nullable=True),
+    Column("waiting", Boolean, nullable=True),
+    Column("awaited", Boolean, nullable=True),
+    Column("owner", Integer, ForeignKey("users.id"), nullable=False),
+    Column("method", String(255), nullable=False),
+    Column("request", Text, nullable=False),   # XML-RPC methodCall document
+    Column("result", Text, nullable=True),     # XML-RPC methodResponse document (or Fault)
+    Column("eta", Float, nullable=True),
+    Column("arch", String(32), nullable=False, default="noarch"),
+    Column("priority", Integer, nullable=False, default=20),
+    Column("weight", Float, nullable=False, default=1.0),
+    UniqueConstraint("parent", "label", name="uq_task_parent_label"),
+)
+Index("ix_task_queue", task.c.state, task.c.channel_id, task.c.arch, task.c.priority)
+Index("ix_task_parent", task.c.parent)
+Index("ix_task_host", task.c.host_id, task.c.state)
+
+build = Table(
+    "build", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pkg_id", Integer, ForeignKey("package.id"), nullable=False),
+    Column("version", String(255), nullable=False),
+    Column("release", String(255), nullable=False),
+    Column("epoch", Integer, nullable=True),
+    Column("draft", Boolean, nullable=False, default=False),
+    Column("state", Integer, nullable=False),   # koji.BUILD_STATES
+    Column("task_id", Integer, ForeignKey("task.id"), nullable=True),
+    Column("owner", Integer, ForeignKey("users.id"), nullable=False),
+    Column("volume_id", Integer, ForeignKey("volume.id"), nullable=False),
+    Column("create_event", Integer, ForeignKey("events.id"), nullable=False),
+    Column("start_ts", Float, nullable=True),
+    Column("completion_ts", Float, nullable=True),
+    Column("promotion_ts", Float, nullable=True),
+    Column("promoter", Integer, ForeignKey("users.id"), nullable=True),
+    Column("source", Text, nullable=True),
+    Column("extra", Text, nullable=True),  # JSON
+    UniqueConstraint("pkg_id", "version", "release", name="uq_build_nvr"),
+)
+
+rpminfo = Table(
+    "rpminfo", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("build_id", Integer, ForeignKey("build.id"), nullable=True),
+    Column("buildroot_id", Integer, nullable=True),
+    Column("name", String(255), nullable=False),
+    Column("version", String(255), nullable=False),
+    Column("release", String(255), nullable=False),
+    Column("epoch", Integer, nullable=True),
+    Column("arch", String(32), nullable=False),
+    Column("draft", Boolean, nullable=False, default=False),
+    Column("external_repo_id", Integer, ForeignKey("external_repo.id"), nullable=False, default=0),
+    Column("payloadhash", String(255), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("buildtime", Integer, nullable=False),
+    Column("metadata_only", Boolean, nullable=False, default=False),
+    Column("extra", Text, nullable=True),
+    UniqueConstraint("name", "version", "release", "arch", "external_repo_id",
+                     name="uq_rpminfo_nvra"),
+)
+Index("ix_rpminfo_build", rpminfo.c.build_id)
+
+rpmsigs = Table(
+    "rpmsigs", metadata,
+    Column("rpm_id", Integer, ForeignKey("rpminfo.id"), nullable=False),
+    Column("sigkey", String(64), nullable=False),
+    Column("sighash", String(255), nullable=False),
+    UniqueConstraint("rpm_id", "sigkey", name="uq_rpmsigs"),
+)
+
+tag_listing = _versioned(
+    "tag_listing",
+    Column("build_id", Integer, ForeignKey("build.id"), nullable=False),
+    Column("tag_id", Integer, ForeignKey("tag.id"), nullable=False),
+    indexes=[("tag_id", "active"), ("build_id",)],
+)
+
+#: Versioned tables, as queryHistory knows them.
+VERSIONED_TABLES = [
+    "user_perms", "host_config", "host_channels", "tag_config", "tag_extra", "tag_inheritance",
+    "build_target_config", "tag_packages", "tag_package_owners", "group_config",
+    "group_req_listing", "group_package_listing", "external_repo_config", "tag_external_repos",
+    "tag_listing",
+]

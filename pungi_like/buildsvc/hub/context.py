@@ -1,0 +1,78 @@
+"""Per-call state of the hub: the connection, the transaction's event, the logged-in session.
+
+The API functions keep Koji's signatures (``getTag(tagInfo, strict=False, event=None, ...)``), so
+what a call needs beyond its arguments lives in a thread-local :data:`context`, set up by the
+dispatcher for the duration of one XML-RPC request (or one multicall entry).
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+import time
+
+from sqlalchemy import insert, select
+
+from ..db import schema as s
+
+
+class _Context(threading.local):
+    """Thread-local call context; attributes are set by :func:`hub.dispatch.call_context`."""
+
+    hub = None          # the HubApp (config, db, pathinfo)
+    conn = None         # SQLAlchemy connection with an open transaction
+    session = None      # dict: id, user_id, authtype, ... or None (anonymous)
+    user = None         # users row dict of the session user, or None
+    environ = None      # WSGI environ of the request
+    method = None
+    _event_id = None
+    _perms = None
+
+    def reset(self):
+        self.conn = self.session = self.user = self.environ = self.method = None
+        self._event_id = None
+        self._perms = None
+
+
+context = _Context()
+
+
+def event_id() -> int:
+    """The event of the current call, created on first use (one event per call)."""
+    if context._event_id is None:
+        now = time.time()
+        res = context.conn.execute(insert(s.events).values(ts=now).returning(s.events.c.id))
+        context._event_id = res.scalar_one()
+    return context._event_id
+
+
+def new_event():
+    """Forget the current event so the next write gets a new one (between multicall entries)."""
+    context._event_id = None
+
+
+def user_id():
+    """Id of the logged-in user, or None."""
+    return context.user["id"] if context.user else None
+
+
+def perms() -> set:
+    """Names of the permissions the session user currently holds."""
+    if context._perms is None:
+        if not context.user:
+            context._perms = set()
+        else:
+            q = (select(s.permissions.c.name)
+                 .select_from(s.user_perms.join(s.permissions,
+                                                s.user_perms.c.perm_id == s.permissions.c.id))
+                 .where(s.user_perms.c.user_id == context.user["id"])
+                 .where(s.user_perms.c.active.is_(True)))
+            context._perms = {r[0] for r in context.conn.execute(q)}
+    return context._perms
+
+
+def fmt_time(ts):
+    """Koji's text form of a timestamp (``isoformat(' ')`` in UTC), or None."""
+    if ts is None:
+        return None
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat(" ")

@@ -1,0 +1,135 @@
+"""XML-RPC request handling: decode, authenticate, run in a transaction, encode result or fault.
+
+One request is one database transaction. A multicall is one transaction too; each entry runs in
+a savepoint of its own, so a failing entry is rolled back alone while the others commit, and each
+entry gets a fresh event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import traceback
+import xmlrpc.client
+
+import koji
+import koji.xmlrpcplus
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from . import auth
+from .context import context, new_event
+from .registry import METHODS
+
+log = logging.getLogger("pungi_like.buildsvc.hub")
+
+MULTICALL_NAMES = ("multiCall", "system.multicall")
+
+
+def decode_args(params):
+    """Split a trailing ``{"__starstar": True, ...}`` struct off as keyword arguments."""
+    args = list(params)
+    kwargs = {}
+    if args and isinstance(args[-1], dict) and args[-1].get("__starstar"):
+        kwargs = dict(args.pop())
+        del kwargs["__starstar"]
+    return args, kwargs
+
+
+def encode_result(result):
+    return koji.xmlrpcplus.dumps((result,), methodresponse=1, allow_none=1)
+
+
+def encode_fault(code, message):
+    return koji.xmlrpcplus.dumps(xmlrpc.client.Fault(code, message), methodresponse=1,
+                                 allow_none=1)
+
+
+def exception_fault(exc):
+    """(faultCode, faultString) for an exception, as Koji's hub maps them."""
+    if isinstance(exc, koji.GenericError):
+        return getattr(exc, "faultCode", 1000), str(exc)
+    if isinstance(exc, IntegrityError):
+        return 1000, "database integrity error: %s" % (exc.orig,)
+    if isinstance(exc, DBAPIError):
+        log.error("database error\n%s", traceback.format_exc())
+        return 1000, "database error: %s" % (exc.orig,)
+    log.error("unexpected error\n%s", traceback.format_exc())
+    return 1, "%s: %s" % (type(exc), exc)
+
+
+def call_method(name, args, kwargs):
+    """Run one exported method in the current context; argument errors become ParameterError."""
+    m = METHODS.get(name)
+    if m is None:
+        raise koji.GenericError("Invalid method: %s" % name)
+    context.method = name
+    try:
+        return m.func(*args, **kwargs)
+    except TypeError as exc:
+        # Raised by the call itself (bad arguments), not from inside the function.
+        if sys.exc_info()[2].tb_next is None:
+            raise koji.ParameterError(str(exc)) from None
+        raise
+
+
+def _is_write(name, args):
+    if name in MULTICALL_NAMES:
+        calls = args[0] if args and isinstance(args[0], list) else []
+        return any(_is_write(c.get("methodName"), c.get("params", []))
+                   for c in calls if isinstance(c, dict))
+    m = METHODS.get(name)
+    return m is None or m.write
+
+
+def _multicall(calls):
+    if not isinstance(calls, list):
+        raise koji.ParameterError("multiCall expects a list of calls")
+    results = []
+    for call in calls:
+        new_event()
+        context._perms = None
+        try:
+            if not isinstance(call, dict):
+                raise koji.ParameterError("Invalid multicall entry: %r" % (call,))
+            name = call.get("methodName")
+            if name in MULTICALL_NAMES:
+                raise koji.GenericError("multicall is not allowed inside a multicall")
+            args, kwargs = decode_args(call.get("params", []))
+            with context.conn.begin_nested():
+                results.append([call_method(name, args, kwargs)])
+        except Exception as exc:  # one entry's failure must not stop the others
+            code, msg = exception_fault(exc)
+            results.append({"faultCode": code, "faultString": msg})
+    return results
+
+
+def handle_xmlrpc(hub, environ, body: bytes) -> bytes:
+    """Answer one XML-RPC request body with a methodResponse document."""
+    try:
+        params, name = xmlrpc.client.loads(body)
+    except Exception as exc:
+        return encode_fault(1000, "Invalid XML-RPC request: %s" % (exc,))
+    if name is None:
+        return encode_fault(1000, "Invalid XML-RPC request: no method name")
+    args, kwargs = decode_args(params)
+    lock = hub.db.write_lock if _is_write(name, args) else contextlib.nullcontext()
+    try:
+        with lock, hub.db.engine.begin() as conn:
+            context.reset()
+            context.hub, context.conn, context.environ = hub, conn, environ
+            context.method = name
+            auth.load_session(environ)
+            if name in MULTICALL_NAMES:
+                if kwargs or len(args) != 1:
+                    raise koji.ParameterError("multiCall takes exactly one argument")
+                result = _multicall(args[0])
+            else:
+                result = call_method(name, args, kwargs)
+        return encode_result(result)
+    except Exception as exc:
+        code, msg = exception_fault(exc)
+        log.info("fault %s in %s: %s", code, name, msg)
+        return encode_fault(code, msg)
+    finally:
+        context.reset()

@@ -1,0 +1,173 @@
+"""The hub's WSGI application and its threaded HTTP(S) server (cheroot).
+
+Routes:
+* ``POST /kojihub`` and ``POST /kojihub/ssllogin``: XML-RPC calls; ``application/octet-stream``
+  bodies are file uploads (Koji's fast upload path).
+* ``GET /kojifiles/...``: the top directory, read-only (files and plain directory indexes).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import mimetypes
+import os
+import ssl
+import urllib.parse
+from dataclasses import dataclass, field
+
+from ...errors import PungiLikeError
+from ..db import open_db
+from ..pathinfo import PathInfo
+from . import dispatch, uploads
+from .meta import KOJI_VERSION
+from .registry import load_all
+
+log = logging.getLogger("pungi_like.buildsvc.hub")
+
+#: Hub settings and the SQLite database live in this hidden directory, never served.
+PRIVATE_DIR = ".hub"
+CONFIG_NAME = os.path.join(PRIVATE_DIR, "hub.json")
+MAX_BODY = 64 * 1024 * 1024
+
+
+@dataclass
+class HubConfig:
+    """Settings of one hub; stored as ``<topdir>/hub.json`` by ``pungi-like-hub init``."""
+
+    topdir: str
+    db_url: str
+    login_creates_user: bool = True
+    proxy_dns: list = field(default_factory=list)
+
+    @classmethod
+    def load(cls, topdir):
+        path = os.path.join(topdir, CONFIG_NAME)
+        if not os.path.exists(path):
+            raise PungiLikeError("%s is not a hub top directory (no %s); run "
+                                 "'pungi-like-hub init --topdir %s' first"
+                                 % (topdir, CONFIG_NAME, topdir))
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        data["topdir"] = os.path.abspath(topdir)
+        data["db_url"] = data["db_url"].replace("{topdir}", data["topdir"])
+        return cls(**data)
+
+    def save(self):
+        data = {"db_url": self.db_url, "login_creates_user": self.login_creates_user,
+                "proxy_dns": self.proxy_dns}
+        # A SQLite database inside the top directory is stored relative to it.
+        data["db_url"] = self.db_url.replace(os.path.abspath(self.topdir), "{topdir}")
+        os.makedirs(os.path.join(self.topdir, PRIVATE_DIR), exist_ok=True)
+        with open(os.path.join(self.topdir, CONFIG_NAME), "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+
+
+class HubApp:
+    """The WSGI application: one per hub (database + top directory)."""
+
+    def __init__(self, config: HubConfig, db=None):
+        load_all()
+        self.config = config
+        self.db = db or open_db(config.db_url)
+        self.pathinfo = PathInfo(config.topdir)
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        try:
+            if path.rstrip("/") in ("/kojihub", "/kojihub/ssllogin"):
+                return self._hub(environ, start_response)
+            if path == "/kojifiles" or path.startswith("/kojifiles/"):
+                return self._files(environ, start_response, path[len("/kojifiles"):])
+            return _plain(start_response, "404 Not Found", "not found\n")
+        except Exception:
+            log.exception("error serving %s", path)
+            return _plain(start_response, "500 Internal Server Error", "internal error\n")
+
+    def _hub(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "POST":
+            start_response("405 Method Not Allowed",
+                           [("Allow", "POST"), ("Content-Type", "text/plain"),
+                            ("Koji-Version", KOJI_VERSION)])
+            return [b"Method Not Allowed: the hub only answers POST\n"]
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_BODY:
+            return _plain(start_response, "413 Request Entity Too Large", "body too large\n")
+        body = environ["wsgi.input"].read(length) if length else b""
+        if environ.get("CONTENT_TYPE", "").startswith("application/octet-stream"):
+            out = uploads.handle_upload(self, environ, body)
+        else:
+            out = dispatch.handle_xmlrpc(self, environ, body)
+        start_response("200 OK", [("Content-Type", "text/xml"),
+                                  ("Content-Length", str(len(out))),
+                                  ("Koji-Version", KOJI_VERSION)])
+        return [out.encode("utf-8") if isinstance(out, str) else out]
+
+    def _files(self, environ, start_response, rel):
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return _plain(start_response, "405 Method Not Allowed", "read-only\n")
+        rel = urllib.parse.unquote(rel).lstrip("/")
+        top = self.pathinfo.topdir
+        full = os.path.normpath(os.path.join(top, rel))
+        if (full != top and not full.startswith(top + os.sep)) or \
+                any(part.startswith(".") for part in rel.split("/")):
+            return _plain(start_response, "403 Forbidden", "forbidden\n")
+        if os.path.isdir(full):
+            if not environ.get("PATH_INFO", "").endswith("/"):
+                start_response("301 Moved Permanently",
+                               [("Location", environ.get("SCRIPT_NAME", "") +
+                                 environ["PATH_INFO"] + "/")])
+                return [b""]
+            return self._index(start_response, full, rel)
+        if not os.path.isfile(full):
+            return _plain(start_response, "404 Not Found", "not found\n")
+        ctype = mimetypes.guess_type(full)[0] or "application/octet-stream"
+        size = os.path.getsize(full)
+        start_response("200 OK", [("Content-Type", ctype), ("Content-Length", str(size))])
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            return [b""]
+        f = open(full, "rb")
+        wrapper = environ.get("wsgi.file_wrapper")
+        return wrapper(f, 65536) if wrapper else iter(lambda: f.read(65536), b"")
+
+    @staticmethod
+    def _index(start_response, full, rel):
+        names = sorted(os.listdir(full))
+        items = "".join('<li><a href="%s%s">%s%s</a></li>\n' % (
+            urllib.parse.quote(n), "/" if os.path.isdir(os.path.join(full, n)) else "",
+            html.escape(n), "/" if os.path.isdir(os.path.join(full, n)) else "")
+            for n in names if not n.startswith("."))
+        body = ("<html><head><title>Index of /%s</title></head><body><h1>Index of /%s</h1>"
+                "<ul>\n%s</ul></body></html>\n" % (html.escape(rel), html.escape(rel), items))
+        data = body.encode("utf-8")
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
+                                  ("Content-Length", str(len(data)))])
+        return [data]
+
+
+def _plain(start_response, status, text):
+    data = text.encode("utf-8")
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def make_server(app, host, port, tls_cert=None, tls_key=None, client_ca=None, threads=16):
+    """A cheroot server for ``app``; HTTPS with optional client certificates when given."""
+    from cheroot import wsgi
+
+    server = wsgi.Server((host, port), app, numthreads=threads,
+                         server_name="pungi-like-hub", request_queue_size=64)
+    if tls_cert:
+        from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+        adapter = BuiltinSSLAdapter(tls_cert, tls_key, certificate_chain=client_ca)
+        if client_ca:
+            # Every call may carry a certificate; only sslLogin insists on one.
+            adapter.context.verify_mode = ssl.CERT_OPTIONAL
+        server.ssl_adapter = adapter
+    return server

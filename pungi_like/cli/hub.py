@@ -1,0 +1,142 @@
+"""pungi-like-hub: create, serve and equip a Koji-compatible hub (see doc/build-service.md).
+
+  pungi-like-hub init  --topdir DIR --admin NAME [--db URL]
+  pungi-like-hub serve --topdir DIR [--listen HOST:PORT] [--tls-cert C --tls-key K --client-ca CA]
+  pungi-like-hub certs --dir DIR --user NAME [--user NAME2 ...] [--hostname H ...]
+                       [--koji-config FILE --profile NAME --url URL [--topdir DIR]]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from pungi_like.errors import PungiLikeError
+
+
+def _listen(value):
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError("expected HOST:PORT, got %r" % value)
+    return host, int(port)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="pungi-like-hub", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    i = sub.add_parser("init", help="create a top directory, a database and an admin user")
+    i.add_argument("--topdir", required=True)
+    i.add_argument("--admin", required=True, help="name of the first admin (the CN of their cert)")
+    i.add_argument("--db", help="database URL (default: SQLite in the top directory); "
+                                "e.g. postgresql://user@host/dbname")
+
+    s = sub.add_parser("serve", help="serve /kojihub and /kojifiles")
+    s.add_argument("--topdir", required=True)
+    s.add_argument("--listen", type=_listen, default=("127.0.0.1", 8080), metavar="HOST:PORT")
+    s.add_argument("--tls-cert", help="server certificate (PEM); enables HTTPS")
+    s.add_argument("--tls-key", help="server key (PEM)")
+    s.add_argument("--client-ca", help="CA that signs client certificates (enables sslLogin)")
+    s.add_argument("--threads", type=int, default=16)
+    s.add_argument("--log-level", default="WARNING")
+
+    c = sub.add_parser("certs", help="make a CA, a server certificate, user certificates and "
+                                     "a koji client profile")
+    c.add_argument("--dir", required=True, help="where the CA and certificates go")
+    c.add_argument("--user", action="append", default=[], help="user to make a cert for")
+    c.add_argument("--hostname", action="append", default=[],
+                   help="server name(s) for the server certificate (default localhost, 127.0.0.1)")
+    c.add_argument("--koji-config", help="koji client config file to write a profile into")
+    c.add_argument("--profile", default="pungi-like")
+    c.add_argument("--url", help="hub URL for the profile, e.g. https://127.0.0.1:8443/kojihub")
+    c.add_argument("--profile-user", help="whose cert the profile uses (default: first --user)")
+    c.add_argument("--topdir", help="top directory for the profile's topdir/topurl")
+    return p
+
+
+def cmd_init(args):
+    from pungi_like.buildsvc.instance import init_hub
+
+    config = init_hub(args.topdir, args.admin, args.db)
+    print("hub top directory %s ready (database %s, admin %s)"
+          % (config.topdir, config.db_url.split("@")[-1], args.admin))
+    return 0
+
+
+def cmd_serve(args):
+    from pungi_like.buildsvc.hub.server import HubApp, HubConfig, make_server
+
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise PungiLikeError("--tls-cert and --tls-key go together")
+    if args.client_ca and not args.tls_cert:
+        raise PungiLikeError("--client-ca needs --tls-cert and --tls-key (HTTPS)")
+    config = HubConfig.load(args.topdir)
+    app = HubApp(config)
+    host, port = args.listen
+    server = make_server(app, host, port, args.tls_cert, args.tls_key, args.client_ca,
+                         threads=args.threads)
+
+    def stop(_signum, _frame):
+        # stop() joins the worker threads; it must not run inside the serving thread.
+        threading.Thread(target=server.stop, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.prepare()
+    scheme = "https" if args.tls_cert else "http"
+    print("serving %s://%s:%d/kojihub and /kojifiles (top directory %s)"
+          % (scheme, host, server.bind_addr[1], config.topdir), flush=True)
+    try:
+        server.serve()
+    finally:
+        app.db.dispose()
+    return 0
+
+
+def cmd_certs(args):
+    from pungi_like.buildsvc import certs
+
+    d = os.path.abspath(args.dir)
+    ca = certs.make_ca(d)
+    hostnames = args.hostname or ["localhost", "127.0.0.1"]
+    crt, key = certs.make_server_cert(d, hostnames)
+    print("CA:          %s" % ca)
+    print("server cert: %s (key %s) for %s" % (crt, key, ", ".join(hostnames)))
+    pems = {}
+    for user in args.user:
+        pems[user] = certs.make_user_cert(d, user)
+        print("user cert:   %s" % pems[user])
+    if args.koji_config:
+        if not args.url:
+            raise PungiLikeError("--koji-config needs --url (the hub's https URL)")
+        who = args.profile_user or (args.user[0] if args.user else None)
+        if who not in pems:
+            raise PungiLikeError("--profile-user must be one of the --user names")
+        topurl = topdir = None
+        if args.topdir:
+            topdir = os.path.abspath(args.topdir)
+            topurl = args.url.rsplit("/kojihub", 1)[0] + "/kojifiles"
+        certs.write_koji_profile(args.koji_config, args.profile, args.url, pems[who], ca,
+                                 topurl=topurl, topdir=topdir)
+        print("koji profile [%s] in %s (use: koji -c %s -p %s hello)"
+              % (args.profile, args.koji_config, args.koji_config, args.profile))
+    return 0
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return {"init": cmd_init, "serve": cmd_serve, "certs": cmd_certs}[args.command](args)
+    except PungiLikeError as exc:
+        print("pungi-like-hub: error: %s" % exc, file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
