@@ -238,3 +238,34 @@ def test_command_line_errors(tmp_path, universe, args, message):
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not target.exists() or not os.listdir(target)
+
+
+def test_tty_shows_progress_and_non_tty_stays_quiet(tmp_path, universe):
+    import pty
+
+    conf = make_config(tmp_path, universe)
+    phases = ["--test", "--just-phase", "init", "--just-phase", "pkgset"]
+    args = DRIVER + ["--config", conf, "--target-dir", str(tmp_path / "tty")] + phases
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the driver with a terminal on stdin/stdout/stderr
+        os.execv(args[0], args)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    _, status = os.waitpid(pid, 0)
+    text = output.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert re.search(r"\[\d+/\d+\] (init|pkgset)\.", text), text
+    # the same run without a terminal prints only the result line
+    proc = subprocess.run(DRIVER + ["--config", conf, "--target-dir", str(tmp_path / "cron")]
+                          + phases,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 0
+    assert proc.stderr == ""
+    assert re.fullmatch(r"Compose Demo-1\.0-\d{8}\.t\.0 FINISHED in \d+ s: \S+\n", proc.stdout)
