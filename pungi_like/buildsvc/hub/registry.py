@@ -48,4 +48,5 @@ def load_all():
 
 
 #: The API modules, by area.
-API_MODULES = ["meta", "auth", "users", "uploads"]
+API_MODULES = ["meta", "auth", "users", "uploads", "tags", "inheritance", "targets",
+               "packages", "groups", "extrepos", "hosts", "repos"]

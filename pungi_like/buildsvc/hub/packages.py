@@ -1,0 +1,239 @@
+"""Package lists of tags: listPackages, packageListAdd/Block/Unblock/Remove, owners."""
+
+from __future__ import annotations
+
+import re
+
+import koji
+from sqlalchemy import and_, select
+
+from ..db import schema as s
+from .common import (
+    active_at, assert_login, get_tag_row, get_user_row, has_perm, insert_versioned, lookup,
+    one, revoke,
+)
+from .context import context
+from .inheritance import read_full_inheritance
+from .registry import export, read_only
+
+
+def _query(event, with_owners, with_blocked):
+    tp, own = s.tag_packages, s.tag_package_owners
+    cols = [s.package.c.id.label("package_id"), s.package.c.name.label("package_name"),
+            s.tag.c.id.label("tag_id"), s.tag.c.name.label("tag_name"),
+            tp.c.extra_arches, tp.c.blocked]
+    frm = tp.join(s.tag, s.tag.c.id == tp.c.tag_id).join(s.package,
+                                                           s.package.c.id == tp.c.package_id)
+    if with_owners:
+        cols += [s.users.c.id.label("owner_id"), s.users.c.name.label("owner_name")]
+        frm = frm.join(own, and_(own.c.tag_id == tp.c.tag_id, own.c.package_id == tp.c.package_id,
+                                 active_at(own, event))).join(s.users,
+                                                              s.users.c.id == own.c.owner)
+    q = select(*cols).select_from(frm).where(active_at(tp, event))
+    if not with_blocked:
+        q = q.where(tp.c.blocked.is_(False))
+    return q
+
+
+def read_package_list(tag_id=None, user_id=None, pkg_id=None, event=None, inherit=False,
+                      with_dups=False, with_owners=True, with_blocked=True):
+    """{package_id: entry} (or lists of entries with ``with_dups``); blocked entries included.
+
+    With ``inherit`` the tag's own entries win, then parents in full-inheritance order, each
+    filtered by the link's accumulated pkg_filter regexes; the first entry of a package wins.
+    """
+    base = _query(event, with_owners, with_blocked)
+    if user_id is not None:
+        base = base.where(s.users.c.id == user_id)
+    if pkg_id is not None:
+        base = base.where(s.package.c.id == pkg_id)
+
+    packages = {}
+
+    def add(rows, filters=()):
+        for r in rows:
+            p = dict(r._mapping)
+            if filters and not all(f.match(p["package_name"]) for f in filters):
+                continue
+            if with_dups:
+                packages.setdefault(p["package_id"], []).append(p)
+            elif p["package_id"] not in packages:
+                packages[p["package_id"]] = p
+
+    if tag_id is None:
+        add(context.conn.execute(base))
+        return packages
+    add(context.conn.execute(base.where(s.tag.c.id == tag_id)))
+    if inherit:
+        for link in read_full_inheritance(tag_id, event):
+            filters = [re.compile(p) for p in link["filter"]]
+            add(context.conn.execute(base.where(s.tag.c.id == link["parent_id"])), filters)
+    return packages
+
+
+def owner_of(tag_id, pkg_id):
+    r = context.conn.execute(select(s.tag_package_owners.c.owner).where(
+        s.tag_package_owners.c.tag_id == tag_id, s.tag_package_owners.c.package_id == pkg_id,
+        s.tag_package_owners.c.active.is_(True))).first()
+    return r[0] if r else None
+
+
+@read_only
+def getPackage(info, strict=False, create=False):
+    row = lookup(s.package, info, "package", strict=strict)
+    return {"id": row["id"], "name": row["name"]} if row else None
+
+
+@read_only
+def getPackageID(name, strict=False):
+    row = lookup(s.package, name, "package", strict=strict)
+    return row["id"] if row else None
+
+
+@read_only
+def listPackages(tagID=None, userID=None, pkgID=None, prefix=None, inherited=False,
+                 with_dups=False, event=None, queryOpts=None, with_owners=True,
+                 with_blocked=True):
+    """Packages in tags (with owners and blocking), or every package when no filter is given."""
+    if tagID is None and userID is None and pkgID is None:
+        q = select(s.package.c.id, s.package.c.name).order_by(s.package.c.name)
+        results = [{"package_id": r.id, "package_name": r.name}
+                   for r in context.conn.execute(q)]
+    else:
+        if userID is not None and not with_owners:
+            raise koji.GenericError("userID and with_owners=False can't be used together")
+        tag_id = get_tag_row(tagID, strict=True, event=event)["id"] if tagID is not None \
+            else None
+        user_id = get_user_row(userID, strict=True)["id"] if userID is not None else None
+        pkg_id = lookup(s.package, pkgID, "package", strict=True)["id"] \
+            if pkgID is not None else None
+        found = read_package_list(tag_id, user_id, pkg_id, event, bool(inherited),
+                                  bool(with_dups), with_owners, with_blocked)
+        results = []
+        for v in found.values():
+            results.extend(v if with_dups else [v])
+    if prefix:
+        results = [p for p in results if p["package_name"].lower().startswith(prefix.lower())]
+    return apply_query_opts(results, queryOpts)
+
+
+def apply_query_opts(results, queryOpts):
+    """Koji's queryOpts on a result list: order (``-key`` descending), offset, limit, countOnly."""
+    if not queryOpts:
+        return results
+    order = queryOpts.get("order")
+    if order:
+        for key in reversed(order.split(",")):
+            desc = key.startswith("-")
+            key = key.lstrip("-")
+            results.sort(key=lambda r: (r.get(key) is None, r.get(key)), reverse=desc)
+    offset = queryOpts.get("offset") or 0
+    limit = queryOpts.get("limit")
+    results = results[offset:offset + limit if limit is not None else None]
+    if queryOpts.get("countOnly"):
+        return len(results)
+    return results
+
+
+def _check_package_perm(tag_id):
+    assert_login()
+    if not has_perm("tag"):
+        raise koji.ActionNotAllowed("package list policy violation (tag permission required)")
+
+
+def pkglist_add(tag, pkg, owner=None, block=None, extra_arches=None, force=False, update=False,
+                check_perm=True):
+    tag_row = get_tag_row(tag, strict=True)
+    tag_id = tag_row["id"]
+    if check_perm:
+        _check_package_perm(tag_id)
+    if not isinstance(pkg, (int, str)) or isinstance(pkg, bool):
+        raise koji.ParameterError("Invalid type for package: %s" % type(pkg))
+    pkg_row = lookup(s.package, pkg, "package", strict=isinstance(pkg, int), create=True)
+    pkg_id = pkg_row["id"]
+    owner_id = get_user_row(owner, strict=True)["id"] if owner is not None else None
+    if extra_arches is not None:
+        extra_arches = " ".join(str(extra_arches).replace(",", " ").split())
+    current = read_package_list(tag_id, pkg_id=pkg_id, inherit=True, with_owners=False)
+    prev = current.get(pkg_id)
+    own = one(context.conn.execute(select(s.tag_packages).where(
+        s.tag_packages.c.tag_id == tag_id, s.tag_packages.c.package_id == pkg_id,
+        s.tag_packages.c.active.is_(True))).first())
+    if prev is None:
+        if update:
+            raise koji.GenericError("cannot update: tag %s has no data for package %s"
+                                    % (tag_row["name"], pkg_row["name"]))
+    elif prev["blocked"] and not block and not force and not update:
+        raise koji.GenericError("package %s is blocked in tag %s"
+                                % (pkg_row["name"], tag_row["name"]))
+    if owner_id is None:
+        owner_id = owner_of(tag_id, pkg_id)
+        if owner_id is None and prev is not None:
+            owner_id = owner_of(prev["tag_id"], pkg_id)
+        if owner_id is None:
+            if prev is None or prev["tag_id"] != tag_id and not update:
+                raise koji.GenericError("owner not specified")
+    block = bool(block) if block is not None else bool(own and own["blocked"])
+    if extra_arches is None and own:
+        extra_arches = own["extra_arches"]
+    if own is None or own["blocked"] != block or own["extra_arches"] != extra_arches:
+        revoke(s.tag_packages, s.tag_packages.c.tag_id == tag_id,
+               s.tag_packages.c.package_id == pkg_id)
+        insert_versioned(s.tag_packages, tag_id=tag_id, package_id=pkg_id, blocked=block,
+                         extra_arches=extra_arches)
+    if owner_id is not None and owner_id != owner_of(tag_id, pkg_id):
+        revoke(s.tag_package_owners, s.tag_package_owners.c.tag_id == tag_id,
+               s.tag_package_owners.c.package_id == pkg_id)
+        insert_versioned(s.tag_package_owners, tag_id=tag_id, package_id=pkg_id, owner=owner_id)
+
+
+@export
+def packageListAdd(taginfo, pkginfo, owner=None, block=None, extra_arches=None, force=False,
+                   update=False):
+    """Add a package to a tag's list (needs ``tag`` or admin)."""
+    pkglist_add(taginfo, pkginfo, owner, block, extra_arches, force, update)
+
+
+@export
+def packageListBlock(taginfo, pkginfo, force=False):
+    pkglist_add(taginfo, pkginfo, block=True, force=force, owner=None)
+
+
+@export
+def packageListUnblock(taginfo, pkginfo, force=False):
+    tag_row = get_tag_row(taginfo, strict=True)
+    _check_package_perm(tag_row["id"])
+    pkg_row = lookup(s.package, pkginfo, "package", strict=True)
+    own = one(context.conn.execute(select(s.tag_packages).where(
+        s.tag_packages.c.tag_id == tag_row["id"], s.tag_packages.c.package_id == pkg_row["id"],
+        s.tag_packages.c.active.is_(True))).first())
+    if own is None or not own["blocked"]:
+        raise koji.GenericError("package %s is NOT blocked in tag %s"
+                                % (pkg_row["name"], tag_row["name"]))
+    revoke(s.tag_packages, s.tag_packages.c.tag_id == tag_row["id"],
+           s.tag_packages.c.package_id == pkg_row["id"])
+    # When no parent makes the package visible (unblocked) again, keep an unblocked entry here.
+    visible = read_package_list(tag_row["id"], pkg_id=pkg_row["id"], inherit=True,
+                                with_owners=False).get(pkg_row["id"])
+    if visible is None or visible["blocked"]:
+        insert_versioned(s.tag_packages, tag_id=tag_row["id"], package_id=pkg_row["id"],
+                         blocked=False, extra_arches=own["extra_arches"])
+
+
+@export
+def packageListRemove(taginfo, pkginfo, force=False):
+    tag_row = get_tag_row(taginfo, strict=True)
+    _check_package_perm(tag_row["id"])
+    pkg_row = lookup(s.package, pkginfo, "package", strict=True)
+    for table in (s.tag_packages, s.tag_package_owners):
+        revoke(table, table.c.tag_id == tag_row["id"], table.c.package_id == pkg_row["id"])
+
+
+@export
+def packageListSetOwner(taginfo, pkginfo, owner, force=False):
+    pkglist_add(taginfo, pkginfo, owner=owner, force=force, update=True)
+
+
+@export
+def packageListSetArches(taginfo, pkginfo, arches, force=False):
+    pkglist_add(taginfo, pkginfo, extra_arches=arches, force=force, update=True)
