@@ -295,9 +295,11 @@ def write_iso(tree_dir, iso_path, volid, *, boot=None, source_date_epoch=None, e
     renamed = {}
     files = 0
     with _FixedClock(epoch, seed):
-        iso.new(interchange_level=3, vol_ident=volid, sys_ident="LINUX", rock_ridge="1.09",
+        # the Joliet volume id is UCS-2: 16 characters; the primary one gets all 32 bytes
+        iso.new(interchange_level=3, vol_ident=volid[:16], sys_ident="LINUX", rock_ridge="1.09",
                 joliet=3, app_ident_str=application_id[:128], pub_ident_str=publisher[:128],
                 preparer_ident_str=preparer[:128])
+        iso.pvd.volume_identifier = volid.encode("utf-8").ljust(VOLID_MAX, b" ")
         for rel in sorted(entries, key=lambda p: (p.count("/"), p)):
             entry = entries[rel]
             parent, name = os.path.split(rel)
@@ -376,7 +378,9 @@ def implant_md5(iso_path, supported=False, log_path=None):
 def implanted_md5(iso_path, log_path=None):
     """The MD5 implanted in ``iso_path`` (``checkisomd5 --md5sumonly``), or None."""
     proc = tools.run(["checkisomd5", "--md5sumonly", iso_path], log_path=log_path, check=False)
-    value = proc.stdout.strip().split()[-1] if proc.stdout.strip() else ""
+    # first line: "<path>:   <md5>"
+    first = proc.stdout.strip().splitlines()[0] if proc.stdout.strip() else ""
+    value = first.rsplit(None, 1)[-1] if first else ""
     return value if re.fullmatch(r"[0-9a-f]{32}", value) else None
 
 
