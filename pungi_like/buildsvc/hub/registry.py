@@ -49,4 +49,5 @@ def load_all():
 
 #: The API modules, by area.
 API_MODULES = ["meta", "auth", "users", "uploads", "tags", "inheritance", "targets",
-               "packages", "groups", "extrepos", "hosts", "repos"]
+               "packages", "groups", "extrepos", "hosts", "repos", "builds", "rpms", "tagging",
+               "tasks", "events"]

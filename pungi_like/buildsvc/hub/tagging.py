@@ -1,0 +1,264 @@
+"""Builds in tags: listTagged, listTaggedRPMS, getLatestBuilds/RPMS, tagBuild, untagBuild,
+moveBuild.
+
+"Latest" is Koji's: walking the tag and then its parents in inheritance order, the first build
+seen of a package wins, and within a tag builds are ordered by when they were tagged (newest
+first), so it is the most recently tagged build in the nearest tag, not the highest NVR. Builds
+whose package is missing from or blocked in the top tag's (inherited) package list are dropped.
+"""
+
+from __future__ import annotations
+
+import koji
+from sqlalchemy import select
+
+from ..db import schema as s
+from .builds import build_row_to_info, build_select, get_build_row
+from .common import (
+    active_at, assert_login, get_tag_row, get_user_row, has_perm, insert_versioned, revoke,
+)
+from .context import context, perms
+from .inheritance import read_full_inheritance
+from .packages import pkglist_add, read_package_list
+from .registry import export, read_only
+from .tasks import make_task, run_in_hub
+
+COMPLETE = koji.BUILD_STATES["COMPLETE"]
+
+
+def _latest_value(latest):
+    if isinstance(latest, bool) or latest is None:
+        return bool(latest)
+    if isinstance(latest, (int, float)):
+        return int(latest)
+    return bool(latest)
+
+
+def read_tagged_builds(tag_id, event=None, inherit=False, latest=False, package=None,
+                       owner=None, prefix=None, draft=None, extra=False):
+    """Build dicts (+ tag_id, tag_name, create_event) tagged in the tag (and its parents)."""
+    latest = _latest_value(latest)
+    taglist = [tag_id]
+    if inherit:
+        taglist += [link["parent_id"] for link in read_full_inheritance(tag_id, event)]
+    pkg_id = None
+    if package is not None:
+        row = context.conn.execute(select(s.package.c.id).where(
+            s.package.c.name == package)).first()
+        if row is None:
+            return []
+        pkg_id = row[0]
+    packages = read_package_list(tag_id, pkg_id=pkg_id, event=event, inherit=True,
+                                 with_owners=False)
+    tl = s.tag_listing
+    base = (build_select((s.tag.c.id.label("tag_id"), s.tag.c.name.label("tag_name"),
+                          tl.c.create_event))
+            .join_from(s.build, tl, tl.c.build_id == s.build.c.id)
+            .join(s.tag, s.tag.c.id == tl.c.tag_id)
+            .where(active_at(tl, event), s.build.c.state == COMPLETE)
+            .order_by(tl.c.create_event.desc(), s.build.c.id.desc()))
+    if pkg_id is not None:
+        base = base.where(s.build.c.pkg_id == pkg_id)
+    if owner is not None:
+        base = base.where(s.build.c.owner == get_user_row(owner, strict=True)["id"])
+    if draft is not None:
+        base = base.where(s.build.c.draft.is_(bool(draft)))
+    if prefix:
+        base = base.where(s.package.c.name.ilike(prefix + "%"))
+    builds = []
+    seen = {}
+    for tid in taglist:
+        for row in context.conn.execute(base.where(tl.c.tag_id == tid)):
+            pid = row.package_id
+            pinfo = packages.get(pid)
+            if pinfo is None or pinfo["blocked"]:
+                continue
+            if latest:
+                count = seen.get(pid, 0)
+                if (latest is True and count) or (latest is not True and count >= latest):
+                    continue
+                seen[pid] = count + 1
+            builds.append(build_row_to_info(row, with_extra=extra))
+    return builds
+
+
+def _tag_for_query(tag, event, strict):
+    row = get_tag_row(tag, strict=strict, event=event)
+    return row["id"] if row else None
+
+
+@read_only
+def listTagged(tag, event=None, inherit=False, prefix=None, latest=False, package=None,
+               owner=None, type=None, strict=True, extra=False, draft=None):
+    tag_id = _tag_for_query(tag, event, strict)
+    if tag_id is None or type not in (None, "rpm"):
+        return []
+    return read_tagged_builds(tag_id, event, bool(inherit), latest, package, owner, prefix,
+                              draft, bool(extra))
+
+
+def read_tagged_rpms(tag_id, event=None, inherit=False, latest=False, package=None, arch=None,
+                     rpmsigs=False, owner=None, draft=None, extra=True):
+    builds = read_tagged_builds(tag_id, event, inherit, latest, package, owner, draft=draft)
+    # Which tag each build was found in: an RPM counts only through that tag.
+    found_in = {b["id"]: b["tag_id"] for b in builds}
+    r, tl = s.rpminfo, s.tag_listing
+    cols = [r.c.name, r.c.version, r.c.release, r.c.arch, r.c.id, r.c.epoch, r.c.draft,
+            r.c.payloadhash, r.c.size, r.c.buildtime, r.c.buildroot_id, r.c.build_id,
+            r.c.metadata_only, tl.c.tag_id]
+    if extra:
+        cols.append(r.c.extra)
+    frm = r.join(tl, tl.c.build_id == r.c.build_id)
+    if rpmsigs:
+        cols.append(s.rpmsigs.c.sigkey)
+        frm = frm.outerjoin(s.rpmsigs, s.rpmsigs.c.rpm_id == r.c.id)
+    q = select(*cols).select_from(frm).where(active_at(tl, event))
+    if arch:
+        if isinstance(arch, str):
+            q = q.where(r.c.arch == arch)
+        elif isinstance(arch, (list, tuple)):
+            q = q.where(r.c.arch.in_(list(arch)))
+        else:
+            raise koji.GenericError("Invalid type for arch option: %s" % type(arch))
+    if draft is not None:
+        q = q.where(r.c.draft.is_(bool(draft)))
+    taglist = list(dict.fromkeys(b["tag_id"] for b in builds))
+    rpms = []
+    import json
+
+    for tid in taglist:
+        for row in context.conn.execute(q.where(tl.c.tag_id == tid).order_by(r.c.id)):
+            if found_in.get(row.build_id) != tid:
+                continue
+            d = dict(row._mapping)
+            del d["tag_id"]
+            if extra:
+                d["extra"] = json.loads(d["extra"]) if d["extra"] else None
+            rpms.append(d)
+    return [rpms, builds]
+
+
+@read_only
+def listTaggedRPMS(tag, event=None, inherit=False, latest=False, package=None, arch=None,
+                   rpmsigs=False, owner=None, type=None, strict=True, extra=True, draft=None):
+    tag_id = _tag_for_query(tag, event, strict)
+    if tag_id is None or type not in (None, "rpm"):
+        return [[], []]
+    return read_tagged_rpms(tag_id, event, bool(inherit), latest, package, arch, rpmsigs, owner,
+                            draft, extra)
+
+
+@read_only
+def getLatestBuilds(tag, event=None, package=None, type=None, draft=None):
+    return listTagged(tag, event=event, inherit=True, latest=True, package=package, type=type,
+                      draft=draft)
+
+
+@read_only
+def getLatestRPMS(tag, package=None, arch=None, event=None, rpmsigs=False, type=None,
+                  draft=None):
+    return listTaggedRPMS(tag, event=event, inherit=True, latest=True, package=package,
+                          arch=arch, rpmsigs=rpmsigs, type=type, draft=draft)
+
+
+def _assert_tag_access(tag, force):
+    """Locked tags and tags with a required permission refuse tagging (admin+force overrides)."""
+    from .tags import getTag
+
+    info = getTag(tag["id"])
+    is_admin = "admin" in perms()
+    if info["locked"] and not (is_admin and force):
+        raise koji.ActionNotAllowed("tag %s is locked" % info["name"])
+    if info["perm_id"] and info["perm"] not in perms() and not (is_admin and force):
+        raise koji.ActionNotAllowed("%s permission required for tag %s"
+                                    % (info["perm"], info["name"]))
+
+
+def _check_tag_build(tag, build, force):
+    if build["state"] != COMPLETE:
+        raise koji.TagError("build %s not complete: state %s"
+                            % (build["nvr"], koji.BUILD_STATES[build["state"]]))
+    _assert_tag_access(tag, force)
+    pkgs = read_package_list(tag["id"], pkg_id=build["package_id"], inherit=True,
+                             with_owners=False)
+    pkg = pkgs.get(build["package_id"])
+    if pkg is None or pkg["blocked"]:
+        if force and "admin" in perms():
+            pkglist_add(tag["id"], build["name"], owner=context.user["name"], force=True,
+                        block=False, check_perm=False)
+        elif pkg is None:
+            raise koji.TagError("package %s not in list for tag %s" % (build["name"], tag["name"]))
+        else:
+            raise koji.TagError("package %s is blocked in tag %s" % (build["name"], tag["name"]))
+
+
+def tag_build(tag_id, build_id, force=False, fromtag_id=None):
+    """Add a build to a tag (and, with ``fromtag_id``, take it out of that one)."""
+    tl = s.tag_listing
+    build = get_build_row(build_id, strict=True)
+    tag = get_tag_row(tag_id, strict=True)
+    if fromtag_id is not None:
+        if not revoke(tl, tl.c.tag_id == fromtag_id, tl.c.build_id == build_id):
+            raise koji.TagError("build %s not in tag %s"
+                                % (build["nvr"], get_tag_row(fromtag_id)["name"]))
+    tagged = context.conn.execute(select(tl.c.build_id).where(
+        tl.c.tag_id == tag_id, tl.c.build_id == build_id, tl.c.active.is_(True))).first()
+    if tagged:
+        if not force:
+            raise koji.TagError("build %s already tagged (%s)" % (build["nvr"], tag["name"]))
+        revoke(tl, tl.c.tag_id == tag_id, tl.c.build_id == build_id)
+    insert_versioned(tl, tag_id=tag_id, build_id=build_id)
+
+
+@export
+def tagBuild(tag, build, force=False, fromtag=None):
+    """Check, then create a ``tagBuild`` task (run by the hub itself); returns the task id."""
+    assert_login()
+    tag_row = get_tag_row(tag, strict=True)
+    build_row = get_build_row(build, strict=True)
+    fromtag_row = get_tag_row(fromtag, strict=True) if fromtag is not None else None
+    _check_tag_build(tag_row, build_row, force)
+    if fromtag_row is not None:
+        _assert_tag_access(fromtag_row, force)
+    args = [tag_row["id"], build_row["id"], bool(force),
+            fromtag_row["id"] if fromtag_row else None]
+    task_id = make_task("tagBuild", args, priority=10)
+    run_in_hub(task_id, lambda: tag_build(*args))
+    return task_id
+
+
+@export
+def moveBuild(tag1, tag2, build, force=False):
+    """tagBuild into ``tag2`` from ``tag1``; returns the task id."""
+    return tagBuild(tag2, build, force, fromtag=tag1)
+
+
+@export
+def untagBuild(tag, build, strict=True, force=False):
+    """Remove a build from a tag at once (no task)."""
+    assert_login()
+    tag_row = get_tag_row(tag, strict=True)
+    build_row = get_build_row(build, strict=True)
+    _assert_tag_access(tag_row, force)
+    tl = s.tag_listing
+    if not revoke(tl, tl.c.tag_id == tag_row["id"], tl.c.build_id == build_row["id"]):
+        if strict:
+            raise koji.TagError("build %s not in tag %s" % (build_row["nvr"], tag_row["name"]))
+
+
+@export
+def tagBuildBypass(tag, build, force=False, notify=False):
+    """Tag at once, without a task (admin)."""
+    if not has_perm("tag"):
+        raise koji.ActionNotAllowed("tag permission required")
+    tag_build(get_tag_row(tag, strict=True)["id"], get_build_row(build, strict=True)["id"], force)
+
+
+@export
+def untagBuildBypass(tag, build, strict=True, force=False, notify=False):
+    if not has_perm("tag"):
+        raise koji.ActionNotAllowed("tag permission required")
+    tl = s.tag_listing
+    t, b = get_tag_row(tag, strict=True), get_build_row(build, strict=True)
+    if not revoke(tl, tl.c.tag_id == t["id"], tl.c.build_id == b["id"]) and strict:
+        raise koji.TagError("build %s not in tag %s" % (b["nvr"], t["name"]))

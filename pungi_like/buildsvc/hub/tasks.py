@@ -1,0 +1,292 @@
+"""Tasks: creation, lookups, results and cancellation.
+
+The table (see db/schema.py) carries everything the task queue needs: state (koji.TASK_STATES),
+parent/label, waiting/awaited, owner, channel, arch, host, priority, weight, the request as an
+XML-RPC methodCall document and the result as a methodResponse document (a serialized Fault for
+failures). Builders take tasks through the host API, which comes with the task queue. Until then
+the hub runs the tasks it creates itself (tagBuild) with :func:`run_in_hub`.
+"""
+
+from __future__ import annotations
+
+import time
+import xmlrpc.client
+
+import koji
+import koji.xmlrpcplus
+from sqlalchemy import insert, or_, select, update
+
+from ..db import schema as s
+from .common import as_int, assert_login, lookup, name_map, one
+from .context import context, fmt_time, perms
+from .registry import export, read_only
+
+STATES = koji.TASK_STATES
+FINAL = (STATES["CLOSED"], STATES["CANCELED"], STATES["FAILED"])
+PRIO_DEFAULT = 20
+
+
+def encode_request(method, args, kwargs=None):
+    params = list(args)
+    if kwargs:
+        params.append(dict(kwargs, __starstar=True))
+    return koji.xmlrpcplus.dumps(tuple(params), methodname=method, allow_none=1)
+
+
+def decode_request(xml):
+    params, _method = xmlrpc.client.loads(xml)
+    return list(params)
+
+
+def make_task(method, args, kwargs=None, channel="default", arch="noarch", priority=None,
+              parent=None, label=None, owner=None, state=STATES["FREE"], weight=1.0):
+    """Insert a task row; returns its id."""
+    chan = lookup(s.channels, channel, "channel", strict=True)
+    if not chan["enabled"]:
+        raise koji.GenericError("channel %s is disabled" % chan["name"])
+    owner_id = owner if owner is not None else (context.user["id"] if context.user else None)
+    if owner_id is None:
+        raise koji.ActionNotAllowed("tasks need an owner (log in)")
+    prio = PRIO_DEFAULT if priority is None else as_int(priority, "priority")
+    return context.conn.execute(insert(s.task).values(
+        state=state, create_ts=time.time(), channel_id=chan["id"], parent=parent, label=label,
+        owner=owner_id, method=method, request=encode_request(method, args, kwargs),
+        arch=arch, priority=prio, weight=weight).returning(s.task.c.id)).scalar_one()
+
+
+def _finish(task_id, state, result_xml):
+    now = time.time()
+    context.conn.execute(update(s.task).where(s.task.c.id == task_id).values(
+        state=state, result=result_xml, completion_ts=now))
+
+
+def run_in_hub(task_id, func):
+    """Open the task, run ``func()`` in a savepoint, and close or fail the task with its outcome.
+
+    Stands in for a builder until the task queue exists; a failure is stored as the task's
+    Fault (what getTaskResult raises) and does not fail the API call that created the task.
+    """
+    context.conn.execute(update(s.task).where(s.task.c.id == task_id).values(
+        state=STATES["OPEN"], start_ts=time.time()))
+    try:
+        with context.conn.begin_nested():
+            result = func()
+    except koji.GenericError as exc:
+        fault = xmlrpc.client.Fault(exc.faultCode, str(exc))
+        _finish(task_id, STATES["FAILED"],
+                koji.xmlrpcplus.dumps(fault, methodresponse=1, allow_none=1))
+        return
+    _finish(task_id, STATES["CLOSED"],
+            koji.xmlrpcplus.dumps((result,), methodresponse=1, allow_none=1))
+
+
+def _task_row(task_id, strict=True):
+    row = one(context.conn.execute(select(s.task).where(
+        s.task.c.id == as_int(task_id, "task_id"))).first())
+    if row is None and strict:
+        raise koji.GenericError("No such task: %s" % task_id)
+    return row
+
+
+_INFO_KEYS = ("id", "state", "channel_id", "host_id", "parent", "label", "waiting", "awaited",
+              "owner", "method", "arch", "priority", "weight")
+
+
+def task_info(row, request=False):
+    info = {k: row[k] for k in _INFO_KEYS}
+    for t in ("create", "start", "completion"):
+        ts = row[t + "_ts"]
+        info[t + "_ts"] = ts
+        info[t + "_time"] = fmt_time(ts)
+    if request:
+        info["request"] = decode_request(row["request"])
+    return info
+
+
+@read_only
+def getTaskInfo(task_id, request=False, strict=False):
+    if isinstance(task_id, list):
+        return [getTaskInfo(t, request, strict) for t in task_id]
+    row = _task_row(task_id, strict)
+    return task_info(row, request) if row else None
+
+
+@read_only
+def getTaskChildren(task_id, request=False, strict=False):
+    if strict:
+        _task_row(task_id)
+    rows = context.conn.execute(select(s.task).where(s.task.c.parent == as_int(task_id, "task"))
+                                .order_by(s.task.c.id))
+    return [task_info(dict(r._mapping), request) for r in rows]
+
+
+@read_only
+def getTaskDescendents(task_id, request=False):
+    out = {}
+
+    def walk(tid):
+        kids = getTaskChildren(tid, request)
+        out[str(tid)] = kids
+        for k in kids:
+            walk(k["id"])
+
+    walk(as_int(task_id, "task_id"))
+    return out
+
+
+@read_only
+def getTaskRequest(taskId):
+    return decode_request(_task_row(taskId)["request"])
+
+
+def _decode_result(row, raise_fault=True):
+    if row["state"] == STATES["CANCELED"]:
+        raise koji.GenericError("Task %i is canceled" % row["id"])
+    if row["state"] not in (STATES["CLOSED"], STATES["FAILED"]) or row["result"] is None:
+        raise koji.GenericError("Task %i is not finished" % row["id"])
+    try:
+        params, _ = xmlrpc.client.loads(row["result"])
+    except xmlrpc.client.Fault as fault:
+        if raise_fault:
+            raise koji.convertFault(fault)
+        return {"faultCode": fault.faultCode, "faultString": fault.faultString}
+    return params[0]
+
+
+@read_only
+def getTaskResult(taskId, raise_fault=True):
+    return _decode_result(_task_row(taskId), raise_fault)
+
+
+@read_only
+def taskFinished(taskId):
+    return _task_row(taskId)["state"] in FINAL
+
+
+@read_only
+def listTasks(opts=None, queryOpts=None):
+    """Tasks filtered by state, owner, method, arch, parent, host, channel and times."""
+    opts = opts or {}
+    t = s.task
+    q = select(t).order_by(t.c.id)
+    filters = {"state": t.c.state, "owner": t.c.owner, "method": t.c.method, "arch": t.c.arch,
+               "host_id": t.c.host_id, "channel_id": t.c.channel_id}
+    for key, col in filters.items():
+        v = opts.get(key)
+        if v is not None:
+            q = q.where(col.in_(v) if isinstance(v, list) else col == v)
+    if "parent" in opts:
+        p = opts["parent"]
+        q = q.where(t.c.parent.is_(None) if p is None else
+                    (t.c.parent.in_(p) if isinstance(p, list) else t.c.parent == p))
+    if opts.get("not_state") is not None:
+        q = q.where(t.c.state.not_in(opts["not_state"]))
+    for key, col, op in (("createdBefore", t.c.create_ts, "lt"),
+                         ("createdAfter", t.c.create_ts, "gt"),
+                         ("startedBefore", t.c.start_ts, "lt"),
+                         ("startedAfter", t.c.start_ts, "gt"),
+                         ("completeBefore", t.c.completion_ts, "lt"),
+                         ("completeAfter", t.c.completion_ts, "gt")):
+        if opts.get(key) is not None:
+            q = q.where(col < float(opts[key]) if op == "lt" else col > float(opts[key]))
+    rows = [dict(r._mapping) for r in context.conn.execute(q)]
+    owners = name_map(s.users, [r["owner"] for r in rows])
+    usertypes = {r.id: r.usertype for r in context.conn.execute(
+        select(s.users.c.id, s.users.c.usertype).where(s.users.c.id.in_(set(owners))))}
+    out = []
+    for r in rows:
+        info = task_info(r, request=bool(opts.get("decode", True)))
+        info["owner_name"] = owners.get(r["owner"])
+        info["owner_type"] = usertypes.get(r["owner"])
+        if r["result"] is not None:
+            try:
+                info["result"] = [_decode_result(r)]
+            except koji.GenericError as exc:
+                info["result"] = {"faultCode": exc.faultCode, "faultString": str(exc)}
+        else:
+            info["result"] = None
+        out.append(info)
+    from .packages import apply_query_opts
+
+    return apply_query_opts(out, queryOpts)
+
+
+def cancel_task(task_id, recurse=True):
+    """Cancel a task that is not finished (and, with ``recurse``, its descendants)."""
+    row = _task_row(task_id)
+    if row["state"] in FINAL:
+        return False
+    context.conn.execute(update(s.task).where(s.task.c.id == row["id"]).values(
+        state=STATES["CANCELED"], completion_ts=time.time()))
+    if recurse:
+        for kid in context.conn.execute(select(s.task.c.id).where(
+                s.task.c.parent == row["id"])).all():
+            cancel_task(kid[0], recurse=True)
+    return True
+
+
+def _assert_can_cancel(row):
+    assert_login()
+    if row["owner"] != context.user["id"] and "admin" not in perms():
+        raise koji.ActionNotAllowed("Cannot cancel task, not owner")
+
+
+@export
+def cancelTask(task_id, recurse=True):
+    row = _task_row(task_id)
+    _assert_can_cancel(row)
+    cancel_task(row["id"], recurse)
+
+
+@export
+def cancelTaskFull(task_id, strict=True):
+    row = _task_row(task_id)
+    _assert_can_cancel(row)
+    while row["parent"] is not None:
+        if strict:
+            raise koji.GenericError("Task %d is not a top-level task" % row["id"])
+        row = _task_row(row["parent"])
+    cancel_task(row["id"], True)
+
+
+@export
+def cancelTaskChildren(task_id):
+    row = _task_row(task_id)
+    _assert_can_cancel(row)
+    for kid in context.conn.execute(select(s.task.c.id).where(
+            s.task.c.parent == row["id"], or_(s.task.c.state.not_in(FINAL)))).all():
+        cancel_task(kid[0], True)
+
+
+@read_only
+def listTaskOutput(taskID, stat=False, all_volumes=False, strict=False):
+    """Files in the task's output directory (``work/tasks/<id%10000>/<id>/``)."""
+    import os
+
+    d = context.hub.pathinfo.task(as_int(taskID, "taskID"))
+    files = []
+    if os.path.isdir(d):
+        for root, _dirs, names in os.walk(d):
+            for n in names:
+                if not n.startswith("."):
+                    files.append(os.path.relpath(os.path.join(root, n), d))
+    files.sort()
+    if stat:
+        out = {}
+        for f in files:
+            st = os.stat(os.path.join(d, f))
+            out[f] = {"st_size": str(st.st_size), "st_atime": st.st_atime,
+                      "st_mtime": st.st_mtime, "st_ctime": st.st_ctime}
+            if all_volumes:
+                out[f] = {"DEFAULT": out[f]}
+        return out
+    if all_volumes:
+        return {f: ["DEFAULT"] for f in files}
+    return files
+
+
+@read_only
+def listBuildroots(hostID=None, tagID=None, state=None, rpmID=None, archiveID=None, taskID=None,
+                   buildrootID=None, repoID=None, queryOpts=None):
+    """No buildroots exist until builders do."""
+    return []
