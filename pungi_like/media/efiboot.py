@@ -2,17 +2,18 @@
 ``images/efiboot.img`` that El Torito's UEFI entry points at.
 
 The FAT image is made with ``mkfs.vfat -C`` and filled with mtools (``mmd``, ``mcopy``): no
-loop mount, no root privileges.  ``mkfs.fat`` and mtools honour ``SOURCE_DATE_EPOCH`` (set
-from ``source_date_epoch``) and the volume serial is derived from the label, so the image is
-reproducible.
+loop mount, no root privileges.  With a source date epoch the image is reproducible: mtools
+honours ``SOURCE_DATE_EPOCH``, ``mkfs.fat`` gets ``--invariant``, files are copied with their
+mtime set to the epoch (``mcopy -m``), and the volume serial is derived from the label.
 
-The GRUB image carries a small embedded config that finds the ISO by its volume label and
+The GRUB image (``grub-mkimage``, every module built in) carries a small embedded config that finds the ISO by its volume label and
 hands over to ``/EFI/BOOT/grub.cfg`` on it (the menu rendered from
 ``share/templates/grub.cfg.j2``), so a menu edit needs no new BOOTX64.EFI.
 """
 
 import hashlib
 import os
+import shutil
 import tempfile
 
 from .. import tools
@@ -40,19 +41,20 @@ def embedded_grub_cfg(volid, menu_path="/EFI/BOOT/grub.cfg"):
 
 def make_grub_efi(output, volid, *, log_path=None, modules=GRUB_EFI_MODULES,
                   source_date_epoch=None):
-    """Write a standalone x86_64 GRUB EFI binary to ``output`` with :func:`embedded_grub_cfg`."""
+    """Write a standalone x86_64 GRUB EFI binary to ``output`` with :func:`embedded_grub_cfg`.
+
+    Made with ``grub-mkimage`` (modules built in, the config embedded with ``-c``) rather than
+    ``grub-mkstandalone``: the latter packs its modules into a tar memdisk stamped with the
+    build time, so two builds never give the same bytes.  ``source_date_epoch`` is accepted
+    for symmetry; the image has no timestamps.
+    """
     with tempfile.TemporaryDirectory(prefix="grub-efi-") as tmp:
-        cfg = os.path.join(tmp, "grub.cfg")
+        cfg = os.path.join(tmp, "embedded.cfg")
         with open(cfg, "w", encoding="utf-8") as fh:
             fh.write(embedded_grub_cfg(volid))
-        env = dict(os.environ)
-        if source_date_epoch is not None:
-            env["SOURCE_DATE_EPOCH"] = str(int(source_date_epoch))
         os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-        tools.run(["grub-mkstandalone", "-O", "x86_64-efi", "-o", output,
-                   f"--modules={' '.join(modules)}", f"--install-modules={' '.join(modules)}",
-                   "--locales=", "--fonts=", "--themes=", f"boot/grub/grub.cfg={cfg}"],
-                  log_path=log_path, env=env)
+        tools.run(["grub-mkimage", "-O", "x86_64-efi", "-o", output, "-p", "/EFI/BOOT",
+                   "-c", cfg] + list(modules), log_path=log_path)
     return output
 
 
@@ -73,8 +75,16 @@ def make_efiboot_img(img_path, files, *, label="EFIBOOT", size_kib=None, source_
     if source_date_epoch is not None:
         env["SOURCE_DATE_EPOCH"] = str(int(source_date_epoch))
     serial = hashlib.sha256(label.encode()).hexdigest()[:8]
-    tools.run(["mkfs.vfat", "-C", "-n", label[:11].upper(), "-i", serial, img_path,
-               str(size_kib)], log_path=log_path, env=env)
+    # mkfs.fat 4.2 ignores SOURCE_DATE_EPOCH; --invariant fixes its time-based fields
+    invariant = ["--invariant"] if source_date_epoch is not None else []
+    tools.run(["mkfs.vfat"] + invariant + ["-C", "-n", label[:11].upper(), "-i", serial,
+                                           img_path, str(size_kib)], log_path=log_path, env=env)
+    with tempfile.TemporaryDirectory(prefix="efiboot-") as tmp:
+        _fill_fat(img_path, files, tmp, source_date_epoch, env, log_path)
+    return img_path
+
+
+def _fill_fat(img_path, files, tmp, source_date_epoch, env, log_path):
     made = set()
     for dest in sorted(files):
         parts = dest.strip("/").split("/")
@@ -86,6 +96,11 @@ def make_efiboot_img(img_path, files, *, label="EFIBOOT", size_kib=None, source_
         src = files[dest]
         if not os.path.isfile(src):
             raise PungiLikeError(f"make_efiboot_img: {src} is not a file")
-        tools.run(["mcopy", "-i", img_path, src, f"::/{'/'.join(parts)}"], log_path=log_path,
-                  env=env)
-    return img_path
+        if source_date_epoch is not None:
+            # mcopy -m keeps the source's mtime: give a private copy the fixed time
+            copy = os.path.join(tmp, f"{len(made)}-{os.path.basename(src)}")
+            shutil.copyfile(src, copy)
+            os.utime(copy, (int(source_date_epoch), int(source_date_epoch)))
+            src = copy
+        tools.run(["mcopy", "-m", "-i", img_path, src, f"::/{'/'.join(parts)}"],
+                  log_path=log_path, env=env)

@@ -205,7 +205,12 @@ def build_installer_tree(repo_dir, outdir, *, product, version, release, variant
                                 exclude=_as_list(opts.get("excludepkgs")))
         step("resolve")
         root = os.path.join(work, "root")
-        installed = install_root(root, rpms, log_path=log, excludedocs=True)
+        installed = install_root(root, rpms, log_path=log, excludedocs=True,
+                                 source_date_epoch=source_date_epoch)
+        # rpm's lock and sqlite's shared-memory index are run-time files, not content
+        for leftover in ("var/lib/rpm/.rpm.lock", "var/lib/rpm/rpmdb.sqlite-shm"):
+            if os.path.exists(os.path.join(root, leftover)):
+                os.unlink(os.path.join(root, leftover))
         write_atomic(os.path.join(log_dir, f"buildinstall-RPMs.{arch}.log"),
                      "".join(n + "\n" for n in installed))
         step("install")

@@ -76,8 +76,12 @@ def resolve_packages(repo_dirs, names, arch="x86_64", exclude=()):
     return sorted(paths, key=os.path.basename)
 
 
-def install_root(root_dir, rpm_paths, log_path=None, excludedocs=False, extra_args=()):
+def install_root(root_dir, rpm_paths, log_path=None, excludedocs=False, extra_args=(),
+                 source_date_epoch=None):
     """Install ``rpm_paths`` into ``root_dir`` (created if needed) in one rpm transaction.
+
+    With ``source_date_epoch`` rpm records that time as the install time (rpm reads
+    ``SOURCE_DATE_EPOCH``), so the database of two installs of the same packages is the same.
 
     Returns the sorted NEVRAs rpm reports installed (``rpm -qa`` in the root).
     """
@@ -94,7 +98,10 @@ def install_root(root_dir, rpm_paths, log_path=None, excludedocs=False, extra_ar
     if excludedocs:
         cmd.append("--excludedocs")
     cmd += list(extra_args) + sorted(rpm_paths, key=os.path.basename)
-    tools.run(cmd, log_path=log_path)
+    env = dict(os.environ)
+    if source_date_epoch is not None:
+        env["SOURCE_DATE_EPOCH"] = str(int(source_date_epoch))
+    tools.run(cmd, log_path=log_path, env=env)
     proc = tools.run(["rpm", "--root", root_dir, "--dbpath", "/var/lib/rpm", "-qa",
                       "--qf", "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\\n"],
                      log_path=log_path)
