@@ -67,8 +67,10 @@ def in_root_cmd(root_dir, argv, *, binds=None, ro_binds=None, env=None, cwd="/",
 def on_host_cmd(argv, *, writable=(), binds=None, ro_binds=None, env=None, cwd=None,
                 network=False, drop_caps=True):
     """The bwrap command line running ``argv`` on the host's ``/`` mounted read-only, with the
-    directories in ``writable`` bound read-write at their own paths and a private ``/tmp``."""
-    cmd = [BWRAP, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    directories in ``writable`` bound read-write at their own paths and private, empty
+    ``/tmp`` and ``/var/tmp``."""
+    cmd = [BWRAP, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+           "--tmpfs", "/var/tmp"]
     for path in sorted(os.path.abspath(p) for p in writable):
         cmd += ["--bind", path, path]
     cmd += _bind_args(binds, ro_binds)
