@@ -1,0 +1,81 @@
+"""Volume ids, image names and disc splitting as Pungi's createiso computes them."""
+
+import pytest
+
+from pungi_like.errors import PungiLikeError
+from pungi_like.media import iso
+from pungi_like.media.naming import sectors
+
+pytestmark = pytest.mark.integration
+
+
+def values(**kw):
+    base = dict(compose_id="Demo-1-20240101.n.0", release_short="Demo", version="1",
+                date="20240101", respin=0, compose_type="nightly", type_suffix=".n",
+                label=None, variant="Server", arch="x86_64", disc_type="dvd")
+    base.update(kw)
+    return iso.format_values(**base)
+
+
+def test_default_volume_id_is_the_first_format_that_fits():
+    assert iso.volume_id(values()) == "Demo-1 Server.x86_64"
+    # too long for the first format: the second one (without the variant) is used
+    long_variant = values(variant="VeryLongVariantNameForTesting")
+    assert iso.volume_id(long_variant) == "Demo-1 x86_64"
+
+
+def test_volume_id_substitutions_longest_key_first_and_32_char_rule():
+    v = values(release_short="Fedora", version="39", variant="Everything")
+    subs = {"Everything": "E", "Every": "X", "x86_64": "x64"}
+    assert iso.volume_id(v, ["{release_short}-{variant}-{arch}-{version}"],
+                         substitutions=subs) == "Fedora-E-x64-39"
+    with pytest.raises(PungiLikeError, match="at most 32") as exc:
+        iso.volume_id(v, ["{release_short}-{variant}-{arch}-{version}-and-a-very-long-tail"])
+    assert "Fedora-Everything-x86_64-39-and-a-very-long-tail" in str(exc.value)
+
+
+def test_volume_id_percent_style_label_and_restricted():
+    v = values(label="RC-1.2")
+    assert iso.volume_id(v, ["%(release_short)s-%(label_major_version)s {arch}"]) == "Demo-1 x86_64"
+    assert iso.volume_id(v, restricted=True) == "Demo-1-Server.x86_64"
+
+
+def test_layered_volume_id_uses_base_product():
+    v = values(base_product_short="Base", base_product_version="8", variant="L")
+    assert iso.volume_id(v, layered=True) == "Demo-1 Base-8 L.x86_64"
+
+
+def test_unknown_format_key_is_named():
+    with pytest.raises(PungiLikeError, match="'nope'"):
+        iso.volume_id(values(), ["{nope}"])
+
+
+def test_image_names():
+    v = values()
+    assert iso.image_name(v) == "Demo-1-20240101.n.0-Server-x86_64-dvd.iso"
+    assert iso.image_name(v, disc_num=2, disc_count=3) == "Demo-1-20240101.n.0-Server-x86_64-dvd2.iso"
+    assert iso.image_name(v, disc_num=1, disc_count=1) == "Demo-1-20240101.n.0-Server-x86_64-dvd.iso"
+    boot = values(disc_type="boot")
+    assert iso.image_name(boot, "%(release_short)s-{variant}-%(disc_type)s{suffix}") == \
+        "Demo-Server-boot.iso"
+
+
+def test_split_media_rounds_to_sectors_and_repeats_sticky_files():
+    files = [(f"Packages/p{i}.rpm", 3000) for i in range(10)]      # 4096 bytes each on disc
+    discs = iso.split_media(files, media_size=30000, reserve=2000,
+                            sticky=[("media.repo", 100), (".discinfo", 50)])
+    # capacity 28000, sticky 4096 -> 23904 left: 5 packages (20480) per disc
+    assert [len(d.files) for d in discs] == [7, 7]
+    assert all(d.files[:2] == ["media.repo", ".discinfo"] for d in discs)
+    assert [p for d in discs for p in d.files[2:]] == [p for p, _s in files]   # order kept
+    assert all(d.size <= 28000 for d in discs)
+    assert discs[0].size == 4096 + 5 * 4096
+    assert sectors(1) == 2048 and sectors(2048) == 2048 and sectors(2049) == 4096
+
+
+def test_split_media_file_too_big_is_named(tmp_path):
+    big = tmp_path / "big.rpm"
+    big.write_bytes(b"x" * 10000)
+    with pytest.raises(PungiLikeError, match="big.rpm"):
+        iso.split_media([str(big)], media_size=8192, reserve=0)
+    assert len(iso.split_media([str(big)], media_size=20480, reserve=0)) == 1
