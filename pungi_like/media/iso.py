@@ -44,6 +44,16 @@ import pycdlib.pycdlib
 
 from .. import tools
 from ..errors import PungiLikeError
+# re-exported so callers need one import for everything about ISO images
+from .naming import (DEFAULT_IMAGE_NAME_FORMAT, DEFAULT_VOLID_FORMATS,
+                     DEFAULT_VOLID_LAYERED_FORMATS, Disc, format_values, image_name, split_media,
+                     volume_id)
+
+__all__ = ["write_iso", "IsoResult", "collect_tree", "iso9660_name", "joliet_name",
+           "implant_md5", "implanted_md5", "check_md5", "iso_manifest", "write_manifest",
+           "read_volume_id", "isohdpfx_path", "DEFAULT_IMAGE_NAME_FORMAT",
+           "DEFAULT_VOLID_FORMATS", "DEFAULT_VOLID_LAYERED_FORMATS", "Disc", "format_values",
+           "image_name", "split_media", "volume_id"]
 
 log = logging.getLogger("pungi_like.media.iso")
 
@@ -418,8 +428,3 @@ def read_volume_id(iso_path):
     with open(iso_path, "rb") as fh:
         fh.seek(16 * SECTOR + 40)
         return fh.read(32).decode("ascii", "replace").rstrip(" ")
-
-
-from .naming import (  # noqa: E402,F401  (re-exported: one import for the ISO helpers)
-    DEFAULT_IMAGE_NAME_FORMAT, DEFAULT_VOLID_FORMATS, DEFAULT_VOLID_LAYERED_FORMATS, Disc,
-    format_values, image_name, split_media, volume_id)
