@@ -5,8 +5,8 @@ replaced, and the parts an image build needs exposed as plain values.
 result, so the file names are resolved the way a kickstart author expects (relative to the
 including file, not to the builder's working directory) and the same code serves a kickstart
 that comes as a set of files in memory (``files={relative path: text}``, what a task gets when
-the kickstart and its includes were uploaded rather than checked out).  Lines inside ``%pre``,
-``%post`` and other script sections are script text and are left alone.
+the kickstart and its includes were uploaded rather than checked out).  As in pykickstart, an
+``%include`` line is expanded wherever it is, inside ``%post`` too.
 
 Repos follow Koji's livecd semantics: the task's repos (the build tag's repo, or the user's
 ``--repo`` list) *replace* every ``repo`` line of the kickstart; ``keep_repos=True`` keeps the
@@ -28,7 +28,6 @@ from ...errors import PungiLikeError
 from ...fileutil import write_atomic
 
 MAX_INCLUDE_DEPTH = 20
-SCRIPT_SECTIONS = ("%pre", "%pre-install", "%post", "%onerror", "%traceback")
 _INCLUDE_RE = re.compile(r"^\s*%(include|ksappend)\s+(\S+)\s*$")
 _GROUP_INCLUDE = {GROUP_REQUIRED: "mandatory", GROUP_DEFAULT: "default", GROUP_ALL: "all"}
 _SCRIPT_TYPES = {0: "pre", 1: "post", 2: "traceback", 3: "pre-install", 4: "onerror"}
@@ -99,11 +98,6 @@ class FlatKickstart:
         return f"line {lineno} of the flattened kickstart"
 
 
-def _is_section_start(stripped):
-    return stripped.startswith("%") and not stripped.startswith(("%include", "%ksappend",
-                                                                  "%end"))
-
-
 def flatten_includes(path, files=None):
     """Expand ``%include``/``%ksappend`` in ``path`` recursively.
 
@@ -135,21 +129,8 @@ def flatten_includes(path, files=None):
         used.append(name)
         text = read(name, where)
         out = []            # (text, (file, line))
-        in_script = False
         base = os.path.dirname(name)
         for lineno, line in enumerate(text.splitlines(), 1):
-            stripped = line.strip()
-            if in_script:
-                if stripped == "%end" or (_is_section_start(stripped)
-                                          and stripped.split()[0] in SCRIPT_SECTIONS + (
-                                              "%packages", "%addon", "%anaconda")):
-                    in_script = stripped != "%end" and stripped.split()[0] in SCRIPT_SECTIONS
-                out.append((line, (name, lineno)))
-                continue
-            if stripped and stripped.split()[0] in SCRIPT_SECTIONS:
-                in_script = True
-                out.append((line, (name, lineno)))
-                continue
             m = _INCLUDE_RE.match(line)
             if m:
                 target = m.group(2)
@@ -247,7 +228,7 @@ class Kickstart:
 
     # ---- changes -----------------------------------------------------------------------------
     def replace_repos(self, repos):
-        """Make ``repos`` the kickstart's only repos.
+        """Make ``repos`` the kickstart's only repos (and the first one its ``url``).
 
         ``repos``: URLs / paths (named ``repo-1``, ``repo-2``, ... as Koji names a user's
         ``--repo`` list) or ``(name, url)`` pairs.  Local paths become ``file://`` URLs.
@@ -262,6 +243,11 @@ class Kickstart:
                 url = "file://" + os.path.abspath(url)
             new.append(data_class(name=name, baseurl=url))
         repo_cmd.repoList = new
+        # an install source (``url``) is a repo too: point it at the first of ours
+        url = self.handler.url
+        if new and (getattr(url, "url", None) or getattr(url, "mirrorlist", None)
+                    or getattr(url, "metalink", None)):
+            url.url, url.mirrorlist, url.metalink = new[0].baseurl, None, None
 
     def text(self):
         return str(self.handler)
