@@ -122,6 +122,7 @@ def start_hub(tmp_path, pki, backend):
             time.sleep(0.1)
     hub = Hub(str(topdir), url, str(conf), proc, db_url)
     hub.pg_name = pg_name
+    hub.ca = str(pki / "ca.crt")
     hub.log_path = tmp_path / "hub.log"
     return hub
 
