@@ -1,4 +1,5 @@
-"""Test helper: an SRPM made by ``rpm_factory`` given extra BuildRequires.
+"""Test data of the builder tests: the demo kickstarts, the real-world kickstart collection's
+location, and an SRPM made by ``rpm_factory`` given extra BuildRequires.
 
 The factory builds with an empty private rpm database, so it cannot make packages that declare
 BuildRequires; we unpack its SRPM, add the lines to the spec and rebuild the SRPM alone with
@@ -8,6 +9,36 @@ BuildRequires; we unpack its SRPM, add the lines to the spec and rebuild the SRP
 import glob
 import os
 import subprocess
+
+REALWORLD_KICKSTARTS = os.path.normpath(os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "shared", "realworld",
+    "kickstarts"))
+
+DEMO_BASE_KS = """\
+lang en_US.UTF-8
+repo --name=upstream --baseurl=http://example.invalid/repo
+part / --size 64 --fstype ext4 --label demoroot
+bootloader --location=none
+%packages
+kernel
+busybox
+%end
+%post
+echo "post ran in the root" > /etc/demo-post-marker
+%end
+"""
+
+DEMO_LIVE_KS = """\
+# a live image of the demo base system
+%include parts/demo-base.ks
+%packages --excludedocs
+demo-base
+-demo-docs*
+%end
+%post --nochroot
+echo "nochroot saw $INSTALL_ROOT" > "$INSTALL_ROOT/etc/demo-nochroot-marker"
+%end
+"""
 
 
 def add_buildrequires(srpm, buildrequires, outdir):

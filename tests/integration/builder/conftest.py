@@ -7,37 +7,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from srpmtools import add_buildrequires  # noqa: E402
-
-REALWORLD_KICKSTARTS = os.path.normpath(os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "shared", "realworld",
-    "kickstarts"))
-
-DEMO_BASE_KS = """\
-lang en_US.UTF-8
-repo --name=upstream --baseurl=http://example.invalid/repo
-part / --size 64 --fstype ext4 --label demoroot
-bootloader --location=none
-%packages
-kernel
-busybox
-%end
-%post
-echo "post ran in the root" > /etc/demo-post-marker
-%end
-"""
-
-DEMO_LIVE_KS = """\
-# a live image of the demo base system
-%include parts/demo-base.ks
-%packages --excludedocs
-demo-base
--demo-docs*
-%end
-%post --nochroot
-echo "nochroot saw $INSTALL_ROOT" > "$INSTALL_ROOT/etc/demo-nochroot-marker"
-%end
-"""
+from builder_testdata import DEMO_BASE_KS, DEMO_LIVE_KS, add_buildrequires  # noqa: E402
 
 
 @pytest.fixture

@@ -20,8 +20,7 @@ def test_buildarch_gives_rpms_with_buildroot_from_repo(universe, srpm_with_build
                            capture_output=True, text=True, check=True).stdout
     assert names == "hello-demo x86_64"
     # the buildroot holds exactly the BuildRequires (with their dependencies)
-    assert sorted(result["buildroot"]) == ["demo-perl-4:5.36.0-1.x86_64",
-                                           "libdemoc-0:2.37-1.x86_64"]
+    assert sorted(n.rsplit("-", 2)[0] for n in result["buildroot"]) == ["demo-perl", "libdemoc"]
     build_log = open(result["logs"][0]).read()
     assert "--unshare-net" in build_log and "Wrote:" in build_log
     assert "_dbpath" in build_log          # BuildRequires checked against the buildroot

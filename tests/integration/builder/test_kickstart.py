@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from conftest import REALWORLD_KICKSTARTS
+from builder_testdata import REALWORLD_KICKSTARTS
 from pungi_like.buildsvc.builder.kickstart import (KickstartFileError, flatten_includes,
                                                     load_kickstart, prepare_kickstart)
 
