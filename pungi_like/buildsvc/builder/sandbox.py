@@ -4,7 +4,7 @@ Two shapes of sandbox are used:
 
 * :func:`in_root` — a populated root directory *is* ``/`` (runroot commands, kickstart
   ``%post``).  The root is bound read-write; ``/dev`` is a fresh minimal devtmpfs-like tree made by
-  bwrap (null, zero, full, random, urandom, tty, console-less), ``/proc`` a new procfs of the new
+  bwrap (null, zero, full, random, urandom, tty, pts), ``/proc`` a new procfs of the new
   PID namespace; nothing else from the host is visible unless given in ``binds``.
 * :func:`on_host` — the host's ``/`` read-only with selected directories writable (an rpmbuild
   run by the host's rpmbuild against a buildroot's rpm database).
