@@ -17,7 +17,7 @@ import koji
 import koji.xmlrpcplus
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from . import auth
+from . import auth, marshal
 from .context import context, new_event
 from .registry import METHODS
 
@@ -37,7 +37,7 @@ def decode_args(params):
 
 
 def encode_result(result):
-    return koji.xmlrpcplus.dumps((result,), methodresponse=1, allow_none=1)
+    return marshal.dumps_response(result)
 
 
 def encode_fault(code, message):
