@@ -2,7 +2,8 @@
 
 The full inheritance is a depth-first walk in priority order with Koji's rules: loops are pruned;
 intransitive links only count from the root; ``maxdepth`` limits how far below a link the walk
-goes (and the tighter of the link's and the inherited budget wins); ``pkg_filter`` regexes
+goes (the link's own value starts the budget; below that the tighter of the link's and the
+inherited budget, minus one, wins); ``pkg_filter`` regexes
 accumulate down the path; once a link with ``noconfig`` is passed, later links at that level carry
 it too (Koji's behaviour); a tag reached again is listed again only if the new visit is stronger
 than every earlier one (more depth budget, config where there was none, or earlier visits were
@@ -79,9 +80,10 @@ def read_full_inheritance(tag_id, event=None, reverse=False):
                 nextdepth = None
             elif link["maxdepth"] is None:
                 nextdepth = None if budget is None else budget - 1
+            elif budget is None:
+                nextdepth = link["maxdepth"]
             else:
-                nextdepth = (link["maxdepth"] if budget is None
-                             else min(link["maxdepth"], budget)) - 1
+                nextdepth = min(link["maxdepth"], budget) - 1
             if link["noconfig"]:
                 noconfig = True
             link_filters = list(filters) + ([link["pkg_filter"]] if link["pkg_filter"] else [])
