@@ -1,8 +1,25 @@
-"""createiso: DVD-style ISOs per variant.arch (bootable when buildinstall ran)."""
+"""createiso: DVD-style ISOs per variant.arch (bootable when buildinstall ran).
 
-from pungi_like.config.options import (Option, variant_arch_mapping, variant_mapping)
+Each ISO is written with pycdlib (Rock Ridge + Joliet), bootable from the installer tree that
+buildinstall copied into the variant's os tree (El Torito BIOS + UEFI, isohybrid), split over
+several discs when a non-bootable tree is larger than ``iso_size`` (per-disc repodata, sticky
+files on every disc), with an implanted MD5, a ``.manifest`` listing, and an images.json entry.
+"""
+
+import os
+import re
+import shutil
+
+import productmd.treeinfo
 
 from phases.base import PhaseBase
+from pungi_like import metadata
+from pungi_like.config.options import (Option, variant_arch_mapping, variant_mapping)
+from pungi_like.errors import PhaseError
+from pungi_like.fileutil import write_atomic
+from pungi_like.media import iso as isomod
+from pungi_like.media import naming
+from pungi_like.paths import arch_dirname
 
 MEDIA_SIZE_SCHEMA = {
     "anyOf": [
@@ -79,14 +96,250 @@ OPTIONS = [
 ]
 
 
-class CreateisoPhase(PhaseBase):
-    """Present so the phase order, --skip-phase and the config are complete; the work itself
-    comes with the build service integration (issue 3)."""
+def parse_size(value):
+    """Bytes from an int or a ``"4G"``-style string (k, M, G = powers of 1024)."""
+    if isinstance(value, int):
+        return value
+    m = re.fullmatch(r"(\d+)([kKMG]?)", str(value))
+    if not m:
+        raise PhaseError(f"invalid media size {value!r}: expected bytes or a number with k, M, G")
+    return int(m.group(1)) * {"": 1, "k": 1024, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}[m.group(2)]
 
+
+def image_values(compose, variant, arch, disc_type):
+    """The keys of image names and volume ids for one variant.arch (disc type renamed by
+    ``disc_types``)."""
+    conf = compose.conf
+    return naming.format_values(
+        compose_id=compose.compose_id, release_short=conf.release_short,
+        version=conf.release_version, date=compose.compose_date, respin=compose.compose_respin,
+        compose_type=compose.compose_type, type_suffix=compose.compose_type_suffix,
+        label=compose.compose_label, variant=variant.uid, arch=arch,
+        disc_type=(conf.disc_types or {}).get(disc_type, disc_type),
+        base_product_short=conf.base_product_short or "",
+        base_product_version=conf.base_product_version or "")
+
+
+def volume_id_for(compose, variant, arch, disc_type="dvd"):
+    conf = compose.conf
+    return naming.volume_id(
+        image_values(compose, variant, arch, disc_type), conf.image_volid_formats,
+        substitutions=conf.volume_id_substitutions, restricted=conf.restricted_volid,
+        layered=bool(conf.base_product_short),
+        layered_formats=conf.image_volid_layered_product_formats)
+
+
+def image_name_for(compose, variant, arch, disc_type, disc_num=None, disc_count=1):
+    fmt = compose.conf.image_name_format
+    if isinstance(fmt, dict):
+        matches = compose.conf.variant_values("image_name_format", variant.uid)
+        fmt = matches[-1] if matches else None
+    return naming.image_name(image_values(compose, variant, arch, disc_type), fmt,
+                             disc_num=disc_num, disc_count=disc_count)
+
+
+def is_bootable(compose, variant, arch):
+    """Pungi's rule: a binary arch of a plain variant of a compose with buildinstall."""
+    conf = compose.conf
+    return (arch != "src" and variant.type == "variant" and bool(conf.buildinstall_method)
+            and "buildinstall" not in compose.skipped_phases
+            and conf.variant_arch_values("buildinstall_skip", variant.uid, arch) != [True])
+
+
+def record_image(compose, variant, arch, path, **fields):
+    """Add an images.json entry; source images go under every binary arch of the variant."""
+    image = metadata.make_image(path, compose.paths.compose_dir(), arch=arch, **fields)
+    for key_arch in (variant.arches if arch == "src" else [arch]):
+        compose.images.add(variant.uid, key_arch, image)
+    return image
+
+
+class CreateisoPhase(PhaseBase):
     name = "createiso"
 
-    def skip_reason(self):
-        return "not implemented yet: createiso comes with the build service integration"
-
     def validate(self):
-        return []
+        errors = []
+        if self.conf.create_jigdo:
+            errors.append("create_jigdo is not implemented by pungi_like; set it to False")
+        if self.conf.symlink_isos_to:
+            errors.append("symlink_isos_to is not implemented by pungi_like yet; remove it")
+        for value in (self.conf.iso_size, self.conf.split_iso_reserve):
+            try:
+                parse_size(value)
+            except PhaseError as exc:
+                errors.append(str(exc))
+        return errors
+
+    def variants(self):
+        types = {"variant", "layered-product"}
+        if self.conf.create_optional_isos:
+            types.add("optional")
+        return [v for v in self.compose.all_variants if v.type in types and not v.is_empty]
+
+    def units(self):
+        units = []
+        targets = []
+        for variant in self.variants():
+            for arch in variant.arches + ["src"]:
+                skip = self.conf.variant_arch_values("createiso_skip", variant.uid, arch)
+                if skip == [True]:
+                    self.log.info("[createiso] skipping %s.%s (createiso_skip)", variant.uid, arch)
+                    continue
+                needs = [f"createrepo.{variant.uid}.{arch}"]
+                bootable = is_bootable(self.compose, variant, arch)
+                if bootable:
+                    # a failed (failable) buildinstall skips the DVD, as in Pungi
+                    needs.append(f"buildinstall.{variant.uid}.{arch}")
+                targets.append(os.path.join(self.paths.iso_dir(arch, variant),
+                                            image_name_for(self.compose, variant, arch, "dvd")))
+                units.append(self.unit(
+                    f"{variant.uid}.{arch}", self._run, variant=variant, arch=arch, needs=needs,
+                    deliverable=("iso", variant.uid, arch, None),
+                    log_path=self.paths.log_file(arch, f"createiso-{variant.uid}")))
+        self._targets = targets
+        return units
+
+    # ---- one variant.arch -----------------------------------------------------------------
+    def _tree(self, variant, arch):
+        return self.paths.os_tree(arch, variant)
+
+    def _run(self, unit):
+        variant, arch = unit.variant, unit.arch
+        compose, conf = self.compose, self.conf
+        if not getattr(self, "_announced", False):
+            self._announced = True
+            compose.notify("createiso-targets", deliverables=sorted(
+                self.paths.relative(t) for t in self._targets))
+        tree = self._tree(variant, arch)
+        packages = sorted(os.path.relpath(os.path.join(d, f), tree)
+                          for d, _, files in os.walk(os.path.join(tree, "Packages"))
+                          for f in files if f.endswith(".rpm"))
+        if not packages:
+            self.log.warning("No RPMs found for %s.%s, skipping ISO", variant.uid, arch)
+            return {"isos": []}
+        bootable = is_bootable(compose, variant, arch)
+        if bootable and not os.path.exists(os.path.join(tree, "isolinux", "isolinux.bin")):
+            raise PhaseError(f"{variant.uid}.{arch} should be bootable but its tree has no "
+                             f"isolinux/isolinux.bin (did buildinstall run?)")
+        volid = volume_id_for(compose, variant, arch, "dvd")
+        media = parse_size(conf.iso_size)
+        reserve = parse_size(conf.split_iso_reserve)
+        everything = self._tree_files(tree)
+        sticky = [f for f in everything if f in ("media.repo",) or f.startswith("extra_files")]
+        total = sum(naming.sectors(os.path.getsize(os.path.join(tree, f))) for f in everything)
+        if bootable or total <= media - reserve:
+            if bootable and total > media - reserve:
+                self.log.warning("ISO for %s.%s does not fit on single media! It is %d bytes "
+                                 "too big.", variant.uid, arch, total - (media - reserve))
+            discs = None
+        else:
+            # packages (and everything else not sticky) spread over discs in tree order;
+            # repodata is rebuilt per disc, so the tree's own repodata does not travel
+            movable = [(f, os.path.getsize(os.path.join(tree, f))) for f in everything
+                       if f not in sticky and not f.startswith("repodata/")
+                       and f not in (".treeinfo", ".discinfo")]
+            discs = naming.split_media(movable, media, reserve,
+                                       sticky=[(f, os.path.getsize(os.path.join(tree, f)))
+                                               for f in sticky])
+        made = []
+        count = 1 if discs is None else len(discs)
+        for number in range(1, count + 1):
+            made.append(self._write_disc(unit, variant, arch, tree, volid, bootable, number,
+                                         count, None if discs is None else discs[number - 1]))
+        return {"isos": made, "volume_id": volid}
+
+    @staticmethod
+    def _tree_files(tree):
+        files = []
+        for top, dirs, names in os.walk(tree):
+            dirs.sort()
+            # addons are in their parent's tree and on its DVD, as in Pungi
+            for name in sorted(names):
+                rel = os.path.relpath(os.path.join(top, name), tree)
+                if rel.endswith("images/boot.iso") or "lost+found" in rel.split(os.sep):
+                    continue
+                files.append(rel)
+        return files
+
+    def _disc_metadata(self, stage, variant, arch, tree, number, count):
+        """Per-disc .treeinfo (with [media], without boot.iso) and .discinfo."""
+        src = os.path.join(tree, ".treeinfo")
+        if os.path.exists(src):
+            ti = productmd.treeinfo.TreeInfo()
+            ti.load(src)
+            ti.media.discnum = number
+            ti.media.totaldiscs = count
+            for platform in list(ti.images.images):
+                ti.images.images[platform].pop("boot.iso", None)
+            ti.checksums.checksums.pop("images/boot.iso", None)
+            ti.dump(os.path.join(stage, ".treeinfo"))
+        discinfo = os.path.join(tree, ".discinfo")
+        if os.path.exists(discinfo):
+            lines = open(discinfo, encoding="utf-8").read().splitlines()
+            if len(lines) >= 4:
+                lines[3] = str(number)
+            write_atomic(os.path.join(stage, ".discinfo"), "\n".join(lines) + "\n")
+
+    def _write_disc(self, unit, variant, arch, tree, volid, bootable, number, count, disc):
+        compose = self.compose
+        name = image_name_for(compose, variant, arch, "dvd", disc_num=number, disc_count=count)
+        iso_dir = self.paths.iso_dir(arch, variant, create=True)
+        target = os.path.join(iso_dir, name)
+        stage = self.paths.iso_work_dir(arch_dirname(arch), name)
+        shutil.rmtree(stage, ignore_errors=True)
+        os.makedirs(stage)
+        self._disc_metadata(stage, variant, arch, tree, number, count)
+        graft = {rel: os.path.join(stage, rel) for rel in (".treeinfo", ".discinfo")
+                 if os.path.exists(os.path.join(stage, rel))}
+        if disc is None:
+            source_tree = tree
+        else:
+            source_tree = None
+            for rel in disc.files:
+                graft[rel] = os.path.join(tree, rel)
+            pkgs = [rel for rel in disc.files if rel.endswith(".rpm")]
+            if pkgs:
+                self._disc_repodata(unit, tree, stage, pkgs)
+                for top, _, names in os.walk(os.path.join(stage, "repodata")):
+                    for n in names:
+                        full = os.path.join(top, n)
+                        graft[os.path.relpath(full, stage)] = full
+        tmp = target + ".part"
+        try:
+            isomod.write_iso(source_tree, tmp, volid, boot="bios+uefi" if bootable else None,
+                             excludes=("images/boot.iso",) if disc is None else (),
+                             graft=graft, application_id=f"{self.conf.release_name} "
+                             f"{self.conf.release_version}", log_path=unit.log_path)
+            md5 = isomod.implant_md5(tmp, supported=bool(compose.supported),
+                                     log_path=unit.log_path)
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            compose.notify("createiso-imagefail", file=self.paths.relative(target), arch=arch,
+                           variant=variant.uid)
+            raise
+        isomod.write_manifest(target)
+        record_image(compose, variant, arch, target, type="dvd", format="iso",
+                     disc_number=number, disc_count=count, bootable=bootable,
+                     implant_md5=md5, volume_id=volid, subvariant=variant.uid)
+        compose.notify("createiso-imagedone", file=self.paths.relative(target), arch=arch,
+                       variant=variant.uid)
+        return self.paths.relative(target)
+
+    def _disc_repodata(self, unit, tree, stage, pkgs):
+        from phases.createrepo import _createrepo_c
+        from pungi_like.tools import run
+
+        listfile = os.path.join(stage, ".pkglist")
+        write_atomic(listfile, "".join(p + "\n" for p in pkgs))
+        comps = [os.path.join(tree, "repodata", f) for f in os.listdir(
+            os.path.join(tree, "repodata")) if "comps" in f and f.endswith(".xml")] \
+            if os.path.isdir(os.path.join(tree, "repodata")) else []
+        cmd = [_createrepo_c(), tree, "--outputdir", stage, "--pkglist", listfile,
+               "--checksum", self.conf.createrepo_checksum, "--unique-md-filenames",
+               "--no-database", "--general-compress-type", "gz"]
+        if comps:
+            cmd += ["--groupfile", comps[0]]
+        run(cmd, log_path=unit.log_path)
+        os.unlink(listfile)

@@ -103,6 +103,8 @@ class CreaterepoPhase(PhaseBase):
                 units.append(self.unit(
                     f"{variant.uid}.{arch}", self._run_binary, variant=variant, arch=arch,
                     needs=[f"gather.{variant.uid}.{arch}"] + addons,
+                    # the tree's .treeinfo describes the installer images when there are any
+                    after=[f"buildinstall.{variant.uid}.{arch}"],
                     log_path=self.log_path(arch, variant)))
             units.append(self.unit(
                 f"{variant.uid}.src", self._run_source, variant=variant, arch="src",
@@ -142,10 +144,15 @@ class CreaterepoPhase(PhaseBase):
         """.treeinfo for every tree; .discinfo and media.repo for non-addon trees."""
         conf = self.conf
         timestamp = metadata.source_date_epoch()
+        installer = None
+        if arch != "src":
+            candidate = os.path.join(self.paths.buildinstall_dir(arch, variant), ".treeinfo")
+            if os.path.exists(candidate) and os.path.isdir(os.path.join(tree, "images")):
+                installer = candidate
         metadata.write_treeinfo(
             tree, conf=conf, variant=variant, arch=arch, paths=self.paths,
             checksum_type=conf.createrepo_checksum, timestamp=timestamp,
-            all_variants=self.compose.all_variants)
+            buildinstall_treeinfo=installer)
         if variant.type != "addon":
             description = metadata.discinfo_description(conf, variant, arch)
             metadata.write_discinfo(tree, description, arch, timestamp=timestamp)

@@ -17,7 +17,18 @@ OPTIONS = [
     Option("repoclosure_backend", {"enum": ["dnf"]}, default="dnf",
            help="Repoclosure tool; accepted for compatibility with Pungi, only `dnf` is valid."),
     Option("test_boot", {"type": "boolean"}, default=False,
-           help="Boot the bootable ISOs in qemu (TCG) and check the boot menu comes up."),
+           help="Boot every bootable image in qemu (TCG, serial console) and require the "
+                "marker of its type (`test_boot_markers`) on the console."),
+    Option("test_boot_markers", {"type": "object", "additionalProperties": {"type": "string"}},
+           default={},
+           help="Per image type (`boot`, `dvd`, `live`, ...) the text the booted system prints "
+                "when it is up; needed for every bootable image type when `test_boot` is on."),
+    Option("test_boot_firmwares", {"type": "array", "minItems": 1,
+                                   "items": {"enum": ["bios", "uefi"]}},
+           default=["bios", "uefi"],
+           help="Firmwares each bootable image is booted with (`uefi` uses OVMF)."),
+    Option("test_boot_timeout", {"type": "integer", "minimum": 10}, default=300,
+           help="Seconds one boot may take before the test counts it as failed."),
 ]
 
 
@@ -67,6 +78,17 @@ class TestPhase(PhaseBase):
                     arch=arch, needs=[f"createrepo.{variant.uid}.{arch}"]
                     + ([f"createrepo.{variant.parent.uid}.{arch}"] if variant.parent else []),
                     log_path=self.paths.log_file(arch, f"repoclosure-{variant.uid}")))
+        if self.conf.test_boot:
+            for variant in self.compose.all_variants:
+                for arch in variant.arches:
+                    after = [f"{p}.{variant.uid}.{arch}"
+                             for p in ("buildinstall", "createiso", "liveimages")]
+                    for firmware in self.conf.test_boot_firmwares:
+                        units.append(self.unit(
+                            f"boot.{variant.uid}.{arch}.{firmware}", self._boot,
+                            variant=variant, arch=arch, after=after, inputs={"fw": firmware},
+                            log_path=self.paths.log_file(arch,
+                                                         f"test-boot-{variant.uid}-{firmware}")))
         units.append(self.unit("images", self._check_images, needs=["metadata.write"],
                                log_path=self.paths.log_file("global", "test-images")))
         units.append(self.unit("manifests", self._check_manifests, needs=["metadata.write"],
@@ -105,6 +127,34 @@ class TestPhase(PhaseBase):
                 raise PhaseError(f"Repoclosure failed for {variant.uid}.{arch}: {text}{more}")
             self.log.warning("Repoclosure failed for %s.%s: %s%s", variant.uid, arch, text, more)
         return {"unresolved": len(broken)}
+
+    # ---- boot tests -----------------------------------------------------------------------
+    def _boot(self, unit):
+        from pungi_like.media.qemu import boot
+
+        firmware = unit.inputs["fw"]
+        images = [img for v, a, img in self.compose.images.items()
+                  if v == unit.variant.uid and a == unit.arch and img.bootable
+                  and img.arch == unit.arch and img.format == "iso"]
+        results = {}
+        failures = []
+        for image in images:
+            marker = self.conf.test_boot_markers.get(image.type)
+            if not marker:
+                raise PhaseError(f"test_boot is on but test_boot_markers has no marker for "
+                                 f"image type {image.type!r} ({image.path})")
+            path = os.path.join(self.paths.compose_dir(), image.path)
+            result = boot(path, firmware=firmware, media="cdrom", marker=marker,
+                          timeout=self.conf.test_boot_timeout, log_path=unit.log_path)
+            results[image.path] = {"ok": result.ok, "seconds": round(result.seconds, 1),
+                                   "marker_seconds": result.marker_seconds}
+            if not result.ok:
+                failures.append(f"{image.path} ({firmware}): no {marker!r} on the console "
+                                f"within {self.conf.test_boot_timeout} s; last lines:\n"
+                                + result.tail(10))
+        if failures:
+            raise PhaseError("boot test failed: " + "\n".join(failures))
+        return {"booted": results}
 
     # ---- images ---------------------------------------------------------------------------
     def _check_images(self, unit):

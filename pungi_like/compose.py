@@ -100,6 +100,7 @@ class Compose:
         self.images_expected = False
         self.koji_event = None
         self.scheduler = None
+        self.skipped_phases = set()
 
     # ---- creation -------------------------------------------------------------------------
     @classmethod

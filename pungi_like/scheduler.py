@@ -117,7 +117,8 @@ class Scheduler:
             self.units[unit.name] = unit
         self.skipped_phases = set(skipped_phases)
         self.deps = {name: self._resolve(unit, unit.needs) for name, unit in self.units.items()}
-        self.order = {name: self._resolve(unit, unit.after) for name, unit in self.units.items()}
+        self.order = {name: self._resolve(unit, unit.after, strict=False)
+                      for name, unit in self.units.items()}
         self._check_cycles()
         self.state = {name: "pending" for name in self.units}
         self.timeline = []
@@ -131,7 +132,7 @@ class Scheduler:
         self.output_hashes = {}
 
     # ---- graph ----------------------------------------------------------------------------
-    def _resolve(self, unit, needs):
+    def _resolve(self, unit, needs, strict=True):
         resolved = set()
         for need in needs:
             matches = [n for n in self.units if fnmatch.fnmatchcase(n, need)]
@@ -140,7 +141,7 @@ class Scheduler:
                 continue
             phase = need.split(".", 1)[0]
             has_phase = any(u.phase == phase for u in self.units.values())
-            if has_phase and phase not in self.skipped_phases and "*" not in need:
+            if strict and has_phase and phase not in self.skipped_phases and "*" not in need:
                 raise PhaseError(f"unit {unit.name} needs {need}, which no phase provides")
         return resolved
 

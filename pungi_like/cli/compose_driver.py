@@ -234,6 +234,7 @@ def metadata_unit(compose, after_phases):
 
 def run_compose(compose, phase_objects, skipped, args):
     conf = compose.conf
+    compose.skipped_phases = skipped  # phases ask it (is the DVD bootable?) while planning
     units = []
     active = []
     for phase in phase_objects:

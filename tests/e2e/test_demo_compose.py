@@ -235,3 +235,75 @@ def test_dnf_installs_a_group_from_the_server_repo(demo, tmp_path):
     assert {"srv-monitor", "srv-firewall", "busybox", "demo-base", "kernel"} <= installed
     # the alternative MTA that Server filters out was not available to dnf
     assert "demo-mta-b" not in installed
+
+
+def images_by_type(demo):
+    import productmd.compose
+
+    compose = productmd.compose.Compose(os.path.join(demo["topdir"], "compose"))
+    found = {}
+    for variant, arches in compose.images.images.items():
+        for arch, images in arches.items():
+            for image in images:
+                found.setdefault((variant, image.type, image.arch), []).append(image)
+    return found
+
+
+def test_images_json_lists_boot_iso_dvds_and_source_isos(demo):
+    import hashlib
+
+    found = images_by_type(demo)
+    for variant in ("Server", "Workstation", "Everything"):
+        (boot,) = found[(variant, "boot", "x86_64")]
+        (dvd,) = found[(variant, "dvd", "x86_64")]
+        (src,) = found[(variant, "dvd", "src")]
+        assert boot.bootable and dvd.bootable and not src.bootable
+        assert boot.volume_id == dvd.volume_id == f"Demo-1.0 {variant}.x86_64"
+        assert dvd.path == f"{variant}/x86_64/iso/{os.path.basename(demo['topdir'])}-{variant}-x86_64-dvd.iso"
+        assert src.path.startswith(f"{variant}/source/iso/")
+        for image in (boot, dvd, src):
+            path = os.path.join(demo["topdir"], "compose", image.path)
+            digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+            assert image.checksums["sha256"] == digest, image.path
+            assert image.size == os.path.getsize(path)
+            assert re.fullmatch(r"[0-9a-f]{32}", image.implant_md5)
+            assert os.path.exists(path + ".manifest")
+    # the addon is on its parent's DVD, the optional variant has no ISO
+    manifest = open(os.path.join(demo["topdir"], "compose", found[("Server", "dvd", "x86_64")][0].path
+                                 + ".manifest")).read()
+    assert "/addons/HighAvailability/repodata/repomd.xml" in manifest
+    assert "/images/install.img" in manifest and "/images/boot.iso" not in manifest
+    assert not any(v == "Server-optional" for v, _, _ in found)
+
+
+def test_every_iso_passes_xorriso_and_checkisomd5(demo):
+    isos = glob.glob(os.path.join(demo["topdir"], "compose", "*", "*", "iso", "*.iso"))
+    assert len(isos) == 9
+    for iso in isos:
+        check = subprocess.run(["checkisomd5", iso], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+        assert check.returncode == 0 and "PASS" in check.stdout, iso
+        report = subprocess.run(["xorriso", "-indev", iso, "-report_el_torito", "plain"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert report.returncode == 0, report.stdout
+        if "source" not in iso:
+            assert re.search(r"El Torito boot img :\s+1\s+BIOS\s+y", report.stdout), iso
+            assert re.search(r"El Torito boot img :\s+2\s+UEFI\s+y", report.stdout), iso
+            assert "MBR isohybrid" in report.stdout and "GPT" in report.stdout
+
+
+def test_the_test_phase_booted_every_bootable_image_with_bios_and_uefi(demo):
+    topdir = demo["topdir"]
+    booted = {}
+    for record in glob.glob(os.path.join(topdir, "work/global/units/test.boot.*.json")):
+        data = json.load(open(record))
+        firmware = data["unit"].rsplit(".", 1)[1]
+        for path, result in data["outputs"]["booted"].items():
+            booted[(path, firmware)] = result["ok"]
+    dvds_and_boot = [i.path for key, imgs in images_by_type(demo).items()
+                     for i in imgs if i.bootable]
+    assert len(dvds_and_boot) == 6
+    for path in dvds_and_boot:
+        assert booted[(path, "bios")] and booted[(path, "uefi")], path
+    log = open(os.path.join(topdir, "logs/x86_64/test-boot-Server-uefi.x86_64.log")).read()
+    assert "DEMO-INSTALLER-OK" in log
