@@ -101,6 +101,7 @@ class Compose:
         self.koji_event = None
         self.scheduler = None
         self.skipped_phases = set()
+        self.koji = None  # pungi_like.kojiclient.KojiWrapper when a build service is configured
 
     # ---- creation -------------------------------------------------------------------------
     @classmethod
