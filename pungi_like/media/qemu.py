@@ -124,7 +124,7 @@ def boot(image, *, firmware="bios", media="cdrom", marker, timeout=300, log_path
     transcript = b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
     if log_path:
         os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
-        with open(log_path, "w", encoding="utf-8") as fh:
+        with open(log_path, "a", encoding="utf-8") as fh:
             fh.write(f"$ {shlex.join(cmd)}\n{transcript}\n# exit code {proc.returncode}, "
                      f"{seconds:.1f} s, marker {'seen' if seen.is_set() else 'NOT seen'}"
                      f"{', timed out' if timed_out else ''}\n")
