@@ -59,7 +59,69 @@ def _v1(conn):
     conn.execute(insert(s.external_repo), [{"id": 0, "name": "INTERNAL"}])
 
 
-MIGRATIONS = [_v1]
+#: Tables created by migration 2 (repos, repo requests, buildroots, archives), in dependency order.
+_V2_TABLES = [
+    "repo", "repo_queue", "buildroot", "buildroot_listing", "btype", "build_types",
+    "archivetypes", "archiveinfo", "image_archives", "archive_rpm_components", "image_builds",
+]
+
+#: Koji's legacy build types, in Koji's id order.
+SEED_BTYPES = ["rpm", "maven", "win", "image"]
+
+#: Archive types a fresh hub knows: Koji's names, descriptions and extensions for the types image
+#: tasks produce ("tar" covers .tar.gz as in Koji), plus "log" which Koji keeps out of archives.
+SEED_ARCHIVETYPES = [
+    ("tar", "Tar file", "tar tar.gz tar.bz2 tar.xz tgz", "tar"),
+    ("zip", "Zip file", "zip", "zip"),
+    ("xml", "XML file", "xml", None),
+    ("xmlcompressed", "Compressed XML file", "xml.gz xml.bz2 xml.xz", None),
+    ("spec", "RPM spec file", "spec", None),
+    ("iso", "CD/DVD Image", "iso", None),
+    ("raw", "Raw disk image", "raw", None),
+    ("qcow", "QCOW image", "qcow", None),
+    ("qcow2", "QCOW2 image", "qcow2", None),
+    ("vmdk", "vSphere image", "vmdk", None),
+    ("ova", "Open Virtualization Archive", "ova", None),
+    ("ks", "Kickstart", "ks", None),
+    ("cfg", "Configuration file", "cfg", None),
+    ("vdi", "VirtualBox Virtual Disk Image", "vdi", None),
+    ("txt", "Text file", "txt", None),
+    ("vhd", "Hyper-V image", "vhd", None),
+    ("vhdx", "Hyper-V Virtual Hard Disk v2 image", "vhdx", None),
+    ("box", "Vagrant Box Image", "box", None),
+    ("raw-xz", "xz compressed raw disk image", "raw.xz", None),
+    ("json", "JSON data", "json", None),
+    ("yaml", "YAML Ain't Markup Language", "yaml yml", None),
+    ("liveimg-squashfs", "liveimg compatible squashfs image", "liveimg.squashfs", None),
+    ("raw-gz", "GZIP compressed raw disk image", "raw.gz", None),
+    ("qcow2-compressed", "Compressed QCOW2 image", "qcow2.gz qcow2.xz", None),
+    ("iso-compressed", "Compressed iso image", "iso.gz iso.xz", None),
+    ("vhd-compressed", "Compressed VHD image", "vhd.gz vhd.xz", None),
+    ("vmdk-compressed", "Compressed VMDK image", "vmdk.gz vmdk.xz", None),
+    ("kernel-image", "Kernel BZ2 Image", "vmlinuz vmlinuz.gz vmlinuz.xz", None),
+    ("initramfs", "Compressed Initramfs Image", "img", None),
+    ("checksum", "Checksum file", "sha256", None),
+    ("squashfs", "SquashFS image", "squashfs", None),
+    ("log", "Log file", "log", None),
+]
+
+
+def _v2(conn):
+    for name in _V2_TABLES:
+        s.metadata.tables[name].create(conn)
+    conn.execute(insert(s.btype), [{"name": n} for n in SEED_BTYPES])
+    conn.execute(insert(s.archivetypes), [
+        {"name": n, "description": d, "extensions": e, "compression_type": c}
+        for n, d, e, c in SEED_ARCHIVETYPES])
+    # Builds that exist already (v1 knew RPM builds only) get their rpm build type.
+    rpm_btype = conn.execute(select(s.btype.c.id).where(s.btype.c.name == "rpm")).scalar_one()
+    build_ids = [r[0] for r in conn.execute(select(s.build.c.id))]
+    if build_ids:
+        conn.execute(insert(s.build_types), [{"build_id": b, "btype_id": rpm_btype}
+                                             for b in build_ids])
+
+
+MIGRATIONS = [_v1, _v2]
 LATEST_VERSION = len(MIGRATIONS)
 
 

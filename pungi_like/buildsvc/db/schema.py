@@ -392,3 +392,128 @@ VERSIONED_TABLES = [
     "group_req_listing", "group_package_listing", "external_repo_config", "tag_external_repos",
     "tag_listing",
 ]
+
+
+# --- schema version 2: repos, repo requests, buildroots, archives (Koji's names) -------------
+
+repo = Table(
+    "repo", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("create_event", Integer, ForeignKey("events.id"), nullable=False),
+    Column("create_ts", Float, nullable=False),
+    Column("tag_id", Integer, ForeignKey("tag.id"), nullable=False),
+    Column("state", Integer, nullable=False, default=0),   # koji.REPO_STATES
+    Column("state_ts", Float, nullable=True),
+    Column("dist", Boolean, nullable=False, default=False),
+    Column("task_id", Integer, ForeignKey("task.id"), nullable=True),
+    Column("begin_event", Integer, ForeignKey("events.id"), nullable=True),
+    Column("end_event", Integer, ForeignKey("events.id"), nullable=True),
+    Column("opts", Text, nullable=True),          # JSON {src, debuginfo, separate_src, maven}
+    Column("custom_opts", Text, nullable=True),   # JSON: the opts that were explicitly asked for
+)
+Index("ix_repo_tag_state", repo.c.tag_id, repo.c.state)
+
+repo_queue = Table(
+    "repo_queue", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("create_time", Float, nullable=False),
+    Column("update_time", Float, nullable=False),
+    Column("owner", Integer, ForeignKey("users.id"), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("tag_id", Integer, ForeignKey("tag.id"), nullable=False),
+    Column("at_event", Integer, ForeignKey("events.id"), nullable=True),
+    Column("min_event", Integer, ForeignKey("events.id"), nullable=True),
+    Column("opts", Text, nullable=False),         # JSON
+    Column("active", Boolean, nullable=False, default=True),
+    Column("task_id", Integer, ForeignKey("task.id"), nullable=True),
+    Column("tries", Integer, nullable=False, default=0),
+    Column("repo_id", Integer, ForeignKey("repo.id"), nullable=True),
+)
+Index("ix_repo_queue_active", repo_queue.c.active, repo_queue.c.tag_id)
+
+# Koji splits this into buildroot + standard_buildroot; one table is enough here.
+buildroot = Table(
+    "buildroot", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("br_type", Integer, nullable=False, default=0),   # koji.BR_TYPES STANDARD=0
+    Column("host_id", Integer, ForeignKey("host.id"), nullable=True),
+    Column("repo_id", Integer, ForeignKey("repo.id"), nullable=True),
+    Column("task_id", Integer, ForeignKey("task.id"), nullable=True),
+    Column("arch", String(32), nullable=True),
+    Column("state", Integer, nullable=True),                  # koji.BR_STATES
+    Column("create_event", Integer, ForeignKey("events.id"), nullable=True),
+    Column("retire_event", Integer, ForeignKey("events.id"), nullable=True),
+    Column("container_type", Text, nullable=True),
+    Column("container_arch", Text, nullable=True),
+    Column("host_os", Text, nullable=True),
+    Column("host_arch", Text, nullable=True),
+    Column("extra", Text, nullable=True),
+)
+Index("ix_buildroot_task", buildroot.c.task_id)
+
+buildroot_listing = Table(
+    "buildroot_listing", metadata,
+    Column("buildroot_id", Integer, ForeignKey("buildroot.id"), nullable=False),
+    Column("rpm_id", Integer, ForeignKey("rpminfo.id"), nullable=False),
+    Column("is_update", Boolean, nullable=False, default=False),
+    UniqueConstraint("buildroot_id", "rpm_id", name="uq_buildroot_listing"),
+)
+Index("ix_buildroot_listing_rpm", buildroot_listing.c.rpm_id)
+
+btype = Table(
+    "btype", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+)
+
+build_types = Table(
+    "build_types", metadata,
+    Column("build_id", Integer, ForeignKey("build.id"), primary_key=True),
+    Column("btype_id", Integer, ForeignKey("btype.id"), primary_key=True),
+)
+
+archivetypes = Table(
+    "archivetypes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    Column("extensions", Text, nullable=False),
+    Column("compression_type", String(32), nullable=True),
+)
+
+archiveinfo = Table(
+    "archiveinfo", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("type_id", Integer, ForeignKey("archivetypes.id"), nullable=False),
+    Column("btype_id", Integer, ForeignKey("btype.id"), nullable=True),
+    Column("build_id", Integer, ForeignKey("build.id"), nullable=False),
+    Column("buildroot_id", Integer, ForeignKey("buildroot.id"), nullable=True),
+    Column("filename", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("checksum", Text, nullable=False),
+    Column("checksum_type", Integer, nullable=False),   # koji.CHECKSUM_TYPES
+    Column("metadata_only", Boolean, nullable=False, default=False),
+    Column("extra", Text, nullable=True),               # JSON
+)
+Index("ix_archiveinfo_build", archiveinfo.c.build_id)
+Index("ix_archiveinfo_buildroot", archiveinfo.c.buildroot_id)
+Index("ix_archiveinfo_filename", archiveinfo.c.filename)
+
+image_archives = Table(
+    "image_archives", metadata,
+    Column("archive_id", Integer, ForeignKey("archiveinfo.id"), primary_key=True),
+    Column("arch", String(32), nullable=False),
+)
+
+archive_rpm_components = Table(
+    "archive_rpm_components", metadata,
+    Column("archive_id", Integer, ForeignKey("archiveinfo.id"), nullable=False),
+    Column("rpm_id", Integer, ForeignKey("rpminfo.id"), nullable=False),
+    UniqueConstraint("archive_id", "rpm_id", name="uq_archive_rpm_components"),
+)
+Index("ix_archive_rpm_components_rpm", archive_rpm_components.c.rpm_id)
+
+image_builds = Table(
+    "image_builds", metadata,
+    Column("build_id", Integer, ForeignKey("build.id"), primary_key=True),
+)
