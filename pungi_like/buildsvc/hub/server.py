@@ -40,6 +40,8 @@ class HubConfig:
     db_url: str
     login_creates_user: bool = True
     proxy_dns: list = field(default_factory=list)
+    #: "host glob:repository path glob" patterns of SCM URLs builds may use (build_api.py)
+    allowed_scms: list = field(default_factory=list)
 
     @classmethod
     def load(cls, topdir):
@@ -56,7 +58,7 @@ class HubConfig:
 
     def save(self):
         data = {"db_url": self.db_url, "login_creates_user": self.login_creates_user,
-                "proxy_dns": self.proxy_dns}
+                "proxy_dns": self.proxy_dns, "allowed_scms": self.allowed_scms}
         # A SQLite database inside the top directory is stored relative to it.
         data["db_url"] = self.db_url.replace(os.path.abspath(self.topdir), "{topdir}")
         os.makedirs(os.path.join(self.topdir, PRIVATE_DIR), exist_ok=True)

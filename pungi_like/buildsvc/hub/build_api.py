@@ -1,0 +1,286 @@
+"""Package builds and runroot: ``build`` and ``runroot`` tasks, the SCM allow-list, and the host
+calls that import a package build (host.initBuild, completeBuild, failBuild,
+moveBuildToScratch).
+
+``build(src, target, opts)``: ``src`` is an uploaded SRPM (``cli-build/<t>.<rand>/x.src.rpm``,
+relative to ``work/``) or an SCM URL ``git+<scheme>://<host>/<repo>?<path in repo>#<revision>``.
+An SCM URL must match the hub's ``allowed_scms`` setting (``.hub/hub.json``; a list of
+``"<host glob>:<repository path glob>"`` patterns, e.g. ``"pkgs.example.com:/rpms/*"``, or
+``":/srv/git/*"`` for ``git+file://`` repositories, whose host is empty); then any logged-in
+user may build from it. An SRPM build that is not scratch needs ``admin``, and so does
+``repo_id`` (Koji's default ``build_from_srpm`` / ``build_from_repo_id`` policies).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import time
+import urllib.parse
+
+import koji
+from sqlalchemy import insert, update
+
+from ..db import schema as s
+from .builds import get_build_row
+from .common import as_int, assert_login, assert_perm, get_tag_row, lookup
+from .context import context, perms
+from .images import host_task, reserve_build, user_priority
+from .registry import METHODS, export, read_only
+from .tasks import make_task
+
+SCM_SCHEMES = ("git://", "git+http://", "git+https://", "git+rsync://", "git+ssh://",
+               "git+file://")
+
+
+def export_unless_defined(name, write=True):
+    """Register a method only if another module has not (the host API module may own it)."""
+
+    def wrap(func):
+        if name not in METHODS:
+            export(func, name=name, write=write)
+        return func
+
+    return wrap
+
+
+# ---------------------------------------------------------------------------------------------
+# SCM URLs
+
+
+def is_scm_url(url):
+    return isinstance(url, str) and url.startswith(SCM_SCHEMES)
+
+
+def parse_scm_url(url):
+    """{scheme, host, repository, module, revision, clone_url} of ``git+...?path#rev``."""
+    if not is_scm_url(url):
+        raise koji.GenericError("Invalid SCM URL: %s (expected git+<scheme>://host/repo"
+                                "?path#revision)" % url)
+    parts = urllib.parse.urlsplit(url)
+    if not parts.fragment:
+        raise koji.GenericError("Invalid SCM URL: %s: no revision (#<commit or ref>)" % url)
+    scheme = parts.scheme
+    transport = scheme.split("+", 1)[1] if "+" in scheme else "git"
+    host = parts.hostname or ""
+    clone = urllib.parse.urlunsplit((transport, parts.netloc, parts.path, "", ""))
+    return {"scheme": scheme, "host": host, "repository": parts.path,
+            "module": parts.query.strip("/"), "revision": parts.fragment, "clone_url": clone}
+
+
+def allowed_scms():
+    return list(getattr(context.hub.config, "allowed_scms", None) or [])
+
+
+def scm_allowed(url):
+    """True if the URL's host and repository match one of the hub's ``allowed_scms``."""
+    info = parse_scm_url(url)
+    for pattern in allowed_scms():
+        host_glob, _, path_glob = pattern.partition(":")
+        if fnmatch.fnmatchcase(info["host"], host_glob or "") and \
+                fnmatch.fnmatchcase(info["repository"], path_glob or "*"):
+            return True
+    return False
+
+
+def assert_scm_allowed(url):
+    info = parse_scm_url(url)
+    if not scm_allowed(url):
+        raise koji.ActionNotAllowed(
+            "SCM %s:%s is not allowed: add a matching \"host:path\" pattern to allowed_scms in "
+            "the hub's .hub/hub.json (now: %s)"
+            % (info["host"], info["repository"], ", ".join(allowed_scms()) or "empty"))
+    return info
+
+
+# ---------------------------------------------------------------------------------------------
+# task creation
+
+
+@export
+def build(src, target, opts=None, priority=None, channel=None):
+    """A ``build`` task for an uploaded SRPM or an SCM URL; returns its id."""
+    assert_login()
+    if not isinstance(src, str):
+        raise koji.ParameterError("Invalid type for src: %s" % type(src))
+    opts = opts or {}
+    is_admin = "admin" in perms()
+    if is_scm_url(src):
+        assert_scm_allowed(src)
+    elif not opts.get("scratch") and not is_admin:
+        raise koji.ActionNotAllowed("policy violation (build_from_srpm): only admin can build "
+                                    "from an uploaded SRPM (use an allowed SCM URL, or "
+                                    "--scratch)")
+    if opts.get("repo_id") is not None and not is_admin:
+        raise koji.ActionNotAllowed("policy violation (build_from_repo_id): admin only")
+    return make_task("build", [src, target, opts], channel=channel or "default",
+                     priority=user_priority(priority))
+
+
+@export
+def runroot(tagInfo, arch, command, channel=None, **opts):
+    """A ``runroot`` task (permission ``runroot``); channel ``runroot`` unless given."""
+    assert_perm("runroot")
+    tag = get_tag_row(tagInfo, strict=True)
+    task_arch = arch
+    if arch == "noarch":
+        from .tags import getBuildConfig
+
+        arches = (getBuildConfig(tag["id"]).get("arches") or "").split()
+        if not arches:
+            raise koji.GenericError("tag %s has no arches" % tag["name"])
+        task_arch = koji.canonArch(arches[0])
+    kwargs = {k: v for k, v in opts.items() if k in (
+        "packages", "mounts", "repo_id", "skip_setarch", "weight", "new_chroot",
+        "upload_logs", "keep")}
+    return make_task("runroot", [tagInfo, arch, command], kwargs, channel=channel or "runroot",
+                     arch=task_arch, priority=15)
+
+
+# ---------------------------------------------------------------------------------------------
+# host calls: import of a package build
+
+
+@export(name="host.initBuild")
+def host_initBuild(data):
+    """Reserve a BUILDING rpm build for ``data['task_id']``; returns the build id."""
+    task = host_task(data["task_id"])
+    build = reserve_build(data["name"], data["version"], data["release"], data.get("epoch"),
+                          task, "rpm", source=data.get("source"))
+    return build["id"]
+
+
+def _work_path(relpath):
+    try:
+        return context.hub.pathinfo.upload_dir(relpath)
+    except ValueError as exc:
+        raise koji.GenericError(str(exc)) from None
+
+
+def _import_rpm_file(path, build, expect_src):
+    from .rpms import getRPM, read_rpm
+
+    data = read_rpm(path)
+    basename = os.path.basename(path)
+    if (data["arch"] == "src") != expect_src:
+        raise koji.BuildError("%s: expected %s RPM" % (basename,
+                                                      "a source" if expect_src else "a binary"))
+    if data["arch"] == "src":
+        nvr = data
+    else:
+        nvr = koji.parse_NVRA(data["sourcerpm"])
+    if (nvr["name"], nvr["version"], nvr["release"]) != (build["name"], build["version"],
+                                                          build["release"]):
+        raise koji.BuildError("%s does not belong to build %s" % (basename, build["nvr"]))
+    expected = "%(name)s-%(version)s-%(release)s.%(arch)s.rpm" % data
+    if basename != expected:
+        raise koji.BuildError("bad filename: %s (expected %s)" % (basename, expected))
+    if getRPM({k: data[k] for k in ("name", "version", "release", "arch")}):
+        raise koji.BuildError("RPM already exists: %s" % basename)
+    rpm_id = context.conn.execute(insert(s.rpminfo).values(
+        build_id=build["id"], name=data["name"], version=data["version"],
+        release=data["release"], epoch=data["epoch"], arch=data["arch"], draft=False,
+        external_repo_id=0, payloadhash=data["payloadhash"], size=os.path.getsize(path),
+        buildtime=data["buildtime"], metadata_only=False).returning(s.rpminfo.c.id)).scalar_one()
+    import hashlib
+
+    context.conn.execute(insert(s.rpmsigs).values(
+        rpm_id=rpm_id, sigkey=data["sigkey"], sighash=hashlib.md5(data["sighdr"]).hexdigest()))
+    pi = context.hub.pathinfo
+    builddir = pi.build(build)
+    rinfo = getRPM(rpm_id, strict=True)
+    sigpath = os.path.join(builddir, pi.sighdr(rinfo, data["sigkey"]))
+    os.makedirs(os.path.dirname(sigpath), exist_ok=True)
+    with open(sigpath, "wb") as fh:
+        fh.write(data["sighdr"])
+    dest = os.path.join(builddir, pi.rpm(rinfo))
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    if os.path.exists(dest):
+        raise koji.GenericError("Error importing RPM file. %s already exists." % dest)
+    os.rename(path, dest)
+    os.symlink(dest, path)
+    return rinfo
+
+
+@export(name="host.completeBuild")
+def host_completeBuild(task_id, build_id, srpm, rpms, brmap=None, logs=None):
+    """Import the SRPM, the binary RPMs and the logs (paths relative to ``work/``) into a
+    BUILDING build and set it COMPLETE; returns the build dict."""
+    host_task(task_id)
+    build = get_build_row(as_int(build_id, "build_id"), strict=True)
+    if build["state"] != koji.BUILD_STATES["BUILDING"]:
+        raise koji.GenericError("build %s is not BUILDING" % build["nvr"])
+    _import_rpm_file(_work_path(srpm), build, expect_src=True)
+    for rel in rpms:
+        _import_rpm_file(_work_path(rel), build, expect_src=False)
+    logdir = os.path.join(context.hub.pathinfo.build(build), "data", "logs")
+    for arch, paths in sorted((logs or {}).items()):
+        for rel in paths:
+            src = _work_path(rel)
+            dest = os.path.join(logdir, arch, os.path.basename(rel))
+            if os.path.isfile(src) and not os.path.islink(src) and not os.path.exists(dest):
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                os.rename(src, dest)
+                os.symlink(dest, src)
+    context.conn.execute(update(s.build).where(s.build.c.id == build["id"]).values(
+        state=koji.BUILD_STATES["COMPLETE"], completion_ts=time.time()))
+    return get_build_row(build["id"], strict=True)
+
+
+@export(name="host.failBuild")
+def host_failBuild(task_id, build_id):
+    """Mark a BUILDING build FAILED (the task that reserved it failed)."""
+    host_task(task_id)
+    build = get_build_row(as_int(build_id, "build_id"), strict=True)
+    if build["state"] != koji.BUILD_STATES["BUILDING"]:
+        raise koji.GenericError("build %s is not BUILDING" % build["nvr"])
+    context.conn.execute(update(s.build).where(s.build.c.id == build["id"]).values(
+        state=koji.BUILD_STATES["FAILED"], completion_ts=time.time()))
+
+
+@export(name="host.moveBuildToScratch")
+def host_moveBuildToScratch(task_id, srpm, rpms, logs=None):
+    """Scratch build results to ``scratch/<owner>/task_<id>/`` (symlinks stay behind)."""
+    task = host_task(task_id)
+    owner = lookup(s.users, task["owner"], "user", strict=True)["name"]
+    destdir = os.path.join(context.hub.pathinfo.scratch(), owner, "task_%s" % task["id"])
+    paths = [srpm] + list(rpms) + [p for ps in (logs or {}).values() for p in ps]
+    for rel in paths:
+        src = _work_path(rel)
+        if os.path.isfile(src) and not os.path.islink(src):
+            dest = os.path.join(destdir, os.path.basename(rel))
+            os.makedirs(destdir, exist_ok=True)
+            os.rename(src, dest)
+            os.symlink(dest, src)
+
+
+@export_unless_defined("host.tagBuild")
+def host_tagBuild(task_id, tag, build, force=False, fromtag=None):
+    """Tag a build for the task's host (the ``tagBuild`` step of a build task)."""
+    from .tagging import tag_build
+
+    host_task(task_id)
+    fromtag_id = get_tag_row(fromtag, strict=True)["id"] if fromtag is not None else None
+    tag_build(get_tag_row(tag, strict=True)["id"], get_build_row(build, strict=True)["id"],
+              bool(force), fromtag_id)
+
+
+@export_unless_defined("getPackageConfig", write=False)
+def getPackageConfig(tag, pkg, event=None):
+    """The package list entry of ``pkg`` in ``tag`` (with inheritance), or None."""
+    from .packages import read_package_list
+
+    tag_row = get_tag_row(tag, strict=True, event=event)
+    pkg_row = lookup(s.package, pkg, "package")
+    if pkg_row is None:
+        return None
+    entry = read_package_list(tag_row["id"], pkg_id=pkg_row["id"], event=event,
+                              inherit=True).get(pkg_row["id"])
+    return dict(entry) if entry else None
+
+
+@read_only
+def getSCMAllowed(url):
+    """Whether the hub accepts ``url`` as a build or kickstart source (no Koji equivalent)."""
+    return scm_allowed(url)
+
