@@ -1,0 +1,97 @@
+"""``newRepo`` and ``createrepo`` tasks, as kojid runs them.
+
+newRepo: ``host.repoInit`` (the hub writes ``repos/<tag>/<id>/`` with ``repo.json``,
+``groups/comps.xml`` and per arch ``pkglist``/``blocklist``/``toplink``), one ``createrepo`` child
+per arch, then ``host.repoDone`` with each child's uploaded repodata; the result is
+``[repo_id, event_id]``.
+
+createrepo: repodata for one arch with :func:`builder.newrepo.generate_repo` over the pkglist
+(plus the tag's external repos as of the repo's event, merged by priority and merge mode), in the
+task's work directory; the ``repodata/`` files are uploaded to the task output and returned as
+``[upload_path, [files]]`` for repoDone to move into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import koji
+
+from ..newrepo import generate_repo
+from . import handler
+
+
+@handler("newRepo", weight=0.1, channel="createrepo")
+def new_repo(ctx, tag, event=None, src=False, debuginfo=False, separate_src=False, opts=None):
+    repo_opts = dict(opts or {})
+    for key, value in (("src", src), ("debuginfo", debuginfo), ("separate_src", separate_src)):
+        if value:
+            repo_opts[key] = True
+    tag_id = tag["id"] if isinstance(tag, dict) else tag
+    kw = {"task_id": ctx.task_id, "opts": repo_opts or None}
+    if event is not None:
+        kw["event"] = event
+    repo_id, event_id = ctx.session.host.repoInit(tag_id, **kw)
+    info = ctx.session.repoInfo(repo_id, strict=True)
+    ctx.log.info("repo %s of %s at event %s", repo_id, info["tag_name"], event_id)
+    repo_json = ctx.hub_file("repos/%s/%s/repo.json" % (info["tag_name"], repo_id))
+    with open(repo_json) as f:
+        arches = json.load(f).get("arches") or []
+    if not arches:
+        raise koji.GenericError("Tag %s has no arches: no repo to generate" % info["tag_name"])
+    oldrepo = ctx.session.getRepo(info["tag_id"])
+    kids = {}
+    for arch in arches:
+        kids[arch] = ctx.subtask("createrepo", [repo_id, arch, oldrepo], label=arch, arch=arch)
+    results = ctx.wait(list(kids.values()), all=True)
+    data = {arch: results[tid] for arch, tid in kids.items()}
+    ctx.session.host.repoDone(repo_id, data)
+    return [repo_id, event_id]
+
+
+@handler("createrepo", weight=1.5, channel="createrepo")
+def create_repo(ctx, repo_id, arch, oldrepo=None):
+    info = ctx.session.repoInfo(repo_id, strict=True)
+    if info["state"] != koji.REPO_STATES["INIT"]:
+        raise koji.GenericError("Repo %s is not in the INIT state" % repo_id)
+    rel = "repos/%s/%s" % (info["tag_name"], repo_id)
+    pkglist = ctx.hub_file("%s/%s/pkglist" % (rel, arch))
+    paths = []
+    with open(pkglist) as f:
+        for line in f:
+            href = line.strip()
+            if href.startswith("toplink/"):
+                paths.append(ctx.hub_file(href[len("toplink/"):]))
+    topdir = ctx.topdir or os.path.join(ctx.workdir, "cache", "topdir")
+    blocked = []
+    try:
+        with open(ctx.hub_file("%s/%s/blocklist" % (rel, arch))) as f:
+            blocked = [ln.strip() for ln in f if ln.strip()]
+    except OSError:
+        pass
+    comps = None
+    try:
+        comps = ctx.hub_file("%s/groups/comps.xml" % rel)
+        if not os.path.exists(comps):
+            comps = None
+    except OSError:
+        comps = None
+    externals = []
+    for er in ctx.session.getExternalRepoList(info["tag_id"], event=info["create_event"]):
+        if er.get("arches") and arch not in er["arches"].split():
+            continue
+        externals.append((er["url"], er["priority"], er.get("merge_mode") or "koji"))
+    outdir = os.path.join(ctx.workdir, "repo")
+    os.makedirs(os.path.join(ctx.workdir, "logs"), exist_ok=True)
+    result = generate_repo(outdir, {arch: paths}, arches=[arch], comps_xml=comps,
+                           external_repos=externals, blocked=blocked, topdir=topdir,
+                           log_path=os.path.join(ctx.workdir, "logs", "createrepo.log"))[arch]
+    ctx.log.info("%s: %s packages (%s internal) in %.2fs", arch, result["packages"],
+                 result["internal"], result["seconds"])
+    repodata = os.path.join(outdir, arch, "repodata")
+    files = []
+    for name in sorted(os.listdir(repodata)):
+        ctx.upload(os.path.join(repodata, name), name)
+        files.append(name)
+    return [ctx.upload_path, files]

@@ -1,0 +1,215 @@
+"""What a task handler gets to work with: :class:`TaskContext`.
+
+One context exists per running task, in the child process the builder daemon forked for it. It
+wraps the host's koji session (a subsession of the daemon's), the task's fresh work directory,
+the hub's top directory (local when the builder shares the hub's filesystem, else read through
+``/kojifiles``), uploads of task output, subtasks and waiting, and the task log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+import urllib.parse
+import urllib.request
+
+import koji
+
+from ..pathinfo import PathInfo
+
+
+class TaskContext:
+    """Everything a handler needs; see doc/builder-tasks.md ("Task handlers")."""
+
+    #: Seconds between ``host.taskWait`` polls while waiting for subtasks.
+    wait_poll = 0.5
+
+    def __init__(self, session, task, *, workdir_root, topdir=None, topurl=None,
+                 serverca=None, log_level=logging.INFO):
+        self.session = session
+        self.task = task
+        self.task_id = task["id"]
+        self.method = task["method"]
+        self.arch = task.get("arch") or "noarch"
+        self.parent = task.get("parent")
+        self.priority = task.get("priority")
+        self.workdir = os.path.join(os.path.abspath(workdir_root), "tasks",
+                                    str(self.task_id % 10000), str(self.task_id))
+        if os.path.exists(self.workdir):
+            shutil.rmtree(self.workdir)
+        os.makedirs(self.workdir)
+        self.topdir = os.path.abspath(topdir) if topdir and os.path.isdir(topdir) else None
+        self.pathinfo = PathInfo(self.topdir) if self.topdir else None
+        self.topurl = topurl.rstrip("/") if topurl else None
+        self.serverca = serverca
+        self.upload_path = koji.pathinfo.taskrelpath(self.task_id)
+        self._label_seq = 0
+        self.log_path = os.path.join(self.workdir, "task.log")
+        self.log = logging.getLogger("pungi_like.task.%d" % self.task_id)
+        self.log.propagate = False
+        self.log.setLevel(log_level)
+        fh = logging.FileHandler(self.log_path)
+        fh.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s"))
+        self.log.addHandler(fh)
+        self._log_handler = fh
+
+    # --- output ---------------------------------------------------------------------------
+
+    def upload(self, path, name=None):
+        """Upload a local file into the task's output directory; returns its name there."""
+        name = name or os.path.basename(path)
+        self.session.uploadWrapper(path, self.upload_path, name=name, overwrite=True)
+        return name
+
+    def upload_logs(self):
+        """Upload the task log and every ``*.log`` directly under ``workdir/logs``."""
+        self._log_handler.flush()
+        if os.path.exists(self.log_path):
+            self.upload(self.log_path, "task.log")
+        logdir = os.path.join(self.workdir, "logs")
+        if os.path.isdir(logdir):
+            for n in sorted(os.listdir(logdir)):
+                p = os.path.join(logdir, n)
+                if os.path.isfile(p) and n.endswith(".log"):
+                    self.upload(p, n)
+
+    def set_weight(self, weight):
+        """Report a new weight for this task (``host.setTaskWeight``)."""
+        self.session.host.setTaskWeight(self.task_id, float(weight))
+
+    # --- subtasks ---------------------------------------------------------------------------
+
+    def subtask(self, method, params, label=None, arch=None, channel=None, priority=None,
+                **kwargs):
+        """Create a child task ``method(*params, **kwargs)``; returns its id.
+
+        Children get a label (an automatic ``sub<n>`` when none is given), which makes the call
+        idempotent: a task freed and run again gets the same children back, not new ones.
+        """
+        self._label_seq += 1
+        if label is None:
+            label = "sub%d" % self._label_seq
+        args = list(params)
+        if kwargs:
+            args.append(dict(kwargs, __starstar=True))
+        opts = {"label": label}
+        if arch is not None:
+            opts["arch"] = arch
+        if channel is not None:
+            opts["channel"] = channel
+        if priority is not None:
+            opts["priority"] = priority
+        return self.session.host.subtask(method=method, arglist=args, parent=self.task_id,
+                                         **opts)
+
+    def wait(self, subtask_ids=None, all=True, failany=False, canfail=None, timeout=None):
+        """Wait for subtasks (all of them, or the first that finishes); returns {id: result}.
+
+        While waiting the task is marked ``waiting`` so it does not count against the builder's
+        capacity. A failed child raises its fault here (unless in ``canfail``, whose faults come
+        back as ``{faultCode, faultString}``); with ``failany`` the other children are canceled
+        at the first failure.
+        """
+        canfail = list(canfail or [])
+        ids = None if subtask_ids is None else [int(i) for i in subtask_ids]
+        self.session.host.taskSetWait(self.task_id, ids)
+        deadline = time.monotonic() + timeout if timeout else None
+        finished = []
+        while True:
+            finished, unfinished = self.session.host.taskWait(self.task_id)
+            if failany:
+                for tid in finished:
+                    if tid in canfail:
+                        continue
+                    info = self.session.getTaskInfo(tid)
+                    if info["state"] in (koji.TASK_STATES["FAILED"],
+                                         koji.TASK_STATES["CANCELED"]):
+                        self.session.cancelTaskChildren(self.task_id)
+                        self.session.getTaskResult(tid)  # raises the child's fault
+            if not unfinished or (finished and not all):
+                break
+            if deadline and time.monotonic() > deadline:
+                raise koji.GenericError("Timed out waiting for subtasks of task %d"
+                                        % self.task_id)
+            time.sleep(self.wait_poll)
+        want = ids if (all and ids is not None) else (None if all else finished)
+        results = self.session.host.taskWaitResults(self.task_id, want, canfail=canfail)
+        return {tid: res for tid, res in results}
+
+    # --- files of the hub ------------------------------------------------------------------
+
+    def hub_file(self, relpath, dest=None):
+        """Local path of ``<topdir>/<relpath>``: the file itself, or a downloaded copy."""
+        if self.topdir:
+            return os.path.join(self.topdir, relpath)
+        if not self.topurl:
+            raise koji.GenericError("the builder has neither a local topdir nor a topurl")
+        dest = dest or os.path.join(self.workdir, "cache", "topdir", relpath)
+        if not os.path.exists(dest):
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            url = "%s/%s" % (self.topurl, urllib.parse.quote(relpath))
+            ctx = None
+            if url.startswith("https"):
+                import ssl
+
+                ctx = ssl.create_default_context(cafile=self.serverca)
+            with urllib.request.urlopen(url, context=ctx) as resp, \
+                    open(dest + ".part", "wb") as out:
+                shutil.copyfileobj(resp, out)
+            os.rename(dest + ".part", dest)
+        return dest
+
+    def get_repo(self, tag_or_repo_id):
+        """The repo info of a repo id, or of the tag's newest READY repo."""
+        if isinstance(tag_or_repo_id, int):
+            info = self.session.repoInfo(tag_or_repo_id, strict=True)
+        else:
+            info = self.session.getRepo(tag_or_repo_id)
+            if not info:
+                raise koji.GenericError("No repo for tag %s" % tag_or_repo_id)
+        return info
+
+    def local_repo(self, tag_or_repo_id, arch):
+        """Path of ``repos/<tag>/<id>/<arch>`` for a tag's current repo (or a repo id).
+
+        With a local topdir this is the repo directory itself (its ``toplink`` points at the
+        topdir); otherwise the repodata and the packages of its pkglist are downloaded into the
+        work directory and a ``toplink`` made to point at the download cache.
+        """
+        info = self.get_repo(tag_or_repo_id)
+        rel = "repos/%s/%s/%s" % (info["tag_name"], info["id"], arch)
+        if self.topdir:
+            path = os.path.join(self.topdir, rel)
+            if not os.path.isdir(path):
+                raise koji.GenericError("Repo %s has no %s directory" % (info["id"], arch))
+            return path
+        cache_top = os.path.join(self.workdir, "cache", "topdir")
+        repomd = self.hub_file(rel + "/repodata/repomd.xml")
+        import createrepo_c as cr
+
+        md = cr.Repomd(repomd)
+        for rec in md.records:
+            self.hub_file("%s/%s" % (rel, rec.location_href))
+        pkglist = self.hub_file(rel + "/pkglist")
+        with open(pkglist) as f:
+            for line in f:
+                href = line.strip()
+                if href.startswith("toplink/"):
+                    self.hub_file(href[len("toplink/"):])
+        link = os.path.join(cache_top, rel, "toplink")
+        if not os.path.lexists(link):
+            os.symlink(cache_top, link)
+        return os.path.join(cache_top, rel)
+
+    def close(self):
+        self._log_handler.close()
+        self.log.removeHandler(self._log_handler)
+
+
+def weight_for_duration(base, avg_seconds, cap=18.0):
+    """Koji's run-time weight raise: ``base`` + 0.75 per hour of average duration (capped)."""
+    if not avg_seconds or avg_seconds < 0:
+        return float(base)
+    return float(base) + min(avg_seconds / 4800.0, cap)
