@@ -8,10 +8,23 @@ Per arch, the set holds the arch's native packages, its multilib arches when som
 arch enables multilib, noarch (minus those whose source package's ExcludeArch/ExclusiveArch rule
 the arch out) and the source packages of what was kept.
 
+``pkgset_source = "koji"``: the latest builds of ``pkgset_koji_tag`` (one or more tags; for a
+package the first tag that has it wins), with inheritance unless ``pkgset_koji_inherit`` is
+False, as of one event for the whole compose (``--koji-event`` N or an old compose's directory,
+else the newest event at start; saved as ``work/global/koji-event``), plus the
+``pkgset_koji_builds`` extras, which replace other builds of their package. Only RPMs of the
+compose's arches (with multilib arches, noarch and src) are taken. For each RPM the signed copy
+of the first key of ``sigkeys`` that has one is used (None or "" accepts the unsigned RPM); when
+some RPM has none, the phase fails and names every such RPM. Files come from the build
+service's top directory (hard links, copies across file systems) or, for a hub on another
+machine, are downloaded from its ``/kojifiles`` into ``work/global/download/``.
+
 Units: ``pkgset.global`` (read, link, global repo), ``pkgset.<arch>`` (arch subset and repo);
 each arch unit puts a :class:`PackageSet` into ``compose.results`` under ``("pkgset", arch)``.
+The package set is named ``repos`` or after the first tag (``work/<arch>/repo/<name>/``).
 """
 
+import json
 import os
 import threading
 from dataclasses import dataclass, field
@@ -19,6 +32,7 @@ from dataclasses import dataclass, field
 from phases.base import PhaseBase
 from pungi_like.config.options import Option, arch_mapping, str_or_list
 from pungi_like.errors import PhaseError
+from pungi_like.fileutil import write_json_atomic
 from pungi_like.fileutil import link_file
 from pungi_like.rpmtools import arches as archmod
 from pungi_like.rpmtools import repodata
@@ -47,6 +61,20 @@ OPTIONS = [
 ]
 
 _excl_lock = threading.Lock()
+
+
+class UnsignedPackagesError(PhaseError):
+    """Some RPMs of the package set have no copy signed with any of ``sigkeys``."""
+
+
+def nvra(rpm):
+    return "%(name)s-%(version)s-%(release)s.%(arch)s" % rpm
+
+
+def _as_list(value):
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
 
 
 @dataclass
@@ -85,26 +113,42 @@ class PkgsetPhase(PhaseBase):
     def validate(self):
         errors = []
         if self.conf.pkgset_source == "koji":
-            errors.append("pkgset_source = 'koji' is not implemented yet (it comes with the build "
-                          "service); use pkgset_source = 'repos' with pkgset_repos")
+            if not (self.conf.koji_profile or getattr(self.conf, "buildservice", None)):
+                errors.append("pkgset_source = 'koji' needs a build service: set koji_profile "
+                              "(a koji client profile) or buildservice (the embedded one)")
+            if not _as_list(self.conf.pkgset_koji_tag):
+                errors.append("pkgset_source = 'koji' needs pkgset_koji_tag "
+                              "(e.g. pkgset_koji_tag = 'f40-updates')")
         elif self.conf.pkgset_source == "repos" and not self.conf.pkgset_repos:
             errors.append("pkgset_source = 'repos' needs pkgset_repos "
                           "(e.g. pkgset_repos = {'*': ['repo']})")
         return errors
 
+    @property
+    def pkgset_name(self):
+        """``repos``, or the first tag of ``pkgset_koji_tag`` (names the repos in work/)."""
+        if self.conf.pkgset_source == "koji":
+            return _as_list(self.conf.pkgset_koji_tag)[0]
+        return PKGSET_NAME
+
     def units(self):
-        units = [self.unit("global", self.run_global,
-                           log_path=self.paths.log_file("global", f"arch_repo.{PKGSET_NAME}"))]
+        name = self.pkgset_name
+        inputs = None
+        if self.conf.pkgset_source == "koji":
+            # the event is part of the inputs: another event is another package set
+            inputs = {"koji_event": str(self.compose.koji_event or "")}
+        units = [self.unit("global", self.run_global, inputs=inputs,
+                           log_path=self.paths.log_file("global", f"arch_repo.{name}"))]
         for arch in self.compose.get_arches():
             units.append(self.unit(arch, self.run_arch, arch=arch, needs=["pkgset.global"],
-                                   log_path=self.paths.log_file(arch, f"arch_repo.{PKGSET_NAME}")))
+                                   log_path=self.paths.log_file(arch, f"arch_repo.{name}")))
         return units
 
     # ---- global -----------------------------------------------------------------------------
     def repo_dirs(self):
         """``[(arch key, local dir)]`` of the configured repos, in config order."""
         if self.conf.pkgset_source != "repos":
-            raise PhaseError("pkgset_source = 'koji' is not implemented yet; use 'repos'")
+            return []
         base = getattr(self.conf, "config_dir", None)
         result = []
         for key in sorted(self.conf.pkgset_repos or {}):
@@ -118,8 +162,25 @@ class PkgsetPhase(PhaseBase):
 
     def run_global(self, unit):
         download = self.paths.pkgset_download_dir(create=True)
+        if self.conf.pkgset_source == "koji":
+            headers = self.read_koji(unit, download)
+        else:
+            headers = self.read_repos(download)
+        name = self.pkgset_name
+        listfile = self.paths.pkgset_package_list(name)
+        with open(listfile, "w", encoding="utf-8") as fh:
+            fh.write("".join(n + "\n" for n in sorted(headers)))
+        repodata.createrepo(download, outputdir=self.paths.pkgset_repo(name),
+                            pkglist=listfile, checksum=self._checksum(), update=True,
+                            baseurl=f"file://{download}", log_path=unit.log_path)
+        self.compose.results.put(("pkgset", "global"), headers)
+        return {"packages": len(headers)}
+
+    def read_repos(self, download):
+        """repos source: every package of the configured repos, linked into ``download``."""
         headers = {}
-        for key, path in self.repo_dirs():
+        dirs = self.repo_dirs()
+        for key, path in dirs:
             for pkg in repodata.load_packages(path):
                 if pkg.filename in headers:
                     continue    # first repo wins, as with repos listed by priority
@@ -131,15 +192,107 @@ class PkgsetPhase(PhaseBase):
                 headers[pkg.filename] = read_header(dest)
         if not headers:
             raise PhaseError("pkgset_repos hold no packages at all")
-        listfile = self.paths.pkgset_package_list(PKGSET_NAME)
-        with open(listfile, "w", encoding="utf-8") as fh:
-            fh.write("".join(name + "\n" for name in sorted(headers)))
-        repodata.createrepo(download, outputdir=self.paths.pkgset_repo(PKGSET_NAME),
-                            pkglist=listfile, checksum=self._checksum(), update=True,
-                            baseurl=f"file://{download}", log_path=unit.log_path)
-        self.compose.results.put(("pkgset", "global"), headers)
-        self.log.info("Package set: %d packages from %d repo(s)", len(headers), len(self.repo_dirs()))
-        return {"packages": len(headers)}
+        self.log.info("Package set: %d packages from %d repo(s)", len(headers), len(dirs))
+        return headers
+
+    # ---- koji source ------------------------------------------------------------------------
+    def koji_event(self, koji):
+        """The compose's event: ``--koji-event``, else the one saved by an earlier run of this
+        compose, else the newest; saved to ``work/global/koji-event``."""
+        path = os.path.join(self.paths.work_dir("global", create=True), "koji-event")
+        spec = self.compose.koji_event
+        if not spec and os.path.exists(path):
+            with open(path, encoding="utf-8") as fh:
+                spec = json.load(fh)["id"]
+        event = koji.get_event(spec)
+        write_json_atomic(path, {"id": event["id"], "ts": event["ts"]})
+        return event
+
+    def koji_arches(self):
+        """Arches whose RPMs enter the package set (every compose arch, multilib, noarch, src)."""
+        arches = {"noarch", "src"}
+        for arch in self.compose.get_arches():
+            arches.update(archmod.valid_arches(arch, multilib=self.multilib_enabled(arch)))
+        return arches
+
+    def koji_builds(self, koji, event, log):
+        """``{package name: (build, [rpm, ...])}`` of the tags and the extra builds."""
+        chosen = {}
+        inherit = self.conf.pkgset_koji_inherit
+        for tag in _as_list(self.conf.pkgset_koji_tag):
+            rpms, builds = koji.call("listTaggedRPMS", tag, event=event["id"], inherit=inherit,
+                                     latest=True)
+            by_build = {}
+            for rpm in rpms:
+                by_build.setdefault(rpm["build_id"], []).append(rpm)
+            added = 0
+            for build in builds:
+                if build["name"] not in chosen:   # an earlier tag wins
+                    chosen[build["name"]] = (build, by_build.get(build["id"], []))
+                    added += 1
+            log.write(f"listTaggedRPMS({tag!r}, event={event['id']}, inherit={inherit}, "
+                      f"latest=True): {len(builds)} builds, {len(rpms)} RPMs; {added} taken\n")
+        extras = _as_list(self.conf.pkgset_koji_builds)
+        if extras:
+            found = koji.multicall("getBuild", [[nvr] for nvr in extras], strict=False)
+            missing = [nvr for nvr, b in zip(extras, found) if not isinstance(b, dict)]
+            if missing:
+                raise PhaseError("pkgset_koji_builds: no such build on the build service: "
+                                 + ", ".join(missing))
+            lists = koji.multicall("listBuildRPMs", [[b["id"]] for b in found])
+            for build, rpms in zip(found, lists):
+                old = chosen.get(build["name"])
+                if old and old[0]["id"] != build["id"]:
+                    log.write(f"pkgset_koji_builds: {build['nvr']} replaces {old[0]['nvr']}\n")
+                chosen[build["name"]] = (build, rpms)
+        return chosen
+
+    def read_koji(self, unit, download):
+        """koji source: pick, check signatures, link or download; ``{filename: header}``."""
+        koji = self.compose.koji
+        if koji is None:
+            raise PhaseError("pkgset_source = 'koji' but there is no build service connection "
+                             "(koji_profile or buildservice)")
+        sigkeys = list(self.conf.sigkeys or [None])
+        allowed = self.koji_arches()
+        with open(unit.log_path, "a", encoding="utf-8") as log:
+            event = self.koji_event(koji)
+            log.write(f"event {event['id']} ({event['ts']}); sigkeys {sigkeys}; "
+                      f"{'local top directory ' + koji.topdir if koji.local else 'download from ' + koji.topurl}\n")
+            chosen = self.koji_builds(koji, event, log)
+            picked, unsigned = [], []
+            for name in sorted(chosen):
+                build, rpms = chosen[name]
+                for rpm in sorted(rpms, key=nvra):
+                    if rpm["arch"] not in allowed:
+                        continue
+                    for key in sigkeys:
+                        source = koji.rpm_path(build, rpm, key or None)
+                        if koji.exists(source):
+                            picked.append((rpm, key or None, source))
+                            break
+                    else:
+                        unsigned.append(rpm)
+            if unsigned:
+                for rpm in unsigned:
+                    log.write(f"no copy signed with any of {sigkeys}: {nvra(rpm)}\n")
+                raise UnsignedPackagesError(
+                    "RPM(s) not found for sigs: %s. Check log for details. Unsigned packages:\n%s"
+                    % (tuple(sigkeys), "\n".join(sorted({nvra(r) for r in unsigned}))))
+            headers = {}
+            for rpm, key, source in picked:
+                filename = nvra(rpm) + ".rpm"
+                dest = koji.fetch(source, os.path.join(download, filename))
+                headers[filename] = read_header(dest)
+                log.write(f"{nvra(rpm)} {key or 'unsigned'} {source}\n")
+        if not headers:
+            raise PhaseError(f"pkgset_koji_tag {_as_list(self.conf.pkgset_koji_tag)} holds no "
+                             f"packages at event {event['id']}")
+        self.compose.results.put(("pkgset", "koji_event"), event)
+        self.log.info("Package set: %d packages from %s at event %d (%s)", len(headers),
+                      ", ".join(_as_list(self.conf.pkgset_koji_tag)), event["id"],
+                      "linked" if koji.local else "downloaded")
+        return headers
 
     def _checksum(self):
         return getattr(self.conf, "createrepo_checksum", None) or "sha256"
@@ -178,13 +331,14 @@ class PkgsetPhase(PhaseBase):
             with _excl_lock, open(self.paths.log_file("global", "excluding-arch"), "a",
                                   encoding="utf-8") as fh:
                 fh.write("".join(line + "\n" for line in excluded))
-        listfile = self.paths.pkgset_package_list(PKGSET_NAME, arch=arch)
+        setname = self.pkgset_name
+        listfile = self.paths.pkgset_package_list(setname, arch=arch)
         with open(listfile, "w", encoding="utf-8") as fh:
-            fh.write("".join(name + "\n" for name in sorted(kept)))
+            fh.write("".join(filename + "\n" for filename in sorted(kept)))
         download = self.paths.pkgset_download_dir()
-        repo = self.paths.pkgset_repo(PKGSET_NAME, arch=arch)
+        repo = self.paths.pkgset_repo(setname, arch=arch)
         repodata.createrepo(download, outputdir=repo, pkglist=listfile, checksum=self._checksum(),
-                            update=True, update_md_path=self.paths.pkgset_repo(PKGSET_NAME),
+                            update=True, update_md_path=self.paths.pkgset_repo(setname),
                             skip_stat=True, baseurl=f"file://{download}", log_path=unit.log_path)
         self.compose.results.put(("pkgset", arch), PackageSet(arch=arch, repo_path=repo,
                                                              prefix=download, packages=kept))

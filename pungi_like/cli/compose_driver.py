@@ -336,12 +336,16 @@ def main(argv=None):
             problems += [f"{phase.name.upper()}: {m}" for m in phase.validate()]
         if problems:
             raise ConfigError(problems)
+        from pungi_like.kojiclient import KojiWrapper  # the build service, when configured
+        compose.koji = KojiWrapper.for_compose(compose)
         run_compose(compose, phase_objects, skipped, args)
         status = "FINISHED_INCOMPLETE" if compose.failed_deliverables else "FINISHED"
         compose.write_status(status)
         update_latest_link(compose, args)
     except Terminated as exc:
         compose.log.error("Compose terminated by %s", exc)
+        if compose.koji is not None:
+            compose.koji.cancel_all()  # tasks the compose started on the build service
         kill_children()
         compose.write_status("TERMINATED")
         print(f"Compose {compose.compose_id} TERMINATED by {exc}: {compose.topdir}",
@@ -367,6 +371,8 @@ def main(argv=None):
         compose.close_logging()
         return EXIT_DOOMED
     finally:
+        if compose.koji is not None:
+            compose.koji.close()
         for sig, handler in old_handlers.items():
             signal.signal(sig, handler)
     elapsed = time.monotonic() - started

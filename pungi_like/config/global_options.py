@@ -104,3 +104,8 @@ OPTIONS = [
     Option("global_version", {"type": "string"},
            help="Default version of image deliverables."),
 ]
+
+# The embedded build service section lives in its own module (one concept, one module).
+from pungi_like.config.buildservice_options import OPTIONS as _BUILDSERVICE_OPTIONS  # noqa: E402
+
+OPTIONS += _BUILDSERVICE_OPTIONS
