@@ -50,4 +50,5 @@ def load_all():
 #: The API modules, by area.
 API_MODULES = ["meta", "auth", "users", "uploads", "tags", "inheritance", "targets",
                "packages", "groups", "extrepos", "hosts", "repos", "builds", "rpms", "tagging",
-               "tasks", "events", "images", "build_api", "signing"]
+               "tasks", "events", "images", "build_api", "signing",
+               "host_api", "buildroots", "repo_requests"]

@@ -1,22 +1,386 @@
-"""Repo lookups. Repo generation (newRepo tasks, repo requests) comes with the task queue;
-until then no repo exists and these answer as Koji does for a tag without repos."""
+"""Repos: rows and states, newRepo, repoInit/repoDone (host calls), lookups and expiry.
+
+States are Koji's (``koji.REPO_STATES``: INIT, READY, EXPIRED, DELETED, PROBLEM). A repo's
+content is fixed by its ``create_event``: the latest builds of the tag with inheritance as of that
+event, its groups as comps, its blocked packages and (read by the createrepo tasks) its external
+repos. Repo requests (the 1.35+ ``repo.*`` calls) are in :mod:`.repo_requests`; the queue's
+housekeeping (requests -> newRepo tasks, automatic regeneration, clean-up) in :mod:`.scheduler`.
+"""
 
 from __future__ import annotations
 
-from .common import get_tag_row
-from .registry import read_only
+import json
+import os
+import shutil
+import time
+
+import koji
+from sqlalchemy import insert, select, update
+
+from ...fileutil import write_atomic
+from ..db import schema as s
+from .common import as_int, assert_login, get_tag_row, has_perm, one
+from .context import context, event_id, fmt_time, perms
+from .registry import export, read_only
+
+STATES = koji.REPO_STATES
+DEFAULT_OPTS = {"src": False, "debuginfo": False, "separate_src": False, "maven": False}
+
+
+def norm_opts(opts):
+    """Only Koji's repo option keys, as bools; None stays None."""
+    if opts is None:
+        return None
+    if not isinstance(opts, dict):
+        raise koji.ParameterError("Invalid type for opts: %s" % type(opts))
+    bad = set(opts) - set(DEFAULT_OPTS)
+    if bad:
+        raise koji.ParameterError("Invalid repo opts: %s" % ", ".join(sorted(bad)))
+    return {k: bool(v) for k, v in opts.items()}
+
+
+def full_opts(tag_row, custom):
+    """Defaults, then the tag's ``repo.opts`` extra, then the explicitly requested ones."""
+    opts = dict(DEFAULT_OPTS)
+    extra = _tag_extra(tag_row["id"])
+    if isinstance(extra.get("repo.opts"), dict):
+        opts.update({k: bool(v) for k, v in extra["repo.opts"].items() if k in DEFAULT_OPTS})
+    if extra.get("with_debuginfo"):
+        opts["debuginfo"] = True
+    opts.update(custom or {})
+    return opts
+
+
+def _tag_extra(tag_id):
+    te = s.tag_extra
+    out = {}
+    for r in context.conn.execute(select(te.c.key, te.c.value).where(
+            te.c.tag_id == tag_id, te.c.active.is_(True))):
+        if r.value is not None:
+            try:
+                out[r.key] = json.loads(r.value)
+            except ValueError:
+                out[r.key] = r.value
+    return out
+
+
+# --- reading ------------------------------------------------------------------------------
+
+def repo_info(row):
+    ev = {r.id: r.ts for r in context.conn.execute(select(s.events.c.id, s.events.c.ts).where(
+        s.events.c.id.in_([x for x in (row["begin_event"], row["end_event"]) if x])))}
+    tag_name = one(context.conn.execute(select(s.tag.c.name).where(
+        s.tag.c.id == row["tag_id"])).first())["name"]
+    task_state = None
+    if row["task_id"]:
+        task_state = context.conn.execute(select(s.task.c.state).where(
+            s.task.c.id == row["task_id"])).scalar()
+    info = {k: row[k] for k in ("id", "tag_id", "create_event", "state", "dist", "task_id",
+                                "begin_event", "end_event")}
+    info.update({
+        "tag_name": tag_name, "create_ts": row["create_ts"],
+        "creation_time": fmt_time(row["create_ts"]), "creation_ts": row["create_ts"],
+        "state_ts": row["state_ts"], "state_time": fmt_time(row["state_ts"]),
+        "begin_ts": ev.get(row["begin_event"]), "end_ts": ev.get(row["end_event"]),
+        "opts": json.loads(row["opts"]) if row["opts"] else None,
+        "custom_opts": json.loads(row["custom_opts"]) if row["custom_opts"] else None,
+        "task_state": task_state,
+    })
+    return info
+
+
+def _repo_row(repo_id, strict=True):
+    row = one(context.conn.execute(select(s.repo).where(
+        s.repo.c.id == as_int(repo_id, "repo_id"))).first())
+    if row is None and strict:
+        raise koji.GenericError("Repo %r does not exist" % (repo_id,))
+    return row
+
+
+def query_repos(tag_id=None, state=None, dist=False, min_event=None, at_event=None,
+                opts=None, before_event=None, order_desc=True):
+    r = s.repo
+    q = select(r)
+    if tag_id is not None:
+        q = q.where(r.c.tag_id == tag_id)
+    if state is not None:
+        q = q.where(r.c.state.in_(state) if isinstance(state, (list, tuple)) else r.c.state == state)
+    if dist is not None:
+        q = q.where(r.c.dist.is_(bool(dist)))
+    if min_event is not None:
+        q = q.where(r.c.create_event >= min_event)
+    if at_event is not None:
+        q = q.where(r.c.create_event == at_event)
+    if before_event is not None:
+        q = q.where(r.c.create_event <= before_event)
+    q = q.order_by(r.c.create_event.desc() if order_desc else r.c.create_event,
+                   r.c.id.desc() if order_desc else r.c.id)
+    rows = [dict(x._mapping) for x in context.conn.execute(q)]
+    if opts is not None:
+        want = norm_opts(opts)
+        out = []
+        for row in rows:
+            have = json.loads(row["opts"]) if row["opts"] else dict(DEFAULT_OPTS)
+            custom = json.loads(row["custom_opts"]) if row["custom_opts"] else {}
+            # opts must match what was asked; options the repo was asked for but the caller
+            # did not ask for disqualify it (Koji: custom_opts must be a subset)
+            if all(have.get(k, False) == v for k, v in want.items()) and \
+                    all(k in want for k in custom):
+                out.append(row)
+        rows = out
+    return rows
 
 
 @read_only
 def getRepo(tag, state=None, event=None, dist=False, min_event=None):
-    get_tag_row(tag, strict=True)
-    return None
+    """The newest repo of a tag: READY by default; with ``event`` the newest as of it."""
+    tag_row = get_tag_row(tag, strict=True)
+    if event is not None:
+        rows = query_repos(tag_row["id"], state=state, dist=dist,
+                           before_event=as_int(event, "event"))
+    else:
+        rows = query_repos(tag_row["id"], state=STATES["READY"] if state is None else state,
+                           dist=dist,
+                           min_event=as_int(min_event, "min_event") if min_event else None)
+    return repo_info(rows[0]) if rows else None
 
 
 @read_only
 def repoInfo(repo_id, strict=False):
-    if strict:
-        import koji
+    row = _repo_row(repo_id, strict)
+    return repo_info(row) if row else None
 
-        raise koji.GenericError("Repo %r does not exist" % (repo_id,))
-    return None
+
+@read_only
+def getActiveRepos():
+    """Repos in INIT, READY and PROBLEM states (what kojira watches)."""
+    return [repo_info(r) for r in query_repos(
+        state=[STATES["INIT"], STATES["READY"], STATES["PROBLEM"]], dist=None, order_desc=False)]
+
+
+# --- state changes ------------------------------------------------------------------------
+
+def set_state(repo_id, state):
+    context.conn.execute(update(s.repo).where(s.repo.c.id == repo_id).values(
+        state=state, state_ts=time.time()))
+
+
+def _assert_repo_perm():
+    assert_login()
+    if not has_perm("repo"):
+        raise koji.ActionNotAllowed("repo permission required (logged in as %s)"
+                                    % context.user["name"])
+
+
+@export
+def repoExpire(repo_id):
+    _assert_repo_perm()
+    set_state(_repo_row(repo_id)["id"], STATES["EXPIRED"])
+
+
+@export
+def repoProblem(repo_id):
+    _assert_repo_perm()
+    set_state(_repo_row(repo_id)["id"], STATES["PROBLEM"])
+
+
+@export
+def repoDelete(repo_id):
+    """Mark a repo DELETED (files are removed by the clean-up); returns the referencing
+    buildroots (none can be deleted while a buildroot in use references it)."""
+    _assert_repo_perm()
+    row = _repo_row(repo_id)
+    refs = [dict(r._mapping) for r in context.conn.execute(
+        select(s.buildroot.c.id, s.buildroot.c.state).where(
+            s.buildroot.c.repo_id == row["id"],
+            s.buildroot.c.state.in_([koji.BR_STATES["INIT"], koji.BR_STATES["WAITING"],
+                                     koji.BR_STATES["BUILDING"]])))]
+    if not refs:
+        set_state(row["id"], STATES["DELETED"])
+        delete_repo_files(row)
+    return refs
+
+
+def delete_repo_files(row):
+    tag_name = context.conn.execute(select(s.tag.c.name).where(
+        s.tag.c.id == row["tag_id"])).scalar()
+    path = context.hub.pathinfo.repo(row["id"], tag_name)
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@export
+def newRepo(tag, event=None, src=False, debuginfo=False, separate_src=False):
+    """Create a ``newRepo`` task (channel createrepo, priority 15); perm repo or regen-repo."""
+    assert_login()
+    if not (has_perm("repo") or "regen-repo" in perms()):
+        raise koji.ActionNotAllowed("repo or regen-repo permission required")
+    tag_row = get_tag_row(tag, strict=True)
+    opts = {}
+    for key, value in (("event", event), ("src", src), ("debuginfo", debuginfo),
+                       ("separate_src", separate_src)):
+        if value:
+            opts[key] = value
+    return make_newrepo_task(tag_row, opts)
+
+
+def make_newrepo_task(tag_row, kwargs, owner=None, priority=15):
+    from .tasks import make_task
+
+    os.makedirs(os.path.join(context.hub.pathinfo.topdir, "repos"), exist_ok=True)
+    return make_task("newRepo", [tag_row["name"]], kwargs or None, channel="createrepo",
+                     priority=priority, owner=owner)
+
+
+# --- repoInit / repoDone (host calls) -----------------------------------------------------
+
+def _rpm_arches(tag_arches, opts):
+    arches = sorted({koji.canonArch(a) for a in tag_arches})
+    if opts.get("separate_src"):
+        arches.append("src")
+    return arches
+
+
+def repo_init(tag, task_id=None, event=None, opts=None):
+    """Insert an INIT repo and write ``repos/<tag>/<id>/``; returns ``[repo_id, event_id]``."""
+    from .groups import getTagGroups
+    from .packages import read_package_list
+    from .tagging import read_tagged_rpms
+
+    tag_row = get_tag_row(tag, strict=True, event=as_int(event, "event") if event else None)
+    custom = norm_opts(opts) or {}
+    ropts = full_opts(tag_row, custom)
+    ev = as_int(event, "event") if event is not None else event_id()
+    ev_ts = context.conn.execute(select(s.events.c.ts).where(s.events.c.id == ev)).scalar()
+    repo_id = context.conn.execute(insert(s.repo).values(
+        create_event=ev, create_ts=ev_ts, tag_id=tag_row["id"], state=STATES["INIT"],
+        state_ts=time.time(), dist=False, task_id=task_id, opts=json.dumps(ropts, sort_keys=True),
+        custom_opts=json.dumps(custom, sort_keys=True)).returning(s.repo.c.id)).scalar_one()
+    arches = _rpm_arches((tag_row.get("arches") or "").split(), ropts)
+    rpms, builds = read_tagged_rpms(tag_row["id"], event=ev, inherit=True, latest=True,
+                                    extra=False)
+    bdirs = {}
+    pi = context.hub.pathinfo
+    for b in builds:
+        bdirs[b["id"]] = os.path.relpath(pi.build(b), pi.topdir)
+    lists = {a: [] for a in arches}
+    for r in rpms:
+        if r["metadata_only"]:
+            continue
+        if r["arch"] == "src":
+            targets = ["src"] if ropts["separate_src"] else (arches if ropts["src"] else [])
+            targets = [a for a in targets if a in lists]
+        elif r["arch"] == "noarch":
+            targets = [a for a in arches if a != "src"]
+        else:
+            if koji.is_debuginfo(r["name"]) and not ropts["debuginfo"]:
+                continue
+            targets = [koji.canonArch(r["arch"])] if koji.canonArch(r["arch"]) in lists else []
+        path = "toplink/%s/%s" % (bdirs[r["build_id"]], pi.rpm(r))
+        for a in targets:
+            lists[a].append((path, r))
+    blocked = sorted(p["package_name"] for p in read_package_list(
+        tag_row["id"], event=ev, inherit=True, with_owners=False).values() if p["blocked"])
+    repodir = pi.repo(repo_id, tag_row["name"])
+    os.makedirs(repodir, exist_ok=True)
+    groups = getTagGroups(tag_row["id"], event=ev, inherit=True)
+    if groups:
+        write_atomic(os.path.join(repodir, "groups", "comps.xml"), koji.generate_comps(groups))
+    for arch in arches:
+        adir = os.path.join(repodir, arch)
+        os.makedirs(adir, exist_ok=True)
+        link = os.path.join(adir, "toplink")
+        if not os.path.lexists(link):
+            os.symlink(os.path.relpath(pi.topdir, adir), link)
+        entries = sorted(lists[arch], key=lambda e: os.path.basename(e[0]))
+        write_atomic(os.path.join(adir, "pkglist"), "".join(p + "\n" for p, _ in entries))
+        write_atomic(os.path.join(adir, "rpmlist.jsonl"), "".join(
+            json.dumps({k: r[k] for k in ("id", "name", "version", "release", "epoch", "arch",
+                                          "build_id", "payloadhash", "size")},
+                       sort_keys=True) + "\n" for _, r in entries))
+        write_atomic(os.path.join(adir, "blocklist"), "".join(n + "\n" for n in blocked))
+    repo_json = {"id": repo_id, "tag": tag_row["name"], "tag_id": tag_row["id"],
+                 "task_id": task_id, "event_id": ev, "opts": ropts, "custom_opts": custom,
+                 "with_src": ropts["src"], "with_separate_src": ropts["separate_src"],
+                 "with_debuginfo": ropts["debuginfo"], "arches": arches}
+    write_atomic(os.path.join(repodir, "repo.json"),
+                 json.dumps(repo_json, indent=2, sort_keys=True) + "\n")
+    return [repo_id, ev]
+
+
+def repo_done(repo_id, data, expire=False, repo_json_updates=None):
+    """Move each arch's uploaded repodata into place; READY (or EXPIRED); fulfil requests."""
+    from .repo_requests import fulfil_requests
+
+    row = _repo_row(repo_id)
+    if row["state"] != STATES["INIT"]:
+        raise koji.GenericError("Repo %i is not in the INIT state" % row["id"])
+    tag_name = context.conn.execute(select(s.tag.c.name).where(
+        s.tag.c.id == row["tag_id"])).scalar()
+    pi = context.hub.pathinfo
+    repodir = pi.repo(row["id"], tag_name)
+    for arch, (uploadpath, files) in (data or {}).items():
+        src_dir = pi.upload_dir(uploadpath)
+        adir = os.path.join(repodir, arch)
+        if not os.path.isdir(adir):
+            raise koji.GenericError("Repo %i has no arch %s" % (row["id"], arch))
+        for fn in files:
+            if "/" in fn or fn.startswith("."):
+                raise koji.GenericError("Invalid repodata file name: %r" % fn)
+            src = os.path.join(src_dir, fn)
+            if not os.path.isfile(src):
+                raise koji.GenericError("Uploaded file is missing: %s" % src)
+            dest_dir = adir if fn.endswith("pkglist") else os.path.join(adir, "repodata")
+            os.makedirs(dest_dir, exist_ok=True)
+            shutil.move(src, os.path.join(dest_dir, fn))
+    if repo_json_updates:
+        path = os.path.join(repodir, "repo.json")
+        with open(path) as f:
+            rj = json.load(f)
+        rj.update(repo_json_updates)
+        write_atomic(path, json.dumps(rj, indent=2, sort_keys=True) + "\n")
+    if expire:
+        set_state(row["id"], STATES["EXPIRED"])
+        return
+    set_state(row["id"], STATES["READY"])
+    opts = json.loads(row["opts"]) if row["opts"] else dict(DEFAULT_OPTS)
+    # older READY repos of the tag with the same options are superseded
+    for old in query_repos(row["tag_id"], state=STATES["READY"], dist=False):
+        if old["id"] != row["id"] and old["create_event"] <= row["create_event"] and \
+                (json.loads(old["opts"]) if old["opts"] else dict(DEFAULT_OPTS)) == opts:
+            set_state(old["id"], STATES["EXPIRED"])
+    if opts == DEFAULT_OPTS:
+        newest = query_repos(row["tag_id"], state=STATES["READY"], dist=False,
+                             opts=DEFAULT_OPTS)
+        if newest and newest[0]["id"] == row["id"]:
+            link = os.path.join(os.path.dirname(repodir), "latest")
+            tmp = link + ".new"
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(str(row["id"]), tmp)
+            os.replace(tmp, link)
+    fulfil_requests(repo_info(_repo_row(row["id"])))
+
+
+def _host_repoInit(tag, task_id=None, event=None, opts=None):
+    from .host_api import current_host
+
+    current_host()
+    return repo_init(tag, task_id=task_id, event=event, opts=opts)
+
+
+def _host_repoDone(repo_id, data, expire=False, repo_json_updates=None):
+    from .host_api import current_host
+
+    current_host()
+    return repo_done(repo_id, data, expire, repo_json_updates)
+
+
+def _register():
+    from .registry import METHODS, Method
+
+    METHODS["host.repoInit"] = Method("host.repoInit", _host_repoInit, True)
+    METHODS["host.repoDone"] = Method("host.repoDone", _host_repoDone, True)
+
+
+_register()

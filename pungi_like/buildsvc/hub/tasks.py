@@ -3,8 +3,8 @@
 The table (see db/schema.py) carries everything the task queue needs: state (koji.TASK_STATES),
 parent/label, waiting/awaited, owner, channel, arch, host, priority, weight, the request as an
 XML-RPC methodCall document and the result as a methodResponse document (a serialized Fault for
-failures). Builders take tasks through the host API, which comes with the task queue. Until then
-the hub runs the tasks it creates itself (tagBuild) with :func:`run_in_hub`.
+failures). Builders take tasks through the host API (hub/host_api.py); the hub runs a few tasks
+itself (tagBuild) with :func:`run_in_hub`.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _finish(task_id, state, result_xml):
 def run_in_hub(task_id, func):
     """Open the task, run ``func()`` in a savepoint, and close or fail the task with its outcome.
 
-    Stands in for a builder until the task queue exists; a failure is stored as the task's
+    For tasks the hub does itself (tagBuild); a failure is stored as the task's
     Fault (what getTaskResult raises) and does not fail the API call that created the task.
     """
     context.conn.execute(update(s.task).where(s.task.c.id == task_id).values(
@@ -216,7 +216,8 @@ def cancel_task(task_id, recurse=True):
     row = _task_row(task_id)
     if row["state"] in FINAL:
         return False
-    context.conn.execute(update(s.task).where(s.task.c.id == row["id"]).values(
+    context.conn.execute(update(s.task).where(s.task.c.id == row["id"],
+                                              s.task.c.state.not_in(FINAL)).values(
         state=STATES["CANCELED"], completion_ts=time.time()))
     if recurse:
         for kid in context.conn.execute(select(s.task.c.id).where(
@@ -225,10 +226,24 @@ def cancel_task(task_id, recurse=True):
     return True
 
 
+def _host_user_ids(*task_ids):
+    """User ids of the hosts that have ``task_ids`` (those not None) open or assigned."""
+    ids = [t for t in task_ids if t is not None]
+    if not ids:
+        return set()
+    q = (select(s.host.c.user_id).select_from(s.task.join(s.host, s.host.c.id == s.task.c.host_id))
+         .where(s.task.c.id.in_(ids)))
+    return {r[0] for r in context.conn.execute(q)}
+
+
 def _assert_can_cancel(row):
+    """Owner, admin, or the host running the task (or its parent) may cancel it."""
     assert_login()
-    if row["owner"] != context.user["id"] and "admin" not in perms():
-        raise koji.ActionNotAllowed("Cannot cancel task, not owner")
+    if row["owner"] == context.user["id"] or "admin" in perms():
+        return
+    if context.user["id"] in _host_user_ids(row["id"], row["parent"]):
+        return
+    raise koji.ActionNotAllowed("Cannot cancel task, not owner")
 
 
 @export
@@ -285,8 +300,89 @@ def listTaskOutput(taskID, stat=False, all_volumes=False, strict=False):
     return files
 
 
-@read_only
-def listBuildroots(hostID=None, tagID=None, state=None, rpmID=None, archiveID=None, taskID=None,
-                   buildrootID=None, repoID=None, queryOpts=None):
-    """No buildroots exist until builders do."""
-    return []
+# ---------------------------------------------------------------------------------------------
+# queue administration: free, assign, resubmit, makeTask
+
+
+def free_task(task_id, host_id=None):
+    """ASSIGNED/OPEN -> FREE (only if held by ``host_id`` when given); True if it was freed."""
+    t = s.task
+    q = update(t).where(t.c.id == task_id,
+                        t.c.state.in_([STATES["OPEN"], STATES["ASSIGNED"]]))
+    if host_id is not None:
+        q = q.where(t.c.host_id == host_id)
+    return context.conn.execute(q.values(state=STATES["FREE"], host_id=None,
+                                         start_ts=None)).rowcount == 1
+
+
+@export
+def freeTask(task_id):
+    """Put an ASSIGNED or OPEN task back in the queue (admin); freeing a final task raises."""
+    from .common import assert_admin
+
+    assert_admin()
+    row = _task_row(task_id)
+    if row["state"] in FINAL:
+        raise koji.GenericError("Cannot free task %i, state is %s"
+                                % (row["id"], koji.TASK_STATES[row["state"]]))
+    free_task(row["id"])
+
+
+@export
+def assignTask(task_id, host, force=False, override=False):
+    """Assign a FREE task to a host (admin). ``force`` also takes it from another host."""
+    from .common import assert_admin
+    from .hosts import get_host
+
+    assert_admin()
+    row = _task_row(task_id)
+    hinfo = get_host(host, strict=True)
+    if row["state"] in FINAL or row["state"] == STATES["OPEN"] and not force:
+        return False
+    if row["state"] == STATES["ASSIGNED"] and not (force or override):
+        return False
+    q = update(s.task).where(s.task.c.id == row["id"], s.task.c.state.not_in(FINAL))
+    if not force:
+        q = q.where(s.task.c.state.in_([STATES["FREE"], STATES["ASSIGNED"]]))
+    return context.conn.execute(q.values(state=STATES["ASSIGNED"], host_id=hinfo["id"],
+                                         start_ts=None)).rowcount == 1
+
+
+@export
+def resubmitTask(taskID):
+    """Run a FAILED or CANCELED top-level task again as a new task (owner or admin)."""
+    row = _task_row(taskID)
+    assert_login()
+    if row["owner"] != context.user["id"] and "admin" not in perms():
+        raise koji.ActionNotAllowed("Cannot resubmit task, not owner")
+    if row["parent"] is not None:
+        raise koji.GenericError("Task %i is not a top-level task" % row["id"])
+    if row["state"] not in (STATES["FAILED"], STATES["CANCELED"]):
+        raise koji.GenericError("Task %i is not failed or canceled" % row["id"])
+    chan = one(context.conn.execute(select(s.channels).where(
+        s.channels.c.id == row["channel_id"])).first())
+    args, kwargs = _split_kwargs(decode_request(row["request"]))
+    return make_task(row["method"], args, kwargs, channel=chan["name"], arch=row["arch"],
+                     priority=row["priority"], owner=row["owner"])
+
+
+def _split_kwargs(params):
+    if params and isinstance(params[-1], dict) and params[-1].get("__starstar"):
+        kw = dict(params[-1])
+        del kw["__starstar"]
+        return params[:-1], kw
+    return params, {}
+
+
+@export
+def makeTask(method, arglist, **opts):
+    """Queue any task method with ``arglist`` (admin; what ``koji make-task`` calls)."""
+    from .common import assert_admin
+
+    assert_admin()
+    if not isinstance(arglist, list):
+        raise koji.ParameterError("Invalid type for arglist: %s" % type(arglist))
+    kw = {k: opts[k] for k in ("channel", "arch", "priority", "label") if opts.get(k)}
+    if "priority" in kw:
+        kw["priority"] = as_int(kw["priority"], "priority")
+    return make_task(method, arglist, **kw)

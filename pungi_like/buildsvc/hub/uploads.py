@@ -46,8 +46,15 @@ def _claim(directory):
             f.write(uid)
     except FileExistsError:
         with open(marker) as f:
-            if f.read().strip() != uid:
+            owner = f.read().strip()
+        if owner != uid:
+            # a task freed from one builder and run by another writes to the same task dir
+            tasks_dir = os.path.join(context.hub.pathinfo.work(), "tasks") + os.sep
+            if not (directory.startswith(tasks_dir)
+                    and context.user["usertype"] == koji.USERTYPES["HOST"]):
                 raise koji.GenericError("Invalid upload directory, not owner: %s" % directory)
+            with open(marker, "w") as f:
+                f.write(uid)
 
 
 def _write_chunk(path, data, offset, overwrite):

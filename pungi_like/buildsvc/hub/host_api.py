@@ -1,0 +1,344 @@
+"""The host API (``host.*``): what builder daemons call, as kojid calls Koji's.
+
+A host logs in with its SSL certificate (CN = host name; the user is of type HOST). Every call
+here acts on the calling host only. State changes of tasks are conditional UPDATEs whose row
+count says whether they happened, so two builders racing for one task can never both open it
+(on SQLite the hub's write lock serializes them; on PostgreSQL the row lock does).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import koji
+from sqlalchemy import and_, or_, select, update
+
+from ..db import schema as s
+from . import scheduler
+from .common import as_int, insert_versioned, one, revoke
+from .context import context
+from .tasks import (FINAL, STATES, _decode_result, _task_row, free_task, make_task,
+                    task_info)
+
+
+def current_host():
+    """The host row (+ config) of the session user; AuthError when the caller is no host."""
+    if not context.user:
+        raise koji.AuthError("Not logged in")
+    from .hosts import _hosts
+
+    found = _hosts(user_id=context.user["id"])
+    if not found:
+        raise koji.AuthError("%s is not a host" % context.user["name"])
+    return found[0]
+
+
+def _host_id():
+    return current_host()["id"]
+
+
+def host_channel_ids(host_id):
+    hc = s.host_channels
+    q = (select(hc.c.channel_id).select_from(hc.join(s.channels, s.channels.c.id == hc.c.channel_id))
+         .where(hc.c.host_id == host_id, hc.c.active.is_(True), s.channels.c.enabled.is_(True)))
+    return sorted(r[0] for r in context.conn.execute(q))
+
+
+def _open_task_row(task_id, host_id):
+    row = _task_row(task_id)
+    if row["state"] != STATES["OPEN"] or row["host_id"] != host_id:
+        raise koji.ActionNotAllowed("task %i is not open on this host" % row["id"])
+    return row
+
+
+# --- identity and load --------------------------------------------------------------------
+
+def _getID():
+    return _host_id()
+
+
+def _getHost():
+    host = current_host()
+    host["channels"] = host_channel_ids(host["id"])
+    return host
+
+
+def _updateHost(task_load, ready, data=None):
+    """Check in: load, readiness and scheduler data (methods, maxjobs, reported arches/capacity)."""
+    host = current_host()
+    values = {"task_load": float(task_load), "ready": bool(ready), "update_ts": time.time()}
+    if data is not None:
+        if not isinstance(data, dict):
+            raise koji.ParameterError("Invalid type for data: %s" % type(data))
+        values["data"] = json.dumps(data, sort_keys=True)
+        new = {}
+        if data.get("arches"):
+            arches = data["arches"]
+            arches = " ".join(arches) if isinstance(arches, list) else str(arches)
+            if arches != host["arches"]:
+                new["arches"] = arches
+        if data.get("capacity") and float(data["capacity"]) != host["capacity"]:
+            new["capacity"] = float(data["capacity"])
+        if new:
+            # a builder's own report of what it has updates the host's config (versioned)
+            cfg = {k: host[k] for k in ("arches", "capacity", "description", "comment",
+                                        "enabled")}
+            cfg.update(new)
+            revoke(s.host_config, s.host_config.c.host_id == host["id"])
+            insert_versioned(s.host_config, host_id=host["id"], **cfg)
+    context.conn.execute(update(s.host).where(s.host.c.id == host["id"]).values(**values))
+
+
+def _setHostData(hostdata):
+    host = current_host()
+    context.conn.execute(update(s.host).where(s.host.c.id == host["id"]).values(
+        data=json.dumps(hostdata, sort_keys=True), update_ts=time.time()))
+
+
+_TASK_KEYS = ("id", "state", "channel_id", "host_id", "arch", "method", "priority", "create_ts",
+              "weight", "parent")
+
+
+def candidate_tasks(host, limit=200):
+    """ASSIGNED-to-this-host tasks, then FREE tasks of its channels and arches, by priority."""
+    t = s.task
+    chans = host_channel_ids(host["id"])
+    arches = set((host["arches"] or "").split()) | {"noarch"}
+    try:
+        methods = json.loads(host.get("data") or "{}").get("methods")
+    except ValueError:
+        methods = None
+    q = (select(*[t.c[k] for k in _TASK_KEYS])
+         .where(or_(and_(t.c.state == STATES["ASSIGNED"], t.c.host_id == host["id"]),
+                    and_(t.c.state == STATES["FREE"], t.c.channel_id.in_(chans),
+                         t.c.arch.in_(sorted(arches)))))
+         .order_by(t.c.state.desc(), t.c.priority, t.c.create_ts, t.c.id).limit(limit))
+    if methods:
+        q = q.where(t.c.method.in_(list(methods)))
+    return [dict(r._mapping) for r in context.conn.execute(q)]
+
+
+def _getTasks():
+    """Tasks this host may take (and, rate-limited, the queue's housekeeping)."""
+    host = current_host()
+    context.conn.execute(update(s.host).where(s.host.c.id == host["id"]).values(
+        update_ts=time.time()))
+    scheduler.maybe_maintain()
+    from .hosts import _hosts
+
+    host = _hosts(host_id=host["id"])[0]
+    host["data"] = one(context.conn.execute(select(s.host.c.data).where(
+        s.host.c.id == host["id"])).first())["data"]
+    return candidate_tasks(host)
+
+
+def _getLoadData():
+    """Koji's legacy ``[[hosts with channels], tasks]`` (ready enabled hosts; FREE+ASSIGNED)."""
+    from .hosts import _hosts
+
+    hosts = [h for h in _hosts() if h["ready"] and h["enabled"]]
+    for h in hosts:
+        h["channels"] = host_channel_ids(h["id"])
+    t = s.task
+    tasks = [dict(r._mapping) for r in context.conn.execute(
+        select(*[t.c[k] for k in _TASK_KEYS]).where(
+            t.c.state.in_([STATES["FREE"], STATES["ASSIGNED"]]))
+        .order_by(t.c.priority, t.c.create_ts))]
+    return [hosts, tasks]
+
+
+def _getHostTasks():
+    """This host's OPEN tasks; ``alert`` marks waiting ones with finished awaited children."""
+    hid = _host_id()
+    t = s.task
+    rows = [dict(r._mapping) for r in context.conn.execute(
+        select(t.c.id, t.c.waiting, t.c.weight).where(
+            t.c.host_id == hid, t.c.state == STATES["OPEN"]).order_by(t.c.id))]
+    for r in rows:
+        r["waiting"] = bool(r["waiting"])
+        if r["waiting"]:
+            done = context.conn.execute(select(t.c.id).where(
+                t.c.parent == r["id"], t.c.awaited.is_(True), t.c.state.in_(FINAL))
+                .limit(1)).first()
+            if done:
+                r["alert"] = True
+    return rows
+
+
+# --- taking and finishing tasks -----------------------------------------------------------
+
+def _openTask(task_id):
+    """FREE (or ASSIGNED to this host) -> OPEN; the task dict with the raw request, or None."""
+    hid = _host_id()
+    tid = as_int(task_id, "task_id")
+    t = s.task
+    res = context.conn.execute(
+        update(t).where(t.c.id == tid, or_(t.c.state == STATES["FREE"],
+                                           and_(t.c.state == STATES["ASSIGNED"],
+                                                t.c.host_id == hid)))
+        .values(state=STATES["OPEN"], host_id=hid, start_ts=time.time()))
+    if res.rowcount != 1:
+        return None
+    row = _task_row(tid)
+    info = task_info(row)
+    info["request"] = row["request"]
+    return info
+
+
+def _finish(task_id, state, response):
+    hid = _host_id()
+    tid = as_int(task_id, "task_id")
+    if not isinstance(response, str):
+        raise koji.ParameterError("Invalid type for response: %s" % type(response))
+    t = s.task
+    res = context.conn.execute(
+        update(t).where(t.c.id == tid, t.c.state == STATES["OPEN"], t.c.host_id == hid)
+        .values(state=state, result=response, completion_ts=time.time(), waiting=None))
+    if res.rowcount != 1:
+        row = _task_row(tid)
+        raise koji.ActionNotAllowed("task %i is not open on this host (state %s)"
+                                    % (tid, koji.TASK_STATES[row["state"]]))
+
+
+def _closeTask(task_id, response):
+    _finish(task_id, STATES["CLOSED"], response)
+
+
+def _failTask(task_id, response):
+    _finish(task_id, STATES["FAILED"], response)
+
+
+def _freeTasks(tasks):
+    """Put this host's OPEN/ASSIGNED tasks back in the queue."""
+    hid = _host_id()
+    for tid in tasks or []:
+        free_task(as_int(tid, "task_id"), host_id=hid)
+
+
+def _refuseTask(task_id, soft=True, msg=""):
+    hid = _host_id()
+    t = s.task
+    context.conn.execute(update(t).where(
+        t.c.id == as_int(task_id, "task_id"), t.c.state == STATES["ASSIGNED"],
+        t.c.host_id == hid).values(state=STATES["FREE"], host_id=None))
+
+
+def _setTaskWeight(task_id, weight):
+    _open_task_row(task_id, _host_id())
+    context.conn.execute(update(s.task).where(s.task.c.id == as_int(task_id, "task_id"))
+                         .values(weight=float(weight)))
+
+
+# --- subtasks and waiting -----------------------------------------------------------------
+
+def _subtask(method, arglist, parent, opts):
+    prow = _open_task_row(parent, _host_id())
+    label = opts.get("label")
+    if label is not None:
+        existing = context.conn.execute(select(s.task.c.id).where(
+            s.task.c.parent == prow["id"], s.task.c.label == label)).first()
+        if existing:
+            return existing[0]
+    if opts.get("channel"):
+        channel = opts["channel"]
+    else:
+        channel = prow["channel_id"]
+    prio = opts.get("priority")
+    if prio is None:
+        prio = prow["priority"] - 1
+    return make_task(method, list(arglist), channel=channel, arch=opts.get("arch") or prow["arch"],
+                     priority=prio, parent=prow["id"], label=label, owner=prow["owner"])
+
+
+def _subtask_v1(method, arglist, parent, **opts):
+    return _subtask(method, arglist, as_int(parent, "parent"), opts)
+
+
+def _subtask2(__parent, __taskopts, __method, *args, **opts):
+    arglist = list(args)
+    if opts:
+        arglist.append(dict(opts, __starstar=True))
+    return _subtask(__method, arglist, as_int(__parent, "parent"), dict(__taskopts or {}))
+
+
+def _taskSetWait(parent, tasks):
+    prow = _open_task_row(parent, _host_id())
+    t = s.task
+    context.conn.execute(update(t).where(t.c.id == prow["id"]).values(waiting=True))
+    if tasks is None:
+        context.conn.execute(update(t).where(t.c.parent == prow["id"]).values(awaited=True))
+    elif tasks:
+        ids = [as_int(x, "task") for x in tasks]
+        context.conn.execute(update(t).where(t.c.parent == prow["id"], t.c.id.in_(ids))
+                             .values(awaited=True))
+        context.conn.execute(update(t).where(t.c.parent == prow["id"], t.c.id.not_in(ids),
+                                             t.c.awaited.is_(True)).values(awaited=False))
+
+
+def _taskWait(parent):
+    """``[finished, unfinished]`` awaited children; finished ones stop being awaited."""
+    pid = as_int(parent, "parent")
+    t = s.task
+    rows = context.conn.execute(select(t.c.id, t.c.state).where(
+        t.c.parent == pid, t.c.awaited.is_(True)).order_by(t.c.id)).all()
+    finished = [r.id for r in rows if r.state in FINAL]
+    unfinished = [r.id for r in rows if r.state not in FINAL]
+    if finished:
+        context.conn.execute(update(t).where(t.c.id.in_(finished)).values(awaited=False))
+    return [finished, unfinished]
+
+
+def _taskUnwait(parent):
+    t = s.task
+    pid = as_int(parent, "parent")
+    context.conn.execute(update(t).where(t.c.id == pid).values(waiting=False))
+    context.conn.execute(update(t).where(t.c.parent == pid).values(awaited=False))
+
+
+def _taskWaitResults(parent, tasks, canfail=None):
+    canfail = [as_int(x, "task") for x in (canfail or [])]
+    pid = as_int(parent, "parent")
+    _taskUnwait(pid)
+    t = s.task
+    if tasks is None:
+        tasks = [r[0] for r in context.conn.execute(select(t.c.id).where(
+            t.c.parent == pid, t.c.state.in_(FINAL)).order_by(t.c.id))]
+    results = []
+    for tid in tasks:
+        row = _task_row(tid)
+        raise_fault = row["id"] not in canfail
+        try:
+            results.append([row["id"], _decode_result(row, raise_fault=raise_fault)])
+        except koji.GenericError as exc:
+            if not raise_fault and row["state"] == STATES["CANCELED"]:
+                results.append([row["id"], {"faultCode": exc.faultCode,
+                                            "faultString": str(exc)}])
+                continue
+            raise
+    return results
+
+
+# --- registration under Koji's names ------------------------------------------------------
+
+_HOST_METHODS = {
+    "getID": (_getID, False), "getHost": (_getHost, False), "updateHost": (_updateHost, True),
+    "setHostData": (_setHostData, True), "getTasks": (_getTasks, True),
+    "getLoadData": (_getLoadData, False), "getHostTasks": (_getHostTasks, False),
+    "openTask": (_openTask, True), "closeTask": (_closeTask, True),
+    "failTask": (_failTask, True), "freeTasks": (_freeTasks, True),
+    "refuseTask": (_refuseTask, True), "setTaskWeight": (_setTaskWeight, True),
+    "subtask": (_subtask_v1, True), "subtask2": (_subtask2, True),
+    "taskSetWait": (_taskSetWait, True), "taskWait": (_taskWait, True),
+    "taskUnwait": (_taskUnwait, True), "taskWaitResults": (_taskWaitResults, True),
+}
+
+
+def _register():
+    from .registry import METHODS, Method
+
+    for name, (func, write) in _HOST_METHODS.items():
+        METHODS["host." + name] = Method("host." + name, func, write)
+
+
+_register()

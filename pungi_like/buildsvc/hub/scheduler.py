@@ -1,0 +1,197 @@
+"""Housekeeping of the task queue and the repos (what Koji's scheduler and kojira do).
+
+Run from ``host.getTasks`` at most every ``run_interval`` seconds (so it runs while builders
+poll, inside their call's transaction), or directly by :func:`maintain`:
+
+* hosts that have not checked in for ``host_timeout`` seconds are marked not ready and their
+  OPEN/ASSIGNED tasks are freed, so another builder takes them (a task is never lost);
+* active repo requests get newRepo tasks (retried up to ``repo_retries`` times);
+* build tags (and tags with ``repo.auto``) whose content changed after their newest repo get a
+  request, so their repos regenerate without anyone asking;
+* EXPIRED repos older than ``repo_delete_grace`` seconds lose their files and become DELETED.
+
+Settings come from ``<topdir>/.hub/queue.json`` (keys as in :data:`DEFAULTS`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+
+import koji
+from sqlalchemy import insert, select, update
+
+from ..db import schema as s
+from .context import context
+
+log = logging.getLogger("pungi_like.buildsvc.hub.scheduler")
+
+DEFAULTS = {
+    "host_timeout": 300.0,        # seconds without check-in before a host's tasks are freed
+    "run_interval": 5.0,          # seconds between housekeeping runs
+    "repo_retries": 3,
+    "repo_delete_grace": 3600.0,  # seconds an EXPIRED repo keeps its files
+    "auto_repos": True,           # regenerate build tag repos on change
+    "repo_user": "kojira",        # owner of automatic repo requests and their tasks
+}
+SETTINGS_NAME = os.path.join(".hub", "queue.json")
+
+_lock = threading.Lock()
+_last_run = {}
+
+
+def settings(hub=None) -> dict:
+    hub = hub or context.hub
+    cached = getattr(hub, "_queue_settings", None)
+    if cached is None:
+        cached = dict(DEFAULTS)
+        path = os.path.join(hub.pathinfo.topdir, SETTINGS_NAME)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                cached.update(json.load(f))
+        hub._queue_settings = cached
+    return cached
+
+
+def write_settings(topdir, **values):
+    """Store queue settings for the hub of ``topdir`` (read when the hub starts)."""
+    path = os.path.join(topdir, SETTINGS_NAME)
+    data = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    data.update(values)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def maybe_maintain():
+    """Run :func:`maintain` if ``run_interval`` has passed since the last run."""
+    key = id(context.hub)
+    now = time.monotonic()
+    with _lock:
+        if now - _last_run.get(key, -1e9) < float(settings()["run_interval"]):
+            return False
+        _last_run[key] = now
+    try:
+        with context.conn.begin_nested():
+            maintain()
+    except Exception:  # housekeeping must never fail a builder's poll
+        log.exception("queue housekeeping failed")
+    return True
+
+
+def maintain():
+    cfg = settings()
+    free_dead_hosts(float(cfg["host_timeout"]))
+    from .repo_requests import check_queue
+
+    if cfg["auto_repos"]:
+        auto_requests()
+    check_queue(int(cfg["repo_retries"]))
+    delete_expired_repos(float(cfg["repo_delete_grace"]))
+
+
+def free_dead_hosts(timeout):
+    """Free the tasks of hosts silent for ``timeout`` seconds; returns the freed task ids."""
+    ST = koji.TASK_STATES
+    cutoff = time.time() - timeout
+    h, t = s.host, s.task
+    dead = [r[0] for r in context.conn.execute(select(h.c.id).where(
+        (h.c.update_ts.is_(None)) | (h.c.update_ts < cutoff)))]
+    if not dead:
+        return []
+    ids = [r[0] for r in context.conn.execute(select(t.c.id).where(
+        t.c.host_id.in_(dead), t.c.state.in_([ST["OPEN"], ST["ASSIGNED"]])))]
+    if ids:
+        log.warning("freeing tasks %s of hosts not seen for %ss", ids, timeout)
+        context.conn.execute(update(t).where(t.c.id.in_(ids), t.c.state.in_(
+            [ST["OPEN"], ST["ASSIGNED"]])).values(state=ST["FREE"], host_id=None,
+                                                  start_ts=None))
+    context.conn.execute(update(h).where(h.c.id.in_(dead), h.c.ready.is_(True))
+                         .values(ready=False))
+    return ids
+
+
+def _system_user(name):
+    row = context.conn.execute(select(s.users.c.id).where(s.users.c.name == name)).first()
+    if row:
+        return row[0]
+    return context.conn.execute(insert(s.users).values(name=name, status=0, usertype=0)
+                                .returning(s.users.c.id)).scalar_one()
+
+
+def auto_tags():
+    """Tag ids whose repos regenerate automatically: build tags of targets and tags with
+    ``repo.auto`` true, minus tags with ``repo.auto`` false."""
+    btc, te = s.build_target_config, s.tag_extra
+    ids = {r[0] for r in context.conn.execute(select(btc.c.build_tag).where(
+        btc.c.active.is_(True)))}
+    for r in context.conn.execute(select(te.c.tag_id, te.c.value).where(
+            te.c.key == "repo.auto", te.c.active.is_(True))):
+        try:
+            on = bool(json.loads(r.value)) if r.value is not None else False
+        except ValueError:
+            on = r.value not in ("", "0", "false", "False")
+        (ids.add if on else ids.discard)(r.tag_id)
+    return sorted(ids)
+
+
+def auto_requests():
+    """Queue a request for each automatic tag changed since its newest repo; returns tag ids."""
+    from .common import get_tag_row
+    from .events import tagLastChangeEvent
+    from .repo_requests import REPO_PRIORITY, start_request_task
+    from .repos import STATES
+
+    rq, r = s.repo_queue, s.repo
+    queued = []
+    for tag_id in auto_tags():
+        tag = get_tag_row(tag_id)
+        if not tag or not (tag.get("arches") or "").split():
+            continue
+        last = tagLastChangeEvent(tag_id)
+        if last is None:
+            continue
+        newest = context.conn.execute(select(r.c.create_event).where(
+            r.c.tag_id == tag_id, r.c.dist.is_(False),
+            r.c.state.in_([STATES["INIT"], STATES["READY"]]),
+            r.c.custom_opts.in_(["{}", None])).order_by(r.c.create_event.desc()).limit(1)).scalar()
+        if newest is not None and newest >= last:
+            continue
+        pending = context.conn.execute(select(rq.c.id).where(
+            rq.c.tag_id == tag_id, rq.c.active.is_(True), rq.c.opts == "{}",
+            rq.c.at_event.is_(None), rq.c.min_event >= last)).first()
+        if pending:
+            continue
+        now = time.time()
+        req_id = context.conn.execute(insert(rq).values(
+            create_time=now, update_time=now, owner=_system_user(settings()["repo_user"]),
+            priority=REPO_PRIORITY, tag_id=tag_id, min_event=last, opts="{}", active=True,
+            tries=0).returning(rq.c.id)).scalar_one()
+        row = dict(context.conn.execute(select(rq).where(rq.c.id == req_id)).first()._mapping)
+        start_request_task(row)
+        queued.append(tag_id)
+    return queued
+
+
+def delete_expired_repos(grace):
+    """Remove the files of repos EXPIRED for more than ``grace`` seconds; mark them DELETED."""
+    from .repos import STATES, delete_repo_files, set_state
+
+    cutoff = time.time() - grace
+    r, br = s.repo, s.buildroot
+    in_use = select(br.c.repo_id).where(br.c.state.in_(
+        [koji.BR_STATES["INIT"], koji.BR_STATES["WAITING"], koji.BR_STATES["BUILDING"]]),
+        br.c.repo_id.is_not(None))
+    rows = [dict(x._mapping) for x in context.conn.execute(select(r).where(
+        r.c.state == STATES["EXPIRED"], r.c.state_ts < cutoff, r.c.id.not_in(in_use)))]
+    for row in rows:
+        delete_repo_files(row)
+        set_state(row["id"], STATES["DELETED"])
+    return [row["id"] for row in rows]
