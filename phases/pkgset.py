@@ -269,7 +269,7 @@ class PkgsetPhase(PhaseBase):
                     for key in sigkeys:
                         source = koji.rpm_path(build, rpm, key or None)
                         if koji.exists(source):
-                            picked.append((rpm, key or None, source))
+                            picked.append((rpm, (key or "").lower() or None, source))
                             break
                     else:
                         unsigned.append(rpm)

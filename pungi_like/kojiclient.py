@@ -327,11 +327,11 @@ class KojiWrapper:
         if self._http is None:
             import requests
 
-            http = requests.Session()
             ca = self.opts.get("serverca")
-            http.verify = os.path.expanduser(ca) if ca and os.path.exists(
+            # given per request: a session-level verify loses to REQUESTS_CA_BUNDLE
+            self._verify = os.path.expanduser(ca) if ca and os.path.exists(
                 os.path.expanduser(ca)) else True
-            self._http = http
+            self._http = requests.Session()
         return self._http
 
     def exists(self, location):
@@ -340,7 +340,7 @@ class KojiWrapper:
             return os.path.isfile(location)
         for attempt in range(3):
             try:
-                resp = self._http_session().head(location, timeout=60)
+                resp = self._http_session().head(location, timeout=60, verify=self._verify)
                 return resp.status_code == 200
             except CONNECTION_ERRORS as exc:
                 if attempt == 2:
@@ -361,7 +361,8 @@ class KojiWrapper:
             fd, tmp = tempfile.mkstemp(prefix=".download-", dir=os.path.dirname(target))
             try:
                 with os.fdopen(fd, "wb") as fh, \
-                        self._http_session().get(source, stream=True, timeout=300) as resp:
+                        self._http_session().get(source, stream=True, timeout=300,
+                                                 verify=self._verify) as resp:
                     if resp.status_code != 200:
                         raise HubError(f"GET {source}: HTTP {resp.status_code}")
                     for chunk in resp.iter_content(1 << 20):
