@@ -175,7 +175,7 @@ class Builder:
             how = "killed by signal %d" % -code if code < 0 else "exited with status %d" % code
             msg = "task process %s before finishing task %d" % (how, task_id)
             log.error(msg)
-            fault = xmlrpc.client.Fault(1, msg)
+            fault = xmlrpc.client.Fault(koji.GenericError.faultCode, msg)
             self.session.host.failTask(task_id, koji.xmlrpcplus.dumps(
                 fault, methodresponse=1, allow_none=1))
 
@@ -264,7 +264,8 @@ def run_task(session, task, h, opts: BuilderOptions) -> int:
     except Exception as exc:
         ctx.log.error("task failed: %s\n%s", exc, traceback.format_exc())
         response = koji.xmlrpcplus.dumps(
-            xmlrpc.client.Fault(1, "%s: %s" % (type(exc).__name__, exc)),
+            xmlrpc.client.Fault(koji.GenericError.faultCode,
+                                 "%s: %s" % (type(exc).__name__, exc)),
             methodresponse=1, allow_none=1)
     try:
         ctx.upload_logs()

@@ -51,6 +51,15 @@ def full_opts(tag_row, custom):
     return opts
 
 
+def tag_arches(tag_id, event=None):
+    """The tag's arches (a list) now or as of ``event``."""
+    from .common import active_at
+
+    value = context.conn.execute(select(s.tag_config.c.arches).where(
+        s.tag_config.c.tag_id == tag_id, active_at(s.tag_config, event))).scalar()
+    return (value or "").split()
+
+
 def _tag_extra(tag_id):
     te = s.tag_extra
     out = {}
@@ -256,7 +265,7 @@ def repo_init(tag, task_id=None, event=None, opts=None):
         create_event=ev, create_ts=ev_ts, tag_id=tag_row["id"], state=STATES["INIT"],
         state_ts=time.time(), dist=False, task_id=task_id, opts=json.dumps(ropts, sort_keys=True),
         custom_opts=json.dumps(custom, sort_keys=True)).returning(s.repo.c.id)).scalar_one()
-    arches = _rpm_arches((tag_row.get("arches") or "").split(), ropts)
+    arches = _rpm_arches(tag_arches(tag_row["id"], ev), ropts)
     rpms, builds = read_tagged_rpms(tag_row["id"], event=ev, inherit=True, latest=True,
                                     extra=False)
     bdirs = {}

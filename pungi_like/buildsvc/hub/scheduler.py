@@ -147,13 +147,13 @@ def auto_requests():
     from .common import get_tag_row
     from .events import tagLastChangeEvent
     from .repo_requests import REPO_PRIORITY, start_request_task
-    from .repos import STATES
+    from .repos import STATES, tag_arches
 
     rq, r = s.repo_queue, s.repo
     queued = []
     for tag_id in auto_tags():
         tag = get_tag_row(tag_id)
-        if not tag or not (tag.get("arches") or "").split():
+        if not tag or not tag_arches(tag_id):
             continue
         last = tagLastChangeEvent(tag_id)
         if last is None:

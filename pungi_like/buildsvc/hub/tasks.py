@@ -148,7 +148,10 @@ def _decode_result(row, raise_fault=True):
         params, _ = xmlrpc.client.loads(row["result"])
     except xmlrpc.client.Fault as fault:
         if raise_fault:
-            raise koji.convertFault(fault)
+            err = koji.convertFault(fault)
+            if not isinstance(err, koji.GenericError):
+                err = koji.GenericError(fault.faultString)
+            raise err
         return {"faultCode": fault.faultCode, "faultString": fault.faultString}
     return params[0]
 
@@ -386,3 +389,21 @@ def makeTask(method, arglist, **opts):
     if "priority" in kw:
         kw["priority"] = as_int(kw["priority"], "priority")
     return make_task(method, arglist, **kw)
+
+
+@read_only
+def downloadTaskOutput(taskID, fileName, offset=0, size=-1, volume=None):
+    """A chunk of a task output file, base64-encoded (as Koji returns it)."""
+    import base64
+    import os
+
+    d = context.hub.pathinfo.task(as_int(taskID, "taskID"))
+    path = os.path.normpath(os.path.join(d, fileName))
+    if not path.startswith(d + os.sep) or "/." in path[len(d):]:
+        raise koji.GenericError("Invalid file name: %s" % fileName)
+    if not os.path.isfile(path):
+        raise koji.GenericError("no file %s output by task %s" % (fileName, taskID))
+    with open(path, "rb") as f:
+        f.seek(int(offset))
+        data = f.read() if int(size) < 0 else f.read(int(size))
+    return base64.b64encode(data).decode("ascii")
