@@ -3,7 +3,9 @@
 
     .venv/bin/python bench/bench_compose.py [--runs 3]
 
-Ours: the whole demo compose (``pungi-like-koji --nightly``, every phase).
+Ours: the demo compose from plain repos (configs/demo/demo-repos.conf) without its bootable
+media and boot tests (``pungi-like-koji --nightly``: init, pkgset, gather, createrepo,
+imagechecksum, test), so both sides do the same kind of work.
 Peer: what the compose cannot avoid doing, done by hand on the same inputs: one libsolv solve per
 variant.arch (its final package names as the job, on the package set repo) plus one
 ``createrepo_c`` per tree of the finished compose (binary, debug and source, on copies of its
@@ -31,10 +33,26 @@ from pungi_like.rpmtools.repodata import repomd_locations  # noqa: E402
 from pungi_like.universe import ensure_universe  # noqa: E402
 
 
-def run_compose(target):
+def repos_config(tmp, universe):
+    """demo-repos.conf with absolute paths and without the bootable media sections."""
+    demo = os.path.join(ROOT, "configs", "demo")
+    text = open(os.path.join(demo, "demo_base.conf")).read()
+    text = text.split("# bootable media")[0]
+    text += open(os.path.join(demo, "demo-repos.conf")).read().replace(
+        "from demo_base import *", "")
+    text = text.replace("../../.cache/universe/repo", universe.repo_dir)
+    text = text.replace("../../.cache/universe/comps.xml", universe.comps_path)
+    text = text.replace('"variants.xml"', repr(os.path.join(demo, "variants.xml")))
+    path = os.path.join(tmp, "bench.conf")
+    with open(path, "w") as fh:
+        fh.write(text)
+    return path
+
+
+def run_compose(config, target):
     start = time.monotonic()
     subprocess.run([sys.executable, os.path.join(ROOT, "bin", "pungi-like-koji"),
-                    "--config", os.path.join(ROOT, "configs", "demo", "demo.conf"),
+                    "--config", config,
                     "--target-dir", target, "--nightly", "--quiet", "--no-latest-link"],
                    check=True, stdout=subprocess.DEVNULL)
     return time.monotonic() - start
@@ -91,9 +109,10 @@ def main():
     ours, solves, repos = [], [], []
     trees = 0
     with tempfile.TemporaryDirectory() as tmp:
+        config = repos_config(tmp, universe)
         for run in range(args.runs):
             target = os.path.join(tmp, f"composes{run}")
-            ours.append(run_compose(target))
+            ours.append(run_compose(config, target))
             topdir = [d for d in glob.glob(os.path.join(target, "Demo-*"))][0]
             rpms = json.load(open(os.path.join(topdir, "compose/metadata/rpms.json")))
             jobs = {}

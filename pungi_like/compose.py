@@ -216,7 +216,10 @@ class Compose:
             items.append(entry)
 
     def _write_deliverables(self):
-        write_json_atomic(self.paths.deliverables_file(), self._deliverables)
+        # Pungi's three keys, plus what failed and why (task ids of build service tasks are in
+        # the error), so a failure can be followed up from this file alone
+        data = dict(self._deliverables, failed_details=self.failed_deliverables)
+        write_json_atomic(self.paths.deliverables_file(), data)
 
     def require_deliverable(self, kind, variant, arch, subvariant=None):
         with self._lock:

@@ -28,8 +28,10 @@ DRIVER = [sys.executable, os.path.join(ROOT, "bin", "pungi-like-koji")]
 def make_config(tmp_path, universe, extra=""):
     """The demo config with absolute paths and without its bootable media (these tests are
     about the driver; the e2e tests make and boot the media), plus ``extra`` lines."""
-    text = open(os.path.join(DEMO_DIR, "demo.conf")).read()
+    text = open(os.path.join(DEMO_DIR, "demo_base.conf")).read()
     text = text.split("# bootable media")[0].split("# the test phase boots")[0]
+    repos = open(os.path.join(DEMO_DIR, "demo-repos.conf")).read()
+    text += repos.replace("from demo_base import *", "")
     text = text.replace("../../.cache/universe/repo", universe.repo_dir)
     text = text.replace("../../.cache/universe/comps.xml", universe.comps_path)
     text = text.replace('"variants.xml"', repr(os.path.join(DEMO_DIR, "variants.xml")))
@@ -89,6 +91,7 @@ def test_failable_deliverable_gives_finished_incomplete(tmp_path, universe, fail
     assert open(os.path.join(topdir, "STATUS")).read() == "FINISHED_INCOMPLETE\n"
     deliverables = json.load(open(os.path.join(topdir, "logs/global/deliverables.json")))
     assert deliverables["failed"] == {"iso": [["Workstation", "x86_64", None]]}
+    assert "No space left on device" in deliverables["failed_details"][0]["error"]
     assert ["Workstation", "x86_64", None] in deliverables["attempted"]["iso"]
     assert "failed deliverable: iso Workstation.x86_64" in err
     # the rest of the compose is complete, and the latest link moved
