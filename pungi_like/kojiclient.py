@@ -108,6 +108,7 @@ class KojiWrapper:
         self._tasks = []
         self._http = None
         self._exit = contextlib.ExitStack()
+        self._stopping = threading.Event()      # set by cancel_all: waits end at once
 
     # ---- construction from a compose --------------------------------------------------------
     @classmethod
@@ -134,7 +135,32 @@ class KojiWrapper:
         wrapper._exit = stack
         compose.log.info("Build service: embedded hub %s (top directory %s)",
                          getattr(service, "url", "?"), topdir)
+        if section.get("seed_universe"):
+            try:
+                wrapper.seed_universe(conf.resolve_path(section["seed_universe"]))
+            except BaseException:
+                wrapper.close()
+                raise
         return wrapper
+
+    def seed_universe(self, path):
+        """Import the demo universe at ``path`` (built when missing) into the release's tags."""
+        from .buildsvc.seed import TagChain, import_universe
+        from .universe import ensure_universe
+
+        conf = self.conf
+        universe = ensure_universe(path, quiet=True)
+        admin = getattr(self.service, "admin_session", None)
+        session = admin() if callable(admin) else self.session
+        tags = TagChain.for_release(conf.release_short, conf.release_version)
+        log_path = self.compose.paths.log_file("global", "buildservice-seed") \
+            if self.compose is not None else None
+        result = import_universe(session, universe, tags=tags, log_path=log_path)
+        if self.compose is not None:
+            self.compose.log.info("Build service seeded from %s: %d RPMs imported, %d builds "
+                                  "tagged (event %s)", path, result.imported, result.tagged,
+                                  result.event["id"])
+        return result
 
     # ---- sessions ---------------------------------------------------------------------------
     @property
@@ -242,6 +268,7 @@ class KojiWrapper:
         Runs from the signal handler's thread with a session of its own, short timeouts and
         no retries, so a dead hub cannot keep a terminated compose alive.
         """
+        self._stopping.set()
         ids = self.tasks
         if not ids:
             return []
@@ -291,7 +318,8 @@ class KojiWrapper:
                 return info
             if deadline and time.monotonic() > deadline:
                 raise HubError(f"task {task_id} still {state} after {timeout} s")
-            time.sleep(poll)
+            if self._stopping.wait(poll):
+                raise HubError(f"stopped waiting for task {task_id}: the compose is ending")
 
     def task_failure(self, task_id):
         """The fault a failed task ended with, as ``Class: message`` (or its state)."""

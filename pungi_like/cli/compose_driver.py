@@ -316,6 +316,8 @@ def main(argv=None):
         print(f"Compose dir: {compose.topdir}")
 
     def on_signal(signum, frame):
+        if compose.scheduler is not None:
+            compose.scheduler.stop.set()  # never wait for running units: they are being killed
         raise Terminated(signum)
 
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}

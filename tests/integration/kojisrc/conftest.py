@@ -9,6 +9,7 @@ newer build) pin the other tests to ``seed.event``, the event right after seedin
 
 import importlib.util
 import os
+import re
 import shutil
 import socket
 
@@ -86,19 +87,24 @@ def koji_home(seeded, monkeypatch):
 
 
 def demo_config(tmp_path, universe, extra="", source="koji"):
-    """configs/demo/demo.conf without bootable media and test boots, with absolute paths;
-    with ``source = "koji"`` its package set comes from the seeded tags instead of the repo."""
-    text = open(os.path.join(DEMO_DIR, "demo.conf")).read()
+    """The demo compose's variants, groups and gather settings (``demo_base.conf``, or the
+    older single ``demo.conf``) without bootable media and test boots, with absolute paths;
+    its package set from the seeded tags (``source = "koji"``) or the universe's repo."""
+    base = os.path.join(DEMO_DIR, "demo_base.conf")
+    if not os.path.exists(base):
+        base = os.path.join(DEMO_DIR, "demo.conf")
+    text = open(base).read()
     text = text.split("# bootable media")[0].split("# the test phase boots")[0]
-    text = text.replace("../../.cache/universe/repo", universe.repo_dir)
+    # the single-file layout carried its own package set: drop it, it is set below
+    text = re.sub(r"(?ms)^# package set:.*?^sigkeys = \[None\]\n", "", text)
     text = text.replace("../../.cache/universe/comps.xml", universe.comps_path)
     text = text.replace('"variants.xml"', repr(os.path.join(DEMO_DIR, "variants.xml")))
     if source == "koji":
-        start = text.index('\npkgset_source = "repos"') + 1
-        end = text.index("\nsigkeys = [None]") + 1
-        text = text[:start] + ('pkgset_source = "koji"\n'
-                               'pkgset_koji_tag = "demo-1.0-updates"\n'
-                               'koji_profile = "kojiadmin"\n') + text[end:]
+        text += ('\npkgset_source = "koji"\npkgset_koji_tag = "demo-1.0-updates"\n'
+                 'koji_profile = "kojiadmin"\nsigkeys = [None]\n')
+    else:
+        text += (f'\npkgset_source = "repos"\npkgset_repos = {{"x86_64": [{universe.repo_dir!r}]}}\n'
+                 'sigkeys = [None]\n')
     path = tmp_path / f"{source}.conf"
     path.write_text(text + "\n" + extra + "\n")
     return str(path)

@@ -11,8 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import (NEWER_OLD, demo_config, newer_build, rpms_json, run_compose,  # noqa: F401
-                      status)
+from conftest import NEWER_OLD, demo_config, rpms_json, run_compose, status
 
 pytestmark = pytest.mark.integration
 
