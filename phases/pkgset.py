@@ -113,10 +113,11 @@ class PkgsetPhase(PhaseBase):
     def validate(self):
         errors = []
         if self.conf.pkgset_source == "koji":
-            if not (self.conf.koji_profile or getattr(self.conf, "buildservice", None)):
+            if not (getattr(self.conf, "koji_profile", None)
+                    or getattr(self.conf, "buildservice", None)):
                 errors.append("pkgset_source = 'koji' needs a build service: set koji_profile "
                               "(a koji client profile) or buildservice (the embedded one)")
-            if not _as_list(self.conf.pkgset_koji_tag):
+            if not _as_list(getattr(self.conf, "pkgset_koji_tag", None)):
                 errors.append("pkgset_source = 'koji' needs pkgset_koji_tag "
                               "(e.g. pkgset_koji_tag = 'f40-updates')")
         elif self.conf.pkgset_source == "repos" and not self.conf.pkgset_repos:

@@ -96,7 +96,7 @@ def test_koji_source_and_missing_repos_are_reported(tmp_path):
     with pytest.raises(PhaseError, match="does-not-exist"):
         phase.repo_dirs()
     compose.conf.pkgset_source = "koji"
-    assert "not implemented yet" in phase.validate()[0]
+    assert "needs a build service: set koji_profile" in phase.validate()[0]
     compose.conf.pkgset_source = "repos"
     compose.conf.pkgset_repos = None
     assert "needs pkgset_repos" in phase.validate()[0]
