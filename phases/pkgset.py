@@ -134,10 +134,10 @@ class PkgsetPhase(PhaseBase):
 
     def units(self):
         name = self.pkgset_name
-        inputs = None
+        inputs = self.default_inputs(None, None)
         if self.conf.pkgset_source == "koji":
-            # the event is part of the inputs: another event is another package set
-            inputs = {"koji_event": str(self.compose.koji_event or "")}
+            # the event asked for is part of the inputs: another event is another package set
+            inputs["koji_event"] = str(self.compose.koji_event or "")
         units = [self.unit("global", self.run_global, inputs=inputs,
                            log_path=self.paths.log_file("global", f"arch_repo.{name}"))]
         for arch in self.compose.get_arches():
