@@ -289,7 +289,20 @@ def run_task(session, task, h, opts: BuilderOptions) -> int:
 
 def main_loop(opts: BuilderOptions, max_cycles=None) -> int:
     builder = Builder(opts)
-    builder.login()
+    delay = 1.0
+    while True:
+        # a hub that is down or busy at start-up is waited for, not fatal
+        try:
+            builder.login()
+            break
+        except koji.AuthError as exc:
+            if "not a host" in str(exc) or "certificate" in str(exc).lower():
+                raise
+            log.warning("login failed (%s); retrying in %.0fs", exc, delay)
+        except Exception as exc:
+            log.warning("hub not reachable (%s); retrying in %.0fs", exc, delay)
+        time.sleep(delay)
+        delay = min(delay * 2, 30.0)
     return builder.run(max_cycles=max_cycles)
 
 

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Task queue throughput and repo regeneration latency of the embedded build service.
+
+    .venv/bin/python bench/bench_tasks.py [--tasks 200] [--packages 1000] [--runs 3]
+
+1. Throughput: ``--tasks`` cheap tasks (``sleep 0``) submitted in one multicall, picked up by
+   the builders (separate processes, one forked child per task), closed; tasks/s from the first
+   submit to the last close, with 1 and with 4 builders. Ratio: 4 builders vs 1.
+2. Repo regeneration: a build tag (the build tag of a target) holding ``--packages`` real RPMs;
+   one more build is tagged and the clock runs until the tag's repo with that change is READY
+   (automatic request, newRepo task, createrepo child, repoDone). Peer: ``createrepo_c`` run
+   directly on the same packages. Ratio: ours vs createrepo_c.
+Medians of ``--runs`` runs (the machine is shared and noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import koji  # noqa: E402
+
+from pungi_like.buildsvc.embedded import EmbeddedService  # noqa: E402
+
+QUEUE = {"run_interval": 0.2, "host_timeout": 30.0, "repo_delete_grace": 5.0}
+
+
+def throughput(builders, ntasks, workdir):
+    top = tempfile.mkdtemp(dir=workdir)
+    with EmbeddedService(top, builders=builders, capacity=8.0, maxjobs=12, poll_interval=0.05,
+                         queue_settings=QUEUE, builder_log_level="WARNING") as svc:
+        s = svc.admin_session()
+        start = time.monotonic()
+        s.multicall = True
+        for _ in range(ntasks):
+            s.makeTask("sleep", [0])
+        ids = [r[0] for r in s.multiCall(strict=True)]
+        closed = koji.TASK_STATES["CLOSED"]
+        while True:
+            done = s.listTasks({"state": [closed], "method": "sleep"}, {"countOnly": True})
+            if done >= ntasks:
+                break
+            time.sleep(0.05)
+        elapsed = time.monotonic() - start
+        assert len(ids) == ntasks
+    shutil.rmtree(top, ignore_errors=True)
+    return ntasks / elapsed
+
+
+def make_rpms(n, cache):
+    """``n`` tiny noarch RPMs from one spec with ``n`` subpackages (cached)."""
+    out = os.path.join(cache, "rpms-%d" % n)
+    if os.path.isdir(out) and len(os.listdir(out)) == n + 1:
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    top = tempfile.mkdtemp(dir=cache)
+    spec = ["Name: benchpkg", "Version: 1", "Release: 1", "Summary: bench", "License: MIT",
+            "BuildArch: noarch", "%description", "bench"]
+    for i in range(n):
+        spec += ["%%package -n bench%04d" % i, "Summary: bench %d" % i,
+                 "%%description -n bench%04d" % i, "bench %d" % i]
+    spec += ["%files"]
+    for i in range(n):
+        spec += ["%%files -n bench%04d" % i]
+    with open(os.path.join(top, "bench.spec"), "w") as f:
+        f.write("\n".join(spec) + "\n")
+    subprocess.run(["rpmbuild", "-bb", "--define", "_topdir %s" % top,
+                    os.path.join(top, "bench.spec")], check=True, capture_output=True)
+    os.makedirs(out)
+    for name in os.listdir(os.path.join(top, "RPMS", "noarch")):
+        shutil.move(os.path.join(top, "RPMS", "noarch", name), os.path.join(out, name))
+    shutil.rmtree(top)
+    return out
+
+
+def populate(svc, rpm_dir, tag):
+    """Put every RPM of ``rpm_dir`` into ``tag`` as its own build (direct DB rows + files)."""
+    import rpm
+    from sqlalchemy import insert, select
+
+    from pungi_like.buildsvc.db import schema as s
+
+    ts = rpm.TransactionSet()
+    ts.setVSFlags(-1)
+    eng = svc.app.db.engine
+    now = time.time()
+    with svc.app.db.write_lock, eng.begin() as conn:
+        ev = conn.execute(insert(s.events).values(ts=now).returning(s.events.c.id)).scalar_one()
+        admin = conn.execute(select(s.users.c.id).where(s.users.c.name == "kojiadmin")).scalar()
+        tag_id = conn.execute(select(s.tag.c.id).where(s.tag.c.name == tag)).scalar()
+        for fn in sorted(os.listdir(rpm_dir)):
+            with open(os.path.join(rpm_dir, fn), "rb") as f:
+                h = ts.hdrFromFdno(f.fileno())
+            name, ver, rel, arch = (h[rpm.RPMTAG_NAME], h[rpm.RPMTAG_VERSION],
+                                    h[rpm.RPMTAG_RELEASE], h[rpm.RPMTAG_ARCH])
+            if h[rpm.RPMTAG_SOURCEPACKAGE]:
+                continue
+            pkg = conn.execute(insert(s.package).values(name=name)
+                               .returning(s.package.c.id)).scalar_one()
+            bid = conn.execute(insert(s.build).values(
+                pkg_id=pkg, version=ver, release=rel, state=1, owner=admin, volume_id=1,
+                create_event=ev, completion_ts=now).returning(s.build.c.id)).scalar_one()
+            conn.execute(insert(s.rpminfo).values(
+                build_id=bid, name=name, version=ver, release=rel, arch=arch,
+                payloadhash="0" * 32, size=os.path.getsize(os.path.join(rpm_dir, fn)),
+                buildtime=int(now)))
+            conn.execute(insert(s.tag_packages).values(
+                package_id=pkg, tag_id=tag_id, blocked=False, create_event=ev,
+                creator_id=admin, active=True))
+            conn.execute(insert(s.tag_package_owners).values(
+                package_id=pkg, tag_id=tag_id, owner=admin, create_event=ev,
+                creator_id=admin, active=True))
+            conn.execute(insert(s.tag_listing).values(
+                build_id=bid, tag_id=tag_id, create_event=ev, creator_id=admin, active=True))
+            dest = os.path.join(svc.topdir, "packages", name, ver, rel, arch)
+            os.makedirs(dest, exist_ok=True)
+            os.link(os.path.join(rpm_dir, fn), os.path.join(dest, fn))
+
+
+def wait_repo(s, tag, min_event, timeout=300):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        repo = s.getRepo(tag)
+        if repo and repo["create_event"] >= min_event:
+            return repo
+        time.sleep(0.05)
+    raise TimeoutError("no repo of %s at event %s" % (tag, min_event))
+
+
+def repo_regen(npkgs, runs, workdir, rpm_dir):
+    top = tempfile.mkdtemp(dir=workdir)
+    times = []
+    with EmbeddedService(top, builders=1, capacity=8.0, poll_interval=0.05,
+                         queue_settings=QUEUE, builder_log_level="WARNING") as svc:
+        s = svc.admin_session()
+        s.createTag("bench-build", arches="x86_64")
+        s.createTag("bench-dest")
+        populate(svc, rpm_dir, "bench-build")
+        s.createBuildTarget("bench", "bench-build", "bench-dest")
+        first = wait_repo(s, "bench-build", s.tagLastChangeEvent("bench-build"))
+        # the changes: untag / re-tag one build; each must show in a new repo
+        nvr = s.listTagged("bench-build")[0]["nvr"]
+        for i in range(runs):
+            start = time.monotonic()
+            if i % 2 == 0:
+                s.untagBuildBypass("bench-build", nvr)
+            else:
+                s.tagBuildBypass("bench-build", nvr)
+            ev = s.tagLastChangeEvent("bench-build")
+            repo = wait_repo(s, "bench-build", ev)
+            times.append(time.monotonic() - start)
+        pkgs = sum(1 for _ in open(os.path.join(top, "repos", "bench-build", str(repo["id"]),
+                                                "x86_64", "pkglist")))
+        assert first["id"] < repo["id"]
+    shutil.rmtree(top, ignore_errors=True)
+    return statistics.median(times), pkgs
+
+
+def createrepo_direct(rpm_dir, runs, workdir):
+    times = []
+    for _ in range(runs):
+        d = tempfile.mkdtemp(dir=workdir)
+        for fn in os.listdir(rpm_dir):
+            if not fn.endswith(".src.rpm"):
+                os.link(os.path.join(rpm_dir, fn), os.path.join(d, fn))
+        start = time.monotonic()
+        subprocess.run(["createrepo_c", "--quiet", "--general-compress-type", "gz", d],
+                       check=True)
+        times.append(time.monotonic() - start)
+        shutil.rmtree(d)
+    return statistics.median(times)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tasks", type=int, default=200)
+    p.add_argument("--packages", type=int, default=1000)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--workdir", default=None)
+    args = p.parse_args(argv)
+    workdir = args.workdir or tempfile.mkdtemp(prefix="bench-tasks-")
+    cache = os.path.join(ROOT, ".cache", "bench-tasks")
+    os.makedirs(cache, exist_ok=True)
+    rates = {}
+    for n in (1, 4):
+        rates[n] = statistics.median(throughput(n, args.tasks, workdir)
+                                     for _ in range(args.runs))
+    rpm_dir = make_rpms(args.packages, cache)
+    regen, pkgs = repo_regen(args.packages, args.runs, workdir, rpm_dir)
+    direct = createrepo_direct(rpm_dir, args.runs, workdir)
+    print("| measure | ours | peer | ratio |")
+    print("|---|---|---|---|")
+    print("| task throughput, %d sleep-0 tasks: 4 builders vs 1 (tasks/s) | %.1f | %.1f | %.2f |"
+          % (args.tasks, rates[4], rates[1], rates[4] / rates[1]))
+    print("| tag change -> READY repo, %d-package build tag vs createrepo_c on the same "
+          "packages (s) | %.2f | %.2f | %.2f |" % (pkgs, regen, direct, regen / direct))
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
