@@ -134,7 +134,8 @@ class EmbeddedService:
                "--cert", os.path.join(self.pki, name + ".pem"), "--serverca", self.ca,
                "--topdir", self.topdir, "--workdir", os.path.join(logdir, name + ".work"),
                "--capacity", str(self.capacity), "--maxjobs", str(self.maxjobs),
-               "--poll-interval", str(self.poll_interval), "--log-level",
+               "--poll-interval", str(self.poll_interval), "--parent-pid", str(os.getpid()),
+               "--log-level",
                self.builder_log_level]
         logf = open(os.path.join(logdir, name + ".log"), "ab")
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,

@@ -23,6 +23,8 @@ def build_parser():
     p.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls")
     p.add_argument("--keep-workdirs", action="store_true",
                    help="keep work directories of successful tasks")
+    p.add_argument("--parent-pid", type=int,
+                   help="stop when the process with this pid (the embedding one) is gone")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -38,7 +40,8 @@ def main(argv=None):
     opts = BuilderOptions(hub=args.hub, cert=args.cert, serverca=args.serverca,
                           topdir=args.topdir, topurl=args.topurl, workdir=args.workdir,
                           capacity=args.capacity, arches=arches, maxjobs=args.maxjobs,
-                          poll_interval=args.poll_interval, keep_workdirs=args.keep_workdirs)
+                          poll_interval=args.poll_interval, keep_workdirs=args.keep_workdirs,
+                          parent_pid=args.parent_pid)
     return main_loop(opts)
 
 

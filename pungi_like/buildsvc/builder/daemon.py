@@ -45,6 +45,7 @@ class BuilderOptions:
     maxjobs: int = 10
     poll_interval: float = 1.0
     keep_workdirs: bool = False
+    parent_pid: Optional[int] = None   # stop when this process (the embedding one) is gone
     extra: dict = field(default_factory=dict)
 
 
@@ -86,6 +87,9 @@ class Builder:
         cycles = 0
         try:
             while not self.stopping:
+                if self.opts.parent_pid and os.getppid() != self.opts.parent_pid:
+                    log.warning("parent process %d is gone; stopping", self.opts.parent_pid)
+                    break
                 try:
                     self.cycle()
                 except (koji.AuthError, koji.AuthExpired):
@@ -291,6 +295,9 @@ def main_loop(opts: BuilderOptions, max_cycles=None) -> int:
     builder = Builder(opts)
     delay = 1.0
     while True:
+        if opts.parent_pid and os.getppid() != opts.parent_pid:
+            log.warning("parent process %d is gone; not starting", opts.parent_pid)
+            return 0
         # a hub that is down or busy at start-up is waited for, not fatal
         try:
             builder.login()
@@ -302,7 +309,7 @@ def main_loop(opts: BuilderOptions, max_cycles=None) -> int:
         except Exception as exc:
             log.warning("hub not reachable (%s); retrying in %.0fs", exc, delay)
         time.sleep(delay)
-        delay = min(delay * 2, 30.0)
+        delay = min(delay * 2, 5.0)
     return builder.run(max_cycles=max_cycles)
 
 
