@@ -185,7 +185,10 @@ class CreateisoPhase(PhaseBase):
                 if skip == [True]:
                     self.log.info("[createiso] skipping %s.%s (createiso_skip)", variant.uid, arch)
                     continue
-                needs = [f"createrepo.{variant.uid}.{arch}"]
+                # the DVD carries the addons, whose trees live inside the variant's
+                needs = [f"createrepo.{variant.uid}.{arch}"] + [
+                    f"createrepo.{child.uid}.{arch}" for child in variant.children
+                    if child.type == "addon" and not child.is_empty]
                 bootable = is_bootable(self.compose, variant, arch)
                 if bootable:
                     # a failed (failable) buildinstall skips the DVD, as in Pungi

@@ -8,6 +8,7 @@ import threading
 from phases.base import PhaseBase
 from pungi_like import metadata
 from pungi_like.errors import PhaseError
+from pungi_like.fileutil import write_atomic
 from pungi_like.tools import run
 from pungi_like.config.options import Option, scm_dict_schema, variant_arch_mapping
 
@@ -106,21 +107,22 @@ class CreaterepoPhase(PhaseBase):
                     # the tree's .treeinfo describes the installer images when there are any
                     after=[f"buildinstall.{variant.uid}.{arch}"],
                     log_path=self.log_path(arch, variant)))
+            src_addons = [f"createrepo.{child.uid}.src" for child in variant.children
+                          if child.type == "addon" and not child.is_empty]
             units.append(self.unit(
                 f"{variant.uid}.src", self._run_source, variant=variant, arch="src",
-                needs=[f"gather.{variant.uid}.{a}" for a in variant.arches],
+                needs=[f"gather.{variant.uid}.{a}" for a in variant.arches] + src_addons,
                 log_path=self.paths.log_file("global", f"createrepo-{variant.uid}.src")))
         return units
 
     # ---- one repo -------------------------------------------------------------------------
-    def createrepo(self, tree, log_path, groupfile=None):
-        """createrepo_c over the packages under ``tree``; returns the package count."""
+    def createrepo(self, tree, log_path, listfile, groupfile=None):
+        """createrepo_c over the packages under ``tree``, listed in ``listfile`` (Pungi's
+        ``work/<arch>/repo_package_list/<V>.<arch>.<type>.conf``); returns the package count."""
         conf = self.conf
         os.makedirs(tree, exist_ok=True)
         pkgs = package_list(tree)
-        listfile = os.path.join(tree, ".pkglist")
-        with open(listfile, "w", encoding="utf-8") as fh:
-            fh.write("".join(p + "\n" for p in pkgs))
+        write_atomic(listfile, "".join(p + "\n" for p in pkgs))
         cmd = ["createrepo_c", tree, "--outputdir", tree, "--pkglist", listfile,
                "--checksum", conf.createrepo_checksum, "--unique-md-filenames",
                "--workers", str(conf.createrepo_num_workers),
@@ -134,10 +136,7 @@ class CreaterepoPhase(PhaseBase):
                     "--set-timestamp-to-revision"]
         cmd += list(conf.createrepo_extra_args)
         with self._slots:
-            try:
-                run([_createrepo_c()] + cmd[1:], log_path=log_path)
-            finally:
-                os.unlink(listfile)
+            run([_createrepo_c()] + cmd[1:], log_path=log_path)
         return len(pkgs)
 
     def _tree_metadata(self, tree, variant, arch):
@@ -165,11 +164,14 @@ class CreaterepoPhase(PhaseBase):
         comps = self.paths.comps(arch, variant, create=False)
         if os.path.exists(comps):
             groupfile = comps
-        count = self.createrepo(tree, unit.log_path, groupfile=groupfile)
+        count = self.createrepo(tree, unit.log_path,
+                                self.paths.repo_package_list(arch, variant, "rpm"),
+                                groupfile=groupfile)
         debug_tree = self.paths.debug_tree(arch, variant)
         debug_count = 0
         if os.path.isdir(os.path.join(debug_tree, "Packages")):
-            debug_count = self.createrepo(debug_tree, unit.log_path)
+            debug_count = self.createrepo(debug_tree, unit.log_path,
+                                          self.paths.repo_package_list(arch, variant, "debuginfo"))
         self._tree_metadata(tree, variant, arch)
         return {"tree": self.paths.relative(tree), "packages": count,
                 "debug_packages": debug_count}
@@ -177,7 +179,8 @@ class CreaterepoPhase(PhaseBase):
     def _run_source(self, unit):
         variant = unit.variant
         tree = self.paths.source_tree(variant, create=True)
-        count = self.createrepo(tree, unit.log_path)
+        count = self.createrepo(tree, unit.log_path,
+                                self.paths.repo_package_list("global", variant, "srpm"))
         self._tree_metadata(tree, variant, "src")
         return {"tree": self.paths.relative(tree), "packages": count}
 

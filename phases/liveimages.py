@@ -13,7 +13,7 @@ import os
 from phases.base import PhaseBase
 from pungi_like.config.options import Option, str_or_list, variant_arch_mapping
 from pungi_like.errors import PhaseError
-from pungi_like.fileutil import link_file
+from pungi_like.fileutil import write_atomic
 
 LIVE_IMAGE_SCHEMA = {
     "type": "object",
@@ -169,7 +169,7 @@ class LiveimagesPhase(PhaseBase):
             opts["ksurl"] = ksurl
             kickstart = block["kickstart"]
         else:
-            kickstart = koji.upload_file(self.conf.resolve_path(block["kickstart"]),
+            kickstart = koji.upload_file(self.flat_kickstart(block, variant, arch, name),
                                          f"cli-{kind}")
         target = self.value(block, "target")
         with open(unit.log_path, "a", encoding="utf-8") as log:
@@ -184,6 +184,22 @@ class LiveimagesPhase(PhaseBase):
                              f"details. ({koji.task_failure(task_id)})")
         source = self._find_image(koji, task_id, kind)
         return self._collect(unit, source, name, subvariant, kind, task_id)
+
+    def flat_kickstart(self, block, variant, arch, name):
+        """The block's kickstart with its %include chain expanded (the build service gets one
+        file, as spin-livecd uploads one), written to work/<arch>/live/; errors name the file
+        and line."""
+        from pungi_like.buildsvc.builder.kickstart import KickstartFileError, flatten_includes
+
+        source = self.conf.resolve_path(block["kickstart"])
+        try:
+            flat = flatten_includes(source)
+        except KickstartFileError as exc:
+            raise PhaseError(f"live_images kickstart {block['kickstart']}: {exc}") from None
+        target = os.path.join(self.paths.work_dir(arch, create=True), "live",
+                              f"{variant.uid}-{name}.ks")
+        write_atomic(target, flat.text)
+        return target
 
     def _find_image(self, koji, task_id, kind):
         """Path of the image the task made (scratch: task output; else the image build)."""
@@ -223,7 +239,7 @@ class LiveimagesPhase(PhaseBase):
             filename = os.path.basename(source)
         target = os.path.join(directory, filename)
         local = self.compose.koji.fetch(source, target)
-        fields = dict(type="live" if kind == "livecd" else "raw-xz", arch=arch, bootable=True,
+        fields = dict(type="live" if kind == "livecd" else "raw-xz", bootable=True,
                       subvariant=subvariant)
         if kind == "livecd":
             fields.update(format="iso", implant_md5=isomod.implanted_md5(local),

@@ -353,6 +353,8 @@ def write_iso(tree_dir, iso_path, volid, *, boot=None, source_date_epoch=None, e
             iso.add_isohybrid(mbr_id=mbr_id, efi=uefi)
             with open(isohdpfx_path(), "rb") as fh:
                 iso.isohybrid_mbr.mbr = fh.read()[32:432]
+        if bios and uefi:
+            _reserve_backup_gpt(iso)
         os.makedirs(os.path.dirname(os.path.abspath(iso_path)) or ".", exist_ok=True)
         tmp = f"{iso_path}.tmp-{os.getpid()}-{threading.get_ident()}"
         try:
@@ -376,6 +378,29 @@ def write_iso(tree_dir, iso_path, volid, *, boot=None, source_date_epoch=None, e
 
 
 # ---- implanted MD5, manifest ---------------------------------------------------------------
+
+def _reserve_backup_gpt(iso):
+    """Keep room for the backup GPT at the end of a hybrid UEFI image.
+
+    pycdlib pads the image to a whole cylinder and writes the backup GPT (header + 128
+    entries, 16.5 KiB) into the last bytes of that padding; when the ISO data ends on or just
+    before a cylinder boundary the padding is shorter than the GPT and the GPT overwrites the
+    last file's data (a zeroed grub.cfg was seen). Growing the volume by a few zero sectors
+    moves the end away from the boundary.
+    """
+    hybrid = iso.isohybrid_mbr
+    cylinder = hybrid.geometry_heads * hybrid.geometry_sectors * 512
+    gpt = 512 + 128 * 128
+    size = iso.pvd.space_size * SECTOR
+    frac = size % cylinder
+    padding = cylinder - frac if frac else 0
+    if padding >= gpt:
+        return
+    extra = padding // SECTOR + 1
+    for vd in (iso.pvd, iso.joliet_vd, getattr(iso, "enhanced_vd", None)):
+        if vd is not None:
+            vd.space_size += extra
+
 
 def implant_md5(iso_path, supported=False, log_path=None):
     """Implant the MD5 of ``iso_path`` (implantisomd5; ``--supported-iso`` when ``supported``);

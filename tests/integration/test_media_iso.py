@@ -191,3 +191,36 @@ def test_iso9660_names_are_valid_and_unique():
         assert len(name) <= 30 and name.count(".") <= 1
         assert all(c.isupper() or c.isdigit() or c in "_." for c in name)
     assert iso.iso9660_name("EFI", True) == "EFI"
+
+
+def test_backup_gpt_never_overwrites_the_last_file(boot_tree, tmp_path):
+    """Regression: an image whose data ends on a 1 MiB cylinder boundary lost its last file to
+    pycdlib's backup GPT (a zeroed EFI/BOOT/grub.cfg made the live ISO stop at a grub> prompt)."""
+    import io
+
+    filler = os.path.join(boot_tree, "filler.bin")
+    hit = False
+    for extra in range(0, 520):
+        with open(filler, "wb") as fh:
+            fh.write(b"\1" * (extra * 2048 + 1))
+        probe = iso.write_iso(boot_tree, str(tmp_path / "probe.iso"), "PAD_TEST",
+                              boot="bios+uefi", source_date_epoch=EPOCH)
+        image = pycdlib.PyCdlib()
+        image.open(probe.path)
+        last_path, last_end = None, 0
+        for top, _, files in image.walk(rr_path="/"):
+            for name in files:
+                path = f"{top.rstrip('/')}/{name}"
+                rec = image.get_record(rr_path=path)
+                end = rec.extent_location() * 2048 + rec.get_data_length()
+                if end > last_end and not path.endswith("boot.cat"):
+                    last_path, last_end = path, end
+        out = io.BytesIO()
+        image.get_file_from_iso_fp(out, rr_path=last_path)
+        image.close()
+        source = os.path.join(boot_tree, last_path.lstrip("/"))
+        assert out.getvalue() == open(source, "rb").read(), f"{last_path} damaged ({extra})"
+        if -(-last_end // 2048) * 2048 % (1 << 20) in (0, 2048):
+            hit = True
+            break
+    assert hit, "no layout ended on a cylinder boundary; the regression was not exercised"

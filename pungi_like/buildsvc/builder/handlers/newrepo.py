@@ -43,7 +43,7 @@ def new_repo(ctx, tag, event=None, src=False, debuginfo=False, separate_src=Fals
     oldrepo = ctx.session.getRepo(info["tag_id"])
     kids = {}
     for arch in arches:
-        kids[arch] = ctx.subtask("createrepo", [repo_id, arch, oldrepo], label=arch, arch=arch)
+        kids[arch] = ctx.subtask("createrepo", [repo_id, arch, oldrepo], label=arch, arch="noarch")
     results = ctx.wait(list(kids.values()), all=True)
     data = {arch: results[tid] for arch, tid in kids.items()}
     ctx.session.host.repoDone(repo_id, data)
