@@ -210,6 +210,8 @@ def test_logs_config_copy_and_unit_records(demo):
     topdir = demo["topdir"]
     assert os.path.exists(os.path.join(topdir, "logs/global/pungi.global.log"))
     assert os.path.exists(os.path.join(topdir, "logs/global/config-copy/demo.conf"))
+    # the included file is copied too
+    assert os.path.exists(os.path.join(topdir, "logs/global/config-copy/demo_base.conf"))
     dump = json.load(open(os.path.join(topdir, "logs/global/config-dump.global.log")))
     assert dump["release_short"] == "Demo" and dump["createrepo_checksum"] == "sha256"
     record = json.load(open(os.path.join(topdir, "work/global/units/gather.Server.x86_64.json")))
@@ -278,7 +280,7 @@ def test_images_json_lists_boot_iso_dvds_and_source_isos(demo):
 
 def test_every_iso_passes_xorriso_and_checkisomd5(demo):
     isos = glob.glob(os.path.join(demo["topdir"], "compose", "*", "*", "iso", "*.iso"))
-    assert len(isos) == 9
+    assert len(isos) == 10  # boot.iso, DVD and source DVD of 3 variants + the live ISO
     for iso in isos:
         check = subprocess.run(["checkisomd5", iso], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
@@ -302,8 +304,43 @@ def test_the_test_phase_booted_every_bootable_image_with_bios_and_uefi(demo):
             booted[(path, firmware)] = result["ok"]
     dvds_and_boot = [i.path for key, imgs in images_by_type(demo).items()
                      for i in imgs if i.bootable]
-    assert len(dvds_and_boot) == 6
+    assert len(dvds_and_boot) == 7  # + the live ISO
     for path in dvds_and_boot:
         assert booted[(path, "bios")] and booted[(path, "uefi")], path
     log = open(os.path.join(topdir, "logs/x86_64/test-boot-Server-uefi.x86_64.log")).read()
     assert "DEMO-INSTALLER-OK" in log
+    # the live ISO boots its squashfs root, not the installer
+    assert re.search(r"DEMO-BOOT-OK root: \S+ on / type (overlay|squashfs)", log)
+
+
+def test_live_image_from_a_livecd_task_of_the_embedded_service(demo):
+    import hashlib
+
+    topdir = demo["topdir"]
+    (live,) = images_by_type(demo)[("Server", "live", "x86_64")]
+    assert live.bootable and live.format == "iso" and live.subvariant == "Live"
+    assert live.path == f"Server/x86_64/iso/{os.path.basename(topdir)}-Server-x86_64-live.iso"
+    path = os.path.join(topdir, "compose", live.path)
+    assert live.checksums["sha256"] == hashlib.sha256(open(path, "rb").read()).hexdigest()
+    manifest = open(path + ".manifest").read()
+    assert "/LiveOS/squashfs.img" in manifest
+    # the task the compose started on the build service is recorded
+    tasks = os.listdir(os.path.join(topdir, "logs/global/koji-tasks"))
+    assert tasks and all(t.isdigit() for t in tasks)
+    log = open(glob.glob(os.path.join(topdir, "logs/x86_64/liveimage-Server-Live-*.log"))[0]).read()
+    assert "buildImage('Demo-Live'" in log and "CLOSED" in log
+
+
+def test_package_set_came_from_the_build_service_tag(demo):
+    topdir = demo["topdir"]
+    event = json.load(open(os.path.join(topdir, "work/global/koji-event")))
+    assert isinstance(event["id"], int) and event["id"] > 0
+    rpms = load_rpms(demo)
+    entry = next(e for s in rpms["Server"]["x86_64"].values() for n, e in s.items()
+                 if n.startswith("demo-httpd-0:") and e["category"] == "binary")
+    composed = os.path.join(topdir, "compose", entry["path"])
+    hub = glob.glob(os.path.join(ROOT, ".cache", "buildsvc", "packages", "demo-httpd", "*", "*",
+                                 "x86_64", os.path.basename(composed)))
+    assert hub, "the RPM is not in the build service's top directory"
+    # linked from the hub's top directory, not copied
+    assert os.stat(hub[0]).st_ino == os.stat(composed).st_ino
