@@ -44,6 +44,14 @@ class Database:
 
 
 class _NullLock:
+    """PostgreSQL needs no hub-side write lock: the database serialises writers itself."""
+
+    def acquire(self, blocking=True, timeout=-1):
+        return True
+
+    def release(self):
+        pass
+
     def __enter__(self):
         return self
 

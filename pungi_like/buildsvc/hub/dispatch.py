@@ -104,6 +104,21 @@ def _multicall(calls):
     return results
 
 
+#: how long a write waits for the database write lock before it fails (never forever)
+WRITE_LOCK_TIMEOUT = 300
+
+
+@contextlib.contextmanager
+def _timed(lock):
+    if not lock.acquire(timeout=WRITE_LOCK_TIMEOUT):
+        raise koji.RetryError(f"the hub's database stayed busy for {WRITE_LOCK_TIMEOUT} s; "
+                              "try again")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def handle_xmlrpc(hub, environ, body: bytes) -> bytes:
     """Answer one XML-RPC request body with a methodResponse document."""
     try:
@@ -113,7 +128,7 @@ def handle_xmlrpc(hub, environ, body: bytes) -> bytes:
     if name is None:
         return encode_fault(1000, "Invalid XML-RPC request: no method name")
     args, kwargs = decode_args(params)
-    lock = hub.db.write_lock if _is_write(name, args) else contextlib.nullcontext()
+    lock = _timed(hub.db.write_lock) if _is_write(name, args) else contextlib.nullcontext()
     try:
         with lock, hub.db.engine.begin() as conn:
             context.reset()

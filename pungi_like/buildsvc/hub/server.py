@@ -67,10 +67,28 @@ class HubConfig:
             f.write("\n")
 
 
+def _close_without_logout(session):
+    """Replacement ``ClientSession.__del__`` for processes that serve a hub (see HubApp)."""
+    rsession = session.__dict__.get("rsession")
+    if rsession is not None:
+        try:
+            rsession.close()
+        except Exception:  # noqa: BLE001 - a finaliser must not raise
+            pass
+
+
 class HubApp:
     """The WSGI application: one per hub (database + top directory)."""
 
     def __init__(self, config: HubConfig, db=None):
+        # koji.ClientSession logs out over HTTP when it is garbage collected. In a process that
+        # also serves the hub (the embedded service, tests) the collector can run that in a hub
+        # thread holding the database write lock: the logout request then waits for that lock
+        # and the thread waits for the logout - a deadlock seen under load. Sessions of such a
+        # process are closed without the logout call; the hub expires them instead.
+        import koji
+
+        koji.ClientSession.__del__ = _close_without_logout
         load_all()
         self.config = config
         self.db = db or open_db(config.db_url)
