@@ -267,6 +267,14 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     console = setup_console(args)
+    try:
+        return _main(argv, args, parser)
+    finally:
+        # in-process callers (tests, wrappers) must not keep a handler on a stream they close
+        logging.getLogger("pungi_like").removeHandler(console)
+
+
+def _main(argv, args, parser):
     notifier = Notifier(args.notification_script, cwd=args.target_dir or args.compose_dir)
 
     # -- everything that can be wrong before a compose exists: exit 2 or 3, nothing created
@@ -384,7 +392,6 @@ def main(argv=None):
         print(f"  failed deliverable: {failed['kind']} {failed['variant']}.{failed['arch']}: "
               f"{failed['error']}", file=sys.stderr)
     compose.close_logging()
-    logging.getLogger("pungi_like").removeHandler(console)
     if compose.status == "FINISHED_INCOMPLETE":
         return EXIT_FINISHED if args.incomplete_ok else EXIT_INCOMPLETE
     return EXIT_FINISHED
