@@ -274,3 +274,40 @@ def test_tty_shows_progress_and_non_tty_stays_quiet(tmp_path, universe):
     assert proc.returncode == 0
     assert proc.stderr == ""
     assert re.fullmatch(r"Compose Demo-1\.0-\d{8}\.t\.0 FINISHED in \d+ s: \S+\n", proc.stdout)
+
+
+def test_non_bootable_dvd_larger_than_iso_size_is_split_with_per_disc_repodata(tmp_path,
+                                                                                universe):
+    import productmd.compose
+
+    from pungi_like.media.iso import iso_manifest
+
+    conf = make_config(tmp_path, universe, """
+iso_size = "11M"
+split_iso_reserve = "256k"
+createiso_skip = [(".*", {"*": True, "src": True}), ("^Everything$", {"*": False})]
+""")
+    target = tmp_path / "composes"
+    proc = subprocess.run(DRIVER + ["--config", conf, "--target-dir", str(target), "--test"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    topdir = only_compose(str(target))
+    images = productmd.compose.Compose(os.path.join(topdir, "compose")).images
+    dvds = sorted(images["Everything"]["x86_64"], key=lambda i: i.disc_number)
+    assert len(dvds) >= 2
+    assert [d.disc_number for d in dvds] == list(range(1, len(dvds) + 1))
+    assert {d.disc_count for d in dvds} == {len(dvds)}
+    seen = set()
+    for dvd in dvds:
+        path = os.path.join(topdir, "compose", dvd.path)
+        assert os.path.getsize(path) <= 11 * 1024 * 1024
+        files = iso_manifest(path)
+        assert "/media.repo" in files and "/repodata/repomd.xml" in files  # sticky, per disc
+        packages = {f for f in files if f.endswith(".rpm")}
+        assert packages and not packages & seen  # every package on exactly one disc
+        seen |= packages
+        assert not dvd.bootable
+    tree = os.path.join(topdir, "compose", "Everything", "x86_64", "os")
+    in_tree = {"/" + os.path.relpath(os.path.join(d, f), tree)
+               for d, _, fs in os.walk(os.path.join(tree, "Packages")) for f in fs}
+    assert seen == in_tree
