@@ -100,18 +100,6 @@ def listBuildRPMs(build):
     return listRPMs(buildID=b["id"])
 
 
-@read_only
-def queryRPMSigs(rpm_id=None, sigkey=None, queryOpts=None):
-    q = select(s.rpmsigs.c.rpm_id, s.rpmsigs.c.sigkey, s.rpmsigs.c.sighash)
-    if rpm_id is not None:
-        if not isinstance(rpm_id, int):
-            rpm_id = getRPM(rpm_id, strict=True)["id"]
-        q = q.where(s.rpmsigs.c.rpm_id == rpm_id)
-    if sigkey is not None:
-        q = q.where(s.rpmsigs.c.sigkey == sigkey)
-    return [dict(r._mapping) for r in context.conn.execute(q.order_by(s.rpmsigs.c.rpm_id))]
-
-
 def read_rpm(path):
     """Header fields of an RPM file: NEVRA, sourcepackage, sourcerpm, buildtime, ident, sigkey."""
     try:
