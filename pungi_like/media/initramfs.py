@@ -137,11 +137,14 @@ def find_kernel(root_dir):
 def make_initramfs(output, root_dir, *, kver=None, modules=DEFAULT_MODULES,
                    installer_image="images/install.img", live_image="LiveOS/squashfs.img",
                    installer_init="/usr/libexec/demo-installer/init-hook", live_init="/sbin/init",
-                   wait_seconds=30, extra_files=None, source_date_epoch=None, compress=True):
+                   wait_seconds=30, extra_files=None, source_date_epoch=None, compress=True,
+                   init_script=None):
     """Write the initramfs for the kernel installed in ``root_dir`` to ``output``.
 
     ``modules``: names to load (with their dependencies).  ``extra_files``: {path in the
-    archive: bytes}.  Returns {"kver", "modules" (load order), "size"}.
+    archive: bytes}.  ``init_script``: a callable ``(kver, load_order) -> text`` giving
+    another ``/init`` than the CD/live one of ``share/templates/initramfs-init.sh.j2`` (disk
+    images mount their root by label).  Returns {"kver", "modules" (load order), "size"}.
     """
     kver = kver or find_kernel(root_dir)[0]
     moddir = os.path.join(root_dir, "lib", "modules", kver)
@@ -152,10 +155,13 @@ def make_initramfs(output, root_dir, *, kver=None, modules=DEFAULT_MODULES,
     if busybox is None:
         raise PungiLikeError(f"{root_dir}: no busybox binary (install the busybox package)")
     order = module_load_order(moddir, modules)
-    init = templates.render("initramfs-init.sh.j2", kver=kver, modules=order,
-                            installer_image=installer_image, live_image=live_image,
-                            installer_init=installer_init, live_init=live_init,
-                            wait_seconds=int(wait_seconds))
+    if init_script is not None:
+        init = init_script(kver, order)
+    else:
+        init = templates.render("initramfs-init.sh.j2", kver=kver, modules=order,
+                                installer_image=installer_image, live_image=live_image,
+                                installer_init=installer_init, live_init=live_init,
+                                wait_seconds=int(wait_seconds))
     buf = io.BytesIO()
     cpio = CpioWriter(buf, mtime=source_date_epoch or 0)
     dirs = {"bin", "dev", "etc", "lib", "lib/modules", f"lib/modules/{kver}", "proc", "run",

@@ -19,14 +19,13 @@ UUID, hash seed) are derived from the NVR and the source date epoch, so they are
 
 from __future__ import annotations
 
-import io
-import gzip
 import os
 import shutil
 import time
 import uuid
 
 from ... import tools
+from ...errors import PungiLikeError
 from ...media import efiboot, initramfs
 from .kickstart import prepare_kickstart
 from .root import ImageBuildError, file_info, populate_root
@@ -97,47 +96,13 @@ def _guid(seed, what):
 
 def make_disk_initramfs(output, root_dir, *, source_date_epoch=None, modules=DISK_MODULES):
     """An initramfs that mounts the root by label (see :data:`DISK_INIT`); returns its info."""
-    kver = initramfs.find_kernel(root_dir)[0]
-    moddir = os.path.join(root_dir, "lib", "modules", kver)
-    order = initramfs.module_load_order(moddir, modules)
-    busybox = next((os.path.join(root_dir, c) for c in initramfs.BUSYBOX_CANDIDATES
-                    if os.path.isfile(os.path.join(root_dir, c))), None)
-    if busybox is None:
-        raise ImageBuildError(f"{root_dir}: no busybox (the disk initramfs needs it)")
-    init = DISK_INIT.replace("@MODULES@", " ".join(order)).replace("@KVER@", kver)
-    buf = io.BytesIO()
-    cpio = initramfs.CpioWriter(buf, mtime=source_date_epoch or 0)
-    dirs = {"bin", "dev", "proc", "sys", "run", "sysroot", "tmp", "sbin", "usr", "usr/bin",
-            "usr/sbin", "lib", "lib/modules", f"lib/modules/{kver}"}
-    for rel in order:
-        parent = os.path.dirname(f"lib/modules/{kver}/{rel}")
-        while parent:
-            dirs.add(parent)
-            parent = os.path.dirname(parent)
-    entries = {d: ("dir",) for d in dirs}
-    entries["dev/console"] = ("chr", 5, 1)
-    entries["dev/null"] = ("chr", 1, 3)
-    with open(busybox, "rb") as fh:
-        entries["bin/busybox"] = ("file", fh.read(), 0o755)
-    entries["bin/sh"] = ("link", "busybox")
-    entries["init"] = ("file", init.encode(), 0o755)
-    for rel in order:
-        with open(os.path.join(moddir, rel), "rb") as fh:
-            entries[f"lib/modules/{kver}/{rel}"] = ("file", fh.read(), 0o644)
-    for name in sorted(entries):
-        kind, *args = entries[name]
-        if kind == "dir":
-            cpio.directory(name)
-        elif kind == "chr":
-            cpio.chardev(name, *args)
-        elif kind == "link":
-            cpio.symlink(name, *args)
-        else:
-            cpio.file(name, *args)
-    cpio.close()
-    with open(output, "wb") as fh:
-        fh.write(gzip.compress(buf.getvalue(), compresslevel=6, mtime=0))
-    return {"kver": kver, "modules": order}
+    try:
+        return initramfs.make_initramfs(
+            output, root_dir, modules=modules, source_date_epoch=source_date_epoch,
+            init_script=lambda kver, order: DISK_INIT.replace("@MODULES@", " ".join(order))
+            .replace("@KVER@", kver))
+    except PungiLikeError as exc:
+        raise ImageBuildError(str(exc)) from None
 
 
 def _tree_bytes(root_dir):
