@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import NEWER_OLD, demo_config, rpms_json, run_compose, status
+from kojisrc_helpers import NEWER_OLD, demo_config, rpms_json, run_compose, status
 
 pytestmark = pytest.mark.integration
 

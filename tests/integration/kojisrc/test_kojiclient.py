@@ -11,7 +11,7 @@ import time
 import koji
 import pytest
 
-from conftest import ROOT, demo_config
+from kojisrc_helpers import ROOT, demo_config
 
 pytestmark = pytest.mark.integration
 
