@@ -37,7 +37,20 @@ def link_file(src, dst, link_type="hardlink-or-copy"):
     """Place ``src`` at ``dst`` as Pungi's ``link_type`` asks.
 
     hardlink-or-copy falls back to a copy across filesystems (EXDEV) or where links are refused.
+    A ``src`` that is a symlink (the build service leaves symlinks where it moved task output)
+    is resolved first for the hardlink and copy types: ``os.link`` on a symlink links the
+    symlink itself, which would leave the compose pointing outside itself.
     """
+    if link_type not in ("copy", "symlink", "abspath-symlink", "hardlink", "hardlink-or-copy"):
+        raise ValueError(f"unknown link_type {link_type!r}")
+    if link_type in ("copy", "hardlink", "hardlink-or-copy"):
+        resolved = os.path.realpath(src)
+        if not os.path.isfile(resolved):
+            raise FileNotFoundError(errno.ENOENT, f"cannot link {src}: it is not a file "
+                                    f"(resolves to {resolved})", src)
+        src = resolved
+        if os.path.isfile(dst) and not os.path.islink(dst) and os.path.samefile(src, dst):
+            return  # already there (unlinking dst would drop the only copy)
     os.makedirs(os.path.dirname(dst), exist_ok=True)
     if os.path.lexists(dst):
         os.unlink(dst)
@@ -54,5 +67,3 @@ def link_file(src, dst, link_type="hardlink-or-copy"):
             if link_type == "hardlink" or exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
                 raise
             shutil.copy2(src, dst)
-    else:
-        raise ValueError(f"unknown link_type {link_type!r}")
