@@ -59,6 +59,24 @@ class _NullLock:
         return False
 
 
+#: SQLSTATEs of PostgreSQL errors a concurrent transaction causes (serialization_failure,
+#: deadlock_detected, unique_violation): rerunning the whole transaction then sees the other's
+#: committed rows and either succeeds or fails with the API's own error.
+RACE_SQLSTATES = frozenset({"40001", "40P01", "23505"})
+
+
+def is_race_error(exc) -> bool:
+    """True if ``exc`` is a database error a concurrent writer can cause, so a retry may succeed.
+
+    Only PostgreSQL reports these: on SQLite writers are serialised by the hub's write lock, so
+    a unique violation there is a real conflict and retrying it would only repeat it.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    return (isinstance(exc, DBAPIError)
+            and getattr(exc.orig, "sqlstate", None) in RACE_SQLSTATES)
+
+
 def _sqlite_on_connect(dbapi_conn, _record):
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import inspect, insert, select
+from sqlalchemy import inspect, insert, select, text
 
 from . import schema as s
 
@@ -121,7 +121,40 @@ def _v2(conn):
                                              for b in build_ids])
 
 
-MIGRATIONS = [_v1, _v2]
+def _dedupe_active(conn, index):
+    """Revoke all but the newest active row of each key of ``index`` that has several.
+
+    Concurrent writers on databases older than version 3 could leave two current rows for one
+    key (a build listed twice in a tag, a tag with two configs). The newest row (highest
+    create_event) stays; the others are revoked at that row's create_event, i.e. superseded by
+    it, so history "as of event N" shows one row from then on. Rows have no id column: the
+    backend's own row address (PostgreSQL ``ctid``, SQLite ``rowid``) tells them apart.
+    """
+    table = index.table
+    rowid = "ctid" if conn.dialect.name == "postgresql" else "rowid"
+    keys = ", ".join(c.name for c in index.columns)
+    active = "active IS TRUE" if conn.dialect.name == "postgresql" else "active = 1"
+    ranked = (f"SELECT {rowid} AS rid, first_value(create_event) OVER w AS keeper_event, "
+              f"row_number() OVER w AS rn FROM {table.name} WHERE {active} "
+              f"WINDOW w AS (PARTITION BY {keys} ORDER BY create_event DESC, {rowid} DESC)")
+    dupes = conn.execute(text(f"SELECT rid, keeper_event FROM ({ranked}) AS r WHERE rn > 1"))
+    for rid, keeper_event in dupes.fetchall():
+        where = "ctid = CAST(:rid AS tid)" if rowid == "ctid" else "rowid = :rid"
+        conn.execute(text(f"UPDATE {table.name} SET active = NULL, revoke_event = :ev "
+                          f"WHERE {where}"), {"ev": keeper_event, "rid": str(rid)
+                                               if rowid == "ctid" else rid})
+
+
+def _v3(conn):
+    """Partial unique indexes on the active rows of every versioned table (Koji's
+    ``UNIQUE (..., active)``), after de-duplicating rows that concurrent writers left behind."""
+    for index in s.ACTIVE_UNIQUE:
+        _dedupe_active(conn, index)
+        # A database created at version 1 or 2 by today's schema.py already has them.
+        index.create(conn, checkfirst=True)
+
+
+MIGRATIONS = [_v1, _v2, _v3]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -27,8 +27,13 @@ from sqlalchemy import (
 metadata = MetaData()
 
 
-def _versioned(name, *columns, indexes=()):
-    """A table with Koji's history columns; ``indexes`` are tuples of column names."""
+def _versioned(name, *columns, indexes=(), unique=()):
+    """A table with Koji's history columns.
+
+    ``indexes`` are tuples of column names; ``unique`` are the keys no two *active* rows may
+    share (Koji's ``UNIQUE (..., active)``), enforced by partial unique indexes on both backends
+    so concurrent writers cannot leave two current rows (see :data:`ACTIVE_UNIQUE`).
+    """
     table = Table(
         name,
         metadata,
@@ -44,7 +49,16 @@ def _versioned(name, *columns, indexes=()):
         Index("ix_%s_%s" % (name, "_".join(cols)), *[table.c[c] for c in cols])
     Index("ix_%s_active" % name, table.c.active)
     Index("ix_%s_events" % name, table.c.create_event, table.c.revoke_event)
+    for cols in unique:
+        ACTIVE_UNIQUE.append(Index(
+            "uq_%s_active_%s" % (name, "_".join(cols)), *[table.c[c] for c in cols],
+            unique=True, postgresql_where=table.c.active.is_(True),
+            sqlite_where=table.c.active.is_(True)))
     return table
+
+
+#: Partial unique indexes on the active rows of the versioned tables (schema version 3).
+ACTIVE_UNIQUE: list = []
 
 
 schema_version = Table(
@@ -86,6 +100,7 @@ user_perms = _versioned(
     Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
     Column("perm_id", Integer, ForeignKey("permissions.id"), nullable=False),
     indexes=[("user_id",)],
+    unique=[('user_id', 'perm_id')],
 )
 
 sessions = Table(
@@ -134,6 +149,7 @@ host_config = _versioned(
     Column("comment", Text, nullable=True),
     Column("enabled", Boolean, nullable=False, default=True),
     indexes=[("host_id",)],
+    unique=[('host_id',)],
 )
 
 host_channels = _versioned(
@@ -141,6 +157,7 @@ host_channels = _versioned(
     Column("host_id", Integer, ForeignKey("host.id"), nullable=False),
     Column("channel_id", Integer, ForeignKey("channels.id"), nullable=False),
     indexes=[("host_id",), ("channel_id",)],
+    unique=[('host_id', 'channel_id')],
 )
 
 tag = Table(
@@ -158,6 +175,7 @@ tag_config = _versioned(
     Column("maven_support", Boolean, nullable=False, default=False),
     Column("maven_include_all", Boolean, nullable=False, default=False),
     indexes=[("tag_id",)],
+    unique=[('tag_id',)],
 )
 
 tag_extra = _versioned(
@@ -166,6 +184,7 @@ tag_extra = _versioned(
     Column("key", String(255), nullable=False),
     Column("value", Text, nullable=True),   # JSON; NULL = blocked key
     indexes=[("tag_id",)],
+    unique=[('tag_id', 'key')],
 )
 
 tag_updates = Table(
@@ -187,6 +206,7 @@ tag_inheritance = _versioned(
     Column("noconfig", Boolean, nullable=False, default=False),
     Column("pkg_filter", Text, nullable=False, default=""),
     indexes=[("tag_id",), ("parent_id",)],
+    unique=[('tag_id', 'parent_id'), ('tag_id', 'priority')],
 )
 
 build_target = Table(
@@ -201,6 +221,7 @@ build_target_config = _versioned(
     Column("build_tag", Integer, ForeignKey("tag.id"), nullable=False),
     Column("dest_tag", Integer, ForeignKey("tag.id"), nullable=False),
     indexes=[("build_target_id",)],
+    unique=[('build_target_id',)],
 )
 
 package = Table(
@@ -216,6 +237,7 @@ tag_packages = _versioned(
     Column("blocked", Boolean, nullable=False, default=False),
     Column("extra_arches", Text, nullable=True),
     indexes=[("tag_id",), ("package_id",)],
+    unique=[('package_id', 'tag_id')],
 )
 
 tag_package_owners = _versioned(
@@ -224,6 +246,7 @@ tag_package_owners = _versioned(
     Column("tag_id", Integer, ForeignKey("tag.id"), nullable=False),
     Column("owner", Integer, ForeignKey("users.id"), nullable=False),
     indexes=[("tag_id", "package_id")],
+    unique=[('package_id', 'tag_id')],
 )
 
 groups = Table(
@@ -245,6 +268,7 @@ group_config = _versioned(
     Column("langonly", Text, nullable=True),
     Column("biarchonly", Boolean, nullable=True),
     indexes=[("tag_id",)],
+    unique=[('group_id', 'tag_id')],
 )
 
 group_req_listing = _versioned(
@@ -256,6 +280,7 @@ group_req_listing = _versioned(
     Column("type", String(32), nullable=False, default="mandatory"),
     Column("is_metapkg", Boolean, nullable=False, default=False),
     indexes=[("tag_id",)],
+    unique=[('group_id', 'tag_id', 'req_id')],
 )
 
 group_package_listing = _versioned(
@@ -268,6 +293,7 @@ group_package_listing = _versioned(
     Column("basearchonly", Boolean, nullable=True),
     Column("requires", Text, nullable=True),
     indexes=[("tag_id",)],
+    unique=[('group_id', 'tag_id', 'package')],
 )
 
 external_repo = Table(
@@ -281,6 +307,7 @@ external_repo_config = _versioned(
     Column("external_repo_id", Integer, ForeignKey("external_repo.id"), nullable=False),
     Column("url", Text, nullable=False),
     indexes=[("external_repo_id",)],
+    unique=[('external_repo_id',)],
 )
 
 tag_external_repos = _versioned(
@@ -291,6 +318,7 @@ tag_external_repos = _versioned(
     Column("merge_mode", String(32), nullable=False, default="koji"),
     Column("arches", Text, nullable=True),
     indexes=[("tag_id",), ("external_repo_id",)],
+    unique=[('tag_id', 'external_repo_id'), ('tag_id', 'priority')],
 )
 
 volume = Table(
@@ -383,6 +411,7 @@ tag_listing = _versioned(
     Column("build_id", Integer, ForeignKey("build.id"), nullable=False),
     Column("tag_id", Integer, ForeignKey("tag.id"), nullable=False),
     indexes=[("tag_id", "active"), ("build_id",)],
+    unique=[('build_id', 'tag_id')],
 )
 
 #: Versioned tables, as queryHistory knows them.

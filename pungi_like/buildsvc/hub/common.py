@@ -97,6 +97,26 @@ def insert_versioned(table, **values):
     context.conn.execute(insert(table).values(**values))
 
 
+def lock_rows(table, *ids):
+    """Lock rows of a name/id ``table`` (``SELECT ... FOR UPDATE``) until the call commits.
+
+    A call that reads versioned rows and then writes depending on what it read (tag a build
+    unless already tagged, edit a tag's config) locks the parent row first, so a concurrent call
+    on the same parent waits and then reads the committed result instead of deciding on stale
+    rows. Ids are locked in ascending order so two calls locking the same rows cannot deadlock.
+    On SQLite this is a no-op: the hub's write lock already serialises writers there.
+    """
+    ids = sorted({i for i in ids if i is not None})
+    if ids and context.conn.dialect.name != "sqlite":
+        context.conn.execute(select(table.c.id).where(table.c.id.in_(ids))
+                             .order_by(table.c.id).with_for_update()).all()
+
+
+def lock_tag(*tag_ids):
+    """Lock tags (see :func:`lock_rows`): every write that depends on a tag's current rows."""
+    lock_rows(s.tag, *tag_ids)
+
+
 def note_tag_update(tag_id, update_type=0):
     """Record a change to a tag that no versioned row shows (for tagLastChangeEvent)."""
     context.conn.execute(insert(s.tag_updates).values(

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import sys
+import time
 import traceback
 import xmlrpc.client
 
@@ -17,6 +19,7 @@ import koji
 import koji.xmlrpcplus
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from ..db import is_race_error
 from . import auth, marshal
 from .context import context, new_event
 from .registry import METHODS
@@ -82,7 +85,7 @@ def _is_write(name, args):
     return m is None or m.write
 
 
-def _multicall(calls):
+def _multicall(calls, retry_races=False):
     if not isinstance(calls, list):
         raise koji.ParameterError("multiCall expects a list of calls")
     results = []
@@ -99,10 +102,15 @@ def _multicall(calls):
             with context.conn.begin_nested():
                 results.append([call_method(name, args, kwargs)])
         except Exception as exc:  # one entry's failure must not stop the others
+            if retry_races and is_race_error(exc):
+                raise  # rerun the whole multicall transaction (handle_xmlrpc)
             code, msg = exception_fault(exc)
             results.append({"faultCode": code, "faultString": msg})
     return results
 
+
+#: how many times one request's transaction runs when concurrent writers make it fail
+RACE_ATTEMPTS = 5
 
 #: how long a write waits for the database write lock before it fails (never forever)
 WRITE_LOCK_TIMEOUT = 300
@@ -128,23 +136,32 @@ def handle_xmlrpc(hub, environ, body: bytes) -> bytes:
     if name is None:
         return encode_fault(1000, "Invalid XML-RPC request: no method name")
     args, kwargs = decode_args(params)
-    lock = _timed(hub.db.write_lock) if _is_write(name, args) else contextlib.nullcontext()
-    try:
-        with lock, hub.db.engine.begin() as conn:
+    is_write = _is_write(name, args)
+    for attempt in range(1, RACE_ATTEMPTS + 1):
+        lock = _timed(hub.db.write_lock) if is_write else contextlib.nullcontext()
+        may_retry = attempt < RACE_ATTEMPTS
+        try:
+            with lock, hub.db.engine.begin() as conn:
+                context.reset()
+                context.hub, context.conn, context.environ = hub, conn, environ
+                context.method = name
+                auth.load_session(environ)
+                if name in MULTICALL_NAMES:
+                    if kwargs or len(args) != 1:
+                        raise koji.ParameterError("multiCall takes exactly one argument")
+                    result = _multicall(args[0], retry_races=may_retry)
+                else:
+                    result = call_method(name, args, kwargs)
+            return encode_result(result)
+        except Exception as exc:
+            if may_retry and is_race_error(exc):
+                # A concurrent transaction won (see db.is_race_error): rerun this one after a
+                # short random pause so the retries of several losers do not collide again.
+                log.info("retrying %s (attempt %d): %s", name, attempt + 1, exc.orig)
+                time.sleep(random.uniform(0, 0.02 * attempt))
+                continue
+            code, msg = exception_fault(exc)
+            log.info("fault %s in %s: %s", code, name, msg)
+            return encode_fault(code, msg)
+        finally:
             context.reset()
-            context.hub, context.conn, context.environ = hub, conn, environ
-            context.method = name
-            auth.load_session(environ)
-            if name in MULTICALL_NAMES:
-                if kwargs or len(args) != 1:
-                    raise koji.ParameterError("multiCall takes exactly one argument")
-                result = _multicall(args[0])
-            else:
-                result = call_method(name, args, kwargs)
-        return encode_result(result)
-    except Exception as exc:
-        code, msg = exception_fault(exc)
-        log.info("fault %s in %s: %s", code, name, msg)
-        return encode_fault(code, msg)
-    finally:
-        context.reset()

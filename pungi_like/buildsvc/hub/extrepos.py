@@ -7,7 +7,8 @@ from sqlalchemy import insert, select
 
 from ..db import schema as s
 from .common import (
-    active_at, as_int, assert_admin, assert_perm, get_tag_row, insert_versioned, lookup, revoke,
+    active_at, as_int, assert_admin, assert_perm, get_tag_row, insert_versioned, lock_rows, lock_tag,
+    lookup, revoke,
 )
 from .context import context
 from .inheritance import read_full_inheritance
@@ -86,6 +87,7 @@ def createExternalRepo(name, url):
 def editExternalRepo(info, name=None, url=None):
     assert_admin()
     repo = _get_repo(info, strict=True)
+    lock_rows(s.external_repo, repo["id"])
     if name and name != repo["name"]:
         if lookup(s.external_repo, name, "external repo"):
             raise koji.GenericError("name %s already taken by an external repo" % name)
@@ -126,6 +128,7 @@ def addExternalRepoToTag(tag_info, repo_info, priority, merge_mode="koji", arche
     """Attach an external repo to a tag at ``priority`` (perm ``tag``)."""
     assert_perm("tag")
     tag = get_tag_row(tag_info, strict=True)
+    lock_tag(tag["id"])
     repo = _get_repo(repo_info, strict=True)
     priority = as_int(priority, "priority")
     if merge_mode not in MERGE_MODES:
@@ -147,6 +150,7 @@ def addExternalRepoToTag(tag_info, repo_info, priority, merge_mode="koji", arche
 def removeExternalRepoFromTag(tag_info, repo_info):
     assert_perm("tag")
     tag = get_tag_row(tag_info, strict=True)
+    lock_tag(tag["id"])
     repo = _get_repo(repo_info, strict=True)
     ter = s.tag_external_repos
     if not revoke(ter, ter.c.tag_id == tag["id"], ter.c.external_repo_id == repo["id"]):
@@ -158,6 +162,7 @@ def removeExternalRepoFromTag(tag_info, repo_info):
 def editTagExternalRepo(tag_info, repo_info, priority=None, merge_mode=None, arches=None):
     assert_perm("tag")
     tag = get_tag_row(tag_info, strict=True)
+    lock_tag(tag["id"])
     repo = _get_repo(repo_info, strict=True)
     cur = [r for r in _tag_repos(tag_id=tag["id"], repo_id=repo["id"])]
     if not cur:

@@ -6,7 +6,9 @@ import koji
 from sqlalchemy import select
 
 from ..db import schema as s
-from .common import active_at, assert_perm, get_tag_row, insert_versioned, lookup, one, revoke
+from .common import (
+    active_at, assert_perm, get_tag_row, insert_versioned, lock_tag, lookup, one, revoke,
+)
 from .context import context
 from .inheritance import read_full_inheritance
 from .registry import export, read_only
@@ -88,6 +90,7 @@ def groupListAdd(taginfo, grpinfo, block=False, force=False, **opts):
     """Add (or change, or block) a group in a tag (perm ``tag``)."""
     assert_perm("tag")
     tag_id = get_tag_row(taginfo, strict=True)["id"]
+    lock_tag(tag_id)
     group = lookup(s.groups, grpinfo, "group", create=True)
     inherited = get_tag_groups(tag_id, inherit=True, incl_pkgs=False, incl_reqs=False)
     prev = inherited.get(group["id"])
@@ -121,6 +124,7 @@ def groupListBlock(taginfo, grpinfo):
 def groupListRemove(taginfo, grpinfo, force=False):
     assert_perm("tag")
     tag_id = get_tag_row(taginfo, strict=True)["id"]
+    lock_tag(tag_id)
     group = lookup(s.groups, grpinfo, "group", strict=True)
     if not revoke(s.group_config, s.group_config.c.tag_id == tag_id,
                   s.group_config.c.group_id == group["id"]):
@@ -131,6 +135,7 @@ def groupListRemove(taginfo, grpinfo, force=False):
 def groupListUnblock(taginfo, grpinfo):
     assert_perm("tag")
     tag_id = get_tag_row(taginfo, strict=True)["id"]
+    lock_tag(tag_id)
     group = lookup(s.groups, grpinfo, "group", strict=True)
     cur = _group_entry(tag_id, group["id"])
     if not cur or not cur["blocked"]:
@@ -151,6 +156,7 @@ def groupPackageListAdd(taginfo, grpinfo, pkg_name, block=False, force=False, **
     """Add a package to a group of a tag; type defaults to mandatory (perm ``tag``)."""
     assert_perm("tag")
     tag_id = get_tag_row(taginfo, strict=True)["id"]
+    lock_tag(tag_id)
     group = _group_of(tag_id, grpinfo)
     gpl = s.group_package_listing
     values = {"blocked": bool(block), "type": opts.get("type") or "mandatory",
@@ -173,6 +179,7 @@ def groupPackageListBlock(taginfo, grpinfo, pkg_name):
 def groupPackageListRemove(taginfo, grpinfo, pkg_name, force=False):
     assert_perm("tag")
     tag_id = get_tag_row(taginfo, strict=True)["id"]
+    lock_tag(tag_id)
     group = lookup(s.groups, grpinfo, "group", strict=True)
     gpl = s.group_package_listing
     if not revoke(gpl, gpl.c.tag_id == tag_id, gpl.c.group_id == group["id"],
@@ -189,6 +196,7 @@ def groupPackageListUnblock(taginfo, grpinfo, pkg_name):
 def groupReqListAdd(taginfo, grpinfo, reqinfo, block=False, force=False, **opts):
     assert_perm("tag")
     tag_id = get_tag_row(taginfo, strict=True)["id"]
+    lock_tag(tag_id)
     group = _group_of(tag_id, grpinfo)
     req = _group_of(tag_id, reqinfo)
     grl = s.group_req_listing
@@ -202,6 +210,7 @@ def groupReqListAdd(taginfo, grpinfo, reqinfo, block=False, force=False, **opts)
 def groupReqListRemove(taginfo, grpinfo, reqinfo, force=None):
     assert_perm("tag")
     tag_id = get_tag_row(taginfo, strict=True)["id"]
+    lock_tag(tag_id)
     group = lookup(s.groups, grpinfo, "group", strict=True)
     req = lookup(s.groups, reqinfo, "group", strict=True)
     grl = s.group_req_listing

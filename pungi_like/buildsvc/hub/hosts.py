@@ -6,7 +6,9 @@ import koji
 from sqlalchemy import insert, select
 
 from ..db import schema as s
-from .common import active_at, assert_perm, get_user_row, insert_versioned, lookup, revoke
+from .common import (
+    active_at, assert_perm, get_user_row, insert_versioned, lock_rows, lookup, revoke,
+)
 from .context import context
 from .registry import export, read_only
 
@@ -109,6 +111,8 @@ def addHost(hostname, arches, krb_principal=None, force=False):
 def editHost(hostInfo, **kw):
     assert_perm("host")
     host = get_host(hostInfo, strict=True)
+    lock_rows(s.host, host["id"])
+    host = get_host(host["id"], strict=True)
     fields = ("arches", "capacity", "description", "comment", "enabled")
     new = {f: host[f] for f in fields}
     for f in fields:
@@ -161,6 +165,7 @@ def addHostToChannel(hostname, channel_name, create=False, force=False):
     host = get_host(hostname)
     if host is None:
         raise koji.GenericError("host does not exist: %s" % hostname)
+    lock_rows(s.host, host["id"])
     chan = lookup(s.channels, channel_name, "channel", create=bool(create))
     if chan is None:
         raise koji.GenericError("channel does not exist: %s" % channel_name)

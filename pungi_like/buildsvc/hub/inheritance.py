@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from ..db import schema as s
 from .common import (
-    active_at, as_int, assert_perm, get_tag_row, insert_versioned, revoke,
+    active_at, as_int, assert_perm, get_tag_row, insert_versioned, lock_tag, revoke,
 )
 from .context import context
 from .registry import export, read_only
@@ -130,6 +130,7 @@ def setInheritanceData(tag, data, clear=False):
     """Add, change or (``'delete link': True``) remove parent links of a tag (perm ``tag``)."""
     assert_perm("tag")
     tag_id = get_tag_row(tag, strict=True)["id"]
+    lock_tag(tag_id)
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
@@ -175,9 +176,12 @@ def setInheritanceData(tag, data, clear=False):
             raise koji.GenericError(
                 "Multiple parent tags (%r) cannot have the same priority value (%d) on child "
                 "tag %d" % (sorted(pids), pri, tag_id))
+    # Revoke every changed link before inserting any: two links swapping priorities must not
+    # be active at the same priority even for a moment (unique index on active rows).
     for pid in sorted(updated):
         revoke(s.tag_inheritance, s.tag_inheritance.c.tag_id == tag_id,
                s.tag_inheritance.c.parent_id == pid)
+    for pid in sorted(updated):
         if result[pid] is not None:
             insert_versioned(s.tag_inheritance, tag_id=tag_id, **result[pid])
     return None

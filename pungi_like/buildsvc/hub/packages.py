@@ -9,8 +9,8 @@ from sqlalchemy import and_, select
 
 from ..db import schema as s
 from .common import (
-    active_at, assert_login, get_tag_row, get_user_row, has_perm, insert_versioned, lookup,
-    one, revoke,
+    active_at, assert_login, get_tag_row, get_user_row, insert_versioned, lookup,
+    lock_tag, one, revoke,
 )
 from .context import context
 from .inheritance import read_full_inheritance
@@ -135,18 +135,23 @@ def apply_query_opts(results, queryOpts):
     return results
 
 
-def _check_package_perm(tag_id):
+def _check_package_perm(tag_id, action, package, force=False):
+    """The hub's ``package_list`` policy (Koji's data: tag id, action, package, force)."""
+    from .policy import assert_policy
+
     assert_login()
-    if not has_perm("tag"):
-        raise koji.ActionNotAllowed("package list policy violation (tag permission required)")
+    assert_policy("package_list", {"tag": tag_id, "action": action, "package": package,
+                                   "force": force}, force=force)
 
 
 def pkglist_add(tag, pkg, owner=None, block=None, extra_arches=None, force=False, update=False,
                 check_perm=True):
     tag_row = get_tag_row(tag, strict=True)
     tag_id = tag_row["id"]
+    lock_tag(tag_id)
     if check_perm:
-        _check_package_perm(tag_id)
+        _check_package_perm(tag_id, "update" if update else "block" if block else "add", pkg,
+                            force)
     if not isinstance(pkg, (int, str)) or isinstance(pkg, bool):
         raise koji.ParameterError("Invalid type for package: %s" % type(pkg))
     pkg_row = lookup(s.package, pkg, "package", strict=isinstance(pkg, int), create=True)
@@ -190,7 +195,7 @@ def pkglist_add(tag, pkg, owner=None, block=None, extra_arches=None, force=False
 @export
 def packageListAdd(taginfo, pkginfo, owner=None, block=None, extra_arches=None, force=False,
                    update=False):
-    """Add a package to a tag's list (needs ``tag`` or admin)."""
+    """Add a package to a tag's list (the ``package_list`` policy: tag or admin by default)."""
     pkglist_add(taginfo, pkginfo, owner, block, extra_arches, force, update)
 
 
@@ -202,8 +207,9 @@ def packageListBlock(taginfo, pkginfo, force=False):
 @export
 def packageListUnblock(taginfo, pkginfo, force=False):
     tag_row = get_tag_row(taginfo, strict=True)
-    _check_package_perm(tag_row["id"])
+    lock_tag(tag_row["id"])
     pkg_row = lookup(s.package, pkginfo, "package", strict=True)
+    _check_package_perm(tag_row["id"], "unblock", pkg_row["id"], force)
     own = one(context.conn.execute(select(s.tag_packages).where(
         s.tag_packages.c.tag_id == tag_row["id"], s.tag_packages.c.package_id == pkg_row["id"],
         s.tag_packages.c.active.is_(True))).first())
@@ -223,8 +229,9 @@ def packageListUnblock(taginfo, pkginfo, force=False):
 @export
 def packageListRemove(taginfo, pkginfo, force=False):
     tag_row = get_tag_row(taginfo, strict=True)
-    _check_package_perm(tag_row["id"])
+    lock_tag(tag_row["id"])
     pkg_row = lookup(s.package, pkginfo, "package", strict=True)
+    _check_package_perm(tag_row["id"], "remove", pkg_row["id"], force)
     for table in (s.tag_packages, s.tag_package_owners):
         revoke(table, table.c.tag_id == tag_row["id"], table.c.package_id == pkg_row["id"])
 

@@ -15,11 +15,13 @@ from sqlalchemy import select
 from ..db import schema as s
 from .builds import build_row_to_info, build_select, get_build_row
 from .common import (
-    active_at, assert_login, get_tag_row, get_user_row, has_perm, insert_versioned, revoke,
+    active_at, assert_login, assert_perm, get_tag_row, get_user_row, insert_versioned,
+    lock_tag, revoke,
 )
 from .context import context, perms
 from .inheritance import read_full_inheritance
 from .packages import pkglist_add, read_package_list
+from .policy import assert_policy, assert_tag_access
 from .registry import export, read_only
 from .tasks import make_task, run_in_hub
 
@@ -162,16 +164,16 @@ def getLatestRPMS(tag, package=None, arch=None, event=None, rpmsigs=False, type=
 
 
 def _assert_tag_access(tag, force):
-    """Locked tags and tags with a required permission refuse tagging (admin+force overrides)."""
-    from .tags import getTag
+    """Locked tags and tags with a required permission refuse tagging (admin+force overrides;
+    Koji's assert_tag_access, see policy.check_tag_access)."""
+    assert_tag_access(tag["id"], force=force)
 
-    info = getTag(tag["id"])
-    is_admin = "admin" in perms()
-    if info["locked"] and not (is_admin and force):
-        raise koji.ActionNotAllowed("tag %s is locked" % info["name"])
-    if info["perm_id"] and info["perm"] not in perms() and not (is_admin and force):
-        raise koji.ActionNotAllowed("%s permission required for tag %s"
-                                    % (info["perm"], info["name"]))
+
+def _assert_tag_policy(operation, tag, build, fromtag, force):
+    """The hub's ``tag`` policy (Koji's data: tag, build, fromtag ids and the operation)."""
+    assert_policy("tag", {"tag": tag["id"] if tag else None, "build": build["id"],
+                          "fromtag": fromtag["id"] if fromtag else None,
+                          "operation": operation}, force=force)
 
 
 def _check_tag_build(tag, build, force):
@@ -195,6 +197,7 @@ def _check_tag_build(tag, build, force):
 def tag_build(tag_id, build_id, force=False, fromtag_id=None):
     """Add a build to a tag (and, with ``fromtag_id``, take it out of that one)."""
     tl = s.tag_listing
+    lock_tag(tag_id, fromtag_id)
     build = get_build_row(build_id, strict=True)
     tag = get_tag_row(tag_id, strict=True)
     if fromtag_id is not None:
@@ -217,9 +220,12 @@ def tagBuild(tag, build, force=False, fromtag=None):
     tag_row = get_tag_row(tag, strict=True)
     build_row = get_build_row(build, strict=True)
     fromtag_row = get_tag_row(fromtag, strict=True) if fromtag is not None else None
+    lock_tag(tag_row["id"], fromtag_row["id"] if fromtag_row else None)
     _check_tag_build(tag_row, build_row, force)
     if fromtag_row is not None:
         _assert_tag_access(fromtag_row, force)
+    _assert_tag_policy("tag" if fromtag_row is None else "move", tag_row, build_row, fromtag_row,
+                       force)
     args = [tag_row["id"], build_row["id"], bool(force),
             fromtag_row["id"] if fromtag_row else None]
     task_id = make_task("tagBuild", args, priority=10)
@@ -239,6 +245,8 @@ def untagBuild(tag, build, strict=True, force=False):
     assert_login()
     tag_row = get_tag_row(tag, strict=True)
     build_row = get_build_row(build, strict=True)
+    lock_tag(tag_row["id"])
+    _assert_tag_policy("untag", None, build_row, tag_row, force)
     _assert_tag_access(tag_row, force)
     tl = s.tag_listing
     if not revoke(tl, tl.c.tag_id == tag_row["id"], tl.c.build_id == build_row["id"]):
@@ -248,17 +256,21 @@ def untagBuild(tag, build, strict=True, force=False):
 
 @export
 def tagBuildBypass(tag, build, force=False, notify=False):
-    """Tag at once, without a task (admin)."""
-    if not has_perm("tag"):
-        raise koji.ActionNotAllowed("tag permission required")
-    tag_build(get_tag_row(tag, strict=True)["id"], get_build_row(build, strict=True)["id"], force)
+    """Tag at once, without a task (``tag`` permission, the ``tag`` policy, tag access)."""
+    assert_perm("tag")
+    t, b = get_tag_row(tag, strict=True), get_build_row(build, strict=True)
+    _assert_tag_policy("tag", t, b, None, force)
+    _assert_tag_access(t, force)
+    tag_build(t["id"], b["id"], force)
 
 
 @export
 def untagBuildBypass(tag, build, strict=True, force=False, notify=False):
-    if not has_perm("tag"):
-        raise koji.ActionNotAllowed("tag permission required")
+    assert_perm("tag")
     tl = s.tag_listing
     t, b = get_tag_row(tag, strict=True), get_build_row(build, strict=True)
+    lock_tag(t["id"])
+    _assert_tag_policy("untag", None, b, t, force)
+    _assert_tag_access(t, force)
     if not revoke(tl, tl.c.tag_id == t["id"], tl.c.build_id == b["id"]) and strict:
         raise koji.TagError("build %s not in tag %s" % (b["nvr"], t["name"]))

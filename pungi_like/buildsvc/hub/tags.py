@@ -10,8 +10,8 @@ from sqlalchemy import insert, select
 
 from ..db import schema as s
 from .common import (
-    active_at, as_bool, assert_perm, get_tag_row, insert_versioned, lookup, name_map,
-    note_tag_update, one, revoke,
+    active_at, as_bool, assert_perm, get_tag_row, insert_versioned, lock_tag, lookup,
+    name_map, note_tag_update, one, revoke,
 )
 from .context import context
 from .registry import export, read_only
@@ -161,6 +161,7 @@ def editTag2(tagInfo, **kwargs):
     """Change a tag: name, arches, locked, perm/perm_id, maven_*, extra, remove/block_extra."""
     assert_perm("tag")
     row = get_tag_row(tagInfo, strict=True)
+    lock_tag(row["id"])
     known = {"name", "arches", "locked", "perm", "perm_id", "maven_support",
              "maven_include_all", "extra", "remove_extra", "block_extra"}
     unknown = set(kwargs) - known
@@ -211,6 +212,7 @@ def deleteTag(tagInfo):
     assert_perm("tag")
     row = get_tag_row(tagInfo, strict=True)
     tag_id = row["id"]
+    lock_tag(tag_id)
     for table, col in ((s.tag_config, "tag_id"), (s.tag_extra, "tag_id"),
                        (s.tag_inheritance, "tag_id"), (s.tag_inheritance, "parent_id"),
                        (s.build_target_config, "build_tag"), (s.build_target_config, "dest_tag"),

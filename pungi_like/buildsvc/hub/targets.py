@@ -6,7 +6,9 @@ import koji
 from sqlalchemy import insert, select
 
 from ..db import schema as s
-from .common import active_at, assert_perm, get_tag_row, insert_versioned, lookup, revoke
+from .common import (
+    active_at, assert_perm, get_tag_row, insert_versioned, lock_rows, lookup, revoke,
+)
 from .context import context
 from .registry import export, read_only
 
@@ -81,6 +83,7 @@ def createBuildTarget(name, build_tag, dest_tag):
 def editBuildTarget(buildTargetInfo, name, build_tag, dest_tag):
     assert_perm("target")
     target = getBuildTarget(buildTargetInfo, strict=True)
+    lock_rows(s.build_target, target["id"])
     b = get_tag_row(build_tag, strict=True)
     d = get_tag_row(dest_tag, strict=True)
     if name != target["name"]:

@@ -6,7 +6,9 @@ import koji
 from sqlalchemy import insert, select, update
 
 from ..db import schema as s
-from .common import (active_at, assert_admin, get_user_row, insert_versioned, lookup, revoke)
+from .common import (
+    active_at, assert_admin, get_user_row, insert_versioned, lock_rows, lookup, revoke,
+)
 from .context import context
 from .registry import export, read_only
 
@@ -84,6 +86,7 @@ def disableUser(username):
 
 def grant(user_id, perm_name, create=False, description=None):
     """Give ``perm_name`` to a user (internal; no permission check)."""
+    lock_rows(s.users, user_id)
     perm = lookup(s.permissions, perm_name, "permission")
     if perm is None:
         if not create:
