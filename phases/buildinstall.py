@@ -124,7 +124,8 @@ class BuildinstallPhase(PhaseBase):
         return merged
 
     def _run(self, unit):
-        from phases.createiso import image_name_for, record_image, volume_id_for
+        from phases.createiso import record_image
+        from pungi_like.media.naming import compose_image_name, compose_volume_id
         from pungi_like.media.installer import build_installer_tree
 
         variant, arch = unit.variant, unit.arch
@@ -136,7 +137,7 @@ class BuildinstallPhase(PhaseBase):
         for extra in conf.variant_arch_values("lorax_extra_sources", variant.uid, arch):
             repos.extend([extra] if isinstance(extra, str) else extra)
         # boot.iso shares the DVD's label, so the installer finds its stage2 on either
-        volid = volume_id_for(compose, variant, arch, "dvd")
+        volid = compose_volume_id(compose, variant, arch, "dvd")
         packages = list(variant.buildinstall_packages) or DEFAULT_RUNTIME_PACKAGES
         outdir = self.paths.buildinstall_dir(arch, variant)
         os.makedirs(os.path.dirname(outdir), exist_ok=True)
@@ -159,7 +160,7 @@ class BuildinstallPhase(PhaseBase):
             else:
                 _link_or_copy(src, dst)
         boot_iso = os.path.join(tree, "images", "boot.iso")
-        name = image_name_for(compose, variant, arch, "boot")
+        name = compose_image_name(compose, variant, arch, "boot", disc_num=None)
         target = os.path.join(self.paths.iso_dir(arch, variant, create=True), name)
         link_file(boot_iso, target)
         isomod.write_manifest(target)

@@ -106,36 +106,10 @@ def parse_size(value):
     return int(m.group(1)) * {"": 1, "k": 1024, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}[m.group(2)]
 
 
-def image_values(compose, variant, arch, disc_type):
-    """The keys of image names and volume ids for one variant.arch (disc type renamed by
-    ``disc_types``)."""
-    conf = compose.conf
-    return naming.format_values(
-        compose_id=compose.compose_id, release_short=conf.release_short,
-        version=conf.release_version, date=compose.compose_date, respin=compose.compose_respin,
-        compose_type=compose.compose_type, type_suffix=compose.compose_type_suffix,
-        label=compose.compose_label, variant=variant.uid, arch=arch,
-        disc_type=(conf.disc_types or {}).get(disc_type, disc_type),
-        base_product_short=conf.base_product_short or "",
-        base_product_version=conf.base_product_version or "")
-
-
-def volume_id_for(compose, variant, arch, disc_type="dvd"):
-    conf = compose.conf
-    return naming.volume_id(
-        image_values(compose, variant, arch, disc_type), conf.image_volid_formats,
-        substitutions=conf.volume_id_substitutions, restricted=conf.restricted_volid,
-        layered=bool(conf.base_product_short),
-        layered_formats=conf.image_volid_layered_product_formats)
-
-
-def image_name_for(compose, variant, arch, disc_type, disc_num=None, disc_count=1):
-    fmt = compose.conf.image_name_format
-    if isinstance(fmt, dict):
-        matches = compose.conf.variant_values("image_name_format", variant.uid)
-        fmt = matches[-1] if matches else None
-    return naming.image_name(image_values(compose, variant, arch, disc_type), fmt,
-                             disc_num=disc_num, disc_count=disc_count)
+# naming lives in pungi_like.media.naming; these names stay for the phases that imported them here
+image_values = naming.compose_values
+volume_id_for = naming.compose_volume_id
+image_name_for = naming.compose_image_name
 
 
 def is_bootable(compose, variant, arch):
@@ -194,7 +168,8 @@ class CreateisoPhase(PhaseBase):
                     # a failed (failable) buildinstall skips the DVD, as in Pungi
                     needs.append(f"buildinstall.{variant.uid}.{arch}")
                 targets.append(os.path.join(self.paths.iso_dir(arch, variant),
-                                            image_name_for(self.compose, variant, arch, "dvd")))
+                                            naming.compose_image_name(self.compose, variant,
+                                                                      arch, "dvd")))
                 units.append(self.unit(
                     f"{variant.uid}.{arch}", self._run, variant=variant, arch=arch, needs=needs,
                     deliverable=("iso", variant.uid, arch, None),
@@ -224,7 +199,7 @@ class CreateisoPhase(PhaseBase):
         if bootable and not os.path.exists(os.path.join(tree, "isolinux", "isolinux.bin")):
             raise PhaseError(f"{variant.uid}.{arch} should be bootable but its tree has no "
                              f"isolinux/isolinux.bin (did buildinstall run?)")
-        volid = volume_id_for(compose, variant, arch, "dvd")
+        volid = naming.compose_volume_id(compose, variant, arch, "dvd")
         media = parse_size(conf.iso_size)
         reserve = parse_size(conf.split_iso_reserve)
         everything = self._tree_files(tree)
@@ -285,7 +260,7 @@ class CreateisoPhase(PhaseBase):
 
     def _write_disc(self, unit, variant, arch, tree, volid, bootable, number, count, disc):
         compose = self.compose
-        name = image_name_for(compose, variant, arch, "dvd", disc_num=number, disc_count=count)
+        name = naming.compose_image_name(compose, variant, arch, "dvd", disc_num=number)
         iso_dir = self.paths.iso_dir(arch, variant, create=True)
         target = os.path.join(iso_dir, name)
         stage = self.paths.iso_work_dir(arch_dirname(arch), name)

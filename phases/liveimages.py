@@ -224,7 +224,8 @@ class LiveimagesPhase(PhaseBase):
         return koji.image_build_path(koji.session.getBuild(build["build_id"]), files[0])
 
     def _collect(self, unit, source, name, subvariant, kind, task_id):
-        from phases.createiso import image_name_for, record_image
+        from phases.createiso import record_image
+        from pungi_like.media.naming import compose_image_name
         from pungi_like.media import iso as isomod
 
         variant, arch = unit.variant, unit.arch
@@ -233,7 +234,7 @@ class LiveimagesPhase(PhaseBase):
             if self.conf.live_images_no_rename:
                 filename = os.path.basename(source)
             else:
-                filename = image_name_for(self.compose, variant, arch, "live")
+                filename = compose_image_name(self.compose, variant, arch, "live", disc_num=None)
         else:
             directory = self.paths.images_dir(arch, variant, create=True)
             filename = os.path.basename(source)

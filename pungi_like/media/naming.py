@@ -3,10 +3,16 @@
 * :func:`volume_id`: each format of ``image_volid_formats`` (``image_volid_layered_product_formats``
   for layered products) is filled (both ``%(key)s`` and ``{key}`` styles), then
   ``volume_id_substitutions`` are applied, longest key first; the first result of at most 32
-  bytes wins.  ``restricted_volid`` then turns every character other than ``A-Za-z0-9_-.`` into
-  ``-``.  When no format fits, the error lists every candidate, shortest first.
-* :func:`image_name`: ``image_name_format`` filled the same way, with ``disc_num`` (empty for a
-  single disc) and ``suffix``.
+  bytes wins.  ``restricted_volid`` then turns every non-word character (``\\W``: spaces and
+  dots too) of the winner into ``-``.  When no format fits, the error lists every candidate,
+  shortest first.  Source media use the arch ``src`` (``Peer-1.0 Server.src``).
+* :func:`image_name`: ``image_name_format`` filled the same way, with ``disc_num`` and
+  ``suffix``.  As in Pungi's ``Compose.get_image_name``, the arch ``src`` is written ``source``
+  and the disc number is always written (``-dvd1.iso`` for a single DVD); only images that are
+  not discs of a set (boot.iso, live media) pass ``disc_num=None`` and get none.
+* :func:`compose_volume_id` / :func:`compose_image_name`: the same for a variant.arch of a
+  compose, from its config (``image_volid_formats``, ``image_name_format`` per variant,
+  ``disc_types`` ...), with Pungi's layered-product rules.
 * :func:`split_media`: files in the given order packed into discs of ``media_size - reserve``
   bytes, every size rounded up to whole 2048-byte sectors; sticky files are on every disc and
   count against every disc.
@@ -73,11 +79,12 @@ def volume_id(values, formats=None, *, substitutions=None, restricted=False, lay
         formats = list(layered_formats or DEFAULT_VOLID_LAYERED_FORMATS) + list(formats)
     tried = []
     for fmt in formats:
+        if not values.get("variant") and ("%(variant)s" in fmt or "{variant}" in fmt):
+            continue
         volid = apply_substitutions(_fill(fmt, values), substitutions)
-        if restricted:
-            volid = re.sub(r"[^A-Za-z0-9_.-]", "-", volid)
         if len(volid.encode("utf-8")) <= max_length:
-            return volid
+            # Pungi restricts the winner only (after the length check): same length anyway
+            return re.sub(r"\W", "-", volid) if restricted else volid
         tried.append(volid)
     raise PungiLikeError(
         f"no volume id of at most {max_length} characters: candidates were "
@@ -85,15 +92,68 @@ def volume_id(values, formats=None, *, substitutions=None, restricted=False, lay
         f"volume_id_substitutions")
 
 
-def image_name(values, fmt=None, *, disc_num=None, disc_count=1, suffix=".iso"):
-    """The image file name per ``image_name_format`` (``disc_num`` only when ``disc_count``
-    is more than 1)."""
+def image_name(values, fmt=None, *, disc_num=1, suffix=".iso"):
+    """The image file name per ``image_name_format``: arch ``src`` is written ``source``; the
+    disc number is written whenever given (a single DVD is ``dvd1``), empty for ``None``."""
     fmt = fmt or DEFAULT_IMAGE_NAME_FORMAT
-    num = str(disc_num) if disc_num is not None and disc_count > 1 else ""
-    name = _fill(fmt, {**values, "disc_num": num, "suffix": suffix})
+    num = int(disc_num) if disc_num else ""
+    arch = "source" if values.get("arch") == "src" else values.get("arch", "")
+    name = _fill(fmt, {**values, "arch": arch, "disc_num": num, "suffix": suffix})
     if "/" in name:
         raise PungiLikeError(f"image name {name!r} (from {fmt!r}) must not contain '/'")
     return name
+
+
+# ---- for a variant.arch of a compose ---------------------------------------------------------
+
+def compose_values(compose, variant, arch, disc_type, *, for_volid=False):
+    """The format keys for one variant.arch of ``compose`` (``disc_type`` renamed by
+    ``disc_types``).  A layered product is named after its parent variant; its volume id uses
+    its own release and the compose's release (major version) as the base product."""
+    conf = compose.conf
+    variant_uid = variant.uid if variant is not None else ""
+    release_short, version = conf.release_short, conf.release_version
+    base_short, base_version = conf.base_product_short or "", conf.base_product_version or ""
+    if variant is not None and variant.type == "layered-product":
+        variant_uid = variant.parent.uid
+        if for_volid:
+            release_short = variant.release_short or release_short
+            version = variant.release_version or version
+            base_short = conf.release_short
+            base_version = str(conf.release_version).split(".")[0]
+    return format_values(
+        compose_id=compose.compose_id, release_short=release_short, version=version,
+        date=compose.compose_date, respin=compose.compose_respin,
+        compose_type=compose.compose_type, type_suffix=compose.compose_type_suffix,
+        label=compose.compose_label, variant=variant_uid, arch=arch,
+        disc_type=(conf.disc_types or {}).get(disc_type, disc_type),
+        base_product_short=base_short, base_product_version=base_version)
+
+
+def compose_volume_id(compose, variant, arch, disc_type="dvd"):
+    """Pungi's ``get_volid``: the volume id of ``variant``'s ``disc_type`` media for ``arch``
+    (``src`` for source media); addons have none (they are on their parent's media)."""
+    if variant is not None and variant.type == "addon":
+        return None
+    conf = compose.conf
+    layered = bool(conf.base_product_short) or (
+        variant is not None and variant.type == "layered-product")
+    return volume_id(
+        compose_values(compose, variant, arch, disc_type, for_volid=True),
+        conf.image_volid_formats, substitutions=conf.volume_id_substitutions,
+        restricted=conf.restricted_volid, layered=layered,
+        layered_formats=conf.image_volid_layered_product_formats)
+
+
+def compose_image_name(compose, variant, arch, disc_type, disc_num=1, suffix=".iso"):
+    """Pungi's ``Compose.get_image_name``: ``image_name_format`` (a string, or the first
+    matching ``{variant_regex: format}`` entry, else the default) for one image."""
+    fmt = compose.conf.image_name_format
+    if isinstance(fmt, dict):
+        matches = compose.conf.variant_values("image_name_format", variant.uid)
+        fmt = matches[0] if matches else None
+    return image_name(compose_values(compose, variant, arch, disc_type), fmt,
+                      disc_num=disc_num, suffix=suffix)
 
 
 # ---- splitting -----------------------------------------------------------------------------

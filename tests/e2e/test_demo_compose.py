@@ -261,8 +261,12 @@ def test_images_json_lists_boot_iso_dvds_and_source_isos(demo):
         (src,) = found[(variant, "dvd", "src")]
         assert boot.bootable and dvd.bootable and not src.bootable
         assert boot.volume_id == dvd.volume_id == f"Demo-1.0 {variant}.x86_64"
-        assert dvd.path == f"{variant}/x86_64/iso/{os.path.basename(demo['topdir'])}-{variant}-x86_64-dvd.iso"
-        assert src.path.startswith(f"{variant}/source/iso/")
+        cid = os.path.basename(demo["topdir"])
+        # Pungi's names: disc number always, "source" in the file name, "src" in the volume id
+        assert dvd.path == f"{variant}/x86_64/iso/{cid}-{variant}-x86_64-dvd1.iso"
+        assert boot.path == f"{variant}/x86_64/iso/{cid}-{variant}-x86_64-boot.iso"
+        assert src.path == f"{variant}/source/iso/{cid}-{variant}-source-dvd1.iso"
+        assert src.volume_id == f"Demo-1.0 {variant}.src"
         for image in (boot, dvd, src):
             path = os.path.join(demo["topdir"], "compose", image.path)
             digest = hashlib.sha256(open(path, "rb").read()).hexdigest()

@@ -37,7 +37,9 @@ def test_volume_id_substitutions_longest_key_first_and_32_char_rule():
 def test_volume_id_percent_style_label_and_restricted():
     v = values(label="RC-1.2")
     assert iso.volume_id(v, ["%(release_short)s-%(label_major_version)s {arch}"]) == "Demo-1 x86_64"
-    assert iso.volume_id(v, restricted=True) == "Demo-1-Server.x86_64"
+    # Pungi's \W rule: spaces and dots become dashes too
+    assert iso.volume_id(v, restricted=True) == "Demo-1-Server-x86_64"
+    assert iso.volume_id(values(arch="src"), restricted=True) == "Demo-1-Server-src"
 
 
 def test_layered_volume_id_uses_base_product():
@@ -52,12 +54,25 @@ def test_unknown_format_key_is_named():
 
 def test_image_names():
     v = values()
-    assert iso.image_name(v) == "Demo-1-20240101.n.0-Server-x86_64-dvd.iso"
-    assert iso.image_name(v, disc_num=2, disc_count=3) == "Demo-1-20240101.n.0-Server-x86_64-dvd2.iso"
-    assert iso.image_name(v, disc_num=1, disc_count=1) == "Demo-1-20240101.n.0-Server-x86_64-dvd.iso"
+    # Pungi writes the disc number even for a single DVD
+    assert iso.image_name(v) == "Demo-1-20240101.n.0-Server-x86_64-dvd1.iso"
+    assert iso.image_name(v, disc_num=2) == "Demo-1-20240101.n.0-Server-x86_64-dvd2.iso"
+    # images that are not discs of a set (boot.iso, live) pass None
+    assert iso.image_name(values(disc_type="boot"), disc_num=None) == \
+        "Demo-1-20240101.n.0-Server-x86_64-boot.iso"
     boot = values(disc_type="boot")
     assert iso.image_name(boot, "%(release_short)s-{variant}-%(disc_type)s{suffix}") == \
         "Demo-Server-boot.iso"
+
+
+def test_source_media_say_source_in_the_name_and_src_in_the_volume_id():
+    src = values(arch="src")
+    assert iso.image_name(src) == "Demo-1-20240101.n.0-Server-source-dvd1.iso"
+    assert iso.volume_id(src) == "Demo-1 Server.src"
+
+
+def test_formats_naming_the_variant_are_skipped_without_one():
+    assert iso.volume_id(values(variant="")) == "Demo-1 x86_64"
 
 
 def test_split_media_rounds_to_sectors_and_repeats_sticky_files():
