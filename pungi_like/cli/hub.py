@@ -42,6 +42,13 @@ def build_parser():
     s.add_argument("--tls-key", help="server key (PEM)")
     s.add_argument("--client-ca", help="CA that signs client certificates (enables sslLogin)")
     s.add_argument("--threads", type=int, default=16)
+    s.add_argument("--timeout", type=float, default=10.0,
+                   help="seconds a socket read or write may wait, and an idle connection stays "
+                        "open (default 10)")
+    s.add_argument("--handshake-timeout", type=float, default=5.0,
+                   help="seconds a client has for the whole TLS handshake (default 5)")
+    s.add_argument("--max-connections", type=int, default=512,
+                   help="open connections at most; more are closed at once (default 512)")
     s.add_argument("--log-level", default="WARNING")
 
     c = sub.add_parser("certs", help="make a CA, a server certificate, user certificates and "
@@ -80,7 +87,9 @@ def cmd_serve(args):
     app = HubApp(config)
     host, port = args.listen
     server = make_server(app, host, port, args.tls_cert, args.tls_key, args.client_ca,
-                         threads=args.threads)
+                         threads=args.threads, timeout=args.timeout,
+                         handshake_timeout=args.handshake_timeout,
+                         max_connections=args.max_connections)
 
     def stop(_signum, _frame):
         # stop() joins the worker threads; it must not run inside the serving thread.

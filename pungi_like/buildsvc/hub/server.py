@@ -4,6 +4,7 @@ Routes:
 * ``POST /kojihub`` and ``POST /kojihub/ssllogin``: XML-RPC calls; ``application/octet-stream``
   bodies are file uploads (Koji's fast upload path).
 * ``GET /kojifiles/...``: the top directory, read-only (files and plain directory indexes).
+* ``/koji`` and ``/koji/...``: the web UI (``pungi_like.buildsvc.web``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import json
 import logging
 import mimetypes
 import os
-import ssl
 import urllib.parse
 from dataclasses import dataclass, field
 
@@ -42,6 +42,16 @@ class HubConfig:
     proxy_dns: list = field(default_factory=list)
     #: "host glob:repository path glob" patterns of SCM URLs builds may use (build_api.py)
     allowed_scms: list = field(default_factory=list)
+    # Set from hub.conf at start-up (hubconf.py), not stored in hub.json:
+    #: {policy name: rule text}, the [policy] section (policy.py; Koji's defaults otherwise)
+    policy: dict = field(default_factory=dict)
+    missing_policy_ok: bool = True
+    verbose_policy: bool = False
+    #: SCM URLs must also pass the build_from_scm policy (kojid's allowed_scms_use_policy)
+    allowed_scms_use_policy: bool = False
+    #: which part of the client certificate's subject names the user
+    dn_username_component: str = "CN"
+    max_request_length: int = MAX_BODY
 
     @classmethod
     def load(cls, topdir):
@@ -93,6 +103,11 @@ class HubApp:
         self.config = config
         self.db = db or open_db(config.db_url)
         self.pathinfo = PathInfo(config.topdir)
+        self._webapp = None
+        from .policy import load_policies
+
+        #: {name: koji.policy.SimpleRuleSet}, parsed once so a bad rule fails at start-up
+        self.policy = load_policies(config.policy)
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -101,10 +116,20 @@ class HubApp:
                 return self._hub(environ, start_response)
             if path == "/kojifiles" or path.startswith("/kojifiles/"):
                 return self._files(environ, start_response, path[len("/kojifiles"):])
+            if path == "/koji" or path.startswith("/koji/"):
+                return self._web(environ, start_response)
             return _plain(start_response, "404 Not Found", "not found\n")
         except Exception:
             log.exception("error serving %s", path)
             return _plain(start_response, "500 Internal Server Error", "internal error\n")
+
+    def _web(self, environ, start_response):
+        """The web UI (Koji Web's pages), made on first use."""
+        if self._webapp is None:
+            from ..web import WebApp
+
+            self._webapp = WebApp(self)
+        return self._webapp(environ, start_response)
 
     def _hub(self, environ, start_response):
         if environ.get("REQUEST_METHOD") != "POST":
@@ -112,21 +137,24 @@ class HubApp:
                            [("Allow", "POST"), ("Content-Type", "text/plain"),
                             ("Koji-Version", KOJI_VERSION)])
             return [b"Method Not Allowed: the hub only answers POST\n"]
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > MAX_BODY:
+        raw_length = (environ.get("CONTENT_LENGTH") or "0").strip()
+        if not raw_length.isdigit():  # also refuses "-1", "+5", " 1 2"
+            return _plain(start_response, "400 Bad Request",
+                          "invalid Content-Length: %r\n" % raw_length[:40])
+        length = int(raw_length)
+        if length > self.config.max_request_length:
             return _plain(start_response, "413 Request Entity Too Large", "body too large\n")
         body = environ["wsgi.input"].read(length) if length else b""
         if environ.get("CONTENT_TYPE", "").startswith("application/octet-stream"):
             out = uploads.handle_upload(self, environ, body)
         else:
             out = dispatch.handle_xmlrpc(self, environ, body)
+        # Content-Length counts bytes: encode first (a name like "józef" is longer in UTF-8).
+        data = out.encode("utf-8") if isinstance(out, str) else out
         start_response("200 OK", [("Content-Type", "text/xml"),
-                                  ("Content-Length", str(len(out))),
+                                  ("Content-Length", str(len(data))),
                                   ("Koji-Version", KOJI_VERSION)])
-        return [out.encode("utf-8") if isinstance(out, str) else out]
+        return [data]
 
     def _files(self, environ, start_response, rel):
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
@@ -176,18 +204,9 @@ def _plain(start_response, status, text):
     return [data]
 
 
-def make_server(app, host, port, tls_cert=None, tls_key=None, client_ca=None, threads=16):
-    """A cheroot server for ``app``; HTTPS with optional client certificates when given."""
-    from cheroot import wsgi
+def make_server(app, host, port, tls_cert=None, tls_key=None, client_ca=None, threads=16,
+                **limits):
+    """A cheroot server for ``app`` (see :mod:`.httpd` for the connection model and ``limits``)."""
+    from .httpd import make_server as make_httpd
 
-    server = wsgi.Server((host, port), app, numthreads=threads,
-                         server_name="pungi-like-hub", request_queue_size=64)
-    if tls_cert:
-        from cheroot.ssl.builtin import BuiltinSSLAdapter
-
-        adapter = BuiltinSSLAdapter(tls_cert, tls_key, certificate_chain=client_ca)
-        if client_ca:
-            # Every call may carry a certificate; only sslLogin insists on one.
-            adapter.context.verify_mode = ssl.CERT_OPTIONAL
-        server.ssl_adapter = adapter
-    return server
+    return make_httpd(app, host, port, tls_cert, tls_key, client_ca, threads=threads, **limits)

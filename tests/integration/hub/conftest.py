@@ -86,7 +86,7 @@ def _pg_drop(name):
         conn.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
 
 
-def start_hub(tmp_path, pki, backend):
+def start_hub(tmp_path, pki, backend, extra_args=()):
     topdir = tmp_path / "top"
     pg_name = None
     db_args = []
@@ -103,7 +103,8 @@ def start_hub(tmp_path, pki, backend):
     proc = subprocess.Popen(
         HUB + ["serve", "--topdir", str(topdir), "--listen", "127.0.0.1:%d" % port,
                "--tls-cert", str(pki / "server.crt"), "--tls-key", str(pki / "server.key"),
-               "--client-ca", str(pki / "ca.crt"), "--threads", "8", "--log-level", "INFO"],
+               "--client-ca", str(pki / "ca.crt"), "--threads", "8", "--log-level", "INFO",
+               *extra_args],
         stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
     conf = tmp_path / "koji.conf"
     from pungi_like.buildsvc.certs import write_koji_profile

@@ -1,0 +1,157 @@
+"""The hub's HTTP(S) transport: a cheroot server that idle or slow clients cannot stall.
+
+The model:
+
+* One selector thread (cheroot's ConnectionManager) accepts connections and watches every idle
+  one. It never blocks on a client: stock cheroot runs the TLS handshake right after ``accept()``
+  in that thread, so one silent TCP connection held accepting for the whole socket timeout (five
+  of them froze the hub for 50 s). Here ``accept()`` only wraps the socket for TLS without the
+  handshake, and the new connection goes to the selector like an idle keep-alive one.
+* A worker thread is taken only when a connection has bytes to read. For a new TLS connection
+  the worker runs the handshake with a deadline of ``handshake_timeout`` seconds in total (a
+  client trickling its ClientHello cannot keep it longer), then hands the connection back to the
+  selector unless a request is already waiting: an open but quiet TLS connection holds no worker.
+* While reading a request or writing a reply, each socket operation waits at most ``timeout``
+  seconds; a connection idle for longer than ``timeout`` is closed by the selector.
+* At most ``max_connections`` connections are open at once; beyond that a new one is closed at
+  once (logged), so a flood of idle sockets cannot use up the process's file descriptors.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import ssl
+
+from cheroot import connections, errors, server as cheroot_server, wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+from ...errors import PungiLikeError
+
+log = logging.getLogger("pungi_like.buildsvc.hub")
+
+#: defaults of ``pungi-like-hub serve`` (seconds; connections)
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_HANDSHAKE_TIMEOUT = 5.0
+DEFAULT_MAX_CONNECTIONS = 512
+
+
+class LazyTLSAdapter(BuiltinSSLAdapter):
+    """TLS whose handshake is left to the worker that first reads from the connection."""
+
+    def wrap(self, sock):
+        try:
+            tls = self.context.wrap_socket(sock, server_side=True,
+                                           do_handshake_on_connect=False)
+        except OSError as exc:
+            raise errors.FatalSSLAlert(*exc.args) from exc
+        return tls, {}
+
+
+class HubConnection(cheroot_server.HTTPConnection):
+    """An HTTP connection that finishes its TLS handshake (if any) before its first request."""
+
+    handshake_pending = False
+
+    def communicate(self):
+        if self.handshake_pending:
+            self.handshake_pending = False
+            if not self._handshake():
+                return False
+            if not self._request_waiting():
+                return True  # back to the selector until the client sends its request
+        return super().communicate()
+
+    def _handshake(self):
+        sock = self.socket
+        try:
+            # CPython applies a socket timeout to the whole handshake, not to each read.
+            sock.settimeout(self.server.handshake_timeout)
+            sock.do_handshake()
+            sock.settimeout(self.server.timeout)
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, ssl.SSLError) and "http request" in str(exc).lower():
+                self._plain_http_refusal()
+            log.info("TLS handshake with %s:%s failed: %s", self.remote_addr, self.remote_port,
+                     exc)
+            return False
+        self.ssl_env = self.server.ssl_adapter.get_environ(sock)
+        return True
+
+    def _request_waiting(self):
+        if self.socket.pending():
+            return True
+        try:
+            readable, _, _ = select.select([self.socket], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return bool(readable)
+
+    def _plain_http_refusal(self):
+        """Answer a plain-HTTP request on the TLS port in plain text, as stock cheroot does."""
+        msg = b"The client sent a plain HTTP request, but this server only speaks HTTPS.\n"
+        head = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n" \
+               b"Connection: close\r\n\r\n" % len(msg)
+        try:
+            # the SSLSocket's own send would try TLS; write on the plain socket underneath
+            socket.socket.sendall(self.socket, head + msg)
+        except OSError:
+            pass
+
+
+class HubConnectionManager(connections.ConnectionManager):
+    """Accepts without blocking on the client; new connections wait in the selector."""
+
+    def _from_server_socket(self, server_socket):
+        conn = super()._from_server_socket(server_socket)
+        if conn is None:
+            return None
+        if self._num_connections >= self.server.max_connections:
+            log.warning("refusing a connection from %s: %d connections open (max_connections)",
+                        conn.remote_addr, self._num_connections)
+            conn.close()
+            return None
+        conn.handshake_pending = self.server.ssl_adapter is not None
+        self.put(conn)
+        return None
+
+
+class HubServer(wsgi.Server):
+    """cheroot's WSGI server with :class:`HubConnectionManager` and :class:`HubConnection`."""
+
+    ConnectionClass = HubConnection
+    handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT
+    max_connections = DEFAULT_MAX_CONNECTIONS
+
+    def prepare(self):
+        super().prepare()
+        stock = self._connections
+        self._connections = HubConnectionManager(self)
+        stock._selector.close()
+
+
+def make_server(app, host, port, tls_cert=None, tls_key=None, client_ca=None, threads=16,
+                timeout=DEFAULT_TIMEOUT, handshake_timeout=DEFAULT_HANDSHAKE_TIMEOUT,
+                max_connections=DEFAULT_MAX_CONNECTIONS):
+    """A server for the WSGI ``app``; HTTPS with optional client certificates when given."""
+    for name, value in (("timeout", timeout), ("handshake_timeout", handshake_timeout),
+                        ("max_connections", max_connections), ("threads", threads)):
+        if not value or value <= 0:
+            raise PungiLikeError("hub server setting %s must be positive, not %r"
+                                 % (name, value))
+    server = HubServer((host, port), app, numthreads=threads, server_name="pungi-like-hub",
+                       request_queue_size=64, timeout=timeout)
+    server.handshake_timeout = handshake_timeout
+    server.max_connections = max_connections
+    # Idle keep-alive connections wait in the selector, not in a worker: they are cheap, so
+    # keep-alive is allowed for every connection the server accepts.
+    server.keep_alive_conn_limit = max_connections
+    if tls_cert:
+        adapter = LazyTLSAdapter(tls_cert, tls_key, certificate_chain=client_ca)
+        if client_ca:
+            # Every call may carry a certificate; only sslLogin insists on one.
+            adapter.context.verify_mode = ssl.CERT_OPTIONAL
+        server.ssl_adapter = adapter
+    return server
+
