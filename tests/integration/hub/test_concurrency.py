@@ -89,3 +89,76 @@ def test_concurrent_tagging_and_tag_edits_keep_one_active_row(hub):
     assert duplicate_active_rows(hub) == {}
     history = admin.queryHistory(tables=["tag_config"], tag="race-tag")["tag_config"]
     assert sum(1 for h in history if h["active"]) == 1
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url_v3(request, tmp_path):
+    """A fresh database URL of each backend (PostgreSQL: a uniquely named database)."""
+    if request.param == "sqlite":
+        yield "sqlite:///%s" % (tmp_path / "hub.sqlite3")
+        return
+    import os
+    import uuid
+
+    import psycopg
+
+    admin = os.environ.get("PUNGI_LIKE_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = "pl_migr_test_%s" % uuid.uuid4().hex[:12]
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("CREATE DATABASE %s" % name)
+    yield admin.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+
+
+def test_migration_dedupes_active_rows_then_enforces_them(db_url_v3):
+    """A database of schema version 2 holding the duplicates concurrent writers left (a build
+    tagged twice, a tag with two configs) is repaired by migration 3: the newest row stays, the
+    other is revoked at the newest's event, and the unique indexes refuse new duplicates."""
+    from sqlalchemy import insert, select, text
+    from sqlalchemy.exc import IntegrityError
+
+    from pungi_like.buildsvc.db import migrate, open_db
+    from pungi_like.buildsvc.db import schema as s
+
+    db = open_db(db_url_v3, create=True)
+    try:
+        with db.engine.begin() as conn:
+            # back to version 2: no unique indexes on active rows
+            for index in s.ACTIVE_UNIQUE:
+                conn.execute(text("DROP INDEX %s" % index.name))
+            conn.execute(s.schema_version.delete().where(s.schema_version.c.version == 3))
+            ev = [conn.execute(insert(s.events).values(ts=1000.0 + i)
+                               .returning(s.events.c.id)).scalar_one() for i in range(3)]
+            uid = conn.execute(insert(s.users).values(name="u", status=0, usertype=0)
+                               .returning(s.users.c.id)).scalar_one()
+            tag_id = conn.execute(insert(s.tag).values(name="t").returning(s.tag.c.id)).scalar_one()
+            pkg = conn.execute(insert(s.package).values(name="p")
+                               .returning(s.package.c.id)).scalar_one()
+            vol = conn.execute(select(s.volume.c.id)).scalar_one()
+            build = conn.execute(insert(s.build).values(
+                pkg_id=pkg, version="1", release="1", state=1, owner=uid, volume_id=vol,
+                create_event=ev[0]).returning(s.build.c.id)).scalar_one()
+            for e, arches in ((ev[0], "old"), (ev[1], "new")):
+                conn.execute(insert(s.tag_config).values(tag_id=tag_id, arches=arches,
+                                                         create_event=e, active=True))
+            for _ in range(2):
+                conn.execute(insert(s.tag_listing).values(tag_id=tag_id, build_id=build,
+                                                          create_event=ev[2], active=True))
+        assert migrate(db.engine) == 3
+        with db.engine.begin() as conn:
+            cfg = conn.execute(select(s.tag_config.c.arches, s.tag_config.c.active,
+                                      s.tag_config.c.revoke_event)
+                               .order_by(s.tag_config.c.create_event)).all()
+            assert [tuple(r) for r in cfg] == [("old", None, ev[1]), ("new", True, None)]
+            listing = conn.execute(select(s.tag_listing.c.active, s.tag_listing.c.revoke_event)
+                                   ).all()
+            assert sorted(tuple(r) for r in listing if r.active) == [(True, None)]
+            # the duplicate was revoked at the event it was created in: it never was current
+            assert [tuple(r) for r in listing if not r.active] == [(None, ev[2])]
+        with pytest.raises(IntegrityError):
+            with db.engine.begin() as conn:
+                conn.execute(insert(s.tag_listing).values(tag_id=tag_id, build_id=build,
+                                                          create_event=ev[2], active=True))
+    finally:
+        db.dispose()
