@@ -52,6 +52,13 @@ class HubConfig:
     #: which part of the client certificate's subject names the user
     dn_username_component: str = "CN"
     max_request_length: int = MAX_BODY
+    #: Koji's name checks (hub/names.py), hub.conf ``MaxNameLengthInternal`` (0: no limit),
+    #: ``RegexNameInternal`` (tags, targets, packages, groups, channels, hosts, external repos,
+    #: permissions) and ``RegexUserName`` (users, hosts, Kerberos principals); "" turns a
+    #: regex check off, as in Koji. Defaults are Koji 1.36's.
+    max_name_length_internal: int = 256
+    regex_name_internal: str = r"^[A-Za-z0-9/_.+-]+$"
+    regex_user_name: str = r"^[A-Za-z0-9/_.@-]+$"
 
     @classmethod
     def load(cls, topdir):
