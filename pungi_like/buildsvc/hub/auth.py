@@ -164,9 +164,28 @@ def logoutChild(session_id):
 
 @export
 def exclusiveSession(force=False):
+    """Make this session the user's exclusive one (builder daemons do, with ``force``, at login).
+
+    As Koji: a subsession cannot; another open exclusive session of the user makes this fail
+    with AuthLockError unless ``force``, which closes that session. Host calls from sessions
+    outside the exclusive one's family are then refused (hostcheck.py)."""
     if not context.session:
         raise koji.AuthError("Not logged in")
-    context.conn.execute(update(s.sessions).where(s.sessions.c.id == context.session["id"])
+    ses = context.session
+    if ses["master"] is not None:
+        raise koji.GenericError("subsessions cannot become exclusive")
+    # the user's row lock serializes two sessions racing for the lock (PostgreSQL)
+    context.conn.execute(select(s.users.c.id).where(s.users.c.id == ses["user_id"])
+                         .with_for_update())
+    others = [r[0] for r in context.conn.execute(select(s.sessions.c.id).where(
+        s.sessions.c.user_id == ses["user_id"], s.sessions.c.exclusive.is_(True),
+        s.sessions.c.closed.is_(False), s.sessions.c.id != ses["id"]))]
+    if others:
+        if not force:
+            raise koji.AuthLockError("Cannot get exclusive session")
+        context.conn.execute(update(s.sessions).where(s.sessions.c.id.in_(others)).values(
+            expired=True, exclusive=None, closed=True))
+    context.conn.execute(update(s.sessions).where(s.sessions.c.id == ses["id"])
                          .values(exclusive=True))
 
 

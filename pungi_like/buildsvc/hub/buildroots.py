@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import koji
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from ..db import schema as s
 from .common import as_int, one
@@ -79,44 +79,79 @@ def getBuildrootListing(id):
 
 
 def _host_newBuildRoot(repo, arch, task_id=None):
-    from .host_api import current_host
+    """A new STANDARD buildroot of the calling host (for ``task_id``, which it must hold)."""
+    from .hostcheck import assert_task_held, verify_host
+    from .repos import _repo_row
 
-    host = current_host()
+    host = verify_host()
+    if task_id is not None:
+        task_id = assert_task_held(task_id, host)["id"]
+    repo_id = _repo_row(as_int(repo, "repo"))["id"]
+    if not isinstance(arch, str) or not arch:
+        raise koji.ParameterError("Invalid arch: %r" % (arch,))
     return context.conn.execute(insert(s.buildroot).values(
-        br_type=koji.BR_TYPES["STANDARD"], host_id=host["id"], repo_id=as_int(repo, "repo"),
+        br_type=koji.BR_TYPES["STANDARD"], host_id=host["id"], repo_id=repo_id,
         task_id=task_id, arch=arch, state=koji.BR_STATES["INIT"], create_event=event_id())
         .returning(s.buildroot.c.id)).scalar_one()
 
 
 def _host_setBuildRootState(brootid, state, task_id=None):
-    from .host_api import current_host
+    """Change the state of a buildroot the calling host made (never back to INIT)."""
+    from .hostcheck import assert_buildroot_held
 
-    current_host()
+    row = assert_buildroot_held(brootid, task_id)
     if isinstance(state, str):
+        if state not in koji.BR_STATES:
+            raise koji.ParameterError("Invalid buildroot state: %r" % state)
         state = koji.BR_STATES[state]
+    if state not in koji.BR_STATES.values() or isinstance(state, bool):
+        raise koji.ParameterError("Invalid buildroot state: %r" % (state,))
+    if state == koji.BR_STATES["INIT"]:
+        raise koji.GenericError("Cannot change buildroot state to INIT")
+    if row["state"] == koji.BR_STATES["EXPIRED"]:
+        return   # as Koji: expiring an expired buildroot is quietly ignored
     values = {"state": state}
     if state == koji.BR_STATES["EXPIRED"]:
         values["retire_event"] = event_id()
-    context.conn.execute(update(s.buildroot).where(s.buildroot.c.id == as_int(
-        brootid, "brootid")).values(**values))
+    context.conn.execute(update(s.buildroot).where(s.buildroot.c.id == row["id"])
+                         .values(**values))
 
 
 def _host_updateBuildRootList(brootid, rpmlist, task_id=None):
     """Record the RPMs installed in a buildroot (dicts with name/version/release/arch/epoch)."""
-    from .host_api import current_host
+    from .hostcheck import assert_buildroot_held
 
-    current_host()
+    bid = assert_buildroot_held(brootid, task_id)["id"]
+    _add_listing(bid, rpmlist)
+
+
+def _host_setBuildRootList(brootid, rpmlist, task_id=None):
+    """Replace the RPM list of a buildroot (Koji's ``setBuildRootList``)."""
+    from .hostcheck import assert_buildroot_held
+
+    bid = assert_buildroot_held(brootid, task_id)["id"]
+    context.conn.execute(delete(s.buildroot_listing).where(
+        s.buildroot_listing.c.buildroot_id == bid))
+    _add_listing(bid, rpmlist)
+
+
+def _add_listing(bid, rpmlist):
+    if rpmlist is not None and not isinstance(rpmlist, (list, tuple)):
+        raise koji.ParameterError("Invalid type for rpmlist: %s" % type(rpmlist).__name__)
     r = s.rpminfo
-    bid = as_int(brootid, "brootid")
     have = {x[0] for x in context.conn.execute(select(s.buildroot_listing.c.rpm_id).where(
         s.buildroot_listing.c.buildroot_id == bid))}
     rows = []
     for info in rpmlist or []:
+        if not isinstance(info, dict):
+            raise koji.ParameterError("Invalid rpmlist entry: %r" % (info,))
         rid = info.get("id")
         if rid is None:
-            found = one(context.conn.execute(select(r.c.id).where(
-                r.c.name == info["name"], r.c.version == info["version"],
-                r.c.release == info["release"], r.c.arch == info["arch"])).first())
+            try:
+                key = [r.c[k] == info[k] for k in ("name", "version", "release", "arch")]
+            except KeyError as exc:
+                raise koji.ParameterError("rpmlist entry without %s" % exc) from None
+            found = one(context.conn.execute(select(r.c.id).where(*key)).first())
             if not found:
                 continue
             rid = found["id"]
@@ -130,5 +165,6 @@ def _host_updateBuildRootList(brootid, rpmlist, task_id=None):
 
 for _name, _func in (("newBuildRoot", _host_newBuildRoot),
                      ("setBuildRootState", _host_setBuildRootState),
+                     ("setBuildRootList", _host_setBuildRootList),
                      ("updateBuildRootList", _host_updateBuildRootList)):
     METHODS["host." + _name] = Method("host." + _name, _func, True)

@@ -1,7 +1,8 @@
 """The host API (``host.*``): what builder daemons call, as kojid calls Koji's.
 
 A host logs in with its SSL certificate (CN = host name; the user is of type HOST). Every call
-here acts on the calling host only. State changes of tasks are conditional UPDATEs whose row
+here acts on the calling host only, and on tasks only while the host holds them OPEN (see
+hostcheck.py for the confinement model). State changes of tasks are conditional UPDATEs whose row
 count says whether they happened, so two builders racing for one task can never both open it
 (on SQLite the hub's write lock serializes them; on PostgreSQL the row lock does).
 """
@@ -18,20 +19,14 @@ from ..db import schema as s
 from . import scheduler
 from .common import as_int, insert_versioned, one, revoke
 from .context import context
+from .hostcheck import assert_task_held, verify_host
 from .tasks import (FINAL, STATES, _decode_result, _task_row, free_task, make_task,
                     task_info)
 
 
 def current_host():
     """The host row (+ config) of the session user; AuthError when the caller is no host."""
-    if not context.user:
-        raise koji.AuthError("Not logged in")
-    from .hosts import _hosts
-
-    found = _hosts(user_id=context.user["id"])
-    if not found:
-        raise koji.AuthError("%s is not a host" % context.user["name"])
-    return found[0]
+    return verify_host()
 
 
 def _host_id():
@@ -45,11 +40,9 @@ def host_channel_ids(host_id):
     return sorted(r[0] for r in context.conn.execute(q))
 
 
-def _open_task_row(task_id, host_id):
-    row = _task_row(task_id)
-    if row["state"] != STATES["OPEN"] or row["host_id"] != host_id:
-        raise koji.ActionNotAllowed("task %i is not open on this host" % row["id"])
-    return row
+def _open_task_row(task_id, host_id=None):
+    """The task row if the calling host holds it OPEN (ActionNotAllowed otherwise)."""
+    return assert_task_held(task_id)
 
 
 # --- identity and load --------------------------------------------------------------------
@@ -137,6 +130,7 @@ def _getLoadData():
     """Koji's legacy ``[[hosts with channels], tasks]`` (ready enabled hosts; FREE+ASSIGNED)."""
     from .hosts import _hosts
 
+    current_host()
     hosts = [h for h in _hosts() if h["ready"] and h["enabled"]]
     for h in hosts:
         h["channels"] = host_channel_ids(h["id"])
@@ -191,6 +185,7 @@ def _finish(task_id, state, response):
     tid = as_int(task_id, "task_id")
     if not isinstance(response, str):
         raise koji.ParameterError("Invalid type for response: %s" % type(response))
+    assert_task_held(tid)
     t = s.task
     res = context.conn.execute(
         update(t).where(t.c.id == tid, t.c.state == STATES["OPEN"], t.c.host_id == hid)
@@ -225,25 +220,25 @@ def _refuseTask(task_id, soft=True, msg=""):
 
 
 def _setTaskWeight(task_id, weight):
-    _open_task_row(task_id, _host_id())
-    context.conn.execute(update(s.task).where(s.task.c.id == as_int(task_id, "task_id"))
+    row = _open_task_row(task_id)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < 1e6:
+        raise koji.ParameterError("Invalid task weight: %r" % (weight,))
+    context.conn.execute(update(s.task).where(s.task.c.id == row["id"])
                          .values(weight=float(weight)))
 
 
 # --- subtasks and waiting -----------------------------------------------------------------
 
 def _subtask(method, arglist, parent, opts):
-    prow = _open_task_row(parent, _host_id())
+    prow = _open_task_row(parent)
     label = opts.get("label")
     if label is not None:
         existing = context.conn.execute(select(s.task.c.id).where(
             s.task.c.parent == prow["id"], s.task.c.label == label)).first()
         if existing:
             return existing[0]
-    if opts.get("channel"):
-        channel = opts["channel"]
-    else:
-        channel = prow["channel_id"]
+    # None: the channel policy decides (Koji's default: the parent's channel)
+    channel = opts.get("channel") or None
     prio = opts.get("priority")
     if prio is None:
         prio = prow["priority"] - 1
@@ -263,7 +258,7 @@ def _subtask2(__parent, __taskopts, __method, *args, **opts):
 
 
 def _taskSetWait(parent, tasks):
-    prow = _open_task_row(parent, _host_id())
+    prow = _open_task_row(parent)
     t = s.task
     context.conn.execute(update(t).where(t.c.id == prow["id"]).values(waiting=True))
     if tasks is None:
@@ -278,7 +273,7 @@ def _taskSetWait(parent, tasks):
 
 def _taskWait(parent):
     """``[finished, unfinished]`` awaited children; finished ones stop being awaited."""
-    pid = as_int(parent, "parent")
+    pid = _open_task_row(parent)["id"]
     t = s.task
     rows = context.conn.execute(select(t.c.id, t.c.state).where(
         t.c.parent == pid, t.c.awaited.is_(True)).order_by(t.c.id)).all()
@@ -291,22 +286,26 @@ def _taskWait(parent):
 
 def _taskUnwait(parent):
     t = s.task
-    pid = as_int(parent, "parent")
+    pid = _open_task_row(parent)["id"]
     context.conn.execute(update(t).where(t.c.id == pid).values(waiting=False))
     context.conn.execute(update(t).where(t.c.parent == pid).values(awaited=False))
 
 
 def _taskWaitResults(parent, tasks, canfail=None):
     canfail = [as_int(x, "task") for x in (canfail or [])]
-    pid = as_int(parent, "parent")
+    pid = _open_task_row(parent)["id"]
     _taskUnwait(pid)
     t = s.task
     if tasks is None:
         tasks = [r[0] for r in context.conn.execute(select(t.c.id).where(
             t.c.parent == pid, t.c.state.in_(FINAL)).order_by(t.c.id))]
+    if not isinstance(tasks, (list, tuple)):
+        raise koji.ParameterError("Invalid type for tasks: %s" % type(tasks).__name__)
     results = []
     for tid in tasks:
         row = _task_row(tid)
+        if row["parent"] != pid:
+            raise koji.ActionNotAllowed("task %d is not a subtask of task %d" % (row["id"], pid))
         raise_fault = row["id"] not in canfail
         try:
             results.append([row["id"], _decode_result(row, raise_fault=raise_fault)])

@@ -90,21 +90,10 @@ def buildImageOz(name, version, arches, target, inst_tree, opts=None, priority=N
 
 
 def host_task(task_id):
-    """The task row, after checking that the session is the host the task is assigned to."""
-    if not context.user or context.user.get("usertype") != koji.USERTYPES["HOST"]:
-        raise koji.AuthError("host calls need a host session")
-    host_row = context.conn.execute(select(s.host.c.id).where(
-        s.host.c.user_id == context.user["id"])).first()
-    if host_row is None:
-        raise koji.AuthError("no host for user %s" % context.user["name"])
-    task = context.conn.execute(select(s.task).where(
-        s.task.c.id == as_int(task_id, "task_id"))).first()
-    if task is None:
-        raise koji.GenericError("No such task: %s" % task_id)
-    if task.host_id != host_row.id:
-        raise koji.ActionNotAllowed("host %s does not own task %s"
-                                    % (context.user["name"], task_id))
-    return dict(task._mapping)
+    """The task row, after checking that the calling host holds the task OPEN (hostcheck.py)."""
+    from .hostcheck import assert_task_held
+
+    return assert_task_held(task_id)
 
 
 def _btype_id(name):
@@ -261,14 +250,21 @@ def host_importImage(task_id, build_info, results):
     task = host_task(task_id)
     build = get_build_row(build_info["id"] if isinstance(build_info, dict) else build_info,
                           strict=True)
-    for sub in _results(results):
+    for sub in _results(results, task):
         import_image(task, build, sub)
 
 
-def _results(results):
+def _results(results, task):
+    """The imgdata dicts of ``results``; each must come from ``task`` or one of its subtasks."""
+    from .hostcheck import assert_task_or_subtask
+
     if not isinstance(results, dict):
         raise koji.ParameterError("Invalid type for results: %s" % type(results))
-    return [results[k] for k in sorted(results, key=str) if "task_id" in results[k]]
+    subs = [results[k] for k in sorted(results, key=str)
+            if isinstance(results[k], dict) and "task_id" in results[k]]
+    for sub in subs:
+        assert_task_or_subtask(task, sub["task_id"])
+    return subs
 
 
 @export(name="host.completeImageBuild")
@@ -278,7 +274,7 @@ def host_completeImageBuild(task_id, build_id, results):
     build = get_build_row(as_int(build_id, "build_id"), strict=True)
     if build["state"] != koji.BUILD_STATES["BUILDING"]:
         raise koji.GenericError("build %s is not BUILDING" % build["nvr"])
-    for sub in _results(results):
+    for sub in _results(results, task):
         import_image(task, build, sub)
     context.conn.execute(update(s.build).where(s.build.c.id == build["id"]).values(
         state=koji.BUILD_STATES["COMPLETE"], completion_ts=time.time()))
@@ -291,7 +287,7 @@ def host_moveImageBuildToScratch(task_id, results):
     task = host_task(task_id)
     owner = lookup(s.users, task["owner"], "user", strict=True)["name"]
     pi = context.hub.pathinfo
-    for sub in _results(results):
+    for sub in _results(results, task):
         workdir = pi.task(as_int(sub["task_id"], "task_id"))
         destdir = os.path.join(pi.scratch(), owner, "task_%s" % sub["task_id"])
         for name in list(sub.get("files") or ()) + list(sub.get("logs") or ()):

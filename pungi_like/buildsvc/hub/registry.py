@@ -44,11 +44,14 @@ def load_all():
 
     for mod in API_MODULES:
         importlib.import_module("%s.%s" % (__package__, mod))
-    return METHODS
+    from .hostcheck import guard_host_methods
+
+    # every host.* method, wherever it is registered, needs a logged-in host (hostcheck.py)
+    return guard_host_methods(METHODS)
 
 
 #: The API modules, by area.
 API_MODULES = ["meta", "auth", "users", "uploads", "tags", "inheritance", "targets",
                "packages", "groups", "extrepos", "hosts", "repos", "builds", "rpms", "tagging",
                "tasks", "events", "images", "build_api", "signing",
-               "host_api", "buildroots", "repo_requests"]
+               "host_api", "buildroots", "repo_requests", "policy"]

@@ -338,7 +338,7 @@ def repo_done(repo_id, data, expire=False, repo_json_updates=None):
                 raise koji.GenericError("Invalid repodata file name: %r" % fn)
             src = os.path.join(src_dir, fn)
             if not os.path.isfile(src):
-                raise koji.GenericError("Uploaded file is missing: %s" % src)
+                raise koji.GenericError("Uploaded file is missing: %s/%s" % (uploadpath, fn))
             dest_dir = adir if fn.endswith("pkglist") else os.path.join(adir, "repodata")
             os.makedirs(dest_dir, exist_ok=True)
             shutil.move(src, os.path.join(dest_dir, fn))
@@ -372,17 +372,41 @@ def repo_done(repo_id, data, expire=False, repo_json_updates=None):
 
 
 def _host_repoInit(tag, task_id=None, event=None, opts=None):
-    from .host_api import current_host
+    """``repo_init`` for the newRepo task the calling host holds (``task_id`` is required)."""
+    from .hostcheck import assert_task_held
 
-    current_host()
-    return repo_init(tag, task_id=task_id, event=event, opts=opts)
+    if task_id is None:
+        raise koji.ActionNotAllowed("host.repoInit needs the task_id of the newRepo task the "
+                                    "host is running")
+    task = assert_task_held(task_id)
+    return repo_init(tag, task_id=task["id"], event=event, opts=opts)
 
 
 def _host_repoDone(repo_id, data, expire=False, repo_json_updates=None):
-    from .host_api import current_host
+    """``repo_done`` for a repo whose creating task the calling host holds; the uploaded files
+    come only from that task's output directory or those of its subtasks."""
+    from .hostcheck import assert_task_held
 
-    current_host()
-    return repo_done(repo_id, data, expire, repo_json_updates)
+    row = _repo_row(repo_id)
+    if row["task_id"] is None:
+        raise koji.ActionNotAllowed("repo %d was not created by a task; no host may finish it"
+                                    % row["id"])
+    task = assert_task_held(row["task_id"])
+    if data is not None and not isinstance(data, dict):
+        raise koji.ParameterError("Invalid type for data: %s" % type(data).__name__)
+    kids = {r[0] for r in context.conn.execute(select(s.task.c.id).where(
+        s.task.c.parent == task["id"]))}
+    allowed = {koji.pathinfo.taskrelpath(t) for t in kids | {task["id"]}}
+    for arch, entry in (data or {}).items():
+        if not isinstance(entry, (list, tuple)) or len(entry) != 2 or \
+                not isinstance(entry[0], str) or not isinstance(entry[1], (list, tuple)):
+            raise koji.ParameterError("repoDone data for %r must be [uploadpath, [files]]"
+                                      % (arch,))
+        if os.path.normpath(entry[0]) not in allowed:
+            raise koji.ActionNotAllowed("repoDone may only take files from the output of task "
+                                        "%d or its subtasks, not from %s" % (task["id"],
+                                                                             entry[0]))
+    return repo_done(row["id"], data, expire, repo_json_updates)
 
 
 def _register():

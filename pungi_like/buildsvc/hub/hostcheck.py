@@ -1,0 +1,136 @@
+"""Who may make ``host.*`` calls, and on what: the confinement of builder hosts.
+
+The model (Koji's ``Host.verify`` and ``Task.assertHost``, plus a little more):
+
+* every ``host.*`` method needs a logged-in user of type HOST with a host row; anonymous callers
+  and plain users get ``AuthError`` before the method runs (:func:`guard_host_methods` wraps each
+  registered ``host.*`` function, so a method added later is confined without remembering to);
+* a host session is refused (``AuthLockError``) when another session of the same host holds the
+  host's exclusive lock and the caller is neither that session nor one of its subsessions. Builder
+  daemons take the lock with ``exclusiveSession(force=True)`` at login, so when a daemon restarts,
+  whatever the previous daemon (or an orphaned task process of it) still sends is refused;
+* a host acts on a task only while it holds it: the task is OPEN with ``host_id`` = the caller
+  (:func:`assert_task_held`), read under a row lock on PostgreSQL so a concurrent free/re-take
+  cannot slip between the check and the change;
+* a host acts on a buildroot only if it made it (and, given a task, only for that task's
+  buildroot), and on a repo only through the task that is creating it.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import koji
+from sqlalchemy import select
+
+from ..db import schema as s
+from .common import as_int, one
+from .context import context
+
+STATES = koji.TASK_STATES
+
+
+def _assert_not_locked_out():
+    """AuthLockError when another session of this user holds the exclusive lock."""
+    ses = context.session
+    q = select(s.sessions.c.id).where(s.sessions.c.user_id == ses["user_id"],
+                                      s.sessions.c.exclusive.is_(True),
+                                      s.sessions.c.closed.is_(False))
+    holders = {r[0] for r in context.conn.execute(q)}
+    if holders and ses["id"] not in holders and ses["master"] not in holders:
+        raise koji.AuthLockError("host %s is locked by another session (a newer builder "
+                                 "daemon logged in); this session may no longer act as the host"
+                                 % context.user["name"])
+
+
+def verify_host():
+    """The calling host's row (+ config); AuthError unless the session user is a host."""
+    if not context.user or not context.session:
+        raise koji.AuthError("Not logged-in: host calls need a host session")
+    if context.user.get("usertype") != koji.USERTYPES["HOST"]:
+        raise koji.AuthError("User %s is not a host" % context.user["name"])
+    from .hosts import _hosts
+
+    found = _hosts(user_id=context.user["id"])
+    if not found:
+        raise koji.AuthError("%s is not a host" % context.user["name"])
+    _assert_not_locked_out()
+    return found[0]
+
+
+def task_row_locked(task_id):
+    """The task row, locked for the rest of the transaction (PostgreSQL); GenericError if none."""
+    tid = as_int(task_id, "task_id")
+    row = one(context.conn.execute(select(s.task).where(s.task.c.id == tid)
+                                   .with_for_update()).first())
+    if row is None:
+        raise koji.GenericError("No such task: %s" % tid)
+    return row
+
+
+def assert_task_held(task_id, host=None):
+    """The task row if it is OPEN on the calling host; ActionNotAllowed otherwise."""
+    host = host or verify_host()
+    row = task_row_locked(task_id)
+    if row["state"] != STATES["OPEN"] or row["host_id"] != host["id"]:
+        raise koji.ActionNotAllowed("host %s does not hold task %d (it is %s%s)" % (
+            host["name"], row["id"], koji.TASK_STATES[row["state"]],
+            "" if row["host_id"] is None else " on host id %d" % row["host_id"]))
+    return row
+
+
+def assert_task_or_subtask(task, task_id):
+    """``task_id`` as an int if it is ``task`` (a row the host holds) or a subtask of it; a host
+    takes files only from the output of its own task tree, never from another task's."""
+    tid = as_int(task_id, "task_id")
+    if tid == task["id"]:
+        return tid
+    parent = context.conn.execute(select(s.task.c.parent).where(s.task.c.id == tid)).first()
+    if parent is None or parent[0] != task["id"]:
+        raise koji.ActionNotAllowed("task %d is not task %d or one of its subtasks"
+                                    % (tid, task["id"]))
+    return tid
+
+
+def assert_buildroot_held(brootid, task_id=None, host=None):
+    """The buildroot row if the calling host made it (and, given ``task_id``, for that task,
+    which the host must hold)."""
+    host = host or verify_host()
+    if task_id is not None:
+        assert_task_held(task_id, host)
+    row = one(context.conn.execute(select(s.buildroot).where(
+        s.buildroot.c.id == as_int(brootid, "brootid")).with_for_update()).first())
+    if row is None:
+        raise koji.GenericError("No such buildroot: %s" % brootid)
+    if row["host_id"] != host["id"]:
+        raise koji.ActionNotAllowed("host %s is not the owner of buildroot %d"
+                                    % (host["name"], row["id"]))
+    if task_id is not None and row["task_id"] != as_int(task_id, "task_id"):
+        raise koji.ActionNotAllowed("task %s does not have the lock on buildroot %d"
+                                    % (task_id, row["id"]))
+    return row
+
+
+def guard_host_methods(methods):
+    """Wrap every ``host.*`` entry of ``methods`` so it first runs :func:`verify_host`."""
+    for name, method in methods.items():
+        if name.startswith("host.") and not getattr(method.func, "_host_guarded", False):
+            method.func = _guarded(method.func)
+    return methods
+
+
+def _guarded(func):
+    @functools.wraps(func)
+    def guarded(*args, **kwargs):
+        verify_host()
+        try:
+            return func(*args, **kwargs)
+        except TypeError as exc:
+            # raised by the call itself (wrong arguments), as the dispatcher reports it
+            if sys.exc_info()[2].tb_next is None:
+                raise koji.ParameterError(str(exc)) from None
+            raise
+
+    guarded._host_guarded = True
+    return guarded
