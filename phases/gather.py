@@ -23,6 +23,7 @@ from pungi_like.config.options import (Option, arch_mapping, scm_dict_schema,
                                        variant_arch_mapping)
 from pungi_like.errors import PhaseError
 from pungi_like.fileutil import link_file, write_json_atomic
+from pungi_like.rpmtools import arches as archmod
 from pungi_like.rpmtools import repodata
 from pungi_like.rpmtools.comps import Comps
 from pungi_like.rpmtools.depsolve import Depsolver, Repo, gather
@@ -195,16 +196,37 @@ class GatherPhase(PhaseBase):
         return sorted(_flatten(data.get(variant.uid, {}).get(arch, {}).values()))
 
     def system_release(self, solver, variant):
-        """(package to add, packages to filter) for the system-release provider choice."""
+        """(packages to add, packages to filter) for ``filter_system_release_packages``.
+
+        As Pungi documents it: with one provider of ``system-release`` in the package set, it
+        is added; with several, a top-level variant takes the one named ``*release-<uid>`` or
+        ``<uid>-release*`` (lower-case uid), else the first by name, and the others are
+        filtered; addons and other child variants follow their parent's choice. (Pungi 4.3.2
+        in the corpus's environment never sees a provider: see doc/pungi-differences.md.)"""
+        if not self.conf.filter_system_release_packages:
+            return [], []
         providers = sorted({p.name for p in solver.providers("system-release") if not p.lookaside})
         if not providers:
             return [], []
-        if len(providers) == 1 or not self.conf.filter_system_release_packages:
-            return ([providers[0]] if len(providers) == 1 else []), []
-        suffix = "-" + variant.uid.lower()
-        best = [n for n in providers if n.endswith(suffix)]
-        best = best[0] if best else min(providers, key=lambda n: (len(n), n))
+        if len(providers) == 1:
+            return [providers[0]], []
+        while variant.type != "variant" and variant.parent is not None:
+            variant = variant.parent
+        uid = variant.uid.lower()
+        best = [n for n in providers if n.endswith(f"release-{uid}") or n.startswith(f"{uid}-release")]
+        best = best[0] if best else providers[0]
         return [best], [n for n in providers if n != best]
+
+    def check_package_arches(self, items, arch, option):
+        """Pungi refuses ``name.arch`` items whose arch a tree of ``arch`` cannot hold."""
+        compatible = set(archmod.valid_arches(arch, multilib=True))
+        every_arch = {a for table in (archmod.NATIVE, archmod.MULTILIB) for arches in table.values()
+                      for a in arches} | {"noarch", "src", "nosrc"}
+        for item in items:
+            name, dot, pkg_arch = item.rpartition(".")
+            if dot and pkg_arch in every_arch and pkg_arch not in compatible:
+                raise PhaseError(f"Incompatible package arch '{pkg_arch}' for tree arch '{arch}' "
+                                 f"in {option} '{name}'")
 
     # ---- run --------------------------------------------------------------------------------
     def run_unit(self, unit):
@@ -233,15 +255,11 @@ class GatherPhase(PhaseBase):
         comps = self.comps_for(variant, arch)
         groups = self.group_inputs(variant, comps)
         packages = list(_flatten(conf.variant_arch_values("additional_packages", variant.uid, arch)))
+        self.check_package_arches(packages, arch, "additional package")
         packages += self.json_inputs(variant, arch)
         filters = list(_flatten(conf.variant_arch_values("filter_packages", variant.uid, arch)))
-        # addons and optional variants add no release package of their own: the parent's
-        # choice applies (the other providers stay filtered, the parent's one is dropped later
-        # with the rest of the parent's packages)
-        own = variant.type in ("variant", "layered-product") or variant.parent is None
-        release_add, release_filter = self.system_release(solver, variant if own else variant.parent)
-        if own:
-            packages += release_add
+        release_add, release_filter = self.system_release(solver, variant)
+        packages += release_add
         filters += release_filter
         prepopulate = self.prepopulate_inputs(variant, arch)
         drop = [self.compose.results.get(("gather", v.uid, arch)) for v in self.drop_variants(variant)
@@ -254,7 +272,13 @@ class GatherPhase(PhaseBase):
         # Like Pungi, a child variant is solved together with what its parent (and, for
         # optional, the parent's addons) carries, so the parent's packages answer the child's
         # dependencies first; they are dropped again after the solve.
-        packages += sorted({f"{p.name}.{p.arch}" for d in drop for p in d.binary.values()})
+        # (deps: a name for native and noarch builds, ``name.+`` for multilib ones, the only
+        # arch suffix the deps method understands; nodeps: ``name.arch``)
+        method = self.method_for(variant)
+        multi = set(archmod.multilib_arches(arch))
+        packages += sorted({f"{p.name}.{p.arch}" if method == "nodeps"
+                            else (f"{p.name}.+" if p.arch in multi else p.name)
+                            for d in drop for p in d.binary.values()})
         fulltree = conf.gather_fulltree
         selfhosting = conf.gather_selfhosting
         fulltree_excludes = []
@@ -264,7 +288,6 @@ class GatherPhase(PhaseBase):
             fulltree, selfhosting = True, False
             fulltree_excludes = sorted({_srpm_name(p.filename) for d in drop for p in d.source.values()})
         methods = _flatten(conf.variant_arch_values("multilib", variant.uid, arch))
-        method = self.method_for(variant)
         note("method %s, %d group(s), %d package input(s), multilib %s", method, len(groups),
              len(packages), ",".join(methods) or "none")
         result = gather(None, arch, packages=packages, groups=groups, comps=comps, method=method,
@@ -275,7 +298,8 @@ class GatherPhase(PhaseBase):
                         multilib_blacklist=(conf.multilib_blacklist or {}).get(arch, []) +
                         (conf.multilib_blacklist or {}).get("*", []),
                         filter_packages=filters, fulltree_excludes=fulltree_excludes,
-                        prepopulate=prepopulate, solver=solver)
+                        prepopulate=prepopulate, solver=solver,
+                        langpacks=comps.langpacks() if comps is not None else ())
         self.drop_parent_packages(result, drop)
 
         comps_names = set(comps.group_packages(groups)) if comps is not None else set()

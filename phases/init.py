@@ -105,11 +105,13 @@ class InitPhase(PhaseBase):
         return groups
 
     def variant_comps(self, comps, arch, variant):
-        groups = [_name(g) for g in variant.groups]
-        environments = [_name(e) for e in (getattr(variant, "environments", None) or [])]
-        keep_filter = bool(groups) or variant.type != "variant"
+        """The variant's comps as Pungi writes it: filtered (variants.xml group attributes and
+        environment display_order win) and written in Pungi's canonical form."""
+        has_groups = bool(variant.groups)
+        keep_filter = has_groups or variant.type != "variant"
         result, missing = filter_for_variant(
-            comps, arch, variant.uid, groups=groups, environments=environments,
+            comps, arch, variant.uid, groups=list(variant.groups),
+            environments=list(getattr(variant, "environments", None) or []),
             lookaside_groups=self.lookaside_groups(variant),
             filter_environments=self.conf.comps_filter_environments,
             keep_groups_filter=keep_filter)
@@ -117,7 +119,7 @@ class InitPhase(PhaseBase):
             self.log.warning("Variant %s.%s requires comps group %s which does not match "
                              "anything in input comps file", variant.uid, arch, group)
         path = self.paths.comps(arch, variant)
-        result.write(path)
+        result.write(path, pungi_style=True)
         self.comps_repo(path, self.paths.comps_repo(arch, variant),
                         self.paths.log_file(arch, f"comps_repo-{variant.uid}"))
         return path

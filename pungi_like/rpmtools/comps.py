@@ -22,6 +22,8 @@ import fnmatch
 import logging
 from dataclasses import dataclass, field
 
+from xml.dom import minidom
+
 from lxml import etree
 
 from ..errors import PungiLikeError
@@ -190,14 +192,20 @@ class Comps:
 
     # ---- filtering ------------------------------------------------------------------------
     def _filter_attr(self, attr, value):
+        """Pungi's comps_filter: a ``packagereq``, ``group`` or ``environment`` whose ``attr``
+        does not list ``value`` goes; one that lists it loses the attribute (categories are not
+        filtered)."""
         removed = 0
-        for elem in list(self.root.iter("group", "environment", "category", "packagereq")):
-            allowed = elem.get(attr)
-            if allowed is None:
-                continue
-            if value not in _split_attr(allowed):
-                elem.getparent().remove(elem)
-                removed += 1
+        for xpath in ("group/packagelist/packagereq", "group", "environment"):
+            for elem in list(self.root.iterfind(xpath)):
+                allowed = elem.get(attr)
+                if allowed is None:
+                    continue
+                if value in _split_attr(allowed):
+                    del elem.attrib[attr]
+                else:
+                    elem.getparent().remove(elem)
+                    removed += 1
         return removed
 
     def filter_arch(self, arch):
@@ -243,24 +251,75 @@ class Comps:
         for c in self._elements("langpacks"):
             self.root.remove(c)
 
-    def cleanup(self, keep_empty_groups=()):
-        """Drop empty groups (unless listed), dangling group references in environments and
-        categories, and environments/categories left with no groups."""
-        keep_empty = set(keep_empty_groups)
+    def cleanup(self, keep_empty_groups=(), lookaside_groups=()):
+        """Pungi's clean-up: drop empty groups (unless their id matches a ``keep_empty_groups``
+        glob), category references to groups not defined and categories left empty,
+        environment ``grouplist`` references to groups neither defined nor in
+        ``lookaside_groups`` and environments left with no group (option lists are kept)."""
         for g in self._elements("group"):
-            gid = _text(g, "id")
-            if gid in keep_empty:
+            if g.findall("packagelist/packagereq"):
                 continue
-            if not g.findall("packagelist/packagereq"):
+            if not any(fnmatch.fnmatch(_text(g, "id", ""), p) for p in keep_empty_groups):
                 self.root.remove(g)
         present = set(self.group_ids())
-        for tag in ("environment", "category"):
-            for elem in self._elements(tag):
-                for ref in list(elem.iter("groupid")):
-                    if ref.text not in present:
-                        ref.getparent().remove(ref)
-                if not elem.findall("grouplist/groupid"):
-                    self.root.remove(elem)
+        for cat in self._elements("category"):
+            for ref in list(cat.iterfind("grouplist/groupid")):
+                if ref.text not in present:
+                    ref.getparent().remove(ref)
+            if not cat.findall("grouplist/groupid"):
+                self.root.remove(cat)
+        allowed = present | set(lookaside_groups)
+        for env in self._elements("environment"):
+            for ref in list(env.iterfind("grouplist/groupid")):
+                if ref.text not in allowed:
+                    ref.getparent().remove(ref)
+            if not env.findall("grouplist/groupid"):
+                self.root.remove(env)
+
+    def filter_groups(self, specs):
+        """Keep the groups matching ``specs`` (objects with ``name``, ``glob``, ``default``,
+        ``uservisible``, as variants.xml gives them; plain strings are exact ids); the first
+        matching spec's ``default``/``uservisible``, when set, override the comps values.
+        Returns the spec names that match no group."""
+        specs = [_group_spec(x) for x in specs]
+
+        def matches(gid, spec):
+            return fnmatch.fnmatch(gid, spec.name) if spec.glob else gid == spec.name
+
+        for g in self._elements("group"):
+            gid = _text(g, "id", "")
+            spec = next((x for x in specs if matches(gid, x)), None)
+            if spec is None:
+                self.root.remove(g)
+                continue
+            for tag in ("default", "uservisible"):
+                value = getattr(spec, tag)
+                if value is not None:
+                    child = g.find(tag)
+                    if child is None:
+                        child = etree.SubElement(g, tag)
+                    child.text = "true" if value else "false"
+        ids = self.group_ids()
+        return sorted({x.name for x in specs if not any(matches(gid, x) for gid in ids)})
+
+    def filter_environments(self, specs):
+        """Keep the environments listed in ``specs`` (objects with ``name`` and
+        ``display_order``, or plain ids); a given ``display_order`` replaces the comps one."""
+        specs = {x.name: x for x in (_env_spec(e) for e in specs)}
+        for env in self._elements("environment"):
+            spec = specs.get(_text(env, "id", ""))
+            if spec is None:
+                self.root.remove(env)
+            elif spec.display_order is not None:
+                child = env.find("display_order")
+                if child is None:
+                    child = etree.SubElement(env, "display_order")
+                child.text = str(spec.display_order)
+
+    def langpacks(self):
+        """``[(package name, install pattern)]`` of the ``langpacks`` section."""
+        return [(m.get("name"), m.get("install")) for m in self.root.iterfind("langpacks/match")
+                if m.get("name") and m.get("install")]
 
     # ---- writing --------------------------------------------------------------------------
     def to_bytes(self):
@@ -288,28 +347,177 @@ class Comps:
         body = etree.tostring(root, encoding="unicode")
         return ('<?xml version="1.0" encoding="UTF-8"?>\n' + DOCTYPE + "\n" + body + "\n").encode("utf-8")
 
-    def write(self, path):
-        write_atomic(path, self.to_bytes())
+    def to_pungi_bytes(self):
+        """The file Pungi writes for a variant (its libcomps reading, then its own XML):
+        groups sorted by id with ``default``/``uservisible`` always written, an empty
+        description when there is none and package entries grouped by type (mandatory,
+        default, optional, conditional) and sorted by name within a type; categories in
+        document order with only their groups that exist; environments sorted by id; group
+        lists and option lists sorted; langpacks sorted. Group ``display_order``,
+        ``biarchonly`` and any other attribute are not kept. Layout: minidom's pretty print."""
+        doc = minidom.getDOMImplementation().createDocument(
+            None, "comps", minidom.getDOMImplementation().createDocumentType(
+                "comps", "-//Red Hat, Inc.//DTD Comps info//EN", "comps.dtd"))
+        top = doc.documentElement
+        groups = sorted(self._elements("group"), key=lambda e: _text(e, "id", ""))
+        group_ids = {_text(g, "id", "") for g in groups}
+        for g in groups:
+            node = _dom_add(doc, top, "group")
+            _dom_common(doc, node, g, force_description=True)
+            _dom_add(doc, node, "default", "true" if _bool(_text(g, "default"), False) else "false")
+            _dom_add(doc, node, "uservisible",
+                     "true" if _bool(_text(g, "uservisible"), True) else "false")
+            if _text(g, "langonly"):
+                _dom_add(doc, node, "langonly", _text(g, "langonly"))
+            plist = _dom_add(doc, node, "packagelist")
+            reqs = list(g.iterfind("packagelist/packagereq"))
+            for kind in PACKAGE_TYPES:
+                for req in sorted((r for r in reqs if r.get("type", "default") == kind),
+                                  key=lambda r: r.text or ""):
+                    attrs = {"type": kind}
+                    if kind == "conditional":
+                        attrs["requires"] = req.get("requires") or ""
+                    _dom_add(doc, plist, "packagereq", req.text, **attrs)
+            unknown = [r for r in reqs if r.get("type", "default") not in PACKAGE_TYPES]
+            if unknown:
+                raise CompsError(f"Failed to process comps file. Package {unknown[0].text} in "
+                                 f"group {_text(g, 'id')} has unknown type")
+        for cat in self._elements("category"):
+            refs = [r for r in cat.iterfind("grouplist/groupid") if r.text in group_ids]
+            if not refs:
+                continue
+            node = _dom_add(doc, top, "category")
+            _dom_common(doc, node, cat)
+            if _text(cat, "display_order") is not None:
+                _dom_add(doc, node, "display_order", _text(cat, "display_order").strip())
+            _dom_grouplist(doc, node, refs, "grouplist")
+        for env in sorted(self._elements("environment"), key=lambda e: _text(e, "id", "")):
+            refs = list(env.iterfind("grouplist/groupid"))
+            if not refs:
+                continue
+            node = _dom_add(doc, top, "environment")
+            _dom_common(doc, node, env)
+            if _text(env, "display_order") is not None:
+                _dom_add(doc, node, "display_order", _text(env, "display_order").strip())
+            _dom_grouplist(doc, node, refs, "grouplist")
+            options = list(env.iterfind("optionlist/groupid"))
+            if options:
+                _dom_grouplist(doc, node, options, "optionlist")
+        matches = sorted(self.langpacks())
+        if matches:
+            node = _dom_add(doc, top, "langpacks")
+            for name, install in matches:
+                _dom_add(doc, node, "match", install=install, name=name)
+        return doc.toprettyxml(indent="  ", encoding="UTF-8")
+
+    def write(self, path, pungi_style=False):
+        """Write the document: as :meth:`to_bytes`, or as Pungi writes a variant's comps."""
+        write_atomic(path, self.to_pungi_bytes() if pungi_style else self.to_bytes())
+
+
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def _dom_add(doc, parent, tag, text=None, lang=None, **attrs):
+    node = doc.createElement(tag)
+    if text:
+        node.appendChild(doc.createTextNode(text))
+    if lang:
+        node.setAttribute("xml:lang", lang)
+    for key in sorted(attrs):
+        node.setAttribute(key, attrs[key])
+    parent.appendChild(node)
+    return node
+
+
+def _dom_common(doc, node, elem, force_description=False):
+    """id, name (+ translations sorted by language), description (+ translations)."""
+    def plain(tag):
+        for child in elem.iterfind(tag):
+            if child.get(_XML_LANG) is None:
+                return child.text
+        return None
+
+    def translated(tag):
+        return sorted((c.get(_XML_LANG), c.text) for c in elem.iterfind(tag)
+                      if c.get(_XML_LANG) is not None)
+
+    _dom_add(doc, node, "id", _text(elem, "id"))
+    _dom_add(doc, node, "name", plain("name"))
+    for lang, text in translated("name"):
+        _dom_add(doc, node, "name", text, lang=lang)
+    desc = plain("description")
+    if desc or force_description:
+        _dom_add(doc, node, "description", desc or "")
+        for lang, text in translated("description"):
+            _dom_add(doc, node, "description", text, lang=lang)
+
+
+def _dom_grouplist(doc, node, refs, tag):
+    """A group list: unique ids sorted, ``default="true"`` kept."""
+    seen = {}
+    for ref in refs:
+        key = ref.text or ""
+        seen[key] = seen.get(key, False) or _bool(ref.get("default"), False)
+    listnode = _dom_add(doc, node, tag)
+    for gid in sorted(seen):
+        if seen[gid]:
+            _dom_add(doc, listnode, "groupid", gid, default="true")
+        else:
+            _dom_add(doc, listnode, "groupid", gid)
+
+
+@dataclass
+class _GroupSpec:
+    name: str
+    glob: bool = False
+    default: bool = None
+    uservisible: bool = None
+
+
+@dataclass
+class _EnvSpec:
+    name: str
+    display_order: int = None
+
+
+def _group_spec(item):
+    if isinstance(item, str):
+        return _GroupSpec(item, glob=bool(set("*?[") & set(item)))
+    return _GroupSpec(item.name, bool(getattr(item, "glob", False)), getattr(item, "default", None),
+                      getattr(item, "uservisible", None))
+
+
+def _env_spec(item):
+    if isinstance(item, str):
+        return _EnvSpec(item)
+    return _EnvSpec(item.name, getattr(item, "display_order", None))
 
 
 def filter_for_variant(comps, arch, variant_uid, groups=None, environments=None,
                        lookaside_groups=(), filter_environments=True, keep_groups_filter=True,
                        keep_empty_groups=None):
-    """The work comps of one variant.arch (a new Comps; ``comps`` is untouched).
+    """The comps of one variant.arch, as Pungi makes it (a new Comps; ``comps`` is untouched).
 
-    ``groups``: the variant's group ids/globs; ``environments``: its environment ids.
-    ``keep_groups_filter`` says whether to restrict to ``groups`` (Pungi does so when the variant
-    lists groups or is not a plain variant). Returns ``(Comps, missing group patterns)``.
+    ``groups``: the variant's groups (variants.xml objects with ``name``/``glob``/``default``/
+    ``uservisible``, or ids); ``environments``: its environments (objects with ``name``/
+    ``display_order``, or ids). Steps: arch and variant attributes filtered, clean-up (empty
+    groups except ``conflicts`` and ``conflicts-<uid>``, dangling references, empty categories
+    and environments; ``lookaside_groups`` may stay referenced by environments); then, with
+    ``keep_groups_filter``, only the variant's groups are kept (variants.xml ``default``/
+    ``uservisible`` win); then, with ``filter_environments`` and when the variant lists groups
+    or environments, only its environments are kept (variants.xml ``display_order`` wins).
+    Returns ``(Comps, group names that matched nothing)``.
     """
     result = comps.copy()
     result.filter_arch(arch)
     result.filter_variant(variant_uid)
-    missing = []
-    if keep_groups_filter:
-        missing = result.keep_groups(groups or [], lookaside_groups=lookaside_groups)
-    if filter_environments and (groups or environments):
-        result.keep_environments(environments or [])
     if keep_empty_groups is None:
         keep_empty_groups = ["conflicts", f"conflicts-{variant_uid.lower()}"]
-    result.cleanup(keep_empty_groups=keep_empty_groups)
+    result.cleanup(keep_empty_groups=keep_empty_groups, lookaside_groups=lookaside_groups)
+    missing = []
+    if keep_groups_filter:
+        missing = result.filter_groups(groups or [])
+    if filter_environments and (groups or environments):
+        result.filter_environments(environments or [])
     return result, missing

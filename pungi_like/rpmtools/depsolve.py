@@ -1,34 +1,46 @@
-"""Gathering the packages of one tree with libsolv.
+"""Gathering the packages of one tree with libsolv, by Pungi 4.3.2's rules (``pungi-gather``).
 
-Inputs are package *names* (globs, optionally ``name.arch``) and comps groups, as in Pungi. Two
-methods:
+Inputs are package *names* (globs) and comps groups, as in Pungi. Two methods:
 
-``deps``    the inputs plus the closure of their Requires (and, on request, of the BuildRequires
-            of their source packages, of every binary built from the same sources, and of
-            multilib builds), then the source and debug packages of everything chosen.
-``nodeps``  the inputs only (plus multilib builds the methods ask for), then sources and debug
-            packages.
+``deps``    the closure, computed in passes like Pungi's gather: each pass tries, in this order,
+            conditional comps packages, Requires of binaries, BuildRequires of sources
+            (``selfhosting``), source packages, debug packages, Requires of debug packages,
+            ``fulltree`` siblings, langpacks and multilib builds; the first step that adds
+            something starts the next pass, and the closure is done when a pass adds nothing.
+``nodeps``  the inputs only, matched by name (``name.arch`` understood) against the package
+            set, then the sources of what was matched and every debug package of those sources
+            built for a compatible arch. Filters do not apply (as in Pungi).
 
-A compose tree is not an install transaction: conflicting packages may both be in it, and a
-Requires with several providers is answered by policy (``greedy``), so the closure is computed
-here on top of libsolv's provider index (``Pool.whatprovides``, which knows file provides from
-filelists once ``addfileprovides`` ran) rather than by one solver job.
+Rules of the deps method, as Pungi applies them:
 
-Provider policy for ``greedy="none"``: a Requires already satisfied by a chosen (or lookaside)
-package adds nothing; otherwise lookaside providers win (they satisfy the dependency without
-entering the tree); otherwise one provider is picked: one built from the same source package as
-the requirer first, then the best arch for the requirer (native for native packages, the
-multilib arch for multilib ones, then noarch), then the shortest name, then the name. Only the
-highest version of each name.arch of the package set is ever considered. ``greedy="all"`` takes
-every provider; ``greedy="build"`` takes the best one and every other provider built from the
-same source package.
+- Only the newest version of each name.arch is visible. Patterns are name globs: a suffix
+  ``.+`` means the multilib builds, ``.src`` source packages; any other suffix is part of the
+  name (so ``name.arch`` matches nothing, as in Pungi). Excluded patterns (``filter_packages``)
+  and ``multilib_blacklist`` make packages invisible, as if they were not in the repos.
+- One provider per Requires (``greedy="none"``): among the providers, those already chosen
+  win (native before multilib), then native (including noarch), then multilib ones; then the
+  shortest name, the name, and the best arch (native, multilib, noarch). A package present in a
+  lookaside repo with the same version is taken from the lookaside. ``greedy="all"`` takes every
+  provider; ``greedy="build"`` the best one plus the other providers built from its source. A
+  Requires string is resolved once per gather. Lookaside packages never have their Requires
+  followed.
+- Debug packages of a binary B: from B's source package, with B's arch, named ``B-debuginfo`` or
+  containing ``-debugsource`` (so noarch binaries pull none).
+- ``fulltree``: every binary of the source package of a chosen binary; native arches when
+  some native sibling is chosen (or none is), multilib ones when only those are, noarch always.
+- Multilib: for a chosen native binary, the multilib-arch build of the same name, version and
+  release, when :func:`pungi_like.rpmtools.multilib.is_multilib` says so. Its Requires are
+  resolved like any other (a chosen native provider satisfies them).
+- Packages from lookaside repos satisfy dependencies and are reported apart, never in the tree;
+  so are the sources and debug packages found in (or only needed by) lookaside repos.
 """
 
 import fnmatch
 import logging
 import os
+import re
 import tempfile
-from collections import defaultdict, deque
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import solv
@@ -225,20 +237,27 @@ class Depsolver:
             self.pkgs[s.id] = _Pkg(s, repo, os.path.normpath(path))
 
     def _index(self):
-        """Keep the highest version of each (name, arch), per kind of repo (set/lookaside)."""
+        """Keep the newest version of each (name, arch) over all repos (every copy of it:
+        a lookaside repo and the package set may both hold the same build)."""
         best = {}
         for pkg in self.pkgs.values():
-            key = (pkg.lookaside, pkg.name, pkg.arch)
-            other = best.get(key)
-            if other is None or pkg.solvable.evrcmp(other.solvable) > 0:
-                best[key] = pkg
-        self.latest = {p.sid: p for p in best.values()}
+            key = (pkg.name, pkg.arch)
+            others = best.get(key)
+            if not others:
+                best[key] = [pkg]
+                continue
+            cmp = pkg.solvable.evrcmp(others[0].solvable)
+            if cmp > 0:
+                best[key] = [pkg]
+            elif cmp == 0:
+                others.append(pkg)
+        self.latest = {p.sid: p for copies in best.values() for p in copies}
         self.by_name = defaultdict(list)
         self.sources = {}                      # (lookaside, file name) -> _Pkg
         self.by_sourcerpm = defaultdict(list)  # file name -> binaries (set repos only)
-        for pkg in self.latest.values():
+        for pkg in sorted(self.latest.values(), key=lambda p: p.sid):
             if pkg.is_source:
-                self.sources[(pkg.lookaside, os.path.basename(pkg.path))] = pkg
+                self.sources.setdefault((pkg.lookaside, os.path.basename(pkg.path)), pkg)
             else:
                 self.by_name[pkg.name].append(pkg)
                 if not pkg.lookaside:
@@ -271,225 +290,428 @@ def _matches_any(pkg, patterns):
     return False
 
 
+DEBUG_NAME_RE = re.compile(r"^(?:.*-debuginfo(?:-.*)?|.*-debugsource)$")
+
+
+def _name_glob(pkgs, pattern):
+    """Packages whose name matches the glob ``pattern`` (case-sensitive, like hawkey)."""
+    if GLOB_CHARS & set(pattern):
+        return [p for p in pkgs if fnmatch.fnmatchcase(p.name, pattern)]
+    return [p for p in pkgs if p.name == pattern]
+
+
+def _pattern_is_debug(pattern):
+    """Pungi's test of an input pattern: ``*-debuginfo``, ``*-debuginfo-*``, ``*-debugsource``
+    with ``*`` meaning "at least one character", matched at the start of the pattern."""
+    return any(re.match(p, pattern) for p in (r".+-debuginfo", r".+-debuginfo-.+", r".+-debugsource"))
+
+
+def _src_nvr(sourcerpm):
+    """(name, version, release) of a source package file name."""
+    stem = sourcerpm[:-len(".rpm")] if sourcerpm.endswith(".rpm") else sourcerpm
+    stem = stem.rsplit(".", 1)[0]
+    nv, _, release = stem.rpartition("-")
+    name, _, version = nv.rpartition("-")
+    return name, version, release
+
+
 class _Gather:
-    """One gather run (state of the closure)."""
+    """One deps-method gather (the state of the passes)."""
 
     def __init__(self, solver, *, greedy, fulltree, selfhosting, multilib_methods,
-                 multilib_whitelist, multilib_blacklist, filter_packages, fulltree_excludes,
-                 with_source, with_debug):
+                 multilib_whitelist, multilib_blacklist, excludes, fulltree_excludes,
+                 with_source, with_debug, conditional=(), langpacks=()):
         if greedy not in GREEDY_METHODS:
             raise PungiLikeError(f"greedy method {greedy!r} is not one of {', '.join(GREEDY_METHODS)}")
         self.s = solver
-        self.tree_arch = solver.arch
-        self.native = set(archmod.native_arches(solver.arch)) | {"noarch"}
-        self.multi = set(archmod.multilib_arches(solver.arch))
+        tree = solver.arch
+        self.native_arches = set(archmod.native_arches(tree)) | {"noarch"}
+        self.multi_arches = set(archmod.multilib_arches(tree))
+        self.arch_order = archmod.valid_arches(tree, multilib=True, add_noarch=True)
         self.greedy = greedy
         self.fulltree = fulltree
         self.selfhosting = selfhosting
         self.ml_methods = [m for m in (multilib_methods or []) if m != "none"]
         self.ml_whitelist = list(multilib_whitelist or [])
         self.ml_blacklist = list(multilib_blacklist or [])
-        self.filters = list(filter_packages or [])
         self.fulltree_excludes = set(fulltree_excludes or [])
         self.with_source = with_source
         self.with_debug = with_debug
-        self.chosen = {}      # sid -> flags (binaries entering the tree, debug ones included)
-        self.lookaside = {}   # sid -> flags
-        self.queue = deque()
+        self.conditional = list(conditional)
+        self.langpacks = list(langpacks)
         self.result = GatherResult()
+
+        every = [p for p in solver.latest.values()]
+        self.all_binary_before_excludes = [p for p in every if not p.is_source and not p.debug
+                                           and p.arch in self.arch_order]
+        excluded = self._excluded(every, excludes)
+        visible = [p for p in every if p.sid not in excluded]
+        self.sources = [p for p in visible if p.is_source]
+        arched = [p for p in visible if not p.is_source and p.arch in self.arch_order]
+        self.binary = [p for p in arched if not p.debug]
+        self.debug = [p for p in arched if p.debug]
+        self.binary_ids = {p.sid for p in self.binary}
+        self.debug_ids = {p.sid for p in self.debug}
+        self.lookaside_nvras = {(p.name, p.epoch, p.version, p.release, p.arch)
+                                for p in every if p.lookaside}
+        self.by_sourcerpm = defaultdict(list)
+        for p in self.binary:
+            self.by_sourcerpm[p.sourcerpm].append(p)
+        self.debug_by_sourcerpm = defaultdict(list)
+        for p in self.debug:
+            self.debug_by_sourcerpm[p.sourcerpm].append(p)
+        self.source_by_nvr = defaultdict(list)
+        for p in self.sources:
+            self.source_by_nvr[(p.name, p.version, p.release)].append(p)
+        self.multilib_by_nvr = defaultdict(list)
+        for p in self.binary:
+            if p.arch in self.multi_arches:
+                self.multilib_by_nvr[(p.name, p.version, p.release)].append(p)
+
+        self.res_binary = {}   # sid -> _Pkg, in the order added
+        self.res_debug = {}
+        self.res_source = {}
+        self.flags = defaultdict(set)
+        self.req_cache = {}    # requirement string -> [_Pkg]
+        self.done_deps, self.done_debug_deps, self.done_src_deps = set(), set(), set()
+        self.done_sources, self.done_debug, self.done_fulltree = set(), set(), set()
+        self.done_multilib, self.done_cond, self.done_langpack = set(), set(), set()
         self._broken = set()
 
-    # ---- bookkeeping ----------------------------------------------------------------------
-    def allowed(self, pkg, multilib_class=False):
-        if pkg.is_source or pkg.debug:
-            return False
-        arches = (self.multi | {"noarch"}) if multilib_class else self.native
-        return pkg.arch in arches and not (not pkg.lookaside and _matches_any(pkg, self.filters))
+    # ---- package classes ------------------------------------------------------------------
+    def is_native(self, p):
+        return p.arch in self.native_arches
 
-    def add(self, pkg, flag):
-        target = self.lookaside if pkg.lookaside else self.chosen
-        if pkg.sid in target:
-            target[pkg.sid].add(flag)
-            return False
-        target[pkg.sid] = {flag} | ({"lookaside"} if pkg.lookaside else set())
-        if not pkg.lookaside:
-            self.queue.append(pkg)
-        return True
+    def is_multilib_class(self, p):
+        return p.arch in self.multi_arches or p.arch == "noarch"
 
-    def is_multilib_pkg(self, pkg):
-        return pkg.arch in self.multi
+    def in_lookaside(self, p):
+        return p.lookaside or (p.name, p.epoch, p.version, p.release, p.arch) in self.lookaside_nvras
 
-    # ---- inputs -----------------------------------------------------------------------------
-    def add_inputs(self, patterns, flag="input", prepopulate=False):
+    def _excluded(self, every, patterns):
+        """Ids of the packages ``patterns`` (filter_packages) and the multilib blacklist hide."""
+        excluded = set()
+        own = [p for p in every if not p.lookaside]
         for pattern in patterns:
-            pattern = pattern.strip()
-            candidates = self.s.match(pattern, self.native)
-            if not candidates and self.multi and (self.ml_methods or self.ml_whitelist):
-                # a name built only for the multilib arch (a 32-bit compat payload) is taken
-                # as it is when the tree has multilib at all
-                candidates = self.s.match(pattern, self.multi)
-            if not candidates:
-                self.result.missing.append(pattern)
-                continue
-            usable = [p for p in candidates
-                      if prepopulate or not (not p.lookaside and _matches_any(p, self.filters))]
-            if not usable:
-                self.result.filtered.append(pattern)
-                continue
-            # One package per name: a set package beats a lookaside one, then the best arch
-            # (an explicit arch in the pattern was honoured by match()).
-            by_name = defaultdict(list)
-            for p in usable:
-                by_name[p.name].append(p)
-            for name in sorted(by_name):
-                pkgs = by_name[name]
-                lookaside = [p for p in pkgs if p.lookaside]
-                if lookaside:
-                    pkgs = lookaside
-                pkgs.sort(key=lambda p: archmod.arch_rank(p.arch, self.tree_arch))
-                if pkgs[0].debug:
-                    self.result.debug[pkgs[0].nevra] = pkgs[0].gathered({flag})
-                    continue
-                self.add(pkgs[0], flag)
+            if pattern.endswith(".+"):
+                pool = [p for p in own if p.arch in self.multi_arches and not p.debug]
+                pattern = pattern[:-2]
+            elif pattern.endswith(".src"):
+                pool = [p for p in own if p.is_source]
+                pattern = pattern[:-4]
+            elif DEBUG_NAME_RE.match(pattern):
+                pool = [p for p in own if p.debug and not p.is_source]
+            else:
+                pool = [p for p in own if not p.debug and not p.is_source]
+            excluded.update(p.sid for p in _name_glob(pool, pattern))
+        for pattern in self.ml_blacklist:
+            pool = [p for p in every if p.arch in self.multi_arches and not p.debug]
+            excluded.update(p.sid for p in _name_glob(pool, pattern))
+        return excluded
 
-    # ---- closure ----------------------------------------------------------------------------
-    def best(self, providers, requirer):
-        def key(p):
-            same_source = 0 if (requirer is not None and p.sourcerpm == requirer.sourcerpm) else 1
-            rank = archmod.arch_rank(p.arch, self.tree_arch)
-            if requirer is not None and self.is_multilib_pkg(requirer) and p.arch in self.multi:
-                rank = -1
-            return (same_source, rank, len(p.name), p.name, p.arch)
-        return min(providers, key=key)
-
-    def resolve(self, dep, requirer):
-        dep_str = str(dep)
-        if dep_str.startswith("rpmlib(") or dep_str.startswith("solvable:"):
-            return
-        multilib_class = requirer is not None and self.is_multilib_pkg(requirer)
-        all_providers = [self.s.latest[p.id] for p in self.s.pool.whatprovides(dep) if p.id in self.s.latest]
-        cands = [p for p in all_providers if not p.lookaside and self.allowed(p, multilib_class)]
-        la = [p for p in all_providers if p.lookaside and self.allowed(p, multilib_class)]
-        if multilib_class and not cands and not la:
-            cands = [p for p in all_providers if not p.lookaside and self.allowed(p)]
-            la = [p for p in all_providers if p.lookaside and self.allowed(p)]
-        satisfied = any(p.sid in self.chosen for p in cands) or any(p.sid in self.lookaside for p in la)
+    # ---- choosing among candidates --------------------------------------------------------
+    def best(self, candidates, req=None, debuginfo=False):
+        """Pungi's choice among ``candidates`` (a list of _Pkg); returns a list."""
+        if not candidates:
+            return []
         if self.greedy == "all":
-            for p in cands:
-                self.add(p, "dep")
-            if not cands and la and not satisfied:
-                self.add(self.best(la, requirer), "dep")
-        elif not satisfied:
-            if la:
-                self.add(self.best(la, requirer), "dep")
-            elif cands:
-                chosen = self.best(cands, requirer)
-                self.add(chosen, "dep")
-                if self.greedy == "build":
-                    for p in cands:
-                        if p.sourcerpm == chosen.sourcerpm:
-                            self.add(p, "dep")
-        if not cands and not la and not satisfied:
-            if dep_str.startswith("("):
-                # Rich dependencies with conditions ("(a if b)") may legitimately match nothing.
-                log.debug("rich dependency %s of %s has no provider", dep_str, requirer.nevra)
-                return
-            key = (dep_str, requirer.nevra)
-            if key not in self._broken:
-                self._broken.add(key)
-                self.result.broken_deps.append(key)
+            return sorted(candidates, key=lambda p: p.sid)
+        lookaside_nevrs = {(p.name, p.epoch, p.version, p.release) for p in candidates if p.lookaside}
+        pkgs = [p for p in candidates
+                if p.lookaside or (p.name, p.epoch, p.version, p.release) not in lookaside_nevrs]
+        ids = self.debug_ids if debuginfo else self.binary_ids
+        native = [p for p in pkgs if p.sid in ids and self.is_native(p)]
+        multi = [p for p in pkgs if p.sid in ids and self.is_multilib_class(p)]
+        chosen = ([p for p in native if p.sid in self.res_binary]
+                  or [p for p in multi if p.sid in self.res_binary] or native or multi)
+        if not chosen:
+            return []
+        match = min(chosen, key=lambda p: (self.arch_order.index(p.arch), len(p.name), p.name,
+                                           p.lookaside is False, p.sid))
+        if self.greedy == "build" and req is not None:
+            same = native if self.is_native(match) else multi
+            return sorted((p for p in same if p.sourcerpm == match.sourcerpm), key=lambda p: p.sid)
+        return [match]
 
-    def process_queue(self):
-        while self.queue:
-            pkg = self.queue.popleft()
-            # Requires with a single provider first: a package they bring in may already
-            # satisfy a virtual Requires that would otherwise pick another provider.
-            deps = pkg.solvable.lookup_deparray(solv.SOLVABLE_REQUIRES)
-            deps.sort(key=lambda d: len(self.s.pool.whatprovides(d)) > 1)
-            for dep in deps:
-                self.resolve(dep, pkg)
-
-    def chosen_pkgs(self):
-        return [self.s.pkgs[sid] for sid in sorted(self.chosen)]
-
-    def add_fulltree(self):
-        added = False
-        sources = {p.sourcerpm for p in self.chosen_pkgs() if p.arch in self.native}
-        for srpm in sorted(sources):
-            siblings = self.s.by_sourcerpm.get(srpm, [])
-            if siblings and siblings[0].sourcerpm and _srpm_name(srpm) in self.fulltree_excludes:
+    def add(self, pkgs, flag=None, dest=None):
+        dest = self.res_binary if dest is None else dest
+        added = []
+        for p in pkgs:
+            if flag:
+                self.flags[p.sid].add(flag)
+            if p.sid in dest:
                 continue
-            for p in siblings:
-                if self.allowed(p):
-                    added |= self.add(p, "fulltree")
+            dest[p.sid] = p
+            if self.in_lookaside(p):
+                self.flags[p.sid].add("lookaside")
+            if _srpm_name(p.sourcerpm) in self.fulltree_excludes:
+                self.flags[p.sid].add("fulltree-exclude")
+            added.append(p)
         return added
 
-    def add_selfhosting(self, done):
-        for srpm in sorted({p.sourcerpm for p in self.chosen_pkgs()}):
-            if srpm in done:
+    # ---- inputs -----------------------------------------------------------------------------
+    def add_inputs(self, patterns):
+        for pattern in patterns:
+            pattern = pattern.strip()
+            if pattern == "system-release" and self.greedy == "all":
+                found = [p for p in self.s.providers("system-release") if p.sid in self.binary_ids]
+                debuginfo = False
+            else:
+                debuginfo = _pattern_is_debug(pattern)
+                pool = self.debug if debuginfo else self.binary
+                if pattern.endswith(".+"):
+                    pool = [p for p in pool if p.arch in self.multi_arches or p.arch == "noarch"]
+                    found = _name_glob(pool, pattern[:-2])
+                else:
+                    found = _name_glob(pool, pattern)
+            if not found:
+                before = _name_glob(self.all_binary_before_excludes, pattern)
+                (self.result.filtered if before else self.result.missing).append(pattern)
                 continue
-            done.add(srpm)
-            src = self.s.sources.get((False, srpm))
-            if src is None:
-                continue
-            for dep in src.solvable.lookup_deparray(solv.SOLVABLE_REQUIRES):
-                self.resolve(dep, src)
+            by_name = defaultdict(list)
+            for p in found:
+                by_name[p.name].append(p)
+            for name in sorted(by_name):
+                chosen = self.best(by_name[name], debuginfo=debuginfo)
+                self.add(chosen, "input", dest=self.res_debug if debuginfo else None)
 
-    def multilib_candidates(self):
-        """Multilib builds of chosen native packages that the methods accept."""
-        found = []
-        if not self.multi:
-            return found
-        native_names = {p.name for p in self.chosen_pkgs() if p.arch in self.native and p.arch != "noarch"}
-        for name in sorted(native_names):
-            for p in self.s.by_name.get(name, []):
-                if p.lookaside or p.arch not in self.multi or p.sid in self.chosen:
+    def add_prepopulate(self, items):
+        for item in items:
+            name, _, arch = item.rpartition(".")
+            chosen = self.best([p for p in self.binary if p.name == name and p.arch == arch])
+            if chosen:
+                self.add(chosen, "prepopulate")
+            else:
+                log.warning("Prepopulate: Doesn't match: %s", item)
+                self.result.missing.append(item)
+
+    # ---- the passes -------------------------------------------------------------------------
+    def requires(self, p):
+        deps = p.solvable.lookup_deparray(solv.SOLVABLE_REQUIRES, 0)
+        return [d for d in deps if d.id != solv.SOLVABLE_PREREQMARKER]
+
+    def deps_of(self, p, debuginfo=False):
+        """[(provider, requirement)] of the direct Requires of ``p``."""
+        if p.lookaside:
+            return []
+        ids = self.debug_ids if debuginfo else self.binary_ids
+        result = []
+        for dep in self.requires(p):
+            text = str(dep)
+            if text.startswith("rpmlib(") or text.startswith("solvable:"):
+                continue
+            key = (debuginfo, text)
+            cached = self.req_cache.get(key)
+            if cached:
+                result.extend((q, text) for q in cached)
+                continue
+            providers = [self.s.latest[s.id] for s in self.s.pool.whatprovides(dep)
+                         if s.id in self.s.latest and s.id in ids]
+            if providers:
+                chosen = self.best(providers, req=text, debuginfo=debuginfo)
+                self.req_cache[key] = chosen
+                result.extend((q, text) for q in chosen)
+            elif text.startswith("("):
+                # a rich dependency with a condition ("(a if b)") may legitimately match nothing
+                log.debug("rich dependency %s of %s has no provider", text, p.nevra)
+            else:
+                key = (text, p.nevra)
+                if key not in self._broken:
+                    self._broken.add(key)
+                    self.result.broken_deps.append(key)
+        return result
+
+    def pass_conditional(self):
+        added = []
+        if not self.conditional:
+            return added
+        for p in list(self.res_binary.values()):
+            for install, required in self.conditional:
+                if required != p.name:
                     continue
-                if _matches_any(p, self.filters):
-                    continue
-                if self.multilib_ok(p):
-                    found.append(p)
-        return found
+                new = self.add(self.best([q for q in self.binary if q.name == install]),
+                               "conditional")
+                if new:
+                    self.flags[p.sid].add("conditional")
+                added += new
+        return added
+
+    def pass_binary_deps(self):
+        added = []
+        for p in list(self.res_binary.values()):
+            if p.sid in self.done_deps:
+                continue
+            self.done_deps.add(p.sid)
+            for q, _req in self.deps_of(p):
+                added += self.add([q], "dep")
+        return added
+
+    def pass_source_deps(self):
+        added = []
+        if not self.selfhosting or not self.with_source:
+            return added
+        for src in list(self.res_source.values()):
+            if src.sid in self.done_src_deps:
+                continue
+            self.done_src_deps.add(src.sid)
+            for q, _req in self.deps_of(src):
+                new = self.add([q], "self-hosting")
+                if new:
+                    self.flags[src.sid].add("self-hosting")
+                added += new
+        return added
+
+    def pass_sources(self):
+        added = []
+        if not self.with_source:
+            return added
+        for p in list(self.res_binary.values()):
+            if p.sid in self.done_sources:
+                continue
+            self.done_sources.add(p.sid)
+            candidates = self.source_by_nvr.get(_src_nvr(p.sourcerpm), []) if p.sourcerpm else []
+            if not candidates:
+                if p.sourcerpm and p.sourcerpm not in self.result.missing_sources:
+                    self.result.missing_sources.append(p.sourcerpm)
+                continue
+            same_repo = [s for s in candidates if s.repo is p.repo]
+            src = (same_repo or candidates)[0]
+            if src.lookaside or p.lookaside:
+                self.flags[src.sid].add("lookaside")
+            added += self.add([src], dest=self.res_source)
+        return added
+
+    def pass_debug(self):
+        added = []
+        if not self.with_debug:
+            return added
+        for p in list(self.res_binary.values()):
+            if p.sid in self.done_debug:
+                continue
+            self.done_debug.add(p.sid)
+            wanted = [d for d in self.debug_by_sourcerpm.get(p.sourcerpm, [])
+                      if d.arch == p.arch and ("-debugsource" in d.name or d.name == f"{p.name}-debuginfo")]
+            for d in wanted:
+                if d.lookaside or p.lookaside:
+                    self.flags[d.sid].add("lookaside")
+            added += self.add(wanted, dest=self.res_debug)
+        return added
+
+    def pass_debug_deps(self):
+        added = []
+        if not self.with_debug:
+            return added
+        for d in list(self.res_debug.values()):
+            if d.sid in self.done_debug_deps:
+                continue
+            self.done_debug_deps.add(d.sid)
+            for q, _req in self.deps_of(d, debuginfo=True):
+                if q.sid not in self.res_binary:
+                    added += self.add([q], dest=self.res_debug)
+        return added
+
+    def pass_fulltree(self):
+        added = []
+        if not self.fulltree:
+            return added
+        for p in sorted(self.res_binary.values(), key=lambda x: x.nevra):
+            if p.sid in self.done_fulltree:
+                continue
+            self.done_fulltree.add(p.sid)
+            if _srpm_name(p.sourcerpm) in self.fulltree_excludes:
+                continue
+            siblings = self.by_sourcerpm.get(p.sourcerpm, [])
+            native = [q for q in siblings if q.arch != "noarch" and self.is_native(q)]
+            multi = [q for q in siblings if q.arch in self.multi_arches]
+            noarch = [q for q in siblings if q.arch == "noarch"]
+            chosen = set(self.res_binary)
+            if not native:
+                pull_native = False
+            elif any(q.sid in chosen for q in native):
+                pull_native = True
+            elif any(q.sid in chosen for q in multi):
+                pull_native = False
+            else:
+                pull_native = True
+            take = []
+            if pull_native or self.greedy == "all":
+                take += native
+            if not pull_native or self.greedy == "all":
+                take += multi
+            take += noarch
+            for q in take:
+                added += self.add([q], "fulltree")
+                self.done_fulltree.add(q.sid)
+        return added
+
+    def pass_langpacks(self):
+        added = []
+        if not self.langpacks:
+            return added
+        for p in sorted(self.res_binary.values(), key=lambda x: x.nevra):
+            if p.sid in self.done_langpack:
+                continue
+            self.done_langpack.add(p.sid)
+            globs = [install.replace("%s", "*") for name, install in self.langpacks if name == p.name]
+            if not globs:
+                continue
+            found = [q for q in self.binary if any(fnmatch.fnmatchcase(q.name, g) for g in globs)
+                     and not q.name.endswith(("-devel", "-static"))
+                     and q.name != "man-pages-overrides"]
+            by_name = defaultdict(list)
+            for q in found:
+                by_name[q.name].append(q)
+            for name in sorted(by_name):
+                chosen = self.best(by_name[name])[:1]
+                added += self.add(chosen, "langpack")
+        return added
+
+    def pass_multilib(self):
+        added = []
+        if not (self.ml_methods or self.ml_whitelist) or not self.multi_arches:
+            return added
+        for p in sorted(self.res_binary.values(), key=lambda x: x.nevra):
+            if p.sid in self.done_multilib or p.arch == "noarch" or p.arch in self.multi_arches:
+                continue
+            for q in self.best(self.multilib_by_nvr.get((p.name, p.version, p.release), [])):
+                if self.multilib_ok(q):
+                    added += self.add([q], "multilib")
+                    self.done_multilib.add(p.sid)
+        return added
 
     def multilib_ok(self, p):
         provides = [str(d) for d in p.solvable.lookup_deparray(solv.SOLVABLE_PROVIDES)]
         files = [d.str for d in p.solvable.Dataiterator(solv.SOLVABLE_FILELIST, None,
                                                          solv.Dataiterator.SEARCH_FILES)]
         return multilibmod.is_multilib(p.name, self.ml_methods, provides, files,
-                                       self.ml_whitelist, self.ml_blacklist)
+                                       self.ml_whitelist, self.ml_blacklist, arch=p.arch)
 
-    def add_multilib(self):
-        added = False
-        for p in self.multilib_candidates():
-            added |= self.add(p, "multilib")
-        return added
+    def run(self):
+        passes = (self.pass_conditional, self.pass_binary_deps, self.pass_source_deps,
+                  self.pass_sources, self.pass_debug, self.pass_debug_deps, self.pass_fulltree,
+                  self.pass_langpacks, self.pass_multilib)
+        while True:
+            for step in passes:
+                if step():
+                    break
+            else:
+                return
 
-    # ---- sources and debug packages ---------------------------------------------------------
+    # ---- result -----------------------------------------------------------------------------
     def finish(self):
         res = self.result
-        for sid, flags in sorted(self.chosen.items()):
-            pkg = self.s.pkgs[sid]
-            res.binary[pkg.nevra] = pkg.gathered(flags)
-        for sid, flags in sorted(self.lookaside.items()):
-            pkg = self.s.pkgs[sid]
-            res.lookaside[pkg.nevra] = pkg.gathered(flags)
-        arches_by_srpm = defaultdict(set)
-        for pkg in self.chosen_pkgs():
-            arches_by_srpm[pkg.sourcerpm].add(pkg.arch)
-        for srpm in sorted(arches_by_srpm):
-            if self.with_source:
-                src = self.s.sources.get((False, srpm))
-                if src is not None:
-                    res.source[src.nevra] = src.gathered({"source"})
-                elif (True, srpm) not in self.s.sources and srpm not in res.missing_sources:
-                    res.missing_sources.append(srpm)
-            if self.with_debug:
-                wanted = set(arches_by_srpm[srpm])
-                if "noarch" in wanted:
-                    wanted |= set(archmod.native_arches(self.tree_arch))
-                for p in self.s.by_sourcerpm.get(srpm, []):
-                    if p.debug and p.arch in wanted and not _matches_any(p, self.filters):
-                        res.debug[p.nevra] = p.gathered({"debug"})
+        for sid, p in self.res_binary.items():
+            flags = self.flags[sid]
+            target = res.lookaside if "lookaside" in flags else res.binary
+            target[p.nevra] = p.gathered(flags)
+        for sid, p in self.res_debug.items():
+            if "lookaside" not in self.flags[sid]:
+                res.debug[p.nevra] = p.gathered(self.flags[sid] or {"debug"})
+        for sid, p in self.res_source.items():
+            if "lookaside" not in self.flags[sid]:
+                res.source[p.nevra] = p.gathered(self.flags[sid] or {"source"})
+        needed = {p.sourcerpm for p in self.res_binary.values() if "lookaside" not in self.flags[p.sid]}
+        res.missing_sources = sorted(s for s in res.missing_sources if s in needed)
         return res
 
 
@@ -497,76 +719,113 @@ def _srpm_name(filename):
     return _nevra_from_filename(filename).rsplit("-", 2)[0] if filename else ""
 
 
+def _nodeps_regex(pattern):
+    """Pungi's nodeps name pattern: ``*`` is any text, ``.`` and ``+`` are literal, anchored."""
+    return re.compile(pattern.replace(".", "\\.").replace("+", "\\+").replace("*", ".*") + "$")
+
+
+def gather_nodeps(solver, arch, packages=(), group_packages=()):
+    """Pungi's nodeps method: ``packages`` are ``(name pattern, arch or None)`` pairs,
+    ``group_packages`` names taken for the tree arch (and noarch). Every version in the
+    package set that matches is taken, with its source package and the debug packages of that
+    source built for a compatible arch; filters do not apply."""
+    res = GatherResult()
+    wanted = [(_nodeps_regex(name), name, a) for name, a in packages]
+    wanted += [(_nodeps_regex(name), name, arch) for name in group_packages]
+    pkgs = [p for p in solver.pkgs.values() if not p.lookaside]
+    seen_srpms = defaultdict(set)
+    matched = set()
+    for p in sorted(pkgs, key=lambda x: x.nevra):
+        if p.is_source or p.debug:
+            continue
+        for regex, name, want_arch in wanted:
+            if not regex.match(p.name):
+                continue
+            if want_arch is not None and p.arch != want_arch and p.arch != "noarch":
+                continue
+            res.binary[p.nevra] = p.gathered({"input"})
+            seen_srpms[p.sourcerpm].add(p.arch)
+            matched.add(name)
+    res.missing = sorted({name for _r, name, _a in wanted} - matched)
+    for p in sorted(pkgs, key=lambda x: x.nevra):
+        if p.is_source and os.path.basename(p.path) in seen_srpms:
+            res.source[p.nevra] = p.gathered({"input"})
+    for p in sorted(pkgs, key=lambda x: x.nevra):
+        if not p.debug or p.is_source or p.sourcerpm not in seen_srpms:
+            continue
+        compatible = set(_compatible_arches(p.arch)) - {"noarch"}
+        seen = seen_srpms[p.sourcerpm] - {"noarch"}
+        if compatible & seen:
+            res.debug[p.nevra] = p.gathered({"input"})
+    return res
+
+
+def _compatible_arches(pkg_arch):
+    """Arches a tree of ``pkg_arch``'s base arch holds, without multilib (Pungi's
+    get_compatible_arches)."""
+    for tree, native in archmod.NATIVE.items():
+        if pkg_arch in native:
+            return archmod.valid_arches(tree)
+    return [pkg_arch, "noarch"]
+
+
+def split_name_arch(item, known_arches):
+    """``(name, arch)`` of ``name.arch`` when ``arch`` is a known arch, else ``(item, None)``."""
+    name, dot, arch = item.rpartition(".")
+    if dot and arch in known_arches:
+        return name, arch
+    return item, None
+
+
 def gather(repos, arch, packages=(), groups=(), comps=None, method="deps", greedy="none",
            fulltree=False, selfhosting=False, multilib_methods=(), multilib_whitelist=(),
            multilib_blacklist=(), filter_packages=(), fulltree_excludes=(), prepopulate=(),
-           conditional=(), with_source=True, with_debug=True, solver=None):
+           conditional=(), with_source=True, with_debug=True, solver=None, langpacks=()):
     """Decide the packages of one ``arch`` tree; returns a :class:`GatherResult`.
 
     ``repos``      [Repo] (package set repos and lookaside repos); ignored when ``solver`` (a
                    ready :class:`Depsolver`) is given
-    ``packages``   names / globs / ``name.arch`` to include
+    ``packages``   name globs to include (``.+`` suffix: multilib builds); with ``nodeps``,
+                   ``name.arch`` is understood too
     ``groups``     comps group ids whose packages (mandatory, default, optional) are inputs;
                    needs ``comps`` (a :class:`~pungi_like.rpmtools.comps.Comps`)
     ``conditional`` [(package, required package)]: added when the required package is in the
                    tree (comps ``type="conditional"``); taken from ``groups`` automatically
     ``method``     ``deps`` or ``nodeps``
-    ``filter_packages`` names/globs/``name.arch`` never gathered (``prepopulate`` bypasses it)
+    ``filter_packages`` name globs (``.+`` multilib, ``.src`` sources) hidden from the gather
     ``fulltree_excludes`` source package names whose siblings fulltree must not add
+    ``prepopulate`` ``name.arch`` items added as they are
+    ``langpacks``  [(package name, langpack name pattern with %s)] from comps
     """
     if method not in ("deps", "nodeps"):
         raise PungiLikeError(f"gather method {method!r} is not one of deps, nodeps")
     solver = solver or Depsolver(repos, arch)
-    g = _Gather(solver, greedy=greedy, fulltree=fulltree, selfhosting=selfhosting,
-                multilib_methods=multilib_methods, multilib_whitelist=multilib_whitelist,
-                multilib_blacklist=multilib_blacklist, filter_packages=filter_packages,
-                fulltree_excludes=fulltree_excludes, with_source=with_source,
-                with_debug=with_debug)
-    inputs = list(packages)
+    if groups and comps is None:
+        raise PungiLikeError("gather: groups given without a comps file")
+    if method == "nodeps":
+        known = set(archmod.valid_arches(arch, multilib=True, add_src=True))
+        group_pkgs = comps.group_packages(groups, include_optional=True,
+                                          include_conditional=True) if groups else []
+        return gather_nodeps(solver, arch, [split_name_arch(p, known) for p in packages],
+                             group_pkgs)
     conditional = list(conditional)
+    inputs = list(packages)
     if groups:
-        if comps is None:
-            raise PungiLikeError("gather: groups given without a comps file")
         inputs += comps.group_packages(groups, include_optional=True, include_conditional=False)
         comps_groups = comps.groups()
         for gid in groups:
             for pattern_gid in fnmatch.filter(comps_groups, gid):
                 for req in comps_groups[pattern_gid].packages:
                     if req.type == "conditional" and req.requires:
-                        conditional.append((req.name.strip(), req.requires))
+                        item = (req.name.strip(), req.requires)
+                        if item not in conditional:
+                            conditional.append(item)
+    g = _Gather(solver, greedy=greedy, fulltree=fulltree, selfhosting=selfhosting,
+                multilib_methods=multilib_methods, multilib_whitelist=multilib_whitelist,
+                multilib_blacklist=multilib_blacklist, excludes=filter_packages,
+                fulltree_excludes=fulltree_excludes, with_source=with_source,
+                with_debug=with_debug, conditional=conditional, langpacks=langpacks)
     g.add_inputs(sorted(set(inputs)))
-    g.add_inputs(prepopulate, flag="prepopulate", prepopulate=True)
-
-    def add_conditional():
-        names = {g.s.pkgs[sid].name for sid in g.chosen} | {g.s.pkgs[sid].name for sid in g.lookaside}
-        before = len(g.chosen) + len(g.lookaside)
-        for name, required in conditional:
-            if required in names:
-                for p in g.s.match(name, g.native):
-                    if g.allowed(p):
-                        g.add(p, "conditional")
-        return len(g.chosen) + len(g.lookaside) > before
-
-    if method == "nodeps":
-        g.queue.clear()
-        add_conditional()
-        g.queue.clear()
-        if g.ml_methods or g.ml_whitelist:
-            g.add_multilib()
-        g.queue.clear()
-        return g.finish()
-
-    selfhosted = set()
-    while True:
-        g.process_queue()
-        changed = add_conditional()
-        if fulltree:
-            changed |= g.add_fulltree()
-        if selfhosting:
-            g.add_selfhosting(selfhosted)
-            changed |= bool(g.queue)
-        if g.ml_methods or g.ml_whitelist:
-            changed |= g.add_multilib()
-        if not changed and not g.queue:
-            break
+    g.add_prepopulate(prepopulate)
+    g.run()
     return g.finish()

@@ -200,7 +200,9 @@ def test_init_writes_filtered_comps_and_repos(composed):
     server = open(paths.comps("x86_64", "Server")).read()
     assert "<id>core</id>" in server and "<id>ha</id>" not in server
     ha = open(paths.comps("x86_64", "Server-HA")).read()
-    assert "<id>ha</id>" in ha and "<id>core</id>" in ha     # parent group kept as lookaside
+    # an addon's comps holds its own groups only (Pungi: parent groups are only allowed as
+    # environment references)
+    assert "<id>ha</id>" in ha and "<id>core</id>" not in ha
     assert os.path.exists(os.path.join(paths.comps_repo("x86_64", "Server"), "repodata", "repomd.xml"))
 
 
@@ -300,11 +302,15 @@ def test_file_dep_outside_primary_resolved_from_real_repo(rpm_repo):
 
 def test_nodeps_on_real_repo_includes_sources_and_debug(rpm_repo):
     solver = Depsolver([Repo("r", rpm_repo)], "x86_64")
-    res = gather(None, "x86_64", packages=["libfoo-devel"], method="nodeps", solver=solver)
+    res = gather(None, "x86_64", packages=["libfoo-devel.x86_64"], method="nodeps", solver=solver)
     assert res.filenames() == ["libfoo-devel-2.0-1.x86_64.rpm"]
     assert res.filenames("source") == ["libfoo-2.0-1.src.rpm"]
     assert res.filenames("debug") == ["libfoo-debuginfo-2.0-1.x86_64.rpm",
                                       "libfoo-debugsource-2.0-1.x86_64.rpm"]
+    # without an arch every arch of the package set matches (as Pungi's nodeps does)
+    res = gather(None, "x86_64", packages=["libfoo-devel"], method="nodeps", solver=solver)
+    assert res.filenames() == ["libfoo-devel-2.0-1.i686.rpm", "libfoo-devel-2.0-1.x86_64.rpm"]
+    assert "libfoo-debuginfo-2.0-1.i686.rpm" in res.filenames("debug")
 
 
 def test_variant_as_lookaside_and_lookaside_repos(rpm_repo, tmp_path):

@@ -197,13 +197,19 @@ def test_greedy_build_takes_providers_of_the_same_source(solver):
 
 
 def test_virtual_provide_already_satisfied_adds_nothing(solver):
+    # nginx is chosen first (an input), so web's "webserver" is answered by it
+    res = go(solver, ["nginx", "web"])
+    assert names(res) == ["nginx.x86_64", "web.x86_64"]
+    # each Requires of one package is answered on its own: "webserver" picks httpd (name tie
+    # with nginx, alphabetical) before "nginx" itself is added
     res = go(solver, ["both"])
-    assert names(res) == ["both.noarch", "nginx.x86_64"]
+    assert names(res) == ["both.noarch", "httpd.x86_64", "nginx.x86_64"]
 
 
-def test_provider_from_same_source_preferred(solver):
+def test_provider_choice_is_shortest_name_not_same_source(solver):
+    # Pungi has no same-source preference: the shortest name wins, then the alphabet
     res = go(solver, ["kit"])
-    assert names(res) == ["kit-engine.x86_64", "kit.x86_64"]
+    assert names(res) == ["aa-engine.x86_64", "kit.x86_64"]
 
 
 def test_fulltree_adds_native_and_noarch_siblings_only(solver):
@@ -271,14 +277,28 @@ def test_filter_packages(solver):
     assert "cfg.noarch" not in names(res)
     assert res.broken_deps_messages() == [
         "Unresolvable dependency /usr/share/cfg/base.conf in app-0:1.0-1.x86_64"]
-    res = go(solver, ["tool", "httpd"], filter_packages=["httpd.x86_64"])
+    res = go(solver, ["tool", "httpd"], filter_packages=["httpd"])
     assert res.filtered == ["httpd"]
+    # as in Pungi, "name.arch" is a name glob: it matches no package and filters nothing
+    res = go(solver, ["tool", "httpd"], filter_packages=["httpd.x86_64"])
+    assert "httpd.x86_64" in names(res) and not res.filtered
+    # ".+" filters the multilib builds only, ".src" the source package
+    res = go(solver, ["app"], multilib_methods=["all"], filter_packages=["libfoo.+"])
+    assert "libfoo.i686" not in names(res) and "libfoo.x86_64" in names(res)
+    res = go(solver, ["app"], filter_packages=["app.src"])
+    assert "app.src" not in names(res, "source") and "app.x86_64" in names(res)
 
 
 def test_nodeps_takes_inputs_sources_and_debuginfo(solver):
-    res = go(solver, ["app"], method="nodeps")
-    assert names(res) == ["app.x86_64"]
+    # an additional package without arch matches every arch of the package set; every debug
+    # package of its source built for a compatible arch comes along; filters do not apply
+    res = go(solver, ["app"], method="nodeps", filter_packages=["app"])
+    assert names(res) == ["app.i686", "app.x86_64"]
     assert names(res, "source") == ["app.src"]
+    assert names(res, "debug") == ["app-debuginfo.i686", "app-debuginfo.x86_64",
+                                   "app-debugsource.x86_64"]
+    res = go(solver, ["app.x86_64"], method="nodeps")
+    assert names(res) == ["app.x86_64"]
     assert names(res, "debug") == ["app-debuginfo.x86_64", "app-debugsource.x86_64"]
 
 
@@ -297,10 +317,10 @@ def test_broken_dependency_message(solver):
     assert str(exc.value).endswith("Unresolved dependencies detected")
 
 
-def test_tree_arch_excludes_multilib_providers_for_native_deps(solver):
+def test_multilib_arch_provider_answers_when_nothing_native_does(solver):
     res = go(solver, ["needs32"])
-    assert names(res) == ["needs32.x86_64"]
-    assert res.broken_deps == [("only32", "needs32-0:1.0-1.x86_64")]
+    assert names(res) == ["needs32.x86_64", "only32.i686"]
+    assert not res.broken_deps
 
 
 def test_sources_and_debuginfo_follow_chosen_arches(solver):
@@ -315,16 +335,22 @@ def test_sources_and_debuginfo_follow_chosen_arches(solver):
 
 def test_globs_and_explicit_arch(solver):
     res = go(solver, ["libfoo*", "glibc.i686"], method="nodeps")
-    assert names(res) == ["glibc.i686", "libfoo-devel.x86_64", "libfoo.x86_64"]
+    assert names(res) == ["glibc.i686", "libfoo-devel.i686", "libfoo-devel.x86_64",
+                          "libfoo.i686", "libfoo.x86_64"]
     assert "libfoo-debuginfo.x86_64" in names(res, "debug")
+    # deps: the glob matches names; the best arch of each name is taken
+    res = go(solver, ["libfoo*"])
+    assert names(res) == ["glibc.x86_64", "libfoo-devel.x86_64", "libfoo.x86_64"]
+    assert go(solver, ["glibc.i686"]).missing == ["glibc.i686"]
 
 
-def test_multilib_only_input_needs_multilib_enabled(solver):
+def test_multilib_only_input_is_taken_as_it_is(solver):
     res = go(solver, ["only32"])
-    assert res.missing == ["only32"]
-    res = go(solver, ["only32"], multilib_methods=["runtime"])
     assert names(res) == ["only32.i686"]
     assert res.binary["only32-0:1.0-1.i686"].flags == {"input"}
+    # "name.+" asks for the multilib build explicitly
+    res = go(solver, ["libfoo.+"])
+    assert "libfoo.i686" in names(res) and "libfoo.x86_64" not in names(res)
 
 
 def test_only_newest_version_is_used(solver):
@@ -342,7 +368,7 @@ def test_groups_from_comps_with_optional_and_conditional(solver):
         <packagereq type="conditional" requires="absent">host</packagereq>
       </packagelist></group></comps>""")
     res = go(solver, groups=["base"], comps=comps)
-    assert names(res) == ["httpd.x86_64", "kit-engine.x86_64", "kit.x86_64", "tool.x86_64",
+    assert names(res) == ["aa-engine.x86_64", "httpd.x86_64", "kit.x86_64", "tool.x86_64",
                           "web.x86_64"]
     assert "conditional" in res.binary["kit-0:1.0-1.x86_64"].flags
 
