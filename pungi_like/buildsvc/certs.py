@@ -89,10 +89,21 @@ def make_user_cert(directory, user):
     return pem
 
 
-def write_koji_profile(path, profile, server_url, cert, serverca, topurl=None, topdir=None):
-    """Append or replace ``[profile]`` in a koji client config file."""
+def write_koji_profile(path, profile, server_url, cert, serverca, topurl=None, topdir=None,
+                       weburl=None):
+    """Append or replace ``[profile]`` in a koji client config file.
+
+    ``topurl`` and ``weburl`` default to the hub's ``/kojifiles`` and ``/koji`` beside a
+    ``.../kojihub`` server URL, so the links the CLI prints ("Task info: .../taskinfo?taskID=N")
+    lead to the hub's web pages.
+    """
+    base = server_url.rsplit("/kojihub", 1)[0] if "/kojihub" in server_url else None
+    topurl = topurl or (base + "/kojifiles" if base else None)
+    weburl = weburl or (base + "/koji" if base else None)
     lines = ["[%s]" % profile, "server = %s" % server_url, "authtype = ssl",
              "cert = %s" % cert, "serverca = %s" % serverca]
+    if weburl:
+        lines.append("weburl = %s" % weburl)
     if topurl:
         lines.append("topurl = %s" % topurl)
     if topdir:
