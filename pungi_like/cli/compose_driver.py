@@ -261,6 +261,13 @@ def run_compose(compose, phase_objects, skipped, args):
     return scheduler.run()
 
 
+def write_report(compose, reason):
+    """logs/global/report.html and the target directory's index.html (pungi_like.report)."""
+    from pungi_like.report import write_for_compose
+
+    write_for_compose(compose, reason)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("LC_ALL", "C.UTF-8")
@@ -352,12 +359,15 @@ def _main(argv, args, parser):
         status = "FINISHED_INCOMPLETE" if compose.failed_deliverables else "FINISHED"
         compose.write_status(status)
         update_latest_link(compose, args)
+        write_report(compose, "%d failable deliverable(s) failed" % len(
+            compose.failed_deliverables) if compose.failed_deliverables else None)
     except Terminated as exc:
         compose.log.error("Compose terminated by %s", exc)
         if compose.koji is not None:
             compose.koji.cancel_all()  # tasks the compose started on the build service
         kill_children()
         compose.write_status("TERMINATED")
+        write_report(compose, f"terminated by {exc}")
         print(f"Compose {compose.compose_id} TERMINATED by {exc}: {compose.topdir}",
               file=sys.stderr)
         compose.close_logging()
@@ -370,6 +380,7 @@ def _main(argv, args, parser):
         compose.write_traceback(None, tb)
         compose.log.error("Compose failed: %s", compose.topdir)
         compose.write_status("DOOMED")
+        write_report(compose, str(exc))
         if isinstance(exc, ConfigError):
             for message in exc.errors:
                 print(f"ERROR: {message}", file=sys.stderr)
