@@ -9,10 +9,17 @@ and ``host.openTask`` for tasks whose weight fits the free capacity (a task bigg
 whole capacity is still taken when nothing else runs). ``openTask`` is atomic on the hub, so
 several builders share one queue safely. SIGTERM: children are killed, their tasks freed, the
 host reported not ready.
+
+A task process dies with its daemon: it asks the kernel for SIGTERM when the daemon goes
+(``PR_SET_PDEATHSIG``) and then kills its whole process group, so a daemon killed alone leaves no
+orphan to run a task the next daemon runs again. The daemon takes the host's exclusive session at
+login, so the hub refuses anything an older daemon's session (or a stray child of it) still sends.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
@@ -54,7 +61,28 @@ def make_session(opts: BuilderOptions):
                                             "max_retries": 3, "retry_interval": 1,
                                             "offline_retry": True, "offline_retry_interval": 2})
     session.ssl_login(cert=opts.cert, serverca=opts.serverca)
+    # as kojid: one daemon acts as the host; an older daemon's sessions are locked out
+    session.exclusiveSession(force=True)
     return session
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid):
+    """In a forked task process: get SIGTERM when ``parent_pid`` (the daemon) dies, and on it
+    kill this process group (the task and everything it started). Exits at once if the daemon
+    is already gone."""
+    def _kill_group(_signum, _frame):
+        os.killpg(0, signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, _kill_group)
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, "prctl(PR_SET_PDEATHSIG): %s" % os.strerror(err))
+    if os.getppid() != parent_pid:   # the daemon died before the request took effect
+        os.killpg(0, signal.SIGKILL)
 
 
 class Builder:
@@ -226,13 +254,14 @@ class Builder:
 
     def start_task(self, task, h):
         sub = self.session.subsession()
+        daemon_pid = os.getpid()
         pid = os.fork()
         if pid == 0:   # child
             code = 1
             try:
                 os.setpgid(0, 0)
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                die_with_parent(daemon_pid)
                 code = run_task(sub, task, h, self.opts)
             except BaseException:
                 traceback.print_exc()
