@@ -173,27 +173,10 @@ class GatherPhase(PhaseBase):
         return comps.group_ids()
 
     def json_inputs(self, variant, arch):
-        path = self.conf.gather_source_mapping
-        if not path:
-            return []
-        path = os.path.join(getattr(self.conf, "config_dir", "") or "", path)
-        with open(path, encoding="utf-8") as fh:
-            mapping = json.load(fh)
-        result = []
-        for name, arches in sorted(mapping.get(variant.uid, {}).get(arch, {}).items()):
-            for a in arches or [None]:
-                result.append(f"{name}.{a}" if a else name)
-        return result
+        return json_inputs(self.conf, variant, arch)
 
     def prepopulate_inputs(self, variant, arch):
-        src = self.conf.gather_prepopulate
-        if not src:
-            return []
-        path = src.get("file") if isinstance(src, dict) else src
-        path = os.path.join(getattr(self.conf, "config_dir", "") or "", path)
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-        return sorted(_flatten(data.get(variant.uid, {}).get(arch, {}).values()))
+        return prepopulate_inputs(self.conf, variant, arch)
 
     def system_release(self, solver, variant):
         """(packages to add, packages to filter) for ``filter_system_release_packages``.
@@ -403,6 +386,34 @@ class GatherPhase(PhaseBase):
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write("".join(p + "\n" for p in sorted(items)))
         write_json_atomic(self.paths.gather_result(arch, variant), result.as_dict())
+
+
+def json_inputs(conf, variant, arch):
+    """The ``json`` source (``gather_source_mapping``) of one variant.arch: names, or
+    ``name.arch`` where the mapping gives arches."""
+    path = conf.gather_source_mapping
+    if not path:
+        return []
+    path = os.path.join(getattr(conf, "config_dir", "") or "", path)
+    with open(path, encoding="utf-8") as fh:
+        mapping = json.load(fh)
+    result = []
+    for name, arches in sorted(mapping.get(variant.uid, {}).get(arch, {}).items()):
+        for a in arches or [None]:
+            result.append(f"{name}.{a}" if a else name)
+    return result
+
+
+def prepopulate_inputs(conf, variant, arch):
+    """``gather_prepopulate`` items (``name.arch``) of one variant.arch."""
+    src = conf.gather_prepopulate
+    if not src:
+        return []
+    path = src.get("file") if isinstance(src, dict) else src
+    path = os.path.join(getattr(conf, "config_dir", "") or "", path)
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    return sorted(_flatten(data.get(variant.uid, {}).get(arch, {}).values()))
 
 
 def _link(src, dest, link_type):

@@ -1,9 +1,15 @@
 """pkgset: the packages a compose may use, per arch, with a repo for each.
 
-``pkgset_source = "repos"``: every package of the ``pkgset_repos`` repos is linked into
-``work/global/download/`` (hardlink, copy across filesystems). Unlike Pungi, which first runs a
-depsolve to shrink the set, the whole repos are taken: gather computes the closure anyway, and
-the package set stays easy to reason about (what is in the repos is what gather can use).
+``pkgset_source = "repos"``: as in Pungi, the package set is itself gathered. For each arch a
+deps-method gather runs over that arch's ``pkgset_repos`` (``"*"`` and the arch's own key) with
+every group of the arch's comps (optional packages included), every variant's
+``additional_packages`` and ``gather_source_mapping`` packages for the arch, the
+``gather_prepopulate`` packages and every provider of ``system-release``, with fulltree,
+selfhosting, multilib method ``all`` and greedy ``none``, and no filters. What it chose (binary,
+debug and source packages) is linked into ``work/global/download/`` (hardlink, copy across file
+systems; the first file of a name wins); packages nobody asks for are not in the package set at
+all. (Pungi 4.3.2 asks for the literal name ``system-release`` there, which matches no package;
+we take the providers, as its code comment says it means to: doc/pungi-differences.md.)
 Per arch, the set holds the arch's native packages, its multilib arches when some variant of the
 arch enables multilib, noarch (minus those whose source package's ExcludeArch/ExclusiveArch rule
 the arch out) and the source packages of what was kept.
@@ -30,12 +36,15 @@ import threading
 from dataclasses import dataclass, field
 
 from phases.base import PhaseBase
+from phases.gather import json_inputs, prepopulate_inputs
 from pungi_like.config.options import Option, arch_mapping, str_or_list
 from pungi_like.errors import PhaseError
 from pungi_like.fileutil import write_json_atomic
 from pungi_like.fileutil import link_file
 from pungi_like.rpmtools import arches as archmod
 from pungi_like.rpmtools import repodata
+from pungi_like.rpmtools.comps import Comps
+from pungi_like.rpmtools.depsolve import Depsolver, Repo, gather
 from pungi_like.rpmtools.headers import read_header
 
 PKGSET_NAME = "repos"
@@ -135,10 +144,14 @@ class PkgsetPhase(PhaseBase):
     def units(self):
         name = self.pkgset_name
         inputs = self.default_inputs(None, None)
+        needs = []
         if self.conf.pkgset_source == "koji":
             # the event asked for is part of the inputs: another event is another package set
             inputs["koji_event"] = str(self.compose.koji_event or "")
-        units = [self.unit("global", self.run_global, inputs=inputs,
+        elif self.conf.comps_file:
+            # the repos package set is gathered from the comps groups of each arch
+            needs = [f"init.{arch}" for arch in self.compose.get_arches()]
+        units = [self.unit("global", self.run_global, inputs=inputs, needs=needs,
                            log_path=self.paths.log_file("global", f"arch_repo.{name}"))]
         for arch in self.compose.get_arches():
             units.append(self.unit(arch, self.run_arch, arch=arch, needs=["pkgset.global"],
@@ -146,19 +159,23 @@ class PkgsetPhase(PhaseBase):
         return units
 
     # ---- global -----------------------------------------------------------------------------
-    def repo_dirs(self):
-        """``[(arch key, local dir)]`` of the configured repos, in config order."""
+    def repo_dirs(self, arch=None):
+        """Local dirs of the configured repos, in config order: those of ``arch`` (its own key,
+        then ``*``), or of every key when ``arch`` is None."""
         if self.conf.pkgset_source != "repos":
             return []
         base = getattr(self.conf, "config_dir", None)
+        repos = self.conf.pkgset_repos or {}
+        keys = [arch, "*"] if arch is not None else sorted(repos)
         result = []
-        for key in sorted(self.conf.pkgset_repos or {}):
-            value = self.conf.pkgset_repos[key]
+        for key in keys:
+            value = repos.get(key) or []
             for repo in ([value] if isinstance(value, str) else value):
                 path = repodata.repo_path(repo, base)
                 if not os.path.isdir(path):
                     raise PhaseError(f"pkgset_repos: repo {repo} ({path}) does not exist")
-                result.append((key, path))
+                if path not in result:
+                    result.append(path)
         return result
 
     def run_global(self, unit):
@@ -178,23 +195,71 @@ class PkgsetPhase(PhaseBase):
         return {"packages": len(headers)}
 
     def read_repos(self, download):
-        """repos source: every package of the configured repos, linked into ``download``."""
+        """repos source: per arch, the closure of every input over the arch's repos (see the
+        module docstring), linked into ``download``; ``{file name: header}``."""
         headers = {}
-        dirs = self.repo_dirs()
-        for key, path in dirs:
-            for pkg in repodata.load_packages(path):
-                if pkg.filename in headers:
-                    continue    # first repo wins, as with repos listed by priority
-                if not os.path.exists(pkg.path):
-                    raise PhaseError(f"{path}: repodata lists {pkg.location}, which is missing")
-                dest = os.path.join(download, pkg.filename)
-                if not (os.path.exists(dest) and os.path.samefile(dest, pkg.path)):
-                    link_file(pkg.path, dest, "hardlink-or-copy")
-                headers[pkg.filename] = read_header(dest)
+        for arch in self.compose.get_arches():
+            dirs = self.repo_dirs(arch)
+            if not dirs:
+                continue
+            result = self.repos_closure(arch, dirs)
+            for category in (result.binary, result.debug, result.source):
+                for pkg in category.values():
+                    if pkg.filename in headers:
+                        continue    # the first file of a name wins, as in Pungi
+                    if not os.path.exists(pkg.path):
+                        raise PhaseError(f"{pkg.path}: listed in repodata but missing")
+                    dest = os.path.join(download, pkg.filename)
+                    if not (os.path.exists(dest) and os.path.samefile(dest, pkg.path)):
+                        link_file(pkg.path, dest, "hardlink-or-copy")
+                    headers[pkg.filename] = read_header(dest)
         if not headers:
-            raise PhaseError("pkgset_repos hold no packages at all")
-        self.log.info("Package set: %d packages from %d repo(s)", len(headers), len(dirs))
+            raise PhaseError("pkgset_repos: the package set is empty: no comps group, additional "
+                             "package or system-release provider matched a package of the repos")
+        self.log.info("Package set: %d packages gathered from pkgset_repos", len(headers))
         return headers
+
+    def repos_inputs(self, arch):
+        """(groups, packages, prepopulate) asked for by any variant of ``arch``."""
+        conf = self.conf
+        groups, comps = [], None
+        if conf.comps_file:
+            path = self.paths.comps(arch, create=False)
+            if os.path.exists(path):
+                comps = Comps.from_file(path)
+                groups = comps.group_ids()
+        packages = set()
+        for _regex, per_arch in conf.additional_packages or []:
+            for key, value in per_arch.items():
+                if key == arch or (key == "*" and arch != "src"):
+                    packages.update([value] if isinstance(value, str) else value)
+        prepopulate = set()
+        for variant in self.compose.variants_for_arch(arch):
+            packages.update(json_inputs(conf, variant, arch))
+            prepopulate.update(prepopulate_inputs(conf, variant, arch))
+        return groups, comps, sorted(packages), sorted(prepopulate)
+
+    def repos_closure(self, arch, dirs):
+        """The deps-method gather that makes the ``repos`` package set of ``arch``."""
+        groups, comps, packages, prepopulate = self.repos_inputs(arch)
+        solver = Depsolver([Repo(f"repo-{i}", path) for i, path in enumerate(dirs)], arch)
+        packages = sorted(set(packages) | {p.name for p in solver.providers("system-release")})
+        result = gather(None, arch, packages=packages, groups=groups, comps=comps,
+                        method="deps", greedy="none", fulltree=True, selfhosting=True,
+                        multilib_methods=["all"], prepopulate=prepopulate, solver=solver,
+                        langpacks=comps.langpacks() if comps is not None else ())
+        with open(self.paths.log_file(arch, "pkgset_source"), "w", encoding="utf-8") as log:
+            log.write(f"repos: {', '.join(dirs)}\ngroups: {' '.join(groups)}\n"
+                      f"packages: {' '.join(packages)}\n")
+            for pattern in result.missing:
+                log.write(f"No package matches pattern {pattern}\n")
+            for message in result.broken_deps_messages():
+                log.write(message + "\n")
+            for label, data in (("RPM", result.binary), ("DEBUGINFO", result.debug),
+                                ("SRPM", result.source)):
+                for nevra in sorted(data):
+                    log.write(f"{label}({','.join(sorted(data[nevra].flags))}): {data[nevra].path}\n")
+        return result
 
     # ---- koji source ------------------------------------------------------------------------
     def koji_event(self, koji):

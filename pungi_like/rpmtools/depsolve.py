@@ -341,7 +341,13 @@ class _Gather:
         self.langpacks = list(langpacks)
         self.result = GatherResult()
 
-        every = [p for p in solver.latest.values()]
+        # one copy of a build per kind of repo: the first repo holding it wins
+        every, seen = [], set()
+        for p in sorted(solver.latest.values(), key=lambda x: x.sid):
+            key = (p.lookaside, p.name, p.epoch, p.version, p.release, p.arch)
+            if key not in seen:
+                seen.add(key)
+                every.append(p)
         self.all_binary_before_excludes = [p for p in every if not p.is_source and not p.debug
                                            and p.arch in self.arch_order]
         excluded = self._excluded(every, excludes)
