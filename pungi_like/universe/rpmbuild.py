@@ -99,6 +99,9 @@ class Package:
     modes: dict[str, int] = field(default_factory=dict)
     license: str = "MIT"
     description: str = ""
+    #: %changelog entries, newest first, each ``(date "Wed Nov 15 2023", "Name <mail> - EVR",
+    #: text)``; empty: one generated entry for the package's own EVR
+    changelog: list[tuple[str, str, str]] = field(default_factory=list)
 
     def build_arches(self) -> list[str]:
         """Arches rpmbuild is run for (``noarch`` packages once), minus excluded ones."""
@@ -350,8 +353,13 @@ def generate_spec(pkg: Package) -> str:
             for a in part_arches:
                 lines += [f"%ifarch {a}"] + per_arch[a] + ["%endif"]
         lines.append("")
-    lines += ["%changelog", f"* Tue Nov 14 2023 Demo Builder <demo@example.com> - {pkg.evr}",
-              "- Generated package.", ""]
+    lines += ["%changelog"]
+    if pkg.changelog:
+        for date, author, text in pkg.changelog:
+            lines += [f"* {date} {author}"] + [f"- {t}" for t in text.splitlines()] + [""]
+    else:
+        lines += [f"* Tue Nov 14 2023 Demo Builder <demo@example.com> - {pkg.evr}",
+                  "- Generated package.", ""]
     return "\n".join(lines)
 
 
