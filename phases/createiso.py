@@ -172,6 +172,8 @@ class CreateisoPhase(PhaseBase):
                                                                       arch, "dvd")))
                 units.append(self.unit(
                     f"{variant.uid}.{arch}", self._run, variant=variant, arch=arch, needs=needs,
+                    # extra files (of the variant and its addons) are in the tree by then
+                    after=[f"extra_files.*.{arch}"],
                     deliverable=("iso", variant.uid, arch, None),
                     log_path=self.paths.log_file(arch, f"createiso-{variant.uid}")))
         self._targets = targets

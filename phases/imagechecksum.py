@@ -67,7 +67,7 @@ class ImagechecksumPhase(PhaseBase):
             for arch in variant.arches:
                 # images of failed (failable) units are simply absent: checksum the rest
                 after = [f"{phase}.{variant.uid}.*"
-                         for phase in ("buildinstall", "createiso", "liveimages")]
+                         for phase in ("buildinstall", "createiso", "extra_isos", "liveimages")]
                 units.append(self.unit(f"{variant.uid}.{arch}", self._run, variant=variant,
                                        arch=arch, after=after))
         return units

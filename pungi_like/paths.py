@@ -137,6 +137,14 @@ class Paths:
     def iso_work_dir(self, arch, isoname, create=True):
         return self._p("work", arch, "iso", isoname, create=create)
 
+    def extra_files_dir(self, arch, variant, create=True):
+        """``work/<arch>/<V>/extra-files``: the extra files of a tree, before they are copied in."""
+        return self._p("work", arch, _uid(variant), "extra-files", create=create)
+
+    def extra_iso_extra_files_dir(self, arch, variant, create=True):
+        """``work/<arch>/<V>/extra-iso-extra-files``: the top-level files of an extra ISO."""
+        return self._p("work", arch, _uid(variant), "extra-iso-extra-files", create=create)
+
     # ---- compose tree ----------------------------------------------------------------------
     def _variant_root(self, variant):
         """(top variant UID, addon subpath or None): addons live inside their parent's tree."""

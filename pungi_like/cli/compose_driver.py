@@ -250,7 +250,7 @@ def run_compose(compose, phase_objects, skipped, args):
             continue
         active.append(phase)
         units.extend(phase.units())
-    image_phases = {"buildinstall", "createiso", "liveimages"}
+    image_phases = {"buildinstall", "createiso", "extra_isos", "liveimages"}
     compose.images_expected = bool(image_phases - skipped)
     before_meta = [p.name for p in active if p.name != "test"]
     units.append(metadata_unit(compose, before_meta))

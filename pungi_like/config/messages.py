@@ -54,6 +54,8 @@ def describe(schema):
         return "one of " + ", ".join(str(v) for v in schema["enum"])
     if "const" in schema:
         return repr(schema["const"])
+    if set(schema) == {"required"}:   # an alternative of oneOf: which keys must be there
+        return "a dict with key " + " and ".join(repr(k) for k in schema["required"])
     if "anyOf" in schema or "oneOf" in schema:
         subs = schema.get("anyOf") or schema.get("oneOf")
         if (len(subs) == 2 and subs[0].get("type") == "string"
