@@ -204,23 +204,22 @@ class CreateisoPhase(PhaseBase):
         volid = naming.compose_volume_id(compose, variant, arch, "dvd")
         media = parse_size(conf.iso_size)
         reserve = parse_size(conf.split_iso_reserve)
-        everything = self._tree_files(tree)
-        sticky = [f for f in everything if f in ("media.repo",) or f.startswith("extra_files")]
-        total = sum(naming.sectors(os.path.getsize(os.path.join(tree, f))) for f in everything)
-        if bootable or total <= media - reserve:
-            if bootable and total > media - reserve:
+        # Pungi's split_iso: every file of the tree except its repodata (rebuilt per disc),
+        # the non-package files first, then Packages/; media.repo and extra files are sticky
+        files = [f for f in self._tree_files(tree) if not f.startswith("repodata/")]
+        files = ([f for f in files if not f.startswith("Packages/")]
+                 + [f for f in files if f.startswith("Packages/")])
+        sticky = [f for f in files if f in ("media.repo",) or f.startswith("extra_files")]
+        size = {f: os.path.getsize(os.path.join(tree, f)) for f in files}
+        discs = naming.split_media([(f, size[f]) for f in files if f not in sticky], media,
+                                   reserve, sticky=[(f, size[f]) for f in sticky])
+        if bootable or len(discs) == 1:
+            # bootable media are never split (Pungi's no_split), only warned about
+            total = sum(naming.sectors(s) for s in size.values())
+            if bootable and len(discs) > 1:
                 self.log.warning("ISO for %s.%s does not fit on single media! It is %d bytes "
                                  "too big.", variant.uid, arch, total - (media - reserve))
             discs = None
-        else:
-            # packages (and everything else not sticky) spread over discs in tree order;
-            # repodata is rebuilt per disc, so the tree's own repodata does not travel
-            movable = [(f, os.path.getsize(os.path.join(tree, f))) for f in everything
-                       if f not in sticky and not f.startswith("repodata/")
-                       and f not in (".treeinfo", ".discinfo")]
-            discs = naming.split_media(movable, media, reserve,
-                                       sticky=[(f, os.path.getsize(os.path.join(tree, f)))
-                                               for f in sticky])
         made = []
         count = 1 if discs is None else len(discs)
         for number in range(1, count + 1):
@@ -276,7 +275,10 @@ class CreateisoPhase(PhaseBase):
         else:
             source_tree = None
             for rel in disc.files:
-                graft[rel] = os.path.join(tree, rel)
+                # every disc has its own .treeinfo/.discinfo (staged above); the tree's count
+                # against disc 1's room only, as in Pungi
+                if rel not in graft:
+                    graft[rel] = os.path.join(tree, rel)
             pkgs = [rel for rel in disc.files if rel.endswith(".rpm")]
             if pkgs:
                 self._disc_repodata(unit, tree, stage, pkgs)
@@ -308,18 +310,11 @@ class CreateisoPhase(PhaseBase):
         return self.paths.relative(target)
 
     def _disc_repodata(self, unit, tree, stage, pkgs):
-        from phases.createrepo import _createrepo_c
-        from pungi_like.tools import run
+        """A split disc's own repodata, as Pungi writes it: XML and sqlite, no comps."""
+        from phases.createrepo import run_createrepo
 
         listfile = os.path.join(stage, ".pkglist")
         write_atomic(listfile, "".join(p + "\n" for p in pkgs))
-        comps = [os.path.join(tree, "repodata", f) for f in os.listdir(
-            os.path.join(tree, "repodata")) if "comps" in f and f.endswith(".xml")] \
-            if os.path.isdir(os.path.join(tree, "repodata")) else []
-        cmd = [_createrepo_c(), tree, "--outputdir", stage, "--pkglist", listfile,
-               "--checksum", self.conf.createrepo_checksum, "--unique-md-filenames",
-               "--no-database", "--general-compress-type", "gz"]
-        if comps:
-            cmd += ["--groupfile", comps[0]]
-        run(cmd, log_path=unit.log_path)
+        run_createrepo(tree, stage, listfile, unit.log_path,
+                       checksum=self.conf.createrepo_checksum, database=True)
         os.unlink(listfile)

@@ -57,16 +57,19 @@ OPTIONS = [
 
 
 
-def package_list(tree):
-    """Every RPM under ``<tree>/Packages``, relative to the tree, sorted.
+def package_list(tree, packages_dir=None):
+    """Every RPM under ``packages_dir`` (default ``<tree>/Packages``), relative to the tree,
+    sorted, ``repodata/`` left out.
 
-    Only gather links files into Packages/, so this is exactly the set gather recorded in
-    rpms.json; addons live in their own tree (``os/addons/<id>``) and are not included.
+    Only gather links files there, so this is exactly the set gather recorded in rpms.json; an
+    addon's packages are directly in its own tree (``os/addons/<id>``), which the parent's
+    ``Packages/`` does not include.
     """
     found = []
-    root = os.path.join(tree, "Packages")
+    root = packages_dir or os.path.join(tree, "Packages")
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames
+                             if not (dirpath == root and d in ("repodata", "addons")))
         for name in sorted(filenames):
             if name.endswith(".rpm"):
                 found.append(os.path.relpath(os.path.join(dirpath, name), tree))
@@ -116,27 +119,19 @@ class CreaterepoPhase(PhaseBase):
         return units
 
     # ---- one repo -------------------------------------------------------------------------
-    def createrepo(self, tree, log_path, listfile, groupfile=None):
-        """createrepo_c over the packages under ``tree``, listed in ``listfile`` (Pungi's
-        ``work/<arch>/repo_package_list/<V>.<arch>.<type>.conf``); returns the package count."""
+    def createrepo(self, tree, log_path, listfile, groupfile=None, packages_dir=None):
+        """createrepo_c over the packages under ``packages_dir`` (default ``<tree>/Packages``),
+        listed in ``listfile`` (Pungi's ``work/<arch>/repo_package_list/<V>.<arch>.<type>.conf``);
+        returns the package count. An empty tree gets (empty) repodata too, as in Pungi."""
         conf = self.conf
         os.makedirs(tree, exist_ok=True)
-        pkgs = package_list(tree)
+        pkgs = package_list(tree, packages_dir)
         write_atomic(listfile, "".join(p + "\n" for p in pkgs))
-        cmd = ["createrepo_c", tree, "--outputdir", tree, "--pkglist", listfile,
-               "--checksum", conf.createrepo_checksum, "--unique-md-filenames",
-               "--workers", str(conf.createrepo_num_workers),
-               "--database" if conf.createrepo_database else "--no-database"]
-        # gz unless xz was asked for: readable by every dnf and libsolv (PyPI solv has no zstd)
-        cmd += ["--xz"] if conf.createrepo_use_xz else ["--general-compress-type", "gz"]
-        if groupfile:
-            cmd += ["--groupfile", groupfile]
-        if os.environ.get("SOURCE_DATE_EPOCH"):
-            cmd += ["--revision", os.environ["SOURCE_DATE_EPOCH"],
-                    "--set-timestamp-to-revision"]
-        cmd += list(conf.createrepo_extra_args)
         with self._slots:
-            run([_createrepo_c()] + cmd[1:], log_path=log_path)
+            run_createrepo(tree, tree, listfile, log_path, checksum=conf.createrepo_checksum,
+                           database=conf.createrepo_database, use_xz=conf.createrepo_use_xz,
+                           workers=conf.createrepo_num_workers, groupfile=groupfile,
+                           extra_args=conf.createrepo_extra_args)
         return len(pkgs)
 
     def _tree_metadata(self, tree, variant, arch):
@@ -166,12 +161,12 @@ class CreaterepoPhase(PhaseBase):
             groupfile = comps
         count = self.createrepo(tree, unit.log_path,
                                 self.paths.repo_package_list(arch, variant, "rpm"),
-                                groupfile=groupfile)
+                                groupfile=groupfile,
+                                packages_dir=self.paths.packages_dir(arch, variant))
+        # Pungi writes debug repodata for every tree, also when it holds no package
         debug_tree = self.paths.debug_tree(arch, variant)
-        debug_count = 0
-        if os.path.isdir(os.path.join(debug_tree, "Packages")):
-            debug_count = self.createrepo(debug_tree, unit.log_path,
-                                          self.paths.repo_package_list(arch, variant, "debuginfo"))
+        debug_count = self.createrepo(debug_tree, unit.log_path,
+                                      self.paths.repo_package_list(arch, variant, "debuginfo"))
         self._tree_metadata(tree, variant, arch)
         return {"tree": self.paths.relative(tree), "packages": count,
                 "debug_packages": debug_count}
@@ -185,12 +180,50 @@ class CreaterepoPhase(PhaseBase):
         return {"tree": self.paths.relative(tree), "packages": count}
 
 
+def createrepo_command(tree, outputdir, listfile, *, checksum="sha256", database=False,
+                       use_xz=False, workers=None, groupfile=None, extra_args=()):
+    """The createrepo_c command Pungi 4.3.2 runs (with createrepo_c 0.17), for createrepo_c 1.x.
+
+    ``--compatibility`` gives 0.17's defaults: gzip for the XML, bzip2 for sqlite, and the
+    groupfile stored uncompressed as ``group``; :func:`run_createrepo` then adds ``group_gz``
+    as 0.17 did, so the repomd types read ``primary filelists other [*_db] group group_gz``.
+    """
+    cmd = [_createrepo_c(), tree, "--outputdir", outputdir, "--pkglist", listfile,
+           "--checksum", checksum, "--unique-md-filenames", "--compatibility",
+           "--database" if database else "--no-database"]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    if use_xz:
+        cmd += ["--xz"]
+    if groupfile:
+        cmd += ["--groupfile", groupfile]
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        cmd += ["--revision", os.environ["SOURCE_DATE_EPOCH"], "--set-timestamp-to-revision"]
+    return cmd + list(extra_args)
+
+
+def run_createrepo(tree, outputdir, listfile, log_path, **options):
+    """Run :func:`createrepo_command`; with a groupfile also register its gzipped copy as
+    ``group_gz`` (modifyrepo_c), as Pungi's repos have both."""
+    run(createrepo_command(tree, outputdir, listfile, **options), log_path=log_path)
+    groupfile = options.get("groupfile")
+    if groupfile:
+        run([_tool("modifyrepo_c"), "--mdtype", "group_gz", "--compress-type", "gz",
+             "--checksum", options.get("checksum", "sha256"), "--unique-md-filenames",
+             groupfile, os.path.join(outputdir, "repodata")], log_path=log_path)
+
+
 def _createrepo_c():
     """The createrepo_c next to this Python (the PyPI build, with gz/xz/zstd) or on PATH."""
-    local = os.path.join(os.path.dirname(sys.executable), "createrepo_c")
+    return _tool("createrepo_c")
+
+
+def _tool(name):
+    """A createrepo_c tool next to this Python (the PyPI build) or on PATH."""
+    local = os.path.join(os.path.dirname(sys.executable), name)
     if os.path.exists(local):
         return local
-    found = shutil.which("createrepo_c")
+    found = shutil.which(name)
     if not found:
-        raise PhaseError("createrepo_c is not installed; run .ci/setup")
+        raise PhaseError(f"{name} is not installed; run .ci/setup")
     return found

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import productmd.common
 import productmd.composeinfo
 import productmd.images
+import productmd.modules
 import productmd.rpms
 import productmd.treeinfo
 
@@ -243,6 +244,15 @@ class RpmsRecorder:
         write_atomic(path, _dump(self.to_productmd(compose_info)))
 
 
+def write_modules(path, compose_info):
+    """Dump modules.json (productmd.modules, format 1.2) atomically. Pungi writes it for every
+    compose, with an empty ``modules`` payload when nothing is modular (pungi_like builds no
+    module streams yet, so it is always empty)."""
+    modules = productmd.modules.Modules()
+    _fill_compose(modules.compose, compose_info)
+    write_atomic(path, _dump(modules))
+
+
 # ---- images.json ---------------------------------------------------------------------------
 
 def make_image(path, compose_dir, *, type, format, arch, disc_number=1, disc_count=1,
@@ -335,25 +345,29 @@ def _fill_release(target, release):
 
 
 def _variant_paths(variant, paths):
-    """{field: {arch: abs path}} of the directories a variant may have in the compose."""
+    """{field: {arch: abs path}} of the directories a variant may have in the compose.
+
+    As in Pungi, an addon's ``os_tree``, ``debug_tree`` and ``source_tree`` are its parent's
+    trees, while its packages and repositories are its own ``addons/<id>`` directories."""
     result = {}
-    source_tree = paths.source_tree(variant)
+    addon = variant.type == "addon" and variant.parent is not None
+    tree_owner = variant.parent if addon else variant
+    source_repo = paths.source_tree(variant)
     for arch in variant.arches:
-        os_tree = paths.os_tree(arch, variant)
-        debug_tree = paths.debug_tree(arch, variant)
+        debug_repo = paths.debug_tree(arch, variant)
         candidates = {
-            "os_tree": os_tree,
+            "os_tree": paths.os_tree(arch, tree_owner),
             "packages": paths.packages_dir(arch, variant),
             "repository": paths.repository(arch, variant),
             "isos": paths.iso_dir(arch, variant),
             "images": paths.images_dir(arch, variant),
-            "source_tree": source_tree,
-            "source_packages": os.path.join(source_tree, "Packages"),
-            "source_repository": source_tree,
+            "source_tree": paths.source_tree(tree_owner),
+            "source_packages": source_repo if addon else os.path.join(source_repo, "Packages"),
+            "source_repository": source_repo,
             "source_isos": paths.iso_dir("src", variant),
-            "debug_tree": debug_tree,
-            "debug_packages": os.path.join(debug_tree, "Packages"),
-            "debug_repository": debug_tree,
+            "debug_tree": paths.debug_tree(arch, tree_owner),
+            "debug_packages": debug_repo if addon else os.path.join(debug_repo, "Packages"),
+            "debug_repository": debug_repo,
         }
         for name, path in candidates.items():
             result.setdefault(name, {})[arch] = path
@@ -505,7 +519,8 @@ def write_treeinfo(tree_dir, *, variant, arch, paths, release=None, base_product
         sec.name = addon.name
         sec.type = addon.type
         addon_tree = paths.os_tree(arch, addon)
-        sec.paths.packages = _rel(os.path.join(addon_tree, "Packages") if arch == "src"
+        # an addon's packages are directly in its tree (source and binary), as in Pungi
+        sec.paths.packages = _rel(addon_tree if arch == "src"
                                   else paths.packages_dir(arch, addon), tree_dir)
         sec.paths.repository = _rel(addon_tree if arch == "src"
                                     else paths.repository(arch, addon), tree_dir)
@@ -530,7 +545,8 @@ def write_treeinfo(tree_dir, *, variant, arch, paths, release=None, base_product
         ti.media.discnum, ti.media.totaldiscs = int(media[0]), int(media[1])
 
     path = os.path.join(tree_dir, ".treeinfo")
-    write_atomic(path, _dump(ti, main_variant=main.uid))
+    # Pungi dumps without main_variant: [general] variant is then the main variant's id
+    write_atomic(path, _dump(ti))
     return path
 
 

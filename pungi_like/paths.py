@@ -162,6 +162,10 @@ class Paths:
         return self._p(*parts, create=create)
 
     def packages_dir(self, arch, variant, create=False, hashed=None):
+        """``<os tree>/Packages``; an addon's packages are directly in its tree
+        (``os/addons/<id>/<letter>/``), as in Pungi."""
+        if not isinstance(variant, str) and variant.type == "addon":
+            return self.os_tree(arch, variant, create=create)
         path = os.path.join(self.os_tree(arch, variant, create=create), "Packages")
         if create:
             os.makedirs(path, exist_ok=True)

@@ -204,7 +204,8 @@ def copy_config(compose, conf, variants_file):
 
 
 def metadata_unit(compose, after_phases):
-    """Writes composeinfo.json, rpms.json and images.json once the trees and images exist."""
+    """Writes composeinfo.json, rpms.json, modules.json and images.json once the trees and images
+    exist."""
 
     def run(unit):
         conf = compose.conf
@@ -219,6 +220,7 @@ def metadata_unit(compose, after_phases):
                 version=conf.base_product_version, type=conf.base_product_type)
         info = compose.compose_info()
         compose.rpms.write(compose.paths.metadata_file("rpms.json", create=True), info)
+        metadata.write_modules(compose.paths.metadata_file("modules.json", create=True), info)
         metadata.write_composeinfo(
             compose.paths.metadata_file("composeinfo.json", create=True),
             compose_info=info, release=release, base_product=base,
@@ -323,7 +325,8 @@ def _main(argv, args, parser):
     compose = Compose.create(conf, target_dir=args.target_dir, compose_dir=args.compose_dir,
                              compose_type=compose_type, label=label, supported=supported,
                              notifier=notifier)
-    compose.koji_event = args.koji_event
+    # --koji-event wins over the config's koji_event, as in Pungi
+    compose.koji_event = args.koji_event or getattr(conf, "koji_event", None)
     compose.set_variants(top, flat)
     notifier.set_compose(compose)
     compose.setup_logging(debug=args.debug)

@@ -139,7 +139,11 @@ def test_composeinfo_loads_and_lists_existing_paths_only(tmp_path):
     assert ci.variants["Workstation"].paths.os_tree == {}
     addon = ci.variants["Server-HighAvailability"]
     assert (addon.type, addon.parent.uid) == ("addon", "Server")
-    assert addon.paths.packages == {"x86_64": "Server/x86_64/os/addons/HighAvailability/Packages"}
+    # Pungi's addon layout: packages directly in the addon's tree, which sits in the parent's
+    assert addon.paths.packages == {"x86_64": "Server/x86_64/os/addons/HighAvailability"}
+    assert addon.paths.repository == {"x86_64": "Server/x86_64/os/addons/HighAvailability"}
+    assert addon.paths.os_tree == {"x86_64": "Server/x86_64/os"}
+    assert addon.paths.source_tree == {"x86_64": "Server/source/tree"}
     assert "Server-optional" in [v.uid for v in srv.get_variants()]
     raw = json.loads(open(paths.metadata_file("composeinfo.json")).read())
     assert raw["header"] == {"type": "productmd.composeinfo", "version": "1.2"}
