@@ -393,17 +393,49 @@ def makeTask(method, arglist, **opts):
 
 @read_only
 def downloadTaskOutput(taskID, fileName, offset=0, size=-1, volume=None):
-    """A chunk of a task output file, base64-encoded (as Koji returns it)."""
+    """A chunk of a task output file, base64-encoded (as Koji returns it).
+
+    The task must exist. ``offset`` < 0 counts from the end (as Koji); ``size`` -1 reads to the
+    end. One call returns at most ``max_download_chunk`` bytes (limits.py): a request that would
+    return more is refused (read big files in chunks), and only the bytes returned are read."""
     import base64
+    import errno
     import os
 
-    d = context.hub.pathinfo.task(as_int(taskID, "taskID"))
+    from .limits import limits
+
+    row = _task_row(taskID)
+    if not isinstance(fileName, str) or not fileName or "\0" in fileName:
+        raise koji.ParameterError("Invalid file name: %r" % (fileName,))
+    offset = as_int(offset, "offset")
+    size = as_int(size, "size")
+    d = context.hub.pathinfo.task(row["id"])
     path = os.path.normpath(os.path.join(d, fileName))
     if not path.startswith(d + os.sep) or "/." in path[len(d):]:
         raise koji.GenericError("Invalid file name: %s" % fileName)
-    if not os.path.isfile(path):
-        raise koji.GenericError("no file %s output by task %s" % (fileName, taskID))
-    with open(path, "rb") as f:
-        f.seek(int(offset))
-        data = f.read() if int(size) < 0 else f.read(int(size))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EISDIR):
+            raise koji.GenericError("no file %s output by task %s" % (fileName, row["id"])) \
+                from None
+        raise koji.GenericError("cannot read %s of task %s: %s"
+                                % (fileName, row["id"], exc.strerror)) from None
+    try:
+        import stat
+
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise koji.GenericError("no file %s output by task %s" % (fileName, row["id"]))
+        start = max(0, st.st_size + offset) if offset < 0 else min(offset, st.st_size)
+        want = st.st_size - start if size < 0 else min(size, st.st_size - start)
+        chunk = limits()["max_download_chunk"]
+        if want > chunk:
+            raise koji.GenericError(
+                "%s of task %s: %d bytes asked for, over the hub's limit of %d bytes per call "
+                "(max_download_chunk); read it in chunks with offset and size"
+                % (fileName, row["id"], want, chunk))
+        data = os.pread(fd, want, start) if want > 0 else b""
+    finally:
+        os.close(fd)
     return base64.b64encode(data).decode("ascii")
