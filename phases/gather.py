@@ -6,7 +6,7 @@ the child, as in Pungi; optional also drops its parent's addons and layered prod
 gather of any ``variant_as_lookaside`` variant. Inputs: the variant's comps groups (all groups of
 its comps when a top-level variant lists none), ``additional_packages``, the ``json`` source
 (``gather_source_mapping``), the ``system-release`` choice and ``gather_prepopulate``; the
-depsolving itself is :func:`pungi_like.rpmtools.depsolve.gather`.
+depsolving itself is :func:`pungi_like.rpmtools.gathering.gather`.
 
 Outputs: files linked into ``compose/<V>/<arch>/os/Packages`` (debug tree, source tree), rpms.json
 entries, ``work/<arch>/package_list/<V>.<arch>.{rpm,srpm,debuginfo}.conf``,
@@ -26,7 +26,8 @@ from pungi_like.fileutil import link_file, write_json_atomic
 from pungi_like.rpmtools import arches as archmod
 from pungi_like.rpmtools import repodata
 from pungi_like.rpmtools.comps import Comps
-from pungi_like.rpmtools.depsolve import Depsolver, Repo, gather
+from pungi_like.rpmtools.depsolve import Depsolver, Repo
+from pungi_like.rpmtools.gathering import gather
 from pungi_like.rpmtools.multilib import METHODS as MULTILIB_METHODS
 
 _METHOD = {"enum": ["deps", "nodeps", "hybrid"]}

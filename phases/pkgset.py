@@ -44,7 +44,8 @@ from pungi_like.fileutil import link_file
 from pungi_like.rpmtools import arches as archmod
 from pungi_like.rpmtools import repodata
 from pungi_like.rpmtools.comps import Comps
-from pungi_like.rpmtools.depsolve import Depsolver, Repo, gather
+from pungi_like.rpmtools.depsolve import Depsolver, Repo
+from pungi_like.rpmtools.gathering import gather
 from pungi_like.rpmtools.headers import read_header
 
 PKGSET_NAME = "repos"

@@ -13,7 +13,8 @@ import threading
 import pytest
 
 from pungi_like.paths import Paths
-from pungi_like.rpmtools.depsolve import Depsolver, Repo, gather
+from pungi_like.rpmtools.depsolve import Depsolver, Repo
+from pungi_like.rpmtools.gathering import gather
 from pungi_like.rpmtools import repodata
 from pungi_like.universe.rpmbuild import Package, Subpackage
 from pungi_like.variants import Group, Variant

@@ -14,7 +14,8 @@ import pytest
 
 from pungi_like.errors import PhaseError
 from pungi_like.rpmtools.comps import Comps
-from pungi_like.rpmtools.depsolve import Depsolver, Repo, gather
+from pungi_like.rpmtools.depsolve import Depsolver, Repo
+from pungi_like.rpmtools.gathering import gather
 
 OPS = {"=": "EQ", ">=": "GE", "<=": "LE", ">": "GT", "<": "LT"}
 

@@ -7,7 +7,8 @@ of test_depsolve.
 import pytest
 
 from pungi_like.rpmtools.comps import Comps
-from pungi_like.rpmtools.depsolve import Depsolver, Repo, gather
+from pungi_like.rpmtools.depsolve import Depsolver, Repo
+from pungi_like.rpmtools.gathering import gather
 
 from tests.unit.test_depsolve import P, src, write_repo
 
