@@ -170,7 +170,10 @@ def composed(rpm_repo, tmp_path_factory):
     conf = Conf(str(cfgdir), comps_file="comps.xml", pkgset_source="repos",
                 pkgset_repos={"*": [os.path.relpath(rpm_repo, cfgdir)]}, gather_method="deps",
                 multilib=[("^Server$", {"x86_64": ["runtime"]})],
-                filter_packages=[("^Server$", {"*": ["app-doc"]})])
+                filter_packages=[("^Server$", {"*": ["app-doc"]})],
+                # the repos package set takes every variant's additional packages, so "broken"
+                # is in it for test_broken_dependency_fails_the_unit's variant
+                additional_packages=[("^Broken$", {"*": ["broken"]})])
     server = Variant(id="Server", name="Server", type="variant", arches=["x86_64"],
                      groups=[Group("core")])
     ha = Variant(id="HA", name="HA", type="addon", arches=["x86_64"], groups=[Group("ha")],
@@ -236,8 +239,9 @@ def test_gather_server_tree(composed):
 
 def test_gather_addon_drops_parent_packages(composed):
     compose, _ = composed
-    assert tree_files(compose, "Server", "x86_64", "os", "addons", "HA", "Packages") == [
-        "hatool-1.0-1.x86_64.rpm"]
+    # as in Pungi, an addon's packages sit directly in its directory (no Packages/ level)
+    assert [f for f in tree_files(compose, "Server", "x86_64", "os", "addons", "HA")
+            if f.endswith(".rpm")] == ["hatool-1.0-1.x86_64.rpm"]
     ha_sources = tree_files(compose, "Server", "source", "tree", "addons", "HA", "Packages")
     assert ha_sources == ["hatool-1.0-1.src.rpm"]
 
@@ -252,7 +256,7 @@ def test_rpms_entries(composed):
     assert entries[("Server", "app-0:1.0-1.src")]["category"] == "source"
     assert entries[("Server", "app-debuginfo-0:1.0-1.x86_64")]["path"].startswith("Server/x86_64/debug/tree/")
     assert entries[("Server-HA", "hatool-0:1.0-1.x86_64")]["path"] == \
-        "Server/x86_64/os/addons/HA/Packages/hatool-1.0-1.x86_64.rpm"
+        "Server/x86_64/os/addons/HA/hatool-1.0-1.x86_64.rpm"
 
 
 def test_gather_outputs_and_log(composed):
