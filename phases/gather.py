@@ -51,20 +51,27 @@ OPTIONS = [
                 "and the others built from its source."),
     Option("multilib", variant_arch_mapping({"type": "array", "items": {"enum": list(MULTILIB_METHODS)}}),
            default=[], mapping="variant_arch",
-           help="Multilib methods per variant/arch (none, all, runtime, devel, kernel)."),
+           help="Multilib methods per variant/arch: none, all, runtime (libraries and plugins), "
+                "devel (runtime + -devel/-static), kernel, yaboot."),
     Option("multilib_whitelist", arch_mapping(_STRINGS), default={},
-           help="`{arch: [names/globs]}` always multilib."),
+           help="`{arch: [names/globs]}` always multilib, even in variants without methods."),
     Option("multilib_blacklist", arch_mapping(_STRINGS), default={},
            help="`{arch: [names/globs]}` never multilib."),
     Option("additional_packages", variant_arch_mapping(_STRINGS), default=[], mapping="variant_arch",
-           help="Package names/globs (`name.arch` allowed) added to a variant.arch."),
+           help="Package name globs added to a variant.arch (`name.+`: the multilib build). As "
+                "in Pungi, the deps method reads any other `name.arch` as a name that matches "
+                "nothing; nodeps understands it; an arch the tree cannot hold is an error."),
     Option("filter_packages", variant_arch_mapping(_STRINGS), default=[], mapping="variant_arch",
-           help="Package names/globs (`name.arch` allowed) never gathered into a variant.arch."),
+           help="Package name globs never gathered into a variant.arch (`name.+`: multilib "
+                "builds, `name.src`: source packages). As in Pungi, another `name.arch` filters "
+                "nothing, and the nodeps method ignores filters."),
     Option("filter_system_release_packages", {"type": "boolean"}, default=True,
-           help="Keep only the best provider of system-release in each variant."),
+           help="With several system-release providers, a variant keeps the one named "
+                "`*release-<variant>` or `<variant>-release*` (else the first) and filters the "
+                "others."),
     Option("gather_prepopulate", scm_dict_schema(),
-           help="JSON `{variant: {arch: {build: [name.arch]}}}` of packages forced in "
-                "(filters do not apply)."),
+           help="JSON `{variant: {arch: {build: [name.arch]}}}` of packages added by exact "
+                "name and arch."),
     Option("gather_source_mapping", {"type": "string"},
            help="JSON `{variant: {arch: {name: [arch or null]}}}`: the json source of inputs."),
     Option("gather_lookaside_repos", variant_arch_mapping(_STRINGS), default=[],
