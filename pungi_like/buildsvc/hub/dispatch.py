@@ -12,15 +12,13 @@ import logging
 import random
 import sys
 import time
-import traceback
 import xmlrpc.client
 
 import koji
 import koji.xmlrpcplus
-from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..db import is_race_error
-from . import auth, marshal
+from . import auth, faults, marshal
 from .context import context, new_event
 from .registry import METHODS
 
@@ -40,33 +38,32 @@ def decode_args(params):
 
 
 def encode_result(result):
-    return marshal.dumps_response(result)
+    doc = marshal.dumps_response(result)
+    if faults.XML_INVALID.search(doc):
+        # never stored through the API (faults.check_arguments); refuse rather than send
+        # a reply no client can parse
+        raise koji.GenericError("the reply holds characters XML-RPC cannot carry")
+    return doc
 
 
 def encode_fault(code, message):
+    message = faults.XML_INVALID.sub("?", message)
     return koji.xmlrpcplus.dumps(xmlrpc.client.Fault(code, message), methodresponse=1,
                                  allow_none=1)
 
 
 def exception_fault(exc):
-    """(faultCode, faultString) for an exception, as Koji's hub maps them."""
-    if isinstance(exc, koji.GenericError):
-        return getattr(exc, "faultCode", 1000), str(exc)
-    if isinstance(exc, IntegrityError):
-        return 1000, "database integrity error: %s" % (exc.orig,)
-    if isinstance(exc, DBAPIError):
-        log.error("database error\n%s", traceback.format_exc())
-        return 1000, "database error: %s" % (exc.orig,)
-    log.error("unexpected error\n%s", traceback.format_exc())
-    return 1, "%s: %s" % (type(exc), exc)
+    """(faultCode, faultString) for an exception; internals stay in the log (faults.py)."""
+    return faults.exception_fault(exc)
 
 
 def call_method(name, args, kwargs):
     """Run one exported method in the current context; argument errors become ParameterError."""
-    m = METHODS.get(name)
+    m = METHODS.get(name) if isinstance(name, str) else None
     if m is None:
-        raise koji.GenericError("Invalid method: %s" % name)
+        raise koji.GenericError("Invalid method: %s" % faults.printable(name))
     context.method = name
+    faults.check_arguments(m.func, args, kwargs)
     try:
         return m.func(*args, **kwargs)
     except TypeError as exc:
