@@ -6,7 +6,7 @@ import json
 import time
 
 import koji
-from sqlalchemy import and_, insert, select
+from sqlalchemy import String, and_, func, insert, select
 
 from ..db import schema as s
 from .common import as_int, assert_admin, assert_login, get_user_row, lookup
@@ -129,6 +129,12 @@ def listBuilds(packageID=None, userID=None, taskID=None, prefix=None, state=None
         q = q.where(b.c.completion_ts < float(completeBefore))
     if completeAfter is not None:
         q = q.where(b.c.completion_ts > float(completeAfter))
+    if not pattern and queryOpts:
+        paged = sql_query_opts(q, queryOpts, _order_columns(), b.c.id)
+        if paged is not None:
+            if queryOpts.get("countOnly"):
+                return context.conn.execute(paged).scalar_one()
+            return [build_row_to_info(r) for r in context.conn.execute(paged)]
     builds = [build_row_to_info(r) for r in context.conn.execute(q)]
     if pattern:
         import fnmatch
@@ -137,6 +143,49 @@ def listBuilds(packageID=None, userID=None, taskID=None, prefix=None, state=None
     from .packages import apply_query_opts
 
     return apply_query_opts(builds, queryOpts)
+
+
+def _order_columns():
+    """Build dict keys listBuilds can order by in the database, and their columns."""
+    b = s.build
+    return {"build_id": b.c.id, "id": b.c.id, "package_id": b.c.pkg_id,
+            "package_name": s.package.c.name, "name": s.package.c.name,
+            "nvr": s.package.c.name + "-" + b.c.version + "-" + b.c.release,
+            "version": b.c.version, "release": b.c.release, "epoch": b.c.epoch,
+            "state": b.c.state, "task_id": b.c.task_id, "owner_id": _owner.c.id,
+            "owner_name": _owner.c.name, "creation_event_id": b.c.create_event,
+            "creation_ts": s.events.c.ts, "creation_time": s.events.c.ts,
+            "start_ts": b.c.start_ts, "start_time": b.c.start_ts,
+            "completion_ts": b.c.completion_ts, "completion_time": b.c.completion_ts}
+
+
+def sql_query_opts(q, queryOpts, columns, tiebreak):
+    """``q`` with Koji's queryOpts (order, offset, limit, countOnly) done by the database, or
+    None when an order key is not one of ``columns`` (the caller then sorts in Python).
+
+    Same result as :func:`.packages.apply_query_opts` on the rows of ``q`` in ``tiebreak``
+    order: None sorts last ascending and first descending, ties keep ``tiebreak`` order, and
+    strings compare by code point (``COLLATE "C"`` on PostgreSQL). Large lists (the web UI's
+    pages of 20,000 builds) then never leave the database whole.
+    """
+    cols = []
+    order = queryOpts.get("order")
+    for key in (order.split(",") if order else []):
+        col = columns.get(key.lstrip("-"))
+        if col is None:
+            return None
+        if isinstance(col.type, String) and context.conn.dialect.name == "postgresql":
+            col = col.collate("C")
+        cols.append(col.desc().nulls_first() if key.startswith("-") else
+                    col.asc().nulls_last())
+    q = q.order_by(None).order_by(*cols, tiebreak)
+    if queryOpts.get("offset"):
+        q = q.offset(as_int(queryOpts["offset"], "offset"))
+    if queryOpts.get("limit") is not None:
+        q = q.limit(as_int(queryOpts["limit"], "limit"))
+    if queryOpts.get("countOnly"):
+        return select(func.count()).select_from(q.subquery())
+    return q
 
 
 def new_build(name, version, release, epoch, state=koji.BUILD_STATES["COMPLETE"], owner=None,
