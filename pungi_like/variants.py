@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from .errors import ConfigError
+from .resources import share_path
 
 log = logging.getLogger(__name__)
 
-DTD_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "share", "variants.dtd")
+DTD_PATH = share_path("variants.dtd")
 
 VARIANT_TYPES = ("variant", "addon", "optional", "layered-product")
 #: Pungi's ordering of variants: top variants, then addons and layered products, then optionals.

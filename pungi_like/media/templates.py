@@ -1,11 +1,10 @@
 """Jinja2 rendering of the files in ``share/templates/`` (boot menus, the initramfs /init)."""
 
-import os
-
 import jinja2
 
-TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "share", "templates")
+from ..resources import share_path
+
+TEMPLATE_DIR = share_path("templates")
 
 _env = None
 
