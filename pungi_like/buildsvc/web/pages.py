@@ -17,7 +17,7 @@ import urllib.parse
 
 import koji
 
-from .app import BadRequest, NotFound, Redirect, call
+from .app import BadRequest, NotFound, Redirect, cached_call, call
 
 PAGE_SIZE = 50
 LOG_TAIL_LINES = 80
@@ -289,8 +289,8 @@ def builds(req):
         kw["prefix"] = req.get("prefix")
     if req.get("tagID"):
         tag = _strict(call("getTag", req.int_or_name("tagID")), "tag")
-        tagged = call("listTagged", tag["id"], inherit=req.get("inherited", "1") == "1",
-                      latest=req.get("latest", "1") == "1")
+        tagged = cached_call("listTagged", tag["id"], inherit=req.get("inherited", "1") == "1",
+                             latest=req.get("latest", "1") == "1")
         pager = list_pager(req, tagged, BUILD_ORDERS, "-build_id")
     else:
         pager = paginate(req, lambda q: call("listBuilds", queryOpts=q, **kw), BUILD_ORDERS,
@@ -376,9 +376,9 @@ def packages(req):
     if not tag and not user:
         kw["inherited"] = False
         kw["with_dups"] = False
-    pager = paginate(req, lambda q: call("listPackages", queryOpts=q, **kw),
-                     ("package_name", "package_id", "tag_name", "owner_name", "blocked"),
-                     "package_name")
+    pager = list_pager(req, cached_call("listPackages", **kw),
+                       ("package_name", "package_id", "tag_name", "owner_name", "blocked"),
+                       "package_name")
     return "packages.html.j2", {"pager": pager, "tag": tag, "by_user": user,
                                 "prefix": req.get("prefix")}
 
@@ -409,10 +409,10 @@ def taginfo(req):
     children = call("getFullInheritance", tag["id"], reverse=True)
     targets_build = call("getBuildTargets", buildTagID=tag["id"])
     targets_dest = call("getBuildTargets", destTagID=tag["id"])
-    latest = list_pager(req, call("getLatestBuilds", tag["id"]), BUILD_ORDERS, "package_name",
-                        prefix="build")
-    pkg_count = call("listPackages", tagID=tag["id"], inherited=True,
-                     queryOpts={"countOnly": True})
+    # (what getLatestBuilds returns; the same call as the builds?tagID= page, cached once)
+    latest = list_pager(req, cached_call("listTagged", tag["id"], inherit=True, latest=True),
+                        BUILD_ORDERS, "package_name", prefix="build")
+    pkg_count = len(cached_call("listPackages", tagID=tag["id"], inherited=True))
     external = call("getTagExternalRepos", tag_info=tag["id"])
     groups = call("getTagGroups", tag["id"], incl_reqs=False)
     repo = call("getRepo", tag["id"])
@@ -541,9 +541,9 @@ def _search(terms, kind, match):
         rx = re.compile(terms)
         test = (lambda n: rx.search(n) is not None)
     if kind == "package":
-        rows = [(p["package_id"], p["package_name"]) for p in call("listPackages")]
+        rows = [(p["package_id"], p["package_name"]) for p in cached_call("listPackages")]
     elif kind == "build":
-        rows = [(b["build_id"], b["nvr"]) for b in call("listBuilds")]
+        rows = [(b["build_id"], b["nvr"]) for b in cached_call("listBuilds")]
     elif kind == "tag":
         rows = [(t["id"], t["name"]) for t in call("listTags")]
     elif kind == "target":
