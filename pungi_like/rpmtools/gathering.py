@@ -54,11 +54,22 @@ log = logging.getLogger("pungi_like.gathering")
 DEBUG_NAME_RE = re.compile(r"^(?:.*-debuginfo(?:-.*)?|.*-debugsource)$")
 
 
-def _name_glob(pkgs, pattern):
-    """Packages whose name matches the glob ``pattern`` (case-sensitive, like hawkey)."""
-    if GLOB_CHARS & set(pattern):
-        return [p for p in pkgs if fnmatch.fnmatchcase(p.name, pattern)]
-    return [p for p in pkgs if p.name == pattern]
+class _ByName:
+    """Packages indexed by name, for name-glob lookups (case-sensitive, like hawkey's)."""
+
+    def __init__(self, pkgs):
+        self.index = defaultdict(list)
+        for p in pkgs:
+            self.index[p.name].append(p)
+
+    def glob(self, pattern):
+        if GLOB_CHARS & set(pattern):
+            names = [n for n in self.index if fnmatch.fnmatchcase(n, pattern)]
+            return [p for n in sorted(names) for p in self.index[n]]
+        return list(self.index.get(pattern, ()))
+
+    def get(self, name):
+        return self.index.get(name, [])
 
 
 def _pattern_is_debug(pattern):
@@ -109,14 +120,16 @@ class _Gather:
             if key not in seen:
                 seen.add(key)
                 every.append(p)
-        self.all_binary_before_excludes = [p for p in every if not p.is_source and not p.debug
-                                           and p.arch in self.arch_order]
+        self.all_binary_by_name = _ByName(p for p in every if not p.is_source and not p.debug
+                                          and p.arch in self.arch_order)
         excluded = self._excluded(every, excludes)
         visible = [p for p in every if p.sid not in excluded]
         self.sources = [p for p in visible if p.is_source]
         arched = [p for p in visible if not p.is_source and p.arch in self.arch_order]
         self.binary = [p for p in arched if not p.debug]
         self.debug = [p for p in arched if p.debug]
+        self.binary_by_name = _ByName(self.binary)
+        self.debug_by_name = _ByName(self.debug)
         self.binary_ids = {p.sid for p in self.binary}
         self.debug_ids = {p.sid for p in self.debug}
         self.lookaside_nvras = {(p.name, p.epoch, p.version, p.release, p.arch)
@@ -159,21 +172,24 @@ class _Gather:
         """Ids of the packages ``patterns`` (filter_packages) and the multilib blacklist hide."""
         excluded = set()
         own = [p for p in every if not p.lookaside]
+        multilib = _ByName(p for p in own if p.arch in self.multi_arches and not p.debug)
+        sources = _ByName(p for p in own if p.is_source)
+        debug = _ByName(p for p in own if p.debug and not p.is_source)
+        binary = _ByName(p for p in own if not p.debug and not p.is_source)
         for pattern in patterns:
             if pattern.endswith(".+"):
-                pool = [p for p in own if p.arch in self.multi_arches and not p.debug]
-                pattern = pattern[:-2]
+                found = multilib.glob(pattern[:-2])
             elif pattern.endswith(".src"):
-                pool = [p for p in own if p.is_source]
-                pattern = pattern[:-4]
+                found = sources.glob(pattern[:-4])
             elif DEBUG_NAME_RE.match(pattern):
-                pool = [p for p in own if p.debug and not p.is_source]
+                found = debug.glob(pattern)
             else:
-                pool = [p for p in own if not p.debug and not p.is_source]
-            excluded.update(p.sid for p in _name_glob(pool, pattern))
-        for pattern in self.ml_blacklist:
-            pool = [p for p in every if p.arch in self.multi_arches and not p.debug]
-            excluded.update(p.sid for p in _name_glob(pool, pattern))
+                found = binary.glob(pattern)
+            excluded.update(p.sid for p in found)
+        if self.ml_blacklist:
+            blacklisted = _ByName(p for p in every if p.arch in self.multi_arches and not p.debug)
+            for pattern in self.ml_blacklist:
+                excluded.update(p.sid for p in blacklisted.glob(pattern))
         return excluded
 
     # ---- choosing among candidates --------------------------------------------------------
@@ -225,14 +241,13 @@ class _Gather:
                 debuginfo = False
             else:
                 debuginfo = _pattern_is_debug(pattern)
-                pool = self.debug if debuginfo else self.binary
+                index = self.debug_by_name if debuginfo else self.binary_by_name
                 if pattern.endswith(".+"):
-                    pool = [p for p in pool if p.arch in self.multi_arches or p.arch == "noarch"]
-                    found = _name_glob(pool, pattern[:-2])
+                    found = [p for p in index.glob(pattern[:-2]) if self.is_multilib_class(p)]
                 else:
-                    found = _name_glob(pool, pattern)
+                    found = index.glob(pattern)
             if not found:
-                before = _name_glob(self.all_binary_before_excludes, pattern)
+                before = self.all_binary_by_name.glob(pattern)
                 (self.result.filtered if before else self.result.missing).append(pattern)
                 continue
             by_name = defaultdict(list)
@@ -245,7 +260,7 @@ class _Gather:
     def add_prepopulate(self, items):
         for item in items:
             name, _, arch = item.rpartition(".")
-            chosen = self.best([p for p in self.binary if p.name == name and p.arch == arch])
+            chosen = self.best([p for p in self.binary_by_name.get(name) if p.arch == arch])
             if chosen:
                 self.add(chosen, "prepopulate")
             else:
@@ -296,7 +311,7 @@ class _Gather:
             for install, required in self.conditional:
                 if required != p.name:
                     continue
-                new = self.add(self.best([q for q in self.binary if q.name == install]),
+                new = self.add(self.best(self.binary_by_name.get(install)),
                                "conditional")
                 if new:
                     self.flags[p.sid].add("conditional")
@@ -381,7 +396,8 @@ class _Gather:
         added = []
         if not self.fulltree:
             return added
-        for p in sorted(self.res_binary.values(), key=lambda x: x.nevra):
+        for p in sorted((x for x in self.res_binary.values() if x.sid not in self.done_fulltree),
+                        key=lambda x: x.nevra):
             if p.sid in self.done_fulltree:
                 continue
             self.done_fulltree.add(p.sid)
@@ -391,7 +407,7 @@ class _Gather:
             native = [q for q in siblings if q.arch != "noarch" and self.is_native(q)]
             multi = [q for q in siblings if q.arch in self.multi_arches]
             noarch = [q for q in siblings if q.arch == "noarch"]
-            chosen = set(self.res_binary)
+            chosen = self.res_binary
             if not native:
                 pull_native = False
             elif any(q.sid in chosen for q in native):
@@ -415,15 +431,16 @@ class _Gather:
         added = []
         if not self.langpacks:
             return added
-        for p in sorted(self.res_binary.values(), key=lambda x: x.nevra):
+        for p in sorted((x for x in self.res_binary.values() if x.sid not in self.done_langpack),
+                        key=lambda x: x.nevra):
             if p.sid in self.done_langpack:
                 continue
             self.done_langpack.add(p.sid)
             globs = [install.replace("%s", "*") for name, install in self.langpacks if name == p.name]
             if not globs:
                 continue
-            found = [q for q in self.binary if any(fnmatch.fnmatchcase(q.name, g) for g in globs)
-                     and not q.name.endswith(("-devel", "-static"))
+            found = [q for g in globs for q in self.binary_by_name.glob(g)
+                     if not q.name.endswith(("-devel", "-static"))
                      and q.name != "man-pages-overrides"]
             by_name = defaultdict(list)
             for q in found:
@@ -437,13 +454,14 @@ class _Gather:
         added = []
         if not (self.ml_methods or self.ml_whitelist) or not self.multi_arches:
             return added
-        for p in sorted(self.res_binary.values(), key=lambda x: x.nevra):
-            if p.sid in self.done_multilib or p.arch == "noarch" or p.arch in self.multi_arches:
-                continue
+        todo = [x for x in self.res_binary.values() if x.sid not in self.done_multilib
+                and x.arch != "noarch" and x.arch not in self.multi_arches]
+        for p in sorted(todo, key=lambda x: x.nevra):
+            # decided once per package: neither the candidates nor the rules change later
+            self.done_multilib.add(p.sid)
             for q in self.best(self.multilib_by_nvr.get((p.name, p.version, p.release), [])):
                 if self.multilib_ok(q):
                     added += self.add([q], "multilib")
-                    self.done_multilib.add(p.sid)
         return added
 
     def multilib_ok(self, p):
