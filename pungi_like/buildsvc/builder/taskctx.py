@@ -17,7 +17,7 @@ import urllib.request
 
 import koji
 
-from ..pathinfo import PathInfo
+from ..pathinfo import PathInfo, component, safe_join
 
 
 class TaskContext:
@@ -142,11 +142,12 @@ class TaskContext:
 
     def hub_file(self, relpath, dest=None):
         """Local path of ``<topdir>/<relpath>``: the file itself, or a downloaded copy."""
+        # relpath comes from the hub's data (tag names, hrefs of a pkglist): joined safely
         if self.topdir:
-            return os.path.join(self.topdir, relpath)
+            return safe_join(self.topdir, relpath)
         if not self.topurl:
             raise koji.GenericError("the builder has neither a local topdir nor a topurl")
-        dest = dest or os.path.join(self.workdir, "cache", "topdir", relpath)
+        dest = dest or safe_join(os.path.join(self.workdir, "cache", "topdir"), relpath)
         if not os.path.exists(dest):
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             url = "%s/%s" % (self.topurl, urllib.parse.quote(relpath))
@@ -179,9 +180,10 @@ class TaskContext:
         work directory and a ``toplink`` made to point at the download cache.
         """
         info = self.get_repo(tag_or_repo_id)
-        rel = "repos/%s/%s/%s" % (info["tag_name"], info["id"], arch)
+        rel = os.path.relpath(safe_join(os.sep, "repos", info["tag_name"], str(int(info["id"])),
+                                        component(arch, "arch"), resolve=False), os.sep)
         if self.topdir:
-            path = os.path.join(self.topdir, rel)
+            path = safe_join(self.topdir, rel)
             if not os.path.isdir(path):
                 raise koji.GenericError("Repo %s has no %s directory" % (info["id"], arch))
             return path

@@ -22,10 +22,12 @@ import koji
 from sqlalchemy import insert, update
 
 from ..db import schema as s
+from ..pathinfo import component, safe_join
 from .builds import get_build_row
 from .common import as_int, assert_login, assert_perm, get_tag_row, lookup
 from .context import context, perms
 from .images import host_task, reserve_build, user_priority
+from .names import verify_filename
 from .registry import METHODS, export, read_only
 from .tasks import make_task
 
@@ -213,11 +215,12 @@ def host_completeBuild(task_id, build_id, srpm, rpms, brmap=None, logs=None):
     _import_rpm_file(_work_path(srpm), build, expect_src=True)
     for rel in rpms:
         _import_rpm_file(_work_path(rel), build, expect_src=False)
-    logdir = os.path.join(context.hub.pathinfo.build(build), "data", "logs")
     for arch, paths in sorted((logs or {}).items()):
         for rel in paths:
             src = _work_path(rel)
-            dest = os.path.join(logdir, arch, os.path.basename(rel))
+            dest = context.hub.pathinfo.build_file(
+                build, "data", "logs", component(arch, "arch"),
+                verify_filename(os.path.basename(rel), "log file name"))
             if os.path.isfile(src) and not os.path.islink(src) and not os.path.exists(dest):
                 os.makedirs(os.path.dirname(dest), exist_ok=True)
                 os.rename(src, dest)
@@ -243,12 +246,12 @@ def host_moveBuildToScratch(task_id, srpm, rpms, logs=None):
     """Scratch build results to ``scratch/<owner>/task_<id>/`` (symlinks stay behind)."""
     task = host_task(task_id)
     owner = lookup(s.users, task["owner"], "user", strict=True)["name"]
-    destdir = os.path.join(context.hub.pathinfo.scratch(), owner, "task_%s" % task["id"])
+    destdir = context.hub.pathinfo.scratch_task(owner, task["id"])
     paths = [srpm] + list(rpms) + [p for ps in (logs or {}).values() for p in ps]
     for rel in paths:
         src = _work_path(rel)
         if os.path.isfile(src) and not os.path.islink(src):
-            dest = os.path.join(destdir, os.path.basename(rel))
+            dest = safe_join(destdir, verify_filename(os.path.basename(rel)))
             os.makedirs(destdir, exist_ok=True)
             os.rename(src, dest)
             os.symlink(dest, src)

@@ -11,6 +11,7 @@ from sqlalchemy import String, and_, func, insert, select
 from ..db import schema as s
 from .common import as_int, assert_admin, assert_login, get_user_row, lookup
 from .context import context, event_id, fmt_time, perms
+from .names import verify_nvr
 from .registry import export, read_only
 
 _owner = s.users.alias("owner")
@@ -191,9 +192,8 @@ def sql_query_opts(q, queryOpts, columns, tiebreak):
 def new_build(name, version, release, epoch, state=koji.BUILD_STATES["COMPLETE"], owner=None,
               task_id=None, draft=False, source=None):
     """Insert a build row (creating the package name if new); returns its id."""
-    for what, value in (("name", name), ("version", version), ("release", release)):
-        if not isinstance(value, str) or not value or "-" in value and what != "name":
-            raise koji.GenericError("Invalid build %s: %r" % (what, value))
+    # Koji's rules (verify_name_internal, check_NVR); they also keep packages/<n>/<v>/<r> inside
+    verify_nvr(name, version, release)
     if epoch is not None:
         epoch = as_int(epoch, "epoch")
     pkg = lookup(s.package, name, "package", create=True)

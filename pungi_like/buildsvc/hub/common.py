@@ -7,6 +7,7 @@ from sqlalchemy import and_, insert, or_, select, update
 
 from ..db import schema as s
 from .context import context, event_id, perms, user_id
+from .names import verify_name_internal
 
 # ---------------------------------------------------------------------------------------------
 # permissions
@@ -141,6 +142,8 @@ def lookup(table, info, what, strict=False, create=False):
     """Like :func:`_lookup`; ``strict`` raises GenericError if missing, ``create`` makes it."""
     row = _lookup(table, info, what)
     if row is None and create and isinstance(info, str):
+        # a new package, group or channel name: Koji's checks (hub.conf RegexNameInternal ...)
+        verify_name_internal(info)
         new_id = context.conn.execute(
             insert(table).values(name=info).returning(table.c.id)).scalar_one()
         row = {"id": new_id, "name": info}

@@ -12,6 +12,7 @@ from .common import (
 )
 from .context import context
 from .inheritance import read_full_inheritance
+from .names import verify_name_internal
 from .registry import export, read_only
 
 MERGE_MODES = ("koji", "simple", "bare")
@@ -71,8 +72,7 @@ def _norm_url(url):
 def createExternalRepo(name, url):
     """Create an external repo (admin); the URL gets a trailing slash."""
     assert_admin()
-    if not isinstance(name, str) or not name:
-        raise koji.ParameterError("Invalid external repo name: %r" % (name,))
+    verify_name_internal(name)
     url = _norm_url(url)
     if _repos(name=name):
         raise koji.GenericError("An external repo named '%s' already exists" % name)
@@ -89,6 +89,7 @@ def editExternalRepo(info, name=None, url=None):
     repo = _get_repo(info, strict=True)
     lock_rows(s.external_repo, repo["id"])
     if name and name != repo["name"]:
+        verify_name_internal(name)
         if lookup(s.external_repo, name, "external repo"):
             raise koji.GenericError("name %s already taken by an external repo" % name)
         context.conn.execute(s.external_repo.update().where(s.external_repo.c.id == repo["id"])

@@ -11,6 +11,7 @@ from .common import (
 )
 from .context import context
 from .inheritance import read_full_inheritance
+from .names import verify_name_internal
 from .registry import export, read_only
 
 _GROUP_COLS = ("blocked", "exported", "display_name", "is_default", "uservisible", "description",
@@ -158,6 +159,7 @@ def groupPackageListAdd(taginfo, grpinfo, pkg_name, block=False, force=False, **
     tag_id = get_tag_row(taginfo, strict=True)["id"]
     lock_tag(tag_id)
     group = _group_of(tag_id, grpinfo)
+    verify_name_internal(pkg_name)
     gpl = s.group_package_listing
     values = {"blocked": bool(block), "type": opts.get("type") or "mandatory",
               "basearchonly": opts.get("basearchonly"), "requires": opts.get("requires")}

@@ -10,6 +10,7 @@ from .common import (
     active_at, assert_perm, get_user_row, insert_versioned, lock_rows, lookup, revoke,
 )
 from .context import context
+from .names import verify_host_name, verify_name_user
 from .registry import export, read_only
 
 
@@ -75,12 +76,13 @@ def listHosts(arches=None, channelID=None, ready=None, enabled=None, userID=None
 def addHost(hostname, arches, krb_principal=None, force=False):
     """Create a host (its user, config and membership of ``default``); perm ``host``."""
     assert_perm("host")
-    if not isinstance(hostname, str) or not hostname:
-        raise koji.ParameterError("Invalid host name: %r" % (hostname,))
+    verify_host_name(hostname)
+    verify_name_user(krb=krb_principal)
     if isinstance(arches, str):
         arches = arches.split()
     if not isinstance(arches, list):
         raise koji.ParameterError("Invalid type for arches: %s" % type(arches))
+    arches = koji.parse_arches([str(a) for a in arches], to_list=True)
     if get_host(hostname):
         raise koji.GenericError("host already exists: %s" % hostname)
     user = get_user_row(hostname)

@@ -26,9 +26,11 @@ import koji
 from sqlalchemy import insert, select, update
 
 from ..db import schema as s
+from ..pathinfo import component, safe_join
 from .builds import get_build_row, new_build
 from .common import as_int, assert_perm, lookup
 from .context import context, perms
+from .names import verify_filename
 from . import rpms
 from .registry import export, read_only
 from .tasks import PRIO_DEFAULT, make_task
@@ -210,9 +212,10 @@ def import_image(task, build, imgdata):
     info_by_name = {i.get("filename"): i for i in imgdata.get("imageinfo") or ()}
     archives = []
     for fname in imgdata["files"]:
-        src = os.path.join(workpath, fname)
+        # one plain file name, inside the task's output (Koji: joinpath refuses the rest)
+        src = safe_join(workpath, verify_filename(fname, "image file name"))
         if os.path.islink(src) or not os.path.isfile(src):
-            raise koji.GenericError("Error importing image: %s is not a regular file" % src)
+            raise koji.GenericError("Error importing image: %s is not a regular file" % fname)
         atype = archive_type_for(fname)
         extra = {k: v for k, v in (info_by_name.get(fname) or {}).items()
                  if k in ("type", "format", "volid", "implanted_md5", "boot", "root_label",
@@ -229,16 +232,17 @@ def import_image(task, build, imgdata):
             for rpm_id in rpm_ids:
                 context.conn.execute(insert(s.archive_rpm_components).values(
                     archive_id=archive_id, rpm_id=rpm_id))
-        _move_and_symlink(src, os.path.join(destdir, fname))
+        _move_and_symlink(src, safe_join(destdir, fname))
         archives.append(archive_id)
-    logdir = os.path.join(pi.build(build), "data", "logs", "image")
+    logdir = pi.build_file(build, "data", "logs", "image")
     for log in sorted(imgdata.get("logs") or ()):
-        src = os.path.join(workpath, log)
+        src = safe_join(workpath, log)
         if not os.path.isfile(src) or os.path.islink(src):
             continue
-        dest = os.path.join(logdir, os.path.basename(log))
+        name = verify_filename(os.path.basename(log), "log file name")
+        dest = safe_join(logdir, name)
         if os.path.exists(dest) or task["method"] not in ("appliance", "image", "livecd"):
-            dest = os.path.join(logdir, imgdata["arch"], os.path.basename(log))
+            dest = safe_join(logdir, component(imgdata["arch"], "arch"), name)
         if not os.path.exists(dest):
             _move_and_symlink(src, dest)
     return archives
@@ -289,11 +293,11 @@ def host_moveImageBuildToScratch(task_id, results):
     pi = context.hub.pathinfo
     for sub in _results(results, task):
         workdir = pi.task(as_int(sub["task_id"], "task_id"))
-        destdir = os.path.join(pi.scratch(), owner, "task_%s" % sub["task_id"])
+        destdir = pi.scratch_task(owner, as_int(sub["task_id"], "task_id"))
         for name in list(sub.get("files") or ()) + list(sub.get("logs") or ()):
-            src = os.path.join(workdir, name)
+            src = safe_join(workdir, verify_filename(name))
             if os.path.isfile(src) and not os.path.islink(src):
-                _move_and_symlink(src, os.path.join(destdir, name))
+                _move_and_symlink(src, safe_join(destdir, name))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -422,10 +426,10 @@ def listArchiveFiles(archive_id, queryOpts=None, strict=False):
     archive = getArchive(archive_id, strict=True)
     build = get_build_row(archive["build_id"], strict=True)
     if archive["btype"] == "image":
-        path = os.path.join(context.hub.pathinfo.imagebuild(build), archive["filename"])
+        path = safe_join(context.hub.pathinfo.imagebuild(build), archive["filename"])
     else:
-        path = os.path.join(context.hub.pathinfo.build(build), "files", archive["btype"] or "",
-                            archive["filename"])
+        path = context.hub.pathinfo.build_file(build, *[p for p in (
+            "files", archive["btype"], archive["filename"]) if p])
     files = []
     if archive["compression_type"] == "tar":
         with tarfile.open(path) as tar:

@@ -10,6 +10,7 @@ housekeeping (requests -> newRepo tasks, automatic regeneration, clean-up) in :m
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -19,6 +20,7 @@ from sqlalchemy import insert, select, update
 
 from ...fileutil import write_atomic
 from ..db import schema as s
+from ..pathinfo import UnsafePathError, safe_join
 from .common import as_int, assert_login, get_tag_row, has_perm, one
 from .context import context, event_id, fmt_time, perms
 from .registry import export, read_only
@@ -213,7 +215,12 @@ def repoDelete(repo_id):
 def delete_repo_files(row):
     tag_name = context.conn.execute(select(s.tag.c.name).where(
         s.tag.c.id == row["tag_id"])).scalar()
-    path = context.hub.pathinfo.repo(row["id"], tag_name)
+    try:
+        path = context.hub.pathinfo.repo(row["id"], tag_name)
+    except UnsafePathError as exc:
+        # a tag name stored before names were checked: never delete outside the top directory
+        logging.getLogger(__name__).error("repo %s: files not deleted: %s", row["id"], exc)
+        return
     if os.path.isdir(path):
         shutil.rmtree(path, ignore_errors=True)
 
@@ -296,7 +303,7 @@ def repo_init(tag, task_id=None, event=None, opts=None):
     if groups:
         write_atomic(os.path.join(repodir, "groups", "comps.xml"), koji.generate_comps(groups))
     for arch in arches:
-        adir = os.path.join(repodir, arch)
+        adir = safe_join(repodir, arch)
         os.makedirs(adir, exist_ok=True)
         link = os.path.join(adir, "toplink")
         if not os.path.lexists(link):

@@ -16,6 +16,7 @@ import koji
 from sqlalchemy import insert, select
 
 from ..db import schema as s
+from ..pathinfo import safe_join
 from .builds import get_build_row, new_build
 from .common import as_int, assert_admin
 from .context import context
@@ -127,7 +128,7 @@ def importRPM(path, basename, sigkey=None):
         raise koji.ParameterError("Invalid upload path/name: %r, %r" % (path, basename))
     pi = context.hub.pathinfo
     try:
-        src = os.path.join(pi.upload_dir(path), basename)
+        src = safe_join(pi.upload_dir(path), basename)
     except ValueError as exc:
         raise koji.GenericError(str(exc)) from None
     if not os.path.isfile(src):

@@ -14,6 +14,7 @@ from .common import (
     name_map, note_tag_update, one, revoke,
 )
 from .context import context
+from .names import verify_name_internal
 from .registry import export, read_only
 
 _CONFIG_FIELDS = ("arches", "perm_id", "locked", "maven_support", "maven_include_all")
@@ -99,8 +100,7 @@ def listTags(build=None, package=None, perms=True, queryOpts=None, pattern=None)
 
 
 def _check_name(name):
-    if not isinstance(name, str) or not name or any(c.isspace() for c in name):
-        raise koji.ParameterError("Invalid tag name: %r" % (name,))
+    verify_name_internal(name)
 
 
 def _perm_id(perm):
@@ -113,10 +113,11 @@ def _arches(arches):
     if arches is None:
         return None
     if isinstance(arches, list):
-        arches = " ".join(arches)
+        arches = " ".join(str(a) for a in arches)
     if not isinstance(arches, str):
         raise koji.ParameterError("Invalid type for arches: %s" % type(arches))
-    return " ".join(arches.split()) or None
+    # Koji's rule ([a-zA-Z0-9_-]): arches name repo directories (repos/<tag>/<id>/<arch>)
+    return koji.parse_arches(arches) or None
 
 
 def _set_extra(tag_id, extra=None, remove_extra=(), block_extra=()):

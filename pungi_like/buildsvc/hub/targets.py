@@ -10,6 +10,7 @@ from .common import (
     active_at, assert_perm, get_tag_row, insert_versioned, lock_rows, lookup, revoke,
 )
 from .context import context
+from .names import verify_name_internal
 from .registry import export, read_only
 
 
@@ -66,8 +67,7 @@ def getBuildTarget(info, event=None, strict=False):
 def createBuildTarget(name, build_tag, dest_tag):
     """Create a target (perm ``target``)."""
     assert_perm("target")
-    if not isinstance(name, str) or not name:
-        raise koji.ParameterError("Invalid target name: %r" % (name,))
+    verify_name_internal(name)
     if _targets(name=name):
         raise koji.GenericError("A build target with the name '%s' already exists" % name)
     b = get_tag_row(build_tag, strict=True)
@@ -87,6 +87,7 @@ def editBuildTarget(buildTargetInfo, name, build_tag, dest_tag):
     b = get_tag_row(build_tag, strict=True)
     d = get_tag_row(dest_tag, strict=True)
     if name != target["name"]:
+        verify_name_internal(name)
         if lookup(s.build_target, name, "target"):
             raise koji.GenericError("name %s already taken by a build target" % name)
         context.conn.execute(s.build_target.update().where(s.build_target.c.id == target["id"])

@@ -10,6 +10,7 @@ from .common import (
     active_at, assert_admin, get_user_row, insert_versioned, lock_rows, lookup, revoke,
 )
 from .context import context
+from .names import verify_name_internal, verify_name_user
 from .registry import export, read_only
 
 
@@ -56,8 +57,7 @@ def listUsers(userType=koji.USERTYPES["NORMAL"], prefix=None, queryOpts=None, pe
 def createUser(username, status=None, krb_principal=None):
     """Create a normal user; admin only. Returns the new id."""
     assert_admin()
-    if not isinstance(username, str) or not username:
-        raise koji.ParameterError("Invalid username: %r" % (username,))
+    verify_name_user(username, krb_principal)
     if get_user_row(username):
         raise koji.GenericError("user already exists: %s" % username)
     uid = context.conn.execute(insert(s.users).values(
@@ -91,6 +91,7 @@ def grant(user_id, perm_name, create=False, description=None):
     if perm is None:
         if not create:
             raise koji.GenericError("No such permission: %s" % perm_name)
+        verify_name_internal(perm_name)
         pid = context.conn.execute(insert(s.permissions).values(
             name=perm_name, description=description).returning(s.permissions.c.id)).scalar_one()
         perm = {"id": pid}
