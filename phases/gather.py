@@ -297,6 +297,8 @@ class GatherPhase(PhaseBase):
         for pattern in result.missing:
             level = "error" if pattern in comps_names and conf.require_all_comps_packages else "warning"
             note("Could not find a match for %s in any configured repo", pattern, level=level)
+        for pattern in result.filtered:
+            note("No package matches pattern %s: every match is filtered out", pattern)
         for msg in result.broken_deps_messages():
             note(msg, level="error" if conf.check_deps else "warning")
         for srpm in result.missing_sources:

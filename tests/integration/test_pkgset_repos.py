@@ -100,3 +100,20 @@ def test_koji_source_and_missing_repos_are_reported(tmp_path):
     compose.conf.pkgset_source = "repos"
     compose.conf.pkgset_repos = None
     assert "needs pkgset_repos" in phase.validate()[0]
+
+
+def test_repos_package_set_holds_only_what_is_asked_for(two_repos, tmp_path):
+    # Pungi gathers the repos package set: packages no variant asks for (nor depends on) are
+    # not in it at all
+    first, second = two_repos
+    compose = compose_for(tmp_path, {"*": [first, second]})
+    compose.conf.additional_packages = [("^Nothing$", {"*": ["tool"]})]  # any variant's inputs
+    from phases.pkgset import PkgsetPhase
+    phase = PkgsetPhase(compose)
+    headers = phase.read_repos(compose.paths.pkgset_download_dir(create=True))
+    assert sorted(headers) == ["tool-2.0-1.src.rpm", "tool-2.0-1.x86_64.rpm"]
+    log = open(compose.paths.log_file("x86_64", "pkgset_source")).read()
+    assert "packages: tool" in log
+    compose.conf.additional_packages = [("^Nothing$", {"*": ["no-such-thing"]})]
+    with pytest.raises(PhaseError, match="the package set is empty"):
+        phase.read_repos(compose.paths.pkgset_download_dir())
