@@ -20,9 +20,12 @@ False, as of one event for the whole compose (``--koji-event`` N or an old compo
 else the newest event at start; saved as ``work/global/koji-event``), plus the
 ``pkgset_koji_builds`` extras, which replace other builds of their package. Only RPMs of the
 compose's arches (with multilib arches, noarch and src) are taken. For each RPM the signed copy
-of the first key of ``sigkeys`` that has one is used (None or "" accepts the unsigned RPM); when
-some RPM has none, the phase fails and names every such RPM. Files come from the build
-service's top directory (hard links, copies across file systems) or, for a hub on another
+of the first key of ``sigkeys`` that has one is used; RPMs without one are looked for again
+``signed_packages_retries`` times, ``signed_packages_wait`` seconds apart, and then, as in Pungi,
+the unsigned RPM is used when ``sigkeys`` holds None or "" (a signed copy always wins over it,
+wherever None stands in the list); when some RPM has no usable copy, the phase fails and names
+every such RPM. (The event: ``--koji-event``, else the ``koji_event`` option.) Files come from
+the build service's top directory (hard links, copies across file systems) or, for a hub on another
 machine, are downloaded from its ``/kojifiles`` into ``work/global/download/``.
 
 Units: ``pkgset.global`` (read, link, global repo), ``pkgset.<arch>`` (arch subset and repo);
@@ -33,6 +36,7 @@ The package set is named ``repos`` or after the first tag (``work/<arch>/repo/<n
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 
 from phases.base import PhaseBase
@@ -68,6 +72,15 @@ OPTIONS = [
            help="`noarch` in a package's ExclusiveArch counts as every arch."),
     Option("pkgset_allow_reuse", {"type": "boolean"}, default=True,
            help="Reuse the package set repos of an old compose when nothing changed."),
+    Option("koji_event", {"type": "integer", "minimum": 1},
+           help="The build service event the koji package set is read at (`--koji-event` "
+                "wins over it)."),
+    Option("signed_packages_retries", {"type": "integer", "minimum": 0}, default=0,
+           help="How many more times to look for signed copies of RPMs that have none yet "
+                "(they may be being signed), before using the unsigned RPM (when `sigkeys` "
+                "allows it) or failing."),
+    Option("signed_packages_wait", {"type": "number", "minimum": 0}, default=30,
+           help="Seconds to wait between two looks for signed copies."),
 ]
 
 _excl_lock = threading.Lock()
@@ -327,19 +340,10 @@ class PkgsetPhase(PhaseBase):
             log.write(f"event {event['id']} ({event['ts']}); sigkeys {sigkeys}; "
                       f"{'local top directory ' + koji.topdir if koji.local else 'download from ' + koji.topurl}\n")
             chosen = self.koji_builds(koji, event, log)
-            picked, unsigned = [], []
-            for name in sorted(chosen):
-                build, rpms = chosen[name]
-                for rpm in sorted(rpms, key=nvra):
-                    if rpm["arch"] not in allowed:
-                        continue
-                    for key in sigkeys:
-                        source = koji.rpm_path(build, rpm, key or None)
-                        if koji.exists(source):
-                            picked.append((rpm, (key or "").lower() or None, source))
-                            break
-                    else:
-                        unsigned.append(rpm)
+            wanted = [(build, rpm) for name in sorted(chosen)
+                      for build, rpms in [chosen[name]]
+                      for rpm in sorted(rpms, key=nvra) if rpm["arch"] in allowed]
+            picked, unsigned = self.pick_copies(koji, wanted, sigkeys, log)
             if unsigned:
                 for rpm in unsigned:
                     log.write(f"no copy signed with any of {sigkeys}: {nvra(rpm)}\n")
@@ -360,6 +364,46 @@ class PkgsetPhase(PhaseBase):
                       ", ".join(_as_list(self.conf.pkgset_koji_tag)), event["id"],
                       "linked" if koji.local else "downloaded")
         return headers
+
+    def pick_copies(self, koji, wanted, sigkeys, log):
+        """``(picked, unsigned)``: for each ``(build, rpm)`` the copy signed with the first key
+        of ``sigkeys`` that has one, looked for ``signed_packages_retries`` more times with
+        ``signed_packages_wait`` seconds between looks while some are missing (signing may be
+        under way); then, as Pungi does, the unsigned RPM where ``sigkeys`` holds None or "".
+        ``picked`` holds ``(rpm, key or None, path)``, ``unsigned`` the RPMs with no usable copy.
+        The waits are shared: every look re-checks all the missing RPMs at once."""
+        keys = [k for k in sigkeys if k]
+        retries = int(self.conf.signed_packages_retries or 0)
+        wait = float(self.conf.signed_packages_wait or 0)
+        found, missing = {}, list(wanted)
+        for attempt in range(retries + 1):
+            if attempt:
+                log.write(f"waiting {wait:g} s for signed copies of {len(missing)} RPM(s) "
+                          f"(look {attempt + 1} of {retries + 1})\n")
+                log.flush()
+                time.sleep(wait)
+            still = []
+            for build, rpm in missing:
+                for key in keys:
+                    source = koji.rpm_path(build, rpm, key)
+                    if koji.exists(source):
+                        found[rpm["id"]] = (rpm, key.lower(), source)
+                        break
+                else:
+                    still.append((build, rpm))
+            missing = still
+            if not missing or not keys:
+                break
+        allow_unsigned = any(not k for k in sigkeys)
+        unsigned = []
+        for build, rpm in missing:
+            source = koji.rpm_path(build, rpm, None)
+            if allow_unsigned and koji.exists(source):
+                found[rpm["id"]] = (rpm, None, source)
+            else:
+                unsigned.append(rpm)
+        picked = [found[rpm["id"]] for _build, rpm in wanted if rpm["id"] in found]
+        return picked, unsigned
 
     def _checksum(self):
         return getattr(self.conf, "createrepo_checksum", None) or "sha256"

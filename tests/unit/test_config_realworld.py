@@ -85,3 +85,26 @@ def test_validator_on_real_configs(name, code):
     if code:
         assert ("gateway.pungi.conf:257: option createiso_skip: pattern '^Workstation$' "
                 "matches no variant (variants: Gateway)") in result.stderr
+
+
+IMPLEMENTED_SINCE_ISSUE_10 = ("extra_files", "extra_isos", "koji_event", "signed_packages_wait",
+                              "signed_packages_retries")
+
+
+@needs_shared
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_real_configs_get_no_not_implemented_warning_for_implemented_options(name):
+    conf = load_config(os.path.join(SHARED, name))
+    for warning in conf.warnings:
+        for option in IMPLEMENTED_SINCE_ISSUE_10:
+            assert f"option {option}:" not in warning and f"option {option} " not in warning, \
+                warning
+
+
+@needs_shared
+def test_real_extra_isos_configs_validate_and_load_typed():
+    """The Pungi test data's extra_isos (one with a missing comma kobo reads as a subscript)."""
+    server = load_config(os.path.join(SHARED, "pungi-4.3.6-testdata/tests/data/server.conf"))
+    assert server.extra_isos == {}
+    dummy = read_config(os.path.join(SHARED, "pungi-4.3.6-testdata/tests/data/dummy-pungi.conf"))
+    assert "extra_isos" in dummy.values
