@@ -80,6 +80,6 @@ def test_report_and_index_in_the_browser(incomplete_compose, tmp_path):
         rows = driver.find_elements("css selector", "table tr")[1:]
         assert [r.find_element("css selector", "td").text for r in rows] == ids[::-1]
         assert all("FINISHED_INCOMPLETE" in r.text for r in rows)
+        driver.save_screenshot(str(tmp_path / "compose-index.png"))
         rows[0].find_element("link text", "report").click()
         assert driver.title.startswith(ids[-1])
-        driver.save_screenshot(str(tmp_path / "compose-index.png"))

@@ -81,6 +81,9 @@ def test_taskinfo_of_a_failed_build_shows_the_failing_log_lines(site, chrome):
     assert "task failed: nothing provides" in requests.get(link, timeout=30).text
     chrome.set_window_size(1000, 1300)
     chrome.save_screenshot(str(site.tmp / "taskinfo.png"))
+    chrome.set_window_size(1000, 680)     # the top only (doc/img/taskinfo.png)
+    chrome.save_screenshot(str(site.tmp / "taskinfo-top.png"))
+    chrome.set_window_size(1100, 900)
     # the child's own page names its host and channel, with links
     _open(chrome, site, "taskinfo?taskID=%d" % d.failed_child)
     assert "Host embedded-builder-1" in chrome.find_element("css selector", "table.info").text
