@@ -38,12 +38,7 @@ def decode_args(params):
 
 
 def encode_result(result):
-    doc = marshal.dumps_response(result)
-    if faults.XML_INVALID.search(doc):
-        # never stored through the API (faults.check_arguments); refuse rather than send
-        # a reply no client can parse
-        raise koji.GenericError("the reply holds characters XML-RPC cannot carry")
-    return doc
+    return marshal.dumps_response(result)
 
 
 def encode_fault(code, message):

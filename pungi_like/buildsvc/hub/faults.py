@@ -22,17 +22,16 @@ import re
 import uuid
 
 import koji
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from .context import context
+from .marshal import XML_INVALID
 
 log = logging.getLogger("pungi_like.buildsvc.hub")
 
 MAX_DEPTH = 32
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
-#: characters XML 1.0 cannot carry (its Char production), surrogates included
-XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 #: exceptions a method raises when an argument has the wrong type or value
 ARGUMENT_ERRORS = (TypeError, ValueError, OverflowError, AttributeError, KeyError, IndexError,
@@ -130,6 +129,20 @@ def _describe(exc):
     return text or "of the wrong type or value"
 
 
+#: how the database drivers say they cannot pass a Python value (a list where an id belongs)
+_DRIVER_REFUSALS = ("Error binding parameter", "cannot adapt type", "is not supported")
+
+
+def _value_refused_by_driver(exc):
+    """True for errors raised before the database saw the statement, because of a value."""
+    if not isinstance(exc, StatementError):
+        return False
+    if not isinstance(exc, DBAPIError):
+        return isinstance(exc.orig, ARGUMENT_ERRORS)  # SQLAlchemy's own bind processing
+    return (getattr(exc.orig, "sqlstate", None) is None
+            and any(s in str(exc.orig) for s in _DRIVER_REFUSALS))
+
+
 def exception_fault(exc, method=None):
     """(faultCode, faultString) for an exception raised while answering a call."""
     if isinstance(exc, koji.GenericError):
@@ -140,6 +153,11 @@ def exception_fault(exc, method=None):
         log.error("ref %s: bad argument in %s", ref, method, exc_info=exc)
         return (koji.ParameterError.faultCode,
                 scrub("Invalid argument for %s: %s (ref %s)" % (method, _describe(exc), ref)))
+    if _value_refused_by_driver(exc):
+        log.error("ref %s: bad argument in %s", ref, method, exc_info=exc)
+        return (koji.ParameterError.faultCode,
+                "Invalid argument for %s: a value of a type this call cannot use (ref %s)"
+                % (method, ref))
     if isinstance(exc, DataError):
         log.error("ref %s: database refused a value in %s", ref, method, exc_info=exc)
         return (koji.ParameterError.faultCode,

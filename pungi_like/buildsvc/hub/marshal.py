@@ -9,12 +9,23 @@ Its output is plain XML-RPC that any client parses (``<nil/>`` for None, ``<i8>`
 
 from __future__ import annotations
 
+import re
+
+import koji
 import koji.xmlrpcplus
 
 _INT32 = 2 ** 31
 
+#: characters XML 1.0 cannot carry (its Char production), surrogates included
+XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
 
 def _esc(s):
+    # isprintable() is a fast C check that passes almost every string; only the rest are
+    # searched for characters no XML document can hold (a reply must never become unparsable)
+    if not s.isprintable() and XML_INVALID.search(s):
+        raise koji.GenericError("the reply holds text with a character XML-RPC cannot carry "
+                                "(%r)" % XML_INVALID.search(s).group())
     if "&" in s or "<" in s or ">" in s:
         s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return s
