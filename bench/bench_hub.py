@@ -15,8 +15,20 @@ getTag, and every RPM with its build of the 5 tags for listTaggedRPMS. Both back
 PostgreSQL (127.0.0.1:5432, user postgres). Medians of several runs; the ratio is ours/peer in
 calls per second.
 
+Under load (issue 8), on the same hub:
+
+* ``getTag`` and tag+untag (``tagBuildBypass`` then ``untagBuildBypass`` of a build of its own,
+  into one shared tag, as the admin) with 1 client and with 8 concurrent clients (processes);
+  the ratio is 8 clients / 1 client in operations per second.
+* the latency of one call on a fresh connection (``getAPIVersion``: TCP, TLS handshake, call)
+  alone and while 50 idle TCP connections (never starting TLS) and 50 idle TLS connections
+  (handshake done, no request) are held open; it must stay under 0.1 s.
+
+The hub serves HTTPS with client certificates (made for the run), as a shared hub does.
+
     .venv/bin/python bench/bench_hub.py [--builds 20000] [--levels 5] [--runs 5]
-                                        [--backend sqlite|postgres|both]
+                                        [--backend sqlite|postgres|both] [--clients 8]
+                                        [--idle 50]
 """
 
 from __future__ import annotations
@@ -24,7 +36,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import multiprocessing
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -159,8 +173,82 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def bench_backend(backend, args, workdir):
+LIMIT_S = 0.1  # the idle-connection latency bound
+
+
+def _client(url, pki, user):
     import koji
+
+    cs = koji.ClientSession(url, opts={"serverca": os.path.join(pki, "ca.crt"),
+                                       "max_retries": 0})
+    if user:
+        cs.ssl_login(cert=os.path.join(pki, user + ".pem"), serverca=os.path.join(pki, "ca.crt"))
+    return cs
+
+
+def _load_worker(url, pki, op, top, build, seconds, barrier, results):
+    """One client process: log in, wait for the others, run ``op`` for ``seconds``."""
+    cs = _client(url, pki, "benchadmin" if op == "tag+untag" else None)
+    barrier.wait()
+    n = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        if op == "getTag":
+            cs.getTag(top)
+        else:
+            cs.tagBuildBypass("bench-dest", build)
+            cs.untagBuildBypass("bench-dest", build)
+        n += 1
+    results.put(n / (time.perf_counter() - start))
+
+
+def load_rate(url, pki, op, top, builds, clients, seconds):
+    """Operations per second of ``clients`` processes doing ``op`` at the same time."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(clients), ctx.Queue()
+    procs = [ctx.Process(target=_load_worker,
+                         args=(url, pki, op, top, builds[i], seconds, barrier, results))
+             for i in range(clients)]
+    for p in procs:
+        p.start()
+    rates = [results.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join()
+    return sum(rates)
+
+
+def fresh_call_latency(url, pki, calls=10):
+    """Median seconds of one getAPIVersion on a new connection (TCP + TLS + call)."""
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        cs = _client(url, pki, None)
+        cs.getAPIVersion()
+        times.append(time.perf_counter() - t0)
+        if cs.rsession is not None:
+            cs.rsession.close()
+    return statistics.median(times)
+
+
+def idle_latency(url, pki, port, idle):
+    """(alone, with ``idle`` idle TCP + ``idle`` idle TLS connections held open) latencies."""
+    alone = fresh_call_latency(url, pki)
+    ctx = ssl.create_default_context(cafile=os.path.join(pki, "ca.crt"))
+    held = []
+    try:
+        for _ in range(idle):
+            held.append(ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30),
+                                        server_hostname="127.0.0.1"))
+        for _ in range(idle):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=30))
+        loaded = fresh_call_latency(url, pki)
+    finally:
+        for sock in held:
+            sock.close()
+    return alone, loaded
+
+
+def bench_backend(backend, args, workdir):
 
     pg_name = None
     if backend == "postgres":
@@ -177,9 +265,20 @@ def bench_backend(backend, args, workdir):
     t0 = time.perf_counter()
     top, names = populate(config.db_url, args.builds, args.levels)
     load_s = time.perf_counter() - t0
+    from pungi_like.buildsvc import certs
+
+    pki = os.path.join(workdir, "pki")
+    if not os.path.exists(os.path.join(pki, "benchadmin.pem")):
+        certs.make_ca(pki)
+        certs.make_server_cert(pki, ["127.0.0.1", "localhost"])
+        certs.make_user_cert(pki, "benchadmin")
     port = free_port()
+    url = "https://127.0.0.1:%d/kojihub" % port
     proc = subprocess.Popen([sys.executable, "-m", "pungi_like.cli.hub", "serve", "--topdir",
-                             topdir, "--listen", "127.0.0.1:%d" % port],
+                             topdir, "--listen", "127.0.0.1:%d" % port,
+                             "--tls-cert", os.path.join(pki, "server.crt"),
+                             "--tls-key", os.path.join(pki, "server.key"),
+                             "--client-ca", os.path.join(pki, "ca.crt")],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(300):
@@ -188,7 +287,7 @@ def bench_backend(backend, args, workdir):
                 break
             except OSError:
                 time.sleep(0.1)
-        cs = koji.ClientSession("http://127.0.0.1:%d/kojihub" % port)
+        cs = _client(url, pki, None)
         rpms, builds = cs.listTaggedRPMS(top, inherit=True, latest=True)
         assert len(builds) == args.builds // args.levels, len(builds)
         db, peer_tag, peer_rpms = peer_queries(config.db_url, top, names)
@@ -201,7 +300,18 @@ def bench_backend(backend, args, workdir):
                 median_rate(peer_rpms, args.runs, 1, 0.0)),
         }
         db.dispose()
-        return load_s, len(rpms), results
+        admin = _client(url, pki, "benchadmin")
+        admin.createTag("bench-dest")
+        own_builds = [b["build_id"] for b in builds[:args.clients]]
+        load = {}
+        for op in ("getTag", "tag+untag"):
+            single = statistics.median(load_rate(url, pki, op, top, own_builds, 1, args.seconds)
+                                       for _ in range(args.runs))
+            many = statistics.median(load_rate(url, pki, op, top, own_builds, args.clients,
+                                               args.seconds) for _ in range(args.runs))
+            load[op] = (single, many)
+        idle = idle_latency(url, pki, port, args.idle)
+        return load_s, len(rpms), results, load, idle
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -218,6 +328,9 @@ def main(argv=None):
     ap.add_argument("--levels", type=int, default=5)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    ap.add_argument("--clients", type=int, default=8, help="concurrent clients (processes)")
+    ap.add_argument("--seconds", type=float, default=3.0, help="length of one load run")
+    ap.add_argument("--idle", type=int, default=50, help="idle TCP and idle TLS connections")
     args = ap.parse_args(argv)
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     workdir = tempfile.mkdtemp(prefix="bench-hub-")
@@ -226,8 +339,10 @@ def main(argv=None):
               % (args.builds, 2 * args.builds, args.levels, args.runs))
         print("%-10s %-16s %12s %12s %8s" % ("backend", "call", "hub calls/s", "peer calls/s",
                                              "ratio"))
+        under_load = []
         for backend in backends:
-            load_s, nrpms, results = bench_backend(backend, args, workdir)
+            load_s, nrpms, results, load, idle = bench_backend(backend, args, workdir)
+            under_load.append((backend, load, idle))
             for call, (ours, peer) in results.items():
                 print("%-10s %-16s %12.1f %12.1f %8.2f" % (backend, call, ours, peer,
                                                            ours / peer))
@@ -235,6 +350,26 @@ def main(argv=None):
                   % (backend, load_s, nrpms))
         print("peer: the same rows read straight from the database with SQLAlchemy "
               "(no XML-RPC/HTTP, no latest/package-list semantics)")
+        print()
+        print("%-10s %-16s %12s %12s %8s" % ("backend", "operation", "1 client/s",
+                                             "%d clients/s" % args.clients, "ratio"))
+        for backend, load, _idle in under_load:
+            for op, (single, many) in load.items():
+                print("%-10s %-16s %12.1f %12.1f %8.2f" % (backend, op, single, many,
+                                                           many / single))
+        print()
+        print("%-10s %-34s %10s %12s %8s" % ("backend", "one call on a new connection",
+                                             "alone ms", "with idle ms", "ratio"))
+        worst = 0.0
+        for backend, _load, (alone, loaded) in under_load:
+            worst = max(worst, loaded)
+            print("%-10s %-34s %10.1f %12.1f %8.2f" % (
+                backend, "%d idle TCP + %d idle TLS held" % (args.idle, args.idle),
+                alone * 1000, loaded * 1000, loaded / alone))
+        print("idle-connection latency %s the %.1f s bound"
+              % ("within" if worst < LIMIT_S else "EXCEEDS", LIMIT_S))
+        if worst >= LIMIT_S:
+            return 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
