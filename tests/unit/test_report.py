@@ -1,0 +1,81 @@
+"""The compose report from a compose directory's files: images with checksums and boot results,
+build service tasks linked to the hub's web pages, reused units, escaping, the index order."""
+
+import json
+import os
+
+import pytest
+
+from pungi_like import report
+
+pytestmark = pytest.mark.unit
+
+
+def _write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(data if isinstance(data, str) else json.dumps(data))
+
+
+def _compose(target, cid, status, start, units, images=None, tasks=(), boots=None):
+    top = os.path.join(target, cid)
+    _write(os.path.join(top, "COMPOSE_ID"), cid + "\n")
+    _write(os.path.join(top, "STATUS"), status + "\n")
+    _write(os.path.join(top, "logs/global/timeline.json"), {"compose_id": cid, "units": [
+        dict({"phase": u["unit"].split(".")[0], "variant": None, "arch": None, "log": None,
+              "start": start + u.get("at", 0), "end": start + u.get("at", 0) + 1.5,
+              "duration": 1.5, "result": "ok"}, **u) for u in units]})
+    _write(os.path.join(top, "compose/metadata/composeinfo.json"),
+           {"payload": {"compose": {"id": cid, "label": "RC-1.%d" % (start % 10)}}})
+    if images is not None:
+        _write(os.path.join(top, "compose/metadata/images.json"),
+               {"payload": {"images": images}})
+    for name, record in (boots or {}).items():
+        _write(os.path.join(top, "work/global/units", name + ".json"), record)
+    for t in tasks:
+        _write(os.path.join(top, "logs/global/koji-tasks", str(t)), "")
+    return top
+
+
+def test_report_sections(tmp_path):
+    iso = "Server/x86_64/iso/Demo-Server-x86_64-dvd1.iso"
+    top = _compose(str(tmp_path), "Demo-1.0-20260101.n.0", "FINISHED", 1000, [
+        {"unit": "init.global"},
+        {"unit": "gather.<b>Server</b>.x86_64", "at": 1, "reused": True},
+        {"unit": "createiso.Server.x86_64", "at": 2},
+    ], images={"Server": {"x86_64": [{
+        "path": iso, "type": "dvd", "format": "iso", "size": 123456789, "bootable": True,
+        "checksums": {"sha256": "ab" * 32}}]}},
+        tasks=(42, 7),
+        boots={"test.boot.Server.x86_64.uefi": {
+            "unit": "test.boot.Server.x86_64.uefi", "inputs": {"fw": "uefi"},
+            "outputs": {"booted": {iso: {"ok": True, "seconds": 31.5}}}}})
+    path = report.write_report(top, weburl="https://hub.example/koji",
+                               task_info={42: {"method": "livecd", "state": "CLOSED"}})
+    text = open(path, encoding="utf-8").read()
+    assert path == os.path.join(top, "logs/global/report.html")
+    # one bar per unit; the reused one is marked and hatched; names are escaped
+    assert text.count('class="unit-bar') == 3
+    assert 'class="unit-bar result-ok reused" data-unit="gather.&lt;b&gt;Server&lt;/b&gt;.x86_64"' \
+        in text and 'fill="url(#reused)"' in text and "<b>Server</b>" not in text
+    assert "123,456,789" in text and "sha256:" + "ab" * 32 in text
+    assert "uefi: booted (31.5 s)" in text
+    assert '<a href="https://hub.example/koji/taskinfo?taskID=42">42</a></td><td>livecd</td>' \
+           '<td>CLOSED</td>' in text
+    assert '<a href="https://hub.example/koji/taskinfo?taskID=7">7</a>' in text
+    assert "<script" not in text and "Nothing failed." in text
+
+
+def test_index_newest_first_with_links(tmp_path):
+    target = str(tmp_path)
+    old = _compose(target, "Demo-1.0-20260101.n.0", "FINISHED", 1000, [{"unit": "init.global"}])
+    new = _compose(target, "Demo-1.0-20260102.n.0", "DOOMED", 5000, [{"unit": "init.global"}])
+    report.write_report(old)
+    report.write_report(new, reason="pkgset: no such tag")
+    os.symlink(new, os.path.join(target, "latest-Demo-1.0"))
+    text = open(report.write_index(target), encoding="utf-8").read()
+    assert text.index("Demo-1.0-20260102.n.0") < text.index("Demo-1.0-20260101.n.0")
+    assert "latest-Demo" not in text
+    assert 'href="Demo-1.0-20260102.n.0/logs/global/report.html"' in text
+    assert "DOOMED" in text and "1.5 s" in text
+    assert "pkgset: no such tag" in open(os.path.join(new, "logs/global/report.html")).read()
