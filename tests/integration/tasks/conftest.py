@@ -131,7 +131,7 @@ def _pg_drop(name):
         conn.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
 
 
-def start_queue_hub(tmp_path, pki, backend="sqlite"):
+def start_queue_hub(tmp_path, pki, backend="sqlite", **settings):
     from pungi_like.buildsvc.certs import write_koji_profile
     from pungi_like.buildsvc.hub.scheduler import write_settings
 
@@ -141,7 +141,7 @@ def start_queue_hub(tmp_path, pki, backend="sqlite"):
     if backend == "postgres":
         pg, url = _pg_create()
         db_args = ["--db", url]
-    write_settings(topdir, **QUEUE_SETTINGS)
+    write_settings(topdir, **dict(QUEUE_SETTINGS, **settings))
     subprocess.run(HUB + ["init", "--topdir", topdir, "--admin", ADMIN] + db_args, check=True,
                    capture_output=True, cwd=REPO_ROOT)
     port = _free_port()
@@ -189,6 +189,16 @@ def stop_queue_hub(hub):
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def qhub(request, tmp_path, task_pki):
     hub = start_queue_hub(tmp_path, task_pki, request.param)
+    yield hub
+    stop_queue_hub(hub)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def patient_qhub(request, tmp_path, task_pki):
+    """A ``qhub`` whose hosts are declared dead only after 10 minutes without check-in: for
+    tests where no builder dies, so a loaded machine's slow check-ins never free a running task
+    (which then, rightly, runs again)."""
+    hub = start_queue_hub(tmp_path, task_pki, request.param, host_timeout=600.0)
     yield hub
     stop_queue_hub(hub)
 

@@ -24,7 +24,8 @@ def _starts(hub, names=("b1", "b2")):
     return counts
 
 
-def test_two_builders_fifty_mixed_tasks(qhub):
+def test_two_builders_fifty_mixed_tasks(patient_qhub):
+    qhub = patient_qhub
     qhub.add_builder_hosts()
     s = qhub.session()
     for i in range(3):
@@ -140,7 +141,12 @@ def test_cli_hosts_and_tasks(sqlite_qhub):
     out = hub.koji("make-task", "--channel", "createrepo", "sleep", "0.5").stdout
     tid = int(re.search(r"(\d+)", out).group(1))
     res = hub.koji("watch-task", tid)
-    assert "%d sleep (noarch): open (b1) -> closed" % tid in res.stdout, res.stdout
+    # which states watch-task sees on the way depends on the machine's load (on a busy one the
+    # task may close before the first poll); what is guaranteed is the end: its last state line
+    # says closed, and it reports success
+    states = [ln for ln in res.stdout.splitlines() if ln.strip().startswith(
+        "%d sleep (noarch): " % tid)]
+    assert states and states[-1].rstrip().endswith("closed"), res.stdout
     assert "%d sleep (noarch) completed successfully" % tid in res.stdout
     out = hub.koji("taskinfo", tid).stdout
     assert "State: closed" in out and "Host: b1" in out
