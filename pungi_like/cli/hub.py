@@ -1,7 +1,8 @@
 """pungi-like-hub: create, serve and equip a Koji-compatible hub (see doc/build-service.md).
 
-  pungi-like-hub init  --topdir DIR --admin NAME [--db URL]
+  pungi-like-hub init  --topdir DIR --admin NAME [--db URL] [--config hub.conf]
   pungi-like-hub serve --topdir DIR [--listen HOST:PORT] [--tls-cert C --tls-key K --client-ca CA]
+                       [--config hub.conf]   (Koji's hub.conf format; flags override the file)
   pungi-like-hub certs --dir DIR --user NAME [--user NAME2 ...] [--hostname H ...]
                        [--koji-config FILE --profile NAME --url URL [--topdir DIR]]
 """
@@ -30,13 +31,17 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True)
 
     i = sub.add_parser("init", help="create a top directory, a database and an admin user")
-    i.add_argument("--topdir", required=True)
+    i.add_argument("--config", help="hub.conf (Koji's INI format: [hub], [policy], "
+                                    "[pungi-like]); KojiDir and the DB options are used")
+    i.add_argument("--topdir", help="top directory (default: KojiDir of --config)")
     i.add_argument("--admin", required=True, help="name of the first admin (the CN of their cert)")
     i.add_argument("--db", help="database URL (default: SQLite in the top directory); "
                                 "e.g. postgresql://user@host/dbname")
 
     s = sub.add_parser("serve", help="serve /kojihub and /kojifiles")
-    s.add_argument("--topdir", required=True)
+    s.add_argument("--config", help="hub.conf (Koji's INI format: [hub], [policy], "
+                                    "[pungi-like]); command-line flags override it")
+    s.add_argument("--topdir", help="top directory (default: KojiDir of --config)")
     s.add_argument("--listen", type=_listen, default=("127.0.0.1", 8080), metavar="HOST:PORT")
     s.add_argument("--tls-cert", help="server certificate (PEM); enables HTTPS")
     s.add_argument("--tls-key", help="server key (PEM)")
@@ -68,7 +73,8 @@ def build_parser():
 def cmd_init(args):
     from pungi_like.buildsvc.instance import init_hub
 
-    config = init_hub(args.topdir, args.admin, args.db)
+    conf = args.hub_conf
+    config = init_hub(args.topdir, args.admin, args.db or (conf.db_url if conf else None))
     print("hub top directory %s ready (database %s, admin %s)"
           % (config.topdir, config.db_url.split("@")[-1], args.admin))
     return 0
@@ -84,6 +90,8 @@ def cmd_serve(args):
     if args.client_ca and not args.tls_cert:
         raise PungiLikeError("--client-ca needs --tls-cert and --tls-key (HTTPS)")
     config = HubConfig.load(args.topdir)
+    if args.hub_conf is not None:
+        args.hub_conf.apply(config)
     app = HubApp(config)
     host, port = args.listen
     server = make_server(app, host, port, args.tls_cert, args.tls_key, args.client_ca,
@@ -138,9 +146,44 @@ def cmd_certs(args):
     return 0
 
 
+def _with_hub_conf(parser, argv):
+    """Parse ``argv``; with ``--config``, the file's [pungi-like] options become the defaults of
+    the command's flags (so flags override the file) and ``args.hub_conf`` holds the rest."""
+    from pungi_like.buildsvc.hub.hubconf import hub_field_names, read_hub_conf
+
+    args = parser.parse_args(argv)
+    args.hub_conf = None
+    if args.command not in ("init", "serve"):
+        return args
+    if getattr(args, "config", None):
+        # One file serves both commands: it may hold the flags of either; each takes its own.
+        subs = parser._subparsers._group_actions[0].choices
+        flags, own = {}, set()
+        for name in ("init", "serve"):
+            for action in subs[name]._actions:
+                for opt in action.option_strings:
+                    if opt.startswith("--") and opt not in ("--help", "--config"):
+                        flags[opt[2:]] = action.dest
+                        if name == args.command:
+                            own.add(action.dest)
+        sub = subs[args.command]
+        conf = read_hub_conf(args.config, hub_field_names(), flags)
+        defaults = {dest: value for dest, value in conf.cli.items() if dest in own}
+        if conf.topdir:
+            defaults.setdefault("topdir", conf.topdir)
+        sub.set_defaults(**defaults)
+        args = parser.parse_args(argv)
+        args.hub_conf = conf
+    if not args.topdir:
+        parser.error("%s needs --topdir (or KojiDir in the [hub] section of --config)"
+                     % args.command)
+    return args
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
     try:
+        args = _with_hub_conf(parser, argv)
         return {"init": cmd_init, "serve": cmd_serve, "certs": cmd_certs}[args.command](args)
     except PungiLikeError as exc:
         print("pungi-like-hub: error: %s" % exc, file=sys.stderr)

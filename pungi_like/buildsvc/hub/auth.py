@@ -86,7 +86,9 @@ def sslLogin(proxyuser=None, proxyauthtype=None, renew=False, exclusive=None):
     env = context.environ or {}
     if env.get("SSL_CLIENT_VERIFY") != "SUCCESS":
         raise koji.AuthError("could not verify client: %s" % env.get("SSL_CLIENT_VERIFY", "NONE"))
-    name = env.get("SSL_CLIENT_S_DN_CN")
+    # DNUsernameComponent: which part of the subject names the user (CN unless configured)
+    component = getattr(context.hub.config, "dn_username_component", "CN")
+    name = env.get("SSL_CLIENT_S_DN_" + component)
     if not name:
         raise koji.AuthError("unable to get user information from client certificate")
     if proxyuser:

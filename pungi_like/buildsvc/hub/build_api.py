@@ -7,8 +7,9 @@ relative to ``work/``) or an SCM URL ``git+<scheme>://<host>/<repo>?<path in rep
 An SCM URL must match the hub's ``allowed_scms`` setting (``.hub/hub.json``; a list of
 ``"<host glob>:<repository path glob>"`` patterns, e.g. ``"pkgs.example.com:/rpms/*"``, or
 ``":/srv/git/*"`` for ``git+file://`` repositories, whose host is empty); then any logged-in
-user may build from it. An SRPM build that is not scratch needs ``admin``, and so does
-``repo_id`` (Koji's default ``build_from_srpm`` / ``build_from_repo_id`` policies).
+user may build from it. An SRPM build that is not scratch must pass the ``build_from_srpm``
+policy and ``repo_id`` the ``build_from_repo_id`` policy (Koji's defaults: admin only; see
+policy.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..db import schema as s
 from ..pathinfo import component, safe_join
 from .builds import get_build_row
 from .common import as_int, assert_login, assert_perm, get_tag_row, lookup
-from .context import context, perms
+from .context import context
 from .images import host_task, reserve_build, user_priority
 from .names import verify_filename
 from .registry import METHODS, export, read_only
@@ -101,22 +102,73 @@ def assert_scm_allowed(url):
 
 @export
 def build(src, target, opts=None, priority=None, channel=None):
-    """A ``build`` task for an uploaded SRPM or an SCM URL; returns its id."""
+    """A ``build`` task for an uploaded SRPM or an SCM URL; returns its id.
+
+    The policies kojid asks the hub about are checked here, before the task exists, with the
+    data kojid gives them: ``build_from_srpm`` (an SRPM, not scratch), ``build_from_repo_id``
+    (``repo_id`` given), ``build_rpm`` (every build), and ``build_from_scm`` for SCM URLs when
+    ``allowed_scms_use_policy`` is on (after the ``allowed_scms`` patterns)."""
+    from .policy import assert_policy
+
     assert_login()
     if not isinstance(src, str):
         raise koji.ParameterError("Invalid type for src: %s" % type(src))
     opts = opts or {}
-    is_admin = "admin" in perms()
+    if not isinstance(opts, dict):
+        raise koji.ParameterError("Invalid type for opts: %s" % type(opts))
+    data = _build_policy_data(src, target, opts)
     if is_scm_url(src):
         assert_scm_allowed(src)
-    elif not opts.get("scratch") and not is_admin:
-        raise koji.ActionNotAllowed("policy violation (build_from_srpm): only admin can build "
-                                    "from an uploaded SRPM (use an allowed SCM URL, or "
-                                    "--scratch)")
-    if opts.get("repo_id") is not None and not is_admin:
-        raise koji.ActionNotAllowed("policy violation (build_from_repo_id): admin only")
-    return make_task("build", [src, target, opts], channel=channel or "default",
+        if getattr(context.hub.config, "allowed_scms_use_policy", False):
+            assert_scm_policy(src, data)
+    elif not opts.get("scratch"):
+        assert_policy("build_from_srpm", data)
+    if opts.get("repo_id") is not None:
+        assert_policy("build_from_repo_id", data)
+    assert_policy("build_rpm", data)
+    return make_task("build", [src, target, opts], channel=channel,
                      priority=user_priority(priority))
+
+
+def _build_policy_data(src, target, opts):
+    """What kojid's BuildTask gives the build policies (no task_id yet: the hub asks first)."""
+    from .targets import getBuildTarget
+
+    data = {"user_id": context.user["id"], "source": src,
+            "skip_tag": bool(opts.get("skip_tag")), "scratch": opts.get("scratch"),
+            "draft": opts.get("draft"), "from_scm": is_scm_url(src),
+            "repo_id": opts.get("repo_id")}
+    info = getBuildTarget(target) if isinstance(target, (int, str)) else None
+    if info:
+        data["target"] = info["name"]
+        data["build_tag"] = info["build_tag"]
+        if not opts.get("skip_tag"):
+            data["tag"] = info["dest_tag"]
+    return data
+
+
+#: koji.daemon.SCM's types by URL scheme, as the build_from_scm policy sees them (scm_type)
+SCM_TYPES = {"git": "GIT", "git+http": "GIT+HTTP", "git+https": "GIT+HTTPS",
+             "git+rsync": "GIT+RSYNC", "git+ssh": "GIT+SSH", "git+file": "GIT+FILE"}
+
+
+def assert_scm_policy(url, extra):
+    """The ``build_from_scm`` policy for an SCM URL: ``allow ...`` or ``deny [reason]``
+    (koji.daemon.SCM.assert_allowed_by_policy's data and message)."""
+    from .policy import eval_policy
+
+    info = parse_scm_url(url)
+    parts = urllib.parse.urlsplit(url)
+    data = {"scm_url": url, "scm_scheme": parts.scheme + "://", "scm_user": parts.username,
+            "scm_host": info["host"], "scm_repository": info["repository"],
+            "scm_module": info["module"], "scm_revision": info["revision"],
+            "scm_type": SCM_TYPES.get(parts.scheme, parts.scheme.upper())}
+    data.update(extra)
+    result = (eval_policy("build_from_scm", data) or "").split()
+    if not (result and result[0].lower() in ("yes", "true", "allow", "allowed")):
+        raise koji.BuildError("SCM: %s:%s is not allowed, reason: %s"
+                              % (info["host"], info["repository"],
+                                 " ".join(result[1:]) or None))
 
 
 @export

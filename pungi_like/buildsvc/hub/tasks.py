@@ -38,20 +38,78 @@ def decode_request(xml):
     return list(params)
 
 
-def make_task(method, args, kwargs=None, channel="default", arch="noarch", priority=None,
+def make_task(method, args, kwargs=None, channel=None, arch="noarch", priority=None,
               parent=None, label=None, owner=None, state=STATES["FREE"], weight=1.0):
-    """Insert a task row; returns its id."""
-    chan = lookup(s.channels, channel, "channel", strict=True)
-    if not chan["enabled"]:
-        raise koji.GenericError("channel %s is disabled" % chan["name"])
+    """Insert a task row; returns its id.
+
+    The channel comes from the hub's ``channel`` policy (Koji's default: the requested
+    ``channel`` if any, else the parent's for a subtask, else ``default``), and the
+    ``priority`` policy may change the priority, as in Koji's make_task."""
     owner_id = owner if owner is not None else (context.user["id"] if context.user else None)
     if owner_id is None:
         raise koji.ActionNotAllowed("tasks need an owner (log in)")
     prio = PRIO_DEFAULT if priority is None else as_int(priority, "priority")
+    data = {"method": method, "arch": arch, "parent": parent, "label": label,
+            "owner": owner_id, "user_id": owner_id}
+    req = None
+    if channel is not None:
+        req = lookup(s.channels, channel, "channel", strict=True)
+        if not req["enabled"]:
+            raise koji.GenericError("channel %s is disabled" % req["name"])
+        data["req_channel"] = req["name"]
+    from .policy import policy_data_from_task_args
+
+    data.update(policy_data_from_task_args(method, list(args) + (
+        [dict(kwargs, __starstar=True)] if kwargs else [])))
+    chan = _channel_from_policy(data, req, parent)
+    prio = _priority_from_policy(data, prio)
     return context.conn.execute(insert(s.task).values(
         state=state, create_ts=time.time(), channel_id=chan["id"], parent=parent, label=label,
         owner=owner_id, method=method, request=encode_request(method, args, kwargs),
         arch=arch, priority=prio, weight=weight).returning(s.task.c.id)).scalar_one()
+
+
+def _channel_from_policy(data, req, parent):
+    from .policy import apply_policy
+
+    result, rule = apply_policy("channel", data)
+    if result is None:
+        return lookup(s.channels, "default", "channel", strict=True)
+    parts = result.split()
+    if parts[0] == "use" and len(parts) > 1:
+        chan = lookup(s.channels, parts[1], "channel")
+        if chan is None:
+            raise koji.GenericError("No such channel: %s (channel policy rule: %s)"
+                                    % (parts[1], rule))
+        if not chan["enabled"]:
+            raise koji.GenericError("channel %s is disabled" % chan["name"])
+        return chan
+    if parts[0] == "parent" and parent is not None:
+        cid = context.conn.execute(select(s.task.c.channel_id).where(
+            s.task.c.id == parent)).scalar_one()
+        return lookup(s.channels, cid, "channel", strict=True)
+    if parts[0] == "req" and req is not None:
+        return req
+    raise koji.GenericError("invalid channel policy (result %r of rule: %s)" % (result, rule))
+
+
+def _priority_from_policy(data, prio):
+    from .policy import apply_policy
+
+    result, rule = apply_policy("priority", data)
+    if result is None:
+        return prio
+    parts = result.split()
+    try:
+        if parts[0] == "stay":
+            return prio
+        if parts[0] == "set":
+            return int(parts[1])
+        if parts[0] == "adjust":
+            return prio + int(parts[1])
+    except (IndexError, ValueError):
+        pass
+    raise koji.GenericError("invalid priority policy (result %r of rule: %s)" % (result, rule))
 
 
 def _finish(task_id, state, result_xml):
