@@ -36,9 +36,15 @@ def _compiled(pattern):
     return re.compile(pattern)
 
 
+#: the name columns hold 255 characters (schema.py); Koji's default limit (256) and "no limit"
+#: (0) are capped here so a long name gets this message, not a database error
+COLUMN_LIMIT = 255
+
+
 def _check_length(name, label="Name"):
     limit = _setting("max_name_length_internal")
-    if limit and len(name) > limit:
+    limit = min(limit, COLUMN_LIMIT) if limit else COLUMN_LIMIT
+    if len(name) > limit:
         raise koji.GenericError("%s %s is too long. Max length is %s characters"
                                 % (label, name, limit))
 
