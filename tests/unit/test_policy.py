@@ -412,3 +412,15 @@ def test_cli_flags_override_the_file(tmp_path):
     assert args.topdir == "/x" and args.threads == 3
     with pytest.raises(SystemExit):
         _with_hub_conf(build_parser(), ["serve"])       # no topdir from anywhere
+
+
+def test_hub_conf_name_checks_map_onto_the_hub_config(tmp_path):
+    from pungi_like.buildsvc.hub.hubconf import hub_field_names, read_hub_conf
+    from pungi_like.buildsvc.hub.server import HubConfig
+
+    path = _conf(tmp_path, "[hub]\nRegexNameInternal = ^[a-z0-9-]+$\n"
+                           "MaxNameLengthInternal = 32\nRegexUserName = ^[a-z]+$\n")
+    config = read_hub_conf(path, hub_field_names(), FLAGS).apply(
+        HubConfig(topdir=str(tmp_path), db_url="sqlite:///x"))
+    assert (config.regex_name_internal, config.max_name_length_internal,
+            config.regex_user_name) == ("^[a-z0-9-]+$", 32, "^[a-z]+$")
