@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ...errors import PungiLikeError
 from ..db import open_db
-from ..pathinfo import PathInfo
+from ..pathinfo import PathInfo, UnsafePathError, safe_join
 from . import dispatch, uploads
 from .meta import KOJI_VERSION
 from .registry import load_all
@@ -168,9 +168,13 @@ class HubApp:
             return _plain(start_response, "405 Method Not Allowed", "read-only\n")
         rel = urllib.parse.unquote(rel).lstrip("/")
         top = self.pathinfo.topdir
-        full = os.path.normpath(os.path.join(top, rel))
-        if (full != top and not full.startswith(top + os.sep)) or \
-                any(part.startswith(".") for part in rel.split("/")):
+        try:
+            # safe_join also follows symlinks: nothing that resolves outside the top directory
+            # is served, whatever link a task or an import left inside it
+            full = safe_join(top, rel.rstrip("/")) if rel.rstrip("/") else top
+        except UnsafePathError:
+            return _plain(start_response, "403 Forbidden", "forbidden\n")
+        if any(part.startswith(".") for part in rel.split("/")):
             return _plain(start_response, "403 Forbidden", "forbidden\n")
         if os.path.isdir(full):
             if not environ.get("PATH_INFO", "").endswith("/"):

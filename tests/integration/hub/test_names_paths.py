@@ -249,3 +249,34 @@ def test_name_checks_follow_the_hub_settings(inproc):
     hub.config.max_name_length_internal = 0  # 0: no limit but the columns' 255
     assert call(tags.createTag, "long-" * 51)
     assert "Max length is 255" in _fault(call, tags.createTag, "long-" * 52)
+
+
+def test_kojifiles_serves_nothing_that_resolves_outside(hub, tmp_path):
+    """/kojifiles follows links only while they stay inside the top directory."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    victim = tmp_path / "outside-secret.txt"
+    victim.write_text("secret")
+    images = os.path.join(hub.topdir, "images")
+    os.symlink(str(victim), os.path.join(images, "planted.iso"))
+    os.makedirs(os.path.join(hub.topdir, "work", "inside"), exist_ok=True)
+    with open(os.path.join(hub.topdir, "work", "inside", "ok.txt"), "w") as f:
+        f.write("fine")
+    os.symlink(os.path.join(hub.topdir, "work", "inside", "ok.txt"),
+               os.path.join(images, "inner-link.txt"))
+    ctx = ssl.create_default_context(cafile=hub.ca)
+    base = hub.url.replace("/kojihub", "/kojifiles")
+
+    def get(rel):
+        try:
+            with urllib.request.urlopen(base + rel, context=ctx, timeout=60) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, b""
+
+    assert get("/images/planted.iso") == (403, b"")
+    assert get("/images/inner-link.txt") == (200, b"fine")
+    assert get("/images/%2e%2e/%2e%2e/outside-secret.txt")[0] in (403, 404)
+    assert get("/images/")[0] == 200
