@@ -55,5 +55,9 @@ live_images = [("^Server$", {{"x86_64": {{"kickstart": {str(ks)!r}, "name": "Bro
     assert "no-such-package-anywhere" in detail["error"]
     # the task is recorded as one the compose started
     assert os.path.exists(os.path.join(topdir, "logs/global/koji-tasks", task_id))
+    # the compose report lists it with its state, linked to the hub's taskinfo page
+    text = open(os.path.join(topdir, "logs/global/report.html"), encoding="utf-8").read()
+    assert re.search(r'<a href="https://127\.0\.0\.1:\d+/koji/taskinfo\?taskID=%s">%s</a></td>'
+                     r'<td>\w+</td><td>FAILED</td>' % (task_id, task_id), text), text
     # everything else was made: repos and manifests
     assert os.path.exists(os.path.join(topdir, "compose/metadata/rpms.json"))
