@@ -28,6 +28,15 @@ MEDIA_SIZE_SCHEMA = {
     ]
 }
 
+# the media size itself must be positive (Pungi: "Media size must be a positive number"); the
+# reserve may be 0, which Pungi 4.3.2 dooms on (see doc/pungi-differences.md)
+POSITIVE_MEDIA_SIZE_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1},
+        {"type": "string", "pattern": "^0*[1-9][0-9]*[kKMG]?$"},
+    ]
+}
+
 ISO_LEVEL_SCHEMA = {"enum": [1, 2, 3, 4]}
 
 OPTIONS = [
@@ -43,7 +52,7 @@ OPTIONS = [
            help="An ISO over `createiso_max_size` is an error instead of a warning."),
     Option("create_optional_isos", {"type": "boolean"}, default=False,
            help="Also make ISOs for optional variants."),
-    Option("iso_size", MEDIA_SIZE_SCHEMA, default=4700000000,
+    Option("iso_size", POSITIVE_MEDIA_SIZE_SCHEMA, default=4700000000,
            help="Media size for splitting: bytes, or a number with `k`, `M` or `G` "
                 "(powers of 1024)."),
     Option("split_iso_reserve", MEDIA_SIZE_SCHEMA, default=10 * 1024 * 1024,
