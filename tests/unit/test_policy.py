@@ -424,3 +424,37 @@ def test_hub_conf_name_checks_map_onto_the_hub_config(tmp_path):
         HubConfig(topdir=str(tmp_path), db_url="sqlite:///x"))
     assert (config.regex_name_internal, config.max_name_length_internal,
             config.regex_user_name) == ("^[a-z0-9-]+$", 32, "^[a-z]+$")
+
+
+def test_host_tag_build_checks_policy_and_access_for_the_task_owner(hubdb):
+    from sqlalchemy import update
+
+    from pungi_like.buildsvc.db import schema as s
+    from pungi_like.buildsvc.hub import build_api, hosts, tagging, tasks
+
+    hubdb.hub.policy = P.load_policies({"tag": "user alice && tag base :: deny not alice\n"
+                                               "all :: allow"})
+    as_user(hubdb, "admin")
+    hosts.addHost("builder1", ["x86_64"])
+    as_user(hubdb, "alice")
+    task_id = tasks.make_task("build", ["x.src.rpm", "f40-candidate", {}])
+    host = hubdb.users.getUser("builder1")
+    hubdb.conn.execute(update(s.task).where(s.task.c.id == task_id).values(
+        state=koji.TASK_STATES["OPEN"], host_id=hosts.getHost("builder1")["id"]))
+    # a user is no host
+    context.session = {"id": 1, "user_id": hubdb.ids["alice"]}
+    with pytest.raises(koji.AuthError, match="is not a host"):
+        P.host_evalPolicy("tag", {})
+    context.user, context._perms = host, None
+    context.session = {"id": 2, "user_id": host["id"]}
+    assert P.host_evalPolicy("tag", {"tag": "base", "user_id": hubdb.ids["alice"]}) == \
+        "deny not alice"
+    assert P.host_checkPolicy("tag", {"tag": "base", "user_id": hubdb.ids["bob"]}) == [True, ""]
+    # the policy sees the task's owner (alice), not the host
+    with pytest.raises(koji.ActionNotAllowed, match=r"policy violation \(tag\): not alice"):
+        build_api.host_tagBuild(task_id, "base", "foo-1-1")
+    with pytest.raises(koji.ActionNotAllowed, match="tag requires secret permission"):
+        build_api.host_tagBuild(task_id, "secret", "foo-1-1")
+    build_api.host_tagBuild(task_id, "f40-build", "foo-1-1")
+    assert [b["nvr"] for b in tagging.listTagged("f40-build")] == ["foo-1-1"]
+    context.session = None

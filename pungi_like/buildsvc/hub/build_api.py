@@ -311,13 +311,26 @@ def host_moveBuildToScratch(task_id, srpm, rpms, logs=None):
 
 @export_unless_defined("host.tagBuild")
 def host_tagBuild(task_id, tag, build, force=False, fromtag=None):
-    """Tag a build for the task's host (the ``tagBuild`` step of a build task)."""
+    """Tag a build for the task's host (the ``tagBuild`` step of a build task).
+
+    As Koji's host.tagBuild: the ``tag`` policy and the tag access check run for the task's
+    owner (``user_id``), not for the host."""
+    from .policy import assert_policy, assert_tag_access
     from .tagging import tag_build
 
-    host_task(task_id)
-    fromtag_id = get_tag_row(fromtag, strict=True)["id"] if fromtag is not None else None
-    tag_build(get_tag_row(tag, strict=True)["id"], get_build_row(build, strict=True)["id"],
-              bool(force), fromtag_id)
+    task = host_task(task_id)
+    tag_row = get_tag_row(tag, strict=True)
+    build_row = get_build_row(build, strict=True)
+    fromtag_row = get_tag_row(fromtag, strict=True) if fromtag is not None else None
+    assert_policy("tag", {"tag": tag_row["name"], "build": build_row["id"],
+                          "fromtag": fromtag_row["name"] if fromtag_row else None,
+                          "user_id": task["owner"],
+                          "operation": "tag" if fromtag_row is None else "move"}, force=force)
+    for row in (fromtag_row, tag_row):
+        if row is not None:
+            assert_tag_access(row["id"], user_id=task["owner"], force=force)
+    tag_build(tag_row["id"], build_row["id"], bool(force),
+              fromtag_row["id"] if fromtag_row else None)
 
 
 @export_unless_defined("getPackageConfig", write=False)

@@ -741,9 +741,9 @@ def checkTagAccess(tag_id, user_id=None):
 
 
 def _assert_host():
-    from .host_api import current_host
+    from .hostcheck import verify_host
 
-    current_host()
+    verify_host()
 
 
 @export(name="host.checkPolicy", write=False)
