@@ -94,3 +94,59 @@ def test_split_media_file_too_big_is_named(tmp_path):
     with pytest.raises(PungiLikeError, match="big.rpm"):
         iso.split_media([str(big)], media_size=8192, reserve=0)
     assert len(iso.split_media([str(big)], media_size=20480, reserve=0)) == 1
+
+
+# ---- a variant.arch of a real compose (config, variants file, Compose) -----------------------
+
+def _compose(tmp_path, extra=""):
+    import os
+
+    from pungi_like.compose import Compose
+    from pungi_like.config import load_config
+    from pungi_like.variants import all_variants, load_variants
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    conf_path = tmp_path / "c.conf"
+    conf_path.write_text('release_name = "Demo"\nrelease_short = "Demo"\nrelease_version = "1.0"\n'
+                         'variants_file = "variants.xml"\npkgset_source = "repos"\n'
+                         'pkgset_repos = {"x86_64": ["repo"]}\ngather_method = "deps"\n' + extra)
+    conf = load_config(str(conf_path))
+    top = load_variants(os.path.join(repo, "configs", "demo", "variants.xml"))
+    compose = Compose(conf, tmp_path / "c", "Demo-1.0-20240101.n.0", "nightly", "20240101", 0)
+    return compose, {v.uid: v for v in all_variants(top)}
+
+
+def test_compose_names_follow_pungis_get_image_name_and_get_volid(tmp_path):
+    from pungi_like.media import naming
+
+    compose, variants = _compose(tmp_path)
+    server = variants["Server"]
+    assert naming.compose_image_name(compose, server, "x86_64", "dvd") == \
+        "Demo-1.0-20240101.n.0-Server-x86_64-dvd1.iso"
+    assert naming.compose_image_name(compose, server, "src", "dvd", disc_num=2) == \
+        "Demo-1.0-20240101.n.0-Server-source-dvd2.iso"
+    assert naming.compose_image_name(compose, server, "x86_64", "boot", disc_num=None) == \
+        "Demo-1.0-20240101.n.0-Server-x86_64-boot.iso"
+    assert naming.compose_volume_id(compose, server, "src") == "Demo-1.0 Server.src"
+    # addons are on their parent's DVD: no volume id of their own
+    assert naming.compose_volume_id(compose, variants["Server-HighAvailability"], "x86_64") is None
+
+
+def test_compose_names_per_variant_format_first_match_and_disc_types(tmp_path):
+    from pungi_like.media import naming
+
+    compose, variants = _compose(tmp_path, (
+        'image_name_format = {"^Server$": "{release_short}-{variant}-{arch}-{disc_type}{disc_num}'
+        '{suffix}", "^Serv": "second-{arch}{suffix}"}\n'
+        'disc_types = {"dvd": "everything"}\n'
+        'image_volid_formats = ["{release_short}-{version}-{variant}-{arch}"]\n'
+        'restricted_volid = True\n'))
+    # the first matching key wins (Pungi's get_variant_data(...)[0])
+    assert naming.compose_image_name(compose, variants["Server"], "x86_64", "dvd") == \
+        "Demo-Server-x86_64-everything1.iso"
+    # no match: Pungi's default format
+    assert naming.compose_image_name(compose, variants["Workstation"], "x86_64", "dvd") == \
+        "Demo-1.0-20240101.n.0-Workstation-x86_64-everything1.iso"
+    # restricted: every non-word character (the dot of the version too) becomes '-'
+    assert naming.compose_volume_id(compose, variants["Server"], "x86_64") == \
+        "Demo-1-0-Server-x86_64"
