@@ -241,6 +241,12 @@ class Builder:
             h = handlers.get_handler(task["method"])
             if h is None:
                 continue
+            if task["id"] in self.pids:
+                # freed by the hub since update_tasks (e.g. a late check-in): the process still
+                # running it no longer holds it and must not run beside a new one
+                log.info("task %d was freed while its process ran; killing it", task["id"])
+                self._kill(self.pids.pop(task["id"]))
+                self.subsessions.pop(task["id"], None)
             weight = h.weight if not callable(h.weight) else task.get("weight", 1.0)
             if self.load + float(weight) > cap and self.load > 0:
                 continue

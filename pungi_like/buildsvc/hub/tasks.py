@@ -471,8 +471,14 @@ def downloadTaskOutput(taskID, fileName, offset=0, size=-1, volume=None):
     path = os.path.normpath(os.path.join(d, fileName))
     if not path.startswith(d + os.sep) or "/." in path[len(d):]:
         raise koji.GenericError("Invalid file name: %s" % fileName)
+    # imports leave symlinks to the imported files behind (as Koji); follow them, but only to
+    # files under the top directory
+    real = os.path.realpath(path)
+    top = os.path.realpath(context.hub.pathinfo.topdir)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        if not real.startswith(top + os.sep):
+            raise FileNotFoundError(errno.ENOENT, "outside the top directory")
+        fd = os.open(real, os.O_RDONLY)
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EISDIR):
             raise koji.GenericError("no file %s output by task %s" % (fileName, row["id"])) \

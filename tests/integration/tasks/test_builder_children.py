@@ -104,3 +104,34 @@ def test_sigterm_stops_the_daemon_and_its_task_processes(sqlite_qhub):
     assert _wait_gone(kids) == []
     # the daemon gave its task back on the way out
     assert s.getTaskInfo(tid)["state"] == koji.TASK_STATES["FREE"]
+
+
+def test_a_freed_task_is_not_run_beside_its_old_process(sqlite_qhub, tmp_path):
+    """The hub freed a task (a late check-in) between the daemon's look at its tasks and its
+    take of new ones: the daemon still has a process for it. Taking the task again must end
+    that process first, so two runs never overlap."""
+    from pungi_like.buildsvc.builder.daemon import Builder, BuilderOptions
+
+    hub = sqlite_qhub
+    hub.add_builder_hosts(names=("b1",))
+    s = hub.session()
+    builder = Builder(BuilderOptions(
+        hub=hub.url, cert=os.path.join(hub.pki, "b1.pem"),
+        serverca=os.path.join(hub.pki, "ca.crt"), topdir=hub.topdir,
+        workdir=str(tmp_path / "w"), capacity=4.0))
+    builder.login()
+    tid = s.makeTask("sleep", [60])
+    # the process of the earlier run, as the daemon knows it (its own process group)
+    old = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    builder.pids[tid] = old.pid
+    try:
+        builder.take_tasks()
+        assert _wait_gone([old.pid]) == [], "the old run's process still runs"
+        assert tid in builder.pids and builder.pids[tid] != old.pid
+        info = _wait_state(s, tid, (koji.TASK_STATES["OPEN"],))
+        assert s.getHost(info["host_id"])["name"] == "b1"
+    finally:
+        if old.poll() is None and _alive(old.pid):
+            old.kill()
+        builder.shutdown()
+    assert s.getTaskInfo(tid)["state"] == koji.TASK_STATES["FREE"]

@@ -139,6 +139,21 @@ def test_download_task_output_refuses_missing_tasks_and_is_chunked(qhub):
         anon.downloadTaskOutput(tid, "../../../../hub.json")
     with pytest.raises(koji.GenericError, match="no file nothing.log output by task"):
         anon.downloadTaskOutput(tid, "nothing.log")
+    # imports leave symlinks to the imported files (followed, as Koji), but only to files under
+    # the top directory (here planted by hand: no API call makes a symlink)
+    taskdir = os.path.join(qhub.topdir, "work", koji.pathinfo.taskrelpath(tid))
+    outside = os.path.join(qhub.tmp, "secret.txt")
+    with open(outside, "w") as f:
+        f.write("secret")
+    inside = os.path.join(qhub.topdir, "packages", "imported.txt")
+    os.makedirs(os.path.dirname(inside), exist_ok=True)
+    with open(inside, "w") as f:
+        f.write("imported")
+    os.symlink(outside, os.path.join(taskdir, "escape.txt"))
+    os.symlink(inside, os.path.join(taskdir, "imported.txt"))
+    assert anon.downloadTaskOutput(tid, "imported.txt") == b"imported"
+    with pytest.raises(koji.GenericError, match="no file escape.txt output by task"):
+        anon.downloadTaskOutput(tid, "escape.txt")
 
 
 def test_failed_upload_does_not_block_its_directory(qhub, tmp_path):
