@@ -249,6 +249,13 @@ class GatherPhase(PhaseBase):
         self.check_package_arches(packages, arch, "additional package")
         packages += self.json_inputs(variant, arch)
         filters = list(_flatten(conf.variant_arch_values("filter_packages", variant.uid, arch)))
+        if self.method_for(variant) == "deps":
+            for option, items in (("additional_packages", packages), ("filter_packages", filters)):
+                for item in _name_arch_items(items):
+                    note("%s item %r is read as a package name, as Pungi does, and matches "
+                         "nothing: use %r (or %r for the multilib builds)", option, item,
+                         item.rpartition(".")[0], item.rpartition(".")[0] + ".+",
+                         level="warning")
         release_add, release_filter = self.system_release(solver, variant)
         packages += release_add
         filters += release_filter
@@ -396,6 +403,13 @@ class GatherPhase(PhaseBase):
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write("".join(p + "\n" for p in sorted(items)))
         write_json_atomic(self.paths.gather_result(arch, variant), result.as_dict())
+
+
+def _name_arch_items(items):
+    """Items written ``name.arch`` with a known arch (which Pungi's deps method reads as names)."""
+    known = {a for table in (archmod.NATIVE, archmod.MULTILIB) for arches in table.values()
+             for a in arches} | {"noarch"}
+    return [i for i in items if "." in i and i.rpartition(".")[2] in known]
 
 
 def json_inputs(conf, variant, arch):

@@ -175,3 +175,10 @@ def test_conditional_needs_its_condition(solver):
         </packagelist></group></comps>""")
     res = go(solver, groups=["g"], comps=comps)
     assert names(res) == ["docs-extra.noarch", "docs.noarch"]
+
+
+def test_name_arch_items_are_pointed_out():
+    # the gather phase warns about these: Pungi's deps method reads them as names
+    from phases.gather import _name_arch_items
+    assert _name_arch_items(["a.x86_64", "b.i686", "c.noarch", "python3.11", "d.+", "e.src",
+                             "f"]) == ["a.x86_64", "b.i686", "c.noarch"]
