@@ -20,6 +20,7 @@ from sqlalchemy import insert, or_, select, update
 from ..db import schema as s
 from .common import get_user_row, one
 from .context import context, perms
+from .names import verify_name_user
 from .registry import export, read_only
 
 _KEY_CHARS = string.ascii_letters + string.digits
@@ -74,6 +75,7 @@ def _find_or_create_user(name):
     if user is None:
         if not context.hub.config.login_creates_user:
             raise koji.AuthError("Unknown user: %s" % name)
+        verify_name_user(name)  # Koji's RegexUserName: the name of a certificate is data too
         uid = context.conn.execute(insert(s.users).values(
             name=name, status=0, usertype=0).returning(s.users.c.id)).scalar_one()
         user = get_user_row(uid)

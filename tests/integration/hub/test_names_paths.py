@@ -105,7 +105,7 @@ def inproc(request, tmp_path):
         with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
             conn.execute("CREATE DATABASE %s" % pg_name)
         db_url = admin_url.rsplit("/", 1)[0] + "/" + pg_name
-    # the top directory is two levels down, so "../../" names point at tmp_path itself
+    # the top directory is two levels down: "repos/../../../x" resolves to tmp_path/x
     cfg = init_hub(str(tmp_path / "site" / "top"), "admin", db_url)
     hub = HubApp(cfg)
 
@@ -280,3 +280,14 @@ def test_kojifiles_serves_nothing_that_resolves_outside(hub, tmp_path):
     assert get("/images/inner-link.txt") == (200, b"fine")
     assert get("/images/%2e%2e/%2e%2e/outside-secret.txt")[0] in (403, 404)
     assert get("/images/")[0] == 200
+
+
+def test_login_does_not_create_a_user_with_a_bad_name(hub, pki):
+    """LoginCreatesUser makes users from certificate names: they pass RegexUserName first."""
+    from pungi_like.buildsvc import certs
+
+    certs.make_user_cert(str(pki), "eve x")
+    s = koji.ClientSession(hub.url, {"serverca": hub.ca})
+    with pytest.raises(koji.GenericError, match="does not match RegexUserName"):
+        s.ssl_login(cert=str(pki / "eve x.pem"), serverca=hub.ca)
+    assert session(hub).getUser("eve x") is None
