@@ -15,6 +15,13 @@ PHASE_MODULES = [
     "createiso",
     "extra_isos",
     "liveimages",
+    "live_media",
     "imagechecksum",
     "test",
 ]
+
+#: Phases whose units make images (images.json entries): imagechecksum and the boot tests wait
+#: for every unit of these (``<phase>.<variant>.*``), and the driver expects images when one of
+#: them runs. A phase that is not in PHASE_MODULES (yet) simply matches no unit.
+IMAGE_PHASES = ("buildinstall", "createiso", "extra_isos", "liveimages", "live_media",
+                "image_build")

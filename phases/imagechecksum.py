@@ -4,6 +4,7 @@ import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+from phases import IMAGE_PHASES
 from phases.base import PhaseBase
 from pungi_like.config.options import Option
 from pungi_like.fileutil import write_atomic
@@ -66,8 +67,7 @@ class ImagechecksumPhase(PhaseBase):
         for variant in self.compose.all_variants:
             for arch in variant.arches:
                 # images of failed (failable) units are simply absent: checksum the rest
-                after = [f"{phase}.{variant.uid}.*"
-                         for phase in ("buildinstall", "createiso", "extra_isos", "liveimages")]
+                after = [f"{phase}.{variant.uid}.*" for phase in IMAGE_PHASES]
                 units.append(self.unit(f"{variant.uid}.{arch}", self._run, variant=variant,
                                        arch=arch, after=after))
         return units

@@ -4,6 +4,7 @@ import os
 
 import solv
 
+from phases import IMAGE_PHASES
 from phases.base import PhaseBase
 from pungi_like.config.options import Option, variant_arch_mapping
 from pungi_like.errors import PhaseError
@@ -81,8 +82,9 @@ class TestPhase(PhaseBase):
         if self.conf.test_boot:
             for variant in self.compose.all_variants:
                 for arch in variant.arches:
-                    after = [f"{p}.{variant.uid}.{arch}"
-                             for p in ("buildinstall", "createiso", "liveimages")]
+                    # every image unit of the variant (unit names go on past the arch:
+                    # liveimages.V.arch.N, live_media.V.N)
+                    after = [f"{p}.{variant.uid}.*" for p in IMAGE_PHASES]
                     for firmware in self.conf.test_boot_firmwares:
                         units.append(self.unit(
                             f"boot.{variant.uid}.{arch}.{firmware}", self._boot,

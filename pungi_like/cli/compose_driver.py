@@ -252,8 +252,9 @@ def run_compose(compose, phase_objects, skipped, args):
             continue
         active.append(phase)
         units.extend(phase.units())
-    image_phases = {"buildinstall", "createiso", "extra_isos", "liveimages"}
-    compose.images_expected = bool(image_phases - skipped)
+    from phases import IMAGE_PHASES
+
+    compose.images_expected = bool(set(IMAGE_PHASES) & {p.name for p in active})
     before_meta = [p.name for p in active if p.name != "test"]
     units.append(metadata_unit(compose, before_meta))
     workers = conf.num_threads or os.cpu_count() or 1

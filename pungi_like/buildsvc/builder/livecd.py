@@ -76,12 +76,13 @@ def make_live_tree(root_dir, tree_dir, *, volid, title, log_dir, source_date_epo
 
 def build_livecd(kickstart_path, repos, *, arch, name, version, release, workdir, volid,
                  source_date_epoch=None, keep_repos=False, ks_files=None, ksversion=None,
-                 title=None, squashfs_compression="zstd", keep_root=False):
+                 title=None, squashfs_compression="zstd", keep_root=False, iso_name=None):
     """Build a live ISO from a kickstart; everything goes under ``workdir``.
 
     ``repos``: the task's repos (paths, file:// URLs or (name, url) pairs); they replace the
     kickstart's ``repo`` lines unless ``keep_repos``.  ``ks_files``: {relative path: text} when
     the kickstart and its includes come in memory (then ``kickstart_path`` is a key).
+    ``iso_name``: the ISO's file name (default ``<name>-<version>-<release>.<arch>.iso``).
 
     Returns a dict: ``files`` (image first, then the two kickstarts), ``image`` (imageinfo:
     filename, path, size, arch, type "iso", checksums sha256 + md5, volid, implanted_md5),
@@ -117,7 +118,7 @@ def build_livecd(kickstart_path, repos, *, arch, name, version, release, workdir
                           squashfs_compression=squashfs_compression)
     seconds["tree"] = round(time.monotonic() - t0, 2)
     t0 = time.monotonic()
-    iso_path = os.path.join(out_dir, f"{nvr}.{arch}.iso")
+    iso_path = os.path.join(out_dir, iso_name or f"{nvr}.{arch}.iso")
     try:
         result = iso.write_iso(tree_dir, iso_path, volid, boot="bios+uefi",
                                source_date_epoch=source_date_epoch,

@@ -28,10 +28,14 @@ class Database:
                 pool_size=pool_size, max_overflow=20,
             )
             event.listen(self.engine, "connect", _sqlite_on_connect)
+            self.write_lock = _SQLiteWriteLock()
             # pysqlite's own transaction handling is off (isolation_level=None in on_connect);
-            # SQLAlchemy's begin() emits BEGIN so every call really is one transaction.
-            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
-            self.write_lock = threading.RLock()
+            # SQLAlchemy's begin() emits BEGIN so every call really is one transaction. A call
+            # holding the write lock begins IMMEDIATE: it takes SQLite's write lock at once, and
+            # waits (busy timeout) for a writer in another process (two hubs on one topdir),
+            # where a deferred transaction would fail "database is locked" on its first write.
+            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql(
+                "BEGIN IMMEDIATE" if self.write_lock.held() else "BEGIN"))
         else:
             url = url.replace("postgresql://", "postgresql+psycopg://", 1) \
                 if url.startswith("postgresql://") else url
@@ -41,6 +45,36 @@ class Database:
 
     def dispose(self):
         self.engine.dispose()
+
+
+class _SQLiteWriteLock:
+    """The hub's in-process write lock for SQLite (re-entrant), which knows whether the
+    current thread holds it."""
+
+    def __init__(self):
+        self._lock = threading.RLock()
+        self._local = threading.local()
+
+    def held(self) -> bool:
+        return getattr(self._local, "depth", 0) > 0
+
+    def acquire(self, blocking=True, timeout=-1):
+        got = self._lock.acquire(blocking, timeout)
+        if got:
+            self._local.depth = getattr(self._local, "depth", 0) + 1
+        return got
+
+    def release(self):
+        self._local.depth -= 1
+        self._lock.release()
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
 
 
 class _NullLock:

@@ -30,7 +30,8 @@ from ....errors import PungiLikeError
 from . import handler
 from .build import checkout_scm, fail, get_repo, run_tag_build, tag_arches, upload_all, work_path
 
-CHILD_METHODS = {"livecd": "createLiveCD", "appliance": "createAppliance", "image": "createImage"}
+CHILD_METHODS = {"livecd": "createLiveCD", "appliance": "createAppliance", "image": "createImage",
+                 "livemedia": "createLiveMedia"}
 APPLIANCE_FORMATS = {"raw": "raw", "qcow2": "qcow2", "tar-gz": "tar-gz"}
 
 
@@ -71,9 +72,15 @@ def run_image_parent(ctx, kind, name, version, arches, target, source, opts):
             children[arch] = ctx.subtask(
                 CHILD_METHODS[kind], [name, version, release, arch, target_info, build_tag,
                                       repo_info, source, opts],
-                label=kind if kind != "image" else arch, arch=arch)
-        results = ctx.wait(list(children.values()))
-        by_id = {str(tid): results[tid] for tid in children.values()}
+                label=_child_label(kind, arch), arch=arch)
+        # as kojid: the first failure cancels the siblings, except for optional arches
+        optional = set(opts.get("optional_arches") or ())
+        canfail = [tid for arch, tid in children.items() if arch in optional]
+        results = ctx.wait(list(children.values()), failany=True, canfail=canfail)
+        by_id = {str(tid): results[tid] for tid in children.values()
+                 if not _is_fault(results[tid])}
+        if not by_id:
+            raise koji.GenericError("all subtasks failed")
         if scratch:
             session.host.moveImageBuildToScratch(ctx.task_id, by_id)
         else:
@@ -85,6 +92,20 @@ def run_image_parent(ctx, kind, name, version, arches, target, source, opts):
     if not scratch and not opts.get("skip_tag"):
         run_tag_build(ctx, target_info["dest_tag"], bld_info["id"])
     return by_id, bld_info, children
+
+
+def _child_label(kind, arch):
+    """Koji's subtask labels: the type (livecd, appliance), the arch (image), or
+    ``livemedia <arch>``."""
+    if kind == "image":
+        return arch
+    if kind == "livemedia":
+        return "livemedia %s" % arch
+    return kind
+
+
+def _is_fault(result):
+    return isinstance(result, dict) and "faultCode" in result
 
 
 def report(ctx, kind, bld_info, children):
