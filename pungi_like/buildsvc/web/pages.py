@@ -81,8 +81,12 @@ def repo_state(n):
     return koji.REPO_STATES.get(n, str(n)).lower() if n is not None else ""
 
 
+def checksum_type(n):
+    return koji.CHECKSUM_TYPES.get(n, str(n)) if n is not None else ""
+
+
 FILTERS = {"ts": fmt_ts, "size": fmt_size, "task_state": task_state,
-           "build_state": build_state, "repo_state": repo_state}
+           "build_state": build_state, "repo_state": repo_state, "checksum_type": checksum_type}
 GLOBALS = {"url": url, "with_params": with_params, "PAGE_SIZE": PAGE_SIZE}
 
 
@@ -356,7 +360,7 @@ def archiveinfo(req):
     files = call("listArchiveFiles", archive["id"])
     rpms = call("listRPMs", imageID=archive["id"])
     return "archiveinfo.html.j2", {"archive": archive, "build": build, "files": files,
-                                   "rpms": rpms}
+                                   "rpms": rpms, "pathinfo": koji.PathInfo(topdir="/kojifiles")}
 
 
 # ---- packages ----------------------------------------------------------------------------------

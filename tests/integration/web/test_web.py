@@ -1,6 +1,6 @@
 """The hub's web pages (Koji Web's URLs) in a real headless Chromium, against an embedded build
 service with realistic data (webdata.py): the demo universe subset, a build with signed RPMs, a
-failed build, a canceled task, names with HTML in them.
+failed build, a livecd image build, a canceled task, names with HTML in them.
 
 Reads go through a plain-HTTP server on the hub's own application (the browser); the write
 actions go over the hub's HTTPS with client certificates (requests), as a user's browser would
@@ -109,7 +109,8 @@ def test_buildinfo_lists_rpms_and_signatures(site, chrome):
     _open(chrome, site, "buildinfo?buildID=%d" % d.build["id"])
     assert chrome.find_element("css selector", "h1").text == "Build demo-hello-1.0-1"
     rows = {}
-    for tr in chrome.find_elements("xpath", "//h2[text()='RPMs']/following-sibling::table[1]//tr")[1:]:
+    rpm_table = "//h2[text()='RPMs']/following-sibling::table[1]//tr"
+    for tr in chrome.find_elements("xpath", rpm_table)[1:]:
         cells = [td.text for td in tr.find_elements("css selector", "td")]
         rows[cells[0]] = cells
     assert sorted(rows) == ["demo-hello-1.0-1.noarch.rpm", "demo-hello-1.0-1.src.rpm"]
@@ -122,6 +123,27 @@ def test_buildinfo_lists_rpms_and_signatures(site, chrome):
     _open(chrome, site, "rpminfo?rpmID=%d" % site.session.getRPM("demo-hello-1.0-1.noarch")["id"])
     assert d.sigkey in chrome.find_element("css selector", "table.info").text
     chrome.save_screenshot(str(site.tmp / "buildinfo.png"))
+
+
+def test_image_build_archives(site, chrome):
+    d = site.data
+    _open(chrome, site, "buildinfo?buildID=%d" % d.image_build["id"])
+    table = chrome.find_element("xpath", "//h2[text()='Archives']/following-sibling::table[1]")
+    iso = table.find_element("link text", "demo-live-1-1.x86_64.iso")
+    row = iso.find_element("xpath", "ancestor::tr").text
+    (archive,) = [a for a in site.session.listArchives(buildID=d.image_build["id"])
+                  if a["filename"] == "demo-live-1-1.x86_64.iso"]
+    assert "iso" in row and "sha256:" + archive["checksum"] in row
+    href = iso.find_element("xpath", "ancestor::tr//a[text()='download']").get_attribute("href")
+    r = requests.head(href, timeout=30)
+    assert r.status_code == 200 and int(r.headers["Content-Length"]) == archive["size"]
+    iso.click()
+    assert browser.console_errors(chrome) == []
+    rpms = chrome.find_element("xpath", "//h2[text()='Component RPMs']"
+                                        "/following-sibling::table[1]").text
+    assert "kernel-" in rpms and "demo-base-1.0-1" in rpms
+    _open(chrome, site, "taskinfo?taskID=%d" % d.image_task)
+    assert "State closed" in chrome.find_element("css selector", "table.info").text
 
 
 def test_taginfo_shows_inheritance_in_priority_order(site, chrome):
@@ -201,7 +223,7 @@ def test_every_link_answers_200(site):
     # the crawl reached every kind of page
     assert {"index", "tasks", "taskinfo", "builds", "buildinfo", "packages", "packageinfo",
             "tags", "taginfo", "buildtargets", "buildtargetinfo", "hosts", "hostinfo",
-            "channelinfo", "repoinfo", "users", "userinfo", "rpminfo", "search",
+            "channelinfo", "repoinfo", "users", "userinfo", "rpminfo", "archiveinfo", "search",
             "reports", "buildsbyuser", "tasksbyhost"} <= pages
 
 

@@ -1,8 +1,9 @@
-"""A build service with realistic data for the web tests (and a dev server for looking at it).
+"""A build service with realistic data for the web tests.
 
 The embedded service of ``tests/integration/images/imgsvc.py`` (seeded with the part of the demo
 universe the demo kickstarts need), plus: a successful build from an SRPM with its RPMs signed, a
-build whose BuildRequires cannot be met (a FAILED task with its root.log), a CANCELED task, and
+build whose BuildRequires cannot be met (a FAILED task with its root.log), a livecd image build
+(its ISO an archive with component RPMs), a CANCELED task, and
 rows whose names carry HTML (a package and a tag extra value with ``<script>``). A plain-HTTP
 server on the same hub application serves the browser (Chromium and the hub's test CA do not
 meet; the TLS side is tested with client certificates through ``requests``).
@@ -57,6 +58,7 @@ def seed(service, tmp):
     ok = service.koji("build", "demo-1.0", _srpm(tmp, "demo-hello", ["demo-base"]),
                       "--noprogress", "--wait")
     data.build_task = _task_id(ok)
+    data.build_output = ok.stdout
     data.build = session.getBuild("demo-hello-1.0-1", strict=True)
     key = GpgKey.create(os.path.join(tmp, "gnupg"))
     paths = [os.path.join(service.topdir, "packages", "demo-hello", "1.0", "1", r["arch"],
@@ -70,6 +72,14 @@ def seed(service, tmp):
                        "--noprogress", "--wait", check=False)
     data.failed_task = _task_id(bad)
     data.failed_child = service.task_children(data.failed_task, "buildArch")[0]["id"]
+    # an image build: a livecd task whose ISO becomes an archive of build demo-live-1-1
+    ks = os.path.join(tmp, "live.ks")
+    with open(ks, "w", encoding="utf-8") as f:
+        f.write(imgsvc.SELF_CONTAINED_KS)
+    live = service.koji("spin-livecd", "demo-live", "1", "demo-1.0", "x86_64", ks,
+                        "--noprogress", "--wait")
+    data.image_task = _task_id(live)
+    data.image_build = session.getBuild("demo-live-1-1", strict=True)
     # an arch no builder has: the task waits in the queue until it is canceled
     data.canceled_task = session.makeTask("createrepo", [1, "ppc64le", None], arch="ppc64le")
     session.cancelTask(data.canceled_task)
