@@ -14,9 +14,11 @@ entries, ``work/<arch>/package_list/<V>.<arch>.{rpm,srpm,debuginfo}.conf``,
 (a :class:`~pungi_like.rpmtools.depsolve.GatherResult`).
 """
 
+import dataclasses
 import json
 import os
 import re
+import threading
 
 from phases.base import PhaseBase
 from pungi_like.config.options import (Option, arch_mapping, scm_dict_schema,
@@ -31,6 +33,7 @@ from pungi_like.rpmtools.gathering import gather
 from pungi_like.rpmtools.multilib import METHODS as MULTILIB_METHODS
 
 _METHOD = {"enum": ["deps", "nodeps", "hybrid"]}
+_move_lock = threading.Lock()
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 
 OPTIONS = [
@@ -299,6 +302,8 @@ class GatherPhase(PhaseBase):
                         prepopulate=prepopulate, solver=solver,
                         langpacks=comps.langpacks() if comps is not None else ())
         self.drop_parent_packages(result, drop)
+        if variant.type in ("addon", "layered-product"):
+            self.move_to_parent(result, variant, arch, pkgset, note)
 
         comps_names = set(comps.group_packages(groups)) if comps is not None else set()
         for pattern in result.missing:
@@ -338,6 +343,25 @@ class GatherPhase(PhaseBase):
         for nevra in [n for n, p in result.source.items() if p.filename not in needed]:
             del result.source[nevra]
 
+    def move_to_parent(self, result, variant, arch, pkgset, note):
+        """Pungi's addon rule: a binary that came into an addon only through the fulltree of a
+        source the parent carries (flag ``fulltree-exclude``, not an input) belongs to the
+        parent. It leaves the addon and joins the parent's tree, records and package lists
+        (the parent's createrepo waits for its addons' gathers, so it sees them)."""
+        moving = {n: p for n, p in result.binary.items()
+                  if "fulltree-exclude" in p.flags and "input" not in p.flags}
+        if not moving:
+            return
+        parent = variant.parent
+        for nevra in moving:
+            del result.binary[nevra]
+            note("Moved to parent %s: %s", parent.uid, nevra, level="warning")
+        with _move_lock:    # two addons of one parent may move packages at the same time
+            old = self.compose.results.get(("gather", parent.uid, arch))
+            merged = dataclasses.replace(old, binary={**old.binary, **moving})
+            self.link_and_record(merged, parent, arch, pkgset, only=set(moving))
+            self.compose.results.put(("gather", parent.uid, arch), merged)
+
     def variant_repo(self, variant, other, arch):
         """A repo of ``other``'s gathered binaries for ``variant`` to use as lookaside."""
         other_result = self.compose.results.get(("gather", other.uid, arch))
@@ -374,7 +398,9 @@ class GatherPhase(PhaseBase):
             base = self.paths.packages_dir(arch, variant, create=True)
         return base
 
-    def link_and_record(self, result, variant, arch, pkgset):
+    def link_and_record(self, result, variant, arch, pkgset, only=None):
+        """Link the packages of ``result`` into ``variant``'s trees and record them (just the
+        NEVRAs in ``only`` when given: the rest is there already); write its package lists."""
         conf = self.conf
         headers = pkgset.by_path()
         lists = {"rpm": [], "srpm": [], "debuginfo": []}
@@ -384,6 +410,9 @@ class GatherPhase(PhaseBase):
                                          ("source", result.source, "srpm")):
             for nevra in sorted(data):
                 pkg = data[nevra]
+                if only is not None and nevra not in only:
+                    lists[listname].append(pkg.path)
+                    continue
                 base = self.target_dir(category, arch, variant)
                 if conf.hashed_directories:
                     base = os.path.join(base, pkg.filename[0].lower())

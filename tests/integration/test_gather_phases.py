@@ -61,7 +61,8 @@ PACKAGES = [
             files={"/etc/demo-release": "Demo\n"}),
     Package("demo-release-server", arch="noarch", provides=["system-release"],
             files={"/etc/demo-release-server": "Demo Server\n"}),
-    Package("hatool", requires=["app"], files={"/usr/bin/hatool": "#!/bin/sh\n"}),
+    # libfoo-devel: built from a source Server carries, but Server has not this binary
+    Package("hatool", requires=["app", "libfoo-devel"], files={"/usr/bin/hatool": "#!/bin/sh\n"}),
     Package("broken", requires=["nothing-provides-this >= 3"], files={"/usr/bin/broken": "x\n"}),
 ]
 
@@ -229,7 +230,9 @@ def test_gather_server_tree(composed):
     pkgs = tree_files(compose, "Server", "x86_64", "os", "Packages")
     assert pkgs == ["app-1.0-1.x86_64.rpm", "bash-1.0-1.x86_64.rpm", "cfg-1.0-1.noarch.rpm",
                     "demo-release-server-1.0-1.noarch.rpm", "libfoo-2.0-1.i686.rpm",
-                    "libfoo-2.0-1.x86_64.rpm"]
+                    "libfoo-2.0-1.x86_64.rpm",
+                    # moved in from the addon (see test_gather_addon_drops_parent_packages)
+                    "libfoo-devel-2.0-1.x86_64.rpm"]
     assert tree_files(compose, "Server", "x86_64", "debug", "tree", "Packages") == [
         "app-debuginfo-1.0-1.x86_64.rpm", "app-debugsource-1.0-1.x86_64.rpm",
         "libfoo-debuginfo-2.0-1.i686.rpm", "libfoo-debuginfo-2.0-1.x86_64.rpm",
@@ -244,6 +247,16 @@ def test_gather_addon_drops_parent_packages(composed):
             if f.endswith(".rpm")] == ["hatool-1.0-1.x86_64.rpm"]
     ha_sources = tree_files(compose, "Server", "source", "tree", "addons", "HA", "Packages")
     assert ha_sources == ["hatool-1.0-1.src.rpm"]
+    # hatool needs libfoo-devel, built from libfoo whose source Server carries: as in Pungi, a
+    # package that came into an addon only that way (not asked for) moves to the parent
+    entries = {(e["variant"], e["nevra"]) for e in compose.rpms.entries}
+    assert ("Server", "libfoo-devel-0:2.0-1.x86_64") in entries
+    assert ("Server-HA", "libfoo-devel-0:2.0-1.x86_64") not in entries
+    server = compose.results.get(("gather", "Server", "x86_64"))
+    assert "fulltree-exclude" in server.binary["libfoo-devel-0:2.0-1.x86_64"].flags
+    assert "libfoo-devel-0:2.0-1.x86_64" not in compose.results.get(("gather", "Server-HA", "x86_64")).binary
+    log = open(compose.paths.log_file("x86_64", "gather-Server-HA")).read()
+    assert "Moved to parent Server: libfoo-devel-0:2.0-1.x86_64" in log
 
 
 def test_rpms_entries(composed):
@@ -268,7 +281,8 @@ def test_gather_outputs_and_log(composed):
     assert flags["app-0:1.0-1.x86_64"] == ["input"]
     assert result["missing"] == ["armonly-data", "not-in-any-repo"]   # excluded arch, absent
     rpm_list = open(paths.gather_package_list("x86_64", "Server", "rpm")).read().split()
-    assert len(rpm_list) == 6 and all(p.endswith(".rpm") for p in rpm_list)
+    # Server's own 6 plus libfoo-devel, moved in from the addon
+    assert len(rpm_list) == 7 and all(p.endswith(".rpm") for p in rpm_list)
     log = open(paths.log_file("x86_64", "gather-Server")).read()
     assert "Could not find a match for not-in-any-repo in any configured repo" in log
     assert re.search(r"RPM\(multilib\): .*libfoo-2.0-1.i686.rpm", log)
