@@ -33,6 +33,8 @@ log = logging.getLogger("pungi_like.comps")
 
 DOCTYPE = '<!DOCTYPE comps PUBLIC "-//Red Hat, Inc.//DTD Comps info//EN" "comps.dtd">'
 PACKAGE_TYPES = ("mandatory", "default", "optional", "conditional")
+# a packagereq without a type is mandatory (libcomps, hence dnf and Pungi, read it so)
+MISSING_TYPE = "mandatory"
 # Order of top-level elements in written files (Pungi writes the same order).
 TOP_ORDER = ("group", "environment", "category", "langpacks", "blacklist", "whiteout")
 
@@ -130,7 +132,7 @@ class Comps:
                              uservisible=_bool(_text(g, "uservisible"), True))
             for req in g.iterfind("packagelist/packagereq"):
                 info.packages.append(PackageReq(name=(req.text or ""),
-                                                type=req.get("type", "default"),
+                                                type=req.get("type", MISSING_TYPE),
                                                 requires=req.get("requires")))
             result[gid] = info
         return result
@@ -364,21 +366,23 @@ class Comps:
         for g in groups:
             node = _dom_add(doc, top, "group")
             _dom_common(doc, node, g, force_description=True)
-            _dom_add(doc, node, "default", "true" if _bool(_text(g, "default"), False) else "false")
-            _dom_add(doc, node, "uservisible",
-                     "true" if _bool(_text(g, "uservisible"), True) else "false")
+            # libcomps' reading: default only when "true", user-visible unless "false"
+            default = (_text(g, "default") or "").strip().lower() == "true"
+            visible = (_text(g, "uservisible") or "").strip().lower() != "false"
+            _dom_add(doc, node, "default", "true" if default else "false")
+            _dom_add(doc, node, "uservisible", "true" if visible else "false")
             if _text(g, "langonly"):
                 _dom_add(doc, node, "langonly", _text(g, "langonly"))
             plist = _dom_add(doc, node, "packagelist")
             reqs = list(g.iterfind("packagelist/packagereq"))
             for kind in PACKAGE_TYPES:
-                for req in sorted((r for r in reqs if r.get("type", "default") == kind),
+                for req in sorted((r for r in reqs if r.get("type", MISSING_TYPE) == kind),
                                   key=lambda r: r.text or ""):
                     attrs = {"type": kind}
                     if kind == "conditional":
                         attrs["requires"] = req.get("requires") or ""
                     _dom_add(doc, plist, "packagereq", req.text, **attrs)
-            unknown = [r for r in reqs if r.get("type", "default") not in PACKAGE_TYPES]
+            unknown = [r for r in reqs if r.get("type", MISSING_TYPE) not in PACKAGE_TYPES]
             if unknown:
                 raise CompsError(f"Failed to process comps file. Package {unknown[0].text} in "
                                  f"group {_text(g, 'id')} has unknown type")

@@ -145,3 +145,14 @@ def test_unmatched_group_and_lookaside_groups():
     result, _ = filter_for_variant(comps, "x86_64", "Server-HA", groups=[],
                                    lookaside_groups=["core"], keep_groups_filter=True)
     assert result.group_ids() == []
+
+
+def test_libcomps_reading_of_missing_type_and_booleans():
+    comps = Comps.from_string("""<comps><group><id>g</id><name>G</name>
+        <default>yes</default><uservisible>0</uservisible>
+        <packagelist><packagereq>a</packagereq></packagelist></group></comps>""")
+    text = comps.to_pungi_bytes().decode()
+    # no type means mandatory; only "true" is true for default, only "false" hides a group
+    assert '<packagereq type="mandatory">a</packagereq>' in text
+    assert "<default>false</default>" in text and "<uservisible>true</uservisible>" in text
+    assert comps.groups()["g"].packages[0].type == "mandatory"
