@@ -91,6 +91,37 @@ def test_concurrent_tagging_and_tag_edits_keep_one_active_row(hub):
     assert sum(1 for h in history if h["active"]) == 1
 
 
+def test_racing_inserts_are_retried_not_reported(hub):
+    """Writers that do not share a parent row to lock (a new package name added to 8 different
+    tags at once, the same new tag created 8 times) meet at a unique index; the loser's whole
+    request is rerun and answers as if it had come second, never with a database error."""
+    admin = session(hub)
+    clients = [session(hub) for _ in range(CLIENTS)]
+    for round_ in range(3):
+        tags = ["race-pkg-%d-%d" % (round_, i) for i in range(CLIENTS)]
+        for tag in tags:
+            admin.createTag(tag)
+
+        def add(i, sess, round_=round_, tags=tags):
+            sess.packageListAdd(tags[i], "newpkg%d" % round_, owner="kojiadmin")
+
+        results, errors = _run_together(add, clients)
+        assert errors == {}, errors
+        assert admin.getPackage("newpkg%d" % round_)["name"] == "newpkg%d" % round_
+        for tag in tags:
+            assert [p["package_name"] for p in admin.listPackages(tagID=tag)] == \
+                ["newpkg%d" % round_]
+
+        def create(i, sess, round_=round_):
+            return sess.createTag("race-new-%d" % round_)
+
+        results, errors = _run_together(create, clients)
+        assert len(results) == 1, (results, errors)
+        for exc in errors.values():
+            assert "already exists" in str(exc), str(exc)
+    assert duplicate_active_rows(hub) == {}
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url_v3(request, tmp_path):
     """A fresh database URL of each backend (PostgreSQL: a uniquely named database)."""
