@@ -3,6 +3,7 @@
   pungi-like-hub init  --topdir DIR --admin NAME [--db URL] [--config hub.conf]
   pungi-like-hub serve --topdir DIR [--listen HOST:PORT] [--tls-cert C --tls-key K --client-ca CA]
                        [--config hub.conf]   (Koji's hub.conf format; flags override the file)
+  pungi-like-hub check --topdir DIR [--config hub.conf] [--quiet] [--json]   (exit 1: attention)
   pungi-like-hub certs --dir DIR --user NAME [--user NAME2 ...] [--hostname H ...]
                        [--koji-config FILE --profile NAME --url URL [--topdir DIR]]
 """
@@ -55,6 +56,20 @@ def build_parser():
     s.add_argument("--max-connections", type=int, default=512,
                    help="open connections at most; more are closed at once (default 512)")
     s.add_argument("--log-level", default="WARNING")
+
+    k = sub.add_parser("check", help="report what needs an admin's attention (database, "
+                                     "top directory, builders, stuck tasks, stale repos); "
+                                     "exit 1 when something does")
+    k.add_argument("--config", help="hub.conf (Koji's INI format), as for serve")
+    k.add_argument("--topdir", help="top directory (default: KojiDir of --config)")
+    k.add_argument("--builder-age", type=float, default=15.0, metavar="MIN",
+                   help="warn about enabled builders not seen for MIN minutes (default 15)")
+    k.add_argument("--task-age", type=float, default=30.0, metavar="MIN",
+                   help="warn about tasks FREE for more than MIN minutes (default 30)")
+    k.add_argument("--min-free", type=float, default=5.0, metavar="GIB",
+                   help="warn when the top directory has less free space (default 5 GiB)")
+    k.add_argument("--json", action="store_true", help="print the findings as JSON")
+    k.add_argument("--quiet", action="store_true", help="print only what is not OK (cron)")
 
     c = sub.add_parser("certs", help="make a CA, a server certificate, user certificates and "
                                      "a koji client profile")
@@ -116,6 +131,24 @@ def cmd_serve(args):
     return 0
 
 
+def cmd_check(args):
+    import json
+
+    from pungi_like.buildsvc import check
+    from pungi_like.buildsvc.hub.server import HubConfig
+
+    config = HubConfig.load(args.topdir)
+    if args.hub_conf is not None:
+        args.hub_conf.apply(config)
+    findings = check.run_checks(config, builder_age_min=args.builder_age,
+                                task_age_min=args.task_age, min_free_gib=args.min_free)
+    if args.json:
+        print(json.dumps(check.as_dicts(findings), indent=2))
+    else:
+        sys.stdout.write(check.format_text(findings, quiet=args.quiet))
+    return check.exit_status(findings)
+
+
 def cmd_certs(args):
     from pungi_like.buildsvc import certs
 
@@ -153,13 +186,13 @@ def _with_hub_conf(parser, argv):
 
     args = parser.parse_args(argv)
     args.hub_conf = None
-    if args.command not in ("init", "serve"):
+    if args.command not in ("init", "serve", "check"):
         return args
     if getattr(args, "config", None):
         # One file serves both commands: it may hold the flags of either; each takes its own.
         subs = parser._subparsers._group_actions[0].choices
         flags, own = {}, set()
-        for name in ("init", "serve"):
+        for name in ("init", "serve", "check"):
             for action in subs[name]._actions:
                 for opt in action.option_strings:
                     if opt.startswith("--") and opt not in ("--help", "--config"):
@@ -184,7 +217,8 @@ def main(argv=None):
     parser = build_parser()
     try:
         args = _with_hub_conf(parser, argv)
-        return {"init": cmd_init, "serve": cmd_serve, "certs": cmd_certs}[args.command](args)
+        return {"init": cmd_init, "serve": cmd_serve, "check": cmd_check,
+                "certs": cmd_certs}[args.command](args)
     except PungiLikeError as exc:
         print("pungi-like-hub: error: %s" % exc, file=sys.stderr)
         return 1
