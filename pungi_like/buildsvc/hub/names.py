@@ -32,8 +32,12 @@ def _setting(name):
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled(pattern):
-    return re.compile(pattern)
+def _compiled(pattern, option="RegexNameInternal"):
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise koji.GenericError("the hub's %s setting %r is not a valid regular expression "
+                                "(%s); fix hub.conf" % (option, pattern, exc)) from None
 
 
 #: the name columns hold 255 characters (schema.py); Koji's default limit (256) and "no limit"
@@ -76,7 +80,7 @@ def verify_name_user(name=None, krb=None):
     pattern = _setting("regex_user_name")
     if name is not None:
         _check_length(name)
-        if pattern and not _compiled(pattern).match(name):
+        if pattern and not _compiled(pattern, "RegexUserName").match(name):
             raise koji.GenericError("Name %s does not match RegexUserName value" % name)
         # user names name directories (scratch/<owner>/...)
         _check_path_safe(name)
@@ -85,7 +89,7 @@ def verify_name_user(name=None, krb=None):
                                     % name)
     if krb is not None:
         _check_length(krb, "Kerberos principal")
-        if pattern and not _compiled(pattern).match(krb):
+        if pattern and not _compiled(pattern, "RegexUserName").match(krb):
             raise koji.GenericError("Kerberos principal %s does not match RegexUserName value"
                                     % krb)
 

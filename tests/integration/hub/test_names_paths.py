@@ -249,6 +249,9 @@ def test_name_checks_follow_the_hub_settings(inproc):
     hub.config.max_name_length_internal = 0  # 0: no limit but the columns' 255
     assert call(tags.createTag, "long-" * 51)
     assert "Max length is 255" in _fault(call, tags.createTag, "long-" * 52)
+    hub.config.regex_name_internal = "^[a-z"
+    assert "RegexNameInternal setting '^[a-z' is not a valid regular expression" in _fault(
+        call, tags.createTag, "abc")
 
 
 def test_kojifiles_serves_nothing_that_resolves_outside(hub, tmp_path):
