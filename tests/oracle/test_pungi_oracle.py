@@ -2,6 +2,8 @@
 doc/pungi-differences.md (how, in oracle_harness.py). Inputs are built once per session (and cached
 on disk by their hash); one compose per scenario."""
 
+import concurrent.futures
+import os
 import re
 
 import pytest
@@ -22,9 +24,19 @@ def oracle_differences():
 
 
 @pytest.fixture(scope="session")
-def oracle_inputs():
-    """Builds a scenario's inputs once per session (several scenarios share one input build)."""
+def oracle_inputs(request):
+    """Builds the inputs of the selected scenarios once per session, in parallel (rpmbuild runs
+    one spec at a time; several scenarios share one input build), then hands them out."""
+    selected = sorted({item.callspec.params["scenario"] for item in request.session.items
+                       if getattr(item, "callspec", None) and item.callspec.params.get("scenario")})
+    by_key = {}
+    for name in selected:
+        by_key.setdefault(h.inputs_key(name), name)
     built = {}
+    if by_key:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            futures = {key: pool.submit(h.ensure_inputs, name) for key, name in by_key.items()}
+            built = {key: future.result() for key, future in futures.items()}
 
     def get(name):
         key = h.inputs_key(name)
