@@ -15,6 +15,7 @@ PHASE_MODULES = [
     "createiso",
     "extra_isos",
     "liveimages",
+    "image_build",
     "live_media",
     "imagechecksum",
     "test",

@@ -1,10 +1,10 @@
 """koji_event from the config, and waiting for signed copies (signed_packages_retries/_wait).
 
-A build is imported unsigned and tagged into a tag of its own; the compose asks for signed copies only. With retries,
-the compose looks again after each wait; a helper thread imports the signature (the real koji
-CLI's import-sig, as a signing robot would) as soon as the compose logs that it waits, so the
-next look finds the signed copies. Without the signature the compose fails after its looks,
-naming the RPMs.
+A build is imported unsigned and tagged into a tag of its own; the compose asks for signed
+copies only. With retries, the compose looks again after each wait; a helper thread imports the
+signature (the real koji CLI's import-sig, as a signing robot would) as soon as the compose logs
+that it waits, so the next look finds the signed copies. Without the signature the compose
+fails after its looks, naming the RPMs.
 """
 
 import glob
