@@ -73,7 +73,8 @@ def getBuildrootListing(id):
     bl, r = s.buildroot_listing, s.rpminfo
     q = (select(r.c.id.label("rpm_id"), r.c.name, r.c.version, r.c.release, r.c.epoch, r.c.arch,
                 r.c.build_id, r.c.external_repo_id, bl.c.is_update)
-         .select_from(bl.join(r, r.c.id == bl.c.rpm_id)).where(bl.c.buildroot_id == id)
+         .select_from(bl.join(r, r.c.id == bl.c.rpm_id))
+         .where(bl.c.buildroot_id == as_int(id, "id"))
          .order_by(r.c.name))
     return [dict(x._mapping) for x in context.conn.execute(q)]
 
@@ -146,7 +147,11 @@ def _add_listing(bid, rpmlist):
         if not isinstance(info, dict):
             raise koji.ParameterError("Invalid rpmlist entry: %r" % (info,))
         rid = info.get("id")
-        if rid is None:
+        if rid is not None:
+            rid = as_int(rid, "rpm id")
+            if not context.conn.execute(select(r.c.id).where(r.c.id == rid)).first():
+                continue
+        else:
             try:
                 key = [r.c[k] == info[k] for k in ("name", "version", "release", "arch")]
             except KeyError as exc:

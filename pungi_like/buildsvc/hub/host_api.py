@@ -207,6 +207,8 @@ def _failTask(task_id, response):
 def _freeTasks(tasks):
     """Put this host's OPEN/ASSIGNED tasks back in the queue."""
     hid = _host_id()
+    if tasks is not None and not isinstance(tasks, (list, tuple)):
+        raise koji.ParameterError("Invalid type for tasks: %s" % type(tasks).__name__)
     for tid in tasks or []:
         free_task(as_int(tid, "task_id"), host_id=hid)
 
@@ -259,6 +261,8 @@ def _subtask2(__parent, __taskopts, __method, *args, **opts):
 
 def _taskSetWait(parent, tasks):
     prow = _open_task_row(parent)
+    if tasks is not None and not isinstance(tasks, (list, tuple)):
+        raise koji.ParameterError("Invalid type for tasks: %s" % type(tasks).__name__)
     t = s.task
     context.conn.execute(update(t).where(t.c.id == prow["id"]).values(waiting=True))
     if tasks is None:
@@ -292,6 +296,8 @@ def _taskUnwait(parent):
 
 
 def _taskWaitResults(parent, tasks, canfail=None):
+    if canfail is not None and not isinstance(canfail, (list, tuple)):
+        raise koji.ParameterError("Invalid type for canfail: %s" % type(canfail).__name__)
     canfail = [as_int(x, "task") for x in (canfail or [])]
     pid = _open_task_row(parent)["id"]
     _taskUnwait(pid)
