@@ -145,6 +145,8 @@ class WebApp:
             return self._error(start_response, "403 Forbidden", str(exc))
         except koji.ActionNotAllowed as exc:
             return self._error(start_response, "403 Forbidden", str(exc))
+        except koji.RetryError as exc:
+            return self._error(start_response, "503 Service Unavailable", str(exc))
         except koji.GenericError as exc:
             # "No such ...": the object of the page does not exist
             status = "404 Not Found" if "No such" in str(exc) else "400 Bad Request"
@@ -152,8 +154,19 @@ class WebApp:
 
     # ---- the hub's call context --------------------------------------------------------------
     @contextlib.contextmanager
+    def _write_lock(self):
+        """The hub's write lock, waited for as long as an XML-RPC write waits (never forever)."""
+        lock = self.hub.db.write_lock
+        if not lock.acquire(timeout=dispatch.WRITE_LOCK_TIMEOUT):
+            raise koji.RetryError("the hub's database stayed busy; try again")
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextlib.contextmanager
     def _hub_context(self, environ, write=False):
-        lock = self.hub.db.write_lock if write else contextlib.nullcontext()
+        lock = self._write_lock() if write else contextlib.nullcontext()
         with lock, self.hub.db.engine.begin() as conn:
             context.reset()
             context.hub, context.conn, context.environ = self.hub, conn, environ
@@ -164,12 +177,13 @@ class WebApp:
             finally:
                 context.reset()
 
-    @staticmethod
-    def _cert_user(environ):
-        """The active user named by a verified TLS client certificate, or None."""
+    def _cert_user(self, environ):
+        """The active user named by a verified TLS client certificate, or None (the subject
+        component that names users is the hub's, as for sslLogin)."""
         if environ.get("SSL_CLIENT_VERIFY") != "SUCCESS":
             return None
-        name = environ.get("SSL_CLIENT_S_DN_CN")
+        component = getattr(self.hub.config, "dn_username_component", "CN")
+        name = environ.get("SSL_CLIENT_S_DN_" + component)
         user = get_user_row(name) if name else None
         if user is None or user["status"] != 0:
             return None
