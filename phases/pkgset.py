@@ -116,17 +116,19 @@ class PackageSet:
 
 
 def noarch_excluded(src_header, arch, considers_noarch=True):
-    """Why a noarch package built from ``src_header`` must not enter an ``arch`` tree, or None."""
+    """Why a noarch package built from ``src_header`` must not enter an ``arch`` tree, or None.
+
+    As in Pungi, the source package's tags are compared with the tree's native arches plus
+    ``noarch`` (without it when ``considers_noarch`` is False): any ExcludeArch among them, or
+    an ExclusiveArch with none of them, keeps the package out."""
     if src_header is None:
         return None
-    if arch in src_header.excludearch:
+    arches = set(archmod.native_arches(arch)) | ({"noarch"} if considers_noarch else set())
+    if set(src_header.excludearch) & arches:
         return f"ExcludeArch: {' '.join(src_header.excludearch)}"
     exclusive = src_header.exclusivearch
-    if exclusive:
-        if considers_noarch and "noarch" in exclusive:
-            return None
-        if arch not in exclusive:
-            return f"ExclusiveArch: {' '.join(exclusive)}"
+    if exclusive and not set(exclusive) & arches:
+        return f"ExclusiveArch: {' '.join(exclusive)}"
     return None
 
 

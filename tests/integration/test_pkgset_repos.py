@@ -33,6 +33,15 @@ def test_noarch_exclusion_rules():
     assert noarch_excluded(src_header(exclusivearch=["noarch"]), "x86_64",
                            considers_noarch=False) == "ExclusiveArch: noarch"
     assert noarch_excluded(None, "x86_64") is None
+    # Pungi compares with the tree's native arches and noarch: ExcludeArch: noarch excludes
+    # (unless noarch is not considered), a compatible native arch counts for the tree
+    assert noarch_excluded(src_header(excludearch=["noarch"]), "x86_64") == "ExcludeArch: noarch"
+    assert noarch_excluded(src_header(excludearch=["noarch"]), "x86_64",
+                           considers_noarch=False) is None
+    assert noarch_excluded(src_header(exclusivearch=["i686"]), "i386") is None
+    assert noarch_excluded(src_header(excludearch=["i586"]), "i386") == "ExcludeArch: i586"
+    # multilib arches are not the tree's
+    assert noarch_excluded(src_header(exclusivearch=["i686"]), "x86_64") == "ExclusiveArch: i686"
 
 
 @pytest.fixture(scope="module")
