@@ -550,10 +550,9 @@ def load_policies(configured=None):
         try:
             rulesets[name] = koji.policy.SimpleRuleSet(lines, TESTS)
         except Exception as exc:  # noqa: BLE001 - koji.policy raises bare Exception too
-            bad = _first_bad_line(lines)
+            bad, text = _first_bad_line(lines), str(exc)
             raise PolicyError("policy %s: %s%s" % (
-                name, str(exc).replace("GenericError: ", ""),
-                " (in line %r)" % bad if bad else "")) from None
+                name, text, " (in line %r)" % bad if bad and bad not in text else "")) from None
     return rulesets
 
 
