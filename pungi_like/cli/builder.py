@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 
@@ -10,9 +11,12 @@ def build_parser():
     p = argparse.ArgumentParser(
         prog="pungi-like-builder",
         description="Run a builder: log in to the hub as a host, take tasks, run them.")
-    p.add_argument("--hub", required=True, help="hub URL, e.g. https://hub:8443/kojihub")
-    p.add_argument("--cert", required=True, help="the host's certificate+key (PEM, CN = host)")
-    p.add_argument("--serverca", required=True, help="CA certificate of the hub")
+    p.add_argument("--config", help="builder.conf in kojid.conf's format ([kojid] section: "
+                                    "server, cert, serverca, topdir, topurl, workdir, maxjobs, "
+                                    "sleeptime, allowed_scms, ...); flags override it")
+    p.add_argument("--hub", help="hub URL, e.g. https://hub:8443/kojihub (kojid: server)")
+    p.add_argument("--cert", help="the host's certificate+key (PEM, CN = host)")
+    p.add_argument("--serverca", help="CA certificate of the hub")
     p.add_argument("--topdir", help="the hub's top directory, when this machine has it")
     p.add_argument("--topurl", help="URL of the top directory (default: <hub>/../kojifiles)")
     p.add_argument("--workdir", default="/var/tmp/pungi-like-builder",
@@ -25,15 +29,50 @@ def build_parser():
                    help="keep work directories of successful tasks")
     p.add_argument("--parent-pid", type=int,
                    help="stop when the process with this pid (the embedding one) is gone")
+    p.add_argument("--allowed-scms", dest="allowed_scms",
+                   help="SCM URLs this builder checks out: whitespace-separated host:repository "
+                        "globs, '!' denies (kojid's allowed_scms); default: whatever the hub "
+                        "allowed")
     p.add_argument("--log-level", default="INFO")
     return p
 
 
+def parse_args(argv=None):
+    """Flags over ``--config`` over defaults; a missing hub/cert/serverca is a usage error."""
+    from ..buildsvc.builder.conf import read_builder_conf
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.ignored_options = []
+    if args.config:
+        values, ignored = read_builder_conf(args.config)
+        parser.set_defaults(**values)
+        args = parser.parse_args(argv)
+        args.ignored_options = ignored
+    missing = [flag for flag, dest in (("--hub (server)", "hub"), ("--cert", "cert"),
+                                       ("--serverca", "serverca")) if not getattr(args, dest)]
+    if missing:
+        parser.error("missing %s: give them as flags or in the [kojid] section of --config"
+                     % ", ".join(missing))
+    return args
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    from ..errors import PungiLikeError
+
+    try:
+        args = parse_args(argv)
+    except PungiLikeError as exc:
+        print("pungi-like-builder: error: %s" % exc, file=sys.stderr)
+        return 2
+    from ..buildsvc.builder.conf import parse_allowed_scms
     from ..buildsvc.builder.daemon import BuilderOptions, main_loop, setup_logging
 
     setup_logging(args.log_level)
+    if args.ignored_options:
+        logging.getLogger("pungi_like.buildsvc.builder").info(
+            "%s: kojid options not used by this builder: %s", args.config,
+            ", ".join(args.ignored_options))
     arches = None
     if args.arches:
         arches = [a for item in args.arches for a in item.replace(",", " ").split()]
@@ -41,7 +80,9 @@ def main(argv=None):
                           topdir=args.topdir, topurl=args.topurl, workdir=args.workdir,
                           capacity=args.capacity, arches=arches, maxjobs=args.maxjobs,
                           poll_interval=args.poll_interval, keep_workdirs=args.keep_workdirs,
-                          parent_pid=args.parent_pid)
+                          parent_pid=args.parent_pid,
+                          allowed_scms=(parse_allowed_scms(args.allowed_scms)
+                                        if args.allowed_scms is not None else None))
     return main_loop(opts)
 
 

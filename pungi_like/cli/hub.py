@@ -4,6 +4,7 @@
   pungi-like-hub serve --topdir DIR [--listen HOST:PORT] [--tls-cert C --tls-key K --client-ca CA]
                        [--config hub.conf]   (Koji's hub.conf format; flags override the file)
   pungi-like-hub check --topdir DIR [--config hub.conf] [--quiet] [--json]   (exit 1: attention)
+  pungi-like-hub install-units [--dest /etc/systemd/system] [--confdir /etc/pungi-like] ...
   pungi-like-hub certs --dir DIR --user NAME [--user NAME2 ...] [--hostname H ...]
                        [--koji-config FILE --profile NAME --url URL [--topdir DIR]]
 """
@@ -70,6 +71,21 @@ def build_parser():
                    help="warn when the top directory has less free space (default 5 GiB)")
     k.add_argument("--json", action="store_true", help="print the findings as JSON")
     k.add_argument("--quiet", action="store_true", help="print only what is not OK (cron)")
+
+    u = sub.add_parser("install-units", help="write the systemd units of the hub and the "
+                                             "builder, and a logrotate snippet")
+    u.add_argument("--dest", default="/etc/systemd/system", help="where the units go")
+    u.add_argument("--logrotate-dest", default="/etc/logrotate.d",
+                   help="where the logrotate snippet goes ('' for none)")
+    u.add_argument("--bindir", help="where pungi-like-hub and pungi-like-builder are installed "
+                                    "(default: this installation's)")
+    u.add_argument("--confdir", default="/etc/pungi-like",
+                   help="where hub.conf and builder.conf are")
+    u.add_argument("--topdir", default="/srv/pungi-like",
+                   help="the hub's top directory (the only place the hub unit may write)")
+    u.add_argument("--logdir", default="/var/log/pungi-like", help="where the logs go")
+    u.add_argument("--user", default="pungi-like", help="the hub's system user")
+    u.add_argument("--group", help="the hub's group (default: the user's name)")
 
     c = sub.add_parser("certs", help="make a CA, a server certificate, user certificates and "
                                      "a koji client profile")
@@ -149,6 +165,22 @@ def cmd_check(args):
     return check.exit_status(findings)
 
 
+def cmd_install_units(args):
+    from pungi_like.buildsvc import units
+
+    written = units.install_units(
+        args.dest, args.logrotate_dest, bindir=args.bindir or units.default_bindir(),
+        confdir=args.confdir, topdir=args.topdir, logdir=args.logdir, user=args.user,
+        group=args.group or args.user)
+    for path in written:
+        print("wrote %s" % path)
+    print("next: create the user (useradd --system %s), %s and %s, write %s/hub.conf and "
+          "%s/builder.conf, then: systemctl daemon-reload && systemctl enable --now "
+          "pungi-like-hub pungi-like-builder"
+          % (args.user, args.topdir, args.logdir, args.confdir, args.confdir))
+    return 0
+
+
 def cmd_certs(args):
     from pungi_like.buildsvc import certs
 
@@ -218,7 +250,7 @@ def main(argv=None):
     try:
         args = _with_hub_conf(parser, argv)
         return {"init": cmd_init, "serve": cmd_serve, "check": cmd_check,
-                "certs": cmd_certs}[args.command](args)
+                "install-units": cmd_install_units, "certs": cmd_certs}[args.command](args)
     except PungiLikeError as exc:
         print("pungi-like-hub: error: %s" % exc, file=sys.stderr)
         return 1

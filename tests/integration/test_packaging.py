@@ -117,3 +117,122 @@ def test_wheel_installs_working_commands_with_their_data(wheel_venv):
                              cwd=str(outside), env=env)
         assert res.returncode == 0, (cmd, res.stderr)
         assert "usage:" in res.stdout
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_deployment_sequence(wheel_venv, tmp_path):
+    """doc/deployment.md's sequence with the wheel's commands: certs, hub.conf (Koji's DB*
+    options, PostgreSQL), init, install-units, the hub and builder started with the units'
+    ExecStart lines as written, the real koji CLI adding the host and getting a repo made by the
+    builder, and `check` finding nothing to report."""
+    import shlex
+    import shutil
+    import signal
+    import time
+    import uuid
+
+    import psycopg
+
+    from pungi_like.universe.rpmbuild import Package, build_packages
+
+    venv, _ = wheel_venv
+    bindir = str(venv / "bin")
+    koji = [os.path.join(os.path.dirname(sys.executable), "koji"), "-c",
+            str(tmp_path / "koji.conf"), "-p", "site"]
+    port = _free_port()
+    url = "https://127.0.0.1:%d/kojihub" % port
+    conf, top, logs, pki = (tmp_path / d for d in ("conf", "top", "log", "pki"))
+    for d in (conf, logs):
+        d.mkdir()
+    env = dict(os.environ, PYTHONPATH="")
+
+    def run(*cmd, check=True):
+        proc = subprocess.run(list(cmd), capture_output=True, text=True, env=env,
+                              cwd=str(tmp_path), timeout=300)
+        if check:
+            assert proc.returncode == 0, (cmd, proc.stdout, proc.stderr)
+        return proc
+
+    run(os.path.join(bindir, "pungi-like-hub"), "certs", "--dir", str(pki), "--user",
+        "kojiadmin", "--user", "builder1", "--koji-config", str(tmp_path / "koji.conf"),
+        "--profile", "site", "--url", url, "--topdir", str(top))
+    dbname = "pl_deploy_%s" % uuid.uuid4().hex[:10]
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres",
+                         autocommit=True) as c:
+        c.execute("CREATE DATABASE %s" % dbname)
+    (conf / "hub.conf").write_text(
+        "[hub]\nKojiDir = %s\nDBName = %s\nDBHost = 127.0.0.1\nDBUser = postgres\n\n"
+        "[pungi-like]\nlisten = 127.0.0.1:%d\ntls-cert = %s\ntls-key = %s\nclient-ca = %s\n"
+        % (top, dbname, port, pki / "server.crt", pki / "server.key", pki / "ca.crt"))
+    (conf / "builder.conf").write_text(
+        "[kojid]\nserver = %s\ncert = %s\nserverca = %s\ntopdir = %s\nworkdir = %s\n"
+        "maxjobs = 2\nsleeptime = 0.3\nmockdir = /var/lib/mock\n"
+        % (url, pki / "builder1.pem", pki / "ca.crt", top, tmp_path / "work"))
+    procs = []
+    try:
+        run(os.path.join(bindir, "pungi-like-hub"), "init", "--config", str(conf / "hub.conf"),
+            "--admin", "kojiadmin")
+        out = run(os.path.join(bindir, "pungi-like-hub"), "install-units", "--dest",
+                  str(tmp_path / "units"), "--logrotate-dest", str(tmp_path / "logrotate"),
+                  "--bindir", bindir, "--confdir", str(conf), "--topdir", str(top),
+                  "--logdir", str(logs), "--user", "nobody").stdout
+        assert "wrote %s" % (tmp_path / "units" / "pungi-like-hub.service") in out
+        if shutil.which("systemd-analyze"):
+            for unit in ("pungi-like-hub.service", "pungi-like-builder.service"):
+                res = run("systemd-analyze", "verify", str(tmp_path / "units" / unit),
+                          check=False)
+                assert res.returncode == 0, res.stdout + res.stderr
+        from pungi_like.buildsvc.units import exec_start
+
+        def start(unit, log):
+            line = exec_start(str(tmp_path / "units" / unit))
+            assert line.startswith(bindir + "/")  # the wheel's command, not the checkout's
+            with open(logs / log, "ab") as fh:  # StandardOutput=append:LOGDIR/...
+                procs.append(subprocess.Popen(shlex.split(line), stdout=fh,
+                                              stderr=subprocess.STDOUT, env=env,
+                                              cwd=str(tmp_path)))
+
+        start("pungi-like-hub.service", "hub.log")
+        deadline = time.monotonic() + 60
+        while run(*koji, "hello", check=False).returncode != 0:
+            assert procs[0].poll() is None, (logs / "hub.log").read_text()
+            assert time.monotonic() < deadline, (logs / "hub.log").read_text()
+            time.sleep(0.3)
+        run(*koji, "add-host", "builder1", "x86_64")
+        run(*koji, "add-host-to-channel", "builder1", "createrepo")
+        start("pungi-like-builder.service", "builder.log")
+
+        rpms = build_packages([Package("deploy-demo", arch="noarch",
+                                       files={"/usr/share/deploy-demo/README": "hi\n"})],
+                              tmp_path / "rpms", workdir=tmp_path / "rpmbuild")
+        run(*koji, "add-tag", "site-build", "--arches", "x86_64")
+        run(*koji, "add-pkg", "--owner", "kojiadmin", "site-build", "deploy-demo")
+        run(*koji, "import", *rpms.all)
+        run(*koji, "call", "tagBuildBypass", "site-build", "deploy-demo-1.0-1")
+        res = run(*koji, "regen-repo", "--wait", "site-build")
+        assert "Got repo" in res.stdout, res.stdout + (logs / "builder.log").read_text()
+        listed = run(*koji, "list-tagged", "site-build").stdout
+        assert "deploy-demo-1.0-1" in listed
+        check = run(os.path.join(bindir, "pungi-like-hub"), "check", "--config",
+                    str(conf / "hub.conf"), "--quiet", "--min-free", "0", check=False)
+        assert check.returncode == 0 and check.stdout == "", check.stdout + check.stderr
+        assert "kojid options not used by this builder: mockdir" in \
+            (logs / "builder.log").read_text()
+    finally:
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres",
+                             autocommit=True) as c:
+            c.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % dbname)

@@ -53,6 +53,8 @@ class BuilderOptions:
     poll_interval: float = 1.0
     keep_workdirs: bool = False
     parent_pid: Optional[int] = None   # stop when this process (the embedding one) is gone
+    #: kojid's allowed_scms rules [(allow, host glob, repository glob)]; None: the hub decides
+    allowed_scms: Optional[list] = None
     extra: dict = field(default_factory=dict)
 
 
@@ -287,6 +289,7 @@ def run_task(session, task, h, opts: BuilderOptions) -> int:
         del kwargs["__starstar"]
     ctx = TaskContext(session, task, workdir_root=opts.workdir, topdir=opts.topdir,
                       topurl=opts.topurl, serverca=opts.serverca)
+    ctx.allowed_scms = opts.allowed_scms
     ok = False
     try:
         weight = h.task_weight(ctx, args, kwargs)

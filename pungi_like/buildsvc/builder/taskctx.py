@@ -25,6 +25,8 @@ class TaskContext:
 
     #: Seconds between ``host.taskWait`` polls while waiting for subtasks.
     wait_poll = 0.5
+    #: the builder's own allowed_scms rules (builder.conf); None: only the hub's check applies
+    allowed_scms = None
 
     def __init__(self, session, task, *, workdir_root, topdir=None, topurl=None,
                  serverca=None, log_level=logging.INFO):

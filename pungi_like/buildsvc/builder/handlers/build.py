@@ -119,6 +119,11 @@ def checkout_scm(ctx, url, dest):
     """Clone ``url``'s repository into ``dest`` at its revision; returns (the directory of its
     ``?path`` module, the commit id)."""
     clone, module, rev = parse_scm(url)
+    if getattr(ctx, "allowed_scms", None) is not None:
+        from ..conf import scm_allowed
+
+        if not scm_allowed(ctx.allowed_scms, url):
+            raise koji.BuildError("SCM %s is not allowed by this builder's allowed_scms" % url)
     log_path = os.path.join(ctx.workdir, "checkout.log")
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     with open(log_path, "a", encoding="utf-8") as log:
