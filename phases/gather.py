@@ -312,15 +312,23 @@ class GatherPhase(PhaseBase):
         for pattern in result.filtered:
             note("No package matches pattern %s: every match is filtered out", pattern)
         for msg in result.broken_deps_messages():
-            note(msg, level="error" if conf.check_deps else "warning")
+            note(msg)
         for srpm in result.missing_sources:
             note("Source package %s not found; its NEVRA is guessed", srpm, level="warning")
         self.write_log(unit, lines, result)
         if conf.require_all_comps_packages and comps_names & set(result.missing):
             raise PhaseError(f"gather {variant.uid}.{arch}: comps packages missing from the "
                              f"package set: {', '.join(sorted(comps_names & set(result.missing)))}")
-        if conf.check_deps:
-            result.check()
+        if conf.check_deps and result.broken_deps:
+            # Pungi's check_deps: one error per package, then the failure
+            by_package = {}
+            for dep, nevra in result.broken_deps:
+                name_arch = f"{nevra.rsplit('-', 2)[0]}.{nevra.rpartition('.')[2]}"
+                by_package.setdefault(name_arch, set()).add(dep)
+            for name_arch in sorted(by_package):
+                self.log.error("Unresolved dependencies for %s.%s in package %s: %s", variant.uid,
+                               arch, name_arch, sorted(by_package[name_arch]))
+            raise PhaseError("Unresolved dependencies detected")
 
         self.link_and_record(result, variant, arch, pkgset)
         self.compose.results.put(("gather", variant.uid, arch), result)

@@ -290,7 +290,7 @@ def test_gather_outputs_and_log(composed):
     assert compose.results.get(("gather", "Server", "x86_64")).binary
 
 
-def test_broken_dependency_fails_the_unit(composed, tmp_path):
+def test_broken_dependency_fails_the_unit(composed, tmp_path, caplog):
     from phases.gather import GatherPhase
     from pungi_like.errors import PhaseError
     compose, _ = composed
@@ -307,8 +307,12 @@ def test_broken_dependency_fails_the_unit(composed, tmp_path):
     finally:
         conf.additional_packages = old
         conf.comps_file = "comps.xml"
-    assert str(exc.value) == ("Unresolvable dependency nothing-provides-this >= 3 in "
-                              "broken-0:1.0-1.x86_64\nUnresolved dependencies detected")
+    # as in Pungi: one error per package in the compose log, then the failure
+    assert str(exc.value) == "Unresolved dependencies detected"
+    assert ("Unresolved dependencies for Broken.x86_64 in package broken.x86_64: "
+            "['nothing-provides-this >= 3']") in caplog.messages
+    log = open(unit.log_path).read()
+    assert "Unresolvable dependency nothing-provides-this >= 3 in broken-0:1.0-1.x86_64" in log
 
 
 def test_file_dep_outside_primary_resolved_from_real_repo(rpm_repo):
