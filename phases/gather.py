@@ -317,8 +317,8 @@ class GatherPhase(PhaseBase):
             note("Source package %s not found; its NEVRA is guessed", srpm, level="warning")
         self.write_log(unit, lines, result)
         if conf.require_all_comps_packages and comps_names & set(result.missing):
-            raise PhaseError(f"gather {variant.uid}.{arch}: comps packages missing from the "
-                             f"package set: {', '.join(sorted(comps_names & set(result.missing)))}")
+            raise PhaseError(f"Packages mentioned in comps do not exist for {variant.uid}.{arch}: "
+                             f"{', '.join(sorted(comps_names & set(result.missing)))}")
         if conf.check_deps and result.broken_deps:
             # Pungi's check_deps: one error per package, then the failure
             by_package = {}
