@@ -367,3 +367,21 @@ def test_variant_as_lookaside_and_lookaside_repos(rpm_repo, tmp_path):
     other = compose.results.get(("gather", "Other", "x86_64"))
     assert other.binary == {}
     assert "hatool-0:1.0-1.x86_64" in other.lookaside
+
+
+def test_require_all_comps_packages(composed):
+    from phases.gather import GatherPhase
+    from pungi_like.errors import PhaseError
+    compose, _ = composed
+    server = compose.get_variant("Server")
+    compose.conf.require_all_comps_packages = True
+    try:
+        phase = GatherPhase(compose)
+        unit = phase.unit("Server.x86_64", phase.run_unit, variant=server, arch="x86_64")
+        with pytest.raises(PhaseError) as exc:
+            phase.run_unit(unit)
+    finally:
+        compose.conf.require_all_comps_packages = False
+    # "armonly-data" is excluded from x86_64, "not-in-any-repo" is nowhere
+    assert str(exc.value) == ("Packages mentioned in comps do not exist for Server.x86_64: "
+                              "armonly-data, not-in-any-repo")
