@@ -289,6 +289,13 @@ class GatherPhase(PhaseBase):
             fulltree, selfhosting = True, False
             fulltree_excludes = sorted({_srpm_name(p.filename) for d in drop for p in d.source.values()})
         methods = _flatten(conf.variant_arch_values("multilib", variant.uid, arch))
+        # the parent's groups are part of a child's inputs in Pungi: their conditional
+        # packages apply to what the child brings in too
+        conditional = []
+        for other in self.drop_variants(variant):
+            other_comps = self.comps_for(other, arch) if arch in other.arches else None
+            if other_comps is not None:
+                conditional += other_comps.conditional_packages(self.group_inputs(other, other_comps))
         note("method %s, %d group(s), %d package input(s), multilib %s", method, len(groups),
              len(packages), ",".join(methods) or "none")
         result = gather(None, arch, packages=packages, groups=groups, comps=comps, method=method,
@@ -299,7 +306,7 @@ class GatherPhase(PhaseBase):
                         multilib_blacklist=(conf.multilib_blacklist or {}).get(arch, []) +
                         (conf.multilib_blacklist or {}).get("*", []),
                         filter_packages=filters, fulltree_excludes=fulltree_excludes,
-                        prepopulate=prepopulate, solver=solver,
+                        prepopulate=prepopulate, solver=solver, conditional=conditional,
                         langpacks=comps.langpacks() if comps is not None else ())
         self.drop_parent_packages(result, drop)
         if variant.type in ("addon", "layered-product"):

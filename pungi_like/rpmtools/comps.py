@@ -168,6 +168,19 @@ class Comps:
                 names.add(req.name.strip())
         return sorted(names)
 
+    def conditional_packages(self, group_ids):
+        """``[(package, required package)]`` of the conditional entries of ``group_ids``
+        (globs allowed), in document order."""
+        groups = self.groups()
+        result = []
+        for pattern in group_ids:
+            for gid in fnmatch.filter(groups, pattern):
+                for req in groups[gid].packages:
+                    item = (req.name.strip(), req.requires)
+                    if req.type == "conditional" and req.requires and item not in result:
+                        result.append(item)
+        return result
+
     # ---- checks ---------------------------------------------------------------------------
     def whitespace_errors(self):
         """Messages for package names with leading or trailing whitespace (fatal in Pungi)."""

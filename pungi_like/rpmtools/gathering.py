@@ -597,14 +597,9 @@ def gather(repos, arch, packages=(), groups=(), comps=None, method="deps", greed
     inputs = list(packages)
     if groups:
         inputs += comps.group_packages(groups, include_optional=True, include_conditional=False)
-        comps_groups = comps.groups()
-        for gid in groups:
-            for pattern_gid in fnmatch.filter(comps_groups, gid):
-                for req in comps_groups[pattern_gid].packages:
-                    if req.type == "conditional" and req.requires:
-                        item = (req.name.strip(), req.requires)
-                        if item not in conditional:
-                            conditional.append(item)
+        for item in comps.conditional_packages(groups):
+            if item not in conditional:
+                conditional.append(item)
     g = _Gather(solver, greedy=greedy, fulltree=fulltree, selfhosting=selfhosting,
                 multilib_methods=multilib_methods, multilib_whitelist=multilib_whitelist,
                 multilib_blacklist=multilib_blacklist, excludes=filter_packages,

@@ -182,3 +182,15 @@ def test_name_arch_items_are_pointed_out():
     from phases.gather import _name_arch_items
     assert _name_arch_items(["a.x86_64", "b.i686", "c.noarch", "python3.11", "d.+", "e.src",
                              "f"]) == ["a.x86_64", "b.i686", "c.noarch"]
+
+
+def test_conditional_packages_of_other_groups_apply(solver):
+    # a child variant gets its parent's conditional entries: they are passed in as pairs
+    comps = Comps.from_string("""<comps><group><id>parent</id><name>P</name><packagelist>
+        <packagereq type="conditional" requires="docs">docs-extra</packagereq>
+        <packagereq type="mandatory">office</packagereq>
+        </packagelist></group></comps>""")
+    pairs = comps.conditional_packages(["par*"])
+    assert pairs == [("docs-extra", "docs")]
+    assert names(go(solver, ["docs"], conditional=pairs)) == ["docs-extra.noarch", "docs.noarch"]
+    assert names(go(solver, ["docs"])) == ["docs.noarch"]
