@@ -9,7 +9,7 @@ import koji
 from sqlalchemy import String, and_, func, insert, select
 
 from ..db import schema as s
-from .common import as_int, assert_admin, assert_login, get_user_row, lookup
+from .common import as_int, assert_admin, assert_login, check_type, get_user_row, lookup
 from .context import context, event_id, fmt_time, perms
 from .names import verify_nvr
 from .registry import export, read_only
@@ -257,7 +257,9 @@ def cancelBuild(buildID, strict=False):
 @read_only
 def getNextRelease(build_info, incr=1):
     """The next numeric release for name/version (used by image tasks)."""
-    name, version = build_info["name"], build_info["version"]
+    check_type(build_info, dict, "build_info")
+    name = check_type(build_info.get("name"), str, "build_info name")
+    version = check_type(build_info.get("version"), str, "build_info version")
     q = (select(s.build.c.release).select_from(s.build.join(s.package,
                                                             s.package.c.id == s.build.c.pkg_id))
          .where(s.package.c.name == name, s.build.c.version == version)

@@ -144,6 +144,8 @@ def queryHistory(tables=None, **kwargs):
         tables = list(s.VERSIONED_TABLES)
     elif isinstance(tables, str):
         tables = [tables]
+    elif not isinstance(tables, (list, tuple)):
+        raise koji.ParameterError("Invalid tables: a list of table names expected")
     ids = {k: _filter_id(k, v) for k, v in filters.items()}
     editor = get_user_row(kwargs["editor"], strict=True)["id"] \
         if kwargs.get("editor") is not None else None

@@ -131,6 +131,9 @@ def _describe(exc):
 
 #: how the database drivers say they cannot pass a Python value (a list where an id belongs)
 _DRIVER_REFUSALS = ("Error binding parameter", "cannot adapt type", "is not supported")
+#: PostgreSQL: no operator for these types (a string compared with an integer column),
+#: a value of the wrong data type
+_TYPE_MISMATCH_SQLSTATES = frozenset({"42883", "42804"})
 
 
 def _value_refused_by_driver(exc):
@@ -139,8 +142,10 @@ def _value_refused_by_driver(exc):
         return False
     if not isinstance(exc, DBAPIError):
         return isinstance(exc.orig, ARGUMENT_ERRORS)  # SQLAlchemy's own bind processing
-    return (getattr(exc.orig, "sqlstate", None) is None
-            and any(s in str(exc.orig) for s in _DRIVER_REFUSALS))
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in _TYPE_MISMATCH_SQLSTATES:
+        return True
+    return sqlstate is None and any(s in str(exc.orig) for s in _DRIVER_REFUSALS)
 
 
 def exception_fault(exc, method=None):

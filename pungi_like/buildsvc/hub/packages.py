@@ -121,6 +121,8 @@ def apply_query_opts(results, queryOpts):
     """Koji's queryOpts on a result list: order (``-key`` descending), offset, limit, countOnly."""
     if not queryOpts:
         return results
+    if not isinstance(queryOpts, dict):
+        raise koji.ParameterError("Invalid queryOpts: a struct expected, not %r" % (queryOpts,))
     order = queryOpts.get("order")
     if order:
         for key in reversed(order.split(",")):

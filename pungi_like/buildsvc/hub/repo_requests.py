@@ -218,7 +218,12 @@ def _filter(rows, clauses, fields, opts):
            ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b,
            "IN": lambda a, b: a in b, "NOT IN": lambda a, b: a not in b,
            "IS": lambda a, b: a is b, "IS NOT": lambda a, b: a is not b}
+    if not isinstance(clauses or [], (list, tuple)):
+        raise koji.ParameterError("Invalid clauses: a list of [field, op, value] expected")
     for clause in clauses or []:
+        if not isinstance(clause, (list, tuple)) or len(clause) != 3:
+            raise koji.ParameterError("Invalid clause %r: [field, op, value] expected"
+                                      % (clause,))
         field, op, value = clause
         f = ops.get(str(op).upper())
         if f is None:

@@ -7,7 +7,8 @@ from sqlalchemy import insert, select, update
 
 from ..db import schema as s
 from .common import (
-    active_at, assert_admin, get_user_row, insert_versioned, lock_rows, lookup, revoke,
+    active_at, as_int, assert_admin, check_type, get_user_row, insert_versioned, lock_rows,
+    lookup, revoke,
 )
 from .context import context
 from .names import verify_name_internal, verify_name_user
@@ -47,9 +48,9 @@ def listUsers(userType=koji.USERTYPES["NORMAL"], prefix=None, queryOpts=None, pe
               inherited_perm=False):
     q = select(s.users).order_by(s.users.c.id)
     if userType is not None:
-        q = q.where(s.users.c.usertype == userType)
+        q = q.where(s.users.c.usertype == as_int(userType, "userType"))
     if prefix:
-        q = q.where(s.users.c.name.like(prefix + "%"))
+        q = q.where(s.users.c.name.like(check_type(prefix, str, "prefix") + "%"))
     return [user_info(dict(r._mapping)) for r in context.conn.execute(q)]
 
 

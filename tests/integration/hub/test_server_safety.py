@@ -250,6 +250,18 @@ def test_bad_content_length_is_a_400(shared_hub, length):
     assert b"Content-Length" in data
 
 
+@pytest.mark.parametrize("path", ["/kojifiles/a%00b", "/kojifiles/%00/", "/kojifiles/%C3%28",
+                                  "/kojifiles/../../etc/passwd", "/kojihub/x?%00"])
+def test_odd_file_paths_are_refused_not_crashed(shared_hub, path):
+    ctx = ssl.create_default_context(cafile=shared_hub.ca)
+    conn = http.client.HTTPSConnection("127.0.0.1", _port(shared_hub), context=ctx, timeout=20)
+    conn.request("GET", path)
+    resp = conn.getresponse()
+    data = resp.read()
+    assert resp.status in (301, 403, 404, 405), (resp.status, data)
+    assert shared_hub.topdir.encode() not in data
+
+
 def test_unexpected_errors_carry_a_reference_found_in_the_log(caplog):
     """Internal errors are reported generically, with a reference the admin finds in the log."""
     from sqlalchemy.exc import OperationalError, ProgrammingError
