@@ -121,6 +121,10 @@ class WebApp:
     # ---- WSGI ------------------------------------------------------------------------------
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
+        if path == PREFIX:
+            # the pages link relatively ("tasks"): they must be seen under /koji/
+            return self._send(start_response, "301 Moved Permanently", "text/plain", b"",
+                              [("Location", PREFIX + "/")])
         name = path[len(PREFIX):].strip("/") or "index"
         method = environ.get("REQUEST_METHOD", "GET")
         try:

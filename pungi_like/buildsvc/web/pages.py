@@ -22,6 +22,7 @@ from .app import BadRequest, NotFound, Redirect, cached_call, call
 PAGE_SIZE = 50
 LOG_TAIL_LINES = 80
 LOG_TAIL_BYTES = 64 * 1024
+MAX_TERMS = 200      # search terms (a regexp runs in this process over every name)
 
 PAGES = {}
 
@@ -577,6 +578,8 @@ def search(req):
     if not terms:
         return "search.html.j2", values
     kind, match = values["type"], values["match"]
+    if len(terms) > MAX_TERMS:
+        raise BadRequest("search terms longer than %d characters" % MAX_TERMS)
     if kind not in SEARCH_TYPES:
         raise BadRequest("unknown search type: %s" % kind)
     if match not in ("glob", "regexp", "exact"):

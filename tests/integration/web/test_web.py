@@ -236,6 +236,10 @@ def test_bad_parameters_and_missing_objects(site):
     r = requests.get(base + "builds?order=bogus", timeout=30)
     assert r.status_code == 400 and "cannot order by" in r.text
     assert requests.get(base + "nosuchpage", timeout=30).status_code == 404
+    r = requests.get(site.base + "/koji", timeout=30, allow_redirects=False)
+    assert r.status_code == 301 and r.headers["Location"] == "/koji/"
+    r = requests.get(base + "search?type=package&match=regexp&terms=" + "a" * 201, timeout=30)
+    assert r.status_code == 400 and "longer than 200" in r.text
     # pagination: start/order as Koji Web's
     r = requests.get(base + "builds?order=-nvr&start=1", timeout=30)
     nvrs = re.findall(r"buildinfo\?buildID=\d+\">([^<]+)<", r.text)
