@@ -136,8 +136,8 @@ class GatherPhase(PhaseBase):
                 for other in self.drop_variants(variant):
                     if arch in other.arches:
                         needs.append(f"gather.{other.uid}.{arch}")
-                for other in self.lookaside_variants(variant):
-                    if arch in other.arches:
+                for other in self.lookaside_variants(variant) + self.remove_variants(variant):
+                    if arch in other.arches and not getattr(other, "is_empty", False):
                         needs.append(f"gather.{other.uid}.{arch}")
                 units.append(self.unit(f"{variant.uid}.{arch}", self.run_unit, variant=variant,
                                        arch=arch, needs=sorted(set(needs))))
@@ -151,6 +151,29 @@ class GatherPhase(PhaseBase):
         if variant.type == "optional":
             return [parent] + [c for c in parent.children if c.type in ("addon", "layered-product")]
         return [parent]
+
+    def remove_variants(self, variant):
+        """Variants whose package *names* this one drops (Pungi's trim): every addon of the
+        compose for a layered product (which keeps their sources and debug packages); every
+        addon and layered product for an optional variant."""
+        types = {"layered-product": ("addon",),
+                 "optional": ("addon", "layered-product")}.get(variant.type, ())
+        return [v for v in self.compose.all_variants if v.type in types and v is not variant]
+
+    def remove_packages(self, result, variant, arch, note):
+        """Drop from ``result`` the packages named like those of :meth:`remove_variants`."""
+        others = [self.compose.results.get(("gather", v.uid, arch))
+                  for v in self.remove_variants(variant) if arch in v.arches]
+        for category in ("binary", "debug", "source"):
+            if variant.type == "layered-product" and category != "binary":
+                continue    # users may not have the addons: their sources and debug stay
+            names = {p.name for other in others if other is not None
+                     for p in getattr(other, category).values()}
+            data = getattr(result, category)
+            for nevra in sorted(n for n, p in data.items() if p.name in names):
+                note("Removed addon package (arch: %s, variant: %s): %s", arch, variant.uid,
+                     nevra, level="warning")
+                del data[nevra]
 
     def lookaside_variants(self, variant):
         result = []
@@ -308,6 +331,7 @@ class GatherPhase(PhaseBase):
                         filter_packages=filters, fulltree_excludes=fulltree_excludes,
                         prepopulate=prepopulate, solver=solver, conditional=conditional,
                         langpacks=comps.langpacks() if comps is not None else ())
+        self.remove_packages(result, variant, arch, note)
         self.drop_parent_packages(result, drop)
         if variant.type in ("addon", "layered-product"):
             self.move_to_parent(result, variant, arch, pkgset, note)
@@ -343,20 +367,15 @@ class GatherPhase(PhaseBase):
                 "missing": sorted(result.missing)}
 
     def drop_parent_packages(self, result, drop):
-        """Remove what a parent (and, for optional, its addons) already carries; then the
-        sources no remaining package needs."""
+        """Remove what a parent (and, for optional, its addons) already carries, binary, debug
+        and source packages each by name and arch, as Pungi's trim does."""
         if not drop:
             return
         for category in ("binary", "debug", "source"):
-            present = set()
-            for d in drop:
-                present.update(getattr(d, category))
+            present = {(p.name, p.arch) for d in drop for p in getattr(d, category).values()}
             data = getattr(result, category)
-            for nevra in [n for n in data if n in present]:
+            for nevra in [n for n, p in data.items() if (p.name, p.arch) in present]:
                 del data[nevra]
-        needed = {p.sourcerpm for p in list(result.binary.values()) + list(result.debug.values())}
-        for nevra in [n for n, p in result.source.items() if p.filename not in needed]:
-            del result.source[nevra]
 
     def move_to_parent(self, result, variant, arch, pkgset, note):
         """Pungi's addon rule: a binary that came into an addon only through the fulltree of a
@@ -406,9 +425,9 @@ class GatherPhase(PhaseBase):
     # ---- linking and recording --------------------------------------------------------------
     def target_dir(self, category, arch, variant):
         if category == "source":
-            base = os.path.join(self.paths.source_tree(variant, create=True), "Packages")
+            base = self.paths.source_packages_dir(variant, create=True)
         elif category == "debug":
-            base = os.path.join(self.paths.debug_tree(arch, variant, create=True), "Packages")
+            base = self.paths.debug_packages_dir(arch, variant, create=True)
         else:
             base = self.paths.packages_dir(arch, variant, create=True)
         return base

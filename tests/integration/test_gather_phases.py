@@ -245,8 +245,12 @@ def test_gather_addon_drops_parent_packages(composed):
     # as in Pungi, an addon's packages sit directly in its directory (no Packages/ level)
     assert [f for f in tree_files(compose, "Server", "x86_64", "os", "addons", "HA")
             if f.endswith(".rpm")] == ["hatool-1.0-1.x86_64.rpm"]
-    ha_sources = tree_files(compose, "Server", "source", "tree", "addons", "HA", "Packages")
+    # and so are its sources (Pungi's packages("src", addon) = source/tree/addons/<id>)
+    ha_sources = [f for f in tree_files(compose, "Server", "source", "tree", "addons", "HA")
+                  if f.endswith(".rpm")]
     assert ha_sources == ["hatool-1.0-1.src.rpm"]
+    assert not os.path.exists(os.path.join(compose.paths.compose_dir(), "Server", "source",
+                                           "tree", "addons", "HA", "Packages"))
     # hatool needs libfoo-devel, built from libfoo whose source Server carries: as in Pungi, a
     # package that came into an addon only that way (not asked for) moves to the parent
     entries = {(e["variant"], e["nevra"]) for e in compose.rpms.entries}
@@ -385,3 +389,25 @@ def test_require_all_comps_packages(composed):
     # "armonly-data" is excluded from x86_64, "not-in-any-repo" is nowhere
     assert str(exc.value) == ("Packages mentioned in comps do not exist for Server.x86_64: "
                               "armonly-data, not-in-any-repo")
+
+
+def test_layered_product_drops_addon_packages_but_keeps_their_sources(rpm_repo, tmp_path):
+    cfgdir = tmp_path / "cfg"
+    cfgdir.mkdir()
+    (cfgdir / "comps.xml").write_text(COMPS)
+    conf = Conf(str(cfgdir), comps_file="comps.xml", pkgset_source="repos",
+                pkgset_repos={"*": [rpm_repo]}, gather_method="deps")
+    server = Variant(id="Server", name="Server", type="variant", arches=["x86_64"],
+                     groups=[Group("core")])
+    ha = Variant(id="HA", name="HA", type="addon", arches=["x86_64"], groups=[Group("ha")],
+                 parent=server)
+    lp = Variant(id="LP", name="LP", type="layered-product", arches=["x86_64"],
+                 groups=[Group("ha")], parent=server)
+    server.children += [ha, lp]
+    compose = FakeCompose(str(tmp_path / "compose"), conf, [server, ha, lp])
+    run_phases(compose)
+    lp_result = compose.results.get(("gather", "Server-LP", "x86_64"))
+    # hatool is the addon's: the layered product drops the binary, keeps its source (Pungi)
+    assert "hatool" not in lp_result.names()
+    assert "hatool" in lp_result.names("source")
+    assert "hatool" in compose.results.get(("gather", "Server-HA", "x86_64")).names()
