@@ -166,7 +166,8 @@ class CreaterepoPhase(PhaseBase):
         # Pungi writes debug repodata for every tree, also when it holds no package
         debug_tree = self.paths.debug_tree(arch, variant)
         debug_count = self.createrepo(debug_tree, unit.log_path,
-                                      self.paths.repo_package_list(arch, variant, "debuginfo"))
+                                      self.paths.repo_package_list(arch, variant, "debuginfo"),
+                                      packages_dir=self.paths.debug_packages_dir(arch, variant))
         self._tree_metadata(tree, variant, arch)
         return {"tree": self.paths.relative(tree), "packages": count,
                 "debug_packages": debug_count}
@@ -175,7 +176,8 @@ class CreaterepoPhase(PhaseBase):
         variant = unit.variant
         tree = self.paths.source_tree(variant, create=True)
         count = self.createrepo(tree, unit.log_path,
-                                self.paths.repo_package_list("global", variant, "srpm"))
+                                self.paths.repo_package_list("global", variant, "srpm"),
+                                packages_dir=self.paths.source_packages_dir(variant))
         self._tree_metadata(tree, variant, "src")
         return {"tree": self.paths.relative(tree), "packages": count}
 

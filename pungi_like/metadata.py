@@ -362,11 +362,11 @@ def _variant_paths(variant, paths):
             "isos": paths.iso_dir(arch, variant),
             "images": paths.images_dir(arch, variant),
             "source_tree": paths.source_tree(tree_owner),
-            "source_packages": source_repo if addon else os.path.join(source_repo, "Packages"),
+            "source_packages": paths.source_packages_dir(variant),
             "source_repository": source_repo,
             "source_isos": paths.iso_dir("src", variant),
             "debug_tree": paths.debug_tree(arch, tree_owner),
-            "debug_packages": debug_repo if addon else os.path.join(debug_repo, "Packages"),
+            "debug_packages": paths.debug_packages_dir(arch, variant),
             "debug_repository": debug_repo,
         }
         for name, path in candidates.items():

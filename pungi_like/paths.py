@@ -171,6 +171,26 @@ class Paths:
             os.makedirs(path, exist_ok=True)
         return path
 
+    def debug_packages_dir(self, arch, variant, create=False):
+        """``<debug tree>/Packages``; an addon's debug packages are directly in its debug tree
+        (``debug/tree/addons/<id>``), as in Pungi."""
+        tree = self.debug_tree(arch, variant, create=create)
+        return self._addon_or_packages(tree, variant, create)
+
+    def source_packages_dir(self, variant, create=False):
+        """``<source tree>/Packages``; an addon's source packages are directly in its source
+        tree (``source/tree/addons/<id>``), as in Pungi."""
+        return self._addon_or_packages(self.source_tree(variant, create=create), variant, create)
+
+    @staticmethod
+    def _addon_or_packages(tree, variant, create):
+        if not isinstance(variant, str) and variant.type == "addon":
+            return tree
+        path = os.path.join(tree, "Packages")
+        if create:
+            os.makedirs(path, exist_ok=True)
+        return path
+
     def repository(self, arch, variant, create=False):
         return self.os_tree(arch, variant, create=create)
 
