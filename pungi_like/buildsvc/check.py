@@ -3,7 +3,7 @@
 Checks, each giving OK, WARN (needs attention) or FAIL (the hub cannot work):
 
 * **database**: reachable, and at the schema version this release expects (older: run
-  ``pungi-like-hub migrate``/``init`` to upgrade; newer: this release is older than the data);
+  ``pungi-like-hub migrate``; newer: this release is older than the data);
 * **topdir**: exists, is writable, and has at least ``min_free_gib`` free;
 * **builders**: every enabled host has checked in within ``builder_age`` minutes (a host that
   never checked in counts too);
@@ -83,8 +83,8 @@ def check_database(db):
     where = _mask_url(db.url)
     if version < LATEST_VERSION:
         return Finding("database", WARN, f"{where}: schema version {version}, this release "
-                                         f"needs {LATEST_VERSION}: upgrade it (pungi-like-hub "
-                                         f"init --topdir ... migrates)")
+                                         f"needs {LATEST_VERSION}: upgrade it with "
+                                         f"pungi-like-hub migrate")
     if version > LATEST_VERSION:
         return Finding("database", FAIL, f"{where}: schema version {version} is newer than "
                                          f"this release knows ({LATEST_VERSION})")

@@ -3,6 +3,7 @@
   pungi-like-hub init  --topdir DIR --admin NAME [--db URL] [--config hub.conf]
   pungi-like-hub serve --topdir DIR [--listen HOST:PORT] [--tls-cert C --tls-key K --client-ca CA]
                        [--config hub.conf]   (Koji's hub.conf format; flags override the file)
+  pungi-like-hub migrate --topdir DIR [--config hub.conf]   (upgrade the database's schema)
   pungi-like-hub check --topdir DIR [--config hub.conf] [--quiet] [--json]   (exit 1: attention)
   pungi-like-hub install-units [--dest /etc/systemd/system] [--confdir /etc/pungi-like] ...
   pungi-like-hub certs --dir DIR --user NAME [--user NAME2 ...] [--hostname H ...]
@@ -57,6 +58,12 @@ def build_parser():
     s.add_argument("--max-connections", type=int, default=512,
                    help="open connections at most; more are closed at once (default 512)")
     s.add_argument("--log-level", default="WARNING")
+
+    m = sub.add_parser("migrate", help="upgrade the hub's database to this release's schema "
+                                       "(Alembic revisions; data kept)")
+    m.add_argument("--config", help="hub.conf (Koji's INI format), as for serve")
+    m.add_argument("--topdir", help="top directory (default: KojiDir of --config)")
+    m.add_argument("--db", help="database URL (default: the hub's)")
 
     k = sub.add_parser("check", help="report what needs an admin's attention (database, "
                                      "top directory, builders, stuck tasks, stale repos); "
@@ -147,6 +154,29 @@ def cmd_serve(args):
     return 0
 
 
+def cmd_migrate(args):
+    from pungi_like.buildsvc.db import LATEST_VERSION, current_version, migrate
+    from pungi_like.buildsvc.db import open_db
+    from pungi_like.buildsvc.hub.server import HubConfig
+
+    config = HubConfig.load(args.topdir)
+    if args.hub_conf is not None:
+        args.hub_conf.apply(config)
+    db = open_db(args.db or config.db_url)
+    try:
+        with db.engine.connect() as conn:
+            before = current_version(conn)
+        after = migrate(db.engine)
+    finally:
+        db.dispose()
+    where = (args.db or config.db_url).split("@")[-1]
+    if before == after:
+        print("database %s is at schema version %d (current)" % (where, after))
+    else:
+        print("database %s migrated from schema version %d to %d" % (where, before, after))
+    return 0 if after == LATEST_VERSION else 1
+
+
 def cmd_check(args):
     import json
 
@@ -218,13 +248,13 @@ def _with_hub_conf(parser, argv):
 
     args = parser.parse_args(argv)
     args.hub_conf = None
-    if args.command not in ("init", "serve", "check"):
+    if args.command not in ("init", "serve", "check", "migrate"):
         return args
     if getattr(args, "config", None):
         # One file serves both commands: it may hold the flags of either; each takes its own.
         subs = parser._subparsers._group_actions[0].choices
         flags, own = {}, set()
-        for name in ("init", "serve", "check"):
+        for name in ("init", "serve", "check", "migrate"):
             for action in subs[name]._actions:
                 for opt in action.option_strings:
                     if opt.startswith("--") and opt not in ("--help", "--config"):
@@ -249,7 +279,7 @@ def main(argv=None):
     parser = build_parser()
     try:
         args = _with_hub_conf(parser, argv)
-        return {"init": cmd_init, "serve": cmd_serve, "check": cmd_check,
+        return {"init": cmd_init, "serve": cmd_serve, "check": cmd_check, "migrate": cmd_migrate,
                 "install-units": cmd_install_units, "certs": cmd_certs}[args.command](args)
     except PungiLikeError as exc:
         print("pungi-like-hub: error: %s" % exc, file=sys.stderr)

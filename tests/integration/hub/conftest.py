@@ -86,7 +86,9 @@ def _pg_drop(name):
         conn.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
 
 
-def start_hub(tmp_path, pki, backend, extra_args=()):
+def start_hub(tmp_path, pki, backend, extra_args=(), prepare=None):
+    """A served hub; ``prepare(topdir, db_url)`` may make the top directory and database first
+    (``db_url`` is None for SQLite: the default file in the top directory)."""
     topdir = tmp_path / "top"
     pg_name = None
     db_args = []
@@ -95,6 +97,8 @@ def start_hub(tmp_path, pki, backend, extra_args=()):
         db_args = ["--db", db_url]
     else:
         db_url = None
+    if prepare is not None:
+        prepare(str(topdir), db_url)
     subprocess.run(HUB + ["init", "--topdir", str(topdir), "--admin", ADMIN] + db_args,
                    check=True, capture_output=True, cwd=REPO_ROOT)
     port = _free_port()

@@ -1,0 +1,1 @@
+"""Alembic migrations of the build service's database (see ``db/migrations.py``)."""
