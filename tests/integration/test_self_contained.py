@@ -63,7 +63,7 @@ image_build_target = "demo-1.0"
 image_build = {{
     "^Server$": [{{
         "image-build": {{
-            "format": [("qcow2", "qcow2"), "tar-gz"],
+            "format": [("qcow2", "qcow2"), ("raw-xz", "raw.xz"), "tar-gz"],
             "name": "Demo-Cloud-Base",
             "kickstart": {os.path.join(DEMO_DIR, 'live.ks')!r},
             "distro": "Fedora-22",
@@ -125,8 +125,9 @@ def test_image_build_images_are_in_images_dir_with_pungi_types(live_compose):
     images = json.load(open(os.path.join(compose_root, "metadata", "images.json")))
     built = {img["type"]: img for img in images["payload"]["images"]["Server"]["x86_64"]
              if img["subvariant"] == "Cloud_Base"}
-    assert sorted(built) == ["qcow2", "tar-gz"]
+    assert sorted(built) == ["qcow2", "raw-xz", "tar-gz"]
     assert built["qcow2"]["format"] == "qcow2" and built["tar-gz"]["format"] == "tar.gz"
+    assert built["raw-xz"]["format"] == "raw.xz"
     for img in built.values():
         assert img["path"].startswith("Server/x86_64/images/Demo-Cloud-Base-")
         assert img["bootable"] is False and img["arch"] == "x86_64"
@@ -135,15 +136,19 @@ def test_image_build_images_are_in_images_dir_with_pungi_types(live_compose):
                            os.path.join(compose_root, built["qcow2"]["path"])],
                           capture_output=True, text=True, check=True)
     assert json.loads(info.stdout)["format"] == "qcow2"
+    # the raw.xz is the same disk, compressed
+    raw = subprocess.run(["xz", "-dc", os.path.join(compose_root, built["raw-xz"]["path"])],
+                         capture_output=True, check=True).stdout
+    assert raw[510:512] == b"\x55\xaa" and raw[512:520] == b"EFI PART"   # protective MBR, GPT
 
 
 def test_image_build_task_got_what_koji_image_build_sends(live_compose):
     log = open(os.path.join(live_compose["topdir"], "logs", "x86_64",
-                            "imagebuild-Server-Cloud_Base-qcow2-tar-gz.x86_64.log")).read()
+                            "imagebuild-Server-Cloud_Base-qcow2-raw-xz-tar-gz.x86_64.log")).read()
     call = log.splitlines()[0]
     assert call.startswith("buildImageOz('Demo-Cloud-Base', '1.0', ['x86_64'], 'demo-1.0', ")
     assert "/compose/Server/$arch/os'" in call                   # the compose's install tree
-    assert "'format': ['qcow2', 'tar-gz']" in call
+    assert "'format': ['qcow2', 'raw-xz', 'tar-gz']" in call
     assert "/compose/Workstation/$arch/os', 'file://" in call    # repo entries, then the variant
     assert "/compose/Server/$arch/os']" in call
     assert "'factory_parameter': [('generate_icicle', 'False')]" in call

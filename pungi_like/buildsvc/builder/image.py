@@ -10,7 +10,8 @@ partition of a sparse raw disk.
   ``root`` unless the kickstart's ``part / --label`` says otherwise).
 * The initramfs loads the disk and ext4 modules, finds the root by ``root=LABEL=<label>``
   (busybox ``findfs``), mounts it read-write and switches root into its ``/sbin/init``.
-* ``qcow2`` is ``qemu-img convert`` of the raw disk; ``tar-gz`` is the root filesystem as a
+* ``qcow2`` is ``qemu-img convert`` of the raw disk, ``raw-xz`` the raw disk compressed with
+  single-threaded ``xz`` (the same bytes every time); ``tar-gz`` is the root filesystem as a
   tarball (sorted, numeric owners, fixed mtimes with a source date epoch).
 
 Only UEFI boot is set up (no BIOS boot loader in the image).  GUIDs (disk, partitions, ext4
@@ -30,7 +31,7 @@ from ...media import efiboot, initramfs
 from .kickstart import prepare_kickstart
 from .root import ImageBuildError, file_info, populate_root
 
-FORMATS = ("raw", "qcow2", "tar-gz")
+FORMATS = ("raw", "raw-xz", "qcow2", "tar-gz")
 ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 ROOT_TYPE_X86_64 = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"   # discoverable partitions spec
 MIB = 1024 * 1024
@@ -212,7 +213,7 @@ def build_disk_image(kickstart_path, repos, *, arch, name, version, release, wor
                      ksversion=None, keep_root=False):
     """Build disk images from a kickstart; everything goes under ``workdir``.
 
-    ``formats``: any of ``raw``, ``qcow2``, ``tar-gz``.  Returns a dict like
+    ``formats``: any of ``raw``, ``raw-xz``, ``qcow2``, ``tar-gz``.  Returns a dict like
     :func:`pungi_like.buildsvc.builder.livecd.build_livecd`'s, with ``images`` ({format:
     imageinfo}) instead of ``image``, plus ``disk`` (the partition layout).
     """
@@ -247,7 +248,7 @@ def build_disk_image(kickstart_path, repos, *, arch, name, version, release, wor
     images, files, disk = {}, [], None
     base = os.path.join(out_dir, f"{nvr}.{arch}")
     seed = f"{nvr}.{arch}/{source_date_epoch}"
-    if "raw" in formats or "qcow2" in formats:
+    if {"raw", "raw-xz", "qcow2"} & set(formats):
         t0 = time.monotonic()
         raw = base + ".raw"
         disk = make_raw_disk(root_dir, raw, work_dir=tmp_dir, seed=seed, root_label=root_label,
@@ -264,6 +265,13 @@ def build_disk_image(kickstart_path, repos, *, arch, name, version, release, wor
                                         boot="uefi", **_disk_meta(disk))
             files.append(qcow2)
             seconds["qcow2"] = round(time.monotonic() - t0, 2)
+        if "raw-xz" in formats:
+            t0 = time.monotonic()
+            tools.run(["xz", "--threads=1", "--keep", "--force", raw], log_path=log_path)
+            images["raw-xz"] = file_info(raw + ".xz", arch=arch, media_type="raw-xz",
+                                         format="raw-xz", boot="uefi", **_disk_meta(disk))
+            files.append(raw + ".xz")
+            seconds["raw-xz"] = round(time.monotonic() - t0, 2)
         if "raw" in formats:
             images["raw"] = file_info(raw, arch=arch, media_type="raw", format="raw",
                                       boot="uefi", **_disk_meta(disk))

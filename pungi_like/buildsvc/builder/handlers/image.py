@@ -3,8 +3,8 @@
 ``koji image-build NAME VERSION TARGET INSTALL_TREE ARCH... --kickstart KS --format F...``
 sends ``buildImageOz(name, version, arches, target, inst_tree, opts)`` with
 ``opts['kickstart'] = 'work/cli-image/.../KS'`` (or ``opts['ksurl']`` + the kickstart's path in
-that repository) and ``opts['format']`` a list of ``raw``, ``qcow2``, ``tar-gz`` (others are
-refused). The disk is made from the kickstart's ``%packages`` installed from the build tag's repo
+that repository) and ``opts['format']`` a list of ``raw``, ``raw-xz``, ``qcow2``, ``tar-gz``
+(others are refused). The disk is made from the kickstart's ``%packages`` installed from the build tag's repo
 (or ``opts['repo']``), not by running an installer from ``inst_tree``: the install tree is only
 recorded. The parent follows the livecd flow (see livecd.py); its result maps each arch to its
 child's imgdata.
@@ -21,7 +21,7 @@ from . import handler
 from .build import fail
 from .livecd import fetch_kickstart, imgdata, report, run_image_parent, task_repos
 
-IMAGE_FORMATS = ("raw", "qcow2", "tar-gz")
+IMAGE_FORMATS = ("raw", "raw-xz", "qcow2", "tar-gz")
 
 
 @handler("image", weight=1.0, channel="image")
