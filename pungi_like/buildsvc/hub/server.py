@@ -166,7 +166,9 @@ class HubApp:
     def _files(self, environ, start_response, rel):
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return _plain(start_response, "405 Method Not Allowed", "read-only\n")
-        rel = urllib.parse.unquote(rel).lstrip("/")
+        # The server has %-decoded the path already; PATH_INFO holds its bytes as latin-1
+        # (PEP 3333). File names are UTF-8, or any bytes (surrogateescape, as os.listdir).
+        rel = rel.encode("latin-1").decode("utf-8", "surrogateescape").lstrip("/")
         top = self.pathinfo.topdir
         try:
             # safe_join also follows symlinks: nothing that resolves outside the top directory
@@ -178,9 +180,9 @@ class HubApp:
             return _plain(start_response, "403 Forbidden", "forbidden\n")
         if os.path.isdir(full):
             if not environ.get("PATH_INFO", "").endswith("/"):
+                path = (environ.get("SCRIPT_NAME", "") + environ["PATH_INFO"]).encode("latin-1")
                 start_response("301 Moved Permanently",
-                               [("Location", environ.get("SCRIPT_NAME", "") +
-                                 environ["PATH_INFO"] + "/")])
+                               [("Location", urllib.parse.quote(path) + "/")])
                 return [b""]
             return self._index(start_response, full, rel)
         if not os.path.isfile(full):
@@ -196,13 +198,17 @@ class HubApp:
 
     @staticmethod
     def _index(start_response, full, rel):
+        def shown(name):  # a name that is not UTF-8 is shown with replacement characters
+            return html.escape(name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+
         names = sorted(os.listdir(full))
         items = "".join('<li><a href="%s%s">%s%s</a></li>\n' % (
-            urllib.parse.quote(n), "/" if os.path.isdir(os.path.join(full, n)) else "",
-            html.escape(n), "/" if os.path.isdir(os.path.join(full, n)) else "")
+            urllib.parse.quote(n, errors="surrogateescape"),
+            "/" if os.path.isdir(os.path.join(full, n)) else "",
+            shown(n), "/" if os.path.isdir(os.path.join(full, n)) else "")
             for n in names if not n.startswith("."))
         body = ("<html><head><title>Index of /%s</title></head><body><h1>Index of /%s</h1>"
-                "<ul>\n%s</ul></body></html>\n" % (html.escape(rel), html.escape(rel), items))
+                "<ul>\n%s</ul></body></html>\n" % (shown(rel), shown(rel), items))
         data = body.encode("utf-8")
         start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
                                   ("Content-Length", str(len(data)))])

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import ssl
 import subprocess
+import urllib.parse
 import xmlrpc.client
 
 import koji
@@ -260,6 +262,36 @@ def test_odd_file_paths_are_refused_not_crashed(shared_hub, path):
     data = resp.read()
     assert resp.status in (301, 403, 404, 405), (resp.status, data)
     assert shared_hub.topdir.encode() not in data
+
+
+def _get(hub, path):
+    ctx = ssl.create_default_context(cafile=hub.ca)
+    conn = http.client.HTTPSConnection("127.0.0.1", _port(hub), context=ctx, timeout=20)
+    conn.request("GET", path)
+    resp = conn.getresponse()
+    return resp.status, resp.getheader("Location"), resp.read()
+
+
+def test_files_with_non_ascii_names_are_served_and_listed(shared_hub):
+    """/kojifiles serves and lists names in UTF-8 (and names that are not UTF-8 at all)."""
+    hub = shared_hub
+    work = os.path.join(hub.topdir, "work", "names-%s" % hub.backend)
+    os.makedirs(os.path.join(work, "dïr"))
+    for name, data in (("ünï 🙂.txt", b"hello"), ("a%41b.txt", b"percent")):
+        with open(os.path.join(work, name), "wb") as f:
+            f.write(data)
+    with open(os.path.join(os.fsencode(work), b"raw-\xff.bin"), "wb") as f:
+        f.write(b"raw")
+    base = "/kojifiles/work/" + os.path.basename(work) + "/"
+    assert _get(hub, base + urllib.parse.quote("ünï 🙂.txt"))[::2] == (200, b"hello")
+    assert _get(hub, base + urllib.parse.quote("a%41b.txt"))[::2] == (200, b"percent")
+    assert _get(hub, base + "raw-%FF.bin")[::2] == (200, b"raw")
+    status, _, page = _get(hub, base)
+    assert status == 200
+    assert urllib.parse.quote("ünï 🙂.txt").encode() in page
+    assert "ünï 🙂.txt".encode() in page and b'href="raw-%FF.bin"' in page
+    status, location, _ = _get(hub, base + urllib.parse.quote("dïr"))
+    assert status == 301 and location.endswith(base + urllib.parse.quote("dïr") + "/")
 
 
 def test_unexpected_errors_carry_a_reference_found_in_the_log(caplog):
