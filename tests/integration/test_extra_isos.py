@@ -134,3 +134,31 @@ extra_isos = {
         isos = [f for f in os.listdir(os.path.join(topdir, "compose", "Server", sub, "iso"))
                 if f.endswith(".iso")]
         assert isos and all(f.startswith(cid) for f in isos), isos
+
+
+def test_extra_iso_of_a_bootable_variant_carries_the_installer_and_boots_both_ways(universe,
+                                                                                    tmp_path):
+    # the repos package set holds what some variant asks for: Server asks for the installer
+    code, topdir = run(tmp_path, universe, """
+buildinstall_method = "lorax"
+buildinstall_skip = [("^(?!Server$)", {"*": True})]
+additional_packages = [("^Server$", {"*": ["demo-installer"]})]
+extra_isos = {"^Server$": [{"include_variants": ["Workstation"], "skip_src": True,
+                            "filename": "{release_short}-{variant}-{arch}-everything.iso"}]}
+""")
+    assert code == 0
+    top = os.path.join(topdir, "compose")
+    iso = os.path.join(top, "Server", "x86_64", "iso", "Demo-Server-x86_64-everything.iso")
+    files = manifest(iso)
+    assert {"/isolinux/isolinux.bin", "/images/efiboot.img", "/images/install.img",
+            "/EFI/BOOT/BOOTX64.EFI", "/Workstation/repodata/repomd.xml"} <= files
+    assert not [f for f in files if f.endswith("boot.iso")]
+    report = subprocess.run(["xorriso", "-indev", iso, "-report_el_torito", "plain"],
+                            capture_output=True, text=True, check=True).stdout
+    assert "El Torito img path :   1  /isolinux/isolinux.bin" in report
+    assert "El Torito img path :   2  /images/efiboot.img" in report
+    assert isomod.check_md5(iso)
+    images = productmd.images.Images()
+    images.load(os.path.join(top, "metadata", "images.json"))
+    (img,) = [i for i in images.images["Server"]["x86_64"] if i.path.endswith("everything.iso")]
+    assert img.bootable and img.type == "dvd"
