@@ -88,7 +88,9 @@ def test_validator_on_real_configs(name, code):
 
 
 IMPLEMENTED_SINCE_ISSUE_10 = ("extra_files", "extra_isos", "koji_event", "signed_packages_wait",
-                              "signed_packages_retries")
+                              "signed_packages_retries", "image_build", "image_build_ksurl",
+                              "image_build_target", "image_build_release",
+                              "image_build_version")
 
 
 @needs_shared
@@ -108,3 +110,12 @@ def test_real_extra_isos_configs_validate_and_load_typed():
     assert server.extra_isos == {}
     dummy = read_config(os.path.join(SHARED, "pungi-4.3.6-testdata/tests/data/dummy-pungi.conf"))
     assert "extra_isos" in dummy.values
+
+
+@needs_shared
+def test_fedora_image_build_block_loads_typed():
+    conf = load_config(os.path.join(SHARED, "pungi-doc-examples/fedora-rawhide-2019.conf"))
+    (block,) = conf.image_build["^Container$"]
+    assert block["image-build"]["format"] == [["docker", "tar.xz"]]
+    assert block["image-build"]["failable"] == ["*"]
+    assert block["factory-parameters"]["dockerversion"] == "1.10.1"
