@@ -111,6 +111,27 @@ def test_idle_connections_are_closed_after_the_timeout(sqlite_hub):
         quiet_tls.close()
 
 
+def test_stalled_handshakes_are_cut_off(sqlite_hub):
+    """Clients that start a TLS handshake and stall hold a worker for --handshake-timeout only."""
+    port = _port(sqlite_hub)
+    stalled = []
+    try:
+        for _ in range(12):  # more than the hub's 8 workers
+            sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+            sock.sendall(b"\x16\x03\x01\x02\x00")  # a ClientHello record header, no body
+            stalled.append(sock)
+        assert _session(sqlite_hub, timeout=20).getAPIVersion() == koji.API_VERSION
+        for sock in stalled:  # each is closed by the hub (after about 2 s; we wait up to 60 s)
+            try:
+                while sock.recv(1024):  # a TLS alert may come before the end
+                    pass
+            except ConnectionResetError:
+                pass
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
 def test_plain_http_on_the_tls_port_gets_a_clear_400(sqlite_hub):
     conn = http.client.HTTPConnection("127.0.0.1", _port(sqlite_hub), timeout=20)
     conn.request("POST", "/kojihub", body=b"<x/>")
