@@ -129,7 +129,7 @@ class ExtraIsosPhase(PhaseBase):
                     if arch in (block.get("failable_arches") or []):
                         self.compose.mark_failable(*deliverable)
                     needs = [f"createrepo.{v.uid}.{arch}" for v in included
-                             if arch == "src" or arch in v.arches]
+                             if not v.is_empty and (arch == "src" or arch in v.arches)]
                     if is_bootable(self.compose, variant, arch):
                         needs.append(f"buildinstall.{variant.uid}.{arch}")
                     units.append(self.unit(

@@ -251,7 +251,8 @@ class ImageBuildPhase(PhaseBase):
     # ---- units ----------------------------------------------------------------------------
     def units(self):
         units = []
-        uids = {v.uid for v in self.compose.all_variants}
+        # variants with a repository (an empty variant has none to wait for)
+        uids = {v.uid for v in self.compose.all_variants if not v.is_empty}
         for variant in self.compose.all_variants:
             for index, entry in enumerate(self.blocks(variant)):
                 block = entry["image-build"]
