@@ -141,8 +141,9 @@ def _export(scm_dict, root, target_dir, allowed_roots):
         rel = item.lstrip("/")
         matches = sorted(glob.glob(os.path.join(root, rel)))
         for match in matches:
-            if not os.path.realpath(match).startswith(
-                    tuple(os.path.realpath(r) + os.sep for r in allowed_roots)):
+            real = os.path.realpath(match)
+            if not any(real == os.path.realpath(r) or real.startswith(os.path.realpath(r) + os.sep)
+                       for r in allowed_roots):
                 raise PhaseError(f"{describe(scm_dict)}: {item} leaves the repository")
         if key == "file":
             files = [m for m in matches if os.path.isfile(m)]
@@ -184,7 +185,8 @@ def _git_checkout(repo, branch, dest, base_dir, log_path):
                        "+refs/tags/*:refs/tags/*"], cwd=dest, log_path=log_path, env=env)
             tools.run(["git", "checkout", "-q", branch], cwd=dest, log_path=log_path, env=env)
         except ToolError as exc:
-            raise PhaseError(f"git {repo}: cannot check out {branch!r} (see {log_path}): "
+            where = f" (see {log_path})" if log_path else ""
+            raise PhaseError(f"git {repo}: cannot check out {branch!r}{where}: "
                              f"{str(exc).splitlines()[0]}") from None
     shutil.rmtree(os.path.join(dest, ".git"))
 
