@@ -23,7 +23,9 @@ OPTIONS = [
     Option("test_boot_markers", {"type": "object", "additionalProperties": {"type": "string"}},
            default={},
            help="Per image type (`boot`, `dvd`, `live`, ...) the text the booted system prints "
-                "when it is up; needed for every bootable image type when `test_boot` is on."),
+                "when it is up; needed for every bootable image type when `test_boot` is on. "
+                "Disk images (`qcow2`, `raw`) whose type is named here are booted from disk, "
+                "with UEFI only."),
     Option("test_boot_firmwares", {"type": "array", "minItems": 1,
                                    "items": {"enum": ["bios", "uefi"]}},
            default=["bios", "uefi"],
@@ -136,8 +138,9 @@ class TestPhase(PhaseBase):
 
         firmware = unit.inputs["fw"]
         images = [img for v, a, img in self.compose.images.items()
-                  if v == unit.variant.uid and a == unit.arch and img.bootable
-                  and img.arch == unit.arch and img.format == "iso"]
+                  if v == unit.variant.uid and a == unit.arch and img.arch == unit.arch
+                  and ((img.bootable and img.format == "iso")
+                       or self._boots_as_disk(img, firmware))]
         results = {}
         failures = []
         for image in images:
@@ -146,7 +149,9 @@ class TestPhase(PhaseBase):
                 raise PhaseError(f"test_boot is on but test_boot_markers has no marker for "
                                  f"image type {image.type!r} ({image.path})")
             path = os.path.join(self.paths.compose_dir(), image.path)
-            result = boot(path, firmware=firmware, media="cdrom", marker=marker,
+            disk = self._boots_as_disk(image, firmware)
+            result = boot(path, firmware=firmware, media="disk" if disk else "cdrom",
+                          disk_format=image.format if disk else "raw", marker=marker,
                           timeout=self.conf.test_boot_timeout, log_path=unit.log_path)
             results[image.path] = {"ok": result.ok, "seconds": round(result.seconds, 1),
                                    "marker_seconds": result.marker_seconds}
@@ -157,6 +162,13 @@ class TestPhase(PhaseBase):
         if failures:
             raise PhaseError("boot test failed: " + "\n".join(failures))
         return {"booted": results}
+
+    def _boots_as_disk(self, image, firmware):
+        """Disk images (image_build's qcow2 and raw; Pungi records them as not bootable) are
+        booted when ``test_boot_markers`` names their type, with UEFI only: the builders'
+        disks have no BIOS boot loader."""
+        return (image.format in ("qcow2", "raw") and image.type in self.conf.test_boot_markers
+                and firmware == "uefi")
 
     # ---- images ---------------------------------------------------------------------------
     def _check_images(self, unit):

@@ -49,7 +49,7 @@ def ovmf_files():
 
 
 def qemu_cmd(image, *, firmware="bios", media="cdrom", memory=1024, vars_copy=None,
-             extra_args=()):
+             extra_args=(), disk_format="raw"):
     if firmware not in ("bios", "uefi"):
         raise PungiLikeError(f"qemu: firmware {firmware!r} is not bios or uefi")
     if media not in ("cdrom", "disk"):
@@ -63,17 +63,24 @@ def qemu_cmd(image, *, firmware="bios", media="cdrom", memory=1024, vars_copy=No
     if media == "cdrom":
         cmd += ["-drive", f"file={image},media=cdrom,readonly=on,if=ide,index=1",
                 "-boot", "order=d"]
-    else:
+    elif disk_format == "qcow2":
         # snapshot: the guest may write to the disk, the image stays as it was
+        cmd += ["-drive", f"file={image},format=qcow2,if=virtio,snapshot=on",
+                "-boot", "order=c"]
+    elif disk_format == "raw":
         cmd += ["-drive", f"file={image},format=raw,if=ide,index=0,snapshot=on",
                 "-boot", "order=c"]
+    else:
+        raise PungiLikeError(f"qemu: disk format {disk_format!r} is not raw or qcow2")
     return cmd + list(extra_args)
 
 
 def boot(image, *, firmware="bios", media="cdrom", marker, timeout=300, log_path=None,
-         memory=1024, grace=15, extra_args=()) -> BootResult:
+         memory=1024, grace=15, extra_args=(), disk_format="raw") -> BootResult:
     """Boot ``image`` and report whether ``marker`` appeared on the console within ``timeout``
-    seconds.  The console transcript goes to ``log_path`` (with the command line first)."""
+    seconds.  The console transcript goes to ``log_path`` (with the command line first).
+    A ``media="disk"`` image is a raw disk (IDE) or, with ``disk_format="qcow2"``, a qcow2
+    (virtio)."""
     if not os.path.exists(image):
         raise PungiLikeError(f"qemu: {image} does not exist")
     if shutil.which(QEMU) is None:
@@ -84,6 +91,7 @@ def boot(image, *, firmware="bios", media="cdrom", marker, timeout=300, log_path
         vars_copy = os.path.join(tmp, "OVMF_VARS.fd")
         shutil.copyfile(ovmf_files()[1], vars_copy)
     cmd = qemu_cmd(os.path.abspath(image), firmware=firmware, media=media, memory=memory,
+                   disk_format=disk_format,
                    vars_copy=vars_copy, extra_args=extra_args)
     chunks = []
     seen = threading.Event()
