@@ -213,6 +213,33 @@ def run_createrepo(tree, outputdir, listfile, log_path, **options):
         run([_tool("modifyrepo_c"), "--mdtype", "group_gz", "--compress-type", "gz",
              "--checksum", options.get("checksum", "sha256"), "--unique-md-filenames",
              groupfile, os.path.join(outputdir, "repodata")], log_path=log_path)
+        if os.environ.get("SOURCE_DATE_EPOCH", "").strip().isdigit():
+            clamp_repomd_timestamps(os.path.join(outputdir, "repodata", "repomd.xml"),
+                                    int(os.environ["SOURCE_DATE_EPOCH"].strip()))
+
+
+def clamp_repomd_timestamps(repomd_path, epoch):
+    """modifyrepo_c stamps the record it adds with the current time (it has no option for
+    another): set every record's time stamp later than ``epoch`` to ``epoch``, as createrepo_c's
+    ``--set-timestamp-to-revision`` did for the others, so the repodata is reproducible."""
+    import createrepo_c as cr
+
+    old = cr.Repomd(repomd_path)
+    records = old.records  # copies: the changed ones go into a new Repomd
+    if all(record.timestamp <= epoch for record in records):
+        return
+    new = cr.Repomd()
+    new.set_revision(old.revision)
+    for tag in old.repo_tags:
+        new.add_repo_tag(tag)
+    for tag in old.content_tags:
+        new.add_content_tag(tag)
+    for cpeid, tag in old.distro_tags:
+        new.add_distro_tag(tag, cpeid)
+    for record in records:
+        record.timestamp = min(record.timestamp, epoch)
+        new.set_record(record)
+    write_atomic(repomd_path, new.xml_dump())
 
 
 def _createrepo_c():

@@ -198,8 +198,14 @@ class PkgsetPhase(PhaseBase):
         download = self.paths.pkgset_download_dir(create=True)
         if self.conf.pkgset_source == "koji":
             headers = self.read_koji(unit, download)
+            event = self.compose.results.get(("pkgset", "koji_event")) or {}
+            self.compose.adopt_source_date_epoch(event.get("ts"),
+                                                 "the time of event %s" % event.get("id"))
         else:
             headers = self.read_repos(download)
+            self.compose.adopt_source_date_epoch(
+                max((h.buildtime for h in headers.values()), default=0),
+                "the newest build time in the package set")
         name = self.pkgset_name
         listfile = self.paths.pkgset_package_list(name)
         with open(listfile, "w", encoding="utf-8") as fh:

@@ -103,6 +103,26 @@ class Compose:
         self.skipped_phases = set()
         self.koji = None  # pungi_like.kojiclient.KojiWrapper when a build service is configured
 
+    # ---- time stamps ----------------------------------------------------------------------
+    def adopt_source_date_epoch(self, epoch, origin):
+        """Make the time of the inputs (``origin`` says which) the time stamp of every file
+        the compose writes from now on, unless SOURCE_DATE_EPOCH is set already: then two
+        composes of the same inputs give the same bytes, whenever they run. The compose's own
+        identity (its id and date) was fixed before and keeps the real time. Sets the
+        environment variable, which the tools and the driver's children read; the driver puts
+        back what was there when it ends."""
+        if os.environ.get("SOURCE_DATE_EPOCH", "").strip():
+            self.log.info("Time stamps: SOURCE_DATE_EPOCH=%s (from the environment)",
+                          os.environ["SOURCE_DATE_EPOCH"])
+            return int(os.environ["SOURCE_DATE_EPOCH"].strip())
+        if not epoch:
+            return None
+        epoch = int(epoch)
+        os.environ["SOURCE_DATE_EPOCH"] = str(epoch)
+        self.log.info("Time stamps: SOURCE_DATE_EPOCH=%d (%s, %s UTC)", epoch, origin,
+                      time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch)))
+        return epoch
+
     # ---- creation -------------------------------------------------------------------------
     @classmethod
     def create(cls, conf, target_dir=None, compose_dir=None, compose_type="production",

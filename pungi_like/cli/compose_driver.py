@@ -277,11 +277,18 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     console = setup_console(args)
+    # the compose may adopt its inputs' time as SOURCE_DATE_EPOCH (Compose.adopt_source_date_epoch)
+    saved_epoch = os.environ.get("SOURCE_DATE_EPOCH")
     try:
         return _main(argv, args, parser)
     finally:
-        # in-process callers (tests, wrappers) must not keep a handler on a stream they close
+        # in-process callers (tests, wrappers) must not keep a handler on a stream they close,
+        # nor the last compose's time stamp
         logging.getLogger("pungi_like").removeHandler(console)
+        if saved_epoch is None:
+            os.environ.pop("SOURCE_DATE_EPOCH", None)
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = saved_epoch
 
 
 def _main(argv, args, parser):

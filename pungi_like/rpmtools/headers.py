@@ -46,6 +46,7 @@ class RpmHeader:
     sigkey: str = None   # short (8 hex digits) lower-case key ID, None when unsigned
     excludearch: list = field(default_factory=list)
     exclusivearch: list = field(default_factory=list)
+    buildtime: int = 0   # seconds since the epoch (RPMTAG_BUILDTIME)
 
     @property
     def is_source(self):
@@ -96,7 +97,8 @@ def read_header(path):
         version=_s(hdr[rpm.RPMTAG_VERSION]), release=_s(hdr[rpm.RPMTAG_RELEASE]), arch=arch,
         sourcerpm=_s(hdr[rpm.RPMTAG_SOURCERPM]) or "", sigkey=sigkey,
         excludearch=_list(hdr[rpm.RPMTAG_EXCLUDEARCH]),
-        exclusivearch=_list(hdr[rpm.RPMTAG_EXCLUSIVEARCH]))
+        exclusivearch=_list(hdr[rpm.RPMTAG_EXCLUSIVEARCH]),
+        buildtime=int(hdr[rpm.RPMTAG_BUILDTIME] or 0))
 
 
 def is_debug_name(name):
