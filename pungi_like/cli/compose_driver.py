@@ -338,6 +338,13 @@ def _main(argv, args, parser):
     compose.set_variants(top, flat)
     notifier.set_compose(compose)
     compose.setup_logging(debug=args.debug)
+    from pungi_like import stale
+
+    stale.record_driver(compose.topdir)
+    for name, reason in stale.stale_composes(os.path.dirname(compose.topdir),
+                                             skip=compose.topdir):
+        compose.log.warning("Compose %s stayed STARTED and will not finish: %s; its files are "
+                            "incomplete", name, reason)
     if args.print_output_dir:
         print(f"Compose dir: {compose.topdir}")
 

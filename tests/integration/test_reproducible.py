@@ -6,77 +6,32 @@ date."""
 
 import filecmp
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 
-from pungi_like.universe.rpmbuild import SOURCE_DATE_EPOCH, Package, build_packages
+from pungi_like.universe.rpmbuild import SOURCE_DATE_EPOCH, Package
+from tests.integration.tinycompose import make_inputs, run_compose
 
 pytestmark = pytest.mark.integration
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-COMPS = """<?xml version="1.0" encoding="UTF-8"?>
-<comps>
-  <group><id>core</id><name>Core</name><default>true</default><uservisible>true</uservisible>
-    <packagelist><packagereq type="mandatory">tool</packagereq></packagelist></group>
-</comps>
-"""
-VARIANTS = """<?xml version="1.0" encoding="UTF-8"?>
-<variants>
-  <variant id="Server" name="Server" type="variant">
-    <arches><arch>x86_64</arch></arches>
-    <groups><group default="true">core</group></groups>
-  </variant>
-</variants>
-"""
-CONFIG = """
-release_name = "Repro Linux"
-release_short = "Repro"
-release_version = "1"
-release_type = "ga"
-variants_file = %(variants)r
-comps_file = %(comps)r
-pkgset_source = "repos"
-pkgset_repos = {"x86_64": [%(repo)r]}
-sigkeys = [None]
-gather_method = "deps"
-"""
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    from pungi_like.rpmtools import repodata
-
     tmp = tmp_path_factory.mktemp("repro")
-    repo = tmp / "repo"
-    build_packages([Package("tool", files={"/usr/bin/tool": "#!/bin/sh\n"},
-                            requires=["tool-data"],
-                            subpackages=[]),
-                    Package("tool-data", arch="noarch",
-                            files={"/usr/share/tool/data": "d\n"})],
-                   repo, workdir=tmp / "rpmbuild")
-    repodata.createrepo(str(repo))
-    (tmp / "comps.xml").write_text(COMPS)
-    (tmp / "variants.xml").write_text(VARIANTS)
-    conf = tmp / "release.conf"
-    conf.write_text(CONFIG % {"variants": str(tmp / "variants.xml"),
-                              "comps": str(tmp / "comps.xml"), "repo": str(repo)})
+    conf = make_inputs(str(tmp), [
+        Package("tool", files={"/usr/bin/tool": "#!/bin/sh\n"}, requires=["tool-data"]),
+        Package("tool-data", arch="noarch", files={"/usr/share/tool/data": "d\n"})],
+        ["tool"], short="Repro")
     return tmp, conf
 
 
 def _compose(conf, target):
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bin", "pungi-like-koji"),
-                           "--config", str(conf), "--target-dir", str(target), "--nightly",
-                           "--no-latest-link", "--quiet"], capture_output=True, text=True,
-                          env=env)
+    proc, topdir = run_compose(conf, target, env=env, short="Repro")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    (name,) = [d for d in os.listdir(target) if d.startswith("Repro-")
-               and not os.path.islink(os.path.join(target, d))]
-    return os.path.join(target, name)
+    return topdir
 
 
 def _files(top):
@@ -114,13 +69,9 @@ def test_two_composes_of_the_same_inputs_are_byte_identical(inputs):
 def test_an_explicit_source_date_epoch_wins(inputs):
     tmp, conf = inputs
     env = dict(os.environ, SOURCE_DATE_EPOCH="1234567890")
-    target = tmp / "c"
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bin", "pungi-like-koji"),
-                           "--config", str(conf), "--target-dir", str(target), "--nightly",
-                           "--no-latest-link", "--quiet"], capture_output=True, text=True,
-                          env=env)
+    proc, topdir = run_compose(conf, tmp / "c", env=env, short="Repro")
     assert proc.returncode == 0, proc.stderr
-    (name,) = [d for d in os.listdir(target) if d.startswith("Repro-")]
-    treeinfo = open(os.path.join(target, name, "compose", "Server/x86_64/os/.treeinfo")).read()
+    treeinfo = open(os.path.join(topdir, "compose", "Server/x86_64/os/.treeinfo")).read()
     assert "timestamp = 1234567890" in treeinfo
-    assert name.startswith("Repro-1-20090213")  # the id follows an explicit epoch, as before
+    # the id follows an explicit epoch, as before
+    assert os.path.basename(topdir).startswith("Repro-1-20090213")
