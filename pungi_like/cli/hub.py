@@ -55,6 +55,8 @@ def build_parser():
                         "open (default 10)")
     s.add_argument("--handshake-timeout", type=float, default=5.0,
                    help="seconds a client has for the whole TLS handshake (default 5)")
+    s.add_argument("--header-timeout", type=float, default=30.0,
+                   help="seconds a client has to send a request's line and headers (default 30)")
     s.add_argument("--max-connections", type=int, default=512,
                    help="open connections at most; more are closed at once (default 512)")
     s.add_argument("--log-level", default="WARNING")
@@ -135,6 +137,7 @@ def cmd_serve(args):
     server = make_server(app, host, port, args.tls_cert, args.tls_key, args.client_ca,
                          threads=args.threads, timeout=args.timeout,
                          handshake_timeout=args.handshake_timeout,
+                         header_timeout=args.header_timeout,
                          max_connections=args.max_connections)
 
     def stop(_signum, _frame):

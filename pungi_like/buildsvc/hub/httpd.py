@@ -13,6 +13,10 @@ The model:
   selector unless a request is already waiting: an open but quiet TLS connection holds no worker.
 * While reading a request or writing a reply, each socket operation waits at most ``timeout``
   seconds; a connection idle for longer than ``timeout`` is closed by the selector.
+* A request's line and headers must arrive within ``header_timeout`` seconds in total: a
+  watchdog thread shuts down a connection that trickles its headers (one byte every few seconds
+  never trips ``timeout``), which frees its worker. Bodies are not bounded in time (an upload
+  of many megabytes on a slow link is legitimate); their size is (``server.MAX_BODY``).
 * At most ``max_connections`` connections are open at once; beyond that a new one is closed at
   once (logged), so a flood of idle sockets cannot use up the process's file descriptors.
 """
@@ -23,6 +27,9 @@ import logging
 import select
 import socket
 import ssl
+import threading
+import time
+import weakref
 
 from cheroot import connections, errors, server as cheroot_server, wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
@@ -35,6 +42,7 @@ log = logging.getLogger("pungi_like.buildsvc.hub")
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_HANDSHAKE_TIMEOUT = 5.0
 DEFAULT_MAX_CONNECTIONS = 512
+DEFAULT_HEADER_TIMEOUT = 30.0
 
 
 class LazyTLSAdapter(BuiltinSSLAdapter):
@@ -49,10 +57,37 @@ class LazyTLSAdapter(BuiltinSSLAdapter):
         return tls, {}
 
 
+class HubRequest(cheroot_server.HTTPRequest):
+    """A request whose line and headers must arrive before the connection's head deadline."""
+
+    def parse_request(self):
+        self.conn.head_deadline = time.monotonic() + self.server.header_timeout
+        try:
+            super().parse_request()
+        finally:
+            self.conn.head_deadline = None
+
+
 class HubConnection(cheroot_server.HTTPConnection):
     """An HTTP connection that finishes its TLS handshake (if any) before its first request."""
 
+    RequestHandlerClass = HubRequest
     handshake_pending = False
+    #: monotonic time by which the request head being read must be complete, or None
+    head_deadline = None
+
+    def __init__(self, server, sock, makefile=cheroot_server.MakeFile):
+        super().__init__(server, sock, makefile)
+        server.track(self)
+
+    def cut_off(self):
+        """Shut the socket down under a worker blocked reading from it (watchdog)."""
+        try:
+            # the plain socket's shutdown: SSLSocket.shutdown would also drop its TLS state
+            # while the worker thread may still be inside a TLS read
+            socket.socket.shutdown(self.socket, socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def communicate(self):
         if self.handshake_pending:
@@ -122,20 +157,47 @@ class HubServer(wsgi.Server):
 
     ConnectionClass = HubConnection
     handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT
+    header_timeout = DEFAULT_HEADER_TIMEOUT
     max_connections = DEFAULT_MAX_CONNECTIONS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._tracked = weakref.WeakSet()
+        self._tracked_lock = threading.Lock()
+
+    def track(self, conn):
+        with self._tracked_lock:
+            self._tracked.add(conn)
 
     def prepare(self):
         super().prepare()
         stock = self._connections
         self._connections = HubConnectionManager(self)
         stock._selector.close()
+        threading.Thread(target=self._watch_heads, name="hub-head-watchdog", daemon=True).start()
+
+    def _watch_heads(self):
+        """Cut off connections whose request head is overdue (see the module docstring)."""
+        while self.ready:
+            time.sleep(min(1.0, self.header_timeout / 4))
+            now = time.monotonic()
+            with self._tracked_lock:
+                conns = list(self._tracked)
+            for conn in conns:
+                deadline = conn.head_deadline
+                if deadline is not None and now > deadline:
+                    conn.head_deadline = None
+                    log.info("closing %s:%s: request headers not complete after %.0f s",
+                             conn.remote_addr, conn.remote_port, self.header_timeout)
+                    conn.cut_off()
 
 
 def make_server(app, host, port, tls_cert=None, tls_key=None, client_ca=None, threads=16,
                 timeout=DEFAULT_TIMEOUT, handshake_timeout=DEFAULT_HANDSHAKE_TIMEOUT,
-                max_connections=DEFAULT_MAX_CONNECTIONS):
+                max_connections=DEFAULT_MAX_CONNECTIONS, header_timeout=DEFAULT_HEADER_TIMEOUT):
     """A server for the WSGI ``app``; HTTPS with optional client certificates when given."""
     for name, value in (("timeout", timeout), ("handshake_timeout", handshake_timeout),
+                        ("header_timeout", header_timeout),
                         ("max_connections", max_connections), ("threads", threads)):
         if not value or value <= 0:
             raise PungiLikeError("hub server setting %s must be positive, not %r"
@@ -143,6 +205,7 @@ def make_server(app, host, port, tls_cert=None, tls_key=None, client_ca=None, th
     server = HubServer((host, port), app, numthreads=threads, server_name="pungi-like-hub",
                        request_queue_size=64, timeout=timeout)
     server.handshake_timeout = handshake_timeout
+    server.header_timeout = header_timeout
     server.max_connections = max_connections
     # Idle keep-alive connections wait in the selector, not in a worker: they are cheap, so
     # keep-alive is allowed for every connection the server accepts.

@@ -12,16 +12,18 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import select
 import socket
 import ssl
 import subprocess
+import time
 import urllib.parse
 import xmlrpc.client
 
 import koji
 import pytest
 
-from conftest import ADMIN, start_hub, stop_hub
+from conftest import ADMIN, HUB, REPO_ROOT, _free_port, start_hub, stop_hub
 
 LEAKS = ("<class ", "Traceback", "LINE ", "psycopg", "sqlite3", "SELECT ", "File \"")
 
@@ -49,7 +51,8 @@ def _port(hub):
 @pytest.fixture
 def sqlite_hub(tmp_path, pki):
     h = start_hub(tmp_path, pki, "sqlite", extra_args=["--timeout", "3",
-                                                        "--handshake-timeout", "2"])
+                                                        "--handshake-timeout", "2",
+                                                        "--header-timeout", "4"])
     h.backend = "sqlite"
     yield h
     stop_hub(h)
@@ -129,6 +132,66 @@ def test_stalled_handshakes_are_cut_off(sqlite_hub):
                 pass
     finally:
         for sock in stalled:
+            sock.close()
+
+
+@pytest.fixture
+def plain_hub_port(tmp_path):
+    """A hub serving plain HTTP with --timeout 3 --header-timeout 4; yields its port."""
+    top = str(tmp_path / "top")
+    subprocess.run(HUB + ["init", "--topdir", top, "--admin", ADMIN], check=True,
+                   capture_output=True, cwd=REPO_ROOT)
+    port = _free_port()
+    with open(tmp_path / "hub.log", "w") as log:
+        proc = subprocess.Popen(HUB + ["serve", "--topdir", top, "--listen", "127.0.0.1:%d" % port,
+                                       "--timeout", "3", "--header-timeout", "4"],
+                                stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, (tmp_path / "hub.log").read_text()
+                time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_trickled_request_headers_are_cut_off(plain_hub_port):
+    """A client sending its headers a line every half second (never idle for --timeout 3) is cut
+    off after --header-timeout 4; other calls go on meanwhile."""
+    port = plain_hub_port
+    slow = []
+    try:
+        for _ in range(6):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+            sock.sendall(b"POST /kojihub HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            slow.append(sock)
+        session = koji.ClientSession("http://127.0.0.1:%d/kojihub" % port,
+                                     opts={"timeout": 20, "max_retries": 0})
+        assert session.getAPIVersion() == koji.API_VERSION
+        still_open = set(slow)
+        for _ in range(120):  # up to about 60 s; the hub needs about 5
+            for sock in list(still_open):
+                try:
+                    sock.sendall(b"X-Trickle: 1\r\n")
+                except OSError:
+                    still_open.discard(sock)
+            readable, _, _ = select.select(list(still_open), [], [], 0.5)
+            for sock in readable:
+                try:
+                    if sock.recv(4096) == b"":
+                        still_open.discard(sock)
+                except OSError:
+                    still_open.discard(sock)
+            if not still_open:
+                break
+        assert not still_open, "%d trickling connections still open" % len(still_open)
+    finally:
+        for sock in slow:
             sock.close()
 
 
