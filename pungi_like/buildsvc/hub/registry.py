@@ -54,4 +54,6 @@ def load_all():
 API_MODULES = ["meta", "auth", "users", "uploads", "tags", "inheritance", "targets",
                "packages", "groups", "extrepos", "hosts", "repos", "builds", "rpms", "tagging",
                "tasks", "events", "images", "build_api", "signing",
-               "host_api", "buildroots", "repo_requests", "policy"]
+               "host_api", "buildroots", "repo_requests", "policy", "channels",
+               "unsupported", "build_admin", "snapshots", "rpm_info", "task_admin",
+               "tag_queries", "host_status", "group_reqs", "usergroups", "volumes", "search"]

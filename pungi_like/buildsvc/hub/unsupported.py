@@ -1,0 +1,277 @@
+"""Hub methods of Koji this hub exports only to refuse them with a clear fault.
+
+Two kinds:
+
+* features a Koji hub can have switched off (Maven, Windows) or leave to plugins (kiwi, dud):
+  they answer with Koji's own fault for a disabled feature ("Maven support not enabled"), as a
+  Koji hub with ``EnableMaven = False`` does;
+* features this hub has no storage for yet (build notifications, content generators, side tags)
+  or no task handler for (chain builds, dist repos, host restarts, failed-tree saves): a
+  GenericError saying so, instead of Koji's "Invalid method" which reads like a client bug.
+  Where such a feature only *lists*, the list is empty, which is the truth on this hub
+  (no notification or side tag can exist), so ``koji list-notifications`` and friends work.
+
+Arguments are Koji's, so ``koji call`` and ``_listapi`` show the same signatures.
+"""
+
+from __future__ import annotations
+
+import koji
+
+from .common import as_int, assert_login, get_user_row
+from .context import context
+from .registry import export, read_only
+
+
+def _disabled(feature):
+    raise koji.GenericError("%s support not enabled" % feature)
+
+
+def _unsupported(what):
+    raise koji.GenericError("%s is not supported by this hub" % what)
+
+
+# ---------------------------------------------------------------------------------------------
+# disabled features (Koji's own faults)
+
+
+@export
+def mavenBuild(url, target, opts=None, priority=None, channel="maven"):
+    """Maven builds: disabled on this hub."""
+    _disabled("Maven")
+
+
+@export
+def chainMaven(builds, target, opts=None, priority=None, channel="maven"):
+    """Maven chain builds: disabled on this hub."""
+    _disabled("Maven")
+
+
+@export
+def wrapperRPM(build, url, target, priority=None, channel="maven", opts=None):
+    """wrapperRPM tasks wrap Maven builds: disabled with Maven."""
+    _disabled("Maven")
+
+
+@export
+def createMavenBuild(build_info, maven_info):
+    """Maven build import: disabled on this hub."""
+    _disabled("Maven")
+
+
+@export
+def winBuild(vm, url, target, opts=None, priority=None, channel="vm"):
+    """Windows builds: disabled on this hub."""
+    _disabled("Windows")
+
+
+@export
+def createWinBuild(build_info, win_info):
+    """Windows build import: disabled on this hub."""
+    _disabled("Windows")
+
+
+@export
+def kiwiBuild(target, arches, desc_url, desc_path, optional_arches=None, profile=None,
+              scratch=False, priority=None, make_prep=False, repos=None, release=None,
+              type=None, type_attr=None, result_bundle_name_format=None,
+              use_buildroot_repo=True, version=None, repo_releasever=None):
+    """kiwi image builds (Koji's kiwi plugin): not enabled on this hub."""
+    _disabled("kiwi")
+
+
+@export
+def dudBuild(dud_name, dud_version, arches, target, pkg_list, optional_arches=None,
+             scratch=False, alldeps=False, scmurl=None, priority=None):
+    """Driver update disk builds (Koji's dud plugin): not enabled on this hub."""
+    _disabled("dud")
+
+
+# ---------------------------------------------------------------------------------------------
+# build notifications: no storage on this hub, so none exist
+
+
+def _user_id(userID):
+    if userID is None:
+        assert_login()
+        return context.user["id"]
+    return get_user_row(userID, strict=True)["id"]
+
+
+@read_only
+def getBuildNotifications(userID=None):
+    """A user's build notifications: always none here (no notification storage)."""
+    _user_id(userID)
+    return []
+
+
+@read_only
+def getBuildNotificationBlocks(userID=None):
+    """A user's notification blocks: always none here (no notification storage)."""
+    _user_id(userID)
+    return []
+
+
+def _get_notification(id, strict):
+    id = as_int(id, "id")
+    if strict:
+        raise koji.GenericError("No notification with ID %i found" % id)
+    return None
+
+
+@read_only
+def getBuildNotification(id, strict=False):
+    """A build notification by id: none exists on this hub."""
+    return _get_notification(id, strict)
+
+
+@read_only
+def getBuildNotificationBlock(id, strict=False):
+    """A notification block by id: none exists on this hub."""
+    return _get_notification(id, strict)
+
+
+@export
+def createNotification(user_id, package_id, tag_id, success_only):
+    """Build notifications need storage this hub does not have."""
+    assert_login()
+    _unsupported("Build notification")
+
+
+@export
+def updateNotification(id, package_id, tag_id, success_only):
+    assert_login()
+    _get_notification(id, True)
+
+
+@export
+def deleteNotification(id):
+    assert_login()
+    _get_notification(id, True)
+
+
+@export
+def createNotificationBlock(user_id, package_id=None, tag_id=None):
+    assert_login()
+    _unsupported("Build notification")
+
+
+@export
+def deleteNotificationBlock(id):
+    assert_login()
+    _get_notification(id, True)
+
+
+# ---------------------------------------------------------------------------------------------
+# content generators, side tags and tasks without a handler here
+
+
+@export
+def grantCGAccess(user, cg, create=False):
+    """Content generator access needs storage this hub does not have."""
+    from .common import assert_admin
+
+    assert_admin()
+    _unsupported("Content generator access")
+
+
+@export
+def revokeCGAccess(user, cg):
+    from .common import assert_admin
+
+    assert_admin()
+    _unsupported("Content generator access")
+
+
+@export
+def CGInitBuild(cg, data):
+    assert_login()
+    _unsupported("Content generator import")
+
+
+@export
+def CGRefundBuild(cg, build_id, token, state=koji.BUILD_STATES["FAILED"]):
+    assert_login()
+    _unsupported("Content generator import")
+
+
+@export
+def CGImport(metadata, directory, token=None):
+    assert_login()
+    _unsupported("Content generator import")
+
+
+@export
+def importArchive(filepath, buildinfo, type, typeInfo):
+    assert_login()
+    _unsupported("Archive import")
+
+
+@export
+def createSideTag(basetag, debuginfo=False, suffix=None):
+    """Side tags (Koji's sidetag plugin) need storage this hub does not have."""
+    assert_login()
+    _unsupported("Side tag")
+
+
+@export
+def removeSideTag(sidetag):
+    assert_login()
+    _unsupported("Side tag")
+
+
+@export
+def editSideTag(sidetag, debuginfo=None, rpm_macros=None, remove_rpm_macros=None, extra=None,
+                remove_extra=None):
+    assert_login()
+    _unsupported("Side tag")
+
+
+@read_only
+def listSideTags(basetag=None, user=None, queryOpts=None):
+    """Side tags: none exist on this hub."""
+    return []
+
+
+@export
+def chainBuild(srcs, target, opts=None, priority=None, channel=None):
+    assert_login()
+    _unsupported("chainBuild")
+
+
+@export
+def distRepo(tag, keys, **task_opts):
+    assert_login()
+    _unsupported("distRepo")
+
+
+@export
+def promoteBuild(build, force=False):
+    assert_login()
+    _unsupported("Draft build promotion")
+
+
+@export
+def restartHosts(priority=5, options=None):
+    from .common import assert_admin
+
+    assert_admin()
+    _unsupported("restartHosts")
+
+
+@export
+def saveFailedTree(buildrootID, full=False, **opts):
+    assert_login()
+    _unsupported("saveFailedTree")
+
+
+@export
+def buildImageIndirection(opts=None, priority=None):
+    assert_login()
+    _unsupported("buildImageIndirection")
+
+
+@export
+def createImageBuild(build_info):
+    assert_login()
+    _unsupported("createImageBuild")
