@@ -1,20 +1,34 @@
 #!/usr/bin/env python3
-"""The demo compose against the tools it drives, run directly on the same package sets.
+"""A Pungi-format compose of the oracle corpus's synthetic universe against its floor.
 
-    .venv/bin/python bench/bench_compose.py [--runs 3]
+    .venv/bin/python bench/bench_compose.py [--rpms 10000] [--runs 3] [--keep DIR]
 
-Ours: the demo compose from plain repos (configs/demo/demo-repos.conf) without its bootable
-media and boot tests (``pungi-like-koji --nightly``: init, pkgset, gather, createrepo,
-imagechecksum, test), so both sides do the same kind of work.
-Peer: what the compose cannot avoid doing, done by hand on the same inputs: one libsolv solve per
-variant.arch (its final package names as the job, on the package set repo) plus one
-``createrepo_c`` per tree of the finished compose (binary, debug and source, on copies of its
-Packages). The ratio says how much the orchestration (config, comps, linking, manifests,
-repoclosure, scheduling) costs on top of the tools. Medians of ``--runs`` runs.
+Input: the corpus generator (``../shared/oracles/pungi-4.3.2/_inputs/make-repo.sh DIR N 20``,
+N = rpms / 20 specs of 20 binary RPMs each), built once and cached under
+``.cache/bench-universe/<key>`` (the key hashes the generator's files and its arguments; never in
+git). 10,000 RPMs take ~15 minutes of rpmbuild on 2 cores the first time.
+
+Ours: ``pungi-like-koji --nightly`` on the corpus's ``base`` scenario config (Pungi's format,
+unchanged: 2 variants, x86_64, gather deps, createrepo_c, createiso, md5/sha1/sha256 checksums,
+repoclosure; no buildinstall, no live media) pointed at that universe.
+
+Floor: the tools the compose drives, run directly and one after another on the same inputs
+(taken from the finished compose):
+  * libsolv: one solve per variant.arch on the universe repo (primary + filelists loaded for
+    each), the job being the names the compose put in that tree;
+  * createrepo_c: one bare run per tree (os, debug, source of each variant) on a hard-linked copy
+    of the tree's Packages;
+  * ``xorriso -as mkisofs -R -J`` on each tree an ISO of ours was made of;
+  * sha256 of each of those ISOs (one read).
+It prints the medians over ``--runs`` of ours, of each part of the floor and of their sum, the
+ratio, and the phase spans of our compose from ``logs/global/timeline.json`` (wall span of the
+phase, and the summed time of its units in brackets).
 """
 
 import argparse
+import fcntl
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -30,42 +44,88 @@ sys.path.insert(0, ROOT)
 import solv  # noqa: E402
 
 from pungi_like.rpmtools.repodata import repomd_locations  # noqa: E402
-from pungi_like.universe import ensure_universe  # noqa: E402
+
+CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "oracles", "pungi-4.3.2")
+GENERATOR = os.path.join(CORPUS, "_inputs")
+SCENARIO = os.path.join(CORPUS, "base")
+SUBPKGS = 20
 
 
-def repos_config(tmp, universe):
-    """demo-repos.conf with absolute paths and without the bootable media sections."""
-    demo = os.path.join(ROOT, "configs", "demo")
-    text = open(os.path.join(demo, "demo_base.conf")).read()
-    text = text.split("# bootable media")[0]
-    text += open(os.path.join(demo, "demo-repos.conf")).read().replace(
-        "from demo_base import *", "")
-    text = text.replace("../../.cache/universe/repo", universe.repo_dir)
-    text = text.replace("../../.cache/universe/comps.xml", universe.comps_path)
-    text = text.replace('"variants.xml"', repr(os.path.join(demo, "variants.xml")))
-    path = os.path.join(tmp, "bench.conf")
-    with open(path, "w") as fh:
-        fh.write(text)
-    return path
+def universe_key(specs, subpkgs):
+    """Hash of the generator's files and its arguments."""
+    h = hashlib.sha256(f"{specs} {subpkgs}\0".encode())
+    for dirpath, dirnames, filenames in os.walk(GENERATOR):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as fh:
+                h.update(os.path.relpath(path, GENERATOR).encode() + b"\0" + fh.read() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def ensure_universe(specs, subpkgs=SUBPKGS):
+    """The generator's output dir for ``specs`` x ``subpkgs``, built once under a lock."""
+    cache = os.path.join(ROOT, ".cache", "bench-universe")
+    os.makedirs(cache, exist_ok=True)
+    key = universe_key(specs, subpkgs)
+    data, stamp = os.path.join(cache, key), os.path.join(cache, key + ".done")
+    with open(os.path.join(cache, key + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(stamp) and os.path.isdir(data):
+            return data
+        print(f"building the {specs * subpkgs}-RPM universe into {data} (once)", file=sys.stderr)
+        env = dict(os.environ, GEN=GENERATOR)
+        subprocess.run(["bash", os.path.join(GENERATOR, "make-repo.sh"), data, str(specs),
+                        str(subpkgs)], env=env, check=True, stdout=subprocess.DEVNULL)
+        with open(stamp, "w") as fh:
+            fh.write(f"{specs} {subpkgs}\n")
+    return data
+
+
+def render_config(data, conf_dir):
+    """The base scenario's config dir with ``@DATA@`` -> the universe (as the corpus does)."""
+    os.makedirs(conf_dir, exist_ok=True)
+    for name in ("pungi.conf", "variants.xml"):
+        with open(os.path.join(SCENARIO, name), "rb") as fh:
+            text = fh.read().replace(b"@DATA@", data.encode()).replace(b"@CONF@", conf_dir.encode())
+        with open(os.path.join(conf_dir, name), "wb") as fh:
+            fh.write(text)
+    return os.path.join(conf_dir, "pungi.conf")
 
 
 def run_compose(config, target):
+    exe = os.path.join(os.path.dirname(sys.executable), "pungi-like-koji")
+    cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "pungi_like.cli.compose_driver"]
     start = time.monotonic()
-    subprocess.run([sys.executable, os.path.join(ROOT, "bin", "pungi-like-koji"),
-                    "--config", config,
-                    "--target-dir", target, "--nightly", "--quiet", "--no-latest-link"],
-                   check=True, stdout=subprocess.DEVNULL)
-    return time.monotonic() - start
+    subprocess.run(cmd + ["--config", config, "--target-dir", target, "--nightly", "--quiet",
+                          "--no-latest-link"], check=True, stdout=subprocess.DEVNULL,
+                   cwd=os.path.dirname(config))
+    seconds = time.monotonic() - start
+    return seconds, glob.glob(os.path.join(target, "*", "compose"))[0]
+
+
+def phase_spans(topdir):
+    """``{phase: (wall span, summed unit time)}`` from timeline.json."""
+    with open(os.path.join(topdir, "logs", "global", "timeline.json")) as fh:
+        units = json.load(fh)["units"]
+    spans = {}
+    for unit in units:
+        if unit.get("start") is None or unit.get("end") is None:
+            continue
+        first, last, total = spans.get(unit["phase"], (unit["start"], unit["end"], 0.0))
+        spans[unit["phase"]] = (min(first, unit["start"]), max(last, unit["end"]),
+                                total + unit["end"] - unit["start"])
+    return {phase: (last - first, total) for phase, (first, last, total) in spans.items()}
 
 
 def solve_directly(repo_dir, jobs_by_tree):
-    """One libsolv solve per variant.arch on the package set, as testsolv would."""
+    """One libsolv solve per variant.arch on the universe, as testsolv would."""
     start = time.monotonic()
+    loc = repomd_locations(repo_dir)
     for names in jobs_by_tree.values():
         pool = solv.Pool()
         pool.setarch("x86_64")
         repo = pool.add_repo("pkgset")
-        loc = repomd_locations(repo_dir)
         for kind, flags in (("primary", 0), ("filelists", solv.Repo.REPO_EXTEND_SOLVABLES)):
             fh = solv.xfopen(loc[kind])
             repo.add_rpmmd(fh, None, flags)
@@ -83,58 +143,128 @@ def solve_directly(repo_dir, jobs_by_tree):
     return time.monotonic() - start
 
 
-def createrepo_directly(compose_top, scratch):
-    """createrepo_c on a copy (hardlinks) of every tree's packages."""
-    trees = sorted(os.path.dirname(d) for d in glob.glob(
-        os.path.join(compose_top, "**", "Packages"), recursive=True) if os.path.isdir(d))
+def trees_of(compose):
+    """Every tree of the compose (a directory holding repodata/), sorted."""
+    return sorted(os.path.dirname(d) for d in glob.glob(os.path.join(compose, "**", "repodata"),
+                                                         recursive=True))
+
+
+def createrepo_directly(trees, scratch):
+    """Bare createrepo_c on a hard-linked copy of every tree's packages."""
     copies = []
     for i, tree in enumerate(trees):
         dest = os.path.join(scratch, f"tree{i}")
-        shutil.copytree(os.path.join(tree, "Packages"), os.path.join(dest, "Packages"),
-                        copy_function=os.link)
+        os.makedirs(dest)
+        if os.path.isdir(os.path.join(tree, "Packages")):
+            shutil.copytree(os.path.join(tree, "Packages"), os.path.join(dest, "Packages"),
+                            copy_function=os.link)
         copies.append(dest)
     createrepo = os.path.join(os.path.dirname(sys.executable), "createrepo_c")
     start = time.monotonic()
     for dest in copies:
         subprocess.run([createrepo, dest, "--general-compress-type", "gz", "--no-database",
                         "--workers", "3", "--quiet"], check=True)
-    return time.monotonic() - start, len(copies)
+    return time.monotonic() - start
+
+
+def iso_trees(compose):
+    """The trees our ISOs were made of (images.json: dvd images of x86_64 and source)."""
+    with open(os.path.join(compose, "metadata", "images.json")) as fh:
+        images = json.load(fh)["payload"]["images"]
+    trees = []
+    for variant, arches in sorted(images.items()):
+        for arch, entries in sorted(arches.items()):
+            for image in entries:
+                if image["type"] == "dvd":
+                    kind = "source/tree" if image["arch"] == "src" else f"{arch}/os"
+                    trees.append(os.path.join(compose, variant, kind))
+    return trees
+
+
+def iso_and_hash_directly(trees, scratch):
+    """``xorriso -as mkisofs`` on each tree, then sha256 of each image; (iso s, hash s)."""
+    isos = []
+    start = time.monotonic()
+    for i, tree in enumerate(trees):
+        out = os.path.join(scratch, f"image{i}.iso")
+        subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-joliet-long",
+                        "-V", f"BENCH{i}", "-o", out, tree], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        isos.append(out)
+    iso_seconds = time.monotonic() - start
+    start = time.monotonic()
+    for path in isos:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    return iso_seconds, time.monotonic() - start
+
+
+def tree_jobs(compose):
+    """``{(variant, arch): [name.arch, ...]}`` of the binary packages the compose chose."""
+    with open(os.path.join(compose, "metadata", "rpms.json")) as fh:
+        rpms = json.load(fh)["payload"]["rpms"]
+    jobs = {}
+    for variant, arches in rpms.items():
+        for arch, srpms in arches.items():
+            jobs[(variant, arch)] = sorted(
+                {n.rsplit("-", 2)[0] + "." + n.rsplit(".", 1)[1]
+                 for s in srpms.values() for n, e in s.items() if e["category"] == "binary"})
+    return jobs
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rpms", type=int, default=10000,
+                        help="binary RPMs of the universe (a multiple of 20)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", help="keep the last compose under this directory")
     args = parser.parse_args()
-    universe = ensure_universe(os.path.join(ROOT, ".cache", "universe"), quiet=True)
-    ours, solves, repos = [], [], []
-    trees = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        config = repos_config(tmp, universe)
+    if not os.path.isfile(os.path.join(GENERATOR, "make-repo.sh")):
+        sys.exit(f"the oracle corpus's generator is not at {GENERATOR}")
+    if args.rpms % SUBPKGS or args.rpms <= 0:
+        sys.exit(f"--rpms must be a positive multiple of {SUBPKGS}")
+    data = ensure_universe(args.rpms // SUBPKGS)
+    repo_dir = os.path.join(data, "repo", "x86_64", "os")
+    figures = {k: [] for k in ("ours", "solve", "createrepo", "iso", "sha256")}
+    spans = {}
+    with tempfile.TemporaryDirectory(prefix="bench-compose-") as tmp:
+        config = render_config(data, os.path.join(tmp, "conf"))
         for run in range(args.runs):
             target = os.path.join(tmp, f"composes{run}")
-            ours.append(run_compose(config, target))
-            topdir = [d for d in glob.glob(os.path.join(target, "Demo-*"))][0]
-            rpms = json.load(open(os.path.join(topdir, "compose/metadata/rpms.json")))
-            jobs = {}
-            for variant, arches in rpms["payload"]["rpms"].items():
-                for arch, srpms in arches.items():
-                    jobs[(variant, arch)] = sorted(
-                        {n.rsplit("-", 2)[0] + "." + n.rsplit(".", 1)[1]
-                         for s in srpms.values() for n, e in s.items()
-                         if e["category"] == "binary"})
-            solves.append(solve_directly(universe.repo_dir, jobs))
-            seconds, trees = createrepo_directly(os.path.join(topdir, "compose"),
-                                                 os.path.join(tmp, f"scratch{run}"))
-            repos.append(seconds)
-    ours_m = statistics.median(ours)
-    peer_m = statistics.median(solves) + statistics.median(repos)
-    print(f"demo compose: {len(jobs)} variant.arch trees, {trees} repos; medians of {args.runs} runs")
-    print(f"{'what':48} {'seconds':>8}")
-    print(f"{'pungi-like-koji (whole compose)':48} {ours_m:8.2f}")
-    print(f"{'peer: libsolv solves (one per variant.arch)':48} {statistics.median(solves):8.2f}")
-    print(f"{'peer: createrepo_c (one per tree)':48} {statistics.median(repos):8.2f}")
-    print(f"{'peer total':48} {peer_m:8.2f}")
-    print(f"{'ratio ours / peer':48} {ours_m / peer_m:8.2f}")
+            seconds, compose = run_compose(config, target)
+            figures["ours"].append(seconds)
+            for phase, span in phase_spans(os.path.dirname(compose)).items():
+                spans.setdefault(phase, []).append(span)
+            figures["solve"].append(solve_directly(repo_dir, tree_jobs(compose)))
+            scratch = os.path.join(tmp, f"scratch{run}")
+            figures["createrepo"].append(createrepo_directly(trees_of(compose), scratch))
+            iso_s, hash_s = iso_and_hash_directly(iso_trees(compose), scratch)
+            figures["iso"].append(iso_s)
+            figures["sha256"].append(hash_s)
+            shutil.rmtree(scratch)
+            if args.keep and run == args.runs - 1:
+                shutil.rmtree(args.keep, ignore_errors=True)
+                shutil.copytree(os.path.dirname(compose), args.keep, symlinks=True)
+            shutil.rmtree(target)
+    med = {k: statistics.median(v) for k, v in figures.items()}
+    floor = med["solve"] + med["createrepo"] + med["iso"] + med["sha256"]
+    print(f"{args.rpms} RPMs, base scenario config; medians of {args.runs} runs")
+    print(f"{'what':44} {'seconds':>8}")
+    print(f"{'ours: pungi-like-koji (whole compose)':44} {med['ours']:8.2f}")
+    print(f"{'floor: libsolv solves (one per variant.arch)':44} {med['solve']:8.2f}")
+    print(f"{'floor: createrepo_c (one per tree)':44} {med['createrepo']:8.2f}")
+    print(f"{'floor: xorriso -as mkisofs (one per ISO)':44} {med['iso']:8.2f}")
+    print(f"{'floor: sha256 of the ISOs':44} {med['sha256']:8.2f}")
+    print(f"{'floor total':44} {floor:8.2f}")
+    print(f"{'ratio ours / floor (goal <= 1.3)':44} {med['ours'] / floor:8.2f}")
+    print("phase spans of ours (median s; summed unit time in brackets):")
+    for phase, values in sorted(spans.items(), key=lambda kv: -statistics.median(
+            v[0] for v in kv[1])):
+        wall = statistics.median(v[0] for v in values)
+        total = statistics.median(v[1] for v in values)
+        print(f"  {phase:14} {wall:6.2f} ({total:.2f})")
 
 
 if __name__ == "__main__":
