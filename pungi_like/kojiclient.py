@@ -337,6 +337,36 @@ class KojiWrapper:
         self.session.uploadWrapper(path, serverdir, name=os.path.basename(path))
         return f"{serverdir}/{os.path.basename(path)}"
 
+    def publish_compose(self, status):
+        """Upload ``compose.json`` (id, status, times, the tasks it started) to the service's
+        ``work/pungi-like-composes/<id>-<hash of its directory>/``, where the service's web
+        pages list the composes that used it (a real Koji just keeps the file in work/). A
+        failure is logged, never fatal: the record is for people, the compose is the product."""
+        import hashlib
+        import json
+        import tempfile
+
+        compose = self.compose
+        if compose is None or not self.wants_login:
+            return None  # uploads need a login; an anonymous profile only reads
+        key = "%s-%s" % (compose.compose_id,
+                         hashlib.sha256(compose.topdir.encode()).hexdigest()[:8])
+        record = {"compose_id": compose.compose_id, "status": status,
+                  "label": compose.compose_label, "topdir": compose.topdir,
+                  "started": getattr(compose, "started_ts", None), "updated": time.time(),
+                  "tasks": sorted(self.tasks)}
+        serverdir = "pungi-like-composes/" + key
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "compose.json")
+                with open(path, "w", encoding="utf-8") as fh:
+                    json.dump(record, fh, indent=2, sort_keys=True)
+                self.session.uploadWrapper(path, serverdir, name="compose.json", overwrite=True)
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            log.warning("could not record the compose on the build service: %s", exc)
+            return None
+        return serverdir + "/compose.json"
+
     # ---- files ------------------------------------------------------------------------------
     def rpm_path(self, build, rpm, sigkey=None):
         """Where an RPM is: its signed copy for ``sigkey``, or the unsigned file (None/'')."""

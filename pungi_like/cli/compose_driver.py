@@ -265,10 +265,13 @@ def run_compose(compose, phase_objects, skipped, args):
 
 
 def write_report(compose, reason):
-    """logs/global/report.html and the target directory's index.html (pungi_like.report)."""
+    """logs/global/report.html and the target directory's index.html (pungi_like.report), and
+    the compose's record on the build service it used."""
     from pungi_like.report import write_for_compose
 
     write_for_compose(compose, reason)
+    if compose.koji is not None:
+        compose.koji.publish_compose(compose.status)
 
 
 def main(argv=None):
@@ -373,6 +376,9 @@ def _main(argv, args, parser):
             raise ConfigError(problems)
         from pungi_like.kojiclient import KojiWrapper  # the build service, when configured
         compose.koji = KojiWrapper.for_compose(compose)
+        compose.started_ts = time.time()
+        if compose.koji is not None:
+            compose.koji.publish_compose("STARTED")
         run_compose(compose, phase_objects, skipped, args)
         status = "FINISHED_INCOMPLETE" if compose.failed_deliverables else "FINISHED"
         compose.write_status(status)

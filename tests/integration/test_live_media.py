@@ -115,3 +115,31 @@ live_media = {"^Server$": [{"name": "X", "kickstart": "x.ks", "install_tree_from
     assert "live_media block X of Server has no target" in err
     assert "install_tree_from names Nope, which is no variant of this compose" in err
     assert "none of its arches ['s390x'] is an arch of the variant (x86_64)" in err
+
+
+def test_the_build_service_lists_the_compose_with_its_task(media_compose):
+    """The compose recorded itself on the service (start and end); the service's web page
+    /koji/composes lists it, FINISHED, with a link to its livemedia task."""
+    import io
+    import wsgiref.util
+
+    from pungi_like.buildsvc.hub.server import HubApp, HubConfig
+
+    code, topdir = media_compose
+    assert code == 0
+    cid = os.path.basename(topdir)
+    task_id = re.search(r"livemedia task (\d+)", open(os.path.join(
+        topdir, "logs/global/pungi.global.log")).read()).group(1)
+    app = HubApp(HubConfig.load(os.path.join(ROOT, ".cache", "buildsvc")))
+    environ = {"PATH_INFO": "/koji/composes", "QUERY_STRING": "order=-updated",
+               "REQUEST_METHOD": "GET", "wsgi.input": io.BytesIO(b"")}
+    wsgiref.util.setup_testing_defaults(environ)
+    status = []
+    body = b"".join(app(environ, lambda s, h, *a: status.append(s)))
+    app.db.dispose()
+    page = body.decode("utf-8")
+    assert status == ["200 OK"], page[:2000]
+    row = [r for r in page.split("<tr>") if topdir in r]
+    assert len(row) == 1, page[:3000]
+    assert cid in row[0] and "FINISHED" in row[0] and "kojiadmin" in row[0]
+    assert 'href="taskinfo?taskID=%s"' % task_id in row[0]

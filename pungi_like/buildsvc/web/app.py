@@ -105,7 +105,7 @@ class WebApp:
     """Serves ``/koji`` and ``/koji/...`` for a :class:`~..hub.server.HubApp`."""
 
     def __init__(self, hub):
-        from . import actions, pages
+        from . import actions, composes, pages  # noqa: F401 (composes registers its page)
 
         self.hub = hub
         self.pages = pages.PAGES
