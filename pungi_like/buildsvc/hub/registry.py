@@ -56,4 +56,5 @@ API_MODULES = ["meta", "auth", "users", "uploads", "tags", "inheritance", "targe
                "tasks", "events", "images", "build_api", "signing",
                "host_api", "buildroots", "repo_requests", "policy", "channels",
                "unsupported", "build_admin", "snapshots", "rpm_info", "task_admin",
-               "tag_queries", "host_status", "group_reqs", "usergroups", "volumes", "search"]
+               "tag_queries", "host_status", "group_reqs", "usergroups", "volumes", "search",
+               "scheduler_info"]

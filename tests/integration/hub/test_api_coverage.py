@@ -18,8 +18,9 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-#: ``session.getTag(``, ``session.host.taskWait(``, ``self.session.X(``
-_SESSION_CALL = re.compile(r"\bsession\.(host\.)?([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+#: ``session.getTag(``, ``session.host.taskWait(``, ``session.scheduler.getTaskRuns(``,
+#: ``self.session.X(``
+_SESSION_CALL = re.compile(r"\bsession\.(?:([A-Za-z_]\w*)\.)?([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 #: ``with session.multicall(...) as m:``: calls on ``m`` in that block go to the hub
 _MC_WITH = re.compile(r"^(?P<indent>[ \t]*)with\s+\w*session\.multicall\([^)]*\)\s+as\s+(?P<var>\w+)"
                       r"\s*:", re.M)
@@ -34,6 +35,11 @@ def _client_side():
     names |= {n for n, _v in inspect.getmembers(koji.MultiCallSession)
               if not n.startswith("__")}
     return names - {"_listapi"}
+
+
+def _instance_attributes():
+    """Attributes ClientSession sets on itself (``self.opts = ...``)."""
+    return set(re.findall(r"\bself\.(\w+)\s*=", inspect.getsource(koji.ClientSession)))
 
 
 def _sources():
@@ -73,7 +79,10 @@ def cli_hub_methods():
         for m in _SESSION_CALL.finditer(text):
             prefix, name = m.group(1), m.group(2)
             if prefix:
-                names.append("host." + name)
+                # a namespace of hub methods (host., repo., scheduler., system.), not an
+                # attribute of the client object (session.opts.get(...))
+                if prefix not in client and prefix not in _instance_attributes():
+                    names.append(prefix + "." + name)
             elif name not in client:
                 names.append(name)
         for block, var in _multicall_blocks(text):

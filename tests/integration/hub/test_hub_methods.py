@@ -333,3 +333,21 @@ def test_disabled_and_missing_features(hub, koji_available):
     assert hub.out("list-notifications", "--user", "kojiadmin").strip() == "" or \
         "No notifications" in hub.out("list-notifications", "--user", "kojiadmin")
     assert _call(hub, "listSideTags", noauth=True) == []
+
+
+def test_scheduler_info(hub, koji_available):
+    """koji scheduler-info / scheduler-logs read the scheduler calls; a task given to a host
+    shows as a run."""
+    hub.koji("add-host", "builder9", "x86_64")
+    hub.koji("add-tag", "t1", "--arches", "x86_64")
+    task_id = _call(hub, "--python", "makeTask", "'newRepo'", '["t1"]')
+    hub.koji("assign-task", str(task_id), "builder9")
+    out = hub.out("scheduler-info", "--task", str(task_id), noauth=True)
+    assert "builder9" in out and str(task_id) in out, out
+    runs = _call(hub, "--python", "scheduler.getTaskRuns", "[['task_id', %d]]" % task_id,
+                 noauth=True)
+    assert [(r["task_id"], r["active"]) for r in runs] == [(task_id, True)], runs
+    assert hub.koji("scheduler-logs", noauth=True)[0] == 0
+    rc, _o, err = hub.koji("call", "--python", "scheduler.getTaskRuns", "[['nosuch', 1]]",
+                           noauth=True, check=False)
+    assert _fault_of(err) == "ParameterError: Invalid field: 'nosuch'", err
