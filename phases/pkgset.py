@@ -50,7 +50,7 @@ from pungi_like.rpmtools import repodata
 from pungi_like.rpmtools.comps import Comps
 from pungi_like.rpmtools.depsolve import Depsolver, Repo
 from pungi_like.rpmtools.gathering import gather
-from pungi_like.rpmtools.headers import read_header
+from pungi_like.rpmtools.headers import RpmHeader, read_header, read_raw_tags
 
 PKGSET_NAME = "repos"
 
@@ -130,6 +130,20 @@ def noarch_excluded(src_header, arch, considers_noarch=True):
     if exclusive and not set(exclusive) & arches:
         return f"ExclusiveArch: {' '.join(exclusive)}"
     return None
+
+
+def header_from_repodata(pkg, path, solver):
+    """The :class:`RpmHeader` of a gathered package from what the repodata already told the
+    solver (NEVRA, source RPM, build time); only the signing key and, for a source package,
+    ExcludeArch/ExclusiveArch (which repodata lacks) are read from the file, raw and small."""
+    try:
+        raw = read_raw_tags(path, arch_tags=pkg.arch in ("src", "nosrc"))
+    except ValueError as exc:
+        raise PhaseError(f"{exc} (listed in the repodata of {pkg.repo})") from exc
+    return RpmHeader(path=path, name=pkg.name, epoch=int(pkg.epoch or 0), version=pkg.version,
+                     release=pkg.release, arch=pkg.arch, sourcerpm=pkg.sourcerpm,
+                     sigkey=raw.sigkey, excludearch=raw.excludearch,
+                     exclusivearch=raw.exclusivearch, buildtime=solver.buildtime(pkg.path))
 
 
 class PkgsetPhase(PhaseBase):
@@ -224,7 +238,7 @@ class PkgsetPhase(PhaseBase):
             dirs = self.repo_dirs(arch)
             if not dirs:
                 continue
-            result = self.repos_closure(arch, dirs)
+            result, solver = self.repos_closure(arch, dirs)
             for category in (result.binary, result.debug, result.source):
                 for pkg in category.values():
                     if pkg.filename in headers:
@@ -234,7 +248,7 @@ class PkgsetPhase(PhaseBase):
                     dest = os.path.join(download, pkg.filename)
                     if not (os.path.exists(dest) and os.path.samefile(dest, pkg.path)):
                         link_file(pkg.path, dest, "hardlink-or-copy")
-                    headers[pkg.filename] = read_header(dest)
+                    headers[pkg.filename] = header_from_repodata(pkg, dest, solver)
         if not headers:
             raise PhaseError("pkgset_repos: the package set is empty: no comps group, additional "
                              "package or system-release provider matched a package of the repos")
@@ -281,7 +295,7 @@ class PkgsetPhase(PhaseBase):
                                 ("SRPM", result.source)):
                 for nevra in sorted(data):
                     log.write(f"{label}({','.join(sorted(data[nevra].flags))}): {data[nevra].path}\n")
-        return result
+        return result, solver
 
     # ---- koji source ------------------------------------------------------------------------
     def koji_event(self, koji):

@@ -233,6 +233,14 @@ class Depsolver:
                     self.by_sourcerpm[pkg.sourcerpm].append(pkg)
 
     # ---- helpers ----------------------------------------------------------------------------
+    def buildtime(self, path):
+        """The build time (repodata's ``time/@build``) of the package loaded from ``path``."""
+        by_path = getattr(self, "_by_path", None)
+        if by_path is None:
+            by_path = self._by_path = {p.path: p for p in self.pkgs.values()}
+        pkg = by_path.get(os.path.normpath(path))
+        return pkg.solvable.lookup_num(solv.SOLVABLE_BUILDTIME) if pkg is not None else 0
+
     def providers(self, dep_str):
         dep = self.pool.Dep(dep_str)
         return [self.latest[s.id] for s in self.pool.whatprovides(dep) if s.id in self.latest]

@@ -104,3 +104,132 @@ def read_header(path):
 def is_debug_name(name):
     """Debug packages are recognised by name, as Pungi does."""
     return name.endswith("-debugsource") or name.endswith("-debuginfo") or "-debuginfo-" in name
+
+
+# ---- what repodata lacks, read raw -------------------------------------------------------------
+# Repodata (primary.xml) has the NEVRA, source RPM and build time of a package but neither the
+# key it is signed with nor the source package's ExcludeArch/ExclusiveArch. Parsing the whole
+# header with librpm for those costs ~1 ms per RPM (10 s for a 10,000-RPM package set); reading
+# the lead and the signature header (and the main header's index for a source RPM) with struct
+# costs a few small reads.
+_LEAD_SIZE = 96
+_HEADER_MAGIC = b"\x8e\xad\xe8\x01"
+# signature tags in the order read_header prefers them: RSAHEADER, DSAHEADER, then the
+# signature header's PGP and GPG tags (as stored in the file: 1002/1005, or 259/262)
+_SIG_TAGS = (268, 267, 1002, 259, 1005, 262)
+_TAG_EXCLUDEARCH, _TAG_EXCLUSIVEARCH = 1059, 1061
+_STRING_ARRAY = 8
+
+
+@dataclass
+class RawTags:
+    """What :func:`read_raw_tags` found: the short key ID (or None) and, when asked for, the
+    ExcludeArch/ExclusiveArch lists of the main header."""
+    sigkey: str = None
+    excludearch: list = field(default_factory=list)
+    exclusivearch: list = field(default_factory=list)
+
+
+def _read_header_struct(fh, path, align):
+    """``{tag: (type, count, bytes of the data store from the entry's offset)}`` of the header
+    at the file position (signature header: ``align`` pads its store to 8 bytes)."""
+    import struct
+    intro = fh.read(16)
+    if len(intro) != 16 or intro[:4] != _HEADER_MAGIC:
+        raise ValueError(f"{path}: not an RPM file (bad header magic)")
+    count, store_size = struct.unpack(">II", intro[8:16])
+    index = fh.read(16 * count)
+    store = fh.read(store_size)
+    if len(index) != 16 * count or len(store) != store_size:
+        raise ValueError(f"{path}: truncated RPM header")
+    if align and store_size % 8:
+        fh.read(8 - store_size % 8)
+    entries = {}
+    for tag, kind, offset, n in struct.iter_unpack(">IIII", index):
+        entries[tag] = (kind, n, store, offset)
+    return entries
+
+
+def _strings(entry):
+    kind, n, store, offset = entry
+    if kind != _STRING_ARRAY:
+        return []
+    out, pos = [], offset
+    for _ in range(n):
+        end = store.index(b"\0", pos)
+        out.append(store[pos:end].decode("utf-8", "replace"))
+        pos = end + 1
+    return out
+
+
+def _subpacket_keyid(data):
+    """The issuer key ID (bytes) among OpenPGP signature subpackets, or None."""
+    pos, fingerprint = 0, None
+    while pos < len(data):
+        first = data[pos]
+        if first < 192:
+            length, pos = first, pos + 1
+        elif first < 255:
+            length, pos = ((first - 192) << 8) + data[pos + 1] + 192, pos + 2
+        else:
+            length, pos = int.from_bytes(data[pos + 1:pos + 5], "big"), pos + 5
+        kind, body = data[pos] & 0x7f, data[pos + 1:pos + length]
+        if kind == 16 and len(body) == 8:
+            return body
+        if kind == 33 and len(body) > 8:
+            fingerprint = body[-8:]
+        pos += length
+    return fingerprint
+
+
+def pgp_signature_keyid(packet):
+    """The 16-hex-digit issuer key ID of an OpenPGP signature packet (v3 or v4), or None."""
+    if not packet:
+        return None
+    first = packet[0]
+    if first & 0x40:                        # new packet format: one, two or five length octets
+        tag = first & 0x3f
+        octet = packet[1]
+        skip = 2 if octet < 192 else 3 if octet < 224 else 6
+    else:                                   # old packet format
+        tag = (first >> 2) & 0x0f
+        skip = 1 + {0: 1, 1: 2, 2: 4, 3: 0}[first & 3]
+    if tag != 2:                            # not a signature packet
+        return None
+    body = packet[skip:]
+    if body[:1] == b"\x03":
+        keyid = body[7:15]
+    elif body[:1] in (b"\x04", b"\x05"):
+        hashed_len = int.from_bytes(body[4:6], "big")
+        hashed = body[6:6 + hashed_len]
+        rest = body[6 + hashed_len:]
+        unhashed = rest[2:2 + int.from_bytes(rest[:2], "big")]
+        keyid = _subpacket_keyid(hashed) or _subpacket_keyid(unhashed)
+    else:
+        return None
+    return keyid.hex() if keyid else None
+
+
+def read_raw_tags(path, arch_tags=False):
+    """The signing key (short, lower-case, as :func:`read_header` gives it) of the RPM at
+    ``path``, and with ``arch_tags`` its ExcludeArch/ExclusiveArch, without librpm."""
+    with open(path, "rb") as fh:
+        lead = fh.read(_LEAD_SIZE)
+        if len(lead) != _LEAD_SIZE or lead[:4] != b"\xed\xab\xee\xdb":
+            raise ValueError(f"{path}: not an RPM file (bad lead)")
+        signature = _read_header_struct(fh, path, align=True)
+        result = RawTags()
+        for tag in _SIG_TAGS:
+            if tag in signature:
+                _kind, n, store, offset = signature[tag]
+                keyid = pgp_signature_keyid(store[offset:offset + n])
+                if keyid:
+                    result.sigkey = keyid[-8:].lower()
+                    break
+        if arch_tags:
+            main = _read_header_struct(fh, path, align=False)
+            if _TAG_EXCLUDEARCH in main:
+                result.excludearch = _strings(main[_TAG_EXCLUDEARCH])
+            if _TAG_EXCLUSIVEARCH in main:
+                result.exclusivearch = _strings(main[_TAG_EXCLUSIVEARCH])
+    return result

@@ -1,0 +1,62 @@
+"""pkgset from repos takes package headers from repodata (plus a raw read of the signature and,
+for source RPMs, ExcludeArch/ExclusiveArch) instead of librpm: the result must equal what librpm
+reads, on real unsigned and signed RPMs."""
+
+import os
+import shutil
+
+import pytest
+
+from phases.pkgset import header_from_repodata
+from pungi_like.errors import PhaseError
+from pungi_like.rpmtools.depsolve import Depsolver, Repo
+from pungi_like.rpmtools.headers import read_header, read_raw_tags
+
+pytestmark = pytest.mark.integration
+
+
+def test_headers_from_repodata_equal_librpm_headers(universe):
+    solver = Depsolver([Repo("universe", universe.repo_dir)], "x86_64")
+    compared, with_arch_tags = 0, 0
+    for pkg in solver.pkgs.values():
+        gathered = pkg.gathered(set())
+        ours = header_from_repodata(gathered, gathered.path, solver)
+        assert ours == read_header(gathered.path), gathered.path
+        compared += 1
+        with_arch_tags += bool(ours.excludearch or ours.exclusivearch)
+    assert compared > 50
+    # the demo universe has source packages with ExclusiveArch and with ExcludeArch
+    assert with_arch_tags >= 2
+
+
+def test_signing_key_read_raw_equals_librpm(universe, tmp_path):
+    if shutil.which("rpmsign") is None or shutil.which("gpg") is None:
+        pytest.fail("rpmsign and gpg are needed; run .ci/setup")
+    from pungi_like.buildsvc.seed import GpgKey, rpmsign
+
+    packages = sorted(os.listdir(universe.repo_dir))
+    picked = [next(n for n in packages if n.endswith(".src.rpm")),
+              next(n for n in packages if n.endswith(".x86_64.rpm")),
+              next(n for n in packages if n.endswith(".noarch.rpm"))]
+    copies = []
+    for name in picked:
+        shutil.copy(os.path.join(universe.repo_dir, name), tmp_path / name)
+        copies.append(str(tmp_path / name))
+    assert all(read_raw_tags(path).sigkey is None for path in copies)
+    key = GpgKey.create(str(tmp_path / "gnupg"))
+    try:
+        rpmsign(key, copies)
+    finally:
+        key.stop_agent()
+    for path in copies:
+        assert read_raw_tags(path, arch_tags=True).sigkey == key.sigkey
+        assert read_header(path).sigkey == key.sigkey
+
+
+def test_a_file_that_is_no_rpm_is_named(tmp_path, universe):
+    solver = Depsolver([Repo("universe", universe.repo_dir)], "x86_64")
+    gathered = next(iter(solver.pkgs.values())).gathered(set())
+    broken = tmp_path / gathered.filename
+    broken.write_bytes(b"not an rpm at all" * 10)
+    with pytest.raises(PhaseError, match=f"{broken}: not an RPM file .*universe"):
+        header_from_repodata(gathered, str(broken), solver)
