@@ -159,6 +159,7 @@ def test_migration_dedupes_active_rows_then_enforces_them(db_url_v3):
             for index in s.ACTIVE_UNIQUE:
                 conn.execute(text("DROP INDEX %s" % index.name))
             conn.execute(s.schema_version.delete().where(s.schema_version.c.version == 3))
+            conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
             ev = [conn.execute(insert(s.events).values(ts=1000.0 + i)
                                .returning(s.events.c.id)).scalar_one() for i in range(3)]
             uid = conn.execute(insert(s.users).values(name="u", status=0, usertype=0)
