@@ -119,10 +119,26 @@ class CreaterepoPhase(PhaseBase):
         return units
 
     # ---- one repo -------------------------------------------------------------------------
-    def createrepo(self, tree, log_path, listfile, groupfile=None, packages_dir=None):
+    def pkgset_repos(self, arches):
+        """The package set repos of ``arches``: their repodata describes every package a tree
+        can hold, so createrepo_c takes the records from there (``--update-md-path``) instead of
+        reading and checksumming each RPM again. A record is reused only when the file's name,
+        size and mtime match (gather hard-links the package set's files), so the repodata is the
+        same as without it."""
+        repos = []
+        for arch in arches:
+            pkgset = self.compose.results.get(("pkgset", arch))
+            path = getattr(pkgset, "repo_path", None)
+            if path and os.path.exists(os.path.join(path, "repodata", "repomd.xml")):
+                repos.append(path)
+        return repos
+
+    def createrepo(self, tree, log_path, listfile, groupfile=None, packages_dir=None,
+                   reuse_from=()):
         """createrepo_c over the packages under ``packages_dir`` (default ``<tree>/Packages``),
         listed in ``listfile`` (Pungi's ``work/<arch>/repo_package_list/<V>.<arch>.<type>.conf``);
-        returns the package count. An empty tree gets (empty) repodata too, as in Pungi."""
+        returns the package count. An empty tree gets (empty) repodata too, as in Pungi.
+        ``reuse_from``: repos whose records of the same files are taken as they are."""
         conf = self.conf
         os.makedirs(tree, exist_ok=True)
         pkgs = package_list(tree, packages_dir)
@@ -131,7 +147,8 @@ class CreaterepoPhase(PhaseBase):
             run_createrepo(tree, tree, listfile, log_path, checksum=conf.createrepo_checksum,
                            database=conf.createrepo_database, use_xz=conf.createrepo_use_xz,
                            workers=conf.createrepo_num_workers, groupfile=groupfile,
-                           extra_args=conf.createrepo_extra_args)
+                           extra_args=conf.createrepo_extra_args,
+                           update_md_paths=reuse_from if pkgs else ())
         return len(pkgs)
 
     def _tree_metadata(self, tree, variant, arch):
@@ -162,12 +179,14 @@ class CreaterepoPhase(PhaseBase):
         count = self.createrepo(tree, unit.log_path,
                                 self.paths.repo_package_list(arch, variant, "rpm"),
                                 groupfile=groupfile,
-                                packages_dir=self.paths.packages_dir(arch, variant))
+                                packages_dir=self.paths.packages_dir(arch, variant),
+                                reuse_from=self.pkgset_repos([arch]))
         # Pungi writes debug repodata for every tree, also when it holds no package
         debug_tree = self.paths.debug_tree(arch, variant)
         debug_count = self.createrepo(debug_tree, unit.log_path,
                                       self.paths.repo_package_list(arch, variant, "debuginfo"),
-                                      packages_dir=self.paths.debug_packages_dir(arch, variant))
+                                      packages_dir=self.paths.debug_packages_dir(arch, variant),
+                                      reuse_from=self.pkgset_repos([arch]))
         self._tree_metadata(tree, variant, arch)
         return {"tree": self.paths.relative(tree), "packages": count,
                 "debug_packages": debug_count}
@@ -177,13 +196,15 @@ class CreaterepoPhase(PhaseBase):
         tree = self.paths.source_tree(variant, create=True)
         count = self.createrepo(tree, unit.log_path,
                                 self.paths.repo_package_list("global", variant, "srpm"),
-                                packages_dir=self.paths.source_packages_dir(variant))
+                                packages_dir=self.paths.source_packages_dir(variant),
+                                reuse_from=self.pkgset_repos(sorted(variant.arches)))
         self._tree_metadata(tree, variant, "src")
         return {"tree": self.paths.relative(tree), "packages": count}
 
 
 def createrepo_command(tree, outputdir, listfile, *, checksum="sha256", database=False,
-                       use_xz=False, workers=None, groupfile=None, extra_args=()):
+                       use_xz=False, workers=None, groupfile=None, extra_args=(),
+                       update_md_paths=()):
     """The createrepo_c command Pungi 4.3.2 runs (with createrepo_c 0.17), for createrepo_c 1.x.
 
     ``--compatibility`` gives 0.17's defaults: gzip for the XML, bzip2 for sqlite, and the
@@ -199,6 +220,9 @@ def createrepo_command(tree, outputdir, listfile, *, checksum="sha256", database
         cmd += ["--xz"]
     if groupfile:
         cmd += ["--groupfile", groupfile]
+    if update_md_paths:
+        # records of unchanged files (same name, size and mtime) are copied from these repos
+        cmd += ["--update"] + [f"--update-md-path={path}" for path in update_md_paths]
     if os.environ.get("SOURCE_DATE_EPOCH"):
         cmd += ["--revision", os.environ["SOURCE_DATE_EPOCH"], "--set-timestamp-to-revision"]
     return cmd + list(extra_args)
