@@ -17,6 +17,7 @@ import fnmatch
 import io
 import os
 
+from productmd.common import RPM_ARCHES
 from productmd.extra_files import ExtraFiles
 
 from phases.base import PhaseBase
@@ -98,8 +99,9 @@ def resolve_rpm_sources(compose, scm_dict, variant, arch):
         pattern = repo % values
     except (KeyError, ValueError) as exc:
         raise PhaseError(f"extra_files rpm source {repo!r}: bad placeholder {exc}") from None
+    # Pungi's split_name_arch: a suffix that is an arch names the arch
     name, _, want_arch = pattern.rpartition(".")
-    if not name or want_arch not in _known_arches(arch):
+    if not name or want_arch not in RPM_ARCHES:
         name, want_arch = pattern, None
     headers = _package_set(compose, arch)
     paths = sorted(h.path for h in headers
@@ -107,14 +109,6 @@ def resolve_rpm_sources(compose, scm_dict, variant, arch):
     if not paths:
         raise PhaseError(f"No package matching {pattern} in the package set ({arch}).")
     return dict(scm_dict, repo=paths)
-
-
-def _known_arches(arch):
-    from pungi_like.rpmtools import arches
-
-    if arch == "src":
-        return {"noarch", "x86_64", "i686", "aarch64", "ppc64le", "s390x"}
-    return set(arches.valid_arches(arch, multilib=True))
 
 
 def _package_set(compose, arch):

@@ -73,6 +73,8 @@ extra_files = [
               "target": "/licenses"}},
             {{"scm": "rpm", "repo": "demo-release", "file": "/etc/os-release",
               "target": "release"}},
+            {{"scm": "rpm", "repo": "demo-rel*.noarch", "file": "/etc/demo-release",
+              "target": "release"}},
         ],
         "src": [{{"scm": "file", "repo": "", "file": "extra/README.demo"}}],
     }}),
@@ -83,7 +85,8 @@ extra_files = [
 
 
 SERVER_FILES = ["README.demo", "RPM-GPG-KEY-demo", "RELEASE-NOTES", "docs/README.demo",
-                "licenses/GPL", "licenses/sub/MIT", "release/os-release"]
+                "licenses/GPL", "licenses/sub/MIT", "release/os-release",
+                "release/demo-release"]
 
 
 def test_extra_files_are_in_the_trees_with_their_content(compose):
@@ -95,6 +98,7 @@ def test_extra_files_are_in_the_trees_with_their_content(compose):
     assert read("RELEASE-NOTES") == "final notes\n"          # the branch asked for
     assert read("licenses/sub/MIT") == "MIT text\n"
     assert read("release/os-release").startswith('NAME="Demo Linux"')  # from the package
+    assert read("release/demo-release").startswith("Demo Linux release")  # name glob + .arch
     source = os.path.join(compose["compose"], "Server", "source", "tree")
     assert os.path.isfile(os.path.join(source, "README.demo"))
     # `*` never reaches src, and other variants get nothing
