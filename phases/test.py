@@ -47,18 +47,31 @@ def repoclosure(repo_dirs, lookaside_dirs=(), arch="x86_64"):
 
     repos = [Repo(f"repo{i}", path) for i, path in enumerate(repo_dirs)]
     repos += [Repo(f"lookaside{i}", path, lookaside=True) for i, path in enumerate(lookaside_dirs)]
-    solver = Depsolver(repos, arch)
+    # the pool alone: per-package records (paths, source RPMs, newest-version index) are for
+    # gathering, and making them costs more than the check itself
+    solver = Depsolver(repos, arch, index=False)
     broken = []
-    for pkg in solver.pkgs.values():
-        if pkg.lookaside or pkg.is_source:
+    for repo in repos:
+        if repo.lookaside:
             continue
-        for dep in pkg.solvable.lookup_deparray(solv.SOLVABLE_REQUIRES):
-            text = str(dep)
-            if text.startswith(_BUILTIN_DEP_PREFIXES):
+        for s in solver.srepos[repo.name].solvables:
+            if s.arch in ("src", "nosrc"):
                 continue
-            if not solver.pool.whatprovides(dep):
-                broken.append((pkg.nevra, text))
+            for dep in s.lookup_deparray(solv.SOLVABLE_REQUIRES):
+                if solver.pool.whatprovides(dep):
+                    continue
+                text = str(dep)
+                if not text.startswith(_BUILTIN_DEP_PREFIXES):
+                    broken.append((_nevra(s), text))
     return sorted(set(broken))
+
+
+def _nevra(solvable):
+    """``name-epoch:version-release.arch`` (epoch 0 when the package has none)."""
+    evr = solvable.evr
+    if ":" not in evr:
+        evr = "0:" + evr
+    return f"{solvable.name}-{evr}.{solvable.arch}"
 
 
 class TestPhase(PhaseBase):

@@ -167,8 +167,12 @@ class _Pkg:
 class Depsolver:
     """libsolv pool of the package set (+ lookaside repos) for one tree arch."""
 
-    def __init__(self, repos, arch):
+    def __init__(self, repos, arch, index=True):
+        """Load ``repos`` for tree ``arch``; with ``index`` False only the pool is made (no
+        per-package records: what a closure check needs)."""
         self.arch = arch
+        self.index = index
+        self.srepos = {}
         self.repos = list(repos)
         self.pool = solv.Pool()
         self.pool.setdisttype(solv.Pool.DISTTYPE_RPM)
@@ -183,7 +187,8 @@ class Depsolver:
                 os.unlink(tmp)
         self.pool.addfileprovides()
         self.pool.createwhatprovides()
-        self._index()
+        if index:
+            self._index()
 
     def _load(self, repo, tmpfiles):
         locations = repomd_locations(repo.path)
@@ -196,6 +201,9 @@ class Depsolver:
             srepo.add_rpmmd(handle, None, solv.Repo.REPO_EXTEND_SOLVABLES)
             handle.close()
         srepo.internalize()
+        self.srepos[repo.name] = srepo
+        if not self.index:
+            return
         for s in srepo.solvables:
             href = s.lookup_location()[0]
             base = s.lookup_str(solv.SOLVABLE_MEDIABASE)
