@@ -224,9 +224,12 @@ class PkgsetPhase(PhaseBase):
         listfile = self.paths.pkgset_package_list(name)
         with open(listfile, "w", encoding="utf-8") as fh:
             fh.write("".join(n + "\n" for n in sorted(headers)))
+        # the files of a repos package set are (links to) those of pkgset_repos, whose
+        # repodata createrepo_c takes over where name, size and mtime match
         repodata.createrepo(download, outputdir=self.paths.pkgset_repo(name),
                             pkglist=listfile, checksum=self._checksum(), update=True,
-                            baseurl=f"file://{download}", log_path=unit.log_path)
+                            update_md_path=self.repo_dirs(), baseurl=f"file://{download}",
+                            log_path=unit.log_path)
         self.compose.results.put(("pkgset", "global"), headers)
         return {"packages": len(headers)}
 
