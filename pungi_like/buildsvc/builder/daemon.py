@@ -5,9 +5,10 @@ closing its task fails it); ``host.getHostTasks`` (tasks open on this host: the 
 of the weights of those not waiting; open tasks without a process are freed, processes whose
 task is no longer open to us, e.g. canceled, are killed); ``host.updateHost`` (the check-in:
 load, ready, methods, maxjobs, arches, capacity); then, while there is room, ``host.getTasks``
-and ``host.openTask`` for tasks whose weight fits the free capacity (a task bigger than the
-whole capacity is still taken when nothing else runs). ``openTask`` is atomic on the hub, so
-several builders share one queue safely. SIGTERM: children are killed, their tasks freed, the
+(the tasks the hub's scheduler ASSIGNED to this host, as for kojid 1.34+) and ``host.openTask``
+for those whose weight fits the free capacity (a task bigger than the whole capacity is still
+taken when nothing else runs); a task with no handler is refused. ``openTask`` is atomic on the
+hub, so several builders share one queue safely. SIGTERM: children are killed, their tasks freed, the
 host reported not ready.
 
 A task process dies with its daemon: it asks the kernel for SIGTERM when the daemon goes
@@ -242,6 +243,9 @@ class Builder:
                 break
             h = handlers.get_handler(task["method"])
             if h is None:
+                # assigned although we did not report the method: give it back for good
+                self.session.host.refuseTask(task["id"], soft=False,
+                                             msg="no handler for method %s" % task["method"])
                 continue
             if task["id"] in self.pids:
                 # freed by the hub since update_tasks (e.g. a late check-in): the process still

@@ -20,6 +20,7 @@ from . import scheduler
 from .common import as_int, insert_versioned, one, revoke
 from .context import context
 from .hostcheck import assert_task_held, verify_host
+from .assignment import assigned_tasks, host_data, record_refusal
 from .tasks import (FINAL, STATES, _decode_result, _task_row, free_task, make_task,
                     task_info)
 
@@ -64,7 +65,7 @@ def _updateHost(task_load, ready, data=None):
     if data is not None:
         if not isinstance(data, dict):
             raise koji.ParameterError("Invalid type for data: %s" % type(data))
-        values["data"] = json.dumps(data, sort_keys=True)
+        values["data"] = json.dumps(_keep_scheduler_keys(host["id"], data), sort_keys=True)
         new = {}
         if data.get("arches"):
             arches = data["arches"]
@@ -83,47 +84,41 @@ def _updateHost(task_load, ready, data=None):
     context.conn.execute(update(s.host).where(s.host.c.id == host["id"]).values(**values))
 
 
+def _keep_scheduler_keys(host_id, data):
+    """``data`` plus the scheduler's own keys of the stored data (a host's check-in replaces
+    what it reports, not the refusals the hub remembers about it)."""
+    old = host_data(context.conn.execute(select(s.host.c.data).where(
+        s.host.c.id == host_id)).scalar())
+    data = {k: v for k, v in data.items() if k != "refusals"}
+    if "refusals" in old:
+        data["refusals"] = old["refusals"]
+    return data
+
+
 def _setHostData(hostdata):
     host = current_host()
+    if not isinstance(hostdata, dict):
+        raise koji.ParameterError("Invalid type for hostdata: %s" % type(hostdata).__name__)
     context.conn.execute(update(s.host).where(s.host.c.id == host["id"]).values(
-        data=json.dumps(hostdata, sort_keys=True), update_ts=time.time()))
+        data=json.dumps(_keep_scheduler_keys(host["id"], hostdata), sort_keys=True),
+        update_ts=time.time()))
 
 
 _TASK_KEYS = ("id", "state", "channel_id", "host_id", "arch", "method", "priority", "create_ts",
               "weight", "parent")
 
 
-def candidate_tasks(host, limit=200):
-    """ASSIGNED-to-this-host tasks, then FREE tasks of its channels and arches, by priority."""
-    t = s.task
-    chans = host_channel_ids(host["id"])
-    arches = set((host["arches"] or "").split()) | {"noarch"}
-    try:
-        methods = json.loads(host.get("data") or "{}").get("methods")
-    except ValueError:
-        methods = None
-    q = (select(*[t.c[k] for k in _TASK_KEYS])
-         .where(or_(and_(t.c.state == STATES["ASSIGNED"], t.c.host_id == host["id"]),
-                    and_(t.c.state == STATES["FREE"], t.c.channel_id.in_(chans),
-                         t.c.arch.in_(sorted(arches)))))
-         .order_by(t.c.state.desc(), t.c.priority, t.c.create_ts, t.c.id).limit(limit))
-    if methods:
-        q = q.where(t.c.method.in_(list(methods)))
-    return [dict(r._mapping) for r in context.conn.execute(q)]
-
-
 def _getTasks():
-    """Tasks this host may take (and, rate-limited, the queue's housekeeping)."""
+    """The tasks ASSIGNED to this host (Koji 1.34+: a host opens only what the hub assigned it).
+
+    Each call first runs the scheduler's assignment (assignment.py) and, rate-limited, the
+    queue's housekeeping."""
     host = current_host()
     context.conn.execute(update(s.host).where(s.host.c.id == host["id"]).values(
         update_ts=time.time()))
     scheduler.maybe_maintain()
-    from .hosts import _hosts
-
-    host = _hosts(host_id=host["id"])[0]
-    host["data"] = one(context.conn.execute(select(s.host.c.data).where(
-        s.host.c.id == host["id"])).first())["data"]
-    return candidate_tasks(host)
+    scheduler.assign()
+    return assigned_tasks(host["id"], _TASK_KEYS)
 
 
 def _getLoadData():
@@ -214,11 +209,21 @@ def _freeTasks(tasks):
 
 
 def _refuseTask(task_id, soft=True, msg=""):
+    """Give back a task ASSIGNED to (or OPEN on) this host; the scheduler remembers the
+    refusal so the task goes elsewhere (for SoftRefusalTimeout if ``soft``, else for good)."""
     hid = _host_id()
+    tid = as_int(task_id, "task_id")
     t = s.task
-    context.conn.execute(update(t).where(
-        t.c.id == as_int(task_id, "task_id"), t.c.state == STATES["ASSIGNED"],
-        t.c.host_id == hid).values(state=STATES["FREE"], host_id=None))
+    res = context.conn.execute(update(t).where(
+        t.c.id == tid, t.c.state.in_([STATES["ASSIGNED"], STATES["OPEN"]]),
+        t.c.host_id == hid).values(state=STATES["FREE"], host_id=None, start_ts=None))
+    if res.rowcount == 1:
+        from . import sched_log
+
+        record_refusal(hid, tid, soft=bool(soft))
+        sched_log.log_message("refused%s: %s" % ("" if soft else " (hard)", msg or "no reason"),
+                              task_id=tid, host_id=hid)
+        sched_log.end_run(tid, hid, time.time())
 
 
 def _setTaskWeight(task_id, weight):
@@ -244,8 +249,20 @@ def _subtask(method, arglist, parent, opts):
     prio = opts.get("priority")
     if prio is None:
         prio = prow["priority"] - 1
-    return make_task(method, list(arglist), channel=channel, arch=opts.get("arch") or prow["arch"],
-                     priority=prio, parent=prow["id"], label=label, owner=prow["owner"])
+    assign = opts.get("assign")
+    target = None
+    if assign is not None:
+        from .hosts import get_host
+
+        # Koji: an assigned subtask goes to that host, whatever its channels (restartHosts)
+        target = get_host(assign, strict=True)
+    tid = make_task(method, list(arglist), channel=channel, arch=opts.get("arch") or prow["arch"],
+                    priority=prio, parent=prow["id"], label=label, owner=prow["owner"])
+    if target is not None:
+        # no start_ts: a pinned assignment never times out back to FREE
+        context.conn.execute(update(s.task).where(s.task.c.id == tid).values(
+            state=STATES["ASSIGNED"], host_id=target["id"], start_ts=None))
+    return tid
 
 
 def _subtask_v1(method, arglist, parent, **opts):
@@ -324,6 +341,30 @@ def _taskWaitResults(parent, tasks, canfail=None):
     return results
 
 
+# --- notifications ------------------------------------------------------------------------
+
+def _tagNotification(is_successful, tag_id, from_id, build_id, user_id, ignore_success=False,
+                     failure_msg=""):
+    """What kojid's tagBuild handler calls after tagging (or failing to). Koji turns it into
+    e-mail notification tasks; this hub sends no mail, so it checks the arguments name a real
+    build, tags and user, and records nothing."""
+    from .builds import get_build_row
+    from .common import get_tag_row, get_user_row
+
+    _host_id()
+    if tag_id is not None:
+        get_tag_row(as_int(tag_id, "tag_id"), strict=True)
+    if from_id is not None:
+        get_tag_row(as_int(from_id, "from_id"), strict=True)
+    get_build_row(as_int(build_id, "build_id"), strict=True)
+    if get_user_row(as_int(user_id, "user_id")) is None:
+        raise koji.GenericError("No such user: %r" % (user_id,))
+    if not isinstance(failure_msg, str):
+        raise koji.ParameterError("Invalid type for failure_msg: %s"
+                                  % type(failure_msg).__name__)
+    return None
+
+
 # --- registration under Koji's names ------------------------------------------------------
 
 _HOST_METHODS = {
@@ -336,6 +377,7 @@ _HOST_METHODS = {
     "subtask": (_subtask_v1, True), "subtask2": (_subtask2, True),
     "taskSetWait": (_taskSetWait, True), "taskWait": (_taskWait, True),
     "taskUnwait": (_taskUnwait, True), "taskWaitResults": (_taskWaitResults, True),
+    "tagNotification": (_tagNotification, False),
 }
 
 

@@ -1,7 +1,9 @@
 """Housekeeping of the task queue and the repos (what Koji's scheduler and kojira do).
 
-Run from ``host.getTasks`` at most every ``run_interval`` seconds (so it runs while builders
-poll, inside their call's transaction), or directly by :func:`maintain`:
+Task assignment (FREE -> ASSIGNED to a host) is in assignment.py; :func:`assign` runs it at
+every ``host.getTasks``. The housekeeping here runs from ``host.getTasks`` at most every
+``run_interval`` seconds (so it runs while builders poll, inside their call's transaction), or
+directly by :func:`maintain`:
 
 * hosts that have not checked in for ``host_timeout`` seconds are marked not ready and their
   OPEN/ASSIGNED tasks are freed, so another builder takes them (a task is never lost);
@@ -36,6 +38,14 @@ DEFAULTS = {
     "repo_delete_grace": 3600.0,  # seconds an EXPIRED repo keeps its files
     "auto_repos": True,           # regenerate build tag repos on change
     "repo_user": "kojira",        # owner of automatic repo requests and their tasks
+    # task assignment (assignment.py); Koji's [scheduler] option in the comment
+    "ready_timeout": 180.0,       # ReadyTimeout: a host silent this long gets no new tasks
+    "assign_timeout": 300.0,      # AssignTimeout: an assignment not opened this long is freed
+    "soft_refusal_timeout": 900.0,  # SoftRefusalTimeout: a soft refusal keeps a task away
+    "max_jobs": 15,               # MaxJobs: most OPEN+ASSIGNED tasks per host
+    "capacity_overcommit": 0.0,   # CapacityOvercommit: load allowed above a host's capacity
+    "max_createrepo_per_run": 10,  # createrepo-channel tasks assigned per run (fairness)
+    "max_tasks_per_run": 1000,    # FREE tasks considered per run
 }
 SETTINGS_NAME = os.path.join(".hub", "queue.json")
 
@@ -84,6 +94,19 @@ def maybe_maintain():
     except Exception:  # housekeeping must never fail a builder's poll
         log.exception("queue housekeeping failed")
     return True
+
+
+def assign():
+    """Assign FREE tasks to hosts (assignment.py), in a savepoint; returns what was assigned.
+    Runs at every ``host.getTasks`` so a FREE task waits at most one builder poll."""
+    from .assignment import schedule
+
+    try:
+        with context.conn.begin_nested():
+            return schedule(settings())
+    except Exception:  # scheduling must never fail a builder's poll
+        log.exception("task assignment failed")
+        return []
 
 
 def maintain():

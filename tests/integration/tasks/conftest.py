@@ -209,3 +209,12 @@ def sqlite_qhub(tmp_path, task_pki):
     yield hub
     stop_queue_hub(hub)
 
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def assign_qhub(request, tmp_path, task_pki):
+    """A ``patient_qhub`` whose scheduler takes back an assignment not opened within 2 s."""
+    hub = start_queue_hub(tmp_path, task_pki, request.param, host_timeout=600.0,
+                          assign_timeout=2.0)
+    yield hub
+    stop_queue_hub(hub)

@@ -125,6 +125,8 @@ def test_a_freed_task_is_not_run_beside_its_old_process(sqlite_qhub, tmp_path):
     old = subprocess.Popen(["sleep", "300"], start_new_session=True)
     builder.pids[tid] = old.pid
     try:
+        # the check-in that makes the host ready, so the hub's scheduler assigns it the task
+        builder.session.host.updateHost(0.0, True, builder._hostdata())
         builder.take_tasks()
         assert _wait_gone([old.pid]) == [], "the old run's process still runs"
         assert tid in builder.pids and builder.pids[tid] != old.pid

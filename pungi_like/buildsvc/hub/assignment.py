@@ -1,0 +1,225 @@
+"""Assignment of FREE tasks to hosts: the hub-side scheduler of Koji 1.34+.
+
+The model. Builders no longer pick tasks; the hub assigns them and a builder opens only what is
+ASSIGNED to it (kojid 1.34+ logs "Received task N is not assigned" for anything else).
+
+* **When**: :func:`schedule` runs inside ``host.getTasks`` (every poll of any host), before the
+  caller's assigned tasks are read, so a task made FREE is assigned at the next poll of any
+  builder. On PostgreSQL a transaction-scoped advisory lock lets one hub thread/process schedule
+  at a time (the others skip the run, as Koji's ``db_lock('scheduler', wait=False)``); on SQLite
+  the hub's write lock serializes the calls.
+* **Which hosts**: enabled, ready, checked in within ``ready_timeout`` seconds (Koji's
+  ReadyTimeout). A host's *load* is the weight of its OPEN tasks that are not waiting plus its
+  ASSIGNED tasks; its *jobs* are its OPEN and ASSIGNED tasks.
+* **Which host for a task** (FREE tasks in order of priority, then age, then id): the task's
+  channel is one of the host's channels, its arch is one of the host's arches or noarch, its
+  method is one the host reported in ``updateHost(data={'methods': ...})`` (when it reported any),
+  the host has not refused it, jobs < min(host's maxjobs, ``max_jobs``) and the weight fits:
+  ``load + weight <= capacity + capacity_overcommit``, or the host has no load at all (a task
+  heavier than any host still runs somewhere). Among the fitting hosts the least loaded relative
+  to its capacity wins, so builders share the work.
+* **Fairness**: at most ``max_createrepo_per_run`` tasks of the createrepo channel are assigned
+  per run, so a burst of newRepo/createrepo tasks leaves capacity for builds.
+* **Timeouts**: an assignment not opened within ``assign_timeout`` seconds goes back to FREE and
+  counts as a soft refusal by that host (another host gets it first). The assignment time is kept
+  in ``task.start_ts`` while the task is ASSIGNED (``openTask`` resets it to the opening time);
+  assignments made by an admin (``assignTask``) or by ``subtask(assign=...)`` have no start_ts
+  and do not time out (they are pinned to that host on purpose).
+* **Refusals** (``host.refuseTask``): kept in the refusing host's ``data`` JSON under
+  ``"refusals"`` (``{task id: [time, soft]}``); a soft refusal keeps the task away from that host
+  for ``soft_refusal_timeout`` seconds, a hard one until the task ends.
+* **Record**: each assignment, timeout and refusal is a run/log record (see sched_log.py) read by
+  ``scheduler.getTaskRuns`` and ``scheduler.getLogMessages``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import koji
+from sqlalchemy import func, select, text, update
+
+from ..db import schema as s
+from .context import context
+
+log = logging.getLogger("pungi_like.buildsvc.hub.assignment")
+
+STATES = koji.TASK_STATES
+#: an arbitrary constant naming the scheduler's PostgreSQL advisory lock
+_PG_LOCK_KEY = 0x706C7363
+
+
+def _locked():
+    """True when this transaction may schedule (PostgreSQL advisory lock, else always)."""
+    if context.conn.dialect.name != "postgresql":
+        return True
+    return bool(context.conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                     {"k": _PG_LOCK_KEY}).scalar())
+
+
+def host_data(raw):
+    """The ``host.data`` JSON as a dict ({} when empty or not an object)."""
+    try:
+        data = json.loads(raw or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _hosts_for_assignment(cfg, now):
+    from .host_api import host_channel_ids
+    from .hosts import _hosts
+
+    hosts = []
+    for h in _hosts():
+        if not (h["enabled"] and h["ready"]):
+            continue
+        if h["update_ts"] is None or now - h["update_ts"] > float(cfg["ready_timeout"]):
+            continue
+        raw = context.conn.execute(select(s.host.c.data).where(s.host.c.id == h["id"])).scalar()
+        data = host_data(raw)
+        methods = data.get("methods")
+        h["methods"] = set(methods) if isinstance(methods, list) and methods else None
+        maxjobs = int(cfg["max_jobs"])
+        if isinstance(data.get("maxjobs"), int) and data["maxjobs"] > 0:
+            maxjobs = min(maxjobs, data["maxjobs"])
+        h["maxjobs"] = maxjobs
+        h["refusals"] = {int(k): v for k, v in (data.get("refusals") or {}).items()}
+        h["channels"] = set(host_channel_ids(h["id"]))
+        h["arch_set"] = set((h["arches"] or "").split()) | {"noarch"}
+        h["load"], h["jobs"] = 0.0, 0
+        hosts.append(h)
+    if not hosts:
+        return {}
+    by_id = {h["id"]: h for h in hosts}
+    t = s.task
+    rows = context.conn.execute(select(t.c.host_id, t.c.state, t.c.waiting, t.c.weight).where(
+        t.c.host_id.in_(sorted(by_id)), t.c.state.in_([STATES["OPEN"], STATES["ASSIGNED"]])))
+    for r in rows:
+        h = by_id[r.host_id]
+        h["jobs"] += 1
+        if not (r.state == STATES["OPEN"] and r.waiting):
+            h["load"] += float(r.weight or 0.0)
+    return by_id
+
+
+def _refused(host, task_id, cfg, now):
+    entry = host["refusals"].get(task_id)
+    if not entry:
+        return False
+    ts, soft = entry
+    return not soft or now - ts < float(cfg["soft_refusal_timeout"])
+
+
+def _fits(host, task, cfg, now):
+    if task["channel_id"] not in host["channels"] or task["arch"] not in host["arch_set"]:
+        return False
+    if host["methods"] is not None and task["method"] not in host["methods"]:
+        return False
+    if host["jobs"] >= host["maxjobs"] or _refused(host, task["id"], cfg, now):
+        return False
+    weight = float(task["weight"] or 0.0)
+    cap = float(host["capacity"] or 0.0) + float(cfg["capacity_overcommit"])
+    return host["load"] == 0.0 or host["load"] + weight <= cap
+
+
+def expire_assignments(cfg, now):
+    """ASSIGNED tasks not opened within ``assign_timeout`` go back to FREE; returns them."""
+    from . import sched_log
+
+    t = s.task
+    cutoff = now - float(cfg["assign_timeout"])
+    rows = context.conn.execute(select(t.c.id, t.c.host_id).where(
+        t.c.state == STATES["ASSIGNED"], t.c.start_ts.is_not(None),
+        t.c.start_ts < cutoff)).all()
+    freed = []
+    for r in rows:
+        res = context.conn.execute(update(t).where(
+            t.c.id == r.id, t.c.state == STATES["ASSIGNED"], t.c.host_id == r.host_id)
+            .values(state=STATES["FREE"], host_id=None, start_ts=None))
+        if res.rowcount == 1:
+            record_refusal(r.host_id, r.id, soft=True, now=now)
+            sched_log.log_message("assignment timed out", task_id=r.id, host_id=r.host_id)
+            sched_log.end_run(r.id, r.host_id, now)
+            freed.append(r.id)
+    return freed
+
+
+def record_refusal(host_id, task_id, soft=True, now=None):
+    """Remember that ``host_id`` refused ``task_id`` (kept in the host's data JSON)."""
+    now = time.time() if now is None else now
+    raw = context.conn.execute(select(s.host.c.data).where(s.host.c.id == host_id)).scalar()
+    data = host_data(raw)
+    refusals = data.get("refusals") or {}
+    refusals[str(task_id)] = [now, bool(soft)]
+    data["refusals"] = _prune_refusals(refusals)
+    context.conn.execute(update(s.host).where(s.host.c.id == host_id).values(
+        data=json.dumps(data, sort_keys=True)))
+
+
+def _prune_refusals(refusals, keep=200):
+    """The newest ``keep`` refusals (the data column must stay small)."""
+    items = sorted(refusals.items(), key=lambda kv: kv[1][0], reverse=True)[:keep]
+    return dict(items)
+
+
+def schedule(cfg):
+    """One scheduler run: expire stale assignments, then assign FREE tasks. Returns the
+    ``[(task id, host id)]`` assigned."""
+    from . import sched_log
+
+    if not _locked():
+        return []
+    now = time.time()
+    expire_assignments(cfg, now)
+    hosts = _hosts_for_assignment(cfg, now)
+    if not hosts:
+        return []
+    t = s.task
+    createrepo = context.conn.execute(select(s.channels.c.id).where(
+        s.channels.c.name == "createrepo")).scalar()
+    free = [dict(r._mapping) for r in context.conn.execute(
+        select(t.c.id, t.c.channel_id, t.c.arch, t.c.method, t.c.weight, t.c.priority)
+        .where(t.c.state == STATES["FREE"])
+        .order_by(t.c.priority, t.c.create_ts, t.c.id).limit(int(cfg["max_tasks_per_run"])))]
+    assigned, createrepo_done = [], 0
+    for task in free:
+        if task["channel_id"] == createrepo and createrepo_done >= int(
+                cfg["max_createrepo_per_run"]):
+            continue
+        fitting = [h for h in hosts.values() if _fits(h, task, cfg, now)]
+        if not fitting:
+            continue
+        host = min(fitting, key=lambda h: (h["load"] / max(float(h["capacity"] or 1.0), 1e-6),
+                                           h["jobs"], h["id"]))
+        res = context.conn.execute(update(t).where(t.c.id == task["id"],
+                                                   t.c.state == STATES["FREE"])
+                                   .values(state=STATES["ASSIGNED"], host_id=host["id"],
+                                           start_ts=now))
+        if res.rowcount != 1:
+            continue
+        host["load"] += float(task["weight"] or 0.0)
+        host["jobs"] += 1
+        if task["channel_id"] == createrepo:
+            createrepo_done += 1
+        sched_log.start_run(task["id"], host["id"], now)
+        assigned.append((task["id"], host["id"]))
+    if assigned:
+        log.info("assigned %s", assigned)
+    return assigned
+
+
+def assigned_tasks(host_id, keys):
+    """The tasks ASSIGNED to ``host_id``, by priority then age (what ``host.getTasks`` returns)."""
+    t = s.task
+    return [dict(r._mapping) for r in context.conn.execute(
+        select(*[t.c[k] for k in keys]).where(t.c.state == STATES["ASSIGNED"],
+                                             t.c.host_id == host_id)
+        .order_by(t.c.priority, t.c.create_ts, t.c.id))]
+
+
+def count_free():
+    return context.conn.execute(select(func.count()).select_from(s.task).where(
+        s.task.c.state == STATES["FREE"])).scalar()
