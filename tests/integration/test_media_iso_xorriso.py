@@ -1,0 +1,162 @@
+"""The xorriso ISO writer (media.iso_xorriso) and the rule choosing it, checked by the real tools:
+the image it writes must hold what pycdlib's holds (paths, modes, links, boot layout) and be
+byte-reproducible under SOURCE_DATE_EPOCH."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+
+import pycdlib
+import pytest
+
+from pungi_like.errors import PungiLikeError
+from pungi_like.media import checks, efiboot, iso
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(shutil.which("xorriso") is None, reason="xorriso not installed")]
+
+EPOCH = 1700000000
+
+
+def sha256(path):
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+@pytest.fixture
+def boot_tree(tmp_path):
+    """isolinux, an efiboot.img, a script, a link, an excluded dir, an '=' in a name."""
+    tree = tmp_path / "tree"
+    (tree / "isolinux").mkdir(parents=True)
+    shutil.copyfile("/usr/lib/ISOLINUX/isolinux.bin", tree / "isolinux" / "isolinux.bin")
+    (tree / "isolinux" / "isolinux.cfg").write_text("DEFAULT linux\n")
+    (tree / "Packages" / "a").mkdir(parents=True)
+    (tree / "Packages" / "a" / "acl-tools-1.0-1.x86_64.rpm").write_bytes(b"x" * 5000)
+    (tree / "Packages" / "a" / "odd=name\\1.rpm").write_bytes(b"odd")
+    (tree / "empty-dir").mkdir()
+    script = tree / "run-me.sh"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    os.symlink("isolinux/isolinux.cfg", tree / "link-to-cfg")
+    (tree / "lost+found").mkdir()
+    (tree / "lost+found" / "junk").write_text("junk")
+    grub = tmp_path / "BOOTX64.EFI"
+    grub.write_bytes(b"MZ fake efi binary")
+    efiboot.make_efiboot_img(str(tree / "images" / "efiboot.img"),
+                             {"EFI/BOOT/BOOTX64.EFI": str(grub)}, source_date_epoch=EPOCH)
+    return tree
+
+
+def rr_modes_and_links(path):
+    reader = pycdlib.PyCdlib()
+    reader.open(str(path))
+    try:
+        found = {}
+        for top, dirs, files in reader.walk(rr_path="/"):
+            for name in dirs + files:
+                rr = f"{top.rstrip('/')}/{name}"
+                rec = reader.get_record(rr_path=rr)
+                link = rec.rock_ridge.symlink_path().decode() if rec.rock_ridge.is_symlink() \
+                    else None
+                found[rr] = (rec.rock_ridge.get_file_mode() & 0o7777, link)
+        return found
+    finally:
+        reader.close()
+
+
+def test_xorriso_image_holds_what_the_pycdlib_image_holds(boot_tree, tmp_path):
+    treeinfo = tmp_path / "treeinfo"
+    treeinfo.write_text("[media]\n")
+    kw = dict(boot="bios+uefi", source_date_epoch=EPOCH, excludes=("lost+found",),
+              graft={".treeinfo": str(treeinfo)}, application_id="PL 1")
+    a, b = tmp_path / "pycdlib.iso", tmp_path / "xorriso.iso"
+    ra = iso.write_iso(str(boot_tree), str(a), "PL Test x86_64", writer="pycdlib", **kw)
+    rb = iso.write_iso(str(boot_tree), str(b), "PL Test x86_64", writer="xorriso", **kw)
+    assert (ra.writer, rb.writer) == ("pycdlib", "xorriso")
+    assert ra.files == rb.files
+    manifest = iso.iso_manifest(str(b))
+    assert manifest == iso.iso_manifest(str(a))
+    assert "/Packages/a/odd=name\\1.rpm" in manifest and "/lost+found" not in manifest
+    assert "/empty-dir" in manifest and "/isolinux/boot.cat" in manifest
+    modes = rr_modes_and_links(b)
+    assert modes["/run-me.sh"][0] == 0o755
+    assert modes["/link-to-cfg"][1] == "isolinux/isolinux.cfg"
+    report = subprocess.run(["xorriso", "-indev", str(b), "-report_el_torito", "plain"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            check=True).stdout
+    assert "El Torito cat path : /isolinux/boot.cat" in report
+    bios = [ln for ln in report.splitlines() if "El Torito boot img" in ln and "BIOS" in ln]
+    uefi = [ln for ln in report.splitlines() if "El Torito boot img" in ln and "UEFI" in ln]
+    assert bios and bios[0].split()[-2] == "4" and uefi
+    assert "boot-info-table" in report
+    assert checks.is_iso(b) and checks.has_mbr(b) and checks.has_gpt(b)
+    with open("/usr/lib/ISOLINUX/isohdpfx.bin", "rb") as fh:
+        code = fh.read()[32:432]
+    with open(b, "rb") as fh:
+        assert fh.read(432)[32:] == code
+    assert iso.read_volume_id(str(b)) == "PL Test x86_64"
+    md5 = iso.implant_md5(str(b))
+    assert md5 and iso.check_md5(str(b))
+
+
+def test_xorriso_image_is_byte_reproducible(boot_tree, tmp_path):
+    a, b, c, d = (tmp_path / f"{n}.iso" for n in "abcd")
+    for out in (a, b):
+        iso.write_iso(str(boot_tree), str(out), "DET", boot="bios+uefi", writer="xorriso",
+                      source_date_epoch=EPOCH)
+    assert sha256(a) == sha256(b)
+    # a copy of the tree (other inodes, other times, same modes) gives the same bytes
+    copy = tmp_path / "copy"
+    shutil.copytree(boot_tree, copy, symlinks=True, copy_function=shutil.copy)
+    for top, dirs, files in os.walk(copy):
+        for name in dirs + files:
+            os.utime(os.path.join(top, name), (EPOCH + 999, EPOCH + 999), follow_symlinks=False)
+    iso.write_iso(str(copy), str(c), "DET", boot="bios+uefi", writer="xorriso",
+                  source_date_epoch=EPOCH)
+    assert sha256(c) == sha256(a)
+    iso.write_iso(str(boot_tree), str(d), "DET", boot="bios+uefi", writer="xorriso",
+                  source_date_epoch=EPOCH + 1)
+    assert sha256(d) != sha256(a)
+
+
+def test_uefi_only_image_has_its_catalog_under_images(boot_tree, tmp_path):
+    out = tmp_path / "uefi.iso"
+    iso.write_iso(str(boot_tree), str(out), "UEFI", boot="uefi", writer="xorriso",
+                  source_date_epoch=EPOCH)
+    report = subprocess.run(["xorriso", "-indev", str(out), "-report_el_torito", "plain"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            check=True).stdout
+    assert "El Torito cat path : /images/boot.cat" in report
+    assert not [ln for ln in report.splitlines() if "El Torito boot img" in ln and "BIOS" in ln]
+
+
+def make_files(top, count, size=2048):
+    for i in range(count):
+        d = top / "Packages" / f"{i % 26:02d}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"pkg-{i:05d}-1.0-1.noarch.rpm").write_bytes(b"r" * size)
+
+
+def test_the_rule_picks_xorriso_for_many_small_files_only(tmp_path):
+    small = tmp_path / "small"
+    make_files(small, 20)
+    assert iso.choose_writer(iso.collect_tree(str(small))) == "pycdlib"
+    many = tmp_path / "many"
+    make_files(many, iso.XORRISO_MIN_FILES + 200)
+    assert iso.choose_writer(iso.collect_tree(str(many))) == "xorriso"
+    result = iso.write_iso(str(many), str(tmp_path / "many.iso"), "MANY",
+                           source_date_epoch=EPOCH)
+    assert result.writer == "xorriso" and result.files == iso.XORRISO_MIN_FILES + 200
+    assert len([p for p in iso.iso_manifest(result.path) if p.endswith(".rpm")]) == result.files
+    # the same files beside a 4 GiB image (sparse: the rule reads sizes) are under 3 a MiB
+    with open(many / "install.img", "wb") as fh:
+        fh.truncate(4 << 30)
+    assert iso.choose_writer(iso.collect_tree(str(many))) == "pycdlib"
+
+
+def test_unknown_writer_is_an_error(tmp_path):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "f").write_text("x")
+    with pytest.raises(PungiLikeError, match="writer='genisoimage' is not one of"):
+        iso.write_iso(str(tmp_path / "t"), str(tmp_path / "x.iso"), "X", writer="genisoimage")
