@@ -180,6 +180,16 @@ class ExtraIsosPhase(PhaseBase):
         self._treeinfo(stage, variant, arch, included[1:])
         bootable = is_bootable(self.compose, variant, arch)
         graft = self._graft(unit, variant, arch, included, stage, block, bootable)
+        regular = naming.compose_volume_id(self.compose, variant, arch, "dvd")
+        if bootable and volid != regular:
+            # the installer's menus and GRUB find the medium by the DVD's volume id
+            from pungi_like.media.installer import retarget_boot_files
+
+            boot = stage.rstrip("/") + ".boot"
+            shutil.rmtree(boot, ignore_errors=True)
+            graft.update(retarget_boot_files(
+                boot, f"{self.conf.release_name} {self.conf.release_version}", volid,
+                log_path=unit.log_path, source_date_epoch=metadata.source_date_epoch()))
         iso_dir = self.paths.iso_dir(arch, variant, create=True)
         target = os.path.join(iso_dir, filename)
         tmp = target + ".part"

@@ -288,6 +288,22 @@ def build_installer_tree(repo_dir, outdir, *, product, version, release, variant
         shutil.rmtree(work, ignore_errors=True)
 
 
+def retarget_boot_files(outdir, title, volid, *, log_path=None, source_date_epoch=None):
+    """The boot files of an installer tree made for another volume id (what Pungi's
+    ``tweak_configs`` does for extra ISOs): both boot menus, the standalone GRUB (its embedded
+    config finds the medium by label) and ``images/efiboot.img``, written under ``outdir``.
+    Returns ``{path on the ISO: file}`` to graft over the installer tree's own."""
+    iso_cfg, grub_cfg = bootmenu.write_boot_menus(outdir, title, volid, kind="installer")
+    bootx64 = efiboot.make_grub_efi(os.path.join(outdir, "EFI", "BOOT", "BOOTX64.EFI"), volid,
+                                    log_path=log_path, source_date_epoch=source_date_epoch)
+    efiboot_img = efiboot.make_efiboot_img(
+        os.path.join(outdir, "images", "efiboot.img"),
+        {"EFI/BOOT/BOOTX64.EFI": bootx64, "EFI/BOOT/grub.cfg": grub_cfg},
+        label="ANACONDA", source_date_epoch=source_date_epoch, log_path=log_path)
+    return {"isolinux/isolinux.cfg": iso_cfg, "EFI/BOOT/grub.cfg": grub_cfg,
+            "EFI/BOOT/BOOTX64.EFI": bootx64, "images/efiboot.img": efiboot_img}
+
+
 def tree_digest(outdir):
     """sha256 over every file of the tree (paths and contents): equal trees, equal digests."""
     h = hashlib.sha256()

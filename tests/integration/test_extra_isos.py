@@ -136,15 +136,16 @@ extra_isos = {
         assert isos and all(f.startswith(cid) for f in isos), isos
 
 
-def test_extra_iso_of_a_bootable_variant_carries_the_installer_and_boots_both_ways(universe,
-                                                                                    tmp_path):
+def test_extra_iso_of_a_bootable_variant_carries_the_installer_for_its_own_volume_id(
+        universe, tmp_path):
     # the repos package set holds what some variant asks for: Server asks for the installer
     code, topdir = run(tmp_path, universe, """
 buildinstall_method = "lorax"
 buildinstall_skip = [("^(?!Server$)", {"*": True})]
 additional_packages = [("^Server$", {"*": ["demo-installer"]})]
 extra_isos = {"^Server$": [{"include_variants": ["Workstation"], "skip_src": True,
-                            "filename": "{release_short}-{variant}-{arch}-everything.iso"}]}
+                            "filename": "{release_short}-{variant}-{arch}-everything.iso",
+                            "volid": "{release_short}-{arch}-everything"}]}
 """)
     assert code == 0
     top = os.path.join(topdir, "compose")
@@ -162,3 +163,17 @@ extra_isos = {"^Server$": [{"include_variants": ["Workstation"], "skip_src": Tru
     images.load(os.path.join(top, "metadata", "images.json"))
     (img,) = [i for i in images.images["Server"]["x86_64"] if i.path.endswith("everything.iso")]
     assert img.bootable and img.type == "dvd"
+    assert img.volume_id == "Demo-x86_64-everything"
+    # the installer's menus and GRUB look for this ISO's volume id, not the DVD's (Pungi's
+    # tweak_configs); the demo compose boots such an ISO in its test phase
+    for member in ("/isolinux/isolinux.cfg", "/EFI/BOOT/grub.cfg"):
+        out = tmp_path / os.path.basename(member)
+        subprocess.run(["xorriso", "-osirrox", "on", "-indev", iso, "-extract", member,
+                        str(out)], check=True, capture_output=True)
+        text = out.read_text()
+        assert "LABEL=Demo-x86_64-everything" in text, (member, text)
+        assert "LABEL=Demo-1.0" not in text
+    efi = tmp_path / "BOOTX64.EFI"
+    subprocess.run(["xorriso", "-osirrox", "on", "-indev", iso, "-extract",
+                    "/EFI/BOOT/BOOTX64.EFI", str(efi)], check=True, capture_output=True)
+    assert b"Demo-x86_64-everything" in efi.read_bytes()
