@@ -27,6 +27,7 @@ import logging
 import select
 import socket
 import ssl
+import sys
 import threading
 import time
 import weakref
@@ -152,6 +153,11 @@ class HubConnectionManager(connections.ConnectionManager):
         return None
 
 
+#: exceptions that mean the client closed its end, not that the hub failed
+_CLIENT_GONE = (ssl.SSLEOFError, ssl.SSLZeroReturnError, BrokenPipeError, ConnectionResetError,
+                ConnectionAbortedError, TimeoutError)
+
+
 class HubServer(wsgi.Server):
     """cheroot's WSGI server with :class:`HubConnectionManager` and :class:`HubConnection`."""
 
@@ -164,6 +170,17 @@ class HubServer(wsgi.Server):
         super().__init__(*args, **kwargs)
         self._tracked = weakref.WeakSet()
         self._tracked_lock = threading.Lock()
+
+    def error_log(self, msg="", level=20, traceback=False):
+        """cheroot's error reports go to the hub's log, not raw to stderr: a client that went
+        away mid-reply (EOF, reset, broken pipe, timeout) is routine and logged at DEBUG; any
+        other error keeps its traceback, at ERROR."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, _CLIENT_GONE):
+            log.debug("connection ended by the client: %s (%s)", exc, msg)
+            return
+        log.log(max(level, logging.WARNING) if traceback else level, "%s", msg,
+                exc_info=traceback)
 
     def track(self, conn):
         with self._tracked_lock:
