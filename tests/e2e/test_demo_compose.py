@@ -284,7 +284,9 @@ def test_images_json_lists_boot_iso_dvds_and_source_isos(demo):
 
 def test_every_iso_passes_xorriso_and_checkisomd5(demo):
     isos = glob.glob(os.path.join(demo["topdir"], "compose", "*", "*", "iso", "*.iso"))
-    assert len(isos) == 10  # boot.iso, DVD and source DVD of 3 variants + the live ISO
+    # boot.iso, DVD and source DVD of 3 variants + the livecd ISO, the live_media ISO and the
+    # extra ISO
+    assert len(isos) == 12
     for iso in isos:
         check = subprocess.run(["checkisomd5", iso], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
@@ -308,9 +310,13 @@ def test_the_test_phase_booted_every_bootable_image_with_bios_and_uefi(demo):
             booted[(path, firmware)] = result["ok"]
     dvds_and_boot = [i.path for key, imgs in images_by_type(demo).items()
                      for i in imgs if i.bootable]
-    assert len(dvds_and_boot) == 7  # + the live ISO
+    # boot.iso and DVD of 3 variants, the livecd and live_media ISOs, the extra ISO
+    assert len(dvds_and_boot) == 9
     for path in dvds_and_boot:
         assert booted[(path, "bios")] and booted[(path, "uefi")], path
+    # image_build's qcow2 boots from disk with UEFI (its only firmware)
+    (qcow2,) = images_by_type(demo)[("Server", "qcow2", "x86_64")]
+    assert booted[(qcow2.path, "uefi")] and (qcow2.path, "bios") not in booted
     log = open(os.path.join(topdir, "logs/x86_64/test-boot-Server-uefi.x86_64.log")).read()
     assert "DEMO-INSTALLER-OK" in log
     # the live ISO boots its squashfs root, not the installer
@@ -348,3 +354,42 @@ def test_package_set_came_from_the_build_service_tag(demo):
     assert hub, "the RPM is not in the build service's top directory"
     # linked from the hub's top directory, not copied
     assert os.stat(hub[0]).st_ino == os.stat(composed).st_ino
+
+
+def test_image_build_live_media_extra_files_and_extra_iso(demo):
+    """Issue 10's deliverables of the demo: a qcow2 from an image task, a live ISO from a
+    livemedia task, extra files on the Server tree and DVD, one extra ISO; all in images.json
+    with checksums that match, all regular files of the compose."""
+    import hashlib
+
+    topdir = demo["topdir"]
+    top = os.path.join(topdir, "compose")
+    found = images_by_type(demo)
+    (qcow2,) = found[("Server", "qcow2", "x86_64")]
+    assert qcow2.format == "qcow2" and qcow2.subvariant == "Cloud_Base"
+    assert qcow2.path == "Server/x86_64/images/Demo-Cloud-Base-1.0-1.x86_64.qcow2"
+    (media,) = found[("Workstation", "live", "x86_64")]
+    assert media.path == "Workstation/x86_64/iso/Demo-Workstation-Live-x86_64-1.0-1.iso"
+    assert media.bootable and media.subvariant == "Workstation_Live"
+    extra = [i for i in found[("Server", "dvd", "x86_64")] if i.path.endswith("everything.iso")]
+    assert [i.path for i in extra] == ["Server/x86_64/iso/Demo-Server-x86_64-everything.iso"]
+    assert extra[0].bootable and extra[0].volume_id == "Demo-x86_64-everything"
+    assert extra[0].additional_variants == ["Everything"]
+    for image in (qcow2, media, extra[0]):
+        path = os.path.join(top, image.path)
+        assert os.path.isfile(path) and not os.path.islink(path), image.path
+        assert image.size == os.path.getsize(path)
+        assert image.checksums["sha256"] == hashlib.sha256(open(path, "rb").read()).hexdigest()
+    # extra files: on the Server tree, in its extra_files.json, on its DVD and the extra ISO
+    assert open(os.path.join(top, "Server/x86_64/os/README.demo")).read().startswith(
+        "Demo Linux 1.0")
+    listed = json.load(open(os.path.join(top, "metadata", "extra_files.json")))
+    files = [f["file"] for f in listed["payload"]["extra_files"]["Server"]["x86_64"]]
+    assert files == ["Server/x86_64/os/README.demo"]
+    dvd = [i for i in found[("Server", "dvd", "x86_64")] if not i.path.endswith("everything.iso")]
+    for iso in (dvd[0], extra[0]):
+        manifest = open(os.path.join(top, iso.path) + ".manifest").read()
+        assert "/README.demo" in manifest, iso.path
+    # tasks of the build service: the livemedia and image tasks were recorded by the compose
+    log = open(os.path.join(topdir, "logs/global/pungi.global.log")).read()
+    assert re.search(r"livemedia task \d+", log)
