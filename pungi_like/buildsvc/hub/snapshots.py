@@ -202,5 +202,8 @@ def moveAllBuilds(tag1, tag2, package, force=False):
 
     pkg = getPackage(package, strict=True)
     builds = read_tagged_builds(tag1_row["id"], package=pkg["name"])
-    return [tagBuild(tag2, b["id"], force=force, fromtag=tag1_row["id"])
-            for b in reversed(builds)]
+    task_ids = []
+    for b in reversed(builds):
+        task_ids.append(tagBuild(tag2, b["id"], force=force, fromtag=tag1_row["id"]))
+        new_event()   # one event per move keeps the order in history
+    return task_ids

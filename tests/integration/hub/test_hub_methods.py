@@ -179,9 +179,29 @@ def test_builds_rpms_tags(hub, rpms, koji_available):
     mass_id = _call(hub, "getTagID", "mass", noauth=True)
     assert _call(hub, "--python", "tagChangedSinceEvent", event, [mass_id], noauth=True) is True
 
+    # moveAllBuilds: every build of the package, oldest first, one tagBuild task each
+    hub.koji("add-tag", "moved")
+    hub.koji("add-pkg", "--owner", "kojiadmin", "moved", "hello")
+    tasks = _call(hub, "moveAllBuilds", "dist", "moved", "hello")
+    assert len(tasks) == 2
+    assert [_call(hub, "getTaskInfo", t, noauth=True)["state"] for t in tasks] == [2, 2]
+    assert hub.out("list-tagged", "--quiet", "dist", noauth=True).strip() == ""
+    assert sorted(hub.out("list-tagged", "--quiet", "moved", noauth=True).split()[::3]) == \
+        ["hello-2.1-3", "hello-2.2-1"]
+
+    # getBuildLogs lists the files under the build's data/logs
+    logdir = os.path.join(hub.topdir, "packages", "hello", "2.2", "1", "data", "logs", "x86_64")
+    os.makedirs(logdir)
+    with open(os.path.join(logdir, "build.log"), "w") as f:
+        f.write("built\n")
+    assert _call(hub, "getBuildLogs", "hello-2.2-1", noauth=True) == [
+        {"name": "build.log", "dir": "x86_64",
+         "path": "packages/hello/2.2/1/data/logs/x86_64/build.log"}]
+    assert _call(hub, "getBuildLogs", "hello-2.1-3", noauth=True) == []
+
     # buildReferences / deleteBuild / resetBuild / owner and timestamp
     refs = _call(hub, "buildReferences", "hello-2.1-3", noauth=True)
-    assert sorted(t["name"] for t in refs["tags"]) == ["dist", "dist-clone", "mass"]
+    assert sorted(t["name"] for t in refs["tags"]) == ["dist-clone", "mass", "moved"]
     rc, _o, err = hub.koji("call", "deleteBuild", "hello-2.1-3", check=False)
     assert _fault_of(err).startswith("GenericError: Cannot delete build, tagged:"), err
     hub.koji("untag-build", "mass", "other_pkg-1.0-1")
