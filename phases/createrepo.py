@@ -9,6 +9,7 @@ from phases.base import PhaseBase
 from pungi_like import metadata
 from pungi_like.errors import PhaseError
 from pungi_like.fileutil import write_atomic
+from pungi_like.rpmtools import repodata
 from pungi_like.tools import run
 from pungi_like.config.options import Option, scm_dict_schema, variant_arch_mapping
 
@@ -124,7 +125,8 @@ class CreaterepoPhase(PhaseBase):
         can hold, so createrepo_c takes the records from there (``--update-md-path``) instead of
         reading and checksumming each RPM again. A record is reused only when the file's name,
         size and mtime match (gather hard-links the package set's files), so the repodata is the
-        same as without it."""
+        same as without it. Used only where the files are large against that metadata
+        (:func:`pungi_like.rpmtools.repodata.reuse_worthwhile`)."""
         repos = []
         for arch in arches:
             pkgset = self.compose.results.get(("pkgset", arch))
@@ -143,6 +145,9 @@ class CreaterepoPhase(PhaseBase):
         os.makedirs(tree, exist_ok=True)
         pkgs = package_list(tree, packages_dir)
         write_atomic(listfile, "".join(p + "\n" for p in pkgs))
+        if reuse_from and not repodata.reuse_worthwhile(
+                reuse_from, sum(os.path.getsize(os.path.join(tree, p)) for p in pkgs)):
+            reuse_from = ()
         with self._slots:
             run_createrepo(tree, tree, listfile, log_path, checksum=conf.createrepo_checksum,
                            database=conf.createrepo_database, use_xz=conf.createrepo_use_xz,

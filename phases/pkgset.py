@@ -225,10 +225,14 @@ class PkgsetPhase(PhaseBase):
         with open(listfile, "w", encoding="utf-8") as fh:
             fh.write("".join(n + "\n" for n in sorted(headers)))
         # the files of a repos package set are (links to) those of pkgset_repos, whose
-        # repodata createrepo_c takes over where name, size and mtime match
+        # repodata createrepo_c can take over where name, size and mtime match, when the
+        # files are large enough for that to pay (repodata.reuse_worthwhile)
+        sources = self.repo_dirs()
+        size = sum(os.path.getsize(h.path) for h in headers.values()) if sources else 0
+        reuse = sources if repodata.reuse_worthwhile(sources, size) else None
         repodata.createrepo(download, outputdir=self.paths.pkgset_repo(name),
                             pkglist=listfile, checksum=self._checksum(), update=True,
-                            update_md_path=self.repo_dirs(), baseurl=f"file://{download}",
+                            update_md_path=reuse, baseurl=f"file://{download}",
                             log_path=unit.log_path)
         self.compose.results.put(("pkgset", "global"), headers)
         return {"packages": len(headers)}

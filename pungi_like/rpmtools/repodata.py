@@ -140,3 +140,33 @@ def load_packages(repo_dir):
     cr.xml_parse_primary(locations["primary"], pkgcb=on_package, do_files=False)
     packages.sort(key=lambda p: (p.name, p.arch, p.location))
     return packages
+
+
+# createrepo_c --update-md-path parses the whole old metadata (primary, filelists, other) on one
+# thread, while reading packages runs on its workers; it pays only when the package files are
+# large against that metadata. Measured with createrepo_c 1.2.5 on 2 cores: the 10,000-RPM
+# synthetic universe (65 MB of RPMs, 5.6 MB of compressed metadata: 12x) took 4.7-5.2 s with
+# reuse against 3.6-3.9 s without; distribution RPMs are hundreds of times larger than their
+# metadata records, and there reuse saves reading and checksumming every file.
+REUSE_MIN_RATIO = 50
+
+
+def metadata_bytes(repo_dirs):
+    """Compressed size of the primary, filelists and other metadata of ``repo_dirs``."""
+    total = 0
+    for repo in repo_dirs:
+        try:
+            locations = repomd_locations(repo)
+        except PungiLikeError:
+            continue
+        for kind in ("primary", "filelists", "other"):
+            if kind in locations and os.path.exists(locations[kind]):
+                total += os.path.getsize(locations[kind])
+    return total
+
+
+def reuse_worthwhile(repo_dirs, package_bytes):
+    """Whether createrepo_c should take records from ``repo_dirs`` (see REUSE_MIN_RATIO) for
+    packages of ``package_bytes`` in all."""
+    md = metadata_bytes(repo_dirs)
+    return bool(md) and package_bytes >= REUSE_MIN_RATIO * md

@@ -59,3 +59,13 @@ def test_reused_records_give_the_same_repodata(universe, tmp_path):
     for kind in ("primary", "filelists", "other"):
         assert xml_of(str(reused), kind) == xml_of(str(plain), kind), kind
     assert xml_of(str(reused), "primary").count(b"<package ") == len(binaries)
+
+
+def test_reuse_only_when_the_files_outweigh_the_metadata(universe, tmp_path):
+    md = repodata.metadata_bytes([universe.repo_dir])
+    assert md > 0
+    assert repodata.reuse_worthwhile([universe.repo_dir], repodata.REUSE_MIN_RATIO * md)
+    assert not repodata.reuse_worthwhile([universe.repo_dir], repodata.REUSE_MIN_RATIO * md - 1)
+    # no repo (or one without repodata) to reuse from: never
+    assert not repodata.reuse_worthwhile([], 10 ** 12)
+    assert not repodata.reuse_worthwhile([str(tmp_path)], 10 ** 12)
