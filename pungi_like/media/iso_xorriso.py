@@ -62,7 +62,7 @@ def write(entries, iso_path, volid, *, bios, uefi, epoch, isohdpfx, application_
     with tempfile.TemporaryDirectory(prefix="xorriso-", dir=os.path.dirname(
             os.path.abspath(iso_path))) as work:
         lines = []
-        children = {os.path.dirname(rel) for rel in entries}
+        children = {rel.rpartition("/")[0] for rel in entries}
         for rel in sorted(entries):
             entry = entries[rel]
             if entry.kind == "dir":
@@ -102,4 +102,5 @@ def write(entries, iso_path, volid, *, bios, uefi, epoch, isohdpfx, application_
         cmd += ["-graft-points", "-path-list", path_list, "-o", iso_path]
         tools.run(cmd, log_path=log_path, env=env)
     return {rel: None for rel, e in entries.items()
-            if e.kind != "symlink" and len(os.path.basename(rel)) > JOLIET_LONG_MAX}
+            if len(rel) > JOLIET_LONG_MAX and e.kind != "symlink"
+            and len(rel.rpartition("/")[2]) > JOLIET_LONG_MAX}
