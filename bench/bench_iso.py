@@ -16,9 +16,9 @@ Shapes of tree (random bytes, the same for every run; seeded):
 Both writers make a Rock Ridge + Joliet image (xorriso with ``-joliet-long``); ``--bootable``
 adds El Torito BIOS (isolinux) + UEFI (images/efiboot.img) and isohybrid MBR + GPT to both.
 Runs are interleaved (ours, xorriso, ours, ...), each writes a fresh file (deleted after) and
-is timed until the file is on disk (fsync); the page cache is warm for the tree.  Printed: median wall seconds of ``--runs`` runs, MiB/s, CPU
-seconds (user + system, with child processes), and the ratio ours/xorriso (<= 1.00: ours is not
-slower).  ``--writer pycdlib|xorriso`` forces one of our writers (``auto``: the measured rule of
+is timed until the file is on disk (fsync); the page cache is warm for the tree.  Printed:
+median wall seconds of ``--runs`` runs, MiB/s, CPU seconds (user + system, with child
+processes), and the ratio ours/xorriso (<= 1.00: ours is not slower).  ``--writer pycdlib|xorriso`` forces one of our writers (``auto``: the measured rule of
 ``media.iso.choose_writer``, whose constants come from these runs).
 """
 
