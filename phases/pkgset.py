@@ -146,6 +146,20 @@ def header_from_repodata(pkg, path, solver):
                      exclusivearch=raw.exclusivearch, buildtime=solver.buildtime(pkg.path))
 
 
+def copy_repodata(source_repo, dest_repo, log_path):
+    """Copy ``source_repo``'s repodata/ into ``dest_repo`` (replacing any there), atomically."""
+    import shutil
+    target = os.path.join(dest_repo, "repodata")
+    staging = os.path.join(dest_repo, ".repodata.copy")
+    os.makedirs(dest_repo, exist_ok=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(os.path.join(source_repo, "repodata"), staging)
+    shutil.rmtree(target, ignore_errors=True)
+    os.rename(staging, target)
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"repodata of {source_repo} copied: the arch keeps every package\n")
+
+
 class PkgsetPhase(PhaseBase):
     name = "pkgset"
 
@@ -477,9 +491,15 @@ class PkgsetPhase(PhaseBase):
             fh.write("".join(filename + "\n" for filename in sorted(kept)))
         download = self.paths.pkgset_download_dir()
         repo = self.paths.pkgset_repo(setname, arch=arch)
-        repodata.createrepo(download, outputdir=repo, pkglist=listfile, checksum=self._checksum(),
-                            update=True, update_md_path=self.paths.pkgset_repo(setname),
-                            skip_stat=True, baseurl=f"file://{download}", log_path=unit.log_path)
+        if kept.keys() == headers.keys():
+            # the arch keeps the whole package set (one arch, nothing excluded): its repodata
+            # is the global repo's, which createrepo_c would only write again
+            copy_repodata(self.paths.pkgset_repo(setname), repo, unit.log_path)
+        else:
+            repodata.createrepo(download, outputdir=repo, pkglist=listfile,
+                                checksum=self._checksum(), update=True,
+                                update_md_path=self.paths.pkgset_repo(setname), skip_stat=True,
+                                baseurl=f"file://{download}", log_path=unit.log_path)
         self.compose.results.put(("pkgset", arch), PackageSet(arch=arch, repo_path=repo,
                                                              prefix=download, packages=kept))
         return {"packages": len(kept), "excluded_noarch": len(excluded)}

@@ -126,3 +126,22 @@ def test_repos_package_set_holds_only_what_is_asked_for(two_repos, tmp_path):
     compose.conf.additional_packages = [("^Nothing$", {"*": ["no-such-thing"]})]
     with pytest.raises(PhaseError, match="the package set is empty"):
         phase.read_repos(compose.paths.pkgset_download_dir())
+
+
+def test_arch_keeping_the_whole_set_shares_the_global_repodata(two_repos, tmp_path):
+    # one arch and nothing excluded: the arch repo is the global one (copied, not rewritten)
+    first, _second = two_repos
+    compose = compose_for(tmp_path, {"*": [first]})
+    run_phases(compose)
+    pkgset = compose.results.get(("pkgset", "x86_64"))
+    assert sorted(pkgset.packages) == ["docs-1.0-1.noarch.rpm", "docs-1.0-1.src.rpm",
+                                       "tool-2.0-1.src.rpm", "tool-2.0-1.x86_64.rpm"]
+    log = open(compose.paths.log_file("x86_64", "arch_repo.repos")).read()
+    assert "copied: the arch keeps every package" in log
+    in_repo = {p.filename: p.path for p in repodata.load_packages(pkgset.repo_path)}
+    assert sorted(in_repo) == sorted(pkgset.packages)
+    assert all(os.path.exists(p) for p in in_repo.values())
+    # gather read it: the tree has the packages asked for
+    tree = compose.paths.packages_dir("x86_64", compose.get_variant("Server"))
+    found = sorted(f for _d, _s, files in os.walk(tree) for f in files)
+    assert found == ["docs-1.0-1.noarch.rpm", "tool-2.0-1.x86_64.rpm"]
