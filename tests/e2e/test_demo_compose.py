@@ -257,7 +257,9 @@ def test_images_json_lists_boot_iso_dvds_and_source_isos(demo):
     found = images_by_type(demo)
     for variant in ("Server", "Workstation", "Everything"):
         (boot,) = found[(variant, "boot", "x86_64")]
-        (dvd,) = found[(variant, "dvd", "x86_64")]
+        # the Server's extra ISO is a DVD too (see the extra ISO test)
+        (dvd,) = [i for i in found[(variant, "dvd", "x86_64")]
+                  if not i.path.endswith("everything.iso")]
         (src,) = found[(variant, "dvd", "src")]
         assert boot.bootable and dvd.bootable and not src.bootable
         assert boot.volume_id == dvd.volume_id == f"Demo-1.0 {variant}.x86_64"
@@ -275,7 +277,9 @@ def test_images_json_lists_boot_iso_dvds_and_source_isos(demo):
             assert re.fullmatch(r"[0-9a-f]{32}", image.implant_md5)
             assert os.path.exists(path + ".manifest")
     # the addon is on its parent's DVD, the optional variant has no ISO
-    manifest = open(os.path.join(demo["topdir"], "compose", found[("Server", "dvd", "x86_64")][0].path
+    (server_dvd,) = [i for i in found[("Server", "dvd", "x86_64")]
+                     if not i.path.endswith("everything.iso")]
+    manifest = open(os.path.join(demo["topdir"], "compose", server_dvd.path
                                  + ".manifest")).read()
     assert "/addons/HighAvailability/repodata/repomd.xml" in manifest
     assert "/images/install.img" in manifest and "/images/boot.iso" not in manifest
