@@ -222,7 +222,10 @@ def read_raw_tags(path, arch_tags=False):
         for tag in _SIG_TAGS:
             if tag in signature:
                 _kind, n, store, offset = signature[tag]
-                keyid = pgp_signature_keyid(store[offset:offset + n])
+                try:
+                    keyid = pgp_signature_keyid(store[offset:offset + n])
+                except IndexError:      # a truncated packet names no key, as for librpm
+                    keyid = None
                 if keyid:
                     result.sigkey = keyid[-8:].lower()
                     break
