@@ -39,6 +39,8 @@ EXPLICIT = {
     # watching a task that never runs (no builder here) would wait for ever: watch a finished one
     "watch-task": ["DONE"],
     "watch-logs": ["DONE"],
+    # with no builder no repo ever comes (--timeout=0 waits for ever): a tag that does not exist
+    "wait-repo": ["--timeout=1", "no-such-tag"],
 }
 #: commands that alter or delete what the others need: run last
 LAST = re.compile(r"^(remove|delete|disable|revoke|untag|block|lock|unlock|edit|rename|"
@@ -109,8 +111,8 @@ def _arguments(usage, options_text, task_id, tmpfile):
     for flag in ("--nowait", "--noprogress"):
         if '"%s"' % flag in options_text:
             args.insert(0, flag)
-    if '"--timeout"' in options_text:
-        args.insert(0, "--timeout=0.01")
+    if '"--timeout"' in options_text and '"--nowait"' not in options_text:
+        args.insert(0, "--timeout=0")   # give up after the first look
     return args
 
 
