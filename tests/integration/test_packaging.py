@@ -161,8 +161,9 @@ def test_deployment_sequence(wheel_venv, tmp_path):
         return proc
 
     run(os.path.join(bindir, "pungi-like-hub"), "certs", "--dir", str(pki), "--user",
-        "kojiadmin", "--user", "builder1", "--koji-config", str(tmp_path / "koji.conf"),
-        "--profile", "site", "--url", url, "--topdir", str(top))
+        "kojiadmin", "--user", "builder1", "--user", "alice", "--user", "bob",
+        "--koji-config", str(tmp_path / "koji.conf"), "--profile", "site", "--url", url,
+        "--topdir", str(top))
     dbname = "pl_deploy_%s" % uuid.uuid4().hex[:10]
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres",
                          autocommit=True) as c:
@@ -205,6 +206,19 @@ def test_deployment_sequence(wheel_venv, tmp_path):
             assert procs[0].poll() is None, (logs / "hub.log").read_text()
             assert time.monotonic() < deadline, (logs / "hub.log").read_text()
             time.sleep(0.3)
+        # the testbed workflow of Koji's users, with the real koji CLI, on this deployment
+        # (before the builder starts: it expects build tags without repos)
+        from pungi_like.buildsvc.certs import write_koji_profile
+        from tests.integration.hub.conftest import Hub
+        from tests.integration.hub.test_testbed import test_testbed_workflow
+
+        profiles = str(tmp_path / "profiles.conf")
+        for user in ("kojiadmin", "alice", "bob"):
+            write_koji_profile(profiles, user, url, str(pki / (user + ".pem")),
+                               str(pki / "ca.crt"), topurl=url.replace("kojihub", "kojifiles"),
+                               topdir=str(top))
+        test_testbed_workflow(Hub(str(top), url, profiles, procs[0], None), None)
+
         run(*koji, "add-host", "builder1", "x86_64")
         run(*koji, "add-host-to-channel", "builder1", "createrepo")
         start("pungi-like-builder.service", "builder.log")
@@ -225,6 +239,7 @@ def test_deployment_sequence(wheel_venv, tmp_path):
         assert check.returncode == 0 and check.stdout == "", check.stdout + check.stderr
         assert "kojid options not used by this builder: mockdir" in \
             (logs / "builder.log").read_text()
+
     finally:
         for proc in reversed(procs):
             proc.send_signal(signal.SIGTERM)
