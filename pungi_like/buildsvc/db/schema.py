@@ -354,6 +354,31 @@ Index("ix_task_queue", task.c.state, task.c.channel_id, task.c.arch, task.c.prio
 Index("ix_task_parent", task.c.parent)
 Index("ix_task_host", task.c.host_id, task.c.state)
 
+# the scheduler's record (schema version 4, Koji 1.34's tables): each assignment of a task to a
+# host is a run (active until the assignment is opened and the task ends, is freed, refused or
+# times out), and what the scheduler did or saw is a log message
+scheduler_task_runs = Table(
+    "scheduler_task_runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task_id", Integer, ForeignKey("task.id"), nullable=False),
+    Column("host_id", Integer, ForeignKey("host.id"), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("create_ts", Float, nullable=False),
+)
+Index("ix_scheduler_task_runs_task", scheduler_task_runs.c.task_id)
+Index("ix_scheduler_task_runs_host_active", scheduler_task_runs.c.host_id,
+      scheduler_task_runs.c.active)
+
+scheduler_log_messages = Table(
+    "scheduler_log_messages", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task_id", Integer, ForeignKey("task.id"), nullable=True),
+    Column("host_id", Integer, ForeignKey("host.id"), nullable=True),
+    Column("msg_ts", Float, nullable=False),
+    Column("msg", Text, nullable=False),
+)
+Index("ix_scheduler_log_messages_task", scheduler_log_messages.c.task_id)
+
 build = Table(
     "build", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),

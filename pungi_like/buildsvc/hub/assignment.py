@@ -18,8 +18,10 @@ ASSIGNED to it (kojid 1.34+ logs "Received task N is not assigned" for anything 
   ``load + weight <= capacity + capacity_overcommit``, or the host has no load at all (a task
   heavier than any host still runs somewhere). Among the fitting hosts the least loaded relative
   to its capacity wins, so builders share the work.
-* **Fairness**: at most ``max_createrepo_per_run`` tasks of the createrepo channel are assigned
-  per run, so a burst of newRepo/createrepo tasks leaves capacity for builds.
+* **Fairness**: a host that serves other channels too holds at most half its jobs (at least
+  one) in running createrepo-channel tasks (newRepo parents waiting for children not counted),
+  and at most ``max_createrepo_per_run`` of those are assigned per run, so a burst of
+  newRepo/createrepo tasks (more urgent by priority) leaves room for builds.
 * **Timeouts**: an assignment not opened within ``assign_timeout`` seconds goes back to FREE and
   counts as a soft refusal by that host (another host gets it first). The assignment time is kept
   in ``task.start_ts`` while the task is ASSIGNED (``openTask`` resets it to the opening time);
@@ -28,8 +30,8 @@ ASSIGNED to it (kojid 1.34+ logs "Received task N is not assigned" for anything 
 * **Refusals** (``host.refuseTask``): kept in the refusing host's ``data`` JSON under
   ``"refusals"`` (``{task id: [time, soft]}``); a soft refusal keeps the task away from that host
   for ``soft_refusal_timeout`` seconds, a hard one until the task ends.
-* **Record**: each assignment, timeout and refusal is a run/log record (see sched_log.py) read by
-  ``scheduler.getTaskRuns`` and ``scheduler.getLogMessages``.
+* **Record**: each assignment is a run, and assignments, timeouts and refusals are log messages
+  (sched_log.py), read by ``scheduler.getTaskRuns`` and ``scheduler.getLogMessages``.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def host_data(raw):
     return data if isinstance(data, dict) else {}
 
 
-def _hosts_for_assignment(cfg, now):
+def _hosts_for_assignment(cfg, now, createrepo):
     from .host_api import host_channel_ids
     from .hosts import _hosts
 
@@ -95,13 +97,20 @@ def _hosts_for_assignment(cfg, now):
         return {}
     by_id = {h["id"]: h for h in hosts}
     t = s.task
-    rows = context.conn.execute(select(t.c.host_id, t.c.state, t.c.waiting, t.c.weight).where(
+    rows = context.conn.execute(select(t.c.host_id, t.c.state, t.c.waiting, t.c.weight,
+                                       t.c.channel_id).where(
         t.c.host_id.in_(sorted(by_id)), t.c.state.in_([STATES["OPEN"], STATES["ASSIGNED"]])))
+    for h in hosts:
+        h["createrepo_jobs"] = 0
     for r in rows:
         h = by_id[r.host_id]
         h["jobs"] += 1
         if not (r.state == STATES["OPEN"] and r.waiting):
             h["load"] += float(r.weight or 0.0)
+            # a newRepo waiting for its createrepo children does not count, or a burst of
+            # parents could leave no room for the children they wait for
+            if r.channel_id == createrepo:
+                h["createrepo_jobs"] += 1
     return by_id
 
 
@@ -113,8 +122,12 @@ def _refused(host, task_id, cfg, now):
     return not soft or now - ts < float(cfg["soft_refusal_timeout"])
 
 
-def _fits(host, task, cfg, now):
+def _fits(host, task, cfg, now, createrepo):
     if task["channel_id"] not in host["channels"] or task["arch"] not in host["arch_set"]:
+        return False
+    if task["channel_id"] == createrepo and len(host["channels"]) > 1 and \
+            host["createrepo_jobs"] >= max(1, host["maxjobs"] // 2):
+        # a host that also serves other channels keeps half its jobs for them
         return False
     if host["methods"] is not None and task["method"] not in host["methods"]:
         return False
@@ -141,7 +154,8 @@ def expire_assignments(cfg, now):
             .values(state=STATES["FREE"], host_id=None, start_ts=None))
         if res.rowcount == 1:
             record_refusal(r.host_id, r.id, soft=True, now=now)
-            sched_log.log_message("assignment timed out", task_id=r.id, host_id=r.host_id)
+            sched_log.log_message("assignment timed out", task_id=r.id, host_id=r.host_id,
+                                  now=now)
             sched_log.end_run(r.id, r.host_id, now)
             freed.append(r.id)
     return freed
@@ -174,12 +188,12 @@ def schedule(cfg):
         return []
     now = time.time()
     expire_assignments(cfg, now)
-    hosts = _hosts_for_assignment(cfg, now)
+    createrepo = context.conn.execute(select(s.channels.c.id).where(
+        s.channels.c.name == "createrepo")).scalar()
+    hosts = _hosts_for_assignment(cfg, now, createrepo)
     if not hosts:
         return []
     t = s.task
-    createrepo = context.conn.execute(select(s.channels.c.id).where(
-        s.channels.c.name == "createrepo")).scalar()
     free = [dict(r._mapping) for r in context.conn.execute(
         select(t.c.id, t.c.channel_id, t.c.arch, t.c.method, t.c.weight, t.c.priority)
         .where(t.c.state == STATES["FREE"])
@@ -189,7 +203,7 @@ def schedule(cfg):
         if task["channel_id"] == createrepo and createrepo_done >= int(
                 cfg["max_createrepo_per_run"]):
             continue
-        fitting = [h for h in hosts.values() if _fits(h, task, cfg, now)]
+        fitting = [h for h in hosts.values() if _fits(h, task, cfg, now, createrepo)]
         if not fitting:
             continue
         host = min(fitting, key=lambda h: (h["load"] / max(float(h["capacity"] or 1.0), 1e-6),
@@ -204,6 +218,7 @@ def schedule(cfg):
         host["jobs"] += 1
         if task["channel_id"] == createrepo:
             createrepo_done += 1
+            host["createrepo_jobs"] += 1
         sched_log.start_run(task["id"], host["id"], now)
         assigned.append((task["id"], host["id"]))
     if assigned:

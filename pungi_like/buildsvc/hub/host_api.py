@@ -262,6 +262,9 @@ def _subtask(method, arglist, parent, opts):
         # no start_ts: a pinned assignment never times out back to FREE
         context.conn.execute(update(s.task).where(s.task.c.id == tid).values(
             state=STATES["ASSIGNED"], host_id=target["id"], start_ts=None))
+        from . import sched_log
+
+        sched_log.start_run(tid, target["id"])
     return tid
 
 

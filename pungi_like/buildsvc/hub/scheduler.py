@@ -12,7 +12,9 @@ directly by :func:`maintain`:
   request, so their repos regenerate without anyone asking;
 * EXPIRED repos older than ``repo_delete_grace`` seconds lose their files and become DELETED.
 
-Settings come from ``<topdir>/.hub/queue.json`` (keys as in :data:`DEFAULTS`).
+Settings: :data:`DEFAULTS`, then ``<topdir>/.hub/queue.json`` (same keys), then hub.conf's
+Koji options MaxJobs, CapacityOvercommit, ReadyTimeout, AssignTimeout, SoftRefusalTimeout,
+HostTimeout and RunInterval (HubConfig fields, :data:`HUB_CONF_KEYS`).
 """
 
 from __future__ import annotations
@@ -46,8 +48,12 @@ DEFAULTS = {
     "capacity_overcommit": 0.0,   # CapacityOvercommit: load allowed above a host's capacity
     "max_createrepo_per_run": 10,  # createrepo-channel tasks assigned per run (fairness)
     "max_tasks_per_run": 1000,    # FREE tasks considered per run
+    "log_retention": 14 * 86400.0,  # seconds scheduler log messages and ended runs are kept
 }
 SETTINGS_NAME = os.path.join(".hub", "queue.json")
+#: settings that hub.conf sets with Koji's [scheduler] option names (MaxJobs -> max_jobs ...)
+HUB_CONF_KEYS = ("max_jobs", "capacity_overcommit", "ready_timeout", "assign_timeout",
+                 "soft_refusal_timeout", "host_timeout", "run_interval")
 
 _lock = threading.Lock()
 _last_run = {}
@@ -62,6 +68,12 @@ def settings(hub=None) -> dict:
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 cached.update(json.load(f))
+        # hub.conf's Koji options (HubConfig fields of the same names) win over both
+        config = getattr(hub, "config", None)
+        for key in HUB_CONF_KEYS:
+            value = getattr(config, key, None)
+            if value is not None:
+                cached[key] = value
         hub._queue_settings = cached
     return cached
 
@@ -118,6 +130,9 @@ def maintain():
         auto_requests()
     check_queue(int(cfg["repo_retries"]))
     delete_expired_repos(float(cfg["repo_delete_grace"]))
+    from .sched_log import prune
+
+    prune(float(cfg["log_retention"]))
 
 
 def free_dead_hosts(timeout):

@@ -1,11 +1,10 @@
 """Koji's ``scheduler.*`` read calls (``koji scheduler-info``, ``koji scheduler-logs``).
 
-Koji keeps its scheduler's task runs and log messages in tables of their own. This hub's
-assignment (assignment.py) records only a task's current host, so a task run is derived from
-the task row (one run per task that has been given to a host: id and task_id are the task's,
-``active`` while the task is ASSIGNED or OPEN) and there are no stored log messages (the
-assignment logs go to the hub's log file). Clauses and fields are checked as Koji's QueryView
-checks them, so bad input gives the same kind of fault.
+As in Koji, the scheduler's task runs and log messages are tables of their own
+(``scheduler_task_runs``, ``scheduler_log_messages``; written by sched_log.py when
+assignment.py assigns, times out or sees a refusal). A run is reported ``active`` while it is
+stored active and its task is still ASSIGNED or OPEN on that host. Clauses and fields are
+checked as Koji's QueryView checks them, so bad input gives the same kind of fault.
 """
 
 from __future__ import annotations
@@ -89,27 +88,35 @@ def _apply(rows, clauses, fields, opts, known, default):
 
 @export(name="scheduler.getTaskRuns", write=False)
 def getTaskRuns(clauses=None, fields=None, opts=None):
-    """Task runs (one per task given to a host; see the module docstring)."""
-    t, h = s.task, s.host
-    q = (select(t.c.id, t.c.method, t.c.state, t.c.owner, t.c.arch, t.c.channel_id, t.c.host_id,
-                t.c.create_ts, t.c.start_ts, t.c.completion_ts, h.c.name.label("host_name"),
+    """Task runs: each assignment of a task to a host (see the module docstring)."""
+    t, h, r = s.task, s.host, s.scheduler_task_runs
+    q = (select(r.c.id, r.c.task_id, r.c.host_id, r.c.active, r.c.create_ts, t.c.method,
+                t.c.state, t.c.owner, t.c.arch, t.c.channel_id, t.c.start_ts, t.c.completion_ts,
+                t.c.host_id.label("task_host_id"), h.c.name.label("host_name"),
                 h.c.ready.label("host_ready"))
-         .select_from(t.join(h, h.c.id == t.c.host_id)).order_by(t.c.id))
-    active = (koji.TASK_STATES["ASSIGNED"], koji.TASK_STATES["OPEN"])
+         .select_from(r.join(t, t.c.id == r.c.task_id).join(h, h.c.id == r.c.host_id))
+         .order_by(r.c.id))
+    live = (koji.TASK_STATES["ASSIGNED"], koji.TASK_STATES["OPEN"])
     rows = []
-    for r in context.conn.execute(q):
-        d = dict(r._mapping)
-        d["task_id"] = d["id"]
-        d["active"] = d["state"] in active
-        d["create_ts"] = d["start_ts"] or d["create_ts"]
+    for row in context.conn.execute(q):
+        d = dict(row._mapping)
+        d["active"] = bool(d["active"]) and d["state"] in live and \
+            d.pop("task_host_id") == d["host_id"]
         rows.append(d)
     return _apply(rows, clauses, fields, opts, _RUN_FIELDS, _RUN_DEFAULT)
 
 
 @export(name="scheduler.getLogMessages", write=False)
 def getLogMessages(clauses=None, fields=None, opts=None):
-    """Scheduler log messages: none are stored by this hub (see the module docstring)."""
-    return _apply([], clauses, fields, opts, _LOG_FIELDS, _LOG_DEFAULT)
+    """Scheduler log messages (assignments, assignment timeouts, refusals)."""
+    t, h, m = s.task, s.host, s.scheduler_log_messages
+    q = (select(m.c.id, m.c.task_id, m.c.host_id, m.c.msg_ts, m.c.msg, t.c.method, t.c.state,
+                t.c.owner, t.c.arch, t.c.channel_id, h.c.name.label("host_name"),
+                h.c.ready.label("host_ready"))
+         .select_from(m.outerjoin(t, t.c.id == m.c.task_id).outerjoin(h, h.c.id == m.c.host_id))
+         .order_by(m.c.id))
+    rows = [dict(row._mapping) for row in context.conn.execute(q)]
+    return _apply(rows, clauses, fields, opts, _LOG_FIELDS, _LOG_DEFAULT)
 
 
 @export(name="scheduler.getHostData", write=False)

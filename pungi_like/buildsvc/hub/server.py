@@ -59,6 +59,16 @@ class HubConfig:
     max_name_length_internal: int = 256
     regex_name_internal: str = r"^[A-Za-z0-9/_.+-]+$"
     regex_user_name: str = r"^[A-Za-z0-9/_.@-]+$"
+    #: Koji's [scheduler]-like hub.conf options (MaxJobs, CapacityOvercommit, ReadyTimeout,
+    #: AssignTimeout, SoftRefusalTimeout, HostTimeout, RunInterval); None keeps the default of
+    #: hub/scheduler.py's DEFAULTS (see doc/build-service.md, "Scheduler")
+    max_jobs: int | None = None
+    capacity_overcommit: float | None = None
+    ready_timeout: float | None = None
+    assign_timeout: float | None = None
+    soft_refusal_timeout: float | None = None
+    host_timeout: float | None = None
+    run_interval: float | None = None
 
     @classmethod
     def load(cls, topdir):

@@ -405,8 +405,14 @@ def assignTask(task_id, host, force=False, override=False):
     q = update(s.task).where(s.task.c.id == row["id"], s.task.c.state.not_in(FINAL))
     if not force:
         q = q.where(s.task.c.state.in_([STATES["FREE"], STATES["ASSIGNED"]]))
-    return context.conn.execute(q.values(state=STATES["ASSIGNED"], host_id=hinfo["id"],
+    done = context.conn.execute(q.values(state=STATES["ASSIGNED"], host_id=hinfo["id"],
                                          start_ts=None)).rowcount == 1
+    if done:
+        # an admin's assignment is a scheduler run too (it never times out: no start_ts)
+        from .sched_log import start_run
+
+        start_run(row["id"], hinfo["id"])
+    return done
 
 
 @export

@@ -78,6 +78,17 @@ def test_refused_and_stale_assignments_go_to_another_host(ahub):
     assert b1.host.getTasks() == []
     info = admin.getTaskInfo(on_b1[0])
     assert (info["state"], info["host_id"]) == (ST["FREE"], None)
+    # the scheduler's record (koji scheduler-info / scheduler-logs): two ended runs, and why
+    runs = admin.scheduler.getTaskRuns(clauses=[["task_id", on_b1[0]]],
+                                       fields=["task_id", "host_id", "active"])
+    assert [(r["host_id"], r["active"]) for r in runs] == [(b1_id, False), (b2_id, False)]
+    msgs = admin.scheduler.getLogMessages(clauses=[["task_id", on_b1[0]]],
+                                          fields=["host_id", "msg"])
+    assert [(m["host_id"], m["msg"]) for m in msgs] == [
+        (b1_id, "assigned"), (b1_id, "refused: not today"), (b2_id, "assigned"),
+        (b2_id, "assignment timed out")]
+    out = ahub.koji("scheduler-logs", "--task", on_b1[0]).stdout
+    assert "b2" in out and "assignment timed out" in out, out
 
 
 def test_subtask_assign_pins_the_child_and_tag_notification(ahub):
@@ -108,3 +119,18 @@ def test_subtask_assign_pins_the_child_and_tag_notification(ahub):
         b1.host.tagNotification(True, tag["id"], None, build["id"] + 1000, user["id"])
     with pytest.raises(koji.AuthError):
         admin.host.tagNotification(True, tag["id"], None, build["id"], user["id"])
+
+
+def test_a_burst_of_createrepo_tasks_does_not_starve_other_work(ahub):
+    admin, hosts = _hosts(ahub, capacity=100.0)
+    (b1, _), _ = hosts["b1"], hosts["b2"]
+    for name in hosts:
+        ahub.koji("add-host-to-channel", name, "createrepo")
+    burst = [admin.makeTask("sleep", [1], channel="createrepo", priority=10) for _ in range(15)]
+    build = admin.makeTask("sleep", [1], priority=20)     # later and less urgent
+    b1.host.getTasks()
+    states = [admin.getTaskInfo(t)["state"] for t in burst]
+    # each host (maxjobs 5, also in "default") holds at most 2 createrepo-channel tasks, in
+    # priority/age order; the less urgent build still gets a host
+    assert states == [ST["ASSIGNED"]] * 4 + [ST["FREE"]] * 11
+    assert admin.getTaskInfo(build)["state"] == ST["ASSIGNED"]

@@ -102,6 +102,11 @@ def test_kojid_engine_runs_standard_tasks(patient_qhub):
     after = s.makeTask("sleep", [1])
     assert _wait_state(hub, s, after, (CLOSED,))["host_id"] == host["id"]
 
+    # koji scheduler-info shows the runs: the chain's task ran on builder1 and is closed
+    out = hub.koji("scheduler-info", "--task", chain).stdout
+    rows = [line.split() for line in out.splitlines() if line.startswith(str(chain) + " ")]
+    assert [r[:3] for r in rows] == [[str(chain), "builder1", "CLOSED"]], out
+
     log = _read(engine.log)
     assert "is not assigned" not in log and "is not ours" not in log
     # the one traceback is waittest's deliberately bad child (sleep 'BAD_ARG'), nothing else
