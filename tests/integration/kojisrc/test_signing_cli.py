@@ -100,10 +100,11 @@ def test_delete_rpm_sig_removes_the_signed_copy_and_keeps_the_header(seeded, uni
         seeded.hub.out("import-sig", copy)
         signed = hub_signed_path(seeded.hub, key3.sigkey, OTHER)
         assert os.path.exists(signed)
-        rc, _o, err = seeded.hub.koji("call", "deleteRPMSig", OTHER, f"sigkey={key3.sigkey}",
-                                      user="alice", check=False)
+        # --python: a random key id such as 41707e63 would otherwise be read as a float
+        rc, _o, err = seeded.hub.koji("call", "--python", "deleteRPMSig", repr(OTHER),
+                                      f"sigkey={key3.sigkey!r}", user="alice", check=False)
         assert rc != 0 and "admin" in err
-        seeded.hub.out("call", "deleteRPMSig", OTHER, f"sigkey={key3.sigkey}")
+        seeded.hub.out("call", "--python", "deleteRPMSig", repr(OTHER), f"sigkey={key3.sigkey!r}")
         assert not os.path.exists(signed)
         assert seeded.session.queryRPMSigs(rpm_id=OTHER, sigkey=key3.sigkey) == []
         cache = os.path.dirname(signed.replace("/data/signed/", "/data/sigcache/"))
