@@ -75,6 +75,12 @@ class EmbeddedService:
     def start(self):
         if not os.path.exists(os.path.join(self.topdir, CONFIG_NAME)):
             init_hub(self.topdir, ADMIN, db_url=self.db_url)
+        else:
+            # a service left by an older release: bring its database to this release's schema
+            from .db import open_db
+            from .hub.server import HubConfig
+
+            open_db(HubConfig.load(self.topdir).db_url, create=True).dispose()
         if self.queue_settings:
             from .hub.scheduler import write_settings
 
