@@ -59,3 +59,20 @@ class PhaseBase:
         kwargs.setdefault("inputs", self.default_inputs(variant, arch))
         return Unit(name=f"{self.name}.{scope}", run=run, variant=variant, arch=arch,
                     phase=self.name, **kwargs)
+
+
+class ImageOptionsMixin:
+    """Pungi's ``ImageConfigMixin`` look-up for phases of image blocks: a key of the block,
+    else ``<option_prefix>_<key>``, else ``global_<key>``."""
+
+    #: the prefix of the phase's default options (``live_media``, ``image_build`` ...)
+    option_prefix = None
+
+    def value(self, block, key):
+        if block.get(key) is not None:
+            return block[key]
+        for name in (f"{self.option_prefix}_{key}", f"global_{key}"):
+            value = getattr(self.conf, name, None)
+            if value is not None:
+                return value
+        return None

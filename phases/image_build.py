@@ -24,7 +24,7 @@ import os
 
 from koji import TASK_STATES
 
-from phases.base import PhaseBase
+from phases.base import ImageOptionsMixin, PhaseBase
 from phases.createiso import record_image
 from pungi_like.config.options import Option, str_or_list, variant_mapping
 from pungi_like.errors import PhaseError
@@ -164,7 +164,8 @@ def formats_of(block):
     return [f[0] if isinstance(f, (list, tuple)) else f for f in value]
 
 
-class ImageBuildPhase(PhaseBase):
+class ImageBuildPhase(ImageOptionsMixin, PhaseBase):
+    option_prefix = "image_build"
     name = "image_build"
     aliases = ("imagebuild",)
 
@@ -176,16 +177,6 @@ class ImageBuildPhase(PhaseBase):
     # ---- configuration --------------------------------------------------------------------
     def blocks(self, variant):
         return self.conf.variant_values("image_build", variant.uid)
-
-    def value(self, block, key):
-        """Pungi's look-up: the block, then ``image_build_<key>``, then ``global_<key>``."""
-        if block.get(key) is not None:
-            return block[key]
-        for name in (f"image_build_{key}", f"global_{key}"):
-            value = getattr(self.conf, name, None)
-            if value is not None:
-                return value
-        return None
 
     def release(self, block):
         """Pungi's ``get_release``: the first of block/phase/global that sets ``release``

@@ -15,7 +15,7 @@ images.json as ``live``/``iso``, disc 1 of 1, bootable, with the block's subvari
 
 import os
 
-from phases.base import PhaseBase
+from phases.base import ImageOptionsMixin, PhaseBase
 from pungi_like.config.options import Option, str_or_list, variant_mapping
 from pungi_like.errors import PhaseError
 from pungi_like.fileutil import write_atomic
@@ -67,7 +67,8 @@ OPTIONS = [
 DELIVERABLE = "live-media"
 
 
-class LiveMediaPhase(PhaseBase):
+class LiveMediaPhase(ImageOptionsMixin, PhaseBase):
+    option_prefix = "live_media"
     name = "live_media"
     aliases = ("livemedia",)
 
@@ -79,16 +80,6 @@ class LiveMediaPhase(PhaseBase):
     # ---- configuration --------------------------------------------------------------------
     def blocks(self, variant):
         return self.conf.variant_values("live_media", variant.uid)
-
-    def value(self, block, key):
-        """Pungi's look-up: the block, then ``live_media_<key>``, then ``global_<key>``."""
-        if block.get(key) is not None:
-            return block[key]
-        for name in (f"live_media_{key}", f"global_{key}"):
-            value = getattr(self.conf, name, None)
-            if value is not None:
-                return value
-        return None
 
     def arches(self, block, variant):
         arches = {a for a in variant.arches if a != "src"}

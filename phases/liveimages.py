@@ -10,7 +10,7 @@ compose waits for the task, copies the image into ``compose/<V>/<arch>/iso/`` (l
 
 import os
 
-from phases.base import PhaseBase
+from phases.base import ImageOptionsMixin, PhaseBase
 from pungi_like.config.options import Option, str_or_list, variant_arch_mapping
 from pungi_like.errors import PhaseError
 from pungi_like.fileutil import write_atomic
@@ -68,7 +68,8 @@ OPTIONS = [
 IMAGE_EXTENSIONS = {"live": (".iso",), "appliance": (".raw.xz", ".raw", ".qcow2")}
 
 
-class LiveimagesPhase(PhaseBase):
+class LiveimagesPhase(ImageOptionsMixin, PhaseBase):
+    option_prefix = "live_images"
     name = "liveimages"
     aliases = ("live_images",)
 
@@ -96,16 +97,6 @@ class LiveimagesPhase(PhaseBase):
         for value in self.conf.variant_arch_values("live_images", variant.uid, arch):
             found.extend(value if isinstance(value, list) else [value])
         return found
-
-    def value(self, block, key):
-        """Pungi's look-up: the block, then ``live_images_<key>``, then ``global_<key>``."""
-        if block.get(key) is not None:
-            return block[key]
-        for name in (f"live_images_{key}", f"global_{key}"):
-            value = getattr(self.conf, name, None)
-            if value is not None:
-                return value
-        return None
 
     def units(self):
         units = []
