@@ -12,50 +12,14 @@ import sys
 import pytest
 
 from pungi_like.universe.rpmbuild import Package, Subpackage
+from tests.integration.tinycompose import make_inputs, run_compose
 
 pytestmark = pytest.mark.integration
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DIFF = [sys.executable, os.path.join(ROOT, "bin", "pungi-like-compose-diff")]
 
-COMPS = """<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE comps PUBLIC "-//Red Hat, Inc.//DTD Comps info//EN" "comps.dtd">
-<comps>
-  <group><id>core</id><name>Core</name><description>Core</description>
-    <default>true</default><uservisible>true</uservisible>
-    <packagelist>
-      <packagereq type="mandatory">tool</packagereq>
-      <packagereq type="mandatory">tool-doc</packagereq>
-      <packagereq type="mandatory">oldie</packagereq>
-      <packagereq type="mandatory">newcomer</packagereq>
-      <packagereq type="mandatory">steady</packagereq>
-    </packagelist>
-  </group>
-</comps>
-"""
-
-VARIANTS = """<?xml version="1.0" encoding="UTF-8"?>
-<variants>
-  <variant id="Server" name="Server" type="variant">
-    <arches><arch>x86_64</arch></arches>
-    <groups><group default="true">core</group></groups>
-  </variant>
-</variants>
-"""
-
-CONFIG = """
-release_name = "Diff Linux"
-release_short = "Diff"
-release_version = "1"
-release_type = "ga"
-variants_file = %(variants)r
-comps_file = %(comps)r
-pkgset_source = "repos"
-pkgset_repos = {"x86_64": [%(repo)r]}
-sigkeys = [None]
-gather_method = "deps"
-createrepo_checksum = "sha256"
-"""
+COMPS_NAMES = ["tool", "tool-doc", "oldie", "newcomer", "steady"]
 
 OLD_ENTRY = ("Tue Nov 14 2023", "Ann Packager <ann@example.com> - 1.0-1", "First release.")
 NEW_ENTRY = ("Thu Nov 16 2023", "Bob Packager <bob@example.com> - 1.1-1",
@@ -77,42 +41,17 @@ def _packages(new):
     return pkgs
 
 
-def _compose(tmp_path, build, name, new):
-    from pungi_like.rpmtools import repodata
-
-    repo = tmp_path / name / "repo"
-    build(_packages(new), repo)
-    repodata.createrepo(str(repo))
-    conf_dir = tmp_path / name / "conf"
-    conf_dir.mkdir()
-    (conf_dir / "comps.xml").write_text(COMPS)
-    (conf_dir / "variants.xml").write_text(VARIANTS)
-    (conf_dir / "release.conf").write_text(CONFIG % {
-        "variants": str(conf_dir / "variants.xml"), "comps": str(conf_dir / "comps.xml"),
-        "repo": str(repo)})
-    target = tmp_path / name / "composes"
-    target.mkdir()
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bin", "pungi-like-koji"),
-                           "--config", str(conf_dir / "release.conf"), "--target-dir", str(target),
-                           "--nightly", "--no-latest-link", "--quiet"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    found = [d for d in os.listdir(target) if d.startswith("Diff-")
-             and not os.path.islink(os.path.join(target, d))]
-    assert len(found) == 1, found
-    return os.path.join(target, found[0])
-
-
 @pytest.fixture(scope="module")
 def two_composes(tmp_path_factory):
-    from pungi_like.universe.rpmbuild import build_packages
-
     tmp = tmp_path_factory.mktemp("composediff")
-
-    def factory(packages, outdir):
-        return build_packages(packages, outdir, workdir=tmp / "rpmbuild-work")
-
-    return _compose(tmp, factory, "old", False), _compose(tmp, factory, "new", True)
+    composes = []
+    for name, new in (("old", False), ("new", True)):
+        os.makedirs(tmp / name)
+        conf = make_inputs(str(tmp / name), _packages(new), COMPS_NAMES, short="Diff")
+        proc, topdir = run_compose(conf, tmp / name / "composes", short="Diff")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        composes.append(topdir)
+    return tuple(composes)
 
 
 def test_text_diff_names_upgrade_removal_addition_and_new_changelog(two_composes):
