@@ -76,3 +76,22 @@ class ImageOptionsMixin:
             if value is not None:
                 return value
         return None
+
+    def flat_kickstart(self, block, variant):
+        """The block's kickstart with its %include chain expanded (one file is uploaded, as
+        the koji CLI uploads one), written to ``work/global/<option_prefix>/``; errors name the
+        file and line."""
+        from pungi_like.buildsvc.builder.kickstart import KickstartFileError, flatten_includes
+        from pungi_like.errors import PhaseError
+        from pungi_like.fileutil import write_atomic
+
+        source = self.conf.resolve_path(block["kickstart"])
+        try:
+            flat = flatten_includes(source)
+        except KickstartFileError as exc:
+            raise PhaseError(f"{self.option_prefix} kickstart {block['kickstart']}: "
+                             f"{exc}") from None
+        target = os.path.join(self.paths.work_dir("global", create=True), self.option_prefix,
+                              f"{variant.uid}-{block['name']}.ks")
+        write_atomic(target, flat.text)
+        return target

@@ -28,7 +28,6 @@ from phases.base import ImageOptionsMixin, PhaseBase
 from phases.createiso import record_image
 from pungi_like.config.options import Option, str_or_list, variant_mapping
 from pungi_like.errors import PhaseError
-from pungi_like.fileutil import write_atomic
 
 #: Pungi's image types and the file suffixes that identify them in a task's output
 EXTENSIONS = {
@@ -362,21 +361,6 @@ class ImageBuildPhase(ImageOptionsMixin, PhaseBase):
                 parts.append(f"{child['arch']} task {child['id']}: "
                              f"{koji.task_failure(child['id'])}")
         return "; ".join(parts)
-
-    def flat_kickstart(self, block, variant):
-        """The kickstart with its %include chain expanded (one file is uploaded, as
-        image-build uploads one), written to work/global/image_build/."""
-        from pungi_like.buildsvc.builder.kickstart import KickstartFileError, flatten_includes
-
-        source = self.conf.resolve_path(block["kickstart"])
-        try:
-            flat = flatten_includes(source)
-        except KickstartFileError as exc:
-            raise PhaseError(f"image_build kickstart {block['kickstart']}: {exc}") from None
-        target = os.path.join(self.paths.work_dir("global", create=True), "image_build",
-                              f"{variant.uid}-{block['name']}.ks")
-        write_atomic(target, flat.text)
-        return target
 
     def _find_images(self, koji, task_id, formats):
         """{arch: [(path, type, suffix), ...]} of the task's successful createImage children,

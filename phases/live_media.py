@@ -18,7 +18,6 @@ import os
 from phases.base import ImageOptionsMixin, PhaseBase
 from pungi_like.config.options import Option, str_or_list, variant_mapping
 from pungi_like.errors import PhaseError
-from pungi_like.fileutil import write_atomic
 
 LIVE_MEDIA_SCHEMA = {
     "type": "object",
@@ -239,21 +238,6 @@ class LiveMediaPhase(ImageOptionsMixin, PhaseBase):
                 parts.append(f"task {child['id']} ({child['method']} {child['arch']}): "
                              f"{koji.task_failure(child['id'])}")
         return "; ".join(parts)
-
-    def flat_kickstart(self, block, variant):
-        """The kickstart with its %include chain expanded (one file is uploaded, as
-        spin-livemedia uploads one), written to work/global/live_media/."""
-        from pungi_like.buildsvc.builder.kickstart import KickstartFileError, flatten_includes
-
-        source = self.conf.resolve_path(block["kickstart"])
-        try:
-            flat = flatten_includes(source)
-        except KickstartFileError as exc:
-            raise PhaseError(f"live_media kickstart {block['kickstart']}: {exc}") from None
-        target = os.path.join(self.paths.work_dir("global", create=True), "live_media",
-                              f"{variant.uid}-{block['name']}.ks")
-        write_atomic(target, flat.text)
-        return target
 
     def _find_images(self, koji, task_id):
         """{arch: path of the ISO} of the task's successful createLiveMedia children."""

@@ -78,7 +78,6 @@ class EmbeddedService:
         else:
             # a service left by an older release: bring its database to this release's schema
             from .db import open_db
-            from .hub.server import HubConfig
 
             open_db(HubConfig.load(self.topdir).db_url, create=True).dispose()
         if self.queue_settings:
