@@ -26,7 +26,8 @@ from koji import TASK_STATES
 
 from phases.base import ImageOptionsMixin, PhaseBase
 from phases.createiso import record_image
-from pungi_like.config.options import Option, str_or_list, variant_mapping
+from pungi_like.config.options import (Option, image_default_options, str_or_list,
+                                        variant_mapping)
 from pungi_like.errors import PhaseError
 
 #: Pungi's image types and the file suffixes that identify them in a task's output
@@ -105,14 +106,7 @@ OPTIONS = [
                 "`['*']`), `install_tree_from`, `repo`, `subvariant`, `target`, `version`, "
                 "`release`, `ksurl`, `ksversion`, `distro`, `disk_size`, `scratch`, "
                 "`specfile`, `ova_option`."),
-    Option("image_build_ksurl", {"type": "string"},
-           help="Default `ksurl` of image_build blocks (before `global_ksurl`)."),
-    Option("image_build_target", {"type": "string"},
-           help="Default build target of image_build blocks (before `global_target`)."),
-    Option("image_build_release", {"type": ["string", "null"]},
-           help="Default release of image_build blocks (before `global_release`)."),
-    Option("image_build_version", {"type": "string"},
-           help="Default version of image_build blocks (before `global_version`)."),
+    *image_default_options("image_build", "image_build blocks"),
 ]
 
 DELIVERABLE = "image-build"

@@ -16,7 +16,8 @@ images.json as ``live``/``iso``, disc 1 of 1, bootable, with the block's subvari
 import os
 
 from phases.base import ImageOptionsMixin, PhaseBase
-from pungi_like.config.options import Option, str_or_list, variant_mapping
+from pungi_like.config.options import (Option, image_default_options, str_or_list,
+                                        variant_mapping)
 from pungi_like.errors import PhaseError
 
 LIVE_MEDIA_SCHEMA = {
@@ -53,14 +54,7 @@ OPTIONS = [
                 "`failable` (arches, or `['*']`), `install_tree_from` (a variant UID), `repo`, "
                 "`subvariant`, `target`, `version`, `release`, `ksurl`, `ksversion`, `scratch`, "
                 "`skip_tag`, `title`; `repo_from` (older configs) is appended to `repo`."),
-    Option("live_media_ksurl", {"type": "string"},
-           help="Default `ksurl` of live_media blocks (before `global_ksurl`)."),
-    Option("live_media_target", {"type": "string"},
-           help="Default build target of live_media blocks (before `global_target`)."),
-    Option("live_media_release", {"type": ["string", "null"]},
-           help="Default release of live_media blocks (before `global_release`)."),
-    Option("live_media_version", {"type": "string"},
-           help="Default version of live_media blocks (before `global_version`)."),
+    *image_default_options("live_media", "live_media blocks"),
 ]
 
 DELIVERABLE = "live-media"

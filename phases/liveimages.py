@@ -11,7 +11,8 @@ compose waits for the task, copies the image into ``compose/<V>/<arch>/iso/`` (l
 import os
 
 from phases.base import ImageOptionsMixin, PhaseBase
-from pungi_like.config.options import Option, str_or_list, variant_arch_mapping
+from pungi_like.config.options import (Option, image_default_options, str_or_list,
+                                        variant_arch_mapping)
 from pungi_like.errors import PhaseError
 from pungi_like.fileutil import write_atomic
 
@@ -47,14 +48,7 @@ OPTIONS = [
                 "`sign`, `failable`."),
     Option("live_images_no_rename", {"type": "boolean"}, default=False,
            help="Keep the file names the build service gave the images."),
-    Option("live_images_ksurl", {"type": "string"},
-           help="Default `ksurl` of live images (before `global_ksurl`)."),
-    Option("live_images_target", {"type": "string"},
-           help="Default build target of live images (before `global_target`)."),
-    Option("live_images_release", {"type": ["string", "null"]},
-           help="Default release of live images (before `global_release`)."),
-    Option("live_images_version", {"type": "string"},
-           help="Default version of live images (before `global_version`)."),
+    *image_default_options("live_images", "live images"),
     Option("signing_command", {"type": "string"},
            help="Command that signs RPM-wrapped live images (`sign: True`)."),
     Option("signing_key_id", {"type": "string"},

@@ -112,3 +112,16 @@ def scm_dict_schema():
             },
         ]
     }
+
+
+def image_default_options(prefix, blocks):
+    """Pungi's per-phase defaults of image blocks (``<prefix>_ksurl``, ``_target``,
+    ``_release``, ``_version``), each before its ``global_*`` one; ``blocks`` names the blocks
+    in the help text ("live_media blocks")."""
+    what = {"ksurl": ("`ksurl`", {"type": "string"}),
+            "target": ("build target", {"type": "string"}),
+            "release": ("release", {"type": ["string", "null"]}),
+            "version": ("version", {"type": "string"})}
+    return [Option(f"{prefix}_{key}", schema,
+                   help=f"Default {label} of {blocks} (before `global_{key}`).")
+            for key, (label, schema) in what.items()]
