@@ -14,12 +14,12 @@ process; :func:`write_limits` stores them (tests, ``pungi-like-hub`` admins).
 
 from __future__ import annotations
 
-import json
 import os
 
 import koji
 
 from .context import context
+from .settingsfile import read_settings, update_settings
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -36,11 +36,7 @@ def limits(hub=None) -> dict:
     hub = hub or context.hub
     cached = getattr(hub, "_limits", None)
     if cached is None:
-        cached = dict(DEFAULTS)
-        path = os.path.join(hub.pathinfo.topdir, SETTINGS_NAME)
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                cached.update(json.load(f))
+        cached = read_settings(hub.pathinfo.topdir, SETTINGS_NAME, DEFAULTS)
         for key, value in cached.items():
             if key not in DEFAULTS:
                 raise koji.GenericError("%s: unknown setting %r (known: %s)"
@@ -57,13 +53,4 @@ def write_limits(topdir, **values):
     unknown = set(values) - set(DEFAULTS)
     if unknown:
         raise ValueError("unknown limits: %s" % ", ".join(sorted(unknown)))
-    path = os.path.join(topdir, SETTINGS_NAME)
-    data = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    data.update(values)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
+    update_settings(topdir, SETTINGS_NAME, values)

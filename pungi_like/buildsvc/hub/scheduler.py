@@ -30,6 +30,7 @@ from sqlalchemy import insert, select, update
 
 from ..db import schema as s
 from .context import context
+from .settingsfile import read_settings, update_settings
 
 log = logging.getLogger("pungi_like.buildsvc.hub.scheduler")
 
@@ -63,11 +64,7 @@ def settings(hub=None) -> dict:
     hub = hub or context.hub
     cached = getattr(hub, "_queue_settings", None)
     if cached is None:
-        cached = dict(DEFAULTS)
-        path = os.path.join(hub.pathinfo.topdir, SETTINGS_NAME)
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                cached.update(json.load(f))
+        cached = read_settings(hub.pathinfo.topdir, SETTINGS_NAME, DEFAULTS)
         # hub.conf's Koji options (HubConfig fields of the same names) win over both
         config = getattr(hub, "config", None)
         for key in HUB_CONF_KEYS:
@@ -80,16 +77,7 @@ def settings(hub=None) -> dict:
 
 def write_settings(topdir, **values):
     """Store queue settings for the hub of ``topdir`` (read when the hub starts)."""
-    path = os.path.join(topdir, SETTINGS_NAME)
-    data = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    data.update(values)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
+    update_settings(topdir, SETTINGS_NAME, values)
 
 
 def maybe_maintain():
