@@ -9,6 +9,7 @@ XML-RPC). Lists are paginated as Koji Web does: ``start`` (offset) and ``order``
 
 from __future__ import annotations
 
+import collections
 import datetime
 import fnmatch
 import os
@@ -602,39 +603,33 @@ def reports(req):
     return "reports.html.j2", {}
 
 
+def _count_report(req, counts, what, title, link, param):
+    """A report page of ``counts`` ({name: number of builds or tasks}), most first."""
+    rows = [{"name": k, what: v} for k, v in counts.items()]
+    pager = list_pager(req, rows, ("name", what), "-" + what)
+    return "countreport.html.j2", {"title": title, "pager": pager, "what": what,
+                                   "link": link, "param": param}
+
+
 @page
 def buildsbyuser(req):
-    counts = {}
-    for b in call("listBuilds"):
-        counts[b["owner_name"]] = counts.get(b["owner_name"], 0) + 1
-    rows = [{"name": k, "builds": v} for k, v in counts.items()]
-    pager = list_pager(req, rows, ("name", "builds"), "-builds")
-    return "countreport.html.j2", {"title": "Builds by user", "pager": pager, "what": "builds",
-                                   "link": "userinfo", "param": "userID"}
+    counts = collections.Counter(b["owner_name"] for b in call("listBuilds"))
+    return _count_report(req, counts, "builds", "Builds by user", "userinfo", "userID")
 
 
 @page
 def tasksbyuser(req):
-    counts = {}
-    for t in call("listTasks", {"decode": False}):
-        counts[t["owner_name"]] = counts.get(t["owner_name"], 0) + 1
-    rows = [{"name": k, "tasks": v} for k, v in counts.items()]
-    pager = list_pager(req, rows, ("name", "tasks"), "-tasks")
-    return "countreport.html.j2", {"title": "Tasks by user", "pager": pager, "what": "tasks",
-                                   "link": "userinfo", "param": "userID"}
+    counts = collections.Counter(t["owner_name"] for t in call("listTasks", {"decode": False}))
+    return _count_report(req, counts, "tasks", "Tasks by user", "userinfo", "userID")
 
 
 @page
 def tasksbyhost(req):
     names = {h["id"]: h["name"] for h in call("listHosts")}
-    counts = {n: 0 for n in names.values()}
-    for t in call("listTasks", {"decode": False}):
-        if t["host_id"] in names:
-            counts[names[t["host_id"]]] += 1
-    rows = [{"name": k, "tasks": v} for k, v in counts.items()]
-    pager = list_pager(req, rows, ("name", "tasks"), "-tasks")
-    return "countreport.html.j2", {"title": "Tasks by host", "pager": pager, "what": "tasks",
-                                   "link": "hostinfo", "param": "hostID"}
+    counts = collections.Counter({n: 0 for n in names.values()})  # hosts with no task too
+    counts.update(names[t["host_id"]] for t in call("listTasks", {"decode": False})
+                  if t["host_id"] in names)
+    return _count_report(req, counts, "tasks", "Tasks by host", "hostinfo", "hostID")
 
 
 @page
