@@ -248,18 +248,31 @@ def idle_latency(url, pki, port, idle):
     return alone, loaded
 
 
-def bench_backend(backend, args, workdir):
+def create_pg_database(prefix):
+    """A new uniquely named PostgreSQL database: (name, URL)."""
+    import psycopg
 
-    pg_name = None
-    if backend == "postgres":
+    name = "%s_%s" % (prefix, uuid.uuid4().hex[:10])
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE %s" % name)
+    return name, PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def stop_hub(proc, pg_name):
+    """Stop a served hub, then drop its PostgreSQL database (if it has one)."""
+    proc.terminate()
+    proc.wait(timeout=30)
+    if pg_name:
         import psycopg
 
-        pg_name = "pl_hub_bench_%s" % uuid.uuid4().hex[:10]
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE %s" % pg_name)
-        db_url = PG_ADMIN.rsplit("/", 1)[0] + "/" + pg_name
-    else:
-        db_url = None
+            conn.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % pg_name)
+
+
+def bench_backend(backend, args, workdir):
+    pg_name = db_url = None
+    if backend == "postgres":
+        pg_name, db_url = create_pg_database("pl_hub_bench")
     topdir = os.path.join(workdir, backend)
     config = init_hub(topdir, "benchadmin", db_url)
     t0 = time.perf_counter()
@@ -313,13 +326,7 @@ def bench_backend(backend, args, workdir):
         idle = idle_latency(url, pki, port, args.idle)
         return load_s, len(rpms), results, load, idle
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        if pg_name:
-            import psycopg
-
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % pg_name)
+        stop_hub(proc, pg_name)
 
 
 def main(argv=None):

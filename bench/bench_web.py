@@ -24,13 +24,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_hub import PG_ADMIN, free_port, populate  # noqa: E402
+from bench_hub import create_pg_database, free_port, populate, stop_hub  # noqa: E402
 
 from pungi_like.buildsvc.instance import init_hub  # noqa: E402
 
@@ -79,15 +78,9 @@ def bench_backend(backend, args, workdir):
     import koji
     import requests
 
-    pg_name = None
-    db_url = None
+    pg_name = db_url = None
     if backend == "postgres":
-        import psycopg
-
-        pg_name = "pl_web_bench_%s" % uuid.uuid4().hex[:10]
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE %s" % pg_name)
-        db_url = PG_ADMIN.rsplit("/", 1)[0] + "/" + pg_name
+        pg_name, db_url = create_pg_database("pl_web_bench")
     topdir = os.path.join(workdir, backend)
     config = init_hub(topdir, "benchadmin", db_url)
     top, _names = populate(config.db_url, args.builds, args.levels)
@@ -127,13 +120,7 @@ def bench_backend(backend, args, workdir):
             rows.append((page, first, ours, peer, size))
         return rows
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        if pg_name:
-            import psycopg
-
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % pg_name)
+        stop_hub(proc, pg_name)
 
 
 def main(argv=None):
