@@ -11,20 +11,29 @@ Without ``topdir`` the RPMs are hard-linked (copied across filesystems) into
 ``<arch>/Packages/``.
 
 External repos are merged in Python from their repodata (createrepo_c's Python API reads and
-writes the metadata; no mergerepo_c): the tag's own packages come first, then each external repo
-in priority order (lower number first, as Koji orders them).  Merge modes, as Koji names them
-(one mode per tag; mixing modes is an error, as in Koji):
+writes the metadata), following what kojid runs (``mergerepo_c``; see kojid's
+``CreaterepoTask.merge_repos`` and createrepo_c's ``koji.c``/``mergerepo_c.c``).  The tag's own
+packages are repo 0, then each external repo in priority order (lower number first, as
+``getExternalRepoList`` orders them).  One merge mode per tag; mixing modes is an error, as in
+Koji.  Only packages of the arch being generated (with its multilib arches) and noarch are read.
 
-* ``koji`` — the first repo that has *any* package built from a given source package name wins
-  that name: later repos' packages from the same SRPM name are dropped (so an external repo can
-  never mix a newer ``foo-libs`` with the tag's ``foo``).  Blocked package names are dropped
-  from the external repos too.
-* ``simple`` — the first repo wins per NEVRA; other versions from later repos stay in.
-* ``bare`` — everything from every repo (only byte-identical duplicates dropped); no blocklist.
+* ``koji`` (``mergerepo_c --koji``) - each source package name belongs to the first repo that has
+  a package built from it; within that repo only the packages of its newest SRPM of that name
+  are kept (so an external repo can never mix a newer ``foo-libs`` with the tag's ``foo``).
+  Packages whose SRPM name is in the tag's blocklist are dropped; of packages with the same
+  name-version-release.arch the first is kept.
+* ``simple`` (``mergerepo_c --koji --simple``) - every package of every repo except those whose
+  SRPM name is blocked; even identical NEVRAs from two repos are both kept.
+* ``bare`` (``mergerepo_c --pkgorigins --all``) - every package of every repo, the first of
+  identical name-epoch-version-release.arch kept; no blocklist.
 
 External packages keep their ``location_href`` and get ``xml:base`` = the external repo's URL
 (``file://`` for local paths), so clients fetch them from there.  ``$arch`` in an external URL is
-replaced by the arch being generated.
+replaced by the arch being generated.  ``http://`` and ``https://`` repos have their repodata
+fetched first (:mod:`pungi_like.rpmtools.remoterepo`: bounded sizes and time, checksums checked);
+a mirror that cannot be read fails the repo with a message naming the URL.  As mergerepo_c does,
+the merged repodata carries an ``origin`` record (``pkgorigins.gz``: NEVRA and repo URL per
+external package line).
 """
 
 from __future__ import annotations
@@ -35,10 +44,12 @@ import shutil
 import time
 
 import createrepo_c as cr
+import rpm
 
 from ...errors import PungiLikeError
 from ...fileutil import link_file, write_atomic
 from ...rpmtools import arches as archmod
+from ...rpmtools.remoterepo import RemoteRepoError, fetch_repodata, is_remote
 from ...rpmtools.repodata import createrepo, repo_path
 
 MERGE_MODES = ("koji", "simple", "bare")
@@ -48,11 +59,18 @@ class RepoGenError(PungiLikeError):
     pass
 
 
-def _srpm_name(pkg):
+def _srpm_nvr(pkg):
+    """(name, version, release) of the package's source RPM, or None when it names none."""
     src = pkg.rpm_sourcerpm or ""
-    if not src:
-        return pkg.name
-    return src[:-len(".src.rpm")].rsplit("-", 2)[0] if src.endswith(".src.rpm") else src
+    if not src.endswith(".rpm"):
+        return None
+    parts = src[:-len(".rpm")].rsplit(".", 1)[0].rsplit("-", 2)
+    return tuple(parts) if len(parts) == 3 and all(parts) else None
+
+
+def _nvra(pkg):
+    """name-version-release.arch, as mergerepo_c's ``cr_package_nvra`` (no epoch)."""
+    return f"{pkg.name}-{pkg.version}-{pkg.release}.{pkg.arch}"
 
 
 def _nevra(pkg):
@@ -65,26 +83,42 @@ def _arch_set(arch):
     return set(archmod.valid_arches(arch, multilib=True, add_noarch=True))
 
 
-def _load_external(url, arch):
-    """All packages of an external repo (primary+filelists+other) as cr.Package objects."""
-    url = url.replace("$arch", arch)
-    path = repo_path(url)
-    if not os.path.isdir(os.path.join(path, "repodata")):
-        raise RepoGenError(f"external repo {url}: no repodata/ in {path}")
+def _load_external(url, arch, cache_dir):
+    """All packages of an external repo (primary+filelists+other) as cr.Package objects.
+
+    ``url`` has ``$arch`` replaced already; an http(s) repo's repodata is fetched into
+    ``cache_dir`` first."""
+    if is_remote(url):
+        try:
+            path = fetch_repodata(url, cache_dir)
+        except RemoteRepoError as exc:
+            raise RepoGenError(f"external repo {url}: {exc}") from None
+        base = url
+    else:
+        try:
+            path = repo_path(url)
+        except PungiLikeError as exc:
+            raise RepoGenError(f"external repo {url}: unsupported URL ({exc})") from None
+        if not os.path.isdir(os.path.join(path, "repodata")):
+            raise RepoGenError(f"external repo {url}: no repodata/ in {path}")
+        base = url if "://" in url else "file://" + os.path.abspath(path)
     md = cr.Metadata()
-    md.locate_and_load_xml(path)
-    base = url if "://" in url else "file://" + os.path.abspath(path)
+    try:
+        md.locate_and_load_xml(path)
+    except Exception as exc:  # createrepo_c's own error type, with a message
+        raise RepoGenError(f"external repo {url}: unreadable repodata ({exc})") from None
     pkgs = []
     for key in md.keys():
         pkg = md.get(key)
         pkg.location_base = base.rstrip("/") + "/"
         pkgs.append(pkg)
-    pkgs.sort(key=lambda p: (p.name, p.arch, p.location_href))
+    pkgs.sort(key=lambda p: (p.name, p.arch, p.version, p.release, p.location_href))
     return pkgs
 
 
-def _write_repodata(arch_dir, packages, groupfile, log_path):
-    """Write repodata for ``packages`` (cr.Package) with the Python API, gz, unique names."""
+def _write_repodata(arch_dir, packages, groupfile, log_path, origins=None):
+    """Write repodata for ``packages`` (cr.Package) with the Python API, gz, unique names;
+    ``origins`` ([(nvra, url)]) becomes an ``origin`` record."""
     repodata = os.path.join(arch_dir, "repodata")
     tmp = repodata + ".new"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -111,6 +145,8 @@ def _write_repodata(arch_dir, packages, groupfile, log_path):
         with open(comps, "rb") as src, gzip.GzipFile(comps_gz, "wb", mtime=0) as dst:
             shutil.copyfileobj(src, dst)
         records += [("group", comps), ("group_gz", comps_gz)]
+    if origins is not None:
+        records.append(("origin", _write_origins(tmp, origins)))
     for kind, path in records:
         rec = cr.RepomdRecord(kind, path)
         rec.fill(cr.SHA256)
@@ -125,50 +161,88 @@ def _write_repodata(arch_dir, packages, groupfile, log_path):
             fh.write(f"# wrote {repodata}: {len(packages)} packages\n")
 
 
+def _koji_included_srpms(repos):
+    """{srpm name: (repo index, source rpm file name)} as mergerepo_c --koji decides it: the
+    first repo with a package built from that name wins it, and within that repo its newest
+    SRPM (rpm version order)."""
+    include = {}
+    for index, (_label, pkgs) in enumerate(repos):
+        for pkg in pkgs:
+            nvr = _srpm_nvr(pkg)
+            if nvr is None:
+                continue
+            have = include.get(nvr[0])
+            if have is not None:
+                if have[0] != index:
+                    continue
+                old = _srpm_nvr_from_name(have[1])
+                if rpm.labelCompare(("0", nvr[1], nvr[2]), ("0", old[1], old[2])) < 1:
+                    continue
+            include[nvr[0]] = (index, pkg.rpm_sourcerpm)
+    return include
+
+
+def _srpm_nvr_from_name(filename):
+    return filename[:-len(".rpm")].rsplit(".", 1)[0].rsplit("-", 2)
+
+
 def merge_packages(internal, externals, mode, blocked=()):
-    """Apply a merge mode. ``internal``: cr.Package list of the tag; ``externals``: list of
-    (label, [cr.Package]) in priority order.  Returns (kept packages, {label: dropped count})."""
+    """Apply a merge mode (see the module docstring for the rules).
+
+    ``internal``: cr.Package list of the tag (repo 0); ``externals``: list of (label,
+    [cr.Package]) in priority order; ``blocked``: SRPM names to drop (koji and simple modes).
+    Returns (kept packages, {label: dropped count}); the kept list is in repo order."""
     if mode not in MERGE_MODES:
         raise RepoGenError(f"merge mode {mode!r} is not one of {', '.join(MERGE_MODES)}")
-    kept, dropped = list(internal), {}
-    seen_srpm = {_srpm_name(p) for p in internal}
-    seen_nevra = {_nevra(p) for p in internal}
-    seen_pkgid = {p.pkgId for p in internal}
-    blocked = set(blocked)
-    for label, pkgs in externals:
-        these_srpms = set()
+    repos = [(None, list(internal))] + list(externals)
+    blocked = set(blocked) if mode != "bare" else set()
+    include = _koji_included_srpms(repos) if mode == "koji" else {}
+    kept, dropped = [], {}
+    seen_nvra, seen_nevra = set(), set()
+    for index, (label, pkgs) in enumerate(repos):
         count = 0
         for pkg in pkgs:
-            srpm = _srpm_name(pkg)
-            if mode == "koji":
-                if srpm in seen_srpm or srpm in blocked or pkg.name in blocked:
-                    count += 1
-                    continue
-                these_srpms.add(srpm)
-            elif mode == "simple":
-                if _nevra(pkg) in seen_nevra:
-                    count += 1
-                    continue
-            elif pkg.pkgId in seen_pkgid:
+            nvr = _srpm_nvr(pkg)
+            if nvr is not None and nvr[0] in blocked:
                 count += 1
                 continue
+            if mode == "koji":
+                if nvr is not None and include.get(nvr[0]) != (index, pkg.rpm_sourcerpm):
+                    count += 1
+                    continue
+                if _nvra(pkg) in seen_nvra:
+                    count += 1
+                    continue
+            elif mode == "bare" and _nevra(pkg) in seen_nevra:
+                count += 1
+                continue
+            seen_nvra.add(_nvra(pkg))
             seen_nevra.add(_nevra(pkg))
-            seen_pkgid.add(pkg.pkgId)
             kept.append(pkg)
-        seen_srpm |= these_srpms
-        dropped[label] = count
+        if label is not None:
+            dropped[label] = count
     return kept, dropped
 
 
+def _write_origins(arch_dir, origins):
+    """``pkgorigins.gz`` (NVRA, tab, repo URL per line), as mergerepo_c writes for Koji."""
+    path = os.path.join(arch_dir, "pkgorigins.gz")
+    with gzip.GzipFile(path, "wb", mtime=0) as fh:
+        fh.write("".join(f"{nvra}\t{url}\n" for nvra, url in origins).encode())
+    return path
+
+
 def generate_repo(outdir, rpm_paths_by_arch, *, arches, comps_xml=None, external_repos=(),
-                  blocked=(), topdir=None, log_path=None):
+                  blocked=(), topdir=None, log_path=None, cache_dir=None):
     """Write ``<outdir>/<arch>/repodata`` for each of ``arches``.
 
     ``rpm_paths_by_arch``: {arch: [rpm paths]}; ``noarch`` packages (key ``noarch``) go into
     every arch, as Koji's repo_init puts them in every arch's pkglist.  ``comps_xml``: a file
     path or the XML text.  ``external_repos``: [(url_or_path, priority, merge_mode)].
     ``blocked``: package names blocked in the tag.  Returns {arch: {"repodir", "packages",
-    "internal", "external" ({url: kept}), "dropped", "seconds"}}.
+    "internal", "external" ({url: kept}), "dropped", "seconds"}}.  ``cache_dir``: where the
+    repodata of http(s) external repos is fetched to (default: ``<outdir>/.extrepos``, removed
+    afterwards).
     """
     outdir = os.path.abspath(outdir)
     os.makedirs(outdir, exist_ok=True)
@@ -226,16 +300,26 @@ def generate_repo(outdir, rpm_paths_by_arch, *, arches, comps_xml=None, external
                         for h in hrefs]
             wanted = _arch_set(arch)
             ext_lists = []
-            for url, _prio, _mode in externals:
-                pkgs = [p for p in _load_external(url, arch) if p.arch in wanted]
-                ext_lists.append((url, pkgs))
+            fetch_root = cache_dir or os.path.join(outdir, ".extrepos")
+            try:
+                for n, (url, _prio, _mode) in enumerate(externals):
+                    url = url.replace("$arch", arch)
+                    pkgs = [p for p in _load_external(url, arch,
+                                                      os.path.join(fetch_root, f"{arch}-{n}"))
+                            if p.arch in wanted]
+                    ext_lists.append((url, pkgs))
+            finally:
+                if not cache_dir:
+                    shutil.rmtree(fetch_root, ignore_errors=True)
             kept, dropped = merge_packages(internal, ext_lists, mode, blocked)
+            origins = [(_nvra(p), p.location_base.rstrip("/") + "/") for p in kept
+                       if p.location_base]
             kept.sort(key=lambda p: (p.name, p.arch, p.version, p.release))
-            _write_repodata(arch_dir, kept, groupfile, log_path)
+            _write_repodata(arch_dir, kept, groupfile, log_path, origins=origins)
             info["packages"] = len(kept)
             info["dropped"] = dropped
             for url, pkgs in ext_lists:
-                info["external"][url] = len(pkgs) - dropped[url]
+                info["external"][url] = info["external"].get(url, 0) + len(pkgs) - dropped[url]
         info["merge_mode"] = mode
         info["seconds"] = round(time.monotonic() - t0, 2)
         results[arch] = info

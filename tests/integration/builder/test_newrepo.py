@@ -77,29 +77,122 @@ def test_koji_mode_first_repo_wins_by_srpm_name(universe, tag_rpms, tmp_path):
     assert not any(p.arch == "src" for p in pkgs.values())
 
 
-def test_priority_order_and_simple_vs_bare(rpm_factory, tag_rpms, tmp_path):
-    low = _external(rpm_factory, tmp_path, "ext-low", "1.0", "low priority number\n")
-    high = _external(rpm_factory, tmp_path, "ext-high", "1.0", "high priority number\n")
-    newer = _external(rpm_factory, tmp_path, "ext-newer", "2.0", "newer\n")
-    # koji: priority 5 beats priority 20 for the whole ext-tool SRPM, even its newer version
-    generate_repo(str(tmp_path / "k"), tag_rpms, arches=["x86_64"],
-                  external_repos=[(high, 20, "koji"), (low, 5, "koji"), (newer, 30, "koji")])
-    _, pkgs = _pool(str(tmp_path / "k" / "x86_64"))
-    ext = [p for p in pkgs.values() if p.name == "ext-tool"]
-    assert [(p.version, os.path.dirname(p.path)) for p in ext] == [("1.0", low)]
-    # simple: first wins per NEVRA, other versions stay
-    generate_repo(str(tmp_path / "s"), tag_rpms, arches=["x86_64"],
-                  external_repos=[(high, 20, "simple"), (low, 5, "simple"), (newer, 30, "simple")])
-    _, pkgs = _pool(str(tmp_path / "s" / "x86_64"))
-    ext = sorted((p.version, os.path.dirname(p.path)) for p in pkgs.values()
-                 if p.name == "ext-tool")
-    assert ext == [("1.0", low), ("2.0", newer)]
-    # bare: everything, the same NEVRA from two repos included twice
-    generate_repo(str(tmp_path / "b"), tag_rpms, arches=["x86_64"],
-                  external_repos=[(high, 20, "bare"), (low, 5, "bare")])
-    d, _ = _pool(str(tmp_path / "b" / "x86_64"))
-    ext = sorted(os.path.dirname(p.path) for p in d.pkgs.values() if p.name == "ext-tool")
-    assert ext == sorted([low, high])
+def _primary(repo_dir):
+    """(name, version, xml:base or "") of every package record, duplicates included."""
+    import createrepo_c as cr
+
+    from pungi_like.rpmtools.repodata import repomd_locations
+
+    out = []
+    cr.xml_parse_primary(repomd_locations(str(repo_dir))["primary"], do_files=False,
+                         pkgcb=lambda p: out.append((p.name, p.version, p.location_base or "")))
+    return sorted(out)
+
+
+@pytest.fixture
+def mode_repos(rpm_factory, tmp_path):
+    """Two external repos served over HTTP.  ext-a: tag-tool 2.0 (newer than the tag's 1.0) and
+    ext-tool 1.0; ext-b: ext-tool 1.0 (another build of the same NEVRA), ext-tool 2.0 and
+    blocked-tool 1.0."""
+    from tests.httprepo import serve_directory
+
+    def build(label, pkgs):
+        rpm_factory([Package(n, v, arch="noarch", files={f"/usr/bin/{n}": f"{label} {v}\n"})
+                     for n, v in pkgs], outdir=tmp_path / "web" / label)
+        createrepo(str(tmp_path / "web" / label))
+
+    build("ext-a", [("tag-tool", "2.0"), ("ext-tool", "1.0")])
+    build("ext-b", [("ext-tool", "1.0"), ("ext-tool", "2.0"), ("blocked-tool", "1.0")])
+    with serve_directory(tmp_path / "web") as srv:
+        yield srv
+
+
+def test_http_external_repos_per_merge_mode(mode_repos, tag_rpms, tmp_path):
+    srv = mode_repos
+    a, b = srv.url + "ext-a/", srv.url + "ext-b/"
+
+    def gen(mode, label, repos=None):
+        out = tmp_path / label
+        res = generate_repo(str(out), tag_rpms, arches=["x86_64"], blocked=["blocked-tool"],
+                            external_repos=repos or [(b, 20, mode), (a, 10, mode)])
+        return _primary(out / "x86_64"), res["x86_64"]
+
+    # koji: the tag wins tag-tool (the external 2.0 is dropped); ext-a (priority 10) wins the
+    # whole ext-tool SRPM name over ext-b (20), whose newer 2.0 is dropped; blocked dropped
+    pkgs, info = gen("koji", "k")
+    assert pkgs == [("ext-tool", "1.0", a), ("libdemoc", "9.0", ""), ("tag-tool", "1.0", "")]
+    assert info["dropped"] == {a: 1, b: 3} and info["merge_mode"] == "koji"
+    # koji, within one repo: only the packages of its newest SRPM of a name
+    pkgs, _ = gen("koji", "k1", repos=[(b, 5, "koji")])
+    assert [p for p in pkgs if p[0] == "ext-tool"] == [("ext-tool", "2.0", b)]
+    # simple: everything but the blocked SRPM, identical NEVRAs from two repos both kept
+    pkgs, _ = gen("simple", "s")
+    assert pkgs == [("ext-tool", "1.0", a), ("ext-tool", "1.0", b), ("ext-tool", "2.0", b),
+                    ("libdemoc", "9.0", ""), ("tag-tool", "1.0", ""), ("tag-tool", "2.0", a)]
+    # bare: first of identical NEVRAs only, other versions kept, no blocklist
+    pkgs, _ = gen("bare", "b")
+    assert pkgs == [("blocked-tool", "1.0", b), ("ext-tool", "1.0", a), ("ext-tool", "2.0", b),
+                    ("libdemoc", "9.0", ""), ("tag-tool", "1.0", ""), ("tag-tool", "2.0", a)]
+    # only repodata was fetched, never a package
+    assert srv.requests and not any(r.endswith(".rpm") for r in srv.requests)
+    # the merged repo records where each external package came from
+    import gzip
+
+    origin = next((tmp_path / "k" / "x86_64" / "repodata").glob("*pkgorigins.gz"))
+    assert gzip.open(origin, "rt").read() == "ext-tool-1.0-1.noarch\t%s\n" % a
     with pytest.raises(RepoGenError, match="different merge modes"):
-        generate_repo(str(tmp_path / "x"), tag_rpms, arches=["x86_64"],
-                      external_repos=[(high, 20, "bare"), (low, 5, "koji")])
+        gen(None, "x", repos=[(a, 20, "bare"), (b, 5, "koji")])
+
+
+def test_http_arch_substitution_and_packages_resolve(rpm_factory, tag_rpms, tmp_path):
+    from tests.httprepo import serve_directory
+
+    rpm_factory([Package("arch-tool", "1.0", arch="x86_64", files={"/usr/bin/arch-tool": "x"})],
+                outdir=tmp_path / "web" / "x86_64" / "os")
+    createrepo(str(tmp_path / "web" / "x86_64" / "os"))
+    with serve_directory(tmp_path / "web") as srv:
+        res = generate_repo(str(tmp_path / "out"), tag_rpms, arches=["x86_64"],
+                            external_repos=[(srv.url + "$arch/os/", 10, "koji")])
+        assert "/x86_64/os/repodata/repomd.xml" in srv.requests
+    assert res["x86_64"]["external"] == {srv.url + "x86_64/os/": 1}
+    d, pkgs = _pool(str(tmp_path / "out" / "x86_64"))
+    assert "arch-tool-0:1.0-1.x86_64" in pkgs
+
+
+def test_unreachable_or_bad_mirror_names_the_url(mode_repos, tag_rpms, tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = "http://127.0.0.1:%d/repo/" % sock.getsockname()[1]
+    with pytest.raises(RepoGenError, match=r"external repo %s: .*cannot connect" % dead):
+        generate_repo(str(tmp_path / "d"), tag_rpms, arches=["x86_64"],
+                      external_repos=[(dead, 10, "koji")])
+    missing = mode_repos.url + "nothing-here/"
+    with pytest.raises(RepoGenError, match=r"nothing-here/repodata/repomd.xml: HTTP 404"):
+        generate_repo(str(tmp_path / "m"), tag_rpms, arches=["x86_64"],
+                      external_repos=[(missing, 10, "koji")])
+    # a primary that does not match repomd.xml's checksum is refused
+    repodata = tmp_path / "web" / "ext-a" / "repodata"
+    primary = next(repodata.glob("*primary.xml.gz"))
+    primary.write_bytes(primary.read_bytes() + b"\0")
+    with pytest.raises(RepoGenError, match=r"checksum mismatch for primary"):
+        generate_repo(str(tmp_path / "c"), tag_rpms, arches=["x86_64"],
+                      external_repos=[(mode_repos.url + "ext-a/", 10, "koji")])
+
+
+def test_fetch_bounds_and_hostile_locations(mode_repos, tmp_path):
+    from pungi_like.rpmtools.remoterepo import RemoteRepoError, fetch_repodata
+
+    url = mode_repos.url + "ext-b/"
+    with pytest.raises(RemoteRepoError, match=r"more than the limit of 100 bytes"):
+        fetch_repodata(url, str(tmp_path / "f1"), max_file=100)
+    with pytest.raises(RemoteRepoError, match=r"repomd.xml: .*limit of 10 bytes"):
+        fetch_repodata(url, str(tmp_path / "f2"), max_repomd=10)
+    repomd = tmp_path / "web" / "ext-b" / "repodata" / "repomd.xml"
+    text = repomd.read_text()
+    repomd.write_text(text.replace('href="repodata/', 'href="../../', 1))
+    with pytest.raises(RemoteRepoError, match=r"is outside the repo"):
+        fetch_repodata(url, str(tmp_path / "f3"))
+    with pytest.raises(RemoteRepoError, match=r"not an http\(s\) URL"):
+        fetch_repodata("ftp://127.0.0.1/repo/", str(tmp_path / "f4"))

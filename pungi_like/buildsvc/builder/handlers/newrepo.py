@@ -6,9 +6,9 @@ per arch, then ``host.repoDone`` with each child's uploaded repodata; the result
 ``[repo_id, event_id]``.
 
 createrepo: repodata for one arch with :func:`builder.newrepo.generate_repo` over the pkglist
-(plus the tag's external repos as of the repo's event, merged by priority and merge mode), in the
-task's work directory; the ``repodata/`` files are uploaded to the task output and returned as
-``[upload_path, [files]]`` for repoDone to move into place.
+(plus the tag's external repos as of the repo's event - local, file:// or http(s) - merged by
+priority and merge mode), in the task's work directory; the ``repodata/`` files are uploaded to
+the task output and returned as ``[upload_path, [files]]`` for repoDone to move into place.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import os
 
 import koji
 
-from ..newrepo import generate_repo
+from ..newrepo import RepoGenError, generate_repo
 from . import handler
 
 
@@ -84,9 +84,15 @@ def create_repo(ctx, repo_id, arch, oldrepo=None):
         externals.append((er["url"], er["priority"], er.get("merge_mode") or "koji"))
     outdir = os.path.join(ctx.workdir, "repo")
     os.makedirs(os.path.join(ctx.workdir, "logs"), exist_ok=True)
-    result = generate_repo(outdir, {arch: paths}, arches=[arch], comps_xml=comps,
-                           external_repos=externals, blocked=blocked, topdir=topdir,
-                           log_path=os.path.join(ctx.workdir, "logs", "createrepo.log"))[arch]
+    try:
+        result = generate_repo(outdir, {arch: paths}, arches=[arch], comps_xml=comps,
+                               external_repos=externals, blocked=blocked, topdir=topdir,
+                               log_path=os.path.join(ctx.workdir, "logs", "createrepo.log"),
+                               cache_dir=os.path.join(ctx.workdir, "extrepos"))[arch]
+    except RepoGenError as exc:
+        # an unreachable mirror or bad repodata: the task fails with the message (URL and
+        # cause), as kojid's "failed to merge repos"
+        raise koji.GenericError("failed to merge repos: %s" % exc) from None
     ctx.log.info("%s: %s packages (%s internal) in %.2fs", arch, result["packages"],
                  result["internal"], result["seconds"])
     repodata = os.path.join(outdir, arch, "repodata")
