@@ -31,6 +31,14 @@ def test_hub_conf_scheduler_options_override_queue_json_and_defaults(tmp_path):
     assert got["host_timeout"] == scheduler.DEFAULTS["host_timeout"]
 
 
+def test_scheduler_defaults_are_kojis():
+    d = scheduler.DEFAULTS
+    # Koji 1.34+'s hub defaults: MaxJobs 15, CapacityOvercommit 5, ReadyTimeout 180,
+    # AssignTimeout 300, SoftRefusalTimeout 900
+    assert (d["max_jobs"], d["capacity_overcommit"], d["ready_timeout"], d["assign_timeout"],
+            d["soft_refusal_timeout"]) == (15, 5, 180, 300, 900)
+
+
 def test_bad_scheduler_option_value_names_the_line(tmp_path):
     from pungi_like.errors import ConfigError
 

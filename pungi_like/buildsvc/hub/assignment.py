@@ -23,10 +23,11 @@ ASSIGNED to it (kojid 1.34+ logs "Received task N is not assigned" for anything 
   and at most ``max_createrepo_per_run`` of those are assigned per run, so a burst of
   newRepo/createrepo tasks (more urgent by priority) leaves room for builds.
 * **Timeouts**: an assignment not opened within ``assign_timeout`` seconds goes back to FREE and
-  counts as a soft refusal by that host (another host gets it first). The assignment time is kept
-  in ``task.start_ts`` while the task is ASSIGNED (``openTask`` resets it to the opening time);
-  assignments made by an admin (``assignTask``) or by ``subtask(assign=...)`` have no start_ts
-  and do not time out (they are pinned to that host on purpose).
+  counts as a soft refusal by that host (another host gets it first). The assignment time is the
+  ``create_ts`` of the task's active run (as in Koji; an ASSIGNED task has no ``start_ts``, which
+  ``openTask`` sets); assignments made by an admin (``assignTask``) or by ``subtask(assign=...)``
+  are pinned runs (logged "assigned (pinned)") and do not time out: they go to that host on
+  purpose.
 * **Refusals** (``host.refuseTask``): kept in the refusing host's ``data`` JSON under
   ``"refusals"`` (``{task id: [time, soft]}``); a soft refusal keeps the task away from that host
   for ``soft_refusal_timeout`` seconds, a hard one until the task ends.
@@ -142,13 +143,16 @@ def expire_assignments(cfg, now):
     """ASSIGNED tasks not opened within ``assign_timeout`` go back to FREE; returns them."""
     from . import sched_log
 
-    t = s.task
+    t, runs = s.task, s.scheduler_task_runs
     cutoff = now - float(cfg["assign_timeout"])
-    rows = context.conn.execute(select(t.c.id, t.c.host_id).where(
-        t.c.state == STATES["ASSIGNED"], t.c.start_ts.is_not(None),
-        t.c.start_ts < cutoff)).all()
+    rows = context.conn.execute(select(t.c.id, t.c.host_id, runs.c.create_ts).join(
+        runs, (runs.c.task_id == t.c.id) & (runs.c.host_id == t.c.host_id)
+        & runs.c.active.is_(True)).where(
+        t.c.state == STATES["ASSIGNED"], runs.c.create_ts < cutoff)).all()
     freed = []
     for r in rows:
+        if sched_log.is_pinned(r.id, r.host_id, r.create_ts):
+            continue
         res = context.conn.execute(update(t).where(
             t.c.id == r.id, t.c.state == STATES["ASSIGNED"], t.c.host_id == r.host_id)
             .values(state=STATES["FREE"], host_id=None, start_ts=None))
@@ -210,8 +214,7 @@ def schedule(cfg):
                                            h["jobs"], h["id"]))
         res = context.conn.execute(update(t).where(t.c.id == task["id"],
                                                    t.c.state == STATES["FREE"])
-                                   .values(state=STATES["ASSIGNED"], host_id=host["id"],
-                                           start_ts=now))
+                                   .values(state=STATES["ASSIGNED"], host_id=host["id"]))
         if res.rowcount != 1:
             continue
         host["load"] += float(task["weight"] or 0.0)

@@ -259,12 +259,12 @@ def _subtask(method, arglist, parent, opts):
     tid = make_task(method, list(arglist), channel=channel, arch=opts.get("arch") or prow["arch"],
                     priority=prio, parent=prow["id"], label=label, owner=prow["owner"])
     if target is not None:
-        # no start_ts: a pinned assignment never times out back to FREE
+        # a pinned assignment never times out back to FREE
         context.conn.execute(update(s.task).where(s.task.c.id == tid).values(
             state=STATES["ASSIGNED"], host_id=target["id"], start_ts=None))
         from . import sched_log
 
-        sched_log.start_run(tid, target["id"])
+        sched_log.start_run(tid, target["id"], pinned=True)
     return tid
 
 

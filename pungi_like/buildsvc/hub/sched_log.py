@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, insert, select, update
 
 from ..db import schema as s
 from .context import context
@@ -21,15 +21,27 @@ from .context import context
 log = logging.getLogger("pungi_like.buildsvc.hub.scheduler")
 
 
-def start_run(task_id, host_id, now=None):
-    """Task ``task_id`` was assigned to ``host_id``: a new active run (and a log message)."""
+PINNED = "assigned (pinned)"
+
+
+def start_run(task_id, host_id, now=None, pinned=False):
+    """Task ``task_id`` was assigned to ``host_id``: a new active run (and a log message).
+    ``pinned``: an admin's ``assignTask`` or ``subtask(assign=...)``, which never times out."""
     now = time.time() if now is None else now
     runs = s.scheduler_task_runs
     context.conn.execute(update(runs).where(runs.c.task_id == task_id, runs.c.active.is_(True))
                          .values(active=False))
     context.conn.execute(insert(runs).values(task_id=task_id, host_id=host_id, active=True,
                                              create_ts=now))
-    log_message("assigned", task_id=task_id, host_id=host_id, now=now)
+    log_message(PINNED if pinned else "assigned", task_id=task_id, host_id=host_id, now=now)
+
+
+def is_pinned(task_id, host_id, run_ts):
+    """True when the run of ``task_id`` on ``host_id`` made at ``run_ts`` is a pinned one."""
+    m = s.scheduler_log_messages
+    return context.conn.execute(select(m.c.id).where(
+        m.c.task_id == task_id, m.c.host_id == host_id, m.c.msg_ts == run_ts,
+        m.c.msg == PINNED).limit(1)).first() is not None
 
 
 def end_run(task_id, host_id, now=None):

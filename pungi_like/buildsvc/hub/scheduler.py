@@ -46,7 +46,7 @@ DEFAULTS = {
     "assign_timeout": 300.0,      # AssignTimeout: an assignment not opened this long is freed
     "soft_refusal_timeout": 900.0,  # SoftRefusalTimeout: a soft refusal keeps a task away
     "max_jobs": 15,               # MaxJobs: most OPEN+ASSIGNED tasks per host
-    "capacity_overcommit": 0.0,   # CapacityOvercommit: load allowed above a host's capacity
+    "capacity_overcommit": 5.0,   # CapacityOvercommit: load allowed above a host's capacity
     "max_createrepo_per_run": 10,  # createrepo-channel tasks assigned per run (fairness)
     "max_tasks_per_run": 1000,    # FREE tasks considered per run
     "log_retention": 14 * 86400.0,  # seconds scheduler log messages and ended runs are kept

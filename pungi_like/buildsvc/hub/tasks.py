@@ -408,10 +408,10 @@ def assignTask(task_id, host, force=False, override=False):
     done = context.conn.execute(q.values(state=STATES["ASSIGNED"], host_id=hinfo["id"],
                                          start_ts=None)).rowcount == 1
     if done:
-        # an admin's assignment is a scheduler run too (it never times out: no start_ts)
+        # an admin's assignment is a scheduler run too (pinned: it never times out)
         from .sched_log import start_run
 
-        start_run(row["id"], hinfo["id"])
+        start_run(row["id"], hinfo["id"], pinned=True)
     return done
 
 

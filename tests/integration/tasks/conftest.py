@@ -213,8 +213,9 @@ def sqlite_qhub(tmp_path, task_pki):
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def assign_qhub(request, tmp_path, task_pki):
-    """A ``patient_qhub`` whose scheduler takes back an assignment not opened within 2 s."""
+    """A ``patient_qhub`` whose scheduler takes back an assignment not opened within 2 s, and
+    assigns no more than a host's capacity (CapacityOvercommit 0; Koji's default is 5)."""
     hub = start_queue_hub(tmp_path, task_pki, request.param, host_timeout=600.0,
-                          assign_timeout=2.0)
+                          assign_timeout=2.0, capacity_overcommit=0.0)
     yield hub
     stop_queue_hub(hub)

@@ -51,8 +51,13 @@ def test_tasks_are_assigned_by_capacity_methods_and_seen_only_by_their_host(ahub
     assert all(t["state"] == ST["ASSIGNED"] and t["host_id"] == b1_id for t in mine)
     theirs = [t for t, v in state.items() if v[1] == b2_id]
     assert b1.host.openTask(theirs[0]) is None   # another host's assignment is not ours to open
+    # as in Koji, an ASSIGNED task has not started: start_ts is set when it is opened
+    assert admin.getTaskInfo(mine[0]["id"])["start_ts"] is None
+    before = time.time()
     opened = b1.host.openTask(mine[0]["id"])
-    assert opened["id"] == mine[0]["id"] and admin.getTaskInfo(mine[0]["id"])["state"] == ST["OPEN"]
+    info = admin.getTaskInfo(mine[0]["id"])
+    assert opened["id"] == mine[0]["id"] and info["state"] == ST["OPEN"]
+    assert info["start_ts"] >= before - 1
 
 
 def test_refused_and_stale_assignments_go_to_another_host(ahub):
