@@ -2,7 +2,7 @@
 
 ``with serve_directory(path) as srv:`` runs Python's ``http.server`` in a thread; ``srv.url``
 ends in ``/`` and ``srv.requests`` lists the paths asked for, so a test can check what was
-fetched.
+fetched.  :func:`primary_records` reads back what a (merged) repo lists.
 """
 
 from __future__ import annotations
@@ -32,3 +32,16 @@ def serve_directory(path):
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def primary_records(repo_dir):
+    """(name, version, xml:base or "") of every package record of a repo's primary.xml,
+    duplicates included, sorted: what a merged repo offers and where from."""
+    import createrepo_c as cr
+
+    from pungi_like.rpmtools.repodata import repomd_locations
+
+    out = []
+    cr.xml_parse_primary(repomd_locations(str(repo_dir))["primary"], do_files=False,
+                         pkgcb=lambda p: out.append((p.name, p.version, p.location_base or "")))
+    return sorted(out)

@@ -9,6 +9,7 @@ from pungi_like.rpmtools.depsolve import Depsolver, Repo
 from pungi_like.rpmtools.repodata import createrepo
 from pungi_like.rpmtools.rootinstall import resolve_packages
 from pungi_like.universe.rpmbuild import Package
+from tests.httprepo import primary_records
 
 pytestmark = pytest.mark.integration
 
@@ -77,18 +78,6 @@ def test_koji_mode_first_repo_wins_by_srpm_name(universe, tag_rpms, tmp_path):
     assert not any(p.arch == "src" for p in pkgs.values())
 
 
-def _primary(repo_dir):
-    """(name, version, xml:base or "") of every package record, duplicates included."""
-    import createrepo_c as cr
-
-    from pungi_like.rpmtools.repodata import repomd_locations
-
-    out = []
-    cr.xml_parse_primary(repomd_locations(str(repo_dir))["primary"], do_files=False,
-                         pkgcb=lambda p: out.append((p.name, p.version, p.location_base or "")))
-    return sorted(out)
-
-
 @pytest.fixture
 def mode_repos(rpm_factory, tmp_path):
     """Two external repos served over HTTP.  ext-a: tag-tool 2.0 (newer than the tag's 1.0) and
@@ -115,7 +104,7 @@ def test_http_external_repos_per_merge_mode(mode_repos, tag_rpms, tmp_path):
         out = tmp_path / label
         res = generate_repo(str(out), tag_rpms, arches=["x86_64"], blocked=["blocked-tool"],
                             external_repos=repos or [(b, 20, mode), (a, 10, mode)])
-        return _primary(out / "x86_64"), res["x86_64"]
+        return primary_records(out / "x86_64"), res["x86_64"]
 
     # koji: the tag wins tag-tool (the external 2.0 is dropped); ext-a (priority 10) wins the
     # whole ext-tool SRPM name over ext-b (20), whose newer 2.0 is dropped; blocked dropped
