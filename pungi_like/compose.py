@@ -11,7 +11,7 @@ import os
 import threading
 import time
 
-from . import metadata
+from . import metadata, reuse
 from .errors import PhaseError, PungiLikeError
 from .fileutil import write_atomic, write_json_atomic
 from .paths import Paths
@@ -60,6 +60,7 @@ class Results:
     def put(self, key, value):
         with self._lock:
             self._data[key] = value
+        reuse.note_journal("put", key, value)  # what a reused unit must hand over again
 
     def get(self, key, default=None):
         with self._lock:
@@ -119,6 +120,7 @@ class Compose:
             return None
         epoch = int(epoch)
         os.environ["SOURCE_DATE_EPOCH"] = str(epoch)
+        reuse.note_journal("epoch", epoch, origin)
         self.log.info("Time stamps: SOURCE_DATE_EPOCH=%d (%s, %s UTC)", epoch, origin,
                       time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch)))
         return epoch

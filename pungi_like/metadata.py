@@ -191,6 +191,10 @@ class RpmsRecorder:
     def add(self, variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey, category):
         """Record one package. NEVRAs with or without epoch (``0`` is filled in); ``path``
         relative to ``compose/``; ``category`` binary, debug or source."""
+        from . import reuse
+
+        reuse.note_journal("rpm", (variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey,
+                                   category))
         if (srpm_nevra and rpm_nevra and not _is_source_nevra(srpm_nevra)
                 and _is_source_nevra(rpm_nevra)):
             # tolerate callers that pass (rpm, srpm): a source RPM is never a package's binary
@@ -305,6 +309,9 @@ class ImagesRecorder:
         """Record one image; raises ValueError on a clash (same identity, other checksums)."""
         with self._lock:
             self._images.add(variant_uid, arch, image)
+        from . import reuse
+
+        reuse.note_journal("image_add", variant_uid, arch, image)
 
     def has_images(self):
         with self._lock:

@@ -16,6 +16,12 @@ A unit's failure is handled by the compose's failure model:
 Each unit's start, end, result and log path go to ``logs/global/timeline.json`` (rewritten
 atomically after every unit, so it is there even after a kill), and each finished unit records a
 hash of its inputs with its outputs in ``work/global/units/<name>.json``.
+
+Reuse (``pungi_like.reuse``): a unit's key hashes its declared inputs and the output hashes of
+the units it needs or follows, with the compose's directory and id replaced by placeholders.
+When ``reuse_pool`` holds a finished unit of the same name and key (an old compose's, or this
+compose's own on resume) whose files verify, the unit takes its results instead of running; the
+timeline marks it ``reused`` with ``reused_from`` (the compose id).
 """
 
 import concurrent.futures
@@ -31,6 +37,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from . import reuse
 from .errors import PhaseError, PungiLikeError
 from .fileutil import write_json_atomic
 
@@ -130,6 +137,8 @@ class Scheduler:
         self.phase_started = set()
         self.stop = threading.Event()
         self.output_hashes = {}
+        self.reuse_pool = None  # a reuse.ReusePool when old composes (or resume) are in use
+        self.names = reuse.Names(compose.topdir, compose.compose_id)
 
     # ---- graph ----------------------------------------------------------------------------
     def _resolve(self, unit, needs, strict=True):
@@ -163,7 +172,17 @@ class Scheduler:
             visit(name, [])
 
     # ---- bookkeeping ----------------------------------------------------------------------
-    def _record(self, unit, start, end, result, error=None, outputs=None):
+    def unit_key(self, unit):
+        """(key, upstream): the hash of the unit's inputs and of the output hashes of the units
+        it needs or follows, with this compose's directory and id replaced by placeholders."""
+        upstream = {dep: self.output_hashes.get(dep) for dep in sorted(self.deps[unit.name])}
+        follows = {dep: self.output_hashes.get(dep) for dep in sorted(self.order[unit.name])}
+        blob = json.dumps({"inputs": unit.inputs, "needs": upstream, "after": follows},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(self.names.norm(blob).encode("utf-8")).hexdigest(), upstream
+
+    def _record(self, unit, start, end, result, error=None, outputs=None, info=None):
+        info = info or {}
         entry = {
             "unit": unit.name,
             "phase": unit.phase,
@@ -177,6 +196,9 @@ class Scheduler:
         }
         if error:
             entry["error"] = error
+        if info.get("reused_from"):
+            entry["reused"] = True
+            entry["reused_from"] = info["reused_from"]
         with self.timeline_lock:
             self.timeline.append(entry)
             write_json_atomic(self.compose.paths.timeline_file(), {
@@ -187,19 +209,29 @@ class Scheduler:
         if result == "ok":
             # the key of a unit's result: its own declared inputs plus the results of the units
             # it needed, so a change anywhere upstream changes every hash downstream
-            upstream = {dep: self.output_hashes.get(dep) for dep in sorted(self.deps[unit.name])}
-            key = inputs_hash({"inputs": unit.inputs, "needs": upstream})
+            key, upstream = info.get("key") or self.unit_key(unit)
             outputs = json.loads(json.dumps(outputs or {}, default=str))
-            self.output_hashes[unit.name] = inputs_hash({"key": key, "outputs": outputs})
+            files = info.get("files", {})
+            self.output_hashes[unit.name] = reuse.digest_text(self.names.norm(json.dumps(
+                {"key": key, "outputs": outputs,
+                 "files": reuse.chain_digests(files)}, sort_keys=True)))
             record = {
                 "unit": unit.name,
                 "inputs_hash": key,
+                "key": key,
                 "inputs": unit.inputs,
                 "needs": upstream,
                 "outputs": outputs,
                 "start": entry["start"],
                 "end": entry["end"],
+                "files": files,
+                "journal": info.get("journal", []),
+                "reusable": info.get("reusable", False),
             }
+            if info.get("why_not"):
+                record["why_not"] = info["why_not"]
+            if info.get("reused_from"):
+                record["reused_from"] = info["reused_from"]
             path = os.path.join(self.compose.paths.units_dir(), unit.name + ".json")
             write_json_atomic(path, json.loads(json.dumps(record, default=str)))
 
@@ -217,17 +249,56 @@ class Scheduler:
 
     def _run_unit(self, unit):
         start = time.time()
+        if unit.deliverable:
+            self.compose.attempt_deliverable(*unit.deliverable)
+        key, upstream = self.unit_key(unit)
+        reused = self._try_reuse(unit, key, upstream)
+        if reused is not None:
+            return unit, start, time.time(), reused[0], None, reused[1]
         self.compose.log.info("[%s] started%s", unit.name,
                               f" (log: {os.path.relpath(unit.log_path, self.compose.topdir)})"
                               if unit.log_path else "")
-        if unit.deliverable:
-            self.compose.attempt_deliverable(*unit.deliverable)
+        images_before = reuse.images_state(self.compose)
         try:
-            outputs = unit.run(unit)
+            with reuse.capturing(self.compose.topdir) as capture:
+                outputs = unit.run(unit)
         except BaseException as exc:  # noqa: B902 - recorded and re-raised by the loop
             end = time.time()
             return unit, start, end, None, exc, traceback.format_exc()
-        return unit, start, time.time(), outputs, None, None
+        try:
+            images_after = reuse.images_state(self.compose)
+            info = reuse.build_record(self.compose, unit, capture, images_before, images_after)
+        except Exception as exc:  # noqa: B902 - a record that cannot be made only costs reuse
+            self.compose.log.warning("[%s] no reuse record: %s", unit.name, exc)
+            info = {"files": {}, "journal": [], "reusable": False, "why_not": str(exc)}
+        info["key"] = (key, upstream)
+        return unit, start, time.time(), outputs, None, info
+
+    def _try_reuse(self, unit, key, upstream):
+        """(outputs, info) of a finished unit with this key whose files verify, or None."""
+        pool = self.reuse_pool
+        if pool is None:
+            return None
+        for old in pool.candidates(unit.name, unit.phase, key):
+            if not old.record.get("reusable"):
+                continue
+            try:
+                outputs, placed = pool.restore(unit, old)
+            except (reuse.CannotReuse, reuse.NotRecordable, OSError, ValueError) as exc:
+                self.compose.log.info("[%s] not reused from %s: %s", unit.name, old.source, exc)
+                continue
+            self.compose.log.info("[%s] reused from %s", unit.name, old.compose_id)
+            files = reuse.describe_files([p for p, e in placed.items() if e is None],
+                                         self.names)
+            for path, entry in placed.items():
+                if entry is not None:
+                    st = os.stat(path)
+                    files[self.names.norm(os.path.relpath(path, self.compose.topdir))] = dict(
+                        entry, stat=list(reuse._stat_id(st)[1:]))
+            return outputs, {"key": (key, upstream), "files": files,
+                             "journal": old.record.get("journal", []), "reusable": True,
+                             "reused_from": old.compose_id}
+        return None
 
     # ---- main loop ------------------------------------------------------------------------
     def run(self):
@@ -262,8 +333,9 @@ class Scheduler:
                     self.progress.done += 1
                     if exc is None:
                         self.state[unit.name] = "done"
-                        self._record(unit, start, end, "ok", outputs=outputs)
-                        self.compose.log.info("[%s] done in %.1f s", unit.name, end - start)
+                        self._record(unit, start, end, "ok", outputs=outputs, info=tb)
+                        if not (tb or {}).get("reused_from"):
+                            self.compose.log.info("[%s] done in %.1f s", unit.name, end - start)
                     elif unit.deliverable and self.compose.is_failable(*unit.deliverable):
                         self.state[unit.name] = "failed"
                         self._record(unit, start, end, "failed-failable", error=str(exc))

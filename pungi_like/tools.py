@@ -25,6 +25,8 @@ def run(cmd, log_path=None, cwd=None, env=None, check=True, input=None, timeout=
     shown = shlex.join(cmd)
     log.debug("running: %s", shown)
     start = time.monotonic()
+    # a coarse file-system clock may stamp a new file slightly before this instant
+    started_ns = time.time_ns() - 20_000_000
     try:
         proc = subprocess.run(
             cmd, cwd=cwd, env=env, input=input, timeout=timeout,
@@ -33,6 +35,9 @@ def run(cmd, log_path=None, cwd=None, env=None, check=True, input=None, timeout=
     except FileNotFoundError as exc:
         raise ToolError(f"{cmd[0]}: program not found ({exc}); run .ci/setup to install it", cmd=cmd)
     duration = time.monotonic() - start
+    from . import reuse
+
+    reuse.note_tool_outputs(cmd, started_ns)  # files it made, for the unit's reuse record
     if log_path:
         os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
         with open(log_path, "a", encoding="utf-8") as fh:

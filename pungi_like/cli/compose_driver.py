@@ -59,7 +59,15 @@ def build_parser():
                        help="directory in which a new compose directory is allocated")
     where.add_argument("--compose-dir", metavar="PATH",
                        help="use this exact compose directory (reuses its identity if present)")
-    p.add_argument("--config", required=True, metavar="FILE", help="release config file")
+    where.add_argument("--resume", metavar="COMPOSE_DIR",
+                       help="continue a compose that was killed, with the arguments it was "
+                            "started with: finished units whose files verify are kept")
+    p.add_argument("--config", metavar="FILE", help="release config file")
+    p.add_argument("--old-composes", action="append", default=[], metavar="DIR",
+                   help="a directory of old composes (or one compose) whose finished units "
+                        "may be reused; repeatable. The target directory is always searched")
+    p.add_argument("--no-reuse", action="store_true",
+                   help="run every unit: reuse nothing from old composes")
     p.add_argument("--label", help="compose label, e.g. RC-1.0 (required for production)")
     p.add_argument("--no-label", action="store_true",
                    help="make a production compose without a label")
@@ -260,8 +268,127 @@ def run_compose(compose, phase_objects, skipped, args):
     workers = conf.num_threads or os.cpu_count() or 1
     progress = sys.stderr.isatty() and not args.quiet and not args.debug
     scheduler = Scheduler(units, compose, workers, skipped_phases=skipped, progress=progress)
+    scheduler.reuse_pool = getattr(compose, "reuse_pool", None)
     compose.scheduler = scheduler
     return scheduler.run()
+
+
+# ---- reuse and resume ---------------------------------------------------------------------
+
+ARGS_FILE = os.path.join("work", "global", "driver-args.json")
+
+
+def save_arguments(compose, argv):
+    """The command line in ``work/global/driver-args.json``, with the config file's path made
+    absolute, for ``--resume``."""
+    saved, it = [], iter(argv)
+    for arg in it:
+        if arg == "--config":
+            saved += [arg, os.path.abspath(next(it, ""))]
+        elif arg.startswith("--config="):
+            saved.append("--config=" + os.path.abspath(arg.split("=", 1)[1]))
+        else:
+            saved.append(arg)
+    write_json_atomic(os.path.join(compose.topdir, ARGS_FILE), {"argv": saved})
+
+
+def resume_arguments(parser, compose_dir):
+    """(args, argv) of the compose to resume: its saved command line aimed at its directory,
+    or (None, message) when there is nothing to resume."""
+    from pungi_like.reuse import compose_identity
+
+    topdir = os.path.abspath(compose_dir)
+    cid, status = compose_identity(topdir)
+    if cid is None:
+        parser.error(f"--resume {compose_dir}: not a compose directory (no COMPOSE_ID/STATUS)")
+    if status in ("FINISHED", "FINISHED_INCOMPLETE"):
+        return None, f"Compose {cid} is {status} already: nothing to resume"
+    try:
+        with open(os.path.join(topdir, ARGS_FILE), encoding="utf-8") as fh:
+            saved = json.load(fh)["argv"]
+    except (OSError, ValueError, KeyError):
+        parser.error(f"--resume {compose_dir}: the compose did not save its command line "
+                     f"({ARGS_FILE}); run it again with --compose-dir and --config")
+    argv, it = [], iter(saved)
+    for arg in it:
+        if arg in ("--target-dir", "--compose-dir", "--resume"):
+            next(it, None)
+        elif arg.split("=", 1)[0] in ("--target-dir", "--compose-dir", "--resume"):
+            continue
+        else:
+            argv.append(arg)
+    argv += ["--compose-dir", topdir]
+    args = parser.parse_args(argv)
+    args.resume = topdir
+    return args, argv
+
+
+def clean_for_resume(compose, pool):
+    """Files under compose/ that no finished unit's record claims with these bytes were left by
+    units the kill interrupted: they go, so the resumed compose holds what an uninterrupted one
+    holds."""
+    claimed = set()
+    for olds in pool.by_unit.values():
+        for old in olds:
+            if os.path.abspath(old.topdir) != compose.topdir:
+                continue
+            for rel in old.record["files"]:
+                claimed.add(os.path.join(compose.topdir, old.names.expand(rel)))
+    removed = 0
+    for base, _dirs, files in os.walk(compose.paths.compose_dir()):
+        for name in files:
+            path = os.path.join(base, name)
+            if path not in claimed:
+                os.unlink(path)
+                removed += 1
+    compose.log.info("Resume: %d file(s) of interrupted units removed from compose/", removed)
+
+
+def setup_reuse(compose, args):
+    """The ReusePool of this compose (None with --no-reuse and no resume); logs what it uses."""
+    from pungi_like import reuse
+
+    conf = compose.conf
+    resume = bool(getattr(args, "resume", None))
+    if args.no_reuse and not resume:
+        compose.log.info("Reuse: off (--no-reuse)")
+        return None, []
+    disabled = {phase for phase, option in reuse.ALLOW_REUSE_OPTIONS.items()
+                if getattr(conf, option, True) is False}
+    old = []
+    if not args.no_reuse:
+        dirs = list(args.old_composes)
+        dirs.append(args.target_dir or os.path.dirname(compose.topdir))
+        for path in args.old_composes:
+            if not os.path.isdir(path):
+                raise ConfigError([f"--old-composes {path}: no such directory"])
+        old = reuse.find_old_composes(conf, dirs, skip=compose.topdir)
+    pool = reuse.ReusePool(compose, old, resume=resume, disabled_phases=disabled)
+    for cid, path, count in pool.sources:
+        compose.log.info("Reuse: %s (%d unit records)%s", cid, count,
+                         " - this compose, resumed" if path == compose.topdir else "")
+    if disabled:
+        compose.log.info("Reuse: off for %s (*_allow_reuse = False)", ", ".join(sorted(disabled)))
+    if resume:
+        clean_for_resume(compose, pool)
+    return pool, old
+
+
+def write_compose_diff(compose, old):
+    """The diff against the newest old compose of the release, into logs/global/."""
+    from pungi_like.composediff import diff_composes, format_text
+
+    if not old:
+        return
+    cid, path = old[0]
+    try:
+        diff = diff_composes(path, compose.topdir)
+    except Exception as exc:  # noqa: B902 - the diff is a report; the compose stands
+        compose.log.warning("Compose diff against %s failed: %s", cid, exc)
+        return
+    write_atomic(os.path.join(compose.paths.log_dir(), "compose-diff.txt"), format_text(diff))
+    write_json_atomic(os.path.join(compose.paths.log_dir(), "compose-diff.json"), diff)
+    compose.log.info("Compose diff against %s: logs/global/compose-diff.txt", cid)
 
 
 def write_report(compose, reason):
@@ -279,6 +406,14 @@ def main(argv=None):
     os.environ.setdefault("LC_ALL", "C.UTF-8")
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.resume:
+        resumed, resumed_argv = resume_arguments(parser, args.resume)
+        if resumed is None:
+            print(resumed_argv)
+            return EXIT_FINISHED
+        args, argv = resumed, resumed_argv
+    elif not args.config:
+        parser.error("the following arguments are required: --config")
     console = setup_console(args)
     # the compose may adopt its inputs' time as SOURCE_DATE_EPOCH (Compose.adopt_source_date_epoch)
     saved_epoch = os.environ.get("SOURCE_DATE_EPOCH")
@@ -344,6 +479,8 @@ def _main(argv, args, parser):
     from pungi_like import stale
 
     stale.record_driver(compose.topdir)
+    if not getattr(args, "resume", None):
+        save_arguments(compose, argv)
     for name, reason in stale.stale_composes(os.path.dirname(compose.topdir),
                                              skip=compose.topdir):
         compose.log.warning("Compose %s stayed STARTED and will not finish: %s; its files are "
@@ -379,7 +516,9 @@ def _main(argv, args, parser):
         compose.started_ts = time.time()
         if compose.koji is not None:
             compose.koji.publish_compose("STARTED")
+        compose.reuse_pool, old_composes = setup_reuse(compose, args)
         run_compose(compose, phase_objects, skipped, args)
+        write_compose_diff(compose, old_composes)
         status = "FINISHED_INCOMPLETE" if compose.failed_deliverables else "FINISHED"
         compose.write_status(status)
         update_latest_link(compose, args)

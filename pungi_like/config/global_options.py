@@ -109,3 +109,8 @@ OPTIONS = [
 from pungi_like.config.buildservice_options import OPTIONS as _BUILDSERVICE_OPTIONS  # noqa: E402
 
 OPTIONS += _BUILDSERVICE_OPTIONS
+
+# Pungi's *_allow_reuse options of phases that do not read them themselves (pungi_like.reuse)
+from pungi_like.reuse import _options as _reuse_options  # noqa: E402
+
+OPTIONS += _reuse_options()

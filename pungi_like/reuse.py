@@ -1,0 +1,737 @@
+"""Reuse of units from old composes, and resume of a killed compose.
+
+The model:
+- Every unit's **key** is a hash of its declared inputs and of the output hashes of the units it
+  needs (``scheduler``). Before hashing, the compose's top directory and id are replaced by
+  placeholders, so the same work in another compose has the same key.
+- While a unit runs, what it leaves behind is **captured** in its own thread: every file it
+  writes under the compose directory (Python's audit events for open-for-write, rename, link,
+  symlink and copy, plus files a tool run by ``tools.run`` created under a path named on its
+  command line), what it hands to other units (``compose.results.put``), the rpms.json entries
+  it adds, the images.json entries it adds or changes, and the ``SOURCE_DATE_EPOCH`` it adopts.
+- When it ends, the unit's **record** (``work/global/units/<unit>.json``) holds its key, its
+  outputs, its files (sha256, size, and whether the bytes name the compose's directory or id)
+  and that journal, as JSON. Its output hash covers the files' hashes, so a change in any file
+  changes the key of every unit downstream.
+- A unit whose key equals a finished unit's in an old compose (``--old-composes``, the target
+  directory's earlier FINISHED composes of the release) or, on ``--resume``, in the compose
+  itself, is **restored** instead of run: its files are verified against their hashes and
+  hard-linked in (copied across file systems), and its journal replayed. A file whose bytes
+  name the old compose's directory or id is rewritten when it is text (small, UTF-8); when it
+  is binary or compressed the unit runs again instead. ``metadata.write`` always runs (it
+  writes the compose's identity).
+"""
+
+import dataclasses
+import errno
+import gzip
+import hashlib
+import importlib
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import threading
+
+from .fileutil import write_atomic
+
+log = logging.getLogger("pungi_like.reuse")
+
+TOPDIR = "{topdir}"
+COMPOSE_ID = "{compose_id}"
+
+#: units never taken from another compose
+NEVER_REUSED = ("metadata.write",)
+
+#: Pungi's ``<phase>_allow_reuse`` option of each phase that has one
+ALLOW_REUSE_OPTIONS = {
+    "pkgset": "pkgset_allow_reuse",
+    "gather": "gather_allow_reuse",
+    "buildinstall": "buildinstall_allow_reuse",
+    "createiso": "createiso_allow_reuse",
+    "extra_isos": "extraiso_allow_reuse",
+    "image_build": "image_build_allow_reuse",
+}
+
+def _options():
+    from .config.options import Option
+
+    # the other phases' *_allow_reuse options are declared next to their phases
+    return [
+        Option("extraiso_allow_reuse", {"type": "boolean"}, default=True,
+               help="Reuse the extra ISOs of an old compose when their inputs are unchanged."),
+        Option("image_build_allow_reuse", {"type": "boolean"}, default=False,
+               help="Reuse the images an image_build task made for an old compose when the "
+                    "kickstart, repos content and options are unchanged (Pungi's default: "
+                    "False)."),
+    ]
+
+
+#: text outputs naming the old compose are rewritten up to this size
+REWRITE_LIMIT = 8 << 20
+
+#: classes whose objects a unit may hand to others (the record's JSON names them)
+RECORDABLE = {
+    "pungi_like.rpmtools.headers:RpmHeader",
+    "pungi_like.rpmtools.depsolve:GatheredPackage",
+    "pungi_like.rpmtools.depsolve:GatherResult",
+    "pungi_like.rpmtools.depsolve:Repo",
+    "phases.pkgset:PackageSet",
+}
+
+
+class NotRecordable(Exception):
+    """A unit handed over an object the record cannot hold; the unit is not reusable."""
+
+
+# ---- capture -------------------------------------------------------------------------------
+
+_local = threading.local()
+_hook_installed = False
+_hook_lock = threading.Lock()
+
+
+class Capture:
+    """What one running unit leaves behind (see the module docstring)."""
+
+    def __init__(self, topdir):
+        self.topdir = topdir
+        self.written = set()
+        self.dirs = set()
+        self.journal = []      # ("put", key, value) | ("rpm", args) | ("epoch", value, origin)
+
+    def note_dir(self, path):
+        try:
+            self.dirs.add(os.path.abspath(os.fsdecode(path)))
+        except (TypeError, ValueError):
+            pass
+
+    def paths(self):
+        """The files written: those noted, and those below directories renamed into place."""
+        found = set(self.written)
+        for directory in self.dirs:
+            if directory.startswith(self.topdir + os.sep):
+                for base, _dirs, files in os.walk(directory):
+                    found.update(os.path.join(base, f) for f in files)
+        return found
+
+    def note(self, path):
+        try:
+            path = os.path.abspath(os.fsdecode(path))
+        except (TypeError, ValueError):
+            return
+        if path.startswith(self.topdir + os.sep):
+            self.written.add(path)
+
+
+def current():
+    """The capture of the unit running in this thread, or None."""
+    return getattr(_local, "capture", None)
+
+
+def _audit(event, args):
+    cap = getattr(_local, "capture", None)
+    if cap is None:
+        return
+    if event == "open":
+        path, mode, flags = args
+        if path is None or isinstance(path, int):
+            return
+        if mode:
+            if any(c in mode for c in "wax+"):
+                cap.note(path)
+        elif flags and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND):
+            cap.note(path)
+    elif event in ("os.rename", "os.link", "os.symlink", "shutil.copyfile"):
+        if len(args) > 1 and not isinstance(args[1], int):
+            cap.note(args[1])
+            if event == "os.rename" and not isinstance(args[0], int) and os.path.isdir(args[0]):
+                cap.note_dir(args[1])   # a directory made elsewhere and moved in
+
+
+def _install_hook():
+    global _hook_installed
+    with _hook_lock:
+        if not _hook_installed:
+            sys.addaudithook(_audit)
+            _hook_installed = True
+
+
+class capturing:
+    """Context manager: capture what the code run in this thread writes under ``topdir``."""
+
+    def __init__(self, topdir):
+        _install_hook()
+        self.capture = Capture(os.path.abspath(topdir))
+
+    def __enter__(self):
+        self.saved = getattr(_local, "capture", None)
+        _local.capture = self.capture
+        return self.capture
+
+    def __exit__(self, *exc):
+        _local.capture = self.saved
+        return False
+
+
+def note_journal(*op):
+    cap = current()
+    if cap is not None:
+        cap.journal.append(op)
+
+
+def note_tool_outputs(cmd, started_ns):
+    """After a tool ran: the files under the compose named on its command line (or below a
+    directory named there) whose change time is not older than the run."""
+    cap = current()
+    if cap is None:
+        return
+    for arg in cmd:
+        arg = str(arg)
+        if "=" in arg and not arg.startswith("/"):
+            arg = arg.split("=", 1)[1]
+        if not arg.startswith(cap.topdir + os.sep):
+            continue
+        if os.path.isdir(arg):
+            for base, _dirs, files in os.walk(arg):
+                for name in files:
+                    path = os.path.join(base, name)
+                    try:
+                        if os.lstat(path).st_ctime_ns >= started_ns:
+                            cap.written.add(path)
+                    except OSError:
+                        pass
+        elif os.path.lexists(arg):
+            try:
+                if os.lstat(arg).st_ctime_ns >= started_ns:
+                    cap.written.add(arg)
+            except OSError:
+                pass
+
+
+# ---- normalising ---------------------------------------------------------------------------
+
+class Names:
+    """Replaces a compose's directory and id by placeholders and back."""
+
+    def __init__(self, topdir, compose_id):
+        self.topdir = os.path.abspath(topdir)
+        self.compose_id = compose_id
+
+    def norm(self, text):
+        return text.replace(self.topdir, TOPDIR).replace(self.compose_id, COMPOSE_ID)
+
+    def expand(self, text):
+        return text.replace(TOPDIR, self.topdir).replace(COMPOSE_ID, self.compose_id)
+
+
+def encode(value, names):
+    """JSON of a value a unit hands over (see ``RECORDABLE``)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return names.norm(value)
+    if isinstance(value, list):
+        return [encode(v, names) for v in value]
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode(v, names) for v in value]}
+    if isinstance(value, (set, frozenset)):
+        return {"__set__": sorted((encode(v, names) for v in value), key=json.dumps)}
+    if isinstance(value, dict):
+        return {"__dict__": [[encode(k, names), encode(v, names)] for k, v in value.items()]}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        name = f"{type(value).__module__}:{type(value).__qualname__}"
+        if name not in RECORDABLE:
+            raise NotRecordable(name)
+        return {"__dc__": name, "fields": {f.name: encode(getattr(value, f.name), names)
+                                           for f in dataclasses.fields(value)}}
+    raise NotRecordable(type(value).__name__)
+
+
+def decode(data, names):
+    if data is None or isinstance(data, (bool, int, float)):
+        return data
+    if isinstance(data, str):
+        return names.expand(data)
+    if isinstance(data, list):
+        return [decode(v, names) for v in data]
+    if "__tuple__" in data:
+        return tuple(decode(v, names) for v in data["__tuple__"])
+    if "__set__" in data:
+        return {decode(v, names) for v in data["__set__"]}
+    if "__dict__" in data:
+        return {_hashable(decode(k, names)): decode(v, names) for k, v in data["__dict__"]}
+    if "__dc__" in data:
+        if data["__dc__"] not in RECORDABLE:
+            raise NotRecordable(data["__dc__"])
+        module, _, cls = data["__dc__"].partition(":")
+        klass = getattr(importlib.import_module(module), cls)
+        return klass(**{k: decode(v, names) for k, v in data["fields"].items()})
+    raise NotRecordable("unknown record value")
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+# ---- files ---------------------------------------------------------------------------------
+
+_digest_cache = {}
+_digest_lock = threading.Lock()
+
+
+def _stat_id(st):
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def file_digest(path, needles=()):
+    """(sha256, {needle: found}) of a file, in one read; gzip files are searched decompressed
+    as well. Cached per inode, size and mtime (hard links of one file are read once)."""
+    st = os.stat(path)
+    key = (_stat_id(st), tuple(needles))
+    with _digest_lock:
+        if key in _digest_cache:
+            return _digest_cache[key]
+    h = hashlib.sha256()
+    found = {n: False for n in needles}
+    tail = b""
+    keep = max((len(n) for n in needles), default=1)
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+            if needles:
+                window = tail + chunk
+                for n in needles:
+                    if not found[n] and n in window:
+                        found[n] = True
+                tail = window[-keep:]
+    if needles and path.endswith(".gz") and not any(found.values()):
+        try:
+            with gzip.open(path, "rb") as fh:
+                tail = b""
+                while True:
+                    chunk = fh.read(1 << 20)
+                    if not chunk:
+                        break
+                    window = tail + chunk
+                    for n in needles:
+                        if n in window:
+                            found[n] = "compressed"
+                    tail = window[-keep:]
+        except (OSError, EOFError):
+            pass
+    result = (h.hexdigest(), found)
+    with _digest_lock:
+        _digest_cache[key] = result
+    return result
+
+
+def describe_files(paths, names):
+    """The record's ``files``: ``{normalised relative path: {sha256, size, names_compose}}``;
+    ``names_compose`` is False, "text" or "binary"."""
+    needles = (names.topdir.encode(), names.compose_id.encode())
+    files = {}
+    for path in sorted(paths):
+        if not os.path.isfile(path) or os.path.islink(path):
+            continue
+        rel = os.path.relpath(path, names.topdir)
+        if rel.startswith(("logs" + os.sep, os.path.join("work", "global", "units") + os.sep)) \
+                or os.path.basename(rel).startswith(".tmp-") or rel in ("STATUS", "COMPOSE_ID"):
+            continue
+        st = os.stat(path)
+        digest, found = file_digest(path, needles)
+        mark = False
+        if any(found.values()):
+            if "compressed" in found.values():
+                # repodata naming the compose in xml:base (work/ repos): rewritten as a whole
+                in_repodata = os.path.basename(os.path.dirname(path)) == "repodata" and \
+                    os.path.exists(os.path.join(os.path.dirname(path), "repomd.xml"))
+                mark = "repodata" if in_repodata else "binary"
+            else:
+                mark = "text" if st.st_size <= REWRITE_LIMIT and _is_text(path) else "binary"
+        files[names.norm(rel)] = entry = {"sha256": digest, "size": st.st_size,
+                                          "names_compose": mark, "stat": list(_stat_id(st)[1:])}
+        if mark in ("text", "repodata"):
+            entry["content"] = normalised_digest(path, names)
+    # repomd.xml of a repodata rewritten on reuse lists the new files' checksums: the chain
+    # follows the normalised metadata instead
+    rewritten = {os.path.dirname(rel) for rel, e in files.items()
+                 if e["names_compose"] == "repodata"}
+    for rel, entry in files.items():
+        if os.path.dirname(rel) in rewritten and os.path.basename(rel) == "repomd.xml":
+            entry["chain"] = False
+    return files
+
+
+def normalised_digest(path, names):
+    """sha256 of a file's bytes (decompressed for gzip) with the compose's directory and id
+    replaced by placeholders: equal for the same content in two composes."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        data = fh.read()
+    data = data.replace(names.topdir.encode(), TOPDIR.encode()).replace(
+        names.compose_id.encode(), COMPOSE_ID.encode())
+    return hashlib.sha256(data).hexdigest()
+
+
+def chain_digests(files):
+    """What of a unit's files enters its output hash (see ``describe_files``)."""
+    chain = {}
+    for rel, f in files.items():
+        if not f.get("chain", True):
+            continue
+        if f.get("names_compose") == "repodata":
+            # the file name carries the checksum of the compressed bytes
+            base, name = os.path.split(rel)
+            rel = os.path.join(base, re.sub(r"^[0-9a-f]{32,128}-", "", name))
+        chain[rel] = f.get("content", f["sha256"])
+    return chain
+
+
+def _is_text(path):
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        data.decode("utf-8")
+        return b"\0" not in data
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def verify_file(path, entry, full=False):
+    """Does the file at ``path`` still hold the recorded bytes? The sha256 is read again unless
+    the file is the very inode recorded, with its size and modification time (``full``, or
+    PUNGI_LIKE_REUSE_VERIFY=full, always reads)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    if st.st_size != entry["size"]:
+        return False
+    full = full or os.environ.get("PUNGI_LIKE_REUSE_VERIFY") == "full"
+    if not full and list(_stat_id(st)[1:]) == entry.get("stat"):
+        return True
+    return file_digest(path)[0] == entry["sha256"]
+
+
+def place_file(src, dst):
+    """Hard-link ``src`` at ``dst`` (replacing what is there), copying across file systems."""
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    if os.path.lexists(dst):
+        try:
+            if os.path.samefile(src, dst):
+                return
+        except OSError:
+            pass
+    tmp = os.path.join(os.path.dirname(dst), ".tmp-reuse-" + os.path.basename(dst))
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    try:
+        os.link(src, tmp)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+            raise
+        shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
+
+
+# ---- images --------------------------------------------------------------------------------
+
+def images_state(compose):
+    """``{(variant, arch, path): serialised image}`` of the compose's images.json entries."""
+    state = {}
+    if getattr(compose, "images", None) is None:
+        return state
+    for variant, arch, image in compose.images.items():
+        state[(variant, arch, image.path)] = serialise_image(image)
+    return state
+
+
+IMAGE_FIELDS = ("path", "mtime", "size", "volume_id", "type", "format", "arch", "disc_number",
+                "disc_count", "checksums", "implant_md5", "bootable", "subvariant", "unified",
+                "additional_variants")
+
+
+def serialise_image(image):
+    """An images.json entry's fields (productmd's own serialize validates; an entry is
+    recorded before its checksums exist)."""
+    data = {}
+    for name in IMAGE_FIELDS:
+        value = getattr(image, name, None)
+        data[name] = dict(value) if isinstance(value, dict) else (
+            list(value) if isinstance(value, (list, tuple, set)) else value)
+    return data
+
+
+def image_from(compose, data):
+    import productmd.images
+
+    image = productmd.images.Image(compose.images._images)
+    for name in IMAGE_FIELDS:
+        if name in data:
+            setattr(image, name, data[name])
+    return image
+
+
+def set_image(compose, variant, arch, data):
+    """Add the image, or replace the entry of the same path (checksums, boot results)."""
+    image = image_from(compose, data)
+    with compose.images._lock:
+        images = compose.images._images.images.setdefault(variant, {}).setdefault(arch, set())
+        for old in [i for i in images if i.path == image.path]:
+            images.discard(old)
+        images.add(image)
+
+
+# ---- old composes --------------------------------------------------------------------------
+
+class OldUnit:
+    """A finished unit of an old compose (or of the compose being resumed)."""
+
+    def __init__(self, topdir, compose_id, record):
+        self.topdir = topdir
+        self.compose_id = compose_id
+        self.record = record
+        self.names = Names(topdir, compose_id)
+
+    @property
+    def source(self):
+        return os.path.basename(self.topdir)
+
+
+def read_records(topdir):
+    """``{unit name: record}`` of a compose's ``work/global/units`` (unreadable ones skipped)."""
+    units = os.path.join(topdir, "work", "global", "units")
+    records = {}
+    if not os.path.isdir(units):
+        return records
+    for name in sorted(os.listdir(units)):
+        if not name.endswith(".json"):
+            continue
+        try:
+            with open(os.path.join(units, name), encoding="utf-8") as fh:
+                record = json.load(fh)
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("key") and "files" in record:
+            records[record["unit"]] = record
+    return records
+
+
+def compose_identity(topdir):
+    """(compose id, status) of a compose directory, or (None, None)."""
+    try:
+        with open(os.path.join(topdir, "COMPOSE_ID"), encoding="utf-8") as fh:
+            cid = fh.read().strip()
+        with open(os.path.join(topdir, "STATUS"), encoding="utf-8") as fh:
+            status = fh.read().strip()
+    except OSError:
+        return None, None
+    return cid, status
+
+
+def release_prefix(conf):
+    """The compose-id prefix shared by composes of this release (short, version, type)."""
+    from . import metadata
+
+    cid = metadata.compose_id(conf.release_short, conf.release_version, conf.release_type,
+                              "production", "00000000", 0, conf.base_product_short,
+                              conf.base_product_version, conf.base_product_type)
+    return cid.split("-00000000")[0] + "-"
+
+
+def find_old_composes(conf, target_dirs, skip=None):
+    """FINISHED (or FINISHED_INCOMPLETE) composes of this release in ``target_dirs`` (each a
+    compose directory or a directory of composes), newest first."""
+    prefix = release_prefix(conf)
+    found = []
+    for target in target_dirs:
+        target = os.path.abspath(target)
+        candidates = [target] if os.path.exists(os.path.join(target, "COMPOSE_ID")) else [
+            os.path.join(target, d) for d in (os.listdir(target) if os.path.isdir(target)
+                                              else [])]
+        for path in candidates:
+            if os.path.islink(path) or (skip and os.path.abspath(path) == os.path.abspath(skip)):
+                continue
+            cid, status = compose_identity(path)
+            if not cid or status not in ("FINISHED", "FINISHED_INCOMPLETE"):
+                continue
+            if not cid.startswith(prefix) or not cid[len(prefix):][:1].isdigit():
+                continue
+            found.append((os.path.getmtime(os.path.join(path, "STATUS")), cid, path))
+    found.sort(reverse=True)
+    seen, result = set(), []
+    for _mtime, cid, path in found:
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            result.append((cid, path))
+    return result
+
+
+class ReusePool:
+    """The finished units a compose may take over, by unit name and key."""
+
+    def __init__(self, compose, old_composes=(), resume=False, disabled_phases=()):
+        self.compose = compose
+        self.names = Names(compose.topdir, compose.compose_id)
+        self.disabled_phases = set(disabled_phases)
+        self.by_unit = {}
+        self.resume = resume
+        self.sources = []
+        if resume:
+            self._add(compose.topdir, compose.compose_id)
+        for cid, path in old_composes:
+            self._add(path, cid)
+
+    def _add(self, topdir, cid):
+        records = read_records(topdir)
+        self.sources.append((cid, topdir, len(records)))
+        for name, record in records.items():
+            self.by_unit.setdefault(name, []).append(OldUnit(topdir, cid, record))
+
+    def candidates(self, unit_name, phase, key):
+        if unit_name in NEVER_REUSED or phase in self.disabled_phases:
+            return []
+        return [old for old in self.by_unit.get(unit_name, ()) if old.record["key"] == key]
+
+    def restore(self, unit, old):
+        """Take ``old``'s results: verify and place its files, replay its journal. Returns
+        (recorded outputs, {placed path: record entry, or None where the bytes are new}), or
+        raises ``CannotReuse`` saying why."""
+        compose = self.compose
+        same_place = os.path.abspath(old.topdir) == self.compose.topdir
+        files = old.record["files"]
+        rewrite_repos = set()
+        if not same_place:
+            rewrite_repos = {os.path.dirname(rel) for rel, e in files.items()
+                             if e.get("names_compose") == "repodata"}
+        moves = []
+        for rel, entry in sorted(files.items()):
+            src = os.path.join(old.topdir, old.names.expand(rel))
+            dst = os.path.join(compose.topdir, self.names.expand(rel))
+            if not verify_file(src, entry):
+                raise CannotReuse(f"{old.names.expand(rel)} of {old.source} changed since "
+                                  "it was recorded")
+            if os.path.dirname(rel) in rewrite_repos:
+                continue
+            if entry.get("names_compose") and not same_place:
+                if entry["names_compose"] != "text":
+                    raise CannotReuse(f"{old.names.expand(rel)} names its compose inside "
+                                      "binary data")
+                moves.append((src, dst, True, entry))
+            else:
+                moves.append((src, dst, False, entry))
+        placed = {}
+        for src, dst, rewrite, entry in moves:
+            if rewrite:
+                with open(src, encoding="utf-8") as fh:
+                    text = fh.read()
+                st = os.stat(src)
+                write_atomic(dst, self.names.expand(old.names.norm(text)),
+                             mode=st.st_mode & 0o7777)
+                os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+                placed[dst] = None
+            else:
+                if not same_place:
+                    place_file(src, dst)
+                placed[dst] = entry
+        for rel in sorted(rewrite_repos):
+            src = os.path.join(old.topdir, old.names.expand(rel))
+            dst = os.path.join(compose.topdir, self.names.expand(rel))
+            for path in rewrite_repodata(src, dst, old.names, self.names):
+                placed[path] = None
+        for op in old.record.get("journal", []):
+            kind = op[0]
+            if kind == "put":
+                compose.results.put(_hashable(decode(op[1], self.names)),
+                                    decode(op[2], self.names))
+            elif kind == "rpm":
+                compose.rpms.add(*decode(op[1], self.names))
+            elif kind == "image":
+                set_image(compose, op[1], op[2], decode(op[3], self.names))
+            elif kind == "epoch":
+                compose.adopt_source_date_epoch(op[1], op[2])
+        outputs = json.loads(self.names.expand(old.names.norm(json.dumps(
+            old.record.get("outputs") or {}))))
+        return outputs, placed
+
+
+def rewrite_repodata(src, dst, old_names, new_names):
+    """Copy the repodata directory ``src`` to ``dst`` with the old compose's directory and id
+    replaced in its gzip metadata (xml:base of repos in work/), checksums and file names
+    renewed in repomd.xml. Returns the paths written."""
+    import createrepo_c as cr
+
+    os.makedirs(dst, exist_ok=True)
+    repomd = cr.Repomd(os.path.join(src, "repomd.xml"))
+    written = []
+    for record in list(repomd.records):
+        source = os.path.join(os.path.dirname(src), record.location_href)
+        name = os.path.basename(record.location_href)
+        if name.endswith(".gz"):
+            with gzip.open(source, "rb") as fh:
+                data = fh.read()
+            text = new_names.expand(old_names.norm(data.decode("utf-8"))).encode("utf-8")
+            plain = name[:-3]
+            if record.checksum and plain.startswith(record.checksum + "-"):
+                plain = plain[len(record.checksum) + 1:]
+            target = os.path.join(dst, plain + ".gz")
+            with open(target, "wb") as fh:
+                fh.write(gzip.compress(text, compresslevel=6, mtime=0))
+            os.utime(target, (record.timestamp, record.timestamp))
+            new = cr.RepomdRecord(record.type, target)
+            new.fill(cr.checksum_type(record.checksum_type or "sha256"))
+            if record.checksum and name.startswith(record.checksum + "-"):
+                new.rename_file()
+            repomd.set_record(new)
+            written.append(os.path.join(dst, os.path.basename(new.location_href)))
+        else:
+            target = os.path.join(dst, name)
+            place_file(source, target)
+            written.append(target)
+    write_atomic(os.path.join(dst, "repomd.xml"), repomd.xml_dump())
+    written.append(os.path.join(dst, "repomd.xml"))
+    return written
+
+
+class CannotReuse(Exception):
+    """An old unit matched by key but its files no longer verify."""
+
+
+def build_record(compose, unit, capture, images_before, images_after):
+    """The record fields of a finished unit: ``files`` and ``journal``; ``reusable`` False with
+    ``why`` when some value cannot be recorded."""
+    names = Names(compose.topdir, compose.compose_id)
+    files = describe_files(capture.paths(), names)
+    journal, why = [], None
+    try:
+        for op in capture.journal:
+            if op[0] == "put":
+                journal.append(["put", encode(op[1], names), encode(op[2], names)])
+            elif op[0] == "rpm":
+                journal.append(["rpm", encode(list(op[1]), names)])
+            elif op[0] == "epoch":
+                journal.append(["epoch", op[1], op[2]])
+            elif op[0] == "image_add":
+                journal.append(["image", op[1], op[2], encode(serialise_image(op[3]), names)])
+        # entries of this unit's variant.arch that it changed in place (checksums)
+        own = (getattr(unit.variant, "uid", unit.variant), unit.arch)
+        for ident in sorted(images_before, key=lambda t: (t[0], t[1], t[2])):
+            if ident[:2] == own and images_before[ident] != images_after.get(ident):
+                journal.append(["image", ident[0], ident[1],
+                                encode(images_after[ident], names)])
+    except NotRecordable as exc:
+        why = f"it hands over a {exc} object, which the record cannot hold"
+    return {"files": files, "journal": journal if why is None else [],
+            "reusable": why is None and unit.name not in NEVER_REUSED, "why_not": why}
+
+
+def digest_text(blob):
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
