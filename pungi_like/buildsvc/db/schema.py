@@ -398,6 +398,7 @@ build = Table(
     Column("promoter", Integer, ForeignKey("users.id"), nullable=True),
     Column("source", Text, nullable=True),
     Column("extra", Text, nullable=True),  # JSON
+    Column("cg_id", Integer, ForeignKey("content_generator.id"), nullable=True),  # version 5
     UniqueConstraint("pkg_id", "version", "release", name="uq_build_nvr"),
 )
 
@@ -444,7 +445,7 @@ VERSIONED_TABLES = [
     "user_perms", "host_config", "host_channels", "tag_config", "tag_extra", "tag_inheritance",
     "build_target_config", "tag_packages", "tag_package_owners", "group_config",
     "group_req_listing", "group_package_listing", "external_repo_config", "tag_external_repos",
-    "tag_listing",
+    "tag_listing", "user_groups", "cg_users",   # the last two: schema version 5
 ]
 
 
@@ -502,6 +503,8 @@ buildroot = Table(
     Column("host_os", Text, nullable=True),
     Column("host_arch", Text, nullable=True),
     Column("extra", Text, nullable=True),
+    Column("cg_id", Integer, ForeignKey("content_generator.id"), nullable=True),  # version 5
+    Column("cg_version", Text, nullable=True),                                    # version 5
 )
 Index("ix_buildroot_task", buildroot.c.task_id)
 
@@ -571,3 +574,59 @@ image_builds = Table(
     "image_builds", metadata,
     Column("build_id", Integer, ForeignKey("build.id"), primary_key=True),
 )
+
+
+# --- schema version 5: group membership, content generators, build notifications ------------
+# (side tags need no table: as in Koji's sidetag plugin they are tags with the tag_extra keys
+# ``sidetag`` and ``sidetag_user_id``; draft builds use build.draft/promoter/promotion_ts)
+
+# groups are users of usertype GROUP; a membership is versioned like a permission grant
+user_groups = _versioned(
+    "user_groups",
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("group_id", Integer, ForeignKey("users.id"), nullable=False),
+    indexes=[("user_id",), ("group_id",)],
+    unique=[("user_id", "group_id")],
+)
+
+content_generator = Table(
+    "content_generator", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=False, unique=True),
+)
+
+cg_users = _versioned(
+    "cg_users",
+    Column("cg_id", Integer, ForeignKey("content_generator.id"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    indexes=[("user_id",)],
+    unique=[("cg_id", "user_id")],
+)
+
+# a build reserved by CGInitBuild: CGImport/CGRefundBuild must present its token
+build_reservations = Table(
+    "build_reservations", metadata,
+    Column("build_id", Integer, ForeignKey("build.id"), primary_key=True),
+    Column("token", String(64), nullable=True),
+    Column("created", Float, nullable=False),
+)
+
+build_notifications = Table(
+    "build_notifications", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("package_id", Integer, ForeignKey("package.id"), nullable=True),
+    Column("tag_id", Integer, ForeignKey("tag.id"), nullable=True),
+    Column("success_only", Boolean, nullable=False, default=False),
+    Column("email", Text, nullable=False),
+)
+Index("ix_build_notifications_user", build_notifications.c.user_id)
+
+build_notifications_block = Table(
+    "build_notifications_block", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("package_id", Integer, ForeignKey("package.id"), nullable=True),
+    Column("tag_id", Integer, ForeignKey("tag.id"), nullable=True),
+)
+Index("ix_build_notifications_block_user", build_notifications_block.c.user_id)

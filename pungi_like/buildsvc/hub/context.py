@@ -56,18 +56,38 @@ def user_id():
     return context.user["id"] if context.user else None
 
 
+def group_perm_sources(uid):
+    """``[(permission name, group name)]`` the user ``uid`` holds through its groups."""
+    ug, up, p, g = s.user_groups, s.user_perms, s.permissions, s.users.alias("g")
+    q = (select(p.c.name, g.c.name)
+         .select_from(ug.join(up, up.c.user_id == ug.c.group_id)
+                      .join(p, up.c.perm_id == p.c.id).join(g, g.c.id == ug.c.group_id))
+         .where(ug.c.user_id == uid, ug.c.active.is_(True), up.c.active.is_(True))
+         .order_by(p.c.name, g.c.name))
+    return [(r[0], r[1]) for r in context.conn.execute(q)]
+
+
+def user_perm_names(uid, with_groups=True) -> set:
+    """Names of the permissions user ``uid`` holds, directly and (by default) through the
+    groups it is a member of, as Koji's ``get_user_perms``."""
+    q = (select(s.permissions.c.name)
+         .select_from(s.user_perms.join(s.permissions,
+                                        s.user_perms.c.perm_id == s.permissions.c.id))
+         .where(s.user_perms.c.user_id == uid)
+         .where(s.user_perms.c.active.is_(True)))
+    names = {r[0] for r in context.conn.execute(q)}
+    if with_groups:
+        names.update(perm for perm, _group in group_perm_sources(uid))
+    return names
+
+
 def perms() -> set:
-    """Names of the permissions the session user currently holds."""
+    """Names of the permissions the session user currently holds (its groups' included)."""
     if context._perms is None:
         if not context.user:
             context._perms = set()
         else:
-            q = (select(s.permissions.c.name)
-                 .select_from(s.user_perms.join(s.permissions,
-                                                s.user_perms.c.perm_id == s.permissions.c.id))
-                 .where(s.user_perms.c.user_id == context.user["id"])
-                 .where(s.user_perms.c.active.is_(True)))
-            context._perms = {r[0] for r in context.conn.execute(q)}
+            context._perms = user_perm_names(context.user["id"])
     return context._perms
 
 

@@ -76,7 +76,16 @@ def _joins(tname):
     if tname == "tag_package_owners":
         named("owner_n", s.users, t.c.owner, "owner.name")
         filters["user"] = [t.c.owner]
-    if "group_id" in t.c:
+    if tname == "user_groups":
+        # schema version 5: both columns are users (a group is a user of type GROUP)
+        named("user_n", s.users, t.c.user_id, "user.name")
+        named("group_n", s.users, t.c.group_id, "group.name")
+        filters["user"] = [t.c.user_id, t.c.group_id]
+    elif tname == "cg_users":
+        named("user_n", s.users, t.c.user_id, "user.name")
+        named("cg_n", s.content_generator, t.c.cg_id, "content_generator.name")
+        filters["user"] = [t.c.user_id]
+    elif "group_id" in t.c:
         named("group_n", s.groups, t.c.group_id, "group.name")
         filters["group"] = [t.c.group_id]
     if tname == "group_req_listing":

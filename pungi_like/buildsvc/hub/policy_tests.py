@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from ..db import schema as s
 from .common import as_int, get_tag_row, get_user_row, lookup
-from .context import context
+from .context import context, user_perm_names
 
 log = logging.getLogger("pungi_like.buildsvc.hub.policy")
 
@@ -29,11 +29,8 @@ log = logging.getLogger("pungi_like.buildsvc.hub.policy")
 
 
 def _user_perms(user_id):
-    q = (select(s.permissions.c.name)
-         .select_from(s.user_perms.join(s.permissions,
-                                        s.user_perms.c.perm_id == s.permissions.c.id))
-         .where(s.user_perms.c.user_id == user_id, s.user_perms.c.active.is_(True)))
-    return sorted(r[0] for r in context.conn.execute(q))
+    """The user's permissions, its groups' included (Koji's ``get_user_perms``)."""
+    return sorted(user_perm_names(user_id))
 
 
 def policy_get_user(data):
@@ -138,8 +135,10 @@ def policy_get_build_types(data):
 
 
 def _user_groups(user_id):
-    """{id: name} of the groups the user belongs to (this hub has no group members yet)."""
-    return {}
+    """{id: name} of the groups the user belongs to."""
+    from .usergroups import user_groups
+
+    return user_groups(user_id)
 
 
 # ---------------------------------------------------------------------------------------------

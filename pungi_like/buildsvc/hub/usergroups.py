@@ -1,10 +1,10 @@
 """User edits and user groups: editUser, newGroup, addGroupMember, dropGroupMember,
 getGroupMembers, getUserGroups, getUserPermsInheritance.
 
-Groups are users of type GROUP, as in Koji. This hub's schema has no membership table
-(Koji's ``user_groups``) yet, so a group has no members: the reads answer that truthfully
-(no members, no groups, permissions all direct) and adding a member is refused with a fault
-that says so, instead of pretending to succeed.
+Groups are users of type GROUP, as in Koji; a membership is a versioned ``user_groups`` row
+(schema version 5), so ``queryHistory`` shows who added or dropped whom and when. A member holds
+every permission granted to its groups (``context.perms``, ``getUserPerms``), which is what
+permission checks and the ``hasPerm`` policy test see.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import koji
 from sqlalchemy import delete, insert, select, update
 
 from ..db import schema as s
-from .common import assert_admin, check_type, get_user_row
-from .context import context
+from .common import (
+    assert_admin, check_type, get_user_row, insert_versioned, lock_rows, revoke,
+)
+from .context import context, group_perm_sources
 from .names import verify_name_internal, verify_name_user
 from .registry import export, read_only
 from .users import getUserPerms
@@ -95,45 +97,87 @@ def newGroup(name):
         .returning(s.users.c.id)).scalar_one()
 
 
+def user_groups(user_id):
+    """``{group id: group name}`` of the groups ``user_id`` is currently a member of."""
+    ug, u = s.user_groups, s.users
+    q = (select(ug.c.group_id, u.c.name).select_from(ug.join(u, u.c.id == ug.c.group_id))
+         .where(ug.c.user_id == user_id, ug.c.active.is_(True), u.c.usertype == GROUP))
+    return {r[0]: r[1] for r in context.conn.execute(q)}
+
+
 @export
 def addGroupMember(group, user, strict=True):
-    """Group membership needs storage this hub does not have yet: a clear fault."""
+    """Make ``user`` a member of ``group`` (admin). A current member is a fault, or nothing
+    with ``strict=False``."""
     assert_admin()
-    _group(group)
-    uinfo = get_user_row(user)
+    ginfo = get_user_row(group) if not isinstance(group, dict) else None
+    if ginfo is None or ginfo["usertype"] != GROUP:
+        raise koji.GenericError("Not a group: %s" % (group,))
+    uinfo = get_user_row(user) if not isinstance(user, dict) else None
     if not uinfo:
         raise koji.GenericError("Not a user: %s" % (user,))
     if uinfo["usertype"] == GROUP:
         raise koji.GenericError("Groups cannot be members of other groups")
-    raise koji.GenericError("Group membership is not supported by this hub")
+    # concurrent adds of the same member wait here and then see the committed row
+    lock_rows(s.users, ginfo["id"])
+    ug = s.user_groups
+    current = context.conn.execute(select(ug.c.user_id).where(
+        ug.c.user_id == uinfo["id"], ug.c.group_id == ginfo["id"],
+        ug.c.active.is_(True))).first()
+    if current:
+        if not strict:
+            return None
+        raise koji.GenericError("User already in group")
+    insert_versioned(ug, user_id=uinfo["id"], group_id=ginfo["id"])
+    return None
 
 
 @export
 def dropGroupMember(group, user):
-    """No user is a member of a group on this hub, so there is nobody to drop."""
+    """End ``user``'s membership of ``group`` (admin)."""
     assert_admin()
-    _user(user)
-    _group(group)
-    raise koji.GenericError("No such user in group: %s" % (group,))
+    uinfo = _user(user)
+    ginfo = get_user_row(group) if not isinstance(group, dict) else None
+    if ginfo is None or ginfo["usertype"] != GROUP:
+        raise koji.GenericError("Not a group: %s" % (group,))
+    lock_rows(s.users, ginfo["id"])
+    if not revoke(s.user_groups, s.user_groups.c.user_id == uinfo["id"],
+                  s.user_groups.c.group_id == ginfo["id"]):
+        raise koji.GenericError("No such user in group: %s" % (group,))
+    return None
 
 
 @read_only
 def getGroupMembers(group):
-    """Members of a group: none on this hub (see the module docstring)."""
-    _group(group, "No such group: %s")
-    return []
+    """The current members of a group: ``[{id, name, usertype, krb_principals}]``."""
+    ginfo = _group(group, "No such group: %s")
+    ug, u, kp = s.user_groups, s.users, s.user_krb_principals
+    rows = context.conn.execute(
+        select(u.c.id, u.c.name, u.c.usertype).select_from(ug.join(u, u.c.id == ug.c.user_id))
+        .where(ug.c.group_id == ginfo["id"], ug.c.active.is_(True)).order_by(u.c.id)).all()
+    principals = {}
+    if rows:
+        for uid, principal in context.conn.execute(
+                select(kp.c.user_id, kp.c.krb_principal)
+                .where(kp.c.user_id.in_([r[0] for r in rows])).order_by(kp.c.krb_principal)):
+            principals.setdefault(uid, []).append(principal)
+    return [{"id": r[0], "name": r[1], "usertype": r[2], "krb_principals": principals.get(r[0], [])}
+            for r in rows]
 
 
 @read_only
 def getUserGroups(user):
-    """Groups a user belongs to: none on this hub (see the module docstring)."""
-    _user(user)
-    return []
+    """The groups a user belongs to: ``[{id, name}]``."""
+    uinfo = _user(user)
+    return [{"id": gid, "name": name} for gid, name in sorted(user_groups(uinfo["id"]).items())]
 
 
 @read_only
 def getUserPermsInheritance(userID):
-    """``{permission: [source, ...]}`` where a source is None for a direct grant (the only
-    kind on this hub) or a group name."""
+    """``{permission: [source, ...]}`` where a source is None for a direct grant or the name
+    of a group the permission comes from."""
     user = _user(userID)
-    return {perm: [None] for perm in getUserPerms(user["id"])}
+    result = {perm: [None] for perm in getUserPerms(user["id"], with_groups=False)}
+    for perm, group in group_perm_sources(user["id"]):
+        result.setdefault(perm, []).append(group)
+    return result

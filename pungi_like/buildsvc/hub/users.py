@@ -10,7 +10,7 @@ from .common import (
     active_at, as_int, assert_admin, check_type, get_user_row, insert_versioned, lock_rows,
     lookup, revoke,
 )
-from .context import context
+from .context import context, user_perm_names
 from .names import verify_name_internal, verify_name_user
 from .registry import export, read_only
 
@@ -40,7 +40,14 @@ def getUser(userInfo=None, strict=False, krb_princs=True, groups=False):
     if isinstance(userInfo, dict):
         userInfo = userInfo.get("id", userInfo.get("name"))
     row = get_user_row(userInfo, strict=strict)
-    return user_info(row, krb_princs) if row else None
+    if not row:
+        return None
+    info = user_info(row, krb_princs)
+    if groups:
+        from .usergroups import user_groups
+
+        info["groups"] = list(user_groups(row["id"]).values())
+    return info
 
 
 @read_only
@@ -129,10 +136,7 @@ def getUserPerms(userID=None, with_groups=True):
             return []
         userID = context.user["id"]
     user = get_user_row(userID, strict=True)
-    q = (select(s.permissions.c.name)
-         .select_from(s.user_perms.join(s.permissions, s.user_perms.c.perm_id == s.permissions.c.id))
-         .where(s.user_perms.c.user_id == user["id"], active_at(s.user_perms)))
-    return sorted(r[0] for r in context.conn.execute(q))
+    return sorted(user_perm_names(user["id"], with_groups=bool(with_groups)))
 
 
 @export

@@ -176,18 +176,21 @@ def test_database_from_before_alembic_is_stamped_then_upgraded(tmp_path, backend
 def test_embedded_service_of_an_older_release_is_migrated_when_it_starts(tmp_path):
     """The demo's .cache/buildsvc outlives releases: an embedded service whose database has an
     older schema is upgraded when it starts, and serves."""
-    from pungi_like.buildsvc.db import LATEST_VERSION, current_version
+    import os
+
+    from pungi_like.buildsvc.db import LATEST_VERSION, current_version, migrate
     from pungi_like.buildsvc.embedded import EmbeddedService
     from pungi_like.buildsvc.instance import init_hub
 
     topdir = str(tmp_path / "svc")
     init_hub(topdir, "kojiadmin")
+    # as the previous release left it: schema version 3 (a new database migrated only that far)
+    os.remove(os.path.join(topdir, ".hub", "hub.sqlite3"))
     engine = _engine(_sqlite_url(topdir))
-    with engine.begin() as conn:  # as the previous release left it: schema version 3
-        for table in ("scheduler_task_runs", "scheduler_log_messages"):
-            conn.exec_driver_sql("DROP TABLE IF EXISTS %s" % table)
-        conn.exec_driver_sql("DELETE FROM schema_version WHERE version > 3")
-        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0003'")
+    assert migrate(engine, target=3) == 3
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO users (name, status, usertype) "
+                             "VALUES ('kojiadmin', 0, 0)"))
     with engine.connect() as conn:
         assert current_version(conn) == 3
     with EmbeddedService(topdir, builders=0) as svc:
