@@ -10,6 +10,11 @@ Three sections (see doc/build-service.md, "Hub configuration"):
   hub has them. An option Koji knows but this hub does not implement is logged and ignored
   (a site's hub.conf loads unchanged); any other option is an error naming file, line, option.
 * ``[policy]``: Koji's policies, ``name =`` followed by indented rule lines (policy.py).
+* ``[sidetag]``: the sidetag plugin's settings, by the keys of Koji's ``plugins/sidetag.conf``:
+  ``allowed_suffixes`` (comma-separated) and ``name_template``; ``remove_empty`` and
+  ``trigger_new_repo`` are not implemented (logged and ignored when off, an error when on).
+  The number of side tags a user may hold is limited, as in Koji, by the ``sidetag`` policy
+  (``compare number_of_tags >= 5 :: deny``).
 * ``[pungi-like]``: this hub's own settings: ``db_url`` (an SQLAlchemy URL, instead of the DB*
   options), ``allowed_scms``, ``allowed_scms_use_policy``, and every ``serve``/``init``
   command-line option by its flag name (``listen``, ``tls-cert``, ``threads`` ...).
@@ -32,7 +37,7 @@ from ...errors import ConfigError
 
 log = logging.getLogger("pungi_like.buildsvc.hub.hubconf")
 
-HUB, POLICY, OURS = "hub", "policy", "pungi-like"
+HUB, POLICY, OURS, SIDETAG = "hub", "policy", "pungi-like", "sidetag"
 
 #: Koji 1.36's hub.conf options (kojixmlrpc.config_map) and their types.
 KOJI_OPTIONS = {
@@ -187,9 +192,9 @@ def read_hub_conf(path, hub_fields, cli_options):
         raise ConfigError("%s: %s" % (path, str(exc).replace("\n", " "))) from None
     out = HubConfFile(path=path)
     for section in cp.sections():
-        if section not in (HUB, POLICY, OURS):
-            raise ConfigError("%s: unknown section [%s] (expected [%s], [%s] or [%s])"
-                              % (path, section, HUB, POLICY, OURS))
+        if section not in (HUB, POLICY, OURS, SIDETAG):
+            raise ConfigError("%s: unknown section [%s] (expected [%s], [%s], [%s] or [%s])"
+                              % (path, section, HUB, POLICY, SIDETAG, OURS))
     db = {}
     if cp.has_section(HUB):
         for option, raw in cp.items(HUB):
@@ -214,6 +219,8 @@ def read_hub_conf(path, hub_fields, cli_options):
         out.db_url = db_url_from_koji(db)
     if cp.has_section(POLICY):
         out.policy = {name: text for name, text in cp.items(POLICY)}
+    if cp.has_section(SIDETAG):
+        _read_sidetag(cp, path, out)
     if cp.has_section(OURS):
         for option, raw in cp.items(OURS):
             key = option.replace("-", "_")
@@ -233,6 +240,32 @@ def read_hub_conf(path, hub_fields, cli_options):
                 raise ConfigError("%s: unknown option (known here: %s)"
                                   % (_where(path, OURS, option), ", ".join(known)))
     return out
+
+
+def _read_sidetag(cp, path, out):
+    for option, raw in cp.items(SIDETAG):
+        if option == "allowed_suffixes":
+            out.settings["sidetag_allowed_suffixes"] = [
+                x.strip() for x in raw.split(",") if x.strip()]
+        elif option == "name_template":
+            template = raw.strip()
+            try:
+                template.format(basetag="b", tag_id=1)
+            except (KeyError, IndexError, ValueError):
+                raise ConfigError("%s: a template with only {basetag} and {tag_id} expected"
+                                  % _where(path, SIDETAG, option)) from None
+            if "{basetag}" not in template or "{tag_id}" not in template:
+                raise ConfigError("%s: the template must contain {basetag} and {tag_id}"
+                                  % _where(path, SIDETAG, option))
+            out.settings["sidetag_name_template"] = template
+        elif option in ("remove_empty", "trigger_new_repo"):
+            if _convert(path, SIDETAG, option, raw, "boolean"):
+                raise ConfigError("%s: not implemented by this hub (leave it off)"
+                                  % _where(path, SIDETAG, option))
+            log.warning("%s: not implemented by this hub; ignored", _where(path, SIDETAG, option))
+        else:
+            raise ConfigError("%s: unknown option (known: allowed_suffixes, name_template, "
+                              "remove_empty, trigger_new_repo)" % _where(path, SIDETAG, option))
 
 
 def hub_field_names():

@@ -457,4 +457,45 @@ def _task_params(task_id):
 
 
 #: Every test a policy line may use: koji.policy's generic ones and the hub's above.
+class SidetagTest(koji.policy.MatchTest):
+    """``is_sidetag``: the tag (``tag``) is a side tag (the sidetag plugin's test)."""
+    name = "is_sidetag"
+
+    def run(self, data):
+        from .sidetags import is_sidetag
+        from .tags import getTag
+
+        tag = getTag(data["tag"]) if data.get("tag") is not None else None
+        return bool(tag) and is_sidetag(tag)
+
+
+class SidetagOwnerTest(koji.policy.MatchTest):
+    """``is_sidetag_owner [tag|fromtag|both]``: the user owns the side tag(s)."""
+    name = "is_sidetag_owner"
+
+    def run(self, data):
+        from .sidetags import is_sidetag_owner
+        from .tags import getTag
+
+        fields = self.str.split()[1:]
+        if len(fields) > 1:
+            raise koji.GenericError("Just one argument is allowed for this test.")
+        if fields:
+            if fields[0] not in ("tag", "fromtag", "both"):
+                raise koji.GenericError("Policy test is_sidetag_owner has only "
+                                        "/tag/fromtag/both options (got %s)" % fields[0])
+            if fields[0] == "both":
+                fields = ["tag", "fromtag"]
+        else:
+            fields = ["tag"]
+        user = policy_get_user(data)
+        for field in fields:
+            if data.get(field) is None:
+                return False
+            tag = getTag(data[field])
+            if not tag or not is_sidetag_owner(tag, user):
+                return False
+        return True
+
+
 TESTS = koji.policy.findSimpleTests([globals(), vars(koji.policy)])

@@ -69,6 +69,10 @@ class HubConfig:
     soft_refusal_timeout: float | None = None
     host_timeout: float | None = None
     run_interval: float | None = None
+    #: the sidetag plugin's settings (hub.conf [sidetag], Koji's plugins/sidetag.conf keys):
+    #: suffixes ``add-sidetag --suffix`` may ask for, and the template of side tag names
+    sidetag_allowed_suffixes: list = field(default_factory=list)
+    sidetag_name_template: str = "{basetag}-side-{tag_id}"
 
     @classmethod
     def load(cls, topdir):

@@ -135,6 +135,13 @@ def createTag(name, parent=None, arches=None, perm=None, locked=False, maven_sup
               maven_include_all=False, extra=None):
     """Create a tag (perm ``tag``); a parent becomes an inheritance link at priority 0."""
     assert_perm("tag")
+    return create_tag(name, parent, arches, perm, locked, maven_support, maven_include_all,
+                      extra)
+
+
+def create_tag(name, parent=None, arches=None, perm=None, locked=False, maven_support=False,
+               maven_include_all=False, extra=None):
+    """createTag without the permission check (side tags are made by their users)."""
     _check_name(name)
     if get_tag_row(name):
         raise koji.GenericError("A tag with the name %s already exists" % name)
@@ -198,6 +205,18 @@ def editTag2(tagInfo, **kwargs):
         _set_extra(tag_id, kwargs.get("extra"), remove, kwargs.get("block_extra"))
 
 
+def edit_tag_extra(tag_id, extra=None, remove_extra=()):
+    """Set and remove extra keys of a tag without the permission check (editSideTag)."""
+    lock_tag(tag_id)
+    current = read_extra(tag_id, blocked=True)
+    for key in remove_extra or ():
+        if key not in current:
+            name = name_map(s.tag, [tag_id]).get(tag_id)
+            raise koji.GenericError("Tag %s has no extra key %s" % (name, key))
+    if extra or remove_extra:
+        _set_extra(tag_id, extra, remove_extra)
+
+
 @export
 def editTag(tagInfo, name=None, arches=None, locked=None, permissionID=None, extra=None):
     """The older form of editTag2."""
@@ -211,8 +230,11 @@ def editTag(tagInfo, name=None, arches=None, locked=None, permissionID=None, ext
 def deleteTag(tagInfo):
     """Revoke the tag's config and everything hanging off it (the name/id stays)."""
     assert_perm("tag")
-    row = get_tag_row(tagInfo, strict=True)
-    tag_id = row["id"]
+    delete_tag(get_tag_row(tagInfo, strict=True)["id"])
+
+
+def delete_tag(tag_id):
+    """deleteTag without the permission check (side tags are removed by their owners)."""
     lock_tag(tag_id)
     for table, col in ((s.tag_config, "tag_id"), (s.tag_extra, "tag_id"),
                        (s.tag_inheritance, "tag_id"), (s.tag_inheritance, "parent_id"),

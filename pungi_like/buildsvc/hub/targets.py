@@ -67,6 +67,11 @@ def getBuildTarget(info, event=None, strict=False):
 def createBuildTarget(name, build_tag, dest_tag):
     """Create a target (perm ``target``)."""
     assert_perm("target")
+    create_target(name, build_tag, dest_tag)
+
+
+def create_target(name, build_tag, dest_tag):
+    """createBuildTarget without the permission check (for side tags)."""
     verify_name_internal(name)
     if _targets(name=name):
         raise koji.GenericError("A build target with the name '%s' already exists" % name)

@@ -208,32 +208,6 @@ def importArchive(filepath, buildinfo, type, typeInfo):
 
 
 @export
-def createSideTag(basetag, debuginfo=False, suffix=None):
-    """Side tags (Koji's sidetag plugin) need storage this hub does not have."""
-    assert_login()
-    _unsupported("Side tag")
-
-
-@export
-def removeSideTag(sidetag):
-    assert_login()
-    _unsupported("Side tag")
-
-
-@export
-def editSideTag(sidetag, debuginfo=None, rpm_macros=None, remove_rpm_macros=None, extra=None,
-                remove_extra=None):
-    assert_login()
-    _unsupported("Side tag")
-
-
-@read_only
-def listSideTags(basetag=None, user=None, queryOpts=None):
-    """Side tags: none exist on this hub."""
-    return []
-
-
-@export
 def chainBuild(srcs, target, opts=None, priority=None, channel=None):
     assert_login()
     _unsupported("chainBuild")

@@ -348,7 +348,6 @@ def test_disabled_and_missing_features(hub, koji_available):
             (("win-build", "t1", "git://x", "vm"), "Windows support not enabled"),
             (("call", "kiwiBuild", "t1", "[]", "u", "p"), "kiwi support not enabled"),
             (("call", "dudBuild", "n", "1", "[]", "t1", "[]"), "dud support not enabled"),
-            (("call", "createSideTag", "t1"), "Side tag is not supported by this hub"),
             (("call", "CGImport", "{}", "x"), "Content generator import is not supported"),
     ):
         rc, out, err = hub.koji(*args, check=False)
@@ -356,7 +355,6 @@ def test_disabled_and_missing_features(hub, koji_available):
         assert "Invalid method" not in out + err
     assert hub.out("list-notifications", "--user", "kojiadmin").strip() == "" or \
         "No notifications" in hub.out("list-notifications", "--user", "kojiadmin")
-    assert _call(hub, "listSideTags", noauth=True) == []
 
 
 def test_scheduler_info(hub, koji_available):

@@ -101,3 +101,99 @@ def test_group_membership_and_inherited_permissions(hub, rpms, koji_available):
     hist = hub.out("list-history", "--user", "alice", noauth=True)
     assert "user alice added to group packagers" in hist, hist
     assert "user alice removed from group packagers" in hist, hist
+
+
+SIDETAG_CONF = """[policy]
+sidetag =
+    tag other :: deny side tags are made of base only
+    compare number_of_tags >= 2 :: deny at most 2 side tags per user
+    all :: allow
+
+[sidetag]
+allowed_suffixes = stack,mass
+"""
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def conf_hub(request, tmp_path, pki):
+    """A hub served with a hub.conf ([policy] and [sidetag] sections)."""
+    from tests.integration.hub.conftest import start_hub, stop_hub
+
+    conf = tmp_path / "hub.conf"
+    conf.write_text(SIDETAG_CONF)
+    h = start_hub(tmp_path, pki, request.param, extra_args=["--config", str(conf)])
+    h.backend = request.param
+    yield h
+    stop_hub(h)
+
+
+def test_side_tags(conf_hub, koji_available):
+    hub = conf_hub
+    hub.koji("add-tag", "base", "--arches", "x86_64")
+    hub.koji("add-tag", "other", "--arches", "x86_64")
+    hub.koji("call", "getLoggedInUser", user="bob")   # bob's account, made at first login
+    name = hub.out("add-sidetag", "base", user="alice").strip()
+    tag = _call(hub, "getTag", name, noauth=True)
+    assert name == "base-side-%d" % tag["id"], name
+    alice = _call(hub, "getUser", "alice", noauth=True)
+    assert tag["extra"] == {"sidetag": True, "sidetag_user": "alice",
+                            "sidetag_user_id": alice["id"]}, tag
+    assert tag["arches"] == "x86_64"
+    assert [p["name"] for p in _call(hub, "getInheritanceData", name, noauth=True)] == ["base"]
+    target = _call(hub, "getBuildTarget", name, noauth=True)
+    assert (target["build_tag_name"], target["dest_tag_name"]) == (name, name)
+    assert hub.out("list-sidetags", "--mine", user="alice").split() == [name]
+    assert hub.out("list-sidetags", "--basetag", "base", noauth=True).split() == [name]
+    assert hub.out("list-sidetags", "--user", "bob", noauth=True).split() == []
+    listed = _call(hub, "listSideTags", noauth=True)
+    assert listed == [{"id": tag["id"], "name": name, "user_id": alice["id"],
+                       "user_name": "alice"}], listed
+
+    # hub.conf: the sidetag policy limits the base tags and the number per user
+    assert _denied(hub, "call", "createSideTag", "other") == \
+        "ActionNotAllowed: policy violation (sidetag): side tags are made of base only"
+    stacked = hub.out("add-sidetag", "--suffix", "stack", "--debuginfo", "base",
+                      user="alice").strip()
+    assert stacked.startswith("base-side-") and stacked.endswith("-stack"), stacked
+    assert _call(hub, "getTag", stacked, noauth=True)["extra"]["with_debuginfo"] is True
+    rc, out, err = hub.koji("add-sidetag", "base", user="alice", check=False)
+    assert rc != 0 and "Policy violation" in err, (out, err)
+    assert _denied(hub, "call", "createSideTag", "base") == \
+        "ActionNotAllowed: policy violation (sidetag): at most 2 side tags per user"
+    assert _denied(hub, "call", "createSideTag", "base", "suffix=bad", user="bob") == \
+        "GenericError: bad suffix is not allowed for sidetag"
+    rc, _o, err = hub.koji("call", "createSideTag", "base", noauth=True, check=False)
+    assert rc != 0 and _fault_of(err).startswith("ActionNotAllowed: you must be logged in"), err
+
+    # only the owner (or an admin) edits or removes; only side tags are side tags
+    assert _denied(hub, "remove-sidetag", name, user="bob") == \
+        "ActionNotAllowed: This is not your sidetag"
+    assert _denied(hub, "remove-sidetag", "base") == "GenericError: Not a sidetag: base"
+    assert _denied(hub, "edit-sidetag", "--debuginfo", name) == \
+        "GenericError: Debuginfo setting is not allowed in parent tag."
+    assert _denied(hub, "edit-sidetag", "--rpm-macro", "dist=.x", name) == \
+        "GenericError: RPM macros change is not allowed in parent tag."
+    hub.koji("edit-tag", "base", "-x", "sidetag_debuginfo_allowed=1",
+             "-x", "sidetag_rpm_macros_allowed=dist")
+    hub.koji("edit-sidetag", "--debuginfo", "--rpm-macro", "dist=.side1", name, user="alice")
+    extra = _call(hub, "getTag", name, noauth=True)["extra"]
+    assert extra["with_debuginfo"] is True and extra["rpm.macro.dist"] == ".side1", extra
+    assert _denied(hub, "edit-sidetag", "--rpm-macro", "optflags=-O0", name) == \
+        "GenericError: RPM macro optflags editing is not allowed via parent tag"
+    assert _denied(hub, "call", "editSideTag", name, "extra={'x': 1}") == \
+        "GenericError: Extra can be modified only with sidetag_admin or admin permissions."
+    hub.koji("edit-sidetag", "--remove-rpm-macro", "dist", "--no-debuginfo", name,
+             user="alice")
+    extra = _call(hub, "getTag", name, noauth=True)["extra"]
+    assert "rpm.macro.dist" not in extra and extra["with_debuginfo"] is False, extra
+
+    # removal takes the tag and its target; the owner may then make another
+    hub.koji("remove-sidetag", name, user="alice")
+    assert _call(hub, "getTag", name, noauth=True) is None
+    assert _call(hub, "getBuildTarget", name, noauth=True) is None
+    assert hub.out("list-sidetags", noauth=True).split() == [stacked]
+    again = hub.out("add-sidetag", "base", user="alice").strip()
+    assert again != name and hub.out("list-sidetags", "--mine", user="alice").split() == \
+        [stacked, again]
+    hub.koji("remove-sidetag", stacked)   # an admin may remove anyone's
+    assert hub.out("list-sidetags", noauth=True).split() == [again]
