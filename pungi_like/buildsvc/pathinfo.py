@@ -141,6 +141,10 @@ class PathInfo:
     def repo(self, repo_id, tag_name):
         return safe_join(self.topdir, "repos", tag_name, str(int(repo_id)))
 
+    def distrepo(self, repo_id, tag_name):
+        """A dist repo (``koji dist-repo``): ``repos-dist/<tag>/<id>``, as Koji lays it out."""
+        return safe_join(self.topdir, "repos-dist", tag_name, str(int(repo_id)))
+
     def repo_latest(self, tag_name):
         """The ``latest`` link of a tag's repos (``repos/<tag>/latest``)."""
         return safe_join(self.topdir, "repos", tag_name, "latest")

@@ -57,7 +57,7 @@ API_MODULES = ["meta", "auth", "users", "uploads", "tags", "inheritance", "targe
                "host_api", "buildroots", "repo_requests", "policy", "channels",
                "unsupported", "build_admin", "snapshots", "rpm_info", "task_admin",
                "tag_queries", "host_status", "group_reqs", "usergroups", "volumes", "search",
-               "scheduler_info"]
+               "scheduler_info", "distrepos"]
 #: Schema version 5's features (issue 11): side tags, build notifications, content generators,
 #: draft build promotion.
 API_MODULES += ["sidetags"]

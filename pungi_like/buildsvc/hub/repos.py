@@ -215,6 +215,10 @@ def repoDelete(repo_id):
 def delete_repo_files(row):
     tag_name = context.conn.execute(select(s.tag.c.name).where(
         s.tag.c.id == row["tag_id"])).scalar()
+    if row.get("dist"):
+        from .distrepos import delete_dist_repo_files
+
+        return delete_dist_repo_files(row, tag_name)
     try:
         path = context.hub.pathinfo.repo(row["id"], tag_name)
     except UnsafePathError as exc:
@@ -333,6 +337,13 @@ def repo_done(repo_id, data, expire=False, repo_json_updates=None):
         raise koji.GenericError("Repo %i is not in the INIT state" % row["id"])
     tag_name = context.conn.execute(select(s.tag.c.name).where(
         s.tag.c.id == row["tag_id"])).scalar()
+    if row["dist"]:
+        # a dist repo's files were moved in by host.distRepoMove, arch by arch
+        from .distrepos import finish_dist_repo
+
+        if data:
+            raise koji.GenericError("repoDone of dist repo %d takes no data" % row["id"])
+        return finish_dist_repo(row, tag_name)
     pi = context.hub.pathinfo
     repodir = pi.repo(row["id"], tag_name)
     for arch, (uploadpath, files) in (data or {}).items():

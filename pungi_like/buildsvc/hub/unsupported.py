@@ -6,7 +6,7 @@ Two kinds:
   they answer with Koji's own fault for a disabled feature ("Maven support not enabled"), as a
   Koji hub with ``EnableMaven = False`` does;
 * features this hub has no storage for yet (build notifications, content generators, side tags)
-  or no task handler for (chain builds, dist repos, host restarts, failed-tree saves): a
+  or no task handler for (chain builds, host restarts, failed-tree saves): a
   GenericError saying so, instead of Koji's "Invalid method" which reads like a client bug.
   Where such a feature only *lists*, the list is empty, which is the truth on this hub
   (no notification or side tag can exist), so ``koji list-notifications`` and friends work.
@@ -211,12 +211,6 @@ def importArchive(filepath, buildinfo, type, typeInfo):
 def chainBuild(srcs, target, opts=None, priority=None, channel=None):
     assert_login()
     _unsupported("chainBuild")
-
-
-@export
-def distRepo(tag, keys, **task_opts):
-    assert_login()
-    _unsupported("distRepo")
 
 
 @export

@@ -50,7 +50,8 @@ class Handler:
 HANDLERS: dict[str, Handler] = {}
 
 #: Handler modules, loaded by :func:`load_all`. Modules that do not exist (yet) are skipped.
-HANDLER_MODULES = ["misc", "newrepo", "livecd", "livemedia", "image", "build", "runroot"]
+HANDLER_MODULES = ["misc", "newrepo", "distrepo", "livecd", "livemedia", "image", "build",
+                   "runroot"]
 
 
 def handler(method, weight=1.0, channel=None, aliases=()):
