@@ -185,3 +185,40 @@ def test_fetch_bounds_and_hostile_locations(mode_repos, tmp_path):
         fetch_repodata(url, str(tmp_path / "f3"))
     with pytest.raises(RemoteRepoError, match=r"not an http\(s\) URL"):
         fetch_repodata("ftp://127.0.0.1/repo/", str(tmp_path / "f4"))
+
+
+def test_https_mirror_verified_against_the_system_cas(mode_repos, tag_rpms, tmp_path,
+                                                      monkeypatch):
+    """An https mirror is read when its CA is trusted (SSL_CERT_FILE, as the system's CAs are)
+    and refused with the URL and the TLS error when it is not."""
+    import functools
+    import http.server
+    import ssl
+    import threading
+
+    from pungi_like.buildsvc import certs
+
+    pki = str(tmp_path / "pki")
+    certs.make_ca(pki)
+    certs.make_server_cert(pki, ["127.0.0.1"])
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(tmp_path / "web"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(os.path.join(pki, "server.crt"), os.path.join(pki, "server.key"))
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = "https://127.0.0.1:%d/ext-a/" % server.server_address[1]
+    try:
+        with pytest.raises(RepoGenError, match=r"external repo %s: .*CERTIFICATE_VERIFY_FAILED"
+                           % url):
+            generate_repo(str(tmp_path / "untrusted"), tag_rpms, arches=["x86_64"],
+                          external_repos=[(url, 10, "koji")])
+        monkeypatch.setenv("SSL_CERT_FILE", os.path.join(pki, "ca.crt"))
+        generate_repo(str(tmp_path / "trusted"), tag_rpms, arches=["x86_64"],
+                      external_repos=[(url, 10, "koji")])
+        assert ("ext-tool", "1.0", url) in primary_records(tmp_path / "trusted" / "x86_64")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -160,6 +160,27 @@ def test_unsigned_packages_fail_unless_skipped_or_allowed(sqlite_qhub, signed_rp
                                                        "gamma"]
     assert _sigkey_of(os.path.join(x86, "Packages", "g", "gamma-3.0-1.x86_64.rpm")) is None
 
+    # a signature whose signed copy is gone: missing files, unless --write-signed-rpms
+    signed_beta = os.path.join(hub.topdir, "packages", "beta", "2.0", "1", "data", "signed",
+                               sigkey, "noarch", "beta-2.0-1.noarch.rpm")
+    os.unlink(signed_beta)
+    res = hub.koji("dist-repo", "--wait", "--skip-missing-signatures", "dist-tag", sigkey,
+                   check=False)
+    assert res.returncode != 0
+    failed = s.listTasks(opts={"method": "createdistrepo", "decode": True})[-1]
+    with pytest.raises(koji.GenericError, match="Packages missing from the filesystem. See "
+                                                "missing_files.log."):
+        s.getTaskResult(failed["id"])
+    assert "beta-2.0-1.noarch.rpm" in s.downloadTaskOutput(failed["id"],
+                                                           "missing_files.log").decode()
+    hub.koji("dist-repo", "--wait", "--skip-missing-signatures", "--write-signed-rpms",
+             "dist-tag", sigkey)
+    assert _sigkey_of(signed_beta) == sigkey
+    written = s.getRepo("dist-tag", dist=True)
+    assert written["id"] > newer["id"]
+    assert _sigkey_of(os.path.join(hub.topdir, "repos-dist", "dist-tag", str(written["id"]),
+                                   "x86_64", "Packages", "b", "beta-2.0-1.noarch.rpm")) == sigkey
+
     # a key with no signatures on the hub: nothing signed with it
     res = hub.koji("dist-repo", "--wait", "dist-tag", "0badc0de", check=False)
     assert res.returncode != 0
