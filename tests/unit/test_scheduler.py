@@ -151,7 +151,8 @@ def test_unit_records_hash_of_inputs_with_outputs(tmp_path):
     Scheduler([Unit("gather.A.x86_64", lambda u: {"count": 2}, inputs=inputs)], compose, 1).run()
     record = json.load(open(os.path.join(compose.paths.units_dir(), "gather.A.x86_64.json")))
     assert record["inputs_hash"] == inputs_hash(
-        {"inputs": {"arch": "x86_64", "packages": ["a", "b"]}, "needs": {}, "after": {}})
+        {"inputs": {"arch": "x86_64", "packages": ["a", "b"]}, "needs": {}, "after": {},
+         "content": {}})
     assert record["outputs"] == {"count": 2}
     assert record["inputs"] == inputs
 

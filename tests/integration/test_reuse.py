@@ -1,0 +1,272 @@
+"""Reuse of old composes and resume of killed ones, on real small composes (issue 12).
+
+Two variants share one package set: Server carries ``tool`` (and ``tool-data`` by its
+dependency), Client carries ``other``. A re-run with nothing changed takes every unit from the
+first compose; after ``other`` is upgraded only the units that see it run again; Pungi's
+``*_allow_reuse`` options and ``--no-reuse`` turn it off; a compose killed with SIGKILL when a
+phase's first unit starts and then resumed is byte-identical to one never interrupted.
+"""
+
+import filecmp
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from pungi_like.universe.rpmbuild import Package, build_packages
+from tests.integration.tinycompose import compose_dirs, driver_cmd, make_inputs
+
+pytestmark = pytest.mark.integration
+
+VARIANTS = """<?xml version="1.0" encoding="UTF-8"?>
+<variants>
+  <variant id="Server" name="Server" type="variant">
+    <arches><arch>x86_64</arch></arches>
+    <groups><group default="true">core</group></groups>
+  </variant>
+  <variant id="Client" name="Client" type="variant">
+    <arches><arch>x86_64</arch></arches>
+    <groups><group default="true">extra</group></groups>
+  </variant>
+</variants>
+"""
+COMPS = """<?xml version="1.0" encoding="UTF-8"?>
+<comps>
+  <group><id>core</id><name>Core</name><default>true</default><uservisible>true</uservisible>
+    <packagelist><packagereq type="mandatory">tool</packagereq></packagelist></group>
+  <group><id>extra</id><name>Extra</name><default>true</default><uservisible>true</uservisible>
+    <packagelist><packagereq type="mandatory">other</packagereq></packagelist></group>
+</comps>
+"""
+REUSE_ALL = "\ngather_allow_reuse = True\nbuildinstall_allow_reuse = True\n"
+EPOCH = "1700000000"
+
+
+def _other(version):
+    return Package("other", version=version,
+                   files={"/usr/bin/other": f"#!/bin/sh\n# {version}\n"})
+
+
+def make_release(tmp, extra_conf=REUSE_ALL):
+    conf = make_inputs(str(tmp), [
+        Package("tool", files={"/usr/bin/tool": "#!/bin/sh\n"}, requires=["tool-data"]),
+        Package("tool-data", arch="noarch", files={"/usr/share/tool/data": "d\n"}),
+        _other("1.0")], ["tool"])
+    with open(os.path.join(tmp, "variants.xml"), "w") as fh:
+        fh.write(VARIANTS)
+    with open(os.path.join(tmp, "comps.xml"), "w") as fh:
+        fh.write(COMPS)
+    with open(conf, "a") as fh:
+        fh.write(extra_conf)
+    return conf
+
+
+def upgrade_other(tmp):
+    from pungi_like.rpmtools import repodata
+
+    repo = os.path.join(tmp, "repo")
+    for name in os.listdir(repo):
+        if name.startswith("other-1.0-"):
+            os.unlink(os.path.join(repo, name))
+    build_packages([_other("2.0")], repo, workdir=os.path.join(tmp, "rpmbuild2"))
+    repodata.createrepo(repo)
+
+
+def compose(conf, target, *extra, env=None):
+    env = dict(os.environ if env is None else env)
+    before = set(compose_dirs(target)) if os.path.isdir(target) else set()
+    proc = subprocess.run(driver_cmd(conf, target, *extra), capture_output=True, text=True,
+                          env=env)
+    new = [d for d in compose_dirs(target) if d not in before]
+    return proc, (new[-1] if new else None)
+
+
+def timeline(topdir):
+    with open(os.path.join(topdir, "logs", "global", "timeline.json")) as fh:
+        return {u["unit"]: u for u in json.load(fh)["units"]}
+
+
+def reused(topdir):
+    return {name for name, u in timeline(topdir).items() if u.get("reused")}
+
+
+#: units that always run: the manifests name the compose, and the checks of them follow
+ALWAYS_RUN = {"metadata.write", "test.images", "test.manifests"}
+
+
+def identity(topdir):
+    with open(os.path.join(topdir, "work", "global", "composeinfo-base.json")) as fh:
+        info = json.load(fh)
+    return info["id"], info["respin"]
+
+
+def tree(topdir):
+    """compose/ with the compose's id (and respin in the manifests) taken out of names and
+    bytes."""
+    cid, respin = identity(topdir)
+    out = {}
+    for base, _dirs, files in os.walk(os.path.join(topdir, "compose")):
+        for name in files:
+            path = os.path.join(base, name)
+            data = open(path, "rb").read().replace(cid.encode(), b"{id}")
+            data = data.replace(b'"respin": %d' % respin, b'"respin": N')
+            out[os.path.relpath(path, topdir).replace(cid, "{id}")] = data
+    return out
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("reuse")
+    return tmp, make_release(tmp)
+
+
+def test_a_rerun_with_nothing_changed_reuses_every_unit(release, tmp_path):
+    tmp, conf = release
+    target = tmp_path / "composes"
+    proc, cold = compose(conf, target)
+    assert proc.returncode == 0, proc.stderr
+    assert reused(cold) == set()
+    proc, warm = compose(conf, target)
+    assert proc.returncode == 0, proc.stderr
+    units = timeline(warm)
+    assert set(units) - ALWAYS_RUN == reused(warm)
+    assert len(reused(warm)) >= 15
+    cold_id = identity(cold)[0]
+    assert {units[u]["reused_from"] for u in reused(warm)} == {cold_id}
+    # the same compose/ apart from the compose id, every reused file a hard link of the old one
+    assert tree(cold) == tree(warm)
+    iso = "compose/Server/x86_64/iso/%s-Server-x86_64-dvd1.iso"
+    old_iso = os.path.join(cold, iso % cold_id)
+    new_iso = os.path.join(warm, iso % identity(warm)[0])
+    assert os.path.samefile(old_iso, new_iso)
+    log = open(os.path.join(warm, "logs/global/pungi.global.log")).read()
+    assert f"[createiso.Server.x86_64] reused from {cold_id}" in log
+    # the old compose may go: the new one is self-contained
+    shutil.rmtree(cold)
+    proc = subprocess.run(["rpm", "-qp", "--qf", "%{NAME}", os.path.join(
+        warm, "compose/Client/x86_64/os/Packages/other-1.0-1.x86_64.rpm")],
+        capture_output=True, text=True)
+    assert proc.stdout == "other"
+    # the compose diff against the previous compose of the release is in logs/global
+    assert os.path.exists(os.path.join(warm, "logs/global/compose-diff.txt"))
+
+
+def test_one_changed_package_reruns_exactly_the_units_that_see_it(tmp_path):
+    # with the time stamps fixed: by default they come from the newest build of the package
+    # set, which the upgrade changes, and then every tree's repodata changes with them
+    env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH)
+    conf = make_release(tmp_path / "in")
+    target = tmp_path / "composes"
+    proc, cold = compose(conf, target, env=env)
+    assert proc.returncode == 0, proc.stderr
+    upgrade_other(str(tmp_path / "in"))
+    proc, warm = compose(conf, target, env=env)
+    assert proc.returncode == 0, proc.stderr
+    ran = set(timeline(warm)) - reused(warm)
+    # the package set and both gathers read the package set; only Client's trees and images
+    # hold "other"
+    assert ran == ALWAYS_RUN | {
+        "pkgset.global", "pkgset.x86_64", "gather.Server.x86_64", "gather.Client.x86_64",
+        "createrepo.Client.x86_64", "createrepo.Client.src", "createiso.Client.x86_64",
+        "createiso.Client.src", "imagechecksum.Client.x86_64",
+        "test.repoclosure.Client.x86_64"}, sorted(ran)
+    assert "createiso.Server.x86_64" in reused(warm)
+    assert os.path.exists(os.path.join(
+        warm, "compose/Client/x86_64/os/Packages/other-2.0-1.x86_64.rpm"))
+    assert not os.path.exists(os.path.join(
+        warm, "compose/Client/x86_64/os/Packages/other-1.0-1.x86_64.rpm"))
+    diff = open(os.path.join(warm, "logs/global/compose-diff.txt")).read()
+    assert "other" in diff and "2.0" in diff
+
+
+def test_allow_reuse_false_and_no_reuse_turn_it_off(tmp_path):
+    conf = make_release(tmp_path / "in", extra_conf="\ngather_allow_reuse = False\n")
+    target = tmp_path / "composes"
+    proc, cold = compose(conf, target)
+    assert proc.returncode == 0, proc.stderr
+    proc, warm = compose(conf, target)
+    assert proc.returncode == 0, proc.stderr
+    done = reused(warm)
+    assert "gather.Server.x86_64" not in done and "gather.Client.x86_64" not in done
+    # what follows gather is the same, so it is still taken over
+    assert {"pkgset.global", "createrepo.Server.x86_64", "createiso.Client.x86_64"} <= done
+    log = open(os.path.join(warm, "logs/global/pungi.global.log")).read()
+    assert re.search(r"Reuse: off for [a-z_, ]*\bgather\b[a-z_, ]*\(\*_allow_reuse = False\)", log)
+    proc, none = compose(conf, target, "--no-reuse")
+    assert proc.returncode == 0, proc.stderr
+    assert reused(none) == set()
+
+
+def test_old_composes_option_and_a_bad_one(release, tmp_path):
+    tmp, conf = release
+    proc, old = compose(conf, tmp_path / "elsewhere")
+    assert proc.returncode == 0, proc.stderr
+    proc, new = compose(conf, tmp_path / "here", "--old-composes", str(tmp_path / "elsewhere"))
+    assert proc.returncode == 0, proc.stderr
+    assert "createiso.Client.x86_64" in reused(new)
+    proc, _ = compose(conf, tmp_path / "here2", "--old-composes", str(tmp_path / "nowhere"))
+    assert proc.returncode != 0
+    assert "--old-composes" in proc.stderr and "nowhere" in proc.stderr
+
+
+PHASES = ["init", "pkgset", "gather", "createrepo", "createiso", "imagechecksum", "metadata",
+          "test"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(release, tmp_path_factory):
+    tmp, conf = release
+    target = tmp_path_factory.mktemp("whole")
+    env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH)
+    proc, topdir = compose(conf, target, "--no-reuse", env=env)
+    assert proc.returncode == 0, proc.stderr
+    return topdir
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_a_killed_compose_resumed_equals_an_uninterrupted_one(release, uninterrupted, phase,
+                                                              tmp_path):
+    tmp, conf = release
+    target = tmp_path / "composes"
+    env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH, PUNGI_LIKE_KILL_AT_UNIT=f"{phase}.*")
+    proc, killed = compose(conf, target, "--no-reuse", env=env)
+    assert proc.returncode == -9, (proc.returncode, proc.stderr)
+    assert open(os.path.join(killed, "STATUS")).read().strip() == "STARTED"
+    units_dir = os.path.join(killed, "work", "global", "units")
+    finished = {name[:-len(".json")] for name in (
+        os.listdir(units_dir) if os.path.isdir(units_dir) else [])}
+    assert phase == "init" or finished
+    env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH)
+    proc = subprocess.run(driver_cmd(conf, target)[:2] + ["--resume", killed, "--quiet"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert open(os.path.join(killed, "STATUS")).read().strip() == "FINISHED"
+    # every unit that had finished before the kill is kept, not run again
+    assert finished - ALWAYS_RUN <= reused(killed), sorted(finished - reused(killed))
+    assert {u["reused_from"] for u in timeline(killed).values() if u.get("reused")} <= {
+        os.path.basename(killed)}
+    # byte for byte what an uninterrupted compose made
+    whole = tree(uninterrupted)
+    assert os.path.basename(killed) == os.path.basename(uninterrupted)
+    assert sorted(tree(killed)) == sorted(whole)
+    top = os.path.join(uninterrupted, "compose")
+    files = sorted(os.path.relpath(os.path.join(base, name), top)
+                   for base, _dirs, names in os.walk(top) for name in names)
+    assert len(files) == len(whole) > 40
+    _, mismatch, errors = filecmp.cmpfiles(os.path.join(uninterrupted, "compose"),
+                                           os.path.join(killed, "compose"), files, shallow=False)
+    assert mismatch == [] and errors == []
+
+
+def test_resume_of_a_finished_compose_is_a_no_op(release, uninterrupted):
+    tmp, conf = release
+    status = os.path.join(uninterrupted, "STATUS")
+    mtime = os.stat(status).st_mtime_ns
+    proc = subprocess.run(driver_cmd(conf, "x")[:2] + ["--resume", uninterrupted],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "is FINISHED already: nothing to resume" in proc.stdout
+    assert os.stat(status).st_mtime_ns == mtime
