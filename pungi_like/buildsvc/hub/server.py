@@ -73,6 +73,9 @@ class HubConfig:
     #: suffixes ``add-sidetag --suffix`` may ask for, and the template of side tag names
     sidetag_allowed_suffixes: list = field(default_factory=list)
     sidetag_name_template: str = "{basetag}-side-{tag_id}"
+    #: hub.conf EmailDomain: build notifications record ``<user>@<EmailDomain>`` (no mail is
+    #: sent: DisableNotifications is always on here)
+    email_domain: str | None = None
 
     @classmethod
     def load(cls, topdir):

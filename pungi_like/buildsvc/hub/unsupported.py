@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import koji
 
-from .common import as_int, assert_login, get_user_row
-from .context import context
-from .registry import export, read_only
+from .common import assert_login
+from .registry import export
 
 
 def _disabled(feature):
@@ -85,81 +84,6 @@ def dudBuild(dud_name, dud_version, arches, target, pkg_list, optional_arches=No
              scratch=False, alldeps=False, scmurl=None, priority=None):
     """Driver update disk builds (Koji's dud plugin): not enabled on this hub."""
     _disabled("dud")
-
-
-# ---------------------------------------------------------------------------------------------
-# build notifications: no storage on this hub, so none exist
-
-
-def _user_id(userID):
-    if userID is None:
-        assert_login()
-        return context.user["id"]
-    return get_user_row(userID, strict=True)["id"]
-
-
-@read_only
-def getBuildNotifications(userID=None):
-    """A user's build notifications: always none here (no notification storage)."""
-    _user_id(userID)
-    return []
-
-
-@read_only
-def getBuildNotificationBlocks(userID=None):
-    """A user's notification blocks: always none here (no notification storage)."""
-    _user_id(userID)
-    return []
-
-
-def _get_notification(id, strict):
-    id = as_int(id, "id")
-    if strict:
-        raise koji.GenericError("No notification with ID %i found" % id)
-    return None
-
-
-@read_only
-def getBuildNotification(id, strict=False):
-    """A build notification by id: none exists on this hub."""
-    return _get_notification(id, strict)
-
-
-@read_only
-def getBuildNotificationBlock(id, strict=False):
-    """A notification block by id: none exists on this hub."""
-    return _get_notification(id, strict)
-
-
-@export
-def createNotification(user_id, package_id, tag_id, success_only):
-    """Build notifications need storage this hub does not have."""
-    assert_login()
-    _unsupported("Build notification")
-
-
-@export
-def updateNotification(id, package_id, tag_id, success_only):
-    assert_login()
-    _get_notification(id, True)
-
-
-@export
-def deleteNotification(id):
-    assert_login()
-    _get_notification(id, True)
-
-
-@export
-def createNotificationBlock(user_id, package_id=None, tag_id=None):
-    assert_login()
-    _unsupported("Build notification")
-
-
-@export
-def deleteNotificationBlock(id):
-    assert_login()
-    _get_notification(id, True)
 
 
 # ---------------------------------------------------------------------------------------------

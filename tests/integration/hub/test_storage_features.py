@@ -197,3 +197,72 @@ def test_side_tags(conf_hub, koji_available):
         [stacked, again]
     hub.koji("remove-sidetag", stacked)   # an admin may remove anyone's
     assert hub.out("list-sidetags", noauth=True).split() == [again]
+
+
+def test_build_notifications(hub, rpms, koji_available):
+    """Storage and API of build notifications (no mail is sent: DisableNotifications)."""
+    hub.koji("import", *[p for p in rpms if "/hello-" in p])
+    hub.koji("add-tag", "t1", "--arches", "x86_64")
+    hub.koji("call", "getLoggedInUser", user="bob")   # bob's account, made at first login
+    assert "No notifications" in hub.out("list-notifications", "--mine", user="alice")
+    hub.koji("add-notification", "--package", "hello", user="alice")
+    hub.koji("add-notification", "--tag", "t1", "--success-only", user="alice")
+    alice, bob = (_call(hub, "getUser", u, noauth=True) for u in ("alice", "bob"))
+    pkg = _call(hub, "getPackageID", "hello", noauth=True)
+    tag = _call(hub, "getTagID", "t1", noauth=True)
+    notes = _call(hub, "getBuildNotifications", "alice", noauth=True)
+    assert [(n["user_id"], n["package_id"], n["tag_id"], n["success_only"]) for n in notes] == \
+        [(alice["id"], pkg, None, False), (alice["id"], None, tag, True)], notes
+    assert all(n["email"].startswith("alice@") for n in notes)
+    listing = hub.out("list-notifications", "--mine", user="alice")
+    assert "hello" in listing and "t1" in listing, listing
+    # faults and permissions
+    assert _denied(hub, "add-notification", "--package", "hello") == \
+        "GenericError: notification already exists"
+    rc, _o, err = hub.koji("add-notification", "--user", "bob", "--package", "hello",
+                           user="alice", check=False)
+    assert rc != 0 and "--user requires admin permission" in err, err
+    assert _denied(hub, "call", "createNotification", bob["id"], pkg, None, False) == \
+        "GenericError: user alice cannot create notifications for user bob"
+    assert _denied(hub, "call", "updateNotification", notes[0]["id"], None, tag, True,
+                   user="bob") == \
+        "GenericError: user %i cannot update notifications for user %i" % (bob["id"],
+                                                                            alice["id"])
+    assert _denied(hub, "remove-notification", str(notes[0]["id"]), user="bob") == \
+        "GenericError: user %i cannot delete notifications for user %i" % (bob["id"],
+                                                                            alice["id"])
+    assert _denied(hub, "call", "getBuildNotification", 99999, "strict=True") == \
+        "GenericError: No notification with ID 99999 found"
+    assert _denied(hub, "call", "createNotification", alice["id"], "nosuch", None, False) == \
+        "GenericError: No such entry in table package: nosuch"
+    # an admin acts for others
+    hub.koji("add-notification", "--user", "bob", "--tag", "t1")
+    assert [n["tag_id"] for n in _call(hub, "getBuildNotifications", "bob", noauth=True)] == \
+        [tag]
+    # edit and remove
+    hub.koji("edit-notification", "--tag", "t1", "--no-success-only", str(notes[0]["id"]),
+             user="alice")
+    edited = _call(hub, "getBuildNotification", notes[0]["id"], noauth=True)
+    assert (edited["package_id"], edited["tag_id"], edited["success_only"]) == \
+        (pkg, tag, False), edited
+    hub.koji("remove-notification", str(notes[1]["id"]), user="alice")
+    assert [n["id"] for n in _call(hub, "getBuildNotifications", "alice", noauth=True)] == \
+        [notes[0]["id"]]
+
+    # blocks
+    hub.koji("block-notification", "--package", "hello", user="alice")
+    blocks = _call(hub, "getBuildNotificationBlocks", "alice", noauth=True)
+    assert [(b["user_id"], b["package_id"], b["tag_id"]) for b in blocks] == \
+        [(alice["id"], pkg, None)], blocks
+    assert "Notification blocks" in hub.out("list-notifications", "--mine", user="alice")
+    assert _denied(hub, "block-notification", "--package", "hello") == \
+        "error: Notification already exists."                  # the CLI's own check
+    assert _denied(hub, "call", "createNotificationBlock", alice["id"], pkg) == \
+        "GenericError: notification already exists"
+    assert _denied(hub, "unblock-notification", str(blocks[0]["id"]), user="bob") == \
+        "GenericError: user %i cannot delete notification blocks for user %i" % (
+            bob["id"], alice["id"])
+    hub.koji("unblock-notification", str(blocks[0]["id"]), user="alice")
+    assert _call(hub, "getBuildNotificationBlocks", "alice", noauth=True) == []
+    assert _denied(hub, "call", "deleteNotificationBlock", blocks[0]["id"]) == \
+        "GenericError: No notification block with ID %i found" % blocks[0]["id"]
