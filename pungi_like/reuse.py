@@ -230,7 +230,7 @@ def content_inputs(compose, unit):
             variants = _path_digest(conf.resolve_path(conf.variants_file))
         except Exception:  # noqa: B902 - an scm variants file: its copy in work/ is compared
             variants = str(conf.variants_file)
-        cache = {"options": values, "variants": variants,
+        cache = {"software": software_digest(), "options": values, "variants": variants,
                  "source_date_epoch": os.environ.get("SOURCE_DATE_EPOCH"),
                  "skipped_phases": sorted(getattr(compose, "skipped_phases", ()) or ())}
         compose._reuse_global_inputs = cache
@@ -267,6 +267,14 @@ def content_inputs(compose, unit):
     if unit.name == "pkgset.global" and getattr(conf, "pkgset_source", None) == "koji":
         result["koji"] = koji_fingerprint(compose)
     return result
+
+
+def software_digest():
+    """The version of pungi_like: another release may make other bytes, so nothing is reused
+    across one (as in Pungi, the code itself is not hashed)."""
+    import pungi_like
+
+    return pungi_like.__version__
 
 
 def _path_digest(path):
