@@ -200,6 +200,11 @@ def test_deployment_sequence(wheel_venv, tmp_path):
                                               stderr=subprocess.STDOUT, env=env,
                                               cwd=str(tmp_path)))
 
+        # the testbed workflow below runs before the builder starts: the hub runs its tagBuild
+        # tasks itself (as a site without builders would set it)
+        from pungi_like.buildsvc.hub.scheduler import write_settings
+
+        write_settings(str(top), tag_tasks_in_hub=True)
         start("pungi-like-hub.service", "hub.log")
         deadline = time.monotonic() + 60
         while run(*koji, "hello", check=False).returncode != 0:

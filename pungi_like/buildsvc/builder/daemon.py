@@ -1,20 +1,34 @@
-"""The builder daemon: logs in as a host, takes tasks, runs each in a forked child process.
+"""The builder daemon: kojid's engine, ``koji.daemon.TaskManager``, with our task handlers.
 
-Loop (every ``poll_interval`` seconds): reap finished children (a child that died without
-closing its task fails it); ``host.getHostTasks`` (tasks open on this host: the load is the sum
-of the weights of those not waiting; open tasks without a process are freed, processes whose
-task is no longer open to us, e.g. canceled, are killed); ``host.updateHost`` (the check-in:
-load, ready, methods, maxjobs, arches, capacity); then, while there is room, ``host.getTasks``
-(the tasks the hub's scheduler ASSIGNED to this host, as for kojid 1.34+) and ``host.openTask``
-for those whose weight fits the free capacity (a task bigger than the whole capacity is still
-taken when nothing else runs); a task with no handler is refused. ``openTask`` is atomic on the
-hub, so several builders share one queue safely. SIGTERM: children are killed, their tasks freed, the
-host reported not ready.
+``pungi-like-builder`` is kojid's main loop around the TaskManager of the installed koji
+library: ``updateBuildroots`` (expire the host's buildroots whose tasks ended), ``updateTasks``
+(the tasks open on this host: the load is the sum of the weights of those not waiting; an open
+task without a process is freed; a process whose task was canceled or given to another host is
+killed), ``getNextTask`` (check in with ``host.updateHost`` - load, ready, methods, maxjobs - and
+open one of the tasks the hub's scheduler ASSIGNED to this host, as kojid 1.34+ does; a task
+with no handler is refused), then a sleep of ``sleeptime`` when nothing was taken. Each task runs
+in a forked process with its own subsession; its handler is a ``koji.tasks.BaseTaskHandler``:
+koji.tasks' standard ones (fork, subtask, dependantTask, waitrepo, restart, restartVerify,
+restartHosts, shutdown, ...) and ours (kojitasks.py, the same classes kojid loads as a plugin).
 
-A task process dies with its daemon: it asks the kernel for SIGTERM when the daemon goes
-(``PR_SET_PDEATHSIG``) and then kills its whole process group, so a daemon killed alone leaves no
-orphan to run a task the next daemon runs again. The daemon takes the host's exclusive session at
-login, so the hub refuses anything an older daemon's session (or a stray child of it) still sends.
+What this module adds to the engine, and why (doc/builder-tasks.md "On kojid's engine"):
+
+* the embedded service's process model: the daemon stops when its ``parent_pid`` is gone, and a
+  task process asks the kernel for SIGTERM when the daemon dies (``PR_SET_PDEATHSIG``) and then
+  kills its process group, so a daemon killed alone leaves no orphan running a task that the next
+  daemon runs again;
+* a task process that dies without closing its task (a crash) fails the task with "task process
+  exited with status N" / "killed by signal N" (kojid leaves it OPEN until the daemon restarts);
+* a task the hub freed and assigned back to this host while its old process still runs: the old
+  process is killed before the task is opened again, so two runs never overlap;
+* ``restart`` (restartHosts) re-executes the daemon (kojid: ``os.execv``) with the same arguments;
+* the host's ``arches``/``capacity`` from the command line are reported with the check-in;
+* kojid's load-average gate (no new task while the 1-minute load exceeds 4 x CPUs) is off: the
+  hub's capacity and MaxJobs limit the work, and on a shared machine the gate would stall every
+  builder at once.
+
+The daemon takes the host's exclusive session at login, so the hub refuses anything an older
+daemon's session (or a stray child of it) still sends.
 """
 
 from __future__ import annotations
@@ -26,16 +40,15 @@ import os
 import signal
 import sys
 import time
-import traceback
+import types
 import xmlrpc.client
 from dataclasses import dataclass, field
 from typing import Optional
 
 import koji
+import koji.daemon
+import koji.tasks
 import koji.xmlrpcplus
-
-from . import handlers
-from .taskctx import TaskContext
 
 log = logging.getLogger("pungi_like.buildsvc.builder")
 
@@ -88,253 +101,186 @@ def die_with_parent(parent_pid):
         os.killpg(0, signal.SIGKILL)
 
 
-class Builder:
-    def __init__(self, opts: BuilderOptions):
-        self.opts = opts
-        self.session = None
-        self.host = None
-        self.pids = {}          # task_id -> pid
-        self.subsessions = {}   # task_id -> ClientSession
-        self.stopping = False
-        self.load = 0.0
-        handlers.load_all()
+class TaskManager(koji.daemon.TaskManager):
+    """kojid's TaskManager with the additions listed in the module's doc."""
 
-    # --- lifecycle ----------------------------------------------------------------------
+    def __init__(self, options, session):
+        super().__init__(options, session)
+        self.daemon_pid = os.getpid()
 
-    def login(self):
-        self.session = make_session(self.opts)
-        self.host = self.session.host.getHost()
-        log.info("logged in as host %s (id %s)", self.host["name"], self.host["id"])
-        if self.opts.topurl is None:
-            self.opts.topurl = self.opts.hub.rsplit("/kojihub", 1)[0] + "/kojifiles"
-        os.makedirs(self.opts.workdir, exist_ok=True)
-
-    def run(self, max_cycles=None):
-        """Poll until SIGTERM/SIGINT (or ``max_cycles``); returns 0."""
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
-        if self.session is None:
-            self.login()
-        cycles = 0
-        try:
-            while not self.stopping:
-                if self.opts.parent_pid and os.getppid() != self.opts.parent_pid:
-                    log.warning("parent process %d is gone; stopping", self.opts.parent_pid)
-                    break
-                try:
-                    self.cycle()
-                except (koji.AuthError, koji.AuthExpired):
-                    log.warning("session lost; logging in again")
-                    self.login()
-                except Exception:  # the daemon outlives hub hiccups
-                    log.exception("builder cycle failed")
-                cycles += 1
-                if max_cycles and cycles >= max_cycles:
-                    break
-                self._sleep(self.opts.poll_interval)
-        finally:
-            self.shutdown()
-        return 0
-
-    def _on_signal(self, signum, _frame):
-        log.info("signal %d: stopping", signum)
-        self.stopping = True
-
-    def _sleep(self, seconds):
-        end = time.monotonic() + seconds
-        while not self.stopping and time.monotonic() < end:
-            time.sleep(min(0.05, seconds))
-
-    def shutdown(self):
-        for tid, pid in list(self.pids.items()):
-            self._kill(pid)
-        ids = list(self.pids)
-        self.pids.clear()
-        try:
-            if self.session is not None:
-                if ids:
-                    log.info("freeing tasks %s", ids)
-                    self.session.host.freeTasks(ids)
-                self.session.host.updateHost(0.0, False)
-                self.session.logout()
-        except Exception:
-            log.exception("could not report shutdown to the hub")
-
-    @staticmethod
-    def _kill(pid):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
-
-    # --- one cycle ------------------------------------------------------------------------
-
-    def cycle(self):
-        self.reap()
-        self.update_tasks()
-        self.session.host.updateHost(self.load, True, self._hostdata())
-        if self.stopping:
-            return
-        self.take_tasks()
-
-    def _hostdata(self):
-        data = {"methods": handlers.methods(), "maxjobs": self.opts.maxjobs}
-        if self.opts.arches:
-            data["arches"] = list(self.opts.arches)
-        if self.opts.capacity:
-            data["capacity"] = float(self.opts.capacity)
+    def _get_host_data(self):
+        data = super()._get_host_data()
+        if getattr(self.options, "arches", None):
+            data["arches"] = list(self.options.arches)
+        if getattr(self.options, "capacity", None):
+            data["capacity"] = float(self.options.capacity)
         return data
 
-    def reap(self):
-        for tid, pid in list(self.pids.items()):
-            try:
-                done, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done, status = pid, 0
-            if not done:
-                continue
-            del self.pids[tid]
-            self.subsessions.pop(tid, None)
-            code = os.waitstatus_to_exitcode(status)
-            if code != 0:
-                self._fail_crashed(tid, code)
+    def readyForTask(self):
+        # kojid's checks without its load-average gate (see the module's doc): the engine reads
+        # os.getloadavg, which reports no load for the duration of the call
+        real = os.getloadavg
+        os.getloadavg = _no_load
+        try:
+            return super().readyForTask()
+        finally:
+            os.getloadavg = real
+
+    def takeTask(self, task):
+        pid = self.pids.get(task["id"])
+        if pid is not None:
+            # freed by the hub (e.g. a late check-in) and assigned to us again while its old
+            # process still runs: that process no longer holds it and must not run beside a new one
+            self.logger.info("task %d was freed while its process ran; killing it", task["id"])
+            _kill_group(pid)
+            del self.pids[task["id"]]
+            self.subsessions.pop(task["id"], None)
+        return super().takeTask(task)
+
+    def forkTask(self, handler):
+        pid, session_id = super().forkTask(handler)
+        log.info("task %d (%s) started in process %d", handler.id, handler.method, pid)
+        return pid, session_id
+
+    def runTask(self, handler):
+        if os.getpid() != self.daemon_pid:   # in the forked task process
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            die_with_parent(self.daemon_pid)
+        return super().runTask(handler)
+
+    def _waitTask(self, task_id, pid=None):
+        pid = pid or self.pids.get(task_id)
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return True
+        if not done:
+            return False
+        code = os.waitstatus_to_exitcode(status)
+        self.logger.info("task %d (pid %d) ended with status %d", task_id, pid, code)
+        if code != 0:
+            self._fail_crashed(task_id, code)
+        return True
 
     def _fail_crashed(self, task_id, code):
         info = self.session.getTaskInfo(task_id)
         if info and info["state"] == koji.TASK_STATES["OPEN"] and \
-                info["host_id"] == self.host["id"]:
+                info["host_id"] == self.host_id:
             how = "killed by signal %d" % -code if code < 0 else "exited with status %d" % code
             msg = "task process %s before finishing task %d" % (how, task_id)
-            log.error(msg)
+            self.logger.error(msg)
             fault = xmlrpc.client.Fault(koji.GenericError.faultCode, msg)
             self.session.host.failTask(task_id, koji.xmlrpcplus.dumps(
                 fault, methodresponse=1, allow_none=1))
 
-    def update_tasks(self):
-        open_tasks = self.session.host.getHostTasks()
-        mine = {t["id"]: t for t in open_tasks}
-        stale = [tid for tid in mine if tid not in self.pids]
-        if stale:
-            log.info("freeing stale tasks %s", stale)
-            self.session.host.freeTasks(stale)
-        for tid, pid in list(self.pids.items()):
-            if tid not in mine:
-                # canceled, or freed by the hub: the process must not go on
-                log.info("task %d is no longer open here; killing its process", tid)
-                self._kill(pid)
-                del self.pids[tid]
-        self.load = sum(t["weight"] for t in open_tasks
-                        if t["id"] in self.pids and not t["waiting"])
-        self.running = {tid: mine[tid] for tid in self.pids if tid in mine}
 
-    def capacity(self):
-        return float(self.opts.capacity or self.host.get("capacity") or 2.0)
-
-    def take_tasks(self):
-        cap = self.capacity()
-        if self.load >= cap or len(self.pids) >= self.opts.maxjobs:
-            return
-        for task in self.session.host.getTasks():
-            if self.stopping or len(self.pids) >= self.opts.maxjobs:
-                break
-            h = handlers.get_handler(task["method"])
-            if h is None:
-                # assigned although we did not report the method: give it back for good
-                self.session.host.refuseTask(task["id"], soft=False,
-                                             msg="no handler for method %s" % task["method"])
-                continue
-            if task["id"] in self.pids:
-                # freed by the hub since update_tasks (e.g. a late check-in): the process still
-                # running it no longer holds it and must not run beside a new one
-                log.info("task %d was freed while its process ran; killing it", task["id"])
-                self._kill(self.pids.pop(task["id"]))
-                self.subsessions.pop(task["id"], None)
-            weight = h.weight if not callable(h.weight) else task.get("weight", 1.0)
-            if self.load + float(weight) > cap and self.load > 0:
-                continue
-            opened = self.session.host.openTask(task["id"])
-            if not opened:
-                continue   # another builder took it
-            self.start_task(opened, h)
-            self.load += float(weight)
-            if self.load >= cap:
-                break
-
-    def start_task(self, task, h):
-        sub = self.session.subsession()
-        daemon_pid = os.getpid()
-        pid = os.fork()
-        if pid == 0:   # child
-            code = 1
-            try:
-                os.setpgid(0, 0)
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
-                die_with_parent(daemon_pid)
-                code = run_task(sub, task, h, self.opts)
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                os._exit(code)
-        self.pids[task["id"]] = pid
-        self.subsessions[task["id"]] = sub
-        log.info("task %d (%s) started in process %d", task["id"], task["method"], pid)
+def _no_load():
+    return (0.0, 0.0, 0.0)
 
 
-def run_task(session, task, h, opts: BuilderOptions) -> int:
-    """Run one opened task in this (child) process; closes or fails it. Returns an exit code."""
-    params = xmlrpc.client.loads(task["request"])[0]
-    args, kwargs = list(params), {}
-    if args and isinstance(args[-1], dict) and args[-1].get("__starstar"):
-        kwargs = dict(args.pop())
-        del kwargs["__starstar"]
-    ctx = TaskContext(session, task, workdir_root=opts.workdir, topdir=opts.topdir,
-                      topurl=opts.topurl, serverca=opts.serverca)
-    ctx.allowed_scms = opts.allowed_scms
-    ok = False
+def _kill_group(pid):
     try:
-        weight = h.task_weight(ctx, args, kwargs)
-        if weight != task.get("weight"):
-            ctx.set_weight(weight)
-        ctx.log.info("task %d %s%r", ctx.task_id, ctx.method, tuple(params))
-        result = h.func(ctx, *args, **kwargs)
-        response = koji.xmlrpcplus.dumps((result,), methodresponse=1, allow_none=1)
-        ok = True
-    except koji.GenericError as exc:
-        ctx.log.error("task failed: %s\n%s", exc, traceback.format_exc())
-        response = koji.xmlrpcplus.dumps(xmlrpc.client.Fault(exc.faultCode, str(exc)),
-                                         methodresponse=1, allow_none=1)
-    except Exception as exc:
-        ctx.log.error("task failed: %s\n%s", exc, traceback.format_exc())
-        response = koji.xmlrpcplus.dumps(
-            xmlrpc.client.Fault(koji.GenericError.faultCode,
-                                 "%s: %s" % (type(exc).__name__, exc)),
-            methodresponse=1, allow_none=1)
-    try:
-        ctx.upload_logs()
-    except Exception:
-        ctx.log.exception("log upload failed")
-    ctx.close()
-    if ok:
-        session.host.closeTask(ctx.task_id, response)
-        if not opts.keep_workdirs:
-            import shutil
-
-            shutil.rmtree(ctx.workdir, ignore_errors=True)
-    else:
-        session.host.failTask(ctx.task_id, response)
-    try:
-        session.logout()
-    except Exception:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
         pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def kojid_options(opts: BuilderOptions):
+    """The options object the engine and the handlers read, with kojid's option names."""
+    return types.SimpleNamespace(
+        maxjobs=opts.maxjobs, sleeptime=opts.poll_interval, workdir=opts.workdir,
+        topdir=opts.topdir, topurl=opts.topurl, serverca=opts.serverca,
+        # kojid's buildroot directory: only its free space is checked (minspace, in MiB)
+        mockdir=opts.workdir, minspace=1, failed_buildroot_lifetime=3600 * 4,
+        buildroot_basic_cleanup_delay=120, buildroot_final_cleanup_delay=86400,
+        allowed_scms=opts.allowed_scms, keep_workdirs=opts.keep_workdirs,
+        arches=opts.arches, capacity=opts.capacity)
+
+
+def make_manager(opts: BuilderOptions, session=None):
+    """A TaskManager logged in as the host, with koji.tasks' handlers and ours (ours win)."""
+    from . import kojitasks
+
+    if opts.topurl is None:
+        opts.topurl = opts.hub.rsplit("/kojihub", 1)[0] + "/kojifiles"
+    os.makedirs(opts.workdir, exist_ok=True)
+    session = session or make_session(opts)
+    tm = TaskManager(kojid_options(opts), session)
+    tm.findHandlers(vars(koji.tasks))
+    tm.findHandlers(kojitasks.task_classes())
+    return tm
+
+
+class _Stop(BaseException):
+    """SIGTERM/SIGINT in the daemon (not an error any handler should catch)."""
+
+
+def _on_signal(signum, _frame):
+    raise _Stop(signum)
+
+
+def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
+    """kojid's main loop; returns 0 on SIGTERM/SIGINT (or after ``max_cycles``)."""
+    tm = tm or make_manager(opts)
+    host = tm.session.host.getHost()
+    log.info("logged in as host %s (id %s)", host["name"], host["id"])
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    cycles = 0
+    restart = False
+    try:
+        while True:
+            if opts.parent_pid and os.getppid() != opts.parent_pid:
+                log.warning("parent process %d is gone; stopping", opts.parent_pid)
+                break
+            taken = False
+            try:
+                tm.updateBuildroots(nolocal=True)
+                tm.updateTasks()
+                taken = tm.getNextTask()
+            except (_Stop, SystemExit, KeyboardInterrupt, koji.tasks.ServerExit):
+                raise
+            except koji.tasks.ServerRestart:
+                restart = True
+                break
+            except (koji.AuthError, koji.AuthExpired):
+                log.warning("session lost; logging in again")
+                tm.session = make_session(opts)
+            except Exception:  # the daemon outlives hub hiccups
+                log.exception("builder cycle failed")
+            cycles += 1
+            if max_cycles and cycles >= max_cycles:
+                break
+            if not taken:
+                time.sleep(opts.poll_interval)
+    except (_Stop, KeyboardInterrupt, koji.tasks.ServerExit) as exc:
+        log.info("stopping (%s)", exc.__class__.__name__ if not isinstance(exc, _Stop)
+                 else "signal %s" % exc.args[0])
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if not restart:
+            try:
+                tm.shutdown()
+                tm.session.logout()
+            except Exception:
+                log.exception("could not report shutdown to the hub")
+    if restart:
+        # kojid's graceful restart (restartHosts): no task runs here any more; the new
+        # process logs in with a new session, whose start time restartVerify checks
+        log.warning("restarting")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "pungi_like.cli.builder"]
+                 + sys.argv[1:])
     return 0
 
 
 def main_loop(opts: BuilderOptions, max_cycles=None) -> int:
-    builder = Builder(opts)
     delay = 1.0
     while True:
         if opts.parent_pid and os.getppid() != opts.parent_pid:
@@ -342,7 +288,7 @@ def main_loop(opts: BuilderOptions, max_cycles=None) -> int:
             return 0
         # a hub that is down or busy at start-up is waited for, not fatal
         try:
-            builder.login()
+            tm = make_manager(opts)
             break
         except koji.AuthError as exc:
             if "not a host" in str(exc) or "certificate" in str(exc).lower():
@@ -352,7 +298,7 @@ def main_loop(opts: BuilderOptions, max_cycles=None) -> int:
             log.warning("hub not reachable (%s); retrying in %.0fs", exc, delay)
         time.sleep(delay)
         delay = min(delay * 2, 5.0)
-    return builder.run(max_cycles=max_cycles)
+    return run(opts, tm, max_cycles=max_cycles)
 
 
 def setup_logging(level="INFO", stream=None):

@@ -41,6 +41,9 @@ DEFAULTS = {
     "repo_delete_grace": 3600.0,  # seconds an EXPIRED repo keeps its files
     "auto_repos": True,           # regenerate build tag repos on change
     "repo_user": "kojira",        # owner of automatic repo requests and their tasks
+    # tagBuild tasks: False (Koji) - a builder runs them (host.tagBuild); True - the hub runs
+    # them at once, for a hub that has no builder (tests of the hub alone)
+    "tag_tasks_in_hub": False,
     # task assignment (assignment.py); Koji's [scheduler] option in the comment
     "ready_timeout": 180.0,       # ReadyTimeout: a host silent this long gets no new tasks
     "assign_timeout": 300.0,      # AssignTimeout: an assignment not opened this long is freed

@@ -1,4 +1,4 @@
-"""Task administration beyond creation and cancelling: setTaskPriority."""
+"""Task administration beyond creation and cancelling: setTaskPriority, restartHosts."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import koji
 from sqlalchemy import select, update
 
 from ..db import schema as s
-from .common import as_int, assert_admin
+from .common import as_int, assert_admin, assert_perm
 from .context import context
 from .registry import export
-from .tasks import FINAL
+from .tasks import FINAL, make_task
 
 
 @export
@@ -31,3 +31,16 @@ def setTaskPriority(task_id, priority, recurse=True):
         ids += children
         todo = children
     context.conn.execute(update(s.task).where(s.task.c.id.in_(ids)).values(priority=priority))
+
+
+@export
+def restartHosts(priority=5, options=None):
+    """Queue a ``restartHosts`` task (``koji restart-hosts``; needs the host permission, as in
+    Koji). A builder runs it with koji.tasks' RestartHostsTask: one ``restart`` and one
+    ``restartVerify`` child pinned to each enabled host (``options``: ``channel``, ``arches``,
+    ``timeout``), each daemon restarting once it runs no task."""
+    assert_perm("host")
+    if options is not None and not isinstance(options, dict):
+        raise koji.ParameterError("Invalid type for options: %s" % type(options).__name__)
+    args = [] if options is None else [options]
+    return make_task("restartHosts", args, priority=as_int(priority, "priority"))

@@ -144,14 +144,6 @@ def promoteBuild(build, force=False):
 
 
 @export
-def restartHosts(priority=5, options=None):
-    from .common import assert_admin
-
-    assert_admin()
-    _unsupported("restartHosts")
-
-
-@export
 def saveFailedTree(buildrootID, full=False, **opts):
     assert_login()
     _unsupported("saveFailedTree")

@@ -99,6 +99,10 @@ def start_hub(tmp_path, pki, backend, extra_args=(), prepare=None):
         db_url = None
     if prepare is not None:
         prepare(str(topdir), db_url)
+    # these hubs run no builder: tagBuild tasks are run by the hub itself
+    from pungi_like.buildsvc.hub.scheduler import write_settings
+
+    write_settings(str(topdir), tag_tasks_in_hub=True)
     subprocess.run(HUB + ["init", "--topdir", str(topdir), "--admin", ADMIN] + db_args,
                    check=True, capture_output=True, cwd=REPO_ROOT)
     port = _free_port()

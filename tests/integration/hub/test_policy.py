@@ -83,6 +83,10 @@ class ConfHub:
                pki / "ca.crt"))
         subprocess.run(HUB + ["init", "--config", str(self.conf_path), "--admin", USERS[0]],
                        check=True, capture_output=True)
+        # no builder here: the hub runs tagBuild tasks itself
+        from pungi_like.buildsvc.hub.scheduler import write_settings
+
+        write_settings(str(self.topdir), tag_tasks_in_hub=True)
         self.log_path = tmp_path / "hub.log"
         self.proc = subprocess.Popen(HUB + ["serve", "--config", str(self.conf_path)],
                                      stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT)

@@ -219,3 +219,11 @@ def assign_qhub(request, tmp_path, task_pki):
                           assign_timeout=2.0, capacity_overcommit=0.0)
     yield hub
     stop_queue_hub(hub)
+
+
+@pytest.fixture
+def pg_patient_qhub(tmp_path, task_pki):
+    """A ``patient_qhub`` on PostgreSQL only."""
+    hub = start_queue_hub(tmp_path, task_pki, "postgres", host_timeout=600.0)
+    yield hub
+    stop_queue_hub(hub)

@@ -1,6 +1,7 @@
 """Builder task handlers: a registry of functions keyed by Koji task method.
 
-A handler is a plain function ``fn(ctx, *params, **opts)`` decorated with :func:`handler`; ``ctx``
+A handler is a plain function ``fn(ctx, *params, **opts)`` decorated with :func:`handler` (the
+builder runs it through a ``koji.tasks.BaseTaskHandler`` class made for it, kojitasks.py); ``ctx``
 is a :class:`~pungi_like.buildsvc.builder.taskctx.TaskContext`, ``params``/``opts`` are the task's
 request as the hub stored it (positional arguments and ``__starstar`` keyword arguments). The
 return value must be XML-RPC marshallable; it becomes the task result (``host.closeTask``). A
@@ -18,10 +19,11 @@ Example::
         ...
         return {"files": [...]}
 
-``weight`` (a number, or a callable ``weight(ctx, *params, **opts) -> float``) is what the
-builder reports with ``host.setTaskWeight`` after opening the task, and what it counts against
-its capacity. ``channel`` documents the channel the hub creates the task in (the hub decides it
-when the task is created; builders only see tasks of channels they are members of).
+``weight`` (a number, or a callable ``weight(handler, *params, **opts) -> float`` given the
+task's ``koji.tasks.BaseTaskHandler`` object) is what the builder reports with
+``host.setTaskWeight`` after opening the task, and what it counts against its capacity.
+``channel`` documents the channel the hub creates the task in (the hub decides it when the task
+is created; builders only see tasks of channels they are members of).
 """
 
 from __future__ import annotations
@@ -40,11 +42,6 @@ class Handler:
     func: Callable
     weight: Union[float, Callable] = 1.0
     channel: Optional[str] = None
-
-    def task_weight(self, ctx, args, kwargs) -> float:
-        if callable(self.weight):
-            return float(self.weight(ctx, *args, **kwargs))
-        return float(self.weight)
 
 
 HANDLERS: dict[str, Handler] = {}
@@ -79,8 +76,3 @@ def load_all() -> dict:
 
 def get_handler(method) -> Optional[Handler]:
     return HANDLERS.get(method)
-
-
-def methods() -> list:
-    """Names of the methods this builder can run (reported to the hub with updateHost)."""
-    return sorted(HANDLERS)

@@ -27,7 +27,7 @@ from . import handler
 from .build import get_repo, upload_all
 
 
-def _weight(ctx, tagInfo, arch, command, weight=None, **_opts):
+def _weight(_handler, tagInfo, arch, command, weight=None, **_opts):
     return max(float(weight), 0.5) if weight else 2.0
 
 
