@@ -2,6 +2,7 @@
 """A Pungi-format compose of the oracle corpus's synthetic universe against its floor.
 
     .venv/bin/python bench/bench_compose.py [--rpms 10000] [--runs 3] [--keep DIR]
+    .venv/bin/python bench/bench_compose.py --rpms 60000 --variants 3 --no-images  # not in CI
 
 Input: the corpus generator (``../shared/oracles/pungi-4.3.2/_inputs/make-repo.sh DIR N 20``,
 N = rpms / 20 specs of 20 binary RPMs each), built once and cached under
@@ -20,9 +21,15 @@ Floor: the tools the compose drives, run directly and one after another on the s
     of the tree's Packages;
   * ``xorriso -as mkisofs -R -J`` on each tree an ISO of ours was made of;
   * sha256 of each of those ISOs (one read).
-It prints the medians over ``--runs`` of ours, of each part of the floor and of their sum, the
-ratio, and the phase spans of our compose from ``logs/global/timeline.json`` (wall span of the
-phase, and the summed time of its units in brackets).
+It prints the medians over ``--runs`` of ours (wall and CPU, the tools it ran included), of each
+part of the floor and of their sum, the ratio, the createrepo phase's summed unit time against
+the bare createrepo_c runs (goal <= 1.2), the time during which pkgset, gather, createrepo or
+metadata ran (the Fedora-sized goal: <= 30 s), the peak RSS of the largest process, and the
+phase spans of our compose from ``logs/global/timeline.json`` (wall span of the phase, and the
+summed time of its units in brackets).
+
+``--variants 3`` adds an ``Everything`` variant (every comps group) to the base scenario's two;
+``--no-images`` skips createiso (and the floor's xorriso and hashing): the Fedora-sized case.
 """
 
 import argparse
@@ -31,6 +38,7 @@ import glob
 import hashlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,6 +57,8 @@ CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "oracles", "pungi-4.3.2")
 GENERATOR = os.path.join(CORPUS, "_inputs")
 SCENARIO = os.path.join(CORPUS, "base")
 SUBPKGS = 20
+#: the phases of the Fedora-sized goal (pkgset + gather + createrepo + metadata <= 30 s)
+CORE_PHASES = ("pkgset", "gather", "createrepo", "metadata")
 
 
 def universe_key(specs, subpkgs):
@@ -82,26 +92,54 @@ def ensure_universe(specs, subpkgs=SUBPKGS):
     return data
 
 
-def render_config(data, conf_dir):
-    """The base scenario's config dir with ``@DATA@`` -> the universe (as the corpus does)."""
+#: the third variant of ``--variants 3``: every group of the generator's comps
+THIRD_VARIANT = b"""  <variant id="Everything" name="Everything" type="variant">
+    <arches>
+      <arch>x86_64</arch>
+    </arches>
+    <groups>
+      <group default="true">peer-core</group>
+      <group default="true">peer-server</group>
+      <group default="true">peer-desktop</group>
+    </groups>
+  </variant>
+</variants>"""
+
+
+def render_config(data, conf_dir, variants=2):
+    """The base scenario's config dir with ``@DATA@`` -> the universe (as the corpus does);
+    ``variants=3`` adds an ``Everything`` variant holding every comps group."""
     os.makedirs(conf_dir, exist_ok=True)
     for name in ("pungi.conf", "variants.xml"):
         with open(os.path.join(SCENARIO, name), "rb") as fh:
             text = fh.read().replace(b"@DATA@", data.encode()).replace(b"@CONF@", conf_dir.encode())
+        if name == "variants.xml" and variants == 3:
+            text = text.replace(b"</variants>", THIRD_VARIANT)
         with open(os.path.join(conf_dir, name), "wb") as fh:
             fh.write(text)
     return os.path.join(conf_dir, "pungi.conf")
 
 
-def run_compose(config, target):
+def run_compose(config, target, no_images=False):
+    """(wall s, CPU s of the compose and every tool it ran, compose dir)."""
     exe = os.path.join(os.path.dirname(sys.executable), "pungi-like-koji")
     cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "pungi_like.cli.compose_driver"]
+    extra = ["--skip-phase", "createiso"] if no_images else []
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     subprocess.run(cmd + ["--config", config, "--target-dir", target, "--nightly", "--quiet",
-                          "--no-latest-link"], check=True, stdout=subprocess.DEVNULL,
+                          "--no-latest-link"] + extra, check=True, stdout=subprocess.DEVNULL,
                    cwd=os.path.dirname(config))
     seconds = time.monotonic() - start
-    return seconds, glob.glob(os.path.join(target, "*", "compose"))[0]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu, glob.glob(os.path.join(target, "*", "compose"))[0]
+
+
+def peak_rss_mib():
+    """The largest resident set of any process waited for so far (the compose's own process,
+    createrepo_c, xorriso...), MiB."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def phase_spans(topdir):
@@ -116,6 +154,24 @@ def phase_spans(topdir):
         spans[unit["phase"]] = (min(first, unit["start"]), max(last, unit["end"]),
                                 total + unit["end"] - unit["start"])
     return {phase: (last - first, total) for phase, (first, last, total) in spans.items()}
+
+
+def busy_time(topdir, phases):
+    """Seconds during which some unit of ``phases`` ran (the union of their spans: a createrepo
+    unit running beside a gather unit counts once)."""
+    with open(os.path.join(topdir, "logs", "global", "timeline.json")) as fh:
+        spans = sorted((u["start"], u["end"]) for u in json.load(fh)["units"]
+                       if u.get("phase") in phases and u.get("start") is not None
+                       and u.get("end") is not None)
+    total, current = 0.0, None
+    for start, end in spans:
+        if current and start <= current[1]:
+            current[1] = max(current[1], end)
+            continue
+        if current:
+            total += current[1] - current[0]
+        current = [start, end]
+    return total + (current[1] - current[0] if current else 0.0)
 
 
 def solve_directly(repo_dir, jobs_by_tree):
@@ -155,9 +211,10 @@ def createrepo_directly(trees, scratch):
     for i, tree in enumerate(trees):
         dest = os.path.join(scratch, f"tree{i}")
         os.makedirs(dest)
-        if os.path.isdir(os.path.join(tree, "Packages")):
-            shutil.copytree(os.path.join(tree, "Packages"), os.path.join(dest, "Packages"),
-                            copy_function=os.link)
+        packages = os.path.join(tree, "Packages")
+        if os.path.isdir(packages):
+            # the packages only: an addon's tree (os/addons/<id>) is a tree of its own
+            shutil.copytree(packages, os.path.join(dest, "Packages"), copy_function=os.link)
         copies.append(dest)
     createrepo = os.path.join(os.path.dirname(sys.executable), "createrepo_c")
     start = time.monotonic()
@@ -219,6 +276,12 @@ def main():
     parser.add_argument("--rpms", type=int, default=10000,
                         help="binary RPMs of the universe (a multiple of 20)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--variants", type=int, choices=(2, 3), default=2,
+                        help="2: the base scenario's variants; 3: plus an Everything variant "
+                             "holding every comps group")
+    parser.add_argument("--no-images", action="store_true",
+                        help="skip createiso (and so the images' checksums): the package set, "
+                             "gather, createrepo and metadata part of a compose")
     parser.add_argument("--keep", help="keep the last compose under this directory")
     args = parser.parse_args()
     if not os.path.isfile(os.path.join(GENERATOR, "make-repo.sh")):
@@ -227,20 +290,26 @@ def main():
         sys.exit(f"--rpms must be a positive multiple of {SUBPKGS}")
     data = ensure_universe(args.rpms // SUBPKGS)
     repo_dir = os.path.join(data, "repo", "x86_64", "os")
-    figures = {k: [] for k in ("ours", "solve", "createrepo", "iso", "sha256")}
+    figures = {k: [] for k in ("ours", "cpu", "core", "solve", "createrepo", "iso", "sha256")}
     spans = {}
     with tempfile.TemporaryDirectory(prefix="bench-compose-") as tmp:
-        config = render_config(data, os.path.join(tmp, "conf"))
+        config = render_config(data, os.path.join(tmp, "conf"), variants=args.variants)
         for run in range(args.runs):
             target = os.path.join(tmp, f"composes{run}")
-            seconds, compose = run_compose(config, target)
+            seconds, cpu, compose = run_compose(config, target, no_images=args.no_images)
             figures["ours"].append(seconds)
+            figures["cpu"].append(cpu)
             for phase, span in phase_spans(os.path.dirname(compose)).items():
                 spans.setdefault(phase, []).append(span)
+            figures["core"].append(busy_time(os.path.dirname(compose), CORE_PHASES))
             figures["solve"].append(solve_directly(repo_dir, tree_jobs(compose)))
             scratch = os.path.join(tmp, f"scratch{run}")
+            os.makedirs(scratch)
             figures["createrepo"].append(createrepo_directly(trees_of(compose), scratch))
-            iso_s, hash_s = iso_and_hash_directly(iso_trees(compose), scratch)
+            if args.no_images:
+                iso_s = hash_s = 0.0
+            else:
+                iso_s, hash_s = iso_and_hash_directly(iso_trees(compose), scratch)
             figures["iso"].append(iso_s)
             figures["sha256"].append(hash_s)
             shutil.rmtree(scratch)
@@ -250,20 +319,30 @@ def main():
             shutil.rmtree(target)
     med = {k: statistics.median(v) for k, v in figures.items()}
     floor = med["solve"] + med["createrepo"] + med["iso"] + med["sha256"]
-    print(f"{args.rpms} RPMs, base scenario config; medians of {args.runs} runs")
-    print(f"{'what':44} {'seconds':>8}")
-    print(f"{'ours: pungi-like-koji (whole compose)':44} {med['ours']:8.2f}")
-    print(f"{'floor: libsolv solves (one per variant.arch)':44} {med['solve']:8.2f}")
-    print(f"{'floor: createrepo_c (one per tree)':44} {med['createrepo']:8.2f}")
-    print(f"{'floor: xorriso -as mkisofs (one per ISO)':44} {med['iso']:8.2f}")
-    print(f"{'floor: sha256 of the ISOs':44} {med['sha256']:8.2f}")
-    print(f"{'floor total':44} {floor:8.2f}")
-    print(f"{'ratio ours / floor (goal <= 1.3)':44} {med['ours'] / floor:8.2f}")
+    span = {phase: (statistics.median(v[0] for v in values),
+                    statistics.median(v[1] for v in values)) for phase, values in spans.items()}
+    shape = f"{args.variants} variants" + (", no images" if args.no_images else "")
+    print(f"{args.rpms} RPMs, base scenario config ({shape}); medians of {args.runs} runs")
+    print(f"{'what':48} {'seconds':>8}")
+    print(f"{'ours: pungi-like-koji (whole compose)':48} {med['ours']:8.2f}")
+    print(f"{'ours: CPU (user+system, tools included)':48} {med['cpu']:8.2f}")
+    print(f"{'floor: libsolv solves (one per variant.arch)':48} {med['solve']:8.2f}")
+    print(f"{'floor: createrepo_c (one per tree)':48} {med['createrepo']:8.2f}")
+    if not args.no_images:
+        print(f"{'floor: xorriso -as mkisofs (one per ISO)':48} {med['iso']:8.2f}")
+        print(f"{'floor: sha256 of the ISOs':48} {med['sha256']:8.2f}")
+    print(f"{'floor total':48} {floor:8.2f}")
+    print(f"{'ratio ours / floor (goal <= 1.3)':48} {med['ours'] / floor:8.2f}")
+    if "createrepo" in span and med["createrepo"]:
+        # the createrepo phase's units one after another against the bare runs on the same
+        # package lists, also one after another
+        print(f"{'createrepo phase, summed unit time':48} {span['createrepo'][1]:8.2f}")
+        print(f"{'ratio to bare createrepo_c (goal <= 1.2)':48} "
+              f"{span['createrepo'][1] / med['createrepo']:8.2f}")
+    print(f"{'pkgset+gather+createrepo+metadata (union)':48} {med['core']:8.2f}")
+    print(f"{'peak RSS of the largest process (MiB)':48} {peak_rss_mib():8.0f}")
     print("phase spans of ours (median s; summed unit time in brackets):")
-    for phase, values in sorted(spans.items(), key=lambda kv: -statistics.median(
-            v[0] for v in kv[1])):
-        wall = statistics.median(v[0] for v in values)
-        total = statistics.median(v[1] for v in values)
+    for phase, (wall, total) in sorted(span.items(), key=lambda kv: -kv[1][0]):
         print(f"  {phase:14} {wall:6.2f} ({total:.2f})")
 
 

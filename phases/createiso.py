@@ -200,10 +200,10 @@ class CreateisoPhase(PhaseBase):
             compose.notify("createiso-targets", deliverables=sorted(
                 self.paths.relative(t) for t in self._targets))
         tree = self._tree(variant, arch)
-        packages = sorted(os.path.relpath(os.path.join(d, f), tree)
-                          for d, _, files in os.walk(os.path.join(tree, "Packages"))
-                          for f in files if f.endswith(".rpm"))
-        if not packages:
+        # one walk of the tree gives every file with its size (the DVD of 10,000 RPMs took a
+        # second of os.walk, relpath and getsize when each was asked for separately)
+        sizes = self._tree_sizes(tree)
+        if not any(f.startswith("Packages/") and f.endswith(".rpm") for f in sizes):
             self.log.warning("No RPMs found for %s.%s, skipping ISO", variant.uid, arch)
             return {"isos": []}
         bootable = is_bootable(compose, variant, arch)
@@ -215,11 +215,11 @@ class CreateisoPhase(PhaseBase):
         reserve = parse_size(conf.split_iso_reserve)
         # Pungi's split_iso: every file of the tree except its repodata (rebuilt per disc),
         # the non-package files first, then Packages/; media.repo and extra files are sticky
-        files = [f for f in self._tree_files(tree) if not f.startswith("repodata/")]
+        files = [f for f in sizes if not f.startswith("repodata/")]
         files = ([f for f in files if not f.startswith("Packages/")]
                  + [f for f in files if f.startswith("Packages/")])
         sticky = [f for f in files if f in ("media.repo",) or f.startswith("extra_files")]
-        size = {f: os.path.getsize(os.path.join(tree, f)) for f in files}
+        size = {f: sizes[f] for f in files}
         discs = naming.split_media([(f, size[f]) for f in files if f not in sticky], media,
                                    reserve, sticky=[(f, size[f]) for f in sticky])
         if bootable or len(discs) == 1:
@@ -237,17 +237,38 @@ class CreateisoPhase(PhaseBase):
         return {"isos": made, "volume_id": volid}
 
     @staticmethod
-    def _tree_files(tree):
-        files = []
-        for top, dirs, names in os.walk(tree):
-            dirs.sort()
-            # addons are in their parent's tree and on its DVD, as in Pungi
-            for name in sorted(names):
-                rel = os.path.relpath(os.path.join(top, name), tree)
-                if rel.endswith("images/boot.iso") or "lost+found" in rel.split(os.sep):
+    def _tree_sizes(tree):
+        """``{relative path: size}`` of every file of ``tree`` in os.walk's order (a
+        directory's files by name, then its subdirectories by name; links to directories are
+        not followed, links to files are sized by their target), without ``images/boot.iso``
+        and ``lost+found``; addons are in their parent's tree and on its DVD, as in Pungi."""
+        found = {}
+
+        def walk(path, prefix):
+            try:
+                with os.scandir(path) as it:
+                    children = sorted(it, key=lambda e: e.name)
+            except OSError:
+                return      # as os.walk: an unreadable directory is left out
+            subdirs = []
+            for entry in children:
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                if is_dir:
+                    if not entry.is_symlink():
+                        subdirs.append(entry)
                     continue
-                files.append(rel)
-        return files
+                rel = prefix + entry.name
+                if rel.endswith("images/boot.iso") or "lost+found" in rel.split("/"):
+                    continue
+                found[rel] = entry.stat().st_size
+            for entry in subdirs:
+                walk(entry.path, prefix + entry.name + "/")
+
+        walk(tree, "")
+        return found
 
     def _disc_metadata(self, stage, variant, arch, tree, number, count):
         """Per-disc .treeinfo (with [media], without boot.iso) and .discinfo."""
@@ -297,10 +318,11 @@ class CreateisoPhase(PhaseBase):
                         graft[os.path.relpath(full, stage)] = full
         tmp = target + ".part"
         try:
-            isomod.write_iso(source_tree, tmp, volid, boot="bios+uefi" if bootable else None,
-                             excludes=("images/boot.iso",) if disc is None else (),
-                             graft=graft, application_id=f"{self.conf.release_name} "
-                             f"{self.conf.release_version}", log_path=unit.log_path)
+            written = isomod.write_iso(
+                source_tree, tmp, volid, boot="bios+uefi" if bootable else None,
+                excludes=("images/boot.iso",) if disc is None else (), graft=graft,
+                application_id=f"{self.conf.release_name} {self.conf.release_version}",
+                log_path=unit.log_path)
             md5 = isomod.implant_md5(tmp, supported=bool(compose.supported),
                                      log_path=unit.log_path)
             os.replace(tmp, target)
@@ -310,7 +332,7 @@ class CreateisoPhase(PhaseBase):
             compose.notify("createiso-imagefail", file=self.paths.relative(target), arch=arch,
                            variant=variant.uid)
             raise
-        isomod.write_manifest(target)
+        isomod.write_manifest(target, paths=written.manifest)
         record_image(compose, variant, arch, target, type="dvd", format="iso",
                      disc_number=number, disc_count=count, bootable=bootable,
                      implant_md5=md5, volume_id=volid, subvariant=variant.uid)

@@ -194,18 +194,18 @@ class ExtraIsosPhase(PhaseBase):
         target = os.path.join(iso_dir, filename)
         tmp = target + ".part"
         try:
-            isomod.write_iso(None, tmp, volid, boot="bios+uefi" if bootable else None,
-                             graft=graft, excludes=("*/lost+found", "*/boot.iso"),
-                             application_id=f"{self.conf.release_name} "
-                                            f"{self.conf.release_version}",
-                             log_path=unit.log_path)
+            written = isomod.write_iso(
+                None, tmp, volid, boot="bios+uefi" if bootable else None, graft=graft,
+                excludes=("*/lost+found", "*/boot.iso"),
+                application_id=f"{self.conf.release_name} {self.conf.release_version}",
+                log_path=unit.log_path)
             md5 = isomod.implant_md5(tmp, supported=bool(self.compose.supported),
                                      log_path=unit.log_path)
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        isomod.write_manifest(target)
+        isomod.write_manifest(target, paths=written.manifest)
         self._check_size(variant, arch, target, block)
         extra = [v.uid for v in included[1:]]
         record_image(self.compose, variant, arch, target, type="dvd", format="iso",

@@ -24,7 +24,7 @@ from phases.base import PhaseBase
 from pungi_like.config.options import (Option, arch_mapping, scm_dict_schema,
                                        variant_arch_mapping)
 from pungi_like.errors import PhaseError
-from pungi_like.fileutil import link_file, write_json_atomic
+from pungi_like.fileutil import link_file, try_hardlink, write_json_atomic
 from pungi_like.rpmtools import arches as archmod
 from pungi_like.rpmtools import repodata
 from pungi_like.rpmtools.comps import Comps
@@ -34,6 +34,7 @@ from pungi_like.rpmtools.multilib import METHODS as MULTILIB_METHODS
 
 _METHOD = {"enum": ["deps", "nodeps", "hybrid"]}
 _move_lock = threading.Lock()
+_solvers_lock = threading.Lock()
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 
 OPTIONS = [
@@ -141,7 +142,34 @@ class GatherPhase(PhaseBase):
                         needs.append(f"gather.{other.uid}.{arch}")
                 units.append(self.unit(f"{variant.uid}.{arch}", self.run_unit, variant=variant,
                                        arch=arch, needs=sorted(set(needs))))
+        # gather units still to run per arch: the last one drops the arch's shared solvers
+        self._solvers, self._left = {}, {}
+        for unit in units:
+            self._left[unit.arch] = self._left.get(unit.arch, 0) + 1
         return units
+
+    def shared_solver(self, repos, arch):
+        """One :class:`Depsolver` per arch and set of repos for every gather unit asking for it:
+        the variants of an arch load the same package set, and the gathering only reads the
+        solver (libsolv's bindings hold the GIL in every call), so the second unit waits for
+        the first one's load instead of parsing the same repodata again."""
+        key = (arch, tuple((r.name, r.path, r.lookaside) for r in repos))
+        with _solvers_lock:
+            solvers = self.__dict__.setdefault("_solvers", {})
+            entry = solvers.setdefault(key, [threading.Lock(), None])
+        with entry[0]:
+            if entry[1] is None:
+                entry[1] = Depsolver(repos, arch)
+            return entry[1]
+
+    def _unit_done(self, arch):
+        with _solvers_lock:
+            left = self.__dict__.setdefault("_left", {})
+            left[arch] = left.get(arch, 1) - 1
+            if left[arch] <= 0:
+                solvers = self.__dict__.get("_solvers", {})
+                for key in [k for k in solvers if k[0] == arch]:
+                    del solvers[key]
 
     def drop_variants(self, variant):
         """Variants whose packages this one must not repeat (Pungi's post-processing)."""
@@ -247,6 +275,12 @@ class GatherPhase(PhaseBase):
 
     # ---- run --------------------------------------------------------------------------------
     def run_unit(self, unit):
+        try:
+            return self._run_unit(unit)
+        finally:
+            self._unit_done(unit.arch)
+
+    def _run_unit(self, unit):
         variant, arch = unit.variant, unit.arch
         conf = self.conf
         pkgset = self.compose.results.get(("pkgset", arch))
@@ -267,7 +301,7 @@ class GatherPhase(PhaseBase):
             if arch in other.arches:
                 repos.append(Repo(f"variant-{other.uid}", self.variant_repo(variant, other, arch),
                                   lookaside=True))
-        solver = Depsolver(repos, arch)
+        solver = self.shared_solver(repos, arch)
 
         comps = self.comps_for(variant, arch)
         groups = self.group_inputs(variant, comps)
@@ -439,15 +473,19 @@ class GatherPhase(PhaseBase):
         headers = pkgset.by_path()
         lists = {"rpm": [], "srpm": [], "debuginfo": []}
         srpm_of = {p.filename: p.nevra for p in result.source.values()}
+        relative = _relative_to(self.paths.compose_dir())
         for category, data, listname in (("binary", result.binary, "rpm"),
                                          ("debug", result.debug, "debuginfo"),
                                          ("source", result.source, "srpm")):
+            target = None   # made once per category, only when something is linked there
             for nevra in sorted(data):
                 pkg = data[nevra]
                 if only is not None and nevra not in only:
                     lists[listname].append(pkg.path)
                     continue
-                base = self.target_dir(category, arch, variant)
+                if target is None:
+                    target = self.target_dir(category, arch, variant)
+                base = target
                 if conf.hashed_directories:
                     base = os.path.join(base, pkg.filename[0].lower())
                 dest = os.path.join(base, pkg.filename)
@@ -459,7 +497,7 @@ class GatherPhase(PhaseBase):
                 else:
                     srpm_nevra = srpm_of.get(pkg.sourcerpm) or result.srpm_nevra(pkg)
                 self.compose.rpms.add(variant.uid, arch, srpm_nevra, nevra,
-                                      self.paths.relative(dest), sigkey, category)
+                                      relative(dest), sigkey, category)
                 lists[listname].append(pkg.path)
         for kind, items in lists.items():
             path = self.paths.gather_package_list(arch, variant, kind)
@@ -503,9 +541,23 @@ def prepopulate_inputs(conf, variant, arch):
     return sorted(_flatten(data.get(variant.uid, {}).get(arch, {}).values()))
 
 
+def _relative_to(top):
+    """``os.path.relpath(path, top)`` for absolute, normalised paths: a prefix cut when the
+    path is under ``top`` (relpath costs 40 us, and gather records every package's path)."""
+    prefix = top.rstrip("/") + "/"
+
+    def relative(path):
+        if path.startswith(prefix) and "/." not in path and "//" not in path:
+            return path[len(prefix):]
+        return os.path.relpath(path, top)
+    return relative
+
+
 def _link(src, dest, link_type):
     """Link ``src`` to ``dest``; SRPMs are shared by the arches of a variant, so a file that is
     already there (another arch linked it) is left alone."""
+    if link_type in ("hardlink", "hardlink-or-copy") and try_hardlink(src, dest):
+        return
     if os.path.exists(dest):
         try:
             if os.path.samefile(src, dest) or os.path.getsize(src) == os.path.getsize(dest):

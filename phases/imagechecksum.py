@@ -42,6 +42,24 @@ def file_digests(path, algorithms, bufsize=1 << 20):
     return {alg: h.hexdigest() for alg, h in hashes.items()}
 
 
+def digests_of(paths, algorithms, workers=None):
+    """``{path: {algorithm: hex digest}}`` of every file, one job per file and algorithm on a
+    thread pool: hashlib releases the GIL while it hashes, so the algorithms of one image run
+    on separate cores (each job reads the file again, from the page cache; MD5 of a DVD alone
+    takes as long as SHA-1 and SHA-256 together, so one read feeding all three in turn takes
+    their sum)."""
+    jobs = [(path, alg) for path in paths for alg in algorithms]
+    if not jobs:
+        return {}
+    workers = workers or min(len(jobs), os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        found = list(pool.map(lambda job: file_digests(job[0], [job[1]]), jobs))
+    result = {}
+    for (path, alg), digest in zip(jobs, found):
+        result.setdefault(path, {})[alg] = digest[alg]
+    return result
+
+
 def checksum_lines(entries, alg):
     """BSD-tagged lines, sorted by file name: a size comment, then the digest."""
     lines = []
@@ -96,31 +114,32 @@ class ImagechecksumPhase(PhaseBase):
             by_dir.setdefault(os.path.dirname(image.path), []).append(image)
         top = self.paths.compose_dir()
         written = []
-        # a file listed under several arches (source ISOs) is hashed once per directory
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            for directory, dir_images in sorted(by_dir.items()):
-                paths = sorted({img.path for img in dir_images})
-                digests = dict(zip(paths, pool.map(
-                    lambda rel: file_digests(os.path.join(top, rel), algorithms), paths)))
-                entries = []
-                for img in dir_images:
-                    img.checksums.update(digests[img.path])
-                for rel in paths:
-                    name = os.path.basename(rel)
-                    entries.append((name, os.path.getsize(os.path.join(top, rel)), digests[rel]))
-                    if not self.conf.media_checksum_one_file:
-                        for alg in algorithms:
-                            target = os.path.join(top, rel + f".{alg.upper()}SUM")
-                            write_atomic(target, checksum_lines([entries[-1]], alg))
-                            written.append(target)
-                prefix = self.base_filename(variant, arch, os.path.basename(directory))
-                if self.conf.media_checksum_one_file:
-                    target = os.path.join(top, directory, f"{prefix}CHECKSUM")
-                    write_atomic(target, checksum_lines(entries, algorithms[0]))
-                    written.append(target)
-                else:
+        # a file listed under several arches (source ISOs) is hashed once; every file and
+        # algorithm of the unit at once
+        every = sorted({img.path for img in images})
+        hashed = digests_of([os.path.join(top, rel) for rel in every], algorithms)
+        digests = {rel: hashed[os.path.join(top, rel)] for rel in every}
+        for directory, dir_images in sorted(by_dir.items()):
+            paths = sorted({img.path for img in dir_images})
+            entries = []
+            for img in dir_images:
+                img.checksums.update(digests[img.path])
+            for rel in paths:
+                name = os.path.basename(rel)
+                entries.append((name, os.path.getsize(os.path.join(top, rel)), digests[rel]))
+                if not self.conf.media_checksum_one_file:
                     for alg in algorithms:
-                        target = os.path.join(top, directory, f"{prefix}{alg.upper()}SUM")
-                        write_atomic(target, checksum_lines(entries, alg))
+                        target = os.path.join(top, rel + f".{alg.upper()}SUM")
+                        write_atomic(target, checksum_lines([entries[-1]], alg))
                         written.append(target)
+            prefix = self.base_filename(variant, arch, os.path.basename(directory))
+            if self.conf.media_checksum_one_file:
+                target = os.path.join(top, directory, f"{prefix}CHECKSUM")
+                write_atomic(target, checksum_lines(entries, algorithms[0]))
+                written.append(target)
+            else:
+                for alg in algorithms:
+                    target = os.path.join(top, directory, f"{prefix}{alg.upper()}SUM")
+                    write_atomic(target, checksum_lines(entries, alg))
+                    written.append(target)
         return {"images": len(images), "files": sorted(self.paths.relative(p) for p in written)}

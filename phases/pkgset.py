@@ -37,6 +37,7 @@ import json
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from phases.base import PhaseBase
@@ -44,13 +45,13 @@ from phases.gather import json_inputs, prepopulate_inputs
 from pungi_like.config.options import Option, arch_mapping, str_or_list
 from pungi_like.errors import PhaseError
 from pungi_like.fileutil import write_json_atomic
-from pungi_like.fileutil import link_file
+from pungi_like.fileutil import link_file, try_hardlink
 from pungi_like.rpmtools import arches as archmod
 from pungi_like.rpmtools import repodata
 from pungi_like.rpmtools.comps import Comps
 from pungi_like.rpmtools.depsolve import Depsolver, Repo
 from pungi_like.rpmtools.gathering import gather
-from pungi_like.rpmtools.headers import RpmHeader, read_header, read_raw_tags
+from pungi_like.rpmtools.headers import RpmHeader, read_raw_tags
 
 PKGSET_NAME = "repos"
 
@@ -146,6 +147,30 @@ def header_from_repodata(pkg, path, solver):
                      exclusivearch=raw.exclusivearch, buildtime=solver.buildtime(pkg.path))
 
 
+def header_from_hub(rpm, build, key, path, arch_tags=False, srpm_arch="src"):
+    """The :class:`RpmHeader` of an RPM of a build service tag from the hub's answers
+    (listTaggedRPMS gives NEVRA and build time, the build its source RPM's name, the picked
+    copy its signing key). The file is read (raw and small, no librpm) only for what the hub
+    does not say: the key of an RPM taken unsigned, which may still carry a signature, and
+    with ``arch_tags`` a source RPM's ExcludeArch/ExclusiveArch."""
+    raw = None
+    if not key or arch_tags:
+        try:
+            raw = read_raw_tags(path, arch_tags=arch_tags)
+        except ValueError as exc:
+            raise PhaseError(f"{exc} (RPM {nvra(rpm)} of build {build['nvr']})") from exc
+    source = rpm["arch"] in ("src", "nosrc")
+    return RpmHeader(
+        path=path, name=rpm["name"], epoch=int(rpm["epoch"] or 0), version=rpm["version"],
+        release=rpm["release"], arch=rpm["arch"],
+        sourcerpm="" if source else "%s-%s-%s.%s.rpm" % (build["name"], build["version"],
+                                                         build["release"], srpm_arch),
+        sigkey=key.lower() if key else raw.sigkey,
+        excludearch=raw.excludearch if raw and arch_tags else [],
+        exclusivearch=raw.exclusivearch if raw and arch_tags else [],
+        buildtime=int(rpm["buildtime"] or 0))
+
+
 def copy_repodata(source_repo, dest_repo, log_path):
     """Copy ``source_repo``'s repodata/ into ``dest_repo`` (replacing any there), atomically."""
     import shutil
@@ -224,37 +249,62 @@ class PkgsetPhase(PhaseBase):
 
     def run_global(self, unit):
         download = self.paths.pkgset_download_dir(create=True)
+        name = self.pkgset_name
+        listfile = self.paths.pkgset_package_list(name)
         if self.conf.pkgset_source == "koji":
             headers = self.read_koji(unit, download)
             event = self.compose.results.get(("pkgset", "koji_event")) or {}
             self.compose.adopt_source_date_epoch(event.get("ts"),
                                                  "the time of event %s" % event.get("id"))
+            self._write_list(listfile, headers)
+            self.global_repo(unit, download, listfile, [h.path for h in headers.values()])
         else:
-            headers = self.read_repos(download)
+            linked = self.link_repos(download)
             self.compose.adopt_source_date_epoch(
-                max((h.buildtime for h in headers.values()), default=0),
+                max((solver.buildtime(pkg.path) for pkg, _dest, solver in linked.values()),
+                    default=0),
                 "the newest build time in the package set")
-        name = self.pkgset_name
-        listfile = self.paths.pkgset_package_list(name)
-        with open(listfile, "w", encoding="utf-8") as fh:
-            fh.write("".join(n + "\n" for n in sorted(headers)))
-        # the files of a repos package set are (links to) those of pkgset_repos, whose
-        # repodata createrepo_c can take over where name, size and mtime match, when the
-        # files are large enough for that to pay (repodata.reuse_worthwhile)
-        sources = self.repo_dirs()
-        size = sum(os.path.getsize(h.path) for h in headers.values()) if sources else 0
-        reuse = sources if repodata.reuse_worthwhile(sources, size) else None
-        repodata.createrepo(download, outputdir=self.paths.pkgset_repo(name),
-                            pkglist=listfile, checksum=self._checksum(), update=True,
-                            update_md_path=reuse, baseurl=f"file://{download}",
-                            log_path=unit.log_path)
+            self._write_list(listfile, linked)
+            # createrepo_c reads the linked files while we read their signing keys
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                repo = pool.submit(self.global_repo, unit, download, listfile,
+                                   [dest for _pkg, dest, _solver in linked.values()])
+                try:
+                    headers = {filename: header_from_repodata(pkg, dest, solver)
+                               for filename, (pkg, dest, solver) in linked.items()}
+                finally:
+                    repo.result()
         self.compose.results.put(("pkgset", "global"), headers)
         return {"packages": len(headers)}
 
+    @staticmethod
+    def _write_list(listfile, names):
+        with open(listfile, "w", encoding="utf-8") as fh:
+            fh.write("".join(n + "\n" for n in sorted(names)))
+
+    def global_repo(self, unit, download, listfile, paths):
+        """createrepo_c over the package set. The files of a repos package set are (links to)
+        those of pkgset_repos, whose repodata createrepo_c can take over where name, size and
+        mtime match, when the files are large enough for that to pay
+        (repodata.reuse_worthwhile)."""
+        sources = self.repo_dirs()
+        size = sum(os.path.getsize(path) for path in paths) if sources else 0
+        reuse = sources if repodata.reuse_worthwhile(sources, size) else None
+        repodata.createrepo(download, outputdir=self.paths.pkgset_repo(self.pkgset_name),
+                            pkglist=listfile, checksum=self._checksum(), update=True,
+                            update_md_path=reuse, baseurl=f"file://{download}",
+                            log_path=unit.log_path)
+
     def read_repos(self, download):
+        """repos source: :meth:`link_repos`, then each file's header; ``{file name: header}``."""
+        return {filename: header_from_repodata(pkg, dest, solver)
+                for filename, (pkg, dest, solver) in self.link_repos(download).items()}
+
+    def link_repos(self, download):
         """repos source: per arch, the closure of every input over the arch's repos (see the
-        module docstring), linked into ``download``; ``{file name: header}``."""
-        headers = {}
+        module docstring), linked into ``download``; ``{file name: (package, linked path,
+        solver)}`` in the order found."""
+        linked = {}
         for arch in self.compose.get_arches():
             dirs = self.repo_dirs(arch)
             if not dirs:
@@ -262,19 +312,21 @@ class PkgsetPhase(PhaseBase):
             result, solver = self.repos_closure(arch, dirs)
             for category in (result.binary, result.debug, result.source):
                 for pkg in category.values():
-                    if pkg.filename in headers:
+                    if pkg.filename in linked:
                         continue    # the first file of a name wins, as in Pungi
-                    if not os.path.exists(pkg.path):
-                        raise PhaseError(f"{pkg.path}: listed in repodata but missing")
                     dest = os.path.join(download, pkg.filename)
-                    if not (os.path.exists(dest) and os.path.samefile(dest, pkg.path)):
+                    if try_hardlink(pkg.path, dest):
+                        pass    # the common case, in one syscall
+                    elif not os.path.exists(pkg.path):
+                        raise PhaseError(f"{pkg.path}: listed in repodata but missing")
+                    elif not (os.path.exists(dest) and os.path.samefile(dest, pkg.path)):
                         link_file(pkg.path, dest, "hardlink-or-copy")
-                    headers[pkg.filename] = header_from_repodata(pkg, dest, solver)
-        if not headers:
+                    linked[pkg.filename] = (pkg, dest, solver)
+        if not linked:
             raise PhaseError("pkgset_repos: the package set is empty: no comps group, additional "
                              "package or system-release provider matched a package of the repos")
-        self.log.info("Package set: %d packages gathered from pkgset_repos", len(headers))
-        return headers
+        self.log.info("Package set: %d packages gathered from pkgset_repos", len(linked))
+        return linked
 
     def repos_inputs(self, arch):
         """(groups, packages, prepopulate) asked for by any variant of ``arch``."""
@@ -394,10 +446,19 @@ class PkgsetPhase(PhaseBase):
                     "RPM(s) not found for sigs: %s. Check log for details. Unsigned packages:\n%s"
                     % (tuple(sigkeys), "\n".join(sorted({nvra(r) for r in unsigned}))))
             headers = {}
+            builds = {build["id"]: build for build, _rpms in chosen.values()}
+            nosrc = {build["id"] for build, rpms in chosen.values()
+                     if any(r["arch"] == "nosrc" for r in rpms)}
+            # a source RPM's ExcludeArch/ExclusiveArch only matter to its noarch packages
+            with_noarch = {rpm["build_id"] for rpm, _key, _source in picked
+                           if rpm["arch"] == "noarch"}
             for rpm, key, source in picked:
                 filename = nvra(rpm) + ".rpm"
                 dest = koji.fetch(source, os.path.join(download, filename))
-                headers[filename] = read_header(dest)
+                headers[filename] = header_from_hub(
+                    rpm, builds[rpm["build_id"]], key, dest,
+                    arch_tags=rpm["arch"] in ("src", "nosrc") and rpm["build_id"] in with_noarch,
+                    srpm_arch="nosrc" if rpm["build_id"] in nosrc else "src")
                 log.write(f"{nvra(rpm)} {key or 'unsigned'} {source}\n")
         if not headers:
             raise PhaseError(f"pkgset_koji_tag {_as_list(self.conf.pkgset_koji_tag)} holds no "

@@ -4,6 +4,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 import tempfile
 
 
@@ -43,6 +44,8 @@ def link_file(src, dst, link_type="hardlink-or-copy"):
     """
     if link_type not in ("copy", "symlink", "abspath-symlink", "hardlink", "hardlink-or-copy"):
         raise ValueError(f"unknown link_type {link_type!r}")
+    if link_type in ("hardlink", "hardlink-or-copy") and try_hardlink(src, dst):
+        return
     if link_type in ("copy", "hardlink", "hardlink-or-copy"):
         resolved = os.path.realpath(src)
         if not os.path.isfile(resolved):
@@ -67,3 +70,18 @@ def link_file(src, dst, link_type="hardlink-or-copy"):
             if link_type == "hardlink" or exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
                 raise
             shutil.copy2(src, dst)
+
+
+def try_hardlink(src, dst):
+    """The common case of a hard link in one syscall after one lstat: ``src`` a regular file
+    (not a symlink), ``dst`` absent, its directory there, same file system. True when done;
+    False leaves every other case (and every error) to ``link_file``'s careful path, which
+    does the same thing there (a compose links tens of thousands of files: the careful path's
+    realpath, isfile, samefile, makedirs and lexists cost ten times the link itself)."""
+    try:
+        if not stat.S_ISREG(os.lstat(src).st_mode):
+            return False
+        os.link(src, dst)
+    except OSError:
+        return False
+    return True

@@ -27,6 +27,7 @@ for both instead of patching the process-wide functions, so concurrent units are
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import logging
 import os
@@ -51,7 +52,8 @@ from .naming import (DEFAULT_IMAGE_NAME_FORMAT, DEFAULT_VOLID_FORMATS,
                      volume_id)
 
 __all__ = ["write_iso", "choose_writer", "IsoResult", "collect_tree", "iso9660_name", "joliet_name",
-           "implant_md5", "implanted_md5", "check_md5", "iso_manifest", "write_manifest",
+           "implant_md5", "implanted_md5", "check_md5", "iso_manifest", "manifest_paths",
+           "write_manifest",
            "read_volume_id", "isohdpfx_path", "DEFAULT_IMAGE_NAME_FORMAT",
            "DEFAULT_VOLID_FORMATS", "DEFAULT_VOLID_LAYERED_FORMATS", "Disc", "format_values",
            "image_name", "split_media", "volume_id"]
@@ -203,8 +205,17 @@ class _Entry:
 
 
 def _excluded(relpath, excludes):
-    return any(fnmatch.fnmatch(relpath, pat) or fnmatch.fnmatch(os.path.basename(relpath), pat)
-               for pat in excludes)
+    """True when a glob of ``excludes`` matches ``relpath`` or its base name (fnmatch rules)."""
+    if not excludes:
+        return False
+    match = _exclude_matcher(tuple(excludes))
+    return bool(match(relpath) or match(relpath.rpartition("/")[2]))
+
+
+@functools.lru_cache(maxsize=64)
+def _exclude_matcher(excludes):
+    # one regex for every glob: a tree of 10,000 files asks twice per path
+    return re.compile("|".join(f"(?:{fnmatch.translate(pat)})" for pat in excludes)).match
 
 
 def _add_source(entries, relpath, source, excludes):
@@ -324,6 +335,9 @@ class IsoResult:
     joliet_renamed: dict = field(default_factory=dict)
     seconds: float = 0.0
     writer: str = "pycdlib"
+    #: the Rock Ridge path of every file, directory and link in the image, sorted, as
+    #: :func:`iso_manifest` reads them back (from what was written, without reading the image)
+    manifest: list = field(default_factory=list)
 
 
 def write_iso(tree_dir, iso_path, volid, *, boot=None, source_date_epoch=None, excludes=(),
@@ -428,13 +442,27 @@ def write_iso(tree_dir, iso_path, volid, *, boot=None, source_date_epoch=None, e
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-    return _result(iso_path, volid, boot, files, renamed, start, epoch, "pycdlib", log_path)
+    return _result(iso_path, volid, boot, files, renamed, start, epoch, "pycdlib", log_path,
+                   entries)
 
 
-def _result(iso_path, volid, boot, files, renamed, start, epoch, writer, log_path):
+def manifest_paths(entries, boot):
+    """The sorted Rock Ridge paths of an image written from ``entries`` with ``boot``: every
+    entry, plus the El Torito catalog both writers add (``isolinux/boot.cat`` with BIOS boot,
+    ``images/boot.cat`` for UEFI alone); what :func:`iso_manifest` reads from the image."""
+    paths = {"/" + rel for rel in entries}
+    if boot in ("bios", "bios+uefi"):
+        paths.add("/" + ISOLINUX_BIN.rpartition("/")[0] + "/boot.cat")
+    elif boot == "uefi":
+        paths.add("/" + EFIBOOT_IMG.rpartition("/")[0] + "/boot.cat")
+    return sorted(paths)
+
+
+def _result(iso_path, volid, boot, files, renamed, start, epoch, writer, log_path, entries):
     result = IsoResult(path=iso_path, volid=volid, size=os.path.getsize(iso_path), boot=boot,
                        files=files, joliet_renamed=renamed,
-                       seconds=round(_time.monotonic() - start, 3), writer=writer)
+                       seconds=round(_time.monotonic() - start, 3), writer=writer,
+                       manifest=manifest_paths(entries, boot))
     if log_path:
         os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
         with open(log_path, "a", encoding="utf-8") as fh:
@@ -460,7 +488,8 @@ def _write_with_xorriso(entries, iso_path, volid, boot, epoch, start, applicatio
             os.unlink(tmp)
         raise
     files = sum(1 for e in entries.values() if e.kind == "file")
-    return _result(iso_path, volid, boot, files, renamed, start, epoch, "xorriso", log_path)
+    return _result(iso_path, volid, boot, files, renamed, start, epoch, "xorriso", log_path,
+                   entries)
 
 
 # ---- implanted MD5, manifest ---------------------------------------------------------------
@@ -526,11 +555,15 @@ def iso_manifest(iso_path):
         iso.close()
 
 
-def write_manifest(iso_path, manifest_path=None):
-    """Write ``<iso>.manifest`` (one path per line); returns its path."""
+def write_manifest(iso_path, manifest_path=None, paths=None):
+    """Write ``<iso>.manifest`` (one path per line); returns its path.  ``paths``: the
+    image's paths when the caller has them (``IsoResult.manifest`` of :func:`write_iso`),
+    else they are read from the image (a 10,000-file image takes pycdlib most of a second)."""
     from ..fileutil import write_atomic
     manifest_path = manifest_path or iso_path + ".manifest"
-    write_atomic(manifest_path, "".join(p + "\n" for p in iso_manifest(iso_path)))
+    if paths is None:
+        paths = iso_manifest(iso_path)
+    write_atomic(manifest_path, "".join(p + "\n" for p in paths))
     return manifest_path
 
 

@@ -160,3 +160,30 @@ def test_unknown_writer_is_an_error(tmp_path):
     (tmp_path / "t" / "f").write_text("x")
     with pytest.raises(PungiLikeError, match="writer='genisoimage' is not one of"):
         iso.write_iso(str(tmp_path / "t"), str(tmp_path / "x.iso"), "X", writer="genisoimage")
+
+
+@pytest.mark.parametrize("writer", ["pycdlib", "xorriso"])
+@pytest.mark.parametrize("boot", [None, "bios", "uefi", "bios+uefi"])
+def test_manifest_of_the_writer_is_what_the_image_holds(boot_tree, tmp_path, writer, boot):
+    """write_iso's own manifest (what createiso writes to .manifest without reading the image
+    back) equals the paths read from the image: links, empty dirs, graft points over the tree,
+    excludes and the boot catalog included."""
+    treeinfo = tmp_path / "treeinfo"
+    treeinfo.write_text("[media]\n")
+    extra = tmp_path / "extra"
+    (extra / "sub").mkdir(parents=True)
+    (extra / "sub" / "file.txt").write_text("x")
+    out = tmp_path / f"{writer}-{boot}.iso"
+    result = iso.write_iso(str(boot_tree), str(out), "MANIFEST", boot=boot, writer=writer,
+                           source_date_epoch=EPOCH, excludes=("lost+found",),
+                           graft={".treeinfo": str(treeinfo), "deep/graft": str(extra),
+                                  "Packages/a": str(extra / "sub")})
+    read_back = iso.iso_manifest(str(out))
+    assert result.manifest == read_back
+    assert "/deep/graft/sub/file.txt" in read_back and "/Packages/a/file.txt" in read_back
+    assert "/Packages/a/acl-tools-1.0-1.x86_64.rpm" not in read_back
+    catalogs = [p for p in read_back if p.endswith("/boot.cat")]
+    assert catalogs == {None: [], "bios": ["/isolinux/boot.cat"], "uefi": ["/images/boot.cat"],
+                        "bios+uefi": ["/isolinux/boot.cat"]}[boot]
+    manifest = iso.write_manifest(str(out), paths=result.manifest)
+    assert open(manifest).read() == "".join(p + "\n" for p in read_back)
