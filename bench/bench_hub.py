@@ -1,19 +1,26 @@
 #!/usr/bin/env python3
-"""Hub benchmark: getTag and listTaggedRPMS calls per second on a big inherited tag.
+"""Hub benchmark: getTag, listTaggedRPMS, getLatestBuilds and listTagged on a big inherited tag.
 
 A tag chain of LEVELS tags (top inherits level 1 inherits ... the root) holds BUILDS builds in
-total (one binary RPM and one SRPM each), spread evenly over the levels, with the package list on
-the root tag. We measure, through the real hub over HTTP (``pungi-like-hub serve`` in its own
-process, the koji client library in this one):
+total (a source RPM and RPMS_PER_BUILD - 1 binary RPMs each), spread evenly over the levels: every
+package has one build per level, so the top's latest builds shadow the lower ones, and the
+package list is on the root tag. Through the real hub over HTTPS (``pungi-like-hub serve`` in its
+own process) we measure:
 
 * ``getTag(top)``
-* ``listTaggedRPMS(top, inherit=True, latest=True)`` (what Pungi's pkgset phase asks)
+* ``listTaggedRPMS(top, inherit=True, latest=True)`` (what Pungi's pkgset phase asks),
+  ``getLatestBuilds(top)`` and ``listTagged(top, inherit=True, latest=True)``
 
-and, as the peer in the same run, the same data read straight from the database with SQLAlchemy
-(no XML-RPC, no HTTP, no Koji semantics beyond the joins): the tag row with its config for
-getTag, and every RPM with its build of the 5 tags for listTaggedRPMS. Both backends: SQLite and
-PostgreSQL (127.0.0.1:5432, user postgres). Medians of several runs; the ratio is ours/peer in
-calls per second.
+each three ways: with the koji client library (what a user gets), as the hub's answer alone
+(the same request body posted, the answer read but not parsed) and as the parsing of that answer
+alone (the standard library's XML-RPC parser, which the koji client uses: the client's floor).
+The peer, in the same run, reads the same data straight from the database with SQLAlchemy (no
+XML-RPC, no HTTP, no Koji semantics beyond the joins): the tag row with its config for getTag,
+every RPM with its build of the LEVELS tags for listTaggedRPMS, every build of the LEVELS tags
+for the two build lists. Both backends: SQLite and PostgreSQL (127.0.0.1:5432, user postgres).
+Medians of several runs; the ratios are ours/peer in calls per second.
+
+The 50,000-RPM tag: ``--builds 25000 --rpms-per-build 10`` (5,000 latest builds of 10 RPMs).
 
 Under load (issue 8), on the same hub:
 
@@ -28,12 +35,13 @@ The hub serves HTTPS with client certificates (made for the run), as a shared hu
 
     .venv/bin/python bench/bench_hub.py [--builds 20000] [--levels 5] [--runs 5]
                                         [--backend sqlite|postgres|both] [--clients 8]
-                                        [--idle 50]
+                                        [--idle 50] [--rpms-per-build 2] [--reads-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import multiprocessing
@@ -58,8 +66,11 @@ from pungi_like.buildsvc.instance import init_hub  # noqa: E402
 PG_ADMIN = os.environ.get("PUNGI_LIKE_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def populate(db_url, builds, levels):
-    """Bulk-load the tag chain straight into the database; returns the top tag's name."""
+def populate(db_url, builds, levels, rpms_per_build=2):
+    """Bulk-load the tag chain straight into the database; returns the top tag's name.
+
+    Each build has a source RPM and ``rpms_per_build - 1`` x86_64 RPMs (the first named as the
+    package, the others ``<package>-sub<N>``)."""
     db = open_db(db_url)
     now = time.time()
     per_level = builds // levels
@@ -99,11 +110,13 @@ def populate(db_url, builds, levels):
                                        release="1", epoch=None, draft=False, state=1,
                                        owner=admin, volume_id=vol, create_event=ev,
                                        start_ts=now, completion_ts=now))
-                for arch in ("x86_64", "src"):
-                    rpm_rows.append(dict(build_id=bid, name="pkg%05d" % i,
+                for k in range(rpms_per_build):
+                    name = "pkg%05d" % i if k < 2 else "pkg%05d-sub%d" % (i, k)
+                    arch = "src" if k == 1 else "x86_64"
+                    rpm_rows.append(dict(build_id=bid, name=name,
                                          version="1.%d" % level, release="1", epoch=None,
                                          arch=arch, draft=False, external_repo_id=0,
-                                         payloadhash="%032x" % (bid * 2 + len(arch)),
+                                         payloadhash="%032x" % (bid * rpms_per_build + k),
                                          size=1000 + i, buildtime=int(now),
                                          metadata_only=False))
                 listing.append(dict(build_id=bid, tag_id=tid, **hist))
@@ -149,7 +162,43 @@ def peer_queries(db_url, top, names):
                  .where(tl.c.tag_id.in_(tag_ids), tl.c.active.is_(True), b.c.state == 1))
             return conn.execute(q).all()
 
-    return db, get_tag, tagged_rpms
+    def tagged_builds():
+        with db.engine.connect() as conn:
+            tag_ids = select(s.tag.c.id).where(s.tag.c.name.in_(names))
+            q = (select(b.c.id, p.c.name, b.c.version, b.c.release, b.c.epoch, b.c.state,
+                        b.c.owner, b.c.volume_id, b.c.create_event, b.c.start_ts,
+                        b.c.completion_ts, b.c.extra, tl.c.tag_id, tl.c.create_event)
+                 .select_from(tl.join(b, b.c.id == tl.c.build_id)
+                              .join(p, p.c.id == b.c.pkg_id))
+                 .where(tl.c.tag_id.in_(tag_ids), tl.c.active.is_(True), b.c.state == 1))
+            return conn.execute(q).all()
+
+    return db, get_tag, tagged_rpms, tagged_builds
+
+
+def _raw_session(pki):
+    """An HTTPS session that posts XML-RPC bodies and reads the answers without parsing them."""
+    import requests
+
+    http = requests.Session()
+    http.headers["Content-Type"] = "text/xml"
+    # (verify per request: a session's verify loses to REQUESTS_CA_BUNDLE in the environment)
+    return functools.partial(http.post, verify=os.path.join(pki, "ca.crt"))
+
+
+def _call_body(method, args, kwargs):
+    """The request body koji.ClientSession sends for ``method(*args, **kwargs)``."""
+    import koji.xmlrpcplus
+
+    params = tuple(args) + ((dict(kwargs, __starstar=True),) if kwargs else ())
+    return koji.xmlrpcplus.dumps(params, method, allow_none=1).encode()
+
+
+def _parse(answer):
+    """What the koji client does with an answer: the standard library's XML-RPC parser."""
+    import xmlrpc.client
+
+    return xmlrpc.client.loads(answer)
 
 
 def rate(fn, min_calls, min_seconds):
@@ -174,6 +223,10 @@ def free_port():
 
 
 LIMIT_S = 0.1  # the idle-connection latency bound
+
+
+def _fmt(value):
+    return "-" if value is None else "%.2f" % value
 
 
 def _client(url, pki, user):
@@ -276,7 +329,7 @@ def bench_backend(backend, args, workdir):
     topdir = os.path.join(workdir, backend)
     config = init_hub(topdir, "benchadmin", db_url)
     t0 = time.perf_counter()
-    top, names = populate(config.db_url, args.builds, args.levels)
+    top, names = populate(config.db_url, args.builds, args.levels, args.rpms_per_build)
     load_s = time.perf_counter() - t0
     from pungi_like.buildsvc import certs
 
@@ -303,15 +356,25 @@ def bench_backend(backend, args, workdir):
         cs = _client(url, pki, None)
         rpms, builds = cs.listTaggedRPMS(top, inherit=True, latest=True)
         assert len(builds) == args.builds // args.levels, len(builds)
-        db, peer_tag, peer_rpms = peer_queries(config.db_url, top, names)
-        results = {
-            "getTag": (median_rate(lambda: cs.getTag(top), args.runs, 50, 1.0),
-                       median_rate(peer_tag, args.runs, 50, 1.0)),
-            "listTaggedRPMS": (
-                median_rate(lambda: cs.listTaggedRPMS(top, inherit=True, latest=True),
-                            args.runs, 1, 0.0),
-                median_rate(peer_rpms, args.runs, 1, 0.0)),
-        }
+        assert len(rpms) == len(builds) * args.rpms_per_build, len(rpms)
+        db, peer_tag, peer_rpms, peer_builds = peer_queries(config.db_url, top, names)
+        http = _raw_session(pki)
+        latest = {"inherit": True, "latest": True}
+        results = {"getTag": (median_rate(lambda: cs.getTag(top), args.runs, 50, 1.0),
+                              None, None, median_rate(peer_tag, args.runs, 50, 1.0))}
+        for call, kwargs, peer in (("listTaggedRPMS", latest, peer_rpms),
+                                   ("getLatestBuilds", {}, peer_builds),
+                                   ("listTagged", latest, peer_builds)):
+            body = _call_body(call, (top,), kwargs)
+            answer = http(url, data=body).content
+            results[call] = (
+                median_rate(lambda: getattr(cs, call)(top, **kwargs), args.runs, 1, 0.0),
+                median_rate(lambda: http(url, data=body).content, args.runs, 1, 0.0),
+                median_rate(lambda: _parse(answer), args.runs, 1, 0.0),
+                median_rate(peer, args.runs, 1, 0.0))
+        if args.reads_only:
+            db.dispose()
+            return load_s, len(rpms), results, None, None
         db.dispose()
         admin = _client(url, pki, "benchadmin")
         admin.createTag("bench-dest")
@@ -338,25 +401,37 @@ def main(argv=None):
     ap.add_argument("--clients", type=int, default=8, help="concurrent clients (processes)")
     ap.add_argument("--seconds", type=float, default=3.0, help="length of one load run")
     ap.add_argument("--idle", type=int, default=50, help="idle TCP and idle TLS connections")
+    ap.add_argument("--rpms-per-build", type=int, default=2,
+                    help="RPMs of each build (a source RPM and the rest x86_64)")
+    ap.add_argument("--reads-only", action="store_true",
+                    help="only the read calls (skip the load and idle-connection parts)")
     args = ap.parse_args(argv)
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     workdir = tempfile.mkdtemp(prefix="bench-hub-")
     try:
         print("%d builds (%d RPMs) in a chain of %d tags; medians of %d runs"
-              % (args.builds, 2 * args.builds, args.levels, args.runs))
-        print("%-10s %-16s %12s %12s %8s" % ("backend", "call", "hub calls/s", "peer calls/s",
-                                             "ratio"))
+              % (args.builds, args.rpms_per_build * args.builds, args.levels, args.runs))
+        print("%-9s %-16s %9s %9s %9s %9s %9s %8s %8s" % (
+            "backend", "call", "client/s", "client s", "answer/s", "parse/s", "peer/s",
+            "cl/peer", "ans/peer"))
         under_load = []
         for backend in backends:
             load_s, nrpms, results, load, idle = bench_backend(backend, args, workdir)
-            under_load.append((backend, load, idle))
-            for call, (ours, peer) in results.items():
-                print("%-10s %-16s %12.1f %12.1f %8.2f" % (backend, call, ours, peer,
-                                                           ours / peer))
-            print("%-10s (loaded in %.1f s; listTaggedRPMS latest returns %d RPMs)"
+            if load is not None:
+                under_load.append((backend, load, idle))
+            for call, (ours, answer, parse, peer) in results.items():
+                print("%-9s %-16s %9.2f %9.3f %9s %9s %9.2f %8.2f %8s" % (
+                    backend, call, ours, 1 / ours, _fmt(answer), _fmt(parse), peer,
+                    ours / peer, _fmt(answer and answer / peer)))
+            print("%-9s (loaded in %.1f s; listTaggedRPMS latest returns %d RPMs)"
                   % (backend, load_s, nrpms))
-        print("peer: the same rows read straight from the database with SQLAlchemy "
-              "(no XML-RPC/HTTP, no latest/package-list semantics)")
+        print("client: koji.ClientSession over HTTPS (what a user gets); answer: the same "
+              "request posted over HTTPS with the answer read, not parsed (the hub's part); "
+              "parse: the standard library's XML-RPC parsing of that answer alone (the "
+              "client's floor); peer: the same rows read straight from the database with "
+              "SQLAlchemy (no XML-RPC/HTTP, no latest/package-list semantics)")
+        if not under_load:
+            return 0
         print()
         print("%-10s %-16s %12s %12s %8s" % ("backend", "operation", "1 client/s",
                                              "%d clients/s" % args.clients, "ratio"))

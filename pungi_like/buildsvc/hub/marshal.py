@@ -35,45 +35,87 @@ class _Unsupported(Exception):
     pass
 
 
+# Compact on purpose: no whitespace between elements and strings as untyped values
+# (``<value>text</value>``, which XML-RPC defines as a string) make a big answer about a fifth
+# smaller and quicker for the client to parse; the values it parses to are the same.
+_NIL = "<value><nil/></value>"
+_TRUE = "<value><boolean>1</boolean></value>"
+_FALSE = "<value><boolean>0</boolean></value>"
+
+#: "<member><name>key</name>" of the struct keys seen so far (results reuse a few keys)
+_MEMBERS = {}
+_MEMBERS_MAX = 4096
+
+
+def _member(key):
+    m = _MEMBERS.get(key)
+    if m is None:
+        if type(key) is not str:
+            raise _Unsupported()
+        m = "<member><name>%s</name>" % _esc(key)
+        if len(_MEMBERS) < _MEMBERS_MAX:
+            _MEMBERS[key] = m
+    return m
+
+
+def _str(v):
+    return "<value>%s</value>" % _esc(v)
+
+
+def _int(v):
+    if -_INT32 <= v < _INT32:
+        return "<value><int>%d</int></value>" % v
+    return "<value><i8>%d</i8></value>" % v
+
+
+def _bool(v):
+    return _TRUE if v else _FALSE
+
+
+def _none(v):
+    return _NIL
+
+
+def _float(v):
+    return "<value><double>%r</double></value>" % v
+
+
+#: scalar type -> its XML-RPC value text
+_SCALARS = {str: _str, int: _int, bool: _bool, type(None): _none, float: _float}
+
+
 def _dump(value, out):
     t = type(value)
-    if t is str:
-        out.append("<value><string>%s</string></value>\n" % _esc(value))
-    elif t is int:
-        if -_INT32 <= value < _INT32:
-            out.append("<value><int>%d</int></value>\n" % value)
-        else:
-            out.append("<value><i8>%d</i8></value>\n" % value)
-    elif value is None:
-        out.append("<value><nil/></value>")
-    elif t is bool:
-        out.append("<value><boolean>%d</boolean></value>\n" % value)
+    scalar = _SCALARS.get(t)
+    if scalar is not None:
+        out.append(scalar(value))
     elif t is dict:
-        out.append("<value><struct>\n")
+        append = out.append
+        append("<value><struct>")
         for k, v in value.items():
-            if type(k) is not str:
-                raise _Unsupported()
-            out.append("<member>\n<name>%s</name>\n" % _esc(k))
-            _dump(v, out)
-            out.append("</member>\n")
-        out.append("</struct></value>\n")
+            scalar = _SCALARS.get(type(v))
+            if scalar is not None:
+                append(_member(k) + scalar(v) + "</member>")
+            else:
+                append(_member(k))
+                _dump(v, out)
+                append("</member>")
+        append("</struct></value>")
     elif t is list or t is tuple:
-        out.append("<value><array><data>\n")
+        out.append("<value><array><data>")
         for v in value:
             _dump(v, out)
-        out.append("</data></array></value>\n")
-    elif t is float:
-        out.append("<value><double>%r</double></value>\n" % value)
+        out.append("</data></array></value>")
     else:
         raise _Unsupported()
 
 
 def dumps_response(result) -> str:
     """A methodResponse document for ``result``."""
-    out = ["<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n"]
+    out = ["<?xml version='1.0'?>\n<methodResponse><params><param>"]
     try:
         _dump(result, out)
     except _Unsupported:
         return koji.xmlrpcplus.dumps((result,), methodresponse=1, allow_none=1)
-    out.append("</param>\n</params>\n</methodResponse>\n")
+    out.append("</param></params></methodResponse>\n")
     return "".join(out)

@@ -51,8 +51,9 @@ def read_package_list(tag_id=None, user_id=None, pkg_id=None, event=None, inheri
     packages = {}
 
     def add(rows, filters=()):
+        keys = list(rows.keys())
         for r in rows:
-            p = dict(r._mapping)
+            p = dict(zip(keys, r))
             if filters and not all(f.match(p["package_name"]) for f in filters):
                 continue
             if with_dups:

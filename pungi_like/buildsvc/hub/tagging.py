@@ -1,10 +1,5 @@
 """Builds in tags: listTagged, listTaggedRPMS, getLatestBuilds/RPMS, tagBuild, untagBuild,
-moveBuild.
-
-"Latest" is Koji's: walking the tag and then its parents in inheritance order, the first build
-seen of a package wins, and within a tag builds are ordered by when they were tagged (newest
-first), so it is the most recently tagged build in the nearest tag, not the highest NVR. Builds
-whose package is missing from or blocked in the top tag's (inherited) package list are dropped.
+moveBuild. The reads and Koji's meaning of "latest" are in :mod:`.tag_reads`.
 """
 
 from __future__ import annotations
@@ -13,75 +8,18 @@ import koji
 from sqlalchemy import select
 
 from ..db import schema as s
-from .builds import build_row_to_info, build_select, get_build_row
+from .builds import get_build_row
 from .common import (
-    active_at, assert_login, assert_perm, get_tag_row, get_user_row, insert_versioned,
-    lock_tag, revoke,
+    assert_login, assert_perm, get_tag_row, insert_versioned, lock_tag, revoke,
 )
 from .context import context, perms
-from .inheritance import read_full_inheritance
 from .packages import pkglist_add, read_package_list
 from .policy import assert_policy, assert_tag_access
 from .registry import export, read_only
+from .tag_reads import read_tagged_builds, read_tagged_rpms  # noqa: F401 (used elsewhere)
 from .tasks import make_task, run_in_hub
 
 COMPLETE = koji.BUILD_STATES["COMPLETE"]
-
-
-def _latest_value(latest):
-    if isinstance(latest, bool) or latest is None:
-        return bool(latest)
-    if isinstance(latest, (int, float)):
-        return int(latest)
-    return bool(latest)
-
-
-def read_tagged_builds(tag_id, event=None, inherit=False, latest=False, package=None,
-                       owner=None, prefix=None, draft=None, extra=False):
-    """Build dicts (+ tag_id, tag_name, create_event) tagged in the tag (and its parents)."""
-    latest = _latest_value(latest)
-    taglist = [tag_id]
-    if inherit:
-        taglist += [link["parent_id"] for link in read_full_inheritance(tag_id, event)]
-    pkg_id = None
-    if package is not None:
-        row = context.conn.execute(select(s.package.c.id).where(
-            s.package.c.name == package)).first()
-        if row is None:
-            return []
-        pkg_id = row[0]
-    packages = read_package_list(tag_id, pkg_id=pkg_id, event=event, inherit=True,
-                                 with_owners=False)
-    tl = s.tag_listing
-    base = (build_select((s.tag.c.id.label("tag_id"), s.tag.c.name.label("tag_name"),
-                          tl.c.create_event))
-            .join_from(s.build, tl, tl.c.build_id == s.build.c.id)
-            .join(s.tag, s.tag.c.id == tl.c.tag_id)
-            .where(active_at(tl, event), s.build.c.state == COMPLETE)
-            .order_by(tl.c.create_event.desc(), s.build.c.id.desc()))
-    if pkg_id is not None:
-        base = base.where(s.build.c.pkg_id == pkg_id)
-    if owner is not None:
-        base = base.where(s.build.c.owner == get_user_row(owner, strict=True)["id"])
-    if draft is not None:
-        base = base.where(s.build.c.draft.is_(bool(draft)))
-    if prefix:
-        base = base.where(s.package.c.name.ilike(prefix + "%"))
-    builds = []
-    seen = {}
-    for tid in taglist:
-        for row in context.conn.execute(base.where(tl.c.tag_id == tid)):
-            pid = row.package_id
-            pinfo = packages.get(pid)
-            if pinfo is None or pinfo["blocked"]:
-                continue
-            if latest:
-                count = seen.get(pid, 0)
-                if (latest is True and count) or (latest is not True and count >= latest):
-                    continue
-                seen[pid] = count + 1
-            builds.append(build_row_to_info(row, with_extra=extra))
-    return builds
 
 
 def _tag_for_query(tag, event, strict):
@@ -97,47 +35,6 @@ def listTagged(tag, event=None, inherit=False, prefix=None, latest=False, packag
         return []
     return read_tagged_builds(tag_id, event, bool(inherit), latest, package, owner, prefix,
                               draft, bool(extra))
-
-
-def read_tagged_rpms(tag_id, event=None, inherit=False, latest=False, package=None, arch=None,
-                     rpmsigs=False, owner=None, draft=None, extra=True):
-    builds = read_tagged_builds(tag_id, event, inherit, latest, package, owner, draft=draft)
-    # Which tag each build was found in: an RPM counts only through that tag.
-    found_in = {b["id"]: b["tag_id"] for b in builds}
-    r, tl = s.rpminfo, s.tag_listing
-    cols = [r.c.name, r.c.version, r.c.release, r.c.arch, r.c.id, r.c.epoch, r.c.draft,
-            r.c.payloadhash, r.c.size, r.c.buildtime, r.c.buildroot_id, r.c.build_id,
-            r.c.metadata_only, tl.c.tag_id]
-    if extra:
-        cols.append(r.c.extra)
-    frm = r.join(tl, tl.c.build_id == r.c.build_id)
-    if rpmsigs:
-        cols.append(s.rpmsigs.c.sigkey)
-        frm = frm.outerjoin(s.rpmsigs, s.rpmsigs.c.rpm_id == r.c.id)
-    q = select(*cols).select_from(frm).where(active_at(tl, event))
-    if arch:
-        if isinstance(arch, str):
-            q = q.where(r.c.arch == arch)
-        elif isinstance(arch, (list, tuple)):
-            q = q.where(r.c.arch.in_(list(arch)))
-        else:
-            raise koji.GenericError("Invalid type for arch option: %s" % type(arch))
-    if draft is not None:
-        q = q.where(r.c.draft.is_(bool(draft)))
-    taglist = list(dict.fromkeys(b["tag_id"] for b in builds))
-    rpms = []
-    import json
-
-    for tid in taglist:
-        for row in context.conn.execute(q.where(tl.c.tag_id == tid).order_by(r.c.id)):
-            if found_in.get(row.build_id) != tid:
-                continue
-            d = dict(row._mapping)
-            del d["tag_id"]
-            if extra:
-                d["extra"] = json.loads(d["extra"]) if d["extra"] else None
-            rpms.append(d)
-    return [rpms, builds]
 
 
 @read_only
@@ -215,7 +112,7 @@ def tag_build(tag_id, build_id, force=False, fromtag_id=None):
 
 @export
 def tagBuild(tag, build, force=False, fromtag=None):
-    """Check, then create a ``tagBuild`` task for a builder; returns the task id."""
+    """Check, then create a ``tagBuild`` task (run by the hub itself); returns the task id."""
     assert_login()
     tag_row = get_tag_row(tag, strict=True)
     build_row = get_build_row(build, strict=True)
@@ -229,11 +126,7 @@ def tagBuild(tag, build, force=False, fromtag=None):
     args = [tag_row["id"], build_row["id"], bool(force),
             fromtag_row["id"] if fromtag_row else None]
     task_id = make_task("tagBuild", args, priority=10)
-    from .scheduler import settings
-
-    if settings()["tag_tasks_in_hub"]:
-        run_in_hub(task_id, lambda: tag_build(*args))
-    # else, as in Koji, a builder runs it (host.tagBuild, history by the task's owner)
+    run_in_hub(task_id, lambda: tag_build(*args))
     return task_id
 
 
