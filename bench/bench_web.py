@@ -141,13 +141,15 @@ def main(argv=None):
                                                   "peer s", "ratio", "bytes"))
         for backend in backends:
             for page, first, ours, peer, size in bench_backend(backend, args, workdir):
-                flag = "" if ours < TARGET_SECONDS else "  SLOW"
+                flag = "" if max(first, ours) < TARGET_SECONDS else \
+                    "  SLOW" if ours >= TARGET_SECONDS else "  SLOW (first)"
                 slow += bool(flag)
                 print("%-9s %-46s %8.3f %8.3f %8.3f %6.1f %7d%s" % (
                     backend, page, first, ours, peer, ours / peer, size, flag))
         print("first: the page's first request (whole-tag lists not yet cached); page: median "
               "after it; peer: the XML-RPC call (koji.ClientSession, same hub) that fetches "
-              "the page's main data; target: every page under %.1f s" % TARGET_SECONDS)
+              "the page's main data; target: every page under %.1f s, its first request too"
+              % TARGET_SECONDS)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 1 if slow else 0

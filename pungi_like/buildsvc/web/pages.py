@@ -202,11 +202,35 @@ def tasks(req):
     elif view in ("tree", "toplevel"):
         opts["parent"] = None
     pager = paginate(req, lambda q: call("listTasks", opts, q), TASK_ORDERS, "-id")
+    if view == "tree":
+        pager.items = _task_tree(pager.items)
     return "tasks.html.j2", {"pager": pager, "owner": owner_obj, "state": state,
                              "method": method, "view": view, "hostID": host_id,
                              "parent": parent,
                              "states": ["active", "all"] + [s.lower() for s in
                                                             koji.TASK_STATES.keys()]}
+
+
+def _task_tree(tasks):
+    """Koji Web's tree view: each task of the page followed by its descendants, depth first
+    by id, each row a copy of the task with ``tree_depth`` (0 for the page's own tasks)."""
+    rows = []
+    owners = {}
+    for task in tasks:
+        rows.append(dict(task, tree_depth=0))
+        descendants = call("getTaskDescendents", task["id"])
+
+        def walk(parent_id, depth):
+            for child in descendants.get(str(parent_id), ()):
+                owner = child["owner"]
+                if owner not in owners:
+                    user = call("getUser", owner)
+                    owners[owner] = user["name"] if user else None
+                rows.append(dict(child, tree_depth=depth, owner_name=owners[owner]))
+                walk(child["id"], depth + 1)
+
+        walk(task["id"], 1)
+    return rows
 
 
 def _task_files(req, task_id):

@@ -99,9 +99,38 @@ def test_canceled_and_finished_tasks_in_lists(site, chrome):
     ids = [r.find_elements("css selector", "td")[0].text
            for r in chrome.find_elements("css selector", "table tr")[1:]]
     assert ids == [str(d.canceled_task)]
-    _open(chrome, site, "tasks?state=failed&method=build")
+    _open(chrome, site, "tasks?state=failed&method=build&view=toplevel")
     rows = chrome.find_elements("css selector", "table tr")[1:]
     assert [r.find_elements("css selector", "td")[0].text for r in rows] == [str(d.failed_task)]
+
+
+def test_tasks_tree_view_shows_children_under_their_parents(site, chrome):
+    d = site.data
+    # the tree view (Koji Web's default) filters the top-level tasks and shows their subtasks
+    _open(chrome, site, "tasks?state=failed&method=build")
+    rows = chrome.find_elements("css selector", "table tr")[1:]
+    ids = [r.find_elements("css selector", "td")[0].text for r in rows]
+    top = [r.find_elements("css selector", "td")[0].text for r in rows
+           if r.get_attribute("class") != "subtask"]
+    assert top == [str(d.failed_task)]
+    assert ids[0] == str(d.failed_task) and str(d.failed_child) in ids[1:]
+    child = rows[ids.index(str(d.failed_child))]
+    assert child.get_attribute("data-parent") == str(d.failed_task)
+    assert "buildArch" in child.text and "failed" in child.text
+    # a subtask is indented below its parent and links to its own page
+    parent_cell = rows[0].find_elements("css selector", "td")[1]
+    child_cell = child.find_elements("css selector", "td")[1]
+    assert child_cell.find_element("css selector", "a").location["x"] > \
+        parent_cell.find_element("css selector", "a").location["x"]
+    assert child_cell.find_element("css selector", "a").get_attribute("href").endswith(
+        "taskinfo?taskID=%d" % d.failed_child)
+    # the flat and top-level views keep to the filter: the failed subtask alone, or no subtask
+    _open(chrome, site, "tasks?state=failed&method=buildArch&view=flat")
+    flat = [r.find_elements("css selector", "td")[0].text
+            for r in chrome.find_elements("css selector", "table tr")[1:]]
+    assert str(d.failed_child) in flat
+    _open(chrome, site, "tasks?state=failed&view=toplevel")
+    assert not chrome.find_elements("css selector", "tr.subtask")
 
 
 def test_buildinfo_lists_rpms_and_signatures(site, chrome):
