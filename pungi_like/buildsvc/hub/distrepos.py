@@ -84,6 +84,10 @@ def _check_opts(task_opts):
     latest = task_opts.get("latest", True)
     if not isinstance(latest, (bool, int)) or (not isinstance(latest, bool) and latest < 1):
         raise koji.ParameterError("Dist repo option 'latest' must be a boolean or a count >= 1")
+    for key in ("inherit", "split_debuginfo", "skip_missing_signatures",
+                "allow_missing_signatures", "write_signed_rpms", "createrepo_skip_stat"):
+        if not isinstance(task_opts.get(key, False), (bool, type(None))):
+            raise koji.ParameterError("Dist repo option %r must be a boolean" % key)
     comps = task_opts.get("comps")
     if comps is not None and not isinstance(comps, str):
         raise koji.ParameterError("Invalid type for comps: %s" % type(comps).__name__)
@@ -117,7 +121,8 @@ def dist_repo_init(tag_row, keys, task_opts):
         shutil.copyfile(src, os.path.join(repodir, "groups", "comps.xml"))
     info = {"id": repo_id, "tag": tag_row["name"], "tag_id": tag_row["id"], "keys": keys,
             "volume": task_opts.get("volume"), "task_opts": task_opts}
-    write_atomic(os.path.join(repodir, "repo.json"), json.dumps(info, indent=2) + "\n")
+    write_atomic(os.path.join(repodir, "repo.json"),
+                 json.dumps(info, indent=2, default=str) + "\n")
     return repo_id, ev
 
 

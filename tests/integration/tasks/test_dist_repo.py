@@ -187,6 +187,10 @@ def test_unsigned_packages_fail_unless_skipped_or_allowed(sqlite_qhub, signed_rp
     # refused options and hostile calls
     with pytest.raises(koji.GenericError, match="multilib are not supported"):
         s.distRepo("dist-tag", [sigkey], arch=["x86_64"], multilib="work/ml.conf")
+    with pytest.raises(koji.ParameterError, match="'inherit' must be a boolean"):
+        s.distRepo("dist-tag", [sigkey], arch=["x86_64"], inherit="yes")
+    with pytest.raises(koji.ParameterError, match="Unknown dist repo option"):
+        s.distRepo("dist-tag", [sigkey], arch=["x86_64"], bogus=1)
     with pytest.raises(koji.ParameterError, match="Invalid signing key id"):
         s.distRepo("dist-tag", ["../../x"], arch=["x86_64"])
     hub.add_builder_hosts(names=("b2",))   # a host with no builder running: holds nothing
