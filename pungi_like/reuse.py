@@ -550,7 +550,18 @@ def verify_file(path, entry, full=False):
 
 def place_file(src, dst):
     """Hard-link ``src`` at ``dst`` (replacing what is there), copying across file systems."""
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    try:
+        os.link(src, dst)
+        return
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            pass
+    except OSError:
+        pass
     if os.path.lexists(dst):
         try:
             if os.path.samefile(src, dst):
@@ -627,10 +638,25 @@ class OldUnit:
         self.compose_id = compose_id
         self.record = record
         self.names = Names(topdir, compose_id)
+        self._data = None
+
+    @property
+    def data(self):
+        """The record's files and journal (``work/global/reuse/<unit>.json``), read on use."""
+        if self._data is None:
+            with open(data_path(self.topdir, self.record["unit"]), encoding="utf-8") as fh:
+                self._data = json.load(fh)
+        return self._data
 
     @property
     def source(self):
         return os.path.basename(self.topdir)
+
+
+def data_path(topdir, unit_name):
+    """Where a unit's files and journal are kept: apart from ``work/global/units`` (read by the
+    report and by people), as a package set's runs to megabytes."""
+    return os.path.join(topdir, "work", "global", "reuse", unit_name + ".json")
 
 
 def read_records(topdir):
@@ -647,7 +673,8 @@ def read_records(topdir):
                 record = json.load(fh)
         except (OSError, ValueError):
             continue
-        if isinstance(record, dict) and record.get("key") and "files" in record:
+        if isinstance(record, dict) and record.get("key") and record.get("reusable") \
+                and os.path.exists(data_path(topdir, record.get("unit", ""))):
             records[record["unit"]] = record
     return records
 
@@ -735,7 +762,7 @@ class ReusePool:
         raises ``CannotReuse`` saying why."""
         compose = self.compose
         same_place = os.path.abspath(old.topdir) == self.compose.topdir
-        files = old.record["files"]
+        files = old.data["files"]
         rewrite_repos = set()
         if not same_place:
             rewrite_repos = {os.path.dirname(rel) for rel, e in files.items()
@@ -775,7 +802,7 @@ class ReusePool:
             dst = os.path.join(compose.topdir, self.names.expand(rel))
             for path in rewrite_repodata(src, dst, old.names, self.names):
                 placed[path] = None
-        for op in old.record.get("journal", []):
+        for op in old.data.get("journal", []):
             kind = op[0]
             if kind == "put":
                 compose.results.put(_hashable(decode(op[1], self.names)),

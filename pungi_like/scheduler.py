@@ -39,7 +39,7 @@ from typing import Any, Callable, Optional
 
 from . import reuse
 from .errors import PhaseError, PungiLikeError
-from .fileutil import write_json_atomic
+from .fileutil import write_atomic, write_json_atomic
 
 log = logging.getLogger("pungi_like.scheduler")
 
@@ -217,10 +217,13 @@ class Scheduler:
             # over; a unit whose hand-over could not be recorded passes its key on instead,
             # so that everything after it runs again when its inputs change
             recorded = info.get("reusable") or unit.name in reuse.NEVER_REUSED
-            self.output_hashes[unit.name] = reuse.digest_text(self.names.norm(json.dumps(
-                {"key": None if recorded else key, "outputs": outputs,
-                 "files": reuse.chain_digests(files), "journal": info.get("journal", [])},
-                sort_keys=True, default=str)))
+            if info.get("output_hash"):   # a reused unit: the same result as recorded
+                self.output_hashes[unit.name] = info["output_hash"]
+            else:
+                self.output_hashes[unit.name] = reuse.digest_text(self.names.norm(json.dumps(
+                    {"key": None if recorded else key, "outputs": outputs,
+                     "files": reuse.chain_digests(files), "journal": info.get("journal", [])},
+                    sort_keys=True, default=str)))
             record = {
                 "unit": unit.name,
                 "inputs_hash": key,
@@ -230,14 +233,21 @@ class Scheduler:
                 "outputs": outputs,
                 "start": entry["start"],
                 "end": entry["end"],
-                "files": files,
-                "journal": info.get("journal", []),
                 "reusable": info.get("reusable", False),
+                "output_hash": self.output_hashes[unit.name],
             }
             if info.get("why_not"):
                 record["why_not"] = info["why_not"]
             if info.get("reused_from"):
                 record["reused_from"] = info["reused_from"]
+            data = reuse.data_path(self.compose.topdir, unit.name)
+            if info.get("data_from"):
+                if os.path.abspath(info["data_from"]) != os.path.abspath(data):
+                    reuse.place_file(info["data_from"], data)
+            elif record["reusable"]:
+                # compact: a package set's data holds thousands of files and headers
+                write_atomic(data, json.dumps({"files": files, "journal": info.get("journal", [])},
+                                              default=str, separators=(",", ":")) + "\n")
             path = os.path.join(self.compose.paths.units_dir(), unit.name + ".json")
             write_json_atomic(path, json.loads(json.dumps(record, default=str)))
 
@@ -298,16 +308,21 @@ class Scheduler:
                 self.compose.log.info("[%s] not reused from %s: %s", unit.name, old.source, exc)
                 continue
             self.compose.log.info("[%s] reused from %s", unit.name, old.compose_id)
-            files = reuse.describe_files([p for p, e in placed.items() if e is None],
-                                         self.names)
-            for path, entry in placed.items():
-                if entry is not None:
-                    st = os.stat(path)
-                    files[self.names.norm(os.path.relpath(path, self.compose.topdir))] = dict(
-                        entry, stat=list(reuse._stat_id(st)[1:]))
-            return outputs, {"key": (key, upstream), "files": files,
-                             "journal": old.record.get("journal", []), "reusable": True,
-                             "reused_from": old.compose_id}
+            fresh = [p for p, e in placed.items() if e is None]
+            info = {"key": (key, upstream), "reusable": True, "reused_from": old.compose_id,
+                    "output_hash": old.record.get("output_hash")}
+            if fresh:
+                # some bytes were rewritten for this compose: a record of its own
+                files = reuse.describe_files(fresh, self.names)
+                for path, entry in placed.items():
+                    if entry is not None:
+                        # a hard link is the same inode: the same stat, the same bytes
+                        files[self.names.norm(os.path.relpath(path, self.compose.topdir))] = entry
+                info.update(files=files, journal=old.data.get("journal", []))
+            else:
+                # the same files (normalised names) and hand-over: the old record's data, linked
+                info["data_from"] = reuse.data_path(old.topdir, unit.name)
+            return outputs, info
         return None
 
     # ---- main loop ------------------------------------------------------------------------

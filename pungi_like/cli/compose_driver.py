@@ -332,7 +332,11 @@ def clean_for_resume(compose, pool):
         for old in olds:
             if os.path.abspath(old.topdir) != compose.topdir:
                 continue
-            for rel in old.record["files"]:
+            try:
+                files = old.data["files"]
+            except (OSError, ValueError):
+                continue
+            for rel in files:
                 claimed.add(os.path.join(compose.topdir, old.names.expand(rel)))
     removed = 0
     for base, _dirs, files in os.walk(compose.paths.compose_dir()):
