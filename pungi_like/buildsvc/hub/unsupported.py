@@ -91,47 +91,6 @@ def dudBuild(dud_name, dud_version, arches, target, pkg_list, optional_arches=No
 
 
 @export
-def grantCGAccess(user, cg, create=False):
-    """Content generator access needs storage this hub does not have."""
-    from .common import assert_admin
-
-    assert_admin()
-    _unsupported("Content generator access")
-
-
-@export
-def revokeCGAccess(user, cg):
-    from .common import assert_admin
-
-    assert_admin()
-    _unsupported("Content generator access")
-
-
-@export
-def CGInitBuild(cg, data):
-    assert_login()
-    _unsupported("Content generator import")
-
-
-@export
-def CGRefundBuild(cg, build_id, token, state=koji.BUILD_STATES["FAILED"]):
-    assert_login()
-    _unsupported("Content generator import")
-
-
-@export
-def CGImport(metadata, directory, token=None):
-    assert_login()
-    _unsupported("Content generator import")
-
-
-@export
-def importArchive(filepath, buildinfo, type, typeInfo):
-    assert_login()
-    _unsupported("Archive import")
-
-
-@export
 def chainBuild(srcs, target, opts=None, priority=None, channel=None):
     assert_login()
     _unsupported("chainBuild")
@@ -154,8 +113,3 @@ def buildImageIndirection(opts=None, priority=None):
     assert_login()
     _unsupported("buildImageIndirection")
 
-
-@export
-def createImageBuild(build_info):
-    assert_login()
-    _unsupported("createImageBuild")

@@ -63,7 +63,9 @@ def _target(relpath, name):
     if reldir in ("", ".") or "\0" in reldir:
         raise koji.GenericError("Invalid upload directory: %r" % relpath)
     try:
-        directory = context.hub.pathinfo.upload_dir(relpath)
+        # the normalised path: ``koji import-cg`` uploads to "cli-import/<unique>/" (a trailing
+        # slash Koji accepts); '..' that would leave work/ is still refused by upload_dir
+        directory = context.hub.pathinfo.upload_dir(reldir)
     except ValueError as exc:
         raise koji.GenericError(str(exc)) from None
     return reldir, directory, os.path.join(directory, name)

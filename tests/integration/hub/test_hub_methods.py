@@ -348,7 +348,6 @@ def test_disabled_and_missing_features(hub, koji_available):
             (("win-build", "t1", "git://x", "vm"), "Windows support not enabled"),
             (("call", "kiwiBuild", "t1", "[]", "u", "p"), "kiwi support not enabled"),
             (("call", "dudBuild", "n", "1", "[]", "t1", "[]"), "dud support not enabled"),
-            (("call", "CGImport", "{}", "x"), "Content generator import is not supported"),
     ):
         rc, out, err = hub.koji(*args, check=False)
         assert rc != 0 and fault in out + err, (args, out, err)

@@ -6,6 +6,7 @@ imports, and build notifications. Each checks the data and the permission denial
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -266,3 +267,176 @@ def test_build_notifications(hub, rpms, koji_available):
     assert _call(hub, "getBuildNotificationBlocks", "alice", noauth=True) == []
     assert _denied(hub, "call", "deleteNotificationBlock", blocks[0]["id"]) == \
         "GenericError: No notification block with ID %i found" % blocks[0]["id"]
+
+
+def _cg_metadata(rpms, outdir, build_id=None):
+    """A content generator's metadata (version 0) for build cgpkg-1.0-1 with its two RPMs, a
+    log and an image archive, the files copied into ``outdir``; the buildroot lists an RPM the
+    hub knows (hello) as a component."""
+    import hashlib
+    import shutil
+    import tarfile
+
+    os.makedirs(outdir, exist_ok=True)
+    files = []
+    for path in rpms:
+        if "/cgpkg-" in path:
+            shutil.copy(path, outdir)
+            files.append((os.path.basename(path), "rpm", None))
+    with open(os.path.join(outdir, "build.log"), "w") as fh:
+        fh.write("built by the test content generator\n")
+    files.append(("build.log", "log", None))
+    with tarfile.open(os.path.join(outdir, "cgpkg-disk.tar.gz"), "w:gz") as tar:
+        tar.add(os.path.join(outdir, "build.log"), arcname="disk/build.log")
+    files.append(("cgpkg-disk.tar.gz", "image", "x86_64"))
+    output = []
+    for name, ftype, arch in files:
+        data = open(os.path.join(outdir, name), "rb").read()
+        entry = {"buildroot_id": 1, "filename": name, "filesize": len(data),
+                 "checksum_type": "sha256", "checksum": hashlib.sha256(data).hexdigest(),
+                 "type": ftype if ftype != "image" else "tarball",
+                 "arch": arch or ("src" if name.endswith(".src.rpm") else "noarch")}
+        if ftype == "image":
+            entry["extra"] = {"typeinfo": {"image": {"arch": arch}}}
+            entry["components"] = [{"type": "rpm", "name": "hello", "version": "2.1",
+                                    "release": "3", "epoch": None, "arch": "x86_64",
+                                    "sigmd5": "0" * 32, "signature": None}]
+        output.append(entry)
+    build = {"name": "cgpkg", "version": "1.0", "release": "1", "source": "git://example/cg",
+             "start_time": 1700000000, "end_time": 1700000100,
+             "extra": {"typeinfo": {"image": {}}}}
+    if build_id is not None:
+        build["build_id"] = build_id
+    return {
+        "metadata_version": 0, "build": build,
+        "buildroots": [{"id": 1, "host": {"os": "Fedora 40", "arch": "x86_64"},
+                        "content_generator": {"name": "testcg", "version": "0.1"},
+                        "container": {"type": "none", "arch": "x86_64"},
+                        "tools": [{"name": "rpm", "version": "4.18"}],
+                        "components": [{"type": "rpm", "name": "hello", "version": "2.1",
+                                        "release": "3", "epoch": None, "arch": "x86_64",
+                                        "sigmd5": "0" * 32, "signature": None}],
+                        "extra": {"note": "test"}}],
+        "output": output,
+    }
+
+
+def test_content_generator_import(hub, rpms, koji_available, tmp_path):
+    hub.koji("import", *[p for p in rpms if "/hello-" in p])
+    meta = _cg_metadata(rpms, str(tmp_path / "out"))
+    mfile = tmp_path / "metadata.json"
+    mfile.write_text(json.dumps(meta))
+    for user in ("alice", "bob"):      # their accounts, made at first login
+        hub.koji("call", "getLoggedInUser", user=user)
+    # access: admin grants it; without it the import is refused
+    rc, _o, err = hub.koji("grant-cg-access", "alice", "testcg", check=False)
+    assert rc != 0 and "No such entry in table content_generator: testcg" in err, err
+    assert _denied(hub, "grant-cg-access", "--new", "bob", "testcg", user="bob").startswith(
+        "ActionNotAllowed: admin permission required")
+    hub.koji("grant-cg-access", "--new", "alice", "testcg")
+    assert _call(hub, "listCGs", noauth=True) == {"testcg": {"id": 1, "users": ["alice"]}}
+    assert _denied(hub, "grant-cg-access", "alice", "testcg", user="kojiadmin") == \
+        "GenericError: User already has access to content generator testcg"
+    assert _denied(hub, "import-cg", "--noprogress", str(mfile), str(tmp_path / "out"),
+                   user="bob") == "AuthError: Content generator access required (testcg)"
+
+    out = hub.out("import-cg", "--noprogress", str(mfile), str(tmp_path / "out"), user="alice")
+    build = _call(hub, "getBuild", "cgpkg-1.0-1", noauth=True)
+    assert "Imported build cgpkg-1.0-1 with id %d" % build["id"] in out, out
+    assert build["state"] == 1 and build["owner_name"] == "alice", build
+    assert build["source"] == "git://example/cg"
+    assert _call(hub, "getImageBuild", build["id"], noauth=True)["build_id"] == build["id"]
+    rpm_list = _call(hub, "listRPMs", build["id"], noauth=True)
+    assert sorted(r["arch"] for r in rpm_list) == ["noarch", "src"], rpm_list
+    br_id = rpm_list[0]["buildroot_id"]
+    br = _call(hub, "getBuildroot", br_id, noauth=True)
+    assert (br["cg_name"] if "cg_name" in br else "testcg") == "testcg"
+    assert br["br_type"] == 1 and br["host_os"] == "Fedora 40", br
+    listing = _call(hub, "getBuildrootListing", br_id, noauth=True)
+    assert [r["name"] for r in listing] == ["hello"], listing
+    archives = _call(hub, "listArchives", build["id"], noauth=True)
+    assert [(a["filename"], a["btype"]) for a in archives] == [("cgpkg-disk.tar.gz", "image")]
+    img = _call(hub, "getImageArchive", archives[0]["id"], noauth=True)
+    assert img["arch"] == "x86_64", img
+    comps = _call(hub, "listRPMs", "imageID=%d" % archives[0]["id"], noauth=True)
+    assert [r["nvr"] if "nvr" in r else r["name"] for r in comps] in (["hello-2.1-3"],
+                                                                       ["hello"]), comps
+    builddir = os.path.join(hub.topdir, "packages", "cgpkg", "1.0", "1")
+    assert os.path.isfile(os.path.join(builddir, "noarch", "cgpkg-1.0-1.noarch.rpm"))
+    assert os.path.isfile(os.path.join(builddir, "images", "cgpkg-disk.tar.gz"))
+    assert os.path.isfile(os.path.join(builddir, "data", "logs", "build.log"))
+    assert json.load(open(os.path.join(builddir, "metadata.json")))["build"]["name"] == "cgpkg"
+    # a second import of the same NVR is refused
+    assert _denied(hub, "import-cg", "--noprogress", str(mfile), str(tmp_path / "out")) == \
+        "GenericError: Build already exists: cgpkg-1.0-1 (id=%d)" % build["id"]
+    hist = hub.out("list-history", "--cg", "testcg", noauth=True)
+    assert "user alice added to content generator testcg" in hist, hist
+
+    # reservation: reserve-cg, a refund, then an import with the token
+    out = hub.out("reserve-cg", "testcg", "cgpkg-1.0-2", user="alice")
+    res_id = int(out.split()[2])
+    token = out.strip().split("token ")[1].strip("'")
+    assert _call(hub, "getBuild", res_id, noauth=True)["state"] == 0     # BUILDING
+    assert _denied(hub, "call", "CGRefundBuild", "testcg", res_id, "wrong") == \
+        "GenericError: Token doesn't match build ID %d" % res_id
+    hub.koji("call", "CGRefundBuild", "testcg", res_id, token, user="alice")
+    assert _call(hub, "getBuild", res_id, noauth=True)["state"] == 3     # FAILED
+    out = hub.out("reserve-cg", "testcg", "cgpkg-1.0-2", user="alice")
+    token = out.strip().split("token ")[1].strip("'")
+    assert int(out.split()[2]) == res_id                                 # the NVR recycled
+    meta2 = _cg_metadata([], str(tmp_path / "out2"), build_id=res_id)
+    meta2["build"]["release"] = "2"
+    meta2["output"] = [o for o in meta2["output"] if o["type"] != "rpm"]
+    m2 = tmp_path / "metadata2.json"
+    m2.write_text(json.dumps(meta2))
+    assert _denied(hub, "import-cg", "--noprogress", "--build-id", str(res_id), str(m2),
+                   str(tmp_path / "out2")) == \
+        "GenericError: Token doesn't match build ID %d" % res_id
+    hub.koji("import-cg", "--noprogress", "--token", token, "--build-id", str(res_id),
+             str(m2), str(tmp_path / "out2"), user="alice")
+    assert _call(hub, "getBuild", res_id, noauth=True)["state"] == 1
+
+    # a corrupted upload: nothing is imported
+    meta3 = _cg_metadata(rpms, str(tmp_path / "out3"))
+    meta3["build"]["release"] = "3"
+    for o in meta3["output"]:
+        if o["filename"] == "build.log":
+            o["filesize"] += 1
+    m3 = tmp_path / "metadata3.json"
+    m3.write_text(json.dumps(meta3))
+    assert _denied(hub, "import-cg", "--noprogress", str(m3), str(tmp_path / "out3"),
+                   user="alice").startswith("GenericError: File size")
+    assert _call(hub, "getBuild", "cgpkg-1.0-3", noauth=True) is None
+
+    # access revoked
+    hub.koji("revoke-cg-access", "alice", "testcg")
+    assert _call(hub, "listCGs", noauth=True) == {}
+    assert _denied(hub, "reserve-cg", "testcg", "cgpkg-1.0-4") == \
+        "AuthError: Content generator access required (testcg)"
+
+
+def test_import_archive(hub, koji_available, tmp_path):
+    """koji import-archive --type image: image-import permission, an image build, the file."""
+    disk = tmp_path / "img-1-1.x86_64.qcow2"
+    disk.write_bytes(b"QFI\xfb" + b"\0" * 4096)
+    assert _denied(hub, "import-archive", "--type", "image", "--type-info", "x86_64",
+                   "img-1-1", str(disk)) == "error: This action requires the image-import " \
+                                             "privilege"
+    assert _denied(hub, "call", "createImageBuild", "img-1-1") == \
+        "ActionNotAllowed: image-import permission required (logged in as alice)"
+    hub.koji("grant-permission", "--new", "image-import", "alice")
+    hub.koji("import-archive", "--create-build", "--type", "image", "--type-info", "x86_64",
+             "img-1-1", str(disk), user="alice")
+    # an existing build that is not an image build takes no image archive (Koji's fault)
+    hub.koji("call", "--python", "createEmptyBuild", "'other'", "'1'", "'1'", "None")
+    assert _denied(hub, "import-archive", "--type", "image", "--type-info", "x86_64",
+                   "other-1-1", str(disk)) == "ImportError: Build does not have type image"
+    archives = _call(hub, "listArchives", _call(hub, "getBuild", "img-1-1", noauth=True)["id"],
+                     noauth=True)
+    assert [(a["filename"], a["btype"], a["size"]) for a in archives] == \
+        [("img-1-1.x86_64.qcow2", "image", 4100)], archives
+    assert _call(hub, "getImageArchive", archives[0]["id"], noauth=True)["arch"] == "x86_64"
+    assert os.path.isfile(os.path.join(hub.topdir, "packages", "img", "1", "1", "images",
+                                       "img-1-1.x86_64.qcow2"))
+    assert _denied(hub, "call", "importArchive", "x/y.qcow2", "img-1-1", "maven", "{}") == \
+        "GenericError: Maven support not enabled"
