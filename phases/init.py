@@ -8,6 +8,7 @@ beside each (``createrepo_c --groupfile``).
 
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 from phases.base import PhaseBase
 from pungi_like.config.options import Option, scm_dict_schema
@@ -85,11 +86,17 @@ class InitPhase(PhaseBase):
         arch_comps = comps.copy()
         arch_comps.filter_arch(arch)
         arch_comps.write(self.paths.comps(arch))
-        self.comps_repo(self.paths.comps(arch), self.paths.comps_repo(arch),
-                        self.paths.log_file(arch, "comps_repo"))
-        written = {}
-        for variant in self.compose.variants_for_arch(arch):
-            written[variant.uid] = self.variant_comps(comps, arch, variant)
+        # the comps repos (one createrepo_c each) are made side by side while the variants'
+        # comps files are written
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            repos = [pool.submit(self.comps_repo, self.paths.comps(arch),
+                                 self.paths.comps_repo(arch),
+                                 self.paths.log_file(arch, "comps_repo"))]
+            written = {}
+            for variant in self.compose.variants_for_arch(arch):
+                written[variant.uid] = self.variant_comps(comps, arch, variant, pool, repos)
+            for job in repos:
+                job.result()
         return {"variants": sorted(written)}
 
     def lookaside_groups(self, variant):
@@ -104,7 +111,7 @@ class InitPhase(PhaseBase):
                     pass
         return groups
 
-    def variant_comps(self, comps, arch, variant):
+    def variant_comps(self, comps, arch, variant, pool=None, jobs=None):
         """The variant's comps as Pungi writes it: filtered (variants.xml group attributes and
         environment display_order win) and written in Pungi's canonical form."""
         has_groups = bool(variant.groups)
@@ -120,8 +127,12 @@ class InitPhase(PhaseBase):
                              "anything in input comps file", variant.uid, arch, group)
         path = self.paths.comps(arch, variant)
         result.write(path, pungi_style=True)
-        self.comps_repo(path, self.paths.comps_repo(arch, variant),
-                        self.paths.log_file(arch, f"comps_repo-{variant.uid}"))
+        args = (path, self.paths.comps_repo(arch, variant),
+                self.paths.log_file(arch, f"comps_repo-{variant.uid}"))
+        if pool is None:
+            self.comps_repo(*args)
+        else:
+            jobs.append(pool.submit(self.comps_repo, *args))
         return path
 
     def comps_repo(self, comps_path, repo_dir, log_path):
