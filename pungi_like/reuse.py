@@ -380,11 +380,12 @@ def encode(value, names):
 
 
 def decode(data, names):
-    if data is None or isinstance(data, (bool, int, float)):
+    kind = type(data)
+    if kind is str:
+        return names.expand(data) if "{" in data else data
+    if data is None or kind in (bool, int, float):
         return data
-    if isinstance(data, str):
-        return names.expand(data)
-    if isinstance(data, list):
+    if kind is list:
         return [decode(v, names) for v in data]
     if "__tuple__" in data:
         return tuple(decode(v, names) for v in data["__tuple__"])
@@ -393,12 +394,17 @@ def decode(data, names):
     if "__dict__" in data:
         return {_hashable(decode(k, names)): decode(v, names) for k, v in data["__dict__"]}
     if "__dc__" in data:
-        if data["__dc__"] not in RECORDABLE:
-            raise NotRecordable(data["__dc__"])
-        module, _, cls = data["__dc__"].partition(":")
-        klass = getattr(importlib.import_module(module), cls)
+        klass = _classes.get(data["__dc__"])
+        if klass is None:
+            if data["__dc__"] not in RECORDABLE:
+                raise NotRecordable(data["__dc__"])
+            module, _, cls = data["__dc__"].partition(":")
+            klass = _classes[data["__dc__"]] = getattr(importlib.import_module(module), cls)
         return klass(**{k: decode(v, names) for k, v in data["fields"].items()})
     raise NotRecordable("unknown record value")
+
+
+_classes = {}
 
 
 def _hashable(value):
@@ -839,7 +845,7 @@ def rewrite_repodata(src, dst, old_names, new_names):
                 plain = plain[len(record.checksum) + 1:]
             target = os.path.join(dst, plain + ".gz")
             with open(target, "wb") as fh:
-                fh.write(gzip.compress(text, compresslevel=6, mtime=0))
+                fh.write(gzip.compress(text, compresslevel=1, mtime=0))  # work/ repos: speed
             os.utime(target, (record.timestamp, record.timestamp))
             new = cr.RepomdRecord(record.type, target)
             new.fill(cr.checksum_type(record.checksum_type or "sha256"))
