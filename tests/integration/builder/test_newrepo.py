@@ -183,6 +183,16 @@ def test_fetch_bounds_and_hostile_locations(mode_repos, tmp_path):
     repomd.write_text(text.replace('href="repodata/', 'href="../../', 1))
     with pytest.raises(RemoteRepoError, match=r"is outside the repo"):
         fetch_repodata(url, str(tmp_path / "f3"))
+    # a server that takes the connection and never answers: the read times out
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        with pytest.raises(RemoteRepoError, match=r"http://127.0.0.1:%d/r/repodata/repomd.xml: "
+                                                  r".*within 0.5 s" % port):
+            fetch_repodata("http://127.0.0.1:%d/r/" % port, str(tmp_path / "f5"), timeout=0.5)
     with pytest.raises(RemoteRepoError, match=r"not an http\(s\) URL"):
         fetch_repodata("ftp://127.0.0.1/repo/", str(tmp_path / "f4"))
 

@@ -29,6 +29,7 @@ def signed_rpms(tmp_path_factory):
         Package("alpha", "1.0", arch="x86_64", files={"/usr/bin/alpha": "alpha\n"},
                 subpackages=[Subpackage("alpha-debuginfo",
                                         files={"/usr/lib/debug/alpha.debug": "dbg\n"})]),
+        Package("beta", "1.0", arch="noarch", files={"/usr/share/beta": "old beta\n"}),
         Package("beta", "2.0", arch="noarch", files={"/usr/share/beta": "beta\n"}),
         Package("gamma", "3.0", arch="x86_64", files={"/usr/bin/gamma": "gamma\n"}),
     ], out, workdir=tmp_path_factory.mktemp("distwork"))
@@ -56,7 +57,7 @@ def _setup(hub, signed_rpms, tmp_path):
     hub.koji("add-tag", "dist-tag", "--arches", "x86_64")
     hub.koji("add-pkg", "--owner", "kojiadmin", "dist-tag", "alpha", "beta", "gamma")
     hub.koji("import", *signed_rpms["files"])
-    for nvr in ("alpha-1.0-1", "beta-2.0-1"):
+    for nvr in ("alpha-1.0-1", "beta-1.0-1", "beta-2.0-1"):   # beta-2.0-1 is the latest
         hub.koji("call", "tagBuildBypass", "dist-tag", nvr)
     out = hub.koji("import-sig", *signed_rpms["copies"]).stdout
     assert "Importing signature" in out
@@ -180,6 +181,14 @@ def test_unsigned_packages_fail_unless_skipped_or_allowed(sqlite_qhub, signed_rp
     assert written["id"] > newer["id"]
     assert _sigkey_of(os.path.join(hub.topdir, "repos-dist", "dist-tag", str(written["id"]),
                                    "x86_64", "Packages", "b", "beta-2.0-1.noarch.rpm")) == sigkey
+
+    # --non-latest: every tagged build, beta-1.0 too
+    hub.koji("dist-repo", "--wait", "--non-latest", "--skip-missing-signatures", "dist-tag",
+             sigkey)
+    every = s.getRepo("dist-tag", dist=True)
+    x86 = os.path.join(hub.topdir, "repos-dist", "dist-tag", str(every["id"]), "x86_64")
+    assert [(n, v) for n, v, _ in primary_records(x86)] == [
+        ("alpha", "1.0"), ("alpha-debuginfo", "1.0"), ("beta", "1.0"), ("beta", "2.0")]
 
     # a key with no signatures on the hub: nothing signed with it
     res = hub.koji("dist-repo", "--wait", "dist-tag", "0badc0de", check=False)
