@@ -479,8 +479,12 @@ def buildtargetinfo(req):
 @page
 def repoinfo(req):
     repo = _strict(call("repoInfo", req.int("repoID", required=True)), "repo")
-    exist = os.path.isdir(req.hub.pathinfo.repo(repo["id"], repo["tag_name"]))
-    return "repoinfo.html.j2", {"repo": repo, "files_exist": exist}
+    # dist repos (koji dist-repo) live under repos-dist/, build repos under repos/
+    pi = req.hub.pathinfo
+    where = pi.distrepo if repo["dist"] else pi.repo
+    exist = os.path.isdir(where(repo["id"], repo["tag_name"]))
+    return "repoinfo.html.j2", {"repo": repo, "files_exist": exist,
+                                "files_top": "repos-dist" if repo["dist"] else "repos"}
 
 
 # ---- hosts and channels ------------------------------------------------------------------------

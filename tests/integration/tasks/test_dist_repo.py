@@ -84,6 +84,14 @@ def test_dist_repo_with_signed_copies_cli(qhub, signed_rpms, tmp_path):
     assert s.getRepo("dist-tag") is None          # not a build repo
     info = hub.koji("repoinfo", str(repo["id"])).stdout
     assert "Dist repo?: yes" in info and "Tag name: dist-tag" in info
+    # Koji Web's repoinfo page links the dist repo's files
+    import requests
+
+    page = requests.get(hub.url.replace("/kojihub", "/koji/repoinfo"),
+                        params={"repoID": repo["id"]}, timeout=60,
+                        verify=os.path.join(hub.pki, "ca.crt"))
+    assert page.status_code == 200
+    assert 'href="/kojifiles/repos-dist/dist-tag/%d/"' % repo["id"] in page.text
     task = s.getTaskInfo(repo["task_id"])
     assert task["method"] == "distRepo" and task["state"] == koji.TASK_STATES["CLOSED"]
     assert s.getTaskResult(task["id"]) == \
