@@ -186,7 +186,7 @@ def latest_link_name(conf, components):
 
 
 def update_latest_link(compose, args):
-    if args.no_latest_link or args.compose_dir:
+    if args.no_latest_link or (args.compose_dir and not getattr(args, "resume", None)):
         return
     wanted = {s.upper() for s in args.latest_link_status}
     if wanted and compose.status not in wanted:
