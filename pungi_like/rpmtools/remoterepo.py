@@ -51,12 +51,24 @@ def is_remote(url):
     return urllib.parse.urlsplit(url).scheme.lower() in ("http", "https")
 
 
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only to http(s) URLs (urllib would also follow one to ftp://)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if not is_remote(newurl):
+            raise RemoteRepoError(f"{req.full_url}: redirected to {newurl}, which is not an "
+                                  f"http(s) URL")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def _download(url, dest, limit, timeout, context):
     """Stream ``url`` to ``dest`` (at most ``limit`` bytes); returns the byte count."""
     req = urllib.request.Request(url, headers={"User-Agent": "pungi-like-builder"})
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context),
+                                         _HttpOnlyRedirects())
     tmp = dest + ".part"
     try:
-        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
+        with opener.open(req, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length")
             if length and length.isdigit() and int(length) > limit:
                 raise RemoteRepoError(f"{url}: {length} bytes is more than the limit of "
@@ -82,9 +94,7 @@ def _download(url, dest, limit, timeout, context):
         raise RemoteRepoError(f"{url}: cannot connect: {reason}") from None
     except (socket.timeout, TimeoutError):
         raise RemoteRepoError(f"{url}: no data within {timeout:g} s") from None
-    except (ConnectionError, ssl.SSLError, OSError) as exc:
-        if isinstance(exc, RemoteRepoError):
-            raise
+    except OSError as exc:  # connection resets, TLS errors during the transfer, ...
         raise RemoteRepoError(f"{url}: download failed: {exc.strerror or exc}") from None
     finally:
         if os.path.exists(tmp):

@@ -195,6 +195,34 @@ def test_fetch_bounds_and_hostile_locations(mode_repos, tmp_path):
             fetch_repodata("http://127.0.0.1:%d/r/" % port, str(tmp_path / "f5"), timeout=0.5)
     with pytest.raises(RemoteRepoError, match=r"not an http\(s\) URL"):
         fetch_repodata("ftp://127.0.0.1/repo/", str(tmp_path / "f4"))
+    # a redirect is followed to http(s) only
+    import http.server
+    import threading
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", mode_repos.url + "ext-a/repodata/repomd.xml"
+                             if self.path == "/ok/repodata/repomd.xml" else "ftp://127.0.0.1/x")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        with pytest.raises(RemoteRepoError, match=r"redirected to ftp://127.0.0.1/x, which is "
+                                                  r"not an http\(s\) URL"):
+            fetch_repodata("http://127.0.0.1:%d/bad/" % port, str(tmp_path / "f6"))
+        # http -> http redirects work (repomd.xml of ext-a; its files then 302 to ftp: refused)
+        with pytest.raises(RemoteRepoError, match=r"redirected to ftp"):
+            fetch_repodata("http://127.0.0.1:%d/ok/" % port, str(tmp_path / "f7"))
+        assert os.path.exists(tmp_path / "f7" / "repodata" / "repomd.xml")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_https_mirror_verified_against_the_system_cas(mode_repos, tag_rpms, tmp_path,
