@@ -199,6 +199,11 @@ def runroot(tagInfo, arch, command, channel=None, **opts):
 def host_initBuild(data):
     """Reserve a BUILDING rpm build for ``data['task_id']``; returns the build id."""
     task = host_task(data["task_id"])
+    if data.get("draft"):
+        from .drafts import reserve_draft_build
+
+        return reserve_draft_build(data["name"], data["version"], data["release"],
+                                   data.get("epoch"), task, source=data.get("source"))["id"]
     build = reserve_build(data["name"], data["version"], data["release"], data.get("epoch"),
                           task, "rpm", source=data.get("source"))
     return build["id"]
@@ -223,8 +228,11 @@ def _import_rpm_file(path, build, expect_src):
         nvr = data
     else:
         nvr = koji.parse_NVRA(data["sourcerpm"])
+    from .drafts import target_release
+
+    # a draft build's RPMs carry its target release (the build's without ",draft_<id>")
     if (nvr["name"], nvr["version"], nvr["release"]) != (build["name"], build["version"],
-                                                          build["release"]):
+                                                          target_release(build)):
         raise koji.BuildError("%s does not belong to build %s" % (basename, build["nvr"]))
     expected = "%(name)s-%(version)s-%(release)s.%(arch)s.rpm" % data
     if basename != expected:
@@ -233,7 +241,8 @@ def _import_rpm_file(path, build, expect_src):
         raise koji.BuildError("RPM already exists: %s" % basename)
     rpm_id = context.conn.execute(insert(s.rpminfo).values(
         build_id=build["id"], name=data["name"], version=data["version"],
-        release=data["release"], epoch=data["epoch"], arch=data["arch"], draft=False,
+        release=data["release"], epoch=data["epoch"], arch=data["arch"],
+        draft=bool(build["draft"]),
         external_repo_id=0, payloadhash=data["payloadhash"], size=os.path.getsize(path),
         buildtime=data["buildtime"], metadata_only=False).returning(s.rpminfo.c.id)).scalar_one()
     import hashlib

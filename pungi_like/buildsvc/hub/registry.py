@@ -60,4 +60,4 @@ API_MODULES = ["meta", "auth", "users", "uploads", "tags", "inheritance", "targe
                "scheduler_info", "distrepos"]
 #: Schema version 5's features (issue 11): side tags, build notifications, content generators,
 #: draft build promotion.
-API_MODULES += ["sidetags", "notifications", "cgen"]
+API_MODULES += ["sidetags", "notifications", "cgen", "drafts"]

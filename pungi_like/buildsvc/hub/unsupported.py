@@ -5,11 +5,10 @@ Two kinds:
 * features a Koji hub can have switched off (Maven, Windows) or leave to plugins (kiwi, dud):
   they answer with Koji's own fault for a disabled feature ("Maven support not enabled"), as a
   Koji hub with ``EnableMaven = False`` does;
-* features this hub has no storage for yet (build notifications, content generators, side tags)
-  or no task handler for (chain builds, host restarts, failed-tree saves): a
-  GenericError saying so, instead of Koji's "Invalid method" which reads like a client bug.
-  Where such a feature only *lists*, the list is empty, which is the truth on this hub
-  (no notification or side tag can exist), so ``koji list-notifications`` and friends work.
+* features this hub has no task handler for yet (failed-tree saves, image build
+  indirection): a GenericError saying so, instead of Koji's "Invalid method" which reads like
+  a client bug. (Notifications, content generators, side tags and draft promotion are built:
+  notifications.py, cgen.py, sidetags.py, drafts.py.)
 
 Arguments are Koji's, so ``koji call`` and ``_listapi`` show the same signatures.
 """
@@ -87,19 +86,13 @@ def dudBuild(dud_name, dud_version, arches, target, pkg_list, optional_arches=No
 
 
 # ---------------------------------------------------------------------------------------------
-# content generators, side tags and tasks without a handler here
+# tasks without a handler here
 
 
 @export
 def chainBuild(srcs, target, opts=None, priority=None, channel=None):
     assert_login()
     _unsupported("chainBuild")
-
-
-@export
-def promoteBuild(build, force=False):
-    assert_login()
-    _unsupported("Draft build promotion")
 
 
 @export

@@ -238,6 +238,8 @@ def build(ctx, src, target, opts=None):
         data["task_id"] = ctx.task_id
         if source:
             data["source"] = source.get("source")
+        if opts.get("draft"):       # kojid passes the draft option in
+            data["draft"] = True
         build_id = session.host.initBuild(data)
     try:
         children = {}
