@@ -62,12 +62,24 @@ class Results:
             self._data[key] = value
         reuse.note_journal("put", key, value)  # what a reused unit must hand over again
 
+    def put_lazy(self, key, make):
+        """A value handed over by a reused unit, built by ``make()`` when first asked for (most
+        are never read: their readers are reused too)."""
+        with self._lock:
+            self._data[key] = reuse.Lazy(make)
+
     def get(self, key, default=None):
         with self._lock:
-            return self._data.get(key, default)
+            value = self._data.get(key, default)
+            if isinstance(value, reuse.Lazy):
+                value = self._data[key] = value.make()
+            return value
 
     def items(self):
         with self._lock:
+            for key, value in list(self._data.items()):
+                if isinstance(value, reuse.Lazy):
+                    self._data[key] = value.make()
             return list(self._data.items())
 
 

@@ -82,6 +82,15 @@ RECORDABLE = {
 }
 
 
+class Lazy:
+    """A recorded value decoded on first use (``Results.put_lazy``)."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make):
+        self.make = make
+
+
 class NotRecordable(Exception):
     """A unit handed over an object the record cannot hold; the unit is not reusable."""
 
@@ -811,8 +820,11 @@ class ReusePool:
         for op in old.data.get("journal", []):
             kind = op[0]
             if kind == "put":
-                compose.results.put(_hashable(decode(op[1], self.names)),
-                                    decode(op[2], self.names))
+                key = _hashable(decode(op[1], self.names))
+                if hasattr(compose.results, "put_lazy"):
+                    compose.results.put_lazy(key, lambda data=op[2]: decode(data, self.names))
+                else:
+                    compose.results.put(key, decode(op[2], self.names))
             elif kind == "rpm":
                 compose.rpms.add(*decode(op[1], self.names))
             elif kind == "image":
