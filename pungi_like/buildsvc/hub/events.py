@@ -99,6 +99,7 @@ def _joins(tname):
         filters["user"] = [t.c.user_id]
         filters["permission"] = [t.c.perm_id]
     if tname == "tag_config":
+        named("perm_n", s.permissions, t.c.perm_id, "permission.name")
         filters["permission"] = [t.c.perm_id]
     if tname == "tag_extra":
         filters["xkey"] = [t.c.key]
@@ -107,7 +108,8 @@ def _joins(tname):
         named("build_tag_n", s.tag, t.c.build_tag, "build_tag.name")
         named("dest_tag_n", s.tag, t.c.dest_tag, "dest_tag.name")
         filters["build_target"] = [t.c.build_target_id]
-        filters["tag"] = [t.c.build_tag, t.c.dest_tag]
+        # as Koji: a target's history belongs to its destination tag only
+        filters["tag"] = [t.c.dest_tag]
     if "host_id" in t.c:
         named("host_n", s.host, t.c.host_id, "host.name")
         filters["host"] = [t.c.host_id]
@@ -137,6 +139,15 @@ def _filter_id(name, value):
         return value
     row = lookup(table, value, name, strict=True)
     return row["id"]
+
+
+def _matches(col, key, id_value, given):
+    """``col == id_value``, except for a package named in a text column (the ``package`` of
+    group_package_listing), which holds names, not ids."""
+    if key == "package" and col.name == "package":
+        row = lookup(s.package, given, "package")
+        return col == (row["name"] if row else str(given))
+    return col == id_value
 
 
 _RANGE = ("before", "after", "beforeEvent", "afterEvent")
@@ -176,7 +187,7 @@ def queryHistory(tables=None, **kwargs):
                    cu.c.name.label("creator_name"), ru.c.name.label("revoker_name"),
                    *cols).select_from(frm)
         for k, v in ids.items():
-            q = q.where(or_(*[c == v for c in tfilters[k]]))
+            q = q.where(or_(*[_matches(c, k, v, filters[k]) for c in tfilters[k]]))
         if editor is not None:
             q = q.where(or_(t.c.creator_id == editor, t.c.revoker_id == editor))
         if kwargs.get("active") is not None:

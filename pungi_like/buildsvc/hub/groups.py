@@ -106,7 +106,8 @@ def groupListAdd(taginfo, grpinfo, block=False, force=False, **opts):
         "uservisible": _bool_opt(opts, "uservisible", base.get("uservisible", True)),
         "description": opts.get("description", base.get("description")),
         "langonly": opts.get("langonly", base.get("langonly")),
-        "biarchonly": _bool_opt(opts, "biarchonly", base.get("biarchonly")),
+        # Koji's group_config.biarchonly is NOT NULL DEFAULT FALSE
+        "biarchonly": _bool_opt(opts, "biarchonly", bool(base.get("biarchonly"))),
     }
     current = _group_entry(tag_id, group["id"])
     if current and all(current[k] == v for k, v in values.items()):

@@ -13,6 +13,7 @@ from .common import (
     lock_tag, one, revoke,
 )
 from .context import context
+from .context import user_id as current_user_id
 from .inheritance import read_full_inheritance
 from .registry import export, read_only
 
@@ -162,34 +163,40 @@ def pkglist_add(tag, pkg, owner=None, block=None, extra_arches=None, force=False
     owner_id = get_user_row(owner, strict=True)["id"] if owner is not None else None
     if extra_arches is not None:
         extra_arches = " ".join(str(extra_arches).replace(",", " ").split())
-    current = read_package_list(tag_id, pkg_id=pkg_id, inherit=True, with_owners=False)
-    prev = current.get(pkg_id)
-    own = one(context.conn.execute(select(s.tag_packages).where(
-        s.tag_packages.c.tag_id == tag_id, s.tag_packages.c.package_id == pkg_id,
-        s.tag_packages.c.active.is_(True))).first())
+    # The effective entry (the tag's own or an inherited one) decides, as in Koji: a new
+    # listing row is written only when there is none or blocking/extra arches change; a
+    # different owner alone is recorded as an owner row of this tag, so an inherited entry
+    # stays inherited (and shows its own tag's owner).
+    prev = read_package_list(tag_id, pkg_id=pkg_id, inherit=True).get(pkg_id)
+    changed = changed_owner = False
     if prev is None:
-        if update:
+        block = bool(block)
+        if update and not force:
             raise koji.GenericError("cannot update: tag %s has no data for package %s"
                                     % (tag_row["name"], pkg_row["name"]))
-    elif prev["blocked"] and not block and not force and not update:
-        raise koji.GenericError("package %s is blocked in tag %s"
-                                % (pkg_row["name"], tag_row["name"]))
-    if owner_id is None:
-        owner_id = owner_of(tag_id, pkg_id)
-        if owner_id is None and prev is not None:
-            owner_id = owner_of(prev["tag_id"], pkg_id)
+    else:
         if owner_id is None:
-            if prev is None or prev["tag_id"] != tag_id and not update:
-                raise koji.GenericError("owner not specified")
-    block = bool(block) if block is not None else bool(own and own["blocked"])
-    if extra_arches is None and own:
-        extra_arches = own["extra_arches"]
-    if own is None or own["blocked"] != block or own["extra_arches"] != extra_arches:
+            owner_id = prev["owner_id"]
+        changed_owner = prev["owner_id"] != owner_id
+        block = prev["blocked"] if block is None else bool(block)
+        if extra_arches is None:
+            extra_arches = prev["extra_arches"]
+        changed = prev["blocked"] != block or prev["extra_arches"] != extra_arches
+        if not (changed or changed_owner or force):
+            return
+        if prev["blocked"] and not block and not force:
+            raise koji.GenericError("package %s is blocked in tag %s"
+                                    % (pkg_row["name"], tag_row["name"]))
+    if owner_id is None:
+        if not force:
+            raise koji.GenericError("owner not specified")
+        owner_id = current_user_id()
+    if prev is None or changed:
         revoke(s.tag_packages, s.tag_packages.c.tag_id == tag_id,
                s.tag_packages.c.package_id == pkg_id)
         insert_versioned(s.tag_packages, tag_id=tag_id, package_id=pkg_id, blocked=block,
                          extra_arches=extra_arches)
-    if owner_id is not None and owner_id != owner_of(tag_id, pkg_id):
+    if prev is None or changed or changed_owner:
         revoke(s.tag_package_owners, s.tag_package_owners.c.tag_id == tag_id,
                s.tag_package_owners.c.package_id == pkg_id)
         insert_versioned(s.tag_package_owners, tag_id=tag_id, package_id=pkg_id, owner=owner_id)

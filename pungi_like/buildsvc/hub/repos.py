@@ -272,8 +272,12 @@ def repo_init(tag, task_id=None, event=None, opts=None):
     ropts = full_opts(tag_row, custom)
     ev = as_int(event, "event") if event is not None else event_id()
     ev_ts = context.conn.execute(select(s.events.c.ts).where(s.events.c.id == ev)).scalar()
+    # as Koji: the repo's content is that of the tag's last change before its event
+    from .events import tagLastChangeEvent
+    begin = tagLastChangeEvent(tag_row["id"], before=ev) or ev
     repo_id = context.conn.execute(insert(s.repo).values(
-        create_event=ev, create_ts=ev_ts, tag_id=tag_row["id"], state=STATES["INIT"],
+        create_event=ev, create_ts=ev_ts, begin_event=begin, tag_id=tag_row["id"],
+        state=STATES["INIT"],
         state_ts=time.time(), dist=False, task_id=task_id, opts=json.dumps(ropts, sort_keys=True),
         custom_opts=json.dumps(custom, sort_keys=True)).returning(s.repo.c.id)).scalar_one()
     arches = _rpm_arches(tag_arches(tag_row["id"], ev), ropts)

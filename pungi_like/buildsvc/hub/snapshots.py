@@ -55,7 +55,8 @@ def _copy_packages(src, dst_id, event, remove):
     wanted = {p["package_name"]: p for p in listPackages(tagID=src["id"], event=event,
                                                           inherited=True)}
     have = {p["package_name"]: p for p in listPackages(tagID=dst_id, inherited=True)}
-    for name in sorted(wanted):
+    # in package id order (the order the packages first became known to the hub)
+    for name in sorted(wanted, key=lambda n: wanted[n]["package_id"]):
         p, old = wanted[name], have.get(name)
         if old and (old["blocked"], old["owner_name"], old["extra_arches"]) == \
                 (p["blocked"], p["owner_name"], p["extra_arches"]):

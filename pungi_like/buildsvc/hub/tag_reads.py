@@ -51,9 +51,17 @@ def _rows(query):
     return [dict(zip(keys, row)) for row in result]
 
 
+#: keys of a build row that Koji's readTaggedBuilds (listTagged, getLatestBuilds, the builds of
+#: listTaggedRPMS) does not return: those of getBuild only
+_GETBUILD_ONLY_KEYS = ("cg_id", "cg_name", "source", "creation_ts", "start_ts", "completion_ts",
+                       "promotion_ts")
+
+
 def _tagged_build_info(row, extra):
-    """A build row as readTaggedBuilds returns it."""
-    return build_row_to_info(row, with_extra=extra)
+    info = build_row_to_info(row, with_extra=extra)
+    for key in _GETBUILD_ONLY_KEYS:
+        info.pop(key, None)
+    return info
 
 
 def read_tagged_builds(tag_id, event=None, inherit=False, latest=False, package=None,

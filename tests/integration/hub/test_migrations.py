@@ -166,7 +166,11 @@ def test_database_from_before_alembic_is_stamped_then_upgraded(tmp_path, backend
                 [("%04d" % LATEST_VERSION,)]
             versions = [r[0] for r in conn.exec_driver_sql(
                 "SELECT version FROM schema_version ORDER BY version")]
-        assert versions == list(range(1, LATEST_VERSION + 1))
+        # every revision of the chain recorded its version (revision numbers are assigned per
+        # task, so the chain may skip numbers)
+        from pungi_like.buildsvc.db.migrations import _script
+
+        assert versions == sorted(int(r.revision) for r in _script().walk_revisions())
     finally:
         engine.dispose()
         if name:
