@@ -260,3 +260,55 @@ def test_https_mirror_verified_against_the_system_cas(mode_repos, tag_rpms, tmp_
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("b_first", [False, True], ids=["a-first", "b-first"])
+@pytest.mark.parametrize("mode", ["koji", "simple", "bare"])
+def test_merge_matches_mergerepo_c(mode, b_first, mode_repos, tag_rpms, tmp_path):
+    """The same merge run by the real mergerepo_c, with the command line kojid builds for the
+    mode (createrepo of the tag's packages first, then ``-r`` premerge, externals by priority):
+    the same packages, and each external one from the same repo.  With ext-b first, koji mode
+    keeps only ext-b's newest ext-tool SRPM."""
+    import shutil
+    import subprocess
+
+    from pungi_like.rpmtools.repodata import createrepo_binary
+
+    mergerepo = os.path.join(os.path.dirname(createrepo_binary()), "mergerepo_c")
+    if not os.access(mergerepo, os.X_OK):
+        mergerepo = shutil.which("mergerepo_c")
+    assert mergerepo, "mergerepo_c (createrepo_c) is needed"
+    a, b = mode_repos.url + "ext-a/", mode_repos.url + "ext-b/"
+    ours = generate_repo(str(tmp_path / "ours"), tag_rpms, arches=["x86_64"],
+                         blocked=["blocked-tool"],
+                         external_repos=[(b, 5 if b_first else 20, mode), (a, 10, mode)])
+    assert ours["x86_64"]["merge_mode"] == mode
+    # kojid: the tag's own repo (premerge), then mergerepo_c over it and the externals
+    premerge = tmp_path / "premerge"
+    premerge.mkdir()
+    for p in tag_rpms["x86_64"] + tag_rpms["noarch"]:
+        shutil.copy(p, premerge)
+    createrepo(str(premerge))
+    blocklist = tmp_path / "blocklist"
+    blocklist.write_text("blocked-tool\n")
+    cmd = {"koji": [mergerepo, "--koji"], "simple": [mergerepo, "--koji", "--simple"],
+           "bare": [mergerepo, "--pkgorigins", "--all"]}[mode]
+    if mode != "bare":
+        cmd += ["-b", str(blocklist)]
+    cmd += ["-a", "x86_64", "-o", str(tmp_path / "theirs"), "--arch-expand",
+            "-r", "file://%s/" % premerge] + \
+        sum((["-r", url] for url in ([b, a] if b_first else [a, b])), [])
+    subprocess.run(cmd, check=True, capture_output=True, cwd=str(tmp_path))
+
+    def external(records):
+        # mergerepo_c writes xml:base without the URL's trailing slash; the same directory
+        return sorted((n, v, base.rstrip("/")) for n, v, base in records
+                      if base.startswith("http"))
+
+    def every(records):
+        return sorted((n, v) for n, v, _ in records)
+
+    mine = primary_records(tmp_path / "ours" / "x86_64")
+    theirs = primary_records(tmp_path / "theirs")
+    assert every(mine) == every(theirs)
+    assert external(mine) == external(theirs)
