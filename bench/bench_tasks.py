@@ -2,10 +2,12 @@
 """Task queue throughput and repo regeneration latency of the embedded build service.
 
     .venv/bin/python bench/bench_tasks.py [--tasks 200] [--packages 1000] [--runs 3]
+                                          [--backend sqlite|postgres|both] [--throughput-only]
 
 1. Throughput: ``--tasks`` cheap tasks (``sleep 0``) submitted in one multicall, picked up by
    the builders (separate processes, one forked child per task), closed; tasks/s from the first
-   submit to the last close, with 1 and with 4 builders. Ratio: 4 builders vs 1.
+   submit to the last close, with 1 and with 4 builders. Ratio: 4 builders vs 1. On SQLite
+   (the embedded default) and/or PostgreSQL (``--backend``).
 2. Repo regeneration: a build tag (the build tag of a target) holding ``--packages`` real RPMs;
    one more build is tagged and the clock runs until the tag's repo with that change is READY
    (automatic request, newRepo task, createrepo child, repoDone). Peer: ``createrepo_c`` run
@@ -31,13 +33,35 @@ import koji  # noqa: E402
 
 from pungi_like.buildsvc.embedded import EmbeddedService  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_hub import PG_ADMIN, create_pg_database  # noqa: E402
+
+
+def drop_pg_database(name):
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+
 QUEUE = {"run_interval": 0.2, "host_timeout": 30.0, "repo_delete_grace": 5.0}
 
 
-def throughput(builders, ntasks, workdir):
+def throughput(builders, ntasks, workdir, backend="sqlite"):
     top = tempfile.mkdtemp(dir=workdir)
-    with EmbeddedService(top, builders=builders, capacity=8.0, maxjobs=12, poll_interval=0.05,
-                         queue_settings=QUEUE, builder_log_level="WARNING") as svc:
+    pg_name = db_url = None
+    if backend == "postgres":
+        pg_name, db_url = create_pg_database("pl_tasks_bench")
+    try:
+        return _throughput(builders, ntasks, top, db_url)
+    finally:
+        if pg_name:
+            drop_pg_database(pg_name)
+
+
+def _throughput(builders, ntasks, top, db_url):
+    with EmbeddedService(top, db_url=db_url, builders=builders, capacity=8.0, maxjobs=12,
+                         poll_interval=0.05, queue_settings=QUEUE,
+                         builder_log_level="WARNING") as svc:
         s = svc.admin_session()
         start = time.monotonic()
         s.multicall = True
@@ -186,23 +210,33 @@ def main(argv=None):
     p.add_argument("--packages", type=int, default=1000)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--workdir", default=None)
+    p.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="sqlite",
+                   help="the hub's database for the throughput part (PostgreSQL: "
+                        "127.0.0.1:5432, user postgres)")
+    p.add_argument("--throughput-only", action="store_true", help="skip the repo part")
     args = p.parse_args(argv)
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench-tasks-")
     cache = os.path.join(ROOT, ".cache", "bench-tasks")
     os.makedirs(cache, exist_ok=True)
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     rates = {}
-    for n in (1, 4):
-        rates[n] = statistics.median(throughput(n, args.tasks, workdir)
-                                     for _ in range(args.runs))
-    rpm_dir = make_rpms(args.packages, cache)
-    regen, pkgs = repo_regen(args.packages, args.runs, workdir, rpm_dir)
-    direct = createrepo_direct(rpm_dir, args.runs, workdir)
+    for backend in backends:
+        for n in (1, 4):
+            rates[backend, n] = statistics.median(throughput(n, args.tasks, workdir, backend)
+                                                  for _ in range(args.runs))
     print("| measure | ours | peer | ratio |")
     print("|---|---|---|---|")
-    print("| task throughput, %d sleep-0 tasks: 4 builders vs 1 (tasks/s) | %.1f | %.1f | %.2f |"
-          % (args.tasks, rates[4], rates[1], rates[4] / rates[1]))
-    print("| tag change -> READY repo, %d-package build tag vs createrepo_c on the same "
-          "packages (s) | %.2f | %.2f | %.2f |" % (pkgs, regen, direct, regen / direct))
+    for backend in backends:
+        print("| task throughput, %d sleep-0 tasks, %s: 4 builders vs 1 (tasks/s) "
+              "| %.1f | %.1f | %.2f |" % (args.tasks, backend, rates[backend, 4],
+                                          rates[backend, 1],
+                                          rates[backend, 4] / rates[backend, 1]))
+    if not args.throughput_only:
+        rpm_dir = make_rpms(args.packages, cache)
+        regen, pkgs = repo_regen(args.packages, args.runs, workdir, rpm_dir)
+        direct = createrepo_direct(rpm_dir, args.runs, workdir)
+        print("| tag change -> READY repo, %d-package build tag vs createrepo_c on the same "
+              "packages (s) | %.2f | %.2f | %.2f |" % (pkgs, regen, direct, regen / direct))
     shutil.rmtree(workdir, ignore_errors=True)
 
 
