@@ -2,12 +2,14 @@
 
   pungi-like-hub init  --topdir DIR --admin NAME [--db URL] [--config hub.conf]
   pungi-like-hub serve --topdir DIR [--listen HOST:PORT] [--tls-cert C --tls-key K --client-ca CA]
+                       [--files-listen HOST:PORT]   (/kojifiles also over plain HTTP)
                        [--config hub.conf]   (Koji's hub.conf format; flags override the file)
   pungi-like-hub migrate --topdir DIR [--config hub.conf]   (upgrade the database's schema)
   pungi-like-hub check --topdir DIR [--config hub.conf] [--quiet] [--json]   (exit 1: attention)
   pungi-like-hub install-units [--dest /etc/systemd/system] [--confdir /etc/pungi-like] ...
   pungi-like-hub certs --dir DIR --user NAME [--user NAME2 ...] [--hostname H ...]
-                       [--koji-config FILE --profile NAME --url URL [--topdir DIR]]
+                       [--koji-config FILE --profile NAME --url URL [--topdir DIR]
+                        [--files-url http://HOST:PORT/kojifiles]]
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ def build_parser():
                    help="seconds a client has to send a request's line and headers (default 30)")
     s.add_argument("--max-connections", type=int, default=512,
                    help="open connections at most; more are closed at once (default 512)")
+    s.add_argument("--files-listen", type=_listen, metavar="HOST:PORT",
+                   help="also serve /kojifiles (read-only, GET/HEAD) over plain HTTP here: the "
+                        "koji CLI's downloads (download-build, download-task) do not use the "
+                        "profile's serverca, so a topurl over HTTPS with a private CA fails")
     s.add_argument("--log-level", default="WARNING")
 
     m = sub.add_parser("migrate", help="upgrade the hub's database to this release's schema "
@@ -107,6 +113,10 @@ def build_parser():
     c.add_argument("--url", help="hub URL for the profile, e.g. https://127.0.0.1:8443/kojihub")
     c.add_argument("--profile-user", help="whose cert the profile uses (default: first --user)")
     c.add_argument("--topdir", help="top directory for the profile's topdir/topurl")
+    c.add_argument("--files-url", metavar="URL",
+                   help="the profile's topurl, e.g. http://HOST:PORT/kojifiles of serve "
+                        "--files-listen (default with --topdir: /kojifiles beside --url, which "
+                        "downloads reach only if the CA is trusted system-wide)")
     return p
 
 
@@ -140,9 +150,18 @@ def cmd_serve(args):
                          header_timeout=args.header_timeout,
                          max_connections=args.max_connections)
 
+    files_server = None
+    if args.files_listen:
+        fhost, fport = args.files_listen
+        files_server = make_server(FilesOnly(app), fhost, fport, threads=max(2, args.threads // 2),
+                                   timeout=args.timeout, header_timeout=args.header_timeout,
+                                   max_connections=args.max_connections)
+
     def stop(_signum, _frame):
         # stop() joins the worker threads; it must not run inside the serving thread.
-        threading.Thread(target=server.stop, daemon=True).start()
+        for srv in (files_server, server):
+            if srv is not None:
+                threading.Thread(target=srv.stop, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -150,11 +169,34 @@ def cmd_serve(args):
     scheme = "https" if args.tls_cert else "http"
     print("serving %s://%s:%d/kojihub and /kojifiles (top directory %s)"
           % (scheme, host, server.bind_addr[1], config.topdir), flush=True)
+    if files_server is not None:
+        files_server.prepare()
+        threading.Thread(target=files_server.serve, name="kojifiles-http", daemon=True).start()
+        print("serving http://%s:%d/kojifiles (read-only)"
+              % (args.files_listen[0], files_server.bind_addr[1]), flush=True)
     try:
         server.serve()
     finally:
         app.db.dispose()
     return 0
+
+
+class FilesOnly:
+    """The plain-HTTP listener's application: ``/kojifiles`` only, read-only (Koji serves its
+    top directory over plain HTTP as well; clients' downloads go there)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if environ.get("REQUEST_METHOD") in ("GET", "HEAD") and \
+                (path == "/kojifiles" or path.startswith("/kojifiles/")):
+            return self.app(environ, start_response)
+        body = b"only /kojifiles is served here\n"
+        start_response("404 Not Found", [("Content-Type", "text/plain"),
+                                         ("Content-Length", str(len(body)))])
+        return [body]
 
 
 def cmd_migrate(args):
@@ -237,6 +279,12 @@ def cmd_certs(args):
         if args.topdir:
             topdir = os.path.abspath(args.topdir)
             topurl = args.url.rsplit("/kojihub", 1)[0] + "/kojifiles"
+        if args.files_url:
+            topurl = args.files_url.rstrip("/")
+        elif topurl and topurl.startswith("https:"):
+            print("note: the koji CLI downloads from topurl without the profile's serverca; "
+                  "use --files-url with serve --files-listen, or trust %s system-wide" % ca,
+                  file=sys.stderr)
         certs.write_koji_profile(args.koji_config, args.profile, args.url, pems[who], ca,
                                  topurl=topurl, topdir=topdir)
         print("koji profile [%s] in %s (use: koji -c %s -p %s hello)"

@@ -46,7 +46,7 @@ class BuildError(PhaseError):
 def srpm_info(srpm_path):
     """name, version, release, epoch, buildrequires [(name, flags, version)], exclusivearch,
     excludearch of an SRPM (read with the host's rpm)."""
-    qf = ("%{NAME}\\t%{VERSION}\\t%{RELEASE}\\t%{EPOCHNUM}\\t%{SOURCERPM}\\n"
+    qf = ("%{NAME}\\t%{VERSION}\\t%{RELEASE}\\t%{EPOCH}\\t%{SOURCERPM}\\n"
           "[R\\t%{REQUIRENAME}\\t%{REQUIREFLAGS}\\t%{REQUIREVERSION}\\n]"
           "[X\\t%{EXCLUSIVEARCH}\\n][E\\t%{EXCLUDEARCH}\\n]")
     proc = tools.run(["rpm", "-qp", "--nosignature", "--nodigest", "--qf", qf, srpm_path])
@@ -54,7 +54,9 @@ def srpm_info(srpm_path):
     name, version, release, epoch, sourcerpm = lines[0].split("\t")
     if sourcerpm != "(none)":
         raise BuildError(f"{srpm_path} is not a source RPM (it names {sourcerpm} as its source)")
-    info = {"name": name, "version": version, "release": release, "epoch": int(epoch),
+    # no Epoch tag is None (as Koji records it), not 0
+    info = {"name": name, "version": version, "release": release,
+            "epoch": None if epoch == "(none)" else int(epoch),
             "buildrequires": [], "exclusivearch": [], "excludearch": []}
     for line in lines[1:]:
         kind, *rest = line.split("\t")
@@ -129,9 +131,13 @@ def resolve_buildroot(srpm, repos, arch):
 
 
 def build_arch(srpm_path, repos, *, arch, workdir, timeout=3600, run_in_buildroot=False,
-               keep_buildroot=False):
+               keep_buildroot=False, on_buildroot=None):
     """Rebuild ``srpm_path`` for ``arch``; returns {"rpms", "srpm", "logs", "buildroot"
-    (installed NEVRAs), "seconds"}.  Raises BuildError (naming the log) on failure."""
+    (installed NEVRAs), "seconds"}.  Raises BuildError (naming the log) on failure.
+
+    ``on_buildroot(installed)``, if given, is called with the installed NEVRAs once the
+    buildroot is made and before rpmbuild runs (the builder records the buildroot's contents
+    with the hub then, as kojid does after mock's init)."""
     workdir = os.path.abspath(workdir)
     log_dir = os.path.join(workdir, "logs")
     buildroot = os.path.join(workdir, "buildroot")
@@ -172,6 +178,8 @@ def build_arch(srpm_path, repos, *, arch, workdir, timeout=3600, run_in_buildroo
                   log_path=root_log)
         installed = []
     seconds["buildroot"] = round(time.monotonic() - t0, 2)
+    if on_buildroot is not None:
+        on_buildroot(installed)
     t0 = time.monotonic()
     srpm_copy = os.path.join(topdir, os.path.basename(srpm_path))
     shutil.copyfile(srpm_path, srpm_copy)

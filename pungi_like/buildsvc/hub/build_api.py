@@ -20,7 +20,7 @@ import time
 import urllib.parse
 
 import koji
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from ..db import schema as s
 from ..pathinfo import component, safe_join
@@ -172,6 +172,35 @@ def assert_scm_policy(url, extra):
 
 
 @export
+def chainBuild(srcs, target, opts=None, priority=None, channel=None):
+    """A ``chainbuild`` task: ``srcs`` is a list of levels, each a list of SCM URLs (built) or
+    N-V-Rs (waited for); each level is built once the build tag's repo holds the builds of
+    the levels before it. Every SCM URL passes the checks ``build`` makes for it (allowed_scms,
+    build_from_scm when on, build_rpm) before the task exists."""
+    from .policy import assert_policy
+
+    assert_login()
+    if not isinstance(srcs, (list, tuple)) or not all(
+            isinstance(level, (list, tuple)) and all(isinstance(x, str) for x in level)
+            for level in srcs):
+        raise koji.ParameterError("Invalid type for srcs: a list of lists of strings expected")
+    opts = opts or {}
+    if not isinstance(opts, dict):
+        raise koji.ParameterError("Invalid type for opts: %s" % type(opts))
+    for level in srcs:
+        for src in level:
+            if not is_scm_url(src):
+                continue
+            data = _build_policy_data(src, target, opts)
+            assert_scm_allowed(src)
+            if getattr(context.hub.config, "allowed_scms_use_policy", False):
+                assert_scm_policy(src, data)
+            assert_policy("build_rpm", data)
+    return make_task("chainbuild", [[list(level) for level in srcs], target, opts],
+                     channel=channel, priority=user_priority(priority))
+
+
+@export
 def runroot(tagInfo, arch, command, channel=None, **opts):
     """A ``runroot`` task (permission ``runroot``); channel ``runroot`` unless given."""
     assert_perm("runroot")
@@ -216,7 +245,7 @@ def _work_path(relpath):
         raise koji.GenericError(str(exc)) from None
 
 
-def _import_rpm_file(path, build, expect_src):
+def _import_rpm_file(path, build, expect_src, buildroot_id=None):
     from .rpms import getRPM, read_rpm
 
     data = read_rpm(path)
@@ -242,7 +271,7 @@ def _import_rpm_file(path, build, expect_src):
     rpm_id = context.conn.execute(insert(s.rpminfo).values(
         build_id=build["id"], name=data["name"], version=data["version"],
         release=data["release"], epoch=data["epoch"], arch=data["arch"],
-        draft=bool(build["draft"]),
+        draft=bool(build["draft"]), buildroot_id=buildroot_id,
         external_repo_id=0, payloadhash=data["payloadhash"], size=os.path.getsize(path),
         buildtime=data["buildtime"], metadata_only=False).returning(s.rpminfo.c.id)).scalar_one()
     import hashlib
@@ -265,17 +294,43 @@ def _import_rpm_file(path, build, expect_src):
     return rinfo
 
 
+def _checked_brmap(task, brmap):
+    """``brmap`` ({work path: buildroot id}) with every buildroot checked to belong to
+    ``task`` or one of its subtasks (a host names only buildroots its own task tree made)."""
+    from .hostcheck import assert_task_or_subtask
+
+    if brmap is None:
+        return {}
+    if not isinstance(brmap, dict):
+        raise koji.ParameterError("Invalid type for brmap: %s" % type(brmap).__name__)
+    out, seen = {}, {}
+    for rel, brootid in brmap.items():
+        if brootid is None:
+            continue
+        brootid = as_int(brootid, "buildroot id")
+        if brootid not in seen:
+            row = context.conn.execute(select(s.buildroot.c.task_id).where(
+                s.buildroot.c.id == brootid)).first()
+            if row is None or row[0] is None:
+                raise koji.GenericError("No such buildroot: %d" % brootid)
+            assert_task_or_subtask(task, row[0])
+            seen[brootid] = True
+        out[rel] = brootid
+    return out
+
+
 @export(name="host.completeBuild")
 def host_completeBuild(task_id, build_id, srpm, rpms, brmap=None, logs=None):
     """Import the SRPM, the binary RPMs and the logs (paths relative to ``work/``) into a
     BUILDING build and set it COMPLETE; returns the build dict."""
-    host_task(task_id)
+    task = host_task(task_id)
     build = get_build_row(as_int(build_id, "build_id"), strict=True)
     if build["state"] != koji.BUILD_STATES["BUILDING"]:
         raise koji.GenericError("build %s is not BUILDING" % build["nvr"])
-    _import_rpm_file(_work_path(srpm), build, expect_src=True)
+    brmap = _checked_brmap(task, brmap)
+    _import_rpm_file(_work_path(srpm), build, expect_src=True, buildroot_id=brmap.get(srpm))
     for rel in rpms:
-        _import_rpm_file(_work_path(rel), build, expect_src=False)
+        _import_rpm_file(_work_path(rel), build, expect_src=False, buildroot_id=brmap.get(rel))
     for arch, paths in sorted((logs or {}).items()):
         for rel in paths:
             src = _work_path(rel)
@@ -339,7 +394,7 @@ def host_tagBuild(task_id, tag, build, force=False, fromtag=None):
         if row is not None:
             assert_tag_access(row["id"], user_id=task["owner"], force=force)
     tag_build(tag_row["id"], build_row["id"], bool(force),
-              fromtag_row["id"] if fromtag_row else None)
+              fromtag_row["id"] if fromtag_row else None, by_user=task["owner"])
 
 
 @export_unless_defined("getPackageConfig", write=False)

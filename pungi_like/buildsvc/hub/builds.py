@@ -28,12 +28,15 @@ def build_select(extra_cols=()):
                    b.c.create_event.label("creation_event_id"),
                    s.events.c.ts.label("creation_ts"), b.c.start_ts, b.c.completion_ts,
                    b.c.promotion_ts, _promoter.c.id.label("promoter_id"),
-                   _promoter.c.name.label("promoter_name"), b.c.source, b.c.extra, *extra_cols)
+                   _promoter.c.name.label("promoter_name"), b.c.source, b.c.extra,
+                   b.c.cg_id, s.content_generator.c.name.label("cg_name"), *extra_cols)
             .select_from(b.join(s.package, s.package.c.id == b.c.pkg_id)
                          .join(_owner, _owner.c.id == b.c.owner)
                          .join(s.volume, s.volume.c.id == b.c.volume_id)
                          .join(s.events, s.events.c.id == b.c.create_event)
-                         .outerjoin(_promoter, _promoter.c.id == b.c.promoter)))
+                         .outerjoin(_promoter, _promoter.c.id == b.c.promoter)
+                         .outerjoin(s.content_generator,
+                                    s.content_generator.c.id == b.c.cg_id)))
 
 
 def build_row_to_info(row, with_extra=True):
@@ -51,7 +54,7 @@ def build_row_to_info(row, with_extra=True):
         "completion_time": fmt_time(d["completion_ts"]), "completion_ts": d["completion_ts"],
         "promotion_time": fmt_time(d["promotion_ts"]), "promotion_ts": d["promotion_ts"],
         "promoter_id": d["promoter_id"], "promoter_name": d["promoter_name"],
-        "cg_id": None, "cg_name": None, "source": d["source"],
+        "cg_id": d.get("cg_id"), "cg_name": d.get("cg_name"), "source": d["source"],
     }
     if with_extra:
         info["extra"] = json.loads(d["extra"]) if d["extra"] else None
@@ -122,8 +125,19 @@ def listBuilds(packageID=None, userID=None, taskID=None, prefix=None, state=None
             q.where(b.c.task_id.is_not(None))
     if prefix:
         q = q.where(s.package.c.name.ilike(prefix + "%"))
+    if volumeID is not None:
+        q = q.where(b.c.volume_id == as_int(volumeID, "volumeID"))
+    if source is not None:
+        # Koji's glob: * any run, ? one character, case-insensitive; the rest literal
+        glob = check_type(source, str, "source")
+        like = (glob.replace("\\", "\\\\").replace("_", "\\_")
+                .replace("?", "_").replace("*", "%"))
+        q = q.where(b.c.source.ilike(like, escape="\\"))
     if state is not None:
         q = q.where(b.c.state == as_int(state, "state"))
+    if cgID is not None:
+        cg = lookup(s.content_generator, cgID, "content_generator")
+        q = q.where(b.c.cg_id == (cg["id"] if cg else -1))
     if draft is not None:
         q = q.where(b.c.draft.is_(bool(draft)))
     if completeBefore is not None:

@@ -84,17 +84,23 @@ def active_at(table, event=None):
                 or_(table.c.revoke_event.is_(None), table.c.revoke_event > event))
 
 
-def revoke(table, *where):
-    """Revoke the current rows of ``table`` matching ``where``; return how many."""
+def revoke(table, *where, by_user=None):
+    """Revoke the current rows of ``table`` matching ``where``; return how many.
+
+    ``by_user``: the user id history records as the revoker (default: the caller; a host
+    acting for a task passes the task's owner, as Koji does)."""
     res = context.conn.execute(
         update(table).where(table.c.active.is_(True), *where)
-        .values(active=None, revoke_event=event_id(), revoker_id=user_id()))
+        .values(active=None, revoke_event=event_id(),
+                revoker_id=by_user if by_user is not None else user_id()))
     return res.rowcount
 
 
-def insert_versioned(table, **values):
-    """Insert a current row into a versioned table, created at this call's event."""
-    values.update(create_event=event_id(), creator_id=user_id(), active=True)
+def insert_versioned(table, by_user=None, **values):
+    """Insert a current row into a versioned table, created at this call's event (by the
+    caller, or by ``by_user``: see :func:`revoke`)."""
+    values.update(create_event=event_id(),
+                  creator_id=by_user if by_user is not None else user_id(), active=True)
     context.conn.execute(insert(table).values(**values))
 
 

@@ -113,6 +113,8 @@ def _joins(tname):
     if "host_id" in t.c:
         named("host_n", s.host, t.c.host_id, "host.name")
         filters["host"] = [t.c.host_id]
+    if "cg_id" in t.c:
+        filters["cg"] = [t.c.cg_id]
     if tname == "host_channels":
         named("chan_n", s.channels, t.c.channel_id, "channels.name")
         filters["channel"] = [t.c.channel_id]
@@ -137,6 +139,13 @@ def _filter_id(name, value):
         return row["id"] if row else -1
     if name == "xkey":
         return value
+    if name == "cg":
+        # content generators: schema version 5 (before it, no generator exists)
+        cg_table = getattr(s, "content_generator", None)
+        row = lookup(cg_table, value, "cg") if cg_table is not None else None
+        if row is None:
+            raise koji.GenericError("No such entry in table content_generator: %s" % value)
+        return row["id"]
     row = lookup(table, value, name, strict=True)
     return row["id"]
 
@@ -158,7 +167,7 @@ def queryHistory(tables=None, **kwargs):
     """Rows of versioned tables with their create/revoke events, filtered; unknown filters
     are ignored, and a filter that does not apply to a table drops that table."""
     known = {"tag", "build", "package", "user", "permission", "external_repo", "build_target",
-             "group", "host", "channel", "xkey"}
+             "group", "host", "channel", "xkey", "cg"}
     filters = {k: v for k, v in kwargs.items() if k in known and v is not None}
     if tables is None:
         tables = list(s.VERSIONED_TABLES)

@@ -104,8 +104,12 @@ def listPackages(tagID=None, userID=None, pkgID=None, prefix=None, inherited=Fal
     else:
         if userID is not None and not with_owners:
             raise koji.GenericError("userID and with_owners=False can't be used together")
-        tag_id = get_tag_row(tagID, strict=True, event=event)["id"] if tagID is not None \
-            else None
+        # the tag must exist now, not at ``event`` (as Koji's get_tag_id): at an event before
+        # the tag was made the list is simply empty
+        tag_id = None
+        if tagID is not None:
+            tag_row = get_tag_row(tagID) or lookup(s.tag, tagID, "tagInfo")
+            tag_id = (tag_row or get_tag_row(tagID, strict=True))["id"]
         user_id = get_user_row(userID, strict=True)["id"] if userID is not None else None
         pkg_id = lookup(s.package, pkgID, "package", strict=True)["id"] \
             if pkgID is not None else None

@@ -83,13 +83,24 @@ def listRPMs(buildID=None, buildrootID=None, imageID=None, componentBuildrootID=
         q = q.where(r.c.build_id == as_int(buildID, "buildID"))
     if buildrootID is not None:
         q = q.where(r.c.buildroot_id == as_int(buildrootID, "buildrootID"))
-    if componentBuildrootID is not None or imageID is not None:
+    if hostID is not None:
+        q = q.where(r.c.buildroot_id.in_(select(s.buildroot.c.id).where(
+            s.buildroot.c.host_id == as_int(hostID, "hostID"))))
+    if componentBuildrootID is not None:
+        # the RPMs installed in a buildroot, with the listing's is_update (Koji's keys)
+        bl = s.buildroot_listing
+        q = (q.add_columns(bl.c.is_update)
+             .join(bl, bl.c.rpm_id == r.c.id)
+             .where(bl.c.buildroot_id == as_int(componentBuildrootID, "componentBuildrootID")))
+    if imageID is not None:
         return []
     if arches:
         q = q.where(r.c.arch.in_(arches if isinstance(arches, list) else [arches]))
     if draft is not None:
         q = q.where(r.c.draft.is_(bool(draft)))
     rows = [rpm_row_to_info(x) for x in context.conn.execute(q)]
+    for row in rows:    # Koji's listRPMs gives nvr (koji list-buildroot prints it)
+        row.setdefault("nvr", "%(name)s-%(version)s-%(release)s" % row)
     from .packages import apply_query_opts
 
     return apply_query_opts(rows, queryOpts)

@@ -91,14 +91,16 @@ def _check_tag_build(tag, build, force):
             raise koji.TagError("package %s is blocked in tag %s" % (build["name"], tag["name"]))
 
 
-def tag_build(tag_id, build_id, force=False, fromtag_id=None):
-    """Add a build to a tag (and, with ``fromtag_id``, take it out of that one)."""
+def tag_build(tag_id, build_id, force=False, fromtag_id=None, by_user=None):
+    """Add a build to a tag (and, with ``fromtag_id``, take it out of that one); history
+    records the caller, or ``by_user`` (a task's owner when a host tags for the task)."""
     tl = s.tag_listing
     lock_tag(tag_id, fromtag_id)
     build = get_build_row(build_id, strict=True)
     tag = get_tag_row(tag_id, strict=True)
     if fromtag_id is not None:
-        if not revoke(tl, tl.c.tag_id == fromtag_id, tl.c.build_id == build_id):
+        if not revoke(tl, tl.c.tag_id == fromtag_id, tl.c.build_id == build_id,
+                      by_user=by_user):
             raise koji.TagError("build %s not in tag %s"
                                 % (build["nvr"], get_tag_row(fromtag_id)["name"]))
     tagged = context.conn.execute(select(tl.c.build_id).where(
@@ -106,8 +108,8 @@ def tag_build(tag_id, build_id, force=False, fromtag_id=None):
     if tagged:
         if not force:
             raise koji.TagError("build %s already tagged (%s)" % (build["nvr"], tag["name"]))
-        revoke(tl, tl.c.tag_id == tag_id, tl.c.build_id == build_id)
-    insert_versioned(tl, tag_id=tag_id, build_id=build_id)
+        revoke(tl, tl.c.tag_id == tag_id, tl.c.build_id == build_id, by_user=by_user)
+    insert_versioned(tl, by_user=by_user, tag_id=tag_id, build_id=build_id)
 
 
 @export

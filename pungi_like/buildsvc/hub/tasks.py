@@ -277,9 +277,16 @@ def cancel_task(task_id, recurse=True):
     row = _task_row(task_id)
     if row["state"] in FINAL:
         return False
+    now = time.time()
     context.conn.execute(update(s.task).where(s.task.c.id == row["id"],
                                               s.task.c.state.not_in(FINAL)).values(
-        state=STATES["CANCELED"], completion_ts=time.time()))
+        state=STATES["CANCELED"], completion_ts=now))
+    # as Koji's Task.cancel: the builds this task was making end CANCELED, not FAILED (the
+    # builder's later host.failBuild finds them no longer BUILDING)
+    building = koji.BUILD_STATES["BUILDING"]
+    context.conn.execute(update(s.build).where(s.build.c.task_id == row["id"],
+                                               s.build.c.state == building).values(
+        state=koji.BUILD_STATES["CANCELED"], completion_ts=now))
     if recurse:
         for kid in context.conn.execute(select(s.task.c.id).where(
                 s.task.c.parent == row["id"])).all():

@@ -36,18 +36,21 @@ def _unsupported(what):
 @export
 def mavenBuild(url, target, opts=None, priority=None, channel="maven"):
     """Maven builds: disabled on this hub."""
+    assert_login()
     _disabled("Maven")
 
 
 @export
 def chainMaven(builds, target, opts=None, priority=None, channel="maven"):
     """Maven chain builds: disabled on this hub."""
+    assert_login()
     _disabled("Maven")
 
 
 @export
 def wrapperRPM(build, url, target, priority=None, channel="maven", opts=None):
-    """wrapperRPM tasks wrap Maven builds: disabled with Maven."""
+    """wrapperRPM tasks wrap Maven builds: disabled with Maven (a login first, as Koji)."""
+    assert_login()
     _disabled("Maven")
 
 
@@ -87,12 +90,6 @@ def dudBuild(dud_name, dud_version, arches, target, pkg_list, optional_arches=No
 
 # ---------------------------------------------------------------------------------------------
 # tasks without a handler here
-
-
-@export
-def chainBuild(srcs, target, opts=None, priority=None, channel=None):
-    assert_login()
-    _unsupported("chainBuild")
 
 
 @export

@@ -53,11 +53,35 @@ def getUser(userInfo=None, strict=False, krb_princs=True, groups=False):
 @read_only
 def listUsers(userType=koji.USERTYPES["NORMAL"], prefix=None, queryOpts=None, perm=None,
               inherited_perm=False):
-    q = select(s.users).order_by(s.users.c.id)
+    """Users of a type (or list of types), name prefix, permission (``perm``; with
+    ``inherited_perm`` also through the groups they belong to), as Koji's listUsers."""
+    if inherited_perm and not perm:
+        raise koji.GenericError("inherited_perm option must be used with perm option")
+    u = s.users
+    q = select(u).order_by(u.c.id)
     if userType is not None:
-        q = q.where(s.users.c.usertype == as_int(userType, "userType"))
+        if isinstance(userType, (list, tuple)):
+            types = [as_int(x, "userType") for x in userType]
+        elif isinstance(userType, int) and not isinstance(userType, bool):
+            types = [userType]
+        else:
+            raise koji.ParameterError("userType must be integer, list, tuple or None")
+        q = q.where(u.c.usertype.in_(types))
     if prefix:
-        q = q.where(s.users.c.name.like(check_type(prefix, str, "prefix") + "%"))
+        q = q.where(u.c.name.like(check_type(prefix, str, "prefix") + "%"))
+    if perm:
+        perm_row = lookup(s.permissions, perm, "permission")
+        if perm_row is None:
+            raise koji.GenericError("No such entry in table permissions: %s" % perm)
+        up = s.user_perms
+        ug = getattr(s, "user_groups", None)      # group membership: schema version 5
+        holders = select(up.c.user_id).where(up.c.active.is_(True),
+                                             up.c.perm_id == perm_row["id"])
+        cond = u.c.id.in_(holders)
+        if inherited_perm and ug is not None:
+            cond = cond | u.c.id.in_(select(ug.c.user_id).where(
+                ug.c.active.is_(True), ug.c.group_id.in_(holders)))
+        q = q.where(cond)
     return [user_info(dict(r._mapping)) for r in context.conn.execute(q)]
 
 

@@ -247,18 +247,22 @@ def build(ctx, src, target, opts=None):
             children[arch] = ctx.subtask(
                 "buildArch", [srpm_rel, build_tag, arch, i == 0, {"repo_id": repo_info["id"]}],
                 label=arch, arch=arch)
-        results = ctx.wait(list(children.values()))
-        srpm_out, rpms, logs = None, [], {}
+        # kojid's failany: the first failed buildArch cancels its siblings and fails the build
+        # at once, rather than waiting for arches that may never run
+        results = ctx.wait(list(children.values()), failany=True)
+        srpm_out, rpms, logs, brmap = None, [], {}, {}
         for arch, child in children.items():
             res = results[child]
             rpms.extend(res["rpms"])
             logs[arch] = res["logs"]
+            brmap.update(dict.fromkeys(res["rpms"], res.get("brootid")))
             if res.get("srpms"):
                 srpm_out = res["srpms"][0]
+                brmap[srpm_out] = res.get("brootid")
         if scratch:
             session.host.moveBuildToScratch(ctx.task_id, srpm_out, rpms, logs)
         else:
-            session.host.completeBuild(ctx.task_id, build_id, srpm_out, rpms, None, logs)
+            session.host.completeBuild(ctx.task_id, build_id, srpm_out, rpms, brmap, logs)
     except Exception:
         if build_id is not None:
             session.host.failBuild(ctx.task_id, build_id)
@@ -275,16 +279,30 @@ def buildArch(ctx, pkg, root, arch, keep_srpm, opts=None):
     from ..buildarch import BuildError, build_arch
 
     opts = opts or {}
+    session = ctx.session
     repo_info = get_repo(ctx, root, opts.get("repo_id"))
     build_for = arch if arch != "noarch" else tag_arches(ctx, root)[0]
     repo_dir = ctx.local_repo(repo_info["id"], build_for)
     srpm_path = work_path(ctx, pkg)
+    # the buildroot as kojid records it: INIT when made, WAITING while it is set up, BUILDING
+    # with its installed RPMs listed, EXPIRED when the task is done with it
+    brootid = session.host.newBuildRoot(repo_info["id"], build_for, task_id=ctx.task_id)
+    session.host.setBuildRootState(brootid, "WAITING", task_id=ctx.task_id)
+
+    def record_buildroot(installed):
+        session.host.updateBuildRootList(brootid, buildroot_listing(installed),
+                                         task_id=ctx.task_id)
+        session.host.setBuildRootState(brootid, "BUILDING", task_id=ctx.task_id)
+
     try:
         result = build_arch(srpm_path, [repo_dir], arch=build_for,
-                            workdir=os.path.join(ctx.workdir, "buildarch"))
+                            workdir=os.path.join(ctx.workdir, "buildarch"),
+                            on_buildroot=record_buildroot)
     except BuildError as exc:
         upload_all(ctx, [p for p in _logs(ctx, "buildarch") if os.path.exists(p)])
         raise fail(exc) from exc
+    finally:
+        session.host.setBuildRootState(brootid, "EXPIRED", task_id=ctx.task_id)
     rpm_names = upload_all(ctx, result["rpms"])
     log_names = upload_all(ctx, result["logs"])
     srpms = []
@@ -293,7 +311,20 @@ def buildArch(ctx, pkg, root, arch, keep_srpm, opts=None):
     return {"srpms": [task_relpath(ctx, n) for n in srpms],
             "rpms": [task_relpath(ctx, n) for n in rpm_names],
             "logs": [task_relpath(ctx, n) for n in log_names],
-            "brootid": None, "buildroot": result["buildroot"]}
+            "brootid": brootid, "buildroot": result["buildroot"]}
+
+
+def buildroot_listing(installed):
+    """host.updateBuildRootList entries (name, version, release, epoch, arch) of the
+    ``name-epoch:version-release.arch`` strings rpm reported installed in a buildroot."""
+    out = []
+    for nevra in installed:
+        rest, _, arch = nevra.rpartition(".")
+        name, evr = rest.rsplit("-", 2)[0], rest.rsplit("-", 2)[1:]
+        epoch, _, version = evr[0].partition(":")
+        out.append({"name": name, "version": version, "release": evr[1], "arch": arch,
+                    "epoch": int(epoch) if epoch not in ("", "0") else None})
+    return out
 
 
 def _logs(ctx, sub):
@@ -331,3 +362,66 @@ def buildSRPMFromSCM(ctx, url, build_tag, opts=None):
     return {"srpm": task_relpath(ctx, names[0]),
             "logs": [task_relpath(ctx, n) for n in names[1:]], "brootid": None,
             "source": {"source": source, "url": url}}
+
+
+# ---------------------------------------------------------------------------------------------
+# chain builds
+
+
+@handler("waitrepo", weight=0.2, channel="default")
+def waitrepo(ctx, tag, newer_than=None, nvrs=None, min_event=None):
+    """Wait for a repo of ``tag`` that is new enough and holds ``nvrs`` (koji.tasks'
+    WaitrepoTask, on koji's own RepoWatcher); returns the repo info."""
+    import koji.util
+
+    if newer_than is not None:
+        if min_event is not None:
+            raise koji.GenericError("newer_than and min_event args confict")
+        if isinstance(newer_than, str) and newer_than.lower() == "now":
+            min_event = "last"
+        elif isinstance(newer_than, (int, float)) and not isinstance(newer_than, bool):
+            base = ctx.session.getLastEvent(before=newer_than, strict=False)
+            min_event = ctx.session.tagFirstChangeEvent(tag, after=base) or "last"
+        else:
+            raise koji.GenericError("Invalid value for newer_than: %s" % newer_than)
+    watcher = koji.util.RepoWatcher(ctx.session, tag, nvrs=nvrs, min_event=min_event,
+                                    logger=ctx.log)
+    watcher.PAUSE = REPO_POLL
+    watcher.TIMEOUT = REPO_WAIT / 60.0
+    return watcher.waitrepo()
+
+
+@handler("chainbuild", weight=0.1, channel="default")
+def chainbuild(ctx, srcs, target, opts=None):
+    """Builds in levels (kojid's ChainBuildTask): each level's SCM URLs become ``build``
+    children that run side by side; its N-V-Rs are builds to wait for. Before a level starts,
+    a ``waitrepo`` child waits until the build tag's repo holds every build of the levels
+    before it. Any failure fails the chain at once (the other children are canceled)."""
+    opts = dict(opts or {})
+    if opts.get("scratch"):
+        raise koji.BuildError("--scratch is not allowed with chain-builds")
+    target_info = ctx.session.getBuildTarget(target)
+    if not target_info:
+        raise koji.GenericError("unknown build target: %s" % target)
+    nvrs = []
+    for n_level, level in enumerate(srcs):
+        if nvrs:
+            wait_id = ctx.subtask("waitrepo", [target_info["build_tag_name"], None, nvrs],
+                                  label="wait %i" % n_level, arch="noarch")
+            ctx.wait([wait_id], failany=True)
+        nvrs = []
+        build_tasks = []
+        for n_src, src in enumerate(level):
+            if src.startswith(("git://", "git+")):
+                build_tasks.append(ctx.subtask("build", [src, target, opts],
+                                               label="build %i,%i" % (n_level, n_src),
+                                               arch="noarch"))
+            else:
+                nvrs.append(src)
+        if build_tasks:
+            ctx.wait(build_tasks, failany=True)
+        for task_id in build_tasks:
+            builds = ctx.session.listBuilds(taskID=task_id)
+            if builds:
+                nvrs.append(builds[0]["nvr"])
+    return None
