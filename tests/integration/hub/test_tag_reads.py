@@ -160,6 +160,16 @@ def _populate(db):
         conn.execute(insert(s.tag_packages).values(
             package_id=pkg["blocked"], tag_id=tags["top"], blocked=True, extra_arches=None,
             create_event=ev0, **hist))
+        # owners: base's entries (beta's by the other user, none for Alpine), an owner row
+        # without an entry in left; ownership of alpha moves to the other user later
+        for n in names:
+            if n not in ("unlisted", "Alpine"):
+                conn.execute(insert(s.tag_package_owners).values(
+                    package_id=pkg[n], tag_id=tags["base"], create_event=ev0,
+                    owner=other if n == "beta" else admin, **hist))
+        conn.execute(insert(s.tag_package_owners).values(
+            package_id=pkg["gamma"], tag_id=tags["left"], owner=other, create_event=ev0,
+            **hist))
         events = [ev0]
         bid = 0
         for n in names:
@@ -203,6 +213,13 @@ def _populate(db):
                 s.tag_listing.c.build_id == row.build_id,
                 s.tag_listing.c.tag_id == row.tag_id).values(
                 active=None, revoke_event=ev, revoker_id=admin))
+        ev = event()
+        events.append(ev)
+        own = s.tag_package_owners
+        conn.execute(update(own).where(own.c.package_id == pkg["alpha"], own.c.active.is_(True))
+                     .values(active=None, revoke_event=ev, revoker_id=admin))
+        conn.execute(insert(own).values(package_id=pkg["alpha"], tag_id=tags["base"],
+                                        owner=other, create_event=ev, **hist))
     return tags, events, other
 
 
@@ -290,3 +307,80 @@ def test_rpms_equal_the_model(hub_db, latest):
     full = _in_context(db, lambda: read_tagged_rpms(tags["top"], None, True, True))
     assert {r["arch"] for r in full[0]} == {"x86_64", "noarch", "src"}
     assert any(r["extra"] == {"a": "noarch"} for r in full[0])
+
+
+def model_package_list(tag_id=None, user_id=None, pkg_id=None, event=None, inherit=False,
+                       with_dups=False, with_owners=True, with_blocked=True):
+    """read_package_list as one SQL join of the entries with their owner rows."""
+    import re
+
+    from sqlalchemy import and_
+
+    tp, own = s.tag_packages, s.tag_package_owners
+    cols = [s.package.c.id.label("package_id"), s.package.c.name.label("package_name"),
+            s.tag.c.id.label("tag_id"), s.tag.c.name.label("tag_name"),
+            tp.c.extra_arches, tp.c.blocked]
+    frm = tp.join(s.tag, s.tag.c.id == tp.c.tag_id).join(s.package,
+                                                           s.package.c.id == tp.c.package_id)
+    if with_owners:
+        cols += [s.users.c.id.label("owner_id"), s.users.c.name.label("owner_name")]
+        frm = frm.join(own, and_(own.c.tag_id == tp.c.tag_id, own.c.package_id == tp.c.package_id,
+                                 active_at(own, event))).join(s.users,
+                                                              s.users.c.id == own.c.owner)
+    base = select(*cols).select_from(frm).where(active_at(tp, event))
+    if not with_blocked:
+        base = base.where(tp.c.blocked.is_(False))
+    if user_id is not None:
+        base = base.where(s.users.c.id == user_id)
+    if pkg_id is not None:
+        base = base.where(s.package.c.id == pkg_id)
+    packages = {}
+
+    def add(rows, filters=()):
+        for r in rows:
+            p = dict(r._mapping)
+            if filters and not all(f.match(p["package_name"]) for f in filters):
+                continue
+            if with_dups:
+                packages.setdefault(p["package_id"], []).append(p)
+            elif p["package_id"] not in packages:
+                packages[p["package_id"]] = p
+
+    if tag_id is None:
+        add(context.conn.execute(base))
+        return packages
+    add(context.conn.execute(base.where(s.tag.c.id == tag_id)))
+    if inherit:
+        for link in read_full_inheritance(tag_id, event):
+            add(context.conn.execute(base.where(s.tag.c.id == link["parent_id"])),
+                [re.compile(p) for p in link["filter"]])
+    return packages
+
+
+def test_package_lists_equal_the_join(hub_db):
+    """The entries and their owners, read apart and matched in Python (packages.py), are
+    those of the SQL join, at every event, with and without owners, inheritance and dups."""
+    from pungi_like.buildsvc.hub.packages import read_package_list
+
+    db, tags, events, other = hub_db
+    owned = 0
+    for tag in list(tags.values()) + [None]:
+        for event in (None, events[0], events[-2]):
+            for inherit, dups, owners, blocked, user in itertools.product(
+                    (False, True), (False, True), (True, False), (True, False), (None, other)):
+                if user is not None and not owners:
+                    continue
+                kw = dict(user_id=user, event=event, inherit=inherit, with_dups=dups,
+                          with_owners=owners, with_blocked=blocked)
+
+                def both():
+                    got = read_package_list(tag, **kw)
+                    want = model_package_list(tag, **kw)
+                    return got, want
+                got, want = _in_context(db, both)
+                norm = lambda d: {k: (sorted(map(sorted, (e.items() for e in v)))  # noqa
+                                      if dups else sorted(v.items())) for k, v in d.items()}
+                assert norm(got) == norm(want), (tag, kw)
+                owned += sum(1 for v in got.values() for e in (v if dups else [v])
+                             if e.get("owner_id") == other)
+    assert owned > 10
