@@ -111,6 +111,20 @@ def _close_without_logout(session):
             pass
 
 
+#: bytes per write of a reply (see :func:`reply_chunks`)
+REPLY_CHUNK = 256 * 1024
+
+
+def reply_chunks(data):
+    """A reply as pieces of at most :data:`REPLY_CHUNK` bytes, which the server writes one by
+    one. Each write may wait ``timeout`` seconds for the client (httpd.py); one write of a
+    whole 60 MB answer (listTaggedRPMS of a 50,000-RPM tag) had that long in total, and a
+    client parsing as it reads lost the connection halfway."""
+    if len(data) <= REPLY_CHUNK:
+        return [data]
+    return [data[i:i + REPLY_CHUNK] for i in range(0, len(data), REPLY_CHUNK)]
+
+
 class HubApp:
     """The WSGI application: one per hub (database + top directory)."""
 
@@ -178,7 +192,7 @@ class HubApp:
         start_response("200 OK", [("Content-Type", "text/xml"),
                                   ("Content-Length", str(len(data))),
                                   ("Koji-Version", KOJI_VERSION)])
-        return [data]
+        return reply_chunks(data)
 
     def _files(self, environ, start_response, rel):
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):

@@ -235,6 +235,7 @@ def hub_db(request, tmp_path_factory):
         db_url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + pg_name
     config = init_hub(str(tmp_path_factory.mktemp("tagreads")), "admin", db_url)
     db = open_db(config.db_url)
+    db.hub_config = config  # for the test that serves the hub
     try:
         yield (db,) + _populate(db)
     finally:
@@ -384,3 +385,35 @@ def test_package_lists_equal_the_join(hub_db):
                 owned += sum(1 for v in got.values() for e in (v if dups else [v])
                              if e.get("owner_id") == other)
     assert owned > 10
+
+
+def test_big_answers_are_written_in_pieces(hub_db, monkeypatch):
+    """An answer goes out in pieces of at most REPLY_CHUNK bytes, each write with its own
+    timeout: one write of a 60 MB answer had the socket timeout for the whole of it, and a
+    client that parses as it reads lost the connection. The pieces make the same document."""
+    import io
+    import xmlrpc.client
+
+    import koji.xmlrpcplus
+
+    from pungi_like.buildsvc.hub import server
+
+    db, tags, _events, _other = hub_db
+    monkeypatch.setattr(server, "REPLY_CHUNK", 4096)
+    app = server.HubApp(db.hub_config, db=db)
+    body = koji.xmlrpcplus.dumps((tags["top"], {"inherit": True, "latest": True,
+                                                "__starstar": True}),
+                                 "listTaggedRPMS", allow_none=1).encode()
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/kojihub", "CONTENT_TYPE": "text/xml",
+               "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
+               "REMOTE_ADDR": "127.0.0.1", "SERVER_NAME": "x", "SERVER_PORT": "80",
+               "wsgi.url_scheme": "http"}
+    headers = {}
+    chunks = list(app(environ, lambda status, h: headers.update(h, status=status)))
+    assert headers["status"] == "200 OK"
+    assert len(chunks) > 3 and all(len(c) <= 4096 for c in chunks)
+    answer = b"".join(chunks)
+    assert int(headers["Content-Length"]) == len(answer)
+    got = xmlrpc.client.loads(answer)[0][0]
+    want = _in_context(db, lambda: read_tagged_rpms(tags["top"], None, True, True))
+    assert got == want and got[0]
