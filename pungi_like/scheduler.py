@@ -200,6 +200,8 @@ class Scheduler:
         if info.get("reused_from"):
             entry["reused"] = True
             entry["reused_from"] = info["reused_from"]
+        if "record_seconds" in info:
+            entry["record_seconds"] = info["record_seconds"]  # part of duration: the reuse record
         with self.timeline_lock:
             self.timeline.append(entry)
             write_json_atomic(self.compose.paths.timeline_file(), {
@@ -285,9 +287,11 @@ class Scheduler:
         except BaseException as exc:  # noqa: B902 - recorded and re-raised by the loop
             end = time.time()
             return unit, start, end, None, exc, traceback.format_exc()
+        recording = time.time()
         try:
             images_after = reuse.images_state(self.compose)
             info = reuse.build_record(self.compose, unit, capture, images_before, images_after)
+            info["record_seconds"] = round(time.time() - recording, 3)
         except Exception as exc:  # noqa: B902 - a record that cannot be made only costs reuse
             self.compose.log.warning("[%s] no reuse record: %s", unit.name, exc)
             info = {"files": {}, "journal": [], "reusable": False, "why_not": str(exc)}
