@@ -3,7 +3,8 @@
 kojid loads plugins by file name from its ``pluginpath`` (default /usr/lib/koji-builder-plugins)
 for each name in its ``plugins`` option, and registers every ``koji.tasks.BaseTaskHandler``
 subclass it finds in the module. Link this file there under a name of your choice (the module
-imports pungi_like absolutely, so the pungi_like package must be importable by kojid's Python)::
+imports pungi_like absolutely, so the pungi_like package must be importable by kojid's Python,
+3.11 or newer; where kojid runs an older Python, run pungi-like-builder, the same engine)::
 
     ln -s "$(python3 -c 'import pungi_like.buildsvc.builder.kojid_plugin as m; print(m.__file__)')" \\
         /usr/lib/koji-builder-plugins/pungi_like_tasks.py

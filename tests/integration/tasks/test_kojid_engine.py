@@ -220,8 +220,13 @@ def test_kojid_engine_with_our_handlers_as_plugin(universe, rpm_factory, tmp_pat
         svc.koji("add-pkg", "--owner", "kojiadmin", "extra", "demo-hello")
         svc.koji("tag-build", "extra", "demo-hello-1.0-1")
         (tag_task,) = s.listTasks(opts={"method": "tagBuild", "parent": None})
+        tag_task = _wait_state(hub, s, tag_task["id"], (CLOSED, koji.TASK_STATES["FAILED"]))
         assert (tag_task["state"], tag_task["host_id"]) == (CLOSED, host["id"])
         assert "demo-hello-1.0-1" in svc.koji("list-tagged", "extra").stdout
+        # history records the task's owner, not the builder host that called host.tagBuild
+        hist = svc.koji("list-history", "--tag", "extra").stdout
+        tagged = [ln for ln in hist.splitlines() if "tagged into extra" in ln]
+        assert len(tagged) == 1 and " by kojiadmin" in tagged[0], hist
         # a livecd
         ks = tmp_path / "live.ks"
         ks.write_text(imgsvc.SELF_CONTAINED_KS)
