@@ -307,6 +307,35 @@ def finish_dist_repo(row, tag_name):
         os.replace(tmp, link)
 
 
+def dist_repo_housekeeping(lifetime):
+    """What kojira does to dist repos: an INIT dist repo whose task FAILED or was CANCELED
+    becomes PROBLEM; a READY dist repo older than ``lifetime`` seconds that is not the newest
+    READY dist repo of its tag becomes EXPIRED (and loses its files after the delete grace, as
+    other repos).  Returns (problem ids, expired ids)."""
+    from .repos import query_repos, set_state
+
+    r, t = s.repo, s.task
+    failed = [row.id for row in context.conn.execute(
+        select(r.c.id).select_from(r.join(t, t.c.id == r.c.task_id)).where(
+            r.c.dist.is_(True), r.c.state == STATES["INIT"],
+            t.c.state.in_([koji.TASK_STATES["FAILED"], koji.TASK_STATES["CANCELED"]])))]
+    for repo_id in failed:
+        set_state(repo_id, STATES["PROBLEM"])
+    expired = []
+    cutoff = time.time() - lifetime
+    old = context.conn.execute(select(r.c.id, r.c.tag_id).where(
+        r.c.dist.is_(True), r.c.state == STATES["READY"], r.c.state_ts < cutoff)).all()
+    newest = {}
+    for row in old:
+        if row.tag_id not in newest:
+            latest = query_repos(row.tag_id, state=STATES["READY"], dist=True)
+            newest[row.tag_id] = latest[0]["id"] if latest else None
+        if row.id != newest[row.tag_id]:
+            set_state(row.id, STATES["EXPIRED"])
+            expired.append(row.id)
+    return failed, expired
+
+
 def delete_dist_repo_files(row, tag_name):
     try:
         path = context.hub.pathinfo.distrepo(row["id"], tag_name)

@@ -10,6 +10,8 @@ directly by :func:`maintain`:
 * active repo requests get newRepo tasks (retried up to ``repo_retries`` times);
 * build tags (and tags with ``repo.auto``) whose content changed after their newest repo get a
   request, so their repos regenerate without anyone asking;
+* dist repos (``koji dist-repo``): INIT ones whose task failed become PROBLEM, READY ones older
+  than ``dist_repo_lifetime`` that are not their tag's newest become EXPIRED (kojira's rules);
 * EXPIRED repos older than ``repo_delete_grace`` seconds lose their files and become DELETED.
 
 Settings: :data:`DEFAULTS`, then ``<topdir>/.hub/queue.json`` (same keys), then hub.conf's
@@ -39,6 +41,8 @@ DEFAULTS = {
     "run_interval": 5.0,          # seconds between housekeeping runs
     "repo_retries": 3,
     "repo_delete_grace": 3600.0,  # seconds an EXPIRED repo keeps its files
+    "dist_repo_lifetime": 7 * 86400.0,  # kojira's dist_repo_lifetime: READY dist repos older
+                                  # than this (but the newest of their tag) are expired
     "auto_repos": True,           # regenerate build tag repos on change
     "repo_user": "kojira",        # owner of automatic repo requests and their tasks
     # tagBuild tasks: False (Koji) - a builder runs them (host.tagBuild); True - the hub runs
@@ -120,6 +124,9 @@ def maintain():
     if cfg["auto_repos"]:
         auto_requests()
     check_queue(int(cfg["repo_retries"]))
+    from .distrepos import dist_repo_housekeeping
+
+    dist_repo_housekeeping(float(cfg["dist_repo_lifetime"]))
     delete_expired_repos(float(cfg["repo_delete_grace"]))
     from .sched_log import prune
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import time
 
 import koji
 import pytest
@@ -152,7 +153,12 @@ def test_unsigned_packages_fail_unless_skipped_or_allowed(sqlite_qhub, signed_rp
     assert "Requested keys: ['%s']" % sigkey in log
     assert "gamma-3.0-1.x86_64: ['']" in log
     repo_id = s.getTaskInfo(failed["parent"], request=True)["request"][1]
-    assert s.repoInfo(repo_id)["state"] == koji.REPO_STATES["INIT"]   # never READY
+    # never READY: the housekeeping (kojira's check_init) marks it PROBLEM
+    deadline = time.monotonic() + 60
+    while s.repoInfo(repo_id)["state"] != koji.REPO_STATES["PROBLEM"]:
+        assert s.repoInfo(repo_id)["state"] == koji.REPO_STATES["INIT"]
+        assert time.monotonic() < deadline, s.repoInfo(repo_id)
+        time.sleep(0.3)
     assert s.getRepo("dist-tag", dist=True) is None
 
     # --skip-missing-signatures: gamma left out
@@ -216,3 +222,33 @@ def test_unsigned_packages_fail_unless_skipped_or_allowed(sqlite_qhub, signed_rp
         host.host.distRepoMove(newer["id"], "tasks/1/1", "x86_64")
     with pytest.raises(koji.GenericError, match="holds no dist repo task"):
         host.host.writeSignedRPM("alpha-1.0-1.x86_64", sigkey)
+
+
+def test_old_dist_repos_expire_and_lose_their_files(tmp_path, task_pki, signed_rpms):
+    """kojira's dist_repo_lifetime (0 here): a newer dist repo of the tag expires the older one,
+    whose files go after the delete grace; the newest stays READY."""
+    from tests.integration.tasks.conftest import start_queue_hub, stop_queue_hub
+
+    hub = start_queue_hub(tmp_path, task_pki, "sqlite", dist_repo_lifetime=0.0)
+    try:
+        _setup(hub, signed_rpms, tmp_path)
+        sigkey = signed_rpms["key"].sigkey
+        s = hub.session()
+        hub.koji("dist-repo", "--wait", "dist-tag", sigkey)
+        first = s.getRepo("dist-tag", dist=True)
+        first_dir = os.path.join(hub.topdir, "repos-dist", "dist-tag", str(first["id"]))
+        assert os.path.isdir(first_dir)
+        hub.koji("dist-repo", "--wait", "dist-tag", sigkey)
+        second = s.getRepo("dist-tag", dist=True)
+        assert second["id"] > first["id"]
+        deadline = time.monotonic() + 60
+        while s.repoInfo(first["id"])["state"] != koji.REPO_STATES["DELETED"]:
+            assert time.monotonic() < deadline, s.repoInfo(first["id"])
+            s.makeTask("sleep", [0])   # keep the builder polling (housekeeping runs on polls)
+            time.sleep(0.5)
+        assert not os.path.exists(first_dir)
+        assert s.repoInfo(second["id"])["state"] == koji.REPO_STATES["READY"]
+        assert os.path.isdir(os.path.join(hub.topdir, "repos-dist", "dist-tag",
+                                          str(second["id"]), "x86_64", "repodata"))
+    finally:
+        stop_queue_hub(hub)
