@@ -18,8 +18,9 @@ def _br_select():
     br, r, t, h = s.buildroot, s.repo, s.tag, s.host
     return (select(br, h.c.name.label("host_name"), r.c.tag_id, t.c.name.label("tag_name"),
                    r.c.create_event.label("repo_create_event"), r.c.state.label("repo_state"),
-                   s.events.c.ts.label("create_ts"))
+                   s.events.c.ts.label("create_ts"), s.content_generator.c.name.label("cg_name"))
             .select_from(br.outerjoin(h, h.c.id == br.c.host_id)
+                         .outerjoin(s.content_generator, s.content_generator.c.id == br.c.cg_id)
                          .outerjoin(r, r.c.id == br.c.repo_id)
                          .outerjoin(t, t.c.id == r.c.tag_id)
                          .outerjoin(s.events, s.events.c.id == br.c.create_event)))

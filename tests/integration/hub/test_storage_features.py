@@ -345,13 +345,14 @@ def test_content_generator_import(hub, rpms, koji_available, tmp_path):
     assert "Imported build cgpkg-1.0-1 with id %d" % build["id"] in out, out
     assert build["state"] == 1 and build["owner_name"] == "alice", build
     assert build["source"] == "git://example/cg"
+    assert (build["cg_id"], build["cg_name"]) == (1, "testcg"), build
     assert _call(hub, "getImageBuild", build["id"], noauth=True)["build_id"] == build["id"]
     rpm_list = _call(hub, "listRPMs", build["id"], noauth=True)
     assert sorted(r["arch"] for r in rpm_list) == ["noarch", "src"], rpm_list
     br_id = rpm_list[0]["buildroot_id"]
     br = _call(hub, "getBuildroot", br_id, noauth=True)
-    assert (br["cg_name"] if "cg_name" in br else "testcg") == "testcg"
-    assert br["br_type"] == 1 and br["host_os"] == "Fedora 40", br
+    assert (br["cg_name"], br["cg_version"], br["br_type"], br["host_os"],
+            br["container_type"]) == ("testcg", "0.1", 1, "Fedora 40", "none"), br
     listing = _call(hub, "getBuildrootListing", br_id, noauth=True)
     assert [r["name"] for r in listing] == ["hello"], listing
     archives = _call(hub, "listArchives", build["id"], noauth=True)
@@ -359,8 +360,8 @@ def test_content_generator_import(hub, rpms, koji_available, tmp_path):
     img = _call(hub, "getImageArchive", archives[0]["id"], noauth=True)
     assert img["arch"] == "x86_64", img
     comps = _call(hub, "listRPMs", "imageID=%d" % archives[0]["id"], noauth=True)
-    assert [r["nvr"] if "nvr" in r else r["name"] for r in comps] in (["hello-2.1-3"],
-                                                                       ["hello"]), comps
+    assert [(r["name"], r["version"], r["release"]) for r in comps] == \
+        [("hello", "2.1", "3")], comps
     builddir = os.path.join(hub.topdir, "packages", "cgpkg", "1.0", "1")
     assert os.path.isfile(os.path.join(builddir, "noarch", "cgpkg-1.0-1.noarch.rpm"))
     assert os.path.isfile(os.path.join(builddir, "images", "cgpkg-disk.tar.gz"))
@@ -395,6 +396,8 @@ def test_content_generator_import(hub, rpms, koji_available, tmp_path):
     hub.koji("import-cg", "--noprogress", "--token", token, "--build-id", str(res_id),
              str(m2), str(tmp_path / "out2"), user="alice")
     assert _call(hub, "getBuild", res_id, noauth=True)["state"] == 1
+    assert [b["nvr"] for b in _call(hub, "listBuilds", "cgID=testcg", noauth=True)] == \
+        ["cgpkg-1.0-1", "cgpkg-1.0-2"]
 
     # a corrupted upload: nothing is imported
     meta3 = _cg_metadata(rpms, str(tmp_path / "out3"))
