@@ -10,7 +10,7 @@ from .common import (
     active_at, as_int, assert_admin, check_type, get_user_row, insert_versioned, lock_rows,
     lookup, revoke,
 )
-from .context import context, user_perm_names
+from .context import context, group_perm_sources
 from .names import verify_name_internal, verify_name_user
 from .registry import export, read_only
 
@@ -160,7 +160,19 @@ def getUserPerms(userID=None, with_groups=True):
             return []
         userID = context.user["id"]
     user = get_user_row(userID, strict=True)
-    return sorted(user_perm_names(user["id"], with_groups=bool(with_groups)))
+    # as Koji: the user's own permissions in the order they were granted, then those only its
+    # groups give
+    up = s.user_perms
+    q = (select(s.permissions.c.name)
+         .select_from(up.join(s.permissions, up.c.perm_id == s.permissions.c.id))
+         .where(up.c.user_id == user["id"], up.c.active.is_(True))
+         .order_by(up.c.create_event, up.c.perm_id))
+    names = [r[0] for r in context.conn.execute(q)]
+    if with_groups:
+        for perm, _group in group_perm_sources(user["id"]):
+            if perm not in names:
+                names.append(perm)
+    return names
 
 
 @export
