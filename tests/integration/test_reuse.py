@@ -270,3 +270,29 @@ def test_resume_of_a_finished_compose_is_a_no_op(release, uninterrupted):
     assert proc.returncode == 0, proc.stderr
     assert "is FINISHED already: nothing to resume" in proc.stdout
     assert os.stat(status).st_mtime_ns == mtime
+
+
+def test_an_old_file_that_changed_is_not_reused(release, tmp_path):
+    tmp, conf = release
+    target = tmp_path / "composes"
+    proc, cold = compose(conf, target)
+    assert proc.returncode == 0, proc.stderr
+    cid = identity(cold)[0]
+    # same size, same modification time, other bytes: only a full read sees it
+    rpm = os.path.join(cold, "compose/Client/x86_64/os/Packages/other-1.0-1.x86_64.rpm")
+    st = os.stat(rpm)
+    data = bytearray(open(rpm, "rb").read())
+    data[-1] ^= 0xFF
+    os.unlink(rpm)   # a new inode, as an editor would leave
+    with open(rpm, "wb") as fh:
+        fh.write(data)
+    os.utime(rpm, ns=(st.st_atime_ns, st.st_mtime_ns))
+    proc, warm = compose(conf, target)
+    assert proc.returncode == 0, proc.stderr
+    assert "gather.Client.x86_64" not in reused(warm)
+    log = open(os.path.join(warm, "logs/global/pungi.global.log")).read()
+    assert (f"[gather.Client.x86_64] not reused from {cid}: compose/Client/x86_64/os/Packages/"
+            "other-1.0-1.x86_64.rpm of " in log)
+    fresh = os.path.join(warm, "compose/Client/x86_64/os/Packages/other-1.0-1.x86_64.rpm")
+    assert open(fresh, "rb").read() != bytes(data)
+    assert "gather.Server.x86_64" in reused(warm)
