@@ -90,8 +90,8 @@ class CreaterepoPhase(PhaseBase):
         if not self.conf.createrepo_c:
             errors.append("createrepo_c = False is not supported: pungi_like runs createrepo_c")
         if self.conf.createrepo_deltas:
-            errors.append("createrepo_deltas needs old composes, which pungi_like does not "
-                          "reuse yet; remove the option")
+            errors.append("createrepo_deltas (delta RPMs against old composes) is not "
+                          "implemented by pungi_like yet; remove the option")
         if self.conf.product_id:
             errors.append("product_id is not implemented by pungi_like yet; remove the option")
         return errors
@@ -236,6 +236,7 @@ def createrepo_command(tree, outputdir, listfile, *, checksum="sha256", database
 def run_createrepo(tree, outputdir, listfile, log_path, **options):
     """Run :func:`createrepo_command`; with a groupfile also register its gzipped copy as
     ``group_gz`` (modifyrepo_c), as Pungi's repos have both."""
+    repodata.remove_stale_workdir(outputdir, log_path)
     run(createrepo_command(tree, outputdir, listfile, **options), log_path=log_path)
     groupfile = options.get("groupfile")
     if groupfile:
