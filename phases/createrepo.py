@@ -236,6 +236,7 @@ def createrepo_command(tree, outputdir, listfile, *, checksum="sha256", database
 def run_createrepo(tree, outputdir, listfile, log_path, **options):
     """Run :func:`createrepo_command`; with a groupfile also register its gzipped copy as
     ``group_gz`` (modifyrepo_c), as Pungi's repos have both."""
+    repodata.remove_stale_workdir(outputdir, log_path)
     run(createrepo_command(tree, outputdir, listfile, **options), log_path=log_path)
     groupfile = options.get("groupfile")
     if groupfile:

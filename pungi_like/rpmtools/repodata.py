@@ -55,6 +55,19 @@ def createrepo_cmd(repo_dir, outputdir=None, pkglist=None, groupfile=None, check
     return cmd
 
 
+def remove_stale_workdir(outputdir, log_path=None):
+    """Remove the ``.repodata/`` a killed createrepo_c left in ``outputdir``: createrepo_c
+    refuses to start while it exists ("Another createrepo process is running?"), and a compose
+    resumed after a kill runs the tree's createrepo again (one unit per tree, so no other run
+    can be using it)."""
+    stale = os.path.join(outputdir, ".repodata")
+    if os.path.isdir(stale):
+        shutil.rmtree(stale)
+        if log_path:
+            with open(log_path, "a", encoding="utf-8") as fh:
+                fh.write(f"removed {stale}, left by an interrupted createrepo_c\n")
+
+
 def createrepo(repo_dir, outputdir=None, pkglist=None, groupfile=None, checksum="sha256",
                database=False, workers=3, update=True, update_md_path=None, skip_stat=False,
                compress_type="gz", baseurl=None, unique_md_filenames=True, extra_args=(),
@@ -64,6 +77,7 @@ def createrepo(repo_dir, outputdir=None, pkglist=None, groupfile=None, checksum=
     Returns the directory holding ``repodata/``.
     """
     os.makedirs(outputdir or repo_dir, exist_ok=True)
+    remove_stale_workdir(outputdir or repo_dir, log_path)
     cmd = createrepo_cmd(repo_dir, outputdir=outputdir, pkglist=pkglist, groupfile=groupfile,
                          checksum=checksum, database=database, workers=workers, update=update,
                          update_md_path=update_md_path, skip_stat=skip_stat,
