@@ -276,7 +276,8 @@ def getNextRelease(build_info, incr=1):
     version = check_type(build_info.get("version"), str, "build_info version")
     q = (select(s.build.c.release).select_from(s.build.join(s.package,
                                                             s.package.c.id == s.build.c.pkg_id))
-         .where(s.package.c.name == name, s.build.c.version == version)
+         .where(s.package.c.name == name, s.build.c.version == version,
+                s.build.c.draft.is_(False))     # as Koji: drafts do not count
          .order_by(s.build.c.id.desc()))
     row = context.conn.execute(q).first()
     if row is None:

@@ -80,6 +80,8 @@ def test_draft_build_and_promotion(patient_qhub, tmp_path):
         [("1", "noarch", True), ("1", "src", True)], rpms
     draft_dir = os.path.join(hub.topdir, "packages", "draftpkg", "1.0", draft["release"])
     assert os.path.isfile(os.path.join(draft_dir, "noarch", "draftpkg-1.0-1.noarch.rpm"))
+    # as Koji, drafts do not count for the next release
+    assert s.getNextRelease({"name": "draftpkg", "version": "1.0"}) == "1"
     # the draft was tagged like any build
     assert [b["nvr"] for b in s.listTagged("dist")] == [draft["nvr"]]
 
@@ -98,6 +100,7 @@ def test_draft_build_and_promotion(patient_qhub, tmp_path):
     assert build["promoter_name"] == "kojiadmin" and build["promotion_ts"]
     assert [r["draft"] for r in s.listRPMs(buildID=build["id"])] == [False, False]
     assert [b["nvr"] for b in s.listBuilds(draft=True)] == []
+    assert s.getNextRelease({"name": "draftpkg", "version": "1.0"}) == "2"
     new_dir = os.path.join(hub.topdir, "packages", "draftpkg", "1.0", "1")
     assert os.path.isfile(os.path.join(new_dir, "noarch", "draftpkg-1.0-1.noarch.rpm"))
     assert os.path.islink(draft_dir) and \
