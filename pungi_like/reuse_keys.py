@@ -1,0 +1,188 @@
+"""What a unit's key covers besides its declared inputs, and file digests (see
+``pungi_like.reuse``)."""
+
+import gzip
+import hashlib
+import json
+import os
+import threading
+
+_digest_cache = {}
+_digest_lock = threading.Lock()
+
+
+def _stat_id(st):
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def file_digest(path, needles=()):
+    """(sha256, {needle: found}) of a file, in one read; gzip files are searched decompressed
+    as well. Cached per inode, size and mtime (hard links of one file are read once)."""
+    st = os.stat(path)
+    key = (_stat_id(st), tuple(needles))
+    with _digest_lock:
+        if key in _digest_cache:
+            return _digest_cache[key]
+    h = hashlib.sha256()
+    found = {n: False for n in needles}
+    tail = b""
+    keep = max((len(n) for n in needles), default=1)
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+            if needles:
+                window = tail + chunk
+                for n in needles:
+                    if not found[n] and n in window:
+                        found[n] = True
+                tail = window[-keep:]
+    if needles and path.endswith(".gz") and not any(found.values()):
+        try:
+            with gzip.open(path, "rb") as fh:
+                tail = b""
+                while True:
+                    chunk = fh.read(1 << 20)
+                    if not chunk:
+                        break
+                    window = tail + chunk
+                    for n in needles:
+                        if n in window:
+                            found[n] = "compressed"
+                    tail = window[-keep:]
+        except (OSError, EOFError):
+            pass
+    result = (h.hexdigest(), found)
+    with _digest_lock:
+        _digest_cache[key] = result
+    return result
+
+
+
+def content_inputs(compose, unit):
+    """The content behind a unit's inputs, for its key: the compose-wide options and the
+    variants file (which every phase reads), the bytes of every file and repo the inputs name
+    (a repo by its repomd.xml), and, for a package set from a build service, the RPMs the tags
+    hold now with their signed copies."""
+    conf = getattr(compose, "conf", None)
+    if conf is None:
+        return {}
+    cache = getattr(compose, "_reuse_global_inputs", None)
+    if cache is None:
+        from .config import global_options
+
+        values = {o.name: getattr(conf, o.name, None) for o in global_options.OPTIONS}
+        try:
+            variants = _path_digest(conf.resolve_path(conf.variants_file))
+        except Exception:  # noqa: B902 - an scm variants file: its copy in work/ is compared
+            variants = str(conf.variants_file)
+        cache = {"software": software_digest(), "options": values, "variants": variants,
+                 "source_date_epoch": os.environ.get("SOURCE_DATE_EPOCH"),
+                 "skipped_phases": sorted(getattr(compose, "skipped_phases", ()) or ())}
+        compose._reuse_global_inputs = cache
+    found = {}
+    base = getattr(conf, "config_dir", None)
+
+    def visit(value):
+        if isinstance(value, str):
+            check(value)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                visit(k)
+                visit(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                visit(v)
+
+    def check(text):
+        if not text or len(text) > 4096 or "\n" in text:
+            return
+        path = text[len("file://"):] if text.startswith("file://") else text
+        if not os.path.isabs(path):
+            if not base or "/" not in path and "." not in path:
+                return
+            path = os.path.join(base, path)
+        if path.startswith(compose.topdir + os.sep):
+            return  # the compose's own files are covered by the units that made them
+        digest = _path_digest(path)
+        if digest:
+            found[text] = digest
+
+    visit(unit.inputs)
+    result = {"global": cache, "files": found}
+    if unit.name == "pkgset.global" and getattr(conf, "pkgset_source", None) == "koji":
+        result["koji"] = koji_fingerprint(compose)
+    return result
+
+
+def software_digest():
+    """The version of pungi_like: another release may make other bytes, so nothing is reused
+    across one (as in Pungi, the code itself is not hashed)."""
+    import pungi_like
+
+    return pungi_like.__version__
+
+
+def _path_digest(path):
+    if os.path.isfile(path):
+        return file_digest(path)[0]
+    if os.path.isdir(path):
+        repomd = os.path.join(path, "repodata", "repomd.xml")
+        if os.path.isfile(repomd):
+            return "repo:" + file_digest(repomd)[0]
+        listing = []
+        for base, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                full = os.path.join(base, name)
+                try:
+                    st = os.stat(full)
+                except OSError:
+                    continue
+                listing.append((os.path.relpath(full, path), st.st_size, st.st_mtime_ns))
+                if len(listing) > 20000:
+                    return "dir:too-large:" + str(os.stat(path).st_mtime_ns)
+        return "dir:" + hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+    return None
+
+
+def koji_fingerprint(compose):
+    """What a koji package set would hold if it ran now: per RPM the copy it would take (the
+    first of ``sigkeys`` signed copies that exists, else unsigned) - the same look-ups as the
+    phase, without linking or writing anything."""
+    from phases.pkgset import PkgsetPhase, nvra
+
+    koji = compose.koji
+    if koji is None:
+        return None
+    phase = PkgsetPhase(compose)
+    event = koji.get_event(compose.koji_event) if compose.koji_event else None
+    if event is None:
+        path = os.path.join(compose.paths.work_dir("global"), "koji-event")
+        if os.path.exists(path):   # a resumed compose keeps its event
+            with open(path, encoding="utf-8") as fh:
+                event = koji.get_event(json.load(fh)["id"])
+        else:
+            event = koji.get_event(None)
+            # the phase reads this event if it runs: the key and the package set agree
+            from .fileutil import write_json_atomic
+
+            write_json_atomic(path, {"id": event["id"], "ts": event["ts"]})
+    import io
+
+    chosen = phase.koji_builds(koji, event, io.StringIO())
+    allowed = phase.koji_arches()
+    wanted = [(build, rpm) for name in sorted(chosen) for build, rpms in [chosen[name]]
+              for rpm in sorted(rpms, key=nvra) if rpm["arch"] in allowed]
+    keys = [k.lower() for k in (compose.conf.sigkeys or [None]) if k]
+    picked = []
+    for build, rpm in wanted:
+        for key in keys + [None]:
+            if koji.exists(koji.rpm_path(build, rpm, key)):
+                picked.append([nvra(rpm), rpm["id"], key])
+                break
+        else:
+            picked.append([nvra(rpm), rpm["id"], "missing"])
+    return hashlib.sha256(json.dumps(picked).encode()).hexdigest()
