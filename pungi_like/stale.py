@@ -74,6 +74,24 @@ def is_stale(topdir):
     return None
 
 
+def live_driver(topdir):
+    """Why a STARTED compose must not be taken over (its driver still runs here, or it runs on
+    another host), or None (finished, or its driver is gone)."""
+    try:
+        with open(os.path.join(topdir, "STATUS"), encoding="utf-8") as fh:
+            if fh.read().strip() != "STARTED":
+                return None
+        with open(os.path.join(topdir, DRIVER_FILE), encoding="utf-8") as fh:
+            driver = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if driver.get("host") != socket.gethostname():
+        return f"it was started on host {driver.get('host')}, whose driver cannot be seen from here"
+    if is_stale(topdir) is None:
+        return f"its driver (pid {driver.get('pid')}) is still running"
+    return None
+
+
 def stale_composes(target_dir, skip=None):
     """[(compose directory name, reason)] of stale composes in ``target_dir``, sorted."""
     found = []

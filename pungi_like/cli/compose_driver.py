@@ -303,6 +303,11 @@ def resume_arguments(parser, compose_dir):
         parser.error(f"--resume {compose_dir}: not a compose directory (no COMPOSE_ID/STATUS)")
     if status in ("FINISHED", "FINISHED_INCOMPLETE"):
         return None, f"Compose {cid} is {status} already: nothing to resume"
+    from pungi_like import stale
+
+    busy = stale.live_driver(topdir)
+    if busy:
+        parser.error(f"--resume {compose_dir}: compose {cid} is not resumed: {busy}")
     try:
         with open(os.path.join(topdir, ARGS_FILE), encoding="utf-8") as fh:
             saved = json.load(fh)["argv"]

@@ -296,3 +296,19 @@ def test_an_old_file_that_changed_is_not_reused(release, tmp_path):
     fresh = os.path.join(warm, "compose/Client/x86_64/os/Packages/other-1.0-1.x86_64.rpm")
     assert open(fresh, "rb").read() != bytes(data)
     assert "gather.Server.x86_64" in reused(warm)
+
+
+def test_a_compose_whose_driver_still_runs_is_not_resumed(release, uninterrupted, tmp_path):
+    from pungi_like import stale
+
+    tmp, conf = release
+    busy = str(tmp_path / os.path.basename(uninterrupted))
+    shutil.copytree(uninterrupted, busy, symlinks=True)
+    with open(os.path.join(busy, "STATUS"), "w") as fh:
+        fh.write("STARTED\n")
+    stale.record_driver(busy)   # this test's own process: alive
+    proc = subprocess.run(driver_cmd(conf, "x")[:2] + ["--resume", busy],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert f"(pid {os.getpid()}) is still running" in proc.stderr
+    assert open(os.path.join(busy, "STATUS")).read().strip() == "STARTED"
