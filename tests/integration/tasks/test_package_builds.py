@@ -146,6 +146,9 @@ def test_build_records_buildroots_owner_and_epoch(build_hub, tmp_path):
     assert "Build Host: b1" in info and "Build Task: %d" % child[0]["id"] in info, info
     brdep = s.getRPM("brdep-1.0-1.noarch")
     assert [b["id"] for b in s.listBuildroots(rpmID=brdep["id"])] == [br["id"]]
+    used = hub.koji("rpminfo", "--buildroots", "brdep-1.0-1.noarch").stdout.splitlines()
+    assert "Used in 1 buildroots:" in used, used
+    assert used[-1].split() == [str(br["id"]), "dist-build", "x86_64", "b1"], used
     assert s.getRPM("goodpkg-1.0-1.src")["buildroot_id"] == br["id"]
     # save-failed-tree finds the buildroot of the task (the hub has no save plugin)
     proc = hub.koji("save-failed-tree", child[0]["id"], check=False)
