@@ -97,7 +97,7 @@ def get_build_row(info, strict=False):
     row = context.conn.execute(q).first()
     if row is None:
         if strict:
-            raise koji.GenericError("No such build: %s" % (info,))
+            raise koji.GenericError("No such build: %r" % (info,))
         return None
     return build_row_to_info(row)
 

@@ -75,7 +75,7 @@ def createExternalRepo(name, url):
     verify_name_internal(name)
     url = _norm_url(url)
     if _repos(name=name):
-        raise koji.GenericError("An external repo named '%s' already exists" % name)
+        raise koji.GenericError('An external repo named "%s" already exists' % name)
     row = lookup(s.external_repo, name, "external repo")
     rid = row["id"] if row else context.conn.execute(
         insert(s.external_repo).values(name=name).returning(s.external_repo.c.id)).scalar_one()

@@ -249,7 +249,7 @@ def packageListUnblock(taginfo, pkginfo, force=False):
         s.tag_packages.c.tag_id == tag_row["id"], s.tag_packages.c.package_id == pkg_row["id"],
         s.tag_packages.c.active.is_(True))).first())
     if own is None or not own["blocked"]:
-        raise koji.GenericError("package %s is NOT blocked in tag %s"
+        raise koji.GenericError("package %s NOT blocked in tag %s"
                                 % (pkg_row["name"], tag_row["name"]))
     revoke(s.tag_packages, s.tag_packages.c.tag_id == tag_row["id"],
            s.tag_packages.c.package_id == pkg_row["id"])

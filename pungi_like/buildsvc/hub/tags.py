@@ -144,8 +144,10 @@ def create_tag(name, parent=None, arches=None, perm=None, locked=False, maven_su
     """createTag without the permission check (side tags are made by their users)."""
     _check_name(name)
     if get_tag_row(name):
-        raise koji.GenericError("A tag with the name %s already exists" % name)
-    parent_row = get_tag_row(parent, strict=True) if parent is not None else None
+        raise koji.GenericError("A tag with the name '%s' already exists" % name)
+    parent_row = get_tag_row(parent) if parent is not None else None
+    if parent is not None and parent_row is None:
+        raise koji.GenericError("Parent tag '%s' could not be found" % (parent,))
     # A deleted tag keeps its id; re-creating the name reuses it.
     row = lookup(s.tag, name, "tag")
     if row is None:

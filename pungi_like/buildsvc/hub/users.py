@@ -122,7 +122,7 @@ def grant(user_id, perm_name, create=False, description=None):
     perm = lookup(s.permissions, perm_name, "permission")
     if perm is None:
         if not create:
-            raise koji.GenericError("No such permission: %s" % perm_name)
+            raise koji.GenericError("No such entry in table permissions: %s" % perm_name)
         verify_name_internal(perm_name)
         pid = context.conn.execute(insert(s.permissions).values(
             name=perm_name, description=description).returning(s.permissions.c.id)).scalar_one()
