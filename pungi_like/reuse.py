@@ -118,25 +118,43 @@ class Names:
 
 def encode(value, names):
     """JSON of a value a unit hands over (see ``RECORDABLE``)."""
-    if value is None or isinstance(value, (bool, int, float)):
+    kind = type(value)
+    if kind is str:
+        return names.norm(value) if "/" in value or names.compose_id in value else value
+    if value is None or kind in (bool, int, float):
         return value
-    if isinstance(value, str):
-        return names.norm(value)
-    if isinstance(value, list):
+    if kind is list:
         return [encode(v, names) for v in value]
-    if isinstance(value, tuple):
+    if kind is tuple:
         return {"__tuple__": [encode(v, names) for v in value]}
-    if isinstance(value, (set, frozenset)):
-        return {"__set__": sorted((encode(v, names) for v in value), key=json.dumps)}
-    if isinstance(value, dict):
+    if kind in (set, frozenset):
+        items = [encode(v, names) for v in value]
+        try:
+            items.sort()
+        except TypeError:
+            items.sort(key=json.dumps)
+        return {"__set__": items}
+    if kind is dict:
         return {"__dict__": [[encode(k, names), encode(v, names)] for k, v in value.items()]}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        name = f"{type(value).__module__}:{type(value).__qualname__}"
+    fields = _fields.get(kind)
+    if fields is None and not dataclasses.is_dataclass(value):
+        # subclasses of the plain containers (OrderedDict, defaultdict ...) and str enums
+        for base in (str, dict, list, tuple, set, frozenset, int, float):
+            if isinstance(value, base):
+                return encode(base(value), names)
+    if fields is None:
+        if not (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+            raise NotRecordable(kind.__name__)
+        name = f"{kind.__module__}:{kind.__qualname__}"
         if name not in RECORDABLE:
             raise NotRecordable(name)
-        return {"__dc__": name, "fields": {f.name: encode(getattr(value, f.name), names)
-                                           for f in dataclasses.fields(value)}}
-    raise NotRecordable(type(value).__name__)
+        fields = _fields[kind] = (name, tuple(f.name for f in dataclasses.fields(value)))
+    name, names_of_fields = fields
+    return {"__dc__": name, "fields": {f: encode(getattr(value, f), names)
+                                       for f in names_of_fields}}
+
+
+_fields = {}
 
 
 def decode(data, names):
