@@ -17,7 +17,6 @@ task's fault says what went wrong rather than carrying a traceback.
 
 from __future__ import annotations
 
-import logging
 import shutil
 import traceback
 
@@ -105,5 +104,3 @@ def task_classes() -> dict:
             "__module__": __name__})
     return classes
 
-
-logging.getLogger(__name__).addHandler(logging.NullHandler())
