@@ -20,7 +20,7 @@ from sqlalchemy import insert, select, update
 
 from ...fileutil import write_atomic
 from ..db import schema as s
-from ..pathinfo import UnsafePathError, safe_join
+from ..pathinfo import UnsafePathError, component, safe_join
 from .common import as_int, assert_login, get_tag_row, has_perm, one
 from .context import context, event_id, fmt_time, perms
 from .registry import export, read_only
@@ -350,16 +350,21 @@ def repo_done(repo_id, data, expire=False, repo_json_updates=None):
         return finish_dist_repo(row, tag_name)
     pi = context.hub.pathinfo
     repodir = pi.repo(row["id"], tag_name)
+    if repo_json_updates is not None and not isinstance(repo_json_updates, dict):
+        raise koji.ParameterError("Invalid type for repo_json_updates: %s"
+                                  % type(repo_json_updates).__name__)
     for arch, (uploadpath, files) in (data or {}).items():
         src_dir = pi.upload_dir(uploadpath)
-        adir = os.path.join(repodir, arch)
+        # the arch and file names come from the host: one plain path component each, so no
+        # '..', absolute path or symlink leads a move out of the repo or the upload directory
+        adir = safe_join(repodir, component(arch, "arch"))
         if not os.path.isdir(adir):
             raise koji.GenericError("Repo %i has no arch %s" % (row["id"], arch))
         for fn in files:
-            if "/" in fn or fn.startswith("."):
-                raise koji.GenericError("Invalid repodata file name: %r" % fn)
-            src = os.path.join(src_dir, fn)
-            if not os.path.isfile(src):
+            if not isinstance(fn, str) or fn.startswith("."):
+                raise koji.GenericError("Invalid repodata file name: %r" % (fn,))
+            src = safe_join(src_dir, component(fn, "repodata file name"))
+            if os.path.islink(src) or not os.path.isfile(src):
                 raise koji.GenericError("Uploaded file is missing: %s/%s" % (uploadpath, fn))
             dest_dir = adir if fn.endswith("pkglist") else os.path.join(adir, "repodata")
             os.makedirs(dest_dir, exist_ok=True)
