@@ -70,7 +70,7 @@ def read_package_list(tag_id=None, user_id=None, pkg_id=None, event=None, inheri
         rows = context.conn.execute(base if tid is None else base.where(s.tag.c.id == tid))
         owners = _owners(event, tid, pkg_id, user_id) if with_owners else None
         keys = list(rows.keys())
-        for r in rows:
+        for r in rows.fetchall():
             p = dict(zip(keys, r))
             if owners is not None:
                 owner = owners.get((p["tag_id"], p["package_id"]))

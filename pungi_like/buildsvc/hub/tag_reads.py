@@ -45,10 +45,11 @@ def latest_value(latest):
 
 
 def _rows(query):
-    """The rows of ``query`` as dicts, built from tuples (no per-row mapping objects)."""
+    """The rows of ``query`` as dicts, built from tuples fetched at once (no per-row fetch or
+    mapping objects)."""
     result = context.conn.execute(query)
     keys = list(result.keys())
-    return [dict(zip(keys, row)) for row in result]
+    return [dict(zip(keys, row)) for row in result.fetchall()]
 
 
 #: keys of a build row that Koji's readTaggedBuilds (listTagged, getLatestBuilds, the builds of
@@ -182,7 +183,7 @@ def read_tagged_rpms(tag_id, event=None, inherit=False, latest=False, package=No
     for start in range(0, len(ids), _CHUNK):
         result = context.conn.execute(q, {"ids": ids[start:start + _CHUNK]})
         keys = list(result.keys())
-        for row in result:
+        for row in result.fetchall():
             d = dict(zip(keys, row))
             if extra:
                 d["extra"] = json.loads(d["extra"]) if d["extra"] else None
