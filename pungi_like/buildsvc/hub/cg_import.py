@@ -22,8 +22,15 @@ from .builds import get_build_row, new_build
 from .cgen import _build_cg_id, _token, build_log_path, file_digest, to_json, work_file
 from .common import as_int, get_user_row, lookup
 from .context import context
+from .uploads import assert_upload_owner
 
 _LEGACY_BTYPES = ("maven", "win", "image")
+#: Bounds of one import, so no caller makes the hub do unbounded work (Koji has none; real
+#: metadata is a few MiB at most): the metadata file read, the outputs, the components listed
+#: (each one a database look-up).
+MAX_METADATA_BYTES = 64 * 1024 * 1024
+MAX_OUTPUTS = 10000
+MAX_COMPONENTS = 200000
 
 
 def _need(mapping, key, types, where):
@@ -54,14 +61,24 @@ class CGImporter:
             raise koji.ParameterError("Invalid type for metadata: %s" % type(metadata).__name__)
         if metadata.endswith(".json"):
             path = work_file(self.directory, "", metadata)
-            if not os.path.isfile(path):
+            if not os.path.isfile(path) or os.path.islink(path):
                 raise koji.GenericError("No such file: %s" % metadata)
-            with open(path, encoding="utf-8") as fh:
-                metadata = fh.read()
+            assert_upload_owner(os.path.dirname(path), "CGImport")
+            if os.path.getsize(path) > MAX_METADATA_BYTES:
+                raise koji.GenericError("Invalid metadata: %s is larger than %d bytes"
+                                        % (metadata, MAX_METADATA_BYTES))
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    metadata = fh.read()
+            except UnicodeDecodeError:
+                raise koji.GenericError("Invalid metadata: %s is not UTF-8 text"
+                                        % metadata) from None
         try:
             parsed = json.loads(metadata)
         except ValueError as exc:
             raise koji.GenericError("Invalid metadata: %s" % exc) from None
+        except RecursionError:
+            raise koji.GenericError("Invalid metadata: nested too deeply") from None
         if not isinstance(parsed, dict):
             raise koji.GenericError("Invalid metadata: a JSON object expected")
         return parsed, metadata
@@ -74,6 +91,14 @@ class CGImporter:
         _need(md, "build", dict, "metadata")
         _need(md, "buildroots", list, "metadata")
         _need(md, "output", list, "metadata")
+        if len(md["output"]) > MAX_OUTPUTS:
+            raise koji.GenericError("Invalid metadata: %d outputs, more than this hub's limit "
+                                    "of %d" % (len(md["output"]), MAX_OUTPUTS))
+        ncomps = sum(len(x["components"]) for x in md["buildroots"] + md["output"]
+                     if isinstance(x, dict) and isinstance(x.get("components"), list))
+        if ncomps > MAX_COMPONENTS:
+            raise koji.GenericError("Invalid metadata: %d components, more than this hub's "
+                                    "limit of %d" % (ncomps, MAX_COMPONENTS))
         self.cg = self._assert_cg_access()
         self._prep_build()
         self._prep_buildroots()
@@ -255,6 +280,9 @@ class CGImporter:
             path = work_file(self.directory, out.get("relpath", ""), fname)
             if not os.path.isfile(path) or os.path.islink(path):
                 raise koji.GenericError("No such file: %s" % fname)
+            # only the importer's own uploads move into the build (not another user's
+            # upload directory nor a task's output)
+            assert_upload_owner(os.path.dirname(path), "CGImport")
             actual = os.path.getsize(path)
             if actual != size:
                 raise koji.GenericError("File size %s for %s (expected %s) doesn't match. "

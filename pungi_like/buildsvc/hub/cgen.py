@@ -281,6 +281,9 @@ def importArchive(filepath, buildinfo, type, typeInfo):
     src = work_file(directory, "", filename)
     if not os.path.isfile(src) or os.path.islink(src):
         raise koji.GenericError("No such file: %s" % filename)
+    from .uploads import assert_upload_owner
+
+    assert_upload_owner(os.path.dirname(src), "importArchive")
     atype = archive_type_for(filename, strict=False)
     if atype is None:
         raise koji.GenericError("Unsupported file type: %s" % filename)

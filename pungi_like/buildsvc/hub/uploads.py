@@ -106,6 +106,24 @@ def authorize(reldir, directory):
                                 % (reldir, exc.strerror or exc)) from None
 
 
+def assert_upload_owner(directory, what):
+    """Fault unless the caller may take files out of the upload directory ``directory`` (its
+    full path, below ``work/``): the user who uploaded into it (its ``.user`` marker), or an
+    admin. A task's output directory belongs to its task, never to an importing user."""
+    from .common import has_perm
+
+    if not context.user:
+        raise koji.ActionNotAllowed("you must be logged in to import uploads")
+    if has_perm("admin"):
+        return
+    reldir = os.path.relpath(directory, context.hub.pathinfo.work())
+    owner = None if _task_of(reldir) is not None else \
+        _read_owner(os.path.join(directory, ".user"))
+    if owner != str(context.user["id"]):
+        raise koji.ActionNotAllowed("%s: the upload directory %s was not uploaded to by %s"
+                                    % (what, reldir, context.user["name"]))
+
+
 def _read_owner(marker):
     try:
         with open(marker) as f:
