@@ -231,7 +231,8 @@ def _host_distRepoMove(repo_id, uploadpath, arch):
     for relpath in files:
         rel = _rel(relpath)
         src = safe_join(updir, rel)
-        if not os.path.isfile(src):
+        # a symlink would be moved as a link, whose target then resolves from the repo
+        if os.path.islink(src) or not os.path.isfile(src):
             raise koji.GenericError("uploaded file missing: %s" % rel)
         moves.append((src, safe_join(archdir, rel)))
     links = []

@@ -16,7 +16,8 @@ The model:
 * A request's line and headers must arrive within ``header_timeout`` seconds in total: a
   watchdog thread shuts down a connection that trickles its headers (one byte every few seconds
   never trips ``timeout``), which frees its worker. Bodies are not bounded in time (an upload
-  of many megabytes on a slow link is legitimate); their size is (``server.MAX_BODY``).
+  of many megabytes on a slow link is legitimate); their size is (``server.MAX_BODY``). The
+  request line and headers together are bounded in size too (:data:`MAX_HEADER_BYTES`).
 * At most ``max_connections`` connections are open at once; beyond that a new one is closed at
   once (logged), so a flood of idle sockets cannot use up the process's file descriptors.
 """
@@ -44,6 +45,10 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_HANDSHAKE_TIMEOUT = 5.0
 DEFAULT_MAX_CONNECTIONS = 512
 DEFAULT_HEADER_TIMEOUT = 30.0
+#: Upper bound of a request's line and headers together (bytes): cheroot's default is no bound,
+#: so one client could make the hub hold gigabytes within ``header_timeout``. Koji's clients and
+#: browsers send well under 8 KiB. Beyond it: 414 (request line) or 413 (headers).
+MAX_HEADER_BYTES = 64 * 1024
 
 
 class LazyTLSAdapter(BuiltinSSLAdapter):
@@ -224,6 +229,7 @@ def make_server(app, host, port, tls_cert=None, tls_key=None, client_ca=None, th
     server.handshake_timeout = handshake_timeout
     server.header_timeout = header_timeout
     server.max_connections = max_connections
+    server.max_request_header_size = MAX_HEADER_BYTES
     # Idle keep-alive connections wait in the selector, not in a worker: they are cheap, so
     # keep-alive is allowed for every connection the server accepts.
     server.keep_alive_conn_limit = max_connections

@@ -153,3 +153,153 @@ def test_cg_import_bounds(qhub, tmp_path):
     assert "larger than %d bytes" % cg_import.MAX_METADATA_BYTES in _refused(
         alice.CGImport, "big.json", "cli-import/a-2")
     assert admin.getBuild("bounded-1-1") is None
+
+
+def test_dist_repo_move_refuses_links_and_other_tasks(qhub, tmp_path):
+    """host.distRepoMove: only the host holding the dist repo's task, only from that task's
+    output, no symlinks (a link moved into the repo would resolve from there), no '..'."""
+    qhub.add_builder_hosts()
+    admin, b1, b2 = qhub.session(), qhub.session("b1"), qhub.session("b2")
+    admin.createTag("sec-dist", arches="x86_64")
+    tid = admin.distRepo("sec-dist", [], arch=["x86_64"])
+    repo = admin.getRepo("sec-dist", dist=True, state=koji.REPO_STATES["INIT"])
+    assert repo["task_id"] == tid
+    assert b1.host.openTask(tid)["id"] == tid
+    up = koji.pathinfo.taskrelpath(tid)
+    for name, text in (("repomd.xml", "<repomd/>\n"), ("kojipkgs", "{}"),
+                       ("repo_manifest", json.dumps(["repodata/link.xml"]))):
+        f = tmp_path / name
+        f.write_text(text)
+        b1.uploadWrapper(str(f), up if name != "repomd.xml" else up + "/repodata")
+    updir = os.path.join(qhub.topdir, "work", up)
+    os.symlink("repomd.xml", os.path.join(updir, "repodata", "link.xml"))
+    _refused(b2.host.distRepoMove, repo["id"], up, "x86_64", exc=koji.ActionNotAllowed)
+    other = admin.makeTask("sleep", [1])
+    assert b2.host.openTask(other)["id"] == other
+    msg = _refused(b1.host.distRepoMove, repo["id"], koji.pathinfo.taskrelpath(other), "x86_64",
+                   exc=koji.ActionNotAllowed)
+    assert "task %d or its subtasks" % tid in msg, msg
+    assert "uploaded file missing: repodata/link.xml" in _refused(
+        b1.host.distRepoMove, repo["id"], up, "x86_64")
+    for bad in (["../../../x"], ["/etc/passwd"], ["repodata/../../x"]):
+        (tmp_path / "repo_manifest").write_text(json.dumps(bad))
+        b1.uploadWrapper(str(tmp_path / "repo_manifest"), up)
+        assert "Invalid file in repo manifest" in _refused(
+            b1.host.distRepoMove, repo["id"], up, "x86_64")
+    _refused(b1.host.distRepoMove, repo["id"], up, "../../x86_64")
+    archdir = os.path.join(qhub.topdir, "repos-dist", "sec-dist", str(repo["id"]), "x86_64")
+    assert os.listdir(archdir) == []
+    # the plain file moves
+    (tmp_path / "repo_manifest").write_text(json.dumps(["repodata/repomd.xml"]))
+    b1.uploadWrapper(str(tmp_path / "repo_manifest"), up)
+    b1.host.distRepoMove(repo["id"], up, "x86_64")
+    assert os.path.isfile(os.path.join(archdir, "repodata", "repomd.xml"))
+
+
+def _http(port, request):
+    """Send raw bytes to 127.0.0.1:port; returns (status, body) of the answer."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        try:   # the server may answer and close before a too large request is all sent
+            sock.sendall(request)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        data = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    head, _sep, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+def _get(port, path, method="GET"):
+    return _http(port, b"%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                 % (method.encode(), path.encode()))
+
+
+@pytest.fixture
+def files_hub(tmp_path):
+    """A hub serving /kojihub on one port and, with --files-listen, /kojifiles over plain HTTP
+    on another (no TLS needed for either in this test)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ADMIN, HUB, REPO_ROOT, _free_port
+
+    topdir = str(tmp_path / "top")
+    subprocess.run(HUB + ["init", "--topdir", topdir, "--admin", ADMIN], check=True,
+                   capture_output=True, cwd=REPO_ROOT)
+    port, fport = _free_port(), _free_port()
+    log = open(tmp_path / "hub.log", "w")
+    proc = subprocess.Popen(HUB + ["serve", "--topdir", topdir, "--listen", "127.0.0.1:%d" % port,
+                                   "--files-listen", "127.0.0.1:%d" % fport,
+                                   "--log-level", "WARNING"],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+    deadline = time.time() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", fport), timeout=1).close()
+            break
+        except OSError:
+            assert proc.poll() is None and time.time() < deadline, \
+                (tmp_path / "hub.log").read_text()
+            time.sleep(0.1)
+    assert sys.executable
+    yield topdir, fport
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_files_listener_serves_only_the_top_directory(files_hub, tmp_path):
+    topdir, port = files_hub
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret\n")
+    pkgdir = os.path.join(topdir, "packages", "p", "1", "1")
+    os.makedirs(pkgdir)
+    with open(os.path.join(pkgdir, "ok.txt"), "w") as f:
+        f.write("inside\n")
+    os.symlink(str(outside), os.path.join(topdir, "packages", "out-dir"))
+    os.symlink(str(outside / "secret.txt"), os.path.join(pkgdir, "out-file.txt"))
+    os.symlink("ok.txt", os.path.join(pkgdir, "in-link.txt"))
+    os.makedirs(os.path.join(topdir, "work", "cli-import", "u-1"))
+    with open(os.path.join(topdir, "work", "cli-import", "u-1", ".user"), "w") as f:
+        f.write("1")
+
+    assert _get(port, "/kojifiles/packages/p/1/1/ok.txt") == (200, b"inside\n")
+    assert _get(port, "/kojifiles/packages/p/1/1/in-link.txt") == (200, b"inside\n")
+    status, body = _get(port, "/kojifiles/")
+    assert status == 200 and b"packages/" in body and b".hub" not in body, body
+    for path in ("/kojifiles/packages/out-dir/secret.txt", "/kojifiles/packages/out-dir/",
+                 "/kojifiles/packages/p/1/1/out-file.txt", "/kojifiles/.hub/hub.json",
+                 "/kojifiles/.hub/", "/kojifiles/work/cli-import/u-1/.user",
+                 "/kojifiles/%2e%2e/%2e%2e/etc/passwd", "/kojifiles/%2E%2E%2F.hub%2Fhub.json",
+                 "/kojifiles/../.hub/hub.json", "/kojifiles/packages/../../../etc/passwd",
+                 "/kojifiles/packages/%2e%2e/.hub/hub.json", "/kojifiles/%2e%2e/",
+                 "/kojifiles/packages/p/1/1/ok.txt%00.png"):
+        status, body = _get(port, path)
+        assert status in (400, 403, 404), (path, status, body[:200])
+        assert b"secret" not in body and b"db_url" not in body and b"root:" not in body, path
+    # nothing but GET/HEAD of /kojifiles on this listener
+    assert _get(port, "/kojifiles/packages/p/1/1/ok.txt", method="HEAD")[0] == 200
+    assert _http(port, b"POST /kojihub HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                       b"Connection: close\r\n\r\n")[0] == 404
+    assert _get(port, "/koji/")[0] == 404
+    assert _get(port, "/kojifiles/packages/p/1/1/ok.txt", method="DELETE")[0] == 404
+    # request line and headers are bounded in size
+    assert _get(port, "/kojifiles/" + "a" * 200000)[0] == 414
+    assert _http(port, b"GET /kojifiles/ HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 200000
+                 + b"\r\nConnection: close\r\n\r\n")[0] == 413
+    many = b"".join(b"X-H%d: %s\r\n" % (i, b"c" * 100) for i in range(2000))
+    assert _http(port, b"GET /kojifiles/ HTTP/1.1\r\nHost: x\r\n" + many
+                 + b"Connection: close\r\n\r\n")[0] == 413
+    assert _get(port, "/kojifiles/packages/p/1/1/ok.txt") == (200, b"inside\n")
