@@ -62,11 +62,12 @@ def getTag(tagInfo, strict=False, event=None, blocked=False):
 
 @read_only
 def listTags(build=None, package=None, perms=True, queryOpts=None, pattern=None):
-    """Every current tag, or those a build is tagged in, or those listing a package."""
+    """Every current tag, or those a build is tagged in, or those listing a package; in the
+    order the tags were created, as Koji (the CLI sorts where it prints a list)."""
     conn = context.conn
     q = select(s.tag.c.id, s.tag.c.name).select_from(
         s.tag.join(s.tag_config, s.tag_config.c.tag_id == s.tag.c.id)).where(
-        s.tag_config.c.active.is_(True)).order_by(s.tag.c.name)
+        s.tag_config.c.active.is_(True)).order_by(s.tag.c.id)
     pkg_rows = {}
     if build is not None:
         from .builds import get_build_row
