@@ -33,6 +33,11 @@ def build_parser():
                    help="SCM URLs this builder checks out: whitespace-separated host:repository "
                         "globs, '!' denies (kojid's allowed_scms); default: whatever the hub "
                         "allowed")
+    p.add_argument("--plugin-path", dest="pluginpath", default="/usr/lib/koji-builder-plugins",
+                   help="where kojid plugins are looked for, ':'-separated (kojid: pluginpath)")
+    p.add_argument("--plugins", nargs="+", default=[],
+                   help="kojid plugins to load: their task handlers are registered after this "
+                        "builder's own, as kojid does (kojid: plugins)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -73,6 +78,14 @@ def main(argv=None):
         logging.getLogger("pungi_like.buildsvc.builder").info(
             "%s: kojid options not used by this builder: %s", args.config,
             ", ".join(args.ignored_options))
+    from ..buildsvc.builder.daemon import load_plugins
+
+    try:
+        plugins = load_plugins(args.pluginpath, [n for item in args.plugins
+                                                 for n in item.replace(",", " ").split()])
+    except Exception as exc:
+        print("pungi-like-builder: error: %s" % exc, file=sys.stderr)
+        return 2
     arches = None
     if args.arches:
         arches = [a for item in args.arches for a in item.replace(",", " ").split()]
@@ -80,7 +93,7 @@ def main(argv=None):
                           topdir=args.topdir, topurl=args.topurl, workdir=args.workdir,
                           capacity=args.capacity, arches=arches, maxjobs=args.maxjobs,
                           poll_interval=args.poll_interval, keep_workdirs=args.keep_workdirs,
-                          parent_pid=args.parent_pid,
+                          parent_pid=args.parent_pid, plugins=plugins,
                           allowed_scms=(parse_allowed_scms(args.allowed_scms)
                                         if args.allowed_scms is not None else None))
     return main_loop(opts)

@@ -3,7 +3,8 @@
 
 One section, ``[kojid]`` as in kojid.conf, with kojid's option names where they mean the same:
 ``server`` (the hub URL), ``topurl``, ``topdir``, ``workdir``, ``cert``, ``serverca``,
-``maxjobs``, ``sleeptime`` (seconds between polls), ``log_level`` and ``allowed_scms``
+``maxjobs``, ``sleeptime`` (seconds between polls), ``log_level``, ``pluginpath`` and ``plugins``
+(kojid plugins whose task handlers the builder registers after its own) and ``allowed_scms``
 (whitespace-separated ``host:repository`` globs, ``!`` before one denies; kojid's optional
 ``:use_common:source_cmd`` fields are accepted and not used). This builder's own settings use its
 flag names: ``capacity``, ``arches``, ``keep-workdirs``. An option kojid knows but this builder has
@@ -36,6 +37,8 @@ MAPPED = {
     "sleeptime": ("poll_interval", "float"),
     "log_level": ("log_level", "string"),
     "allowed_scms": ("allowed_scms", "scms"),
+    "pluginpath": ("pluginpath", "string"),
+    "plugins": ("plugins", "list"),
     # this builder's own
     "capacity": ("capacity", "float"),
     "arches": ("arches", "list"),
@@ -46,7 +49,7 @@ MAPPED = {
 #: kojid 1.36's other options: accepted (a kojid.conf loads) and ignored, with a log line
 KOJID_IGNORED = frozenset("""
 buildroot_basic_cleanup_delay buildroot_final_cleanup_delay literal_task_arches minspace
-admin_emails chroot_tmpdir pluginpath plugins mockdir mockuser packager vendor distribution
+admin_emails chroot_tmpdir mockdir mockuser packager vendor distribution
 mockhost smtphost smtp_user smtp_pass from_addr krb_principal host_principal_format keytab ccache
 user password retry_interval max_retries offline_retry offline_retry_interval log_timestamps
 timeout no_ssl_verify use_fast_upload use_createrepo_c createrepo_skip_stat createrepo_update

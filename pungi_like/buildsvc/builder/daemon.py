@@ -69,6 +69,8 @@ class BuilderOptions:
     parent_pid: Optional[int] = None   # stop when this process (the embedding one) is gone
     #: kojid's allowed_scms rules [(allow, host glob, repository glob)]; None: the hub decides
     allowed_scms: Optional[list] = None
+    #: kojid plugin modules (load_plugins) whose task handlers are registered after ours
+    plugins: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
 
@@ -212,7 +214,32 @@ def make_manager(opts: BuilderOptions, session=None):
     tm = TaskManager(kojid_options(opts), session)
     tm.findHandlers(vars(koji.tasks))
     tm.findHandlers(kojitasks.task_classes())
+    for module in opts.plugins:
+        tm.scanPlugin(module)
     return tm
+
+
+def load_plugins(pluginpath, names):
+    """kojid's plugin loading: each name is ``<name>.py`` found on the ':'-separated
+    ``pluginpath``; returns the modules. A plugin that is missing or fails to import raises an
+    error naming it."""
+    import koji.plugin
+
+    import importlib.machinery
+
+    dirs = [d for d in (pluginpath or "").split(":") if d]
+    tracker = koji.plugin.PluginTracker(path=dirs)
+    modules = []
+    for name in names:
+        if importlib.machinery.PathFinder().find_spec(name, dirs) is None:
+            raise koji.GenericError("kojid plugin %s: no %s.py in the plugin path %s"
+                                    % (name, name, ":".join(dirs) or "(empty)"))
+        try:
+            modules.append(tracker.load(name))
+        except Exception as exc:
+            raise koji.GenericError("kojid plugin %s (pluginpath %s): %s"
+                                    % (name, pluginpath, exc)) from exc
+    return modules
 
 
 class _Stop(BaseException):
