@@ -60,6 +60,10 @@ def load_session(environ):
 def _create_session(user, authtype):
     if user["status"] != 0:
         raise koji.AuthError("logins by %s are not allowed" % user["name"])
+    if user["usertype"] == koji.USERTYPES["GROUP"]:
+        # a group is not an account: a certificate naming it would get every permission granted
+        # to the group without being a member (Koji does not check this)
+        raise koji.AuthError("logins by %s are not allowed: it is a group" % user["name"])
     now = time.time()
     key = "%d-%s" % (user["id"], "".join(secrets.choice(_KEY_CHARS) for _ in range(19)))
     master = context.session["id"] if context.session and context.method == "subsession" else None

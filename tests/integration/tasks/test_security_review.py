@@ -303,3 +303,16 @@ def test_files_listener_serves_only_the_top_directory(files_hub, tmp_path):
     assert _http(port, b"GET /kojifiles/ HTTP/1.1\r\nHost: x\r\n" + many
                  + b"Connection: close\r\n\r\n")[0] == 413
     assert _get(port, "/kojifiles/packages/p/1/1/ok.txt") == (200, b"inside\n")
+
+
+def test_a_group_cannot_log_in(qhub):
+    """A certificate whose name is a group's does not log in as that group (it would hold the
+    group's permissions without being a member)."""
+    admin = qhub.session()
+    admin.newGroup("b2")
+    admin.grantPermission("b2", "repo", create=True)
+    with pytest.raises(koji.AuthError, match="logins by b2 are not allowed: it is a group"):
+        qhub.session("b2")
+    alice = qhub.session("alice")            # alice's account is made at her first login
+    admin.addGroupMember("b2", "alice")
+    assert "repo" in alice.getPerms()
