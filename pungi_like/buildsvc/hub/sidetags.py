@@ -16,6 +16,7 @@ name suffixes and the name template (HubConfig ``sidetag_*``).
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import koji
@@ -171,9 +172,14 @@ def listSideTags(basetag=None, user=None, queryOpts=None):
     return rows
 
 
+_MACRO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]+")
+
+
 def _valid_macro_name(macro):
-    # rpm's rule for a macro name: at least two characters, a letter or '_' first
-    return isinstance(macro, str) and len(macro) > 1 and (macro[0].isalpha() or macro[0] == "_")
+    # rpm's rule for a macro name: at least two characters of [A-Za-z0-9_], not a digit first.
+    # Nothing else: the name goes into the buildroot's rpm macros file, where a space, '%' or
+    # a newline in it would define other macros than the parent tag allows.
+    return isinstance(macro, str) and _MACRO_NAME.fullmatch(macro) is not None
 
 
 @export

@@ -316,3 +316,22 @@ def test_a_group_cannot_log_in(qhub):
     alice = qhub.session("alice")            # alice's account is made at her first login
     admin.addGroupMember("b2", "alice")
     assert "repo" in alice.getPerms()
+
+
+def test_side_tag_macro_names_are_rpm_names(qhub):
+    """editSideTag: a macro name is rpm's [A-Za-z_][A-Za-z0-9_]+ only; a space, '%' or newline
+    in it would define other macros than the parent tag allows (glob '*' matches them all)."""
+    admin, alice = qhub.session(), qhub.session("alice")
+    admin.createTag("sec-base", arches="x86_64",
+                    extra={"sidetag_rpm_macros_allowed": "dist_*"})
+    side = alice.createSideTag("sec-base")["name"]
+    bob_denied = qhub.session("b1")
+    _refused(bob_denied.editSideTag, side, rpm_macros={"dist_x": "1"},
+             exc=koji.ActionNotAllowed)
+    for name in ("dist_x\n%_topdir /etc", "dist_x %{lua:os.exit()}", "dist_%x", "dist_x y",
+                 "dist_é", "d", "9dist_x"):
+        msg = _refused(alice.editSideTag, side, rpm_macros={name: "1"})
+        assert "Invalid macro name" in msg or "not allowed" in msg, (name, msg)
+    assert not [k for k in admin.getTag(side)["extra"] if k.startswith("rpm.macro.")]
+    alice.editSideTag(side, rpm_macros={"dist_x": ".side"})
+    assert admin.getTag(side)["extra"]["rpm.macro.dist_x"] == ".side"
