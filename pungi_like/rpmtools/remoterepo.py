@@ -6,9 +6,10 @@ checked against the checksum repomd.xml gives.  The package files are not fetche
 points at them with ``xml:base``.
 
 A mirror is hostile input: every download is bounded in size (``repomd.xml`` by
-:data:`MAX_REPOMD_BYTES`, each metadata file by :data:`MAX_METADATA_BYTES`) and in time (connect
-and each read by ``timeout`` seconds), ``location_href`` values may not leave the repo, and every
-failure is a :class:`RemoteRepoError` naming the URL that failed and why (HTTP status, network
+:data:`MAX_REPOMD_BYTES`, each metadata file by :data:`MAX_METADATA_BYTES`, each kind fetched
+once: createrepo_c keeps one record per kind) and in time (connect and each read by ``timeout``
+seconds, the whole fetch by ``total_timeout``), ``location_href`` values may not leave the repo,
+and every failure is a :class:`RemoteRepoError` naming the URL that failed and why (HTTP status, network
 error, size, checksum) - never a traceback.
 """
 
@@ -20,6 +21,7 @@ import posixpath
 import shutil
 import socket
 import ssl
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -34,6 +36,9 @@ MAX_REPOMD_BYTES = 4 * 1024 * 1024
 MAX_METADATA_BYTES = 1024 * 1024 * 1024
 #: Seconds for the connection and for each read.
 DEFAULT_TIMEOUT = 60.0
+#: Seconds for the whole fetch (a mirror sending a byte every few seconds never trips the
+#: per-read timeout).
+DEFAULT_TOTAL_TIMEOUT = 3600.0
 #: The metadata a merge needs.
 DEFAULT_KINDS = ("primary", "filelists", "other")
 
@@ -61,8 +66,9 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _download(url, dest, limit, timeout, context):
-    """Stream ``url`` to ``dest`` (at most ``limit`` bytes); returns the byte count."""
+def _download(url, dest, limit, timeout, context, deadline=None):
+    """Stream ``url`` to ``dest`` (at most ``limit`` bytes, done before the monotonic
+    ``deadline``); returns the byte count."""
     req = urllib.request.Request(url, headers={"User-Agent": "pungi-like-builder"})
     opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context),
                                          _HttpOnlyRedirects())
@@ -76,10 +82,15 @@ def _download(url, dest, limit, timeout, context):
             size = 0
             with open(tmp, "wb") as out:
                 while True:
-                    chunk = resp.read(_CHUNK)
+                    # read1: what has arrived (read() would wait for the whole chunk, so
+                    # a trickle would never reach the deadline check)
+                    chunk = resp.read1(_CHUNK)
                     if not chunk:
                         break
                     size += len(chunk)
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise RemoteRepoError(f"{url}: the fetch did not finish in time (the "
+                                              f"limit for a repo's metadata was reached)")
                     if size > limit:
                         raise RemoteRepoError(f"{url}: more than the limit of {limit} bytes")
                     out.write(chunk)
@@ -126,13 +137,16 @@ def _check_digest(path, kind, algo, expected, url):
 
 
 def fetch_repodata(url, dest, *, kinds=DEFAULT_KINDS, timeout=DEFAULT_TIMEOUT,
-                   max_repomd=MAX_REPOMD_BYTES, max_file=MAX_METADATA_BYTES, cafile=None):
+                   max_repomd=MAX_REPOMD_BYTES, max_file=MAX_METADATA_BYTES, cafile=None,
+                   total_timeout=DEFAULT_TOTAL_TIMEOUT):
     """Download ``url``'s repomd.xml and its ``kinds`` of metadata under ``dest``.
 
     ``dest`` then holds ``repodata/repomd.xml`` and the files at their ``location_href``, so
     createrepo_c (``cr.Metadata().locate_and_load_xml(dest)``) reads it as a local repo.
-    Kinds repomd.xml does not list are skipped.  Returns ``dest``.
+    Kinds repomd.xml does not list are skipped (createrepo_c keeps one record per kind, so each
+    kind is fetched once).  Returns ``dest``.
     """
+    deadline = time.monotonic() + total_timeout
     if not is_remote(url):
         raise RemoteRepoError(f"{url}: not an http(s) URL")
     base = url if url.endswith("/") else url + "/"
@@ -142,7 +156,7 @@ def fetch_repodata(url, dest, *, kinds=DEFAULT_KINDS, timeout=DEFAULT_TIMEOUT,
     os.makedirs(os.path.join(dest, "repodata"))
     repomd_url = urllib.parse.urljoin(base, "repodata/repomd.xml")
     repomd_path = os.path.join(dest, "repodata", "repomd.xml")
-    _download(repomd_url, repomd_path, max_repomd, timeout, context)
+    _download(repomd_url, repomd_path, max_repomd, timeout, context, deadline)
     try:
         repomd = cr.Repomd(repomd_path)
     except Exception as exc:  # createrepo_c raises its own error type with a message
@@ -158,7 +172,7 @@ def fetch_repodata(url, dest, *, kinds=DEFAULT_KINDS, timeout=DEFAULT_TIMEOUT,
         file_url = urllib.parse.urljoin(base, urllib.parse.quote(href))
         path = os.path.join(dest, *href.split("/"))
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        _download(file_url, path, max_file, timeout, context)
+        _download(file_url, path, max_file, timeout, context, deadline)
         _check_digest(path, rec.type, rec.checksum_type, rec.checksum, file_url)
         found.add(rec.type)
     if "primary" in kinds and "primary" not in found:
