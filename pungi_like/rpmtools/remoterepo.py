@@ -9,8 +9,8 @@ A mirror is hostile input: every download is bounded in size (``repomd.xml`` by
 :data:`MAX_REPOMD_BYTES`, each metadata file by :data:`MAX_METADATA_BYTES`, each kind fetched
 once: createrepo_c keeps one record per kind) and in time (connect and each read by ``timeout``
 seconds, the whole fetch by ``total_timeout``), ``location_href`` values may not leave the repo,
-and every failure is a :class:`RemoteRepoError` naming the URL that failed and why (HTTP status, network
-error, size, checksum) - never a traceback.
+and every failure is a :class:`RemoteRepoError` naming the URL that failed and why (HTTP status,
+network error, size, checksum) - never a traceback.
 """
 
 from __future__ import annotations
