@@ -335,3 +335,30 @@ def test_side_tag_macro_names_are_rpm_names(qhub):
     assert not [k for k in admin.getTag(side)["extra"] if k.startswith("rpm.macro.")]
     alice.editSideTag(side, rpm_macros={"dist_x": ".side"})
     assert admin.getTag(side)["extra"]["rpm.macro.dist_x"] == ".side"
+
+
+def test_cg_access_is_per_generator(qhub, tmp_path):
+    """Access to one content generator gives nothing for another: not its imports, not its
+    reservations (even with the reservation's token)."""
+    admin, alice = qhub.session(), qhub.session("alice")
+    admin.grantCGAccess("alice", "seccg", create=True)
+    admin.grantCGAccess("kojiadmin", "othercg", create=True)
+    data = b"log\n"
+    (tmp_path / "a.log").write_bytes(data)
+    alice.uploadWrapper(str(tmp_path / "a.log"), "cli-import/alice-9")
+    meta = _log_metadata("cross", "1", [("a.log", data)], cg="othercg")
+    assert "Content generator access required (othercg)" in _refused(
+        alice.CGImport, meta, "cli-import/alice-9", exc=koji.AuthError)
+    _refused(alice.CGInitBuild, "othercg", {"name": "cross", "version": "1", "release": "2"},
+             exc=koji.AuthError)
+    res = admin.CGInitBuild("othercg", {"name": "cross", "version": "1", "release": "2"})
+    _refused(alice.CGRefundBuild, "othercg", res["build_id"], res["token"], exc=koji.AuthError)
+    assert "is not reserved by this CG" in _refused(
+        alice.CGRefundBuild, "seccg", res["build_id"], res["token"])
+    meta = _log_metadata("cross", "2", [("a.log", data)])
+    meta["build"]["build_id"] = res["build_id"]
+    assert "is not reserved by this CG" in _refused(
+        alice.CGImport, meta, "cli-import/alice-9", res["token"])
+    assert admin.getBuild(res["build_id"])["state"] == koji.BUILD_STATES["BUILDING"]
+    assert admin.getBuild("cross-1-1") is None
+    assert os.path.isfile(os.path.join(qhub.topdir, "work", "cli-import", "alice-9", "a.log"))
