@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import http.client
+import json
 import random
 import re
 import ssl
@@ -271,4 +272,111 @@ def test_malformed_requests(fuzz_hub):
         except Exception as exc:  # noqa: BLE001 - an unparsable reply is the problem
             problems.append("%r: unparsable reply %r (%r)" % (body[:80], data[:200], exc))
     assert not problems, "\n".join(problems)
+    assert _session(hub).getAPIVersion() == koji.API_VERSION
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile structures for this session's new methods (the generator above rarely gets past their
+# first type check): content generator metadata, side tags, notifications, drafts, dist repos
+
+
+def _cg_variants():
+    good = {"metadata_version": 0,
+            "build": {"name": "fzcg", "version": "1", "release": "1", "start_time": 1,
+                      "end_time": 2},
+            "buildroots": [{"id": 1, "host": {"os": "x", "arch": "x86_64"},
+                            "content_generator": {"name": "fzcg", "version": "1"},
+                            "container": {"type": "none", "arch": "x86_64"}, "tools": [],
+                            "components": []}],
+            "output": [{"buildroot_id": 1, "filename": "x.log", "filesize": 1,
+                        "checksum_type": "sha256", "checksum": "0" * 64, "type": "log"}]}
+    out = [good]
+    hostile = [None, True, -1, 2 ** 40, 1.5, "", "../..", "/etc/passwd", "a/../b", [], {},
+               [[[]]], {"x": {"y": []}}, "x" * 300]
+
+    def variant(path, value):
+        md = json.loads(json.dumps(good))
+        node = md
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        return md
+
+    paths = [("metadata_version",), ("build",), ("build", "name"), ("build", "version"),
+             ("build", "release"), ("build", "epoch"), ("build", "owner"), ("build", "extra"),
+             ("build", "start_time"), ("build", "build_id"), ("build", "source"),
+             ("buildroots",), ("buildroots", 0), ("buildroots", 0, "id"),
+             ("buildroots", 0, "content_generator"), ("buildroots", 0, "components"),
+             ("buildroots", 0, "host"), ("buildroots", 0, "extra"), ("output",), ("output", 0),
+             ("output", 0, "filename"), ("output", 0, "relpath"), ("output", 0, "filesize"),
+             ("output", 0, "checksum_type"), ("output", 0, "type"), ("output", 0, "subdir"),
+             ("output", 0, "extra"), ("output", 0, "buildroot_id"),
+             ("output", 0, "components")]
+    for path in paths:
+        for value in hostile:
+            out.append(variant(path, value))
+    out.append(variant(("build", "extra"), {"typeinfo": {"image": {}}}))
+    out.append(variant(("output", 0, "type"), "rpm"))
+    out.append(variant(("output", 0, "extra"), {"typeinfo": [1]}))
+    out.append(variant(("buildroots", 0, "components"), [{"type": "rpm"}, {"type": "x"}, 1]))
+    return out
+
+
+def test_new_methods_with_hostile_structures(fuzz_hub):
+    hub = fuzz_hub
+    admin = _session(hub, ADMIN)
+    alice, bob = _session(hub, "alice"), _session(hub, "bob")   # accounts made at login
+    if "fzcg" not in admin.listCGs():
+        admin.grantCGAccess("alice", "fzcg", create=True)
+    problems = []
+    calls = []
+    dirs = [None, "", ".", "..", "../..", "/etc", ".hub", "tasks/1/1", "cli-import/none", 5,
+            "a\\b", "x" * 5000]
+    variants = _cg_variants()
+    for directory in dirs:        # the valid metadata from every directory
+        calls.append((alice, "CGImport", [variants[0], directory], {}))
+    for md in variants[1:]:
+        calls.append((alice, "CGImport", [md, "cli-import/none"], {}))
+    for directory in dirs:
+        calls.append((alice, "CGImport", ["metadata.json", directory], {}))
+        calls.append((alice, "importArchive", ["%s/x.qcow2" % (directory,), "fz-pkg-1.0-1",
+                                               "image", {"arch": "x86_64"}], {}))
+    odd = [None, 1, -1, "", "../x", "fz-tag", {"name": "fz-tag"}, ["fz-tag"], "x" * 300,
+           "%", 2 ** 40]
+    for value in odd:
+        calls += [(alice, "createSideTag", [value], {}),
+                  (alice, "createSideTag", ["fz-tag"], {"suffix": value}),
+                  (alice, "editSideTag", [value], {"rpm_macros": {"dist": "x"}}),
+                  (alice, "editSideTag", ["fz-tag"], {"rpm_macros": value}),
+                  (alice, "removeSideTag", [value], {}),
+                  (alice, "createNotification", [value, value, value, value], {}),
+                  (alice, "createNotification", ["alice", None, value, True], {}),
+                  (alice, "updateNotification", [value, None, None, False], {}),
+                  (alice, "deleteNotification", [value], {}),
+                  (alice, "createNotificationBlock", ["alice", value, None], {}),
+                  (alice, "promoteBuild", [value], {"force": value}),
+                  (alice, "CGInitBuild", ["fzcg", value], {}),
+                  (alice, "CGInitBuild", ["fzcg", {"name": value, "version": "1",
+                                                   "release": "1", "epoch": value}], {}),
+                  (alice, "CGRefundBuild", ["fzcg", value, value], {}),
+                  (alice, "distRepo", ["fz-tag", [value]], {"arch": [value]}),
+                  (alice, "chainBuild", [[[value]], "fz-target"], {}),
+                  (bob, "host.distRepoMove", [value, value, value], {}),
+                  (bob, "host.repoDone", [value, {"x86_64": [value, [value]]}], {}),
+                  (admin, "addGroupMember", [value, "alice"], {}),
+                  (admin, "newGroup", [value], {}),
+                  (admin, "grantCGAccess", ["alice", value], {"create": True})]
+    for session, method, args, kwargs in calls:
+        try:
+            session._callMethod(method, args, kwargs)
+            exc = None
+        except Exception as e:  # noqa: BLE001 - classified
+            exc = e
+        _check_answer("%s(*%r, **%r)" % (method, args, kwargs)[:300], exc, hub, problems)
+    assert len(calls) > 600, len(calls)
+    assert not problems, "%d of %d calls answered badly:\n%s" % (
+        len(problems), len(calls), "\n".join(problems[:40]))
+    crashes = sorted(set(re.findall(r"ref \w+: ((?:internal|database) error in \S+)",
+                                    hub.log_path.read_text())))
+    assert not crashes, "internal errors behind generic faults:\n" + "\n".join(crashes)
     assert _session(hub).getAPIVersion() == koji.API_VERSION
