@@ -231,6 +231,12 @@ def editSideTag(sidetag, debuginfo=None, rpm_macros=None, remove_rpm_macros=None
             if not multi_fnmatch(macro, allowed):
                 raise koji.GenericError("RPM macro %s editing is not allowed via parent tag"
                                         % macro)
+            # one line of text (a number is kept as one): a line break would start the
+            # definition of another macro in the buildroot's macros file
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)) or \
+                    "\n" in str(value) or "\r" in str(value):
+                raise koji.GenericError("Invalid value for RPM macro %s: one line of text "
+                                        "expected" % macro)
             extra["rpm.macro.%s" % macro] = value
     if remove_rpm_macros is not None:
         check_type(remove_rpm_macros, list, "remove_rpm_macros")

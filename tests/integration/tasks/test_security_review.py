@@ -319,8 +319,9 @@ def test_a_group_cannot_log_in(qhub):
 
 
 def test_side_tag_macro_names_are_rpm_names(qhub):
-    """editSideTag: a macro name is rpm's [A-Za-z_][A-Za-z0-9_]+ only; a space, '%' or newline
-    in it would define other macros than the parent tag allows (glob '*' matches them all)."""
+    """editSideTag: a macro name is rpm's [A-Za-z_][A-Za-z0-9_]+ only and its value one line: a
+    space, '%' or newline in the name, or a line break in the value, would define other macros
+    than the parent tag allows in the buildroot's macros file."""
     admin, alice = qhub.session(), qhub.session("alice")
     admin.createTag("sec-base", arches="x86_64",
                     extra={"sidetag_rpm_macros_allowed": "dist_*"})
@@ -332,6 +333,9 @@ def test_side_tag_macro_names_are_rpm_names(qhub):
                  "dist_é", "d", "9dist_x"):
         msg = _refused(alice.editSideTag, side, rpm_macros={name: "1"})
         assert "Invalid macro name" in msg or "not allowed" in msg, (name, msg)
+    for value in ("x\n%_topdir /etc", "x\r\n%_x 1", ["x"], {"a": 1}, None):
+        assert "one line of text expected" in _refused(
+            alice.editSideTag, side, rpm_macros={"dist_x": value})
     assert not [k for k in admin.getTag(side)["extra"] if k.startswith("rpm.macro.")]
     alice.editSideTag(side, rpm_macros={"dist_x": ".side"})
     assert admin.getTag(side)["extra"]["rpm.macro.dist_x"] == ".side"
