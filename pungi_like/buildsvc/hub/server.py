@@ -209,6 +209,10 @@ class HubApp:
             return _plain(start_response, "403 Forbidden", "forbidden\n")
         if any(part.startswith(".") for part in rel.split("/")):
             return _plain(start_response, "403 Forbidden", "forbidden\n")
+        # ... nor through a link inside it that leads to .hub/ or another hidden name
+        real_rel = os.path.relpath(os.path.realpath(full), os.path.realpath(top))
+        if real_rel != "." and any(part.startswith(".") for part in real_rel.split(os.sep)):
+            return _plain(start_response, "403 Forbidden", "forbidden\n")
         if os.path.isdir(full):
             if not environ.get("PATH_INFO", "").endswith("/"):
                 path = (environ.get("SCRIPT_NAME", "") + environ["PATH_INFO"]).encode("latin-1")

@@ -271,6 +271,7 @@ def test_files_listener_serves_only_the_top_directory(files_hub, tmp_path):
     os.symlink(str(outside), os.path.join(topdir, "packages", "out-dir"))
     os.symlink(str(outside / "secret.txt"), os.path.join(pkgdir, "out-file.txt"))
     os.symlink("ok.txt", os.path.join(pkgdir, "in-link.txt"))
+    os.symlink("../.hub", os.path.join(topdir, "packages", "hub-link"))   # inside, but hidden
     os.makedirs(os.path.join(topdir, "work", "cli-import", "u-1"))
     with open(os.path.join(topdir, "work", "cli-import", "u-1", ".user"), "w") as f:
         f.write("1")
@@ -285,7 +286,8 @@ def test_files_listener_serves_only_the_top_directory(files_hub, tmp_path):
                  "/kojifiles/%2e%2e/%2e%2e/etc/passwd", "/kojifiles/%2E%2E%2F.hub%2Fhub.json",
                  "/kojifiles/../.hub/hub.json", "/kojifiles/packages/../../../etc/passwd",
                  "/kojifiles/packages/%2e%2e/.hub/hub.json", "/kojifiles/%2e%2e/",
-                 "/kojifiles/packages/p/1/1/ok.txt%00.png"):
+                 "/kojifiles/packages/p/1/1/ok.txt%00.png", "/kojifiles/packages/hub-link/",
+                 "/kojifiles/packages/hub-link/hub.json"):
         status, body = _get(port, path)
         assert status in (400, 403, 404), (path, status, body[:200])
         assert b"secret" not in body and b"db_url" not in body and b"root:" not in body, path
