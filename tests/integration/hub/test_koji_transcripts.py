@@ -21,6 +21,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,21 @@ def _koji_conf(path, hub, pki):
     return path
 
 
+def _stop_pid(pid):
+    """SIGTERM the builder (if sequence.sh did not stop it), SIGKILL it if it lingers."""
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 5)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        for _ in range(wait * 10):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+
+
 def run_transcripts(tmp_path, pki, rpms, backend):
     """Run sequence.sh against a fresh hub; returns (compare.py stdout, hub, out dir)."""
     from pungi_like.buildsvc.hub.scheduler import write_settings
@@ -133,7 +149,8 @@ def run_transcripts(tmp_path, pki, rpms, backend):
                              "--serverca", str(pki / "ca.crt"), "--topdir", hub.topdir,
                              "--workdir", str(tmp_path / "builder1.work"),
                              "--poll-interval", "1"]
-    start = "cd %s && %s >%s 2>&1 & echo $! > %s" % (
+    # exec: the recorded pid is the builder's own, not that of a shell around it
+    start = "cd %s && exec %s >%s 2>&1 & echo $! > %s" % (
         shlex.quote(REPO_ROOT), " ".join(map(shlex.quote, builder_cmd)),
         shlex.quote(str(tmp_path / "builder1.log")), shlex.quote(str(pidfile)))
     stop = "kill $(cat %s)" % shlex.quote(str(pidfile))
@@ -146,10 +163,7 @@ def run_transcripts(tmp_path, pki, rpms, backend):
         assert seq.returncode == 0, seq.stderr[-3000:]
     finally:
         if pidfile.exists():
-            try:
-                os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
-                pass
+            _stop_pid(int(pidfile.read_text().strip()))
         stop_hub(hub)
     return out
 
