@@ -1,4 +1,4 @@
-"""Schema version 10: the DEFAULT volume has id 0, as in Koji (its schema inserts it with id 0,
+"""Schema version 6: the DEFAULT volume has id 0, as in Koji (its schema inserts it with id 0,
 so ``getBuild``/``listTagged`` say ``'volume_id': 0`` for builds on DEFAULT and clients may rely
 on it). Data only: the row made by revision 0001 (id 1 from the id sequence) is renumbered and the
 builds on it follow. Other volumes keep their ids.
@@ -9,7 +9,7 @@ import time
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
@@ -29,4 +29,4 @@ def upgrade():
         conn.execute(volume.update().where(volume.c.id == 0).values(name="DEFAULT"))
     schema_version = sa.Table("schema_version", sa.MetaData(), sa.Column("version"),
                               sa.Column("applied_ts"))
-    op.bulk_insert(schema_version, [{"version": 10, "applied_ts": time.time()}])
+    op.bulk_insert(schema_version, [{"version": 6, "applied_ts": time.time()}])
