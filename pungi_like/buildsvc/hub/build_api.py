@@ -323,10 +323,19 @@ def _checked_brmap(task, brmap):
 def host_completeBuild(task_id, build_id, srpm, rpms, brmap=None, logs=None):
     """Import the SRPM, the binary RPMs and the logs (paths relative to ``work/``) into a
     BUILDING build and set it COMPLETE; returns the build dict."""
+    from .hostcheck import assert_build_of_task, task_tree_path
+
     task = host_task(task_id)
     build = get_build_row(as_int(build_id, "build_id"), strict=True)
+    assert_build_of_task(build, task)
     if build["state"] != koji.BUILD_STATES["BUILDING"]:
         raise koji.GenericError("build %s is not BUILDING" % build["nvr"])
+    if not isinstance(rpms, (list, tuple)) or not isinstance(logs or {}, dict):
+        raise koji.ParameterError("completeBuild takes a list of rpms and a map of logs")
+    # every file comes from this task's tree (its buildArch children), checked before any move
+    for rel in [srpm] + list(rpms) + [p for ps in (logs or {}).values()
+                                      for p in (ps if isinstance(ps, (list, tuple)) else [ps])]:
+        task_tree_path(task, rel)
     brmap = _checked_brmap(task, brmap)
     _import_rpm_file(_work_path(srpm), build, expect_src=True, buildroot_id=brmap.get(srpm))
     for rel in rpms:
@@ -349,8 +358,11 @@ def host_completeBuild(task_id, build_id, srpm, rpms, brmap=None, logs=None):
 @export(name="host.failBuild")
 def host_failBuild(task_id, build_id):
     """Mark a BUILDING build FAILED (the task that reserved it failed)."""
-    host_task(task_id)
+    from .hostcheck import assert_build_of_task
+
+    task = host_task(task_id)
     build = get_build_row(as_int(build_id, "build_id"), strict=True)
+    assert_build_of_task(build, task)
     if build["state"] != koji.BUILD_STATES["BUILDING"]:
         raise koji.GenericError("build %s is not BUILDING" % build["nvr"])
     context.conn.execute(update(s.build).where(s.build.c.id == build["id"]).values(
@@ -360,10 +372,17 @@ def host_failBuild(task_id, build_id):
 @export(name="host.moveBuildToScratch")
 def host_moveBuildToScratch(task_id, srpm, rpms, logs=None):
     """Scratch build results to ``scratch/<owner>/task_<id>/`` (symlinks stay behind)."""
+    from .hostcheck import task_tree_path
+
     task = host_task(task_id)
     owner = lookup(s.users, task["owner"], "user", strict=True)["name"]
     destdir = context.hub.pathinfo.scratch_task(owner, task["id"])
-    paths = [srpm] + list(rpms) + [p for ps in (logs or {}).values() for p in ps]
+    if not isinstance(rpms, (list, tuple)) or not isinstance(logs or {}, dict):
+        raise koji.ParameterError("moveBuildToScratch takes a list of rpms and a map of logs")
+    paths = [srpm] + list(rpms) + [p for ps in (logs or {}).values()
+                                   for p in (ps if isinstance(ps, (list, tuple)) else [ps])]
+    for rel in paths:          # all checked before the first move
+        task_tree_path(task, rel)
     for rel in paths:
         src = _work_path(rel)
         if os.path.isfile(src) and not os.path.islink(src):

@@ -19,6 +19,7 @@ The model (Koji's ``Host.verify`` and ``Task.assertHost``, plus a little more):
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 import koji
@@ -91,6 +92,29 @@ def assert_task_or_subtask(task, task_id):
         raise koji.ActionNotAllowed("task %d is not task %d or one of its subtasks"
                                     % (tid, task["id"]))
     return tid
+
+
+def assert_build_of_task(build, task):
+    """Fault unless ``build`` (a build dict) was reserved for ``task`` (a row the host holds): a
+    host completes, fails or imports into only the builds of the task it runs."""
+    if build.get("task_id") != task["id"]:
+        raise koji.ActionNotAllowed("build %s does not belong to task %d"
+                                    % (build["nvr"], task["id"]))
+    return build
+
+
+def task_tree_path(task, relpath):
+    """``relpath`` (below ``work/``) if it lies in the output of ``task`` or one of its
+    subtasks (``tasks/<id % 10000>/<id>/...``); a host imports only its own task tree's files,
+    never another task's output or a user's upload."""
+    norm = os.path.normpath(relpath) if isinstance(relpath, str) else None
+    parts = norm.split("/") if norm else []
+    if len(parts) < 4 or parts[0] != "tasks" or not parts[2].isdigit() or \
+            parts[1] != str(int(parts[2]) % 10000):
+        raise koji.ActionNotAllowed("%r is not in the output of task %d or its subtasks"
+                                    % (relpath, task["id"]))
+    assert_task_or_subtask(task, int(parts[2]))
+    return norm
 
 
 def assert_buildroot_held(brootid, task_id=None, host=None):

@@ -251,9 +251,12 @@ def import_image(task, build, imgdata):
 @export(name="host.importImage")
 def host_importImage(task_id, build_info, results):
     """Import the images of ``results`` ({child task id: imgdata}) into the build."""
+    from .hostcheck import assert_build_of_task
+
     task = host_task(task_id)
     build = get_build_row(build_info["id"] if isinstance(build_info, dict) else build_info,
                           strict=True)
+    assert_build_of_task(build, task)
     for sub in _results(results, task):
         import_image(task, build, sub)
 
@@ -274,8 +277,11 @@ def _results(results, task):
 @export(name="host.completeImageBuild")
 def host_completeImageBuild(task_id, build_id, results):
     """Import the images and set the build COMPLETE."""
+    from .hostcheck import assert_build_of_task
+
     task = host_task(task_id)
     build = get_build_row(as_int(build_id, "build_id"), strict=True)
+    assert_build_of_task(build, task)
     if build["state"] != koji.BUILD_STATES["BUILDING"]:
         raise koji.GenericError("build %s is not BUILDING" % build["nvr"])
     for sub in _results(results, task):

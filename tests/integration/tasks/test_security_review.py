@@ -368,3 +368,45 @@ def test_cg_access_is_per_generator(qhub, tmp_path):
     assert admin.getBuild(res["build_id"])["state"] == koji.BUILD_STATES["BUILDING"]
     assert admin.getBuild("cross-1-1") is None
     assert os.path.isfile(os.path.join(qhub.topdir, "work", "cli-import", "alice-9", "a.log"))
+
+
+def test_a_host_completes_only_its_own_builds_from_its_own_files(qhub, tmp_path):
+    """host.completeBuild/failBuild/importImage/completeImageBuild act only on the builds of the
+    task the host runs, and completeBuild/moveBuildToScratch take files only from that task's
+    tree: not from a user's upload nor from another task's output (they move the files)."""
+    qhub.add_builder_hosts()
+    admin, alice, b1, b2 = (qhub.session(), qhub.session("alice"), qhub.session("b1"),
+                            qhub.session("b2"))
+    t1, t2 = admin.makeTask("sleep", [1]), admin.makeTask("sleep", [1])
+    assert b1.host.openTask(t1)["id"] == t1 and b2.host.openTask(t2)["id"] == t2
+    build_id = b1.host.initBuild({"task_id": t1, "name": "own", "version": "1",
+                                  "release": "1", "epoch": None})
+    img = b1.host.initImageBuild(t1, {"name": "own-img", "version": "1", "release": "1"})
+    for call, args in ((b2.host.completeBuild, (t2, build_id, "x.src.rpm", [], {}, {})),
+                       (b2.host.failBuild, (t2, build_id)),
+                       (b2.host.importImage, (t2, img["id"], {})),
+                       (b2.host.completeImageBuild, (t2, img["id"], {}))):
+        assert "does not belong to task %d" % t2 in _refused(call, *args,
+                                                             exc=koji.ActionNotAllowed)
+    assert admin.getBuild(build_id)["state"] == koji.BUILD_STATES["BUILDING"]
+    assert admin.getBuild(img["id"])["state"] == koji.BUILD_STATES["BUILDING"]
+    # files: a user's upload and another task's output stay where they are
+    rpm = tmp_path / "own-1-1.src.rpm"
+    rpm.write_bytes(b"not really an rpm")
+    alice.uploadWrapper(str(rpm), "cli-build/alice-1")
+    b2.uploadWrapper(str(rpm), koji.pathinfo.taskrelpath(t2))
+    for path in ("cli-build/alice-1/own-1-1.src.rpm",
+                 koji.pathinfo.taskrelpath(t2) + "/own-1-1.src.rpm",
+                 "tasks/../cli-build/alice-1/own-1-1.src.rpm"):
+        _refused(b1.host.completeBuild, t1, build_id, path, [], {}, {},
+                 exc=koji.ActionNotAllowed)
+        _refused(b1.host.moveBuildToScratch, t1, path, [], {}, exc=koji.ActionNotAllowed)
+        _refused(b1.host.completeBuild, t1, build_id, None, [path], {}, {},
+                 exc=koji.ActionNotAllowed)
+    for rel in ("cli-build/alice-1", koji.pathinfo.taskrelpath(t2)):
+        moved = os.path.join(qhub.topdir, "work", rel, "own-1-1.src.rpm")
+        assert os.path.isfile(moved) and not os.path.islink(moved), rel
+    assert os.listdir(os.path.join(qhub.topdir, "scratch")) == []
+    # the build's own host may still fail it
+    b1.host.failBuild(t1, build_id)
+    assert admin.getBuild(build_id)["state"] == koji.BUILD_STATES["FAILED"]
