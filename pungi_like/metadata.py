@@ -9,6 +9,7 @@ Every file is written atomically. With SOURCE_DATE_EPOCH set, every timestamp th
 comes from it, so two runs on the same inputs write the same bytes.
 """
 
+import functools
 import io
 import os
 import re
@@ -175,6 +176,16 @@ def nevra_with_epoch(nevra):
     return f"{name}-0:{version}-{release_arch}"
 
 
+_KEY_PROBE = productmd.rpms.Rpms()
+
+
+@functools.lru_cache(maxsize=65536)
+def _nevra_key(nevra):
+    """productmd's normalised N-E:V-R.A of ``nevra`` (a source RPM's is asked for once per
+    binary RPM)."""
+    return _KEY_PROBE._check_nevra(nevra)[0]
+
+
 class RpmsRecorder:
     """Collects rpms.json entries from concurrent units; ``write`` dumps them via productmd.
 
@@ -188,13 +199,19 @@ class RpmsRecorder:
         self._entries = {}      # (variant, arch, srpm, rpm) -> (path, sigkey, category)
         self._src_pending = []  # (variant, srpm, path, sigkey)
 
-    def add(self, variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey, category):
+    def add(self, variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey, category,
+            checked=False):
         """Record one package. NEVRAs with or without epoch (``0`` is filled in); ``path``
-        relative to ``compose/``; ``category`` binary, debug or source."""
+        relative to ``compose/``; ``category`` binary, debug or source. ``checked``: the
+        arguments passed productmd's checks before (a reused unit's recorded entries, replayed
+        by the same pungi_like version), so only the N-E:V-R.A keys are derived again."""
         from . import reuse
 
         reuse.note_journal("rpm", (variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey,
                                    category))
+        if checked:
+            self._add_checked(variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey, category)
+            return
         if (srpm_nevra and rpm_nevra and not _is_source_nevra(srpm_nevra)
                 and _is_source_nevra(rpm_nevra)):
             # tolerate callers that pass (rpm, srpm): a source RPM is never a package's binary
@@ -209,6 +226,21 @@ class RpmsRecorder:
                       None if category == "source" else srpm_nevra)
         srpm_key, _ = probe._check_nevra(srpm_nevra)
         rpm_key, _ = probe._check_nevra(rpm_nevra)
+        sigkey = sigkey.lower() if sigkey else None
+        with self._lock:
+            if arch in ("src", "nosrc"):
+                self._src_pending.append((variant_uid, srpm_key, path, sigkey))
+            else:
+                self._entries[(variant_uid, arch, srpm_key, rpm_key)] = (path, sigkey, category)
+
+    def _add_checked(self, variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey, category):
+        if (srpm_nevra and rpm_nevra and not _is_source_nevra(srpm_nevra)
+                and _is_source_nevra(rpm_nevra)):
+            srpm_nevra, rpm_nevra = rpm_nevra, srpm_nevra
+        if category == "source":
+            rpm_nevra = srpm_nevra = srpm_nevra or rpm_nevra
+        srpm_key = _nevra_key(nevra_with_epoch(srpm_nevra))
+        rpm_key = srpm_key if rpm_nevra == srpm_nevra else _nevra_key(nevra_with_epoch(rpm_nevra))
         sigkey = sigkey.lower() if sigkey else None
         with self._lock:
             if arch in ("src", "nosrc"):

@@ -35,12 +35,13 @@ import logging
 import os
 import re
 import shutil
+import stat
 
 from .fileutil import write_atomic
 from .reuse_capture import (Capture, capturing, current, note_journal,  # noqa: F401
                             note_tool_outputs)
 from .reuse_keys import (_stat_id, content_inputs, file_digest, koji_fingerprint,  # noqa: F401
-                         software_digest)
+                         remember, software_digest)
 
 log = logging.getLogger("pungi_like.reuse")
 
@@ -195,16 +196,22 @@ def describe_files(paths, names):
     """The record's ``files``: ``{normalised relative path: {sha256, size, names_compose}}``;
     ``names_compose`` is False, "text" or "binary"."""
     needles = (names.topdir.encode(), names.compose_id.encode())
+    top = os.path.join(names.topdir, "")
     files = {}
     for path in sorted(paths):
-        if not os.path.isfile(path) or os.path.islink(path):
+        try:
+            st = os.lstat(path)   # one stat a file: a regular file, not a link (10k+ a unit)
+        except OSError:
             continue
-        rel = os.path.relpath(path, names.topdir)
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        # relpath's abspath of both sides costs more than the rest of this loop
+        rel = os.path.normpath(path[len(top):]) if path.startswith(top) \
+            else os.path.relpath(path, names.topdir)
         if rel.startswith(("logs" + os.sep, os.path.join("work", "global", "units") + os.sep)) \
                 or os.path.basename(rel).startswith(".tmp-") or rel in ("STATUS", "COMPOSE_ID"):
             continue
-        st = os.stat(path)
-        digest, found = file_digest(path, needles)
+        digest, found = file_digest(path, needles, st=st)
         mark = False
         if any(found.values()):
             if "compressed" in found.values():
@@ -482,6 +489,17 @@ class ReusePool:
         for name, record in records.items():
             self.by_unit.setdefault(name, []).append(OldUnit(topdir, cid, record))
 
+    def remember_digests(self, unit_name):
+        """Before ``unit_name`` runs again: the digests its newest old record holds, so files
+        it hard-links unchanged (a package set's RPMs) are not read again for its record."""
+        for old in self.by_unit.get(unit_name, ())[:1]:
+            try:
+                files = old.data["files"]
+            except (OSError, ValueError, KeyError):
+                continue
+            remember((os.path.join(old.topdir, old.names.expand(rel)), entry)
+                     for rel, entry in files.items())
+
     def candidates(self, unit_name, phase, key):
         if unit_name in NEVER_REUSED or phase in self.disabled_phases:
             return []
@@ -542,7 +560,8 @@ class ReusePool:
                 else:
                     compose.results.put(key, decode(op[2], self.names))
             elif kind == "rpm":
-                compose.rpms.add(*decode(op[1], self.names))
+                # checked by productmd when the unit ran (same pungi_like version: the key)
+                compose.rpms.add(*decode(op[1], self.names), checked=True)
             elif kind == "image":
                 set_image(compose, op[1], op[2], decode(op[3], self.names))
             elif kind == "epoch":

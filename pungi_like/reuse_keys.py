@@ -15,14 +15,21 @@ def _stat_id(st):
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def file_digest(path, needles=()):
+def file_digest(path, needles=(), st=None):
     """(sha256, {needle: found}) of a file, in one read; gzip files are searched decompressed
-    as well. Cached per inode, size and mtime (hard links of one file are read once)."""
-    st = os.stat(path)
+    as well. Cached per inode, size and mtime (hard links of one file are read once); ``st``:
+    the file's stat when the caller has it."""
+    if st is None:
+        st = os.stat(path)
     key = (_stat_id(st), tuple(needles))
     with _digest_lock:
         if key in _digest_cache:
             return _digest_cache[key]
+    result = _known_digest(path, st, needles)
+    if result is not None:
+        with _digest_lock:
+            _digest_cache[key] = result
+        return result
     h = hashlib.sha256()
     found = {n: False for n in needles}
     tail = b""
@@ -59,6 +66,43 @@ def file_digest(path, needles=()):
         _digest_cache[key] = result
     return result
 
+
+#: (inode, size, mtime_ns) -> (path, sha256) of old composes' recorded files (``remember``)
+_known = {}
+
+
+def remember(entries):
+    """Files an old compose recorded, as (path, record entry): their digests are taken instead
+    of read again for a file that is the very same inode, unchanged (``_known_digest``). Only
+    entries whose bytes did not name the old compose are taken."""
+    if os.environ.get("PUNGI_LIKE_REUSE_VERIFY") == "full":
+        return
+    found = {}
+    for path, entry in entries:
+        ident = entry.get("stat")
+        if entry.get("names_compose") is False and ident and len(ident) == 3:
+            found[tuple(ident)] = (path, entry["sha256"])
+    with _digest_lock:
+        _known.update(found)
+
+
+def _known_digest(path, st, needles):
+    """The recorded digest of ``path`` when an old compose recorded this very file (the same
+    device and inode, checked by a stat of the old path, with the same size and mtime: the
+    fast path of ``reuse.verify_file``), else None. The bytes did not name the old compose
+    when recorded and are unchanged since, so they cannot name a compose made after it (nor,
+    on --resume, this same compose): no needle is found."""
+    with _digest_lock:
+        known = _known.get((st.st_ino, st.st_size, st.st_mtime_ns))
+    if known is None:
+        return None
+    try:
+        old = os.stat(known[0])
+    except OSError:
+        return None
+    if _stat_id(old) != _stat_id(st):
+        return None
+    return known[1], {n: False for n in needles}
 
 
 def content_inputs(compose, unit):

@@ -280,6 +280,11 @@ class Scheduler:
         self.compose.log.info("[%s] started%s", unit.name,
                               f" (log: {os.path.relpath(unit.log_path, self.compose.topdir)})"
                               if unit.log_path else "")
+        if self.reuse_pool is not None:
+            try:
+                self.reuse_pool.remember_digests(unit.name)
+            except Exception as exc:  # noqa: B902 - only costs reading the files again
+                self.compose.log.debug("[%s] old digests not taken: %s", unit.name, exc)
         images_before = reuse.images_state(self.compose)
         try:
             with reuse.capturing(self.compose.topdir) as capture:
@@ -318,10 +323,14 @@ class Scheduler:
             if fresh:
                 # some bytes were rewritten for this compose: a record of its own
                 files = reuse.describe_files(fresh, self.names)
+                top = os.path.join(self.compose.topdir, "")
                 for path, entry in placed.items():
                     if entry is not None:
                         # a hard link is the same inode: the same stat, the same bytes
-                        files[self.names.norm(os.path.relpath(path, self.compose.topdir))] = entry
+                        # (relpath's abspath of both sides costs more than the rest here)
+                        rel = os.path.normpath(path[len(top):]) if path.startswith(top) else \
+                            os.path.relpath(path, self.compose.topdir)
+                        files[self.names.norm(rel)] = entry
                 info.update(files=files, journal=old.data.get("journal", []))
             else:
                 # the same files (normalised names) and hand-over: the old record's data, linked

@@ -74,3 +74,76 @@ def test_files_written_in_the_units_thread_are_captured(tmp_path):
     found = {os.path.relpath(p, top) for p in cap.paths() if os.path.isfile(p)}
     assert found == {"sub/a.txt", "b.txt", "dir/c"}
     assert other == [1]
+
+
+def test_replayed_rpms_entries_equal_checked_ones():
+    """A reused unit's rpms.json entries are replayed without productmd's checks (they passed
+    them when the unit ran): the entries come out the same as when checked."""
+    from pungi_like.metadata import RpmsRecorder
+
+    calls = [("Server", "x86_64", "x-1-1.src", "x-1-1.x86_64", "Server/x/x-1-1.x86_64.rpm",
+              "ABCD", "binary"),
+             ("Server", "x86_64", "x-0:1-1.src", "x-debuginfo-0:1-1.x86_64", "Server/d.rpm",
+              None, "debug"),
+             # (rpm, srpm) given the wrong way round is tolerated either way
+             ("Server", "x86_64", "y-2:3-4.noarch", "y-2:3-4.src", "Server/y.rpm", None,
+              "binary"),
+             ("Server", "src", "x-1-1.src", None, "Server/src/x-1-1.src.rpm", "abcd", "source")]
+    checked, replayed = RpmsRecorder(), RpmsRecorder()
+    for call in calls:
+        checked.add(*call)
+        replayed.add(*call, checked=True)
+    assert replayed.entries() == checked.entries()
+    assert ("Server", "x86_64", "x-0:1-1.src", "x-0:1-1.src", "Server/src/x-1-1.src.rpm",
+            "abcd", "source") in replayed.entries()
+    with pytest.raises(ValueError):
+        RpmsRecorder().add("Server", "x86_64", "bad", "x-1-1.x86_64", "p", None, "binary")
+
+
+def test_an_old_records_digest_is_taken_for_the_very_same_file_only(tmp_path, monkeypatch):
+    """A file an old compose recorded (same device, inode, size, mtime) is not read again for a
+    new record: its recorded digest is used. A copy, a changed file or a file whose old path
+    is gone is read."""
+    from pungi_like import reuse_keys
+
+    monkeypatch.setattr(reuse_keys, "_known", {})
+    monkeypatch.setattr(reuse_keys, "_digest_cache", {})
+    old = tmp_path / "old.rpm"
+    old.write_bytes(b"rpm bytes")
+    linked, copied = tmp_path / "linked.rpm", tmp_path / "copied.rpm"
+    os.link(old, linked)
+    copied.write_bytes(b"rpm bytes")
+    os.utime(copied, ns=(old.stat().st_atime_ns, old.stat().st_mtime_ns))
+    real = reuse.file_digest(str(copied))[0]
+    reuse_keys._digest_cache.clear()
+    st = old.stat()
+    recorded = "f" * 64   # not the bytes' digest: shows which one is taken
+    entry = {"sha256": recorded, "size": st.st_size, "names_compose": False,
+             "stat": [st.st_ino, st.st_size, st.st_mtime_ns]}
+    reuse.remember([(str(old), entry),
+                    (str(tmp_path / "named.rpm"), dict(entry, names_compose="text"))])
+    needles = (b"/some/topdir", b"T-1-20260102.n.0")
+    assert reuse.file_digest(str(linked), needles) == (recorded, {n: False for n in needles})
+    assert reuse.file_digest(str(copied), needles)[0] == real
+    # the old path gone: its inode may be another file's now
+    reuse_keys._digest_cache.clear()
+    os.unlink(old)
+    assert reuse.file_digest(str(linked))[0] == real
+    # a changed file (another mtime) is read
+    reuse_keys._digest_cache.clear()
+    os.link(linked, old)
+    os.utime(linked, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert reuse.file_digest(str(linked))[0] == real
+
+
+def test_describe_files_skips_links_and_missing_files(tmp_path):
+    names = reuse.Names(str(tmp_path / "T-1-20260101.n.0"), "T-1-20260101.n.0")
+    top = tmp_path / "T-1-20260101.n.0"
+    (top / "compose").mkdir(parents=True)
+    (top / "compose" / "a.txt").write_text("a\n")
+    os.symlink("a.txt", top / "compose" / "b.txt")
+    files = reuse.describe_files([str(top / "compose" / "a.txt"), str(top / "compose" / "b.txt"),
+                                  str(top / "compose" / "gone"),
+                                  str(top / "compose" / "." / "a.txt")], names)
+    assert list(files) == ["compose/a.txt"]
+    assert files["compose/a.txt"]["size"] == 2
