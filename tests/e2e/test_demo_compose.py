@@ -397,3 +397,104 @@ def test_image_build_live_media_extra_files_and_extra_iso(demo):
     # tasks of the build service: the livemedia and image tasks were recorded by the compose
     log = open(os.path.join(topdir, "logs/global/pungi.global.log")).read()
     assert re.search(r"livemedia task \d+", log)
+
+
+def test_report_and_index_of_the_demo_compose_in_the_browser(demo, tmp_path):
+    """Issue 14: the demo compose's report.html and its target's index.html open in a real
+    headless Chromium with no console errors and no requests beyond the file itself; the
+    timeline has one bar per unit of timeline.json (coloured by its result), the images table
+    lists every image of images.json with the boot-test results of its boot units."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "web"))
+    import browser
+
+    topdir = demo["topdir"]
+    cid = os.path.basename(topdir)
+    report = os.path.join(topdir, "logs", "global", "report.html")
+    timeline = json.load(open(os.path.join(topdir, "logs", "global", "timeline.json")))
+    assert timeline["units"]
+    text = open(report, encoding="utf-8").read()
+    assert "<script" not in text.lower()
+    images = json.load(open(os.path.join(topdir, "compose", "metadata", "images.json")))
+    expected_images = {}
+    for variant, arches in images["payload"]["images"].items():
+        for arch, entries in arches.items():
+            for image in entries:
+                expected_images[image["path"]] = (f"{variant}.{arch}", image)
+    boots = {}
+    for record in glob.glob(os.path.join(topdir, "work/global/units/test.boot.*.json")):
+        data = json.load(open(record))
+        firmware = data["unit"].rsplit(".", 1)[1]
+        for path, result in data["outputs"]["booted"].items():
+            boots.setdefault(path, set()).add(
+                "%s: %s" % (firmware, "booted" if result["ok"] else "FAILED"))
+    assert boots, "the demo's test phase booted nothing"
+    tasks = sorted(int(t) for t in os.listdir(os.path.join(topdir, "logs/global/koji-tasks")))
+
+    with browser.chromium(tmp_path / "profile") as driver:
+        driver.get("about:blank")
+        browser.requested_urls(driver)
+        driver.get("file://" + report)
+        assert driver.title == f"{cid}: FINISHED"
+        assert browser.console_errors(driver) == []
+        assert browser.requested_urls(driver) == ["file://" + report]
+
+        bars = driver.find_elements("css selector", "svg.gantt rect.unit-bar")
+        assert len(bars) == len(timeline["units"])
+        shown = sorted((b.get_attribute("data-unit"), b.get_attribute("class")) for b in bars)
+        wanted = sorted((u["unit"], "unit-bar result-%s%s" % (u["result"], " reused"
+                                                               if u.get("reused") else ""))
+                        for u in timeline["units"])
+        assert shown == wanted
+
+        table = driver.find_element("id", "images").find_element(
+            "xpath", "following-sibling::table")
+        rows = table.find_elements("css selector", "tr")[1:]
+        assert len(rows) == len(expected_images)
+        listed = set()
+        for row in rows:
+            cells = row.find_elements("css selector", "td")
+            path = cells[1].text
+            variant_arch, image = expected_images[path]
+            listed.add(path)
+            assert cells[0].text == variant_arch
+            assert cells[2].text == image["type"] and cells[3].text == image["format"]
+            assert cells[4].text == "{:,}".format(image["size"])
+            assert "sha256:" + image["checksums"]["sha256"] in cells[5].text
+            # the link leads to the image in the compose
+            href = cells[1].find_element("css selector", "a").get_attribute("href")
+            assert href.startswith("file://")
+            assert os.path.samefile(href[len("file://"):],
+                                    os.path.join(topdir, "compose", path)), href
+            boot = cells[6].text
+            if path in boots:
+                assert {line.split(" (")[0] for line in boot.splitlines()} == boots[path], \
+                    (path, boot)
+            else:
+                assert boot == ("not tested" if image["bootable"] else "not bootable"), path
+        assert listed == set(expected_images)
+        # every bootable image of the demo was booted (9 ISOs with BIOS and UEFI + the qcow2)
+        assert sum(1 for p, (_, i) in expected_images.items() if i["bootable"] and p in boots) \
+            == sum(1 for _, i in expected_images.values() if i["bootable"])
+
+        # the build service's tasks, with their method and state read from the hub
+        task_rows = driver.find_element("id", "tasks").find_element(
+            "xpath", "following-sibling::table").find_elements("css selector", "tr")[1:]
+        assert [int(r.find_element("css selector", "td").text) for r in task_rows] == tasks
+        for row in task_rows:
+            _, method, state = [c.text for c in row.find_elements("css selector", "td")]
+            assert method and state == "CLOSED", row.text
+        assert "Nothing failed." in driver.find_element("id", "failures").find_element(
+            "xpath", "following-sibling::p").text
+        driver.save_screenshot(str(tmp_path / "demo-compose-report.png"))
+
+        index = os.path.join(demo["target"], "index.html")
+        driver.get("file://" + index)
+        assert browser.console_errors(driver) == []
+        assert browser.requested_urls(driver) == ["file://" + index]
+        rows = driver.find_elements("css selector", "table tr")[1:]
+        assert [r.find_element("css selector", "td").text for r in rows] == [cid]
+        assert "FINISHED" in rows[0].text
+        rows[0].find_element("link text", "report").click()
+        assert driver.title == f"{cid}: FINISHED"
+        assert driver.current_url == "file://" + report
+        assert browser.console_errors(driver) == []
