@@ -8,8 +8,10 @@ import stat
 import tempfile
 
 
-def write_atomic(path, data, mode=0o644):
-    """Write ``data`` (str or bytes) to ``path`` via a temp file, fsync and rename."""
+def write_atomic(path, data, mode=0o644, fsync=True):
+    """Write ``data`` (str or bytes) to ``path`` via a temp file, fsync and rename. ``fsync``
+    False: for a file rewritten often whose loss in a machine crash costs nothing (a log
+    that the next run writes anew); the rename still keeps readers from a half-written file."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -18,7 +20,8 @@ def write_atomic(path, data, mode=0o644):
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode("utf-8") if isinstance(data, str) else data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if fsync:
+                os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
@@ -29,9 +32,10 @@ def write_atomic(path, data, mode=0o644):
         raise
 
 
-def write_json_atomic(path, obj):
+def write_json_atomic(path, obj, fsync=True):
     """Write ``obj`` as sorted, 4-space indented JSON (Pungi's style) atomically."""
-    write_atomic(path, json.dumps(obj, indent=4, sort_keys=True, separators=(",", ": ")) + "\n")
+    write_atomic(path, json.dumps(obj, indent=4, sort_keys=True, separators=(",", ": ")) + "\n",
+                 fsync=fsync)
 
 
 def link_file(src, dst, link_type="hardlink-or-copy"):

@@ -204,11 +204,13 @@ class Scheduler:
             entry["record_seconds"] = info["record_seconds"]  # part of duration: the reuse record
         with self.timeline_lock:
             self.timeline.append(entry)
+            # rewritten after every unit; a run (--resume too) starts it anew, so a machine
+            # crash loses nothing that an fsync per unit would keep
             write_json_atomic(self.compose.paths.timeline_file(), {
                 "compose_id": self.compose.compose_id,
                 "max_workers": self.max_workers,
                 "units": sorted(self.timeline, key=lambda e: (e["start"], e["unit"])),
-            })
+            }, fsync=False)
         if result == "ok":
             # the key of a unit's result: its own declared inputs plus the results of the units
             # it needed, so a change anywhere upstream changes every hash downstream
