@@ -15,7 +15,9 @@ rebuilt for an old compose (``python -m pungi_like.report <compose dir>``):
 * ``compose/metadata/rpms.json``: package counts per variant.arch, and the difference in
   package names against the previous compose of the same target directory when it has one;
 * ``logs/global/koji-tasks/``: the build-service tasks, linked to the hub's web pages when the
-  driver passes the profile's ``weburl`` (and their method/state when it passes those).
+  driver passes the profile's ``weburl`` (and their method/state when it passes those). The
+  embedded service of a compose listens on a port of its own only while the compose runs, so
+  its tasks are not linked: the report says how to serve its top directory to see them.
 """
 
 from __future__ import annotations
@@ -289,11 +291,13 @@ def _environment():
 
 # ---- the two pages ---------------------------------------------------------------------------
 
-def write_report(topdir, reason=None, weburl=None, task_info=None):
+def write_report(topdir, reason=None, weburl=None, task_info=None, embedded_topdir=None):
     """Write ``<topdir>/logs/global/report.html``; returns its path.
 
     ``reason``: why the compose ended as it did (the driver's words); ``weburl``: the hub's web
-    UI (``.../koji``); ``task_info``: {task id: {"method", "state" (a name)}}.
+    UI (``.../koji``); ``task_info``: {task id: {"method", "state" (a name)}};
+    ``embedded_topdir``: the top directory of the embedded service the compose started and
+    stopped (its tasks are then not linked: its port is gone when the report is read).
     """
     topdir = os.path.abspath(topdir)
     summary = compose_summary(topdir)
@@ -312,7 +316,7 @@ def write_report(topdir, reason=None, weburl=None, task_info=None):
         c=summary, reason=reason, units=units, counts=sorted(counts.items(), key=str),
         gantt=gantt(units), failures=_failures(topdir, units), images=_images(topdir),
         packages=packages, previous=previous, tasks=_tasks(topdir, task_info, weburl),
-        weburl=weburl, colours=COLOURS)
+        weburl=weburl, embedded_topdir=embedded_topdir, colours=COLOURS)
     path = os.path.join(topdir, REPORT_REL)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_atomic(path, html_text)
@@ -345,13 +349,17 @@ def write_for_compose(compose, reason=None):
     Asks the build service (when the compose used one) for its tasks' methods and states. A
     failure here is logged and never changes how the compose ended.
     """
-    weburl, info = None, {}
+    weburl, info, embedded = None, {}, None
     koji_wrapper = getattr(compose, "koji", None)
     try:
         if koji_wrapper is not None:
             import koji
 
-            weburl = koji_wrapper.opts.get("weburl")
+            if getattr(koji_wrapper, "service", None) is not None:
+                # the embedded hub's URL has a port that is gone once the compose ends
+                embedded = koji_wrapper.topdir
+            else:
+                weburl = koji_wrapper.opts.get("weburl")
             for task_id in koji_wrapper.tasks:
                 t = koji_wrapper.call("getTaskInfo", task_id, attempts=1)
                 if t:
@@ -360,7 +368,8 @@ def write_for_compose(compose, reason=None):
     except Exception as exc:  # noqa: BLE001 - the report shows the tasks without details
         log.warning("report: cannot read the build service's tasks: %s", exc)
     try:
-        path = write_report(compose.topdir, reason=reason, weburl=weburl, task_info=info)
+        path = write_report(compose.topdir, reason=reason, weburl=weburl, task_info=info,
+                            embedded_topdir=embedded)
         write_index(os.path.dirname(compose.topdir))
         compose.log.info("Compose report: %s", path)
     except Exception:  # noqa: BLE001 - a report must not change the compose's result

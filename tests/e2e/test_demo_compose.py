@@ -483,6 +483,12 @@ def test_report_and_index_of_the_demo_compose_in_the_browser(demo, tmp_path):
         for row in task_rows:
             _, method, state = [c.text for c in row.find_elements("css selector", "td")]
             assert method and state == "CLOSED", row.text
+            # the embedded hub's port is gone once the compose ends: no links to it
+            assert not row.find_elements("css selector", "a"), row.text
+        command = driver.find_element("css selector", "p.note code").text
+        served = re.fullmatch(r"pungi-like-hub serve --topdir (\S+)", command)
+        assert served and os.path.samefile(served.group(1),
+                                           os.path.join(ROOT, ".cache", "buildsvc")), command
         assert "Nothing failed." in driver.find_element("id", "failures").find_element(
             "xpath", "following-sibling::p").text
         driver.save_screenshot(str(tmp_path / "demo-compose-report.png"))

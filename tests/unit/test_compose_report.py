@@ -79,3 +79,41 @@ def test_index_newest_first_with_links(tmp_path):
     assert 'href="Demo-1.0-20260102.n.0/logs/global/report.html"' in text
     assert "DOOMED" in text and "1.5 s" in text
     assert "pkgset: no such tag" in open(os.path.join(new, "logs/global/report.html")).read()
+
+
+class _Wrapper:
+    """What write_for_compose reads of pungi_like.kojiclient.KojiWrapper."""
+
+    def __init__(self, service):
+        self.service = service
+        self.topdir = "/srv/buildsvc"
+        self.opts = {"weburl": "https://127.0.0.1:41234/koji"}
+        self.tasks = [5]
+
+    def call(self, method, task_id, attempts=1):
+        assert method == "getTaskInfo"
+        return {"method": "image", "state": 2}
+
+
+class _Compose:
+    def __init__(self, topdir, wrapper):
+        import logging
+
+        self.topdir = topdir
+        self.koji = wrapper
+        self.log = logging.getLogger("test")
+
+
+def test_tasks_of_the_embedded_service_are_not_linked_to_its_gone_port(tmp_path):
+    top = _compose(str(tmp_path), "Demo-1.0-20260101.n.0", "FINISHED", 1000,
+                   [{"unit": "init.global"}], tasks=(5,))
+    report.write_for_compose(_Compose(top, _Wrapper(service=object())))
+    text = open(os.path.join(top, "logs/global/report.html"), encoding="utf-8").read()
+    assert "<td>5</td><td>image</td><td>CLOSED</td>" in text
+    assert "127.0.0.1:41234" not in text and "taskinfo?taskID=5" not in text
+    assert "pungi-like-hub serve --topdir /srv/buildsvc" in text
+    # a hub of a profile (not started by the compose) keeps its links
+    report.write_for_compose(_Compose(top, _Wrapper(service=None)))
+    text = open(os.path.join(top, "logs/global/report.html"), encoding="utf-8").read()
+    assert '<a href="https://127.0.0.1:41234/koji/taskinfo?taskID=5">5</a>' in text
+    assert "pungi-like-hub serve" not in text
