@@ -2,7 +2,8 @@
 """Task queue throughput and repo regeneration latency of the embedded build service.
 
     .venv/bin/python bench/bench_tasks.py [--tasks 200] [--packages 1000] [--runs 3]
-                                          [--backend sqlite|postgres|both] [--throughput-only]
+                                          [--backend sqlite|postgres|both]
+                                          [--throughput-only | --repo-only]
 
 1. Throughput: ``--tasks`` cheap tasks (``sleep 0``) submitted in one multicall, picked up by
    the builders (separate processes, one forked child per task), closed; tasks/s from the first
@@ -121,6 +122,7 @@ def populate(svc, rpm_dir, tag):
         ev = conn.execute(insert(s.events).values(ts=now).returning(s.events.c.id)).scalar_one()
         admin = conn.execute(select(s.users.c.id).where(s.users.c.name == "kojiadmin")).scalar()
         tag_id = conn.execute(select(s.tag.c.id).where(s.tag.c.name == tag)).scalar()
+        volume = conn.execute(select(s.volume.c.id).where(s.volume.c.name == "DEFAULT")).scalar()
         for fn in sorted(os.listdir(rpm_dir)):
             with open(os.path.join(rpm_dir, fn), "rb") as f:
                 h = ts.hdrFromFdno(f.fileno())
@@ -131,7 +133,7 @@ def populate(svc, rpm_dir, tag):
             pkg = conn.execute(insert(s.package).values(name=name)
                                .returning(s.package.c.id)).scalar_one()
             bid = conn.execute(insert(s.build).values(
-                pkg_id=pkg, version=ver, release=rel, state=1, owner=admin, volume_id=1,
+                pkg_id=pkg, version=ver, release=rel, state=1, owner=admin, volume_id=volume,
                 create_event=ev, completion_ts=now).returning(s.build.c.id)).scalar_one()
             conn.execute(insert(s.rpminfo).values(
                 build_id=bid, name=name, version=ver, release=rel, arch=arch,
@@ -214,19 +216,20 @@ def main(argv=None):
                    help="the hub's database for the throughput part (PostgreSQL: "
                         "127.0.0.1:5432, user postgres)")
     p.add_argument("--throughput-only", action="store_true", help="skip the repo part")
+    p.add_argument("--repo-only", action="store_true", help="skip the throughput part")
     args = p.parse_args(argv)
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench-tasks-")
     cache = os.path.join(ROOT, ".cache", "bench-tasks")
     os.makedirs(cache, exist_ok=True)
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     rates = {}
-    for backend in backends:
+    for backend in ([] if args.repo_only else backends):
         for n in (1, 4):
             rates[backend, n] = statistics.median(throughput(n, args.tasks, workdir, backend)
                                                   for _ in range(args.runs))
     print("| measure | ours | peer | ratio |")
     print("|---|---|---|---|")
-    for backend in backends:
+    for backend in ([] if args.repo_only else backends):
         print("| task throughput, %d sleep-0 tasks, %s: 4 builders vs 1 (tasks/s) "
               "| %.1f | %.1f | %.2f |" % (args.tasks, backend, rates[backend, 4],
                                           rates[backend, 1],

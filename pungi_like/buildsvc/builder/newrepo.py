@@ -232,8 +232,24 @@ def _write_origins(arch_dir, origins):
     return path
 
 
+def _createrepo_maybe_update(arch_dir, groupfile, log_path, old_dir):
+    pkglist = os.path.join(arch_dir, "pkglist")
+    if old_dir and os.path.isfile(os.path.join(old_dir, "repodata", "repomd.xml")):
+        try:
+            createrepo(arch_dir, pkglist=pkglist, groupfile=groupfile, update=True,
+                       update_md_path=old_dir, log_path=log_path)
+            return
+        except Exception as exc:  # any failure: the scratch run below decides
+            if log_path:
+                with open(log_path, "a", encoding="utf-8") as fh:
+                    fh.write(f"# --update from {old_dir} failed ({exc}); from scratch\n")
+            shutil.rmtree(os.path.join(arch_dir, "repodata"), ignore_errors=True)
+            shutil.rmtree(os.path.join(arch_dir, ".repodata"), ignore_errors=True)
+    createrepo(arch_dir, pkglist=pkglist, groupfile=groupfile, update=False, log_path=log_path)
+
+
 def generate_repo(outdir, rpm_paths_by_arch, *, arches, comps_xml=None, external_repos=(),
-                  blocked=(), topdir=None, log_path=None, cache_dir=None):
+                  blocked=(), topdir=None, log_path=None, cache_dir=None, update_from=None):
     """Write ``<outdir>/<arch>/repodata`` for each of ``arches``.
 
     ``rpm_paths_by_arch``: {arch: [rpm paths]}; ``noarch`` packages (key ``noarch``) go into
@@ -242,7 +258,11 @@ def generate_repo(outdir, rpm_paths_by_arch, *, arches, comps_xml=None, external
     ``blocked``: package names blocked in the tag.  Returns {arch: {"repodir", "packages",
     "internal", "external" ({url: kept}), "dropped", "seconds"}}.  ``cache_dir``: where the
     repodata of http(s) external repos is fetched to (default: ``<outdir>/.extrepos``, removed
-    afterwards).
+    afterwards).  ``update_from``: {arch: directory holding the previous repo's ``repodata/``}:
+    createrepo_c takes the records of unchanged packages from there (``--update``, as kojid's
+    ``createrepo_update``; a record is reused only when the package's href, size and mtime
+    match, so the repodata is the same); if that run fails (say the old repo was deleted
+    meanwhile) it runs again from scratch.  Not used with external repos (merged in Python).
     """
     outdir = os.path.abspath(outdir)
     os.makedirs(outdir, exist_ok=True)
@@ -289,8 +309,8 @@ def generate_repo(outdir, rpm_paths_by_arch, *, arches, comps_xml=None, external
         info = {"repodir": arch_dir, "internal": len(hrefs), "external": {}, "dropped": {}}
         if not externals:
             if hrefs:
-                createrepo(arch_dir, pkglist=os.path.join(arch_dir, "pkglist"),
-                           groupfile=groupfile, update=False, log_path=log_path)
+                _createrepo_maybe_update(arch_dir, groupfile, log_path,
+                                         (update_from or {}).get(arch))
             else:
                 _write_repodata(arch_dir, [], groupfile, log_path)
             info["packages"] = len(hrefs)

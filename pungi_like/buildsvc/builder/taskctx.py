@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -23,8 +25,12 @@ from ..pathinfo import PathInfo, component, safe_join
 class TaskContext:
     """Everything a handler needs; see doc/builder-tasks.md ("Task handlers")."""
 
-    #: Seconds between ``host.taskWait`` polls while waiting for subtasks.
+    #: Seconds between ``host.taskWait`` polls while waiting for subtasks, in a process that
+    #: the daemon cannot wake (no SIGUSR2 handler: not forked by the TaskManager).
     wait_poll = 0.5
+    #: In a task process of the daemon: the longest wait for its wake-up (SIGUSR2, sent when
+    #: ``host.getHostTasks`` alerts that an awaited child finished) before polling anyway.
+    wake_timeout = 2.0
     #: the builder's own allowed_scms rules (builder.conf); None: only the hub's check applies
     allowed_scms = None
 
@@ -119,6 +125,23 @@ class TaskContext:
         self.session.host.taskSetWait(self.task_id, ids)
         deadline = time.monotonic() + timeout if timeout else None
         finished = []
+        # kojid's wait: the daemon sends SIGUSR2 when a child finishes (getHostTasks' alert).
+        # SIGUSR2 is blocked while waiting, so one sent between taskWait and the sleep stays
+        # pending and ends the sleep at once instead of being lost.
+        wakeable = threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGUSR2) not in (signal.SIG_DFL, signal.SIG_IGN, None)
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2]) if wakeable \
+            else None
+        try:
+            finished = self._wait_loop(ids, all, failany, canfail, deadline, wakeable)
+        finally:
+            if old_mask is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        want = ids if (all and ids is not None) else (None if all else finished)
+        results = self.session.host.taskWaitResults(self.task_id, want, canfail=canfail)
+        return {tid: res for tid, res in results}
+
+    def _wait_loop(self, ids, all, failany, canfail, deadline, wakeable):
         while True:
             finished, unfinished = self.session.host.taskWait(self.task_id)
             if failany:
@@ -131,14 +154,18 @@ class TaskContext:
                         self.session.cancelTaskChildren(self.task_id)
                         self.session.getTaskResult(tid)  # raises the child's fault
             if not unfinished or (finished and not all):
-                break
-            if deadline and time.monotonic() > deadline:
+                return finished
+            now = time.monotonic()
+            if deadline and now > deadline:
                 raise koji.GenericError("Timed out waiting for subtasks of task %d"
                                         % self.task_id)
-            time.sleep(self.wait_poll)
-        want = ids if (all and ids is not None) else (None if all else finished)
-        results = self.session.host.taskWaitResults(self.task_id, want, canfail=canfail)
-        return {tid: res for tid, res in results}
+            if wakeable:
+                pause = self.wake_timeout
+                if deadline:
+                    pause = max(0.01, min(pause, deadline - now))
+                signal.sigtimedwait([signal.SIGUSR2], pause)
+            else:
+                time.sleep(self.wait_poll)
 
     # --- files of the hub ------------------------------------------------------------------
 

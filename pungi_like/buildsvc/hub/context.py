@@ -27,11 +27,13 @@ class _Context(threading.local):
     method = None
     _event_id = None
     _perms = None
+    made_event = False  # the call created an event (wrote history): set by event_id()
 
     def reset(self):
         self.conn = self.session = self.user = self.environ = self.method = None
         self._event_id = None
         self._perms = None
+        self.made_event = False
 
 
 context = _Context()
@@ -43,6 +45,7 @@ def event_id() -> int:
         now = time.time()
         res = context.conn.execute(insert(s.events).values(ts=now).returning(s.events.c.id))
         context._event_id = res.scalar_one()
+        context.made_event = True
     return context._event_id
 
 

@@ -18,7 +18,7 @@ import koji
 import koji.xmlrpcplus
 
 from ..db import is_race_error
-from . import auth, faults, marshal
+from . import auth, faults, marshal, scheduler
 from .context import context, new_event
 from .registry import METHODS
 
@@ -144,6 +144,9 @@ def handle_xmlrpc(hub, environ, body: bytes) -> bytes:
                     result = _multicall(args[0], retry_races=may_retry)
                 else:
                     result = call_method(name, args, kwargs)
+            if context.made_event:
+                # committed: the next builder poll checks the automatic repos at once
+                scheduler.note_change(hub)
             return encode_result(result)
         except Exception as exc:
             if may_retry and is_race_error(exc):

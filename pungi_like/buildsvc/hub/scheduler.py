@@ -87,14 +87,34 @@ def write_settings(topdir, **values):
     update_settings(topdir, SETTINGS_NAME, values)
 
 
+def note_change(hub):
+    """A call that wrote an event (a tag change among others) has committed: the next
+    :func:`maybe_maintain` looks for changed automatic tags at once instead of waiting for
+    ``run_interval`` (the check is cheap and finds nothing when the change touched no tag)."""
+    hub._repo_check_due = True
+
+
 def maybe_maintain():
-    """Run :func:`maintain` if ``run_interval`` has passed since the last run."""
-    key = id(context.hub)
+    """Run :func:`maintain` if ``run_interval`` has passed since the last run; else, when a
+    change was committed since the last check (:func:`note_change`), only
+    :func:`auto_requests`. Returns True when :func:`maintain` ran."""
+    hub = context.hub
+    key = id(hub)
     now = time.monotonic()
     with _lock:
-        if now - _last_run.get(key, -1e9) < float(settings()["run_interval"]):
-            return False
-        _last_run[key] = now
+        due = getattr(hub, "_repo_check_due", False)
+        hub._repo_check_due = False
+        run = now - _last_run.get(key, -1e9) >= float(settings()["run_interval"])
+        if run:
+            _last_run[key] = now
+    if not run:
+        if due and settings()["auto_repos"]:
+            try:
+                with context.conn.begin_nested():
+                    auto_requests()
+            except Exception:  # housekeeping must never fail a builder's poll
+                log.exception("automatic repo check failed")
+        return False
     try:
         with context.conn.begin_nested():
             maintain()

@@ -115,3 +115,70 @@ def test_parent_tag_change_regenerates_child_build_tag(qhub, demo_rpms):
                                                 koji.REPO_STATES["DELETED"])
     owner = s.getTaskInfo(repo["task_id"])["owner"]
     assert s.getUser(owner)["name"] == "kojira"
+
+
+def _wait_repo_after(s, tag, event, timeout=120):
+    deadline = time.monotonic() + timeout
+    while True:
+        repo = s.getRepo(tag)
+        if repo and repo["create_event"] >= event:
+            return repo
+        assert time.monotonic() < deadline, "no repo of %s at event %s" % (tag, event)
+        time.sleep(0.2)
+
+
+def _decompressed(repodir, kind):
+    import glob
+    import gzip
+
+    (path,) = glob.glob(os.path.join(repodir, "repodata", "*-%s.xml.gz" % kind))
+    with gzip.open(path) as f:
+        return f.read()
+
+
+def test_tag_change_repo_at_next_poll_and_createrepo_update(tmp_path, task_pki, demo_rpms):
+    """A committed tag change is looked at on the next builder poll, not after the scheduler's
+    interval (an hour here, so only that path can make the repos in time); the createrepo child
+    reuses the previous repo's records (createrepo_c --update) and writes the same repodata as
+    createrepo_c from scratch."""
+    import subprocess
+
+    from tests.integration.tasks.conftest import start_queue_hub, stop_queue_hub
+
+    hub = start_queue_hub(tmp_path, task_pki, "sqlite", host_timeout=600.0, run_interval=3600.0)
+    try:
+        hub.add_builder_hosts(names=("b1",))
+        hub.start_builder("b1")
+        srpms, rpms = demo_rpms
+        hub.koji("add-tag", "fast-build", "--arches", "x86_64")
+        hub.koji("add-tag", "fast-dest")
+        _import(hub, "fast-build", srpms + rpms, ["alpha", "beta"])
+        s = hub.session()
+        s.createBuildTarget("fast", "fast-build", "fast-dest")
+        s.tagBuildBypass("fast-build", "alpha-1.0-1")
+        first = _wait_repo_after(s, "fast-build", s.tagLastChangeEvent("fast-build"))
+        assert _pkglist(hub, "fast-build", first["id"]) == ["alpha-1.0-1.x86_64.rpm"]
+        s.tagBuildBypass("fast-build", "beta-2.0-1")
+        repo = _wait_repo_after(s, "fast-build", s.tagLastChangeEvent("fast-build"))
+        assert repo["id"] > first["id"]
+        arch_dir = os.path.join(hub.topdir, "repos", "fast-build", str(repo["id"]), "x86_64")
+        assert _pkglist(hub, "fast-build", repo["id"]) == ["alpha-1.0-1.x86_64.rpm",
+                                                           "beta-2.0-1.noarch.rpm"]
+        (child,) = s.getTaskChildren(repo["task_id"])
+        log = s.downloadTaskOutput(child["id"], "createrepo.log").decode()
+        old_dir = os.path.join(hub.topdir, "repos", "fast-build", str(first["id"]), "x86_64")
+        assert "--update-md-path=%s" % old_dir in log, log
+        assert "Loaded information about 1 packages" in log, log
+        # the same packages from scratch
+        scratch = tmp_path / "scratch"
+        scratch.mkdir()
+        os.symlink(hub.topdir, scratch / "toplink")
+        with open(os.path.join(arch_dir, "pkglist")) as f:
+            (scratch / "pkglist").write_text(f.read())
+        subprocess.run(["createrepo_c", "--quiet", "--pkglist", str(scratch / "pkglist"),
+                        "--no-database", "--general-compress-type", "gz", str(scratch)],
+                       check=True)
+        for kind in ("primary", "filelists", "other"):
+            assert _decompressed(arch_dir, kind) == _decompressed(str(scratch), kind), kind
+    finally:
+        stop_queue_hub(hub)

@@ -82,13 +82,21 @@ def create_repo(ctx, repo_id, arch, oldrepo=None):
         if er.get("arches") and arch not in er["arches"].split():
             continue
         externals.append((er["url"], er["priority"], er.get("merge_mode") or "koji"))
+    update_from = None
+    if ctx.topdir and isinstance(oldrepo, dict) and oldrepo.get("tag_id") == info["tag_id"] \
+            and isinstance(oldrepo.get("id"), int) and oldrepo["id"] != repo_id:
+        # kojid's createrepo_update: records of unchanged packages come from the tag's
+        # previous repo (on the shared topdir only: nothing is downloaded for it)
+        update_from = {arch: ctx.hub_file("%s/%s/%s" % (
+            os.path.dirname(rel), oldrepo["id"], arch))}
     outdir = os.path.join(ctx.workdir, "repo")
     os.makedirs(os.path.join(ctx.workdir, "logs"), exist_ok=True)
     try:
         result = generate_repo(outdir, {arch: paths}, arches=[arch], comps_xml=comps,
                                external_repos=externals, blocked=blocked, topdir=topdir,
                                log_path=os.path.join(ctx.workdir, "logs", "createrepo.log"),
-                               cache_dir=os.path.join(ctx.workdir, "extrepos"))[arch]
+                               cache_dir=os.path.join(ctx.workdir, "extrepos"),
+                               update_from=update_from)[arch]
     except RepoGenError as exc:
         # an unreachable mirror or bad repodata: the task fails with the message (URL and
         # cause), as kojid's "failed to merge repos"
