@@ -226,12 +226,7 @@ class RpmsRecorder:
                       None if category == "source" else srpm_nevra)
         srpm_key, _ = probe._check_nevra(srpm_nevra)
         rpm_key, _ = probe._check_nevra(rpm_nevra)
-        sigkey = sigkey.lower() if sigkey else None
-        with self._lock:
-            if arch in ("src", "nosrc"):
-                self._src_pending.append((variant_uid, srpm_key, path, sigkey))
-            else:
-                self._entries[(variant_uid, arch, srpm_key, rpm_key)] = (path, sigkey, category)
+        self._store(variant_uid, arch, srpm_key, rpm_key, path, sigkey, category)
 
     def _add_checked(self, variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey, category):
         if (srpm_nevra and rpm_nevra and not _is_source_nevra(srpm_nevra)
@@ -241,6 +236,9 @@ class RpmsRecorder:
             rpm_nevra = srpm_nevra = srpm_nevra or rpm_nevra
         srpm_key = _nevra_key(nevra_with_epoch(srpm_nevra))
         rpm_key = srpm_key if rpm_nevra == srpm_nevra else _nevra_key(nevra_with_epoch(rpm_nevra))
+        self._store(variant_uid, arch, srpm_key, rpm_key, path, sigkey, category)
+
+    def _store(self, variant_uid, arch, srpm_key, rpm_key, path, sigkey, category):
         sigkey = sigkey.lower() if sigkey else None
         with self._lock:
             if arch in ("src", "nosrc"):
