@@ -147,7 +147,11 @@ class TaskManager(koji.daemon.TaskManager):
     def runTask(self, handler):
         if os.getpid() != self.daemon_pid:   # in the forked task process
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, WAKE_SIGNALS)
             die_with_parent(self.daemon_pid)
+            from .taskctx import TaskContext
+
+            TaskContext.daemon_pid = self.daemon_pid   # subtask() wakes the daemon
         return super().runTask(handler)
 
     def _waitTask(self, task_id, pid=None):
@@ -174,6 +178,18 @@ class TaskManager(koji.daemon.TaskManager):
             fault = xmlrpc.client.Fault(koji.GenericError.faultCode, msg)
             self.session.host.failTask(task_id, koji.xmlrpcplus.dumps(
                 fault, methodresponse=1, allow_none=1))
+
+
+#: what ends the daemon's idle sleep early: one of its task processes ended (its task may have
+#: an alerted parent here, and a slot is free), or one created a subtask (SIGUSR1, from
+#: TaskContext.subtask) that this daemon may be assigned. Blocked in the daemon and taken with
+#: sigtimedwait, so none arriving while it works is lost; the sleep still ends after
+#: ``poll_interval`` as before.
+WAKE_SIGNALS = (signal.SIGCHLD, signal.SIGUSR1)
+
+
+def _idle(seconds):
+    signal.sigtimedwait(WAKE_SIGNALS, seconds)
 
 
 def _no_load():
@@ -259,6 +275,7 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     cycles = 0
     restart = False
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, WAKE_SIGNALS)
     try:
         while True:
             if opts.parent_pid and os.getppid() != opts.parent_pid:
@@ -283,13 +300,14 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
             if max_cycles and cycles >= max_cycles:
                 break
             if not taken:
-                time.sleep(opts.poll_interval)
+                _idle(opts.poll_interval)
     except (_Stop, KeyboardInterrupt, koji.tasks.ServerExit) as exc:
         log.info("stopping (%s)", exc.__class__.__name__ if not isinstance(exc, _Stop)
                  else "signal %s" % exc.args[0])
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         if not restart:
             try:
                 tm.shutdown()

@@ -31,6 +31,9 @@ class TaskContext:
     #: In a task process of the daemon: the longest wait for its wake-up (SIGUSR2, sent when
     #: ``host.getHostTasks`` alerts that an awaited child finished) before polling anyway.
     wake_timeout = 2.0
+    #: set in a task process of our daemon (daemon.TaskManager.runTask): the daemon's pid,
+    #: sent SIGUSR1 after a subtask is created so it polls for it at once
+    daemon_pid = None
     #: the builder's own allowed_scms rules (builder.conf); None: only the hub's check applies
     allowed_scms = None
 
@@ -109,8 +112,14 @@ class TaskContext:
             opts["channel"] = channel
         if priority is not None:
             opts["priority"] = priority
-        return self.session.host.subtask(method=method, arglist=args, parent=self.task_id,
-                                         **opts)
+        task_id = self.session.host.subtask(method=method, arglist=args, parent=self.task_id,
+                                            **opts)
+        if self.daemon_pid:
+            try:
+                os.kill(self.daemon_pid, signal.SIGUSR1)
+            except OSError:
+                pass
+        return task_id
 
     def wait(self, subtask_ids=None, all=True, failany=False, canfail=None, timeout=None):
         """Wait for subtasks (all of them, or the first that finishes); returns {id: result}.
