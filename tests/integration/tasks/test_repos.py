@@ -182,3 +182,26 @@ def test_tag_change_repo_at_next_poll_and_createrepo_update(tmp_path, task_pki, 
             assert _decompressed(arch_dir, kind) == _decompressed(str(scratch), kind), kind
     finally:
         stop_queue_hub(hub)
+
+
+def test_builder_woken_by_its_tasks(sqlite_qhub, demo_rpms):
+    """A builder that polls only every 300 s still runs a newRepo and its createrepo child and
+    wakes the parent at once: a task process that creates a subtask wakes its daemon (SIGUSR1),
+    and so does one that ends (SIGCHLD), so only those wakes can finish the repo in time."""
+    hub = sqlite_qhub
+    hub.add_builder_hosts(names=("b1",))
+    srpms, rpms = demo_rpms
+    hub.koji("add-tag", "slow-build", "--arches", "x86_64")
+    hub.koji("add-tag", "slow-dest")
+    _import(hub, "slow-build", [p for p in srpms + rpms if "alpha" in p], ["alpha"])
+    s = hub.session()
+    s.tagBuildBypass("slow-build", "alpha-1.0-1")
+    s.createBuildTarget("slow", "slow-build", "slow-dest")
+    # its first poll finds the build tag's newRepo task; every later step needs a wake
+    hub.start_builder("b1", extra=("--poll-interval", "300"))
+    repo = _wait_repo_after(s, "slow-build", s.tagLastChangeEvent("slow-build"))
+    assert repo["state"] == koji.REPO_STATES["READY"]
+    assert _pkglist(hub, "slow-build", repo["id"]) == ["alpha-1.0-1.x86_64.rpm"]
+    (child,) = s.getTaskChildren(repo["task_id"])
+    assert child["method"] == "createrepo"
+    assert child["state"] == koji.TASK_STATES["CLOSED"]
