@@ -25,7 +25,8 @@ What this module adds to the engine, and why (doc/builder-tasks.md "On kojid's e
 * the host's ``arches``/``capacity`` from the command line are reported with the check-in;
 * kojid's load-average gate (no new task while the 1-minute load exceeds 4 x CPUs) is off: the
   hub's capacity and MaxJobs limit the work, and on a shared machine the gate would stall every
-  builder at once.
+  builder at once;
+* the idle sleep ends early when a task process ends or creates a subtask (:data:`WAKE_SIGNALS`).
 
 The daemon takes the host's exclusive session at login, so the hub refuses anything an older
 daemon's session (or a stray child of it) still sends.
