@@ -40,8 +40,8 @@ import stat
 from .fileutil import write_atomic
 from .reuse_capture import (Capture, capturing, current, note_journal,  # noqa: F401
                             note_tool_outputs)
-from .reuse_keys import (_stat_id, content_inputs, file_digest, koji_fingerprint,  # noqa: F401
-                         remember, software_digest)
+from .reuse_keys import (_stat_id, content_inputs, file_digest, is_cached,  # noqa: F401
+                         koji_fingerprint, remember, software_digest)
 
 log = logging.getLogger("pungi_like.reuse")
 
@@ -192,9 +192,12 @@ def _hashable(value):
 
 # ---- files ---------------------------------------------------------------------------------
 
-def describe_files(paths, names):
+def describe_files(paths, names, remember_old=None):
     """The record's ``files``: ``{normalised relative path: {sha256, size, names_compose}}``;
-    ``names_compose`` is False, "text" or "binary"."""
+    ``names_compose`` is False, "text" or "binary". ``remember_old``: called once, at the first
+    hard-linked file whose digest this process does not know, to hand over an old record's
+    digests (``ReusePool.remember_digests``; reading the old record costs more than it saves
+    when the files were hashed already, as a gather's links of the package set are)."""
     needles = (names.topdir.encode(), names.compose_id.encode())
     top = os.path.join(names.topdir, "")
     files = {}
@@ -211,6 +214,9 @@ def describe_files(paths, names):
         if rel.startswith(("logs" + os.sep, os.path.join("work", "global", "units") + os.sep)) \
                 or os.path.basename(rel).startswith(".tmp-") or rel in ("STATUS", "COMPOSE_ID"):
             continue
+        if remember_old is not None and st.st_nlink > 1 and not is_cached(st, needles):
+            remember_old()
+            remember_old = None
         digest, found = file_digest(path, needles, st=st)
         mark = False
         if any(found.values()):
@@ -495,7 +501,7 @@ class ReusePool:
         for old in self.by_unit.get(unit_name, ())[:1]:
             try:
                 files = old.data["files"]
-            except (OSError, ValueError, KeyError):
+            except (OSError, ValueError, KeyError, TypeError):
                 continue
             remember((os.path.join(old.topdir, old.names.expand(rel)), entry)
                      for rel, entry in files.items())
@@ -613,11 +619,11 @@ class CannotReuse(Exception):
     """An old unit matched by key but its files no longer verify."""
 
 
-def build_record(compose, unit, capture, images_before, images_after):
+def build_record(compose, unit, capture, images_before, images_after, remember_old=None):
     """The record fields of a finished unit: ``files`` and ``journal``; ``reusable`` False with
-    ``why`` when some value cannot be recorded."""
+    ``why`` when some value cannot be recorded. ``remember_old``: see ``describe_files``."""
     names = Names(compose.topdir, compose.compose_id)
-    files = describe_files(capture.paths(), names)
+    files = describe_files(capture.paths(), names, remember_old)
     journal, why = [], None
     try:
         for op in capture.journal:

@@ -86,6 +86,12 @@ def remember(entries):
         _known.update(found)
 
 
+def is_cached(st, needles=()):
+    """Is the digest of the file with this stat already known to this process?"""
+    with _digest_lock:
+        return (_stat_id(st), tuple(needles)) in _digest_cache
+
+
 def _known_digest(path, st, needles):
     """The recorded digest of ``path`` when an old compose recorded this very file (the same
     device and inode, checked by a stat of the old path, with the same size and mtime: the

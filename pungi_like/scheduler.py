@@ -282,11 +282,6 @@ class Scheduler:
         self.compose.log.info("[%s] started%s", unit.name,
                               f" (log: {os.path.relpath(unit.log_path, self.compose.topdir)})"
                               if unit.log_path else "")
-        if self.reuse_pool is not None:
-            try:
-                self.reuse_pool.remember_digests(unit.name)
-            except Exception as exc:  # noqa: B902 - only costs reading the files again
-                self.compose.log.debug("[%s] old digests not taken: %s", unit.name, exc)
         images_before = reuse.images_state(self.compose)
         try:
             with reuse.capturing(self.compose.topdir) as capture:
@@ -297,13 +292,27 @@ class Scheduler:
         recording = time.time()
         try:
             images_after = reuse.images_state(self.compose)
-            info = reuse.build_record(self.compose, unit, capture, images_before, images_after)
+            info = reuse.build_record(self.compose, unit, capture, images_before, images_after,
+                                      self._remember_old(unit))
             info["record_seconds"] = round(time.time() - recording, 3)
         except Exception as exc:  # noqa: B902 - a record that cannot be made only costs reuse
             self.compose.log.warning("[%s] no reuse record: %s", unit.name, exc)
             info = {"files": {}, "journal": [], "reusable": False, "why_not": str(exc)}
         info["key"] = (key, upstream)
         return unit, start, time.time(), outputs, None, info
+
+    def _remember_old(self, unit):
+        """For ``build_record``: hands the old record's digests of ``unit`` over when asked."""
+        pool = self.reuse_pool
+        if pool is None:
+            return None
+
+        def remember():
+            try:
+                pool.remember_digests(unit.name)
+            except Exception as exc:  # noqa: B902 - only costs reading the files again
+                self.compose.log.debug("[%s] old digests not taken: %s", unit.name, exc)
+        return remember
 
     def _try_reuse(self, unit, key, upstream):
         """(outputs, info) of a finished unit with this key whose files verify, or None."""

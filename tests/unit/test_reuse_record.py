@@ -147,3 +147,22 @@ def test_describe_files_skips_links_and_missing_files(tmp_path):
                                   str(top / "compose" / "." / "a.txt")], names)
     assert list(files) == ["compose/a.txt"]
     assert files["compose/a.txt"]["size"] == 2
+
+
+def test_old_digests_are_asked_for_once_and_only_for_unknown_hard_links(tmp_path):
+    names = reuse.Names(str(tmp_path / "T-1-20260101.n.0"), "T-1-20260101.n.0")
+    top = tmp_path / "T-1-20260101.n.0"
+    (top / "work").mkdir(parents=True)
+    (tmp_path / "outside.rpm").write_bytes(b"one")
+    (tmp_path / "outside2.rpm").write_bytes(b"two")
+    os.link(tmp_path / "outside.rpm", top / "work" / "a.rpm")
+    os.link(tmp_path / "outside2.rpm", top / "work" / "b.rpm")
+    (top / "work" / "plain.txt").write_text("x")
+    asked = []
+    reuse.describe_files([str(top / "work" / "plain.txt")], names, lambda: asked.append(1))
+    assert asked == []   # not a hard link
+    reuse.describe_files([str(top / "work" / n) for n in ("a.rpm", "b.rpm")], names,
+                         lambda: asked.append(1))
+    assert asked == [1]  # once for the unit
+    reuse.describe_files([str(top / "work" / "a.rpm")], names, lambda: asked.append(2))
+    assert asked == [1]  # its digest is known now
