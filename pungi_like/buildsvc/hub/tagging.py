@@ -114,7 +114,7 @@ def tag_build(tag_id, build_id, force=False, fromtag_id=None, by_user=None):
 
 @export
 def tagBuild(tag, build, force=False, fromtag=None):
-    """Check, then create a ``tagBuild`` task (run by the hub itself); returns the task id."""
+    """Check, then create a ``tagBuild`` task for a builder; returns the task id."""
     assert_login()
     tag_row = get_tag_row(tag, strict=True)
     build_row = get_build_row(build, strict=True)
@@ -128,7 +128,11 @@ def tagBuild(tag, build, force=False, fromtag=None):
     args = [tag_row["id"], build_row["id"], bool(force),
             fromtag_row["id"] if fromtag_row else None]
     task_id = make_task("tagBuild", args, priority=10)
-    run_in_hub(task_id, lambda: tag_build(*args))
+    from .scheduler import settings
+
+    if settings()["tag_tasks_in_hub"]:
+        run_in_hub(task_id, lambda: tag_build(*args))
+    # else, as in Koji, a builder runs it (host.tagBuild, history by the task's owner)
     return task_id
 
 
