@@ -62,6 +62,14 @@ def migrate(engine, target: str | int = "head") -> int:
     target = "%04d" % target if isinstance(target, int) else target
     with engine.begin() as conn:
         version = current_version(conn)
+        if version > LATEST_VERSION:
+            # made by a newer release: Alembic would only say it cannot find the revision
+            from pungi_like.errors import HubError
+
+            raise HubError(
+                "the database has schema version %d, newer than this release knows (%d); "
+                "run a release that has it, or a database made by this one"
+                % (version, LATEST_VERSION))
         if version and not inspect(conn).has_table("alembic_version"):
             command.stamp(_config(conn), "%04d" % version)
         command.upgrade(_config(conn), target)

@@ -203,3 +203,29 @@ def test_embedded_service_of_an_older_release_is_migrated_when_it_starts(tmp_pat
         assert svc.session().getAPIVersion() >= 1
         assert svc.session().scheduler.getTaskRuns() == []
     engine.dispose()
+
+
+def test_database_of_a_newer_release_is_refused_with_a_clear_error(tmp_path):
+    """A database whose schema version this release does not know (made by a newer release)
+    is refused by name and number, not with Alembic's "Can't locate revision"; it is left as
+    it was."""
+    from pungi_like.buildsvc.db import LATEST_VERSION, current_version, migrate
+    from pungi_like.buildsvc.db import schema as s
+    from pungi_like.errors import HubError
+
+    engine = _engine("sqlite:///%s" % (tmp_path / "newer.sqlite3"))
+    try:
+        assert migrate(engine) == LATEST_VERSION
+        newer = LATEST_VERSION + 1
+        with engine.begin() as conn:   # what a newer release's migration would have left
+            conn.execute(s.schema_version.insert().values(version=newer, applied_ts=time.time()))
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '%04d'" % newer)
+        with pytest.raises(HubError) as err:
+            migrate(engine)
+        assert str(err.value) == (
+            "the database has schema version %d, newer than this release knows (%d); run a "
+            "release that has it, or a database made by this one" % (newer, LATEST_VERSION))
+        with engine.connect() as conn:
+            assert current_version(conn) == newer
+    finally:
+        engine.dispose()
