@@ -17,13 +17,13 @@ pytestmark = pytest.mark.unit
 def test_hand_over_round_trips_into_another_compose(tmp_path):
     old = reuse.Names(str(tmp_path / "a" / "T-1-20260101.n.0"), "T-1-20260101.n.0")
     new = reuse.Names(str(tmp_path / "b" / "T-1-20260102.n.3"), "T-1-20260102.n.3")
-    header = RpmHeader(path=old.topdir + "/work/global/download/x-1-1.noarch.rpm", name="x",
+    header = RpmHeader(path=os.path.join(old.topdir, "work", "global", "download", "x-1-1.noarch.rpm"), name="x",
                        epoch=0, version="1", release="1", arch="noarch", sourcerpm="x-1-1.src.rpm",
                        excludearch=["s390x"])
     pkg = GatheredPackage("x", 0, "1", "1", "noarch", header.path, "x-1-1.src.rpm", "pkgset",
                           flags={"input", "dep"})
-    value = {("pkgset", "x86_64"): PackageSet("x86_64", old.topdir + "/work/x86_64/repo",
-                                              old.topdir + "/work/global/download",
+    value = {("pkgset", "x86_64"): PackageSet("x86_64", os.path.join(old.topdir, "work", "x86_64", "repo"),
+                                              os.path.join(old.topdir, "work", "global", "download"),
                                               {"x-1-1.noarch.rpm": header}),
              "gather": GatherResult(binary={"x-0:1-1.noarch": pkg}, broken_deps=[("a", "b")])}
     data = reuse.encode(value, old)
@@ -31,8 +31,8 @@ def test_hand_over_round_trips_into_another_compose(tmp_path):
     assert old.topdir not in text and "T-1-20260101.n.0" not in text
     back = reuse.decode(data, new)
     pkgset = back[("pkgset", "x86_64")]
-    assert pkgset.repo_path == new.topdir + "/work/x86_64/repo"
-    assert pkgset.packages["x-1-1.noarch.rpm"].path.startswith(new.topdir + "/work/global/")
+    assert pkgset.repo_path == os.path.join(new.topdir, "work", "x86_64", "repo")
+    assert pkgset.packages["x-1-1.noarch.rpm"].path.startswith(os.path.join(new.topdir, "work", "global", ""))
     assert pkgset.packages["x-1-1.noarch.rpm"].excludearch == ["s390x"]
     gathered = back["gather"].binary["x-0:1-1.noarch"]
     assert gathered.flags == {"input", "dep"} and back["gather"].broken_deps == [("a", "b")]
