@@ -80,14 +80,18 @@ def getBuildNotifications(userID=None):
     return _rows(select(*_N_COLS).where(N.c.user_id == _user_id(userID)).order_by(N.c.id))
 
 
+def _one(table, cols, id, strict, what):
+    id = as_int(id, "id")
+    rows = _rows(select(*cols).where(table.c.id == id))
+    if not rows and strict:
+        raise koji.GenericError("No %s with ID %i found" % (what, id))
+    return rows[0] if rows else None
+
+
 @read_only
 def getBuildNotification(id, strict=False):
     """One notification by id (None, or a fault with ``strict``)."""
-    id = as_int(id, "id")
-    rows = _rows(select(*_N_COLS).where(N.c.id == id))
-    if not rows and strict:
-        raise koji.GenericError("No notification with ID %i found" % id)
-    return rows[0] if rows else None
+    return _one(N, _N_COLS, id, strict, "notification")
 
 
 @read_only
@@ -98,11 +102,8 @@ def getBuildNotificationBlocks(userID=None):
 
 @read_only
 def getBuildNotificationBlock(id, strict=False):
-    id = as_int(id, "id")
-    rows = _rows(select(*_B_COLS).where(B.c.id == id))
-    if not rows and strict:
-        raise koji.GenericError("No notification block with ID %i found" % id)
-    return rows[0] if rows else None
+    """One notification block by id (None, or a fault with ``strict``)."""
+    return _one(B, _B_COLS, id, strict, "notification block")
 
 
 def _exists(user_id, package_id, tag_id, success_only, exclude=None):

@@ -109,18 +109,19 @@ def maybe_maintain():
             _last_run[key] = now
     if not run:
         if due and settings()["auto_repos"]:
-            try:
-                with context.conn.begin_nested():
-                    auto_requests()
-            except Exception:  # housekeeping must never fail a builder's poll
-                log.exception("automatic repo check failed")
+            _housekeep(auto_requests, "automatic repo check failed")
         return False
+    _housekeep(maintain, "queue housekeeping failed")
+    return True
+
+
+def _housekeep(work, failure):
+    """Run ``work`` in a savepoint; housekeeping must never fail a builder's poll."""
     try:
         with context.conn.begin_nested():
-            maintain()
-    except Exception:  # housekeeping must never fail a builder's poll
-        log.exception("queue housekeeping failed")
-    return True
+            work()
+    except Exception:
+        log.exception(failure)
 
 
 def assign():
