@@ -28,22 +28,37 @@ import threading
 import time
 import uuid
 
-import koji
-
 from .errors import HubError
 from .fileutil import link_file
 
 log = logging.getLogger("pungi_like.kojiclient")
 
-#: Task states after which a task never changes again.
-FINISHED_STATES = {koji.TASK_STATES[s] for s in ("CLOSED", "CANCELED", "FAILED")}
 
-try:  # requests is koji's own transport, so it is always there with koji
-    from requests.exceptions import ConnectionError as _ReqConnError
-    from requests.exceptions import Timeout as _ReqTimeout
-    CONNECTION_ERRORS = (_ReqConnError, _ReqTimeout, ConnectionError, koji.ServerOffline)
-except ImportError:  # pragma: no cover
-    CONNECTION_ERRORS = (ConnectionError, koji.ServerOffline)
+class _LazyKoji:
+    """The ``koji`` module, imported at its first use: with ``rpm`` and ``requests`` it takes
+    0.25 s, which a compose without a build service (and every no-op re-run) never needs."""
+
+    def __getattr__(self, name):
+        import koji as module
+
+        return getattr(module, name)
+
+
+koji = _LazyKoji()
+
+#: Task states after which a task never changes again (koji.TASK_STATES CLOSED, CANCELED,
+#: FAILED; tests/unit/test_kojiclient_lazy.py checks them against koji's own)
+FINISHED_STATES = frozenset({2, 3, 5})
+
+
+def connection_errors():
+    """What a lost connection to the hub raises (for ``except``: evaluated only then)."""
+    try:  # requests is koji's own transport, so it is always there with koji
+        from requests.exceptions import ConnectionError as _ReqConnError
+        from requests.exceptions import Timeout as _ReqTimeout
+        return (_ReqConnError, _ReqTimeout, ConnectionError, koji.ServerOffline)
+    except ImportError:  # pragma: no cover
+        return (ConnectionError, koji.ServerOffline)
 
 
 def read_profile(profile, config_path=None):
@@ -202,7 +217,7 @@ class KojiWrapper:
         for attempt in range(1, attempts + 1):
             try:
                 return getattr(self.session, method)(*args, **kwargs)
-            except CONNECTION_ERRORS as exc:
+            except connection_errors() as exc:
                 if attempt == attempts:
                     raise HubError(f"{self.server}: {method} failed after {attempts} attempts: "
                                    f"{exc}") from None
@@ -400,7 +415,7 @@ class KojiWrapper:
             try:
                 resp = self._http_session().head(location, timeout=60, verify=self._verify)
                 return resp.status_code == 200
-            except CONNECTION_ERRORS as exc:
+            except connection_errors() as exc:
                 if attempt == 2:
                     raise HubError(f"cannot reach {location}: {exc}") from None
                 time.sleep(1)
@@ -428,7 +443,7 @@ class KojiWrapper:
                 os.chmod(tmp, 0o644)
                 os.replace(tmp, target)
                 return target
-            except CONNECTION_ERRORS as exc:
+            except connection_errors() as exc:
                 if attempt == 3:
                     raise HubError(f"cannot download {source}: {exc}") from None
                 time.sleep(attempt)
