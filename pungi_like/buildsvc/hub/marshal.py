@@ -9,6 +9,7 @@ Its output is plain XML-RPC that any client parses (``<nil/>`` for None, ``<i8>`
 
 from __future__ import annotations
 
+import operator
 import re
 
 import koji
@@ -84,12 +85,78 @@ def _float(v):
 _SCALARS = {str: _str, int: _int, bool: _bool, type(None): _none, float: _float}
 
 
+#: (keys, value types) of a dict -> its row template (:func:`_row_template`), or None for a
+#: shape the template cannot write; bounded like _MEMBERS
+_ROWS = {}
+_ROWS_MAX = 4096
+
+#: value text of each scalar type in a row template: (format, is the value formatted)
+_SLOTS = {str: ("<value>%s</value>", True), int: ("<value><int>%d</int></value>", True),
+          bool: ("<value><boolean>%d</boolean></value>", True), type(None): (_NIL, False),
+          float: ("<value><double>%r</double></value>", True)}
+
+
+def _getter(idx):
+    """A function returning the values at ``idx`` of a tuple, always as a tuple."""
+    if not idx:
+        return lambda vals: ()
+    if len(idx) == 1:
+        i = idx[0]
+        return lambda vals: (vals[i],)
+    return operator.itemgetter(*idx)
+
+
+def _row_template(keys, types):
+    """(format string, getter of the formatted values, getter of the ints, getter of the
+    strings) writing a whole struct of these keys and value types in one ``%``, or None."""
+    if any(type(k) is not str for k in keys) or any(t not in _SLOTS for t in types):
+        return None
+    parts, fmt_idx, int_idx, str_idx = ["<value><struct>"], [], [], []
+    for i, (k, t) in enumerate(zip(keys, types)):
+        slot, formatted = _SLOTS[t]
+        parts.append(_member(k).replace("%", "%%") + slot + "</member>")
+        if formatted:
+            fmt_idx.append(i)
+        if t is int:
+            int_idx.append(i)
+        elif t is str:
+            str_idx.append(i)
+    parts.append("</struct></value>")
+    return "".join(parts), _getter(fmt_idx), _getter(int_idx), _getter(str_idx)
+
+
+def _dump_row(value, out):
+    """Write the dict ``value`` with a cached template of its shape (the rows of a big answer
+    share a few shapes); False when it needs the general path: a shape with other value types,
+    an int beyond 32 bits (``<i8>``) or a string that needs escaping or checking."""
+    vals = tuple(value.values())
+    shape = (tuple(value), tuple(map(type, vals)))
+    tmpl = _ROWS.get(shape, False)
+    if tmpl is False:
+        tmpl = _row_template(*shape)
+        if len(_ROWS) < _ROWS_MAX:
+            _ROWS[shape] = tmpl
+    if tmpl is None:
+        return False
+    fmt, formatted, ints, strs = tmpl
+    nums = ints(vals)
+    if nums and (min(nums) < -_INT32 or max(nums) >= _INT32):
+        return False
+    text = "".join(strs(vals))
+    if "&" in text or "<" in text or ">" in text or not text.isprintable():
+        return False
+    out.append(fmt % formatted(vals))
+    return True
+
+
 def _dump(value, out):
     t = type(value)
     scalar = _SCALARS.get(t)
     if scalar is not None:
         out.append(scalar(value))
     elif t is dict:
+        if _dump_row(value, out):
+            return
         append = out.append
         append("<value><struct>")
         for k, v in value.items():
@@ -104,7 +171,8 @@ def _dump(value, out):
     elif t is list or t is tuple:
         out.append("<value><array><data>")
         for v in value:
-            _dump(v, out)
+            if type(v) is not dict or not _dump_row(v, out):
+                _dump(v, out)
         out.append("</data></array></value>")
     else:
         raise _Unsupported()
