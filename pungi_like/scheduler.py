@@ -6,6 +6,10 @@ after every image unit, including the failed ones).
 
 Pungi runs phases behind fixed barriers (every ISO waits for every variant's gather). Here a unit
 starts as soon as the units it needs are done, so the work of one variant overlaps another's.
+When more units are ready than there are free workers, the one heading the longest remaining
+chain goes first (``Scheduler.rank``: estimated unit costs summed along the path to the last
+unit), so that a source tree's short units do not hold both cores while the binary tree's
+createrepo and ISO, on the compose's critical path, wait.
 
 A unit's failure is handled by the compose's failure model:
 - a unit whose deliverable is failable: recorded in deliverables.json, its dependents are skipped,
@@ -15,7 +19,11 @@ A unit's failure is handled by the compose's failure model:
 
 Each unit's start, end, result and log path go to ``logs/global/timeline.json`` (rewritten
 atomically after every unit, so it is there even after a kill), and each finished unit records a
-hash of its inputs with its outputs in ``work/global/units/<name>.json``.
+hash of its inputs with its outputs in ``work/global/units/<name>.json``. These files are written
+by one writer thread, in the order the units ended, while the next units already run (a package
+set's record data runs to megabytes of JSON, which held the next unit back by a tenth of a
+second); ``run`` returns once they are all on disk. A kill can lose the records of the units that
+ended last: ``--resume`` runs those again.
 
 Reuse (``pungi_like.reuse``): a unit's key hashes its declared inputs and the output hashes of
 the units it needs or follows, with the compose's directory and id replaced by placeholders.
@@ -64,6 +72,28 @@ class Unit:
             self.phase = self.name.split(".", 1)[0]
         self.needs = tuple(self.needs)
         self.after = tuple(self.after)
+
+
+# Estimated seconds of one unit of each phase, for ordering ready units only (never for
+# correctness): the units of a 10,000-RPM compose on an idle 2-core machine (doc/performance.md),
+# rounded; image builds and boot tests take minutes. A source tree's units (arch "src") handle one
+# package per source RPM, a fraction of a binary tree's.
+PHASE_WEIGHTS = {"init": 0.1, "pkgset": 1.0, "gather": 1.5, "createrepo": 1.0,
+                 "extra_files": 0.1, "buildinstall": 30.0, "createiso": 1.5, "extra_isos": 1.5,
+                 "liveimages": 30.0, "live_media": 30.0, "image_build": 30.0,
+                 "imagechecksum": 0.2, "metadata": 0.2, "test": 0.1}
+SOURCE_WEIGHT = 0.2
+
+
+def unit_weight(unit):
+    """The estimated cost of ``unit`` (``PHASE_WEIGHTS``; 1.0 for a phase not listed there,
+    boot tests as image builds)."""
+    weight = PHASE_WEIGHTS.get(unit.phase, 1.0)
+    if unit.phase == "test" and unit.name.startswith("test.boot."):
+        weight = 30.0
+    if unit.arch == "src":
+        weight *= SOURCE_WEIGHT
+    return weight
 
 
 class SchedulerError(PungiLikeError):
@@ -127,6 +157,9 @@ class Scheduler:
         self.order = {name: self._resolve(unit, unit.after, strict=False)
                       for name, unit in self.units.items()}
         self._check_cycles()
+        self.rank = self._ranks()
+        # ready units are taken in this order: the longest remaining chain first
+        self.priority = sorted(self.units, key=lambda n: (-self.rank[n][0], -self.rank[n][1], n))
         self.state = {name: "pending" for name in self.units}
         self.timeline = []
         self.timeline_lock = threading.Lock()
@@ -139,6 +172,8 @@ class Scheduler:
         self.output_hashes = {}
         self.reuse_pool = None  # a reuse.ReusePool when old composes (or resume) are in use
         self.names = reuse.Names(compose.topdir, compose.compose_id)
+        self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="record")
+        self._writes = []
 
     # ---- graph ----------------------------------------------------------------------------
     def _resolve(self, unit, needs, strict=True):
@@ -170,6 +205,30 @@ class Scheduler:
 
         for name in sorted(self.units):
             visit(name, [])
+
+    def _ranks(self):
+        """``{name: (cost, count)}``: the estimated cost of the costliest chain from the unit to
+        a last unit (its own included; a chain follows ``needs`` and ``after`` forward) and how
+        many units come after it in any chain (the tie-breaker)."""
+        followers = {name: set() for name in self.units}
+        for name in self.units:
+            for dep in self.deps[name] | self.order[name]:
+                followers[dep].add(name)
+        ranks, below = {}, {}
+
+        def visit(name):
+            if name in ranks:
+                return
+            for child in followers[name]:
+                visit(child)
+            kids = followers[name]
+            below[name] = set(kids).union(*(below[k] for k in kids)) if kids else set()
+            ranks[name] = (unit_weight(self.units[name])
+                           + max((ranks[k][0] for k in kids), default=0.0), len(below[name]))
+
+        for name in sorted(self.units):
+            visit(name)
+        return ranks
 
     # ---- bookkeeping ----------------------------------------------------------------------
     def unit_key(self, unit):
@@ -206,28 +265,25 @@ class Scheduler:
             self.timeline.append(entry)
             # rewritten after every unit; a run (--resume too) starts it anew, so a machine
             # crash loses nothing that an fsync per unit would keep
-            write_json_atomic(self.compose.paths.timeline_file(), {
+            timeline = {
                 "compose_id": self.compose.compose_id,
                 "max_workers": self.max_workers,
                 "units": sorted(self.timeline, key=lambda e: (e["start"], e["unit"])),
-            }, fsync=False)
+            }
+        self._write_later(write_json_atomic, self.compose.paths.timeline_file(), timeline,
+                          fsync=False)
         if result == "ok":
             # the key of a unit's result: its own declared inputs plus the results of the units
             # it needed, so a change anywhere upstream changes every hash downstream
             key, upstream = info.get("key") or self.unit_key(unit)
-            outputs = json.loads(json.dumps(outputs or {}, default=str))
             files = info.get("files", {})
-            # what downstream units see of this one: its outputs, its files and what it handed
-            # over; a unit whose hand-over could not be recorded passes its key on instead,
-            # so that everything after it runs again when its inputs change
-            recorded = info.get("reusable") or unit.name in reuse.NEVER_REUSED
             if info.get("output_hash"):   # a reused unit: the same result as recorded
+                outputs = json.loads(json.dumps(outputs or {}, default=str))
                 self.output_hashes[unit.name] = info["output_hash"]
             else:
-                self.output_hashes[unit.name] = reuse.digest_text(self.names.norm(json.dumps(
-                    {"key": None if recorded else key, "outputs": outputs,
-                     "files": reuse.chain_digests(files), "journal": info.get("journal", [])},
-                    sort_keys=True, default=str)))
+                # computed by the unit's worker thread when it ended (``_run_unit``)
+                outputs, self.output_hashes[unit.name] = info.get("hand_over") or \
+                    self._hand_over(unit, key, outputs, info)
             record = {
                 "unit": unit.name,
                 "inputs_hash": key,
@@ -244,16 +300,43 @@ class Scheduler:
                 record["why_not"] = info["why_not"]
             if info.get("reused_from"):
                 record["reused_from"] = info["reused_from"]
-            data = reuse.data_path(self.compose.topdir, unit.name)
-            if info.get("data_from"):
-                if os.path.abspath(info["data_from"]) != os.path.abspath(data):
-                    reuse.place_file(info["data_from"], data)
-            elif record["reusable"]:
-                # compact: a package set's data holds thousands of files and headers
-                write_atomic(data, json.dumps({"files": files, "journal": info.get("journal", [])},
-                                              default=str, separators=(",", ":")) + "\n")
-            path = os.path.join(self.compose.paths.units_dir(), unit.name + ".json")
-            write_json_atomic(path, json.loads(json.dumps(record, default=str)))
+            self._write_later(self._write_record, unit.name, record, info, files)
+
+    def _hand_over(self, unit, key, outputs, info):
+        """(outputs as JSON values, output hash) of a unit that ran: what downstream units see
+        of it (its outputs, its files and what it handed over); a unit whose hand-over could
+        not be recorded passes its key on instead, so that everything after it runs again when
+        its inputs change."""
+        outputs = json.loads(json.dumps(outputs or {}, default=str))
+        recorded = info.get("reusable") or unit.name in reuse.NEVER_REUSED
+        return outputs, reuse.digest_text(self.names.norm(json.dumps(
+            {"key": None if recorded else key, "outputs": outputs,
+             "files": reuse.chain_digests(info.get("files", {})),
+             "journal": info.get("journal", [])}, sort_keys=True, default=str)))
+
+    def _write_record(self, name, record, info, files):
+        """The unit's record data and record (in the writer thread; see the module doc)."""
+        data = reuse.data_path(self.compose.topdir, name)
+        if info.get("data_from"):
+            if os.path.abspath(info["data_from"]) != os.path.abspath(data):
+                reuse.place_file(info["data_from"], data)
+        elif record["reusable"]:
+            # compact: a package set's data holds thousands of files and headers
+            write_atomic(data, json.dumps({"files": files, "journal": info.get("journal", [])},
+                                          default=str, separators=(",", ":")) + "\n")
+        path = os.path.join(self.compose.paths.units_dir(), name + ".json")
+        write_json_atomic(path, json.loads(json.dumps(record, default=str)))
+
+    def _write_later(self, func, *args, **kwargs):
+        """Run a record write in the writer thread, in order; its error is raised by ``run``
+        (``_flush``)."""
+        self._writes.append(self._writer.submit(func, *args, **kwargs))
+
+    def _flush(self):
+        """Wait for every record write; raise the first error."""
+        writes, self._writes = self._writes, []
+        for future in writes:
+            future.result()
 
     def _phase_event(self, unit, event):
         phase = unit.phase
@@ -271,7 +354,9 @@ class Scheduler:
         start = time.time()
         kill_at = os.environ.get("PUNGI_LIKE_KILL_AT_UNIT")
         if kill_at and fnmatch.fnmatchcase(unit.name, kill_at):
-            # for tests of --resume: die as a machine crash would, when this unit starts
+            # for tests of --resume: die as a machine crash would, when this unit starts (the
+            # records of the units that ended before it on disk, as the tests expect)
+            self._flush()
             os.kill(os.getpid(), 9)
         if unit.deliverable:
             self.compose.attempt_deliverable(*unit.deliverable)
@@ -299,7 +384,10 @@ class Scheduler:
             self.compose.log.warning("[%s] no reuse record: %s", unit.name, exc)
             info = {"files": {}, "journal": [], "reusable": False, "why_not": str(exc)}
         info["key"] = (key, upstream)
-        return unit, start, time.time(), outputs, None, info
+        end = time.time()
+        # the output hash here, in the unit's thread, not in the loop that starts the next units
+        info["hand_over"] = self._hand_over(unit, key, outputs, info)
+        return unit, start, end, outputs, None, info
 
     def _remember_old(self, unit):
         """For ``build_record``: hands the old record's digests of ``unit`` over when asked."""
@@ -323,29 +411,15 @@ class Scheduler:
             if not old.record.get("reusable"):
                 continue
             try:
-                outputs, placed = pool.restore(unit, old)
+                # the record data this compose keeps comes back as "data_from"
+                outputs, taken = pool.take(unit, old)
             except (reuse.CannotReuse, reuse.NotRecordable, OSError, ValueError) as exc:
                 self.compose.log.info("[%s] not reused from %s: %s", unit.name, old.source, exc)
                 continue
             self.compose.log.info("[%s] reused from %s", unit.name, old.compose_id)
-            fresh = [p for p, e in placed.items() if e is None]
             info = {"key": (key, upstream), "reusable": True, "reused_from": old.compose_id,
                     "output_hash": old.record.get("output_hash")}
-            if fresh:
-                # some bytes were rewritten for this compose: a record of its own
-                files = reuse.describe_files(fresh, self.names)
-                top = os.path.join(self.compose.topdir, "")
-                for path, entry in placed.items():
-                    if entry is not None:
-                        # a hard link is the same inode: the same stat, the same bytes
-                        # (relpath's abspath of both sides costs more than the rest here)
-                        rel = os.path.normpath(path[len(top):]) if path.startswith(top) else \
-                            os.path.relpath(path, self.compose.topdir)
-                        files[self.names.norm(rel)] = entry
-                info.update(files=files, journal=old.data.get("journal", []))
-            else:
-                # the same files (normalised names) and hand-over: the old record's data, linked
-                info["data_from"] = reuse.data_path(old.topdir, unit.name)
+            info.update(taken)
             return outputs, info
         return None
 
@@ -359,7 +433,7 @@ class Scheduler:
             while True:
                 if failure is None and not self.stop.is_set():
                     self._skip_blocked()
-                    for name in sorted(self.units):
+                    for name in self.priority:
                         if len(running) >= self.max_workers:
                             break
                         if self.state[name] != "pending":
@@ -400,6 +474,14 @@ class Scheduler:
         finally:
             self.progress.finish()
             pool.shutdown(wait=failure is None and not self.stop.is_set(), cancel_futures=True)
+            try:
+                self._flush()
+            except Exception as exc:  # noqa: B902 - a unit's failure is the error to report
+                if failure is None:
+                    raise
+                self.compose.log.error("a unit record was not written: %s", exc)
+            finally:
+                self._writer.shutdown(wait=True)
         if failure:
             raise failure
         return self.timeline

@@ -184,3 +184,52 @@ def test_after_orders_without_requiring_success(tmp_path):
     assert results == {"createiso.S.x86_64": "failed-failable", "metadata.write": "ok"}
     starts = [n for kind, n, _ in order if kind == "start"]
     assert starts == ["createiso.S.x86_64", "metadata.write"]
+
+
+def test_ready_units_start_by_the_longest_remaining_chain(tmp_path):
+    """One worker, three ready units: the binary tree's createrepo (an ISO and a repoclosure
+    follow it) goes before the source tree's and before a lone unit, whatever their names."""
+    order, lock = [], threading.Lock()
+    units = [
+        Unit("createrepo.A.src", record_run(order, lock), arch="src"),
+        Unit("createiso.A.src", record_run(order, lock), arch="src",
+             needs=["createrepo.A.src"]),
+        Unit("createrepo.A.x86_64", record_run(order, lock), arch="x86_64"),
+        Unit("createiso.A.x86_64", record_run(order, lock), arch="x86_64",
+             needs=["createrepo.A.x86_64"]),
+        Unit("test.repoclosure.A.x86_64", record_run(order, lock), arch="x86_64",
+             needs=["createrepo.A.x86_64"]),
+        Unit("extra_files.A.x86_64", record_run(order, lock), arch="x86_64"),
+    ]
+    scheduler = Scheduler(units, FakeCompose(tmp_path), max_workers=1)
+    assert scheduler.rank["createrepo.A.x86_64"][0] > scheduler.rank["createrepo.A.src"][0]
+    scheduler.run()
+    starts = [n for kind, n, _ in order if kind == "start"]
+    assert starts[:2] == ["createrepo.A.x86_64", "createiso.A.x86_64"]
+    assert starts.index("createrepo.A.src") < starts.index("extra_files.A.x86_64")
+    assert sorted(starts) == sorted(u.name for u in units)
+
+
+def test_records_are_on_disk_when_run_returns(tmp_path):
+    """Records are written by the writer thread; run() returns after the last one, and the
+    timeline file holds every unit."""
+    compose = FakeCompose(tmp_path)
+    units = [Unit(f"gather.V{i}.x86_64", lambda u: {"n": 1}, inputs={"i": i}) for i in range(6)]
+    units.append(Unit("createrepo.V0.x86_64", lambda u: {}, needs=["gather.*"]))
+    Scheduler(units, compose, max_workers=2).run()
+    names = sorted(os.listdir(compose.paths.units_dir()))
+    assert names == sorted(u.name + ".json" for u in units)
+    saved = json.load(open(compose.paths.timeline_file()))
+    assert sorted(e["unit"] for e in saved["units"]) == sorted(u.name for u in units)
+
+
+def test_a_record_that_cannot_be_written_fails_the_run(tmp_path, monkeypatch):
+    compose = FakeCompose(tmp_path)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    scheduler = Scheduler([Unit("gather.A.x86_64", lambda u: {})], compose, 1)
+    monkeypatch.setattr(scheduler, "_write_record", broken)
+    with pytest.raises(OSError, match="disk full"):
+        scheduler.run()
