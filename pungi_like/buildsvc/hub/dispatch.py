@@ -19,6 +19,7 @@ import koji.xmlrpcplus
 
 from ..db import is_race_error
 from . import auth, faults, marshal, scheduler
+from .answer_cache import Cached, Pending
 from .context import context, new_event
 from .registry import METHODS
 
@@ -38,6 +39,12 @@ def decode_args(params):
 
 
 def encode_result(result):
+    if type(result) is Cached:  # the answer kept from an earlier call (answer_cache.py)
+        return result.data
+    if type(result) is Pending:  # encoded once, then kept
+        data = marshal.dumps_response(result.result).encode("utf-8")
+        result.cache.put(result.key, data)
+        return data
     return marshal.dumps_response(result)
 
 
@@ -129,6 +136,9 @@ def handle_xmlrpc(hub, environ, body: bytes) -> bytes:
         return encode_fault(1000, "Invalid XML-RPC request: no method name")
     args, kwargs = decode_args(params)
     is_write = _is_write(name, args)
+    cache = getattr(hub, "answer_cache", None)
+    if cache is not None and (is_write or not cache.wants(name)):
+        cache = None
     for attempt in range(1, RACE_ATTEMPTS + 1):
         lock = _timed(hub.db.write_lock) if is_write else contextlib.nullcontext()
         may_retry = attempt < RACE_ATTEMPTS
@@ -137,11 +147,15 @@ def handle_xmlrpc(hub, environ, body: bytes) -> bytes:
                 context.reset()
                 context.hub, context.conn, context.environ = hub, conn, environ
                 context.method = name
+                if cache is not None:
+                    cache.begin(conn)
                 auth.load_session(environ)
                 if name in MULTICALL_NAMES:
                     if kwargs or len(args) != 1:
                         raise koji.ParameterError("multiCall takes exactly one argument")
                     result = _multicall(args[0], retry_races=may_retry)
+                elif cache is not None:
+                    result = cache.call(conn, name, args, kwargs, call_method)
                 else:
                     result = call_method(name, args, kwargs)
             if context.made_event:

@@ -21,6 +21,7 @@ from ...errors import PungiLikeError
 from ..db import open_db
 from ..pathinfo import PathInfo, UnsafePathError, safe_join
 from . import dispatch, uploads
+from .answer_cache import DEFAULT_MB as DEFAULT_CACHE_MB, AnswerCache
 from .meta import KOJI_VERSION
 from .registry import load_all
 
@@ -76,6 +77,8 @@ class HubConfig:
     #: hub.conf EmailDomain: build notifications record ``<user>@<EmailDomain>`` (no mail is
     #: sent: DisableNotifications is always on here)
     email_domain: str | None = None
+    #: bound of the cache of whole big-read answers (hub/answer_cache.py), MiB; 0 turns it off
+    answer_cache_mb: int = DEFAULT_CACHE_MB
 
     @classmethod
     def load(cls, topdir):
@@ -142,6 +145,7 @@ class HubApp:
         self.db = db or open_db(config.db_url)
         self.pathinfo = PathInfo(config.topdir)
         self._webapp = None
+        self.answer_cache = AnswerCache(config.answer_cache_mb * 2 ** 20, self.db.is_sqlite)
         from .policy import load_policies
 
         #: {name: koji.policy.SimpleRuleSet}, parsed once so a bad rule fails at start-up
