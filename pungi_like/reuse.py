@@ -192,12 +192,14 @@ def _hashable(value):
 
 # ---- files ---------------------------------------------------------------------------------
 
-def describe_files(paths, names, remember_old=None):
+def describe_files(paths, names, remember_old=None, known=None):
     """The record's ``files``: ``{normalised relative path: {sha256, size, names_compose}}``;
     ``names_compose`` is False, "text" or "binary". ``remember_old``: called once, at the first
     hard-linked file whose digest this process does not know, to hand over an old record's
     digests (``ReusePool.remember_digests``; reading the old record costs more than it saves
-    when the files were hashed already, as a gather's links of the package set are)."""
+    when the files were hashed already, as a gather's links of the package set are).
+    ``known``: ``{path: entry}`` of files whose entries the caller made as they were written
+    (``bytes_entry``)."""
     needles = (names.topdir.encode(), names.compose_id.encode())
     top = os.path.join(names.topdir, "")
     files = {}
@@ -213,6 +215,9 @@ def describe_files(paths, names, remember_old=None):
             else os.path.relpath(path, names.topdir)
         if rel.startswith(("logs" + os.sep, os.path.join("work", "global", "units") + os.sep)) \
                 or os.path.basename(rel).startswith(".tmp-") or rel in ("STATUS", "COMPOSE_ID"):
+            continue
+        if known and path in known:
+            files[names.norm(rel)] = known[path]
             continue
         if remember_old is not None and st.st_nlink > 1 and not is_cached(st, needles):
             remember_old()
@@ -231,14 +236,18 @@ def describe_files(paths, names, remember_old=None):
                                           "names_compose": mark, "stat": list(_stat_id(st)[1:])}
         if mark in ("text", "repodata"):
             entry["content"] = normalised_digest(path, names)
-    # repomd.xml of a repodata rewritten on reuse lists the new files' checksums: the chain
-    # follows the normalised metadata instead
+    mark_rewritten_repomd(files)
+    return files
+
+
+def mark_rewritten_repomd(files):
+    """repomd.xml of a repodata rewritten on reuse lists the new files' checksums: the chain
+    follows the normalised metadata instead (``chain`` False)."""
     rewritten = {os.path.dirname(rel) for rel, e in files.items()
-                 if e["names_compose"] == "repodata"}
+                 if e.get("names_compose") == "repodata"}
     for rel, entry in files.items():
         if os.path.dirname(rel) in rewritten and os.path.basename(rel) == "repomd.xml":
             entry["chain"] = False
-    return files
 
 
 def normalised_digest(path, names):
@@ -277,19 +286,12 @@ def _is_text(path):
 
 
 def verify_file(path, entry, full=False):
-    """Does the file at ``path`` still hold the recorded bytes? The sha256 is read again unless
-    the file is the very inode recorded, with its size and modification time (``full``, or
-    PUNGI_LIKE_REUSE_VERIFY=full, always reads)."""
+    """Does the file at ``path`` still hold the recorded bytes? (``verified`` with its stat)"""
     try:
         st = os.stat(path)
     except OSError:
         return False
-    if st.st_size != entry["size"]:
-        return False
-    full = full or os.environ.get("PUNGI_LIKE_REUSE_VERIFY") == "full"
-    if not full and list(_stat_id(st)[1:]) == entry.get("stat"):
-        return True
-    return file_digest(path)[0] == entry["sha256"]
+    return verified(path, st, entry, full or os.environ.get("PUNGI_LIKE_REUSE_VERIFY") == "full")
 
 
 def place_file(src, dst):
@@ -383,14 +385,22 @@ class OldUnit:
         self.record = record
         self.names = Names(topdir, compose_id)
         self._data = None
+        self._raw = None
 
     @property
     def data(self):
         """The record's files and journal (``work/global/reuse/<unit>.json``), read on use."""
         if self._data is None:
-            with open(data_path(self.topdir, self.record["unit"]), encoding="utf-8") as fh:
-                self._data = json.load(fh)
+            self._data = json.loads(self.raw)
         return self._data
+
+    @property
+    def raw(self):
+        """The text of the record's data file (``take`` copies its journal from it)."""
+        if self._raw is None:
+            with open(data_path(self.topdir, self.record["unit"]), encoding="utf-8") as fh:
+                self._raw = fh.read()
+        return self._raw
 
     @property
     def source(self):
@@ -511,107 +521,219 @@ class ReusePool:
             return []
         return [old for old in self.by_unit.get(unit_name, ()) if old.record["key"] == key]
 
-    def restore(self, unit, old):
-        """Take ``old``'s results: verify and place its files, replay its journal. Returns
-        (recorded outputs, {placed path: record entry, or None where the bytes are new}), or
-        raises ``CannotReuse`` saying why."""
+    def take(self, unit, old):
+        """Take ``old``'s results into this compose: verify its files (``verified``) and
+        hard-link them in, rewrite those naming the old compose, replay its journal, and keep
+        the unit's record data for this compose. Returns (recorded outputs, {"data_from": the
+        record data this compose keeps}) or raises ``CannotReuse`` saying why; nothing is
+        placed unless every file verified.
+
+        The record data is the old one, hard-linked, when no byte was rewritten; else it is
+        written here, in the unit's thread: the old files' entries with the rewritten files'
+        new ones (their digests taken from the bytes written, not read again), and the old
+        journal copied as text (it is normalised, the same for every compose)."""
         compose = self.compose
-        same_place = os.path.abspath(old.topdir) == self.compose.topdir
+        same_place = os.path.abspath(old.topdir) == compose.topdir
         files = old.data["files"]
+        full = os.environ.get("PUNGI_LIKE_REUSE_VERIFY") == "full"
+        old_top, new_top = os.path.join(old.topdir, ""), os.path.join(compose.topdir, "")
+        old_expand, new_expand = old.names.expand, self.names.expand
         rewrite_repos = set()
         if not same_place:
             rewrite_repos = {os.path.dirname(rel) for rel, e in files.items()
                              if e.get("names_compose") == "repodata"}
-        moves = []
-        for rel, entry in sorted(files.items()):
-            src = os.path.join(old.topdir, old.names.expand(rel))
-            dst = os.path.join(compose.topdir, self.names.expand(rel))
-            if not verify_file(src, entry):
-                raise CannotReuse(f"{old.names.expand(rel)} of {old.source} changed since "
-                                  "it was recorded")
-            if os.path.dirname(rel) in rewrite_repos:
-                continue
-            if entry.get("names_compose") and not same_place:
-                if entry["names_compose"] != "text":
-                    raise CannotReuse(f"{old.names.expand(rel)} names its compose inside "
-                                      "binary data")
-                moves.append((src, dst, True, entry))
-            else:
-                moves.append((src, dst, False, entry))
-        placed = {}
-        for src, dst, rewrite, entry in moves:
-            if rewrite:
-                with open(src, encoding="utf-8") as fh:
-                    text = fh.read()
+        links, texts = [], []
+        for rel, entry in files.items():
+            # a normalised relative path names a placeholder only with "{" in it
+            src = old_top + (old_expand(rel) if "{" in rel else rel)
+            try:
                 st = os.stat(src)
-                write_atomic(dst, self.names.expand(old.names.norm(text)),
-                             mode=st.st_mode & 0o7777)
-                os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
-                placed[dst] = None
+            except OSError:
+                st = None
+            if st is None or not verified(src, st, entry, full):
+                raise CannotReuse(f"{old_expand(rel)} of {old.source} changed since it was "
+                                  "recorded")
+            if same_place or (rewrite_repos and os.path.dirname(rel) in rewrite_repos):
+                continue
+            dst = new_top + (new_expand(rel) if "{" in rel else rel)
+            if entry.get("names_compose"):
+                if entry["names_compose"] != "text":
+                    raise CannotReuse(f"{old_expand(rel)} names its compose inside binary data")
+                texts.append((rel, src, dst, st, entry))
             else:
-                if not same_place:
-                    place_file(src, dst)
-                placed[dst] = entry
+                links.append((src, dst, st))
+        for src, dst, st in links:
+            link_into(src, dst, st)
+        fresh = {}
+        for rel, src, dst, st, entry in texts:
+            fresh[rel] = self._rewrite_text(old, src, dst, st)
         for rel in sorted(rewrite_repos):
-            src = os.path.join(old.topdir, old.names.expand(rel))
-            dst = os.path.join(compose.topdir, self.names.expand(rel))
-            for path in rewrite_repodata(src, dst, old.names, self.names):
-                placed[path] = None
-        for op in old.data.get("journal", []):
+            src = os.path.join(old.topdir, old_expand(rel))
+            dst = os.path.join(compose.topdir, new_expand(rel))
+            prefix = os.path.join(rel, "")
+            entries = {r[len(prefix):]: e for r, e in files.items()
+                       if r.startswith(prefix) and "/" not in r[len(prefix):]}
+            written = rewrite_repodata(src, dst, old.names, self.names, entries)
+            known = {path: entry for path, entry in written.items() if entry is not None}
+            fresh.update(describe_files(written, self.names, known=known))
+        self._replay(old.data.get("journal", []))
+        outputs = json.loads(new_expand(old.names.norm(json.dumps(
+            old.record.get("outputs") or {}))))
+        if not fresh:
+            # the same files (normalised names) and hand-over: the old record's data, linked
+            return outputs, {"data_from": data_path(old.topdir, unit.name)}
+        merged = {rel: entry for rel, entry in files.items()
+                  if not (rewrite_repos and os.path.dirname(rel) in rewrite_repos)}
+        merged.update(fresh)
+        mark_rewritten_repomd(merged)
+        path = data_path(compose.topdir, unit.name)
+        # the record data only speeds up later re-runs: one lost in a machine crash (empty,
+        # unreadable) makes its unit run again, so it takes no fsync
+        write_atomic(path, data_text(merged, old), fsync=False)
+        return outputs, {"data_from": path}
+
+    def _rewrite_text(self, old, src, dst, st):
+        """Write the text file ``src`` of ``old`` at ``dst`` naming this compose; its record
+        entry, as ``describe_files`` would make it."""
+        with open(src, "rb") as fh:
+            blob = fh.read()
+        new = self.names.expand(old.names.norm(blob.decode("utf-8"))).encode("utf-8")
+        write_atomic(dst, new, mode=st.st_mode & 0o7777)
+        os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return bytes_entry(dst, new, new, "text" if len(new) <= REWRITE_LIMIT else "binary",
+                           self.names)
+
+    def _replay(self, journal):
+        compose = self.compose
+        expand = self.names.expand
+        for op in journal:
             kind = op[0]
-            if kind == "put":
+            if kind == "rpm":
+                # checked by productmd when the unit ran (same pungi_like version: the key);
+                # the arguments are strings and None (a placeholder only with "{")
+                compose.rpms.add(*[expand(a) if type(a) is str and "{" in a else a
+                                   for a in op[1]], checked=True)
+            elif kind == "put":
                 key = _hashable(decode(op[1], self.names))
                 if hasattr(compose.results, "put_lazy"):
                     compose.results.put_lazy(key, lambda data=op[2]: decode(data, self.names))
                 else:
                     compose.results.put(key, decode(op[2], self.names))
-            elif kind == "rpm":
-                # checked by productmd when the unit ran (same pungi_like version: the key)
-                compose.rpms.add(*decode(op[1], self.names), checked=True)
             elif kind == "image":
                 set_image(compose, op[1], op[2], decode(op[3], self.names))
             elif kind == "epoch":
                 compose.adopt_source_date_epoch(op[1], op[2])
-        outputs = json.loads(self.names.expand(old.names.norm(json.dumps(
-            old.record.get("outputs") or {}))))
-        return outputs, placed
 
 
-def rewrite_repodata(src, dst, old_names, new_names):
+def verified(path, st, entry, full=False):
+    """Does the file at ``path`` (stat ``st``) still hold the bytes ``entry`` recorded? The very
+    inode recorded, with its size and modification time, does (a hard link is the same inode);
+    else the sha256 is read again (``full``, or PUNGI_LIKE_REUSE_VERIFY=full: always)."""
+    if st.st_size != entry["size"]:
+        return False
+    ident = entry.get("stat")
+    if not full and ident and st.st_ino == ident[0] and st.st_mtime_ns == ident[2] \
+            and st.st_size == ident[1]:
+        return True
+    return file_digest(path)[0] == entry["sha256"]
+
+
+def link_into(src, dst, st):
+    """Hard-link ``src`` (stat ``st``) at ``dst``: one ``link`` for most files; a missing
+    directory is made, and a ``dst`` that is this very inode already (another unit's record
+    holds it too) is left alone; anything else goes through ``place_file``."""
+    try:
+        os.link(src, dst)
+        return
+    except FileExistsError:
+        try:
+            there = os.lstat(dst)
+            if there.st_ino == st.st_ino and there.st_dev == st.st_dev:
+                return
+        except OSError:
+            pass
+    except OSError:
+        pass
+    place_file(src, dst)
+
+
+def bytes_entry(path, data, plain, mark, names):
+    """The record entry of the file just written at ``path`` with bytes ``data`` (``plain``:
+    them decompressed), as ``describe_files`` would make it, without reading it again."""
+    st = os.stat(path)
+    entry = {"sha256": hashlib.sha256(data).hexdigest(), "size": st.st_size,
+             "names_compose": mark, "stat": list(_stat_id(st)[1:])}
+    if mark in ("text", "repodata"):
+        entry["content"] = hashlib.sha256(plain.replace(names.topdir.encode(), TOPDIR.encode())
+                                          .replace(names.compose_id.encode(),
+                                                   COMPOSE_ID.encode())).hexdigest()
+    return entry
+
+
+def data_text(files, old):
+    """A unit's record data (``data_path``): ``files``, and the journal of ``old``'s record
+    data copied as text when its layout is the one written here (else encoded again)."""
+    raw = old.raw
+    head = '{"files":'
+    if raw.startswith(head):
+        try:
+            _files, end = json.JSONDecoder().raw_decode(raw, len(head))
+        except ValueError:
+            end = None
+        if end is not None and raw.startswith(',"journal":', end):
+            return head + json.dumps(files, default=str, separators=(",", ":")) + raw[end:]
+    return json.dumps({"files": files, "journal": old.data.get("journal", [])}, default=str,
+                      separators=(",", ":")) + "\n"
+
+
+def rewrite_repodata(src, dst, old_names, new_names, old_entries=None):
     """Copy the repodata directory ``src`` to ``dst`` with the old compose's directory and id
     replaced in its gzip metadata (xml:base of repos in work/), checksums and file names
-    renewed in repomd.xml. Returns the paths written."""
+    renewed in repomd.xml. ``old_entries``: ``{file name: record entry}`` of the old record's
+    files there; a file it holds that did not name the old compose (filelists, other: only
+    primary has xml:base) is hard-linked as it is, its repomd.xml record kept. Returns ``{path
+    written: its record entry}`` (``bytes_entry``, or the old entry of a linked file), None for
+    the files whose entries are still to be made."""
     import createrepo_c as cr
 
     os.makedirs(dst, exist_ok=True)
     repomd = cr.Repomd(os.path.join(src, "repomd.xml"))
-    written = []
+    written = {}
     for record in list(repomd.records):
         source = os.path.join(os.path.dirname(src), record.location_href)
         name = os.path.basename(record.location_href)
-        if name.endswith(".gz"):
-            with gzip.open(source, "rb") as fh:
-                data = fh.read()
+        old_entry = (old_entries or {}).get(name)
+        if old_entry is not None and old_entry.get("names_compose") is False:
+            target = os.path.join(dst, name)
+            place_file(source, target)
+            written[target] = old_entry
+        elif name.endswith(".gz"):
+            with open(source, "rb") as fh:
+                data = gzip.decompress(fh.read())
             text = new_names.expand(old_names.norm(data.decode("utf-8"))).encode("utf-8")
             plain = name[:-3]
             if record.checksum and plain.startswith(record.checksum + "-"):
                 plain = plain[len(record.checksum) + 1:]
             target = os.path.join(dst, plain + ".gz")
+            packed = gzip.compress(text, compresslevel=1, mtime=0)  # work/ repos: speed
             with open(target, "wb") as fh:
-                fh.write(gzip.compress(text, compresslevel=1, mtime=0))  # work/ repos: speed
+                fh.write(packed)
             os.utime(target, (record.timestamp, record.timestamp))
             new = cr.RepomdRecord(record.type, target)
             new.fill(cr.checksum_type(record.checksum_type or "sha256"))
             if record.checksum and name.startswith(record.checksum + "-"):
                 new.rename_file()
             repomd.set_record(new)
-            written.append(os.path.join(dst, os.path.basename(new.location_href)))
+            path = os.path.join(dst, os.path.basename(new.location_href))
+            names_it = new_names.topdir.encode() in text or new_names.compose_id.encode() in text
+            written[path] = bytes_entry(path, packed, text, "repodata" if names_it else False,
+                                        new_names)
         else:
             target = os.path.join(dst, name)
             place_file(source, target)
-            written.append(target)
+            written[target] = None
     write_atomic(os.path.join(dst, "repomd.xml"), repomd.xml_dump())
-    written.append(os.path.join(dst, "repomd.xml"))
+    written[os.path.join(dst, "repomd.xml")] = None
     return written
 
 

@@ -1,8 +1,10 @@
 """The reuse record's pieces: what a unit hands over survives JSON with the compose's directory
 and id moved; what cannot be recorded says so; files written in a unit's thread are captured."""
 
+import json
 import os
 import threading
+import types
 
 import pytest
 
@@ -166,3 +168,107 @@ def test_old_digests_are_asked_for_once_and_only_for_unknown_hard_links(tmp_path
     assert asked == [1]  # once for the unit
     reuse.describe_files([str(top / "work" / "a.rpm")], names, lambda: asked.append(2))
     assert asked == [1]  # its digest is known now
+
+
+UNIT = types.SimpleNamespace(name="gather.Server.x86_64")
+
+
+class _Rpms:
+    def __init__(self):
+        self.added = []
+
+    def add(self, *args, checked=False):
+        self.added.append((args, checked))
+
+
+class _Compose:
+    def __init__(self, topdir, compose_id):
+        self.topdir, self.compose_id = str(topdir), compose_id
+        self.rpms = _Rpms()
+        self.results = None
+
+
+def _old_unit(tmp_path, name="gather.Server.x86_64"):
+    """An old compose with one unit's record: a package (a hard link of a file outside), a
+    text file naming the old compose, and a journal of one rpms.json entry."""
+    cid = "T-1-20260101.n.0"
+    top = tmp_path / "composes" / cid
+    names = reuse.Names(str(top), cid)
+    (top / "compose" / "Server" / "Packages").mkdir(parents=True)
+    (top / "work" / "x86_64").mkdir(parents=True)
+    (tmp_path / "x-1-1.noarch.rpm").write_bytes(b"rpm bytes")
+    os.link(tmp_path / "x-1-1.noarch.rpm", top / "compose" / "Server" / "Packages" / "x.rpm")
+    (top / "work" / "x86_64" / "list.conf").write_text(f"{top}/compose/Server/Packages/x.rpm\r\n")
+    paths = [str(top / "compose" / "Server" / "Packages" / "x.rpm"),
+             str(top / "work" / "x86_64" / "list.conf")]
+    files = reuse.describe_files(paths, names)
+    journal = [["rpm", reuse.encode(["Server", "x86_64", "x-1-1.src", "x-0:1-1.noarch",
+                                     "Server/Packages/x.rpm", None, "binary"], names)]]
+    data = reuse.data_path(str(top), name)
+    os.makedirs(os.path.dirname(data))
+    with open(data, "w") as fh:
+        fh.write(json.dumps({"files": files, "journal": journal}, separators=(",", ":")) + "\n")
+    record = {"unit": name, "key": "k", "reusable": True, "outputs": {"list": str(paths[1])}}
+    return reuse.OldUnit(str(top), cid, record), files
+
+
+def test_take_links_verifies_and_rewrites_into_a_self_contained_compose(tmp_path):
+    """A reused unit's files are hard-linked (the very inode), its text naming the old compose
+    is rewritten byte for byte (CRLF kept), its journal replayed, and the new compose's record
+    data holds entries equal to a fresh description of its files, the journal copied as text."""
+    old, old_files = _old_unit(tmp_path)
+    cid = "T-1-20260102.n.0"
+    new_top = tmp_path / "composes" / cid
+    new_top.mkdir()
+    compose = _Compose(new_top, cid)
+    pool = reuse.ReusePool(compose)
+    outputs, taken = pool.take(UNIT, old)
+    pkg = new_top / "compose" / "Server" / "Packages" / "x.rpm"
+    assert pkg.stat().st_ino == (tmp_path / "x-1-1.noarch.rpm").stat().st_ino
+    conf = new_top / "work" / "x86_64" / "list.conf"
+    assert conf.read_bytes() == f"{new_top}/compose/Server/Packages/x.rpm\r\n".encode()
+    assert outputs == {"list": str(conf)}
+    assert compose.rpms.added == [(("Server", "x86_64", "x-1-1.src", "x-0:1-1.noarch",
+                                    "Server/Packages/x.rpm", None, "binary"), True)]
+    data_file = reuse.data_path(str(new_top), "gather.Server.x86_64")
+    assert taken == {"data_from": data_file}
+    with open(data_file) as fh:
+        text = fh.read()
+    assert text.endswith(old.raw[old.raw.index(',"journal":'):])
+    data = json.loads(text)
+    names = reuse.Names(str(new_top), cid)
+    assert data["files"] == reuse.describe_files([str(pkg), str(conf)], names)
+    assert data["files"]["compose/Server/Packages/x.rpm"] == old_files[
+        "compose/Server/Packages/x.rpm"]
+
+
+def test_take_reuses_the_old_record_data_when_nothing_is_rewritten(tmp_path):
+    old, _files = _old_unit(tmp_path)
+    os.unlink(os.path.join(old.topdir, "work", "x86_64", "list.conf"))
+    with open(reuse.data_path(old.topdir, "gather.Server.x86_64")) as fh:
+        data = json.load(fh)
+    del data["files"]["work/x86_64/list.conf"]
+    with open(reuse.data_path(old.topdir, "gather.Server.x86_64"), "w") as fh:
+        json.dump(data, fh)
+    old = reuse.OldUnit(old.topdir, old.compose_id, old.record)
+    new_top = tmp_path / "composes" / "T-1-20260102.n.0"
+    new_top.mkdir()
+    # the package is there already as this very inode (another unit's record holds it too)
+    (new_top / "compose" / "Server" / "Packages").mkdir(parents=True)
+    os.link(tmp_path / "x-1-1.noarch.rpm", new_top / "compose" / "Server" / "Packages" / "x.rpm")
+    _outputs, taken = reuse.ReusePool(_Compose(new_top, "T-1-20260102.n.0")).take(UNIT, old)
+    assert taken == {"data_from": reuse.data_path(old.topdir, "gather.Server.x86_64")}
+
+
+def test_take_places_nothing_when_a_file_changed(tmp_path):
+    old, _files = _old_unit(tmp_path)
+    pkg = os.path.join(old.topdir, "compose", "Server", "Packages", "x.rpm")
+    st = os.stat(pkg)
+    with open(pkg, "r+b") as fh:
+        fh.write(b"RPM")          # same size, other bytes
+    os.utime(pkg, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    new_top = tmp_path / "composes" / "T-1-20260102.n.0"
+    new_top.mkdir()
+    with pytest.raises(reuse.CannotReuse):
+        reuse.ReusePool(_Compose(new_top, "T-1-20260102.n.0")).take(UNIT, old)
+    assert os.listdir(new_top) == []
