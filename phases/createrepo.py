@@ -9,7 +9,7 @@ from phases.base import PhaseBase
 from pungi_like import metadata
 from pungi_like.errors import PhaseError
 from pungi_like.fileutil import write_atomic
-from pungi_like.rpmtools import repodata
+from pungi_like.rpmtools import repodata, repowrite
 from pungi_like.tools import run
 from pungi_like.config.options import Option, scm_dict_schema, variant_arch_mapping
 
@@ -122,11 +122,10 @@ class CreaterepoPhase(PhaseBase):
     # ---- one repo -------------------------------------------------------------------------
     def pkgset_repos(self, arches):
         """The package set repos of ``arches``: their repodata describes every package a tree
-        can hold, so createrepo_c takes the records from there (``--update-md-path``) instead of
-        reading and checksumming each RPM again. A record is reused only when the file's name,
-        size and mtime match (gather hard-links the package set's files), so the repodata is the
-        same as without it. Used only where the files are large against that metadata
-        (:func:`pungi_like.rpmtools.repodata.reuse_worthwhile`)."""
+        can hold, so its records are taken (:func:`make_repodata`) instead of reading and
+        checksumming each RPM again. A record is taken only when the file's name, size and mtime
+        match (gather hard-links the package set's files), so the repodata is the same as
+        without it."""
         repos = []
         for arch in arches:
             pkgset = self.compose.results.get(("pkgset", arch))
@@ -137,23 +136,20 @@ class CreaterepoPhase(PhaseBase):
 
     def createrepo(self, tree, log_path, listfile, groupfile=None, packages_dir=None,
                    reuse_from=()):
-        """createrepo_c over the packages under ``packages_dir`` (default ``<tree>/Packages``),
+        """Repodata for the packages under ``packages_dir`` (default ``<tree>/Packages``),
         listed in ``listfile`` (Pungi's ``work/<arch>/repo_package_list/<V>.<arch>.<type>.conf``);
         returns the package count. An empty tree gets (empty) repodata too, as in Pungi.
-        ``reuse_from``: repos whose records of the same files are taken as they are."""
+        ``reuse_from``: repos whose records of the very same files are taken as they are
+        (:func:`make_repodata`)."""
         conf = self.conf
         os.makedirs(tree, exist_ok=True)
         pkgs = package_list(tree, packages_dir)
         write_atomic(listfile, "".join(p + "\n" for p in pkgs))
-        if reuse_from and not repodata.reuse_worthwhile(
-                reuse_from, sum(os.path.getsize(os.path.join(tree, p)) for p in pkgs)):
-            reuse_from = ()
         with self._slots:
-            run_createrepo(tree, tree, listfile, log_path, checksum=conf.createrepo_checksum,
-                           database=conf.createrepo_database, use_xz=conf.createrepo_use_xz,
-                           workers=conf.createrepo_num_workers, groupfile=groupfile,
-                           extra_args=conf.createrepo_extra_args,
-                           update_md_paths=reuse_from if pkgs else ())
+            make_repodata(tree, tree, listfile, pkgs, log_path, sources=reuse_from,
+                          checksum=conf.createrepo_checksum, database=conf.createrepo_database,
+                          use_xz=conf.createrepo_use_xz, workers=conf.createrepo_num_workers,
+                          groupfile=groupfile, extra_args=conf.createrepo_extra_args)
         return len(pkgs)
 
     def _tree_metadata(self, tree, variant, arch):
@@ -231,6 +227,47 @@ def createrepo_command(tree, outputdir, listfile, *, checksum="sha256", database
     if os.environ.get("SOURCE_DATE_EPOCH"):
         cmd += ["--revision", os.environ["SOURCE_DATE_EPOCH"], "--set-timestamp-to-revision"]
     return cmd + list(extra_args)
+
+
+def make_repodata(tree, outputdir, listfile, pkgs, log_path, sources=(), **options):
+    """The repodata :func:`run_createrepo` writes for ``pkgs`` (paths relative to ``tree``, as in
+    ``listfile``), written from the records ``sources`` (repo dirs) hold of the very same files
+    (:mod:`pungi_like.rpmtools.repowrite`: same bytes as the command); the command runs where
+    the options need it or the records do not pay (most files would be read again), and the
+    reason goes to the log."""
+    reason = repowrite.unsupported(
+        database=options.get("database"), compress_type="xz" if options.get("use_xz") else "gz",
+        extra_args=options.get("extra_args") or ())
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if reason is None and epoch and not epoch.isdigit():
+        reason = f"SOURCE_DATE_EPOCH={epoch!r} is not a number"
+    if reason is None:
+        try:
+            repodata.remove_stale_workdir(outputdir, log_path)
+            result = repowrite.write_repo(
+                tree, outputdir, pkgs, sources=sources,
+                checksum=options.get("checksum") or "sha256",
+                groupfile=options.get("groupfile"), group_gz=True, revision=epoch or None,
+                set_timestamp_to_revision=bool(epoch), workers=options.get("workers") or 3,
+                max_read=read_at_most(len(pkgs)))
+        except repowrite.RepoWriteError as exc:
+            reason = str(exc)
+        else:
+            repowrite.log_result(log_path, outputdir, result, sources)
+            return
+    repowrite.log_fallback(log_path, outputdir, reason)
+    sources = [s for s in sources if os.path.exists(os.path.join(s, "repodata", "repomd.xml"))]
+    if sources and not repodata.reuse_worthwhile(
+            sources, sum(os.path.getsize(os.path.join(tree, p)) for p in pkgs)):
+        sources = ()
+    run_createrepo(tree, outputdir, listfile, log_path,
+                   update_md_paths=sources if pkgs else (), **options)
+
+
+def read_at_most(count):
+    """How many files without a record :func:`make_repodata` reads itself (one interpreter lock)
+    before leaving the tree to createrepo_c's workers: a tenth of the tree, at least 50."""
+    return max(50, count // 10)
 
 
 def run_createrepo(tree, outputdir, listfile, log_path, **options):

@@ -181,6 +181,7 @@ def copy_repodata(source_repo, dest_repo, log_path):
     shutil.copytree(os.path.join(source_repo, "repodata"), staging)
     shutil.rmtree(target, ignore_errors=True)
     os.rename(staging, target)
+    repodata.repowrite.trust_copy(source_repo, dest_repo)
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"repodata of {source_repo} copied: the arch keeps every package\n")
 
@@ -283,17 +284,18 @@ class PkgsetPhase(PhaseBase):
             fh.write("".join(n + "\n" for n in sorted(names)))
 
     def global_repo(self, unit, download, listfile, paths):
-        """createrepo_c over the package set. The files of a repos package set are (links to)
-        those of pkgset_repos, whose repodata createrepo_c can take over where name, size and
-        mtime match, when the files are large enough for that to pay
+        """The package set repo. The files of a repos package set are (links to) those of
+        pkgset_repos, whose records are taken where they describe the very files
+        (repodata.repo_from_records); createrepo_c runs otherwise, taking them over where name,
+        size and mtime match when the files are large enough for that to pay
         (repodata.reuse_worthwhile)."""
         sources = self.repo_dirs()
         size = sum(os.path.getsize(path) for path in paths) if sources else 0
         reuse = sources if repodata.reuse_worthwhile(sources, size) else None
-        repodata.createrepo(download, outputdir=self.paths.pkgset_repo(self.pkgset_name),
-                            pkglist=listfile, checksum=self._checksum(), update=True,
-                            update_md_path=reuse, baseurl=f"file://{download}",
-                            log_path=unit.log_path)
+        repodata.repo_from_records(download, self.paths.pkgset_repo(self.pkgset_name), listfile,
+                                   sources=sources, checksum=self._checksum(),
+                                   baseurl=f"file://{download}", log_path=unit.log_path,
+                                   update=True, update_md_path=reuse)
 
     def read_repos(self, download):
         """repos source: :meth:`link_repos`, then each file's header; ``{file name: header}``."""
@@ -557,10 +559,12 @@ class PkgsetPhase(PhaseBase):
             # is the global repo's, which createrepo_c would only write again
             copy_repodata(self.paths.pkgset_repo(setname), repo, unit.log_path)
         else:
-            repodata.createrepo(download, outputdir=repo, pkglist=listfile,
-                                checksum=self._checksum(), update=True,
-                                update_md_path=self.paths.pkgset_repo(setname), skip_stat=True,
-                                baseurl=f"file://{download}", log_path=unit.log_path)
+            repodata.repo_from_records(download, repo, listfile,
+                                       sources=[self.paths.pkgset_repo(setname)],
+                                       checksum=self._checksum(), baseurl=f"file://{download}",
+                                       log_path=unit.log_path, update=True,
+                                       update_md_path=self.paths.pkgset_repo(setname),
+                                       skip_stat=True)
         self.compose.results.put(("pkgset", arch), PackageSet(arch=arch, repo_path=repo,
                                                              prefix=download, packages=kept))
         return {"packages": len(kept), "excluded_noarch": len(excluded)}

@@ -6,11 +6,13 @@ Repos are written gz-compressed by default because the PyPI ``solv`` wheel canno
 
 import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 
 import createrepo_c as cr
 
 from .. import tools
+from . import repowrite
 from ..errors import PungiLikeError
 
 CREATEREPO = "createrepo_c"
@@ -18,7 +20,6 @@ CREATEREPO = "createrepo_c"
 
 def createrepo_binary():
     """The createrepo_c CLI: the one installed beside our Python (venv/bin) if any."""
-    import sys
     candidate = os.path.join(os.path.dirname(sys.executable), CREATEREPO)
     if os.access(candidate, os.X_OK):
         return candidate
@@ -84,7 +85,37 @@ def createrepo(repo_dir, outputdir=None, pkglist=None, groupfile=None, checksum=
                          compress_type=compress_type, baseurl=baseurl,
                          unique_md_filenames=unique_md_filenames, extra_args=extra_args)
     tools.run(cmd, log_path=log_path)
+    if cmd[0] == os.path.join(os.path.dirname(sys.executable), CREATEREPO):
+        # the command of the library this process loads dumped every record
+        repowrite.trust(outputdir or repo_dir)
     return outputdir or repo_dir
+
+
+def repo_from_records(repo_dir, outputdir, pkglist, sources=(), checksum="sha256", baseurl=None,
+                      log_path=None, **options):
+    """The repodata :func:`createrepo` writes for the files listed in ``pkglist`` (relative to
+    ``repo_dir``; no groupfile, gz, no database), written from the records ``sources`` (repo
+    dirs) hold of the very same files (:mod:`pungi_like.rpmtools.repowrite`: the same bytes).
+    createrepo_c runs (with ``options``) where the records do not pay; the log says why."""
+    with open(pkglist, encoding="utf-8") as fh:
+        relpaths = [line.strip() for line in fh if line.strip()]
+    reason = repowrite.unsupported(database=options.get("database"),
+                                   compress_type=options.get("compress_type", "gz"),
+                                   extra_args=options.get("extra_args") or ())
+    if reason is None:
+        try:
+            remove_stale_workdir(outputdir, log_path)
+            result = repowrite.write_repo(repo_dir, outputdir, relpaths, sources=sources,
+                                          checksum=checksum, baseurl=baseurl,
+                                          max_read=max(50, len(relpaths) // 10))
+        except repowrite.RepoWriteError as exc:
+            reason = str(exc)
+        else:
+            repowrite.log_result(log_path, outputdir, result, sources)
+            return outputdir
+    repowrite.log_fallback(log_path, outputdir, reason)
+    return createrepo(repo_dir, outputdir=outputdir, pkglist=pkglist, checksum=checksum,
+                      baseurl=baseurl, log_path=log_path, **options)
 
 
 @dataclass

@@ -1,0 +1,499 @@
+"""Repodata written from package records the compose already holds, as createrepo_c writes it.
+
+A tree's packages are hard links of the package set's files, whose repodata (written a moment
+before) already holds a record of each: the ``<package>`` entry of primary, filelists and other.
+:func:`write_repo` takes such a record when it describes the very file, the test createrepo_c
+``--update`` makes (same file name, size and mtime, same checksum type), puts the file's own
+location in it and writes the repodata; files without such a record are read with
+``createrepo_c.package_from_rpm`` and dumped by the library, as the command would do.
+
+What makes the output the command's own, byte for byte:
+
+- Records are taken verbatim only from repos this process wrote with this module or through the
+  createrepo_c library it loads (:func:`trust`): the same library dumped them, so their text is what
+  it would dump again. Records of other repos (the ``pkgset_repos`` a package set is gathered from,
+  written by any createrepo_c) are parsed and dumped again by the library.
+- Packages are written sorted by file name, then path (createrepo_c's ``task_cmp``).
+- The XML is gzip-compressed with zlib at level 6 (gzopen's ``wb``), which is createrepo_c's gz
+  writer; :func:`zlib_matches_library` checks once per process that this Python's zlib gives the
+  library's bytes, else the caller falls back to the command.
+- repomd.xml is dumped by the library (``createrepo_c.Repomd``) with the checksums, sizes and
+  time stamps createrepo_c computes (``--revision``/``--set-timestamp-to-revision`` honoured).
+
+What it does not do (the caller runs the command instead, :func:`unsupported`): sqlite databases,
+xz/zstd/zchunk compression, delta RPMs, extra command-line arguments.
+
+Dumping and compressing run in threads: zlib and hashlib release the interpreter lock on big
+buffers, so the three files are compressed on both cores.
+"""
+
+import hashlib
+import os
+import re
+import tempfile
+import threading
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import createrepo_c as cr
+
+#: createrepo_c's default --changelog-limit
+CHANGELOG_LIMIT = 10
+_KINDS = ("primary", "filelists", "other")
+_XMLFILE = {"primary": cr.PrimaryXmlFile, "filelists": cr.FilelistsXmlFile,
+            "other": cr.OtherXmlFile}
+_END = b"</package>\n"
+# attribute values that libxml2 writes as they are (nothing to escape)
+_SAFE_ATTR = re.compile(r"^[A-Za-z0-9._+~^:/@%,=()\[\]{}!$*;#-]*$")
+_TIME_SIZE = re.compile(rb'<time file="(\d+)" build="\d+"/>\n  <size package="(\d+)"')
+_CHECKSUM = re.compile(rb'<checksum type="([a-z0-9]+)" pkgid="YES">([0-9a-f]+)</checksum>')
+_PKGID = re.compile(rb'<package pkgid="([0-9a-f]+)"')
+
+_lock = threading.Lock()
+_trusted = {}        # realpath of a repo dir -> repomd.xml's (size, mtime_ns) when we wrote it
+_indexes = {}        # (realpath, repomd (size, mtime_ns)) -> RecordIndex
+_loading = {}        # realpath -> lock held while its index is read
+_templates = {}
+_zlib_ok = None
+
+
+class RepoWriteError(Exception):
+    """The repodata could not be written from records (the caller runs createrepo_c)."""
+
+
+def unsupported(database=False, compress_type="gz", extra_args=(), deltas=False):
+    """Why :func:`write_repo` cannot write repodata with these createrepo_c options, or None."""
+    if database:
+        return "sqlite databases (--database) are written by createrepo_c"
+    if compress_type not in (None, "gz", "gzip"):
+        return f"{compress_type} compression is written by createrepo_c"
+    if extra_args:
+        return f"extra createrepo_c arguments {list(extra_args)}"
+    if deltas:
+        return "delta RPMs are made by createrepo_c"
+    if not zlib_matches_library():
+        return "this Python's zlib does not compress as the createrepo_c library does"
+    return None
+
+
+def zlib_matches_library():
+    """Whether :func:`gzip_bytes` gives the bytes of the createrepo_c library's gz writer (checked
+    once per process on a sample of repodata-like XML)."""
+    global _zlib_ok
+    with _lock:
+        if _zlib_ok is None:
+            sample = "".join(f'<package pkgid="{i:064x}" name="p{i}" arch="noarch">\n'
+                             f'  <version epoch="0" ver="1.{i}" rel="1"/>\n</package>\n'
+                             for i in range(3000)).encode()
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "sample.gz")
+                out = cr.CrFile(path, cr.MODE_WRITE, cr.GZ_COMPRESSION)
+                out.write(sample.decode())
+                out.close()
+                with open(path, "rb") as fh:
+                    _zlib_ok = fh.read() == gzip_bytes(sample)
+        return _zlib_ok
+
+
+def gzip_bytes(data):
+    """``data`` gzip-compressed as createrepo_c's gz writer does (zlib level 6, no name, no
+    time stamp)."""
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31, 8)
+    return comp.compress(data) + comp.flush()
+
+
+def trust(repo_dir):
+    """Mark ``repo_dir``'s repodata, as it is now, as dumped by this process's createrepo_c
+    library (written by :func:`write_repo` or by the createrepo_c command of the same
+    installation): its records may be copied verbatim."""
+    stat = _repomd_stat(repo_dir)
+    if stat:
+        with _lock:
+            _trusted[os.path.realpath(repo_dir)] = stat
+
+
+def trust_copy(source_dir, copy_dir):
+    """``copy_dir``'s repodata is a copy of ``source_dir``'s: trusted when that one is."""
+    source = _repomd_stat(source_dir)
+    with _lock:
+        trusted = source is not None and _trusted.get(os.path.realpath(source_dir)) == source
+    if trusted:
+        trust(copy_dir)
+
+
+def _repomd_stat(repo_dir):
+    try:
+        st = os.stat(os.path.join(repo_dir, "repodata", "repomd.xml"))
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
+
+
+# ---- records -----------------------------------------------------------------------------------
+@dataclass
+class Record:
+    """One package's entries of primary, filelists and other, as dumped, and what tells whether
+    it describes a file."""
+    primary: bytes
+    filelists: bytes
+    other: bytes
+    mtime: int
+    size: int
+    checksum_type: str
+
+
+@dataclass
+class RecordIndex:
+    """The records of one repo by file name (the last one wins, as in createrepo_c --update)."""
+    records: dict = field(default_factory=dict)
+    verbatim: bool = True
+
+
+def _split(data, kind):
+    """The ``<package>`` entries of one decompressed metadata file, in order."""
+    start = data.find(b"<package ")
+    end = data.rfind(_END)
+    if start < 0 or end < 0:
+        return []
+    body = data[start:end + len(_END)]
+    chunks = body.split(_END)
+    chunks.pop()        # empty after the last end tag
+    return [c + _END for c in chunks]
+
+
+def _read(path):
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    if raw[:2] == b"\x1f\x8b":
+        return zlib.decompress(raw, 47)
+    with tempfile.TemporaryDirectory() as tmp:  # xz, zstd, bz2: the library decompresses
+        out = os.path.join(tmp, "plain")
+        cr.decompress_file(path, out, cr.AUTO_DETECT_COMPRESSION)
+        with open(out, "rb") as fh:
+            return fh.read()
+
+
+def _locations(repo_dir):
+    repomd = cr.Repomd(os.path.join(repo_dir, "repodata", "repomd.xml"))
+    found = {rec.type: os.path.join(repo_dir, rec.location_href) for rec in repomd.records}
+    missing = [kind for kind in _KINDS if kind not in found]
+    if missing:
+        raise RepoWriteError(f"{repo_dir}: repomd.xml lists no {', '.join(missing)}")
+    return found
+
+
+def _verbatim_index(repo_dir):
+    """Records of a repo this library dumped: its entries as they are."""
+    locations = _locations(repo_dir)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        parts = list(pool.map(lambda kind: _split(_read(locations[kind]), kind), _KINDS))
+    primary, filelists, other = parts
+    if not len(primary) == len(filelists) == len(other):
+        raise RepoWriteError(f"{repo_dir}: primary, filelists and other list "
+                             f"{len(primary)}, {len(filelists)}, {len(other)} packages")
+    index = RecordIndex(verbatim=True)
+    for pri, fil, oth in zip(primary, filelists, other):
+        checksum = _CHECKSUM.search(pri)
+        time_size = _TIME_SIZE.search(pri)
+        href = _location_href(pri)
+        if not (checksum and time_size and href is not None):
+            raise RepoWriteError(f"{repo_dir}: a primary entry this module cannot read")
+        pkgid = checksum.group(2)
+        if _PKGID.match(fil).group(1) != pkgid or _PKGID.match(oth).group(1) != pkgid:
+            raise RepoWriteError(f"{repo_dir}: primary, filelists and other are not in one order")
+        index.records[os.path.basename(href)] = Record(
+            pri, fil, oth, mtime=int(time_size.group(1)), size=int(time_size.group(2)),
+            checksum_type=checksum.group(1).decode())
+    return index
+
+
+def _location_href(primary):
+    start = primary.find(b"\n  <location ")
+    if start < 0:
+        return None
+    end = primary.find(b"/>\n", start)
+    match = re.search(rb' href="([^"]*)"', primary[start:end])
+    if not match:
+        return None
+    href = match.group(1).decode()
+    if "&" in href:
+        import html
+        href = html.unescape(href)
+    return href
+
+
+def _parsed_index(repo_dir):
+    """Records of a repo another createrepo_c may have written: parsed and dumped again by this
+    library, so the text is this library's. Each package is dumped as soon as it is parsed (one
+    file at a time), so only the text stays in memory."""
+    locations = _locations(repo_dir)
+    primary, filelists, other = [], [], []
+
+    def on_primary(pkg):
+        primary.append((pkg.pkgId, os.path.basename(pkg.location_href), int(pkg.time_file),
+                        int(pkg.size_package), pkg.checksum_type,
+                        cr.xml_dump_primary(pkg).encode()))
+        return True
+
+    cr.xml_parse_primary(locations["primary"], pkgcb=on_primary, do_files=True)
+
+    def dumper(found, dump):
+        def on_package(pkg):
+            found.append((pkg.pkgId, dump(pkg).encode()))
+            return True
+        return on_package
+
+    cr.xml_parse_filelists(locations["filelists"], pkgcb=dumper(filelists, cr.xml_dump_filelists))
+    cr.xml_parse_other(locations["other"], pkgcb=dumper(other, cr.xml_dump_other))
+    if not len(primary) == len(filelists) == len(other):
+        raise RepoWriteError(f"{repo_dir}: primary, filelists and other list "
+                             f"{len(primary)}, {len(filelists)}, {len(other)} packages")
+    index = RecordIndex(verbatim=False)
+    for (pkgid, name, mtime, size, checksum, pri), fil, oth in zip(primary, filelists, other):
+        if not pkgid == fil[0] == oth[0]:
+            raise RepoWriteError(f"{repo_dir}: primary, filelists and other are not in one order")
+        index.records[name] = Record(pri, fil[1], oth[1], mtime=mtime, size=size,
+                                     checksum_type=checksum)
+    return index
+
+
+def record_index(repo_dir):
+    """The records of ``repo_dir``. Those of a trusted repo (a package set repo every tree of
+    its arch takes records from) are kept per process while its repomd.xml is unchanged; those
+    of another repo (read once, for the package set repo) are not kept."""
+    real = os.path.realpath(repo_dir)
+    stat = _repomd_stat(repo_dir)
+    if stat is None:
+        raise RepoWriteError(f"{repo_dir}: no repodata/repomd.xml")
+    with _lock:
+        verbatim = _trusted.get(real) == stat
+        loading = _loading.setdefault(real, threading.Lock())
+    if not verbatim:
+        return _parsed_index(repo_dir)
+    key = (real, stat)
+    with loading:   # two trees of one arch wait for one read of the package set repo
+        with _lock:
+            index = _indexes.get(key)
+        if index is None:
+            index = _verbatim_index(repo_dir)
+            with _lock:
+                for old in [k for k in _indexes if k[0] == real]:
+                    del _indexes[old]
+                _indexes[key] = index
+    return index
+
+
+# ---- writing ----
+_STAGING = ".repodata.records."
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()   # read once, at import: os.umask is process-wide
+
+
+def remove_staging(outputdir):
+    """Remove what a killed :func:`write_repo` left in ``outputdir`` (one writer per output dir,
+    so nothing else can be using it)."""
+    import shutil
+    try:
+        names = os.listdir(outputdir)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(_STAGING):
+            shutil.rmtree(os.path.join(outputdir, name), ignore_errors=True)
+
+
+def log_result(log_path, outputdir, result, sources):
+    """One line in the unit's log: what :func:`write_repo` did."""
+    if log_path:
+        with open(log_path, "a", encoding="utf-8") as fh:
+            fh.write(f"repodata of {outputdir} written from records: {result.packages} packages, "
+                     f"{result.reused} records taken from {', '.join(sources) or 'no repo'}, "
+                     f"{len(result.read)} files read; {result.seconds:.2f} s\n")
+            for rel in result.read[:20]:
+                fh.write(f"  read (no record of the very file): {rel}\n")
+
+
+def log_fallback(log_path, outputdir, reason):
+    """One line in the unit's log: why createrepo_c runs instead of :func:`write_repo`."""
+    if log_path:
+        with open(log_path, "a", encoding="utf-8") as fh:
+            fh.write(f"repodata of {outputdir} by the createrepo_c command: {reason}\n")
+
+
+# ---- writing -------------------------------------------------------------------------------
+@dataclass
+class WriteResult:
+    packages: int = 0
+    reused: int = 0
+    read: list = field(default_factory=list)    # files read with package_from_rpm
+    seconds: float = 0.0
+
+
+def _template(kind):
+    with _lock:
+        if kind not in _templates:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, kind)
+                xml = _XMLFILE[kind](path, cr.NO_COMPRESSION)
+                xml.set_num_of_pkgs(987654321)
+                xml.close()
+                with open(path, "rb") as fh:
+                    head, tail = fh.read().split(b"987654321")
+            _templates[kind] = (head, tail)
+        return _templates[kind]
+
+
+def _location_line(href, base):
+    if _SAFE_ATTR.match(href) and (base is None or _SAFE_ATTR.match(base)):
+        if base:
+            return f'\n  <location xml:base="{base}" href="{href}"/>\n'.encode()
+        return f'\n  <location href="{href}"/>\n'.encode()
+    pkg = cr.Package()   # let the library escape what needs escaping
+    pkg.location_href = href
+    if base:
+        pkg.location_base = base
+    text = cr.xml_dump_primary(pkg).encode()
+    start = text.find(b"\n  <location ")
+    return text[start:text.find(b"/>\n", start) + 3]
+
+
+def _relocate(primary, href, base):
+    start = primary.find(b"\n  <location ")
+    end = primary.find(b"/>\n", start) + 3
+    return primary[:start] + _location_line(href, base) + primary[end:]
+
+
+def _from_rpm(path, href, base, checksum):
+    pkg = cr.package_from_rpm(path, cr.checksum_type(checksum), href, base, CHANGELOG_LIMIT)
+    return (cr.xml_dump_primary(pkg).encode(), cr.xml_dump_filelists(pkg).encode(),
+            cr.xml_dump_other(pkg).encode())
+
+
+def _data_file(repodata, kind, raw, checksum, timestamp, name=None, compress=True):
+    """Write one metadata file (unique name) and return its RepomdRecord."""
+    data = gzip_bytes(raw) if compress else raw
+    digest = hashlib.new(checksum, data).hexdigest()
+    filename = f"{digest}-{name or kind + '.xml'}{'.gz' if compress else ''}"
+    path = os.path.join(repodata, filename)
+    with open(path, "wb") as fh:
+        fh.write(data)
+    record = cr.RepomdRecord(kind, path)
+    record.checksum = digest
+    record.checksum_type = checksum
+    if compress:
+        record.checksum_open = hashlib.new(checksum, raw).hexdigest()
+        record.checksum_open_type = checksum
+        record.size_open = len(raw)
+    record.size = len(data)
+    record.timestamp = timestamp
+    record.location_href = f"repodata/{filename}"
+    return record
+
+
+def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", baseurl=None,
+               groupfile=None, group_gz=False, revision=None, set_timestamp_to_revision=False,
+               workers=3, max_read=None):
+    """Write ``outputdir/repodata`` for the RPMs ``relpaths`` (relative to ``root``), as
+    ``createrepo_c root --outputdir outputdir --pkglist LIST --checksum CHECKSUM
+    --unique-md-filenames --no-database [--baseurl] [--groupfile] [--revision
+    --set-timestamp-to-revision]`` writes it (gz; with ``group_gz`` also the gzipped groupfile,
+    as ``modifyrepo_c --mdtype group_gz`` adds it, with the same time stamp).
+
+    Records come from ``sources`` (repo dirs) where they describe the very file; every other
+    file is read, unless there are more than ``max_read`` of them (RepoWriteError: createrepo_c's
+    workers read files faster than this process's one interpreter lock). The repodata replaces
+    any there atomically (written beside, then renamed). Returns a :class:`WriteResult`."""
+    started = time.monotonic()
+    remove_staging(outputdir)
+    result = WriteResult()
+    indexes = [record_index(src) for src in sources]
+    entries = sorted(relpaths, key=lambda rel: (os.path.basename(rel), rel))
+    result.packages = len(entries)
+    chunks = [None] * len(entries)
+    to_read = []
+    for i, rel in enumerate(entries):
+        path = os.path.join(root, rel)
+        st = os.stat(path)
+        name = os.path.basename(rel)
+        record = None
+        for index in indexes:
+            candidate = index.records.get(name)
+            if (candidate is not None and candidate.size == st.st_size
+                    and candidate.mtime == int(st.st_mtime)
+                    and candidate.checksum_type == checksum):
+                record = candidate
+                break
+        if record is None:
+            to_read.append(i)
+            continue
+        chunks[i] = (_relocate(record.primary, rel, baseurl), record.filelists, record.other)
+    result.reused = len(entries) - len(to_read)
+    if max_read is not None and len(to_read) > max_read:
+        raise RepoWriteError(f"{len(to_read)} of {len(entries)} files have no record in "
+                             f"{', '.join(sources) or 'no repo'}")
+    if to_read:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            read = pool.map(lambda i: _from_rpm(os.path.join(root, entries[i]), entries[i],
+                                                baseurl, checksum), to_read)
+            for i, dumped in zip(to_read, read):
+                chunks[i] = dumped
+        result.read = [entries[i] for i in to_read]
+
+    if revision is None:
+        revision = str(int(time.time()))
+    timestamp = int(revision) if set_timestamp_to_revision else int(time.time())
+    os.makedirs(outputdir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=_STAGING, dir=outputdir)
+    try:
+        os.chmod(staging, 0o777 & ~_UMASK)
+        def dump(k):
+            kind = _KINDS[k]
+            head, tail = _template(kind)
+            raw = b"".join([head, str(len(entries)).encode(), tail[:tail.index(b"\n") + 1]]
+                           + [c[k] for c in chunks] + [tail[tail.index(b"\n") + 1:]])
+            return _data_file(staging, kind, raw, checksum, timestamp)
+
+        jobs = [lambda k=k: dump(k) for k in range(3)]
+        if groupfile:
+            with open(groupfile, "rb") as fh:
+                group = fh.read()
+            name = os.path.basename(groupfile)
+            jobs.append(lambda: _data_file(staging, "group", group, checksum, timestamp,
+                                           name=name, compress=False))
+            if group_gz:
+                jobs.append(lambda: _data_file(staging, "group_gz", group, checksum, timestamp,
+                                               name=name))
+        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            records = list(pool.map(lambda job: job(), jobs))
+        repomd = cr.Repomd()
+        repomd.set_revision(str(revision))
+        for record in records:
+            repomd.set_record(record)
+        repomd.sort_records()
+        with open(os.path.join(staging, "repomd.xml"), "w", encoding="utf-8") as fh:
+            fh.write(repomd.xml_dump())
+        target = os.path.join(outputdir, "repodata")
+        if os.path.isdir(target):
+            old = tempfile.mkdtemp(prefix=_STAGING + "old.", dir=outputdir)
+            os.rename(target, os.path.join(old, "repodata"))
+            os.rename(staging, target)
+            import shutil
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(staging, target)
+    except BaseException:
+        import shutil
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    trust(outputdir)
+    result.seconds = time.monotonic() - started
+    return result

@@ -1,0 +1,236 @@
+"""Repodata written from package records (pungi_like.rpmtools.repowrite) is the repodata the
+createrepo_c command writes for the same files and options, byte for byte: every file of
+repodata/ (names, compressed bytes, repomd.xml) with SOURCE_DATE_EPOCH fixed, and the metadata
+files themselves where the command stamps the current time into repomd.xml. Real RPMs: the demo
+universe's source, binary, noarch and debuginfo packages, packages with more changelog entries
+than createrepo_c keeps and with XML-special text, RPMs signed with rpmsign, and RPM file names
+that XML must escape. Records come from a repo this process's library wrote (taken verbatim),
+from one it did not (parsed and dumped again), or from none (each file read)."""
+
+import os
+import shutil
+
+import pytest
+
+from phases.createrepo import make_repodata, run_createrepo
+from pungi_like.rpmtools import repodata, repowrite
+from pungi_like.tools import run
+from pungi_like.universe.rpmbuild import Package
+
+pytestmark = pytest.mark.integration
+
+EPOCH = "1750000000"
+ODD_NAME = "odd name &<>'\"\u00fc-1.0-1.noarch.rpm"
+
+
+def changelog(count):
+    return [(f"Tue Nov {14 - i % 7} 2023", f"J\u00f6rg <a&b@example.invalid> - 1.{count - i}-1",
+             f"- change {count - i}: <tag> & \"quoted\" 'text' \u2713")
+            for i in range(count)]
+
+
+@pytest.fixture(scope="module")
+def package_set(universe, tmp_path_factory):
+    """A package set dir (``download``) of hard links: demo universe RPMs of every kind, two
+    custom packages (12 and 3 changelog entries, XML-special text), three RPMs signed with
+    rpmsign, and a noarch RPM under a file name XML must escape."""
+    from pungi_like.buildsvc.seed import GpgKey, rpmsign
+    from pungi_like.universe.rpmbuild import build_packages
+
+    base = tmp_path_factory.mktemp("repowrite")
+    names = sorted(os.listdir(universe.repo_dir))
+    picked = [n for n in names if n.endswith(".rpm")][:60]
+    picked += [n for n in names if n.endswith(".noarch.rpm")][:5]
+    picked += [n for n in names if "-debuginfo-" in n][:5]
+    download = base / "download"
+    download.mkdir()
+    for name in sorted(set(picked)):
+        os.link(os.path.join(universe.repo_dir, name), download / name)
+    built = build_packages(
+        [Package("chatty", summary="Summary with <xml> & \"quotes\"", arch="noarch",
+                 description="Description \u00fc & <b>", changelog=changelog(12),
+                 files={"/usr/share/chatty/data.txt": "x"}),
+         Package("short-log", changelog=changelog(3), files={"/usr/bin/short-log": "#!/bin/sh\n"})],
+        base / "built", workdir=base / "work")
+    key = GpgKey.create(str(base / "gnupg"))
+    signed = sorted(n for n in names if n.endswith(".rpm"))[100:103]
+    try:
+        copies = []
+        for name in signed:
+            shutil.copy(os.path.join(universe.repo_dir, name), download / name)
+            copies.append(str(download / name))
+        rpmsign(key, copies)
+    finally:
+        key.stop_agent()
+    for path in built.all:
+        os.link(path, download / os.path.basename(path))
+    noarch = next(n for n in sorted(os.listdir(download)) if n.endswith(".noarch.rpm"))
+    os.link(download / noarch, download / ODD_NAME)
+    files = sorted(os.listdir(download))
+    listfile = base / "pkgset.list"
+    listfile.write_text("".join(f + "\n" for f in files))
+    return base, download, files, listfile, signed
+
+
+def make_tree(base, download, files, name):
+    """A tree of hard links under Packages/<first letter>/, one file copied with another mtime
+    (no record describes it), and its package list."""
+    tree = base / name
+    rels = []
+    for f in files:
+        rel = f"Packages/{f[0].lower()}/{f}"
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.link(download / f, tree / rel)
+        rels.append(rel)
+    changed = tree / rels[1]
+    changed.unlink()
+    shutil.copyfile(download / files[1], changed)
+    os.utime(changed, (1_000_000_000, 1_000_000_000))
+    listfile = base / f"{name}.list"
+    listfile.write_text("".join(r + "\n" for r in rels))
+    return tree, rels, listfile
+
+
+def repodata_files(outputdir):
+    folder = os.path.join(outputdir, "repodata")
+    found = {}
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name), "rb") as fh:
+            found[name] = fh.read()
+    return found
+
+
+def command_repo(tree, listfile, outputdir, log, **options):
+    os.makedirs(outputdir, exist_ok=True)
+    run_createrepo(str(tree), str(outputdir), str(listfile), str(log), **options)
+    return repodata_files(outputdir)
+
+
+@pytest.mark.parametrize("source", ["trusted", "parsed", "none"])
+def test_tree_repodata_equals_createrepo_c(package_set, monkeypatch, source):
+    base, download, files, _pkgset_list, _signed = package_set
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    pkgset_repo = base / f"pkgset-{source}"
+    pkgset_repo.mkdir()
+    run([repodata.createrepo_binary(), str(download), f"--outputdir={pkgset_repo}",
+         f"--baseurl=file://{download}", "--no-database", "--general-compress-type=gz"])
+    if source == "trusted":
+        repowrite.trust(str(pkgset_repo))
+    tree, rels, listfile = make_tree(base, download, files, f"tree-{source}")
+    groupfile = os.path.join(os.path.dirname(universe_comps()), "comps.xml")
+
+    expected = command_repo(tree, listfile, base / f"cmd-{source}", base / "cmd.log",
+                            checksum="sha256", groupfile=groupfile)
+    result = repowrite.write_repo(
+        str(tree), str(base / f"ours-{source}"), rels,
+        sources=[str(pkgset_repo)] if source != "none" else [], groupfile=groupfile,
+        group_gz=True, revision=EPOCH, set_timestamp_to_revision=True)
+    ours = repodata_files(base / f"ours-{source}")
+
+    assert result.packages == len(rels)
+    if source == "none":
+        assert result.reused == 0
+    else:
+        # all but the copy with another mtime, whose record describes another file
+        assert result.reused == len(rels) - 1
+        assert result.read == [rels[1]]
+    assert sorted(ours) == sorted(expected)
+    for name in expected:
+        assert ours[name] == expected[name], name
+    assert any(name.endswith("primary.xml.gz") for name in ours)
+    assert b"group_gz" in ours["repomd.xml"] and f"<revision>{EPOCH}".encode() in ours["repomd.xml"]
+
+
+def universe_comps():
+    from tests.conftest import REPO_ROOT
+    return os.path.join(REPO_ROOT, ".cache", "universe", "comps.xml")
+
+
+def xml_text(outputdir, kind):
+    import gzip
+    with gzip.open(repodata.repomd_locations(str(outputdir))[kind]) as fh:
+        return fh.read()
+
+
+def test_package_set_repo_equals_createrepo_c(package_set, monkeypatch):
+    """The package set repo (file:// base URL, no --revision: the command stamps the current
+    time into repomd.xml) from the records of another repo: the same metadata files."""
+    base, download, files, pkgset_list, _signed = package_set
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    source = base / "source-repo"
+    source.mkdir()
+    run([repodata.createrepo_binary(), str(download), f"--outputdir={source}", "--no-database"])
+    cmd, ours = base / "pkgset-cmd", base / "pkgset-ours"
+    repodata.createrepo(str(download), outputdir=str(cmd), pkglist=str(pkgset_list),
+                        baseurl=f"file://{download}")
+    repodata.repo_from_records(str(download), str(ours), str(pkgset_list),
+                               sources=[str(source)], baseurl=f"file://{download}",
+                               log_path=str(base / "pkgset.log"))
+    log = (base / "pkgset.log").read_text()
+    assert f"{len(files)} records taken" in log and "0 files read" in log
+    expected, written = repodata_files(cmd), repodata_files(ours)
+    assert sorted(expected) == sorted(written)
+    for name in expected:
+        if name != "repomd.xml":
+            assert written[name] == expected[name], name
+    for kind in ("primary", "filelists", "other"):
+        assert xml_text(ours, kind) == xml_text(cmd, kind)
+    # the escaped location and every changelog entry the command keeps
+    primary = xml_text(ours, "primary")
+    assert b'href="odd name &amp;&lt;&gt;\'&quot;&#xFC;-1.0-1.noarch.rpm"' in primary
+    assert xml_text(ours, "other").count(b"<changelog ") >= 10 + 3
+
+
+def test_signed_rpms_keep_their_own_records(package_set, universe):
+    """A signed RPM is another file than the unsigned one of the same name (its own checksum
+    and header range): the unsigned one's record in the universe repo is not taken for it, and
+    the record written is the signed file's."""
+    import createrepo_c as cr
+
+    base, download, files, pkgset_list, signed = package_set
+    ours = base / "pkgset-ours-signed"
+    repodata.repo_from_records(str(download), str(ours), str(pkgset_list),
+                               sources=[universe.repo_dir], log_path=str(base / "signed.log"))
+    log = (base / "signed.log").read_text()
+    assert "written from records" in log
+    for name in signed:
+        assert f"read (no record of the very file): {name}" in log
+    found = {}
+    cr.xml_parse_primary(repodata.repomd_locations(str(ours))["primary"],
+                         pkgcb=lambda p: found.setdefault(p.location_href, p) and True,
+                         do_files=False)
+    for name in signed:
+        direct = cr.package_from_rpm(str(download / name))
+        assert found[name].pkgId == direct.pkgId
+        assert (found[name].rpm_header_start, found[name].rpm_header_end) == \
+            (direct.rpm_header_start, direct.rpm_header_end)
+
+
+def test_options_records_cannot_write_run_the_command(package_set, monkeypatch):
+    """sqlite databases (and xz, extra arguments, too many files without a record) are left
+    to createrepo_c; the log says why."""
+    base, download, files, _pkgset_list, _signed = package_set
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    tree, rels, listfile = make_tree(base, download, files, "tree-db")
+    log = base / "db.log"
+    make_repodata(str(tree), str(tree), str(listfile), rels, str(log), sources=(),
+                  checksum="sha256", database=True)
+    text = log.read_text()
+    assert "by the createrepo_c command: sqlite databases" in text
+    assert any(n.endswith("primary.sqlite.bz2") for n in os.listdir(tree / "repodata"))
+
+    log2 = base / "none.log"
+    make_repodata(str(tree), str(tree), str(listfile), rels, str(log2), sources=(),
+                  checksum="sha256")
+    assert f"{len(rels)} of {len(rels)} files have no record" in log2.read_text()
+
+
+def test_a_killed_writer_leaves_nothing_in_the_tree(package_set, monkeypatch):
+    base, download, files, _pkgset_list, _signed = package_set
+    tree, rels, _listfile = make_tree(base, download, files, "tree-killed")
+    leftover = tree / (repowrite._STAGING + "abc")
+    leftover.mkdir()
+    (leftover / "x").write_text("half written")
+    repowrite.write_repo(str(tree), str(tree), rels, revision=EPOCH)
+    assert sorted(os.listdir(tree)) == ["Packages", "repodata"]
+    assert oct(os.stat(tree / "repodata").st_mode & 0o777) == oct(0o777 & ~repowrite._UMASK)
