@@ -26,9 +26,11 @@ for both instead of patching the process-wide functions, so concurrent units are
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import functools
 import hashlib
+import io
 import logging
 import os
 import re
@@ -42,6 +44,7 @@ import pycdlib.dates
 import pycdlib.headervd
 import pycdlib.isohybrid
 import pycdlib.pycdlib
+import pycdlib.utils
 
 from .. import tools
 from . import iso_xorriso
@@ -114,6 +117,54 @@ class _UuidShim:
 for _mod in (pycdlib.pycdlib, pycdlib.headervd, pycdlib.dates):
     _mod.time = _TimeShim()
 pycdlib.isohybrid.uuid = _UuidShim()
+
+
+# ---- file data copied by the kernel -------------------------------------------------------
+
+_copy_data_yield = pycdlib.utils.copy_data_yield
+
+
+def _kernel_copy_data_yield(data_length, blocksize, infp, outfp):
+    """pycdlib's ``utils.copy_data_yield`` (a file's data into the image) without passing the
+    bytes through Python: ``os.copy_file_range`` (``os.sendfile`` where the kernel refuses it),
+    from the input file's position to the output file's, both file objects left after the
+    copied bytes as pycdlib's read/write loop leaves them. Objects without a file descriptor
+    take pycdlib's loop. Same bytes; a 1 GiB tree of large images took pycdlib 1.8 s of CPU
+    with its loop (bench/bench_iso.py --shape large, doc/performance.md)."""
+    try:
+        in_fd, out_fd = infp.fileno(), outfp.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        yield from _copy_data_yield(data_length, blocksize, infp, outfp)
+        return
+    outfp.flush()
+    src, dst = infp.tell(), outfp.tell()
+    left = data_length
+    use_sendfile = False
+    while left > 0:
+        count = min(left, 1 << 30)
+        if not use_sendfile:
+            try:
+                n = os.copy_file_range(in_fd, out_fd, count, src, dst)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                    raise
+                use_sendfile = True
+                continue
+        else:
+            os.lseek(out_fd, dst, os.SEEK_SET)
+            n = os.sendfile(out_fd, in_fd, src, count)
+        if n == 0:
+            # a file shorter than recorded: pycdlib's loop counts the rest as copied
+            n = left
+            left = 0
+        else:
+            src, dst, left = src + n, dst + n, left - n
+        yield n
+    infp.seek(src)
+    outfp.seek(dst)
+
+
+pycdlib.utils.copy_data_yield = _kernel_copy_data_yield
 
 
 class _FixedClock:
@@ -297,14 +348,15 @@ def isohdpfx_path():
 
 
 # Cost of each writer in CPU seconds (user + system, xorriso's included) per file and per MiB of
-# the tree, fitted from bench/bench_iso.py --bootable --writer pycdlib|xorriso on its "many"
-# (10,008 files, 213 MiB: pycdlib 1.43 s, xorriso 0.99 s) and "large" (10 files, 1,026 MiB:
-# pycdlib 0.83 s, xorriso 0.98 s) shapes, medians of 5 (doc/media.md).  CPU rather than wall
-# time: on a shared machine the wall time follows the CPU a writer needs.  xorriso wins when a
-# tree has more than ~3 files per MiB.  Below XORRISO_MIN_FILES the gain (47 us a file) is
-# under the noise of one run, and pycdlib keeps the bytes small trees have always had.
-PYCDLIB_S_PER_FILE, PYCDLIB_S_PER_MIB = 126e-6, 0.81e-3
-XORRISO_S_PER_FILE, XORRISO_S_PER_MIB = 79e-6, 0.95e-3
+# the tree, fitted from the "many" (10,008 files, 213 MiB: pycdlib 1.16 s, xorriso 0.66 s) and
+# "large" (8 files, 1,024 MiB: pycdlib 0.42 s, xorriso 0.83 s) trees of bench/bench_iso.py,
+# medians of interleaved runs (doc/media.md; pycdlib with its file data copied by the kernel,
+# ``_kernel_copy_data_yield``).  CPU rather than wall time: on a shared machine the wall time
+# follows the CPU a writer needs.  xorriso wins when a tree has more than ~7 files per MiB.
+# Below XORRISO_MIN_FILES the gain (58 us a file) is under the noise of one run, and pycdlib
+# keeps the bytes small trees have always had.
+PYCDLIB_S_PER_FILE, PYCDLIB_S_PER_MIB = 107e-6, 0.41e-3
+XORRISO_S_PER_FILE, XORRISO_S_PER_MIB = 49e-6, 0.81e-3
 XORRISO_MIN_FILES = 1000
 
 

@@ -187,3 +187,38 @@ def test_manifest_of_the_writer_is_what_the_image_holds(boot_tree, tmp_path, wri
                         "bios+uefi": ["/isolinux/boot.cat"]}[boot]
     manifest = iso.write_manifest(str(out), paths=result.manifest)
     assert open(manifest).read() == "".join(p + "\n" for p in read_back)
+
+
+def test_pycdlib_writes_file_data_through_the_kernel_with_the_same_bytes(boot_tree, tmp_path):
+    """media.iso swaps pycdlib's read/write loop for copy_file_range: the bootable image
+    (boot info table patched into isolinux.bin, the efiboot image, files of every size) is
+    byte for byte the one pycdlib's own loop writes, and a file object without a descriptor
+    still takes that loop."""
+    import io
+
+    import pycdlib.utils
+
+    (boot_tree / "big.img").write_bytes(os.urandom(3 << 20) + b"tail")
+    assert pycdlib.utils.copy_data_yield is iso._kernel_copy_data_yield
+    kernel, loop = tmp_path / "kernel.iso", tmp_path / "loop.iso"
+    iso.write_iso(str(boot_tree), str(kernel), "COPY", boot="bios+uefi", writer="pycdlib",
+                  source_date_epoch=EPOCH)
+    pycdlib.utils.copy_data_yield = iso._copy_data_yield
+    try:
+        iso.write_iso(str(boot_tree), str(loop), "COPY", boot="bios+uefi", writer="pycdlib",
+                      source_date_epoch=EPOCH)
+    finally:
+        pycdlib.utils.copy_data_yield = iso._kernel_copy_data_yield
+    assert sha256(kernel) == sha256(loop)
+    reader = pycdlib.PyCdlib()
+    reader.open(str(kernel))
+    try:
+        data = io.BytesIO()
+        reader.get_file_from_iso_fp(data, rr_path="/big.img")
+    finally:
+        reader.close()
+    assert data.getvalue() == (boot_tree / "big.img").read_bytes()
+    assert checks.has_el_torito(str(kernel))
+    out = io.BytesIO()
+    copied = list(iso._kernel_copy_data_yield(5, 2048, io.BytesIO(b"abcdefg"), out))
+    assert sum(copied) == 5 and out.getvalue() == b"abcde"
