@@ -21,6 +21,7 @@ import re
 import threading
 
 from phases.base import PhaseBase
+from pungi_like import reuse_delta
 from pungi_like.config.options import (Option, arch_mapping, scm_dict_schema,
                                        variant_arch_mapping)
 from pungi_like.errors import PhaseError
@@ -395,7 +396,14 @@ class GatherPhase(PhaseBase):
                                arch, name_arch, sorted(by_package[name_arch]))
             raise PhaseError("Unresolved dependencies detected")
 
+        linked = [p.path for data in (result.binary, result.debug, result.source)
+                  for p in data.values()]
+        if variant.type not in ("addon", "layered-product"):   # those change their parent's
+            # the old unit's outputs when the solve gave its result from the same files
+            reuse_delta.take_old_if_same(self.compose, unit,
+                                         lambda: reuse_delta.json_text(result.as_dict()), linked)
         self.link_and_record(result, variant, arch, pkgset)
+        reuse_delta.note_result(self.compose, unit, self.paths.gather_result(arch, variant), linked)
         self.compose.results.put(("gather", variant.uid, arch), result)
         return {"rpm": len(result.binary), "srpm": len(result.source), "debuginfo": len(result.debug),
                 "missing": sorted(result.missing)}

@@ -9,7 +9,8 @@ starts as soon as the units it needs are done, so the work of one variant overla
 When more units are ready than there are free workers, the one heading the longest remaining
 chain goes first (``Scheduler.rank``: estimated unit costs summed along the path to the last
 unit), so that a source tree's short units do not hold both cores while the binary tree's
-createrepo and ISO, on the compose's critical path, wait.
+createrepo and ISO, on the compose's critical path, wait; and units estimated to be short
+(``LIGHT_WEIGHT``) run beside the ``max_workers`` others instead of queueing behind them.
 
 A unit's failure is handled by the compose's failure model:
 - a unit whose deliverable is failable: recorded in deliverables.json, its dependents are skipped,
@@ -45,7 +46,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from . import reuse
+from . import reuse, reuse_delta
 from .errors import PhaseError, PungiLikeError
 from .fileutil import write_atomic, write_json_atomic
 
@@ -83,6 +84,13 @@ PHASE_WEIGHTS = {"init": 0.1, "pkgset": 1.0, "gather": 1.5, "createrepo": 1.0,
                  "liveimages": 30.0, "live_media": 30.0, "image_build": 30.0,
                  "imagechecksum": 0.2, "metadata": 0.2, "test": 0.1}
 SOURCE_WEIGHT = 0.2
+# Units estimated at no more than this (a source tree's createrepo and ISO, checksums, the
+# manifests, repoclosure, init) do not wait for a worker of ``max_workers``: up to as many
+# again run beside them (with ``max_workers`` above 1). Ordered by the longest remaining chain
+# alone, the source trees' units ran last, after both DVDs, and held back the checksums that
+# follow every ISO of a variant; these units mostly wait for a tool or take a fraction of a
+# second, so they fit beside the long ones on 2 cores.
+LIGHT_WEIGHT = 0.3
 
 
 def unit_weight(unit):
@@ -230,6 +238,17 @@ class Scheduler:
             visit(name)
         return ranks
 
+    def _is_light(self, name):
+        return self.max_workers > 1 and unit_weight(self.units[name]) <= LIGHT_WEIGHT
+
+    def _may_start(self, name, running):
+        """A free worker: fewer than ``max_workers`` units run, not counting light ones; a light
+        unit may also take one of ``max_workers`` extra slots (see ``LIGHT_WEIGHT``)."""
+        light = sum(1 for n in running if self._is_light(n))
+        if len(running) - light < self.max_workers:
+            return True
+        return self._is_light(name) and light < self.max_workers
+
     # ---- bookkeeping ----------------------------------------------------------------------
     def unit_key(self, unit):
         """(key, upstream): the hash of the unit's inputs and of the output hashes of the units
@@ -259,6 +278,8 @@ class Scheduler:
         if info.get("reused_from"):
             entry["reused"] = True
             entry["reused_from"] = info["reused_from"]
+        if info.get("result_from"):   # ran, and gave that compose's result (reuse_delta)
+            entry["result_from"] = info["result_from"]
         if "record_seconds" in info:
             entry["record_seconds"] = info["record_seconds"]  # part of duration: the reuse record
         with self.timeline_lock:
@@ -300,6 +321,10 @@ class Scheduler:
                 record["why_not"] = info["why_not"]
             if info.get("reused_from"):
                 record["reused_from"] = info["reused_from"]
+            if info.get("result_from"):
+                record["result_from"] = info["result_from"]
+            if getattr(unit, "delta", None):
+                record["delta"] = unit.delta   # reuse_delta: what a later run compares
             self._write_later(self._write_record, unit.name, record, info, files)
 
     def _hand_over(self, unit, key, outputs, info):
@@ -368,9 +393,20 @@ class Scheduler:
                               f" (log: {os.path.relpath(unit.log_path, self.compose.topdir)})"
                               if unit.log_path else "")
         images_before = reuse.images_state(self.compose)
+        unit.upstream = upstream   # for reuse_delta's hash of the inputs
         try:
             with reuse.capturing(self.compose.topdir) as capture:
                 outputs = unit.run(unit)
+        except reuse_delta.TakeOld as took:
+            # it re-solved to an old unit's result and took that unit's outputs: recorded as a
+            # reused unit is, its output hash the old one
+            self.compose.log.info("[%s] same result as in %s: its outputs taken", unit.name,
+                                  took.old.compose_id)
+            info = {"key": (key, upstream), "reusable": True,
+                    "result_from": took.old.compose_id,
+                    "output_hash": took.old.record.get("output_hash")}
+            info.update(took.taken)
+            return unit, start, time.time(), took.outputs, None, info
         except BaseException as exc:  # noqa: B902 - recorded and re-raised by the loop
             end = time.time()
             return unit, start, end, None, exc, traceback.format_exc()
@@ -417,6 +453,7 @@ class Scheduler:
                 self.compose.log.info("[%s] not reused from %s: %s", unit.name, old.source, exc)
                 continue
             self.compose.log.info("[%s] reused from %s", unit.name, old.compose_id)
+            unit.delta = old.record.get("delta")   # the same inputs: the same proof
             info = {"key": (key, upstream), "reusable": True, "reused_from": old.compose_id,
                     "output_hash": old.record.get("output_hash")}
             info.update(taken)
@@ -428,15 +465,17 @@ class Scheduler:
         """Run every unit; return the timeline. Raises SchedulerError on a fatal failure."""
         failure = None
         running = {}
-        pool = concurrent.futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="unit")
+        pool = concurrent.futures.ThreadPoolExecutor(
+            self.max_workers + (self.max_workers if self.max_workers > 1 else 0),
+            thread_name_prefix="unit")
         try:
             while True:
                 if failure is None and not self.stop.is_set():
                     self._skip_blocked()
                     for name in self.priority:
-                        if len(running) >= self.max_workers:
-                            break
                         if self.state[name] != "pending":
+                            continue
+                        if not self._may_start(name, running.values()):
                             continue
                         if all(self.state[d] == "done" for d in self.deps[name]) and all(
                                 self.state[d] in ("done", "failed", "skipped")

@@ -1,0 +1,143 @@
+"""A unit that runs again because a unit it needs changed, yet gives its old result.
+
+One changed package changes the package set, and with it the key of every gather of the arch, so
+each of them runs again; most variants then gather exactly what they gathered before. Such a unit
+re-solves (libsolv is fast) and, when the solve gives the old unit's result over the very same
+files, takes the old unit's outputs instead of making and recording them anew: the files are
+verified and hard-linked, the journal replayed (``ReusePool.restore``, as for a reused unit),
+and the unit's output hash is the old one, so the units after it (createrepo, createiso ...) are
+reused as before. The timeline and the record say ``result_from`` (the old compose's id) instead
+of ``reused_from``: the unit did run.
+
+Why the outputs are then the ones a run would make (the record's ``delta``, two hashes):
+
+- ``inputs``: the unit's declared inputs (its phase's options for the variant.arch), the content
+  behind them (``reuse_keys.content_inputs``: the compose-wide options, the variants file, the
+  software version, ``SOURCE_DATE_EPOCH``) and the output hashes of the units it needs, except
+  those whose results only reach the outputs through what the hook hashes next (``ignore``:
+  the package set);
+- ``result``: the result the unit hands over as it writes it (the gather result JSON, with the
+  compose's directory and id replaced by placeholders) and, for every package file it links,
+  the file's device, inode, size and modification time: the same packages from the very same
+  files (the same inode unchanged is the same bytes, the rule ``reuse.verify_file`` follows).
+
+The gather's outputs (links, rpms.json entries with the signing keys of those very files,
+package lists, the result) follow from these alone, so both hashes equal means the old unit's
+outputs are this run's, byte for byte. Units whose run changes another unit's result (addons and
+layered products move packages into their parent) never take the old result.
+"""
+
+import hashlib
+import json
+import logging
+import os
+
+from . import reuse
+
+log = logging.getLogger("pungi_like.reuse")
+
+
+class TakeOld(Exception):
+    """Raised by a unit that took an old unit's outputs (already placed and replayed); the
+    scheduler records it as it records a reused unit."""
+
+    def __init__(self, old, outputs, taken):
+        super().__init__(f"the result of {old.compose_id}")
+        self.old = old
+        self.outputs = outputs
+        self.taken = taken      # the record's files and journal, or "data_from"
+
+
+def inputs_digest(compose, unit, ignore):
+    """The ``inputs`` hash (module docstring); ``unit.upstream`` is set by the scheduler."""
+    upstream = getattr(unit, "upstream", None)
+    if upstream is None:
+        return None
+    names = reuse.Names(compose.topdir, compose.compose_id)
+    kept = {k: v for k, v in upstream.items() if not k.startswith(tuple(ignore))}
+    blob = json.dumps({"inputs": unit.inputs, "needs": kept,
+                       "content": reuse.content_inputs(compose, unit)},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(names.norm(blob).encode("utf-8")).hexdigest()
+
+
+def result_digest(compose, text, files):
+    """The ``result`` hash: ``text`` as the unit writes its result, normalised, and the identity
+    of each of ``files`` (None when one is missing)."""
+    names = reuse.Names(compose.topdir, compose.compose_id)
+    h = hashlib.sha256(names.norm(text).encode("utf-8"))
+    for path in sorted(set(files)):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        h.update(f"\0{names.norm(path)}\0{st.st_dev}:{st.st_ino}:{st.st_size}:"
+                 f"{st.st_mtime_ns}".encode("utf-8"))
+    return h.hexdigest()
+
+
+def json_text(obj):
+    """``obj`` as ``fileutil.write_json_atomic`` writes it (sorted, 4-space indented)."""
+    return json.dumps(obj, indent=4, sort_keys=True, separators=(",", ": ")) + "\n"
+
+
+def take_old_if_same(compose, unit, make_text, files, ignore=("pkgset.",)):
+    """Before the unit makes its outputs: when an old unit of the same name had the same
+    ``inputs`` hash and the same ``result`` hash (``make_text()``: the result as it will be
+    written; ``files``: the package files it will link), restore that unit and raise
+    :class:`TakeOld`. Otherwise return, having noted the ``inputs`` hash for the record
+    (:func:`note_result` adds the ``result`` hash once the outputs are written)."""
+    inputs = inputs_digest(compose, unit, ignore)
+    unit.delta = {"inputs": inputs, "ignore": list(ignore)} if inputs else None
+    pool = getattr(compose, "reuse_pool", None)
+    if pool is None or inputs is None or unit.phase in pool.disabled_phases:
+        return
+    olds = [old for old in pool.by_unit.get(unit.name, ())
+            if old.record.get("reusable") and (old.record.get("delta") or {}).get("inputs") == inputs]
+    if not olds:
+        return
+    digest = result_digest(compose, make_text(), files)
+    for old in olds:
+        if digest is None or old.record["delta"].get("result") != digest:
+            continue
+        try:
+            outputs, taken = _take(compose, pool, unit, old)
+        except (reuse.CannotReuse, reuse.NotRecordable, OSError, ValueError) as exc:
+            log.info("[%s] the result of %s not taken: %s", unit.name, old.source, exc)
+            continue
+        unit.delta = dict(old.record["delta"])
+        raise TakeOld(old, outputs, taken)
+
+
+def _take(compose, pool, unit, old):
+    """``ReusePool.take`` where the pool has it, else ``restore`` and the record data the
+    scheduler keeps for a reused unit."""
+    if hasattr(pool, "take"):
+        return pool.take(unit, old)
+    outputs, placed = pool.restore(unit, old)
+    fresh = [p for p, e in placed.items() if e is None]
+    if not fresh:
+        return outputs, {"data_from": reuse.data_path(old.topdir, unit.name)}
+    names = reuse.Names(compose.topdir, compose.compose_id)
+    files = reuse.describe_files(fresh, names)
+    top = os.path.join(compose.topdir, "")
+    for path, entry in placed.items():
+        if entry is not None:
+            files[names.norm(os.path.normpath(path[len(top):]) if path.startswith(top)
+                             else os.path.relpath(path, compose.topdir))] = entry
+    return outputs, {"files": files, "journal": old.data.get("journal", [])}
+
+
+def note_result(compose, unit, path, files):
+    """After the unit wrote its result to ``path`` and linked ``files``: the ``result`` hash
+    of its record's ``delta`` (nothing when :func:`take_old_if_same` found no inputs hash)."""
+    delta = getattr(unit, "delta", None)
+    if not delta:
+        return
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError:
+        unit.delta = None
+        return
+    delta["result"] = result_digest(compose, text, files)
