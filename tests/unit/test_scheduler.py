@@ -233,3 +233,17 @@ def test_a_record_that_cannot_be_written_fails_the_run(tmp_path, monkeypatch):
     monkeypatch.setattr(scheduler, "_write_record", broken)
     with pytest.raises(OSError, match="disk full"):
         scheduler.run()
+
+
+def test_light_units_run_beside_a_full_pool(tmp_path):
+    """Two workers busy with gathers: a source tree's createrepo (light) starts at once,
+    while a third gather (heavy) waits for a worker."""
+    order, lock = [], threading.Lock()
+    units = [Unit(f"gather.V{i}.x86_64", record_run(order, lock, 0.3), arch="x86_64")
+             for i in range(3)]
+    units.append(Unit("createrepo.V0.src", record_run(order, lock), arch="src"))
+    Scheduler(units, FakeCompose(tmp_path), max_workers=2).run()
+    times = {(kind, name): t for kind, name, t in order}
+    first_end = min(times[("end", f"gather.V{i}.x86_64")] for i in range(3))
+    assert times[("start", "createrepo.V0.src")] < first_end
+    assert times[("start", "gather.V2.x86_64")] >= first_end
