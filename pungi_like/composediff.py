@@ -85,6 +85,11 @@ def _split_nevra(nevra):
     return name, epoch or "0", version, release, arch
 
 
+def _name(nevra):
+    """The name of ``name-epoch:version-release.arch`` (as ``_split_nevra``, in one step)."""
+    return nevra.rsplit(".", 1)[0].rsplit("-", 2)[0]
+
+
 def _evr_text(epoch, version, release):
     return (f"{epoch}:" if epoch not in ("0", "", None) else "") + f"{version}-{release}"
 
@@ -95,16 +100,37 @@ def _compare_evr(a, b):
     return rpm.labelCompare(a, b)
 
 
-def _package_map(compose, variant, arch):
-    """(name, arch) -> {evr tuple: (nevra, category, srpm nevra, rel path)}."""
+def _package_map(compose, variant, arch, names=None):
+    """(name, arch) -> {evr tuple: (nevra, category, srpm nevra, rel path)}; ``names``: only
+    the packages of these names."""
     out = {}
     tree = compose.rpms.rpms.get(variant, {}).get(arch, {})
     for srpm, entries in tree.items():
         for nevra, info in entries.items():
+            if names is not None and _name(nevra) not in names:
+                continue
             name, epoch, version, release, parch = _split_nevra(nevra)
             out.setdefault((name, parch), {})[(epoch, version, release)] = (
                 nevra, info.get("category", "binary"), srpm, info.get("path"))
     return out
+
+
+def _package_maps(old, new, variant, arch):
+    """The two ``_package_map``s of variant.arch, of the packages whose names occur under a
+    source RPM whose entries differ between the two composes: a package under equal source
+    RPMs on both sides only is the same in both (``_changes`` finds nothing there), so a
+    re-run that changed nothing or one package compares nothing or that package's names."""
+    old_tree = old.rpms.rpms.get(variant, {}).get(arch, {})
+    new_tree = new.rpms.rpms.get(variant, {}).get(arch, {})
+    if old_tree == new_tree:
+        return {}, {}
+    names = set()
+    for srpm in set(old_tree) | set(new_tree):
+        before, after = old_tree.get(srpm), new_tree.get(srpm)
+        if before != after:
+            for entries in (before or {}, after or {}):
+                names.update(_name(nevra) for nevra in entries)
+    return (_package_map(old, variant, arch, names), _package_map(new, variant, arch, names))
 
 
 def _changes(old_map, new_map):
@@ -262,7 +288,7 @@ def diff_composes(old_path, new_path, changelogs=True) -> dict:
     for variant in sorted(set(old.rpms.rpms) | set(new.rpms.rpms)):
         arches = set(old.rpms.rpms.get(variant, {})) | set(new.rpms.rpms.get(variant, {}))
         for arch in sorted(arches):
-            ch = _changes(_package_map(old, variant, arch), _package_map(new, variant, arch))
+            ch = _changes(*_package_maps(old, new, variant, arch))
             if any(ch.values()):
                 variants.setdefault(variant, {})[arch] = ch
             for up in ch["upgraded"]:

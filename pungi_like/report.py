@@ -212,18 +212,22 @@ def _images(topdir):
     return out
 
 
-def _package_names(topdir):
-    """{variant.arch: set of binary and source package names} from rpms.json."""
+def _rpms_trees(topdir):
+    """{variant.arch: {srpm: {nevra: entry}}} of the compose's rpms.json."""
     data = _load_json(os.path.join(topdir, "compose", "metadata", "rpms.json")) or {}
-    out = {}
-    for variant, arches in data.get("payload", {}).get("rpms", {}).items():
-        for arch, srpms in arches.items():
-            names = out.setdefault("%s.%s" % (variant, arch), {"binary": set(), "source": set()})
-            for rpms in srpms.values():
-                for nevra, meta in rpms.items():
-                    kind = "source" if meta.get("category") == "source" else "binary"
-                    names[kind].add(nevra.rsplit("-", 2)[0])
-    return out
+    return {"%s.%s" % (variant, arch): srpms
+            for variant, arches in data.get("payload", {}).get("rpms", {}).items()
+            for arch, srpms in arches.items()}
+
+
+def _names(srpms):
+    """{"binary", "source": set of package names} of one variant.arch's rpms.json entries."""
+    names = {"binary": set(), "source": set()}
+    for rpms in srpms.values():
+        for nevra, meta in rpms.items():
+            kind = "source" if meta.get("category") == "source" else "binary"
+            names[kind].add(nevra.rsplit("-", 2)[0])
+    return names
 
 
 def previous_compose(topdir):
@@ -243,16 +247,17 @@ def previous_compose(topdir):
 
 
 def _packages(topdir):
-    mine = _package_names(topdir)
+    mine = _rpms_trees(topdir)
     prev = previous_compose(topdir)
-    theirs = _package_names(prev[0]) if prev else {}
+    theirs = _rpms_trees(prev[0]) if prev else {}
     rows = []
     for key in sorted(set(mine) | set(theirs)):
-        now = mine.get(key, {"binary": set(), "source": set()})
+        now = _names(mine.get(key, {}))
         row = {"key": key, "binary": len(now["binary"]), "source": len(now["source"]),
                "added": [], "removed": []}
-        if prev:
-            before = theirs.get(key, {"binary": set()})["binary"]
+        # equal entries (a re-run that changed nothing there): nothing added or removed
+        if prev and theirs.get(key) != mine.get(key):
+            before = _names(theirs.get(key, {}))["binary"]
             row["added"] = sorted(now["binary"] - before)
             row["removed"] = sorted(before - now["binary"])
         rows.append(row)

@@ -613,12 +613,16 @@ class ReusePool:
                 # the arguments are strings and None (a placeholder only with "{")
                 compose.rpms.add(*[expand(a) if type(a) is str and "{" in a else a
                                    for a in op[1]], checked=True)
-            elif kind == "put":
+            elif kind in ("put", "put_json"):
                 key = _hashable(decode(op[1], self.names))
-                if hasattr(compose.results, "put_lazy"):
-                    compose.results.put_lazy(key, lambda data=op[2]: decode(data, self.names))
+                if kind == "put":   # a record of an earlier version: the value as JSON
+                    make = (lambda data=op[2]: decode(data, self.names))
                 else:
-                    compose.results.put(key, decode(op[2], self.names))
+                    make = (lambda text=op[2]: decode(json.loads(text), self.names))
+                if hasattr(compose.results, "put_lazy"):
+                    compose.results.put_lazy(key, make)
+                else:
+                    compose.results.put(key, make())
             elif kind == "image":
                 set_image(compose, op[1], op[2], decode(op[3], self.names))
             elif kind == "epoch":
@@ -750,7 +754,11 @@ def build_record(compose, unit, capture, images_before, images_after, remember_o
     try:
         for op in capture.journal:
             if op[0] == "put":
-                journal.append(["put", encode(op[1], names), encode(op[2], names)])
+                # the value as JSON text: a package set's runs to megabytes that a re-run
+                # decodes only if a unit that runs again asks for it (``_replay``)
+                journal.append(["put_json", encode(op[1], names),
+                                json.dumps(encode(op[2], names), default=str,
+                                           separators=(",", ":"))])
             elif op[0] == "rpm":
                 journal.append(["rpm", encode(list(op[1]), names)])
             elif op[0] == "epoch":

@@ -117,3 +117,29 @@ def test_tasks_of_the_embedded_service_are_not_linked_to_its_gone_port(tmp_path)
     text = open(os.path.join(top, "logs/global/report.html"), encoding="utf-8").read()
     assert '<a href="https://127.0.0.1:41234/koji/taskinfo?taskID=5">5</a>' in text
     assert "pungi-like-hub serve" not in text
+
+
+def test_packages_against_the_previous_compose(tmp_path):
+    """Package counts per variant.arch, and what was added or removed since the previous
+    compose; a variant.arch whose entries are equal in both adds and removes nothing."""
+    def rpms(top, tree):
+        _write(os.path.join(top, "compose/metadata/rpms.json"), {"payload": {"rpms": tree}})
+
+    def entries(*nevras):
+        return {n: {"path": n, "sigkey": None,
+                    "category": "source" if n.endswith(".src") else "binary"} for n in nevras}
+
+    same = {"a-0:1-1.src": entries("a-0:1-1.x86_64", "a-0:1-1.src")}
+    old = _compose(str(tmp_path), "Demo-1.0-20260101.n.0", "FINISHED", 1000,
+                   [{"unit": "init.global"}])
+    new = _compose(str(tmp_path), "Demo-1.0-20260101.n.1", "FINISHED", 2000,
+                   [{"unit": "init.global"}])
+    rpms(old, {"Server": {"x86_64": same},
+               "Client": {"x86_64": {"b-0:1-1.src": entries("b-0:1-1.x86_64", "c-0:1-1.x86_64")}}})
+    rpms(new, {"Server": {"x86_64": same},
+               "Client": {"x86_64": {"b-0:1-2.src": entries("b-0:1-2.x86_64", "d-0:1-2.x86_64")}}})
+    rows, previous = report._packages(new)
+    assert previous["id"] == "Demo-1.0-20260101.n.0"
+    assert rows == [
+        {"key": "Client.x86_64", "binary": 2, "source": 0, "added": ["d"], "removed": ["c"]},
+        {"key": "Server.x86_64", "binary": 1, "source": 1, "added": [], "removed": []}]
