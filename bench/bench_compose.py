@@ -187,6 +187,29 @@ def busy_time(topdir, phases):
     return total + (current[1] - current[0] if current else 0.0)
 
 
+def critical_path(topdir):
+    """The chain of units that ended the compose, walked back from the unit that ended last: each
+    unit's predecessor is the unit that ended last before it started (what released it, as far
+    as the timeline tells). ``(path, seconds from the first start to the last end)``; ``path``
+    is ``[(unit, start, end)]`` relative to the first start."""
+    with open(os.path.join(topdir, "logs", "global", "timeline.json")) as fh:
+        units = [u for u in json.load(fh)["units"]
+                 if u.get("start") is not None and u.get("end") is not None]
+    if not units:
+        return [], 0.0
+    first = min(u["start"] for u in units)
+    chain = [max(units, key=lambda u: (u["end"], u["unit"]))]
+    while True:
+        before = [u for u in units if u["end"] <= chain[-1]["start"] + 1e-3
+                  and u is not chain[-1]]
+        if not before:
+            break
+        chain.append(max(before, key=lambda u: (u["end"], u["unit"])))
+    chain.reverse()
+    return ([(u["unit"], u["start"] - first, u["end"] - first) for u in chain],
+            chain[-1]["end"] - first)
+
+
 def solve_directly(repo_dir, jobs_by_tree):
     """One libsolv solve per variant.arch on the universe, as testsolv would."""
     start = time.monotonic()
@@ -309,6 +332,7 @@ def main():
     repo_dir = os.path.join(data, "repo", "x86_64", "os")
     figures = {k: [] for k in ("ours", "cpu", "core", "solve", "createrepo", "iso", "sha256")}
     spans = {}
+    path = []
     with tempfile.TemporaryDirectory(prefix="bench-compose-") as tmp:
         config = render_config(data, os.path.join(tmp, "conf"), variants=args.variants)
         for run in range(args.runs):
@@ -319,6 +343,7 @@ def main():
             for phase, span in phase_spans(os.path.dirname(compose)).items():
                 spans.setdefault(phase, []).append(span)
             figures["core"].append(busy_time(os.path.dirname(compose), CORE_PHASES))
+            path, length = critical_path(os.path.dirname(compose))
             figures["solve"].append(solve_directly(repo_dir, tree_jobs(compose)))
             scratch = os.path.join(tmp, f"scratch{run}")
             os.makedirs(scratch)
@@ -362,6 +387,14 @@ def main():
     print("phase spans of ours (median s; summed unit time in brackets):")
     for phase, (wall, total) in sorted(span.items(), key=lambda kv: -kv[1][0]):
         print(f"  {phase:14} {wall:6.2f} ({total:.2f})")
+    if path:
+        # where the last run's wall time went: the units one after another that ended it, and
+        # the time between them (the scheduler's own, or a wait for a worker)
+        busy = sum(end - start for _, start, end in path)
+        print(f"critical path of the last run ({length:.2f} s: units {busy:.2f} s, "
+              f"between them {length - busy:.2f} s):")
+        for name, start, end in path:
+            print(f"  {start:6.2f} {end:6.2f} {end - start:6.2f}  {name}")
 
 
 if __name__ == "__main__":
