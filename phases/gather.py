@@ -25,12 +25,14 @@ from pungi_like import reuse_delta
 from pungi_like.config.options import (Option, arch_mapping, scm_dict_schema,
                                        variant_arch_mapping)
 from pungi_like.errors import PhaseError
-from pungi_like.fileutil import link_file, try_hardlink, write_json_atomic
+from pungi_like.fileutil import write_atomic
 from pungi_like.rpmtools import arches as archmod
 from pungi_like.rpmtools import repodata
 from pungi_like.rpmtools.comps import Comps
 from pungi_like.rpmtools.depsolve import Depsolver, Repo
+from pungi_like.rpmtools.gather_worker import GatherWorker, link_package, release_providers
 from pungi_like.rpmtools.gathering import gather
+from pungi_like.reuse_capture import current as current_capture
 from pungi_like.rpmtools.multilib import METHODS as MULTILIB_METHODS
 
 _METHOD = {"enum": ["deps", "nodeps", "hybrid"]}
@@ -116,6 +118,9 @@ def _flatten(values):
 
 class GatherPhase(PhaseBase):
     name = "gather"
+    #: solve and link in a worker process per unit (:mod:`pungi_like.rpmtools.gather_worker`)
+    #: instead of the unit's thread; ``PUNGI_LIKE_GATHER_WORKER=0`` turns it off
+    use_worker = os.environ.get("PUNGI_LIKE_GATHER_WORKER", "1") != "0"
 
     def validate(self):
         errors = []
@@ -241,17 +246,18 @@ class GatherPhase(PhaseBase):
     def prepopulate_inputs(self, variant, arch):
         return prepopulate_inputs(self.conf, variant, arch)
 
-    def system_release(self, solver, variant):
+    def system_release(self, providers, variant):
         """(packages to add, packages to filter) for ``filter_system_release_packages``.
 
         As Pungi documents it: with one provider of ``system-release`` in the package set, it
         is added; with several, a top-level variant takes the one named ``*release-<uid>`` or
         ``<uid>-release*`` (lower-case uid), else the first by name, and the others are
         filtered; addons and other child variants follow their parent's choice. (Pungi 4.3.2
-        in the corpus's environment never sees a provider: see doc/pungi-differences.md.)"""
+        in the corpus's environment never sees a provider: see doc/pungi-differences.md.)
+        ``providers``: the sorted names of the package set's providers
+        (:func:`~pungi_like.rpmtools.gather_worker.release_providers`)."""
         if not self.conf.filter_system_release_packages:
             return [], []
-        providers = sorted({p.name for p in solver.providers("system-release") if not p.lookaside})
         if not providers:
             return [], []
         if len(providers) == 1:
@@ -276,12 +282,15 @@ class GatherPhase(PhaseBase):
 
     # ---- run --------------------------------------------------------------------------------
     def run_unit(self, unit):
+        worker = GatherWorker() if self.use_worker else None
         try:
-            return self._run_unit(unit)
+            return self._run_unit(unit, worker)
         finally:
+            if worker is not None:
+                worker.close()
             self._unit_done(unit.arch)
 
-    def _run_unit(self, unit):
+    def _run_unit(self, unit, worker=None):
         variant, arch = unit.variant, unit.arch
         conf = self.conf
         pkgset = self.compose.results.get(("pkgset", arch))
@@ -302,7 +311,11 @@ class GatherPhase(PhaseBase):
             if arch in other.arches:
                 repos.append(Repo(f"variant-{other.uid}", self.variant_repo(variant, other, arch),
                                   lookaside=True))
-        solver = self.shared_solver(repos, arch)
+        if worker is not None:
+            worker.send("load", repos, arch)    # loads while the inputs are worked out here
+            solver = None
+        else:
+            solver = self.shared_solver(repos, arch)
 
         comps = self.comps_for(variant, arch)
         groups = self.group_inputs(variant, comps)
@@ -317,7 +330,8 @@ class GatherPhase(PhaseBase):
                          "nothing: use %r (or %r for the multilib builds)", option, item,
                          item.rpartition(".")[0], item.rpartition(".")[0] + ".+",
                          level="warning")
-        release_add, release_filter = self.system_release(solver, variant)
+        release_add, release_filter = self.system_release(
+            worker.receive() if worker is not None else release_providers(solver), variant)
         packages += release_add
         filters += release_filter
         prepopulate = self.prepopulate_inputs(variant, arch)
@@ -356,16 +370,22 @@ class GatherPhase(PhaseBase):
                 conditional += other_comps.conditional_packages(self.group_inputs(other, other_comps))
         note("method %s, %d group(s), %d package input(s), multilib %s", method, len(groups),
              len(packages), ",".join(methods) or "none")
-        result = gather(None, arch, packages=packages, groups=groups, comps=comps, method=method,
-                        greedy=conf.greedy_method, fulltree=fulltree, selfhosting=selfhosting,
-                        multilib_methods=methods,
-                        multilib_whitelist=(conf.multilib_whitelist or {}).get(arch, []) +
-                        (conf.multilib_whitelist or {}).get("*", []),
-                        multilib_blacklist=(conf.multilib_blacklist or {}).get(arch, []) +
-                        (conf.multilib_blacklist or {}).get("*", []),
-                        filter_packages=filters, fulltree_excludes=fulltree_excludes,
-                        prepopulate=prepopulate, solver=solver, conditional=conditional,
-                        langpacks=comps.langpacks() if comps is not None else ())
+        options = dict(packages=packages, groups=groups, method=method,
+                       greedy=conf.greedy_method, fulltree=fulltree, selfhosting=selfhosting,
+                       multilib_methods=methods,
+                       multilib_whitelist=(conf.multilib_whitelist or {}).get(arch, []) +
+                       (conf.multilib_whitelist or {}).get("*", []),
+                       multilib_blacklist=(conf.multilib_blacklist or {}).get(arch, []) +
+                       (conf.multilib_blacklist or {}).get("*", []),
+                       filter_packages=filters, fulltree_excludes=fulltree_excludes,
+                       prepopulate=prepopulate, conditional=conditional,
+                       langpacks=comps.langpacks() if comps is not None else ())
+        if worker is not None:
+            result = worker.call("gather", dict(
+                options, comps_path=self.paths.comps(arch, variant, create=False)
+                if comps is not None else None))
+        else:
+            result = gather(None, arch, comps=comps, solver=solver, **options)
         self.remove_packages(result, variant, arch, note)
         self.drop_parent_packages(result, drop)
         if variant.type in ("addon", "layered-product"):
@@ -402,7 +422,7 @@ class GatherPhase(PhaseBase):
             # the old unit's outputs when the solve gave its result from the same files
             reuse_delta.take_old_if_same(self.compose, unit,
                                          lambda: reuse_delta.json_text(result.as_dict()), linked)
-        self.link_and_record(result, variant, arch, pkgset)
+        self.link_and_record(result, variant, arch, pkgset, worker=worker)
         reuse_delta.note_result(self.compose, unit, self.paths.gather_result(arch, variant), linked)
         self.compose.results.put(("gather", variant.uid, arch), result)
         return {"rpm": len(result.binary), "srpm": len(result.source), "debuginfo": len(result.debug),
@@ -474,44 +494,59 @@ class GatherPhase(PhaseBase):
             base = self.paths.packages_dir(arch, variant, create=True)
         return base
 
-    def link_and_record(self, result, variant, arch, pkgset, only=None):
+    def link_and_record(self, result, variant, arch, pkgset, only=None, worker=None):
         """Link the packages of ``result`` into ``variant``'s trees and record them (just the
-        NEVRAs in ``only`` when given: the rest is there already); write its package lists."""
+        NEVRAs in ``only`` when given: the rest is there already); write its package lists.
+        With a ``worker`` (:class:`~pungi_like.rpmtools.gather_worker.GatherWorker`) the
+        links are made in its process; the files are noted for the unit's record here."""
         conf = self.conf
         headers = pkgset.by_path()
         lists = {"rpm": [], "srpm": [], "debuginfo": []}
         srpm_of = {p.filename: p.nevra for p in result.source.values()}
         relative = _relative_to(self.paths.compose_dir())
+        pairs, rows = [], []
+        hashed = conf.hashed_directories
         for category, data, listname in (("binary", result.binary, "rpm"),
                                          ("debug", result.debug, "debuginfo"),
                                          ("source", result.source, "srpm")):
             target = None   # made once per category, only when something is linked there
+            listed = lists[listname]
             for nevra in sorted(data):
                 pkg = data[nevra]
+                path = pkg.path
+                listed.append(path)
                 if only is not None and nevra not in only:
-                    lists[listname].append(pkg.path)
                     continue
                 if target is None:
-                    target = self.target_dir(category, arch, variant)
-                base = target
-                if conf.hashed_directories:
-                    base = os.path.join(base, pkg.filename[0].lower())
-                dest = os.path.join(base, pkg.filename)
-                _link(pkg.path, dest, conf.link_type)
-                header = headers.get(pkg.path)
+                    target = os.path.join(self.target_dir(category, arch, variant), "")
+                filename = os.path.basename(path)
+                if hashed:
+                    dest = os.path.join(target, filename[0].lower(), filename)
+                else:
+                    dest = target + filename
+                pairs.append((path, dest))
+                header = headers.get(path)
                 sigkey = header.sigkey if header is not None else None
                 if category == "source":
                     srpm_nevra = nevra
                 else:
                     srpm_nevra = srpm_of.get(pkg.sourcerpm) or result.srpm_nevra(pkg)
-                self.compose.rpms.add(variant.uid, arch, srpm_nevra, nevra,
-                                      relative(dest), sigkey, category)
-                lists[listname].append(pkg.path)
+                rows.append((srpm_nevra, nevra, relative(dest), sigkey, category))
+        if worker is not None:
+            worker.call("link", pairs, conf.link_type)
+            capture = current_capture()    # what the audit hook notes for links made here
+            if capture is not None:
+                for _src, dest in pairs:
+                    capture.note(dest)
+        else:
+            for src, dest in pairs:
+                link_package(src, dest, conf.link_type)
+        self.compose.rpms.add_many(variant.uid, arch, rows)
         for kind, items in lists.items():
             path = self.paths.gather_package_list(arch, variant, kind)
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write("".join(p + "\n" for p in sorted(items)))
-        write_json_atomic(self.paths.gather_result(arch, variant), result.as_dict())
+        write_atomic(self.paths.gather_result(arch, variant), result.as_json() + "\n")
 
 
 def _name_arch_items(items):
@@ -561,21 +596,7 @@ def _relative_to(top):
     return relative
 
 
-def _link(src, dest, link_type):
-    """Link ``src`` to ``dest``; SRPMs are shared by the arches of a variant, so a file that is
-    already there (another arch linked it) is left alone."""
-    if link_type in ("hardlink", "hardlink-or-copy") and try_hardlink(src, dest):
-        return
-    if os.path.exists(dest):
-        try:
-            if os.path.samefile(src, dest) or os.path.getsize(src) == os.path.getsize(dest):
-                return
-        except OSError:
-            pass
-    try:
-        link_file(src, dest, link_type)
-    except FileExistsError:
-        pass
+_link = link_package     # the name this module used before gather_worker had it
 
 
 def _srpm_name(filename):

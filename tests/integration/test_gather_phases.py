@@ -122,6 +122,10 @@ class Rpms:
                                      srpm_nevra=srpm_nevra, path=path, sigkey=sigkey,
                                      category=category))
 
+    def add_many(self, variant_uid, arch, rows):
+        for row in rows:
+            self.add(variant_uid, arch, *row)
+
 
 class FakeCompose:
     def __init__(self, topdir, conf, variants):

@@ -254,6 +254,67 @@ def test_rpms_recorder_rejects_bad_input_at_add():
         rec.add("Server", "x86-64", "a-1-1.src", "a-1-1.x86_64", "a.rpm", None, "binary")
 
 
+def test_rpms_recorder_add_many_equals_add():
+    """A gather's batch gives the entries, the journal and the errors of one add per row."""
+    from pungi_like import reuse_capture
+
+    rows = [("bash-5.2-1.src", "bash-5.2-1.x86_64", "S/x86_64/os/Packages/b/bash.rpm", "A1B2",
+             "binary"),
+            ("bash-0:5.2-1.src", "bash-debuginfo-0:5.2-1.x86_64", "S/x86_64/debug/b.rpm", None,
+             "debug"),
+            ("bash-5.2-1.src", "bash-5.2-1.src", "S/source/tree/Packages/b/bash.src.rpm", None,
+             "source"),
+            ("z-2:1.0-3.noarch", "z-2:1.0-3.src", "S/x86_64/os/Packages/z/z.rpm", "FF", "binary"),
+            ("w-1-1.src", "w-1-1.nosrc", "S/source/tree/w.nosrc.rpm", None, "source")]
+    one, many = md.RpmsRecorder(), md.RpmsRecorder()
+    with reuse_capture.capturing("/nonexistent") as cap_one:
+        for row in rows:
+            one.add("Server", "x86_64", *row)
+    with reuse_capture.capturing("/nonexistent") as cap_many:
+        many.add_many("Server", "x86_64", rows)
+    assert many.entries() == one.entries() and len(one.entries()) == 5
+    assert cap_many.journal == cap_one.journal and len(cap_one.journal) == 5
+    bad = [(("a-1-1.src", "a-1-1.x86_64", "/abs/a.rpm", None, "binary"), "Relative path"),
+           (("a-1-1.src", "a-1-1.x86_64", "a.rpm", None, "docs"), "Invalid category"),
+           (("a-1-1.x86_64", "a-1-1.x86_64", "a.rpm", None, "source"), "Invalid category/arch"),
+           (("a-1-1.src", "a-1-1.src", "a.rpm", None, "binary"), "Invalid category/arch"),
+           (("a-1-1.src", "a.x86_64", "a.rpm", None, "binary"), "Invalid N-E:V-R.A")]
+    for row, message in bad:
+        for call in (lambda r: md.RpmsRecorder().add("Server", "x86_64", *r),
+                     lambda r: md.RpmsRecorder().add_many("Server", "x86_64", [r])):
+            with pytest.raises(ValueError, match=message):
+                call(row)
+    with pytest.raises(ValueError, match="Arch not found"):
+        md.RpmsRecorder().add_many("Server", "x86-64", rows[:1])
+
+
+def test_rpms_recorder_writes_what_productmd_writes(tmp_path):
+    """write() renders the entries itself: the file must be productmd's own dump, byte for byte
+    (empty, source packages added with arch src, several variants and arches, escapes)."""
+    rec = md.RpmsRecorder()
+    for i, path in enumerate(["write/empty.json", "write/full.json"]):
+        if i:
+            for variant in ("Server", "Client-optional"):
+                for arch in ("x86_64", "aarch64"):
+                    for n in ("bash", "zsh", "a\u00e9\"q"):
+                        rec.add(variant, arch, f"{n}-5.2-1.src", f"{n}-1:5.2-1.{arch}",
+                                f"{variant}/{arch}/os/Packages/{n}.rpm",
+                                "A1B2C3D4" if n == "zsh" else None, "binary")
+                        rec.add(variant, arch, f"{n}-5.2-1.src", f"{n}-debuginfo-5.2-1.{arch}",
+                                f"{variant}/{arch}/debug/tree/{n}-dbg.rpm", None, "debug")
+                    rec.add(variant, "src", "bash-5.2-1.src", "bash-5.2-1.src",
+                            f"{variant}/source/tree/Packages/bash.src.rpm", "ABCD", "source")
+        out = tmp_path / path
+        out.parent.mkdir(exist_ok=True)
+        rec.write(out, info_for())
+        assert out.read_text() == md._dump(rec.to_productmd(info_for()))
+    rpms = productmd.rpms.Rpms()
+    rpms.load(str(out))
+    assert rpms["Client-optional"]["aarch64"]["bash-0:5.2-1.src"]["bash-0:5.2-1.src"] == {
+        "category": "source", "path": "Client-optional/source/tree/Packages/bash.src.rpm",
+        "sigkey": "abcd"}
+
+
 def test_rpms_recorder_threads(tmp_path):
     rec = md.RpmsRecorder()
 

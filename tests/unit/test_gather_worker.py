@@ -1,0 +1,82 @@
+"""The gather worker process: the same result as an in-process gather, links, errors and log
+records handed back (phases/gather.py runs each gather unit through one)."""
+
+import json
+import logging
+import os
+
+import pytest
+
+from pungi_like.errors import PungiLikeError
+from pungi_like.rpmtools.depsolve import Depsolver, Repo
+from pungi_like.rpmtools.gather_worker import GatherWorker, release_providers
+from pungi_like.rpmtools.gathering import gather
+
+from test_depsolve import UNIVERSE, write_repo  # noqa: E402 (tests/unit is on sys.path: rootdir-relative import)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    return write_repo(str(tmp_path_factory.mktemp("repo")), UNIVERSE)
+
+
+def test_worker_gathers_what_the_thread_gathers(repo):
+    options = dict(packages=["app", "kit", "needs32", "no-such-package"], greedy="none",
+                   multilib_methods=["runtime"], prepopulate=["nothere.x86_64"])
+    solver = Depsolver([Repo("set", repo)], "x86_64")
+    here = gather(None, "x86_64", solver=solver, **options)
+    with GatherWorker() as worker:
+        worker.send("load", [Repo("set", repo)], "x86_64")
+        assert worker.receive() == release_providers(solver)
+        there = worker.call("gather", options)
+    assert there.as_dict() == here.as_dict()
+    assert there.binary and there.missing == ["no-such-package", "nothere.x86_64"]
+
+
+def test_worker_hands_back_log_records(repo, caplog):
+    with GatherWorker() as worker, caplog.at_level(logging.WARNING, "pungi_like"):
+        worker.call("load", [Repo("set", repo)], "x86_64")
+        worker.call("gather", dict(prepopulate=["nothere.x86_64"]))
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [
+        ("pungi_like.gathering", "Prepopulate: Doesn't match: nothere.x86_64")]
+
+
+def test_worker_links_and_keeps_existing_files(tmp_path):
+    src = tmp_path / "a.rpm"
+    src.write_bytes(b"rpm")
+    (tmp_path / "t").mkdir()
+    existing = tmp_path / "t" / "b.rpm"
+    existing.write_bytes(b"RPM")   # same size: another arch linked it
+    with GatherWorker() as worker:
+        worker.call("link", [(str(src), str(tmp_path / "t" / "a.rpm")),
+                             (str(src), str(tmp_path / "t" / "h" / "a.rpm")),
+                             (str(src), str(existing))], "hardlink-or-copy")
+    assert os.path.samefile(src, tmp_path / "t" / "a.rpm")
+    assert os.path.samefile(src, tmp_path / "t" / "h" / "a.rpm")   # directory made
+    assert existing.read_bytes() == b"RPM"
+
+
+def test_worker_errors_are_raised_in_the_caller(repo, tmp_path):
+    with GatherWorker() as worker:
+        worker.call("load", [Repo("set", repo)], "x86_64")
+        with pytest.raises(PungiLikeError, match="greedy method 'most'"):
+            worker.call("gather", dict(packages=["app"], greedy="most"))
+        with pytest.raises(FileNotFoundError):
+            worker.call("link", [(str(tmp_path / "missing.rpm"), str(tmp_path / "x.rpm"))],
+                        "hardlink")
+        # the worker still answers after an error
+        assert worker.call("gather", dict(packages=["app"])).binary
+
+
+def test_result_json_is_the_standard_librarys(repo):
+    """gather writes GatherResult.as_json() for work/<arch>/gather_result: the same text as
+    json.dumps(as_dict(), indent=4, sort_keys=True) (empty lists, flags, escapes included)."""
+    solver = Depsolver([Repo("set", repo)], "x86_64")
+    result = gather(None, "x86_64", solver=solver, packages=["app", "kit", "nothing-like-it"],
+                    multilib_methods=["runtime"])
+    result.broken_deps.append(("libx(\u00e9) >= 1", "app-0:1.0-1.x86_64"))
+    result.missing.append('quo"te')
+    for res in (result, type(result)()):
+        assert res.as_json() == json.dumps(res.as_dict(), indent=4, sort_keys=True,
+                                           separators=(",", ": "))
+    assert result.binary and any(p.flags for p in result.binary.values())
