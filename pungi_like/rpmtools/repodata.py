@@ -72,8 +72,10 @@ def remove_stale_workdir(outputdir, log_path=None):
 def createrepo(repo_dir, outputdir=None, pkglist=None, groupfile=None, checksum="sha256",
                database=False, workers=3, update=True, update_md_path=None, skip_stat=False,
                compress_type="gz", baseurl=None, unique_md_filenames=True, extra_args=(),
-               log_path=None):
+               log_path=None, mark_dumper=False):
     """Run createrepo_c on ``repo_dir``; the command, its output and duration go to ``log_path``.
+    ``mark_dumper``: the repodata is a work repo whose records later repodata may take
+    (:func:`pungi_like.rpmtools.repowrite.trust`).
 
     Returns the directory holding ``repodata/``.
     """
@@ -85,9 +87,9 @@ def createrepo(repo_dir, outputdir=None, pkglist=None, groupfile=None, checksum=
                          compress_type=compress_type, baseurl=baseurl,
                          unique_md_filenames=unique_md_filenames, extra_args=extra_args)
     tools.run(cmd, log_path=log_path)
-    if cmd[0] == os.path.join(os.path.dirname(sys.executable), CREATEREPO):
+    if mark_dumper and cmd[0] == os.path.join(os.path.dirname(sys.executable), CREATEREPO):
         # the command of the library this process loads dumped every record
-        repowrite.trust(outputdir or repo_dir)
+        repowrite.trust(outputdir or repo_dir, mark=True)
     return outputdir or repo_dir
 
 
@@ -96,7 +98,9 @@ def repo_from_records(repo_dir, outputdir, pkglist, sources=(), checksum="sha256
     """The repodata :func:`createrepo` writes for the files listed in ``pkglist`` (relative to
     ``repo_dir``; no groupfile, gz, no database), written from the records ``sources`` (repo
     dirs) hold of the very same files (:mod:`pungi_like.rpmtools.repowrite`: the same bytes).
-    createrepo_c runs (with ``options``) where the records do not pay; the log says why."""
+    createrepo_c runs (with ``options``) where the records do not pay; the log says why. For
+    work repos (a package set's): later repodata takes its records verbatim, also in another
+    process (:data:`pungi_like.rpmtools.repowrite.MARK`)."""
     with open(pkglist, encoding="utf-8") as fh:
         relpaths = [line.strip() for line in fh if line.strip()]
     reason = repowrite.unsupported(database=options.get("database"),
@@ -107,7 +111,7 @@ def repo_from_records(repo_dir, outputdir, pkglist, sources=(), checksum="sha256
             remove_stale_workdir(outputdir, log_path)
             result = repowrite.write_repo(repo_dir, outputdir, relpaths, sources=sources,
                                           checksum=checksum, baseurl=baseurl,
-                                          max_read=max(50, len(relpaths) // 10))
+                                          max_read=max(50, len(relpaths) // 10), mark=True)
         except repowrite.RepoWriteError as exc:
             reason = str(exc)
         else:
@@ -115,7 +119,7 @@ def repo_from_records(repo_dir, outputdir, pkglist, sources=(), checksum="sha256
             return outputdir
     repowrite.log_fallback(log_path, outputdir, reason)
     return createrepo(repo_dir, outputdir=outputdir, pkglist=pkglist, checksum=checksum,
-                      baseurl=baseurl, log_path=log_path, **options)
+                      baseurl=baseurl, log_path=log_path, mark_dumper=True, **options)
 
 
 @dataclass

@@ -104,14 +104,43 @@ def gzip_bytes(data):
     return comp.compress(data) + comp.flush()
 
 
-def trust(repo_dir):
+#: beside repodata/ of a work repo: which createrepo_c library dumped the repodata of which
+#: repomd.xml, so that a later process (``--resume``, a re-run reusing the package set) trusts it
+MARK = ".repodata-dumper.json"
+
+
+def trust(repo_dir, mark=False):
     """Mark ``repo_dir``'s repodata, as it is now, as dumped by this process's createrepo_c
     library (written by :func:`write_repo` or by the createrepo_c command of the same
-    installation): its records may be copied verbatim."""
+    installation): its records may be copied verbatim. ``mark``: also write :data:`MARK` beside
+    repodata/ (only in work repos: never in a compose's trees)."""
     stat = _repomd_stat(repo_dir)
     if stat:
         with _lock:
             _trusted[os.path.realpath(repo_dir)] = stat
+        if mark:
+            import json
+            from ..fileutil import write_atomic
+            write_atomic(os.path.join(repo_dir, MARK), json.dumps(
+                {"createrepo_c": cr.VERSION, "repomd_sha256": _repomd_digest(repo_dir)}),
+                fsync=False)   # lost in a crash: the next process parses the records instead
+
+
+def _repomd_digest(repo_dir):
+    with open(os.path.join(repo_dir, "repodata", "repomd.xml"), "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def _marked(repo_dir):
+    """Whether :data:`MARK` says this library version dumped ``repo_dir``'s repodata as it is."""
+    import json
+    try:
+        with open(os.path.join(repo_dir, MARK), encoding="utf-8") as fh:
+            mark = json.load(fh)
+        return (mark.get("createrepo_c") == cr.VERSION
+                and mark.get("repomd_sha256") == _repomd_digest(repo_dir))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def trust_copy(source_dir, copy_dir):
@@ -120,7 +149,7 @@ def trust_copy(source_dir, copy_dir):
     with _lock:
         trusted = source is not None and _trusted.get(os.path.realpath(source_dir)) == source
     if trusted:
-        trust(copy_dir)
+        trust(copy_dir, mark=os.path.exists(os.path.join(source_dir, MARK)))
 
 
 def _repomd_stat(repo_dir):
@@ -151,16 +180,19 @@ class RecordIndex:
     verbatim: bool = True
 
 
-def _split(data, kind):
-    """The ``<package>`` entries of one decompressed metadata file, in order."""
-    start = data.find(b"<package ")
-    end = data.rfind(_END)
-    if start < 0 or end < 0:
-        return []
-    body = data[start:end + len(_END)]
-    chunks = body.split(_END)
-    chunks.pop()        # empty after the last end tag
-    return [c + _END for c in chunks]
+def _split(data):
+    """The ``<package>`` entries of one decompressed metadata file, in order (XML text escapes
+    ``<``, so the tags cannot occur inside an entry's text)."""
+    chunks = []
+    pos = data.find(b"<package ")
+    while pos >= 0:
+        end = data.find(_END, pos)
+        if end < 0:
+            break
+        end += len(_END)
+        chunks.append(data[pos:end])
+        pos = end if data.startswith(b"<package ", end) else data.find(b"<package ", end)
+    return chunks
 
 
 def _read(path):
@@ -188,7 +220,7 @@ def _verbatim_index(repo_dir):
     """Records of a repo this library dumped: its entries as they are."""
     locations = _locations(repo_dir)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        parts = list(pool.map(lambda kind: _split(_read(locations[kind]), kind), _KINDS))
+        parts = list(pool.map(lambda kind: _split(_read(locations[kind])), _KINDS))
     primary, filelists, other = parts
     if not len(primary) == len(filelists) == len(other):
         raise RepoWriteError(f"{repo_dir}: primary, filelists and other list "
@@ -270,6 +302,9 @@ def record_index(repo_dir):
     with _lock:
         verbatim = _trusted.get(real) == stat
         loading = _loading.setdefault(real, threading.Lock())
+    if not verbatim and _marked(repo_dir):
+        trust(repo_dir)
+        verbatim = True
     if not verbatim:
         return _parsed_index(repo_dir)
     key = (real, stat)
@@ -287,6 +322,7 @@ def record_index(repo_dir):
 
 # ---- writing ----
 _STAGING = ".repodata.records."
+_BATCH = 512    # entries compressed at a time (big enough for zlib to run without the GIL)
 
 
 def _umask():
@@ -378,9 +414,37 @@ def _from_rpm(path, href, base, checksum):
             cr.xml_dump_other(pkg).encode())
 
 
-def _data_file(repodata, kind, raw, checksum, timestamp, name=None, compress=True):
-    """Write one metadata file (unique name) and return its RepomdRecord."""
-    data = gzip_bytes(raw) if compress else raw
+class _Stream:
+    """One metadata file compressed while its pieces come (only the compressed bytes are kept:
+    deflate's output does not depend on how its input is cut), with the checksum and size of
+    the uncompressed text."""
+
+    def __init__(self, checksum, compress=True):
+        self.comp = zlib.compressobj(6, zlib.DEFLATED, 31, 8) if compress else None
+        self.open_hash = hashlib.new(checksum)
+        self.open_size = 0
+        self.out = []
+
+    def feed(self, data):
+        self.open_hash.update(data)
+        self.open_size += len(data)
+        if self.comp is None:
+            self.out.append(data)
+        else:
+            piece = self.comp.compress(data)
+            if piece:
+                self.out.append(piece)
+
+    def finish(self):
+        if self.comp is not None:
+            self.out.append(self.comp.flush())
+        return b"".join(self.out)
+
+
+def _data_file(repodata, kind, stream, checksum, timestamp, name=None):
+    """Write one metadata file (unique name) from ``stream`` and return its RepomdRecord."""
+    compress = stream.comp is not None
+    data = stream.finish()
     digest = hashlib.new(checksum, data).hexdigest()
     filename = f"{digest}-{name or kind + '.xml'}{'.gz' if compress else ''}"
     path = os.path.join(repodata, filename)
@@ -390,18 +454,24 @@ def _data_file(repodata, kind, raw, checksum, timestamp, name=None, compress=Tru
     record.checksum = digest
     record.checksum_type = checksum
     if compress:
-        record.checksum_open = hashlib.new(checksum, raw).hexdigest()
+        record.checksum_open = stream.open_hash.hexdigest()
         record.checksum_open_type = checksum
-        record.size_open = len(raw)
+        record.size_open = stream.open_size
     record.size = len(data)
     record.timestamp = timestamp
     record.location_href = f"repodata/{filename}"
     return record
 
 
+def _whole(data, checksum, compress=True):
+    stream = _Stream(checksum, compress)
+    stream.feed(data)
+    return stream
+
+
 def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", baseurl=None,
                groupfile=None, group_gz=False, revision=None, set_timestamp_to_revision=False,
-               workers=3, max_read=None):
+               workers=3, max_read=None, mark=False):
     """Write ``outputdir/repodata`` for the RPMs ``relpaths`` (relative to ``root``), as
     ``createrepo_c root --outputdir outputdir --pkglist LIST --checksum CHECKSUM
     --unique-md-filenames --no-database [--baseurl] [--groupfile] [--revision
@@ -411,7 +481,8 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
     Records come from ``sources`` (repo dirs) where they describe the very file; every other
     file is read, unless there are more than ``max_read`` of them (RepoWriteError: createrepo_c's
     workers read files faster than this process's one interpreter lock). The repodata replaces
-    any there atomically (written beside, then renamed). Returns a :class:`WriteResult`."""
+    any there atomically (written beside, then renamed); ``mark``: see :func:`trust`. Returns a
+    :class:`WriteResult`."""
     started = time.monotonic()
     remove_staging(outputdir)
     result = WriteResult()
@@ -435,7 +506,8 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
         if record is None:
             to_read.append(i)
             continue
-        chunks[i] = (_relocate(record.primary, rel, baseurl), record.filelists, record.other)
+        # the record's own text; primary gets the file's location when it is dumped
+        chunks[i] = (record.primary, record.filelists, record.other, rel)
     result.reused = len(entries) - len(to_read)
     if max_read is not None and len(to_read) > max_read:
         raise RepoWriteError(f"{len(to_read)} of {len(entries)} files have no record in "
@@ -445,7 +517,7 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
             read = pool.map(lambda i: _from_rpm(os.path.join(root, entries[i]), entries[i],
                                                 baseurl, checksum), to_read)
             for i, dumped in zip(to_read, read):
-                chunks[i] = dumped
+                chunks[i] = dumped + (None,)
         result.read = [entries[i] for i in to_read]
 
     if revision is None:
@@ -458,20 +530,28 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
         def dump(k):
             kind = _KINDS[k]
             head, tail = _template(kind)
-            raw = b"".join([head, str(len(entries)).encode(), tail[:tail.index(b"\n") + 1]]
-                           + [c[k] for c in chunks] + [tail[tail.index(b"\n") + 1:]])
-            return _data_file(staging, kind, raw, checksum, timestamp)
+            stream = _Stream(checksum)
+            stream.feed(head + str(len(entries)).encode() + tail[:tail.index(b"\n") + 1])
+            for start in range(0, len(entries), _BATCH):
+                if k == 0:
+                    batch = [c[0] if c[3] is None else _relocate(c[0], c[3], baseurl)
+                             for c in chunks[start:start + _BATCH]]
+                else:
+                    batch = [c[k] for c in chunks[start:start + _BATCH]]
+                stream.feed(b"".join(batch))
+            stream.feed(tail[tail.index(b"\n") + 1:])
+            return _data_file(staging, kind, stream, checksum, timestamp)
 
         jobs = [lambda k=k: dump(k) for k in range(3)]
         if groupfile:
             with open(groupfile, "rb") as fh:
                 group = fh.read()
             name = os.path.basename(groupfile)
-            jobs.append(lambda: _data_file(staging, "group", group, checksum, timestamp,
-                                           name=name, compress=False))
+            jobs.append(lambda: _data_file(staging, "group", _whole(group, checksum, False),
+                                           checksum, timestamp, name=name))
             if group_gz:
-                jobs.append(lambda: _data_file(staging, "group_gz", group, checksum, timestamp,
-                                               name=name))
+                jobs.append(lambda: _data_file(staging, "group_gz", _whole(group, checksum),
+                                               checksum, timestamp, name=name))
         with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
             records = list(pool.map(lambda job: job(), jobs))
         repomd = cr.Repomd()
@@ -494,6 +574,6 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
         import shutil
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    trust(outputdir)
+    trust(outputdir, mark=mark)
     result.seconds = time.monotonic() - started
     return result

@@ -234,3 +234,22 @@ def test_a_killed_writer_leaves_nothing_in_the_tree(package_set, monkeypatch):
     repowrite.write_repo(str(tree), str(tree), rels, revision=EPOCH)
     assert sorted(os.listdir(tree)) == ["Packages", "repodata"]
     assert oct(os.stat(tree / "repodata").st_mode & 0o777) == oct(0o777 & ~repowrite._UMASK)
+
+
+def test_a_later_process_trusts_the_package_set_repo_it_marked(package_set, monkeypatch):
+    """A package set repo written by repo_from_records carries the mark of the library that
+    dumped it: a later process (``--resume``) takes its records verbatim while repomd.xml is the
+    one marked, and parses them again once it changed."""
+    base, download, files, pkgset_list, _signed = package_set
+    repo = base / "marked"
+    repodata.createrepo(str(download), outputdir=str(repo), pkglist=str(pkgset_list),
+                        baseurl=f"file://{download}", mark_dumper=True)
+    assert (repo / repowrite.MARK).exists()
+    monkeypatch.setattr(repowrite, "_trusted", {})      # what a new process knows
+    monkeypatch.setattr(repowrite, "_indexes", {})
+    assert repowrite.record_index(str(repo)).verbatim
+    monkeypatch.setattr(repowrite, "_trusted", {})
+    monkeypatch.setattr(repowrite, "_indexes", {})
+    with open(repo / "repodata" / "repomd.xml", "a", encoding="utf-8") as fh:
+        fh.write("\n")
+    assert not repowrite.record_index(str(repo)).verbatim
