@@ -573,8 +573,11 @@ def implant_md5(iso_path, supported=False, log_path=None):
     """Implant the MD5 of ``iso_path`` (implantisomd5; ``--supported-iso`` when ``supported``);
     returns the implanted MD5 hex digest."""
     cmd = ["implantisomd5"] + (["--supported-iso"] if supported else []) + [iso_path]
-    tools.run(cmd, log_path=log_path)
-    return implanted_md5(iso_path, log_path=log_path)
+    proc = tools.run(cmd, log_path=log_path)
+    # implantisomd5 prints the sum it implants ("md5 = <hex>"); checkisomd5 reads it back only
+    # when that line is missing (one process less on the ISO units' path)
+    found = re.search(r"^md5 = ([0-9a-f]{32})$", proc.stdout or "", re.M)
+    return found.group(1) if found else implanted_md5(iso_path, log_path=log_path)
 
 
 def implanted_md5(iso_path, log_path=None):
