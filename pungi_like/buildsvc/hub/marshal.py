@@ -51,9 +51,9 @@ _MEMBERS_MAX = 4096
 def _member(key):
     m = _MEMBERS.get(key)
     if m is None:
-        if type(key) is not str:
+        if not isinstance(key, str):  # (str subclasses too: SQLAlchemy's column names)
             raise _Unsupported()
-        m = "<member><name>%s</name>" % _esc(key)
+        m = "<member><name>%s</name>" % _esc(str(key))
         if len(_MEMBERS) < _MEMBERS_MAX:
             _MEMBERS[key] = m
     return m
@@ -109,7 +109,7 @@ def _getter(idx):
 def _row_template(keys, types):
     """(format string, getter of the formatted values, getter of the ints, getter of the
     strings) writing a whole struct of these keys and value types in one ``%``, or None."""
-    if any(type(k) is not str for k in keys) or any(t not in _SLOTS for t in types):
+    if any(not isinstance(k, str) for k in keys) or any(t not in _SLOTS for t in types):
         return None
     parts, fmt_idx, int_idx, str_idx = ["<value><struct>"], [], [], []
     for i, (k, t) in enumerate(zip(keys, types)):

@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, case, func, select
 from ..db import schema as s
 from .builds import build_row_to_info, build_select
 from .common import active_at, get_user_row
-from .context import context
+from .context import context, fmt_time
 from .inheritance import read_full_inheritance
 from .packages import read_package_list
 
@@ -44,14 +44,6 @@ def latest_value(latest):
     return bool(latest)
 
 
-def _rows(query):
-    """The rows of ``query`` as dicts, built from tuples fetched at once (no per-row fetch or
-    mapping objects)."""
-    result = context.conn.execute(query)
-    keys = list(result.keys())
-    return [dict(zip(keys, row)) for row in result.fetchall()]
-
-
 #: keys of a build row that Koji's readTaggedBuilds (listTagged, getLatestBuilds, the builds of
 #: listTaggedRPMS) does not return: those of getBuild only
 _GETBUILD_ONLY_KEYS = ("cg_id", "cg_name", "source", "creation_ts", "start_ts", "completion_ts",
@@ -63,6 +55,51 @@ def _tagged_build_info(row, extra):
     for key in _GETBUILD_ONLY_KEYS:
         info.pop(key, None)
     return info
+
+
+#: the keys of a tagged-build dict, in order, with the query column each comes from (the build
+#: dict of getBuild without _GETBUILD_ONLY_KEYS; times are formatted from the *_ts columns)
+_INFO_KEYS = (("id", "id"), ("build_id", "id"), ("package_id", "package_id"),
+              ("package_name", "name"), ("name", "name"), ("version", "version"),
+              ("release", "release"), ("epoch", "epoch"), ("nvr", None), ("draft", "draft"),
+              ("state", "state"), ("task_id", "task_id"), ("owner_id", "owner_id"),
+              ("owner_name", "owner_name"), ("volume_id", "volume_id"),
+              ("volume_name", "volume_name"), ("creation_event_id", "creation_event_id"),
+              ("creation_time", "creation_ts"), ("start_time", "start_ts"),
+              ("completion_time", "completion_ts"), ("promotion_time", "promotion_ts"),
+              ("promoter_id", "promoter_id"), ("promoter_name", "promoter_name"))
+_TIME_KEYS = frozenset({"creation_time", "start_time", "completion_time", "promotion_time"})
+
+
+def _tagged_infos(result, extra):
+    """[(package_id, info)] of a build_select() result with tag_id, tag_name, create_event:
+    what ``_tagged_build_info`` makes of each row, built straight from the row tuples (one
+    dict per row, each distinct timestamp formatted once)."""
+    cols = {k: i for i, k in enumerate(result.keys())}
+    plain = [(k, cols[c]) for k, c in _INFO_KEYS if c is not None and k not in _TIME_KEYS]
+    times = [(k, cols[c]) for k, c in _INFO_KEYS if k in _TIME_KEYS]
+    i_name, i_ver, i_rel = cols["name"], cols["version"], cols["release"]
+    i_pkg, i_extra = cols["package_id"], cols["extra"]
+    tail = [(k, cols[k]) for k in ("tag_id", "tag_name", "create_event")]
+    order = [k for k, _c in _INFO_KEYS]
+    formatted = {None: None}
+    out = []
+    for row in result.fetchall():
+        info = {k: row[i] for k, i in plain}
+        info["nvr"] = "%s-%s-%s" % (row[i_name], row[i_ver], row[i_rel])
+        for k, i in times:
+            ts = row[i]
+            text = formatted.get(ts, formatted)
+            if text is formatted:
+                text = formatted[ts] = fmt_time(ts)
+            info[k] = text
+        info = {k: info[k] for k in order}
+        if extra:
+            info["extra"] = json.loads(row[i_extra]) if row[i_extra] else None
+        for k, i in tail:
+            info[k] = row[i]
+        out.append((row[i_pkg], info))
+    return out
 
 
 def read_tagged_builds(tag_id, event=None, inherit=False, latest=False, package=None,
@@ -116,10 +153,10 @@ def read_tagged_builds(tag_id, event=None, inherit=False, latest=False, package=
              .order_by(case(place, value=first.c.tag_id), first.c.create_event.desc(),
                        b.c.id.desc()))
         builds = []
-        for row in _rows(q):
-            pinfo = packages.get(row["package_id"])
+        for pid, info in _tagged_infos(context.conn.execute(q), extra):
+            pinfo = packages.get(pid)
             if pinfo is not None and not pinfo["blocked"]:
-                builds.append(_tagged_build_info(row, extra))
+                builds.append(info)
         return builds
 
     q = (build_select(tag_cols + (tl.c.create_event,))
@@ -128,13 +165,15 @@ def read_tagged_builds(tag_id, event=None, inherit=False, latest=False, package=
          .where(*where)
          .order_by(case(place, value=tl.c.tag_id), tl.c.create_event.desc(), b.c.id.desc()))
     by_tag = {}
-    for row in _rows(q):
-        by_tag.setdefault(row["tag_id"], []).append(row)
+    for pid, info in _tagged_infos(context.conn.execute(q), extra):
+        by_tag.setdefault(info["tag_id"], []).append((pid, info))
     builds = []
     seen = {}
+    visited = set()
     for tid in taglist:
-        for row in by_tag.get(tid, ()):
-            pid = row["package_id"]
+        again = tid in visited
+        visited.add(tid)
+        for pid, info in by_tag.get(tid, ()):
             pinfo = packages.get(pid)
             if pinfo is None or pinfo["blocked"]:
                 continue
@@ -143,7 +182,8 @@ def read_tagged_builds(tag_id, event=None, inherit=False, latest=False, package=
                 if count >= latest:
                     continue
                 seen[pid] = count + 1
-            builds.append(_tagged_build_info(row, extra))
+            # (a tag listed twice in the walk lists its builds twice: separate dicts)
+            builds.append(dict(info) if again else info)
     return builds
 
 
@@ -179,14 +219,20 @@ def read_tagged_rpms(tag_id, event=None, inherit=False, latest=False, package=No
     if draft is not None:
         q = q.where(r.c.draft.is_(bool(draft)))
     ids = sorted(found_in)
-    keyed = []
+    rows = []
+    keys = [str(c.name) for c in cols]  # (plain str: the writer takes str keys only)
     for start in range(0, len(ids), _CHUNK):
-        result = context.conn.execute(q, {"ids": ids[start:start + _CHUNK]})
-        keys = list(result.keys())
-        for row in result.fetchall():
-            d = dict(zip(keys, row))
-            if extra:
-                d["extra"] = json.loads(d["extra"]) if d["extra"] else None
-            keyed.append((place[found_in[d["build_id"]]], d["id"], len(keyed), d))
-    keyed.sort(key=lambda k: k[:3])
-    return [[k[3] for k in keyed], builds]
+        rows += context.conn.execute(q, {"ids": ids[start:start + _CHUNK]}).fetchall()
+    # tag by tag in walk order, by RPM id within a tag; the sort is stable, so rows of one
+    # RPM (one per signature) keep the order they came in
+    build_place = {bid: place[tid] for bid, tid in found_in.items()}
+    i_build, i_id = keys.index("build_id"), keys.index("id")
+    rows.sort(key=lambda row: (build_place[row[i_build]], row[i_id]))
+    rpms = [dict(zip(keys, row)) for row in rows]
+    if extra:
+        for d in rpms:
+            if d["extra"]:
+                d["extra"] = json.loads(d["extra"])
+            else:
+                d["extra"] = None
+    return [rpms, builds]
