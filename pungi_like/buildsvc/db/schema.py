@@ -11,6 +11,7 @@ Timestamps are stored as float seconds since the epoch (``*_ts``); the API forma
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -630,3 +631,12 @@ build_notifications_block = Table(
     Column("tag_id", Integer, ForeignKey("tag.id"), nullable=True),
 )
 Index("ix_build_notifications_block_user", build_notifications_block.c.user_id)
+
+#: Schema version 7: one row (id 1) whose ``n`` every committing write transaction raises on
+#: PostgreSQL (triggers on every table; see alembic/versions/0007_data_version.py), the state
+#: key of the hub's answer cache (hub/answer_cache.py)
+data_version = Table(
+    "data_version", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("n", BigInteger, nullable=False),
+)

@@ -8,10 +8,14 @@ state is the same. The state is never a guess: it is read in the call's own tran
 the method runs, and it changes with every committed write from any connection or process.
 
 * **PostgreSQL**: the call runs REPEATABLE READ, so all its queries see one snapshot, and the
-  state is that snapshot (``pg_current_snapshot()``: xmin, xmax and the transactions running).
-  Two transactions with the same snapshot see exactly the same rows (MVCC visibility depends on
-  the snapshot alone), and any write transaction that starts or commits changes the snapshots
-  taken after it. A transaction that has written itself (an xid assigned) is not cached.
+  state is the ``data_version`` counter in that snapshot. Every transaction that writes to the
+  database raises the counter once, at commit, under the counter row's lock (triggers on every
+  table, schema version 7: ``db/alembic/versions/0007_data_version.py``), so the counter's
+  values follow the order in which writers become visible and a snapshot that sees value N sees
+  exactly the writes committed up to N. (The snapshot itself, ``pg_current_snapshot()``, would
+  be exact too, but its transaction ids are the whole cluster's: any write in any other
+  database on the server would change it.) A transaction that has written itself (an xid
+  assigned) is not cached.
 * **SQLite**: the call's transaction holds one read snapshot (WAL mode, ``BEGIN``). The state
   is (the DBAPI connection, ``PRAGMA data_version``, its ``total_changes``): data_version
   changes when any other connection, of this process or another, has committed since the
@@ -27,6 +31,7 @@ not kept. Faults are never cached.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections import OrderedDict
 
@@ -37,6 +42,8 @@ METHODS = frozenset({"listTaggedRPMS", "listTagged", "getLatestBuilds", "getLate
 DEFAULT_MB = 256
 
 _serials = itertools.count(1)
+
+log = logging.getLogger("pungi_like.buildsvc.hub")
 
 
 class Cached:
@@ -68,6 +75,20 @@ class AnswerCache:
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
+    @classmethod
+    def for_db(cls, db, max_bytes):
+        """The cache of a hub on ``db``; off on a PostgreSQL database without the counter
+        (schema version below 7: run ``pungi-like-hub migrate``)."""
+        if max_bytes > 0 and not db.is_sqlite:
+            from sqlalchemy import inspect
+
+            with db.engine.connect() as conn:
+                if not inspect(conn).has_table("data_version"):
+                    log.warning("answer cache off: the database has no data_version table "
+                                "(schema version 7)")
+                    max_bytes = 0
+        return cls(max_bytes, db.is_sqlite)
+
     def wants(self, name):
         return self.max_bytes > 0 and name in METHODS
 
@@ -82,10 +103,10 @@ class AnswerCache:
             version = conn.exec_driver_sql("PRAGMA data_version").scalar()
             serial = conn.connection.info.setdefault("answer_cache_serial", next(_serials))
             return ("sqlite", serial, version, conn.connection.dbapi_connection.total_changes)
-        snapshot, own_write = conn.exec_driver_sql(
-            "SELECT pg_current_snapshot()::text, "
-            "pg_current_xact_id_if_assigned() IS NOT NULL").first()
-        return None if own_write else ("pg", snapshot)
+        version, own_write = conn.exec_driver_sql(
+            "SELECT n, pg_current_xact_id_if_assigned() IS NOT NULL FROM data_version "
+            "WHERE id = 1").first()
+        return None if own_write else ("pg", version)
 
     def key(self, conn, name, args, kwargs):
         state = self.state(conn)

@@ -145,7 +145,7 @@ class HubApp:
         self.db = db or open_db(config.db_url)
         self.pathinfo = PathInfo(config.topdir)
         self._webapp = None
-        self.answer_cache = AnswerCache(config.answer_cache_mb * 2 ** 20, self.db.is_sqlite)
+        self.answer_cache = AnswerCache.for_db(self.db, config.answer_cache_mb * 2 ** 20)
         from .policy import load_policies
 
         #: {name: koji.policy.SimpleRuleSet}, parsed once so a bad rule fails at start-up

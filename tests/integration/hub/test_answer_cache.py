@@ -198,3 +198,47 @@ def test_the_cache_is_bounded():
     assert len(cache) == 2 and cache.get(("k", 0)) is None and cache.get(("k", 3)) is not None
     cache.put(("big",), b"x" * 101)  # bigger than the bound: not kept, nothing evicted
     assert cache.get(("big",)) is None and len(cache) == 2
+
+
+@pytest.mark.postgres
+def test_every_table_raises_the_counter_on_postgres(tmp_path):
+    """Schema version 7's triggers are on every table (a table a later revision adds without
+    them would let its writes go unseen by the cache), and a write raises the counter once per
+    transaction, at commit."""
+    import psycopg
+    from sqlalchemy import inspect, text
+
+    pg_name = "pl_answer_cache_%s" % uuid.uuid4().hex[:10]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE %s" % pg_name)
+    try:
+        db = open_db(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + pg_name, create=True)
+        try:
+            with db.engine.connect() as conn:
+                tables = set(inspect(conn).get_table_names()) - {"data_version",
+                                                                 "alembic_version"}
+                triggers = conn.execute(text(
+                    "SELECT c.relname, t.tgname FROM pg_trigger t "
+                    "JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal")).all()
+            for name in ("pl_data_version", "pl_data_version_truncate"):
+                assert {r for r, t in triggers if t == name} == tables, name
+
+            def counter():
+                with db.engine.connect() as conn:
+                    return conn.execute(select(s.data_version.c.n)).scalar_one()
+
+            before = counter()
+            with db.engine.begin() as conn:
+                for i in range(3):
+                    conn.execute(insert(s.events).values(ts=float(i)))
+                conn.execute(update(s.events).values(ts=5.0))
+                assert counter() == before  # not before the commit
+            assert counter() == before + 1
+            with db.engine.begin() as conn:  # a read-only transaction: unchanged
+                conn.execute(select(s.events)).all()
+            assert counter() == before + 1
+        finally:
+            db.dispose()
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % pg_name)
