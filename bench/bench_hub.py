@@ -36,6 +36,10 @@ The hub serves HTTPS with client certificates (made for the run), as a shared hu
     .venv/bin/python bench/bench_hub.py [--builds 20000] [--levels 5] [--runs 5]
                                         [--backend sqlite|postgres|both] [--clients 8]
                                         [--idle 50] [--rpms-per-build 2] [--reads-only]
+                                        [--no-answer-cache]
+
+With the hub's answer cache (the default) the repeated reads at an unchanged state are answered
+from it; ``--no-answer-cache`` measures the hub reading and encoding every answer.
 """
 
 from __future__ import annotations
@@ -328,6 +332,17 @@ def bench_backend(backend, args, workdir):
         pg_name, db_url = create_pg_database("pl_hub_bench")
     topdir = os.path.join(workdir, backend)
     config = init_hub(topdir, "benchadmin", db_url)
+    if args.no_answer_cache:
+        # the hub's cache of whole answers (hub/answer_cache.py) off: every call is answered
+        # from the database (hub.json keys become HubConfig fields)
+        import json
+
+        path = os.path.join(topdir, ".hub", "hub.json")
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        data["answer_cache_mb"] = 0
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(data, f)
     t0 = time.perf_counter()
     top, names = populate(config.db_url, args.builds, args.levels, args.rpms_per_build)
     load_s = time.perf_counter() - t0
@@ -403,6 +418,8 @@ def main(argv=None):
     ap.add_argument("--idle", type=int, default=50, help="idle TCP and idle TLS connections")
     ap.add_argument("--rpms-per-build", type=int, default=2,
                     help="RPMs of each build (a source RPM and the rest x86_64)")
+    ap.add_argument("--no-answer-cache", action="store_true",
+                    help="serve with the hub's answer cache off (every read from the database)")
     ap.add_argument("--reads-only", action="store_true",
                     help="only the read calls (skip the load and idle-connection parts)")
     args = ap.parse_args(argv)
