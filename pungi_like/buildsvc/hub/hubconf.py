@@ -71,7 +71,8 @@ _KOJI_BY_LOWER = {k.lower(): k for k in KOJI_OPTIONS}
 #: options read here rather than mapped onto a HubConfig field
 _DB_OPTIONS = {"DBName", "DBUser", "DBHost", "DBhost", "DBPort", "DBPass", "DBConnectionString"}
 #: [pungi-like] options that are HubConfig fields (the rest are command-line options)
-_OUR_FIELDS = {"db_url": "string", "allowed_scms": "list", "allowed_scms_use_policy": "boolean"}
+_OUR_FIELDS = {"db_url": "string", "allowed_scms": "list", "allowed_scms_use_policy": "boolean",
+               "answer_cache_mb": "integer"}
 
 
 def field_name(koji_name):
