@@ -420,8 +420,10 @@ class GatherPhase(PhaseBase):
                   for p in data.values()]
         if variant.type not in ("addon", "layered-product"):   # those change their parent's
             # the old unit's outputs when the solve gave its result from the same files
-            reuse_delta.take_old_if_same(self.compose, unit,
-                                         lambda: reuse_delta.json_text(result.as_dict()), linked)
+            reuse_delta.take_old_if_same(
+                self.compose, unit, lambda: reuse_delta.json_text(result.as_dict()), linked,
+                names=[f"{c[0]}:{n}" for c in ("binary", "debug", "source", "lookaside")
+                       for n in getattr(result, c)])
         self.link_and_record(result, variant, arch, pkgset, worker=worker)
         reuse_delta.note_result(self.compose, unit, self.paths.gather_result(arch, variant), linked)
         self.compose.results.put(("gather", variant.uid, arch), result)

@@ -81,19 +81,29 @@ def json_text(obj):
     return json.dumps(obj, indent=4, sort_keys=True, separators=(",", ": ")) + "\n"
 
 
-def take_old_if_same(compose, unit, make_text, files, ignore=("pkgset.",)):
+def names_digest(names):
+    """A cheap first check before the ``result`` hash: the hash of the sorted package keys."""
+    return hashlib.sha256("\0".join(sorted(names)).encode("utf-8")).hexdigest()
+
+
+def take_old_if_same(compose, unit, make_text, files, ignore=("pkgset.",), names=None):
     """Before the unit makes its outputs: when an old unit of the same name had the same
     ``inputs`` hash and the same ``result`` hash (``make_text()``: the result as it will be
-    written; ``files``: the package files it will link), restore that unit and raise
+    written; ``files``: the package files it will link; ``names``: the result's package keys,
+    whose hash, when the old record has it, is compared first), restore that unit and raise
     :class:`TakeOld`. Otherwise return, having noted the ``inputs`` hash for the record
     (:func:`note_result` adds the ``result`` hash once the outputs are written)."""
     inputs = inputs_digest(compose, unit, ignore)
     unit.delta = {"inputs": inputs, "ignore": list(ignore)} if inputs else None
+    if unit.delta and names is not None:
+        unit.delta["names"] = names_digest(names)
     pool = getattr(compose, "reuse_pool", None)
     if pool is None or inputs is None or unit.phase in pool.disabled_phases:
         return
     olds = [old for old in pool.by_unit.get(unit.name, ())
-            if old.record.get("reusable") and (old.record.get("delta") or {}).get("inputs") == inputs]
+            if old.record.get("reusable") and (old.record.get("delta") or {}).get("inputs") == inputs
+            and (old.record["delta"].get("names") or unit.delta.get("names"))
+            == unit.delta.get("names")]
     if not olds:
         return
     digest = result_digest(compose, make_text(), files)
