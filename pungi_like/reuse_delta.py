@@ -4,7 +4,7 @@ One changed package changes the package set, and with it the key of every gather
 each of them runs again; most variants then gather exactly what they gathered before. Such a unit
 re-solves (libsolv is fast) and, when the solve gives the old unit's result over the very same
 files, takes the old unit's outputs instead of making and recording them anew: the files are
-verified and hard-linked, the journal replayed (``ReusePool.restore``, as for a reused unit),
+verified and hard-linked, the journal replayed (``ReusePool.take``, as for a reused unit),
 and the unit's output hash is the old one, so the units after it (createrepo, createiso ...) are
 reused as before. The timeline and the record say ``result_from`` (the old compose's id) instead
 of ``reused_from``: the unit did run.
@@ -111,31 +111,12 @@ def take_old_if_same(compose, unit, make_text, files, ignore=("pkgset.",), names
         if digest is None or old.record["delta"].get("result") != digest:
             continue
         try:
-            outputs, taken = _take(compose, pool, unit, old)
+            outputs, taken = pool.take(unit, old)
         except (reuse.CannotReuse, reuse.NotRecordable, OSError, ValueError) as exc:
             log.info("[%s] the result of %s not taken: %s", unit.name, old.source, exc)
             continue
         unit.delta = dict(old.record["delta"])
         raise TakeOld(old, outputs, taken)
-
-
-def _take(compose, pool, unit, old):
-    """``ReusePool.take`` where the pool has it, else ``restore`` and the record data the
-    scheduler keeps for a reused unit."""
-    if hasattr(pool, "take"):
-        return pool.take(unit, old)
-    outputs, placed = pool.restore(unit, old)
-    fresh = [p for p, e in placed.items() if e is None]
-    if not fresh:
-        return outputs, {"data_from": reuse.data_path(old.topdir, unit.name)}
-    names = reuse.Names(compose.topdir, compose.compose_id)
-    files = reuse.describe_files(fresh, names)
-    top = os.path.join(compose.topdir, "")
-    for path, entry in placed.items():
-        if entry is not None:
-            files[names.norm(os.path.normpath(path[len(top):]) if path.startswith(top)
-                             else os.path.relpath(path, compose.topdir))] = entry
-    return outputs, {"files": files, "journal": old.data.get("journal", [])}
 
 
 def note_result(compose, unit, path, files):
