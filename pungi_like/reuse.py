@@ -663,11 +663,12 @@ def link_into(src, dst, st):
 
 def bytes_entry(path, data, plain, mark, names):
     """The record entry of the file just written at ``path`` with bytes ``data`` (``plain``:
-    them decompressed), as ``describe_files`` would make it, without reading it again."""
+    them decompressed; None: the caller sets "content"), as ``describe_files`` would make it,
+    without reading it again."""
     st = os.stat(path)
     entry = {"sha256": hashlib.sha256(data).hexdigest(), "size": st.st_size,
              "names_compose": mark, "stat": list(_stat_id(st)[1:])}
-    if mark in ("text", "repodata"):
+    if mark in ("text", "repodata") and plain is not None:
         entry["content"] = hashlib.sha256(plain.replace(names.topdir.encode(), TOPDIR.encode())
                                           .replace(names.compose_id.encode(),
                                                    COMPOSE_ID.encode())).hexdigest()
@@ -714,7 +715,11 @@ def rewrite_repodata(src, dst, old_names, new_names, old_entries=None):
         elif name.endswith(".gz"):
             with open(source, "rb") as fh:
                 data = gzip.decompress(fh.read())
-            text = new_names.expand(old_names.norm(data.decode("utf-8"))).encode("utf-8")
+            # as bytes (UTF-8 keeps substrings): normalised, then naming this compose
+            normal = data.replace(old_names.topdir.encode(), TOPDIR.encode()).replace(
+                old_names.compose_id.encode(), COMPOSE_ID.encode())
+            text = normal.replace(TOPDIR.encode(), new_names.topdir.encode()).replace(
+                COMPOSE_ID.encode(), new_names.compose_id.encode())
             plain = name[:-3]
             if record.checksum and plain.startswith(record.checksum + "-"):
                 plain = plain[len(record.checksum) + 1:]
@@ -723,15 +728,17 @@ def rewrite_repodata(src, dst, old_names, new_names, old_entries=None):
             with open(target, "wb") as fh:
                 fh.write(packed)
             os.utime(target, (record.timestamp, record.timestamp))
-            new = cr.RepomdRecord(record.type, target)
-            new.fill(cr.checksum_type(record.checksum_type or "sha256"))
+            new = _repomd_record(cr, record, target, packed, text)
             if record.checksum and name.startswith(record.checksum + "-"):
                 new.rename_file()
             repomd.set_record(new)
             path = os.path.join(dst, os.path.basename(new.location_href))
-            names_it = new_names.topdir.encode() in text or new_names.compose_id.encode() in text
-            written[path] = bytes_entry(path, packed, text, "repodata" if names_it else False,
-                                        new_names)
+            names_it = normal != data or (old_entry or {}).get("names_compose") == "repodata"
+            entry = bytes_entry(path, packed, None, "repodata" if names_it else False,
+                                new_names)
+            if names_it:
+                entry["content"] = hashlib.sha256(normal).hexdigest()
+            written[path] = entry
         else:
             target = os.path.join(dst, name)
             place_file(source, target)
@@ -739,6 +746,23 @@ def rewrite_repodata(src, dst, old_names, new_names, old_entries=None):
     write_atomic(os.path.join(dst, "repomd.xml"), repomd.xml_dump())
     written[os.path.join(dst, "repomd.xml")] = None
     return written
+
+
+def _repomd_record(cr, record, target, packed, text):
+    """The repomd.xml record of ``target`` (bytes ``packed``, decompressed ``text``) that
+    ``RepomdRecord.fill`` makes, from the bytes in memory instead of reading and decompressing
+    the file again (fill for a checksum type hashlib does not know)."""
+    ctype = record.checksum_type or "sha256"
+    new = cr.RepomdRecord(record.type, target)
+    try:
+        packed_sum, open_sum = hashlib.new(ctype, packed), hashlib.new(ctype, text)
+    except ValueError:
+        new.fill(cr.checksum_type(ctype))
+        return new
+    new.checksum, new.checksum_type = packed_sum.hexdigest(), ctype
+    new.checksum_open, new.checksum_open_type = open_sum.hexdigest(), ctype
+    new.size, new.size_open, new.timestamp = len(packed), len(text), record.timestamp
+    return new
 
 
 class CannotReuse(Exception):
