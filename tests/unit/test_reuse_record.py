@@ -272,3 +272,48 @@ def test_take_places_nothing_when_a_file_changed(tmp_path):
     with pytest.raises(reuse.CannotReuse):
         reuse.ReusePool(_Compose(new_top, "T-1-20260102.n.0")).take(UNIT, old)
     assert os.listdir(new_top) == []
+
+
+def test_rewritten_repodata_records_equal_createrepo_c_fill(tmp_path):
+    """A work/ repodata naming the old compose (xml:base) is rewritten for the new one: the
+    named file's repomd record (made from the bytes in memory) equals createrepo_c's fill of
+    the file written, the file that named nothing is linked with its record kept."""
+    import gzip
+
+    import createrepo_c as cr
+
+    old = reuse.Names(str(tmp_path / "T-1-20260101.n.0"), "T-1-20260101.n.0")
+    new = reuse.Names(str(tmp_path / "T-1-20260102.n.0"), "T-1-20260102.n.0")
+    src = tmp_path / "T-1-20260101.n.0" / "work" / "x86_64" / "repo" / "repodata"
+    src.mkdir(parents=True)
+    repomd = cr.Repomd()
+    for kind, body in (("primary", f'<location xml:base="file://{old.topdir}/work"/>'),
+                       ("other", "<other/>")):
+        path = src / f"{kind}.xml.gz"
+        path.write_bytes(gzip.compress(body.encode(), mtime=0))
+        os.utime(path, (1700000000, 1700000000))
+        record = cr.RepomdRecord(kind, str(path))
+        record.fill(cr.SHA256)
+        record.rename_file()
+        repomd.set_record(record)
+    (src / "repomd.xml").write_text(repomd.xml_dump())
+    files = reuse.describe_files([str(p) for p in src.iterdir()], old)
+    entries = {os.path.basename(rel): e for rel, e in files.items()}
+    assert sorted(str(e["names_compose"]) for e in entries.values()) == ["False", "False",
+                                                                          "repodata"]
+    dst = tmp_path / "T-1-20260102.n.0" / "work" / "x86_64" / "repo" / "repodata"
+    written = reuse.rewrite_repodata(str(src), str(dst), old, new, entries)
+    again = cr.Repomd(str(dst / "repomd.xml"))
+    for record in again.records:
+        path = str(dst.parent / record.location_href)
+        fresh = cr.RepomdRecord(record.type, path)
+        fresh.fill(cr.SHA256)
+        for field in ("checksum", "checksum_open", "size", "size_open", "timestamp"):
+            assert getattr(record, field) == getattr(fresh, field), (record.type, field)
+        if record.type == "other":
+            assert os.stat(path).st_ino == os.stat(src.parent / record.location_href).st_ino
+        else:
+            assert new.topdir.encode() in gzip.decompress(open(path, "rb").read())
+    known = {p: e for p, e in written.items() if e is not None}
+    assert reuse.describe_files(list(written), new, known=known) == \
+        reuse.describe_files(list(written), new)
