@@ -160,6 +160,10 @@ class EmbeddedService:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self.builders = []
+        if self.app is not None:
+            from .hub.work_bell import release
+
+            release(self.app)   # no builder's host.waitWork keeps a server thread
         if self._server is not None:
             self._server.stop()
             self._server = None

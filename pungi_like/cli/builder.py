@@ -25,6 +25,9 @@ def build_parser():
     p.add_argument("--arches", nargs="+", help="arches to report (default: the hub's)")
     p.add_argument("--maxjobs", type=int, default=10, help="most tasks at once")
     p.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls")
+    p.add_argument("--no-wait-work", dest="wait_work", action="store_false",
+                   help="only poll: do not also hold host.waitWork open (which wakes the "
+                        "builder at once when a task is created or a tag changes)")
     p.add_argument("--keep-workdirs", action="store_true",
                    help="keep work directories of successful tasks")
     p.add_argument("--parent-pid", type=int,
@@ -94,6 +97,7 @@ def main(argv=None):
                           capacity=args.capacity, arches=arches, maxjobs=args.maxjobs,
                           poll_interval=args.poll_interval, keep_workdirs=args.keep_workdirs,
                           parent_pid=args.parent_pid, plugins=plugins,
+                          wait_work=args.wait_work,
                           allowed_scms=(parse_allowed_scms(args.allowed_scms)
                                         if args.allowed_scms is not None else None))
     return main_loop(opts)

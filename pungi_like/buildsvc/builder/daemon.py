@@ -72,13 +72,18 @@ class BuilderOptions:
     allowed_scms: Optional[list] = None
     #: kojid plugin modules (load_plugins) whose task handlers are registered after ours
     plugins: list = field(default_factory=list)
+    #: hold a host.waitWork call open in a waiter process, so a new task or a tag change
+    #: wakes the daemon at once (polling stays the fallback; see WorkWaiter)
+    wait_work: bool = True
     extra: dict = field(default_factory=dict)
 
 
 def make_session(opts: BuilderOptions):
     session = koji.ClientSession(opts.hub, {"serverca": opts.serverca, "no_ssl_verify": False,
                                             "max_retries": 3, "retry_interval": 1,
-                                            "offline_retry": True, "offline_retry_interval": 2})
+                                            "offline_retry": True, "offline_retry_interval": 2,
+                                            # kojid's default: no checkUpload probe per file
+                                            "use_fast_upload": True})
     session.ssl_login(cert=opts.cert, serverca=opts.serverca)
     # as kojid: one daemon acts as the host; an older daemon's sessions are locked out
     session.exclusiveSession(force=True)
@@ -96,12 +101,41 @@ def die_with_parent(parent_pid):
         os.killpg(0, signal.SIGKILL)
 
     signal.signal(signal.SIGTERM, _kill_group)
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc = _libc()
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, "prctl(PR_SET_PDEATHSIG): %s" % os.strerror(err))
     if os.getppid() != parent_pid:   # the daemon died before the request took effect
         os.killpg(0, signal.SIGKILL)
+
+
+_LIBC = []
+
+
+def _libc():
+    """The C library, loaded once (``find_library`` runs ``ldconfig -p``: loaded in the daemon
+    before it forks, a task process does not run it again)."""
+    if not _LIBC:
+        _LIBC.append(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True))
+    return _LIBC[0]
+
+
+def wake_parent_task(parent_pid, daemon_pid):
+    """Send SIGUSR2 to ``parent_pid`` (the process of this task's parent task, forked by the
+    same daemon) when it is still a task process of ``daemon_pid``: the parent, waiting for
+    its children in TaskContext.wait, looks at them at once instead of after the daemon's next
+    cycle (kojid's only wake: getHostTasks' alert). Returns True when sent."""
+    try:
+        with open("/proc/%d/stat" % parent_pid, "rb") as f:
+            stat = f.read()
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        if ppid != daemon_pid:
+            return False
+        os.kill(parent_pid, signal.SIGUSR2)
+        return True
+    except (OSError, ValueError, IndexError):
+        return False
 
 
 class TaskManager(koji.daemon.TaskManager):
@@ -110,6 +144,7 @@ class TaskManager(koji.daemon.TaskManager):
     def __init__(self, options, session):
         super().__init__(options, session)
         self.daemon_pid = os.getpid()
+        _libc()
 
     def _get_host_data(self):
         data = super()._get_host_data()
@@ -153,6 +188,14 @@ class TaskManager(koji.daemon.TaskManager):
             from .taskctx import TaskContext
 
             TaskContext.daemon_pid = self.daemon_pid   # subtask() wakes the daemon
+            try:
+                return super().runTask(handler)
+            finally:
+                # closed (or failed): a parent task run by this daemon is woken at once (its
+                # pid is in the copy of ``pids`` this process got at its fork)
+                parent = getattr(handler, "parent_task_id", None)
+                if parent is not None and parent in self.pids:
+                    wake_parent_task(self.pids[parent], self.daemon_pid)
         return super().runTask(handler)
 
     def _waitTask(self, task_id, pid=None):
@@ -187,6 +230,115 @@ class TaskManager(koji.daemon.TaskManager):
 #: sigtimedwait, so none arriving while it works is lost; the sleep still ends after
 #: ``poll_interval`` as before.
 WAKE_SIGNALS = (signal.SIGCHLD, signal.SIGUSR1)
+
+
+class WorkWaiter:
+    """A child process of the daemon that holds ``host.waitWork`` open and sends the daemon
+    SIGUSR1 when the hub's work bell rang (a task was created or freed, a subtask ended, a tag
+    changed): the daemon's idle sleep ends and its next ``host.getTasks`` comes at once instead
+    of after ``poll_interval`` (hub/work_bell.py). A process, not a thread, so the daemon keeps
+    forking task processes from a single-threaded process. It dies with the daemon
+    (PR_SET_PDEATHSIG), exits when the hub has no such call (kojid's hub: polling only), and is
+    started again by :meth:`check` when it died otherwise."""
+
+    RESTART_DELAY = 10.0
+
+    def __init__(self, tm, opts):
+        self.tm, self.opts = tm, opts
+        self.pid = None
+        self.started = 0.0
+        self.unsupported = False
+
+    def start(self):
+        try:
+            sub = self.tm.session.subsession()
+        except Exception:
+            log.warning("no session for the work waiter; polling only", exc_info=True)
+            self.started = time.monotonic()
+            return
+        daemon_pid = os.getpid()
+        pid = os.fork()
+        if pid:
+            sub._forget()
+            self.pid, self.started = pid, time.monotonic()
+            return
+        code = 0
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            self.tm.session._forget()
+            _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() == daemon_pid:
+                code = _wait_loop(sub, daemon_pid, self.opts.poll_interval)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+
+    def check(self):
+        """Reap a waiter that ended; start another after RESTART_DELAY (not when the hub does
+        not know host.waitWork: its exit status 3)."""
+        if self.unsupported:
+            return
+        if self.pid is not None:
+            try:
+                done, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                done, status = self.pid, 0
+            if not done:
+                return
+            self.pid = None
+            if os.waitstatus_to_exitcode(status) == 3:
+                log.info("the hub has no host.waitWork: polling only")
+                self.unsupported = True
+                return
+        if time.monotonic() - self.started >= self.RESTART_DELAY or not self.started:
+            self.start()
+
+    def stop(self):
+        if self.pid is not None:
+            _kill_group_member(self.pid)
+            self.pid = None
+
+
+def _wait_loop(session, daemon_pid, poll_interval):
+    """The waiter process's loop (see WorkWaiter); returns its exit status."""
+    seen = None
+    while os.getppid() == daemon_pid:
+        try:
+            answer = session.host.waitWork(seen)
+        except koji.GenericError as exc:
+            if "Invalid method" in str(exc):
+                return 3
+            if isinstance(exc, (koji.AuthError, koji.AuthExpired)):
+                return 1   # the daemon logged in again: started anew with its new session
+            time.sleep(max(poll_interval, 1.0))
+            continue
+        except Exception:
+            time.sleep(max(poll_interval, 1.0))
+            continue
+        seq = answer.get("seq")
+        if seen is not None and seq != seen:
+            try:
+                os.kill(daemon_pid, signal.SIGUSR1)
+            except OSError:
+                return 0
+        elif not answer.get("waited") and seen is not None:
+            time.sleep(poll_interval)   # the hub has enough waiters: no busy loop
+        seen = seq
+    return 0
+
+
+def _kill_group_member(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
 
 
 def _idle(seconds):
@@ -277,11 +429,14 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
     cycles = 0
     restart = False
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, WAKE_SIGNALS)
+    waiter = WorkWaiter(tm, opts) if getattr(opts, "wait_work", False) else None
     try:
         while True:
             if opts.parent_pid and os.getppid() != opts.parent_pid:
                 log.warning("parent process %d is gone; stopping", opts.parent_pid)
                 break
+            if waiter is not None:
+                waiter.check()
             taken = False
             try:
                 tm.updateBuildroots(nolocal=True)
@@ -306,6 +461,8 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
         log.info("stopping (%s)", exc.__class__.__name__ if not isinstance(exc, _Stop)
                  else "signal %s" % exc.args[0])
     finally:
+        if waiter is not None:
+            waiter.stop()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)

@@ -51,6 +51,8 @@ class PungiLikeTask(koji.tasks.BaseTaskHandler):
     def _context(self):
         opts = self.options
         task = self.session.getTaskInfo(self.id)
+        # the daemon wakes this parent's process when the task ends (daemon.wake_parent_task)
+        self.parent_task_id = task.get("parent")
         ctx = TaskContext(self.session, task, workdir_root=opts.workdir,
                           topdir=getattr(opts, "topdir", None),
                           topurl=getattr(opts, "topurl", None),

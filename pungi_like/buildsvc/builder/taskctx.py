@@ -200,6 +200,40 @@ class TaskContext:
             os.rename(dest + ".part", dest)
         return dest
 
+    def hub_files(self, relpaths):
+        """``hub_file`` of many paths (a repo's pkglist): the same paths and the same refusals.
+
+        With a local topdir the real path of each is not computed one by one (1,000 of them took
+        0.1 s): every directory and file below the topdir is looked at once with ``lstat``, and
+        only a path that meets a symlink goes through ``hub_file``'s full check."""
+        if not self.topdir:
+            return [self.hub_file(rel) for rel in relpaths]
+        import stat
+
+        top = self.topdir
+        plain = {}   # relative path of a directory or file -> True when it is no symlink
+        out = []
+        for rel in relpaths:
+            path = safe_join(top, rel, resolve=False)
+            sub = path[len(top) + 1:] if path.startswith(top + os.sep) else None
+            ok = sub is not None
+            if ok:
+                parts = sub.split(os.sep)
+                for i in range(1, len(parts) + 1):
+                    key = os.sep.join(parts[:i])
+                    known = plain.get(key)
+                    if known is None:
+                        try:
+                            known = not stat.S_ISLNK(os.lstat(os.path.join(top, key)).st_mode)
+                        except OSError:
+                            known = True   # missing: the reader reports it, as before
+                        plain[key] = known
+                    if not known:
+                        ok = False
+                        break
+            out.append(path if ok else self.hub_file(rel))
+        return out
+
     def get_repo(self, tag_or_repo_id):
         """The repo info of a repo id, or of the tag's newest READY repo."""
         if isinstance(tag_or_repo_id, int):

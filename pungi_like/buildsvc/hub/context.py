@@ -28,12 +28,14 @@ class _Context(threading.local):
     _event_id = None
     _perms = None
     made_event = False  # the call created an event (wrote history): set by event_id()
+    ring_builders = False  # wake builders in host.waitWork after commit (work_bell.want_ring)
 
     def reset(self):
         self.conn = self.session = self.user = self.environ = self.method = None
         self._event_id = None
         self._perms = None
         self.made_event = False
+        self.ring_builders = False
 
 
 context = _Context()

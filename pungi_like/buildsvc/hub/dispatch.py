@@ -18,7 +18,7 @@ import koji
 import koji.xmlrpcplus
 
 from ..db import is_race_error
-from . import auth, faults, marshal, scheduler
+from . import auth, faults, marshal, scheduler, work_bell
 from .answer_cache import Cached, Pending
 from .context import context, new_event
 from .registry import METHODS
@@ -158,9 +158,12 @@ def handle_xmlrpc(hub, environ, body: bytes) -> bytes:
                     result = cache.call(conn, name, args, kwargs, call_method)
                 else:
                     result = call_method(name, args, kwargs)
-            if context.made_event:
-                # committed: the next builder poll checks the automatic repos at once
-                scheduler.note_change(hub)
+            if context.made_event or context.ring_builders:
+                # committed: the next builder poll checks the automatic repos at once, and
+                # builders waiting in host.waitWork are woken (work_bell.py)
+                scheduler.note_change(hub, repos=context.made_event)
+            if isinstance(result, work_bell.Waiting):
+                result = result.wait()   # outside the transaction: holds no connection
             return encode_result(result)
         except Exception as exc:
             if may_retry and is_race_error(exc):

@@ -180,7 +180,12 @@ def _finish(task_id, state, response):
     tid = as_int(task_id, "task_id")
     if not isinstance(response, str):
         raise koji.ParameterError("Invalid type for response: %s" % type(response))
-    assert_task_held(tid)
+    row = assert_task_held(tid)
+    if row.get("parent") is not None:
+        # the parent's host learns from getHostTasks that an awaited child ended: woken now
+        from .work_bell import want_ring
+
+        want_ring()
     t = s.task
     res = context.conn.execute(
         update(t).where(t.c.id == tid, t.c.state == STATES["OPEN"], t.c.host_id == hid)
@@ -219,7 +224,9 @@ def _refuseTask(task_id, soft=True, msg=""):
         t.c.host_id == hid).values(state=STATES["FREE"], host_id=None, start_ts=None))
     if res.rowcount == 1:
         from . import sched_log
+        from .work_bell import want_ring
 
+        want_ring()   # free again: another host may take it
         record_refusal(hid, tid, soft=bool(soft))
         sched_log.log_message("refused%s: %s" % ("" if soft else " (hard)", msg or "no reason"),
                               task_id=tid, host_id=hid)

@@ -61,3 +61,5 @@ API_MODULES = ["meta", "auth", "users", "uploads", "tags", "inheritance", "targe
 #: Schema version 5's features (issue 11): side tags, build notifications, content generators,
 #: draft build promotion.
 API_MODULES += ["sidetags", "notifications", "cgen", "drafts"]
+#: not in Koji: builders woken at once (host.waitWork)
+API_MODULES += ["work_bell"]

@@ -87,11 +87,20 @@ def write_settings(topdir, **values):
     update_settings(topdir, SETTINGS_NAME, values)
 
 
-def note_change(hub):
-    """A call that wrote an event (a tag change among others) has committed: the next
-    :func:`maybe_maintain` looks for changed automatic tags at once instead of waiting for
-    ``run_interval`` (the check is cheap and finds nothing when the change touched no tag)."""
-    hub._repo_check_due = True
+def note_change(hub, repos=True):
+    """A call that wrote an event (a tag change among others; ``repos``) or asked to wake the
+    builders (a task created or back in the queue, a subtask ended) has committed.
+
+    After an event the next :func:`maybe_maintain` looks for changed automatic tags at once
+    instead of waiting for ``run_interval`` (the check is cheap and finds nothing when the
+    change touched no tag). Either way builders waiting in ``host.waitWork`` are woken, so
+    that next ``host.getTasks`` comes at once rather than after a poll interval
+    (work_bell.py)."""
+    from .work_bell import ring
+
+    if repos:
+        hub._repo_check_due = True
+    ring(hub)
 
 
 def maybe_maintain():

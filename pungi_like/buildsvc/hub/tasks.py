@@ -63,6 +63,10 @@ def make_task(method, args, kwargs=None, channel=None, arch="noarch", priority=N
         [dict(kwargs, __starstar=True)] if kwargs else [])))
     chan = _channel_from_policy(data, req, parent)
     prio = _priority_from_policy(data, prio)
+    if state == STATES["FREE"]:
+        from .work_bell import want_ring
+
+        want_ring()   # builders waiting in host.waitWork look for it once this commits
     return context.conn.execute(insert(s.task).values(
         state=state, create_ts=time.time(), channel_id=chan["id"], parent=parent, label=label,
         owner=owner_id, method=method, request=encode_request(method, args, kwargs),
@@ -374,6 +378,9 @@ def listTaskOutput(taskID, stat=False, all_volumes=False, strict=False):
 
 def free_task(task_id, host_id=None):
     """ASSIGNED/OPEN -> FREE (only if held by ``host_id`` when given); True if it was freed."""
+    from .work_bell import want_ring
+
+    want_ring()
     t = s.task
     q = update(t).where(t.c.id == task_id,
                         t.c.state.in_([STATES["OPEN"], STATES["ASSIGNED"]]))

@@ -57,12 +57,10 @@ def create_repo(ctx, repo_id, arch, oldrepo=None):
         raise koji.GenericError("Repo %s is not in the INIT state" % repo_id)
     rel = "repos/%s/%s" % (info["tag_name"], repo_id)
     pkglist = ctx.hub_file("%s/%s/pkglist" % (rel, arch))
-    paths = []
     with open(pkglist) as f:
-        for line in f:
-            href = line.strip()
-            if href.startswith("toplink/"):
-                paths.append(ctx.hub_file(href[len("toplink/"):]))
+        rels = [href[len("toplink/"):] for href in (line.strip() for line in f)
+                if href.startswith("toplink/")]
+    paths = ctx.hub_files(rels)
     topdir = ctx.topdir or os.path.join(ctx.workdir, "cache", "topdir")
     blocked = []
     try:

@@ -1,0 +1,68 @@
+"""Issue 13: builders woken at once by the hub (host.waitWork) instead of at their next poll.
+
+The builders here poll only every 300 s: after their first poll, only the hub's work bell (the
+daemon's waiter process in host.waitWork) can make them look for a tag change's newRepo task
+in time, and the createrepo child's end wakes its parent task's process directly.
+"""
+
+from __future__ import annotations
+
+import time
+
+import koji
+import pytest
+
+from tests.integration.tasks.test_repos import _import, _pkglist, _wait_repo_after, demo_rpms  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+
+def _first_poll_done(s, tag, timeout=120):
+    return _wait_repo_after(s, tag, s.tagLastChangeEvent(tag), timeout=timeout)
+
+
+def test_tag_change_wakes_a_slow_polling_builder(sqlite_qhub, demo_rpms):  # noqa: F811
+    hub = sqlite_qhub
+    hub.add_builder_hosts(names=("b1",))
+    srpms, rpms = demo_rpms
+    hub.koji("add-tag", "wake-build", "--arches", "x86_64")
+    hub.koji("add-tag", "wake-dest")
+    _import(hub, "wake-build", srpms + rpms, ["alpha", "beta"])
+    s = hub.session()
+    s.tagBuildBypass("wake-build", "alpha-1.0-1")
+    s.createBuildTarget("wake", "wake-build", "wake-dest")
+    hub.start_builder("b1", extra=("--poll-interval", "300"))
+    first = _first_poll_done(s, "wake-build")
+    # the builder is idle now (its next poll is minutes away): the change must wake it
+    time.sleep(1.0)
+    s.tagBuildBypass("wake-build", "beta-2.0-1")
+    start = time.monotonic()
+    repo = _wait_repo_after(s, "wake-build", s.tagLastChangeEvent("wake-build"), timeout=60)
+    assert time.monotonic() - start < 60
+    assert repo["id"] > first["id"] and repo["state"] == koji.REPO_STATES["READY"]
+    assert _pkglist(hub, "wake-build", repo["id"]) == ["alpha-1.0-1.x86_64.rpm",
+                                                       "beta-2.0-1.noarch.rpm"]
+    # a task made by hand is taken at once too
+    task_id = s.makeTask("sleep", [0])
+    info = hub.wait_task(s, task_id, timeout=60)
+    assert info["state"] == koji.TASK_STATES["CLOSED"]
+
+
+def test_without_wait_work_the_builder_only_polls(sqlite_qhub, demo_rpms):  # noqa: F811
+    """The same with ``--no-wait-work``: the change waits for the next poll (300 s away)."""
+    hub = sqlite_qhub
+    hub.add_builder_hosts(names=("b1",))
+    srpms, rpms = demo_rpms
+    hub.koji("add-tag", "poll-build", "--arches", "x86_64")
+    hub.koji("add-tag", "poll-dest")
+    _import(hub, "poll-build", srpms + rpms, ["alpha", "beta"])
+    s = hub.session()
+    s.tagBuildBypass("poll-build", "alpha-1.0-1")
+    s.createBuildTarget("poll", "poll-build", "poll-dest")
+    hub.start_builder("b1", extra=("--poll-interval", "300", "--no-wait-work"))
+    first = _first_poll_done(s, "poll-build")
+    time.sleep(1.0)
+    s.tagBuildBypass("poll-build", "beta-2.0-1")
+    time.sleep(8.0)
+    assert s.getRepo("poll-build")["id"] == first["id"]
+    assert "waitWork" not in hub.builder_log("b1")

@@ -1,0 +1,145 @@
+"""The hub's work bell (host.waitWork's wait), the builder's direct wake of a parent task's
+process, and TaskContext.hub_files (many hub_file look-ups at once, the same refusals)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from pungi_like.buildsvc.builder.daemon import wake_parent_task
+from pungi_like.buildsvc.builder.taskctx import TaskContext
+from pungi_like.buildsvc.hub import work_bell
+from pungi_like.buildsvc.pathinfo import UnsafePathError
+
+
+class _Hub:
+    pass
+
+
+def test_wait_returns_at_once_when_the_bell_rang_since_seen():
+    hub = _Hub()
+    work_bell.ring(hub)
+    answer = work_bell.Waiting(hub, 0, 5.0).wait()
+    assert answer == {"seq": 1, "waited": False}
+
+
+def test_wait_ends_when_the_bell_rings():
+    hub = _Hub()
+    waiting = work_bell.Waiting(hub, 0, 30.0)
+    got = []
+    t = threading.Thread(target=lambda: got.append(waiting.wait()))
+    t.start()
+    time.sleep(0.2)
+    assert t.is_alive() and not got
+    work_bell.ring(hub)
+    t.join(10)
+    assert got == [{"seq": 1, "waited": True}]
+
+
+def test_wait_times_out_with_the_same_count():
+    hub = _Hub()
+    assert work_bell.Waiting(hub, 0, 0.05).wait() == {"seq": 0, "waited": True}
+
+
+def test_no_more_than_max_waiters_and_release(monkeypatch):
+    monkeypatch.setattr(work_bell, "MAX_WAITERS", 2)
+    hub = _Hub()
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(work_bell.Waiting(hub, 0, 30).wait()))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while work_bell._bell(hub)["waiters"] < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    # a third is answered at once, without waiting
+    assert work_bell.Waiting(hub, 0, 30).wait() == {"seq": 0, "waited": False}
+    work_bell.release(hub)
+    for t in threads:
+        t.join(10)
+    assert got == [{"seq": 1, "waited": True}] * 2
+    # a stopping hub keeps nobody waiting
+    assert work_bell.Waiting(hub, 1, 30).wait() == {"seq": 1, "waited": False}
+
+
+def test_waiting_is_its_answer_in_a_multicall():
+    hub = _Hub()
+    assert dict(work_bell.Waiting(hub, 0, 1)) == {"seq": 0, "waited": False}
+
+
+def _sleeper():
+    code = ("import signal, sys, time\n"
+            "signal.signal(signal.SIGUSR2, lambda *a: sys.exit(7))\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_wake_parent_task_only_signals_a_process_of_that_daemon():
+    proc = _sleeper()
+    try:
+        # not a process of a daemon with that pid: nothing is sent
+        assert wake_parent_task(proc.pid, os.getpid() + 100000) is False
+        assert proc.poll() is None
+        assert wake_parent_task(proc.pid, os.getpid()) is True
+        assert proc.wait(10) == 7
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    # a pid that is gone
+    assert wake_parent_task(proc.pid, os.getpid()) is False
+
+
+def _ctx(tmp_path, top):
+    ctx = TaskContext.__new__(TaskContext)
+    ctx.topdir = str(top)
+    ctx.topurl = None
+    ctx.workdir = str(tmp_path / "w")
+    return ctx
+
+
+def test_hub_files_same_paths_and_refusals_as_hub_file(tmp_path):
+    top = tmp_path / "top"
+    pkg = top / "packages" / "a" / "1" / "1" / "noarch"
+    pkg.mkdir(parents=True)
+    (pkg / "a-1-1.noarch.rpm").write_text("x")
+    # a symlink inside the top directory that stays inside: allowed, as by hub_file
+    (top / "packages" / "b").symlink_to("a")
+    ctx = _ctx(tmp_path, top)
+    rels = ["packages/a/1/1/noarch/a-1-1.noarch.rpm", "packages/b/1/1/noarch/a-1-1.noarch.rpm",
+            "packages/missing/1/1/noarch/m-1-1.noarch.rpm"]
+    assert ctx.hub_files(rels) == [ctx.hub_file(r) for r in rels]
+    # one that leads out of it: refused, as by hub_file
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.rpm").write_text("s")
+    (top / "packages" / "evil").symlink_to(outside)
+    for bad in ("packages/evil/secret.rpm", "packages/../../outside/secret.rpm"):
+        with pytest.raises(UnsafePathError):
+            ctx.hub_file(bad)
+        with pytest.raises(UnsafePathError):
+            ctx.hub_files(["packages/a/1/1/noarch/a-1-1.noarch.rpm", bad])
+
+
+def test_build_relpath_is_pathinfo_build_as_text(tmp_path):
+    from pungi_like.buildsvc.hub.repos import build_relpath
+    from pungi_like.buildsvc.pathinfo import PathInfo
+
+    pi = PathInfo(str(tmp_path))
+    for build in ({"name": "foo", "version": "1.0", "release": "2.fc40"},
+                  {"package_name": "foo", "version": "1", "release": "1",
+                   "volume_name": "DEFAULT"},
+                  {"name": "bar", "version": "1", "release": "1", "volume_name": "archive"}):
+        assert build_relpath(build) == os.path.relpath(pi.build(build), pi.topdir)
+    with pytest.raises(UnsafePathError):
+        build_relpath({"name": "..", "version": "1", "release": "1"})
