@@ -126,6 +126,15 @@ def trust(repo_dir, mark=False):
                 fsync=False)   # lost in a crash: the next process parses the records instead
 
 
+def is_trusted(repo_dir):
+    """Whether ``repo_dir``'s records would be taken verbatim (:func:`trust`, :data:`MARK`)."""
+    stat = _repomd_stat(repo_dir)
+    with _lock:
+        if stat is not None and _trusted.get(os.path.realpath(repo_dir)) == stat:
+            return True
+    return stat is not None and _marked(repo_dir)
+
+
 def _repomd_digest(repo_dir):
     with open(os.path.join(repo_dir, "repodata", "repomd.xml"), "rb") as fh:
         return hashlib.sha256(fh.read()).hexdigest()
@@ -577,3 +586,42 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
     trust(outputdir, mark=mark)
     result.seconds = time.monotonic() - started
     return result
+
+
+def main(argv=None):
+    """``python -m pungi_like.rpmtools.repowrite ROOT OUTPUTDIR --pkglist LIST [--source REPO]...``:
+    :func:`write_repo` in a process of its own (records parsed from another createrepo_c's repos
+    hold the interpreter lock for seconds; the compose's threads keep theirs). Prints the
+    :class:`WriteResult` as JSON; exit status 3 when the records cannot be used (the message in
+    ``error``)."""
+    import argparse
+    import json
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m pungi_like.rpmtools.repowrite")
+    parser.add_argument("root")
+    parser.add_argument("outputdir")
+    parser.add_argument("--pkglist", required=True)
+    parser.add_argument("--source", action="append", default=[])
+    parser.add_argument("--checksum", default="sha256")
+    parser.add_argument("--baseurl")
+    parser.add_argument("--max-read", type=int)
+    parser.add_argument("--mark", action="store_true")
+    args = parser.parse_args(argv)
+    with open(args.pkglist, encoding="utf-8") as fh:
+        relpaths = [line.strip() for line in fh if line.strip()]
+    try:
+        result = write_repo(args.root, args.outputdir, relpaths, sources=args.source,
+                            checksum=args.checksum, baseurl=args.baseurl,
+                            max_read=args.max_read, mark=args.mark)
+    except RepoWriteError as exc:
+        print(json.dumps({"error": str(exc)}))
+        return 3
+    print(json.dumps({"packages": result.packages, "reused": result.reused,
+                      "read": result.read, "seconds": round(result.seconds, 3)}))
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
