@@ -77,8 +77,9 @@ def result_digest(compose, text, files):
 
 
 def json_text(obj):
-    """``obj`` as ``fileutil.write_json_atomic`` writes it (sorted, 4-space indented)."""
-    return json.dumps(obj, indent=4, sort_keys=True, separators=(",", ": ")) + "\n"
+    """``obj`` as compact JSON with sorted keys: the form both sides of the ``result`` hash take
+    (json's C encoder; an indented dump takes its pure-Python one, several times slower)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
 def names_digest(names):
@@ -120,15 +121,16 @@ def take_old_if_same(compose, unit, make_text, files, ignore=("pkgset.",), names
 
 
 def note_result(compose, unit, path, files):
-    """After the unit wrote its result to ``path`` and linked ``files``: the ``result`` hash
-    of its record's ``delta`` (nothing when :func:`take_old_if_same` found no inputs hash)."""
+    """After the unit wrote its result to ``path`` (JSON) and linked ``files``: the ``result``
+    hash of its record's ``delta``, from the result as read back (nothing when
+    :func:`take_old_if_same` found no inputs hash)."""
     delta = getattr(unit, "delta", None)
     if not delta:
         return
     try:
         with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError:
+            written = json.load(fh)
+    except (OSError, ValueError):
         unit.delta = None
         return
-    delta["result"] = result_digest(compose, text, files)
+    delta["result"] = result_digest(compose, json_text(written), files)

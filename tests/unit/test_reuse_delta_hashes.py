@@ -5,6 +5,7 @@ import shutil
 from types import SimpleNamespace
 
 from pungi_like import reuse_delta
+from pungi_like.fileutil import write_json_atomic
 
 
 def _compose(topdir, cid="R-1.0-20240101.n.0"):
@@ -62,7 +63,11 @@ def test_without_old_composes_only_the_inputs_hash_is_noted(tmp_path):
     reuse_delta.take_old_if_same(compose, unit, lambda: made.append(1) or "", [])
     assert made == []           # the result's text is made only when an old unit may match
     assert unit.delta["inputs"]
+    # the result as gather writes it (indented) hashes as the object it was made from does
+    result = {"binary": {"p-0:1-1.x86_64": {"path": str(tmp_path / "p.rpm"), "flags": ["input"]}},
+              "missing": []}
     path = tmp_path / "result.json"
-    path.write_text(reuse_delta.json_text({}))
+    write_json_atomic(str(path), result)
     reuse_delta.note_result(compose, unit, str(path), [])
-    assert unit.delta["result"] == reuse_delta.result_digest(compose, path.read_text(), [])
+    assert unit.delta["result"] == reuse_delta.result_digest(
+        compose, reuse_delta.json_text(result), [])
