@@ -324,12 +324,18 @@ def collect_tree(tree_dir=None, graft=None, excludes=()):
     entries = {}
     if tree_dir:
         _add_source(entries, "", os.path.abspath(tree_dir), excludes)
+    grafted = []
     for iso_path, source in sorted((graft or {}).items()):
         rel = iso_path.strip("/")
         for key in [k for k in entries if k == rel or k.startswith(rel + "/")]:
             del entries[key]
         _add_source(entries, rel, os.path.abspath(source), excludes)
-    for rel in list(entries):
+        grafted.append(rel)
+    # the walks add every directory before what it holds; only a graft point may lack parents
+    # (looking at the parents of all 10,000 paths of a DVD took a third of this function)
+    for rel in grafted:
+        if rel not in entries:
+            continue    # excluded, or a dangling link
         parent = os.path.dirname(rel)
         while parent and parent not in entries:
             entries[parent] = _Entry("dir")
