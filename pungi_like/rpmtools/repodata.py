@@ -1,5 +1,9 @@
 """Repodata: run createrepo_c, and read repos back into package records.
 
+:func:`repo_from_records` writes a work repo (the package set's) from the records other repos
+hold of the very same files (:mod:`pungi_like.rpmtools.repowrite`), createrepo_c's bytes without
+reading each RPM again; :func:`createrepo` runs the command.
+
 Repos are written gz-compressed by default because the PyPI ``solv`` wheel cannot read zstd
 (see reference/toolchain.md); :func:`load_packages` reads any compression createrepo_c can.
 """
