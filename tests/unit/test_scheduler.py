@@ -247,3 +247,21 @@ def test_light_units_run_beside_a_full_pool(tmp_path):
     first_end = min(times[("end", f"gather.V{i}.x86_64")] for i in range(3))
     assert times[("start", "createrepo.V0.src")] < first_end
     assert times[("start", "gather.V2.x86_64")] >= first_end
+
+
+def test_compact_json_is_json_dumps_in_pieces():
+    from pungi_like.scheduler import compact_json
+
+    value = {"files": {f"Packages/{i}.rpm": {"sha256": "0" * 64, "size": i, "stat": [i, 1.5]}
+                       for i in range(50)},
+             "journal": [["put", ["pkgset", "x"], {"a": [1, None, True]}], ("rpm", ())],
+             "odd": {1: "int key", "set": {3}}, "é": "ü", "empty": [{}, []]}
+    assert compact_json(value) == json.dumps(value, default=str, separators=(",", ":"))
+
+
+def test_every_source_tree_unit_is_light():
+    from pungi_like.scheduler import LIGHT_WEIGHT, unit_weight
+
+    for phase in ("createrepo", "createiso", "extra_isos"):
+        assert unit_weight(Unit(f"{phase}.Server.src", None, arch="src")) <= LIGHT_WEIGHT
+    assert unit_weight(Unit("gather.Server.x86_64", None, arch="x86_64")) > LIGHT_WEIGHT
