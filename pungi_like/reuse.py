@@ -606,13 +606,15 @@ class ReusePool:
     def _replay(self, journal):
         compose = self.compose
         expand = self.names.expand
+        # checked by productmd when the unit ran (same pungi_like version: the key); taken
+        # without add()'s journal note, which only a running unit's capture keeps
+        add_rpm = getattr(compose.rpms, "_add_checked", None) or \
+            (lambda *args: compose.rpms.add(*args, checked=True))
         for op in journal:
             kind = op[0]
             if kind == "rpm":
-                # checked by productmd when the unit ran (same pungi_like version: the key);
                 # the arguments are strings and None (a placeholder only with "{")
-                compose.rpms.add(*[expand(a) if type(a) is str and "{" in a else a
-                                   for a in op[1]], checked=True)
+                add_rpm(*[expand(a) if type(a) is str and "{" in a else a for a in op[1]])
             elif kind in ("put", "put_json"):
                 key = _hashable(decode(op[1], self.names))
                 if kind == "put":   # a record of an earlier version: the value as JSON
