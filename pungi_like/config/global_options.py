@@ -66,7 +66,9 @@ OPTIONS = [
                 "FINISHED_INCOMPLETE instead of DOOMED. pungi_like acts on `buildinstall` and "
                 "`iso`; Pungi's other names (" + ", ".join(DELIVERABLES[2:]) + ") are accepted."),
     Option("num_threads", {"type": "integer", "minimum": 1}, default=_cpu_count,
-           help="Size of the scheduler's thread pool (units running at once)."),
+           help="Units running at once; units estimated to be short (a source tree's "
+                "createrepo and ISO, checksums, repoclosure) may run beside them, up to as many "
+                "again (not with 1)."),
     Option("koji_profile", {"type": "string"},
            help="Koji client profile of the build service (server URL, top directory, auth); "
                 "unset means the embedded build service."),
