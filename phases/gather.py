@@ -30,7 +30,7 @@ from pungi_like.rpmtools import arches as archmod
 from pungi_like.rpmtools import repodata
 from pungi_like.rpmtools.comps import Comps
 from pungi_like.rpmtools.depsolve import Depsolver, Repo
-from pungi_like.rpmtools.gather_worker import GatherWorker, link_package, release_providers
+from pungi_like.rpmtools.gather_worker import SolverHost, link_package, release_providers
 from pungi_like.rpmtools.gathering import gather
 from pungi_like.reuse_capture import current as current_capture
 from pungi_like.rpmtools.multilib import METHODS as MULTILIB_METHODS
@@ -118,8 +118,9 @@ def _flatten(values):
 
 class GatherPhase(PhaseBase):
     name = "gather"
-    #: solve and link in a worker process per unit (:mod:`pungi_like.rpmtools.gather_worker`)
-    #: instead of the unit's thread; ``PUNGI_LIKE_GATHER_WORKER=0`` turns it off
+    #: solve and link in a worker process per unit, forked from one process per arch holding
+    #: the loaded package set (:mod:`pungi_like.rpmtools.gather_worker`), instead of the
+    #: unit's thread; ``PUNGI_LIKE_GATHER_WORKER=0`` turns it off
     use_worker = os.environ.get("PUNGI_LIKE_GATHER_WORKER", "1") != "0"
 
     def validate(self):
@@ -168,6 +169,16 @@ class GatherPhase(PhaseBase):
                 entry[1] = Depsolver(repos, arch)
             return entry[1]
 
+    def solver_host(self, repos, arch):
+        """The :class:`SolverHost` of an arch and set of repos, started by the first gather
+        unit asking for it (it loads the package set while that unit works out its inputs)."""
+        key = (arch, tuple((r.name, r.path, r.lookaside) for r in repos))
+        with _solvers_lock:
+            hosts = self.__dict__.setdefault("_hosts", {})
+            if key not in hosts:
+                hosts[key] = SolverHost(repos, arch)
+            return hosts[key]
+
     def _unit_done(self, arch):
         with _solvers_lock:
             left = self.__dict__.setdefault("_left", {})
@@ -176,6 +187,12 @@ class GatherPhase(PhaseBase):
                 solvers = self.__dict__.get("_solvers", {})
                 for key in [k for k in solvers if k[0] == arch]:
                     del solvers[key]
+                hosts = self.__dict__.get("_hosts", {})
+                done = [hosts.pop(key) for key in [k for k in hosts if k[0] == arch]]
+            else:
+                done = []
+        for host in done:
+            host.close()
 
     def drop_variants(self, variant):
         """Variants whose packages this one must not repeat (Pungi's post-processing)."""
@@ -282,15 +299,15 @@ class GatherPhase(PhaseBase):
 
     # ---- run --------------------------------------------------------------------------------
     def run_unit(self, unit):
-        worker = GatherWorker() if self.use_worker else None
+        workers = []
         try:
-            return self._run_unit(unit, worker)
+            return self._run_unit(unit, workers)
         finally:
-            if worker is not None:
+            for worker in workers:
                 worker.close()
             self._unit_done(unit.arch)
 
-    def _run_unit(self, unit, worker=None):
+    def _run_unit(self, unit, workers=None):
         variant, arch = unit.variant, unit.arch
         conf = self.conf
         pkgset = self.compose.results.get(("pkgset", arch))
@@ -311,11 +328,13 @@ class GatherPhase(PhaseBase):
             if arch in other.arches:
                 repos.append(Repo(f"variant-{other.uid}", self.variant_repo(variant, other, arch),
                                   lookaside=True))
-        if worker is not None:
-            worker.send("load", repos, arch)    # loads while the inputs are worked out here
+        if self.use_worker and workers is not None:
+            worker = self.solver_host(repos, arch).worker()
+            workers.append(worker)
+            worker.send("load", repos, arch)    # answered once the host has loaded them
             solver = None
         else:
-            solver = self.shared_solver(repos, arch)
+            worker, solver = None, self.shared_solver(repos, arch)
 
         comps = self.comps_for(variant, arch)
         groups = self.group_inputs(variant, comps)

@@ -3,22 +3,30 @@
 The compose runs its units in threads of one Python process, so two gather units (pure Python
 over libsolv) take turns on the interpreter lock, and each of the tens of thousands of
 ``lstat``/``link`` calls of the linking waits for the lock again after its syscall. A
-:class:`GatherWorker` (``python -m pungi_like.rpmtools.gather_worker``) loads the package set
-into its own libsolv pool, runs :func:`pungi_like.rpmtools.gathering.gather` and makes the links
-the unit asks for; the unit's thread keeps everything that touches the compose's shared state
-(inputs, other variants' results, rpms.json, records), so the result is the very same.
+:class:`GatherWorker` runs :func:`pungi_like.rpmtools.gathering.gather` on a loaded package set
+and makes the links the unit asks for in another process; the unit's thread keeps everything
+that touches the compose's shared state (inputs, other variants' results, rpms.json, records),
+so the result is the very same.
 
-Requests and answers are length-prefixed pickles on the worker's stdin and stdout (the worker's
-own fd 1 is pointed at stderr, so nothing else can reach the channel). Log records the worker
-emits travel back with each answer and are handled by the parent's loggers.
+A :class:`SolverHost` (``python -m pungi_like.rpmtools.gather_worker --host FD``) loads one
+package set (an arch's repos) into a libsolv pool once and forks a worker for each gather unit
+of that arch, so the units share the load as the threads shared one :class:`Depsolver`
+(:meth:`GatherWorker.spawn` starts a worker that loads by itself instead).
+
+Requests and answers are length-prefixed pickles on a socket (a spawned worker: its stdin and
+stdout, its own fd 1 pointed at stderr so nothing else reaches the channel). Log records the
+worker emits travel back with each answer and are handled by the parent's loggers.
 """
 
 import logging
 import os
 import pickle
+import signal
+import socket
 import struct
 import subprocess
 import sys
+import threading
 import traceback
 
 from ..errors import PungiLikeError
@@ -98,20 +106,24 @@ def _picklable(exc):
         return PungiLikeError(f"{type(exc).__name__}: {exc}")
 
 
-def serve(inp, out):
-    """Answer requests until the channel closes: ``("load", repos, arch)`` -> the
-    system-release providers; ``("gather", kwargs)`` -> a GatherResult; ``("link", pairs,
-    link_type)`` -> None."""
-    from .comps import Comps
-    from .depsolve import Depsolver
-    from .gathering import gather
-
+def _collect_logs():
     collect = _Collect()
     top = logging.getLogger("pungi_like")
     top.addHandler(collect)
     top.setLevel(logging.DEBUG)
     top.propagate = False
-    solver = None
+    return collect
+
+
+def serve(inp, out, collect, solver=None):
+    """Answer requests until the channel closes: ``("load", repos, arch)`` -> the
+    system-release providers (a worker forked by a :class:`SolverHost` has its solver, or the
+    error that loading it raised, already); ``("gather", kwargs)`` -> a GatherResult;
+    ``("link", pairs, link_type)`` -> None."""
+    from .comps import Comps
+    from .depsolve import Depsolver
+    from .gathering import gather
+
     while True:
         try:
             request = _recv(inp)
@@ -119,8 +131,11 @@ def serve(inp, out):
             return
         op = request[0]
         try:
+            if isinstance(solver, BaseException):
+                raise solver
             if op == "load":
-                solver = Depsolver(request[1], request[2])
+                if solver is None:
+                    solver = Depsolver(request[1], request[2])
                 value = release_providers(solver)
             elif op == "gather":
                 kwargs = dict(request[1])
@@ -138,28 +153,40 @@ def serve(inp, out):
         _send(out, answer)
 
 
-class GatherWorker:
-    """One worker process serving one gather unit (see the module docstring). Requests are
-    answered in order; :meth:`send` may run ahead of :meth:`receive`."""
+def _env():
+    """This process's environment with this pungi_like first on the path (so a worker runs
+    the very same code, also from an export run with PYTHONPATH)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
 
-    def __init__(self):
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(
-            os.pathsep) if p])
-        self.proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, env=env, close_fds=True)
+
+class GatherWorker:
+    """The unit's end of one worker (see the module docstring). Requests are answered in
+    order; :meth:`send` may run ahead of :meth:`receive`."""
+
+    def __init__(self, rfile, wfile, proc=None, sock=None):
+        self.rfile, self.wfile, self.proc, self.sock = rfile, wfile, proc, sock
         self.pending = 0
 
+    @classmethod
+    def spawn(cls):
+        """A worker in a new process of its own, which loads its package set itself."""
+        proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, env=_env(), close_fds=True)
+        return cls(proc.stdout, proc.stdin, proc=proc)
+
     def send(self, *request):
-        _send(self.proc.stdin, request)
+        _send(self.wfile, request)
         self.pending += 1
 
     def receive(self):
         try:
-            answer = _recv(self.proc.stdout)
-        except EOFError:
-            code = self.proc.wait()
+            answer = _recv(self.rfile)
+        except (EOFError, OSError):
+            code = self.proc.wait() if self.proc is not None else "unknown"
             raise PungiLikeError(f"gather worker ended (exit status {code}) before answering")
         self.pending -= 1
         for record in answer[-1]:
@@ -178,18 +205,20 @@ class GatherWorker:
         return self.receive()
 
     def close(self):
-        if self.pending:
+        if self.pending and self.proc is not None:
             self.proc.kill()    # an answer nobody will read (the unit failed meanwhile)
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stdout.close()
+        for fh in (self.wfile, self.rfile, self.sock):
+            try:
+                if fh is not None:
+                    fh.close()      # a forked worker sees the end of its channel and exits
+            except OSError:
+                pass
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
     def __enter__(self):
         return self
@@ -199,13 +228,98 @@ class GatherWorker:
         return False
 
 
+class SolverHost:
+    """A process holding one loaded package set; :meth:`worker` forks a worker from it."""
+
+    def __init__(self, repos, arch):
+        self.sock, theirs = socket.socketpair()
+        with theirs:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", __name__, "--host", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=_env())
+        _send_sock(self.sock, ("load", list(repos), arch))
+        self.lock = threading.Lock()
+
+    def worker(self):
+        """A :class:`GatherWorker` forked from the host once its package set is loaded."""
+        ours, theirs = socket.socketpair()
+        with theirs:
+            try:
+                with self.lock:
+                    socket.send_fds(self.sock, [b"w"], [theirs.fileno()])
+            except OSError as exc:
+                ours.close()
+                raise PungiLikeError(f"gather solver host is gone ({exc})")
+        return GatherWorker(ours.makefile("rb"), ours.makefile("wb"), sock=ours)
+
+    def close(self):
+        self.sock.close()           # the host exits; its workers end with their channels
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _send_sock(sock, obj):
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(_HEAD.pack(len(data)) + data)
+
+
+def _recv_exactly(sock, size):
+    """``size`` bytes, not one more (the channels sent next come as ancillary data)."""
+    parts = []
+    while size:
+        part = sock.recv(size)
+        if not part:
+            raise EOFError("gather solver host channel closed")
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
+
+
+def host(fd):
+    """The :class:`SolverHost` process: load, then fork a worker for every channel sent."""
+    from .depsolve import Depsolver
+
+    ctl = socket.socket(fileno=fd)
+    collect = _collect_logs()
+    request = pickle.loads(_recv_exactly(ctl, _HEAD.unpack(_recv_exactly(ctl, _HEAD.size))[0]))
+    try:
+        solver = Depsolver(request[1], request[2])
+    except Exception as exc:  # noqa: BLE001 - each worker answers with it
+        solver = exc
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)     # workers are reaped by the kernel
+    while True:
+        msg, fds, _flags, _addr = socket.recv_fds(ctl, 16, 4)
+        if not msg:
+            return
+        for channel in fds:
+            if os.fork() == 0:
+                code = 0
+                try:
+                    ctl.close()
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    sock = socket.socket(fileno=channel)
+                    serve(sock.makefile("rb"), sock.makefile("wb"), collect, solver)
+                except BaseException:  # noqa: BLE001 - the parent sees the channel close
+                    code = 1
+                finally:
+                    os._exit(code)
+            os.close(channel)
+
+
 def main():
+    if sys.argv[1:2] == ["--host"]:
+        os.dup2(2, 1)
+        host(int(sys.argv[2]))
+        return
     inp = os.fdopen(os.dup(0), "rb")
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)     # stray prints go to stderr, never into the channel
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
-    serve(inp, out)
+    serve(inp, out, _collect_logs())
 
 
 if __name__ == "__main__":

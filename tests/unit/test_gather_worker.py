@@ -9,7 +9,7 @@ import pytest
 
 from pungi_like.errors import PungiLikeError
 from pungi_like.rpmtools.depsolve import Depsolver, Repo
-from pungi_like.rpmtools.gather_worker import GatherWorker, release_providers
+from pungi_like.rpmtools.gather_worker import GatherWorker, SolverHost, release_providers
 from pungi_like.rpmtools.gathering import gather
 
 from test_depsolve import UNIVERSE, write_repo  # noqa: E402 (tests/unit is on sys.path: rootdir-relative import)
@@ -25,7 +25,7 @@ def test_worker_gathers_what_the_thread_gathers(repo):
                    multilib_methods=["runtime"], prepopulate=["nothere.x86_64"])
     solver = Depsolver([Repo("set", repo)], "x86_64")
     here = gather(None, "x86_64", solver=solver, **options)
-    with GatherWorker() as worker:
+    with GatherWorker.spawn() as worker:
         worker.send("load", [Repo("set", repo)], "x86_64")
         assert worker.receive() == release_providers(solver)
         there = worker.call("gather", options)
@@ -34,7 +34,7 @@ def test_worker_gathers_what_the_thread_gathers(repo):
 
 
 def test_worker_hands_back_log_records(repo, caplog):
-    with GatherWorker() as worker, caplog.at_level(logging.WARNING, "pungi_like"):
+    with GatherWorker.spawn() as worker, caplog.at_level(logging.WARNING, "pungi_like"):
         worker.call("load", [Repo("set", repo)], "x86_64")
         worker.call("gather", dict(prepopulate=["nothere.x86_64"]))
     assert [(r.name, r.getMessage()) for r in caplog.records] == [
@@ -47,7 +47,7 @@ def test_worker_links_and_keeps_existing_files(tmp_path):
     (tmp_path / "t").mkdir()
     existing = tmp_path / "t" / "b.rpm"
     existing.write_bytes(b"RPM")   # same size: another arch linked it
-    with GatherWorker() as worker:
+    with GatherWorker.spawn() as worker:
         worker.call("link", [(str(src), str(tmp_path / "t" / "a.rpm")),
                              (str(src), str(tmp_path / "t" / "h" / "a.rpm")),
                              (str(src), str(existing))], "hardlink-or-copy")
@@ -57,7 +57,7 @@ def test_worker_links_and_keeps_existing_files(tmp_path):
 
 
 def test_worker_errors_are_raised_in_the_caller(repo, tmp_path):
-    with GatherWorker() as worker:
+    with GatherWorker.spawn() as worker:
         worker.call("load", [Repo("set", repo)], "x86_64")
         with pytest.raises(PungiLikeError, match="greedy method 'most'"):
             worker.call("gather", dict(packages=["app"], greedy="most"))
@@ -80,3 +80,30 @@ def test_result_json_is_the_standard_librarys(repo):
         assert res.as_json() == json.dumps(res.as_dict(), indent=4, sort_keys=True,
                                            separators=(",", ": "))
     assert result.binary and any(p.flags for p in result.binary.values())
+
+
+def test_solver_host_forks_loaded_workers(repo, tmp_path):
+    """Workers forked from one host (one load) answer like a worker of their own, side by
+    side; a package set that cannot be loaded fails each unit asking for it."""
+    options = dict(packages=["app", "kit"], multilib_methods=["runtime"])
+    expected = gather(None, "x86_64", solver=Depsolver([Repo("set", repo)], "x86_64"),
+                      **options).as_dict()
+    host = SolverHost([Repo("set", repo)], "x86_64")
+    try:
+        first, second = host.worker(), host.worker()
+        with first, second:
+            for worker in (first, second):
+                worker.send("load", [Repo("set", repo)], "x86_64")
+                worker.send("gather", options)
+            for worker in (first, second):
+                assert worker.receive() == []
+                assert worker.receive().as_dict() == expected
+    finally:
+        host.close()
+    assert host.proc.returncode == 0
+    broken = SolverHost([Repo("set", str(tmp_path / "no-repo"))], "x86_64")
+    try:
+        with broken.worker() as worker, pytest.raises(PungiLikeError, match="not a repository"):
+            worker.call("load", [], "x86_64")
+    finally:
+        broken.close()
