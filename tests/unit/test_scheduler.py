@@ -256,7 +256,8 @@ def test_compact_json_is_json_dumps_in_pieces():
                        for i in range(50)},
              "journal": [["put", ["pkgset", "x"], {"a": [1, None, True]}], ("rpm", ())],
              "odd": {1: "int key", "set": {3}}, "é": "ü", "empty": [{}, []]}
-    assert compact_json(value) == json.dumps(value, default=str, separators=(",", ":"))
+    for chunk in (1, 2, 500):
+        assert compact_json(value, chunk) == json.dumps(value, default=str, separators=(",", ":"))
 
 
 def test_every_source_tree_unit_is_light():
