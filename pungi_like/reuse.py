@@ -36,6 +36,7 @@ import os
 import re
 import shutil
 import stat
+import threading
 
 from .fileutil import write_atomic
 from .reuse_capture import (Capture, capturing, current, note_journal,  # noqa: F401
@@ -485,41 +486,83 @@ def find_old_composes(conf, target_dirs, skip=None):
 
 
 class ReusePool:
-    """The finished units a compose may take over, by unit name and key."""
+    """The finished units a compose may take over, by unit name and key.
+
+    The records of the compose resumed and of the newest old compose are read at once; those
+    of older composes only when a unit finds no record with its key in the ones read so far
+    (a target directory of many nightlies costs a no-op re-run nothing more)."""
 
     def __init__(self, compose, old_composes=(), resume=False, disabled_phases=()):
         self.compose = compose
         self.names = Names(compose.topdir, compose.compose_id)
         self.disabled_phases = set(disabled_phases)
-        self.by_unit = {}
+        self._by_unit = {}
         self.resume = resume
-        self.sources = []
+        self.sources = []     # (compose id, top dir, records read - None until they are)
+        self._pending = []    # (source index, top dir, compose id), newest first
+        self._lock = threading.Lock()   # units look up candidates from two worker threads
         if resume:
             self._add(compose.topdir, compose.compose_id)
         for cid, path in old_composes:
-            self._add(path, cid)
+            self.sources.append((cid, path, None))
+            self._pending.append((len(self.sources) - 1, path, cid))
+        if self._pending:
+            self._read_next()
 
-    def _add(self, topdir, cid):
+    @property
+    def by_unit(self):
+        """``{unit name: [OldUnit, ...]}`` of every source, newest first (all records read)."""
+        with self._lock:
+            while self._pending:
+                self._read_next()
+        return self._by_unit
+
+    def _add(self, topdir, cid, index=None):
         records = read_records(topdir)
-        self.sources.append((cid, topdir, len(records)))
+        if index is None:
+            self.sources.append((cid, topdir, len(records)))
+        else:
+            self.sources[index] = (cid, topdir, len(records))
         for name, record in records.items():
-            self.by_unit.setdefault(name, []).append(OldUnit(topdir, cid, record))
+            self._by_unit.setdefault(name, []).append(OldUnit(topdir, cid, record))
+
+    def _read_next(self):
+        index, topdir, cid = self._pending.pop(0)
+        self._add(topdir, cid, index)
+
+    def _units(self, unit_name):
+        """The old units named ``unit_name``, newest source first, reading older sources'
+        records as the caller goes on."""
+        seen = 0
+        while True:
+            olds = self._by_unit.get(unit_name, [])
+            yield from olds[seen:]
+            seen = len(olds)
+            with self._lock:
+                if len(self._by_unit.get(unit_name, ())) > seen:
+                    continue   # another thread read a source meanwhile
+                if not self._pending:
+                    return
+                self._read_next()
 
     def remember_digests(self, unit_name):
         """Before ``unit_name`` runs again: the digests its newest old record holds, so files
         it hard-links unchanged (a package set's RPMs) are not read again for its record."""
-        for old in self.by_unit.get(unit_name, ())[:1]:
+        for old in self._units(unit_name):
             try:
                 files = old.data["files"]
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             remember((os.path.join(old.topdir, old.names.expand(rel)), entry)
                      for rel, entry in files.items())
+            break
 
     def candidates(self, unit_name, phase, key):
+        """The old units of this name and key, newest first (an iterator: older composes'
+        records are read only if the caller asks past the ones read)."""
         if unit_name in NEVER_REUSED or phase in self.disabled_phases:
-            return []
-        return [old for old in self.by_unit.get(unit_name, ()) if old.record["key"] == key]
+            return iter(())
+        return (old for old in self._units(unit_name) if old.record["key"] == key)
 
     def take(self, unit, old):
         """Take ``old``'s results into this compose: verify its files (``verified``) and

@@ -374,7 +374,8 @@ def setup_reuse(compose, args):
         old = reuse.find_old_composes(conf, dirs, skip=compose.topdir)
     pool = reuse.ReusePool(compose, old, resume=resume, disabled_phases=disabled)
     for cid, path, count in pool.sources:
-        compose.log.info("Reuse: %s (%d unit records)%s", cid, count,
+        compose.log.info("Reuse: %s (%s)%s", cid, "unit records read if needed" if count is None
+                         else f"{count} unit records",
                          " - this compose, resumed" if path == compose.topdir else "")
     if disabled:
         compose.log.info("Reuse: off for %s (*_allow_reuse = False)", ", ".join(sorted(disabled)))

@@ -317,3 +317,37 @@ def test_rewritten_repodata_records_equal_createrepo_c_fill(tmp_path):
     known = {p: e for p, e in written.items() if e is not None}
     assert reuse.describe_files(list(written), new, known=known) == \
         reuse.describe_files(list(written), new)
+
+
+def test_older_composes_records_are_read_only_when_needed(tmp_path):
+    """The newest old compose's records are read at once; an older compose's only when a unit
+    finds no record with its key in the ones read so far."""
+    olds = []
+    for n, key in ((2, "new"), (1, "mid"), (0, "old")):
+        cid = f"T-1-20260101.n.{n}"
+        top = tmp_path / cid
+        record = {"unit": "gather.Server.x86_64", "key": key, "reusable": True}
+        _write_json(top / "work" / "global" / "units" / "gather.Server.x86_64.json", record)
+        _write_json(reuse.data_path(str(top), "gather.Server.x86_64"),
+                    {"files": {}, "journal": []})
+        olds.append((cid, str(top)))
+    new_top = tmp_path / "T-1-20260102.n.0"
+    pool = reuse.ReusePool(_Compose(new_top, "T-1-20260102.n.0"), olds)
+    assert [s[2] for s in pool.sources] == [1, None, None]
+    # the scheduler takes the first candidate whose files verify
+    assert next(pool.candidates("gather.Server.x86_64", "gather", "new")).compose_id == \
+        "T-1-20260101.n.2"
+    assert [s[2] for s in pool.sources] == [1, None, None]
+    found = pool.candidates("gather.Server.x86_64", "gather", "mid")
+    assert next(found).compose_id == "T-1-20260101.n.1"
+    assert [s[2] for s in pool.sources] == [1, 1, None]
+    assert list(pool.candidates("gather.Server.x86_64", "gather", "gone")) == []
+    assert [s[2] for s in pool.sources] == [1, 1, 1]
+    assert [o.record["key"] for o in pool.by_unit["gather.Server.x86_64"]] == [
+        "new", "mid", "old"]
+
+
+def _write_json(path, data):
+    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump(data, fh)
