@@ -29,7 +29,7 @@ def test_worker_gathers_what_the_thread_gathers(repo):
         worker.send("load", [Repo("set", repo)], "x86_64")
         assert worker.receive() == release_providers(solver)
         there = worker.call("gather", options)
-    assert there.as_dict() == here.as_dict()
+    assert there == here and there.as_dict() == here.as_dict()   # handed over as rows
     assert there.binary and there.missing == ["no-such-package", "nothere.x86_64"]
 
 
