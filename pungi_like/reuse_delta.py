@@ -101,8 +101,11 @@ def take_old_if_same(compose, unit, make_text, files, ignore=("pkgset.",), names
     pool = getattr(compose, "reuse_pool", None)
     if pool is None or inputs is None or unit.phase in pool.disabled_phases:
         return
-    olds = [old for old in pool.by_unit.get(unit.name, ())
-            if old.record.get("reusable") and (old.record.get("delta") or {}).get("inputs") == inputs
+    # the newest old unit of this name only: older composes' records are read lazily
+    # (ReusePool._units), and a gather's result is compared with the one before it
+    newest = next(iter(pool._units(unit.name)), None)
+    olds = [old for old in [newest] if old is not None
+            and old.record.get("reusable") and (old.record.get("delta") or {}).get("inputs") == inputs
             and (old.record["delta"].get("names") or unit.delta.get("names"))
             == unit.delta.get("names")]
     if not olds:
