@@ -28,6 +28,7 @@ buffers, so the three files are compressed on both cores.
 """
 
 import hashlib
+import itertools
 import os
 import re
 import tempfile
@@ -50,6 +51,7 @@ _SAFE_ATTR = re.compile(r"^[A-Za-z0-9._+~^:/@%,=()\[\]{}!$*;#-]*$")
 _TIME_SIZE = re.compile(rb'<time file="(\d+)" build="\d+"/>\n  <size package="(\d+)"')
 _CHECKSUM = re.compile(rb'<checksum type="([a-z0-9]+)" pkgid="YES">([0-9a-f]+)</checksum>')
 _PKGID = re.compile(rb'<package pkgid="([0-9a-f]+)"')
+_HREF = re.compile(rb' href="([^"]*)"')
 
 _lock = threading.Lock()
 _trusted = {}        # realpath of a repo dir -> repomd.xml's (size, mtime_ns) when we wrote it
@@ -170,16 +172,43 @@ def _repomd_stat(repo_dir):
 
 
 # ---- records -----------------------------------------------------------------------------------
-@dataclass
+class _Store:
+    """The decompressed primary, filelists and other of one repo, kept whole, and where each
+    entry starts and ends in them (arrays: a few bytes an entry, not an object)."""
+    __slots__ = ("texts", "starts", "ends")
+
+    def __init__(self, texts, spans):
+        from array import array
+        self.texts = texts
+        self.starts = tuple(array("Q", (s for s, _e in kind)) for kind in spans)
+        self.ends = tuple(array("Q", (e for _s, e in kind)) for kind in spans)
+
+
+@dataclass(slots=True)
 class Record:
-    """One package's entries of primary, filelists and other, as dumped, and what tells whether
-    it describes a file."""
-    primary: bytes
-    filelists: bytes
-    other: bytes
+    """One package's entries of primary, filelists and other (entry ``i`` of ``store``), and
+    what tells whether it describes a file."""
+    store: _Store
+    i: int
     mtime: int
     size: int
     checksum_type: str
+
+    def part(self, k):
+        store = self.store
+        return store.texts[k][store.starts[k][self.i]:store.ends[k][self.i]]
+
+    @property
+    def primary(self):
+        return self.part(0)
+
+    @property
+    def filelists(self):
+        return self.part(1)
+
+    @property
+    def other(self):
+        return self.part(2)
 
 
 @dataclass
@@ -190,18 +219,18 @@ class RecordIndex:
 
 
 def _split(data):
-    """The ``<package>`` entries of one decompressed metadata file, in order (XML text escapes
-    ``<``, so the tags cannot occur inside an entry's text)."""
-    chunks = []
+    """``(start, end)`` of each ``<package>`` entry of one decompressed metadata file, in order
+    (XML text escapes ``<``, so the tags cannot occur inside an entry's text)."""
+    spans = []
     pos = data.find(b"<package ")
     while pos >= 0:
         end = data.find(_END, pos)
         if end < 0:
             break
         end += len(_END)
-        chunks.append(data[pos:end])
+        spans.append((pos, end))
         pos = end if data.startswith(b"<package ", end) else data.find(b"<package ", end)
-    return chunks
+    return spans
 
 
 def _read(path):
@@ -228,34 +257,38 @@ def _locations(repo_dir):
 def _verbatim_index(repo_dir):
     """Records of a repo this library dumped: its entries as they are."""
     locations = _locations(repo_dir)
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        parts = list(pool.map(lambda kind: _split(_read(locations[kind])), _KINDS))
-    primary, filelists, other = parts
+    texts = tuple(_read(locations[kind]) for kind in _KINDS)   # one file in memory at a time
+    primary, filelists, other = (_split(text) for text in texts)
     if not len(primary) == len(filelists) == len(other):
         raise RepoWriteError(f"{repo_dir}: primary, filelists and other list "
                              f"{len(primary)}, {len(filelists)}, {len(other)} packages")
     index = RecordIndex(verbatim=True)
-    for pri, fil, oth in zip(primary, filelists, other):
-        checksum = _CHECKSUM.search(pri)
-        time_size = _TIME_SIZE.search(pri)
-        href = _location_href(pri)
+    pri_text, fil_text, oth_text = texts
+    store = _Store(texts, (primary, filelists, other))
+    for i, (pri, fil, oth) in enumerate(zip(primary, filelists, other)):
+        checksum = _CHECKSUM.search(pri_text, *pri)
+        time_size = _TIME_SIZE.search(pri_text, *pri)
+        href = _location_href(pri_text, *pri)
         if not (checksum and time_size and href is not None):
             raise RepoWriteError(f"{repo_dir}: a primary entry this module cannot read")
         pkgid = checksum.group(2)
-        if _PKGID.match(fil).group(1) != pkgid or _PKGID.match(oth).group(1) != pkgid:
+        if (_PKGID.match(fil_text, fil[0]).group(1) != pkgid
+                or _PKGID.match(oth_text, oth[0]).group(1) != pkgid):
             raise RepoWriteError(f"{repo_dir}: primary, filelists and other are not in one order")
         index.records[os.path.basename(href)] = Record(
-            pri, fil, oth, mtime=int(time_size.group(1)), size=int(time_size.group(2)),
+            store, i, mtime=int(time_size.group(1)), size=int(time_size.group(2)),
             checksum_type=checksum.group(1).decode())
     return index
 
 
-def _location_href(primary):
-    start = primary.find(b"\n  <location ")
-    if start < 0:
+def _location_href(text, start=0, end=None):
+    """The ``href`` of the primary entry ``text[start:end]``."""
+    end = len(text) if end is None else end
+    pos = text.find(b"\n  <location ", start, end)
+    if pos < 0:
         return None
-    end = primary.find(b"/>\n", start)
-    match = re.search(rb' href="([^"]*)"', primary[start:end])
+    stop = text.find(b"/>\n", pos, end)
+    match = _HREF.search(text, pos, stop)
     if not match:
         return None
     href = match.group(1).decode()
@@ -292,11 +325,17 @@ def _parsed_index(repo_dir):
         raise RepoWriteError(f"{repo_dir}: primary, filelists and other list "
                              f"{len(primary)}, {len(filelists)}, {len(other)} packages")
     index = RecordIndex(verbatim=False)
-    for (pkgid, name, mtime, size, checksum, pri), fil, oth in zip(primary, filelists, other):
+    texts, spans = [], []
+    for dumped in ([p[5] for p in primary], [f[1] for f in filelists], [o[1] for o in other]):
+        ends = list(itertools.accumulate(len(d) for d in dumped))
+        spans.append(list(zip([0] + ends[:-1], ends)))
+        texts.append(b"".join(dumped))
+    store = _Store(tuple(texts), spans)
+    for i, ((pkgid, name, mtime, size, checksum, _pri), fil, oth) in enumerate(
+            zip(primary, filelists, other)):
         if not pkgid == fil[0] == oth[0]:
             raise RepoWriteError(f"{repo_dir}: primary, filelists and other are not in one order")
-        index.records[name] = Record(pri, fil[1], oth[1], mtime=mtime, size=size,
-                                     checksum_type=checksum)
+        index.records[name] = Record(store, i, mtime=mtime, size=size, checksum_type=checksum)
     return index
 
 
@@ -516,7 +555,7 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
             to_read.append(i)
             continue
         # the record's own text; primary gets the file's location when it is dumped
-        chunks[i] = (record.primary, record.filelists, record.other, rel)
+        chunks[i] = (record, rel)
     result.reused = len(entries) - len(to_read)
     if max_read is not None and len(to_read) > max_read:
         raise RepoWriteError(f"{len(to_read)} of {len(entries)} files have no record in "
@@ -526,7 +565,7 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
             read = pool.map(lambda i: _from_rpm(os.path.join(root, entries[i]), entries[i],
                                                 baseurl, checksum), to_read)
             for i, dumped in zip(to_read, read):
-                chunks[i] = dumped + (None,)
+                chunks[i] = (dumped, None)
         result.read = [entries[i] for i in to_read]
 
     if revision is None:
@@ -543,10 +582,11 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
             stream.feed(head + str(len(entries)).encode() + tail[:tail.index(b"\n") + 1])
             for start in range(0, len(entries), _BATCH):
                 if k == 0:
-                    batch = [c[0] if c[3] is None else _relocate(c[0], c[3], baseurl)
-                             for c in chunks[start:start + _BATCH]]
+                    batch = [entry[0] if rel is None else _relocate(entry.part(0), rel, baseurl)
+                             for entry, rel in chunks[start:start + _BATCH]]
                 else:
-                    batch = [c[k] for c in chunks[start:start + _BATCH]]
+                    batch = [entry[k] if rel is None else entry.part(k)
+                             for entry, rel in chunks[start:start + _BATCH]]
                 stream.feed(b"".join(batch))
             stream.feed(tail[tail.index(b"\n") + 1:])
             return _data_file(staging, kind, stream, checksum, timestamp)
