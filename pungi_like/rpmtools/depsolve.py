@@ -306,6 +306,21 @@ class Depsolver:
                     self.by_sourcerpm[pkg.sourcerpm].append(pkg)
 
     # ---- helpers ----------------------------------------------------------------------------
+    def unique_latest(self):
+        """The newest packages in id order, one copy of a build per kind of repo (the first
+        repo holding it wins); made once per solver (a solver host makes it before forking
+        its workers)."""
+        every = getattr(self, "_unique_latest", None)
+        if every is None:
+            every, seen = [], set()
+            for p in sorted(self.latest.values(), key=lambda x: x.sid):
+                key = (p.lookaside, p.name, p.epoch, p.version, p.release, p.arch)
+                if key not in seen:
+                    seen.add(key)
+                    every.append(p)
+            self._unique_latest = every
+        return every
+
     def buildtime(self, path):
         """The build time (repodata's ``time/@build``) of the package loaded from ``path``."""
         by_path = getattr(self, "_by_path", None)

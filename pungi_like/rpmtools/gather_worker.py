@@ -287,6 +287,7 @@ def host(fd):
     request = pickle.loads(_recv_exactly(ctl, _HEAD.unpack(_recv_exactly(ctl, _HEAD.size))[0]))
     try:
         solver = Depsolver(request[1], request[2])
+        solver.unique_latest()      # what every gather starts from, made once for the workers
     except Exception as exc:  # noqa: BLE001 - each worker answers with it
         solver = exc
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)     # workers are reaped by the kernel

@@ -113,13 +113,7 @@ class _Gather:
         self.langpacks = list(langpacks)
         self.result = GatherResult()
 
-        # one copy of a build per kind of repo: the first repo holding it wins
-        every, seen = [], set()
-        for p in sorted(solver.latest.values(), key=lambda x: x.sid):
-            key = (p.lookaside, p.name, p.epoch, p.version, p.release, p.arch)
-            if key not in seen:
-                seen.add(key)
-                every.append(p)
+        every = solver.unique_latest()
         self.all_binary_by_name = _ByName(p for p in every if not p.is_source and not p.debug
                                           and p.arch in self.arch_order)
         excluded = self._excluded(every, excludes)
@@ -171,6 +165,8 @@ class _Gather:
     def _excluded(self, every, patterns):
         """Ids of the packages ``patterns`` (filter_packages) and the multilib blacklist hide."""
         excluded = set()
+        if not patterns and not self.ml_blacklist:
+            return excluded
         own = [p for p in every if not p.lookaside]
         multilib = _ByName(p for p in own if p.arch in self.multi_arches and not p.debug)
         sources = _ByName(p for p in own if p.is_source)
