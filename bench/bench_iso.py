@@ -15,8 +15,9 @@ Shapes of tree (random bytes, the same for every run; seeded):
 
 Both writers make a Rock Ridge + Joliet image (xorriso with ``-joliet-long``); ``--bootable``
 adds El Torito BIOS (isolinux) + UEFI (images/efiboot.img) and isohybrid MBR + GPT to both.
-Runs are interleaved (ours, xorriso, ours, ...), each writes a fresh file (deleted after) and
-is timed until the file is on disk (fsync); the page cache is warm for the tree.  Printed:
+Runs are interleaved (ours, xorriso, xorriso, ours, ours, ...: the order alternates), each
+writes a fresh file (deleted after) and is timed until the file is on disk (fsync); the page
+cache is warm for the tree.  Printed:
 median wall seconds of ``--runs`` runs, MiB/s, CPU seconds (user + system, with child
 processes), and the ratio ours/xorriso (<= 1.00: ours is not slower).  ``--writer pycdlib|xorriso`` forces one of our writers (``auto``: the measured rule of
 ``media.iso.choose_writer``, whose constants come from these runs).
@@ -189,8 +190,11 @@ def main():
         times = {OURS: [], PEER: []}
         cpu = {OURS: [], PEER: []}
         chosen = set()
-        for _ in range(args.runs):
-            for name, fn in ((OURS, ours), (PEER, xorriso)):
+        for run in range(args.runs):
+            # the order alternates (ours first, then xorriso first, ...) so that neither writer
+            # always runs just after the other's file was written, synced and deleted
+            pair = ((OURS, ours), (PEER, xorriso))
+            for name, fn in (pair if run % 2 == 0 else pair[::-1]):
                 wall, used = fn(tree, out, args.bootable, args.writer, chosen)
                 times[name].append(wall)
                 cpu[name].append(used)
