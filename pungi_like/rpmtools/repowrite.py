@@ -457,7 +457,12 @@ def _relocate(primary, href, base):
 
 
 def _from_rpm(path, href, base, checksum):
-    pkg = cr.package_from_rpm(path, cr.checksum_type(checksum), href, base, CHANGELOG_LIMIT)
+    try:
+        pkg = cr.package_from_rpm(path, cr.checksum_type(checksum), href, base, CHANGELOG_LIMIT)
+    except (OSError, cr.CreaterepoCError) as exc:
+        # the command decides what a file it cannot read becomes (createrepo_c 1.2.5
+        # writes the repodata without it and exits 2: the unit fails, as it did before)
+        raise RepoWriteError(f"{path}: {exc}") from exc
     return (cr.xml_dump_primary(pkg).encode(), cr.xml_dump_filelists(pkg).encode(),
             cr.xml_dump_other(pkg).encode())
 

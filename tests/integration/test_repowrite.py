@@ -253,3 +253,25 @@ def test_a_later_process_trusts_the_package_set_repo_it_marked(package_set, monk
     with open(repo / "repodata" / "repomd.xml", "a", encoding="utf-8") as fh:
         fh.write("\n")
     assert not repowrite.record_index(str(repo)).verbatim
+
+
+def test_a_file_the_library_cannot_read_is_left_to_the_command(package_set, monkeypatch):
+    """A tree file that is no RPM: the command decides, as before (createrepo_c 1.2.5 exits 2,
+    so the unit fails naming it)."""
+    from pungi_like.errors import ToolError
+
+    base, download, files, _pkgset_list, _signed = package_set
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    tree, rels, listfile = make_tree(base, download, files, "tree-broken")
+    (tree / "Packages" / "z").mkdir(exist_ok=True)
+    (tree / "Packages" / "z" / "zz-broken-1-1.noarch.rpm").write_bytes(b"not an rpm")
+    rels.append("Packages/z/zz-broken-1-1.noarch.rpm")
+    listfile.write_text("".join(r + "\n" for r in rels))
+    log = base / "broken.log"
+    with pytest.raises(repowrite.RepoWriteError):
+        repowrite.write_repo(str(tree), str(base / "broken-ours"), rels)
+    with pytest.raises(ToolError) as failed:
+        make_repodata(str(tree), str(tree), str(listfile), rels, str(log), sources=(),
+                      checksum="sha256")
+    assert "zz-broken-1-1.noarch.rpm" in str(failed.value)
+    assert "by the createrepo_c command" in log.read_text()
