@@ -87,6 +87,18 @@ class AnswerCache:
                     log.warning("answer cache off: the database has no data_version table "
                                 "(schema version 7)")
                     max_bytes = 0
+                else:
+                    # a table whose writes would not raise the counter makes the cache unsafe
+                    uncounted = conn.exec_driver_sql(
+                        "SELECT t.tablename FROM pg_tables t WHERE t.schemaname = "
+                        "current_schema() AND t.tablename NOT IN "
+                        "('data_version', 'alembic_version') AND NOT EXISTS (SELECT 1 FROM "
+                        "pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE c.relname = "
+                        "t.tablename AND g.tgname = 'pl_data_version')").scalars().all()
+                    if uncounted:
+                        log.warning("answer cache off: tables without the data_version "
+                                    "trigger: %s", ", ".join(sorted(uncounted)))
+                        max_bytes = 0
         return cls(max_bytes, db.is_sqlite)
 
     def wants(self, name):

@@ -242,3 +242,14 @@ def test_every_table_raises_the_counter_on_postgres(tmp_path):
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % pg_name)
+
+
+@pytest.mark.postgres
+def test_a_table_without_the_trigger_turns_the_cache_off(hubs):
+    cached, _plain, other, _env = hubs
+    if cached.db.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    assert AnswerCache.for_db(other, 2 ** 20).max_bytes == 2 ** 20
+    with other.engine.begin() as conn:
+        conn.exec_driver_sql('DROP TRIGGER pl_data_version ON "tag_listing"')
+    assert AnswerCache.for_db(other, 2 ** 20).max_bytes == 0
