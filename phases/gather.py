@@ -120,8 +120,16 @@ class GatherPhase(PhaseBase):
     name = "gather"
     #: solve and link in a worker process per unit, forked from one process per arch holding
     #: the loaded package set (:mod:`pungi_like.rpmtools.gather_worker`), instead of the
-    #: unit's thread; ``PUNGI_LIKE_GATHER_WORKER=0`` turns it off
-    use_worker = os.environ.get("PUNGI_LIKE_GATHER_WORKER", "1") != "0"
+    #: unit's thread: True, False, or None for package sets of at least
+    #: ``WORKER_MIN_PACKAGES`` packages (the worker's start and hand-overs cost more than
+    #: they save on small sets); ``PUNGI_LIKE_GATHER_WORKER=1`` / ``0`` sets True / False
+    use_worker = {"0": False, "1": True}.get(os.environ.get("PUNGI_LIKE_GATHER_WORKER", ""))
+    WORKER_MIN_PACKAGES = 25000
+
+    def worker_wanted(self, pkgset):
+        if self.use_worker is not None:
+            return self.use_worker
+        return len(pkgset.packages) >= self.WORKER_MIN_PACKAGES
 
     def validate(self):
         errors = []
@@ -328,7 +336,7 @@ class GatherPhase(PhaseBase):
             if arch in other.arches:
                 repos.append(Repo(f"variant-{other.uid}", self.variant_repo(variant, other, arch),
                                   lookaside=True))
-        if self.use_worker and workers is not None:
+        if workers is not None and self.worker_wanted(pkgset):
             worker = self.solver_host(repos, arch).worker()
             workers.append(worker)
             worker.send("load", repos, arch)    # answered once the host has loaded them

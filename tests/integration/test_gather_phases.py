@@ -193,6 +193,41 @@ def composed(rpm_repo, tmp_path_factory):
     return compose, outputs
 
 
+def test_gather_workers_give_the_threads_result(rpm_repo, tmp_path_factory, composed,
+                                                monkeypatch):
+    """The same compose with the gather units in worker processes (forced: the set is small)
+    links the same files and records the same entries, results and package lists."""
+    from phases.gather import GatherPhase
+
+    monkeypatch.setattr(GatherPhase, "use_worker", True)
+    compose, outputs = composed
+    top = tmp_path_factory.mktemp("compose-workers")
+    other = FakeCompose(str(top), compose.conf, compose.all_variants)
+    assert (json.dumps(run_phases(other), sort_keys=True).replace(str(top), "TOP")
+            == json.dumps(outputs, sort_keys=True).replace(compose.paths.topdir, "TOP"))
+
+    def files(c):
+        root = c.paths.topdir
+        found = {}
+        for base, _dirs, names in os.walk(root):
+            for name in names:
+                path = os.path.join(base, name)
+                rel = os.path.relpath(path, root)
+                if rel.startswith(("compose/", "work/x86_64/package_list/",
+                                   "work/x86_64/gather_result/")):
+                    with open(path, "rb") as fh:
+                        found[rel] = fh.read().replace(root.encode(), b"TOP")
+        return found
+
+    ours, theirs = files(other), files(compose)
+    assert ours == theirs and any(k.endswith(".rpm") for k in ours)
+    assert other.rpms.entries == compose.rpms.entries
+    for uid in ("Server", "Server-HA"):
+        assert (other.results.get(("gather", uid, "x86_64")).as_json().replace(str(top), "TOP")
+                == compose.results.get(("gather", uid, "x86_64")).as_json().replace(
+                    compose.paths.topdir, "TOP"))
+
+
 def tree_files(compose, *parts):
     root = os.path.join(compose.paths.compose_dir(), *parts)
     return sorted(os.listdir(root)) if os.path.isdir(root) else []
