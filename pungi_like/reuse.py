@@ -246,8 +246,11 @@ def mark_rewritten_repomd(files):
     follows the normalised metadata instead (``chain`` False)."""
     rewritten = {os.path.dirname(rel) for rel, e in files.items()
                  if e.get("names_compose") == "repodata"}
+    if not rewritten:
+        return
     for rel, entry in files.items():
-        if os.path.dirname(rel) in rewritten and os.path.basename(rel) == "repomd.xml":
+        if rel.endswith("repomd.xml") and os.path.basename(rel) == "repomd.xml" \
+                and os.path.dirname(rel) in rewritten:
             entry["chain"] = False
 
 
