@@ -10,9 +10,11 @@ location in it and writes the repodata; files without such a record are read wit
 What makes the output the command's own, byte for byte:
 
 - Records are taken verbatim only from repos this process wrote with this module or through the
-  createrepo_c library it loads (:func:`trust`): the same library dumped them, so their text is what
-  it would dump again. Records of other repos (the ``pkgset_repos`` a package set is gathered from,
-  written by any createrepo_c) are parsed and dumped again by the library.
+  createrepo_c library it loads (:func:`trust`), or that carry :data:`MARK` of this library
+  version for their very repomd.xml: the same library dumped them, so their text is what it
+  would dump again. Records of other repos (the ``pkgset_repos`` a package set is gathered from,
+  written by any createrepo_c) are parsed and dumped again by the library (for the package set
+  repo in a child process, :func:`main`).
 - Packages are written sorted by file name, then path (createrepo_c's ``task_cmp``).
 - The XML is gzip-compressed with zlib at level 6 (gzopen's ``wb``), which is createrepo_c's gz
   writer; :func:`zlib_matches_library` checks once per process that this Python's zlib gives the
@@ -47,7 +49,7 @@ _XMLFILE = {"primary": cr.PrimaryXmlFile, "filelists": cr.FilelistsXmlFile,
             "other": cr.OtherXmlFile}
 _END = b"</package>\n"
 # attribute values that libxml2 writes as they are (nothing to escape)
-_SAFE_ATTR = re.compile(r"^[A-Za-z0-9._+~^:/@%,=()\[\]{}!$*;#-]*$")
+_SAFE_ATTR = re.compile(r"[A-Za-z0-9._+~^:/@%,=()\[\]{}!$*;#-]*")   # fullmatch
 _TIME_SIZE = re.compile(rb'<time file="(\d+)" build="\d+"/>\n  <size package="(\d+)"')
 _CHECKSUM = re.compile(rb'<checksum type="([a-z0-9]+)" pkgid="YES">([0-9a-f]+)</checksum>')
 _PKGID = re.compile(rb'<package pkgid="([0-9a-f]+)"')
@@ -437,7 +439,7 @@ def _template(kind):
 
 
 def _location_line(href, base):
-    if _SAFE_ATTR.match(href) and (base is None or _SAFE_ATTR.match(base)):
+    if _SAFE_ATTR.fullmatch(href) and (base is None or _SAFE_ATTR.fullmatch(base)):
         if base:
             return f'\n  <location xml:base="{base}" href="{href}"/>\n'.encode()
         return f'\n  <location href="{href}"/>\n'.encode()
