@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_tasks.py [--tasks 200] [--packages 1000] [--runs 3]
                                           [--backend sqlite|postgres|both]
                                           [--throughput-only | --repo-only]
+                                          [--poll-interval 1.0]
 
 1. Throughput: ``--tasks`` cheap tasks (``sleep 0``) submitted in one multicall, picked up by
    the builders (separate processes, one forked child per task), closed; tasks/s from the first
@@ -11,8 +12,11 @@
    (the embedded default) and/or PostgreSQL (``--backend``).
 2. Repo regeneration: a build tag (the build tag of a target) holding ``--packages`` real RPMs;
    one more build is tagged and the clock runs until the tag's repo with that change is READY
-   (automatic request, newRepo task, createrepo child, repoDone). Peer: ``createrepo_c`` run
-   directly on the same packages. Ratio: ours vs createrepo_c.
+   (automatic request, newRepo task, createrepo child, repoDone), i.e. until the repo's
+   ``state_ts`` (the hub's clock is this process's). One builder, polling every
+   ``--poll-interval`` seconds (default 1, the builder's own default; the hub wakes it through
+   ``host.waitWork``). Peer: ``createrepo_c`` run directly on the same packages. Ratio: ours
+   vs createrepo_c.
 Medians of ``--runs`` runs (the machine is shared and noisy).
 """
 

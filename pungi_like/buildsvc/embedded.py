@@ -140,6 +140,7 @@ class EmbeddedService:
                "--topdir", self.topdir, "--workdir", os.path.join(logdir, name + ".work"),
                "--capacity", str(self.capacity), "--maxjobs", str(self.maxjobs),
                "--poll-interval", str(self.poll_interval), "--parent-pid", str(os.getpid()),
+               "--wait-work",
                "--log-level",
                self.builder_log_level]
         logf = open(os.path.join(logdir, name + ".log"), "ab")

@@ -31,7 +31,7 @@ def test_tag_change_wakes_a_slow_polling_builder(sqlite_qhub, demo_rpms):  # noq
     s = hub.session()
     s.tagBuildBypass("wake-build", "alpha-1.0-1")
     s.createBuildTarget("wake", "wake-build", "wake-dest")
-    hub.start_builder("b1", extra=("--poll-interval", "300"))
+    hub.start_builder("b1", extra=("--poll-interval", "300", "--wait-work"))
     first = _first_poll_done(s, "wake-build")
     # the builder is idle now (its next poll is minutes away): the change must wake it
     time.sleep(1.0)
@@ -49,7 +49,8 @@ def test_tag_change_wakes_a_slow_polling_builder(sqlite_qhub, demo_rpms):  # noq
 
 
 def test_without_wait_work_the_builder_only_polls(sqlite_qhub, demo_rpms):  # noqa: F811
-    """The same with ``--no-wait-work``: the change waits for the next poll (300 s away)."""
+    """The same without ``--wait-work`` (the default): the change waits for the next poll
+    (300 s away)."""
     hub = sqlite_qhub
     hub.add_builder_hosts(names=("b1",))
     srpms, rpms = demo_rpms
@@ -59,7 +60,7 @@ def test_without_wait_work_the_builder_only_polls(sqlite_qhub, demo_rpms):  # no
     s = hub.session()
     s.tagBuildBypass("poll-build", "alpha-1.0-1")
     s.createBuildTarget("poll", "poll-build", "poll-dest")
-    hub.start_builder("b1", extra=("--poll-interval", "300", "--no-wait-work"))
+    hub.start_builder("b1", extra=("--poll-interval", "300"))
     first = _first_poll_done(s, "poll-build")
     time.sleep(1.0)
     s.tagBuildBypass("poll-build", "beta-2.0-1")
