@@ -401,18 +401,18 @@ def log_result(log_path, outputdir, result, sources):
     """One line in the unit's log: what :func:`write_repo` did."""
     if log_path:
         with open(log_path, "a", encoding="utf-8") as fh:
-            fh.write(f"repodata of {outputdir} written from records: {result.packages} packages, "
+            fh.write(f"# repodata of {outputdir} written from records: {result.packages} packages, "
                      f"{result.reused} records taken from {', '.join(sources) or 'no repo'}, "
                      f"{len(result.read)} files read; {result.seconds:.2f} s\n")
             for rel in result.read[:20]:
-                fh.write(f"  read (no record of the very file): {rel}\n")
+                fh.write(f"#   read (no record of the very file): {rel}\n")
 
 
 def log_fallback(log_path, outputdir, reason):
     """One line in the unit's log: why createrepo_c runs instead of :func:`write_repo`."""
     if log_path:
         with open(log_path, "a", encoding="utf-8") as fh:
-            fh.write(f"repodata of {outputdir} by the createrepo_c command: {reason}\n")
+            fh.write(f"# repodata of {outputdir} by the createrepo_c command: {reason}\n")
 
 
 # ---- writing -------------------------------------------------------------------------------
