@@ -293,9 +293,26 @@ class PkgsetPhase(PhaseBase):
         size = sum(os.path.getsize(path) for path in paths) if sources else 0
         reuse = sources if repodata.reuse_worthwhile(sources, size) else None
         repodata.repo_from_records(download, self.paths.pkgset_repo(self.pkgset_name), listfile,
-                                   sources=sources, checksum=self._checksum(),
+                                   sources=self.old_pkgset_repos() + sources,
+                                   checksum=self._checksum(),
                                    baseurl=f"file://{download}", log_path=unit.log_path,
                                    update=True, update_md_path=reuse)
+
+    def old_pkgset_repos(self):
+        """The package set repos of the compose resumed and of the newest old compose that carry
+        the mark of this createrepo_c library (repowrite.MARK): their records of unchanged files
+        are taken first, so a re-run parses pkgset_repos (or reads the RPMs) only for what
+        changed. Records only: the repodata is the same without them."""
+        pool = getattr(self.compose, "reuse_pool", None)
+        if pool is None:
+            return []
+        rel = os.path.relpath(self.paths.pkgset_repo(self.pkgset_name), self.compose.topdir)
+        found = []
+        for _cid, topdir, _count in pool.sources[:2]:
+            path = os.path.join(topdir, rel)
+            if os.path.exists(os.path.join(path, repodata.repowrite.MARK)) and path not in found:
+                found.append(path)
+        return found
 
     def read_repos(self, download):
         """repos source: :meth:`link_repos`, then each file's header; ``{file name: header}``."""

@@ -143,7 +143,7 @@ def repo_from_records(repo_dir, outputdir, pkglist, sources=(), checksum="sha256
     if reason is None:
         max_read = max(50, len(relpaths) // 10)
         remove_stale_workdir(outputdir, log_path)
-        if all(repowrite.is_trusted(src) for src in sources):
+        if not sources or any(repowrite.is_trusted(src) for src in sources):
             try:
                 result = repowrite.write_repo(repo_dir, outputdir, relpaths, sources=sources,
                                               checksum=checksum, baseurl=baseurl,

@@ -44,6 +44,8 @@ import createrepo_c as cr
 
 #: createrepo_c's default --changelog-limit
 CHANGELOG_LIMIT = 10
+#: files left without a record that are read rather than parsing another whole repo for them
+FEW = 50
 _KINDS = ("primary", "filelists", "other")
 _XMLFILE = {"primary": cr.PrimaryXmlFile, "filelists": cr.FilelistsXmlFile,
             "other": cr.OtherXmlFile}
@@ -541,28 +543,32 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
     started = time.monotonic()
     remove_staging(outputdir)
     result = WriteResult()
-    indexes = [record_index(src) for src in sources]
     entries = sorted(relpaths, key=lambda rel: (os.path.basename(rel), rel))
     result.packages = len(entries)
     chunks = [None] * len(entries)
-    to_read = []
-    for i, rel in enumerate(entries):
-        path = os.path.join(root, rel)
-        st = os.stat(path)
-        name = os.path.basename(rel)
-        record = None
-        for index in indexes:
-            candidate = index.records.get(name)
+    stats = [os.stat(os.path.join(root, rel)) for rel in entries]
+    to_read = list(range(len(entries)))
+    # repos whose text is taken as it is first; a repo that must be parsed only for the files
+    # they leave without a record, and not at all when reading those few files costs less
+    pending = sorted(sources, key=lambda src: not is_trusted(src))
+    for src in pending:
+        if not to_read:
+            break
+        if not is_trusted(src) and len(to_read) <= FEW:
+            break
+        records = record_index(src).records
+        still = []
+        for i in to_read:
+            candidate = records.get(os.path.basename(entries[i]))
+            st = stats[i]
             if (candidate is not None and candidate.size == st.st_size
                     and candidate.mtime == int(st.st_mtime)
                     and candidate.checksum_type == checksum):
-                record = candidate
-                break
-        if record is None:
-            to_read.append(i)
-            continue
-        # the record's own text; primary gets the file's location when it is dumped
-        chunks[i] = (record, rel)
+                # the record's own text; primary gets the file's location when it is dumped
+                chunks[i] = (candidate, entries[i])
+            else:
+                still.append(i)
+        to_read = still
     result.reused = len(entries) - len(to_read)
     if max_read is not None and len(to_read) > max_read:
         raise RepoWriteError(f"{len(to_read)} of {len(entries)} files have no record in "

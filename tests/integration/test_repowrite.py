@@ -297,3 +297,30 @@ def test_locations_written_without_the_library_are_the_librarys():
     for base in (None, "file:///srv/pkgset download", "file:///srv/download"):
         for href in names:
             assert repowrite._location_line(href, base) == library(href, base), (href, base)
+
+
+def test_a_repo_to_parse_is_left_alone_when_a_trusted_one_leaves_few_files(package_set,
+                                                                          monkeypatch):
+    """Sources in any order: a trusted repo's records are taken first, and another repo is not
+    parsed for the few files they leave without a record (those are read): a re-run's package
+    set repo takes the old one's records before the changed pkgset_repos'."""
+    base, download, files, _pkgset_list, _signed = package_set
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    trusted, other = base / "lazy-trusted", base / "lazy-other"
+    for repo in (trusted, other):
+        repo.mkdir()
+        run([repodata.createrepo_binary(), str(download), f"--outputdir={repo}",
+             "--no-database", "--general-compress-type=gz"])
+    repowrite.trust(str(trusted))
+    tree, rels, listfile = make_tree(base, download, files, "tree-lazy")
+    expected = command_repo(tree, listfile, base / "cmd-lazy", base / "cmd.log",
+                            checksum="sha256")
+
+    def no_parse(repo_dir):
+        raise AssertionError(f"{repo_dir} parsed")
+    monkeypatch.setattr(repowrite, "_parsed_index", no_parse)
+    result = repowrite.write_repo(str(tree), str(base / "ours-lazy"), rels,
+                                  sources=[str(other), str(trusted)], revision=EPOCH,
+                                  set_timestamp_to_revision=True)
+    assert result.read == [rels[1]]
+    assert repodata_files(base / "ours-lazy") == expected
