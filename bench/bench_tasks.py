@@ -13,7 +13,8 @@
 2. Repo regeneration: a build tag (the build tag of a target) holding ``--packages`` real RPMs;
    one more build is tagged and the clock runs until the tag's repo with that change is READY
    (automatic request, newRepo task, createrepo child, repoDone), i.e. until the repo's
-   ``state_ts`` (the hub's clock is this process's). One builder, polling every
+   ``state_ts`` (the hub's clock is this process's); each change 1.5 s after the previous
+   repo, with the builder idle. One builder, polling every
    ``--poll-interval`` seconds (default 1, the builder's own default; the hub wakes it through
    ``host.waitWork``). Peer: ``createrepo_c`` run directly on the same packages. Ratio: ours
    vs createrepo_c.
@@ -180,6 +181,9 @@ def repo_regen(npkgs, runs, workdir, rpm_dir, poll_interval=1.0):
         # the changes: untag / re-tag one build; each must show in a new repo
         nvr = s.listTagged("bench-build")[0]["nvr"]
         for i in range(runs):
+            # a change comes to an idle service, not just as the previous repo's task
+            # process exits (that exit wakes the builder and would hide its poll interval)
+            time.sleep(1.5)
             start = time.time()
             if i % 2 == 0:
                 s.untagBuildBypass("bench-build", nvr)

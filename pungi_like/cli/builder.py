@@ -25,10 +25,10 @@ def build_parser():
     p.add_argument("--arches", nargs="+", help="arches to report (default: the hub's)")
     p.add_argument("--maxjobs", type=int, default=10, help="most tasks at once")
     p.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls")
-    p.add_argument("--wait-work", dest="wait_work", action="store_true",
+    p.add_argument("--wait-work", dest="wait_work", action=argparse.BooleanOptionalAction,
+                   default=True,
                    help="also hold host.waitWork open, which wakes the builder at once when a "
-                        "task is created or a tag changes (not with koji restart-hosts: it "
-                        "fails with it, see doc/builder-tasks.md)")
+                        "task is created or a tag changes (default; --no-wait-work: only poll)")
     p.add_argument("--keep-workdirs", action="store_true",
                    help="keep work directories of successful tasks")
     p.add_argument("--parent-pid", type=int,

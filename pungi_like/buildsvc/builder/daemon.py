@@ -73,10 +73,8 @@ class BuilderOptions:
     #: kojid plugin modules (load_plugins) whose task handlers are registered after ours
     plugins: list = field(default_factory=list)
     #: hold a host.waitWork call open in a waiter process, so a new task or a tag change
-    #: wakes the daemon at once (polling stays the fallback; see WorkWaiter). Off by default:
-    #: with it, ``koji restart-hosts`` failed 2 runs of 3 ("Host mismatch"; not understood
-    #: yet); the embedded service turns it on
-    wait_work: bool = False
+    #: wakes the daemon at once (polling stays the fallback; see WorkWaiter)
+    wait_work: bool = True
     extra: dict = field(default_factory=dict)
 
 
@@ -241,7 +239,7 @@ class WorkWaiter:
     of after ``poll_interval`` (hub/work_bell.py). A process, not a thread, so the daemon keeps
     forking task processes from a single-threaded process. It dies with the daemon
     (PR_SET_PDEATHSIG), exits when the hub has no such call (kojid's hub: polling only), and is
-    started again by :meth:`check` when it died otherwise. Only with ``--wait-work``
+    started again by :meth:`check` when it died otherwise. Off with ``--no-wait-work``
     (BuilderOptions.wait_work)."""
 
     RESTART_DELAY = 10.0
@@ -356,6 +354,10 @@ def _drain_wakes():
         pass
 
 
+def _no_op(_signum, _frame):
+    pass
+
+
 def _no_load():
     return (0.0, 0.0, 0.0)
 
@@ -440,6 +442,9 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
     cycles = 0
     restart = False
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, WAKE_SIGNALS)
+    # a SIGUSR1 that arrives while it is not blocked must not end the daemon (its default
+    # action): at the final unblock, one may still come from a task process or the waiter
+    signal.signal(signal.SIGUSR1, _no_op)
     waiter = WorkWaiter(tm, opts) if getattr(opts, "wait_work", False) else None
     try:
         while True:
@@ -477,7 +482,11 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
             waiter.stop()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        _drain_wakes()
+        if not restart:
+            # (a restart keeps them blocked through execv, so none sent before the new
+            # process blocks them itself can kill it; the mask is inherited)
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         if not restart:
             try:
                 tm.shutdown()

@@ -49,8 +49,7 @@ def test_tag_change_wakes_a_slow_polling_builder(sqlite_qhub, demo_rpms):  # noq
 
 
 def test_without_wait_work_the_builder_only_polls(sqlite_qhub, demo_rpms):  # noqa: F811
-    """The same without ``--wait-work`` (the default): the change waits for the next poll
-    (300 s away)."""
+    """The same with ``--no-wait-work``: the change waits for the next poll (300 s away)."""
     hub = sqlite_qhub
     hub.add_builder_hosts(names=("b1",))
     srpms, rpms = demo_rpms
@@ -60,7 +59,7 @@ def test_without_wait_work_the_builder_only_polls(sqlite_qhub, demo_rpms):  # no
     s = hub.session()
     s.tagBuildBypass("poll-build", "alpha-1.0-1")
     s.createBuildTarget("poll", "poll-build", "poll-dest")
-    hub.start_builder("b1", extra=("--poll-interval", "300"))
+    hub.start_builder("b1", extra=("--poll-interval", "300", "--no-wait-work"))
     first = _first_poll_done(s, "poll-build")
     time.sleep(1.0)
     s.tagBuildBypass("poll-build", "beta-2.0-1")
