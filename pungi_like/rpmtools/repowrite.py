@@ -13,8 +13,9 @@ What makes the output the command's own, byte for byte:
   createrepo_c library it loads (:func:`trust`), or that carry :data:`MARK` of this library
   version for their very repomd.xml: the same library dumped them, so their text is what it
   would dump again. Records of other repos (the ``pkgset_repos`` a package set is gathered from,
-  written by any createrepo_c) are parsed and dumped again by the library (for the package set
-  repo in a child process, :func:`main`).
+  written by any createrepo_c) are parsed and dumped again by the library (for a package set
+  repo whose records come only from such repos, createrepo_c runs instead: its workers use
+  every core).
 - Packages are written sorted by file name, then path (createrepo_c's ``task_cmp``).
 - The XML is gzip-compressed with zlib at level 6 (gzopen's ``wb``), which is createrepo_c's gz
   writer; :func:`zlib_matches_library` checks once per process that this Python's zlib gives the
@@ -640,41 +641,3 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
     result.seconds = time.monotonic() - started
     return result
 
-
-def main(argv=None):
-    """``python -m pungi_like.rpmtools.repowrite ROOT OUTPUTDIR --pkglist LIST [--source REPO]...``:
-    :func:`write_repo` in a process of its own (records parsed from another createrepo_c's repos
-    hold the interpreter lock for seconds; the compose's threads keep theirs). Prints the
-    :class:`WriteResult` as JSON; exit status 3 when the records cannot be used (the message in
-    ``error``)."""
-    import argparse
-    import json
-    import sys
-
-    parser = argparse.ArgumentParser(prog="python -m pungi_like.rpmtools.repowrite")
-    parser.add_argument("root")
-    parser.add_argument("outputdir")
-    parser.add_argument("--pkglist", required=True)
-    parser.add_argument("--source", action="append", default=[])
-    parser.add_argument("--checksum", default="sha256")
-    parser.add_argument("--baseurl")
-    parser.add_argument("--max-read", type=int)
-    parser.add_argument("--mark", action="store_true")
-    args = parser.parse_args(argv)
-    with open(args.pkglist, encoding="utf-8") as fh:
-        relpaths = [line.strip() for line in fh if line.strip()]
-    try:
-        result = write_repo(args.root, args.outputdir, relpaths, sources=args.source,
-                            checksum=args.checksum, baseurl=args.baseurl,
-                            max_read=args.max_read, mark=args.mark)
-    except RepoWriteError as exc:
-        print(json.dumps({"error": str(exc)}))
-        return 3
-    print(json.dumps({"packages": result.packages, "reused": result.reused,
-                      "read": result.read, "seconds": round(result.seconds, 3)}))
-    sys.stdout.flush()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

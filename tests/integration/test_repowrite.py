@@ -163,6 +163,13 @@ def test_package_set_repo_equals_createrepo_c(package_set, monkeypatch):
     cmd, ours = base / "pkgset-cmd", base / "pkgset-ours"
     repodata.createrepo(str(download), outputdir=str(cmd), pkglist=str(pkgset_list),
                         baseurl=f"file://{download}")
+    # records only another createrepo_c's text holds: the command (its workers) writes it
+    repodata.repo_from_records(str(download), str(base / "pkgset-untrusted"), str(pkgset_list),
+                               sources=[str(source)], baseurl=f"file://{download}",
+                               log_path=str(base / "untrusted.log"))
+    assert "would be parsed again" in (base / "untrusted.log").read_text()
+    assert (base / "pkgset-untrusted" / repowrite.MARK).exists()
+    repowrite.trust(str(source))    # as a package set repo this process wrote
     repodata.repo_from_records(str(download), str(ours), str(pkgset_list),
                                sources=[str(source)], baseurl=f"file://{download}",
                                log_path=str(base / "pkgset.log"))
@@ -189,12 +196,10 @@ def test_signed_rpms_keep_their_own_records(package_set, universe):
 
     base, download, files, pkgset_list, signed = package_set
     ours = base / "pkgset-ours-signed"
-    repodata.repo_from_records(str(download), str(ours), str(pkgset_list),
-                               sources=[universe.repo_dir], log_path=str(base / "signed.log"))
-    log = (base / "signed.log").read_text()
-    assert "written from records" in log
+    result = repowrite.write_repo(str(download), str(ours), files,
+                                  sources=[universe.repo_dir])
     for name in signed:
-        assert f"read (no record of the very file): {name}" in log
+        assert name in result.read
     found = {}
     cr.xml_parse_primary(repodata.repomd_locations(str(ours))["primary"],
                          pkgcb=lambda p: found.setdefault(p.location_href, p) and True,
