@@ -200,8 +200,10 @@ def critical_path(topdir):
     first = min(u["start"] for u in units)
     chain = [max(units, key=lambda u: (u["end"], u["unit"]))]
     while True:
+        # a predecessor also started strictly earlier: two units that started and ended at the
+        # same instant would otherwise be each other's predecessor, and the walk never ended
         before = [u for u in units if u["end"] <= chain[-1]["start"] + 1e-3
-                  and u is not chain[-1]]
+                  and u["start"] < chain[-1]["start"]]
         if not before:
             break
         chain.append(max(before, key=lambda u: (u["end"], u["unit"])))
