@@ -446,7 +446,14 @@ def _location_line(href, base):
         if base:
             return f'\n  <location xml:base="{base}" href="{href}"/>\n'.encode()
         return f'\n  <location href="{href}"/>\n'.encode()
-    pkg = cr.Package()   # let the library escape what needs escaping
+    return library_location_line(href, base)
+
+
+def library_location_line(href, base):
+    """The ``<location>`` line as createrepo_c's library writes it (it escapes what needs
+    escaping): the slow path of ``_location_line`` and the reference its fast path is tested
+    against."""
+    pkg = cr.Package()
     pkg.location_href = href
     if base:
         pkg.location_base = base

@@ -285,17 +285,7 @@ def test_a_file_the_library_cannot_read_is_left_to_the_command(package_set, monk
 def test_locations_written_without_the_library_are_the_librarys():
     """The location of a record is written directly where libxml2 escapes nothing: for every
     character the fast path lets through (and a few it does not), the text is the library's."""
-    import createrepo_c as cr
-
-    def library(href, base):
-        pkg = cr.Package()
-        pkg.location_href = href
-        if base:
-            pkg.location_base = base
-        text = cr.xml_dump_primary(pkg).encode()
-        start = text.find(b"\n  <location ")
-        return text[start:text.find(b"/>\n", start) + 3]
-
+    library = repowrite.library_location_line
     safe = "ABCxyz019._+~^:/@%,=()[]{}!$*;#-"
     names = [f"Packages/{c}/p{c}q-1.0-1.noarch.rpm" for c in safe]
     names += ["a b.rpm", "a\n.rpm", "x.rpm\n", "tab\t.rpm", "q'\".rpm", "&<>.rpm", "\u00fc.rpm"]

@@ -170,7 +170,7 @@ class TaskManager(koji.daemon.TaskManager):
             # freed by the hub (e.g. a late check-in) and assigned to us again while its old
             # process still runs: that process no longer holds it and must not run beside a new one
             self.logger.info("task %d was freed while its process ran; killing it", task["id"])
-            _kill_group(pid)
+            _kill_and_reap(pid, os.killpg)
             del self.pids[task["id"]]
             self.subsessions.pop(task["id"], None)
         return super().takeTask(task)
@@ -299,7 +299,7 @@ class WorkWaiter:
 
     def stop(self):
         if self.pid is not None:
-            _kill_group_member(self.pid)
+            _kill_and_reap(self.pid)
             self.pid = None
 
 
@@ -331,9 +331,11 @@ def _wait_loop(session, daemon_pid, poll_interval):
     return 0
 
 
-def _kill_group_member(pid):
+def _kill_and_reap(pid, kill=os.kill):
+    """SIGKILL ``pid`` (``kill=os.killpg``: its whole process group) and reap it; either may
+    be gone already."""
     try:
-        os.kill(pid, signal.SIGKILL)
+        kill(pid, signal.SIGKILL)
     except OSError:
         pass
     try:
@@ -360,17 +362,6 @@ def _no_op(_signum, _frame):
 
 def _no_load():
     return (0.0, 0.0, 0.0)
-
-
-def _kill_group(pid):
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
 
 
 def kojid_options(opts: BuilderOptions):
