@@ -158,10 +158,18 @@ def cmd_serve(args):
                                    max_connections=args.max_connections)
 
     def stop(_signum, _frame):
-        # stop() joins the worker threads; it must not run inside the serving thread.
-        for srv in (files_server, server):
-            if srv is not None:
-                threading.Thread(target=srv.stop, daemon=True).start()
+        # stop() joins the worker threads; it must not run inside the serving thread. A
+        # builder's host.waitWork holds a worker thread for up to work_bell.MAX_WAIT seconds:
+        # released first, so the hub stops at once instead of after that wait.
+        def stop_all():
+            from pungi_like.buildsvc.hub.work_bell import release
+
+            release(app)
+            for srv in (files_server, server):
+                if srv is not None:
+                    threading.Thread(target=srv.stop, daemon=True).start()
+
+        threading.Thread(target=stop_all, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
