@@ -21,20 +21,29 @@ def _first_poll_done(s, tag, timeout=120):
     return _wait_repo_after(s, tag, s.tagLastChangeEvent(tag), timeout=timeout)
 
 
-def test_tag_change_wakes_a_slow_polling_builder(sqlite_qhub, demo_rpms):  # noqa: F811
-    hub = sqlite_qhub
+def _idle_builder_on_tag(hub, demo_rpms, prefix, wait_flag):
+    """A tag ``<prefix>-build`` with alpha tagged and a target, served by one builder b1 that
+    polls every 300 s (``wait_flag``: --wait-work or --no-wait-work), after its first poll made
+    the tag's repo and 1 s of idleness. Returns (session, that first repo)."""
     hub.add_builder_hosts(names=("b1",))
     srpms, rpms = demo_rpms
-    hub.koji("add-tag", "wake-build", "--arches", "x86_64")
-    hub.koji("add-tag", "wake-dest")
-    _import(hub, "wake-build", srpms + rpms, ["alpha", "beta"])
+    tag = f"{prefix}-build"
+    hub.koji("add-tag", tag, "--arches", "x86_64")
+    hub.koji("add-tag", f"{prefix}-dest")
+    _import(hub, tag, srpms + rpms, ["alpha", "beta"])
     s = hub.session()
-    s.tagBuildBypass("wake-build", "alpha-1.0-1")
-    s.createBuildTarget("wake", "wake-build", "wake-dest")
-    hub.start_builder("b1", extra=("--poll-interval", "300", "--wait-work"))
-    first = _first_poll_done(s, "wake-build")
-    # the builder is idle now (its next poll is minutes away): the change must wake it
-    time.sleep(1.0)
+    s.tagBuildBypass(tag, "alpha-1.0-1")
+    s.createBuildTarget(prefix, tag, f"{prefix}-dest")
+    hub.start_builder("b1", extra=("--poll-interval", "300", wait_flag))
+    first = _first_poll_done(s, tag)
+    time.sleep(1.0)   # the builder is idle now: its next poll is minutes away
+    return s, first
+
+
+def test_tag_change_wakes_a_slow_polling_builder(sqlite_qhub, demo_rpms):  # noqa: F811
+    hub = sqlite_qhub
+    s, first = _idle_builder_on_tag(hub, demo_rpms, "wake", "--wait-work")
+    # the change must wake it
     s.tagBuildBypass("wake-build", "beta-2.0-1")
     start = time.monotonic()
     repo = _wait_repo_after(s, "wake-build", s.tagLastChangeEvent("wake-build"), timeout=60)
@@ -51,17 +60,7 @@ def test_tag_change_wakes_a_slow_polling_builder(sqlite_qhub, demo_rpms):  # noq
 def test_without_wait_work_the_builder_only_polls(sqlite_qhub, demo_rpms):  # noqa: F811
     """The same with ``--no-wait-work``: the change waits for the next poll (300 s away)."""
     hub = sqlite_qhub
-    hub.add_builder_hosts(names=("b1",))
-    srpms, rpms = demo_rpms
-    hub.koji("add-tag", "poll-build", "--arches", "x86_64")
-    hub.koji("add-tag", "poll-dest")
-    _import(hub, "poll-build", srpms + rpms, ["alpha", "beta"])
-    s = hub.session()
-    s.tagBuildBypass("poll-build", "alpha-1.0-1")
-    s.createBuildTarget("poll", "poll-build", "poll-dest")
-    hub.start_builder("b1", extra=("--poll-interval", "300", "--no-wait-work"))
-    first = _first_poll_done(s, "poll-build")
-    time.sleep(1.0)
+    s, first = _idle_builder_on_tag(hub, demo_rpms, "poll", "--no-wait-work")
     s.tagBuildBypass("poll-build", "beta-2.0-1")
     time.sleep(8.0)
     assert s.getRepo("poll-build")["id"] == first["id"]
