@@ -23,15 +23,24 @@ def _work_files(topdir, cid):
     return out
 
 
-def test_a_gather_with_its_old_result_takes_the_old_outputs(tmp_path):
+def _cold_then_upgraded(tmp_path, extra_conf=None):
+    """A cold compose, then "other" upgraded in the inputs and a second compose into the same
+    target directory (time stamps fixed); both must finish. Returns (env, conf, target, cold,
+    warm)."""
     env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH)
-    conf = make_release(tmp_path / "in")
+    conf = make_release(tmp_path / "in") if extra_conf is None else \
+        make_release(tmp_path / "in", extra_conf=extra_conf)
     target = tmp_path / "composes"
     proc, cold = compose(conf, target, env=env)
     assert proc.returncode == 0, proc.stderr
     upgrade_other(str(tmp_path / "in"))
     proc, warm = compose(conf, target, env=env)
     assert proc.returncode == 0, proc.stderr
+    return env, conf, target, cold, warm
+
+
+def test_a_gather_with_its_old_result_takes_the_old_outputs(tmp_path):
+    env, conf, target, cold, warm = _cold_then_upgraded(tmp_path)
     cold_id, warm_id = identity(cold)[0], identity(warm)[0]
     units = timeline(warm)
     # Server's gather ran (the package set changed) and took the cold compose's outputs;
@@ -62,13 +71,7 @@ def test_a_gather_with_its_old_result_takes_the_old_outputs(tmp_path):
 
 
 def test_with_reuse_of_gather_off_nothing_is_taken(tmp_path):
-    env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH)
-    conf = make_release(tmp_path / "in", extra_conf="\ngather_allow_reuse = False\n")
-    target = tmp_path / "composes"
-    proc, _cold = compose(conf, target, env=env)
-    assert proc.returncode == 0, proc.stderr
-    upgrade_other(str(tmp_path / "in"))
-    proc, warm = compose(conf, target, env=env)
-    assert proc.returncode == 0, proc.stderr
+    _env, _conf, _target, _cold, warm = _cold_then_upgraded(
+        tmp_path, extra_conf="\ngather_allow_reuse = False\n")
     units = timeline(warm)
     assert not any(u.get("result_from") for u in units.values())
