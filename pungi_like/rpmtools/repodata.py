@@ -22,8 +22,22 @@ from ..errors import PungiLikeError
 CREATEREPO = "createrepo_c"
 
 
+def library_binary(name=CREATEREPO):
+    """The program ``name`` (createrepo_c, mergerepo_c) shipped with the createrepo_c library
+    this process loads (the PyPI wheel's ``data/bin``), or None."""
+    bin_dir = getattr(cr, "_BIN_DIR", None)
+    candidate = os.path.join(bin_dir, name) if bin_dir else None
+    return candidate if candidate and os.access(candidate, os.X_OK) else None
+
+
 def createrepo_binary():
-    """The createrepo_c CLI: the one installed beside our Python (venv/bin) if any."""
+    """The createrepo_c CLI: the library's own program if it ships one, else the one installed
+    beside our Python (venv/bin), else PATH's. The venv's ``createrepo_c`` is a Python script
+    that starts an interpreter and imports the library only to run that same program: 0.08 s
+    more per run on this machine kind."""
+    lib = library_binary()
+    if lib:
+        return lib
     candidate = os.path.join(os.path.dirname(sys.executable), CREATEREPO)
     if os.access(candidate, os.X_OK):
         return candidate
@@ -91,7 +105,8 @@ def createrepo(repo_dir, outputdir=None, pkglist=None, groupfile=None, checksum=
                          compress_type=compress_type, baseurl=baseurl,
                          unique_md_filenames=unique_md_filenames, extra_args=extra_args)
     tools.run(cmd, log_path=log_path)
-    if mark_dumper and cmd[0] == os.path.join(os.path.dirname(sys.executable), CREATEREPO):
+    if mark_dumper and cmd[0] in (library_binary(),
+                                  os.path.join(os.path.dirname(sys.executable), CREATEREPO)):
         # the command of the library this process loads dumped every record
         repowrite.trust(outputdir or repo_dir, mark=True)
     return outputdir or repo_dir
