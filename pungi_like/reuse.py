@@ -488,6 +488,18 @@ def find_old_composes(conf, target_dirs, skip=None):
     return result
 
 
+@dataclasses.dataclass
+class TakePlan:
+    """What ``ReusePool.check`` verified and ``place``/``finish`` carry out."""
+
+    unit: object
+    old: OldUnit
+    links: list            # (old path, new path, stat of the old file)
+    texts: list            # (relative path, old path, new path, stat, record entry)
+    rewrite_repos: set     # relative repodata dirs rewritten as a whole
+    fresh: dict = dataclasses.field(default_factory=dict)   # new record entries of rewrites
+
+
 class ReusePool:
     """The finished units a compose may take over, by unit name and key.
 
@@ -577,7 +589,19 @@ class ReusePool:
         The record data is the old one, hard-linked, when no byte was rewritten; else it is
         written here, in the unit's thread: the old files' entries with the rewritten files'
         new ones (their digests taken from the bytes written, not read again), and the old
-        journal copied as text (it is normalised, the same for every compose)."""
+        journal copied as text (it is normalised, the same for every compose).
+
+        In three steps, which the scheduler calls apart (a unit that needs this one may be
+        taken while this one still links): :meth:`check` (verify; the only step that raises
+        ``CannotReuse``), :meth:`place` (links and rewritten files) and :meth:`finish` (the
+        journal replayed, the record data)."""
+        plan = self.check(unit, old)
+        self.place(plan)
+        return self.finish(plan)
+
+    def check(self, unit, old):
+        """Verify every file of ``old`` (one ``stat`` a file): the plan :meth:`place` and
+        :meth:`finish` carry out, or ``CannotReuse``. Places nothing."""
         compose = self.compose
         same_place = os.path.abspath(old.topdir) == compose.topdir
         files = old.data["files"]
@@ -608,31 +632,43 @@ class ReusePool:
                 texts.append((rel, src, dst, st, entry))
             else:
                 links.append((src, dst, st))
-        for src, dst, st in links:
+        return TakePlan(unit, old, links, texts, rewrite_repos)
+
+    def place(self, plan):
+        """The files of a checked ``plan``: hard links, and the files naming the old compose
+        written naming this one (their new record entries kept in the plan)."""
+        old = plan.old
+        for src, dst, st in plan.links:
             link_into(src, dst, st)
-        fresh = {}
-        for rel, src, dst, st, entry in texts:
+        fresh = plan.fresh
+        for rel, src, dst, st, _entry in plan.texts:
             fresh[rel] = self._rewrite_text(old, src, dst, st)
-        for rel in sorted(rewrite_repos):
-            src = os.path.join(old.topdir, old_expand(rel))
-            dst = os.path.join(compose.topdir, new_expand(rel))
+        files = old.data["files"]
+        for rel in sorted(plan.rewrite_repos):
+            src = os.path.join(old.topdir, old.names.expand(rel))
+            dst = os.path.join(self.compose.topdir, self.names.expand(rel))
             prefix = os.path.join(rel, "")
             entries = {r[len(prefix):]: e for r, e in files.items()
                        if r.startswith(prefix) and "/" not in r[len(prefix):]}
             written = rewrite_repodata(src, dst, old.names, self.names, entries)
             known = {path: entry for path, entry in written.items() if entry is not None}
             fresh.update(describe_files(written, self.names, known=known))
+
+    def finish(self, plan):
+        """After :meth:`place`: the journal replayed and the record data this compose keeps;
+        returns what :meth:`take` returns."""
+        old, unit, fresh, rewrite_repos = plan.old, plan.unit, plan.fresh, plan.rewrite_repos
         self._replay(old.data.get("journal", []))
-        outputs = json.loads(new_expand(old.names.norm(json.dumps(
+        outputs = json.loads(self.names.expand(old.names.norm(json.dumps(
             old.record.get("outputs") or {}))))
         if not fresh:
             # the same files (normalised names) and hand-over: the old record's data, linked
             return outputs, {"data_from": data_path(old.topdir, unit.name)}
-        merged = {rel: entry for rel, entry in files.items()
+        merged = {rel: entry for rel, entry in old.data["files"].items()
                   if not (rewrite_repos and os.path.dirname(rel) in rewrite_repos)}
         merged.update(fresh)
         mark_rewritten_repomd(merged)
-        path = data_path(compose.topdir, unit.name)
+        path = data_path(self.compose.topdir, unit.name)
         # the record data only speeds up later re-runs: one lost in a machine crash (empty,
         # unreadable) makes its unit run again, so it takes no fsync
         write_atomic(path, data_text(merged, old), fsync=False)

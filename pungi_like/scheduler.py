@@ -127,6 +127,17 @@ def unit_weight(unit):
     return weight
 
 
+#: threads beyond the workers for units being taken from an old compose (``_try_reuse``)
+EARLY_THREADS = 4
+
+
+class _Blocked(Exception):
+    """An early unit's need failed while it waited (``_run_unit``): the unit is skipped."""
+
+    def __init__(self, need):
+        super().__init__(f"skipped because {need} failed")
+
+
 class SchedulerError(PungiLikeError):
     """A non-failable unit failed; the compose is DOOMED."""
 
@@ -205,6 +216,13 @@ class Scheduler:
         self.names = reuse.Names(compose.topdir, compose.compose_id)
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="record")
         self._writes = []
+        # reused units whose files verified and whose output hash is known while they still
+        # link (``_try_reuse``): the units that need them may start, to be taken as well
+        self.placing = set()
+        self._ended = {name: threading.Event() for name in self.units}
+        self._ended_ok = {}
+        self._wake = concurrent.futures.Future()
+        self._wake_lock = threading.Lock()
 
     # ---- graph ----------------------------------------------------------------------------
     def _resolve(self, unit, needs, strict=True):
@@ -267,6 +285,7 @@ class Scheduler:
     def _may_start(self, name, running):
         """A free worker: fewer than ``max_workers`` units run, not counting light ones; a light
         unit may also take one of ``max_workers`` extra slots (see ``LIGHT_WEIGHT``)."""
+        running = [n for n in running if n not in self.placing]   # linking, nearly done
         light = sum(1 for n in running if self._is_light(n))
         if len(running) - light < self.max_workers:
             return True
@@ -398,7 +417,41 @@ class Scheduler:
                 self.compose.log.info("[DONE ] ---------- PHASE: %s ----------", phase.upper())
                 self.compose.notify("phase-stop", phase_name=phase)
 
-    def _run_unit(self, unit):
+    def _run_unit_and_signal(self, unit, early):
+        """``_run_unit``, then the unit's end made known to units taken early after it."""
+        try:
+            result = self._run_unit(unit, early)
+        except BaseException:
+            self._ended_ok[unit.name] = False
+            raise
+        finally:
+            self.placing.discard(unit.name)
+            self._ended[unit.name].set()
+        self._ended_ok[unit.name] = result[4] is None
+        return result
+
+    def _wait_for_needs(self, unit):
+        """An early unit (started while units it needs or follows were still being taken)
+        that is not reused itself: wait until they ended; the name of one that failed, or
+        None."""
+        for dep in sorted(self.deps[unit.name] | self.order[unit.name]):
+            while not self._ended[dep].wait(0.5):
+                if self.stop.is_set():
+                    return dep
+            if dep in self.deps[unit.name] and not self._ended_ok.get(dep):
+                return dep
+        return None
+
+    def _decided(self, name, output_hash):
+        """A reused unit's files verified: its output hash is the old one from now on, and
+        units needing it may start (to be taken, not run, until it ended)."""
+        self.output_hashes[name] = output_hash
+        self.placing.add(name)
+        with self._wake_lock:
+            wake, self._wake = self._wake, concurrent.futures.Future()
+        wake.set_result(None)
+
+    def _run_unit(self, unit, early=False):
         start = time.time()
         kill_at = os.environ.get("PUNGI_LIKE_KILL_AT_UNIT")
         if kill_at and fnmatch.fnmatchcase(unit.name, kill_at):
@@ -412,9 +465,17 @@ class Scheduler:
         if unit.deliverable:
             self.compose.attempt_deliverable(*unit.deliverable)
         key, upstream = self.unit_key(unit)
-        reused = self._try_reuse(unit, key, upstream)
+        try:
+            reused = self._try_reuse(unit, key, upstream, early)
+        except Exception as exc:  # noqa: B902 - failed after its files verified (_try_reuse)
+            return unit, start, time.time(), None, exc, traceback.format_exc()
         if reused is not None:
             return unit, start, time.time(), reused[0], None, reused[1]
+        if early:
+            failed = self._wait_for_needs(unit)
+            if failed is not None:
+                return unit, start, time.time(), None, _Blocked(failed), None
+            start = time.time()
         self.compose.log.info("[%s] started%s", unit.name,
                               f" (log: {os.path.relpath(unit.log_path, self.compose.topdir)})"
                               if unit.log_path else "")
@@ -464,8 +525,14 @@ class Scheduler:
                 self.compose.log.debug("[%s] old digests not taken: %s", unit.name, exc)
         return remember
 
-    def _try_reuse(self, unit, key, upstream):
-        """(outputs, info) of a finished unit with this key whose files verify, or None."""
+    def _try_reuse(self, unit, key, upstream, early=False):
+        """(outputs, info) of a finished unit with this key whose files verify, or None.
+
+        Once the files verified (``ReusePool.check``) the output hash is the old one
+        (``_decided``): units needing this one may start while it links (``place``). Its
+        journal is replayed (``finish``) only after the units it needs ended, whose entries
+        it may change (checksums added to an image entry). A failure after the check fails
+        the unit: units taken after it may already hold its old hash."""
         pool = self.reuse_pool
         if pool is None:
             return None
@@ -473,11 +540,19 @@ class Scheduler:
             if not old.record.get("reusable"):
                 continue
             try:
-                # the record data this compose keeps comes back as "data_from"
-                outputs, taken = pool.take(unit, old)
+                plan = pool.check(unit, old)
             except (reuse.CannotReuse, reuse.NotRecordable, OSError, ValueError) as exc:
                 self.compose.log.info("[%s] not reused from %s: %s", unit.name, old.source, exc)
                 continue
+            self._decided(unit.name, old.record.get("output_hash"))
+            pool.place(plan)
+            if early:
+                failed = self._wait_for_needs(unit)
+                if failed is not None:
+                    raise PhaseError(f"{failed}, taken from an old compose with this unit, "
+                                     "failed")
+            # the record data this compose keeps comes back as "data_from"
+            outputs, taken = pool.finish(plan)
             self.compose.log.info("[%s] reused from %s", unit.name, old.compose_id)
             unit.delta = old.record.get("delta")   # the same inputs: the same proof
             info = {"key": (key, upstream), "reusable": True, "reused_from": old.compose_id,
@@ -492,10 +567,12 @@ class Scheduler:
         failure = None
         running = {}
         pool = concurrent.futures.ThreadPoolExecutor(
-            self.max_workers + (self.max_workers if self.max_workers > 1 else 0),
-            thread_name_prefix="unit")
+            self.max_workers + (self.max_workers if self.max_workers > 1 else 0)
+            + EARLY_THREADS, thread_name_prefix="unit")
         try:
             while True:
+                with self._wake_lock:   # before the scan: a unit verified after it wakes us
+                    wake = self._wake
                 if failure is None and not self.stop.is_set():
                     self._skip_blocked()
                     for name in self.priority:
@@ -503,23 +580,35 @@ class Scheduler:
                             continue
                         if not self._may_start(name, running.values()):
                             continue
-                        if all(self.state[d] == "done" for d in self.deps[name]) and all(
-                                self.state[d] in ("done", "failed", "skipped")
+                        placing = set(self.placing)
+                        if all(self.state[d] == "done" or d in placing
+                               for d in self.deps[name]) and all(
+                                self.state[d] in ("done", "failed", "skipped") or d in placing
                                 for d in self.order[name]):
                             unit = self.units[name]
+                            # early: some unit it needs is still being taken (it may only be
+                            # taken too, else it waits for them: _run_unit)
+                            early = any(self.state[d] == "running"
+                                        for d in self.deps[name] | self.order[name])
                             self.state[name] = "running"
                             self._phase_event(unit, "start")
-                            running[pool.submit(self._run_unit, unit)] = name
+                            running[pool.submit(self._run_unit_and_signal, unit, early)] = name
                     self.progress.update([running[f] for f in running])
                 if not running:
                     break
                 done, _ = concurrent.futures.wait(
-                    running, timeout=0.5, return_when=concurrent.futures.FIRST_COMPLETED)
+                    list(running) + [wake], timeout=0.5,
+                    return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in done:
+                    if future not in running:
+                        continue   # a reused unit's files verified (_decided)
                     running.pop(future)
                     unit, start, end, outputs, exc, tb = future.result()
                     self.progress.done += 1
-                    if exc is None:
+                    if isinstance(exc, _Blocked):
+                        self.state[unit.name] = "skipped"
+                        self._record(unit, start, end, "skipped", error=str(exc))
+                    elif exc is None:
                         self.state[unit.name] = "done"
                         self._record(unit, start, end, "ok", outputs=outputs, info=tb)
                         if not (tb or {}).get("reused_from"):

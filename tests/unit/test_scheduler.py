@@ -266,3 +266,102 @@ def test_every_source_tree_unit_is_light():
     for phase in ("createrepo", "createiso", "extra_isos"):
         assert unit_weight(Unit(f"{phase}.Server.src", None, arch="src")) <= LIGHT_WEIGHT
     assert unit_weight(Unit("gather.Server.x86_64", None, arch="x86_64")) > LIGHT_WEIGHT
+
+
+class _Old:
+    def __init__(self, name):
+        self.record = {"reusable": True, "output_hash": "old-" + name}
+        self.compose_id = "T-1.0-20251231.t.0"
+        self.source = "old"
+
+
+class _ChainPool:
+    """A reuse pool where every unit is taken: ``place`` of the first unit of the chain waits
+    until the second unit's files were checked (as the scheduler may check them while the
+    first still links)."""
+
+    disabled_phases = ()
+
+    def __init__(self):
+        self.events = []
+        self.lock = threading.Lock()
+        self.second_checked = threading.Event()
+
+    def candidates(self, name, phase, key):
+        return iter([_Old(name)])
+
+    def check(self, unit, old):
+        with self.lock:
+            self.events.append(("check", unit.name))
+        if unit.name == "b.x":
+            self.second_checked.set()
+        return unit.name
+
+    def place(self, plan):
+        if plan == "a.x":
+            # no timing: the test fails only if the scheduler never checks b.x before a.x ended
+            self.second_checked.wait(10)
+        with self.lock:
+            self.events.append(("place", plan))
+
+    def finish(self, plan):
+        with self.lock:
+            self.events.append(("finish", plan))
+        return {"taken": plan}, {}
+
+
+def test_a_reused_units_dependents_are_taken_while_it_still_links(tmp_path):
+    ran = []
+    units = [Unit("a.x", lambda u: ran.append(u.name)),
+             Unit("b.x", lambda u: ran.append(u.name), needs=["a.x"]),
+             Unit("c.x", lambda u: ran.append(u.name), needs=["b.x"])]
+    sched = Scheduler(units, FakeCompose(tmp_path), 2)
+    sched.reuse_pool = pool = _ChainPool()
+    sched.run()
+    assert ran == []
+    events = pool.events
+    # b.x was checked before a.x had placed its files ...
+    assert events.index(("check", "b.x")) < events.index(("place", "a.x"))
+    # ... but its journal replayed only after a.x's (replays may change each other's entries)
+    for first, then in (("a.x", "b.x"), ("b.x", "c.x")):
+        assert events.index(("finish", first)) < events.index(("finish", then))
+    assert {e["unit"]: e.get("reused") for e in sched.timeline} == {
+        "a.x": True, "b.x": True, "c.x": True}
+    assert sched.output_hashes == {"a.x": "old-a.x", "b.x": "old-b.x", "c.x": "old-c.x"}
+
+
+def test_an_early_unit_that_is_not_reused_runs_after_its_needs_ended(tmp_path):
+    events, lock = [], threading.Lock()
+    asked = threading.Event()
+
+    class Pool(_ChainPool):
+        def candidates(self, name, phase, key):
+            if name == "b.x":
+                asked.set()
+                return iter([])
+            return iter([_Old(name)])
+
+        def place(self, plan):
+            asked.wait(10)   # b.x looks for an old unit while a.x still links
+            with lock:
+                events.append(("place", plan))
+
+        def finish(self, plan):
+            with lock:
+                events.append(("finish", plan))
+            return {"taken": plan}, {}
+
+    def run(unit):
+        with lock:
+            events.append(("run", unit.name))
+        return {}
+
+    units = [Unit("a.x", run), Unit("b.x", run, needs=["a.x"])]
+    sched = Scheduler(units, FakeCompose(tmp_path), 2)
+    sched.reuse_pool = Pool()
+    sched.run()
+    assert asked.is_set()
+    assert events == [("place", "a.x"), ("finish", "a.x"), ("run", "b.x")]
+    # b.x's key holds a.x's old output hash, the one the finished a.x has
+    assert sched.output_hashes["a.x"] == "old-a.x"
+    assert {e["unit"]: e["result"] for e in sched.timeline} == {"a.x": "ok", "b.x": "ok"}
