@@ -260,7 +260,14 @@ class PkgsetPhase(PhaseBase):
             self._write_list(listfile, headers)
             self.global_repo(unit, download, listfile, [h.path for h in headers.values()])
         else:
-            linked = self.link_repos(download)
+            # the records of pkgset_repos are parsed in a child process while the closure runs
+            parsing = self.start_record_parse()
+            try:
+                linked = self.link_repos(download)
+            except BaseException:
+                if parsing is not None:
+                    parsing.discard()
+                raise
             self.compose.adopt_source_date_epoch(
                 max((solver.buildtime(pkg.path) for pkg, _dest, solver in linked.values()),
                     default=0),
@@ -269,7 +276,7 @@ class PkgsetPhase(PhaseBase):
             # createrepo_c reads the linked files while we read their signing keys
             with ThreadPoolExecutor(max_workers=1) as pool:
                 repo = pool.submit(self.global_repo, unit, download, listfile,
-                                   [dest for _pkg, dest, _solver in linked.values()])
+                                   [dest for _pkg, dest, _solver in linked.values()], parsing)
                 try:
                     headers = {filename: header_from_repodata(pkg, dest, solver)
                                for filename, (pkg, dest, solver) in linked.items()}
@@ -283,12 +290,52 @@ class PkgsetPhase(PhaseBase):
         with open(listfile, "w", encoding="utf-8") as fh:
             fh.write("".join(n + "\n" for n in sorted(names)))
 
-    def global_repo(self, unit, download, listfile, paths):
+    def start_record_parse(self):
+        """A cold package set from pkgset_repos (no old package set repo, no repo of them this
+        library dumped): their records parsed and dumped again in a child process
+        (:class:`~pungi_like.rpmtools.recordparse.Parsing`), started before the closure, which
+        it does not need; None when the records would not be used that way."""
+        sources = self.repo_dirs()
+        if (not sources or self.old_pkgset_repos()
+                or any(repodata.repowrite.is_trusted(src) for src in sources)
+                or repodata.repowrite.unsupported() is not None):
+            return None
+        from pungi_like.rpmtools.recordparse import Parsing
+        return Parsing(sources)
+
+    def repo_from_parsed(self, unit, parsing, download, listfile):
+        """The package set repo from the records :meth:`start_record_parse`'s child parsed
+        (repowrite.write_repo, createrepo_c's bytes: the files are links of those the records
+        describe); True when written, else the log says why not."""
+        out = self.paths.pkgset_repo(self.pkgset_name)
+        try:
+            reason = parsing.adopt()
+            if reason is None:
+                with open(listfile, encoding="utf-8") as fh:
+                    relpaths = [line.strip() for line in fh if line.strip()]
+                repodata.remove_stale_workdir(out, unit.log_path)
+                result = repodata.repowrite.write_repo(
+                    download, out, relpaths, sources=parsing.repo_dirs,
+                    checksum=self._checksum(), baseurl=f"file://{download}",
+                    max_read=max(50, len(relpaths) // 10), mark=True)
+                repodata.repowrite.log_result(unit.log_path, out, result, parsing.repo_dirs)
+                return True
+        except repodata.repowrite.RepoWriteError as exc:
+            reason = str(exc)
+        finally:
+            parsing.discard()
+        with open(unit.log_path, "a", encoding="utf-8") as log:
+            log.write(f"# records parsed beside the closure not used: {reason}\n")
+        return False
+
+    def global_repo(self, unit, download, listfile, paths, parsing=None):
         """The package set repo. The files of a repos package set are (links to) those of
-        pkgset_repos, whose records are taken where they describe the very files
-        (repodata.repo_from_records); createrepo_c runs otherwise, taking them over where name,
-        size and mtime match when the files are large enough for that to pay
-        (repodata.reuse_worthwhile)."""
+        pkgset_repos, whose records are taken where they describe the very files: parsed by
+        the child :meth:`start_record_parse` started, or by repodata.repo_from_records, which
+        runs createrepo_c otherwise, taking them over where name, size and mtime match when
+        the files are large enough for that to pay (repodata.reuse_worthwhile)."""
+        if parsing is not None and self.repo_from_parsed(unit, parsing, download, listfile):
+            return
         sources = self.repo_dirs()
         size = sum(os.path.getsize(path) for path in paths) if sources else 0
         reuse = sources if repodata.reuse_worthwhile(sources, size) else None

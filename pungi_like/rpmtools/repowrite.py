@@ -56,12 +56,14 @@ _SAFE_ATTR = re.compile(r"[A-Za-z0-9._+~^:/@%,=()\[\]{}!$*;#-]*")   # fullmatch
 _TIME_SIZE = re.compile(rb'<time file="(\d+)" build="\d+"/>\n  <size package="(\d+)"')
 _CHECKSUM = re.compile(rb'<checksum type="([a-z0-9]+)" pkgid="YES">([0-9a-f]+)</checksum>')
 _PKGID = re.compile(rb'<package pkgid="([0-9a-f]+)"')
-_HREF = re.compile(rb' href="([^"]*)"')
+_ENTRY = re.compile(rb"<package ")
+_LOCATION = re.compile(rb'\n  <location (?:xml:base="[^"]*" )?href="([^"]*)"/>\n')
 
 _lock = threading.Lock()
 _trusted = {}        # realpath of a repo dir -> repomd.xml's (size, mtime_ns) when we wrote it
 _indexes = {}        # (realpath, repomd (size, mtime_ns)) -> RecordIndex
 _loading = {}        # realpath -> lock held while its index is read
+_adopted = {}        # (realpath, repomd (size, mtime_ns)) -> RecordIndex parsed in a child
 _templates = {}
 _zlib_ok = None
 
@@ -223,21 +225,6 @@ class RecordIndex:
     verbatim: bool = True
 
 
-def _split(data):
-    """``(start, end)`` of each ``<package>`` entry of one decompressed metadata file, in order
-    (XML text escapes ``<``, so the tags cannot occur inside an entry's text)."""
-    spans = []
-    pos = data.find(b"<package ")
-    while pos >= 0:
-        end = data.find(_END, pos)
-        if end < 0:
-            break
-        end += len(_END)
-        spans.append((pos, end))
-        pos = end if data.startswith(b"<package ", end) else data.find(b"<package ", end)
-    return spans
-
-
 def _read(path):
     with open(path, "rb") as fh:
         raw = fh.read()
@@ -259,48 +246,60 @@ def _locations(repo_dir):
     return found
 
 
+def _entry_offsets(data):
+    """``(starts, ends)`` (arrays) of the ``<package>`` entries of one decompressed metadata
+    file this library dumped: one after another, each ``</package>`` line followed by the next
+    entry (checked: as many ``</package>\\n<package `` as entries less one), so an entry ends
+    where the next starts (XML text escapes ``<``: the tags cannot occur in an entry's text)."""
+    from array import array
+    starts = array("Q", [m.start() for m in _ENTRY.finditer(data)])
+    if not starts:
+        return starts, array("Q")
+    last = data.rfind(_END)
+    if data.count(_END + b"<package ") != len(starts) - 1 or last < starts[-1]:
+        raise RepoWriteError("metadata entries that are not one after another")
+    ends = starts[1:]
+    ends.append(last + len(_END))
+    return starts, ends
+
+
 def _verbatim_index(repo_dir):
-    """Records of a repo this library dumped: its entries as they are."""
+    """Records of a repo this library dumped: its entries as they are. Each field is found by
+    one regular expression over the whole primary (no loop per entry in Python): every primary
+    entry of createrepo_c has exactly one ``<checksum pkgid="YES">``, ``<time>``/``<size>`` pair
+    and ``<location>``, at its top level, so the n-th match of each belongs to the n-th entry
+    when each gives as many matches as there are entries; filelists and other must list the
+    same pkgids in the same order."""
     locations = _locations(repo_dir)
-    texts = tuple(_read(locations[kind]) for kind in _KINDS)   # one file in memory at a time
-    primary, filelists, other = (_split(text) for text in texts)
-    if not len(primary) == len(filelists) == len(other):
-        raise RepoWriteError(f"{repo_dir}: primary, filelists and other list "
-                             f"{len(primary)}, {len(filelists)}, {len(other)} packages")
-    index = RecordIndex(verbatim=True)
+    texts = tuple(_read(locations[kind]) for kind in _KINDS)
     pri_text, fil_text, oth_text = texts
-    store = _Store(texts, (primary, filelists, other))
-    for i, (pri, fil, oth) in enumerate(zip(primary, filelists, other)):
-        checksum = _CHECKSUM.search(pri_text, *pri)
-        time_size = _TIME_SIZE.search(pri_text, *pri)
-        href = _location_href(pri_text, *pri)
-        if not (checksum and time_size and href is not None):
-            raise RepoWriteError(f"{repo_dir}: a primary entry this module cannot read")
-        pkgid = checksum.group(2)
-        if (_PKGID.match(fil_text, fil[0]).group(1) != pkgid
-                or _PKGID.match(oth_text, oth[0]).group(1) != pkgid):
-            raise RepoWriteError(f"{repo_dir}: primary, filelists and other are not in one order")
-        index.records[os.path.basename(href)] = Record(
-            store, i, mtime=int(time_size.group(1)), size=int(time_size.group(2)),
-            checksum_type=checksum.group(1).decode())
+    offsets = [_entry_offsets(text) for text in texts]
+    count = len(offsets[0][0])
+    checksums = _CHECKSUM.findall(pri_text)
+    times = _TIME_SIZE.findall(pri_text)
+    hrefs = _LOCATION.findall(pri_text)
+    if not (len(offsets[1][0]) == len(offsets[2][0]) == count):
+        raise RepoWriteError(f"{repo_dir}: primary, filelists and other list {count}, "
+                             f"{len(offsets[1][0])}, {len(offsets[2][0])} packages")
+    if not (len(checksums) == len(times) == len(hrefs) == count):
+        raise RepoWriteError(f"{repo_dir}: a primary entry this module cannot read")
+    pkgids = [pkgid for _type, pkgid in checksums]
+    if _PKGID.findall(fil_text) != pkgids or _PKGID.findall(oth_text) != pkgids:
+        raise RepoWriteError(f"{repo_dir}: primary, filelists and other are not in one order")
+    store = _Store.__new__(_Store)
+    store.texts = texts
+    store.starts = tuple(starts for starts, _ends in offsets)
+    store.ends = tuple(ends for _starts, ends in offsets)
+    index = RecordIndex(verbatim=True)
+    records = index.records
+    for i, ((checksum_type, _pkgid), (mtime, size), href) in enumerate(
+            zip(checksums, times, hrefs)):
+        name = href.rpartition(b"/")[2].decode()
+        if "&" in name:
+            import html
+            name = html.unescape(name)
+        records[name] = Record(store, i, int(mtime), int(size), checksum_type.decode())
     return index
-
-
-def _location_href(text, start=0, end=None):
-    """The ``href`` of the primary entry ``text[start:end]``."""
-    end = len(text) if end is None else end
-    pos = text.find(b"\n  <location ", start, end)
-    if pos < 0:
-        return None
-    stop = text.find(b"/>\n", pos, end)
-    match = _HREF.search(text, pos, stop)
-    if not match:
-        return None
-    href = match.group(1).decode()
-    if "&" in href:
-        import html
-        href = html.unescape(href)
-    return href
 
 
 def _parsed_index(repo_dir):
@@ -359,7 +358,9 @@ def record_index(repo_dir):
         trust(repo_dir)
         verbatim = True
     if not verbatim:
-        return _parsed_index(repo_dir)
+        with _lock:
+            adopted = _adopted.pop((real, stat), None)
+        return adopted if adopted is not None else _parsed_index(repo_dir)
     key = (real, stat)
     with loading:   # two trees of one arch wait for one read of the package set repo
         with _lock:
@@ -371,6 +372,22 @@ def record_index(repo_dir):
                     del _indexes[old]
                 _indexes[key] = index
     return index
+
+
+def adopt_parsed(repo_dir, stat, index):
+    """``index``: what :func:`_parsed_index` gives for ``repo_dir`` (a repo this library did not
+    dump), made in another process (:mod:`pungi_like.rpmtools.recordparse`) while its
+    repomd.xml was ``stat``; :func:`record_index` takes it, once, instead of parsing again."""
+    with _lock:
+        _adopted[(os.path.realpath(repo_dir), tuple(stat))] = index
+
+
+def discard_adopted(repo_dir):
+    """Forget what :func:`adopt_parsed` left for ``repo_dir`` and no one took."""
+    real = os.path.realpath(repo_dir)
+    with _lock:
+        for key in [k for k in _adopted if k[0] == real]:
+            del _adopted[key]
 
 
 # ---- writing ----
