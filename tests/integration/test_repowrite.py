@@ -319,3 +319,44 @@ def test_a_repo_to_parse_is_left_alone_when_a_trusted_one_leaves_few_files(packa
                                   set_timestamp_to_revision=True)
     assert result.read == [rels[1]]
     assert repodata_files(base / "ours-lazy") == expected
+
+
+def test_a_record_index_whose_entries_do_not_line_up_is_refused(package_set, monkeypatch):
+    """The records of a trusted repo are found by one search per field over the whole primary:
+    when a field is missing from an entry, filelists or other list the packages in another
+    order, or something stands between two entries, the index is refused (RepoWriteError: the
+    caller runs createrepo_c) rather than pairing one package's text with another's file."""
+    base, download, _files, _pkgset_list, _signed = package_set
+    repo = base / "index-check"
+    repo.mkdir()
+    run([repodata.createrepo_binary(), str(download), f"--outputdir={repo}", "--no-database",
+         "--general-compress-type=gz"])
+    read = repowrite._read
+    index = repowrite._verbatim_index(str(repo))
+    assert len(index.records) == len(os.listdir(download))
+    for name, record in index.records.items():
+        assert record.primary.count(b"<package ") == 1 and record.primary.endswith(b"</package>\n")
+        assert f'href="{name}"'.encode() in record.primary or "&" in name
+        assert record.size == os.path.getsize(download / name)
+
+    def broken(kind, change):
+        def fake_read(path):
+            text = read(path)
+            return change(text) if f"-{kind}.xml" in os.path.basename(path) else text
+        return fake_read
+
+    def swap_first_two(text):
+        first = text.index(b"<package ")
+        second = text.index(b"<package ", first + 1)
+        third = text.index(b"<package ", second + 1)
+        return text[:first] + text[second:third] + text[first:second] + text[third:]
+
+    cases = {
+        "primary": lambda t: t.replace(b"\n  <location ", b"\n  <place ", 1),
+        "filelists": swap_first_two,
+        "other": lambda t: t.replace(b"</package>\n<package ", b"</package>\n \n<package ", 1),
+    }
+    for kind, change in cases.items():
+        monkeypatch.setattr(repowrite, "_read", broken(kind, change))
+        with pytest.raises(repowrite.RepoWriteError):
+            repowrite._verbatim_index(str(repo))
