@@ -412,7 +412,27 @@ def write_report(compose, reason):
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The command (``argv`` None: ``sys.argv``; the process then ends in :func:`exit_now`
+    once the compose is done) or an in-process call with ``argv`` (returns the exit code)."""
+    if argv is None:
+        exit_now(_run_main(list(sys.argv[1:])))
+    return _run_main(list(argv))
+
+
+def exit_now(code):
+    """End the process with ``code`` without the interpreter's teardown: the compose's
+    threads have ended and its files and logs are closed; freeing the objects it built one by
+    one (the package set, rpms.json entries, unit records: over 100,000 objects at 10,000
+    RPMs) took 0.1 s of CPU at the end of every run, longer than a reused unit."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+    finally:
+        os._exit(code if isinstance(code, int) else 1)
+
+
+def _run_main(argv):
     os.environ.setdefault("LC_ALL", "C.UTF-8")
     parser = build_parser()
     args = parser.parse_args(argv)
