@@ -281,8 +281,10 @@ def _image_changes(old, new):
 # ---- the diff --------------------------------------------------------------------------------
 
 def diff_composes(old_path, new_path, changelogs=True) -> dict:
-    """The difference between two composes (see the module docstring) as a plain dict."""
-    old, new = load_compose(old_path), load_compose(new_path)
+    """The difference between two composes (see the module docstring) as a plain dict.
+    ``old_path`` may be a compose :func:`load_compose` read already."""
+    old = old_path if isinstance(old_path, _Compose) else load_compose(old_path)
+    new = load_compose(new_path)
     variants = {}
     upgraded_sources = {}
     for variant in sorted(set(old.rpms.rpms) | set(new.rpms.rpms)):

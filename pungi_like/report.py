@@ -23,6 +23,7 @@ rebuilt for an old compose (``python -m pungi_like.report <compose dir>``):
 from __future__ import annotations
 
 import datetime
+import functools
 import html
 import json
 import logging
@@ -213,7 +214,11 @@ def _images(topdir):
 
 
 def _rpms_trees(topdir):
-    """{variant.arch: {srpm: {nevra: entry}}} of the compose's rpms.json."""
+    """{variant.arch: {srpm: {nevra: entry}}} of the compose's rpms.json (that of a finished
+    compose read ahead by ``warm_up``, when it was)."""
+    preloaded = _preloaded.pop(os.path.abspath(topdir), None)
+    if preloaded is not None:
+        return preloaded
     data = _load_json(os.path.join(topdir, "compose", "metadata", "rpms.json")) or {}
     return {"%s.%s" % (variant, arch): srpms
             for variant, arches in data.get("payload", {}).get("rpms", {}).items()
@@ -282,7 +287,24 @@ def _fmt_ts(ts):
         "%Y-%m-%d %H:%M:%S UTC")
 
 
+#: {compose top directory: _rpms_trees} of finished composes read by ``warm_up``
+_preloaded = {}
+
+
+def warm_up(finished_topdir=None):
+    """What the report of a compose needs before the compose ends, made ahead (the driver
+    calls this in a thread while the units run): the templates compiled and the rpms.json
+    trees of ``finished_topdir`` (a finished compose: the previous one) read."""
+    env = _environment()
+    for name in ("report.html.j2", "index.html.j2"):
+        env.get_template(name)
+    if finished_topdir:
+        _preloaded[os.path.abspath(finished_topdir)] = _rpms_trees(finished_topdir)
+
+
+@functools.lru_cache(maxsize=1)
 def _environment():
+    """The Jinja environment, made once (its templates are compiled once a process)."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(TEMPLATE_DIR,

@@ -384,15 +384,41 @@ def setup_reuse(compose, args):
     return pool, old
 
 
-def write_compose_diff(compose, old):
-    """The diff against the newest old compose of the release, into logs/global/."""
+def read_ahead(compose, old):
+    """While the units run, in a thread: what the steps after them read of finished composes
+    and load once (the newest old compose's manifests for the diff, its rpms.json trees and
+    the compiled templates for the report); a future of the old compose for
+    :func:`write_compose_diff` (None: read it then)."""
+    import concurrent.futures
+
+    def read():
+        from pungi_like import report
+        from pungi_like.composediff import load_compose
+
+        try:
+            report.warm_up(old[0][1] if old else None)
+            return load_compose(old[0][1]) if old else None
+        except Exception as exc:  # noqa: B902 - only read later instead
+            compose.log.debug("read ahead: %s", exc)
+            return None
+
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="read-ahead")
+    try:
+        return pool.submit(read)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def write_compose_diff(compose, old, old_read=None):
+    """The diff against the newest old compose of the release, into logs/global/
+    (``old_read``: that compose as ``read_ahead`` loaded it)."""
     from pungi_like.composediff import diff_composes, format_text
 
     if not old:
         return
     cid, path = old[0]
     try:
-        diff = diff_composes(path, compose.topdir)
+        diff = diff_composes(old_read or path, compose.topdir)
     except Exception as exc:  # noqa: B902 - the diff is a report; the compose stands
         compose.log.warning("Compose diff against %s failed: %s", cid, exc)
         return
@@ -547,8 +573,9 @@ def _main(argv, args, parser):
         if compose.koji is not None:
             compose.koji.publish_compose("STARTED")
         compose.reuse_pool, old_composes = setup_reuse(compose, args)
+        ahead = read_ahead(compose, old_composes)
         run_compose(compose, phase_objects, skipped, args)
-        write_compose_diff(compose, old_composes)
+        write_compose_diff(compose, old_composes, ahead.result())
         status = "FINISHED_INCOMPLETE" if compose.failed_deliverables else "FINISHED"
         compose.write_status(status)
         update_latest_link(compose, args)
