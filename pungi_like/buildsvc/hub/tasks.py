@@ -14,7 +14,7 @@ import xmlrpc.client
 
 import koji
 import koji.xmlrpcplus
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 
 from ..db import schema as s
 from .common import as_int, assert_login, lookup, name_map, one
@@ -254,6 +254,15 @@ def listTasks(opts=None, queryOpts=None):
                          ("completeAfter", t.c.completion_ts, "gt")):
         if opts.get(key) is not None:
             q = q.where(col < float(opts[key]) if op == "lt" else col > float(opts[key]))
+    if isinstance(queryOpts, dict) and queryOpts.get("countOnly"):
+        # the count of the rows the same slice would return, counted by the database: the
+        # rows are not read nor their requests and results decoded (a client polling for a
+        # count paid that for every task on every poll)
+        n = context.conn.execute(select(func.count()).select_from(q.order_by(None)
+                                                                  .subquery())).scalar()
+        offset = queryOpts.get("offset") or 0
+        limit = queryOpts.get("limit")
+        return len(range(n)[offset:offset + limit if limit is not None else None])
     rows = [dict(r._mapping) for r in context.conn.execute(q)]
     owners = name_map(s.users, [r["owner"] for r in rows])
     usertypes = {r.id: r.usertype for r in context.conn.execute(
