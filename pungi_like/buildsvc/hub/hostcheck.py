@@ -46,7 +46,18 @@ def _assert_not_locked_out():
 
 
 def verify_host():
-    """The calling host's row (+ config); AuthError unless the session user is a host."""
+    """The calling host's row (+ config); AuthError unless the session user is a host.
+
+    Within one ``host.*`` call it is checked once (by :func:`_guarded`, before the method
+    runs) and later calls of the same method get a copy of that row: the method's own checks
+    asked the database the same two questions again, two or three times per call."""
+    checked = getattr(context, "verified_host", None)
+    if checked is not None:
+        return dict(checked)
+    return _verify_host()
+
+
+def _verify_host():
     if not context.user or not context.session:
         raise koji.AuthError("Not logged-in: host calls need a host session")
     if context.user.get("usertype") != koji.USERTYPES["HOST"]:
@@ -147,7 +158,8 @@ def guard_host_methods(methods):
 def _guarded(func):
     @functools.wraps(func)
     def guarded(*args, **kwargs):
-        verify_host()
+        outer = getattr(context, "verified_host", None)
+        context.verified_host = _verify_host() if outer is None else outer
         try:
             return func(*args, **kwargs)
         except TypeError as exc:
@@ -155,6 +167,8 @@ def _guarded(func):
             if sys.exc_info()[2].tb_next is None:
                 raise koji.ParameterError(str(exc)) from None
             raise
+        finally:
+            context.verified_host = outer
 
     guarded._host_guarded = True
     return guarded
