@@ -72,17 +72,26 @@ def host_data(raw):
 
 
 def _hosts_for_assignment(cfg, now, createrepo):
-    from .host_api import host_channel_ids
     from .hosts import _hosts
 
-    hosts = []
-    for h in _hosts():
-        if not (h["enabled"] and h["ready"]):
-            continue
-        if h["update_ts"] is None or now - h["update_ts"] > float(cfg["ready_timeout"]):
-            continue
-        raw = context.conn.execute(select(s.host.c.data).where(s.host.c.id == h["id"])).scalar()
-        data = host_data(raw)
+    hosts = [h for h in _hosts() if h["enabled"] and h["ready"] and h["update_ts"] is not None
+             and now - h["update_ts"] <= float(cfg["ready_timeout"])]
+    if not hosts:
+        return {}
+    ids = sorted(h["id"] for h in hosts)
+    # the data and channels of every host in one query each (not two per host and run)
+    raw_data = dict(context.conn.execute(select(s.host.c.id, s.host.c.data).where(
+        s.host.c.id.in_(ids))).all())
+    hc = s.host_channels
+    channels = {}
+    for host_id, channel_id in context.conn.execute(
+            select(hc.c.host_id, hc.c.channel_id)
+            .select_from(hc.join(s.channels, s.channels.c.id == hc.c.channel_id))
+            .where(hc.c.host_id.in_(ids), hc.c.active.is_(True),
+                   s.channels.c.enabled.is_(True))):
+        channels.setdefault(host_id, set()).add(channel_id)
+    for h in hosts:
+        data = host_data(raw_data.get(h["id"]))
         methods = data.get("methods")
         h["methods"] = set(methods) if isinstance(methods, list) and methods else None
         maxjobs = int(cfg["max_jobs"])
@@ -90,12 +99,9 @@ def _hosts_for_assignment(cfg, now, createrepo):
             maxjobs = min(maxjobs, data["maxjobs"])
         h["maxjobs"] = maxjobs
         h["refusals"] = {int(k): v for k, v in (data.get("refusals") or {}).items()}
-        h["channels"] = set(host_channel_ids(h["id"]))
+        h["channels"] = channels.get(h["id"], set())
         h["arch_set"] = set((h["arches"] or "").split()) | {"noarch"}
         h["load"], h["jobs"] = 0.0, 0
-        hosts.append(h)
-    if not hosts:
-        return {}
     by_id = {h["id"]: h for h in hosts}
     t = s.task
     rows = context.conn.execute(select(t.c.host_id, t.c.state, t.c.waiting, t.c.weight,
@@ -195,19 +201,27 @@ def schedule(cfg):
     createrepo = context.conn.execute(select(s.channels.c.id).where(
         s.channels.c.name == "createrepo")).scalar()
     hosts = _hosts_for_assignment(cfg, now, createrepo)
-    if not hosts:
+    # a host with all its job slots taken gets nothing this run (_fits): when no host has a
+    # free slot the FREE tasks are not even read, and the walk stops once the last slot is
+    # filled (each builder poll ran this over every FREE task: 200 queued tasks, 4 full hosts)
+    room = {hid: h for hid, h in hosts.items() if h["jobs"] < h["maxjobs"]}
+    if not room:
         return []
     t = s.task
-    free = [dict(r._mapping) for r in context.conn.execute(
+    free = context.conn.execute(
         select(t.c.id, t.c.channel_id, t.c.arch, t.c.method, t.c.weight, t.c.priority)
         .where(t.c.state == STATES["FREE"])
-        .order_by(t.c.priority, t.c.create_ts, t.c.id).limit(int(cfg["max_tasks_per_run"])))]
+        .order_by(t.c.priority, t.c.create_ts, t.c.id).limit(int(cfg["max_tasks_per_run"]))
+    ).all()
     assigned, createrepo_done = [], 0
-    for task in free:
+    for row in free:
+        if not room:
+            break
+        task = row._mapping
         if task["channel_id"] == createrepo and createrepo_done >= int(
                 cfg["max_createrepo_per_run"]):
             continue
-        fitting = [h for h in hosts.values() if _fits(h, task, cfg, now, createrepo)]
+        fitting = [h for h in room.values() if _fits(h, task, cfg, now, createrepo)]
         if not fitting:
             continue
         host = min(fitting, key=lambda h: (h["load"] / max(float(h["capacity"] or 1.0), 1e-6),
@@ -219,6 +233,8 @@ def schedule(cfg):
             continue
         host["load"] += float(task["weight"] or 0.0)
         host["jobs"] += 1
+        if host["jobs"] >= host["maxjobs"]:
+            del room[host["id"]]
         if task["channel_id"] == createrepo:
             createrepo_done += 1
             host["createrepo_jobs"] += 1
