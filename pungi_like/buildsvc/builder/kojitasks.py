@@ -50,7 +50,9 @@ class PungiLikeTask(koji.tasks.BaseTaskHandler):
 
     def _context(self):
         opts = self.options
-        task = self.session.getTaskInfo(self.id)
+        # what host.openTask answered, passed on by our daemon (daemon.TaskManager.forkTask);
+        # asked for when run by another engine (kojid with our plugin)
+        task = getattr(self, "opened_info", None) or self.session.getTaskInfo(self.id)
         # the daemon wakes this parent's process when the task ends (daemon.wake_parent_task)
         self.parent_task_id = task.get("parent")
         ctx = TaskContext(self.session, task, workdir_root=opts.workdir,
