@@ -8,8 +8,12 @@
 
 1. Throughput: ``--tasks`` cheap tasks (``sleep 0``) submitted in one multicall, picked up by
    the builders (separate processes, one forked child per task), closed; tasks/s from the first
-   submit to the last close, with 1 and with 4 builders. Ratio: 4 builders vs 1. On SQLite
-   (the embedded default) and/or PostgreSQL (``--backend``).
+   submit to the last close, with 1 and with 4 builders (runs interleaved). Ratio: 4 builders
+   vs 1. On SQLite (the embedded default) and/or PostgreSQL (``--backend``). Also the CPU
+   seconds per task of everything involved (this process with the hub, the builders and
+   their task processes, PostgreSQL's server processes): a ``sleep 0`` task's only work is
+   the service's own, so ``cores / CPU per task`` bounds what any number of builders can
+   reach on this machine.
 2. Repo regeneration: a build tag (the build tag of a target) holding ``--packages`` real RPMs;
    one more build is tagged and the clock runs until the tag's repo with that change is READY
    (automatic request, newRepo task, createrepo child, repoDone), i.e. until the repo's
@@ -64,26 +68,74 @@ def throughput(builders, ntasks, workdir, backend="sqlite"):
             drop_pg_database(pg_name)
 
 
+def _cpu_of(pids):
+    """CPU seconds (user + system) of processes ``pids`` and of their reaped children."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += sum(int(x) for x in fields[11:15]) / tick   # utime stime cutime cstime
+    return total
+
+
+def _backends_of(dbname):
+    """Pids of the PostgreSQL server processes serving database ``dbname`` (same machine)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % name, "rb") as f:
+                    cmd = f.read().split(b"\0")[0]
+            except OSError:
+                continue
+            if cmd.startswith(b"postgres:") and (b" %s " % dbname.encode()) in cmd:
+                pids.append(int(name))
+    return pids
+
+
 def _throughput(builders, ntasks, top, db_url):
+    """(tasks/s, CPU seconds per task): the CPU of this process (the hub, and the few polls of
+    this script), of the builders with their task processes, and of PostgreSQL's server
+    processes for the bench database."""
+    dbname = db_url.rsplit("/", 1)[1] if db_url else None
     with EmbeddedService(top, db_url=db_url, builders=builders, capacity=8.0, maxjobs=12,
                          poll_interval=0.05, queue_settings=QUEUE,
                          builder_log_level="WARNING") as svc:
         s = svc.admin_session()
+        daemons = [p.pid for p in svc.builders]
+        cpu0 = sum(os.times()[:2]) + _cpu_of(daemons)
+        pg0 = {pid: _cpu_of([pid]) for pid in _backends_of(dbname)} if dbname else {}
         start = time.monotonic()
         s.multicall = True
         for _ in range(ntasks):
             s.makeTask("sleep", [0])
         ids = [r[0] for r in s.multiCall(strict=True)]
         closed = koji.TASK_STATES["CLOSED"]
+        pg = dict(pg0)
+        polls = 0
         while True:
             done = s.listTasks({"state": [closed], "method": "sleep"}, {"countOnly": True})
             if done >= ntasks:
                 break
+            polls += 1
+            if dbname and polls % 10 == 0:
+                # the hub's pool closes connections beyond its size: their CPU is read while
+                # they still exist
+                pg.update((pid, _cpu_of([pid])) for pid in _backends_of(dbname))
             time.sleep(0.05)
         elapsed = time.monotonic() - start
+        cpu = sum(os.times()[:2]) + _cpu_of(daemons) - cpu0
+        if dbname:
+            pg.update((pid, _cpu_of([pid])) for pid in _backends_of(dbname))
+            cpu += sum(c - pg0.get(pid, 0.0) for pid, c in pg.items())
         assert len(ids) == ntasks
     shutil.rmtree(top, ignore_errors=True)
-    return ntasks / elapsed
+    return ntasks / elapsed, cpu / ntasks
 
 
 def make_rpms(n, cache):
@@ -235,11 +287,17 @@ def main(argv=None):
     cache = os.path.join(ROOT, ".cache", "bench-tasks")
     os.makedirs(cache, exist_ok=True)
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    rates = {}
+    rates, cpus, loads = {}, {}, []
     for backend in ([] if args.repo_only else backends):
+        runs = {1: [], 4: []}
+        loads.append(os.getloadavg()[0])
+        for _ in range(args.runs):
+            for n in (1, 4):   # interleaved, so both see the same period of a shared machine
+                runs[n].append(throughput(n, args.tasks, workdir, backend))
+        loads.append(os.getloadavg()[0])
         for n in (1, 4):
-            rates[backend, n] = statistics.median(throughput(n, args.tasks, workdir, backend)
-                                                  for _ in range(args.runs))
+            rates[backend, n] = statistics.median(r for r, _ in runs[n])
+            cpus[backend, n] = statistics.median(c for _, c in runs[n])
     print("| measure | ours | peer | ratio |")
     print("|---|---|---|---|")
     for backend in ([] if args.repo_only else backends):
@@ -247,6 +305,17 @@ def main(argv=None):
               "| %.1f | %.1f | %.2f |" % (args.tasks, backend, rates[backend, 4],
                                           rates[backend, 1],
                                           rates[backend, 4] / rates[backend, 1]))
+    for backend in ([] if args.repo_only else backends):
+        # every task costs this much CPU (hub, builders, task processes, database): with
+        # this machine's cores no number of builders can go faster than cores / CPU per task
+        cores = os.cpu_count() or 1
+        print("| CPU per task, %s: 4 builders vs 1 (ms; at most %d cores / CPU per task = "
+              "%.1f tasks/s with 4) | %.0f | %.0f | %.2f |" % (
+                  backend, cores, cores / cpus[backend, 4], 1000 * cpus[backend, 4],
+                  1000 * cpus[backend, 1], cpus[backend, 4] / cpus[backend, 1]))
+    if loads:
+        print("load average (1 min) at the start and end of the throughput runs: %s"
+              % " ".join("%.1f" % x for x in loads))
     if not args.throughput_only:
         rpm_dir = make_rpms(args.packages, cache)
         regen, pkgs = repo_regen(args.packages, args.runs, workdir, rpm_dir,
