@@ -11,7 +11,11 @@ False). Each run, in a fresh target directory:
   * no-op: the same config again into the same target directory (it finds the cold compose);
   * one changed: one source package of the universe (``--change``, default p0250: 20 binary
     RPMs and its SRPM) rebuilt with a higher release into a hard-linked copy of the repos,
-    then the compose again into the same target directory.
+    then the compose again into the same target directory. The config names the repos at one
+    path, a symbolic link to the universe, pointed at the changed copy for this run: the same
+    config and repos whose content changed, as a nightly's (``--copy-path``: the copy at its
+    own path in a config of its own, as before, so that the repo and comps paths in the
+    units' inputs change as well).
 The pungi_like and phases packages are byte-compiled first (``--no-compile``: not), as
 installed. Every compose runs with a fixed SOURCE_DATE_EPOCH: by default the time stamps come from the
 newest build in the package set, and a rebuilt package moves them for every tree.
@@ -71,6 +75,15 @@ def byte_compile():
                    stdout=subprocess.DEVNULL)
 
 
+def point_at(link, target):
+    """Make ``link`` a symbolic link to ``target`` (replaced atomically)."""
+    new = link + ".new"
+    if os.path.lexists(new):
+        os.unlink(new)
+    os.symlink(target, new)
+    os.replace(new, link)
+
+
 def changed_universe(data, tmp, name):
     """A copy of the universe (hard links) with source package ``name`` rebuilt one release
     higher: its old RPMs out, the new ones in, repodata made again."""
@@ -115,6 +128,10 @@ def main():
     parser.add_argument("--rpms", type=int, default=10000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--change", default="p0250", help="the source package rebuilt")
+    parser.add_argument("--copy-path", action="store_true",
+                        help="the changed universe at a path of its own, named by a config of "
+                             "its own (before: the repo and comps paths in the units' inputs "
+                             "change too, and the init units run again)")
     parser.add_argument("--no-compile", action="store_true",
                         help="do not byte-compile pungi_like first (the figures then include "
                              "compiling its modules in every compose when no __pycache__ "
@@ -129,15 +146,25 @@ def main():
     reused = {k: [] for k in figures}
     with tempfile.TemporaryDirectory(prefix="bench-reuse-") as tmp:
         changed = changed_universe(data, tmp, args.change)
-        configs = {}
-        for key, universe in (("same", data), ("changed", changed)):
-            config = render_config(universe, os.path.join(tmp, f"conf-{key}"))
+        configs, where = {}, {"same": data, "changed": changed}
+        link = os.path.join(tmp, "universe")
+        if args.copy_path:
+            keys = ("same", "changed")
+        else:
+            # one config, its repos at one path whose content changes, as a nightly's
+            point_at(link, data)
+            where, keys = {"same": link, "changed": link}, ("same",)
+        for key in keys:
+            config = render_config(where[key], os.path.join(tmp, f"conf-{key}"))
             with open(config, "a") as fh:
                 fh.write("\ngather_allow_reuse = True\n")
             configs[key] = config
+        configs.setdefault("changed", configs["same"])
         for run in range(args.runs):
             target = os.path.join(tmp, f"composes{run}")
             for what, config in (("cold", "same"), ("noop", "same"), ("changed", "changed")):
+                if not args.copy_path:
+                    point_at(link, changed if what == "changed" else data)
                 seconds, _topdir, count, total = compose(configs[config], target)
                 figures[what].append(seconds)
                 reused[what].append(f"{count}/{total}")
