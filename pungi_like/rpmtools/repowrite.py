@@ -168,6 +168,10 @@ def trust_copy(source_dir, copy_dir):
         trusted = source is not None and _trusted.get(os.path.realpath(source_dir)) == source
     if trusted:
         trust(copy_dir, mark=os.path.exists(os.path.join(source_dir, MARK)))
+        with _lock:
+            index = _indexes.get((os.path.realpath(source_dir), source))
+        if index is not None:   # the copy's records are the source's, held already
+            _remember(copy_dir, index)
 
 
 def _repomd_stat(repo_dir):
@@ -662,6 +666,48 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
         shutil.rmtree(staging, ignore_errors=True)
         raise
     trust(outputdir, mark=mark)
+    if mark:
+        # a work repo (a package set's) whose records later writes take: its index is the
+        # records just written, held in memory, instead of reading the files back
+        _remember(outputdir, _written_index(entries, chunks, stats, checksum))
     result.seconds = time.monotonic() - started
     return result
+
+
+def _written_index(entries, chunks, stats, checksum):
+    """The :class:`RecordIndex` of the repodata :func:`write_repo` just wrote from ``chunks``:
+    a record taken from a source is that very record (its text; the location in its primary is
+    the source's, but every write puts the file's own there, :func:`_relocate`), a file read
+    gets a record of its dumped text with the size and mtime of its stat, as createrepo_c
+    records them. The last entry of a file name wins, as in :func:`_verbatim_index`."""
+    index = RecordIndex(verbatim=True)
+    dumped = [i for i, (entry, rel) in enumerate(chunks) if rel is None]
+    store = None
+    if dumped:
+        spans = []
+        for k in range(3):
+            ends = list(itertools.accumulate(len(chunks[i][0][k]) for i in dumped))
+            spans.append(list(zip([0] + ends[:-1], ends)))
+        store = _Store(tuple(b"".join(chunks[i][0][k] for i in dumped) for k in range(3)), spans)
+    position = {i: n for n, i in enumerate(dumped)}
+    for i, (entry, rel) in enumerate(chunks):
+        if rel is None:
+            st = stats[i]
+            entry = Record(store, position[i], int(st.st_mtime), st.st_size, checksum)
+        index.records[entries[i].rpartition("/")[2]] = entry
+    return index
+
+
+def _remember(repo_dir, index):
+    """Hold ``index`` as the records of ``repo_dir``'s repodata as it is now (trusted)."""
+    stat = _repomd_stat(repo_dir)
+    if stat is None:
+        return
+    real = os.path.realpath(repo_dir)
+    with _lock:
+        if _trusted.get(real) != stat:
+            return
+        for old in [k for k in _indexes if k[0] == real]:
+            del _indexes[old]
+        _indexes[(real, stat)] = index
 

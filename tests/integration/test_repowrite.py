@@ -360,3 +360,66 @@ def test_a_record_index_whose_entries_do_not_line_up_is_refused(package_set, mon
         monkeypatch.setattr(repowrite, "_read", broken(kind, change))
         with pytest.raises(repowrite.RepoWriteError):
             repowrite._verbatim_index(str(repo))
+
+
+def test_a_marked_repo_just_written_hands_its_records_over_in_memory(package_set, monkeypatch):
+    """A package set repo write_repo just wrote with ``mark`` (records taken from a repo it had
+    to parse, and files read) holds its records in memory: they are what reading its files back
+    gives (every field; the primary text once relocated), its copy (the arch repo that keeps
+    every package) has them too, and a tree written from them, without reading either repo's
+    files back, is the command's repodata."""
+    base, download, files, pkgset_list, _signed = package_set
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    source = base / "inmem-source"
+    source.mkdir()
+    run([repodata.createrepo_binary(), str(download), f"--outputdir={source}", "--no-database",
+         "--general-compress-type=gz"])
+    pkgset = base / "inmem-pkgset"
+    kept = files[:-3]    # the last three have no record: read from the files
+    result = repowrite.write_repo(str(download), str(pkgset), files, sources=[str(source)],
+                                  baseurl=f"file://{download}", mark=True,
+                                  max_read=len(files))
+    assert result.read == [] and result.reused == len(files)
+    mixed = base / "inmem-mixed"
+    os.makedirs(mixed / "download")
+    for name in files:
+        os.link(download / name, mixed / "download" / name)
+    # a repo of the first files only: the others are read when the mixed repo is written
+    partial = base / "inmem-partial"
+    partial_list = base / "inmem-partial.list"
+    partial_list.write_text("".join(f + "\n" for f in kept))
+    repodata.createrepo(str(download), outputdir=str(partial), pkglist=str(partial_list))
+    result = repowrite.write_repo(str(mixed / "download"), str(mixed / "repo"), files,
+                                  sources=[str(partial)], baseurl=f"file://{download}",
+                                  mark=True, max_read=len(files))
+    assert sorted(result.read) == sorted(files[-3:]) and len(result.read) == 3
+    for repo in (pkgset, mixed / "repo"):
+        real = os.path.realpath(repo)
+        held = [index for key, index in repowrite._indexes.items() if key[0] == real]
+        assert len(held) == 1
+        from_disk = repowrite._verbatim_index(str(repo))
+        assert held[0].records.keys() == from_disk.records.keys() == set(files)
+        for name, record in from_disk.records.items():
+            mine = held[0].records[name]
+            assert (mine.mtime, mine.size, mine.checksum_type) == \
+                (record.mtime, record.size, record.checksum_type)
+            assert mine.filelists == record.filelists and mine.other == record.other
+            relocated = [repowrite._relocate(r.primary, f"Packages/{name}", None)
+                         for r in (mine, record)]
+            assert relocated[0] == relocated[1]
+    copy = base / "inmem-copy"
+    import phases.pkgset as pkgset_phase
+    pkgset_phase.copy_repodata(str(mixed / "repo"), str(copy), str(base / "inmem-copy.log"))
+
+    def no_read(repo_dir):
+        raise AssertionError(f"{repo_dir} read back")
+    monkeypatch.setattr(repowrite, "_verbatim_index", no_read)
+    monkeypatch.setattr(repowrite, "_parsed_index", no_read)
+    tree, rels, listfile = make_tree(base, mixed / "download", files, "tree-inmem")
+    expected = command_repo(tree, listfile, base / "cmd-inmem", base / "cmd.log",
+                            checksum="sha256")
+    result = repowrite.write_repo(str(tree), str(base / "ours-inmem"), rels,
+                                  sources=[str(copy)], revision=EPOCH,
+                                  set_timestamp_to_revision=True)
+    assert result.read == [rels[1]]     # the copy make_tree gave another mtime
+    assert repodata_files(base / "ours-inmem") == expected
