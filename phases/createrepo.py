@@ -71,9 +71,9 @@ def package_list(tree, packages_dir=None):
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames
                              if not (dirpath == root and d in ("repodata", "addons")))
-        for name in sorted(filenames):
-            if name.endswith(".rpm"):
-                found.append(os.path.relpath(os.path.join(dirpath, name), tree))
+        prefix = os.path.relpath(dirpath, tree)   # once per directory, not per file
+        prefix = "" if prefix == os.curdir else prefix + os.sep
+        found.extend(prefix + name for name in sorted(filenames) if name.endswith(".rpm"))
     return found
 
 
@@ -144,12 +144,17 @@ class CreaterepoPhase(PhaseBase):
         conf = self.conf
         os.makedirs(tree, exist_ok=True)
         pkgs = package_list(tree, packages_dir)
-        write_atomic(listfile, "".join(p + "\n" for p in pkgs))
-        with self._slots:
-            make_repodata(tree, tree, listfile, pkgs, log_path, sources=reuse_from,
-                          checksum=conf.createrepo_checksum, database=conf.createrepo_database,
-                          use_xz=conf.createrepo_use_xz, workers=conf.createrepo_num_workers,
-                          groupfile=groupfile, extra_args=conf.createrepo_extra_args)
+        # not synced: the repodata written from it is not either (a crash runs the unit again)
+        write_atomic(listfile, "".join(p + "\n" for p in pkgs), fsync=False)
+        # createrepo_num_threads bounds the createrepo_c commands (each with its workers), as in
+        # Pungi; repodata written from records in this process waits for no slot (the units
+        # hold the scheduler's workers already): a small source tree's write no longer keeps
+        # a tree's createiso waiting
+        make_repodata(tree, tree, listfile, pkgs, log_path, sources=reuse_from,
+                      checksum=conf.createrepo_checksum, database=conf.createrepo_database,
+                      use_xz=conf.createrepo_use_xz, workers=conf.createrepo_num_workers,
+                      groupfile=groupfile, extra_args=conf.createrepo_extra_args,
+                      command_slot=self._slots)
         return len(pkgs)
 
     def _tree_metadata(self, tree, variant, arch):
@@ -234,7 +239,9 @@ def make_repodata(tree, outputdir, listfile, pkgs, log_path, sources=(), **optio
     ``listfile``), written from the records ``sources`` (repo dirs) hold of the very same files
     (:mod:`pungi_like.rpmtools.repowrite`: same bytes as the command); the command runs where
     the options need it or the records do not pay (most files would be read again), and the
-    reason goes to the log."""
+    reason goes to the log. ``command_slot``: a context (a semaphore) the command runs in."""
+    import contextlib
+    command_slot = options.pop("command_slot", None) or contextlib.nullcontext()
     reason = repowrite.unsupported(
         database=options.get("database"), compress_type="xz" if options.get("use_xz") else "gz",
         extra_args=options.get("extra_args") or ())
@@ -260,8 +267,9 @@ def make_repodata(tree, outputdir, listfile, pkgs, log_path, sources=(), **optio
     if sources and not repodata.reuse_worthwhile(
             sources, sum(os.path.getsize(os.path.join(tree, p)) for p in pkgs)):
         sources = ()
-    run_createrepo(tree, outputdir, listfile, log_path,
-                   update_md_paths=sources if pkgs else (), **options)
+    with command_slot:
+        run_createrepo(tree, outputdir, listfile, log_path,
+                       update_md_paths=sources if pkgs else (), **options)
 
 
 def read_at_most(count):

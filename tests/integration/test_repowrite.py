@@ -218,16 +218,38 @@ def test_options_records_cannot_write_run_the_command(package_set, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
     tree, rels, listfile = make_tree(base, download, files, "tree-db")
     log = base / "db.log"
+    slot = Slot()     # createrepo_num_threads bounds the commands, not the writes from records
     make_repodata(str(tree), str(tree), str(listfile), rels, str(log), sources=(),
-                  checksum="sha256", database=True)
+                  checksum="sha256", database=True, command_slot=slot)
     text = log.read_text()
     assert "by the createrepo_c command: sqlite databases" in text
     assert any(n.endswith("primary.sqlite.bz2") for n in os.listdir(tree / "repodata"))
+    assert slot.taken == 1
 
     log2 = base / "none.log"
     make_repodata(str(tree), str(tree), str(listfile), rels, str(log2), sources=(),
-                  checksum="sha256")
+                  checksum="sha256", command_slot=slot)
     assert f"{len(rels)} of {len(rels)} files have no record" in log2.read_text()
+    assert slot.taken == 2
+
+    trusted = base / "db-trusted"
+    repodata.createrepo(str(download), outputdir=str(trusted), mark_dumper=True)
+    log3 = base / "records.log"
+    make_repodata(str(tree), str(tree), str(listfile), rels, str(log3), sources=[str(trusted)],
+                  checksum="sha256", command_slot=slot)
+    assert "written from records" in log3.read_text()
+    assert slot.taken == 2
+
+
+class Slot:
+    """A stand-in for the createrepo phase's semaphore: counts how often it was taken."""
+    taken = 0
+
+    def __enter__(self):
+        self.taken += 1
+
+    def __exit__(self, *exc):
+        return False
 
 
 def test_a_killed_writer_leaves_nothing_in_the_tree(package_set, monkeypatch):
