@@ -10,6 +10,7 @@ import fnmatch
 import json
 import logging
 import os
+import re
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from .repodata import repomd_locations
 log = logging.getLogger("pungi_like.depsolve")
 
 GREEDY_METHODS = ("none", "all", "build")
+# an href normpath leaves as it is below a normalised directory: no empty, "." or ".." part
+_PLAIN_HREF = re.compile(r"(?:(?!\.\.?/)[^/]+/)*(?!\.\.?$)[^/]+")
 GLOB_CHARS = set("*?[")
 
 
@@ -269,14 +272,21 @@ class Depsolver:
         self.srepos[repo.name] = srepo
         if not self.index:
             return
+        prefixes = {}   # base (file:// URL or None) -> (directory, normalised directory + "/")
         for s in srepo.solvables:
             href = s.lookup_location()[0]
             base = s.lookup_str(solv.SOLVABLE_MEDIABASE)
-            if base and base.startswith("file://"):
-                path = os.path.join(base[len("file://"):], href)
+            known = prefixes.get(base)
+            if known is None:
+                folder = base[len("file://"):] if base and base.startswith("file://") else repo.path
+                known = prefixes[base] = (folder, os.path.join(os.path.normpath(folder), ""))
+            folder, prefix = known
+            if _PLAIN_HREF.fullmatch(href) and prefix.startswith("/"):
+                # a plain relative href under an absolute directory: what normpath would give
+                path = prefix + href
             else:
-                path = os.path.join(repo.path, href)
-            self.pkgs[s.id] = _Pkg(s, repo, os.path.normpath(path))
+                path = os.path.normpath(os.path.join(folder, href))
+            self.pkgs[s.id] = _Pkg(s, repo, path)
 
     def _index(self):
         """Keep the newest version of each (name, arch) over all repos (every copy of it:

@@ -380,3 +380,27 @@ def test_result_as_dict_is_sorted_and_json_ready(solver):
     json.dumps(data)
     assert [p["nevra"] for p in data["rpm"]] == ["httpd-0:2.4-1.x86_64", "web-0:1.0-1.x86_64"]
     assert data["srpm"][0]["flags"] == ["source"]
+
+
+def test_package_paths_are_the_normalised_locations(tmp_path):
+    """Each package's path is normpath(join(directory, href)), the directory being xml:base's
+    (file://) or the repo's: plain hrefs, hrefs with ".", ".." or "//" parts, absolute ones."""
+    repo = write_repo(str(tmp_path / "repo"), [P(f"p{i}-1-1.noarch") for i in range(7)])
+    hrefs = ["Packages/p0-1-1.noarch.rpm", "./p1-1-1.noarch.rpm", "../up/p2-1-1.noarch.rpm",
+             "a//b/p3-1-1.noarch.rpm", "/abs/p4-1-1.noarch.rpm", "x/../p5-1-1.noarch.rpm",
+             "...dots/.p6-1-1.noarch.rpm"]
+    bases = [None, "file:///base/dir", None, "file:///base/./dir/", None, "file:///b", None]
+    path = os.path.join(repo, "repodata", "primary.xml.gz")
+    with gzip.open(path, "rt") as fh:
+        text = fh.read()
+    for i, (href, base) in enumerate(zip(hrefs, bases)):
+        attr = f'xml:base="{base}" ' if base else ""
+        text = text.replace(f'<location href="Packages/p{i}-1-1.noarch.rpm"/>',
+                            f'<location {attr}href="{href}"/>')
+    with open(path, "wb") as fh:
+        fh.write(gzip.compress(text.encode(), mtime=0))
+    solver = Depsolver([Repo("r", repo)], "x86_64")
+    found = {p.name: p.path for p in solver.pkgs.values()}
+    for i, (href, base) in enumerate(zip(hrefs, bases)):
+        folder = base[len("file://"):] if base else repo
+        assert found[f"p{i}"] == os.path.normpath(os.path.join(folder, href)), href
