@@ -651,6 +651,8 @@ class Scheduler:
                 blocked = [d for d in deps if self.state[d] in ("failed", "skipped")]
                 if blocked:
                     self.state[name] = "skipped"
+                    self._ended_ok[name] = False
+                    self._ended[name].set()   # an early unit after it waits for no run
                     unit = self.units[name]
                     now = time.time()
                     reason = f"skipped because {', '.join(sorted(blocked))} failed"

@@ -365,3 +365,46 @@ def test_an_early_unit_that_is_not_reused_runs_after_its_needs_ended(tmp_path):
     # b.x's key holds a.x's old output hash, the one the finished a.x has
     assert sched.output_hashes["a.x"] == "old-a.x"
     assert {e["unit"]: e["result"] for e in sched.timeline} == {"a.x": "ok", "b.x": "ok"}
+
+
+def test_an_early_unit_does_not_wait_for_a_skipped_unit_it_follows(tmp_path):
+    """c.x follows b.x (after), which is skipped because a failable a.x failed; c.x also needs
+    d.x, taken from an old compose: c.x starts early, is not reused and must not wait for
+    b.x, which never runs."""
+    events, lock = [], threading.Lock()
+    asked = threading.Event()
+
+    class Pool(_ChainPool):
+        def candidates(self, name, phase, key):
+            if name == "c.x":
+                asked.set()
+            return iter([_Old(name)] if name == "d.x" else [])
+
+        def place(self, plan):
+            asked.wait(10)
+
+        def finish(self, plan):
+            return {}, {}
+
+    def fail(unit):
+        raise RuntimeError("boom")
+
+    def run(unit):
+        with lock:
+            events.append(unit.name)
+        return {}
+
+    units = [Unit("a.x", fail, deliverable=("iso", "V", "x", None)),
+             Unit("b.x", run, needs=["a.x"]),
+             Unit("d.x", run),
+             Unit("c.x", run, needs=["d.x"], after=["b.x"])]
+    compose = FakeCompose(tmp_path, failable=[("iso", "V", "x", None)])
+    sched = Scheduler(units, compose, 2)
+    sched.reuse_pool = Pool()
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (sched.run(), done.set()), daemon=True)
+    worker.start()
+    assert done.wait(60), "the scheduler hung"
+    assert events == ["c.x"]
+    assert {e["unit"]: e["result"] for e in sched.timeline} == {
+        "a.x": "failed-failable", "b.x": "skipped", "d.x": "ok", "c.x": "ok"}
