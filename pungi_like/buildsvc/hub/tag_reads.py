@@ -103,8 +103,10 @@ def _tagged_infos(result, extra):
 
 
 def read_tagged_builds(tag_id, event=None, inherit=False, latest=False, package=None,
-                       owner=None, prefix=None, draft=None, extra=False):
-    """Build dicts (+ tag_id, tag_name, create_event) tagged in the tag (and its parents)."""
+                       owner=None, prefix=None, draft=None, extra=False, packages=None):
+    """Build dicts (+ tag_id, tag_name, create_event) tagged in the tag (and its parents).
+    ``packages``: the tag's inherited package list as of ``event`` when the caller has read it
+    already (``read_package_list(tag_id, event=event, inherit=True, with_owners=False)``)."""
     latest = latest_value(latest)
     taglist = [tag_id]
     if inherit:
@@ -116,8 +118,9 @@ def read_tagged_builds(tag_id, event=None, inherit=False, latest=False, package=
         if row is None:
             return []
         pkg_id = row[0]
-    packages = read_package_list(tag_id, pkg_id=pkg_id, event=event, inherit=True,
-                                 with_owners=False)
+    if packages is None:
+        packages = read_package_list(tag_id, pkg_id=pkg_id, event=event, inherit=True,
+                                     with_owners=False)
     # a tag reached twice in the walk keeps its first place (later visits add nothing new
     # to "latest"; without it they list the tag's builds again, as Koji's loop does)
     place = {}
@@ -188,10 +191,11 @@ def read_tagged_builds(tag_id, event=None, inherit=False, latest=False, package=
 
 
 def read_tagged_rpms(tag_id, event=None, inherit=False, latest=False, package=None, arch=None,
-                     rpmsigs=False, owner=None, draft=None, extra=True):
+                     rpmsigs=False, owner=None, draft=None, extra=True, packages=None):
     """[rpms, builds] as Koji's readTaggedRPMS: the RPMs of the tagged builds, tag by tag in
-    walk order and by RPM id within a tag."""
-    builds = read_tagged_builds(tag_id, event, inherit, latest, package, owner, draft=draft)
+    walk order and by RPM id within a tag. ``packages``: as for read_tagged_builds."""
+    builds = read_tagged_builds(tag_id, event, inherit, latest, package, owner, draft=draft,
+                                packages=packages)
     # Which tag each build was found in: an RPM counts only through that tag (a build listed
     # through several tags counts through the last, as in Koji).
     found_in = {b["id"]: b["tag_id"] for b in builds}
