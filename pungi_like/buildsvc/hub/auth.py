@@ -18,7 +18,7 @@ import koji
 from sqlalchemy import insert, or_, select, update
 
 from ..db import schema as s
-from .common import get_user_row, one
+from .common import get_user_row
 from .context import context, perms
 from .names import verify_name_user
 from .registry import export, read_only
@@ -45,13 +45,21 @@ def load_session(environ):
         sid = int(sid)
     except ValueError:
         raise koji.AuthError("Invalid session id: %r" % sid) from None
-    row = one(context.conn.execute(select(s.sessions).where(s.sessions.c.id == sid)).first())
+    # the session and its user in one query (every authenticated call makes it)
+    found = context.conn.execute(
+        select(s.sessions, *[c.label("u__" + c.name) for c in s.users.c])
+        .join(s.users, s.users.c.id == s.sessions.c.user_id)
+        .where(s.sessions.c.id == sid)).first()
+    row = user = None
+    if found is not None:
+        m = found._mapping
+        row = {c.name: m[c] for c in s.sessions.c}
+        user = {c.name: m["u__" + c.name] for c in s.users.c}
     if row is None or row["closed"] or not hmac.compare_digest(row["key"], key or ""):
         # Login calls carry the old session on renewal; let them through unauthenticated.
         if context.method in ("sslLogin", "login"):
             return
         raise koji.AuthError("Invalid session or bad credentials")
-    user = one(context.conn.execute(select(s.users).where(s.users.c.id == row["user_id"])).first())
     if user["status"] != 0:
         raise koji.AuthError("logins by %s are not allowed" % user["name"])
     context.session, context.user = row, user
