@@ -238,9 +238,27 @@ class TaskManager(koji.daemon.TaskManager):
         info = self.tasks.get(handler.id)
         if isinstance(info, dict) and info.get("id") == handler.id and "method" in info:
             handler.opened_info = {k: v for k, v in info.items() if k != "request"}
-        pid, session_id = super().forkTask(handler)
-        log.info("task %d (%s) started in process %d", handler.id, handler.method, pid)
-        return pid, session_id
+        # kojid's forkTask, except that the task process does not log its subsession out
+        # when it ends: the daemon expires it anyway once it reaped the process (logoutChild
+        # in cleanupTask), so that was a second hub call per task for the same session
+        newhub = self.session.subsession()
+        session_id = newhub.sinfo["session-id"]
+        pid = os.fork()
+        if pid:
+            newhub._forget()
+            log.info("task %d (%s) started in process %d", handler.id, handler.method, pid)
+            return pid, session_id
+        # in no circumstance should we return after the fork nor should any exceptions
+        # propagate past here (kojid's words)
+        try:
+            self.session._forget()
+            os.setpgrp()
+            self.session = newhub
+            handler.session = self.session
+            signal.signal(signal.SIGUSR2, lambda *args: None)
+            self.runTask(handler)
+        finally:
+            os._exit(0)
 
     def runTask(self, handler):
         if os.getpid() != self.daemon_pid:   # in the forked task process
