@@ -38,7 +38,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-from bench_compose import GENERATOR, SUBPKGS, ensure_universe, render_config  # noqa: E402
+from bench_compose import (GENERATOR, SUBPKGS, byte_compile, ensure_universe,  # noqa: E402
+                           render_config)
 
 EPOCH = "1700000000"
 
@@ -60,19 +61,6 @@ def compose(config, target):
     with open(os.path.join(topdir, "logs", "global", "timeline.json")) as fh:
         units = json.load(fh)["units"]
     return seconds, topdir, sum(1 for u in units if u.get("reused")), len(units)
-
-
-def byte_compile():
-    """Byte-compile the pungi_like and phases packages the composes import (those on
-    ``PYTHONPATH`` when it points at an export), as an installation has them: with
-    PYTHONDONTWRITEBYTECODE set and no ``__pycache__`` every compose compiled ~70 modules
-    again, 0.1-0.15 s of CPU in each run, cold and re-run alike."""
-    where = subprocess.run([sys.executable, "-c", "import os, pungi_like, phases; print("
-                            "os.path.dirname(pungi_like.__file__)); print(os.path.dirname("
-                            "phases.__file__))"], check=True, capture_output=True, text=True,
-                           cwd=tempfile.gettempdir()).stdout.split()
-    subprocess.run([sys.executable, "-m", "compileall", "-q"] + where, check=True,
-                   stdout=subprocess.DEVNULL)
 
 
 def point_at(link, target):
