@@ -263,27 +263,32 @@ class PkgsetPhase(PhaseBase):
             # the records of pkgset_repos are parsed in a child process while the closure runs
             parsing = self.start_record_parse()
             try:
-                linked = self.link_repos(download)
-            except BaseException:
+                headers = self.repos_headers(unit, download, listfile, parsing)
+            finally:
                 if parsing is not None:
-                    parsing.discard()
-                raise
-            self.compose.adopt_source_date_epoch(
-                max((solver.buildtime(pkg.path) for pkg, _dest, solver in linked.values()),
-                    default=0),
-                "the newest build time in the package set")
-            self._write_list(listfile, linked)
-            # createrepo_c reads the linked files while we read their signing keys
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                repo = pool.submit(self.global_repo, unit, download, listfile,
-                                   [dest for _pkg, dest, _solver in linked.values()], parsing)
-                try:
-                    headers = {filename: header_from_repodata(pkg, dest, solver)
-                               for filename, (pkg, dest, solver) in linked.items()}
-                finally:
-                    repo.result()
+                    parsing.discard()   # ended and waited for whatever happened
         self.compose.results.put(("pkgset", "global"), headers)
         return {"packages": len(headers)}
+
+    def repos_headers(self, unit, download, listfile, parsing):
+        """repos source: link the package set (:meth:`link_repos`), list it, write its repo
+        (:meth:`global_repo`, in a thread) while the signing keys are read; the headers."""
+        linked = self.link_repos(download)
+        self.compose.adopt_source_date_epoch(
+            max((solver.buildtime(pkg.path) for pkg, _dest, solver in linked.values()),
+                default=0),
+            "the newest build time in the package set")
+        self._write_list(listfile, linked)
+        # the repo is written (createrepo_c reads the linked files, or the parsed records are
+        # taken) while we read their signing keys
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            repo = pool.submit(self.global_repo, unit, download, listfile,
+                               [dest for _pkg, dest, _solver in linked.values()], parsing)
+            try:
+                return {filename: header_from_repodata(pkg, dest, solver)
+                        for filename, (pkg, dest, solver) in linked.items()}
+            finally:
+                repo.result()
 
     @staticmethod
     def _write_list(listfile, names):
