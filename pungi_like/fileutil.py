@@ -9,16 +9,19 @@ import tempfile
 
 
 def write_atomic(path, data, mode=0o644, fsync=True):
-    """Write ``data`` (str or bytes) to ``path`` via a temp file, fsync and rename. ``fsync``
-    False: for a file rewritten often whose loss in a machine crash costs nothing (a log
-    that the next run writes anew); the rename still keeps readers from a half-written file."""
+    """Write ``data`` (str or bytes, or an iterable of them written one after another) to
+    ``path`` via a temp file, fsync and rename. ``fsync`` False: for a file rewritten often
+    whose loss in a machine crash costs nothing (a log that the next run writes anew); the
+    rename still keeps readers from a half-written file."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-" + os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            for piece in [data] if isinstance(data, (str, bytes, bytearray, memoryview)) \
+                    else data:
+                fh.write(piece.encode("utf-8") if isinstance(piece, str) else piece)
             fh.flush()
             if fsync:
                 os.fsync(fh.fileno())

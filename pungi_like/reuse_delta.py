@@ -54,7 +54,9 @@ def inputs_digest(compose, unit, ignore):
     if upstream is None:
         return None
     names = reuse.Names(compose.topdir, compose.compose_id)
-    kept = {k: v for k, v in upstream.items() if not k.startswith(tuple(ignore))}
+    # read only the hashes kept: a unit started before the records of the units it needs were
+    # built waits for those (``scheduler._Upstream``), not for the ignored ones
+    kept = {k: upstream[k] for k in upstream if not k.startswith(tuple(ignore))}
     blob = json.dumps({"inputs": unit.inputs, "needs": kept,
                        "content": reuse.content_inputs(compose, unit)},
                       sort_keys=True, default=str)

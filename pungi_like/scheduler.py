@@ -26,6 +26,14 @@ set's record data runs to megabytes of JSON, which held the next unit back by a 
 second); ``run`` returns once they are all on disk. A kill can lose the records of the units that
 ended last: ``--resume`` runs those again.
 
+A record itself (its files' digests, the JSON of what the unit handed over, its output hash) is
+built by one record thread after the unit ended, in the order the units ended. A unit that needs
+it starts at once when it needs no key to start: when no old compose holds a unit of its name (a
+cold compose), its key is made with its record, after it ran, waiting for the output hashes of the
+units it needs then; a unit that may be taken from an old compose waits for them as it starts
+(at 60,000 RPMs the records of the package set and of a gather took a fifth of the compose's
+critical path).
+
 Reuse (``pungi_like.reuse``): a unit's key hashes its declared inputs and the output hashes of
 the units it needs or follows, with the compose's directory and id replaced by placeholders.
 When ``reuse_pool`` holds a finished unit of the same name and key (an old compose's, or this
@@ -33,9 +41,11 @@ compose's own on resume) whose files verify, the unit takes its results instead 
 timeline marks it ``reused`` with ``reused_from`` (the compose id).
 """
 
+import collections.abc
 import concurrent.futures
 import fnmatch
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -98,22 +108,118 @@ def compact_json(value, chunk=500):
     and lists directly under a top-level dict encoded ``chunk`` items per call: json's C encoder
     holds the interpreter lock for a whole call, and one call on a package set's record data
     (megabytes) held the units starting meanwhile back; one call per item cost 70 % more CPU."""
+    return "".join(compact_json_pieces(value, chunk))
+
+
+def compact_json_pieces(value, chunk=500):
+    """The text of ``compact_json`` in pieces of up to ``chunk`` items, to be written one after
+    another: a gather's record data is tens of megabytes, which joined (and then encoded) were
+    as many megabytes more of the compose's peak memory."""
     def dumps(v):
         return json.dumps(v, default=str, separators=(",", ":"))
 
     def pieces(v):
         if isinstance(v, dict) and len(v) > chunk and all(isinstance(k, str) for k in v):
             items = list(v.items())
-            return "{" + ",".join(dumps(dict(items[i:i + chunk]))[1:-1]
-                                  for i in range(0, len(items), chunk)) + "}"
-        if isinstance(v, (list, tuple)) and len(v) > chunk:
-            return "[" + ",".join(dumps(list(v[i:i + chunk]))[1:-1]
-                                  for i in range(0, len(v), chunk)) + "]"
-        return dumps(v)
+            for i in range(0, len(items), chunk):
+                yield ("{" if i == 0 else ",") + dumps(dict(items[i:i + chunk]))[1:-1]
+            yield "}"
+        elif isinstance(v, (list, tuple)) and len(v) > chunk:
+            for i in range(0, len(v), chunk):
+                yield ("[" if i == 0 else ",") + dumps(list(v[i:i + chunk]))[1:-1]
+            yield "]"
+        else:
+            yield dumps(v)
 
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return "{" + ",".join(dumps(k) + ":" + pieces(v) for k, v in value.items()) + "}"
-    return dumps(value)
+        for n, (k, v) in enumerate(value.items()):
+            yield ("{" if n == 0 else ",") + dumps(k) + ":"
+            yield from pieces(v)
+        yield "}" if value else "{}"
+    else:
+        yield dumps(value)
+
+
+#: characters that split the JSON text ``json_digest`` hashes into pieces
+_PIECE_EDGES = '{}[],:"\\'
+_BIG = 1 << 20
+
+
+def json_digest(value, names):
+    """``reuse.digest_text(names.norm(json.dumps(value, sort_keys=True, default=str)))`` of
+    the dict ``value``, the same digest, from pieces of that text: a package set's or gather's
+    hand-over holds its journal, tens of megabytes of JSON, which dumped, normalised and
+    encoded in one piece each cost as many megabytes more of the compose's peak memory. The
+    pieces are cut next to ``{}[],:`` only (a long string after its commas), so a compose's
+    directory or id without those characters, quotes and backslashes cannot span two pieces;
+    any other
+    is hashed in one piece (as is one starting with a space)."""
+    needles = (names.topdir, names.compose_id)
+    if any(c in needle for needle in needles for c in _PIECE_EDGES) \
+            or any(needle[:1].isspace() for needle in needles) or not isinstance(value, dict):
+        return reuse.digest_text(names.norm(json.dumps(value, sort_keys=True, default=str)))
+    digest = hashlib.sha256()
+
+    def add(text):
+        text = names.norm(text)
+        for i in range(0, len(text), _BIG):
+            digest.update(text[i:i + _BIG].encode("utf-8"))
+
+    def dumps(v):
+        return json.dumps(v, sort_keys=True, default=str)
+
+    def big(v):
+        return type(v) is str and len(v) > _BIG
+
+    def add_string(text):
+        add('"')
+        start = 0
+        while start < len(text):
+            cut = text.find(",", start + _BIG)
+            cut = len(text) if cut < 0 else cut + 1
+            add(dumps(text[start:cut])[1:-1])
+            start = cut
+        add('"')
+
+    def add_list(items):
+        add("[")
+        batch, first = [], True
+
+        def flush():
+            nonlocal first
+            if batch:
+                add(("" if first else ", ") + dumps(batch)[1:-1])
+                first = False
+                batch.clear()
+
+        for item in items:
+            if big(item) or (type(item) is list and any(big(x) for x in item)):
+                flush()
+                add("" if first else ", ")
+                first = False
+                if big(item):
+                    add_string(item)
+                else:
+                    add_list(item)
+            else:
+                batch.append(item)
+                if len(batch) >= 500:
+                    flush()
+        flush()
+        add("]")
+
+    add("{")
+    for n, k in enumerate(sorted(value)):
+        add(("" if n == 0 else ", ") + dumps(k) + ": ")
+        v = value[k]
+        if type(v) is list:
+            add_list(v)
+        elif big(v):
+            add_string(v)
+        else:
+            add(dumps(v))
+    add("}")
+    return digest.hexdigest()
 
 
 def unit_weight(unit):
@@ -152,6 +258,26 @@ def inputs_hash(inputs):
     """A stable hash of a unit's declared inputs (JSON with sorted keys)."""
     blob = json.dumps(inputs, sort_keys=True, default=str).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()
+
+
+class _Upstream(collections.abc.Mapping):
+    """``{unit needed: its output hash}`` for a unit started without its key
+    (``Scheduler.key_needed_first``): a hash is waited for when it is read."""
+
+    def __init__(self, scheduler, names):
+        self._scheduler = scheduler
+        self._names = sorted(names)
+
+    def __getitem__(self, name):
+        if name not in self._names:
+            raise KeyError(name)
+        return self._scheduler.output_hash(name)
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self):
+        return len(self._names)
 
 
 class Progress:
@@ -223,6 +349,8 @@ class Scheduler:
         self._ended_ok = {}
         self._wake = concurrent.futures.Future()
         self._wake_lock = threading.Lock()
+        # builds the records of the units that ran (``_build_info``), in the order they ended
+        self._builder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="build")
 
     # ---- graph ----------------------------------------------------------------------------
     def _resolve(self, unit, needs, strict=True):
@@ -292,15 +420,36 @@ class Scheduler:
         return self._is_light(name) and light < self.max_workers
 
     # ---- bookkeeping ----------------------------------------------------------------------
-    def unit_key(self, unit):
+    def output_hash(self, name):
+        """The output hash of the unit ``name`` (None if it did not end well); while the record
+        thread still builds its record (``_build_info``), waits for it."""
+        value = self.output_hashes.get(name)
+        if isinstance(value, concurrent.futures.Future):
+            value = value.result()
+        return value
+
+    def unit_key(self, unit, content=None):
         """(key, upstream): the hash of the unit's inputs and of the output hashes of the units
-        it needs or follows, with this compose's directory and id replaced by placeholders."""
-        upstream = {dep: self.output_hashes.get(dep) for dep in sorted(self.deps[unit.name])}
-        follows = {dep: self.output_hashes.get(dep) for dep in sorted(self.order[unit.name])}
-        content = reuse.content_inputs(self.compose, unit)
+        it needs or follows, with this compose's directory and id replaced by placeholders.
+        ``content``: ``reuse.content_inputs`` of the unit when the caller has it."""
+        upstream = {dep: self.output_hash(dep) for dep in sorted(self.deps[unit.name])}
+        follows = {dep: self.output_hash(dep) for dep in sorted(self.order[unit.name])}
+        if content is None:
+            content = reuse.content_inputs(self.compose, unit)
         blob = json.dumps({"inputs": unit.inputs, "needs": upstream, "after": follows,
                            "content": content}, sort_keys=True, default=str)
         return hashlib.sha256(self.names.norm(blob).encode("utf-8")).hexdigest(), upstream
+
+    def key_needed_first(self, unit):
+        """Does ``unit`` need its key before it runs? Only when an old unit of its name exists
+        (``_try_reuse``; ``reuse_delta`` compares with the newest). Otherwise (a cold compose,
+        a unit new since the old compose) the key is made with its record, after it ran: the
+        unit starts without waiting for the records of the units it needs."""
+        pool = self.reuse_pool
+        if pool is None:
+            return False
+        olds = getattr(pool, "_units", None)   # ReusePool: the old units of a name, lazily
+        return olds is None or next(iter(olds(unit.name)), None) is not None
 
     def _record(self, unit, start, end, result, error=None, outputs=None, info=None):
         info = info or {}
@@ -322,52 +471,101 @@ class Scheduler:
             entry["reused_from"] = info["reused_from"]
         if info.get("result_from"):   # ran, and gave that compose's result (reuse_delta)
             entry["result_from"] = info["result_from"]
-        if "record_seconds" in info:
-            entry["record_seconds"] = info["record_seconds"]  # part of duration: the reuse record
         with self.timeline_lock:
             self.timeline.append(entry)
-            # rewritten after every unit; a run (--resume too) starts it anew, so a machine
-            # crash loses nothing that an fsync per unit would keep
-            timeline = {
-                "compose_id": self.compose.compose_id,
-                "max_workers": self.max_workers,
-                "units": sorted(self.timeline, key=lambda e: (e["start"], e["unit"])),
-            }
-        self._write_later(write_json_atomic, self.compose.paths.timeline_file(), timeline,
-                          fsync=False)
-        if result == "ok":
+        self._write_timeline()
+        if result == "ok" and info.get("building") is not None:
+            # a unit that ran: its record is built by the record thread (``_build_info``) and
+            # its output hash with it; units needing that hash wait for it (``output_hash``)
+            self.output_hashes[unit.name] = info["hashed"]
+            self._write_later(self._write_built, unit, entry, info["building"])
+        elif result == "ok":
             # the key of a unit's result: its own declared inputs plus the results of the units
             # it needed, so a change anywhere upstream changes every hash downstream
-            key, upstream = info.get("key") or self.unit_key(unit)
-            files = info.get("files", {})
             if info.get("output_hash"):   # a reused unit: the same result as recorded
                 outputs = json.loads(json.dumps(outputs or {}, default=str))
                 self.output_hashes[unit.name] = info["output_hash"]
             else:
-                # computed by the unit's worker thread when it ended (``_run_unit``)
-                outputs, self.output_hashes[unit.name] = info.get("hand_over") or \
-                    self._hand_over(unit, key, outputs, info)
-            record = {
-                "unit": unit.name,
-                "inputs_hash": key,
-                "key": key,
-                "inputs": unit.inputs,
-                "needs": upstream,
-                "outputs": outputs,
-                "start": entry["start"],
-                "end": entry["end"],
-                "reusable": info.get("reusable", False),
-                "output_hash": self.output_hashes[unit.name],
+                outputs, self.output_hashes[unit.name] = self._hand_over(
+                    unit, info["key"][0], outputs, info)
+            record = self._unit_record(unit, entry, info, outputs, self.output_hashes[unit.name])
+            self._write_later(self._write_record, unit.name, record, info,
+                              info.get("files", {}))
+
+    def _write_timeline(self):
+        """The timeline as it stands, written by the writer thread. Rewritten after every unit;
+        a run (--resume too) starts it anew, so a machine crash loses nothing that an fsync per
+        unit would keep."""
+        with self.timeline_lock:
+            timeline = {
+                "compose_id": self.compose.compose_id,
+                "max_workers": self.max_workers,
+                "units": sorted((dict(e) for e in self.timeline),
+                                key=lambda e: (e["start"], e["unit"])),
             }
-            if info.get("why_not"):
-                record["why_not"] = info["why_not"]
-            if info.get("reused_from"):
-                record["reused_from"] = info["reused_from"]
-            if info.get("result_from"):
-                record["result_from"] = info["result_from"]
-            if getattr(unit, "delta", None):
-                record["delta"] = unit.delta   # reuse_delta: what a later run compares
-            self._write_later(self._write_record, unit.name, record, info, files)
+        self._write_later(write_json_atomic, self.compose.paths.timeline_file(), timeline,
+                          fsync=False)
+
+    def _unit_record(self, unit, entry, info, outputs, output_hash):
+        key, upstream = info["key"]
+        record = {
+            "unit": unit.name,
+            "inputs_hash": key,
+            "key": key,
+            "inputs": unit.inputs,
+            "needs": upstream,
+            "outputs": outputs,
+            "start": entry["start"],
+            "end": entry["end"],
+            "reusable": info.get("reusable", False),
+            "output_hash": output_hash,
+        }
+        if info.get("why_not"):
+            record["why_not"] = info["why_not"]
+        if info.get("reused_from"):
+            record["reused_from"] = info["reused_from"]
+        if info.get("result_from"):
+            record["result_from"] = info["result_from"]
+        if getattr(unit, "delta", None):
+            record["delta"] = unit.delta   # reuse_delta: what a later run compares
+        return record
+
+    def _build_info(self, unit, key, content, outputs, capture, images_before, images_after,
+                    hashed):
+        """In the record thread, after ``unit`` ran: its record's files and journal
+        (``reuse.build_record``), its key when it started without one (``key_needed_first``;
+        this waits for the output hashes of the units it needs) and its output hash, also
+        handed to the future ``hashed`` (which, unlike the record, is kept)."""
+        try:
+            info = self._build(unit, key, content, outputs, capture, images_before,
+                               images_after)
+        except BaseException as exc:  # noqa: B902 - raised again by the writer and the waiters
+            hashed.set_exception(exc)
+            raise
+        hashed.set_result(info["hand_over"][1])
+        return info
+
+    def _build(self, unit, key, content, outputs, capture, images_before, images_after):
+        recording = time.time()
+        try:
+            info = reuse.build_record(self.compose, unit, capture, images_before, images_after,
+                                      self._remember_old(unit))
+        except Exception as exc:  # noqa: B902 - a record that cannot be made only costs reuse
+            self.compose.log.warning("[%s] no reuse record: %s", unit.name, exc)
+            info = {"files": {}, "journal": [], "reusable": False, "why_not": str(exc)}
+        info["record_seconds"] = round(time.time() - recording, 3)
+        info["key"] = key or self.unit_key(unit, content)
+        info["hand_over"] = self._hand_over(unit, info["key"][0], outputs, info)
+        return info
+
+    def _write_built(self, unit, entry, building):
+        """The record of a unit that ran, once the record thread built it (writer thread)."""
+        info = building.result()
+        with self.timeline_lock:
+            entry["record_seconds"] = info["record_seconds"]   # after the unit's end
+        outputs, output_hash = info["hand_over"]
+        self._write_record(unit.name, self._unit_record(unit, entry, info, outputs, output_hash),
+                           info, info.get("files", {}))
 
     def _hand_over(self, unit, key, outputs, info):
         """(outputs as JSON values, output hash) of a unit that ran: what downstream units see
@@ -376,10 +574,10 @@ class Scheduler:
         its inputs change."""
         outputs = json.loads(json.dumps(outputs or {}, default=str))
         recorded = info.get("reusable") or unit.name in reuse.NEVER_REUSED
-        return outputs, reuse.digest_text(self.names.norm(json.dumps(
+        return outputs, json_digest(
             {"key": None if recorded else key, "outputs": outputs,
              "files": reuse.chain_digests(info.get("files", {})),
-             "journal": info.get("journal", [])}, sort_keys=True, default=str)))
+             "journal": info.get("journal", [])}, self.names)
 
     def _write_record(self, name, record, info, files):
         """The unit's record data and record (in the writer thread; see the module doc)."""
@@ -389,8 +587,8 @@ class Scheduler:
                 reuse.place_file(info["data_from"], data)
         elif record["reusable"]:
             # compact: a package set's data holds thousands of files and headers
-            write_atomic(data, compact_json({"files": files,
-                                             "journal": info.get("journal", [])}) + "\n")
+            write_atomic(data, itertools.chain(compact_json_pieces(
+                {"files": files, "journal": info.get("journal", [])}), ["\n"]))
         path = os.path.join(self.compose.paths.units_dir(), name + ".json")
         write_json_atomic(path, json.loads(json.dumps(record, default=str)))
 
@@ -464,23 +662,27 @@ class Scheduler:
             os.kill(os.getpid(), 9)
         if unit.deliverable:
             self.compose.attempt_deliverable(*unit.deliverable)
-        key, upstream = self.unit_key(unit)
-        try:
-            reused = self._try_reuse(unit, key, upstream, early)
-        except Exception as exc:  # noqa: B902 - failed after its files verified (_try_reuse)
-            return unit, start, time.time(), None, exc, traceback.format_exc()
-        if reused is not None:
-            return unit, start, time.time(), reused[0], None, reused[1]
+        content = reuse.content_inputs(self.compose, unit)
+        key = None
+        if self.key_needed_first(unit):
+            key = self.unit_key(unit, content)
+            try:
+                reused = self._try_reuse(unit, *key, early)
+            except Exception as exc:  # noqa: B902 - failed after its files verified (_try_reuse)
+                return unit, start, time.time(), None, exc, traceback.format_exc()
+            if reused is not None:
+                return unit, start, time.time(), reused[0], None, reused[1]
         if early:
             failed = self._wait_for_needs(unit)
             if failed is not None:
                 return unit, start, time.time(), None, _Blocked(failed), None
             start = time.time()
+        # for reuse_delta's hash of the inputs; without a key the hashes are waited for when read
+        unit.upstream = key[1] if key else _Upstream(self, self.deps[unit.name])
         self.compose.log.info("[%s] started%s", unit.name,
                               f" (log: {os.path.relpath(unit.log_path, self.compose.topdir)})"
                               if unit.log_path else "")
         images_before = reuse.images_state(self.compose)
-        unit.upstream = upstream   # for reuse_delta's hash of the inputs
         try:
             with reuse.capturing(self.compose.topdir) as capture:
                 outputs = unit.run(unit)
@@ -489,7 +691,7 @@ class Scheduler:
             # reused unit is, its output hash the old one
             self.compose.log.info("[%s] same result as in %s: its outputs taken", unit.name,
                                   took.old.compose_id)
-            info = {"key": (key, upstream), "reusable": True,
+            info = {"key": key or self.unit_key(unit, content), "reusable": True,
                     "result_from": took.old.compose_id,
                     "output_hash": took.old.record.get("output_hash")}
             info.update(took.taken)
@@ -497,20 +699,15 @@ class Scheduler:
         except BaseException as exc:  # noqa: B902 - recorded and re-raised by the loop
             end = time.time()
             return unit, start, end, None, exc, traceback.format_exc()
-        recording = time.time()
-        try:
-            images_after = reuse.images_state(self.compose)
-            info = reuse.build_record(self.compose, unit, capture, images_before, images_after,
-                                      self._remember_old(unit))
-            info["record_seconds"] = round(time.time() - recording, 3)
-        except Exception as exc:  # noqa: B902 - a record that cannot be made only costs reuse
-            self.compose.log.warning("[%s] no reuse record: %s", unit.name, exc)
-            info = {"files": {}, "journal": [], "reusable": False, "why_not": str(exc)}
-        info["key"] = (key, upstream)
         end = time.time()
-        # the output hash here, in the unit's thread, not in the loop that starts the next units
-        info["hand_over"] = self._hand_over(unit, key, outputs, info)
-        return unit, start, end, outputs, None, info
+        # what the unit left behind, as it stands now: the record thread builds the record
+        # from it while the next units run (what it wrote is theirs to read, not to change)
+        done = reuse.Capture(capture.topdir)
+        done.written, done.journal = capture.paths(), list(capture.journal)
+        hashed = concurrent.futures.Future()
+        building = self._builder.submit(self._build_info, unit, key, content, outputs, done,
+                                        images_before, reuse.images_state(self.compose), hashed)
+        return unit, start, end, outputs, None, {"building": building, "hashed": hashed}
 
     def _remember_old(self, unit):
         """For ``build_record``: hands the old record's digests of ``unit`` over when asked."""
@@ -630,11 +827,14 @@ class Scheduler:
             pool.shutdown(wait=failure is None and not self.stop.is_set(), cancel_futures=True)
             try:
                 self._flush()
+                self._write_timeline()   # with the record times of the last units
+                self._flush()
             except Exception as exc:  # noqa: B902 - a unit's failure is the error to report
                 if failure is None:
                     raise
                 self.compose.log.error("a unit record was not written: %s", exc)
             finally:
+                self._builder.shutdown(wait=True)
                 self._writer.shutdown(wait=True)
         if failure:
             raise failure

@@ -351,3 +351,20 @@ def _write_json(path, data):
     os.makedirs(os.path.dirname(str(path)), exist_ok=True)
     with open(path, "w") as fh:
         json.dump(data, fh)
+
+
+def test_encoded_values_keep_their_json_form():
+    """The record's JSON of a handed-over value is compared across composes (the output hash
+    covers it): strings naming the compose become placeholders, fields keep their order."""
+    names = reuse.Names("/srv/c/T-1-20260101.n.0", "T-1-20260101.n.0")
+    header = RpmHeader(path="/srv/c/T-1-20260101.n.0/work/x-1-1.noarch.rpm", name="x", epoch=0,
+                       version="1", release="1", arch="noarch", sourcerpm="x-1-1.src.rpm",
+                       excludearch=["s390x", 3, None, ("a", 1.5)], buildtime=7)
+    value = {"h": header, ("k", 1): [True, "T-1-20260101.n.0 was here", {"s"}]}
+    assert json.dumps(reuse.encode(value, names), separators=(",", ":")) == (
+        '{"__dict__":[["h",{"__dc__":"pungi_like.rpmtools.headers:RpmHeader","fields":{'
+        '"path":"{topdir}/work/x-1-1.noarch.rpm","name":"x","epoch":0,"version":"1",'
+        '"release":"1","arch":"noarch","sourcerpm":"x-1-1.src.rpm","sigkey":null,'
+        '"excludearch":["s390x",3,null,{"__tuple__":["a",1.5]}],"exclusivearch":[],'
+        '"buildtime":7}}],[{"__tuple__":["k",1]},[true,"{compose_id} was here",'
+        '{"__set__":["s"]}]]]}')

@@ -258,6 +258,8 @@ def test_compact_json_is_json_dumps_in_pieces():
              "odd": {1: "int key", "set": {3}}, "é": "ü", "empty": [{}, []]}
     for chunk in (1, 2, 500):
         assert compact_json(value, chunk) == json.dumps(value, default=str, separators=(",", ":"))
+    for other in ({}, [], {"a": {}}, {"a": []}, [1, 2, 3]):
+        assert compact_json(other, 1) == json.dumps(other, separators=(",", ":"))
 
 
 def test_every_source_tree_unit_is_light():
@@ -408,3 +410,50 @@ def test_an_early_unit_does_not_wait_for_a_skipped_unit_it_follows(tmp_path):
     assert events == ["c.x"]
     assert {e["unit"]: e["result"] for e in sched.timeline} == {
         "a.x": "failed-failable", "b.x": "skipped", "d.x": "ok", "c.x": "ok"}
+
+
+def test_json_digest_is_the_digest_of_the_whole_text(monkeypatch):
+    from pungi_like import reuse, scheduler
+
+    monkeypatch.setattr(scheduler, "_BIG", 40)    # pieces of a few characters
+    top = "/srv/composes/T-1.0-20260101.n.0"
+    names = reuse.Names(top, "T-1.0-20260101.n.0")
+    long_text = json.dumps({"__dict__": [[f"{top}/work/p{i}.rpm", {"a": [i, "é", '"q"']}]
+                                         for i in range(30)]})
+    journal = [["epoch", 1, "x"]] + [["rpm", ["V", "x86_64", f"p{i}", f"{top}/p{i}"]]
+                                     for i in range(1200)]
+    journal.insert(600, ["put_json", {"__tuple__": ["pkgset", "global"]}, long_text])
+    value = {"key": None, "outputs": {"path": top + "/x", "n": 3},
+             "files": {f"compose/p{i}": "0" * 64 for i in range(50)}, "journal": journal,
+             "plain": long_text + ",," + top}
+    whole = reuse.digest_text(names.norm(json.dumps(value, sort_keys=True, default=str)))
+    assert scheduler.json_digest(value, names) == whole
+    for odd in ("/srv/a,b/T-1", "/srv/[x]/T-1", "/srv/a: b/T-1"):   # in one piece
+        other = reuse.Names(odd, "T-1")
+        assert scheduler.json_digest(value, other) == reuse.digest_text(
+            other.norm(json.dumps(value, sort_keys=True, default=str)))
+
+
+def test_a_unit_without_an_old_record_starts_before_the_records_it_needs(tmp_path, monkeypatch):
+    """b.x needs a.x and no old compose has a record of it: it runs while a.x's record is
+    still being built, and its key, made with its own record, holds a.x's output hash."""
+    from pungi_like import reuse
+
+    ran = threading.Event()
+    seen = []
+    build_record = reuse.build_record
+
+    def slow(compose, unit, *args, **kwargs):
+        if unit.name == "a.x":
+            seen.append(ran.wait(30))   # True only if b.x ran meanwhile
+        return build_record(compose, unit, *args, **kwargs)
+
+    monkeypatch.setattr(reuse, "build_record", slow)
+    units = [Unit("a.x", lambda u: {"n": 1}), Unit("b.x", lambda u: ran.set(), needs=["a.x"])]
+    compose = FakeCompose(tmp_path)
+    Scheduler(units, compose, max_workers=2).run()
+    assert seen == [True]
+    records = {name: json.load(open(os.path.join(compose.paths.units_dir(), name + ".json")))
+               for name in ("a.x", "b.x")}
+    assert records["b.x"]["needs"] == {"a.x": records["a.x"]["output_hash"]}
+    assert records["a.x"]["output_hash"]
