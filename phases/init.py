@@ -8,7 +8,7 @@ beside each (``createrepo_c --groupfile``).
 
 import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+from pungi_like.reuse_capture import ThreadPool as ThreadPoolExecutor
 
 from phases.base import PhaseBase
 from pungi_like.config.options import Option, scm_dict_schema

@@ -37,7 +37,7 @@ import json
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from pungi_like.reuse_capture import ThreadPool as ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from phases.base import PhaseBase

@@ -9,6 +9,7 @@ recorders report what a unit hands over through ``note_journal``.
 import os
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 _local = threading.local()
 _hook_installed = False
@@ -96,6 +97,32 @@ class capturing:
     def __exit__(self, *exc):
         _local.capture = self.saved
         return False
+
+
+def carry(fn):
+    """``fn`` wrapped to run with the capture of the calling thread: work a unit hands to
+    threads of its own (a pool writing a repo beside other work) is the unit's, and what it
+    writes must be in the unit's record like the rest."""
+    cap = current()
+    if cap is None:
+        return fn
+
+    def run(*args, **kwargs):
+        saved = getattr(_local, "capture", None)
+        _local.capture = cap
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _local.capture = saved
+    return run
+
+
+class ThreadPool(ThreadPoolExecutor):
+    """A ``ThreadPoolExecutor`` whose jobs (``submit`` and ``map``) run with the capture of
+    the thread that handed them over (:func:`carry`)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        return super().submit(carry(fn), *args, **kwargs)
 
 
 def note_journal(*op):

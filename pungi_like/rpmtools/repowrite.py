@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from ..reuse_capture import ThreadPool as ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import createrepo_c as cr

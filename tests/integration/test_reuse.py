@@ -117,6 +117,20 @@ def tree(topdir):
     return out
 
 
+def work_files(topdir):
+    """The files under work/, relative to the compose and with its id taken out of the names,
+    apart from the reuse records."""
+    cid = identity(topdir)[0]
+    found = set()
+    for base, _dirs, files in os.walk(os.path.join(topdir, "work")):
+        for name in files:
+            rel = os.path.relpath(os.path.join(base, name), topdir)
+            if not rel.startswith("work/global/units/"):
+                # a rewritten primary (its xml:base names the compose) has another digest
+                found.add(re.sub(r"/[0-9a-f]{64}-", "/{digest}-", rel.replace(cid, "{id}")))
+    return found
+
+
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("reuse")
@@ -138,6 +152,10 @@ def test_a_rerun_with_nothing_changed_reuses_every_unit(release, tmp_path):
     assert {units[u]["reused_from"] for u in reused(warm)} == {cold_id}
     # the same compose/ apart from the compose id, every reused file a hard link of the old one
     assert tree(cold) == tree(warm)
+    # work/ too: a reused unit's record holds every file the unit wrote, those written by
+    # threads of its own included (the package set repo, the comps repos)
+    assert work_files(cold) - work_files(warm) == set()
+    assert any(p.startswith("work/global/repo/") for p in work_files(warm))
     iso = "compose/Server/x86_64/iso/%s-Server-x86_64-dvd1.iso"
     old_iso = os.path.join(cold, iso % cold_id)
     new_iso = os.path.join(warm, iso % identity(warm)[0])
