@@ -63,7 +63,11 @@ def handler(method, weight=1.0, channel=None, aliases=()):
 
 
 def load_all() -> dict:
-    """Import every handler module; returns the registry."""
+    """Import every handler module; returns the registry.
+
+    Also the modules the handlers import only when they run: the daemon loads them once before
+    it forks task processes, so a task process does not import them again (``tools.run`` imports
+    ``pungi_like.reuse`` at every run: 0.07 s in each createrepo task without .pyc files)."""
     for mod in HANDLER_MODULES:
         name = "%s.%s" % (__name__, mod)
         try:
@@ -71,6 +75,7 @@ def load_all() -> dict:
         except ModuleNotFoundError as exc:
             if exc.name != name:
                 raise
+    importlib.import_module("pungi_like.reuse")
     return HANDLERS
 
 
