@@ -33,9 +33,71 @@ class _Host:
         return [[11, "done"]]
 
 
+class _Call:
+    def __init__(self, result=None, error=None):
+        self._result, self._error = result, error
+
+    @property
+    def result(self):
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+class _Multicall:
+    """koji's ``session.multicall()``: the calls run in order, results in ``.result``."""
+
+    def __init__(self, session):
+        self.host = _RecordingHost(session.host)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class _RecordingHost:
+    def __init__(self, host):
+        self._host = host
+
+    def __getattr__(self, name):
+        method = getattr(self._host, name)
+
+        def call(*a, **kw):
+            try:
+                return _Call(method(*a, **kw))
+            except Exception as exc:   # a fault of one entry: kept in its result
+                return _Call(error=exc)
+        return call
+
+
 class _Session:
     def __init__(self, host):
         self.host = host
+
+    def multicall(self, strict=False):
+        return _Multicall(self)
+
+
+class _SlowChildHost(_Host):
+    """The child finishes at the third look; taskWaitResults of an unfinished child fails (the
+    hub rolls that multicall entry back)."""
+
+    def __init__(self):
+        super().__init__(wake_during_first_check=False)
+        self.results_calls = []
+
+    def taskWait(self, task_id):
+        self.checks += 1
+        return [[11], []] if self.checks >= 3 else [[], [11]]
+
+    def taskWaitResults(self, task_id, ids, canfail=None):
+        ok = self.checks >= 3
+        self.results_calls.append(ok)
+        if not ok:
+            raise RuntimeError("task 11 has not finished")
+        return [[11, "done"]]
 
 
 @pytest.fixture
@@ -81,3 +143,17 @@ def test_wait_without_a_handler_polls(tmp_path):
     finally:
         ctx.close()
     assert host.checks == 2
+
+
+def test_each_later_look_brings_the_results_once_all_finished(tmp_path):
+    # polling (no handler): looks 2 and 3 ask taskWait and taskWaitResults in one multicall;
+    # the wait ends with the results of the look that saw the child finished, no extra call
+    host = _SlowChildHost()
+    ctx = _ctx(tmp_path, host)
+    ctx.wait_poll = 0.01
+    try:
+        assert ctx.wait([11]) == {11: "done"}
+    finally:
+        ctx.close()
+    assert host.checks == 3
+    assert host.results_calls == [False, True]

@@ -308,7 +308,9 @@ def generate_repo(outdir, rpm_paths_by_arch, *, arches, comps_xml=None, external
             for p in paths:
                 link_file(p, os.path.join(arch_dir, "Packages", os.path.basename(p)))
                 hrefs.append(f"Packages/{os.path.basename(p)}")
-        write_atomic(os.path.join(arch_dir, "pkglist"), "".join(h + "\n" for h in hrefs))
+        # (a work file createrepo_c reads next: not synced)
+        write_atomic(os.path.join(arch_dir, "pkglist"), "".join(h + "\n" for h in hrefs),
+                     fsync=False)
         info = {"repodir": arch_dir, "internal": len(hrefs), "external": {}, "dropped": {}}
         if not externals:
             if hrefs:

@@ -8,6 +8,7 @@ the hub's top directory (local when the builder shares the hub's filesystem, els
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import shutil
@@ -18,6 +19,7 @@ import urllib.parse
 import urllib.request
 
 import koji
+import koji.util
 
 from ..pathinfo import PathInfo, component, safe_join
 
@@ -57,6 +59,7 @@ class TaskContext:
         self.serverca = serverca
         self.upload_path = koji.pathinfo.taskrelpath(self.task_id)
         self._label_seq = 0
+        self._uploaded = {}   # name -> (size, mtime_ns) of the file upload_many sent
         self.log_path = os.path.join(self.workdir, "task.log")
         self.log = logging.getLogger("pungi_like.task.%d" % self.task_id)
         self.log.propagate = False
@@ -69,22 +72,96 @@ class TaskContext:
     # --- output ---------------------------------------------------------------------------
 
     def upload(self, path, name=None):
-        """Upload a local file into the task's output directory; returns its name there."""
+        """Upload a local file into the task's output directory; returns its name there.
+
+        A file of one chunk (the fast-upload block size) is one ``rawUpload`` written over any
+        older file: its answer gives the size and adler32 the hub wrote, which is all the
+        ``checkUpload`` after it (koji's fastUpload) would tell. Larger files, a retried call
+        and sessions without fast upload go through koji's ``uploadWrapper``."""
         name = name or os.path.basename(path)
-        self.session.uploadWrapper(path, self.upload_path, name=name, overwrite=True)
+        session = self.session
+        opts = getattr(session, "opts", None) or {}
+        if opts.get("use_fast_upload") and not session.multicall and \
+                os.path.getsize(path) <= opts.get("upload_blocksize", 1048576):
+            with open(path, "rb") as f:
+                data = f.read()
+            if len(data) <= opts.get("upload_blocksize", 1048576):
+                result = session.rawUpload(data, 0, self.upload_path, name, overwrite=True)
+                if session.retries <= 1:   # no call retried: no earlier chunk written
+                    digest = koji.util.adler32_constructor(data).hexdigest()
+                    if result.get("size") != len(data) or result.get("offset") != 0 or \
+                            result.get("hexdigest") != digest:
+                        raise koji.GenericError("upload of %s failed: the hub wrote %r"
+                                                % (name, result))
+                    return name
+        session.uploadWrapper(path, self.upload_path, name=name, overwrite=True)
         return name
 
+    #: at most this many bytes of files go in one upload_many call (base64 in the XML)
+    batch_upload_max = 4 * 1024 * 1024
+
+    def upload_many(self, files, with_logs=False):
+        """Upload ``[(path, name)]`` into the task's output directory; returns the names.
+
+        Small files go together in one multicall: the XML-RPC ``uploadFile`` of each whole
+        file (Koji's legacy upload, base64) and a ``checkUpload`` of each whose size and
+        adler32 must be the local file's; one round trip for a repo's repodata and log instead
+        of two per file. Files that do not fit in :attr:`batch_upload_max` go one by one.
+        ``with_logs``: the logs :meth:`upload_logs` sends go along (as they are now; the task's
+        end sends only those written to since)."""
+        if with_logs:
+            files = list(files) + self._log_files()
+        batch, size, names = [], 0, []
+        for path, name in files:
+            name = name or os.path.basename(path)
+            names.append(name)
+            stamp = _stamp(path)
+            if size + os.path.getsize(path) > self.batch_upload_max:
+                self.upload(path, name)
+            else:
+                with open(path, "rb") as f:
+                    data = f.read()
+                batch.append((path, name, data))
+                size += len(data)
+            self._uploaded[name] = stamp
+        if len(batch) == 1:
+            self.upload(batch[0][0], batch[0][1])
+        elif batch:
+            checks = []
+            with self.session.multicall(strict=True) as m:
+                for _path, name, data in batch:
+                    digest = koji.util.adler32_constructor(data).hexdigest()
+                    m.uploadFile(self.upload_path, name, len(data), ("adler32", digest), 0,
+                                 base64.b64encode(data).decode("ascii"))
+                    checks.append((name, len(data), digest,
+                                   m.checkUpload(self.upload_path, name, verify="adler32")))
+            for name, length, digest, check in checks:
+                info = check.result or {}
+                if int(info.get("size", -1)) != length or info.get("hexdigest") != digest:
+                    raise koji.GenericError("upload of %s failed: the hub holds %r"
+                                            % (name, info))
+        return names
+
     def upload_logs(self):
-        """Upload the task log and every ``*.log`` directly under ``workdir/logs``."""
+        """Upload the task log and every ``*.log`` directly under ``workdir/logs`` (those
+        already uploaded by the handler and unchanged since are not sent again)."""
+        files = [(p, n) for p, n in self._log_files() if self._uploaded.get(n) != _stamp(p)]
+        if files:
+            self.upload_many(files)
+
+    def _log_files(self):
+        """[(path, name)] of the task log and every ``*.log`` directly under ``workdir/logs``."""
         self._log_handler.flush()
+        files = []
         if os.path.exists(self.log_path):
-            self.upload(self.log_path, "task.log")
+            files.append((self.log_path, "task.log"))
         logdir = os.path.join(self.workdir, "logs")
         if os.path.isdir(logdir):
             for n in sorted(os.listdir(logdir)):
                 p = os.path.join(logdir, n)
                 if os.path.isfile(p) and n.endswith(".log"):
-                    self.upload(p, n)
+                    files.append((p, n))
+        return files
 
     def set_weight(self, weight):
         """Report a new weight for this task (``host.setTaskWeight``)."""
@@ -131,7 +208,6 @@ class TaskContext:
         """
         canfail = list(canfail or [])
         ids = None if subtask_ids is None else [int(i) for i in subtask_ids]
-        self.session.host.taskSetWait(self.task_id, ids)
         deadline = time.monotonic() + timeout if timeout else None
         finished = []
         # kojid's wait: the daemon sends SIGUSR2 when a child finishes (getHostTasks' alert).
@@ -142,17 +218,42 @@ class TaskContext:
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2]) if wakeable \
             else None
         try:
-            finished = self._wait_loop(ids, all, failany, canfail, deadline, wakeable)
+            # marking the wait and the first look at the children: one call
+            with self.session.multicall(strict=True) as m:
+                m.host.taskSetWait(self.task_id, ids)
+                first = m.host.taskWait(self.task_id)
+            finished, results = self._wait_loop(ids, all, failany, canfail, deadline,
+                                                wakeable, first.result)
         finally:
             if old_mask is not None:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        want = ids if (all and ids is not None) else (None if all else finished)
-        results = self.session.host.taskWaitResults(self.task_id, want, canfail=canfail)
+        if results is None:
+            want = ids if (all and ids is not None) else (None if all else finished)
+            results = self.session.host.taskWaitResults(self.task_id, want, canfail=canfail)
         return {tid: res for tid, res in results}
 
-    def _wait_loop(self, ids, all, failany, canfail, deadline, wakeable):
+    def _wait_loop(self, ids, all, failany, canfail, deadline, wakeable, first):
+        """Until the children waited for have finished; returns (finished ids, the answer of
+        ``taskWaitResults`` when it came with the last look, else None).
+
+        Waiting for given children (all of them, no ``failany``), each look after the first
+        asks for their results in the same call: ``taskWaitResults`` of an unfinished child
+        fails, and the hub rolls a failing entry of a multicall back alone (so does Koji's),
+        so it leaves nothing behind when they have not all finished; when they have, the wait
+        ends without one more call."""
+        together = all and ids is not None and not failany
         while True:
-            finished, unfinished = self.session.host.taskWait(self.task_id)
+            if first is not None:
+                (finished, unfinished), first = first, None
+            elif together:
+                with self.session.multicall() as m:
+                    look = m.host.taskWait(self.task_id)
+                    res = m.host.taskWaitResults(self.task_id, ids, canfail=canfail)
+                finished, unfinished = look.result
+                if not unfinished:
+                    return finished, res.result   # a failed child's fault raises here
+            else:
+                finished, unfinished = self.session.host.taskWait(self.task_id)
             if failany:
                 for tid in finished:
                     if tid in canfail:
@@ -163,7 +264,7 @@ class TaskContext:
                         self.session.cancelTaskChildren(self.task_id)
                         self.session.getTaskResult(tid)  # raises the child's fault
             if not unfinished or (finished and not all):
-                return finished
+                return finished, None
             now = time.monotonic()
             if deadline and now > deadline:
                 raise koji.GenericError("Timed out waiting for subtasks of task %d"
@@ -280,6 +381,14 @@ class TaskContext:
     def close(self):
         self._log_handler.close()
         self.log.removeHandler(self._log_handler)
+
+
+def _stamp(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
 
 
 def weight_for_duration(base, avg_seconds, cap=18.0):

@@ -13,6 +13,7 @@ the task output and returned as ``[upload_path, [files]]`` for repoDone to move 
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 
@@ -32,15 +33,20 @@ def new_repo(ctx, tag, event=None, src=False, debuginfo=False, separate_src=Fals
     kw = {"task_id": ctx.task_id, "opts": repo_opts or None}
     if event is not None:
         kw["event"] = event
-    repo_id, event_id = ctx.session.host.repoInit(tag_id, **kw)
-    info = ctx.session.repoInfo(repo_id, strict=True)
-    ctx.log.info("repo %s of %s at event %s", repo_id, info["tag_name"], event_id)
-    repo_json = ctx.hub_file("repos/%s/%s/repo.json" % (info["tag_name"], repo_id))
+    # one call: the repo made, its tag, and the tag's current READY repo (the INIT repo just
+    # made is not READY, so it is the tag's previous one) whose records the children reuse
+    with ctx.session.multicall(strict=True) as m:
+        init = m.host.repoInit(tag_id, **kw)
+        tinfo = m.getTag(tag_id, strict=True)
+        old = m.getRepo(tag_id)
+    repo_id, event_id = init.result
+    tag_name, oldrepo = tinfo.result["name"], old.result
+    ctx.log.info("repo %s of %s at event %s", repo_id, tag_name, event_id)
+    repo_json = ctx.hub_file("repos/%s/%s/repo.json" % (tag_name, repo_id))
     with open(repo_json) as f:
         arches = json.load(f).get("arches") or []
     if not arches:
-        raise koji.GenericError("Tag %s has no arches: no repo to generate" % info["tag_name"])
-    oldrepo = ctx.session.getRepo(info["tag_id"])
+        raise koji.GenericError("Tag %s has no arches: no repo to generate" % tag_name)
     kids = {}
     for arch in arches:
         kids[arch] = ctx.subtask("createrepo", [repo_id, arch, oldrepo], label=arch, arch="noarch")
@@ -60,7 +66,12 @@ def create_repo(ctx, repo_id, arch, oldrepo=None):
     with open(pkglist) as f:
         rels = [href[len("toplink/"):] for href in (line.strip() for line in f)
                 if href.startswith("toplink/")]
-    paths = ctx.hub_files(rels)
+    # the package paths are checked (a thousand of them: 30-80 ms of lstat calls) while the
+    # external repos are asked for
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        checked = pool.submit(ctx.hub_files, rels)
+        ext_list = ctx.session.getExternalRepoList(info["tag_id"], event=info["create_event"])
+        paths = checked.result()
     topdir = ctx.topdir or os.path.join(ctx.workdir, "cache", "topdir")
     blocked = []
     try:
@@ -76,7 +87,7 @@ def create_repo(ctx, repo_id, arch, oldrepo=None):
     except OSError:
         comps = None
     externals = []
-    for er in ctx.session.getExternalRepoList(info["tag_id"], event=info["create_event"]):
+    for er in ext_list:
         if er.get("arches") and arch not in er["arches"].split():
             continue
         externals.append((er["url"], er["priority"], er.get("merge_mode") or "koji"))
@@ -102,8 +113,8 @@ def create_repo(ctx, repo_id, arch, oldrepo=None):
     ctx.log.info("%s: %s packages (%s internal) in %.2fs", arch, result["packages"],
                  result["internal"], result["seconds"])
     repodata = os.path.join(outdir, arch, "repodata")
-    files = []
-    for name in sorted(os.listdir(repodata)):
-        ctx.upload(os.path.join(repodata, name), name)
-        files.append(name)
+    files = sorted(os.listdir(repodata))
+    # the repodata and the logs in one call (nothing is logged after it: the task's end has
+    # no log left to send)
+    ctx.upload_many([(os.path.join(repodata, name), name) for name in files], with_logs=True)
     return [ctx.upload_path, files]
