@@ -20,8 +20,14 @@
    ``state_ts`` (the hub's clock is this process's); each change 1.5 s after the previous
    repo, with the builder idle. One builder, polling every
    ``--poll-interval`` seconds (default 1, the builder's own default; the hub wakes it through
-   ``host.waitWork``). Peer: ``createrepo_c`` run directly on the same packages. Ratio: ours
-   vs createrepo_c.
+   ``host.waitWork``). Peer: ``createrepo_c`` run directly on the same packages (the goal's
+   peer, which also writes sqlite databases, as kojid's ``createrepo_c -d``; and again with
+   ``--no-database``, the options of the service's own repodata), one run of each after each
+   of our changes, so that both see the same period of the machine. Ratio: ours vs
+   createrepo_c. Also the CPU seconds per change of the hub (this process), the builder, its
+   task processes with their createrepo_c and (PostgreSQL) the database's server processes,
+   from the change until the task processes have been reaped. The hub runs with its default
+   housekeeping interval. With ``--backend both`` the repo part runs on each database.
 Medians of ``--runs`` runs (the machine is shared and noisy).
 """
 
@@ -54,6 +60,10 @@ def drop_pg_database(name):
         conn.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
 
 QUEUE = {"run_interval": 0.2, "host_timeout": 30.0, "repo_delete_grace": 5.0}
+#: the repo part: the hub's default housekeeping interval (5 s); a tag change is looked at by
+#: the next host.getTasks without waiting for it (scheduler.note_change), and at 0.2 s the
+#: whole housekeeping ran in most of the builder's polls during a regeneration
+REPO_QUEUE = {"host_timeout": 30.0, "repo_delete_grace": 5.0}
 
 
 def throughput(builders, ntasks, workdir, backend="sqlite"):
@@ -209,21 +219,55 @@ def populate(svc, rpm_dir, tag):
             os.link(os.path.join(rpm_dir, fn), os.path.join(dest, fn))
 
 
-def wait_repo(s, tag, min_event, timeout=300):
+def wait_repo(s, tag, min_event, timeout=300, interval=0.05):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         repo = s.getRepo(tag)
         if repo and repo["create_event"] >= min_event:
             return repo
-        time.sleep(0.05)
+        time.sleep(interval)
     raise TimeoutError("no repo of %s at event %s" % (tag, min_event))
 
 
-def repo_regen(npkgs, runs, workdir, rpm_dir, poll_interval=1.0):
+def _children(pid):
+    """Pids of the child processes of ``pid`` (Linux: /proc/PID/task/PID/children)."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def _wait_tasks_reaped(daemon, timeout=30):
+    """Until the builder ``daemon`` has no child but its work waiter (its task processes have
+    ended and been reaped, so their CPU counts in the daemon's)."""
+    end = time.monotonic() + timeout
+    while len(_children(daemon)) > 1 and time.monotonic() < end:
+        time.sleep(0.02)
+
+
+def repo_regen(npkgs, runs, workdir, rpm_dir, poll_interval=1.0, backend="sqlite",
+               peer=None):
+    """(median seconds from a tag change to its READY repo, the repo's package count, median
+    CPU seconds per change); ``peer()`` runs after each change's repo (so both see the same
+    period of the machine)."""
+    pg_name = db_url = None
+    if backend == "postgres":
+        pg_name, db_url = create_pg_database("pl_repo_bench")
+    try:
+        return _repo_regen(npkgs, runs, workdir, rpm_dir, poll_interval, db_url, peer)
+    finally:
+        if pg_name:
+            drop_pg_database(pg_name)
+
+
+def _repo_regen(npkgs, runs, workdir, rpm_dir, poll_interval, db_url, peer):
     top = tempfile.mkdtemp(dir=workdir)
-    times = []
-    with EmbeddedService(top, builders=1, capacity=8.0, poll_interval=poll_interval,
-                         queue_settings=QUEUE, builder_log_level="WARNING") as svc:
+    times, cpus = [], []
+    dbname = db_url.rsplit("/", 1)[1] if db_url else None
+    with EmbeddedService(top, db_url=db_url, builders=1, capacity=8.0,
+                         poll_interval=poll_interval, queue_settings=REPO_QUEUE,
+                         builder_log_level="WARNING") as svc:
         s = svc.admin_session()
         s.createTag("bench-build", arches="x86_64")
         s.createTag("bench-dest")
@@ -232,28 +276,50 @@ def repo_regen(npkgs, runs, workdir, rpm_dir, poll_interval=1.0):
         first = wait_repo(s, "bench-build", s.tagLastChangeEvent("bench-build"))
         # the changes: untag / re-tag one build; each must show in a new repo
         nvr = s.listTagged("bench-build")[0]["nvr"]
+        daemons = [p.pid for p in svc.builders]
+
+        def cpu_now():
+            """CPU seconds so far of this process (the hub, and this script's calls and
+            polls), the builder with its reaped task processes (and their createrepo_c),
+            and PostgreSQL's server processes of the bench database; not the peer's
+            createrepo_c runs (children of this process). Read before a change and once its
+            task processes have been reaped."""
+            cpu = sum(os.times()[:2]) + _cpu_of(daemons)
+            if dbname:
+                pg.update((pid, _cpu_of([pid])) for pid in _backends_of(dbname))
+                cpu += sum(pg.values())
+            return cpu
+
+        pg = {}
         for i in range(runs):
             # a change comes to an idle service, not just as the previous repo's task
             # process exits (that exit wakes the builder and would hide its poll interval)
             time.sleep(1.5)
+            cpu0 = cpu_now()
             start = time.time()
             if i % 2 == 0:
                 s.untagBuildBypass("bench-build", nvr)
             else:
                 s.tagBuildBypass("bench-build", nvr)
             ev = s.tagLastChangeEvent("bench-build")
-            repo = wait_repo(s, "bench-build", ev)
-            # until the hub made it READY (its state_ts, same clock): not the 0-50 ms more
-            # until wait_repo's next look
+            # the time is the hub's READY time stamp (state_ts, same clock), not when this
+            # loop sees it: it looks every 0.25 s (every 50 ms cost the hub as much CPU as
+            # the regeneration's own calls and competed with them for the two cores)
+            repo = wait_repo(s, "bench-build", ev, interval=0.25)
             times.append(repo["state_ts"] - start)
+            for pid in daemons:
+                _wait_tasks_reaped(pid)
+            cpus.append(cpu_now() - cpu0)
+            if peer:
+                peer()
         pkgs = sum(1 for _ in open(os.path.join(top, "repos", "bench-build", str(repo["id"]),
                                                 "x86_64", "pkglist")))
         assert first["id"] < repo["id"]
     shutil.rmtree(top, ignore_errors=True)
-    return statistics.median(times), pkgs
+    return statistics.median(times), pkgs, statistics.median(cpus)
 
 
-def createrepo_direct(rpm_dir, runs, workdir):
+def createrepo_direct(rpm_dir, runs, workdir, extra=()):
     times = []
     for _ in range(runs):
         d = tempfile.mkdtemp(dir=workdir)
@@ -261,7 +327,7 @@ def createrepo_direct(rpm_dir, runs, workdir):
             if not fn.endswith(".src.rpm"):
                 os.link(os.path.join(rpm_dir, fn), os.path.join(d, fn))
         start = time.monotonic()
-        subprocess.run(["createrepo_c", "--quiet", "--general-compress-type", "gz", d],
+        subprocess.run(["createrepo_c", "--quiet", "--general-compress-type", "gz", *extra, d],
                        check=True)
         times.append(time.monotonic() - start)
         shutil.rmtree(d)
@@ -275,8 +341,7 @@ def main(argv=None):
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--workdir", default=None)
     p.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="sqlite",
-                   help="the hub's database for the throughput part (PostgreSQL: "
-                        "127.0.0.1:5432, user postgres)")
+                   help="the hub's database (PostgreSQL: 127.0.0.1:5432, user postgres)")
     p.add_argument("--throughput-only", action="store_true", help="skip the repo part")
     p.add_argument("--repo-only", action="store_true", help="skip the throughput part")
     p.add_argument("--poll-interval", type=float, default=1.0,
@@ -318,11 +383,26 @@ def main(argv=None):
               % " ".join("%.1f" % x for x in loads))
     if not args.throughput_only:
         rpm_dir = make_rpms(args.packages, cache)
-        regen, pkgs = repo_regen(args.packages, args.runs, workdir, rpm_dir,
-                                 args.poll_interval)
-        direct = createrepo_direct(rpm_dir, args.runs, workdir)
-        print("| tag change -> READY repo, %d-package build tag vs createrepo_c on the same "
-              "packages (s) | %.2f | %.2f | %.2f |" % (pkgs, regen, direct, regen / direct))
+        for backend in backends:
+            peers = {"db": [], "nodb": []}
+
+            def peer():
+                peers["db"].append(createrepo_direct(rpm_dir, 1, workdir))
+                # the repodata the service writes has no sqlite databases (kojid's -d has)
+                peers["nodb"].append(createrepo_direct(rpm_dir, 1, workdir,
+                                                       ["--no-database"]))
+
+            regen, pkgs, cpu = repo_regen(args.packages, args.runs, workdir, rpm_dir,
+                                          args.poll_interval, backend, peer)
+            direct = statistics.median(peers["db"])
+            nodb = statistics.median(peers["nodb"])
+            print("| tag change -> READY repo, %d-package build tag, %s, vs createrepo_c on "
+                  "the same packages (s) | %.2f | %.2f | %.2f |"
+                  % (pkgs, backend, regen, direct, regen / direct))
+            print("| the same vs createrepo_c --no-database (s) | %.2f | %.2f | %.2f |"
+                  % (regen, nodb, regen / nodb))
+            print("| CPU seconds per change (hub, builder, task processes, createrepo_c%s) "
+                  "| %.2f | | |" % (", PostgreSQL" if backend == "postgres" else "", cpu))
     shutil.rmtree(workdir, ignore_errors=True)
 
 
