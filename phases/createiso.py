@@ -13,6 +13,7 @@ import shutil
 import productmd.treeinfo
 
 from phases.base import PhaseBase
+from phases.imagechecksum import note_image
 from pungi_like import metadata
 from pungi_like.config.options import (Option, variant_arch_mapping, variant_mapping)
 from pungi_like.errors import PhaseError
@@ -333,6 +334,12 @@ class CreateisoPhase(PhaseBase):
                            variant=variant.uid)
             raise
         isomod.write_manifest(target, paths=written.manifest)
+        try:
+            # its checksums now, from the page cache, in this unit: the checksum unit of the
+            # variant.arch follows every image of the variant (its source ISO too)
+            note_image(target, self.conf.media_checksums)
+        except (OSError, ValueError):
+            pass    # the checksum unit reads it
         record_image(compose, variant, arch, target, type="dvd", format="iso",
                      disc_number=number, disc_count=count, bootable=bootable,
                      implant_md5=md5, volume_id=volid, subvariant=variant.uid)
