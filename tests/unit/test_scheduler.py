@@ -457,3 +457,16 @@ def test_a_unit_without_an_old_record_starts_before_the_records_it_needs(tmp_pat
                for name in ("a.x", "b.x")}
     assert records["b.x"]["needs"] == {"a.x": records["a.x"]["output_hash"]}
     assert records["a.x"]["output_hash"]
+
+
+def test_full_collections_are_rarer_while_units_run(tmp_path):
+    import gc
+
+    from pungi_like.scheduler import GC_FULL_AFTER
+
+    before = gc.get_threshold()
+    seen = []
+    Scheduler([Unit("a.x", lambda u: seen.append(gc.get_threshold()))], FakeCompose(tmp_path),
+              1).run()
+    assert seen == [(before[0], before[1], max(before[2], GC_FULL_AFTER))]
+    assert gc.get_threshold() == before
