@@ -117,6 +117,16 @@ def _ctx(tmp_path, host):
     return ctx
 
 
+def _polled_wait(tmp_path, host):
+    """What ``wait([11])`` answers when it polls (10 ms between looks)."""
+    ctx = _ctx(tmp_path, host)
+    ctx.wait_poll = 0.01
+    try:
+        return ctx.wait([11])
+    finally:
+        ctx.close()
+
+
 def test_wait_keeps_a_wake_sent_before_the_sleep(tmp_path, usr2_handler):
     host = _Host(wake_during_first_check=True)
     ctx = _ctx(tmp_path, host)
@@ -136,12 +146,7 @@ def test_wait_without_a_handler_polls(tmp_path):
     # not forked by the daemon (SIGUSR2 at its default): plain polling, no signal touched
     assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL
     host = _Host(wake_during_first_check=False)
-    ctx = _ctx(tmp_path, host)
-    ctx.wait_poll = 0.01
-    try:
-        assert ctx.wait([11]) == {11: "done"}
-    finally:
-        ctx.close()
+    assert _polled_wait(tmp_path, host) == {11: "done"}
     assert host.checks == 2
 
 
@@ -149,11 +154,6 @@ def test_each_later_look_brings_the_results_once_all_finished(tmp_path):
     # polling (no handler): looks 2 and 3 ask taskWait and taskWaitResults in one multicall;
     # the wait ends with the results of the look that saw the child finished, no extra call
     host = _SlowChildHost()
-    ctx = _ctx(tmp_path, host)
-    ctx.wait_poll = 0.01
-    try:
-        assert ctx.wait([11]) == {11: "done"}
-    finally:
-        ctx.close()
+    assert _polled_wait(tmp_path, host) == {11: "done"}
     assert host.checks == 3
     assert host.results_calls == [False, True]
