@@ -260,8 +260,9 @@ def listTasks(opts=None, queryOpts=None):
         # count paid that for every task on every poll)
         n = context.conn.execute(select(func.count()).select_from(q.order_by(None)
                                                                   .subquery())).scalar()
-        offset = queryOpts.get("offset") or 0
+        offset = as_int(queryOpts.get("offset") or 0, "offset")
         limit = queryOpts.get("limit")
+        limit = None if limit is None else as_int(limit, "limit")
         return len(range(n)[offset:offset + limit if limit is not None else None])
     rows = [dict(r._mapping) for r in context.conn.execute(q)]
     owners = name_map(s.users, [r["owner"] for r in rows])

@@ -29,3 +29,11 @@ def test_count_only_is_the_length_of_the_list(hub, pki):
             assert isinstance(count, int) and count == len(tasks), (opts, query, count, tasks)
             seen.add(count)
     assert {0, 2, 3, 5} <= seen, seen
+    # a count's offset and limit are numbers: anything else is a clear ParameterError
+    for bad in ({"offset": "x"}, {"limit": [1]}, {"limit": True}):
+        try:
+            s.listTasks({}, dict(bad, countOnly=True))
+        except koji.ParameterError as exc:
+            assert "offset" in str(exc) or "limit" in str(exc), exc
+        else:
+            raise AssertionError(f"{bad} was accepted")
