@@ -222,3 +222,30 @@ def test_pycdlib_writes_file_data_through_the_kernel_with_the_same_bytes(boot_tr
     out = io.BytesIO()
     copied = list(iso._kernel_copy_data_yield(5, 2048, io.BytesIO(b"abcdefg"), out))
     assert sum(copied) == 5 and out.getvalue() == b"abcde"
+
+
+def test_pacifier_interval_leaves_the_image_bytes_alone(boot_tree, tmp_path, monkeypatch):
+    """The writer asks xorriso to look for the write's end every 0.1 s (-pacifier
+    interval=0.1) instead of once a second: the same command without it writes the same bytes."""
+    from pungi_like.media import iso_xorriso
+    real_run = iso_xorriso.tools.run
+    plain = tmp_path / "plain.iso"
+    seen = []
+
+    def run_both(cmd, **kw):
+        result = real_run(cmd, **kw)
+        at = cmd.index("-pacifier")
+        assert cmd[at + 1] == "interval=0.1"
+        other = cmd[:at] + cmd[at + 2:]
+        other[other.index("-o") + 1] = str(plain)
+        subprocess.run(other, env=kw["env"], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        seen.append(other)
+        return result
+
+    monkeypatch.setattr(iso_xorriso.tools, "run", run_both)
+    ours = tmp_path / "ours.iso"
+    iso.write_iso(str(boot_tree), str(ours), "PACE", boot="bios+uefi", writer="xorriso",
+                  source_date_epoch=EPOCH)
+    assert len(seen) == 1 and "-pacifier" not in seen[0]
+    assert sha256(ours) == sha256(plain)
