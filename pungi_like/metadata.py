@@ -249,8 +249,6 @@ class RpmsRecorder:
             return
         stored = []
         for srpm_nevra, rpm_nevra, path, sigkey, category in rows:
-            reuse.note_journal("rpm", (variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey,
-                                       category))
             if (srpm_nevra and rpm_nevra and not _is_source_nevra(srpm_nevra)
                     and _is_source_nevra(rpm_nevra)):
                 srpm_nevra, rpm_nevra = rpm_nevra, srpm_nevra
@@ -269,8 +267,18 @@ class RpmsRecorder:
                 nevra_with_epoch(srpm_nevra))
             stored.append(((variant_uid, arch, srpm_key, rpm_key),
                            (path, sigkey.lower() if sigkey else None, category)))
+        # one journal entry for the tree, with the keys as stored: a reused unit's replay
+        # (``add_stored``) takes them without deriving them again
+        reuse.note_journal("rpms", variant_uid, arch, [k[2:] + v for k, v in stored])
         with self._lock:
             self._entries.update(stored)
+
+    def add_stored(self, variant_uid, arch, rows):
+        """Replay of :meth:`add_many`'s journal entry (a reused unit's): ``rows`` of ``(srpm
+        key, rpm key, path, sigkey, category)`` as it stored them."""
+        with self._lock:
+            self._entries.update(((variant_uid, arch, srpm, rpm), (path, sigkey, category))
+                                 for srpm, rpm, path, sigkey, category in rows)
 
     def _add_checked(self, variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey, category):
         if (srpm_nevra and rpm_nevra and not _is_source_nevra(srpm_nevra)

@@ -23,7 +23,9 @@ class Capture:
         self.topdir = topdir
         self.written = set()
         self.dirs = set()
-        self.journal = []      # ("put", key, value) | ("rpm", args) | ("epoch", value, origin)
+        # ("put", key, value) | ("rpm", args) | ("rpms", variant, arch, rows) |
+        # ("epoch", value, origin) | ("image_add", variant, arch, image)
+        self.journal = []
 
     def note_dir(self, path):
         try:

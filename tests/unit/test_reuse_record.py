@@ -102,6 +102,39 @@ def test_replayed_rpms_entries_equal_checked_ones():
         RpmsRecorder().add("Server", "x86_64", "bad", "x-1-1.x86_64", "p", None, "binary")
 
 
+
+def test_a_trees_rpms_entries_are_journalled_once_and_replayed_as_stored(tmp_path):
+    """add_many notes one journal entry for the tree with the keys as stored; the record
+    holds it as JSON text and a reused unit's replay (add_stored) gives the very entries
+    add_many stored, into a compose of another id."""
+    from pungi_like.metadata import RpmsRecorder
+
+    rows = [("x-1-1.src", "x-1-1.x86_64", "Server/x86_64/os/Packages/x/x-1-1.x86_64.rpm",
+             "ABCD", "binary"),
+            ("x-0:1-1.src", "x-debuginfo-0:1-1.x86_64", "Server/d.rpm", None, "debug"),
+            ("y-2:3-4.noarch", "y-2:3-4.src", "Server/{odd}/y.rpm", None, "binary"),
+            ("x-1-1.src", None, "Server/source/tree/x-1-1.src.rpm", "abcd", "source")]
+    old_top = tmp_path / "T-1-20260101.n.0"
+    (old_top / "compose").mkdir(parents=True)
+    with reuse.capturing(str(old_top)) as capture:
+        recorded = RpmsRecorder()
+        recorded.add_many("Server", "x86_64", rows)
+    assert [op[0] for op in capture.journal] == ["rpms"]
+    unit = types.SimpleNamespace(name="gather.Server.x86_64", variant=None, arch="x86_64")
+    record = reuse.build_record(_Compose(old_top, old_top.name), unit, capture, {}, {})
+    assert [op[0] for op in record["journal"]] == ["rpms"]
+    new_top = tmp_path / "T-1-20260102.n.0"
+    new_top.mkdir()
+    compose = _Compose(new_top, new_top.name)
+    compose.rpms = RpmsRecorder()
+    reuse.ReusePool(compose)._replay(json.loads(json.dumps(record["journal"])))
+    assert compose.rpms.entries() == recorded.entries()
+    checked = RpmsRecorder()
+    for row in rows:
+        checked.add("Server", "x86_64", *row)
+    assert recorded.entries() == checked.entries()
+
+
 def test_an_old_records_digest_is_taken_for_the_very_same_file_only(tmp_path, monkeypatch):
     """A file an old compose recorded (same device, inode, size, mtime) is not read again for a
     new record: its recorded digest is used. A copy, a changed file or a file whose old path
@@ -319,6 +352,54 @@ def test_rewritten_repodata_records_equal_createrepo_c_fill(tmp_path):
         reuse.describe_files(list(written), new)
 
 
+
+def test_a_repodata_copy_takes_the_rewrite_of_the_same_bytes(tmp_path):
+    """Two repodata dirs of the old compose with the same bytes (a package set's arch repo,
+    a copy of the global one) rewritten in one compose: the second takes the file the first
+    wrote (the very inode) and its repomd.xml and record entries equal a rewrite of its own."""
+    import gzip
+    import shutil
+
+    import createrepo_c as cr
+
+    old = reuse.Names(str(tmp_path / "T-1-20260101.n.0"), "T-1-20260101.n.0")
+    new = reuse.Names(str(tmp_path / "T-1-20260102.n.0"), "T-1-20260102.n.0")
+    repos = [tmp_path / "T-1-20260101.n.0" / "work" / d / "repo" / "repodata"
+             for d in ("global", "x86_64")]
+    repos[0].mkdir(parents=True)
+    repomd = cr.Repomd()
+    path = repos[0] / "primary.xml.gz"
+    path.write_bytes(gzip.compress(f'<location xml:base="file://{old.topdir}/w"/>'.encode(),
+                                   mtime=0))
+    record = cr.RepomdRecord("primary", str(path))
+    record.fill(cr.SHA256)
+    record.rename_file()
+    repomd.set_record(record)
+    (repos[0] / "repomd.xml").write_text(repomd.xml_dump())
+    shutil.copytree(repos[0], repos[1])     # as copy_repodata: other inodes, same bytes
+    rewrites = reuse.Rewrites()
+    out = {}
+    for how in ("shared", "alone"):
+        for repo in repos:
+            files = reuse.describe_files([str(p) for p in repo.iterdir()], old)
+            entries = {os.path.basename(rel): e for rel, e in files.items()}
+            dst = tmp_path / how / repo.relative_to(tmp_path / "T-1-20260101.n.0")
+            written = reuse.rewrite_repodata(str(repo), str(dst), old, new, entries,
+                                             rewrites if how == "shared" else None)
+            out[how, repo.parent.parent.name] = dst, written
+    (g, gw), (x, xw) = out["shared", "global"], out["shared", "x86_64"]
+    primary = [n for n in os.listdir(g) if n.endswith("primary.xml.gz")]
+    assert os.listdir(x) and primary and os.stat(g / primary[0]).st_ino == \
+        os.stat(x / primary[0]).st_ino
+    alone, alone_written = out["alone", "x86_64"]
+    assert (x / "repomd.xml").read_bytes() == (alone / "repomd.xml").read_bytes()
+    assert (x / primary[0]).read_bytes() == (alone / primary[0]).read_bytes()
+    shared = {os.path.basename(p): e for p, e in xw.items() if e is not None}
+    own = {os.path.basename(p): e for p, e in alone_written.items() if e is not None}
+    assert {k: dict(e, stat=None) for k, e in shared.items()} == \
+        {k: dict(e, stat=None) for k, e in own.items()}
+
+
 def test_older_composes_records_are_read_only_when_needed(tmp_path):
     """The newest old compose's records are read at once; an older compose's only when a unit
     finds no record with its key in the ones read so far."""
@@ -368,3 +449,34 @@ def test_encoded_values_keep_their_json_form():
         '"excludearch":["s390x",3,null,{"__tuple__":["a",1.5]}],"exclusivearch":[],'
         '"buildtime":7}}],[{"__tuple__":["k",1]},[true,"{compose_id} was here",'
         '{"__set__":["s"]}]]]}')
+
+
+def test_record_data_is_cut_and_joined_as_a_fresh_encoding_would_give(tmp_path):
+    """data_text takes the old record data's text and cuts out the entries dropped (first,
+    middle and last among them), adds the fresh ones and keeps the journal's text: the same
+    JSON as the whole encoded again; an old layout it cannot cut is encoded again."""
+    top = tmp_path / "T-1-20260101.n.0"
+    entry = {"sha256": "0" * 64, "size": 3, "names_compose": False, "stat": [1, 3, 5]}
+    files = {f"compose/P/{name}.rpm": dict(entry, size=i) for i, name in
+             enumerate(("a", "b,\"c", "d", "e", "f"))}
+    journal = [["rpm", ["S", "x86_64", "{compose_id}", "x", "y", None, "binary"]],
+               ["put_json", "k", '{"files":{"x":1},"journal":[]}']]
+    os.makedirs(os.path.dirname(reuse.data_path(str(top), "u")))
+    for layout in ("compact", "spaced"):
+        with open(reuse.data_path(str(top), "u"), "w") as fh:
+            if layout == "compact":
+                fh.write(json.dumps({"files": files, "journal": journal},
+                                    separators=(",", ":")) + "\n")
+            else:
+                json.dump({"files": files, "journal": journal}, fh)
+        old = reuse.OldUnit(str(top), top.name, {"unit": "u"})
+        for dropped in ({"compose/P/a.rpm"}, {"compose/P/b,\"c.rpm", "compose/P/f.rpm"},
+                        set(files), set()):
+            fresh = {"compose/P/b,\"c.rpm": dict(entry, size=99), "work/new": entry}
+            dropped = dropped | {"compose/P/b,\"c.rpm"}
+            text = reuse.data_text(fresh, dropped, old)
+            want = {rel: e for rel, e in files.items() if rel not in dropped}
+            want.update(fresh)
+            assert json.loads(text) == {"files": want, "journal": journal}
+            if layout == "compact":
+                assert text.endswith(old.raw[old.raw.index(',"journal":'):])
