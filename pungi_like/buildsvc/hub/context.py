@@ -29,6 +29,8 @@ class _Context(threading.local):
     _perms = None
     made_event = False  # the call created an event (wrote history): set by event_id()
     ring_builders = False  # wake builders in host.waitWork after commit (work_bell.want_ring)
+    made_events = ()    # ids of the events the call created (event_id())
+    quiet_events = ()   # of those, the ones that give builders no work (quiet_event())
 
     def reset(self):
         self.conn = self.session = self.user = self.environ = self.method = None
@@ -36,6 +38,13 @@ class _Context(threading.local):
         self._perms = None
         self.made_event = False
         self.ring_builders = False
+        self.made_events = ()
+        self.quiet_events = ()
+
+    def event_may_give_work(self):
+        """True when the call created an event that may give a builder work: one not marked
+        with :func:`quiet_event` (a tag change may need a new repo)."""
+        return any(e not in self.quiet_events for e in self.made_events)
 
 
 context = _Context()
@@ -48,7 +57,17 @@ def event_id() -> int:
         res = context.conn.execute(insert(s.events).values(ts=now).returning(s.events.c.id))
         context._event_id = res.scalar_one()
         context.made_event = True
+        context.made_events = tuple(context.made_events) + (context._event_id,)
     return context._event_id
+
+
+def quiet_event(ev):
+    """The event ``ev`` the current call created changes nothing a builder could act on (a
+    repo's creation in repoInit): the builders waiting in ``host.waitWork`` are not woken for
+    it and no automatic repo check follows it (scheduler.note_change). A later event of the
+    same request (another multicall entry) still wakes them."""
+    if ev in context.made_events:
+        context.quiet_events = tuple(context.quiet_events) + (ev,)
 
 
 def new_event():

@@ -158,10 +158,12 @@ def handle_xmlrpc(hub, environ, body: bytes) -> bytes:
                     result = cache.call(conn, name, args, kwargs, call_method)
                 else:
                     result = call_method(name, args, kwargs)
-            if context.made_event or context.ring_builders:
+            work_event = context.event_may_give_work()
+            if work_event or context.ring_builders:
                 # committed: the next builder poll checks the automatic repos at once, and
-                # builders waiting in host.waitWork are woken (work_bell.py)
-                scheduler.note_change(hub, repos=context.made_event)
+                # builders waiting in host.waitWork are woken (work_bell.py); not for an
+                # event that gives them nothing to do (context.quiet_event: repoInit's)
+                scheduler.note_change(hub, repos=work_event)
             if isinstance(result, work_bell.Waiting):
                 result = result.wait()   # outside the transaction: holds no connection
             return encode_result(result)

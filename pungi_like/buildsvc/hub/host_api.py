@@ -116,8 +116,19 @@ def _getTasks():
     host = current_host()
     context.conn.execute(update(s.host).where(s.host.c.id == host["id"]).values(
         update_ts=time.time()))
+    rang_before, context.ring_builders = context.ring_builders, False
     scheduler.maybe_maintain()
-    scheduler.assign()
+    assigned = scheduler.assign()
+    if context.ring_builders and all(h == host["id"] for _t, h in assigned):
+        # the housekeeping made tasks (the automatic repo check's newRepo) and this same run
+        # assigned them to the caller, who gets them in this answer: when no task is left
+        # FREE no other builder has anything to look at (the bell would only send the caller
+        # round its cycle once more)
+        from .assignment import count_free
+
+        if not count_free():
+            context.ring_builders = False
+    context.ring_builders = context.ring_builders or rang_before
     return assigned_tasks(host["id"], _TASK_KEYS)
 
 
@@ -181,8 +192,12 @@ def _finish(task_id, state, response):
     if not isinstance(response, str):
         raise koji.ParameterError("Invalid type for response: %s" % type(response))
     row = assert_task_held(tid)
-    if row.get("parent") is not None:
-        # the parent's host learns from getHostTasks that an awaited child ended: woken now
+    if row.get("parent") is not None and context.conn.execute(
+            select(s.task.c.host_id).where(s.task.c.id == row["parent"])).scalar() != hid:
+        # the parent's host learns from getHostTasks that an awaited child ended: woken now.
+        # Not when the parent runs on this same host: our builder's task process wakes its
+        # parent's process itself as it ends (builder/daemon.wake_parent_task), and kojid
+        # does not wait in host.waitWork
         from .work_bell import want_ring
 
         want_ring()

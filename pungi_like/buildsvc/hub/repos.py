@@ -22,7 +22,7 @@ from ...fileutil import write_atomic
 from ..db import schema as s
 from ..pathinfo import UnsafePathError, component, safe_join
 from .common import as_int, assert_login, get_tag_row, has_perm, one
-from .context import context, event_id, fmt_time, perms
+from .context import context, event_id, fmt_time, perms, quiet_event
 from .registry import export, read_only
 
 STATES = koji.REPO_STATES
@@ -294,6 +294,8 @@ def repo_init(tag, task_id=None, event=None, opts=None):
     custom = norm_opts(opts) or {}
     ropts = full_opts(tag_row, custom)
     ev = as_int(event, "event") if event is not None else event_id()
+    # the repo's creation gives no builder work: no wake, no automatic repo check for it
+    quiet_event(ev)
     ev_ts = context.conn.execute(select(s.events.c.ts).where(s.events.c.id == ev)).scalar()
     # as Koji: the repo's content is that of the tag's last change before its event
     from .events import tagLastChangeEvent

@@ -12,7 +12,9 @@ works unchanged, and our builder falls back to polling on a hub without the call
 The bell rings after a call commits that
 
 * wrote history (an event: a tag change may need a new repo; the scheduler's automatic repo
-  check runs at the next ``host.getTasks``, see :func:`.scheduler.note_change`),
+  check runs at the next ``host.getTasks``, see :func:`.scheduler.note_change`), except an
+  event that gives no builder work (``context.quiet_event``: the repo that ``host.repoInit``
+  creates; waking every builder for it cost each a full cycle of five calls),
 * created a task, put one back in the queue (freed, refused), or ended a subtask (its parent's
   host learns from ``host.getHostTasks`` that an awaited child finished).
 

@@ -65,3 +65,43 @@ def test_without_wait_work_the_builder_only_polls(sqlite_qhub, demo_rpms):  # no
     time.sleep(8.0)
     assert s.getRepo("poll-build")["id"] == first["id"]
     assert "waitWork" not in hub.builder_log("b1")
+
+
+def test_the_bell_rings_only_for_what_may_give_a_builder_work(sqlite_qhub):
+    """The bell's count (host.waitWork with no ``seen``) moves for a new task, a tag change
+    and a subtask that ends while its parent runs on another host; not for the repo that
+    repoInit makes, nor for a subtask that ends beside its parent (our builder's task process
+    wakes the parent's process itself): each ring costs every waiting builder a cycle."""
+    import koji.xmlrpcplus
+
+    result = koji.xmlrpcplus.dumps((None,), methodresponse=1, allow_none=1)
+    hub = sqlite_qhub
+    hub.add_builder_hosts()
+    admin, b1, b2 = hub.session(), hub.session("b1"), hub.session("b2")
+
+    def seq():
+        return b1.host.waitWork(None)["seq"]
+
+    admin.createTag("bell-build", arches="x86_64")
+    before = seq()
+    parent = admin.makeTask("sleep", [1])
+    assert seq() > before                       # a new task
+    assert b1.host.openTask(parent)["id"] == parent
+    before = seq()
+    repo_id, _event = b1.host.repoInit("bell-build", task_id=parent)
+    assert seq() == before                      # the INIT repo's event: no work in it
+    admin.createTag("bell-other")
+    assert seq() > before                       # a change of tags
+    near = b1.host.subtask("sleep", [0], parent, label="near")
+    far = b1.host.subtask("sleep", [0], parent, label="far")
+    b1.host.taskSetWait(parent, [near, far])
+    assert b1.host.openTask(near) and b2.host.openTask(far)
+    before = seq()
+    b1.host.closeTask(near, result)
+    assert seq() == before                      # its parent's host is the same
+    b2.host.closeTask(far, result)
+    assert seq() > before                       # the parent's host is another
+    before = seq()
+    b1.host.repoDone(repo_id, {})
+    assert seq() == before
+    assert admin.repoInfo(repo_id)["state"] == koji.REPO_STATES["READY"]
