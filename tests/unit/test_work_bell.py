@@ -143,3 +143,44 @@ def test_build_relpath_is_pathinfo_build_as_text(tmp_path):
         assert build_relpath(build) == os.path.relpath(pi.build(build), pi.topdir)
     with pytest.raises(UnsafePathError):
         build_relpath({"name": "..", "version": "1", "release": "1"})
+
+
+class _Recorder:
+    """A stand-in for koji.ClientSession: records the calls that reach it."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        if name == "host":
+            return _RecorderHost(self)
+        return lambda *a, **k: self.calls.append((name, a, k)) or name
+
+
+class _RecorderHost:
+    def __init__(self, rec):
+        self.rec = rec
+
+    def __getattr__(self, name):
+        return lambda *a, **k: self.rec.calls.append(("host." + name, a, k)) or name
+
+
+def test_prefetched_answers_serve_the_same_call_once():
+    """The daemon's cycle asks its three reads in one multicall; the engine's own calls of
+    them get those answers, once each and only with the same arguments, and everything else
+    still goes to the hub."""
+    from pungi_like.buildsvc.builder.daemon import _Answering
+
+    rec = _Recorder()
+    answers = {("listBuildroots", (), (("hostID", 3), ("state", (0, 1, 2)))): ["br"],
+               ("host.getHostTasks", (), ()): ["task"]}
+    s = _Answering(rec, answers)
+    assert s.listBuildroots(hostID=3, state=(0, 1, 2)) == ["br"]
+    assert s.host.getHostTasks() == ["task"]
+    assert rec.calls == []
+    # asked again, or with other arguments: the hub answers
+    assert s.host.getHostTasks() == "getHostTasks"
+    assert s.listBuildroots(hostID=4, state=(0, 1, 2)) == "listBuildroots"
+    assert s.logoutChild(9) == "logoutChild"
+    assert [c[0] for c in rec.calls] == ["host.getHostTasks", "listBuildroots", "logoutChild"]
+    assert answers == {}

@@ -144,7 +144,17 @@ class TaskManager(koji.daemon.TaskManager):
     def __init__(self, options, session):
         super().__init__(options, session)
         self.daemon_pid = os.getpid()
+        self._logouts = []   # subsessions to expire with the next check-in (cleanupTask)
         _libc()
+
+    def shutdown(self):
+        for session_id in self._logouts:
+            try:
+                self.session.logoutChild(session_id)
+            except Exception:
+                pass
+        self._logouts = []
+        return super().shutdown()
 
     def _get_host_data(self):
         data = super()._get_host_data()
@@ -154,7 +164,7 @@ class TaskManager(koji.daemon.TaskManager):
             data["capacity"] = float(self.options.capacity)
         return data
 
-    def readyForTask(self):
+    def _ready_for_task(self):
         # kojid's checks without its load-average gate (see the module's doc): the engine reads
         # os.getloadavg, which reports no load for the duration of the call
         real = os.getloadavg
@@ -163,6 +173,50 @@ class TaskManager(koji.daemon.TaskManager):
             return super().readyForTask()
         finally:
             os.getloadavg = real
+
+    # --- the cycle's reads in one call -----------------------------------------------------
+
+    #: the buildroot states kojid's updateBuildroots lists
+    _BR_STATES = tuple(koji.BR_STATES[x] for x in ("INIT", "WAITING", "BUILDING"))
+
+    def prefetch_cycle(self):
+        """Ask the three reads of a cycle in one multicall: the host's buildroots
+        (updateBuildroots' ``listBuildroots``), its open tasks (updateTasks'
+        ``host.getHostTasks``) and its host row (readyForTask's ``host.getHost``). kojid sends
+        them one by one, between its local work; that work changes none of the three answers
+        (the host row's enabled/capacity; freeTasks or a buildroot's expiry by this daemon
+        come after the reads in kojid too). Each answer then serves the engine's own call of
+        it once in this cycle (:class:`_Answering`); any other call goes to the hub."""
+        self._answers = {}
+        with self.session.multicall(strict=True) as m:
+            brs = m.listBuildroots(hostID=self.host_id, state=self._BR_STATES)
+            tasks = m.host.getHostTasks()
+            host = m.host.getHost()
+        self._answers = {
+            ("listBuildroots", (), (("hostID", self.host_id), ("state", self._BR_STATES))):
+                brs.result,
+            ("host.getHostTasks", (), ()): tasks.result,
+            ("host.getHost", (), ()): host.result,
+        }
+
+    def _answered(self, func, *args, **kwargs):
+        """Run the engine's ``func`` with the prefetched answers served (see prefetch_cycle)."""
+        answers = getattr(self, "_answers", None)
+        if not answers:
+            return func(*args, **kwargs)
+        real = self.session
+        self.session = _Answering(real, answers)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if self.session.__class__ is _Answering:
+                self.session = real
+
+    def updateBuildroots(self, nolocal=False):
+        return self._answered(super().updateBuildroots, nolocal=nolocal)
+
+    def updateTasks(self):
+        return self._answered(super().updateTasks)
 
     def takeTask(self, task):
         pid = self.pids.get(task["id"])
@@ -173,7 +227,122 @@ class TaskManager(koji.daemon.TaskManager):
             _kill_and_reap(pid, os.killpg)
             del self.pids[task["id"]]
             self.subsessions.pop(task["id"], None)
-        return super().takeTask(task)
+        return self._take(task)
+
+    def _take(self, task):
+        """kojid's takeTask (getTaskInfo with the request, the handler's host check, then
+        openTask, setTaskWeight and the task's subsession), except that the last three go to
+        the hub in one multicall: kojid makes them three calls in a row. The weight is the
+        handler's, computed before the call (kojid: after openTask); a weight that cannot be
+        computed, a task that could not be opened or a weight the hub refused takes kojid's
+        own path, call by call."""
+        method = task["method"]
+        if method not in self.handlers:
+            return super().takeTask(task)
+        task_info = self.session.getTaskInfo(task["id"], request=True)
+        if task_info.get("request") is None:
+            self.logger.warning("Task '%s' has no request" % task["id"])
+            return False
+        handler = self.handlers[method](task_info["id"], method, task_info["request"],
+                                        self.session, self.options)
+        if hasattr(handler, "checkHost"):
+            try:
+                valid_host = handler.checkHost(self.hostdata)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except Exception:
+                valid_host = False
+                self.logger.warning("Error during host check", exc_info=True)
+            if not valid_host:
+                self.logger.info("Skipping task %s (%s) due to host check", task["id"],
+                                 task["method"])
+                if task["state"] == koji.TASK_STATES["ASSIGNED"]:
+                    self.session.host.refuseTask(task["id"], soft=False,
+                                                 msg="failed host check")
+                return False
+        try:
+            weight = handler.weight()
+        except Exception:
+            weight = None
+        if weight is None or handler.Foreground or getattr(self.options, "single", False):
+            return self._take_one_by_one(task, handler)
+        with self.session.multicall() as m:
+            opened = m.host.openTask(task["id"])
+            weighed = m.host.setTaskWeight(task["id"], weight)
+            sub = m.subsession()
+        newhub = None
+        try:
+            sinfo = sub.result
+        except koji.GenericError:
+            sinfo = None
+        if sinfo:
+            newhub = type(self.session)(self.session.baseurl, opts=self.session.opts,
+                                        sinfo=sinfo, auth_method=self.session.auth_method)
+        try:
+            data = opened.result   # a fault raises here, as kojid's openTask call
+        except BaseException:
+            if newhub is not None:
+                _logout_quietly(newhub)
+            raise
+        if data is None:
+            self.logger.warning("Could not open")
+            if newhub is not None:
+                _logout_quietly(newhub)
+            return False
+        task_id = data["id"]
+        self.tasks[task_id] = data
+        try:
+            weighed.result
+        except koji.GenericError:
+            if newhub is not None:
+                _logout_quietly(newhub)
+            return self._set_weight_after_open(task, handler)
+        if newhub is None:
+            sub.result   # the hub's refusal of the subsession raises, as kojid's call
+        self._subsession = newhub
+        try:
+            pid, session_id = self.forkTask(handler)
+        finally:
+            self._subsession = None
+        self.pids[task_id] = pid
+        self.subsessions[task_id] = session_id
+        return True
+
+    def _take_one_by_one(self, task, handler):
+        """The rest of kojid's takeTask for ``handler``: openTask, setTaskWeight, fork."""
+        data = self.session.host.openTask(task["id"])
+        if data is None:
+            self.logger.warning("Could not open")
+            return False
+        self.tasks[data["id"]] = data
+        return self._set_weight_after_open(task, handler)
+
+    def _set_weight_after_open(self, task, handler):
+        task_id = task["id"]
+        try:
+            self.session.host.setTaskWeight(task_id, handler.weight())
+        except koji.ActionNotAllowed:
+            info2 = self.session.getTaskInfo(task_id)
+            if info2["host_id"] != self.host_id:
+                self.logger.warning("Task %i was reassigned", task_id)
+                return False
+            state = koji.TASK_STATES[info2["state"]]
+            if state != "OPEN":
+                self.logger.warning("Task %i changed is %s", task_id, state)
+                return False
+            raise
+        if handler.Foreground or getattr(self.options, "single", False):
+            self.logger.info("running task in foreground")
+            handler.setManager(self)
+            self.runTask(handler)
+        else:
+            pid, session_id = self.forkTask(handler)
+            self.pids[task_id] = pid
+            self.subsessions[task_id] = session_id
+        return True
+
+    def readyForTask(self):
+        return self._answered(self._ready_for_task)
 
     def getNextTask(self):
         """kojid's getNextTask, except that it opens every task the hub assigned this host
@@ -184,12 +353,23 @@ class TaskManager(koji.daemon.TaskManager):
         task is taken only while the load and the number of tasks stay within the host's
         capacity and maxjobs, which readyForTask checks at the start of the cycle."""
         self.ready = self.readyForTask()
-        self.session.host.updateHost(self.task_load, self.ready, data=self._get_host_data())
+        # the subsessions of the task processes reaped in this cycle are expired, the host
+        # checks in and looks for the tasks assigned to it: one call (kojid: one logoutChild
+        # per task in updateTasks, then updateHost and getTasks; the hub's scheduler, run in
+        # getTasks, sees the check-in in the same transaction). A logoutChild that fails is
+        # ignored, as kojid's cleanupTask does.
+        logouts, self._logouts = self._logouts, []
+        with self.session.multicall() as m:
+            for session_id in logouts:
+                m.logoutChild(session_id)
+            checkin = m.host.updateHost(self.task_load, self.ready, data=self._get_host_data())
+            assigned = m.host.getTasks() if self.ready else None
+        checkin.result   # a fault raises here
         if not self.ready:
             self.logger.info("Not ready for task")
             return False
         taken = False
-        for task in self.session.host.getTasks():
+        for task in assigned.result:
             if task["id"] in self.tasks:
                 # reassigned while we ran it: updateTasks cleans up first (as kojid)
                 self.logger.info("Task %(id)s reassigned", task)
@@ -222,14 +402,11 @@ class TaskManager(koji.daemon.TaskManager):
         then."""
         if wait or task_id not in self.pids:
             return super().cleanupTask(task_id, wait)
-        session_id = self.subsessions.get(task_id)
+        session_id = self.subsessions.pop(task_id, None)
         if session_id:
+            # sent with the cycle's check-in (getNextTask), not as a call of its own
             self.logger.info("Expiring subsession %i (task %i)" % (session_id, task_id))
-            try:
-                self.session.logoutChild(session_id)
-                del self.subsessions[task_id]
-            except Exception:
-                pass
+            self._logouts.append(session_id)
         return True
 
     def forkTask(self, handler):
@@ -241,7 +418,7 @@ class TaskManager(koji.daemon.TaskManager):
         # kojid's forkTask, except that the task process does not log its subsession out
         # when it ends: the daemon expires it anyway once it reaped the process (logoutChild
         # in cleanupTask), so that was a second hub call per task for the same session
-        newhub = self.session.subsession()
+        newhub = getattr(self, "_subsession", None) or self.session.subsession()
         session_id = newhub.sinfo["session-id"]
         pid = os.fork()
         if pid:
@@ -310,6 +487,41 @@ class TaskManager(koji.daemon.TaskManager):
 #: sigtimedwait, so none arriving while it works is lost; the sleep still ends after
 #: ``poll_interval`` as before.
 WAKE_SIGNALS = (signal.SIGCHLD, signal.SIGUSR1)
+
+
+class _Answering:
+    """A session that answers the calls in ``answers`` (``{(name, args, sorted kwargs):
+    answer}``) once each without asking the hub, and passes every other call to ``session``
+    (see TaskManager.prefetch_cycle)."""
+
+    def __init__(self, session, answers, prefix=""):
+        self._session, self._answers, self._prefix = session, answers, prefix
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            return getattr(self._session, name)
+        full = self._prefix + name
+        if name == "host" and not self._prefix:
+            return _Answering(self._session.host, self._answers, "host.")
+        real = getattr(self._session, name)
+
+        def call(*args, **kwargs):
+            key = (full, args, tuple(sorted(kwargs.items())))
+            try:
+                if key in self._answers:
+                    return self._answers.pop(key)
+            except TypeError:   # an argument that cannot be a key: asked as usual
+                pass
+            return real(*args, **kwargs)
+
+        return call if callable(real) else real
+
+
+def _logout_quietly(session):
+    try:
+        session.logout()
+    except Exception:
+        pass
 
 
 class WorkWaiter:
@@ -527,6 +739,7 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
             _drain_wakes()
             taken = False
             try:
+                tm.prefetch_cycle()
                 tm.updateBuildroots(nolocal=True)
                 tm.updateTasks()
                 taken = tm.getNextTask()
@@ -543,7 +756,13 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
             cycles += 1
             if max_cycles and cycles >= max_cycles:
                 break
-            if not taken:
+            # With the work waiter running, also after taking tasks (kojid polls again at
+            # once: it takes one task per cycle; this daemon took every task assigned to it,
+            # so the next cycle would find nothing new). What may follow is signalled: a task
+            # process that ends (SIGCHLD) or makes a subtask (SIGUSR1), the hub's work bell
+            # (the waiter's SIGUSR1; rung also when a per-run limit of the scheduler left
+            # tasks to assign); polling stays the fallback.
+            if not taken or (waiter is not None and waiter.pid is not None):
                 _idle(opts.poll_interval)
     except (_Stop, KeyboardInterrupt, koji.tasks.ServerExit) as exc:
         log.info("stopping (%s)", exc.__class__.__name__ if not isinstance(exc, _Stop)

@@ -214,12 +214,14 @@ def schedule(cfg):
         .order_by(t.c.priority, t.c.create_ts, t.c.id).limit(int(cfg["max_tasks_per_run"]))
     ).all()
     assigned, createrepo_done = [], 0
+    capped = len(free) >= int(cfg["max_tasks_per_run"])
     for row in free:
         if not room:
             break
         task = row._mapping
         if task["channel_id"] == createrepo and createrepo_done >= int(
                 cfg["max_createrepo_per_run"]):
+            capped = True
             continue
         fitting = [h for h in room.values() if _fits(h, task, cfg, now, createrepo)]
         if not fitting:
@@ -242,6 +244,13 @@ def schedule(cfg):
         assigned.append((task["id"], host["id"]))
     if assigned:
         log.info("assigned %s", assigned)
+        if capped and room:
+            # a per-run limit left tasks a host has room for: the next run assigns them, so
+            # builders are woken for it (a builder idles after the tasks it took, not
+            # polling again at once as kojid does: builder/daemon.py)
+            from .work_bell import want_ring
+
+            want_ring()
     return assigned
 
 

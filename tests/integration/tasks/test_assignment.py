@@ -139,3 +139,33 @@ def test_a_burst_of_createrepo_tasks_does_not_starve_other_work(ahub):
     # priority/age order; the less urgent build still gets a host
     assert states == [ST["ASSIGNED"]] * 4 + [ST["FREE"]] * 11
     assert admin.getTaskInfo(build)["state"] == ST["ASSIGNED"]
+
+
+def test_a_per_run_limit_that_left_tasks_rings_the_work_bell(tmp_path, task_pki):
+    """A builder of ours idles after the tasks it took (it does not poll again at once as
+    kojid does), so when the scheduler's per-run limit left tasks a host has room for, the
+    work bell rings: the next run, at a woken builder's getTasks, assigns them."""
+    from tests.integration.tasks.conftest import start_queue_hub, stop_queue_hub
+
+    hub = start_queue_hub(tmp_path, task_pki, "sqlite", host_timeout=600.0,
+                          max_createrepo_per_run=1)
+    try:
+        admin, hosts = _hosts(hub, capacity=100.0)
+        (b1, _), _ = hosts["b1"], hosts["b2"]
+        for name in hosts:
+            hub.koji("add-host-to-channel", name, "createrepo")
+        burst = [admin.makeTask("sleep", [1], channel="createrepo") for _ in range(2)]
+
+        def seq():
+            return b1.host.waitWork(None)["seq"]
+
+        before = seq()
+        b1.host.getTasks()
+        assert [admin.getTaskInfo(t)["state"] for t in burst] == [ST["ASSIGNED"], ST["FREE"]]
+        assert seq() > before          # one left by the limit: the builders are woken
+        before = seq()
+        b1.host.getTasks()
+        assert [admin.getTaskInfo(t)["state"] for t in burst] == [ST["ASSIGNED"]] * 2
+        assert seq() == before         # nothing left: no ring
+    finally:
+        stop_queue_hub(hub)
