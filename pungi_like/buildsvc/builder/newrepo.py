@@ -233,11 +233,22 @@ def _write_origins(arch_dir, origins):
 
 
 def _createrepo_maybe_update(arch_dir, groupfile, log_path, old_dir):
+    """kojid's create_local_repo: with the previous repo's repodata (``old_dir``) copied into
+    the output first, ``createrepo_c --update --skip-stat`` (kojid's createrepo_update and
+    createrepo_skip_stat, both on by default) takes the records of the packages it lists
+    from there, by file name (a build's files never change under the same name), instead of
+    reading those RPMs; the old ``pkgorigins.gz`` is dropped as kojid does."""
     pkglist = os.path.join(arch_dir, "pkglist")
     if old_dir and os.path.isfile(os.path.join(old_dir, "repodata", "repomd.xml")):
         try:
+            repodata = os.path.join(arch_dir, "repodata")
+            shutil.rmtree(repodata, ignore_errors=True)
+            shutil.copytree(os.path.join(old_dir, "repodata"), repodata)
+            origins = os.path.join(repodata, "pkgorigins.gz")
+            if os.path.isfile(origins):
+                os.unlink(origins)
             createrepo(arch_dir, pkglist=pkglist, groupfile=groupfile, update=True,
-                       update_md_path=old_dir, log_path=log_path)
+                       skip_stat=True, log_path=log_path)
             return
         except Exception as exc:  # any failure: the scratch run below decides
             if log_path:
@@ -259,10 +270,11 @@ def generate_repo(outdir, rpm_paths_by_arch, *, arches, comps_xml=None, external
     "internal", "external" ({url: kept}), "dropped", "seconds"}}.  ``cache_dir``: where the
     repodata of http(s) external repos is fetched to (default: ``<outdir>/.extrepos``, removed
     afterwards).  ``update_from``: {arch: directory holding the previous repo's ``repodata/``}:
-    createrepo_c takes the records of unchanged packages from there (``--update``, as kojid's
-    ``createrepo_update``; a record is reused only when the package's href, size and mtime
-    match, so the repodata is the same); if that run fails (say the old repo was deleted
-    meanwhile) it runs again from scratch.  Not used with external repos (merged in Python).
+    as kojid's ``createrepo_update`` (with ``createrepo_skip_stat``), that repodata is copied
+    into the output and createrepo_c takes the records of the packages it still lists from it
+    (``--update --skip-stat``: by file name; a build's files never change under the same
+    name); if that run fails (say the old repo was deleted meanwhile) it runs again from
+    scratch.  Not used with external repos (merged in Python).
     """
     outdir = os.path.abspath(outdir)
     os.makedirs(outdir, exist_ok=True)

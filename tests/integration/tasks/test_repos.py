@@ -166,9 +166,15 @@ def test_tag_change_repo_at_next_poll_and_createrepo_update(tmp_path, task_pki, 
                                                            "beta-2.0-1.noarch.rpm"]
         (child,) = s.getTaskChildren(repo["task_id"])
         log = s.downloadTaskOutput(child["id"], "createrepo.log").decode()
-        old_dir = os.path.join(hub.topdir, "repos", "fast-build", str(first["id"]), "x86_64")
-        assert "--update-md-path=%s" % old_dir in log, log
+        # kojid's way: the old repodata copied into the output, --update --skip-stat
+        assert "--update" in log and "--skip-stat" in log, log
+        assert "--update-md-path" not in log, log
         assert "Loaded information about 1 packages" in log, log
+        # only the new repodata's files (the copied old ones were replaced, not kept beside)
+        files = s.getTaskResult(child["id"])[1]
+        assert sorted(f for f in files if f.endswith(".xml.gz")) == sorted(
+            f for f in os.listdir(os.path.join(arch_dir, "repodata")) if f.endswith(".xml.gz"))
+        assert len([f for f in files if f.endswith("primary.xml.gz")]) == 1, files
         # the same packages from scratch
         scratch = tmp_path / "scratch"
         scratch.mkdir()
