@@ -309,6 +309,8 @@ class TaskContext:
         only a path that meets a symlink goes through ``hub_file``'s full check."""
         if not self.topdir:
             return [self.hub_file(rel) for rel in relpaths]
+        if os.path.isdir("/proc/self/fd"):
+            return self._hub_files_by_fd(relpaths)
         import stat
 
         top = self.topdir
@@ -333,6 +335,35 @@ class TaskContext:
                         ok = False
                         break
             out.append(path if ok else self.hub_file(rel))
+        return out
+
+    def _hub_files_by_fd(self, relpaths):
+        """hub_files on Linux: the kernel resolves each path (``O_PATH``: nothing is read, a
+        FIFO or a device is not opened) and ``/proc/self/fd`` tells where it led, so a path
+        whose real place is below the topdir's is taken without a Python walk over its
+        components (1,000 package paths: 20-50 ms that way, on the createrepo task's
+        critical path). Any other path goes through hub_file, which refuses it; a missing
+        file is left to the reader, as hub_files does."""
+        top = self.topdir
+        inside = os.path.realpath(top).rstrip(os.sep) + os.sep
+        out = []
+        for rel in relpaths:
+            path = safe_join(top, rel, resolve=False)
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except FileNotFoundError:
+                out.append(path)
+                continue
+            except OSError:
+                out.append(self.hub_file(rel))
+                continue
+            try:
+                real = os.readlink("/proc/self/fd/%d" % fd)
+            except OSError:
+                real = ""
+            finally:
+                os.close(fd)
+            out.append(path if real.startswith(inside) else self.hub_file(rel))
         return out
 
     def get_repo(self, tag_or_repo_id):
