@@ -40,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -261,9 +262,56 @@ def repo_regen(npkgs, runs, workdir, rpm_dir, poll_interval=1.0, backend="sqlite
             drop_pg_database(pg_name)
 
 
+#: the calls this script makes during a change (not the service's own)
+_BENCH_CALLS = frozenset({"untagBuildBypass", "tagBuildBypass", "tagLastChangeEvent",
+                          "getRepo"})
+
+
+class _RequestCount:
+    """Counts the hub's XML-RPC requests (and the calls in them, a multicall's entries each)
+    made by the builder and its task processes, i.e. all but this script's own calls: the
+    hub is in this process (dispatch.handle_xmlrpc is wrapped while the bench runs)."""
+
+    def __init__(self):
+        from pungi_like.buildsvc.hub import dispatch
+
+        self.dispatch, self.real = dispatch, dispatch.handle_xmlrpc
+        self.requests = self.calls = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        real = self.real
+
+        def counted(hub, environ, body):
+            import xmlrpc.client
+
+            try:
+                params, name = xmlrpc.client.loads(body)
+            except Exception:
+                params, name = (), None
+            if name not in _BENCH_CALLS:
+                calls = len(params[0]) if name in ("multiCall", "system.multicall") and \
+                    params and isinstance(params[0], list) else 1
+                with self._lock:
+                    self.requests += 1
+                    self.calls += calls
+            return real(hub, environ, body)
+
+        self.dispatch.handle_xmlrpc = counted
+        return self
+
+    def __exit__(self, *exc):
+        self.dispatch.handle_xmlrpc = self.real
+        return False
+
+    def read(self):
+        with self._lock:
+            return self.requests, self.calls
+
+
 def _repo_regen(npkgs, runs, workdir, rpm_dir, poll_interval, db_url, peer):
     top = tempfile.mkdtemp(dir=workdir)
-    times, cpus = [], []
+    times, cpus, requests, calls = [], [], [], []
     dbname = db_url.rsplit("/", 1)[1] if db_url else None
     with EmbeddedService(top, db_url=db_url, builders=1, capacity=8.0,
                          poll_interval=poll_interval, queue_settings=REPO_QUEUE,
@@ -291,11 +339,13 @@ def _repo_regen(npkgs, runs, workdir, rpm_dir, poll_interval, db_url, peer):
             return cpu
 
         pg = {}
+        counter = _RequestCount().__enter__()
         for i in range(runs):
             # a change comes to an idle service, not just as the previous repo's task
             # process exits (that exit wakes the builder and would hide its poll interval)
             time.sleep(1.5)
             cpu0 = cpu_now()
+            req0 = counter.read()
             start = time.time()
             if i % 2 == 0:
                 s.untagBuildBypass("bench-build", nvr)
@@ -310,13 +360,21 @@ def _repo_regen(npkgs, runs, workdir, rpm_dir, poll_interval, db_url, peer):
             for pid in daemons:
                 _wait_tasks_reaped(pid)
             cpus.append(cpu_now() - cpu0)
+            # the calls of the reap cycles (the daemon may still be in them): counted up to
+            # the next change
+            time.sleep(0.3)
+            req1 = counter.read()
+            requests.append(req1[0] - req0[0])
+            calls.append(req1[1] - req0[1])
             if peer:
                 peer()
         pkgs = sum(1 for _ in open(os.path.join(top, "repos", "bench-build", str(repo["id"]),
                                                 "x86_64", "pkglist")))
         assert first["id"] < repo["id"]
+        counter.__exit__(None, None, None)
     shutil.rmtree(top, ignore_errors=True)
-    return statistics.median(times), pkgs, statistics.median(cpus)
+    return (statistics.median(times), pkgs, statistics.median(cpus),
+            statistics.median(requests), statistics.median(calls))
 
 
 def createrepo_direct(rpm_dir, runs, workdir, extra=()):
@@ -392,8 +450,9 @@ def main(argv=None):
                 peers["nodb"].append(createrepo_direct(rpm_dir, 1, workdir,
                                                        ["--no-database"]))
 
-            regen, pkgs, cpu = repo_regen(args.packages, args.runs, workdir, rpm_dir,
-                                          args.poll_interval, backend, peer)
+            regen, pkgs, cpu, nreq, ncalls = repo_regen(args.packages, args.runs, workdir,
+                                                        rpm_dir, args.poll_interval, backend,
+                                                        peer)
             direct = statistics.median(peers["db"])
             nodb = statistics.median(peers["nodb"])
             print("| tag change -> READY repo, %d-package build tag, %s, vs createrepo_c on "
@@ -403,6 +462,8 @@ def main(argv=None):
                   % (regen, nodb, regen / nodb))
             print("| CPU seconds per change (hub, builder, task processes, createrepo_c%s) "
                   "| %.2f | | |" % (", PostgreSQL" if backend == "postgres" else "", cpu))
+            print("| hub requests per change from the builder and its task processes (calls, "
+                  "with a multicall's entries) | %d (%d) | | |" % (nreq, ncalls))
     shutil.rmtree(workdir, ignore_errors=True)
 
 
