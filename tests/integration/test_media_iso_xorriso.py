@@ -240,12 +240,86 @@ def test_pacifier_interval_leaves_the_image_bytes_alone(boot_tree, tmp_path, mon
         other[other.index("-o") + 1] = str(plain)
         subprocess.run(other, env=kw["env"], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-        seen.append(other)
+        seen.append(sha256(cmd[cmd.index("-o") + 1]) == sha256(plain))
         return result
 
     monkeypatch.setattr(iso_xorriso.tools, "run", run_both)
-    ours = tmp_path / "ours.iso"
-    iso.write_iso(str(boot_tree), str(ours), "PACE", boot="bios+uefi", writer="xorriso",
-                  source_date_epoch=EPOCH)
-    assert len(seen) == 1 and "-pacifier" not in seen[0]
-    assert sha256(ours) == sha256(plain)
+    iso.write_iso(str(boot_tree), str(tmp_path / "ours.iso"), "PACE", boot="bios+uefi",
+                  writer="xorriso", source_date_epoch=EPOCH)
+    assert seen == [True]
+
+
+def _long_named(tree):
+    """Names and a link target too long for one directory record: Rock Ridge continues them
+    in continuation areas (CE), where time stamps may be too."""
+    deep = tree / ("d" * 200)
+    deep.mkdir()
+    (deep / ("f" * 240 + ".rpm")).write_bytes(b"long")
+    os.symlink("./" * 150 + "f" * 240 + ".rpm", deep / "far-link")
+
+
+def _xorriso_dated(tree, out, boot, epoch):
+    """xorriso with its own --set_all_file_dates, as the writer ran it before."""
+    cmd = ["xorriso", "-as", "mkisofs", "-iso-level", "3", "-R", "-uid", "0", "-gid", "0",
+           "-J", "-joliet-long", "-V", "DATES", "-sysid", "LINUX", "-p", "pungi_like"]
+    if boot:
+        cmd += ["-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat", "-no-emul-boot",
+                "-boot-load-size", "4", "-boot-info-table", "-isohybrid-mbr",
+                "/usr/lib/ISOLINUX/isohdpfx.bin", "-eltorito-alt-boot", "-e",
+                "images/efiboot.img", "-no-emul-boot", "-isohybrid-gpt-basdat"]
+    cmd += ["--set_all_file_dates", f"={epoch}", "-o", str(out), str(tree)]
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch), TZ="Europe/Berlin")
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("boot", [None, "bios+uefi"])
+def test_file_dates_set_in_the_image_as_xorriso_sets_them(boot_tree, tmp_path, monkeypatch,
+                                                           boot):
+    """The writer sets the file dates in xorriso's image itself (set_all_file_dates): the
+    bytes are those of xorriso's --set_all_file_dates on the same tree, in another time
+    zone too; the dates of the tree's files differ from the epoch, so a date left alone
+    would show."""
+    shutil.rmtree(boot_tree / "lost+found")
+    _long_named(boot_tree)
+    monkeypatch.setenv("TZ", "America/New_York")
+    ours, theirs = tmp_path / "ours.iso", tmp_path / "theirs.iso"
+    written = iso.write_iso(str(boot_tree), str(ours), "DATES", boot=boot, writer="xorriso",
+                            source_date_epoch=EPOCH + 12345)
+    assert written.writer == "xorriso"
+    _xorriso_dated(boot_tree, theirs, boot, EPOCH + 12345)
+    assert sha256(ours) == sha256(theirs)
+    reader = pycdlib.PyCdlib()
+    reader.open(str(ours))
+    try:
+        record = reader.get_record(rr_path="/" + "d" * 200 + "/" + "f" * 240 + ".rpm")
+        assert record.rock_ridge.name() == b"f" * 240 + b".rpm"
+        assert record.rock_ridge.dr_entries.ce_record is not None   # continued: CE read
+    finally:
+        reader.close()
+
+
+def test_file_dates_left_to_xorriso_when_the_image_is_not_read(boot_tree, tmp_path,
+                                                             monkeypatch):
+    """An image whose layout set_all_file_dates refuses is written again by xorriso with
+    its own --set_all_file_dates: the same bytes, and the log says so."""
+    from pungi_like.media import iso_xorriso
+
+    def refuse(path, epoch):
+        raise ValueError("refused for the test")
+
+    monkeypatch.setattr(iso_xorriso, "set_all_file_dates", refuse)
+    shutil.rmtree(boot_tree / "lost+found")
+    ours, theirs, log = tmp_path / "ours.iso", tmp_path / "theirs.iso", tmp_path / "iso.log"
+    iso.write_iso(str(boot_tree), str(ours), "DATES", boot="bios+uefi", writer="xorriso",
+                  source_date_epoch=EPOCH, log_path=str(log))
+    _xorriso_dated(boot_tree, theirs, "bios+uefi", EPOCH)
+    assert sha256(ours) == sha256(theirs)
+    assert "file dates not set in place (refused for the test)" in log.read_text()
+
+
+def test_set_all_file_dates_refuses_what_is_not_an_image(tmp_path):
+    from pungi_like.media import iso_xorriso
+    junk = tmp_path / "junk.iso"
+    junk.write_bytes(b"\0" * 40 * 2048)
+    with pytest.raises(ValueError, match="no volume descriptor"):
+        iso_xorriso.set_all_file_dates(str(junk), EPOCH)
