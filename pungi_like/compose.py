@@ -238,7 +238,7 @@ class Compose:
                 raise PungiLikeError(f"Could not modify a {self.status} compose")
             self.status = status
             write_atomic(self.paths.status_file(), status + "\n")
-            self._write_deliverables()
+            self._write_deliverables(fsync=True)
         self.log.info("Compose status: %s", status)
         self.notify("status-change", status=status)
 
@@ -249,11 +249,14 @@ class Compose:
         if entry not in items:
             items.append(entry)
 
-    def _write_deliverables(self):
+    def _write_deliverables(self, fsync=False):
         # Pungi's three keys, plus what failed and why (task ids of build service tasks are in
-        # the error), so a failure can be followed up from this file alone
+        # the error), so a failure can be followed up from this file alone. Rewritten as units
+        # start and end (under the lock units take to start); synced with the STATUS it goes
+        # with: an fsync forces a journal commit, which stalled the hard links a re-run makes
+        # meanwhile (six of them in a no-op re-run)
         data = dict(self._deliverables, failed_details=self.failed_deliverables)
-        write_json_atomic(self.paths.deliverables_file(), data)
+        write_json_atomic(self.paths.deliverables_file(), data, fsync=fsync)
 
     def require_deliverable(self, kind, variant, arch, subvariant=None):
         with self._lock:

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 from .errors import PungiLikeError
 
-__all__ = ["ComposeDiffError", "diff_composes", "format_text", "load_compose"]
+__all__ = ["ComposeDiffError", "compose_in_memory", "diff_composes", "format_text",
+           "load_compose"]
 
 
 class ComposeDiffError(PungiLikeError):
@@ -72,6 +73,17 @@ def load_compose(path) -> _Compose:
             raise ComposeDiffError(f"{images_file}: cannot be read as productmd images "
                                    f"metadata: {exc}")
     return _Compose(path, rpms.compose.id, rpms, images)
+
+
+def compose_in_memory(topdir, compose_id, rpms_payload, images=None) -> _Compose:
+    """A compose as :func:`load_compose` reads it, from what its manifests were written from:
+    ``rpms_payload`` as rpms.json's ``payload.rpms`` (``RpmsRecorder.payload``), ``images`` a
+    ``productmd.images.Images`` (None: no images.json). The driver diffs the compose it just
+    made without reading its manifests back."""
+    import types
+
+    return _Compose(os.path.abspath(topdir), compose_id,
+                    types.SimpleNamespace(rpms=rpms_payload), images)
 
 
 # ---- NEVRA helpers ---------------------------------------------------------------------------
@@ -282,9 +294,10 @@ def _image_changes(old, new):
 
 def diff_composes(old_path, new_path, changelogs=True) -> dict:
     """The difference between two composes (see the module docstring) as a plain dict.
-    ``old_path`` may be a compose :func:`load_compose` read already."""
+    ``old_path`` and ``new_path`` may be composes :func:`load_compose` read already (or
+    :func:`compose_in_memory` made)."""
     old = old_path if isinstance(old_path, _Compose) else load_compose(old_path)
-    new = load_compose(new_path)
+    new = new_path if isinstance(new_path, _Compose) else load_compose(new_path)
     variants = {}
     upgraded_sources = {}
     for variant in sorted(set(old.rpms.rpms) | set(new.rpms.rpms)):

@@ -346,12 +346,31 @@ class RpmsRecorder:
         write_atomic(path, text[:at] + '"rpms": ' + _rpms_json(nested, text, at)
                      + text[at + len(marker):])
 
+    def payload(self):
+        """The ``payload.rpms`` of the rpms.json :meth:`write` writes, as ``json.load`` gives
+        it back (``{variant: {arch: {srpm: {rpm: {"category", "path", "sigkey"}}}}}``): for
+        the steps after the compose that read it (the compose diff, the report) without
+        reading the file again."""
+        with self._lock:
+            resolved = self._resolved()
+        nested = {}
+        for (variant, arch, srpm, rpm), (path, sigkey, category) in resolved.items():
+            nested.setdefault(variant, {}).setdefault(arch, {}).setdefault(srpm, {})[rpm] = {
+                "category": category, "path": path, "sigkey": sigkey}
+        return nested
+
 
 def _rpms_json(nested, text, at):
     """``{variant: {arch: {srpm: {rpm: (path, sigkey, category)}}}}`` as ``json.dump(...,
     indent=4, sort_keys=True, separators=(",", ": "))`` writes it at the place ``at`` of
     ``text`` (its indentation is taken from the line there)."""
-    dumps = json.dumps
+    # json.dumps of a string is json's C escaper behind a few Python calls; called directly
+    # it is a fifth of the cost (four strings an entry, 12,000 entries at 10,000 RPMs)
+    quote = json.encoder.encode_basestring_ascii
+
+    def dumps(value):
+        return "null" if value is None else quote(value)
+
     level = (at - text.rfind("\n", 0, at) - 1) // 4
     out = []
 

@@ -291,6 +291,14 @@ def _fmt_ts(ts):
 _preloaded = {}
 
 
+def preload_rpms(topdir, payload):
+    """The rpms.json trees of the compose at ``topdir`` for its report, from ``payload`` (its
+    ``payload.rpms``, ``RpmsRecorder.payload``) instead of reading the file it was written to."""
+    _preloaded[os.path.abspath(topdir)] = {"%s.%s" % (variant, arch): srpms
+                                           for variant, arches in payload.items()
+                                           for arch, srpms in arches.items()}
+
+
 def warm_up(finished_topdir=None):
     """What the report of a compose needs before the compose ends, made ahead (the driver
     calls this in a thread while the units run): the templates compiled and the rpms.json
@@ -346,7 +354,9 @@ def write_report(topdir, reason=None, weburl=None, task_info=None, embedded_topd
         weburl=weburl, embedded_topdir=embedded_topdir, colours=COLOURS)
     path = os.path.join(topdir, REPORT_REL)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_atomic(path, html_text)
+    # a report, made again by ``python -m pungi_like.report``: no fsync (each forces a
+    # journal commit, on the path of every compose's end)
+    write_atomic(path, html_text, fsync=False)
     return path
 
 
@@ -366,7 +376,7 @@ def write_index(target_dir):
     text = _environment().get_template("index.html.j2").render(
         composes=composes, target=os.path.basename(target_dir))
     path = os.path.join(target_dir, INDEX_NAME)
-    write_atomic(path, text)
+    write_atomic(path, text, fsync=False)
     return path
 
 
