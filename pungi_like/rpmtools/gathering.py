@@ -40,6 +40,7 @@ import logging
 import os
 import re
 from collections import defaultdict
+from itertools import islice
 
 import solv
 
@@ -147,8 +148,11 @@ class _Gather:
         self.res_source = {}
         self.flags = defaultdict(set)
         self.req_cache = {}    # requirement string -> [_Pkg]
-        self.done_deps, self.done_debug_deps, self.done_src_deps = set(), set(), set()
-        self.done_sources, self.done_debug, self.done_fulltree = set(), set(), set()
+        # how many of res_binary / res_debug / res_source (which only grow, in the order
+        # added) a pass has gone through: the next run of that pass takes the rest
+        self.done_deps = self.done_debug_deps = self.done_src_deps = 0
+        self.done_sources = self.done_debug = 0
+        self.done_fulltree = set()
         self.done_multilib, self.done_cond, self.done_langpack = set(), set(), set()
         self._broken = set()
 
@@ -195,6 +199,14 @@ class _Gather:
             return []
         if self.greedy == "all":
             return sorted(candidates, key=lambda p: p.sid)
+        if len(candidates) == 1:
+            # the usual case, decided as below without building the lists: a lone candidate
+            # wins when it is of the kind asked for and native, noarch or multilib
+            p = candidates[0]
+            if p.sid in (self.debug_ids if debuginfo else self.binary_ids) and (
+                    p.arch in self.native_arches or p.arch in self.multi_arches):
+                return [p]
+            return []
         lookaside_nevrs = {(p.name, p.epoch, p.version, p.release) for p in candidates if p.lookaside}
         pkgs = [p for p in candidates
                 if p.lookaside or (p.name, p.epoch, p.version, p.release) not in lookaside_nevrs]
@@ -221,9 +233,9 @@ class _Gather:
             if p.sid in dest:
                 continue
             dest[p.sid] = p
-            if self.in_lookaside(p):
+            if p.lookaside or (self.lookaside_nvras and self.in_lookaside(p)):
                 self.flags[p.sid].add("lookaside")
-            if _srpm_name(p.sourcerpm) in self.fulltree_excludes:
+            if self.fulltree_excludes and _srpm_name(p.sourcerpm) in self.fulltree_excludes:
                 self.flags[p.sid].add("fulltree-exclude")
             added.append(p)
         return added
@@ -273,18 +285,19 @@ class _Gather:
         if p.lookaside:
             return []
         ids = self.debug_ids if debuginfo else self.binary_ids
+        latest, whatprovides, cache = self.s.latest, self.s.pool.whatprovides, self.req_cache
         result = []
         for dep in self.requires(p):
             text = str(dep)
             if text.startswith("rpmlib(") or text.startswith("solvable:"):
                 continue
             key = (debuginfo, text)
-            cached = self.req_cache.get(key)
-            if cached:
+            cached = cache.get(key)
+            if cached is not None:
                 result.extend((q, text) for q in cached)
                 continue
-            providers = [self.s.latest[s.id] for s in self.s.pool.whatprovides(dep)
-                         if s.id in self.s.latest and s.id in ids]
+            # (the ids are a subset of the newest packages' ids)
+            providers = [latest[sid] for sid in [s.id for s in whatprovides(dep)] if sid in ids]
             if providers:
                 chosen = self.best(providers, req=text, debuginfo=debuginfo)
                 self.req_cache[key] = chosen
@@ -316,10 +329,9 @@ class _Gather:
 
     def pass_binary_deps(self):
         added = []
-        for p in list(self.res_binary.values()):
-            if p.sid in self.done_deps:
-                continue
-            self.done_deps.add(p.sid)
+        todo = list(islice(self.res_binary.values(), self.done_deps, None))
+        self.done_deps += len(todo)
+        for p in todo:
             for q, _req in self.deps_of(p):
                 added += self.add([q], "dep")
         return added
@@ -328,10 +340,9 @@ class _Gather:
         added = []
         if not self.selfhosting or not self.with_source:
             return added
-        for src in list(self.res_source.values()):
-            if src.sid in self.done_src_deps:
-                continue
-            self.done_src_deps.add(src.sid)
+        todo = list(islice(self.res_source.values(), self.done_src_deps, None))
+        self.done_src_deps += len(todo)
+        for src in todo:
             for q, _req in self.deps_of(src):
                 new = self.add([q], "self-hosting")
                 if new:
@@ -343,10 +354,9 @@ class _Gather:
         added = []
         if not self.with_source:
             return added
-        for p in list(self.res_binary.values()):
-            if p.sid in self.done_sources:
-                continue
-            self.done_sources.add(p.sid)
+        todo = list(islice(self.res_binary.values(), self.done_sources, None))
+        self.done_sources += len(todo)
+        for p in todo:
             candidates = self.source_by_nvr.get(_src_nvr(p.sourcerpm), []) if p.sourcerpm else []
             if not candidates:
                 if p.sourcerpm and p.sourcerpm not in self.result.missing_sources:
@@ -363,10 +373,9 @@ class _Gather:
         added = []
         if not self.with_debug:
             return added
-        for p in list(self.res_binary.values()):
-            if p.sid in self.done_debug:
-                continue
-            self.done_debug.add(p.sid)
+        todo = list(islice(self.res_binary.values(), self.done_debug, None))
+        self.done_debug += len(todo)
+        for p in todo:
             wanted = [d for d in self.debug_by_sourcerpm.get(p.sourcerpm, [])
                       if d.arch == p.arch and ("-debugsource" in d.name or d.name == f"{p.name}-debuginfo")]
             for d in wanted:
@@ -379,10 +388,9 @@ class _Gather:
         added = []
         if not self.with_debug:
             return added
-        for d in list(self.res_debug.values()):
-            if d.sid in self.done_debug_deps:
-                continue
-            self.done_debug_deps.add(d.sid)
+        todo = list(islice(self.res_debug.values(), self.done_debug_deps, None))
+        self.done_debug_deps += len(todo)
+        for d in todo:
             for q, _req in self.deps_of(d, debuginfo=True):
                 if q.sid not in self.res_binary:
                     added += self.add([q], dest=self.res_debug)
@@ -397,7 +405,7 @@ class _Gather:
             if p.sid in self.done_fulltree:
                 continue
             self.done_fulltree.add(p.sid)
-            if _srpm_name(p.sourcerpm) in self.fulltree_excludes:
+            if self.fulltree_excludes and _srpm_name(p.sourcerpm) in self.fulltree_excludes:
                 continue
             siblings = self.by_sourcerpm.get(p.sourcerpm, [])
             native = [q for q in siblings if q.arch != "noarch" and self.is_native(q)]
