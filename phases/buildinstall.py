@@ -18,7 +18,9 @@ from phases.base import PhaseBase
 from pungi_like import metadata
 from pungi_like.errors import PhaseError
 from pungi_like.fileutil import link_file
-from pungi_like.media import iso as isomod
+from pungi_like.lazyimport import lazy_module
+
+isomod = lazy_module("pungi_like.media.iso", globals(), "isomod")
 
 LORAX_OPTIONS_SCHEMA = {
     "type": "object",

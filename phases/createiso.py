@@ -18,9 +18,11 @@ from pungi_like import metadata
 from pungi_like.config.options import (Option, variant_arch_mapping, variant_mapping)
 from pungi_like.errors import PhaseError
 from pungi_like.fileutil import write_atomic
-from pungi_like.media import iso as isomod
+from pungi_like.lazyimport import lazy_module
 from pungi_like.media import naming
 from pungi_like.paths import arch_dirname
+
+isomod = lazy_module("pungi_like.media.iso", globals(), "isomod")
 
 MEDIA_SIZE_SCHEMA = {
     "anyOf": [

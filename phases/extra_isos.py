@@ -29,9 +29,11 @@ from pungi_like import metadata, scm
 from pungi_like.config.options import Option, str_or_list, variant_mapping
 from pungi_like.errors import PhaseError
 from pungi_like.fileutil import write_atomic
-from pungi_like.media import iso as isomod
+from pungi_like.lazyimport import lazy_module
 from pungi_like.media import naming
 from pungi_like.paths import arch_dirname
+
+isomod = lazy_module("pungi_like.media.iso", globals(), "isomod")
 
 STRINGS = {"type": "array", "items": {"type": "string"}}
 

@@ -26,9 +26,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-import createrepo_c as cr
+from ..lazyimport import lazy_module
 
 from ..errors import PungiLikeError
+
+cr = lazy_module("createrepo_c", globals(), "cr")
 
 #: Upper bound of repomd.xml (real ones are a few KiB).
 MAX_REPOMD_BYTES = 4 * 1024 * 1024

@@ -13,11 +13,13 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 
-import createrepo_c as cr
+from ..lazyimport import lazy_module
 
 from .. import tools
 from . import repowrite
 from ..errors import PungiLikeError
+
+cr = lazy_module("createrepo_c", globals(), "cr")
 
 CREATEREPO = "createrepo_c"
 

@@ -41,15 +41,17 @@ import zlib
 from ..reuse_capture import ThreadPool as ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import createrepo_c as cr
+from ..lazyimport import lazy_module
+
+cr = lazy_module("createrepo_c", globals(), "cr")
 
 #: createrepo_c's default --changelog-limit
 CHANGELOG_LIMIT = 10
 #: files left without a record that are read rather than parsing another whole repo for them
 FEW = 50
 _KINDS = ("primary", "filelists", "other")
-_XMLFILE = {"primary": cr.PrimaryXmlFile, "filelists": cr.FilelistsXmlFile,
-            "other": cr.OtherXmlFile}
+_XMLFILE = {"primary": "PrimaryXmlFile", "filelists": "FilelistsXmlFile",
+            "other": "OtherXmlFile"}   # createrepo_c's classes
 _END = b"</package>\n"
 # attribute values that libxml2 writes as they are (nothing to escape)
 _SAFE_ATTR = re.compile(r"[A-Za-z0-9._+~^:/@%,=()\[\]{}!$*;#-]*")   # fullmatch
@@ -453,7 +455,7 @@ def _template(kind):
         if kind not in _templates:
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, kind)
-                xml = _XMLFILE[kind](path, cr.NO_COMPRESSION)
+                xml = getattr(cr, _XMLFILE[kind])(path, cr.NO_COMPRESSION)
                 xml.set_num_of_pkgs(987654321)
                 xml.close()
                 with open(path, "rb") as fh:
