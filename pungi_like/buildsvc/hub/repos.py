@@ -288,7 +288,7 @@ def repo_init(tag, task_id=None, event=None, opts=None):
     """Insert an INIT repo and write ``repos/<tag>/<id>/``; returns ``[repo_id, event_id]``."""
     from .groups import getTagGroups
     from .packages import read_package_list
-    from .tagging import read_tagged_rpms
+    from .tag_reads import read_latest_rpms
 
     tag_row = get_tag_row(tag, strict=True, event=as_int(event, "event") if event else None)
     custom = norm_opts(opts) or {}
@@ -309,14 +309,10 @@ def repo_init(tag, task_id=None, event=None, opts=None):
     # one read of the inherited package list: the latest builds are filtered by it and the
     # blocklist comes from it
     packages = read_package_list(tag_row["id"], event=ev, inherit=True, with_owners=False)
-    rpms, builds = read_tagged_rpms(tag_row["id"], event=ev, inherit=True, latest=True,
-                                    extra=False, packages=packages)
-    bdirs = {}
     pi = context.hub.pathinfo
-    for b in builds:
-        bdirs[b["id"]] = build_relpath(b)
     lists = {a: [] for a in arches}
-    for r in rpms:
+    bdirs = {}   # id(build dict) -> its relpath
+    for r, build in read_latest_rpms(tag_row["id"], ev, packages):
         if r["metadata_only"]:
             continue
         if r["arch"] == "src":
@@ -328,7 +324,10 @@ def repo_init(tag, task_id=None, event=None, opts=None):
             if koji.is_debuginfo(r["name"]) and not ropts["debuginfo"]:
                 continue
             targets = [koji.canonArch(r["arch"])] if koji.canonArch(r["arch"]) in lists else []
-        path = "toplink/%s/%s" % (bdirs[r["build_id"]], pi.rpm(r))
+        bdir = bdirs.get(id(build))
+        if bdir is None:
+            bdir = bdirs[id(build)] = build_relpath(build)
+        path = "toplink/%s/%s" % (bdir, pi.rpm(r))
         for a in targets:
             lists[a].append((path, r))
     blocked = sorted(p["package_name"] for p in packages.values() if p["blocked"])

@@ -310,6 +310,33 @@ def test_rpms_equal_the_model(hub_db, latest):
     assert any(r["extra"] == {"a": "noarch"} for r in full[0])
 
 
+def test_repo_init_rpms_equal_the_latest_rpms(hub_db):
+    """repoInit's one-query read (read_latest_rpms) lists the RPMs read_tagged_rpms lists for
+    inherit=True, latest=True, in its order, each with its own build's path fields."""
+    from pungi_like.buildsvc.hub.packages import read_package_list
+    from pungi_like.buildsvc.hub.tag_reads import read_latest_rpms
+
+    db, tags, events, _other = hub_db
+    checked = 0
+    for tag in tags.values():
+        for event in (events[len(events) // 2], events[-2], events[-1]):
+            def both():
+                packages = read_package_list(tag, event=event, inherit=True,
+                                             with_owners=False)
+                return (read_latest_rpms(tag, event, packages),
+                        read_tagged_rpms(tag, event, True, True, extra=False,
+                                         packages=packages))
+            got, (rpms, builds) = _in_context(db, both)
+            by_id = {b["id"]: b for b in builds}
+            assert [r["id"] for r, _b in got] == [r["id"] for r in rpms], (tag, event)
+            for (r, b), want in zip(got, rpms):
+                assert r == {k: want[k] for k in r}, (tag, event)
+                wb = by_id[want["build_id"]]
+                assert b == {k: wb[k] for k in ("name", "version", "release", "volume_name")}
+            checked += bool(got)
+    assert checked > 5
+
+
 def model_package_list(tag_id=None, user_id=None, pkg_id=None, event=None, inherit=False,
                        with_dups=False, with_owners=True, with_blocked=True):
     """read_package_list as one SQL join of the entries with their owner rows."""
