@@ -30,7 +30,8 @@ from pungi_like.rpmtools import arches as archmod
 from pungi_like.rpmtools import repodata
 from pungi_like.rpmtools.comps import Comps
 from pungi_like.rpmtools.depsolve import Depsolver, Repo
-from pungi_like.rpmtools.gather_worker import SolverHost, link_package, release_providers
+from pungi_like.rpmtools.gather_worker import (SolverHost, link_package, link_packages,
+                                                release_providers)
 from pungi_like.rpmtools.gathering import gather
 from pungi_like.reuse_capture import current as current_capture
 from pungi_like.rpmtools.multilib import METHODS as MULTILIB_METHODS
@@ -563,13 +564,12 @@ class GatherPhase(PhaseBase):
                 rows.append((srpm_nevra, nevra, relative(dest), sigkey, category))
         if worker is not None:
             worker.call("link", pairs, conf.link_type)
-            capture = current_capture()    # what the audit hook notes for links made here
-            if capture is not None:
-                for _src, dest in pairs:
-                    capture.note(dest)
         else:
-            for src, dest in pairs:
-                link_package(src, dest, conf.link_type)
+            link_packages(pairs, conf.link_type)    # by cp runs: no audit event either
+        capture = current_capture()    # what the audit hook notes for links made here
+        if capture is not None:
+            for _src, dest in pairs:
+                capture.note(dest)
         self.compose.rpms.add_many(variant.uid, arch, rows)
         for kind, items in lists.items():
             path = self.paths.gather_package_list(arch, variant, kind)

@@ -107,3 +107,56 @@ def test_solver_host_forks_loaded_workers(repo, tmp_path):
             worker.call("load", [], "x86_64")
     finally:
         broken.close()
+
+
+def test_link_packages_links_batches_with_cp_and_leaves_the_rest_to_link_package(
+        tmp_path, monkeypatch):
+    """link_packages makes hard links by cp runs (symlinks resolved, as link_file does), one
+    per directory and batch; a run that fails for a file (one already there) leaves its
+    pairs to link_package, which keeps the existing file, as the one-by-one path did."""
+    from pungi_like.rpmtools import gather_worker
+    runs = []
+    real_run = gather_worker.subprocess.run
+
+    def counted(cmd, **kw):
+        runs.append(cmd[0])
+        return real_run(cmd, **kw)
+
+    monkeypatch.setattr(gather_worker.subprocess, "run", counted)
+    monkeypatch.setattr(gather_worker, "LINK_BATCH", 40)
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(100):
+        (src / f"p{i:03d}.rpm").write_bytes(b"x" * i)
+    os.symlink(src / "p001.rpm", src / "via-link.rpm")
+    out = tmp_path / "out"
+    (out / "b").mkdir(parents=True)
+    (out / "b" / "p050.rpm").write_bytes(b"y" * 50)      # there already, same size: kept
+    pairs = [(str(src / f"p{i:03d}.rpm"), str(out / ("a" if i < 50 else "b") / f"p{i:03d}.rpm"))
+             for i in range(100)]
+    pairs.append((str(src / "via-link.rpm"), str(out / "a" / "via-link.rpm")))
+    pairs.append((str(src / "p002.rpm"), str(out / "a" / "renamed.rpm")))   # not its own name
+    gather_worker.link_packages(pairs, "hardlink")
+    assert runs == ["cp"] * 4          # a: 51 files in 2 runs; b: 50 files in 2 runs
+    for i in range(100):
+        dest = out / ("a" if i < 50 else "b") / f"p{i:03d}.rpm"
+        if i == 50:
+            assert dest.read_bytes() == b"y" * 50 and not os.path.samefile(dest, src / "p050.rpm")
+        else:
+            assert os.path.samefile(dest, src / f"p{i:03d}.rpm")
+    linked = out / "a" / "via-link.rpm"
+    assert not linked.is_symlink() and os.path.samefile(linked, src / "p001.rpm")
+    assert os.path.samefile(out / "a" / "renamed.rpm", src / "p002.rpm")
+
+
+def test_link_packages_other_link_types_and_few_pairs_go_one_by_one(tmp_path, monkeypatch):
+    from pungi_like.rpmtools import gather_worker
+    monkeypatch.setattr(gather_worker.subprocess, "run",
+                        lambda *a, **kw: pytest.fail("cp run for these pairs"))
+    src = tmp_path / "p.rpm"
+    src.write_bytes(b"p")
+    gather_worker.link_packages([(str(src), str(tmp_path / "one.rpm"))], "hardlink")
+    pairs = [(str(src), str(tmp_path / "many" / f"{i}" / "p.rpm")) for i in range(100)]
+    gather_worker.link_packages(pairs, "symlink")
+    assert os.path.samefile(tmp_path / "one.rpm", src)
+    assert all(os.path.islink(dest) for _src, dest in pairs)
