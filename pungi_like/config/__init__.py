@@ -24,11 +24,17 @@ def load_config(path, extra=None):
             raw.values[name] = to_plain(value)
             raw.locations[name] = ("<extra>", 1)
     registry = get_registry()
-    errors, warnings = validate_raw(raw, registry)
-    if errors:
-        exc = ConfigError(errors)
-        exc.warnings = warnings
-        raise exc
+    from pungi_like.config import validcache
+
+    cache_key = validcache.key(raw, registry)
+    warnings = validcache.load(cache_key)
+    if warnings is None:
+        errors, warnings = validate_raw(raw, registry)
+        if errors:
+            exc = ConfigError(errors)
+            exc.warnings = warnings
+            raise exc
+        validcache.store(cache_key, warnings)
     values = effective_values(raw.values, registry)
     return Config(values, raw.locations, raw.source_files, raw.main_file, registry.names(),
                   warnings)

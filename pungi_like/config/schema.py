@@ -9,8 +9,6 @@ import json
 import re
 import sys
 
-import jsonschema
-
 from pungi_like.config.options import NO_DEFAULT
 from pungi_like.config.pungi_compat import PUNGI_OPTION_NAMES, REMOVED_OPTIONS
 from pungi_like.config.registry import get_registry
@@ -66,6 +64,8 @@ def _check_regex(value):
 
 def format_checker():
     """Formats we check: ``regex`` (must compile with Python's ``re``)."""
+    import jsonschema   # here: its import costs more than a valid config's cached check
+
     checker = jsonschema.FormatChecker(formats=())
     checker.checks("regex", raises=re.error)(_check_regex)
     return checker
@@ -73,6 +73,8 @@ def format_checker():
 
 def validator(schema=None):
     """A Draft 2020-12 validator for the (non-strict) schema, with our format checks."""
+    import jsonschema
+
     schema = schema or build_schema(strict=False)
     return jsonschema.Draft202012Validator(schema, format_checker=format_checker())
 
