@@ -2,6 +2,7 @@
 
 import os
 import re
+import struct as _struct
 from dataclasses import dataclass, field
 
 _ts = None
@@ -130,24 +131,41 @@ class RawTags:
     exclusivearch: list = field(default_factory=list)
 
 
-def _read_header_struct(fh, path, align):
-    """``{tag: (type, count, bytes of the data store from the entry's offset)}`` of the header
-    at the file position (signature header: ``align`` pads its store to 8 bytes)."""
-    import struct
-    intro = fh.read(16)
+def _header_at(buf, pos, path):
+    """``({tag: (type, count, data store, entry's offset)}, end)`` of the header at ``pos`` in
+    the file behind ``buf`` (a :class:`_Buffer`); ``end`` is where the header's store ends."""
+    intro = buf.upto(pos + 16)[pos:pos + 16]
     if len(intro) != 16 or intro[:4] != _HEADER_MAGIC:
         raise ValueError(f"{path}: not an RPM file (bad header magic)")
-    count, store_size = struct.unpack(">II", intro[8:16])
-    index = fh.read(16 * count)
-    store = fh.read(store_size)
-    if len(index) != 16 * count or len(store) != store_size:
+    count, store_size = _struct.unpack_from(">II", intro, 8)
+    start = pos + 16 + 16 * count
+    end = start + store_size
+    data = buf.upto(end)
+    if len(data) < end:
         raise ValueError(f"{path}: truncated RPM header")
-    if align and store_size % 8:
-        fh.read(8 - store_size % 8)
+    store = data[start:end]
     entries = {}
-    for tag, kind, offset, n in struct.iter_unpack(">IIII", index):
+    for tag, kind, offset, n in _struct.iter_unpack(">IIII", data[pos + 16:start]):
         entries[tag] = (kind, n, store, offset)
-    return entries
+    return entries, end
+
+
+class _Buffer:
+    """The start of an open file, read with ``pread`` as far as asked (never past its size:
+    a header claiming gigabytes gets what the file holds, then "truncated")."""
+
+    FIRST = 8192   # lead and signature header of a usual RPM: one read
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.size = os.fstat(fd).st_size
+        self.data = os.pread(fd, min(self.FIRST, self.size), 0)
+
+    def upto(self, end):
+        end = min(end, self.size)
+        if len(self.data) < end:
+            self.data += os.pread(self.fd, end - len(self.data), len(self.data))
+        return self.data
 
 
 def _strings(entry):
@@ -213,26 +231,34 @@ def pgp_signature_keyid(packet):
 def read_raw_tags(path, arch_tags=False):
     """The signing key (short, lower-case, as :func:`read_header` gives it) of the RPM at
     ``path``, and with ``arch_tags`` its ExcludeArch/ExclusiveArch, without librpm."""
-    with open(path, "rb") as fh:
-        lead = fh.read(_LEAD_SIZE)
-        if len(lead) != _LEAD_SIZE or lead[:4] != b"\xed\xab\xee\xdb":
-            raise ValueError(f"{path}: not an RPM file (bad lead)")
-        signature = _read_header_struct(fh, path, align=True)
-        result = RawTags()
-        for tag in _SIG_TAGS:
-            if tag in signature:
-                _kind, n, store, offset = signature[tag]
-                try:
-                    keyid = pgp_signature_keyid(store[offset:offset + n])
-                except IndexError:      # a truncated packet names no key, as for librpm
-                    keyid = None
-                if keyid:
-                    result.sigkey = keyid[-8:].lower()
-                    break
-        if arch_tags:
-            main = _read_header_struct(fh, path, align=False)
-            if _TAG_EXCLUDEARCH in main:
-                result.excludearch = _strings(main[_TAG_EXCLUDEARCH])
-            if _TAG_EXCLUSIVEARCH in main:
-                result.exclusivearch = _strings(main[_TAG_EXCLUSIVEARCH])
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return _raw_tags(_Buffer(fd), path, arch_tags)
+    finally:
+        os.close(fd)
+
+
+def _raw_tags(buf, path, arch_tags):
+    lead = buf.upto(_LEAD_SIZE)[:_LEAD_SIZE]
+    if len(lead) != _LEAD_SIZE or lead[:4] != b"\xed\xab\xee\xdb":
+        raise ValueError(f"{path}: not an RPM file (bad lead)")
+    signature, end = _header_at(buf, _LEAD_SIZE, path)
+    result = RawTags()
+    for tag in _SIG_TAGS:
+        if tag in signature:
+            _kind, n, store, offset = signature[tag]
+            try:
+                keyid = pgp_signature_keyid(store[offset:offset + n])
+            except IndexError:      # a truncated packet names no key, as for librpm
+                keyid = None
+            if keyid:
+                result.sigkey = keyid[-8:].lower()
+                break
+    if arch_tags:
+        # the signature header's store is padded to 8 bytes
+        main, _end = _header_at(buf, end + (-end % 8), path)
+        if _TAG_EXCLUDEARCH in main:
+            result.excludearch = _strings(main[_TAG_EXCLUDEARCH])
+        if _TAG_EXCLUSIVEARCH in main:
+            result.exclusivearch = _strings(main[_TAG_EXCLUSIVEARCH])
     return result

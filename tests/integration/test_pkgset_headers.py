@@ -60,3 +60,18 @@ def test_a_file_that_is_no_rpm_is_named(tmp_path, universe):
     broken.write_bytes(b"not an rpm at all" * 10)
     with pytest.raises(PhaseError, match=f"{broken}: not an RPM file .*universe"):
         header_from_repodata(gathered, str(broken), solver)
+
+
+def test_a_header_claiming_more_than_the_file_holds_is_named_truncated(tmp_path, universe):
+    # a hostile or damaged RPM whose signature header claims 2^32 entries and a 4 GiB store:
+    # reading what it claims raised a bare MemoryError; what the file holds is read instead
+    import struct
+    solver = Depsolver([Repo("universe", universe.repo_dir)], "x86_64")
+    gathered = next(iter(solver.pkgs.values())).gathered(set())
+    broken = tmp_path / gathered.filename
+    broken.write_bytes(b"\xed\xab\xee\xdb" + b"\0" * 92 + b"\x8e\xad\xe8\x01\0\0\0\0"
+                       + struct.pack(">II", 0xFFFFFFFF, 0xFFFFFFFF) + b"\0" * 64)
+    with pytest.raises(ValueError, match="truncated RPM header"):
+        read_raw_tags(str(broken))
+    with pytest.raises(PhaseError, match=f"{broken}: truncated RPM header .*universe"):
+        header_from_repodata(gathered, str(broken), solver)
