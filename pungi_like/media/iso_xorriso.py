@@ -204,7 +204,10 @@ def set_all_file_dates(iso_path, epoch):
                     pos += length
                 write(extent, data)
                 while continued:
-                    block, offset, length = continued.pop()
+                    block, offset, length = area_at = continued.pop()
+                    if area_at in seen:
+                        raise ValueError(f"a continuation area read twice (sector {block})")
+                    seen.add(area_at)
                     area = read(block, offset + length)
                     continued += _susp_dates(area, offset, offset + length, date)
                     write(block, area)
