@@ -946,11 +946,21 @@ def _rewrite_gzip(cr, record, source, name, dst, old_names, new_names, old_entry
     record)."""
     with open(source, "rb") as fh:
         data = gzip.decompress(fh.read())
-    # as bytes (UTF-8 keeps substrings): normalised, then naming this compose
-    normal = data.replace(old_names.topdir.encode(), TOPDIR.encode()).replace(
-        old_names.compose_id.encode(), COMPOSE_ID.encode())
-    text = normal.replace(TOPDIR.encode(), new_names.topdir.encode()).replace(
-        COMPOSE_ID.encode(), new_names.compose_id.encode())
+    old_top, old_id = old_names.topdir.encode(), old_names.compose_id.encode()
+    new_top, new_id = new_names.topdir.encode(), new_names.compose_id.encode()
+    content = (old_entry or {}).get("content")
+    if content and old_entry.get("names_compose") == "repodata" \
+            and direct_rewrite_safe(data, old_id, new_top):
+        # the old names replaced by the new ones in two passes over the megabytes instead of
+        # four, the normalised digest the old record's (the very bytes it was made from)
+        text = data.replace(old_top, new_top).replace(old_id, new_id)
+        names_it = True
+    else:
+        # as bytes (UTF-8 keeps substrings): normalised, then naming this compose
+        normal = data.replace(old_top, TOPDIR.encode()).replace(old_id, COMPOSE_ID.encode())
+        text = normal.replace(TOPDIR.encode(), new_top).replace(COMPOSE_ID.encode(), new_id)
+        names_it = normal != data or (old_entry or {}).get("names_compose") == "repodata"
+        content = hashlib.sha256(normal).hexdigest() if names_it else None
     plain = name[:-3]
     if record.checksum and plain.startswith(record.checksum + "-"):
         plain = plain[len(record.checksum) + 1:]
@@ -963,12 +973,24 @@ def _rewrite_gzip(cr, record, source, name, dst, old_names, new_names, old_entry
     if record.checksum and name.startswith(record.checksum + "-"):
         new.rename_file()
     path = os.path.join(dst, os.path.basename(new.location_href))
-    names_it = normal != data or (old_entry or {}).get("names_compose") == "repodata"
     entry = bytes_entry(path, packed, None, "repodata" if names_it else False,
                         new_names)
     if names_it:
-        entry["content"] = hashlib.sha256(normal).hexdigest()
+        entry["content"] = content
     return path, entry, new
+
+
+def direct_rewrite_safe(data, old_id, new_top):
+    """Does replacing the old compose's directory by the new one, then its id by the new id,
+    give what normalising (both to placeholders) and expanding gives? Yes unless ``data``
+    holds a placeholder, or the old id occurs in the new directory or can be made by the new
+    directory's ends with the text around them (a prefix of the old id ending it, a suffix
+    starting it)."""
+    if TOPDIR.encode() in data or COMPOSE_ID.encode() in data or old_id in new_top \
+            or b"{" in new_top or not old_id:
+        return False
+    return not any(new_top.endswith(old_id[:k]) or new_top.startswith(old_id[-k:])
+                   for k in range(1, len(old_id)))
 
 
 def _repomd_record(cr, record, target, packed, text):

@@ -480,3 +480,44 @@ def test_record_data_is_cut_and_joined_as_a_fresh_encoding_would_give(tmp_path):
             assert json.loads(text) == {"files": want, "journal": journal}
             if layout == "compact":
                 assert text.endswith(old.raw[old.raw.index(',"journal":'):])
+
+
+@pytest.mark.parametrize("new_id", ["T-1-20260102.n.0", "T-1-20260101.n.01", "x0"])
+def test_a_direct_rewrite_equals_normalising_and_expanding(tmp_path, new_id):
+    """The two-pass rewrite of a repodata file whose old entry holds its normalised digest
+    gives the bytes and the record entry of the four-pass one (the entry without that
+    digest), also for names where it must not be used (the new directory ends with the
+    start of the old id: then both take the four passes)."""
+    import gzip
+
+    import createrepo_c as cr
+
+    old = reuse.Names(str(tmp_path / "T-1-20260101.n.0"), "T-1-20260101.n.0")
+    new = reuse.Names(str(tmp_path / new_id), new_id)
+    src = tmp_path / "T-1-20260101.n.0" / "work" / "x86_64" / "repo" / "repodata"
+    src.mkdir(parents=True)
+    body = (f'<a xml:base="file://{old.topdir}/w"/><b>{old.compose_id}</b>'
+            f'<c>{old.compose_id}0 T-1-2026 {old.topdir}</c>')
+    path = src / "primary.xml.gz"
+    path.write_bytes(gzip.compress(body.encode(), mtime=0))
+    record = cr.RepomdRecord("primary", str(path))
+    record.fill(cr.SHA256)
+    record.rename_file()
+    repomd = cr.Repomd()
+    repomd.set_record(record)
+    (src / "repomd.xml").write_text(repomd.xml_dump())
+    files = reuse.describe_files([str(p) for p in src.iterdir()], old)
+    entries = {os.path.basename(rel): e for rel, e in files.items()}
+    assert any(e.get("content") for e in entries.values())
+    plain = {k: {f: v for f, v in e.items() if f != "content"} for k, e in entries.items()}
+    out = {}
+    for how, given in (("direct", entries), ("four", plain)):
+        dst = tmp_path / how / "repodata"
+        written = reuse.rewrite_repodata(str(src), str(dst), old, new, given)
+        out[how] = ({os.path.basename(p): gzip.decompress(open(p, "rb").read())
+                     for p in written if p.endswith(".gz")},
+                    {os.path.basename(p): dict(e, stat=None) for p, e in written.items() if e})
+    assert out["direct"] == out["four"]
+    want = body.replace(old.topdir, new.topdir).replace(old.compose_id, new.compose_id)
+    if reuse.direct_rewrite_safe(body.encode(), old.compose_id.encode(), new.topdir.encode()):
+        assert list(out["direct"][0].values()) == [want.encode()]
