@@ -184,3 +184,34 @@ def test_prefetched_answers_serve_the_same_call_once():
     assert s.logoutChild(9) == "logoutChild"
     assert [c[0] for c in rec.calls] == ["host.getHostTasks", "listBuildroots", "logoutChild"]
     assert answers == {}
+
+
+class _Manager:
+    def __init__(self, was_full):
+        self.was_full, self.reaped = was_full, 0
+
+    def reap_local(self):
+        self.reaped += 1
+        return True
+
+
+@pytest.mark.parametrize("was_full, also, reaped", [
+    (False, None, 1),                 # a task process ended, room left: reaped, no cycle
+    (True, None, 0),                  # the host was full: the cycle comes at once
+    (False, signal.SIGUSR1, 0),       # work signalled too: the cycle comes at once
+])
+def test_idle_reaps_alone_only_while_the_host_has_room(was_full, also, reaped):
+    from pungi_like.buildsvc.builder.daemon import WAKE_SIGNALS, _drain_wakes, _idle_until_work
+
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, WAKE_SIGNALS)
+    try:
+        _drain_wakes()
+        tm = _Manager(was_full)
+        if also is not None:
+            os.kill(os.getpid(), also)
+        os.kill(os.getpid(), signal.SIGCHLD)
+        _idle_until_work(tm, 0.2, reap_alone=True)
+        assert tm.reaped == reaped
+        _drain_wakes()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

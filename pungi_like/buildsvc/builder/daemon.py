@@ -365,10 +365,12 @@ class TaskManager(koji.daemon.TaskManager):
             checkin = m.host.updateHost(self.task_load, self.ready, data=self._get_host_data())
             assigned = m.host.getTasks() if self.ready else None
         checkin.result   # a fault raises here
+        self.was_full = True
         if not self.ready:
             self.logger.info("Not ready for task")
             return False
         taken = False
+        left = False
         for task in assigned.result:
             if task["id"] in self.tasks:
                 # reassigned while we ran it: updateTasks cleans up first (as kojid)
@@ -380,11 +382,32 @@ class TaskManager(koji.daemon.TaskManager):
                                   "(state %(state)s, host %(host_id)s)", task)
                 continue
             if taken and not self._room_for_another():
+                left = True
                 break
             if self.takeTask(task):
                 taken = True
                 self.task_load += float(task.get("weight") or 0.0)
+        self.was_full = left or not self._room_for_another()
         return taken
+
+    #: set by getNextTask: the host was not ready, or it had no room left for what the hub
+    #: may assign next (then a task process's end must be followed by a check-in at once)
+    was_full = True
+
+    def reap_local(self):
+        """Reap the task processes that ended, without a cycle: updateTasks' cleanup of an
+        ended process (a crashed one still fails its task; the subsession is expired with the
+        next check-in). For a SIGCHLD while the host had room: the hub's scheduler counts a
+        closed task's slot free without this host's check-in, and the next cycle (the work
+        bell, a subtask, the poll) reports the load. Returns True when one was reaped."""
+        reaped = False
+        for task_id, pid in list(self.pids.items()):
+            if self._waitTask(task_id, pid):
+                reaped = True
+                if self.cleanupTask(task_id, wait=False):
+                    del self.pids[task_id]
+                self.tasks.pop(task_id, None)
+        return reaped
 
     def _room_for_another(self):
         """readyForTask's local checks, without asking the hub again (within one cycle)."""
@@ -637,15 +660,46 @@ def _kill_and_reap(pid, kill=os.kill):
 
 
 def _idle(seconds):
-    signal.sigtimedwait(WAKE_SIGNALS, seconds)
+    info = signal.sigtimedwait(WAKE_SIGNALS, seconds)
+    return info.si_signo if info is not None else None
+
+
+def _idle_until_work(tm, poll_interval, reap_alone=False):
+    """The idle sleep: until ``poll_interval`` has passed or a wake signal came. With
+    ``reap_alone`` (the work waiter runs) a wake that is only task processes ending
+    (SIGCHLD), while the host had room at its last check-in, is answered by reaping them
+    here (TaskManager.reap_local) and the sleep goes on: the cycle it used to start (five
+    hub calls, then two) told the hub nothing its scheduler needs, and the bell or the poll
+    brings the next one. kojid sleeps through SIGCHLD."""
+    deadline = time.monotonic() + poll_interval
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        sig = _idle(remaining)
+        if sig is None:
+            return
+        if not reap_alone or sig != signal.SIGCHLD or tm.was_full:
+            return
+        if _drain_wakes() - {signal.SIGCHLD}:
+            return
+        try:
+            tm.reap_local()
+        except Exception:
+            log.exception("reaping task processes failed")
+            return
 
 
 def _drain_wakes():
     """Take the wake signals already pending: the cycle about to start answers them (a task
     that created a subtask sends SIGUSR1 and the hub's bell wakes the waiter for the same
     subtask: one cycle, not two). Those arriving during the cycle still end the next sleep."""
-    while signal.sigtimedwait(WAKE_SIGNALS, 0) is not None:
-        pass
+    taken = set()
+    while True:
+        info = signal.sigtimedwait(WAKE_SIGNALS, 0)
+        if info is None:
+            return taken
+        taken.add(info.si_signo)
 
 
 def _no_op(_signum, _frame):
@@ -762,8 +816,9 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
             # process that ends (SIGCHLD) or makes a subtask (SIGUSR1), the hub's work bell
             # (the waiter's SIGUSR1; rung also when a per-run limit of the scheduler left
             # tasks to assign); polling stays the fallback.
-            if not taken or (waiter is not None and waiter.pid is not None):
-                _idle(opts.poll_interval)
+            waiting = waiter is not None and waiter.pid is not None
+            if not taken or waiting:
+                _idle_until_work(tm, opts.poll_interval, reap_alone=waiting)
     except (_Stop, KeyboardInterrupt, koji.tasks.ServerExit) as exc:
         log.info("stopping (%s)", exc.__class__.__name__ if not isinstance(exc, _Stop)
                  else "signal %s" % exc.args[0])
