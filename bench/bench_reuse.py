@@ -20,13 +20,16 @@ The pungi_like and phases packages are byte-compiled first (``--no-compile``: no
 installed. Every compose runs with a fixed SOURCE_DATE_EPOCH: by default the time stamps come from the
 newest build in the package set, and a rebuilt package moves them for every tree.
 The peer is our own cold compose (the ratio is what reuse saves); ``reused`` counts the units
-taken from the old compose (timeline.json).
+taken from the old compose (timeline.json). The CPU seconds (user + system of the driver and
+the tools it ran) are printed beside the wall: on a shared machine they move less with the
+load (the goals are the wall ratios).
 """
 
 import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -45,22 +48,26 @@ EPOCH = "1700000000"
 
 
 def compose(config, target):
-    """(wall seconds, compose dir, units reused, units in all)."""
+    """(wall seconds, CPU seconds, compose dir, units reused, units in all); CPU: user +
+    system of the driver and every process it waited for."""
     exe = os.path.join(os.path.dirname(sys.executable), "pungi-like-koji")
     cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m",
                                              "pungi_like.cli.compose_driver"]
     before = set(os.listdir(target)) if os.path.isdir(target) else set()
     env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH)
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     subprocess.run(cmd + ["--config", config, "--target-dir", target, "--nightly", "--quiet",
                           "--no-latest-link"], check=True, stdout=subprocess.DEVNULL, env=env,
                    cwd=os.path.dirname(config))
     seconds = time.monotonic() - start
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = now.ru_utime + now.ru_stime - used.ru_utime - used.ru_stime
     new = sorted(d for d in os.listdir(target) if d not in before and d.startswith("Peer-"))
     topdir = os.path.join(target, new[-1])
     with open(os.path.join(topdir, "logs", "global", "timeline.json")) as fh:
         units = json.load(fh)["units"]
-    return seconds, topdir, sum(1 for u in units if u.get("reused")), len(units)
+    return seconds, cpu, topdir, sum(1 for u in units if u.get("reused")), len(units)
 
 
 def point_at(link, target):
@@ -131,6 +138,7 @@ def main():
     if not args.no_compile:
         byte_compile()
     figures = {k: [] for k in ("cold", "noop", "changed")}
+    cpus = {k: [] for k in figures}
     reused = {k: [] for k in figures}
     with tempfile.TemporaryDirectory(prefix="bench-reuse-") as tmp:
         changed = changed_universe(data, tmp, args.change)
@@ -153,20 +161,23 @@ def main():
             for what, config in (("cold", "same"), ("noop", "same"), ("changed", "changed")):
                 if not args.copy_path:
                     point_at(link, changed if what == "changed" else data)
-                seconds, _topdir, count, total = compose(configs[config], target)
+                seconds, cpu, _topdir, count, total = compose(configs[config], target)
                 figures[what].append(seconds)
+                cpus[what].append(cpu)
                 reused[what].append(f"{count}/{total}")
             shutil.rmtree(target)
     med = {k: statistics.median(v) for k, v in figures.items()}
+    cpu = {k: statistics.median(v) for k, v in cpus.items()}
     print(f"{args.rpms} RPMs, base scenario config, SOURCE_DATE_EPOCH fixed; "
           f"medians of {args.runs} runs")
-    print(f"{'what':44} {'seconds':>8} {'/ cold':>7}  units reused (per run)")
+    print(f"{'what':44} {'seconds':>8} {'/ cold':>7} {'CPU s':>7} {'/ cold':>7}  "
+          "units reused (per run)")
     rows = (("cold compose", "cold", None),
             ("no-op re-run (goal <= 0.10)", "noop", 0.10),
             (f"one source package changed, {args.change} (goal <= 0.30)", "changed", 0.30))
     for label, key, _goal in rows:
-        print(f"{label:44} {med[key]:8.2f} {med[key] / med['cold']:7.2f}  "
-              f"{', '.join(reused[key])}")
+        print(f"{label:44} {med[key]:8.2f} {med[key] / med['cold']:7.2f} {cpu[key]:7.2f} "
+              f"{cpu[key] / cpu['cold']:7.2f}  {', '.join(reused[key])}")
 
 
 if __name__ == "__main__":
