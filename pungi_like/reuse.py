@@ -126,7 +126,7 @@ def encode(value, names):
     if value is None or kind in (bool, int, float):
         return value
     if kind is list:
-        return [encode(v, names) for v in value]
+        return _encode_items(value, names)
     if kind is tuple:
         return {"__tuple__": [encode(v, names) for v in value]}
     if kind in (set, frozenset):
@@ -152,8 +152,34 @@ def encode(value, names):
             raise NotRecordable(name)
         fields = _fields[kind] = (name, tuple(f.name for f in dataclasses.fields(value)))
     name, names_of_fields = fields
-    return {"__dc__": name, "fields": {f: encode(getattr(value, f), names)
-                                       for f in names_of_fields}}
+    # strings and numbers, most of a package header's fields, without a call each (a
+    # package set hands over one header a package: 10,000-60,000, encoded by two units)
+    compose_id, out = names.compose_id, {}
+    for field_name in names_of_fields:
+        item = getattr(value, field_name)
+        kind = type(item)
+        if kind is str:
+            out[field_name] = names.norm(item) if "/" in item or compose_id in item else item
+        elif item is None or kind is int or kind is bool or kind is float:
+            out[field_name] = item
+        else:
+            out[field_name] = encode(item, names)
+    return {"__dc__": name, "fields": out}
+
+
+def _encode_items(items, names):
+    """``encode`` of each item of a list, strings and numbers without a call each."""
+    compose_id, out = names.compose_id, []
+    append = out.append
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            append(names.norm(item) if "/" in item or compose_id in item else item)
+        elif item is None or kind is int or kind is bool or kind is float:
+            append(item)
+        else:
+            append(encode(item, names))
+    return out
 
 
 _fields = {}
