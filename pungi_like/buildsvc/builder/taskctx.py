@@ -100,15 +100,17 @@ class TaskContext:
     #: at most this many bytes of files go in one upload_many call (base64 in the XML)
     batch_upload_max = 4 * 1024 * 1024
 
-    def upload_many(self, files, with_logs=False):
-        """Upload ``[(path, name)]`` into the task's output directory; returns the names.
+    def upload_many(self, files, with_logs=False, then=None):
+        """Upload ``[(path, name)]`` into the task's output directory; returns the names, or
+        with ``then`` the result of the call it adds.
 
         Small files go together in one multicall: the XML-RPC ``uploadFile`` of each whole
         file (Koji's legacy upload, base64) and a ``checkUpload`` of each whose size and
         adler32 must be the local file's; one round trip for a repo's repodata and log instead
         of two per file. Files that do not fit in :attr:`batch_upload_max` go one by one.
         ``with_logs``: the logs :meth:`upload_logs` sends go along (as they are now; the task's
-        end sends only those written to since)."""
+        end sends only those written to since). ``then(m)``: adds one more call to that
+        multicall, after the uploads (newRepo's repoDone, with its log)."""
         if with_logs:
             files = list(files) + self._log_files()
         batch, size, names = [], 0, []
@@ -124,9 +126,9 @@ class TaskContext:
                 batch.append((path, name, data))
                 size += len(data)
             self._uploaded[name] = stamp
-        if len(batch) == 1:
+        if len(batch) == 1 and then is None:
             self.upload(batch[0][0], batch[0][1])
-        elif batch:
+        elif batch or then is not None:
             checks = []
             with self.session.multicall(strict=True) as m:
                 for _path, name, data in batch:
@@ -135,11 +137,14 @@ class TaskContext:
                                  base64.b64encode(data).decode("ascii"))
                     checks.append((name, len(data), digest,
                                    m.checkUpload(self.upload_path, name, verify="adler32")))
+                after = then(m) if then is not None else None
             for name, length, digest, check in checks:
                 info = check.result or {}
                 if int(info.get("size", -1)) != length or info.get("hexdigest") != digest:
                     raise koji.GenericError("upload of %s failed: the hub holds %r"
                                             % (name, info))
+            if after is not None:
+                return after.result
         return names
 
     def upload_logs(self):

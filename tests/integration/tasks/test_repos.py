@@ -165,6 +165,9 @@ def test_tag_change_repo_at_next_poll_and_createrepo_update(tmp_path, task_pki, 
         assert _pkglist(hub, "fast-build", repo["id"]) == ["alpha-1.0-1.x86_64.rpm",
                                                            "beta-2.0-1.noarch.rpm"]
         (child,) = s.getTaskChildren(repo["task_id"])
+        # newRepo's task log went with its repoDone, whole
+        parent_log = s.downloadTaskOutput(repo["task_id"], "task.log").decode()
+        assert "repo %d done" % repo["id"] in parent_log, parent_log
         log = s.downloadTaskOutput(child["id"], "createrepo.log").decode()
         # kojid's way: the old repodata copied into the output, --update --skip-stat
         assert "--update" in log and "--skip-stat" in log, log

@@ -52,7 +52,9 @@ def new_repo(ctx, tag, event=None, src=False, debuginfo=False, separate_src=Fals
         kids[arch] = ctx.subtask("createrepo", [repo_id, arch, oldrepo], label=arch, arch="noarch")
     results = ctx.wait(list(kids.values()), all=True)
     data = {arch: results[tid] for arch, tid in kids.items()}
-    ctx.session.host.repoDone(repo_id, data)
+    # the task log goes with repoDone, in one call (nothing is logged after it)
+    ctx.log.info("repo %s done", repo_id)
+    ctx.upload_many([], with_logs=True, then=lambda m: m.host.repoDone(repo_id, data))
     return [repo_id, event_id]
 
 
