@@ -364,7 +364,8 @@ class PkgsetPhase(PhaseBase):
             return []
         rel = os.path.relpath(self.paths.pkgset_repo(self.pkgset_name), self.compose.topdir)
         found = []
-        for _cid, topdir, _count in pool.sources[:2]:
+        # a no-op re-run keeps no package set repo of its own: the compose holding it (files_at)
+        for topdir in pool.places(2):
             path = os.path.join(topdir, rel)
             if os.path.exists(os.path.join(path, repodata.repowrite.MARK)) and path not in found:
                 found.append(path)

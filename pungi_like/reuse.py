@@ -52,6 +52,9 @@ COMPOSE_ID = "{compose_id}"
 #: units never taken from another compose
 NEVER_REUSED = ("metadata.write",)
 
+#: the prefix of a record's relative paths under work/ (``ReusePool.check``'s ``defer``)
+WORK = "work" + os.sep
+
 #: Pungi's ``<phase>_allow_reuse`` option of each phase that has one
 ALLOW_REUSE_OPTIONS = {
     "pkgset": "pkgset_allow_reuse",
@@ -407,13 +410,22 @@ def set_image(compose, variant, arch, data):
 # ---- old composes --------------------------------------------------------------------------
 
 class OldUnit:
-    """A finished unit of an old compose (or of the compose being resumed)."""
+    """A finished unit of an old compose (or of the compose being resumed).
+
+    ``files_top``, ``files_names``: the compose whose directory holds the unit's files - its
+    own, or the one its record names in ``files_at`` (a unit whose files were all under work/
+    and that was taken without linking them: ``ReusePool.check``'s ``defer``)."""
 
     def __init__(self, topdir, compose_id, record):
         self.topdir = topdir
         self.compose_id = compose_id
         self.record = record
         self.names = Names(topdir, compose_id)
+        at = record.get("files_at")
+        if isinstance(at, list) and len(at) == 2 and all(isinstance(a, str) and a for a in at):
+            self.files_top, self.files_names = at[0], Names(at[0], at[1])
+        else:
+            self.files_top, self.files_names = topdir, self.names
         self._data = None
         self._raw = None
 
@@ -525,6 +537,7 @@ class TakePlan:
     rewrite_repos: set     # relative repodata dirs rewritten as a whole
     fresh: dict = dataclasses.field(default_factory=dict)   # new record entries of rewrites
     dropped: list = dataclasses.field(default_factory=list)  # old entries rewritten or gone
+    deferred: bool = False  # nothing placed until a unit that runs needs it (``materialise``)
 
 
 class ReusePool:
@@ -544,6 +557,11 @@ class ReusePool:
         self._pending = []    # (source index, top dir, compose id), newest first
         self._lock = threading.Lock()   # units look up candidates from two worker threads
         self.rewrites = Rewrites()      # repodata rewritten by this compose's units
+        #: ``defer``: a taken unit whose files are all under work/ is not placed (see ``check``)
+        self.defer_work = os.environ.get("PUNGI_LIKE_REUSE_DEFER") != "0"
+        self.deferred = {}       # unit name: the TakePlan of a unit taken without its files
+        self.materialised = {}   # unit name: its record data info once its files were placed
+        self._materialise_lock = threading.Lock()
         if resume:
             self._add(compose.topdir, compose.compose_id)
         for cid, path in old_composes:
@@ -588,6 +606,18 @@ class ReusePool:
                     return
                 self._read_next()
 
+    def places(self, count=2):
+        """The top directories of the first ``count`` sources, each followed by those of the
+        composes holding files of its units that were taken without them (``files_at``):
+        where an old unit's work/ files are (``phases.pkgset``'s old package set repos)."""
+        found = []
+        for _cid, topdir, _read in self.sources[:count]:
+            for path in [topdir] + sorted({old.files_top for olds in list(self._by_unit.values())
+                                           for old in olds if old.topdir == topdir}):
+                if path not in found:
+                    found.append(path)
+        return found
+
     def remember_digests(self, unit_name):
         """Before ``unit_name`` runs again: the digests its newest old record holds, so files
         it hard-links unchanged (a package set's RPMs) are not read again for its record."""
@@ -596,7 +626,7 @@ class ReusePool:
                 files = old.data["files"]
             except (OSError, ValueError, KeyError, TypeError):
                 continue
-            remember((os.path.join(old.topdir, old.names.expand(rel)), entry)
+            remember((os.path.join(old.files_top, old.files_names.expand(rel)), entry)
                      for rel, entry in files.items())
             break
 
@@ -627,15 +657,23 @@ class ReusePool:
         self.place(plan)
         return self.finish(plan)
 
-    def check(self, unit, old):
+    def check(self, unit, old, defer=True):
         """Verify every file of ``old`` (one ``stat`` a file): the plan :meth:`place` and
-        :meth:`finish` carry out, or ``CannotReuse``. Places nothing."""
+        :meth:`finish` carry out, or ``CannotReuse``. Places nothing.
+
+        ``defer``: when every file of the unit is under work/ (a package set's download
+        directory and repos, the comps repos: read only by units that run), the plan is
+        ``deferred``: nothing is linked or rewritten, the record this compose keeps names
+        the compose holding the files (``files_at``), and :meth:`materialise` places them
+        before a unit that runs and needs this one starts (the scheduler). A no-op re-run
+        made 10,458 links for the package set's download directory and rewrote its repos
+        for no reader. compose/ is always placed: a compose's own tree stays complete."""
         compose = self.compose
-        same_place = os.path.abspath(old.topdir) == compose.topdir
+        same_place = os.path.abspath(old.files_top) == compose.topdir
         files = old.data["files"]
         full = os.environ.get("PUNGI_LIKE_REUSE_VERIFY") == "full"
-        old_top, new_top = os.path.join(old.topdir, ""), os.path.join(compose.topdir, "")
-        old_expand, new_expand = old.names.expand, self.names.expand
+        old_top, new_top = os.path.join(old.files_top, ""), os.path.join(compose.topdir, "")
+        old_expand, new_expand = old.files_names.expand, self.names.expand
         rewrite_repos = set()
         if not same_place:
             rewrite_repos = {os.path.dirname(rel) for rel, e in files.items()
@@ -657,6 +695,8 @@ class ReusePool:
         links, texts = ([], [], []), []
         if same_place:
             return TakePlan(unit, old, links, texts, rewrite_repos)
+        if defer and self.defer_work and rels and all(rel.startswith(WORK) for rel in rels):
+            return TakePlan(unit, old, links, texts, set(), deferred=True)
         dsts = [new_top + (new_expand(rel) if "{" in rel else rel) for rel in rels]
         special = [i for i, entry in enumerate(entries) if entry.get("names_compose")]
         if rewrite_repos:
@@ -681,20 +721,25 @@ class ReusePool:
 
     def place(self, plan):
         """The files of a checked ``plan``: hard links, and the files naming the old compose
-        written naming this one (their new record entries kept in the plan)."""
+        written naming this one (their new record entries kept in the plan); a ``deferred``
+        plan is only noted (``materialise``)."""
         old = plan.old
+        if plan.deferred:
+            with self._lock:
+                self.deferred[plan.unit.name] = plan
+            return
         link_all(*plan.links)
         fresh = plan.fresh
         for rel, src, dst, st, _entry in plan.texts:
             fresh[rel] = self._rewrite_text(old, src, dst, st)
         files = old.data["files"]
         for rel in sorted(plan.rewrite_repos):
-            src = os.path.join(old.topdir, old.names.expand(rel))
+            src = os.path.join(old.files_top, old.files_names.expand(rel))
             dst = os.path.join(self.compose.topdir, self.names.expand(rel))
             prefix = os.path.join(rel, "")
             entries = {r[len(prefix):]: e for r, e in files.items()
                        if r.startswith(prefix) and "/" not in r[len(prefix):]}
-            written = rewrite_repodata(src, dst, old.names, self.names, entries,
+            written = rewrite_repodata(src, dst, old.files_names, self.names, entries,
                                        self.rewrites)
             known = {path: entry for path, entry in written.items() if entry is not None}
             fresh.update(describe_files(written, self.names, known=known))
@@ -702,13 +747,40 @@ class ReusePool:
     def finish(self, plan):
         """After :meth:`place`: the journal replayed and the record data this compose keeps;
         returns what :meth:`take` returns."""
-        old, unit, fresh, rewrite_repos = plan.old, plan.unit, plan.fresh, plan.rewrite_repos
+        old = plan.old
         self._replay(old.data.get("journal", []))
         outputs = json.loads(self.names.expand(old.names.norm(json.dumps(
             old.record.get("outputs") or {}))))
+        return outputs, self._record_data(plan)
+
+    def materialise(self, name):
+        """Place the files of the unit ``name`` taken ``deferred`` (verified again), once:
+        before a unit that runs and needs it starts. Returns the record data info this
+        compose now keeps for it (``data_from``, no ``files_at``), or None when the unit was
+        not deferred. Raises ``CannotReuse`` when a file changed since it was taken."""
+        plan = self.deferred.get(name)
+        if plan is None:
+            return None
+        with self._materialise_lock:
+            done = self.materialised.get(name)
+            if done is None:
+                full = self.check(plan.unit, plan.old, defer=False)
+                self.place(full)
+                done = self.materialised[name] = self._record_data(full)
+                log.info("[%s] its files placed from %s for a unit that runs", name,
+                         os.path.basename(plan.old.files_top))
+            return done
+
+    def _record_data(self, plan):
+        """The record data this compose keeps for a taken ``plan``: ``{"data_from": path}``,
+        with ``files_at`` (the compose holding the files) for a deferred plan."""
+        old, unit, fresh = plan.old, plan.unit, plan.fresh
+        if plan.deferred:
+            return {"data_from": data_path(old.topdir, unit.name),
+                    "files_at": [old.files_top, old.files_names.compose_id]}
         if not fresh:
             # the same files (normalised names) and hand-over: the old record's data, linked
-            return outputs, {"data_from": data_path(old.topdir, unit.name)}
+            return {"data_from": data_path(old.topdir, unit.name)}
         # every file of a rewritten repodata is in ``fresh`` (its repomd.xml marked there)
         mark_rewritten_repomd(fresh)
         dropped = set(plan.dropped) | (fresh.keys() & old.data["files"].keys())
@@ -716,14 +788,14 @@ class ReusePool:
         # the record data only speeds up later re-runs: one lost in a machine crash (empty,
         # unreadable) makes its unit run again, so it takes no fsync
         write_atomic(path, data_text(fresh, dropped, old), fsync=False)
-        return outputs, {"data_from": path}
+        return {"data_from": path}
 
     def _rewrite_text(self, old, src, dst, st):
         """Write the text file ``src`` of ``old`` at ``dst`` naming this compose; its record
         entry, as ``describe_files`` would make it."""
         with open(src, "rb") as fh:
             blob = fh.read()
-        new = self.names.expand(old.names.norm(blob.decode("utf-8"))).encode("utf-8")
+        new = self.names.expand(old.files_names.norm(blob.decode("utf-8"))).encode("utf-8")
         # no fsync, as the unit's own writes (and the record data): a rewrite lost in a crash
         # fails its record's check on --resume and the unit runs again; an fsync forces a
         # journal commit, which stalls the hard links the other units make meanwhile

@@ -358,6 +358,9 @@ class Scheduler:
         self._wake_lock = threading.Lock()
         # builds the records of the units that ran (``_build_info``), in the order they ended
         self._builder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="build")
+        # records of units taken without their files (``files_at``), written again once a unit
+        # that runs made them place those files (``_materialise_needs``)
+        self._deferred_records = {}
 
     # ---- graph ----------------------------------------------------------------------------
     def _resolve(self, unit, needs, strict=True):
@@ -496,6 +499,8 @@ class Scheduler:
                 outputs, self.output_hashes[unit.name] = self._hand_over(
                     unit, info["key"][0], outputs, info)
             record = self._unit_record(unit, entry, info, outputs, self.output_hashes[unit.name])
+            if info.get("files_at"):
+                self._deferred_records[unit.name] = (record, info)
             self._write_later(self._write_record, unit.name, record, info,
                               info.get("files", {}))
 
@@ -543,6 +548,8 @@ class Scheduler:
             record["reused_from"] = info["reused_from"]
         if info.get("result_from"):
             record["result_from"] = info["result_from"]
+        if info.get("files_at"):   # taken without its files (reuse.ReusePool.check's defer)
+            record["files_at"] = info["files_at"]
         if getattr(unit, "delta", None):
             record["delta"] = unit.delta   # reuse_delta: what a later run compares
         return record
@@ -598,6 +605,13 @@ class Scheduler:
 
     def _write_record(self, name, record, info, files):
         """The unit's record data and record (in the writer thread; see the module doc)."""
+        if info.get("files_at") and self.reuse_pool is not None:
+            # taken without its files, which a unit that ran needed since: they are here now
+            placed = self.reuse_pool.materialised.get(name)
+            if placed is not None:
+                info = {k: v for k, v in info.items() if k != "files_at"}
+                info.update(placed)
+                record = {k: v for k, v in record.items() if k != "files_at"}
         data = reuse.data_path(self.compose.topdir, name)
         if info.get("data_from"):
             if os.path.abspath(info["data_from"]) != os.path.abspath(data):
@@ -699,6 +713,10 @@ class Scheduler:
             if failed is not None:
                 return unit, start, time.time(), None, _Blocked(failed), None
             start = time.time()
+        try:
+            self._materialise_needs(unit)
+        except Exception as exc:  # noqa: B902 - a needed unit's files changed since taken
+            return unit, start, time.time(), None, exc, traceback.format_exc()
         # for reuse_delta's hash of the inputs; without a key the hashes are waited for when read
         unit.upstream = key[1] if key else _Upstream(self, self.deps[unit.name])
         self.compose.log.info("[%s] started%s", unit.name,
@@ -730,6 +748,30 @@ class Scheduler:
         building = self._builder.submit(self._build_info, unit, key, content, outputs, done,
                                         images_before, reuse.images_state(self.compose), hashed)
         return unit, start, end, outputs, None, {"building": building, "hashed": hashed}
+
+    def _materialise_needs(self, unit):
+        """Before ``unit`` runs: the files of the units it needs, directly or through others,
+        that were taken without them (``reuse.ReusePool.materialise``); their records are
+        written again without ``files_at``."""
+        pool = self.reuse_pool
+        if pool is None or not getattr(pool, "deferred", None):
+            return
+        needed, todo = set(), list(self.deps[unit.name])
+        while todo:
+            name = todo.pop()
+            if name not in needed:
+                needed.add(name)
+                todo.extend(self.deps[name])
+        for name in sorted(needed, key=lambda n: (-self.rank[n][0], n)):
+            if name in pool.deferred and pool.materialise(name) is not None:
+                self._write_later(self._write_deferred_again, name)
+
+    def _write_deferred_again(self, name):
+        """The record of a unit whose files ``_materialise_needs`` placed (writer thread); when
+        its first write is still to come, that one consults the pool itself."""
+        written = self._deferred_records.get(name)
+        if written is not None:
+            self._write_record(name, *written, {})
 
     def _remember_old(self, unit):
         """For ``build_record``: hands the old record's digests of ``unit`` over when asked."""

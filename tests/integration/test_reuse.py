@@ -131,6 +131,31 @@ def work_files(topdir):
     return found
 
 
+def files_at(topdir):
+    """``{unit: (top directory, compose id)}`` of the units whose records name the compose
+    holding their files (taken without them)."""
+    found = {}
+    units = os.path.join(topdir, "work", "global", "units")
+    for name in os.listdir(units):
+        with open(os.path.join(units, name)) as fh:
+            record = json.load(fh)
+        if record.get("files_at"):
+            found[record["unit"]] = tuple(record["files_at"])
+    return found
+
+
+def unit_work_files(topdir, units):
+    """The work/ files the records of ``units`` in ``topdir`` hold, as ``work_files`` names
+    them."""
+    found = set()
+    for unit in units:
+        with open(os.path.join(topdir, "work", "global", "reuse", unit + ".json")) as fh:
+            for rel in json.load(fh)["files"]:
+                found.add(re.sub(r"/[0-9a-f]{64}-", "/{digest}-",
+                                 rel.replace("{compose_id}", "{id}")))
+    return found
+
+
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("reuse")
@@ -152,10 +177,14 @@ def test_a_rerun_with_nothing_changed_reuses_every_unit(release, tmp_path):
     assert {units[u]["reused_from"] for u in reused(warm)} == {cold_id}
     # the same compose/ apart from the compose id, every reused file a hard link of the old one
     assert tree(cold) == tree(warm)
-    # work/ too: a reused unit's record holds every file the unit wrote, those written by
-    # threads of its own included (the package set repo, the comps repos)
-    assert work_files(cold) - work_files(warm) == set()
-    assert any(p.startswith("work/global/repo/") for p in work_files(warm))
+    # work/: the units whose files are all there (the package set, the comps) were taken
+    # without them, their records naming the compose that holds them; every other work/ file
+    # of the cold compose is here
+    at = files_at(warm)
+    assert {"pkgset.global", "pkgset.x86_64", "init.x86_64"} <= set(at)
+    assert set(at.values()) == {(cold, cold_id)}
+    assert work_files(cold) - work_files(warm) == unit_work_files(cold, at)
+    assert not os.path.exists(os.path.join(warm, "work/global/download"))
     iso = "compose/Server/x86_64/iso/%s-Server-x86_64-dvd1.iso"
     old_iso = os.path.join(cold, iso % cold_id)
     new_iso = os.path.join(warm, iso % identity(warm)[0])
@@ -170,6 +199,39 @@ def test_a_rerun_with_nothing_changed_reuses_every_unit(release, tmp_path):
     assert proc.stdout == "other"
     # the compose diff against the previous compose of the release is in logs/global
     assert os.path.exists(os.path.join(warm, "logs/global/compose-diff.txt"))
+
+
+def test_a_unit_that_runs_places_the_work_files_taken_without_them(tmp_path):
+    # a no-op re-run takes the package set without its files; then a gather option changes:
+    # the gathers run, and the package set's files are placed in that compose before they
+    # start (they read its download directory and repo)
+    conf = make_release(tmp_path / "in")
+    target = tmp_path / "composes"
+    proc, cold = compose(conf, target)
+    assert proc.returncode == 0, proc.stderr
+    proc, warm = compose(conf, target)
+    assert proc.returncode == 0, proc.stderr
+    assert "pkgset.global" in files_at(warm)
+    with open(conf, "a") as fh:
+        fh.write('\nmultilib_blacklist = {"x86_64": ["no-such-package"]}\n')
+    proc, third = compose(conf, target)
+    assert proc.returncode == 0, proc.stderr
+    ran = set(timeline(third)) - reused(third)
+    assert {"gather.Server.x86_64", "gather.Client.x86_64"} <= ran
+    assert {"pkgset.global", "pkgset.x86_64", "init.x86_64"} <= reused(third)
+    assert timeline(third)["pkgset.global"]["reused_from"] == identity(warm)[0]
+    assert files_at(third) == {}
+    assert work_files(cold) - work_files(third) == set()
+    assert any(p.startswith("work/global/repo/") for p in work_files(third))
+    assert tree(cold) == tree(third)
+    # the composes before it may go: the next re-run takes every unit from this one
+    shutil.rmtree(cold)
+    shutil.rmtree(warm)
+    proc, fourth = compose(conf, target)
+    assert proc.returncode == 0, proc.stderr
+    assert set(timeline(fourth)) - ALWAYS_RUN == reused(fourth)
+    assert set(files_at(fourth).values()) == {(third, identity(third)[0])}
+    assert tree(third) == tree(fourth)
 
 
 def test_one_changed_package_reruns_exactly_the_units_that_see_it(tmp_path):
