@@ -6,7 +6,7 @@ import sys
 import threading
 
 from phases.base import PhaseBase
-from pungi_like import metadata
+from pungi_like import metadata, reuse_differs
 from pungi_like.errors import PhaseError
 from pungi_like.fileutil import write_atomic
 from pungi_like.rpmtools import repodata, repowrite
@@ -195,7 +195,7 @@ class CreaterepoPhase(PhaseBase):
                                       reuse_from=self.pkgset_repos([arch]))
         self._tree_metadata(tree, variant, arch)
         return {"tree": self.paths.relative(tree), "packages": count,
-                "debug_packages": debug_count}
+                "debug_packages": debug_count, "digest": repomd_digest(tree, debug_tree)}
 
     def _run_source(self, unit):
         variant = unit.variant
@@ -205,7 +205,23 @@ class CreaterepoPhase(PhaseBase):
                                 packages_dir=self.paths.source_packages_dir(variant),
                                 reuse_from=self.pkgset_repos(sorted(variant.arches)))
         self._tree_metadata(tree, variant, "src")
-        return {"tree": self.paths.relative(tree), "packages": count}
+        return {"tree": self.paths.relative(tree), "packages": count,
+                "digest": repomd_digest(tree)}
+
+
+def repomd_digest(*trees):
+    """A digest of the trees' repomd.xml (which holds the checksum of every metadata file) in
+    the unit's outputs: when the repodata changed, the units after it know at once that no
+    old unit has their key (:mod:`pungi_like.reuse_differs`), without waiting for the
+    record. None for a tree without repodata."""
+    texts = []
+    for tree in trees:
+        try:
+            with open(os.path.join(tree, "repodata", "repomd.xml"), encoding="utf-8") as fh:
+                texts.append(fh.read())
+        except OSError:
+            return None
+    return reuse_differs.digest(texts)
 
 
 def createrepo_command(tree, outputdir, listfile, *, checksum="sha256", database=False,

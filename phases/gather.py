@@ -21,7 +21,7 @@ import re
 import threading
 
 from phases.base import PhaseBase
-from pungi_like import reuse_delta
+from pungi_like import reuse_delta, reuse_differs
 from pungi_like.config.options import (Option, arch_mapping, scm_dict_schema,
                                        variant_arch_mapping)
 from pungi_like.errors import PhaseError
@@ -456,7 +456,7 @@ class GatherPhase(PhaseBase):
         reuse_delta.note_result(self.compose, unit, self.paths.gather_result(arch, variant), linked)
         self.compose.results.put(("gather", variant.uid, arch), result)
         return {"rpm": len(result.binary), "srpm": len(result.source), "debuginfo": len(result.debug),
-                "missing": sorted(result.missing)}
+                "missing": sorted(result.missing), "digest": result_digest(result)}
 
     def drop_parent_packages(self, result, drop):
         """Remove what a parent (and, for optional, its addons) already carries, binary, debug
@@ -576,6 +576,16 @@ class GatherPhase(PhaseBase):
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write("".join(p + "\n" for p in sorted(items)))
         write_atomic(self.paths.gather_result(arch, variant), result.as_json() + "\n")
+
+
+def result_digest(result):
+    """A digest of the packages a gather chose (NEVRA and file name per category) in the
+    unit's outputs: when it changed, the units after it know at once that no old unit has
+    their key (:mod:`pungi_like.reuse_differs`)."""
+    return reuse_differs.digest(
+        f"{category} {nevra} {os.path.basename(pkg.path)}"
+        for category in ("binary", "debug", "source", "lookaside")
+        for nevra, pkg in sorted(getattr(result, category).items()))
 
 
 def _name_arch_items(items):

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 
 from phases.base import PhaseBase
 from phases.gather import json_inputs, prepopulate_inputs
+from pungi_like import reuse_differs
 from pungi_like.config.options import Option, arch_mapping, str_or_list
 from pungi_like.errors import PhaseError
 from pungi_like.fileutil import write_json_atomic
@@ -171,6 +172,14 @@ def header_from_hub(rpm, build, key, path, arch_tags=False, srpm_arch="src"):
         buildtime=int(rpm["buildtime"] or 0))
 
 
+def headers_digest(headers):
+    """A digest of a package set (file names, signing keys, build times) in the units'
+    outputs: when it changed, units needing the package set know at once that no old unit
+    has their key (:mod:`pungi_like.reuse_differs`), without waiting for the record."""
+    return reuse_differs.digest(f"{name} {h.sigkey} {h.buildtime}"
+                                for name, h in sorted(headers.items()))
+
+
 def copy_repodata(source_repo, dest_repo, log_path):
     """Copy ``source_repo``'s repodata/ into ``dest_repo`` (replacing any there), atomically."""
     import shutil
@@ -268,7 +277,7 @@ class PkgsetPhase(PhaseBase):
                 if parsing is not None:
                     parsing.discard()   # ended and waited for whatever happened
         self.compose.results.put(("pkgset", "global"), headers)
-        return {"packages": len(headers)}
+        return {"packages": len(headers), "digest": headers_digest(headers)}
 
     def repos_headers(self, unit, download, listfile, parsing):
         """repos source: link the package set (:meth:`link_repos`), list it, write its repo
@@ -641,4 +650,5 @@ class PkgsetPhase(PhaseBase):
                                        skip_stat=True)
         self.compose.results.put(("pkgset", arch), PackageSet(arch=arch, repo_path=repo,
                                                              prefix=download, packages=kept))
-        return {"packages": len(kept), "excluded_noarch": len(excluded)}
+        return {"packages": len(kept), "excluded_noarch": len(excluded),
+                "digest": headers_digest(kept)}

@@ -57,7 +57,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from . import reuse, reuse_delta
+from . import reuse, reuse_delta, reuse_differs
 from .errors import PhaseError, PungiLikeError
 from .fileutil import write_atomic, write_json_atomic
 
@@ -344,6 +344,7 @@ class Scheduler:
         self.phase_started = set()
         self.stop = threading.Event()
         self.output_hashes = {}
+        self.ran_outputs = {}     # unit that ran -> the outputs it returned
         self.reuse_pool = None  # a reuse.ReusePool when old composes (or resume) are in use
         self.names = reuse.Names(compose.topdir, compose.compose_id)
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="record")
@@ -459,7 +460,17 @@ class Scheduler:
         if pool is None:
             return False
         olds = getattr(pool, "_units", None)   # ReusePool: the old units of a name, lazily
-        return olds is None or next(iter(olds(unit.name)), None) is not None
+        if olds is None:
+            return True
+        if next(iter(olds(unit.name)), None) is None:
+            return False
+        # units it needs that ran and whose output hash the record thread still makes: when
+        # their outputs show no old unit can have this key, it runs without waiting for it
+        ran = {dep: self.ran_outputs[dep] for dep in self.deps[unit.name]
+               if dep in self.ran_outputs
+               and isinstance(self.output_hashes.get(dep), concurrent.futures.Future)
+               and not self.output_hashes[dep].done()}
+        return not reuse_differs.cannot_match(pool, unit.name, ran, self.names)
 
     def _record(self, unit, start, end, result, error=None, outputs=None, info=None):
         info = info or {}
@@ -485,6 +496,7 @@ class Scheduler:
             self.timeline.append(entry)
         self._write_timeline()
         if result == "ok" and info.get("building") is not None:
+            self.ran_outputs[unit.name] = outputs   # for key_needed_first (reuse_differs)
             # a unit that ran: its record is built by the record thread (``_build_info``) and
             # its output hash with it; units needing that hash wait for it (``output_hash``)
             self.output_hashes[unit.name] = info["hashed"]
