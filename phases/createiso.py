@@ -204,8 +204,9 @@ class CreateisoPhase(PhaseBase):
                 self.paths.relative(t) for t in self._targets))
         tree = self._tree(variant, arch)
         # one walk of the tree gives every file with its size (the DVD of 10,000 RPMs took a
-        # second of os.walk, relpath and getsize when each was asked for separately)
-        sizes = self._tree_sizes(tree)
+        # second of os.walk, relpath and getsize when each was asked for separately) and what
+        # write_iso would collect of it, so the image's writer does not walk it again
+        sizes, tree_entries = self._tree_walk(tree)
         if not any(f.startswith("Packages/") and f.endswith(".rpm") for f in sizes):
             self.log.warning("No RPMs found for %s.%s, skipping ISO", variant.uid, arch)
             return {"isos": []}
@@ -236,7 +237,8 @@ class CreateisoPhase(PhaseBase):
         count = 1 if discs is None else len(discs)
         for number in range(1, count + 1):
             made.append(self._write_disc(unit, variant, arch, tree, volid, bootable, number,
-                                         count, None if discs is None else discs[number - 1]))
+                                         count, None if discs is None else discs[number - 1],
+                                         tree_entries=tree_entries))
         return {"isos": made, "volume_id": volid}
 
     @staticmethod
@@ -245,16 +247,30 @@ class CreateisoPhase(PhaseBase):
         directory's files by name, then its subdirectories by name; links to directories are
         not followed, links to files are sized by their target), without ``images/boot.iso``
         and ``lost+found``; addons are in their parent's tree and on its DVD, as in Pungi."""
+        return CreateisoPhase._tree_walk(tree)[0]
+
+    @staticmethod
+    def _tree_walk(tree):
+        """(:meth:`_tree_sizes`, ``media.iso.collect_tree(tree, excludes=("images/boot.iso",))``
+        from the same walk, or None in its place when the tree holds a symbolic link or an
+        unreadable directory: then write_iso collects the tree itself, as it always did)."""
         found = {}
+        entries = {}
+        exact = [True]      # collect_tree's result is exact (no link, nothing unreadable)
+        excludes = ("images/boot.iso",)
 
         def walk(path, prefix):
             try:
                 with os.scandir(path) as it:
                     children = sorted(it, key=lambda e: e.name)
             except OSError:
+                exact[0] = False
                 return      # as os.walk: an unreadable directory is left out
             subdirs = []
             for entry in children:
+                rel = prefix + entry.name
+                if entry.is_symlink():
+                    exact[0] = False
                 try:
                     is_dir = entry.is_dir()
                 except OSError:
@@ -263,15 +279,33 @@ class CreateisoPhase(PhaseBase):
                     if not entry.is_symlink():
                         subdirs.append(entry)
                     continue
-                rel = prefix + entry.name
+                st = entry.stat()
+                if exact[0] and not isomod._excluded(rel, excludes):
+                    entries[rel] = isomod._Entry("file", source=entry.path,
+                                                 mode=st.st_mode & 0o7777, size=st.st_size)
                 if rel.endswith("images/boot.iso") or "lost+found" in rel.split("/"):
                     continue
-                found[rel] = entry.stat().st_size
+                found[rel] = st.st_size
             for entry in subdirs:
-                walk(entry.path, prefix + entry.name + "/")
+                rel = prefix + entry.name
+                if exact[0] and not isomod._excluded(rel, excludes):
+                    entries[rel] = isomod._Entry(
+                        "dir", source=entry.path,
+                        mode=entry.stat(follow_symlinks=False).st_mode & 0o7777)
+                    walk(entry.path, rel + "/")
+                elif exact[0]:
+                    # collect_tree leaves an excluded directory out with what it holds; the
+                    # sizes do not, so walk it for them alone
+                    exact[0] = False
+                    walk(entry.path, rel + "/")
+                else:
+                    walk(entry.path, rel + "/")
 
-        walk(tree, "")
-        return found
+        root = os.path.abspath(tree)
+        if os.path.islink(root):
+            exact[0] = False
+        walk(root, "")
+        return found, (entries if exact[0] else None)
 
     def _disc_metadata(self, stage, variant, arch, tree, number, count):
         """Per-disc .treeinfo (with [media], without boot.iso) and .discinfo."""
@@ -292,7 +326,10 @@ class CreateisoPhase(PhaseBase):
                 lines[3] = str(number)
             write_atomic(os.path.join(stage, ".discinfo"), "\n".join(lines) + "\n")
 
-    def _write_disc(self, unit, variant, arch, tree, volid, bootable, number, count, disc):
+    def _write_disc(self, unit, variant, arch, tree, volid, bootable, number, count, disc,
+                    tree_entries=None):
+        """One image; ``tree_entries``: what :meth:`_tree_walk` collected of the tree (taken
+        when the whole tree goes on this disc)."""
         compose = self.compose
         name = naming.compose_image_name(compose, variant, arch, "dvd", disc_num=number)
         iso_dir = self.paths.iso_dir(arch, variant, create=True)
@@ -306,6 +343,7 @@ class CreateisoPhase(PhaseBase):
         if disc is None:
             source_tree = tree
         else:
+            tree_entries = None
             source_tree = None
             for rel in disc.files:
                 # every disc has its own .treeinfo/.discinfo (staged above); the tree's count
@@ -325,7 +363,7 @@ class CreateisoPhase(PhaseBase):
                 source_tree, tmp, volid, boot="bios+uefi" if bootable else None,
                 excludes=("images/boot.iso",) if disc is None else (), graft=graft,
                 application_id=f"{self.conf.release_name} {self.conf.release_version}",
-                log_path=unit.log_path)
+                log_path=unit.log_path, tree_entries=tree_entries)
             md5 = isomod.implant_md5(tmp, supported=bool(compose.supported),
                                      log_path=unit.log_path)
             os.replace(tmp, target)

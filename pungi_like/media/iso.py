@@ -318,11 +318,15 @@ def _add_dir(entries, relpath, source, excludes):
                                   size=st.st_size)
 
 
-def collect_tree(tree_dir=None, graft=None, excludes=()):
+def collect_tree(tree_dir=None, graft=None, excludes=(), tree_entries=None):
     """{relative path: _Entry} for ``tree_dir`` merged with ``graft`` ({iso path: source}),
-    graft points winning; parents are created for grafted paths."""
+    graft points winning; parents are created for grafted paths. ``tree_entries``: what this
+    function collects of ``tree_dir`` with ``excludes``, when the caller walked the tree for
+    it already (a copy is taken)."""
     entries = {}
-    if tree_dir:
+    if tree_entries is not None:
+        entries = dict(tree_entries)
+    elif tree_dir:
         _add_source(entries, "", os.path.abspath(tree_dir), excludes)
     grafted = []
     for iso_path, source in sorted((graft or {}).items()):
@@ -400,7 +404,7 @@ class IsoResult:
 
 def write_iso(tree_dir, iso_path, volid, *, boot=None, source_date_epoch=None, excludes=(),
               graft=None, application_id="", publisher="", preparer="pungi_like",
-              log_path=None, writer="auto") -> IsoResult:
+              log_path=None, writer="auto", tree_entries=None) -> IsoResult:
     """Write ``tree_dir`` (+ ``graft``: {path in ISO: source path}) to ``iso_path``.
 
     ``boot``: None, ``"bios"`` (El Torito no-emulation ``isolinux/isolinux.bin`` with
@@ -409,8 +413,9 @@ def write_iso(tree_dir, iso_path, volid, *, boot=None, source_date_epoch=None, e
     ``"bios+uefi"`` (both entries, hybrid MBR + GPT).  ``excludes``: globs matched against the
     relative path and the base name.  ``source_date_epoch`` (default: ``$SOURCE_DATE_EPOCH``)
     makes the output reproducible.  ``writer``: ``"auto"`` (``choose_writer``'s measured rule),
-    ``"pycdlib"`` or ``"xorriso"`` (``media.iso_xorriso``).  The file is written to a temp name
-    and renamed.
+    ``"pycdlib"`` or ``"xorriso"`` (``media.iso_xorriso``).  ``tree_entries``: what
+    :func:`collect_tree` gives of ``tree_dir`` with ``excludes``, when the caller has it (the
+    tree is not walked again).  The file is written to a temp name and renamed.
     """
     if boot not in BOOT_MODES:
         raise PungiLikeError(f"write_iso: boot={boot!r} is not one of {BOOT_MODES}")
@@ -419,7 +424,7 @@ def write_iso(tree_dir, iso_path, volid, *, boot=None, source_date_epoch=None, e
     if not volid or len(volid.encode()) > VOLID_MAX:
         raise PungiLikeError(f"volume id {volid!r} is empty or longer than {VOLID_MAX} bytes")
     start = _time.monotonic()
-    entries = collect_tree(tree_dir, graft, excludes)
+    entries = collect_tree(tree_dir, graft, excludes, tree_entries=tree_entries)
     bios = boot in ("bios", "bios+uefi")
     uefi = boot in ("uefi", "bios+uefi")
     for needed, wanted in ((ISOLINUX_BIN, bios), (EFIBOOT_IMG, uefi)):

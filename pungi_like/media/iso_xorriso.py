@@ -67,7 +67,12 @@ def write(entries, iso_path, volid, *, bios, uefi, epoch, isohdpfx, application_
             os.path.abspath(iso_path))) as work:
         lines = []
         children = {rel.rpartition("/")[0] for rel in entries}
-        for rel in sorted(entries):
+        # in reverse order: libisofs keeps a directory's nodes in a list sorted by name and
+        # looks for each new node's place from the head, so names given in ascending order
+        # walk the whole list each time (quadratic in a directory's size: the DVD of 10,000
+        # RPMs has 5,400 files in Packages/p/); in descending order each place is at the
+        # head. The image is the same (tests/integration/test_media_iso_xorriso.py)
+        for rel in sorted(entries, reverse=True):
             entry = entries[rel]
             if entry.kind == "dir":
                 if rel in children:

@@ -323,3 +323,38 @@ def test_set_all_file_dates_refuses_what_is_not_an_image(tmp_path):
     junk.write_bytes(b"\0" * 40 * 2048)
     with pytest.raises(ValueError, match="no volume descriptor"):
         iso_xorriso.set_all_file_dates(str(junk), EPOCH)
+
+
+@pytest.mark.parametrize("boot", [None, "bios+uefi"])
+def test_path_list_order_leaves_the_image_bytes_alone(boot_tree, tmp_path, monkeypatch, boot):
+    """The writer gives xorriso its path list in descending order (libisofs finds each new
+    node's place in a directory from the head of a sorted list): the same list in ascending
+    order writes the same bytes, with a directory of many files."""
+    from pungi_like.media import iso_xorriso
+    many = boot_tree / "Packages" / "p"
+    many.mkdir()
+    for i in range(300):
+        (many / f"p{i:04d}-1.0-1.x86_64.rpm").write_bytes(b"r" * (i % 7 + 1))
+    real_run = iso_xorriso.tools.run
+    ascending = tmp_path / "ascending.iso"
+    seen = []
+
+    def run_both(cmd, **kw):
+        result = real_run(cmd, **kw)
+        listed = cmd[cmd.index("-path-list") + 1]
+        with open(listed, encoding="utf-8") as fh:
+            lines = fh.readlines()
+        assert lines == sorted(lines, reverse=True) and len(lines) > 300
+        with open(listed, "w", encoding="utf-8") as fh:
+            fh.writelines(sorted(lines))
+        other = list(cmd)
+        other[other.index("-o") + 1] = str(ascending)
+        subprocess.run(other, env=kw["env"], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        seen.append(sha256(cmd[cmd.index("-o") + 1]) == sha256(ascending))
+        return result
+
+    monkeypatch.setattr(iso_xorriso.tools, "run", run_both)
+    iso.write_iso(str(boot_tree), str(tmp_path / "ours.iso"), "ORDER", boot=boot,
+                  writer="xorriso", source_date_epoch=EPOCH)
+    assert seen == [True]
