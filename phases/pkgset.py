@@ -180,6 +180,66 @@ def headers_digest(headers):
                                 for name, h in sorted(headers.items()))
 
 
+def old_package_headers(compose, download):
+    """What the newest old compose's package set knew of its files, for a package set made
+    again (a nightly whose repos changed): ``(device, {file name: ([inode, size, mtime_ns],
+    header fields)}, compose id)`` from that compose's ``pkgset.global`` record (the files' identities)
+    and hand-over (the headers), or None when there is none to use. Read once per compose;
+    the record data is the one the unit's record is made with afterwards (parsed once)."""
+    pool = getattr(compose, "reuse_pool", None)
+    if pool is None or "pkgset" in getattr(pool, "disabled_phases", ()):
+        return None
+    old = next(iter(pool._units("pkgset.global")), None)
+    if old is None:
+        return None
+    try:
+        data = old.data
+        files = data["files"]
+        text = next(op[2] for op in data["journal"] if op[0] == "put_json"
+                    and op[1] == {"__tuple__": ["pkgset", "global"]})
+        handed = json.loads(text)["__dict__"]
+        device = os.stat(getattr(old, "files_top", old.topdir)).st_dev
+    except (OSError, ValueError, KeyError, TypeError, IndexError, StopIteration):
+        return None
+    prefix = os.path.join(os.path.relpath(download, compose.topdir), "")
+    known = {}
+    for name, value in handed:
+        fields = value.get("fields") if isinstance(value, dict) else None
+        entry = files.get(prefix + name) if isinstance(name, str) else None
+        if fields and isinstance(entry, dict) and isinstance(entry.get("stat"), list):
+            known[name] = (entry["stat"], fields)
+    return device, known, old.compose_id
+
+
+def header_from_old(pkg, path, solver, old, source):
+    """The :class:`RpmHeader` of a package set file as :func:`header_from_repodata` makes it,
+    with the signing key and ExcludeArch/ExclusiveArch taken from ``old`` (see
+    :func:`old_package_headers`) when ``source`` (the file linked) is the very file the old
+    package set linked, unchanged: the same device and inode, size and modification time (the
+    rule reused files follow, ``reuse.verified``), of the same package; None otherwise."""
+    found = old[1].get(pkg.filename)
+    if found is None:
+        return None
+    ident, fields = found
+    try:
+        st = os.stat(source)
+    except OSError:
+        return None
+    if st.st_dev != old[0] or [st.st_ino, st.st_size, st.st_mtime_ns] != ident \
+            or fields.get("name") != pkg.name or fields.get("release") != pkg.release \
+            or fields.get("version") != pkg.version or fields.get("arch") != pkg.arch:
+        return None
+    sigkey, excl, exclusive = (fields.get("sigkey"), fields.get("excludearch"),
+                               fields.get("exclusivearch"))
+    if not (sigkey is None or type(sigkey) is str) or type(excl) is not list \
+            or type(exclusive) is not list:
+        return None
+    return RpmHeader(path=path, name=pkg.name, epoch=int(pkg.epoch or 0), version=pkg.version,
+                     release=pkg.release, arch=pkg.arch, sourcerpm=pkg.sourcerpm,
+                     sigkey=sigkey, excludearch=list(excl), exclusivearch=list(exclusive),
+                     buildtime=solver.buildtime(pkg.path))
+
+
 def copy_repodata(source_repo, dest_repo, log_path):
     """Copy ``source_repo``'s repodata/ into ``dest_repo`` (replacing any there), atomically."""
     import shutil
@@ -294,10 +354,32 @@ class PkgsetPhase(PhaseBase):
             repo = pool.submit(self.global_repo, unit, download, listfile,
                                [dest for _pkg, dest, _solver in linked.values()], parsing)
             try:
-                return {filename: header_from_repodata(pkg, dest, solver)
-                        for filename, (pkg, dest, solver) in linked.items()}
+                return self.package_headers(linked, download, header_from_repodata)
             finally:
                 repo.result()
+
+    def package_headers(self, linked, download, read):
+        """``{file name: header}`` of the linked package set ``linked`` (see
+        :meth:`link_repos`): a file the newest old compose's package set linked, unchanged,
+        takes its header from that compose's record (:func:`header_from_old`); the others are
+        read with ``read(pkg, dest, solver)``. A nightly whose repos changed in a few
+        packages reads those few (the package set's 10,458 raw header reads were 0.36-0.46 s
+        of the unit's CPU beside the repo's writing)."""
+        old = old_package_headers(self.compose, download)
+        if not old or not old[1]:
+            return {filename: read(pkg, dest, solver)
+                    for filename, (pkg, dest, solver) in linked.items()}
+        headers, taken = {}, 0
+        for filename, (pkg, dest, solver) in linked.items():
+            header = header_from_old(pkg, dest, solver, old, pkg.path)
+            if header is None:
+                header = read(pkg, dest, solver)
+            else:
+                taken += 1
+            headers[filename] = header
+        self.log.info("Package set: %d headers taken from %s's (the same files), %d read",
+                      taken, old[2], len(headers) - taken)
+        return headers
 
     @staticmethod
     def _write_list(listfile, names):
