@@ -35,9 +35,11 @@ The package set is named ``repos`` or after the first tag (``work/<arch>/repo/<n
 
 import json
 import os
+import subprocess
 import threading
 import time
 from pungi_like.reuse_capture import ThreadPool as ThreadPoolExecutor
+from pungi_like.reuse_capture import current as current_capture
 from dataclasses import dataclass, field
 
 from phases.base import PhaseBase
@@ -134,12 +136,13 @@ def noarch_excluded(src_header, arch, considers_noarch=True):
     return None
 
 
-def header_from_repodata(pkg, path, solver):
+def header_from_repodata(pkg, path, solver, read_from=None):
     """The :class:`RpmHeader` of a gathered package from what the repodata already told the
     solver (NEVRA, source RPM, build time); only the signing key and, for a source package,
-    ExcludeArch/ExclusiveArch (which repodata lacks) are read from the file, raw and small."""
+    ExcludeArch/ExclusiveArch (which repodata lacks) are read from the file, raw and small
+    (from ``read_from`` when given: the file ``path`` is being linked to)."""
     try:
-        raw = read_raw_tags(path, arch_tags=pkg.arch in ("src", "nosrc"))
+        raw = read_raw_tags(read_from or path, arch_tags=pkg.arch in ("src", "nosrc"))
     except ValueError as exc:
         raise PhaseError(f"{exc} (listed in the repodata of {pkg.repo})") from exc
     return RpmHeader(path=path, name=pkg.name, epoch=int(pkg.epoch or 0), version=pkg.version,
@@ -178,6 +181,54 @@ def headers_digest(headers):
     has their key (:mod:`pungi_like.reuse_differs`), without waiting for the record."""
     return reuse_differs.digest(f"{name} {h.sigkey} {h.buildtime}"
                                 for name, h in sorted(headers.items()))
+
+
+#: files per ``cp`` run of :func:`link_set` (its command line stays far below ARG_MAX)
+LINK_BATCH = 2000
+
+
+def link_set(download, pairs):
+    """Link each ``(source, name in download)`` of the package set. Hard links of regular files
+    go by ``cp --link`` runs of up to :data:`LINK_BATCH` files (no Python, no interpreter lock
+    per file: the unit reads the signing keys meanwhile); a run that fails for any file (one
+    already there, another file system, a file missing) leaves its files to :func:`link_one`,
+    which does what was always done (``--dereference``: a symlink's target is linked, as
+    ``link_file`` links it). The links ``cp`` made are noted for the unit's record (the
+    audit hook does not see them). Returns the pairs linked one by one (which may be copies);
+    every other one is a hard link of its source."""
+    batch, single = [], []
+    for src, dest in pairs:
+        if os.path.dirname(dest) == download and os.path.basename(src) == \
+                os.path.basename(dest) and not os.path.basename(src).startswith("-"):
+            batch.append((src, dest))
+        else:
+            single.append((src, dest))
+    if len(batch) < 64:
+        single, batch = pairs, []
+    capture = current_capture()
+    for at in range(0, len(batch), LINK_BATCH):
+        part = batch[at:at + LINK_BATCH]
+        done = subprocess.run(["cp", "--link", "--dereference", "--", *(s for s, _d in part),
+                               download + os.sep], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if done.returncode != 0:
+            single += part
+        elif capture is not None:
+            for _src, dest in part:
+                capture.note(dest)
+    for src, dest in single:
+        link_one(src, dest)
+    return single
+
+
+def link_one(src, dest):
+    """One file of the package set linked as :func:`link_set` does it without ``cp``."""
+    if try_hardlink(src, dest):
+        return      # the common case, in one syscall
+    if not os.path.exists(src):
+        raise PhaseError(f"{src}: listed in repodata but missing")
+    if not (os.path.exists(dest) and os.path.samefile(dest, src)):
+        link_file(src, dest, "hardlink-or-copy")
 
 
 def old_package_headers(compose, download):
@@ -342,19 +393,29 @@ class PkgsetPhase(PhaseBase):
     def repos_headers(self, unit, download, listfile, parsing):
         """repos source: link the package set (:meth:`link_repos`), list it, write its repo
         (:meth:`global_repo`, in a thread) while the signing keys are read; the headers."""
-        linked = self.link_repos(download)
-        self.compose.adopt_source_date_epoch(
-            max((solver.buildtime(pkg.path) for pkg, _dest, solver in linked.values()),
-                default=0),
-            "the newest build time in the package set")
-        self._write_list(listfile, linked)
-        # the repo is written (createrepo_c reads the linked files, or the parsed records are
-        # taken) while we read their signing keys
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        # the links are made by cp runs in a thread while the signing keys are read from the
+        # files they link (the same files) and the repo is written (from the parsed records,
+        # which are matched against the files linked from; createrepo_c reads the links once
+        # they are made)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            linked, links = self.link_repos(download, pool=pool)
+            self.compose.adopt_source_date_epoch(
+                max((solver.buildtime(pkg.path) for pkg, _dest, solver in linked.values()),
+                    default=0),
+                "the newest build time in the package set")
+            self._write_list(listfile, linked)
             repo = pool.submit(self.global_repo, unit, download, listfile,
-                               [dest for _pkg, dest, _solver in linked.values()], parsing)
+                               [dest for _pkg, dest, _solver in linked.values()], parsing,
+                               links=links,
+                               linked_from={name: pkg.path
+                                            for name, (pkg, _d, _s) in linked.items()})
             try:
-                return self.package_headers(linked, download, header_from_repodata)
+                return self.package_headers(
+                    linked, download, lambda pkg, dest, solver: header_from_repodata(
+                        pkg, dest, solver, read_from=pkg.path))
+            except OSError:
+                links.result()      # a file missing: the links say which, as they did
+                raise
             finally:
                 repo.result()
 
@@ -403,10 +464,13 @@ class PkgsetPhase(PhaseBase):
         from pungi_like.rpmtools.recordparse import Parsing
         return Parsing(sources)
 
-    def repo_from_parsed(self, unit, parsing, download, listfile):
+    def repo_from_parsed(self, unit, parsing, download, listfile, links=None, linked_from=None):
         """The package set repo from the records :meth:`start_record_parse`'s child parsed
         (repowrite.write_repo, createrepo_c's bytes: the files are links of those the records
-        describe); True when written, else the log says why not."""
+        describe); True when written, else the log says why not. ``links``: the future of
+        the links being made (:func:`link_set`) from ``linked_from`` ({file name: path}):
+        the repo is written from the files linked from meanwhile, and again from the links
+        if one of them turns out not to be a hard link of its source (a copy)."""
         out = self.paths.pkgset_repo(self.pkgset_name)
         try:
             reason = parsing.adopt()
@@ -414,10 +478,23 @@ class PkgsetPhase(PhaseBase):
                 with open(listfile, encoding="utf-8") as fh:
                     relpaths = [line.strip() for line in fh if line.strip()]
                 repodata.remove_stale_workdir(out, unit.log_path)
-                result = repodata.repowrite.write_repo(
-                    download, out, relpaths, sources=parsing.repo_dirs,
-                    checksum=self._checksum(), baseurl=f"file://{download}",
-                    max_read=max(50, len(relpaths) // 10), mark=True)
+
+                def write(stat_from=None):
+                    return repodata.repowrite.write_repo(
+                        download, out, relpaths, sources=parsing.repo_dirs,
+                        checksum=self._checksum(), baseurl=f"file://{download}",
+                        max_read=max(50, len(relpaths) // 10), mark=True, stat_from=stat_from)
+                if links is None:
+                    result = write()
+                else:
+                    try:
+                        result = write(linked_from)
+                    except OSError:
+                        links.result()      # a file missing: the links say which
+                        raise
+                    one_by_one = links.result()
+                    if not all(os.path.samefile(src, dest) for src, dest in one_by_one):
+                        result = write()    # a copy: its own size and mtime count
                 repodata.repowrite.log_result(unit.log_path, out, result, parsing.repo_dirs)
                 return True
         except repodata.repowrite.RepoWriteError as exc:
@@ -428,14 +505,19 @@ class PkgsetPhase(PhaseBase):
             log.write(f"# records parsed beside the closure not used: {reason}\n")
         return False
 
-    def global_repo(self, unit, download, listfile, paths, parsing=None):
+    def global_repo(self, unit, download, listfile, paths, parsing=None, links=None,
+                    linked_from=None):
         """The package set repo. The files of a repos package set are (links to) those of
         pkgset_repos, whose records are taken where they describe the very files: parsed by
         the child :meth:`start_record_parse` started, or by repodata.repo_from_records, which
         runs createrepo_c otherwise, taking them over where name, size and mtime match when
-        the files are large enough for that to pay (repodata.reuse_worthwhile)."""
-        if parsing is not None and self.repo_from_parsed(unit, parsing, download, listfile):
+        the files are large enough for that to pay (repodata.reuse_worthwhile). ``links``,
+        ``linked_from``: see :meth:`repo_from_parsed`; the other ways wait for the links."""
+        if parsing is not None and self.repo_from_parsed(unit, parsing, download, listfile,
+                                                         links, linked_from):
             return
+        if links is not None:
+            links.result()
         sources = self.repo_dirs()
         size = sum(os.path.getsize(path) for path in paths) if sources else 0
         reuse = sources if repodata.reuse_worthwhile(sources, size) else None
@@ -467,10 +549,11 @@ class PkgsetPhase(PhaseBase):
         return {filename: header_from_repodata(pkg, dest, solver)
                 for filename, (pkg, dest, solver) in self.link_repos(download).items()}
 
-    def link_repos(self, download):
+    def link_repos(self, download, pool=None):
         """repos source: per arch, the closure of every input over the arch's repos (see the
         module docstring), linked into ``download``; ``{file name: (package, linked path,
-        solver)}`` in the order found."""
+        solver)}`` in the order found. With a ``pool`` (a capture-carrying thread pool) the
+        links are made by a job of it: ``(that dict, the job's future)``."""
         linked = {}
         for arch in self.compose.get_arches():
             dirs = self.repo_dirs(arch)
@@ -481,18 +564,15 @@ class PkgsetPhase(PhaseBase):
                 for pkg in category.values():
                     if pkg.filename in linked:
                         continue    # the first file of a name wins, as in Pungi
-                    dest = os.path.join(download, pkg.filename)
-                    if try_hardlink(pkg.path, dest):
-                        pass    # the common case, in one syscall
-                    elif not os.path.exists(pkg.path):
-                        raise PhaseError(f"{pkg.path}: listed in repodata but missing")
-                    elif not (os.path.exists(dest) and os.path.samefile(dest, pkg.path)):
-                        link_file(pkg.path, dest, "hardlink-or-copy")
-                    linked[pkg.filename] = (pkg, dest, solver)
+                    linked[pkg.filename] = (pkg, os.path.join(download, pkg.filename), solver)
         if not linked:
             raise PhaseError("pkgset_repos: the package set is empty: no comps group, additional "
                              "package or system-release provider matched a package of the repos")
         self.log.info("Package set: %d packages gathered from pkgset_repos", len(linked))
+        pairs = [(pkg.path, dest) for pkg, dest, _solver in linked.values()]
+        if pool is not None:
+            return linked, pool.submit(link_set, download, pairs)
+        link_set(download, pairs)
         return linked
 
     def repos_inputs(self, arch):

@@ -559,7 +559,7 @@ def _whole(data, checksum, compress=True):
 
 def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", baseurl=None,
                groupfile=None, group_gz=False, revision=None, set_timestamp_to_revision=False,
-               workers=3, max_read=None, mark=False):
+               workers=3, max_read=None, mark=False, stat_from=None):
     """Write ``outputdir/repodata`` for the RPMs ``relpaths`` (relative to ``root``), as
     ``createrepo_c root --outputdir outputdir --pkglist LIST --checksum CHECKSUM
     --unique-md-filenames --no-database [--baseurl] [--groupfile] [--revision
@@ -569,15 +569,19 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
     Records come from ``sources`` (repo dirs) where they describe the very file; every other
     file is read, unless there are more than ``max_read`` of them (RepoWriteError: createrepo_c's
     workers read files faster than this process's one interpreter lock). The repodata replaces
-    any there atomically (written beside, then renamed); ``mark``: see :func:`trust`. Returns a
-    :class:`WriteResult`."""
+    any there atomically (written beside, then renamed); ``mark``: see :func:`trust`.
+    ``stat_from``: ``{relative path: path}`` of files whose size, mtime and bytes are those of
+    the file under ``root`` (the file it is being hard-linked from): they are looked at there,
+    so the repo can be written while the links are made. Returns a :class:`WriteResult`."""
     started = time.monotonic()
     remove_staging(outputdir)
     result = WriteResult()
     entries = sorted(relpaths, key=lambda rel: (os.path.basename(rel), rel))
     result.packages = len(entries)
     chunks = [None] * len(entries)
-    stats = [os.stat(os.path.join(root, rel)) for rel in entries]
+    stat_from = stat_from or {}
+    where = [stat_from.get(rel) or os.path.join(root, rel) for rel in entries]
+    stats = [os.stat(path) for path in where]
     to_read = list(range(len(entries)))
     # repos whose text is taken as it is first; a repo that must be parsed only for the files
     # they leave without a record, and not at all when reading those few files costs less
@@ -606,7 +610,7 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
                              f"{', '.join(sources) or 'no repo'}")
     if to_read:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            read = pool.map(lambda i: _from_rpm(os.path.join(root, entries[i]), entries[i],
+            read = pool.map(lambda i: _from_rpm(where[i], entries[i],
                                                 baseurl, checksum), to_read)
             for i, dumped in zip(to_read, read):
                 chunks[i] = (dumped, None)

@@ -445,3 +445,35 @@ def test_a_marked_repo_just_written_hands_its_records_over_in_memory(package_set
                                   set_timestamp_to_revision=True)
     assert result.read == [rels[1]]     # the copy make_tree gave another mtime
     assert repodata_files(base / "ours-inmem") == expected
+
+
+def test_a_repo_written_from_the_files_linked_from_equals_the_one_from_the_links(package_set,
+                                                                                monkeypatch):
+    """``stat_from``: the package set repo written while its links are being made looks at the
+    files they link (sizes, mtimes, the bytes of a file without a record) and gives the bytes
+    written from the links; the links' directory may still be empty."""
+    base, download, files, _list, _signed = package_set
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    source = base / "linked-from-source"
+    source.mkdir()
+    # records for all but the first file: that one is read from the file it is linked from
+    run([repodata.createrepo_binary(), str(download), f"--outputdir={source}", "--no-database",
+         "--pkglist", str(_write_list(base / "most.list", files[1:]))])
+    empty = base / "not-linked-yet"
+    empty.mkdir()
+    options = dict(sources=[str(source)], baseurl=f"file://{empty}", revision=EPOCH,
+                   set_timestamp_to_revision=True)
+    from_links = repowrite.write_repo(str(download), str(base / "from-links"), files,
+                                      **options)
+    linked_from = repowrite.write_repo(
+        str(empty), str(base / "linked-from"), files,
+        stat_from={f: str(download / f) for f in files}, **options)
+    assert (from_links.reused, linked_from.reused) == (len(files) - 1, len(files) - 1)
+    assert repodata_files(base / "linked-from") == repodata_files(base / "from-links")
+    with pytest.raises(FileNotFoundError):
+        repowrite.write_repo(str(empty), str(base / "nothing"), files, **options)
+
+
+def _write_list(path, names):
+    path.write_text("".join(n + "\n" for n in names))
+    return path
