@@ -8,9 +8,12 @@ a busy timeout; because SQLite allows one writer at a time, writing calls take
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 
 from sqlalchemy import create_engine, event
+from sqlalchemy import exc as sa_exc
 
 from . import schema  # noqa: F401  (re-exported)
 from .migrations import LATEST_VERSION, current_version, migrate  # noqa: F401
@@ -39,8 +42,13 @@ class Database:
         else:
             url = url.replace("postgresql://", "postgresql+psycopg://", 1) \
                 if url.startswith("postgresql://") else url
+            # the most recently used connection first (its server process and prepared
+            # statements are warm), and a ping only for a connection that sat idle in the pool
+            # (_ping_if_idle): pool_pre_ping cost a round trip to the server on every request
             self.engine = create_engine(url, pool_size=pool_size, max_overflow=20,
-                                        pool_pre_ping=True)
+                                        pool_use_lifo=True)
+            event.listen(self.engine, "checkin", _note_checkin)
+            event.listen(self.engine, "checkout", _ping_if_idle)
             self.write_lock = _NullLock()
 
     def dispose(self):
@@ -109,6 +117,54 @@ def is_race_error(exc) -> bool:
 
     return (isinstance(exc, DBAPIError)
             and getattr(exc.orig, "sqlstate", None) in RACE_SQLSTATES)
+
+
+#: seconds a pooled PostgreSQL connection may sit idle before its next checkout pings it
+PING_AFTER_IDLE = 1.0
+
+
+def _note_checkin(_dbapi_conn, record):
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_conn, record, _proxy):
+    """Ping a pooled connection that was idle for :data:`PING_AFTER_IDLE` seconds or more (the
+    server may have closed it: restarted, or an idle timeout); a dead one is replaced by the
+    pool (DisconnectionError). One used a moment ago is taken as it is: the ping is a round
+    trip to the server, which every request paid with ``pool_pre_ping``."""
+    since = record.info.get("idle_since")
+    if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+        return
+    try:
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute("SELECT 1")
+        finally:
+            cur.close()
+    except Exception as exc:
+        raise sa_exc.DisconnectionError("pooled connection is gone: %s" % exc) from exc
+
+
+@contextlib.contextmanager
+def savepoint(conn, name):
+    """Run the block in a savepoint of the connection's transaction, rolled back if it raises.
+
+    On PostgreSQL the savepoint is not released when the block succeeds: the commit (or the
+    release or rollback of an enclosing savepoint) ends it, so it costs one round trip, not
+    two as SQLAlchemy's ``begin_nested``. A name set again in the same transaction hides the
+    older savepoint, so nested or repeated use rolls back to the innermost. Elsewhere (SQLite,
+    in-process) ``begin_nested``."""
+    if conn.dialect.name != "postgresql":
+        with conn.begin_nested():
+            yield
+        return
+    raw = conn.connection.dbapi_connection
+    raw.execute("SAVEPOINT %s" % name)
+    try:
+        yield
+    except BaseException:
+        raw.execute("ROLLBACK TO SAVEPOINT %s" % name)
+        raise
 
 
 def _sqlite_on_connect(dbapi_conn, _record):

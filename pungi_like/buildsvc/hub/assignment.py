@@ -71,27 +71,36 @@ def host_data(raw):
     return data if isinstance(data, dict) else {}
 
 
-def _hosts_for_assignment(cfg, now, createrepo):
-    from .hosts import _hosts
+def _hosts_for_assignment(cfg, now):
+    """``({host id: host}, the createrepo channel's id)`` of the hosts that may get tasks now.
 
-    hosts = [h for h in _hosts() if h["enabled"] and h["ready"] and h["update_ts"] is not None
-             and now - h["update_ts"] <= float(cfg["ready_timeout"])]
+    Three queries a run: the hosts with their config and data, their channels (the createrepo
+    channel's id comes with them: a task of that channel fits only a host serving it, so when
+    no such host is ready its id is not needed), and their OPEN/ASSIGNED tasks."""
+    h, hcfg = s.host, s.host_config
+    hosts = [dict(r._mapping) for r in context.conn.execute(
+        select(h.c.id, h.c.name, h.c.update_ts, h.c.ready, h.c.data, hcfg.c.arches,
+               hcfg.c.capacity, hcfg.c.enabled)
+        .select_from(h.join(hcfg, hcfg.c.host_id == h.c.id))
+        .where(hcfg.c.active.is_(True)).order_by(h.c.name))]
+    hosts = [x for x in hosts if x["enabled"] and x["ready"] and x["update_ts"] is not None
+             and now - x["update_ts"] <= float(cfg["ready_timeout"])]
     if not hosts:
-        return {}
-    ids = sorted(h["id"] for h in hosts)
-    # the data and channels of every host in one query each (not two per host and run)
-    raw_data = dict(context.conn.execute(select(s.host.c.id, s.host.c.data).where(
-        s.host.c.id.in_(ids))).all())
+        return {}, None
+    ids = sorted(x["id"] for x in hosts)
     hc = s.host_channels
     channels = {}
-    for host_id, channel_id in context.conn.execute(
-            select(hc.c.host_id, hc.c.channel_id)
+    createrepo = None
+    for host_id, channel_id, channel_name in context.conn.execute(
+            select(hc.c.host_id, hc.c.channel_id, s.channels.c.name)
             .select_from(hc.join(s.channels, s.channels.c.id == hc.c.channel_id))
             .where(hc.c.host_id.in_(ids), hc.c.active.is_(True),
                    s.channels.c.enabled.is_(True))):
         channels.setdefault(host_id, set()).add(channel_id)
+        if channel_name == "createrepo":
+            createrepo = channel_id
     for h in hosts:
-        data = host_data(raw_data.get(h["id"]))
+        data = host_data(h.pop("data"))
         methods = data.get("methods")
         h["methods"] = set(methods) if isinstance(methods, list) and methods else None
         maxjobs = int(cfg["max_jobs"])
@@ -118,7 +127,7 @@ def _hosts_for_assignment(cfg, now, createrepo):
             # parents could leave no room for the children they wait for
             if r.channel_id == createrepo:
                 h["createrepo_jobs"] += 1
-    return by_id
+    return by_id, createrepo
 
 
 def _refused(host, task_id, cfg, now):
@@ -198,9 +207,7 @@ def schedule(cfg):
         return []
     now = time.time()
     expire_assignments(cfg, now)
-    createrepo = context.conn.execute(select(s.channels.c.id).where(
-        s.channels.c.name == "createrepo")).scalar()
-    hosts = _hosts_for_assignment(cfg, now, createrepo)
+    hosts, createrepo = _hosts_for_assignment(cfg, now)
     # a host with all its job slots taken gets nothing this run (_fits): when no host has a
     # free slot the FREE tasks are not even read, and the walk stops once the last slot is
     # filled (each builder poll ran this over every FREE task: 200 queued tasks, 4 full hosts)

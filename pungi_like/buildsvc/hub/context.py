@@ -31,6 +31,10 @@ class _Context(threading.local):
     ring_builders = False  # wake builders in host.waitWork after commit (work_bell.want_ring)
     made_events = ()    # ids of the events the call created (event_id())
     quiet_events = ()   # of those, the ones that give builders no work (quiet_event())
+    # a multicall's checks kept for its later entries (hostcheck.py: the host check, the tasks
+    # found held); None outside a multicall
+    request_memo = None
+    memo_held_ok = False  # the current entry may take held tasks from request_memo
 
     def reset(self):
         self.conn = self.session = self.user = self.environ = self.method = None
@@ -40,6 +44,8 @@ class _Context(threading.local):
         self.ring_builders = False
         self.made_events = ()
         self.quiet_events = ()
+        self.request_memo = None
+        self.memo_held_ok = False
 
     def event_may_give_work(self):
         """True when the call created an event that may give a builder work: one not marked

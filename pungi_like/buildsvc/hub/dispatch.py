@@ -3,6 +3,14 @@
 One request is one database transaction. A multicall is one transaction too; each entry runs in
 a savepoint of its own, so a failing entry is rolled back alone while the others commit, and each
 entry gets a fresh event.
+
+On PostgreSQL every statement is a round trip to the server, so a multicall's savepoints are
+made cheaply (:class:`_EntrySavepoints`): a writing entry releases the previous entry's
+savepoint and sets its own in one round trip (nothing to release at the end: the commit does
+it), and a read-only entry (``@read_only``: it writes nothing, so a failure has nothing to undo)
+runs without one. Should such an entry fail in the database itself (the transaction is then
+aborted and every later statement would fail), the whole request runs again with a savepoint
+for every entry, as a request that lost a race does.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import koji
 import koji.xmlrpcplus
 
 from ..db import is_race_error
-from . import auth, faults, marshal, scheduler, work_bell
+from . import auth, faults, hostcheck, marshal, scheduler, work_bell
 from .answer_cache import Cached, Pending
 from .context import context, new_event
 from .registry import METHODS
@@ -84,13 +92,74 @@ def _is_write(name, args):
     return m is None or m.write
 
 
-def _multicall(calls, retry_races=False):
+class _RerunWithSavepoints(Exception):
+    """A read-only multicall entry without a savepoint failed in the database (PostgreSQL has
+    aborted the transaction): the request runs again with a savepoint for every entry."""
+
+
+class _EntrySavepoints:
+    """The savepoints of a multicall's entries on PostgreSQL.
+
+    ``SAVEPOINT``/``RELEASE`` through SQLAlchemy's ``begin_nested`` are two round trips an
+    entry; here a writing entry sends ``RELEASE`` of the previous entry's savepoint and its own
+    ``SAVEPOINT`` in one, and a read-only entry none (``every``: all entries get one, the
+    request's second run). Elsewhere (SQLite: no round trips) each entry keeps SQLAlchemy's
+    nested transaction."""
+
+    NAME = "mc_entry"
+
+    def __init__(self, conn, every):
+        self.conn = conn
+        self.every = every
+        self.held = False          # a savepoint of an earlier entry is still set
+        self.pg = conn.dialect.name == "postgresql"
+
+    @contextlib.contextmanager
+    def entry(self, name):
+        if not self.pg:
+            with self.conn.begin_nested():
+                yield
+            return
+        m = METHODS.get(name) if isinstance(name, str) else None
+        if not self.every and m is not None and not m.write:
+            try:
+                yield
+            except Exception:
+                if _pg_aborted(self.conn):
+                    raise _RerunWithSavepoints() from None
+                raise
+            return
+        raw = self.conn.connection.dbapi_connection
+        raw.execute(("RELEASE SAVEPOINT %s; SAVEPOINT %s" % (self.NAME, self.NAME))
+                    if self.held else "SAVEPOINT %s" % self.NAME)
+        self.held = True
+        try:
+            yield
+        except Exception:
+            # the savepoint stays set (ROLLBACK TO keeps it), released by the next entry's
+            raw.execute("ROLLBACK TO SAVEPOINT %s" % self.NAME)
+            raise
+
+
+def _pg_aborted(conn):
+    """True when PostgreSQL has aborted the connection's transaction (a statement failed)."""
+    import psycopg
+
+    raw = conn.connection.dbapi_connection
+    return raw.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+
+
+def _multicall(calls, retry_races=False, every_savepoint=True):
     if not isinstance(calls, list):
         raise koji.ParameterError("multiCall expects a list of calls")
     results = []
+    savepoints = _EntrySavepoints(context.conn, every_savepoint)
+    context.request_memo = {}   # checks the entries share (hostcheck.entry_done)
     for call in calls:
         new_event()
         context._perms = None
+        name = None
+        write = True
         try:
             if not isinstance(call, dict):
                 raise koji.ParameterError("Invalid multicall entry: %r" % (call,))
@@ -98,9 +167,16 @@ def _multicall(calls, retry_races=False):
             if name in MULTICALL_NAMES:
                 raise koji.GenericError("multicall is not allowed inside a multicall")
             args, kwargs = decode_args(call.get("params", []))
-            with context.conn.begin_nested():
+            m = METHODS.get(name) if isinstance(name, str) else None
+            write = m is None or m.write
+            hostcheck.entry_starts(name, write)
+            with savepoints.entry(name):
                 results.append([call_method(name, args, kwargs)])
+            hostcheck.entry_done(name, write, True)
+        except _RerunWithSavepoints:
+            raise
         except Exception as exc:  # one entry's failure must not stop the others
+            hostcheck.entry_done(name, write, False)
             if retry_races and is_race_error(exc):
                 raise  # rerun the whole multicall transaction (handle_xmlrpc)
             code, msg = exception_fault(exc)
@@ -139,9 +215,12 @@ def handle_xmlrpc(hub, environ, body: bytes) -> bytes:
     cache = getattr(hub, "answer_cache", None)
     if cache is not None and (is_write or not cache.wants(name)):
         cache = None
+    every_savepoint = False
     for attempt in range(1, RACE_ATTEMPTS + 1):
         lock = _timed(hub.db.write_lock) if is_write else contextlib.nullcontext()
         may_retry = attempt < RACE_ATTEMPTS
+        # the last run cannot be rerun: every multicall entry gets its savepoint then
+        every_savepoint = every_savepoint or not may_retry
         try:
             with lock, hub.db.engine.begin() as conn:
                 context.reset()
@@ -153,7 +232,8 @@ def handle_xmlrpc(hub, environ, body: bytes) -> bytes:
                 if name in MULTICALL_NAMES:
                     if kwargs or len(args) != 1:
                         raise koji.ParameterError("multiCall takes exactly one argument")
-                    result = _multicall(args[0], retry_races=may_retry)
+                    result = _multicall(args[0], retry_races=may_retry,
+                                        every_savepoint=every_savepoint)
                 elif cache is not None:
                     result = cache.call(conn, name, args, kwargs, call_method)
                 else:
@@ -167,6 +247,10 @@ def handle_xmlrpc(hub, environ, body: bytes) -> bytes:
             if isinstance(result, work_bell.Waiting):
                 result = result.wait()   # outside the transaction: holds no connection
             return encode_result(result)
+        except _RerunWithSavepoints:
+            every_savepoint = True
+            log.info("rerunning %s with a savepoint for every entry", name)
+            continue
         except Exception as exc:
             if may_retry and is_race_error(exc):
                 # A concurrent transaction won (see db.is_race_error): rerun this one after a

@@ -19,7 +19,7 @@ from ..db import schema as s
 from . import scheduler
 from .common import as_int, insert_versioned, one, revoke
 from .context import context
-from .hostcheck import assert_task_held, verify_host
+from .hostcheck import assert_task_held, host_row_changed, verify_host
 from .assignment import assigned_tasks, host_data, record_refusal
 from .tasks import (FINAL, STATES, _decode_result, _task_row, free_task, make_task,
                     task_info)
@@ -81,7 +81,9 @@ def _updateHost(task_load, ready, data=None):
             cfg.update(new)
             revoke(s.host_config, s.host_config.c.host_id == host["id"])
             insert_versioned(s.host_config, host_id=host["id"], **cfg)
+            host_row_changed(**new)
     context.conn.execute(update(s.host).where(s.host.c.id == host["id"]).values(**values))
+    host_row_changed(**{k: v for k, v in values.items() if k != "data"})
 
 
 def _keep_scheduler_keys(host_id, data):
@@ -99,9 +101,11 @@ def _setHostData(hostdata):
     host = current_host()
     if not isinstance(hostdata, dict):
         raise koji.ParameterError("Invalid type for hostdata: %s" % type(hostdata).__name__)
+    now = time.time()
     context.conn.execute(update(s.host).where(s.host.c.id == host["id"]).values(
         data=json.dumps(_keep_scheduler_keys(host["id"], hostdata), sort_keys=True),
-        update_ts=time.time()))
+        update_ts=now))
+    host_row_changed(update_ts=now)
 
 
 _TASK_KEYS = ("id", "state", "channel_id", "host_id", "arch", "method", "priority", "create_ts",
@@ -114,8 +118,10 @@ def _getTasks():
     Each call first runs the scheduler's assignment (assignment.py) and, rate-limited, the
     queue's housekeeping."""
     host = current_host()
+    now = time.time()
     context.conn.execute(update(s.host).where(s.host.c.id == host["id"]).values(
-        update_ts=time.time()))
+        update_ts=now))
+    host_row_changed(update_ts=now)
     rang_before, context.ring_builders = context.ring_builders, False
     scheduler.maybe_maintain()
     assigned = scheduler.assign()

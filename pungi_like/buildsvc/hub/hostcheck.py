@@ -58,6 +58,10 @@ def verify_host():
 
 
 def _verify_host():
+    memo = context.request_memo
+    if memo is not None and memo.get("host") is not None:
+        # checked by an earlier entry of this multicall (see entry_done)
+        return dict(memo["host"])
     if not context.user or not context.session:
         raise koji.AuthError("Not logged-in: host calls need a host session")
     if context.user.get("usertype") != koji.USERTYPES["HOST"]:
@@ -68,7 +72,57 @@ def _verify_host():
     if not found:
         raise koji.AuthError("%s is not a host" % context.user["name"])
     _assert_not_locked_out()
+    if memo is not None:
+        memo["host"] = found[0]
+        return dict(found[0])
     return found[0]
+
+
+def host_row_changed(**values):
+    """The calling host's own row was just written with ``values`` (its check-in): the copy a
+    multicall's later entries take (:func:`_verify_host`) is brought up to date."""
+    memo = context.request_memo
+    if memo is not None and memo.get("host") is not None:
+        memo["host"].update(values)
+
+
+#: writing methods after which a multicall's later entries may keep its host check (the caller
+#: is a host, no other session holds its lock): they change neither sessions nor users. Every
+#: ``host.*`` method is one too (those that write the host's own row say what they wrote:
+#: host_row_changed), and every read-only method.
+_KEEP_HOST_CHECK = frozenset({"uploadFile", "subsession"})
+#: writing methods that change no task row: the tasks found held (locked) stay held for the
+#: next entries (a multicall of kojid's uploads checks its task once)
+_KEEP_HELD = frozenset({"uploadFile"})
+
+
+def entry_starts(name, write):
+    """A multicall entry of method ``name`` starts: it may take the tasks earlier entries found
+    held when it writes no task row itself (read-only, or an upload)."""
+    context.memo_held_ok = not write or (isinstance(name, str) and name in _KEEP_HELD)
+
+
+def entry_done(name, write, ok):
+    """A multicall entry of method ``name`` ended (``ok``: without a fault). What it may have
+    changed is forgotten: after a fault everything (its savepoint was rolled back, with the
+    row locks taken in it), after a write the held tasks (unless it is an upload) and, unless
+    it keeps the host check, that too."""
+    memo = context.request_memo
+    context.memo_held_ok = False
+    if memo is None:
+        return
+    if not ok:
+        memo.clear()
+        return
+    if not write:
+        return
+    if not isinstance(name, str):
+        memo.clear()
+        return
+    if name not in _KEEP_HELD:
+        memo.pop("held", None)
+    if not name.startswith("host.") and name not in _KEEP_HOST_CHECK:
+        memo.pop("host", None)
 
 
 def task_row_locked(task_id):
@@ -82,13 +136,24 @@ def task_row_locked(task_id):
 
 
 def assert_task_held(task_id, host=None):
-    """The task row if it is OPEN on the calling host; ActionNotAllowed otherwise."""
+    """The task row if it is OPEN on the calling host; ActionNotAllowed otherwise.
+
+    In a multicall the row found held (and locked until the commit) serves the later entries
+    that change no task row (entry_starts): kojid's upload multicalls check one task a file."""
     host = host or verify_host()
+    memo = context.request_memo
+    key = (as_int(task_id, "task_id"), host["id"])
+    if memo is not None and context.memo_held_ok:
+        row = memo.get("held", {}).get(key)
+        if row is not None:
+            return dict(row)
     row = task_row_locked(task_id)
     if row["state"] != STATES["OPEN"] or row["host_id"] != host["id"]:
         raise koji.ActionNotAllowed("host %s does not hold task %d (it is %s%s)" % (
             host["name"], row["id"], koji.TASK_STATES[row["state"]],
             "" if row["host_id"] is None else " on host id %d" % row["host_id"]))
+    if memo is not None:
+        memo.setdefault("held", {})[key] = dict(row)
     return row
 
 

@@ -16,7 +16,7 @@ import shutil
 import time
 
 import koji
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, null, select, update
 
 from ...fileutil import write_atomic
 from ..db import schema as s
@@ -78,14 +78,20 @@ def _tag_extra(tag_id):
 # --- reading ------------------------------------------------------------------------------
 
 def repo_info(row):
-    ev = {r.id: r.ts for r in context.conn.execute(select(s.events.c.id, s.events.c.ts).where(
-        s.events.c.id.in_([x for x in (row["begin_event"], row["end_event"]) if x])))}
-    tag_name = one(context.conn.execute(select(s.tag.c.name).where(
-        s.tag.c.id == row["tag_id"])).first())["name"]
-    task_state = None
-    if row["task_id"]:
-        task_state = context.conn.execute(select(s.task.c.state).where(
-            s.task.c.id == row["task_id"])).scalar()
+    # the times of its begin and end events, its tag's name and its task's state in one
+    # statement (a round trip each on PostgreSQL; getRepo is what clients poll)
+    ev, t = s.events, s.task
+
+    def one_of(column, key, value):
+        return select(column).where(key == value).scalar_subquery() if value else \
+            null()
+
+    begin_ts, end_ts, tag_name, task_state = context.conn.execute(select(
+        one_of(ev.c.ts, ev.c.id, row["begin_event"]),
+        one_of(ev.c.ts, ev.c.id, row["end_event"]),
+        one_of(s.tag.c.name, s.tag.c.id, row["tag_id"]),
+        one_of(t.c.state, t.c.id, row["task_id"]))).one()
+    ev = {row["begin_event"]: begin_ts, row["end_event"]: end_ts}
     info = {k: row[k] for k in ("id", "tag_id", "create_event", "state", "dist", "task_id",
                                 "begin_event", "end_event")}
     info.update({

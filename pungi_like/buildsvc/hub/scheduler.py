@@ -30,6 +30,7 @@ import time
 import koji
 from sqlalchemy import insert, select, update
 
+from ..db import savepoint
 from ..db import schema as s
 from .context import context
 from .settingsfile import read_settings, update_settings
@@ -127,7 +128,7 @@ def maybe_maintain():
 def _housekeep(work, failure):
     """Run ``work`` in a savepoint; housekeeping must never fail a builder's poll."""
     try:
-        with context.conn.begin_nested():
+        with savepoint(context.conn, "housekeeping"):
             work()
     except Exception:
         log.exception(failure)
@@ -139,7 +140,7 @@ def assign():
     from .assignment import schedule
 
     try:
-        with context.conn.begin_nested():
+        with savepoint(context.conn, "assignment"):
             return schedule(settings())
     except Exception:  # scheduling must never fail a builder's poll
         log.exception("task assignment failed")

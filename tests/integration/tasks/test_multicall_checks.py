@@ -1,0 +1,100 @@
+"""A multicall's entries share checks, never their failures (issue 13, dispatch.py, hostcheck.py).
+
+On PostgreSQL a read-only entry runs without a savepoint and a writing one releases the previous
+entry's savepoint with its own; a host's check and the tasks it holds are looked up once for the
+entries that cannot change them. These cases hold the answers to what they were: a failing
+entry is rolled back alone (also a read-only one that fails in the database, which aborts a
+PostgreSQL transaction), and a later entry sees what an earlier one changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import koji
+import koji.xmlrpcplus
+import pytest
+
+pytestmark = pytest.mark.integration
+
+RESULT = koji.xmlrpcplus.dumps((None,), methodresponse=1, allow_none=1)
+#: an id beyond PostgreSQL's integer: the query fails in the database there
+HUGE = 2 ** 40
+
+
+def _fault(entry):
+    assert isinstance(entry, dict) and "faultCode" in entry, entry
+    return entry["faultString"]
+
+
+def _upload_args(tid, name, text):
+    data = text.encode()
+    return ("tasks/%d/%d" % (tid % 10000, tid), name, len(data), "", 0,
+            base64.b64encode(data).decode())
+
+
+def test_failing_entries_are_rolled_back_alone(qhub):
+    admin = qhub.session()
+    admin.createTag("mc-first")
+    admin.multicall = True
+    admin.getTaskInfo(HUGE)           # read-only, fails in the database on PostgreSQL
+    admin.getTag("mc-first")
+    admin.createTag("mc-second")
+    admin.createTag("mc-first")       # a write that fails: already there
+    admin.getBuild(HUGE)
+    admin.createTag("mc-third")
+    res = admin.multiCall()
+    admin.multicall = False
+    assert res[1][0]["name"] == "mc-first"
+    assert isinstance(res[2][0], int) and isinstance(res[5][0], int)
+    _fault(res[3])
+    if qhub.backend == "postgres":
+        _fault(res[0])
+        _fault(res[4])
+    names = [t["name"] for t in admin.listTags()]
+    assert names.count("mc-first") == 1 and "mc-second" in names and "mc-third" in names
+
+
+def test_an_entry_sees_what_an_earlier_one_changed(qhub):
+    qhub.add_builder_hosts(names=("b1",))
+    admin = qhub.session()
+    b1 = qhub.session("b1")
+    tid = admin.makeTask("sleep", [1])
+    assert b1.host.openTask(tid)["id"] == tid
+    b1.multicall = True
+    b1.host.getID()
+    b1.uploadFile(*_upload_args(tid, "a.log", "first"))
+    b1.getTaskInfo(HUGE)
+    b1.uploadFile(*_upload_args(tid, "b.log", "second"))
+    b1.host.closeTask(tid, RESULT)
+    # the task is no longer held: the upload after the close is refused
+    b1.uploadFile(*_upload_args(tid, "c.log", "third"))
+    b1.host.getID()
+    res = b1.multiCall()
+    b1.multicall = False
+    assert res[0][0] == res[6][0] and isinstance(res[0][0], int)
+    assert res[1] == [True] and res[3] == [True] and res[4] == [None]
+    assert "does not hold task %d" % tid in _fault(res[5])
+    if qhub.backend == "postgres":
+        _fault(res[2])
+    workdir = os.path.join(qhub.topdir, "work", "tasks", str(tid % 10000), str(tid))
+    with open(os.path.join(workdir, "a.log")) as f:
+        assert f.read() == "first"
+    with open(os.path.join(workdir, "b.log")) as f:
+        assert f.read() == "second"
+    assert not os.path.exists(os.path.join(workdir, "c.log"))
+    assert admin.getTaskInfo(tid)["state"] == koji.TASK_STATES["CLOSED"]
+    # a refused entry's failure is its own: the next entries check again and act
+    tid2 = admin.makeTask("sleep", [1])
+    assert b1.host.openTask(tid2)["id"] == tid2
+    b1.multicall = True
+    b1.uploadFile(*_upload_args(tid, "d.log", "closed task"))
+    b1.uploadFile(*_upload_args(tid2, "e.log", "open task"))
+    b1.host.setTaskWeight(tid2, 2.5)
+    b1.uploadFile(*_upload_args(tid2, "f.log", "still open"))
+    res = b1.multiCall()
+    b1.multicall = False
+    assert "does not hold task %d" % tid in _fault(res[0])
+    assert res[1] == [True] and res[3] == [True]
+    assert admin.getTaskInfo(tid2)["weight"] == 2.5
