@@ -565,7 +565,7 @@ class GatherPhase(PhaseBase):
         if worker is not None:
             worker.call("link", pairs, conf.link_type)
         else:
-            link_packages(pairs, conf.link_type)    # by cp runs: no audit event either
+            link_packages(pairs, conf.link_type)    # by ln runs: no audit event either
         capture = current_capture()    # what the audit hook notes for links made here
         if capture is not None:
             for _src, dest in pairs:

@@ -52,21 +52,22 @@ def link_package(src, dest, link_type):
         pass
 
 
-#: files per ``cp`` run of :func:`link_packages` (its command line stays far below ARG_MAX)
+#: files per ``ln`` run of :func:`link_packages` (its command line stays far below ARG_MAX)
 LINK_BATCH = 2000
-#: fewer pairs than this are linked one by one here (a ``cp`` run costs ~2 ms)
+#: fewer pairs than this are linked one by one here (an ``ln`` run costs ~2 ms)
 LINK_BATCH_MIN = 64
 
 
 def link_packages(pairs, link_type):
     """:func:`link_package` for each ``(src, dest)``; hard links (``hardlink``,
-    ``hardlink-or-copy``) of a file under its own name are made by ``cp --link
-    --dereference`` runs, one per destination directory and up to :data:`LINK_BATCH` files
-    (symlinks resolved, as ``link_file`` does): each link costs this process no Python and no
-    interpreter lock, which the other gather units wait for. A run that fails for any file
-    (one already there, another file system) leaves all of its pairs to
-    :func:`link_package`, which does what it always did. Links made by ``cp`` are not seen by
-    Python's audit hook: the caller notes them (see ``phases.gather``)."""
+    ``hardlink-or-copy``) of a file under its own name are made by ``ln -L`` runs, one per
+    destination directory and up to :data:`LINK_BATCH` files (symlinks resolved, as
+    ``link_file`` does): each link costs this process no Python and no interpreter lock, which
+    the other gather units wait for (``ln`` takes 0.13-0.15 s of CPU for 10,000 links, ``cp
+    --link --dereference`` 0.21 s). A run that fails for any file (one already there, another
+    file system) leaves all of its pairs to :func:`link_package`, which does what it always
+    did. Links made by ``ln`` are not seen by Python's audit hook: the caller notes them (see
+    ``phases.gather``)."""
     pairs = list(pairs)
     if link_type not in ("hardlink", "hardlink-or-copy") or len(pairs) < LINK_BATCH_MIN:
         for src, dest in pairs:
@@ -83,7 +84,7 @@ def link_packages(pairs, link_type):
         os.makedirs(folder, exist_ok=True)
         for at in range(0, len(sources), LINK_BATCH):
             batch = sources[at:at + LINK_BATCH]
-            done = subprocess.run(["cp", "--link", "--dereference", "--", *batch,
+            done = subprocess.run(["ln", "-L", "--", *batch,
                                    folder + os.sep], stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             if done.returncode != 0:

@@ -1,5 +1,5 @@
-"""The package set's links (phases.pkgset.link_set): hard links made by cp runs, the unit's
-record told of them, and every case cp refuses handled one by one as before."""
+"""The package set's links (phases.pkgset.link_set): hard links made by ln runs, the unit's
+record told of them, and every case ln refuses handled one by one as before."""
 
 import os
 
@@ -27,7 +27,7 @@ def test_links_by_batches_are_hard_links_noted_for_the_record(tmp_path, monkeypa
     top = tmp_path / "compose"
     download = top / "work" / "global" / "download"
     download.mkdir(parents=True)
-    monkeypatch.setattr(pkgset, "LINK_BATCH", 64)     # three cp runs
+    monkeypatch.setattr(pkgset, "LINK_BATCH", 64)     # three ln runs
     pairs = [(src, os.path.join(str(download), os.path.basename(src))) for src in sources]
     with capturing(str(top)) as capture:
         pkgset.link_set(str(download), pairs)
@@ -36,7 +36,7 @@ def test_links_by_batches_are_hard_links_noted_for_the_record(tmp_path, monkeypa
     assert capture.paths() == {dest for _src, dest in pairs}
 
 
-def test_what_cp_refuses_is_linked_one_by_one(tmp_path):
+def test_what_ln_refuses_is_linked_one_by_one(tmp_path):
     sources = _sources(tmp_path / "repo", 100)
     download = tmp_path / "download"
     download.mkdir()

@@ -109,9 +109,9 @@ def test_solver_host_forks_loaded_workers(repo, tmp_path):
         broken.close()
 
 
-def test_link_packages_links_batches_with_cp_and_leaves_the_rest_to_link_package(
+def test_link_packages_links_batches_with_ln_and_leaves_the_rest_to_link_package(
         tmp_path, monkeypatch):
-    """link_packages makes hard links by cp runs (symlinks resolved, as link_file does), one
+    """link_packages makes hard links by ln runs (symlinks resolved, as link_file does), one
     per directory and batch; a run that fails for a file (one already there) leaves its
     pairs to link_package, which keeps the existing file, as the one-by-one path did."""
     from pungi_like.rpmtools import gather_worker
@@ -137,7 +137,7 @@ def test_link_packages_links_batches_with_cp_and_leaves_the_rest_to_link_package
     pairs.append((str(src / "via-link.rpm"), str(out / "a" / "via-link.rpm")))
     pairs.append((str(src / "p002.rpm"), str(out / "a" / "renamed.rpm")))   # not its own name
     gather_worker.link_packages(pairs, "hardlink")
-    assert runs == ["cp"] * 4          # a: 51 files in 2 runs; b: 50 files in 2 runs
+    assert runs == ["ln"] * 4          # a: 51 files in 2 runs; b: 50 files in 2 runs
     for i in range(100):
         dest = out / ("a" if i < 50 else "b") / f"p{i:03d}.rpm"
         if i == 50:
@@ -152,7 +152,7 @@ def test_link_packages_links_batches_with_cp_and_leaves_the_rest_to_link_package
 def test_link_packages_other_link_types_and_few_pairs_go_one_by_one(tmp_path, monkeypatch):
     from pungi_like.rpmtools import gather_worker
     monkeypatch.setattr(gather_worker.subprocess, "run",
-                        lambda *a, **kw: pytest.fail("cp run for these pairs"))
+                        lambda *a, **kw: pytest.fail("ln run for these pairs"))
     src = tmp_path / "p.rpm"
     src.write_bytes(b"p")
     gather_worker.link_packages([(str(src), str(tmp_path / "one.rpm"))], "hardlink")
