@@ -431,9 +431,10 @@ class OldUnit:
 
     @property
     def data(self):
-        """The record's files and journal (``work/global/reuse/<unit>.json``), read on use."""
+        """The record's files and journal (``work/global/reuse/<unit>.json``), read on use
+        (``parse_data``)."""
         if self._data is None:
-            self._data = json.loads(self.raw)
+            self._data = parse_data(self.raw)
         return self._data
 
     @property
@@ -447,6 +448,63 @@ class OldUnit:
     @property
     def source(self):
         return os.path.basename(self.topdir)
+
+
+#: journal entries' long texts (a hand-over's JSON, a tree's rpms.json rows): their index
+LINE_TEXTS = {"put_json": 2, "rpms": 3}
+#: a text longer than this is kept on a line of its own after the record data's JSON
+LINE_TEXT_MIN = 1 << 12
+
+
+def journal_lines(journal):
+    """(journal, lines) to write a record data with (``data_pieces``): each long text of a
+    journal entry (``LINE_TEXTS``) replaced by ``{"line": n}``, its text the n-th line after
+    the JSON. As a JSON string inside the JSON, every parse of the record data unescaped it
+    (a package set's hand-over is 3.9 MB of JSON, a gather's 2 MB), though a re-run that
+    takes the unit decodes it only if a unit that runs asks for it."""
+    out, lines = [], []
+    for op in journal:
+        at = LINE_TEXTS.get(op[0]) if op else None
+        if at is not None and len(op) > at and type(op[at]) is str \
+                and len(op[at]) > LINE_TEXT_MIN and "\n" not in op[at]:
+            op = list(op)
+            lines.append(op[at])
+            op[at] = {"line": len(lines) - 1}
+        out.append(op)
+    return out, lines
+
+
+def data_pieces(json_pieces, lines):
+    """The text of a record data in pieces: the JSON (``json_pieces``, one line: compact JSON
+    holds no newline), then each of ``lines`` on a line of its own."""
+    yield from json_pieces
+    yield "\n"
+    for line in lines:
+        yield line
+        yield "\n"
+
+
+def parse_data(raw):
+    """The record data (files and journal) of the text ``raw``: its JSON, and the texts of
+    ``journal_lines`` put back in their entries (sliced from the lines, not unescaped); a
+    record data without lines (written before them) is its JSON alone."""
+    data, end = _DECODER.raw_decode(raw)
+    lines = raw[end + 1:].split("\n") if end < len(raw) - 1 else [""]
+    # each line ends with a newline: a record data cut short (a crash before its blocks were
+    # written) is unreadable, as a cut JSON was, and its unit runs again
+    if lines[-1] or not isinstance(data, dict) or raw[end:end + 1] not in ("", "\n"):
+        raise ValueError("record data cut short or not one of ours")
+    for op in data.get("journal") or ():
+        at = LINE_TEXTS.get(op[0]) if isinstance(op, list) and op else None
+        if at is not None and len(op) > at and type(op[at]) is dict:
+            line = op[at].get("line")
+            if type(line) is not int or not 0 <= line < len(lines) - 1:
+                raise ValueError(f"record data has no line {line!r}")
+            op[at] = lines[line]
+    return data
+
+
+_DECODER = json.JSONDecoder()
 
 
 def data_path(topdir, unit_name):
@@ -952,8 +1010,9 @@ def data_text(fresh, dropped, old):
             return head + ",".join(piece for piece in kept if piece) + raw[end:]
     files = {rel: entry for rel, entry in old.data["files"].items() if rel not in dropped}
     files.update(fresh)
-    return dumps({"files": files, "journal": old.data.get("journal", [])}, default=str,
-                 separators=(",", ":")) + "\n"
+    journal, lines = journal_lines(old.data.get("journal", []))
+    return "".join(data_pieces([dumps({"files": files, "journal": journal}, default=str,
+                                      separators=(",", ":"))], lines))
 
 
 class Rewrites:

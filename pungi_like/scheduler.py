@@ -46,7 +46,6 @@ import concurrent.futures
 import fnmatch
 import gc
 import hashlib
-import itertools
 import json
 import logging
 import os
@@ -631,8 +630,10 @@ class Scheduler:
         elif record["reusable"]:
             # compact: a package set's data holds thousands of files and headers; no fsync,
             # as the record below
-            write_atomic(data, itertools.chain(compact_json_pieces(
-                {"files": files, "journal": info.get("journal", [])}), ["\n"]), fsync=False)
+            # (the journal's long texts on lines of their own: reuse.journal_lines)
+            journal, lines = reuse.journal_lines(info.get("journal", []))
+            write_atomic(data, reuse.data_pieces(compact_json_pieces(
+                {"files": files, "journal": journal}), lines), fsync=False)
         path = os.path.join(self.compose.paths.units_dir(), name + ".json")
         # no fsync: a record lost (or left empty) by a machine crash makes its unit run again
         # on --resume, as one the kill kept from being written; the files a record claims are

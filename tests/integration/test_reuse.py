@@ -16,6 +16,7 @@ import subprocess
 
 import pytest
 
+from pungi_like import reuse
 from pungi_like.universe.rpmbuild import Package, build_packages
 from tests.integration.tinycompose import compose_dirs, driver_cmd, make_inputs
 
@@ -150,7 +151,7 @@ def unit_work_files(topdir, units):
     found = set()
     for unit in units:
         with open(os.path.join(topdir, "work", "global", "reuse", unit + ".json")) as fh:
-            for rel in json.load(fh)["files"]:
+            for rel in reuse.parse_data(fh.read())["files"]:
                 found.add(re.sub(r"/[0-9a-f]{64}-", "/{digest}-",
                                  rel.replace("{compose_id}", "{id}")))
     return found

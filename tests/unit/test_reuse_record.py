@@ -521,3 +521,41 @@ def test_a_direct_rewrite_equals_normalising_and_expanding(tmp_path, new_id):
     want = body.replace(old.topdir, new.topdir).replace(old.compose_id, new.compose_id)
     if reuse.direct_rewrite_safe(body.encode(), old.compose_id.encode(), new.topdir.encode()):
         assert list(out["direct"][0].values()) == [want.encode()]
+
+
+def test_record_data_keeps_long_journal_texts_on_lines_and_reads_old_records():
+    """A record data's long journal texts (a hand-over's JSON, a tree's rpms rows) are written
+    on lines after its JSON, not as JSON strings in it, and read back as the same texts; a
+    record data written before (one JSON) reads as before; one cut short is refused (its
+    unit runs again); ``data_text`` keeps the lines when it cuts and joins the old text."""
+    from pungi_like.scheduler import compact_json_pieces
+
+    hand_over = json.dumps({"__dict__": [["a.rpm", {"fields": ["x\n\"y\\"] * 2000}]]},
+                           separators=(",", ":"))
+    rows = json.dumps([["x-1-1.src", "x-0:1-1.noarch"]] * 500, separators=(",", ":"))
+    journal = [["put_json", {"__tuple__": ["pkgset", "global"]}, hand_over],
+               ["rpms", "Server", "x86_64", rows], ["put_json", "small", "{}"],
+               ["epoch", 1, "x"]]
+    files = {"work/a": {"size": 1, "sha256": "0" * 64}}
+    out, lines = reuse.journal_lines(journal)
+    assert lines == [hand_over, rows]
+    assert out[0][2] == {"line": 0} and out[1][3] == {"line": 1} and out[2] == journal[2]
+    text = "".join(reuse.data_pieces(compact_json_pieces({"files": files, "journal": out}),
+                                     lines))
+    assert text.count("\n") == 3 and hand_over not in text.split("\n")[0]
+    assert reuse.parse_data(text) == {"files": files, "journal": journal}
+    before = json.dumps({"files": files, "journal": journal}, separators=(",", ":"))
+    assert reuse.parse_data(before + "\n") == reuse.parse_data(before) == json.loads(before)
+    for cut in (len(text) - 1, len(text) - 40, text.index("\n") + 10, text.index("\n") + 1):
+        with pytest.raises(ValueError):
+            reuse.parse_data(text[:cut])
+
+    class Old:
+        raw = text
+        data = reuse.parse_data(text)
+
+    fresh = {"work/b": {"size": 2, "sha256": "1" * 64}}
+    for dropped in (["work/a"], ["work/missing"]):   # cut and joined; encoded again
+        got = reuse.parse_data(reuse.data_text(fresh, dropped, Old))
+        assert got["journal"] == journal
+        assert got["files"] == (fresh if dropped == ["work/a"] else dict(files, **fresh))
