@@ -143,3 +143,32 @@ def test_packages_against_the_previous_compose(tmp_path):
     assert rows == [
         {"key": "Client.x86_64", "binary": 2, "source": 0, "added": ["d"], "removed": ["c"]},
         {"key": "Server.x86_64", "binary": 1, "source": 1, "added": [], "removed": []}]
+
+
+def test_compiled_templates_cached_give_the_same_pages(tmp_path, monkeypatch):
+    """The report templates compiled once are kept in the user's cache directory and loaded
+    from there by the next process (here: a new environment); the pages are the same as
+    without the cache, and a damaged cache file only means compiling again."""
+    top = _compose(str(tmp_path / "c"), "Demo-1.0-20260101.n.0", "FINISHED", 1000, [
+        {"unit": "init.global"}, {"unit": "gather.Server.x86_64", "at": 1, "reused": True}])
+    pages = {}
+    for how in ("off", "store", "load", "damaged"):
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        monkeypatch.setenv("PUNGI_LIKE_TEMPLATE_CACHE", "0" if how == "off" else "1")
+        cache = tmp_path / "cache" / "pungi-like" / "templates"
+        if how == "damaged":
+            for name in os.listdir(cache):
+                (cache / name).write_bytes(b"not a cache entry")
+        report._environment.cache_clear()
+        with open(report.write_report(top), encoding="utf-8") as fh:
+            pages[how] = fh.read()
+        report.write_index(str(tmp_path / "c"))
+        with open(tmp_path / "c" / "index.html", encoding="utf-8") as fh:
+            pages[how] += fh.read()
+        if how == "off":
+            assert not cache.exists()
+        else:
+            assert sorted(os.listdir(cache)) and all(n.startswith("report-")
+                                                     for n in os.listdir(cache))
+    report._environment.cache_clear()
+    assert pages["store"] == pages["off"] == pages["load"] == pages["damaged"]
