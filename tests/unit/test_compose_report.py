@@ -172,3 +172,50 @@ def test_compiled_templates_cached_give_the_same_pages(tmp_path, monkeypatch):
                                                      for n in os.listdir(cache))
     report._environment.cache_clear()
     assert pages["store"] == pages["off"] == pages["load"] == pages["damaged"]
+
+
+def test_read_ahead_parses_the_old_rpms_json_once_for_the_diff_and_the_report(tmp_path):
+    """The driver's read-ahead loads the previous compose's manifests for the diff and hands
+    their rpms.json trees to the report (not parsed a second time): the report's package
+    rows are the ones it makes reading the file itself."""
+    import types
+
+    import productmd.rpms
+
+    from pungi_like.cli import compose_driver
+
+    def rpms_json(top, cid, nevras):
+        rpms = productmd.rpms.Rpms()
+        rpms.compose.id, rpms.compose.type, rpms.compose.date = cid, "nightly", cid[-12:-4]
+        rpms.compose.respin = int(cid[-1])
+        for variant, arch, nevra, srpm in nevras:
+            rpms.add(variant, arch, nevra, "%s/%s/os/Packages/%s.rpm" % (variant, arch, nevra),
+                     None, "source" if nevra.endswith(".src") else "binary", srpm)
+        os.makedirs(os.path.join(top, "compose/metadata"), exist_ok=True)
+        rpms.dump(os.path.join(top, "compose/metadata/rpms.json"))
+
+    old = _compose(str(tmp_path), "Demo-1.0-20260101.n.0", "FINISHED", 1000,
+                   [{"unit": "init.global"}])
+    new = _compose(str(tmp_path), "Demo-1.0-20260101.n.1", "FINISHED", 2000,
+                   [{"unit": "init.global"}])
+    rpms_json(old, "Demo-1.0-20260101.n.0", [
+        ("Server", "x86_64", "a-0:1-1.x86_64", "a-0:1-1.src"),
+        ("Server", "x86_64", "a-0:1-1.src", None),
+        ("Client", "x86_64", "c-0:1-1.x86_64", "b-0:1-1.src")])
+    rpms_json(new, "Demo-1.0-20260101.n.1", [
+        ("Server", "x86_64", "a-0:1-1.x86_64", "a-0:1-1.src"),
+        ("Server", "x86_64", "a-0:1-1.src", None),
+        ("Client", "x86_64", "d-0:1-2.x86_64", "b-0:1-2.src")])
+    want = report._packages(new)
+    report._preloaded.clear()
+    compose = types.SimpleNamespace(log=types.SimpleNamespace(debug=print))
+    loaded = compose_driver.read_ahead(compose, [("Demo-1.0-20260101.n.0", old)]).result()
+    assert loaded is not None and loaded.rpms.compose.id == "Demo-1.0-20260101.n.0"
+    # the very trees productmd loaded for the diff
+    assert report._preloaded[os.path.abspath(old)]["Server.x86_64"] is \
+        loaded.rpms.rpms["Server"]["x86_64"]
+    assert report._packages(new) == want
+    assert not report._preloaded   # taken, not read again
+    assert want[0] == [
+        {"key": "Client.x86_64", "binary": 1, "source": 0, "added": ["d"], "removed": ["c"]},
+        {"key": "Server.x86_64", "binary": 1, "source": 1, "added": [], "removed": []}]
