@@ -194,8 +194,9 @@ def link_set(download, pairs):
     links where ``cp --link`` took 0.21 s); a run that fails for any file (one already there,
     another file system, a file missing) leaves its files to :func:`link_one`, which does what
     was always done (``-L``: a symlink's target is linked, as ``link_file`` links it). The
-    links ``ln`` made are noted for the unit's record (the audit hook does not see them). Returns the pairs linked one by one (which may be copies);
-    every other one is a hard link of its source."""
+    files of the runs are noted for the unit's record (the audit hook does not see what ``ln``
+    links, nor, in a run that failed, the files it linked before). Returns the pairs linked one
+    by one (which may be copies); every other one is a hard link of its source."""
     batch, single = [], []
     for src, dest in pairs:
         if os.path.dirname(dest) == download and os.path.basename(src) == \
@@ -213,16 +214,16 @@ def link_set(download, pairs):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if done.returncode != 0:
             single += part
-        elif capture is not None:
-            for _src, dest in part:
-                capture.note(dest)
     for src, dest in single:
         link_one(src, dest)
+    if capture is not None:
+        for _src, dest in batch:
+            capture.note(dest)
     return single
 
 
 def link_one(src, dest):
-    """One file of the package set linked as :func:`link_set` does it without ``cp``."""
+    """One file of the package set linked as :func:`link_set` does it without ``ln``."""
     if try_hardlink(src, dest):
         return      # the common case, in one syscall
     if not os.path.exists(src):
