@@ -135,12 +135,20 @@ def _ping_if_idle(dbapi_conn, record, _proxy):
     since = record.info.get("idle_since")
     if since is None or time.monotonic() - since < PING_AFTER_IDLE:
         return
+    # in autocommit, as SQLAlchemy's own ping: a plain SELECT would open a transaction, and
+    # the request must start in a fresh one (the answer cache sets its isolation level first;
+    # a read-only request turns autocommit on, which psycopg refuses inside a transaction)
+    autocommit = dbapi_conn.autocommit
     try:
-        cur = dbapi_conn.cursor()
+        dbapi_conn.autocommit = True
         try:
-            cur.execute("SELECT 1")
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute("SELECT 1")
+            finally:
+                cur.close()
         finally:
-            cur.close()
+            dbapi_conn.autocommit = autocommit
     except Exception as exc:
         raise sa_exc.DisconnectionError("pooled connection is gone: %s" % exc) from exc
 
