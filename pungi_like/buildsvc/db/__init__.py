@@ -160,13 +160,19 @@ def savepoint(conn, name):
     On PostgreSQL the savepoint is not released when the block succeeds: the commit (or the
     release or rollback of an enclosing savepoint) ends it, so it costs one round trip, not
     two as SQLAlchemy's ``begin_nested``. A name set again in the same transaction hides the
-    older savepoint, so nested or repeated use rolls back to the innermost. Elsewhere (SQLite,
-    in-process) ``begin_nested``."""
+    older savepoint, so nested or repeated use rolls back to the innermost. Without a
+    transaction (autocommit) there is none to take. Elsewhere (SQLite, in-process)
+    ``begin_nested``."""
     if conn.dialect.name != "postgresql":
         with conn.begin_nested():
             yield
         return
     raw = conn.connection.dbapi_connection
+    if raw.autocommit:
+        # a read-only request without a transaction (hub/dispatch.py): a failing statement
+        # aborts nothing, and there is nothing to roll back
+        yield
+        return
     raw.execute("SAVEPOINT %s" % name)
     try:
         yield

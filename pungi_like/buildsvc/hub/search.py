@@ -16,6 +16,7 @@ import koji
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import literal, select
 
+from ..db import savepoint
 from ..db import schema as s
 from .common import check_type
 from .context import context
@@ -95,7 +96,7 @@ def search(terms, type, matchType, queryOpts=None):
         if dialect == "sqlite":
             rows = context.conn.execute(q).all()
         else:
-            with context.conn.begin_nested():
+            with savepoint(context.conn, "search"):
                 rows = context.conn.execute(q).all()
     except sa_exc.DBAPIError as exc:
         # e.g. a Python regexp PostgreSQL's engine does not accept

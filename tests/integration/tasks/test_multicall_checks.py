@@ -56,6 +56,30 @@ def test_failing_entries_are_rolled_back_alone(qhub):
     assert names.count("mc-first") == 1 and "mc-second" in names and "mc-third" in names
 
 
+def test_a_reading_multicall_answers_each_entry(qhub):
+    """Only read-only entries: on PostgreSQL the request runs without a transaction, so an
+    entry failing in the database leaves the others their answers."""
+    admin = qhub.session()
+    admin.createTag("mc-read")
+    admin.multicall = True
+    admin.getTag("mc-read")
+    admin.getTaskInfo(HUGE)
+    admin.search("(?P<n>mc)-read", "tag", "regexp")   # Python takes it, PostgreSQL not
+    admin.getTag("mc-read", strict=True)
+    admin.search("mc-r.*", "tag", "regexp")
+    res = admin.multiCall()
+    admin.multicall = False
+    assert res[0][0]["name"] == res[3][0]["name"] == "mc-read"
+    assert [t["name"] for t in res[4][0]] == ["mc-read"]
+    if qhub.backend == "postgres":
+        _fault(res[1])
+        assert "regular expression" in _fault(res[2])
+        # the same one by one
+        with pytest.raises(koji.GenericError, match="regular expression"):
+            admin.search("(?P<n>mc)-read", "tag", "regexp")
+    assert admin.getTag("mc-read")["name"] == "mc-read"
+
+
 def test_an_entry_sees_what_an_earlier_one_changed(qhub):
     qhub.add_builder_hosts(names=("b1",))
     admin = qhub.session()
