@@ -108,7 +108,10 @@ class NotRecordable(Exception):
 # ---- normalising ---------------------------------------------------------------------------
 
 class Names:
-    """Replaces a compose's directory and id by placeholders and back."""
+    """Replaces a compose's directory and id by placeholders and back. ``memo``: see
+    ``encode``."""
+
+    memo = memo_out = None
 
     def __init__(self, topdir, compose_id):
         self.topdir = os.path.abspath(topdir)
@@ -154,6 +157,15 @@ def encode(value, names):
         if name not in RECORDABLE:
             raise NotRecordable(name)
         fields = _fields[kind] = (name, tuple(f.name for f in dataclasses.fields(value)))
+    memo = names.memo_out
+    if memo is not None:
+        # the same object handed over by two units (a package set's headers: pkgset.global's
+        # and each pkgset.<arch>'s) is encoded once; a handed-over value is not changed after
+        # (its record is built from it later, in another thread)
+        known = names.memo.get(id(value))
+        if known is not None and known[0] is value:
+            memo[id(value)] = known
+            return known[1]
     name, names_of_fields = fields
     # strings and numbers, most of a package header's fields, without a call each (a
     # package set hands over one header a package: 10,000-60,000, encoded by two units)
@@ -167,7 +179,10 @@ def encode(value, names):
             out[field_name] = item
         else:
             out[field_name] = encode(item, names)
-    return {"__dc__": name, "fields": out}
+    encoded = {"__dc__": name, "fields": out}
+    if memo is not None:
+        memo[id(value)] = (value, encoded)   # the value kept: its id is not given again
+    return encoded
 
 
 def _encode_items(items, names):
@@ -265,7 +280,7 @@ def describe_files(paths, names, remember_old=None, known=None):
         files[names.norm(rel)] = entry = {"sha256": digest, "size": st.st_size,
                                           "names_compose": mark, "stat": list(_stat_id(st)[1:])}
         if mark in ("text", "repodata"):
-            entry["content"] = normalised_digest(path, names)
+            entry["content"] = _content_digest(path, names, digest, st.st_size)
     mark_rewritten_repomd(files)
     return files
 
@@ -281,6 +296,24 @@ def mark_rewritten_repomd(files):
         if rel.endswith("repomd.xml") and os.path.basename(rel) == "repomd.xml" \
                 and os.path.dirname(rel) in rewritten:
             entry["chain"] = False
+
+
+#: (sha256, size, compose directory, compose id) -> normalised_digest of such bytes
+_normalised = {}
+_normalised_lock = threading.Lock()
+
+
+def _content_digest(path, names, digest, size):
+    """``normalised_digest`` of a file whose bytes have this sha256 and size, made once for
+    the same bytes (a package set arch's repodata copied from the global repo's)."""
+    key = (digest, size, names.topdir, names.compose_id)
+    with _normalised_lock:
+        known = _normalised.get(key)
+    if known is None:
+        known = normalised_digest(path, names)
+        with _normalised_lock:
+            _normalised[key] = known
+    return known
 
 
 def normalised_digest(path, names):
@@ -1171,10 +1204,15 @@ class CannotReuse(Exception):
     """An old unit matched by key but its files no longer verify."""
 
 
-def build_record(compose, unit, capture, images_before, images_after, remember_old=None):
+def build_record(compose, unit, capture, images_before, images_after, remember_old=None,
+                 memo=None, memo_out=None):
     """The record fields of a finished unit: ``files`` and ``journal``; ``reusable`` False with
-    ``why`` when some value cannot be recorded. ``remember_old``: see ``describe_files``."""
+    ``why`` when some value cannot be recorded. ``remember_old``: see ``describe_files``;
+    ``memo``: {id: (object, encoding)} of objects earlier records encoded (``encode`` takes
+    those); ``memo_out``: a dict given the entries of the objects this record encoded."""
     names = Names(compose.topdir, compose.compose_id)
+    if memo_out is not None:
+        names.memo, names.memo_out = memo or {}, memo_out
     files = describe_files(capture.paths(), names, remember_old)
     journal, why = [], None
     try:

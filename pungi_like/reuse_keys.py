@@ -8,6 +8,8 @@ import os
 import threading
 
 _digest_cache = {}
+#: (sha256, size, needles) -> {needle: found} of a gzip file's bytes searched decompressed
+_compressed_found = {}
 _digest_lock = threading.Lock()
 
 
@@ -47,6 +49,14 @@ def file_digest(path, needles=(), st=None):
                         found[n] = True
                 tail = window[-keep:]
     if needles and path.endswith(".gz") and not any(found.values()):
+        compressed_key = (h.hexdigest(), st.st_size, tuple(needles))
+        with _digest_lock:
+            known = _compressed_found.get(compressed_key)
+    else:
+        known = compressed_key = None
+    if known is not None:
+        found = dict(known)   # the same bytes searched decompressed already (a copy's)
+    elif compressed_key is not None:
         try:
             with gzip.open(path, "rb") as fh:
                 tail = b""
@@ -61,6 +71,9 @@ def file_digest(path, needles=(), st=None):
                     tail = window[-keep:]
         except (OSError, EOFError):
             pass
+        else:
+            with _digest_lock:
+                _compressed_found[compressed_key] = dict(found)
     result = (h.hexdigest(), found)
     with _digest_lock:
         _digest_cache[key] = result

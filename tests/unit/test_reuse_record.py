@@ -559,3 +559,71 @@ def test_record_data_keeps_long_journal_texts_on_lines_and_reads_old_records():
         got = reuse.parse_data(reuse.data_text(fresh, dropped, Old))
         assert got["journal"] == journal
         assert got["files"] == (fresh if dropped == ["work/a"] else dict(files, **fresh))
+
+
+def test_objects_two_records_hand_over_are_encoded_once_with_the_same_record(tmp_path):
+    """The headers pkgset.global handed over and pkgset.<arch> hands over again (in its
+    PackageSet) are taken from the first record's encodings (``memo``): the second record's
+    journal is the one it has without them, and the encodings are the very objects kept."""
+    top = tmp_path / "T-1-20260101.n.0"
+    (top / "compose").mkdir(parents=True)
+    compose = _Compose(top, top.name)
+    headers = {f"p{i}-1-1.noarch.rpm": RpmHeader(
+        path=str(top / "work" / "global" / "download" / f"p{i}-1-1.noarch.rpm"),
+        name=f"p{i}", epoch=0, version="1", release="1", arch="noarch",
+        sourcerpm=f"p{i}-1-1.src.rpm", excludearch=["s390x"]) for i in range(3)}
+    kept = {name: headers[name] for name in sorted(headers)[1:]}
+    with reuse.capturing(str(top)) as first:
+        reuse.note_journal("put", ("pkgset", "global"), headers)
+    with reuse.capturing(str(top)) as second:
+        reuse.note_journal("put", ("pkgset", "x86_64"),
+                           PackageSet(arch="x86_64", repo_path=str(top / "r"),
+                                      prefix=str(top / "d"), packages=kept))
+    unit = types.SimpleNamespace(name="pkgset.global", variant=None, arch=None)
+    memo = {}
+    plain = [reuse.build_record(compose, unit, capture, {}, {})["journal"]
+             for capture in (first, second)]
+    taken = {}
+    assert reuse.build_record(compose, unit, first, {}, {}, None, {}, memo)["journal"] \
+        == plain[0]
+    assert sorted(memo) == sorted(id(h) for h in headers.values())
+    assert reuse.build_record(compose, unit, second, {}, {}, None, memo, taken)["journal"] \
+        == plain[1]
+    # the second record made no encoding of its own for the headers: it took the first's
+    assert all(taken[id(h)] is memo[id(h)] for h in kept.values())
+    assert id(headers["p0-1-1.noarch.rpm"]) not in taken
+    assert '"{topdir}/work/global/download/p1-1-1.noarch.rpm"' in plain[1][0][2]
+
+
+def test_a_copied_repodatas_normalised_digest_is_made_once(tmp_path, monkeypatch):
+    """Two repodata files of the same bytes naming the compose (a package set arch's copy of
+    the global repo's): the search of the decompressed bytes for the compose's names and the
+    normalised digest are made from the first and taken for the copy, the same values; other
+    bytes get their own."""
+    import gzip
+    top = tmp_path / "T-1-20260103.n.0"
+    names = reuse.Names(str(top), top.name)
+    paths = []
+    for where, body in (("global", "a"), ("x86_64", "a"), ("s390x", "b")):
+        repodata = top / "work" / where / "repo" / "repodata"
+        repodata.mkdir(parents=True)
+        (repodata / "repomd.xml").write_text("<repomd/>")
+        path = repodata / "primary.xml.gz"
+        path.write_bytes(gzip.compress(f'<p base="file://{top}/x">{body}</p>'.encode(),
+                                       mtime=0))
+        paths.append(str(path))
+    made, opened = [], []
+    normalised, gzip_open = reuse.normalised_digest, gzip.open
+    monkeypatch.setattr(reuse, "normalised_digest",
+                        lambda path, names: made.append(path) or normalised(path, names))
+    monkeypatch.setattr(gzip, "open", lambda path, *a: opened.append(path) or gzip_open(path, *a))
+    files = reuse.describe_files(paths, names)
+    assert made == [paths[0], paths[2]]
+    # decompressed twice each (the search for the compose's names, the normalised digest):
+    # the copy not at all
+    assert sorted(opened) == sorted([paths[0], paths[2]] * 2)
+    entries = [files[f"work/{w}/repo/repodata/primary.xml.gz"] for w in ("global", "x86_64",
+                                                                          "s390x")]
+    assert [e["names_compose"] for e in entries] == ["repodata"] * 3
+    assert entries[0]["content"] == entries[1]["content"] == normalised(paths[1], names)
+    assert entries[2]["content"] == normalised(paths[2], names) != entries[0]["content"]
