@@ -1235,7 +1235,8 @@ def build_record(compose, unit, capture, images_before, images_after, remember_o
             elif op[0] == "epoch":
                 journal.append(["epoch", op[1], op[2]])
             elif op[0] == "image_add":
-                journal.append(["image", op[1], op[2], encode(serialise_image(op[3]), names)])
+                image = op[3] if isinstance(op[3], dict) else serialise_image(op[3])
+                journal.append(["image", op[1], op[2], encode(image, names)])
         # entries of this unit's variant.arch that it changed in place (checksums)
         own = (getattr(unit.variant, "uid", unit.variant), unit.arch)
         for ident in sorted(images_before, key=lambda t: (t[0], t[1], t[2])):

@@ -778,7 +778,11 @@ class Scheduler:
         # what the unit left behind, as it stands now: the record thread builds the record
         # from it while the next units run (what it wrote is theirs to read, not to change)
         done = reuse.Capture(capture.topdir)
-        done.written, done.journal = capture.paths(), list(capture.journal)
+        # an image as the unit added it (imagechecksum fills its checksums in place later;
+        # its own record holds them): not as it stands when the record thread gets to it
+        done.written, done.journal = capture.paths(), [
+            op[:3] + (reuse.serialise_image(op[3]),) if op[0] == "image_add" else op
+            for op in capture.journal]
         hashed = concurrent.futures.Future()
         building = self._builder.submit(self._build_info, unit, key, content, outputs, done,
                                         images_before, reuse.images_state(self.compose), hashed)

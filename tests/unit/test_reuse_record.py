@@ -627,3 +627,48 @@ def test_a_copied_repodatas_normalised_digest_is_made_once(tmp_path, monkeypatch
     assert [e["names_compose"] for e in entries] == ["repodata"] * 3
     assert entries[0]["content"] == entries[1]["content"] == normalised(paths[1], names)
     assert entries[2]["content"] == normalised(paths[2], names) != entries[0]["content"]
+
+
+def test_an_image_is_recorded_as_its_unit_added_it(tmp_path, monkeypatch):
+    """An image entry a unit added and a later unit changes in place (imagechecksum fills its
+    checksums) is recorded as it was at the adding unit's end, also when the record thread
+    gets to that unit's record after the change (held back here)."""
+    from pungi_like.scheduler import Scheduler, Unit
+    from test_scheduler import FakeCompose
+
+    class _Rpms:
+        def _add_checked(self, *args):
+            pass
+
+    compose = FakeCompose(tmp_path / "c0")
+    compose.rpms, compose.compose_id = _Rpms(), "T-1.0-20260101.t.0"
+    os.makedirs(compose.topdir, exist_ok=True)
+    image = types.SimpleNamespace(**{name: None for name in reuse.IMAGE_FIELDS})
+    image.path, image.checksums = "Server/x86_64/iso/a.iso", {}
+    changed = threading.Event()
+    build_record = reuse.build_record
+
+    def held(compose_, unit, *args, **kwargs):
+        if unit.name == "a.x":
+            assert changed.wait(30)   # b.x changed the image before this record is built
+        return build_record(compose_, unit, *args, **kwargs)
+
+    monkeypatch.setattr(reuse, "build_record", held)
+
+    def add(unit):
+        reuse.note_journal("image_add", "Server", "x86_64", image)
+        return {}
+
+    def fill(unit):
+        image.checksums["sha256"] = "ab" * 32
+        changed.set()
+        return {}
+
+    Scheduler([Unit("a.x", add, inputs={"v": 1}), Unit("b.x", fill, needs=["a.x"])],
+              compose, max_workers=2).run()
+    with open(reuse.data_path(compose.topdir, "a.x"), encoding="utf-8") as fh:
+        journal = reuse.parse_data(fh.read())["journal"]
+    [entry] = [op for op in journal if op[0] == "image"]
+    fields = dict(entry[3]["__dict__"])
+    assert fields["path"] == "Server/x86_64/iso/a.iso"
+    assert fields["checksums"] == {"__dict__": []}
