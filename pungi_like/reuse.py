@@ -108,10 +108,7 @@ class NotRecordable(Exception):
 # ---- normalising ---------------------------------------------------------------------------
 
 class Names:
-    """Replaces a compose's directory and id by placeholders and back. ``memo``: see
-    ``encode``."""
-
-    memo = memo_out = None
+    """Replaces a compose's directory and id by placeholders and back."""
 
     def __init__(self, topdir, compose_id):
         self.topdir = os.path.abspath(topdir)
@@ -157,15 +154,6 @@ def encode(value, names):
         if name not in RECORDABLE:
             raise NotRecordable(name)
         fields = _fields[kind] = (name, tuple(f.name for f in dataclasses.fields(value)))
-    memo = names.memo_out
-    if memo is not None:
-        # the same object handed over by two units (a package set's headers: pkgset.global's
-        # and each pkgset.<arch>'s) is encoded once; a handed-over value is not changed after
-        # (its record is built from it later, in another thread)
-        known = names.memo.get(id(value))
-        if known is not None and known[0] is value:
-            memo[id(value)] = known
-            return known[1]
     name, names_of_fields = fields
     # strings and numbers, most of a package header's fields, without a call each (a
     # package set hands over one header a package: 10,000-60,000, encoded by two units)
@@ -179,10 +167,7 @@ def encode(value, names):
             out[field_name] = item
         else:
             out[field_name] = encode(item, names)
-    encoded = {"__dc__": name, "fields": out}
-    if memo is not None:
-        memo[id(value)] = (value, encoded)   # the value kept: its id is not given again
-    return encoded
+    return {"__dc__": name, "fields": out}
 
 
 def _encode_items(items, names):
@@ -1204,15 +1189,10 @@ class CannotReuse(Exception):
     """An old unit matched by key but its files no longer verify."""
 
 
-def build_record(compose, unit, capture, images_before, images_after, remember_old=None,
-                 memo=None, memo_out=None):
+def build_record(compose, unit, capture, images_before, images_after, remember_old=None):
     """The record fields of a finished unit: ``files`` and ``journal``; ``reusable`` False with
-    ``why`` when some value cannot be recorded. ``remember_old``: see ``describe_files``;
-    ``memo``: {id: (object, encoding)} of objects earlier records encoded (``encode`` takes
-    those); ``memo_out``: a dict given the entries of the objects this record encoded."""
+    ``why`` when some value cannot be recorded. ``remember_old``: see ``describe_files``."""
     names = Names(compose.topdir, compose.compose_id)
-    if memo_out is not None:
-        names.memo, names.memo_out = memo or {}, memo_out
     files = describe_files(capture.paths(), names, remember_old)
     journal, why = [], None
     try:

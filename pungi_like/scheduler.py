@@ -361,14 +361,6 @@ class Scheduler:
         # records of units taken without their files (``files_at``), written again once a unit
         # that runs made them place those files (``_materialise_needs``)
         self._deferred_records = {}
-        # the encodings of what each unit that ran handed over, kept (in the record thread)
-        # for the records of the units that need it, which may hand the same objects over
-        # again (``reuse.encode``'s memo); dropped once each of those records was built
-        self._encoded = {}
-        self._encoded_readers = {name: 0 for name in self.units}
-        for deps in self.deps.values():
-            for dep in deps:
-                self._encoded_readers[dep] += 1
 
     # ---- graph ----------------------------------------------------------------------------
     def _resolve(self, unit, needs, strict=True):
@@ -592,7 +584,7 @@ class Scheduler:
         recording = time.time()
         try:
             info = reuse.build_record(self.compose, unit, capture, images_before, images_after,
-                                      self._remember_old(unit), *self._memos(unit))
+                                      self._remember_old(unit))
         except Exception as exc:  # noqa: B902 - a record that cannot be made only costs reuse
             self.compose.log.warning("[%s] no reuse record: %s", unit.name, exc)
             info = {"files": {}, "journal": [], "reusable": False, "why_not": str(exc)}
@@ -600,20 +592,6 @@ class Scheduler:
         info["key"] = key or self.unit_key(unit, content)
         info["hand_over"] = self._hand_over(unit, info["key"][0], outputs, info)
         return info
-
-    def _memos(self, unit):
-        """(memo, memo_out) for ``reuse.build_record`` of ``unit`` (record thread): the
-        encodings the units it needs made or took, and the dict in which its own are kept."""
-        memo = {}
-        for dep in self.deps[unit.name]:
-            memo.update(self._encoded.get(dep, ()))
-            self._encoded_readers[dep] -= 1
-            if self._encoded_readers[dep] <= 0:
-                self._encoded.pop(dep, None)
-        out = {}
-        if self._encoded_readers[unit.name] > 0:
-            self._encoded[unit.name] = out
-        return memo, out
 
     def _write_built(self, unit, entry, building):
         """The record of a unit that ran, once the record thread built it (writer thread)."""

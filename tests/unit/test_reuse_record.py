@@ -561,40 +561,6 @@ def test_record_data_keeps_long_journal_texts_on_lines_and_reads_old_records():
         assert got["files"] == (fresh if dropped == ["work/a"] else dict(files, **fresh))
 
 
-def test_objects_two_records_hand_over_are_encoded_once_with_the_same_record(tmp_path):
-    """The headers pkgset.global handed over and pkgset.<arch> hands over again (in its
-    PackageSet) are taken from the first record's encodings (``memo``): the second record's
-    journal is the one it has without them, and the encodings are the very objects kept."""
-    top = tmp_path / "T-1-20260101.n.0"
-    (top / "compose").mkdir(parents=True)
-    compose = _Compose(top, top.name)
-    headers = {f"p{i}-1-1.noarch.rpm": RpmHeader(
-        path=str(top / "work" / "global" / "download" / f"p{i}-1-1.noarch.rpm"),
-        name=f"p{i}", epoch=0, version="1", release="1", arch="noarch",
-        sourcerpm=f"p{i}-1-1.src.rpm", excludearch=["s390x"]) for i in range(3)}
-    kept = {name: headers[name] for name in sorted(headers)[1:]}
-    with reuse.capturing(str(top)) as first:
-        reuse.note_journal("put", ("pkgset", "global"), headers)
-    with reuse.capturing(str(top)) as second:
-        reuse.note_journal("put", ("pkgset", "x86_64"),
-                           PackageSet(arch="x86_64", repo_path=str(top / "r"),
-                                      prefix=str(top / "d"), packages=kept))
-    unit = types.SimpleNamespace(name="pkgset.global", variant=None, arch=None)
-    memo = {}
-    plain = [reuse.build_record(compose, unit, capture, {}, {})["journal"]
-             for capture in (first, second)]
-    taken = {}
-    assert reuse.build_record(compose, unit, first, {}, {}, None, {}, memo)["journal"] \
-        == plain[0]
-    assert sorted(memo) == sorted(id(h) for h in headers.values())
-    assert reuse.build_record(compose, unit, second, {}, {}, None, memo, taken)["journal"] \
-        == plain[1]
-    # the second record made no encoding of its own for the headers: it took the first's
-    assert all(taken[id(h)] is memo[id(h)] for h in kept.values())
-    assert id(headers["p0-1-1.noarch.rpm"]) not in taken
-    assert '"{topdir}/work/global/download/p1-1-1.noarch.rpm"' in plain[1][0][2]
-
-
 def test_a_copied_repodatas_normalised_digest_is_made_once(tmp_path, monkeypatch):
     """Two repodata files of the same bytes naming the compose (a package set arch's copy of
     the global repo's): the search of the decompressed bytes for the compose's names and the
