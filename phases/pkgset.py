@@ -35,7 +35,6 @@ The package set is named ``repos`` or after the first tag (``work/<arch>/repo/<n
 
 import json
 import os
-import subprocess
 import threading
 import time
 from pungi_like.reuse_capture import ThreadPool as ThreadPoolExecutor
@@ -48,7 +47,7 @@ from pungi_like import reuse_differs
 from pungi_like.config.options import Option, arch_mapping, str_or_list
 from pungi_like.errors import PhaseError
 from pungi_like.fileutil import write_json_atomic
-from pungi_like.fileutil import link_file, try_hardlink
+from pungi_like.fileutil import link_file, ln_hardlinks, try_hardlink
 from pungi_like.rpmtools import arches as archmod
 from pungi_like.rpmtools import repodata
 from pungi_like.rpmtools.comps import Comps
@@ -188,36 +187,18 @@ LINK_BATCH = 2000
 
 
 def link_set(download, pairs):
-    """Link each ``(source, name in download)`` of the package set. Hard links of regular files
-    go by ``ln -L`` runs of up to :data:`LINK_BATCH` files (no Python, no interpreter lock per
-    file: the unit reads the signing keys meanwhile; ``ln`` costs 0.13-0.15 s of CPU for 10,000
-    links where ``cp --link`` took 0.21 s); a run that fails for any file (one already there,
-    another file system, a file missing) leaves its files to :func:`link_one`, which does what
-    was always done (``-L``: a symlink's target is linked, as ``link_file`` links it). The
-    files of the runs are noted for the unit's record (the audit hook does not see what ``ln``
-    links, nor, in a run that failed, the files it linked before). Returns the pairs linked one
-    by one (which may be copies); every other one is a hard link of its source."""
-    batch, single = [], []
-    for src, dest in pairs:
-        if os.path.dirname(dest) == download and os.path.basename(src) == \
-                os.path.basename(dest) and not os.path.basename(src).startswith("-"):
-            batch.append((src, dest))
-        else:
-            single.append((src, dest))
-    if len(batch) < 64:
-        single, batch = pairs, []
+    """Link each ``(source, name in download)`` of the package set: hard links by ``ln`` runs of
+    up to :data:`LINK_BATCH` files (:func:`~pungi_like.fileutil.ln_hardlinks`; the unit reads
+    the signing keys meanwhile), what a run refused by :func:`link_one`, which does what was
+    always done. The files of the runs are noted for the unit's record (the audit hook does not
+    see what ``ln`` links, nor, in a run that failed, the files it linked before). Returns the
+    pairs linked one by one (which may be copies); every other one is a hard link of its source."""
     capture = current_capture()
-    for at in range(0, len(batch), LINK_BATCH):
-        part = batch[at:at + LINK_BATCH]
-        done = subprocess.run(["ln", "-L", "--", *(s for s, _d in part),
-                               download + os.sep], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if done.returncode != 0:
-            single += part
+    tried, single = ln_hardlinks(pairs, LINK_BATCH)
     for src, dest in single:
         link_one(src, dest)
     if capture is not None:
-        for _src, dest in batch:
+        for _src, dest in tried:
             capture.note(dest)
     return single
 

@@ -30,7 +30,7 @@ import threading
 import traceback
 
 from ..errors import PungiLikeError
-from ..fileutil import link_file, try_hardlink
+from ..fileutil import link_file, ln_hardlinks, try_hardlink
 
 _HEAD = struct.Struct("<Q")
 
@@ -60,36 +60,16 @@ LINK_BATCH_MIN = 64
 
 def link_packages(pairs, link_type):
     """:func:`link_package` for each ``(src, dest)``; hard links (``hardlink``,
-    ``hardlink-or-copy``) of a file under its own name are made by ``ln -L`` runs, one per
-    destination directory and up to :data:`LINK_BATCH` files (symlinks resolved, as
-    ``link_file`` does): each link costs this process no Python and no interpreter lock, which
-    the other gather units wait for (``ln`` takes 0.13-0.15 s of CPU for 10,000 links, ``cp
-    --link --dereference`` 0.21 s). A run that fails for any file (one already there, another
-    file system) leaves all of its pairs to :func:`link_package`, which does what it always
-    did. Links made by ``ln`` are not seen by Python's audit hook: the caller notes them (see
-    ``phases.gather``)."""
+    ``hardlink-or-copy``) of a file under its own name are made by ``ln`` runs of up to
+    :data:`LINK_BATCH` files (:func:`~pungi_like.fileutil.ln_hardlinks`): each link costs this
+    process no Python and no interpreter lock, which the other gather units wait for. What a run
+    refused is left to :func:`link_package`, which does what it always did. Links made by ``ln``
+    are not seen by Python's audit hook: the caller notes them (see ``phases.gather``)."""
     pairs = list(pairs)
-    if link_type not in ("hardlink", "hardlink-or-copy") or len(pairs) < LINK_BATCH_MIN:
-        for src, dest in pairs:
-            link_package(src, dest, link_type)
-        return
-    by_dir, single = {}, []
-    for src, dest in pairs:
-        folder, name = os.path.split(dest)
-        if name == os.path.basename(src) and folder and not name.startswith("-"):
-            by_dir.setdefault(folder, []).append(src)
-        else:
-            single.append((src, dest))
-    for folder, sources in by_dir.items():
-        os.makedirs(folder, exist_ok=True)
-        for at in range(0, len(sources), LINK_BATCH):
-            batch = sources[at:at + LINK_BATCH]
-            done = subprocess.run(["ln", "-L", "--", *batch,
-                                   folder + os.sep], stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if done.returncode != 0:
-                single += [(src, os.path.join(folder, os.path.basename(src))) for src in batch]
-    for src, dest in single:
+    rest = pairs
+    if link_type in ("hardlink", "hardlink-or-copy") and len(pairs) >= LINK_BATCH_MIN:
+        _tried, rest = ln_hardlinks(pairs, LINK_BATCH)
+    for src, dest in rest:
         link_package(src, dest, link_type)
 
 
