@@ -224,6 +224,15 @@ def test_pycdlib_writes_file_data_through_the_kernel_with_the_same_bytes(boot_tr
     assert sum(copied) == 5 and out.getvalue() == b"abcde"
 
 
+def _writes_the_same(cmd, other, out, env):
+    """Run the xorriso command ``other`` (a variant of ``cmd``, which wrote its image) with its
+    image written to ``out``: are the two images' bytes the same?"""
+    other[other.index("-o") + 1] = str(out)
+    subprocess.run(other, env=env, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return sha256(cmd[cmd.index("-o") + 1]) == sha256(out)
+
+
 def test_pacifier_interval_leaves_the_image_bytes_alone(boot_tree, tmp_path, monkeypatch):
     """The writer asks xorriso to look for the write's end every 0.1 s (-pacifier
     interval=0.1) instead of once a second: the same command without it writes the same bytes."""
@@ -236,11 +245,7 @@ def test_pacifier_interval_leaves_the_image_bytes_alone(boot_tree, tmp_path, mon
         result = real_run(cmd, **kw)
         at = cmd.index("-pacifier")
         assert cmd[at + 1] == "interval=0.1"
-        other = cmd[:at] + cmd[at + 2:]
-        other[other.index("-o") + 1] = str(plain)
-        subprocess.run(other, env=kw["env"], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        seen.append(sha256(cmd[cmd.index("-o") + 1]) == sha256(plain))
+        seen.append(_writes_the_same(cmd, cmd[:at] + cmd[at + 2:], plain, kw["env"]))
         return result
 
     monkeypatch.setattr(iso_xorriso.tools, "run", run_both)
@@ -347,11 +352,7 @@ def test_path_list_order_leaves_the_image_bytes_alone(boot_tree, tmp_path, monke
         assert lines == sorted(lines, reverse=True) and len(lines) > 300
         with open(listed, "w", encoding="utf-8") as fh:
             fh.writelines(sorted(lines))
-        other = list(cmd)
-        other[other.index("-o") + 1] = str(ascending)
-        subprocess.run(other, env=kw["env"], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        seen.append(sha256(cmd[cmd.index("-o") + 1]) == sha256(ascending))
+        seen.append(_writes_the_same(cmd, list(cmd), ascending, kw["env"]))
         return result
 
     monkeypatch.setattr(iso_xorriso.tools, "run", run_both)
