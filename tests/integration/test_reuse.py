@@ -8,6 +8,7 @@ phase's first unit starts and then resumed is byte-identical to one never interr
 """
 
 import filecmp
+import hashlib
 import json
 import os
 import re
@@ -106,15 +107,18 @@ def identity(topdir):
 
 def tree(topdir):
     """compose/ with the compose's id (and respin in the manifests) taken out of names and
-    bytes."""
+    bytes: each file's path and the SHA-256 of its bytes so changed, so that a failed
+    comparison names the files that differ instead of printing their bytes."""
     cid, respin = identity(topdir)
     out = {}
     for base, _dirs, files in os.walk(os.path.join(topdir, "compose")):
-        for name in files:
+        for name in sorted(files):
             path = os.path.join(base, name)
-            data = open(path, "rb").read().replace(cid.encode(), b"{id}")
+            with open(path, "rb") as fh:
+                data = fh.read().replace(cid.encode(), b"{id}")
             data = data.replace(b'"respin": %d' % respin, b'"respin": N')
-            out[os.path.relpath(path, topdir).replace(cid, "{id}")] = data
+            out[os.path.relpath(path, topdir).replace(cid, "{id}")] = \
+                hashlib.sha256(data).hexdigest()
     return out
 
 
