@@ -27,6 +27,7 @@ The capture lives in ``reuse_capture``, the content behind a unit's key and file
 
 import dataclasses
 import errno
+import functools
 import gzip
 import hashlib
 import importlib
@@ -734,7 +735,8 @@ class ReusePool:
         return self.finish(plan)
 
     def check(self, unit, old, defer=True):
-        """Verify every file of ``old`` (one ``stat`` a file): the plan :meth:`place` and
+        """Verify every file of ``old`` (one ``stat`` a file; for a plan to be ``deferred``,
+        its inode number from its directory's listing): the plan :meth:`place` and
         :meth:`finish` carry out, or ``CannotReuse``. Places nothing.
 
         ``defer``: when every file of the unit is under work/ (a package set's download
@@ -759,6 +761,11 @@ class ReusePool:
         # a normalised relative path names a placeholder only with "{" in it; the stats in
         # one C-level loop (22,000 files in a no-op re-run at 10,000 RPMs)
         srcs = [old_top + (old_expand(rel) if "{" in rel else rel) for rel in rels]
+        if not same_place and not full and defer and self.defer_work and rels \
+                and all(rel.startswith(WORK) for rel in rels) and _same_inodes(srcs, entries):
+            # to be deferred: the very inodes recorded are there (materialise checks each
+            # file in full before it places them); any other case is checked file by file
+            return TakePlan(unit, old, ([], [], []), [], set(), deferred=True)
         sts = stat_all(srcs)
         for src, st, entry in zip(srcs, sts, entries):
             ident = entry.get("stat")
@@ -806,8 +813,8 @@ class ReusePool:
             return
         link_all(*plan.links)
         fresh = plan.fresh
-        for rel, src, dst, st, _entry in plan.texts:
-            fresh[rel] = self._rewrite_text(old, src, dst, st)
+        for rel, src, dst, st, entry in plan.texts:
+            fresh[rel] = self._rewrite_text(old, src, dst, st, entry)
         files = old.data["files"]
         for rel in sorted(plan.rewrite_repos):
             src = os.path.join(old.files_top, old.files_names.expand(rel))
@@ -866,19 +873,36 @@ class ReusePool:
         write_atomic(path, data_text(fresh, dropped, old), fsync=False)
         return {"data_from": path}
 
-    def _rewrite_text(self, old, src, dst, st):
+    def _rewrite_text(self, old, src, dst, st, entry=None):
         """Write the text file ``src`` of ``old`` at ``dst`` naming this compose; its record
-        entry, as ``describe_files`` would make it."""
+        entry, as ``describe_files`` would make it. When ``entry`` (the old record's) has the
+        normalised digest and the direct replacement gives what normalising and expanding
+        gives (``direct_rewrite_safe``), the old names are replaced by the new ones in two
+        passes over the bytes instead of six, and the normalised digest is the old entry's (a
+        gather's package lists and result are 2.6 MB of text naming the compose)."""
         with open(src, "rb") as fh:
             blob = fh.read()
-        new = self.names.expand(old.files_names.norm(blob.decode("utf-8"))).encode("utf-8")
+        old_names, new_names = old.files_names, self.names
+        old_id, new_top = old_names.compose_id.encode(), new_names.topdir.encode()
+        content = (entry or {}).get("content")
+        if content and entry.get("names_compose") == "text" \
+                and direct_rewrite_safe(blob, old_id, new_top):
+            new = blob.replace(old_names.topdir.encode(), new_top).replace(
+                old_id, new_names.compose_id.encode())
+            plain = None
+        else:
+            new = new_names.expand(old_names.norm(blob.decode("utf-8"))).encode("utf-8")
+            plain = new
         # no fsync, as the unit's own writes (and the record data): a rewrite lost in a crash
         # fails its record's check on --resume and the unit runs again; an fsync forces a
         # journal commit, which stalls the hard links the other units make meanwhile
         write_atomic(dst, new, mode=st.st_mode & 0o7777, fsync=False)
         os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
-        return bytes_entry(dst, new, new, "text" if len(new) <= REWRITE_LIMIT else "binary",
-                           self.names)
+        mark = "text" if len(new) <= REWRITE_LIMIT else "binary"
+        made = bytes_entry(dst, new, plain, mark, new_names)
+        if plain is None and mark == "text":
+            made["content"] = content
+        return made
 
     def _replay(self, journal):
         compose = self.compose
@@ -926,6 +950,31 @@ def verified(path, st, entry, full=False):
     return file_digest(path)[0] == entry["sha256"]
 
 
+def _same_inodes(paths, entries):
+    """Is each of ``paths`` the inode its record entry names (not deleted nor replaced)? Each
+    directory is listed once (``os.scandir``: the inode numbers come with the listing),
+    without a ``stat`` a file. For the files of a unit taken without them
+    (``ReusePool.check``'s ``defer``): nothing reads them unless
+    :meth:`ReusePool.materialise` places them, and that checks each one in full (size,
+    modification time, or its bytes) first. A package set's 10,458 files took 0.027 s of
+    stats on the no-op re-run's critical path; their listing takes 0.005 s."""
+    listed = {}
+    sep = os.sep
+    for path, entry in zip(paths, entries):
+        folder, _, name = path.rpartition(sep)
+        inodes = listed.get(folder)
+        if inodes is None:
+            try:
+                with os.scandir(folder) as found:
+                    inodes = listed[folder] = {e.name: e.inode() for e in found}
+            except OSError:
+                return False
+        ident = entry.get("stat")
+        if not ident or inodes.get(name) != ident[0]:
+            return False
+    return True
+
+
 def stat_all(paths):
     """``os.stat`` of each path (None where it fails), in one C-level loop when all exist."""
     try:
@@ -941,11 +990,63 @@ def _stat_or_none(path):
         return None
 
 
+#: fewer files than this in one directory are linked by their whole paths (``link_all``)
+LINK_AT_MIN = 32
+
+
 def link_all(srcs, dsts, sts):
     """``link_into`` of each (``src``, ``dst``, ``st``): ``os.link`` in one C-level loop; a
     link that fails (a missing directory, a ``dst`` there already) goes through ``link_into``
-    and the loop goes on after it."""
-    links = map(os.link, srcs, dsts)
+    and the loop goes on after it. The files of one directory linked into one directory under
+    the same names (a tree's Packages: thousands) are linked relative to the two directories'
+    descriptors: the kernel walks each path once a directory instead of twice a file (6,000
+    links 17 % less CPU)."""
+    sep = os.sep
+    groups, alone = {}, []
+    for i, (src, dst) in enumerate(zip(srcs, dsts)):
+        src_dir, _, name = src.rpartition(sep)
+        dst_dir, _, dst_name = dst.rpartition(sep)
+        if name == dst_name:
+            group = groups.get((src_dir, dst_dir))
+            if group is None:
+                groups[(src_dir, dst_dir)] = group = []
+            group.append(i)
+        else:
+            alone.append(i)
+    for (src_dir, dst_dir), group in groups.items():
+        if len(group) < LINK_AT_MIN:
+            alone += group
+            continue
+        try:
+            src_fd = os.open(src_dir, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            alone += group
+            continue
+        try:
+            try:
+                dst_fd = os.open(dst_dir, os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                os.makedirs(dst_dir, exist_ok=True)
+                dst_fd = os.open(dst_dir, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                names = [srcs[i][len(src_dir) + 1:] for i in group]
+                _link_each(functools.partial(os.link, src_dir_fd=src_fd, dst_dir_fd=dst_fd),
+                           names, names, lambda k: link_into(srcs[group[k]], dsts[group[k]],
+                                                             sts[group[k]]))
+            finally:
+                os.close(dst_fd)
+        finally:
+            os.close(src_fd)
+    if alone:
+        alone.sort()
+        _link_each(os.link, [srcs[i] for i in alone], [dsts[i] for i in alone],
+                   lambda k: link_into(srcs[alone[k]], dsts[alone[k]], sts[alone[k]]))
+
+
+def _link_each(link, srcs, dsts, failed):
+    """``link(src, dst)`` of each pair in one C-level loop; ``failed(k)`` for the k-th pair
+    when its link raised OSError, and the loop goes on after it."""
+    links = map(link, srcs, dsts)
     done = 0
     while True:
         try:
@@ -954,7 +1055,7 @@ def link_all(srcs, dsts, sts):
             return
         except OSError:
             # map took the pair that failed: the loop resumes with the next one
-            link_into(srcs[done], dsts[done], sts[done])
+            failed(done)
             done += 1
 
 
