@@ -18,15 +18,19 @@ import threading
 import time
 from dataclasses import dataclass
 
-import productmd.common
-import productmd.composeinfo
-import productmd.images
-import productmd.modules
-import productmd.rpms
-import productmd.treeinfo
+from .lazyimport import import_productmd
 
-from .errors import ConfigError
-from .fileutil import write_atomic
+import_productmd()   # before productmd's modules: without importlib.metadata (see there)
+
+import productmd.common  # noqa: E402
+import productmd.composeinfo  # noqa: E402
+import productmd.images  # noqa: E402
+import productmd.modules  # noqa: E402
+import productmd.rpms  # noqa: E402
+import productmd.treeinfo  # noqa: E402
+
+from .errors import ConfigError  # noqa: E402
+from .fileutil import write_atomic  # noqa: E402
 
 COMPOSE_TYPES = ("production", "nightly", "test", "ci", "development")
 _TYPE_SUFFIX = {"production": "", "nightly": ".n", "test": ".t", "ci": ".ci", "development": ".d"}
