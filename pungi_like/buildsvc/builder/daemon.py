@@ -138,6 +138,24 @@ def wake_parent_task(parent_pid, daemon_pid):
         return False
 
 
+def request_free_weight(cls):
+    """The weight of ``cls``'s tasks when neither it nor a host check needs the task's request:
+    the engine's constant (``_taskWeight``, koji.tasks' default ``weight``) or what the class
+    says (``constant_weight()``, kojitasks.PungiLikeTask); None otherwise (a ``checkHost``, a
+    foreground handler, a weight of its own)."""
+    if hasattr(cls, "checkHost") or getattr(cls, "Foreground", False):
+        return None
+    constant = getattr(cls, "constant_weight", None)
+    if constant is not None:
+        return constant()
+    if getattr(cls, "weight", None) is koji.tasks.BaseTaskHandler.weight:
+        try:
+            return float(getattr(cls, "_taskWeight", 1.0))
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
 class TaskManager(koji.daemon.TaskManager):
     """kojid's TaskManager with the additions listed in the module's doc."""
 
@@ -186,18 +204,42 @@ class TaskManager(koji.daemon.TaskManager):
         them one by one, between its local work; that work changes none of the three answers
         (the host row's enabled/capacity; freeTasks or a buildroot's expiry by this daemon
         come after the reads in kojid too). Each answer then serves the engine's own call of
-        it once in this cycle (:class:`_Answering`); any other call goes to the hub."""
+        it once in this cycle (:class:`_Answering`); any other call goes to the hub.
+
+        When the host was ready at its last check-in, the check-in and the look for assigned
+        tasks go in the same multicall, after the reads (the subsessions of reaped task
+        processes expired with them): ``host.updateHost`` with the load and readiness the
+        daemon knows (its last cycle's, with the tasks it took since) and ``host.getTasks``.
+        One hub request a cycle instead of two; getNextTask takes what that ``getTasks``
+        assigned once the cycle's own readiness check agrees (else it reports the host not
+        ready at once and takes nothing). kojid checks in after its local work, with the
+        load it just computed: here the load the hub holds is that of the end of the
+        previous cycle (the hub's scheduler counts a host's load from its task rows; the
+        reported figure is what ``koji list-hosts`` shows)."""
         self._answers = {}
-        with self.session.multicall(strict=True) as m:
+        self._checkin = None
+        checkin = bool(self.ready) and not self.restart_pending
+        logouts = []
+        if checkin:
+            logouts, self._logouts = self._logouts, []
+        with self.session.multicall() as m:
             brs = m.listBuildroots(hostID=self.host_id, state=self._BR_STATES)
             tasks = m.host.getHostTasks()
             host = m.host.getHost()
+            if checkin:
+                for session_id in logouts:
+                    m.logoutChild(session_id)
+                reported = m.host.updateHost(self.task_load, True,
+                                             data=self._get_host_data())
+                assigned = m.host.getTasks()
         self._answers = {
             ("listBuildroots", (), (("hostID", self.host_id), ("state", self._BR_STATES))):
                 brs.result,
             ("host.getHostTasks", (), ()): tasks.result,
             ("host.getHost", (), ()): host.result,
         }
+        if checkin:
+            self._checkin = (reported, assigned)
 
     def _answered(self, func, *args, **kwargs):
         """Run the engine's ``func`` with the prefetched answers served (see prefetch_cycle)."""
@@ -235,16 +277,22 @@ class TaskManager(koji.daemon.TaskManager):
         the hub in one multicall: kojid makes them three calls in a row. The weight is the
         handler's, computed before the call (kojid: after openTask); a weight that cannot be
         computed, a task that could not be opened or a weight the hub refused takes kojid's
-        own path, call by call."""
+        own path, call by call. When neither the weight nor a host check needs the task's
+        request (:func:`request_free_weight`) the getTaskInfo before is not sent either: the
+        request comes with openTask's answer (one hub request a take, not two)."""
         method = task["method"]
         if method not in self.handlers:
             return super().takeTask(task)
+        cls = self.handlers[method]
+        weight = None if getattr(self.options, "single", False) else request_free_weight(cls)
+        if weight is not None:
+            return self._open_and_fork(task, weight, None)
         task_info = self.session.getTaskInfo(task["id"], request=True)
         if task_info.get("request") is None:
             self.logger.warning("Task '%s' has no request" % task["id"])
             return False
-        handler = self.handlers[method](task_info["id"], method, task_info["request"],
-                                        self.session, self.options)
+        handler = cls(task_info["id"], method, task_info["request"], self.session,
+                      self.options)
         if hasattr(handler, "checkHost"):
             try:
                 valid_host = handler.checkHost(self.hostdata)
@@ -266,6 +314,11 @@ class TaskManager(koji.daemon.TaskManager):
             weight = None
         if weight is None or handler.Foreground or getattr(self.options, "single", False):
             return self._take_one_by_one(task, handler)
+        return self._open_and_fork(task, weight, handler)
+
+    def _open_and_fork(self, task, weight, handler):
+        """openTask, setTaskWeight(``weight``) and subsession in one multicall, then the fork.
+        ``handler`` None: it is made from the request in openTask's answer."""
         with self.session.multicall() as m:
             opened = m.host.openTask(task["id"])
             weighed = m.host.setTaskWeight(task["id"], weight)
@@ -291,6 +344,13 @@ class TaskManager(koji.daemon.TaskManager):
             return False
         task_id = data["id"]
         self.tasks[task_id] = data
+        if handler is None:
+            try:
+                handler = self._handler_of_opened(task, data)
+            except BaseException:
+                if newhub is not None:
+                    _logout_quietly(newhub)
+                raise
         try:
             weighed.result
         except koji.GenericError:
@@ -307,6 +367,32 @@ class TaskManager(koji.daemon.TaskManager):
         self.pids[task_id] = pid
         self.subsessions[task_id] = session_id
         return True
+
+    def _handler_of_opened(self, task, data):
+        """The handler of a task opened without a getTaskInfo before: its request is the raw
+        XML of openTask's answer (Koji's hub sends it undecoded); asked for with getTaskInfo
+        when that answer has none. A task whose request cannot be had is failed (it is open
+        on this host and would otherwise be freed and opened again at every cycle)."""
+        params = None
+        raw = data.get("request")
+        if isinstance(raw, str) and raw.lstrip().startswith("<"):
+            try:
+                params = list(xmlrpc.client.loads(raw)[0])
+            except Exception:
+                params = None
+        elif isinstance(raw, (list, tuple)):
+            params = list(raw)
+        if params is None:
+            params = (self.session.getTaskInfo(data["id"], request=True) or {}).get("request")
+        if params is None:
+            msg = "task %s has no request" % data["id"]
+            self.session.host.failTask(data["id"], koji.xmlrpcplus.dumps(
+                xmlrpc.client.Fault(koji.GenericError.faultCode, msg), methodresponse=1,
+                allow_none=1))
+            self.tasks.pop(data["id"], None)
+            raise koji.GenericError(msg)
+        return self.handlers[task["method"]](data["id"], task["method"], params, self.session,
+                                             self.options)
 
     def _take_one_by_one(self, task, handler):
         """The rest of kojid's takeTask for ``handler``: openTask, setTaskWeight, fork."""
@@ -351,8 +437,22 @@ class TaskManager(koji.daemon.TaskManager):
         task, five hub calls per task that told it nothing new (the hub's scheduler has
         already checked the host's capacity and MaxJobs for each assignment). Each further
         task is taken only while the load and the number of tasks stay within the host's
-        capacity and maxjobs, which readyForTask checks at the start of the cycle."""
+        capacity and maxjobs, which readyForTask checks at the start of the cycle. The
+        check-in and getTasks came with the cycle's reads when the host was ready before
+        (prefetch_cycle)."""
         self.ready = self.readyForTask()
+        prefetched, self._checkin = getattr(self, "_checkin", None), None
+        if prefetched is not None:
+            reported, assigned = prefetched
+            reported.result   # a fault raises here
+            if self.ready:
+                return self._take_assigned(assigned.result)
+            # no longer ready (over capacity, disabled, a restart pending ...): the hub hears
+            # it now; what that getTasks assigned stays ASSIGNED here until the host is ready
+            self.session.host.updateHost(self.task_load, False, data=self._get_host_data())
+            self.was_full = True
+            self.logger.info("Not ready for task")
+            return False
         # the subsessions of the task processes reaped in this cycle are expired, the host
         # checks in and looks for the tasks assigned to it: one call (kojid: one logoutChild
         # per task in updateTasks, then updateHost and getTasks; the hub's scheduler, run in
@@ -369,9 +469,15 @@ class TaskManager(koji.daemon.TaskManager):
         if not self.ready:
             self.logger.info("Not ready for task")
             return False
+        return self._take_assigned(assigned.result)
+
+    def _take_assigned(self, assigned):
+        """Take the tasks ``assigned`` (getTasks' answer) while there is room; True when one
+        was taken."""
+        self.was_full = True
         taken = False
         left = False
-        for task in assigned.result:
+        for task in assigned:
             if task["id"] in self.tasks:
                 # reassigned while we ran it: updateTasks cleans up first (as kojid)
                 self.logger.info("Task %(id)s reassigned", task)

@@ -40,6 +40,16 @@ class PungiLikeTask(koji.tasks.BaseTaskHandler):
             return float(h.weight(self, *self.params, **self.opts))
         return float(h.weight)
 
+    @classmethod
+    def constant_weight(cls):
+        """The weight when it needs neither the task's request nor the handler (a handler
+        registered with a number): the daemon then opens the task without a getTaskInfo
+        before (daemon.request_free_weight). None when the weight is computed."""
+        h = cls._handler
+        if h is None or callable(h.weight) or cls.weight is not PungiLikeTask.weight:
+            return None
+        return float(h.weight)
+
     # the TaskContext makes the work directory (the same path: workdir/tasks/<id%10000>/<id>)
     # and removes it after success
     def createWorkdir(self):
