@@ -157,3 +157,58 @@ def test_each_later_look_brings_the_results_once_all_finished(tmp_path):
     assert _polled_wait(tmp_path, host) == {11: "done"}
     assert host.checks == 3
     assert host.results_calls == [False, True]
+
+
+class _CountingSession(_Session):
+    """Counts the requests: a multicall is one, whatever it holds."""
+
+    def __init__(self, host):
+        super().__init__(host)
+        self.requests = 0
+
+    def multicall(self, strict=False):
+        self.requests += 1
+        return super().multicall(strict)
+
+
+class _ParentHost(_SlowChildHost):
+    """host.subtask makes children 11, 12, ... (same label: same child, as the hub's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.made, self.calls = {}, []
+
+    def subtask(self, **kw):
+        self.calls.append(("subtask", kw))
+        return self.made.setdefault(kw["label"], 11 + len(self.made))
+
+    def taskSetWait(self, task_id, ids):
+        self.calls.append(("taskSetWait", ids))
+        self.waiting = ids
+
+    def taskWait(self, task_id):
+        self.calls.append(("taskWait",))
+        return super().taskWait(task_id)
+
+
+def test_subtasks_and_wait_makes_the_children_and_first_look_in_one_request(tmp_path):
+    # newRepo's children: made, marked awaited (all children: taskSetWait(None)) and looked at
+    # in the first request; later looks are those of wait(ids): the ids of the children made
+    host = _ParentHost()
+    session = _CountingSession(host)
+    ctx = TaskContext(session, {"id": 7, "method": "newRepo"}, workdir_root=str(tmp_path))
+    ctx.wait_poll = 0.01
+    try:
+        ids, results = ctx.subtasks_and_wait(
+            [("createrepo", [5, "x86_64", None], {"label": "x86_64", "arch": "noarch"})])
+    finally:
+        ctx.close()
+    assert ids == [11]
+    assert results == {11: "done"}
+    assert [c[0] for c in host.calls[:3]] == ["subtask", "taskSetWait", "taskWait"]
+    assert host.calls[0][1] == {"method": "createrepo", "arglist": [5, "x86_64", None],
+                                "parent": 7, "label": "x86_64", "arch": "noarch"}
+    assert host.waiting is None
+    # the first request, then looks 2 and 3 (the third brings the results)
+    assert session.requests == 3
+    assert host.results_calls == [False, True]

@@ -181,6 +181,13 @@ class TaskContext:
         Children get a label (an automatic ``sub<n>`` when none is given), which makes the call
         idempotent: a task freed and run again gets the same children back, not new ones.
         """
+        task_id = self.session.host.subtask(**self._subtask_call(
+            method, params, label, arch, channel, priority, kwargs))
+        self._wake_daemon()
+        return task_id
+
+    def _subtask_call(self, method, params, label, arch, channel, priority, kwargs):
+        """The keyword arguments of ``host.subtask`` for :meth:`subtask`."""
         self._label_seq += 1
         if label is None:
             label = "sub%d" % self._label_seq
@@ -194,16 +201,45 @@ class TaskContext:
             opts["channel"] = channel
         if priority is not None:
             opts["priority"] = priority
-        task_id = self.session.host.subtask(method=method, arglist=args, parent=self.task_id,
-                                            **opts)
+        return dict(method=method, arglist=args, parent=self.task_id, **opts)
+
+    def _wake_daemon(self):
+        """Tell our daemon that a subtask it may be assigned exists (it polls at once)."""
         if self.daemon_pid:
             try:
                 os.kill(self.daemon_pid, signal.SIGUSR1)
             except OSError:
                 pass
-        return task_id
 
-    def wait(self, subtask_ids=None, all=True, failany=False, canfail=None, timeout=None):
+    def subtasks_and_wait(self, subtasks):
+        """Create the children ``subtasks`` (``[(method, params, {subtask's keywords})]``)
+        and wait for all of them; returns ``([their ids], {id: result})``.
+
+        The same as :meth:`subtask` for each and then ``wait(ids, all=True)``, but the
+        children, the wait mark and the first look at them go to the hub in one request
+        (Koji's newRepo: one call per child, then taskSetWait, then taskWait). The wait mark
+        is Koji's ``taskSetWait(task, None)``, "all the children": for a task whose only
+        children are these (the ids are not known before the answer)."""
+        made, ids = [], []
+
+        def create(m):
+            for method, params, kw in subtasks:
+                kw = dict(kw)
+                call = self._subtask_call(method, params, kw.pop("label", None),
+                                          kw.pop("arch", None), kw.pop("channel", None),
+                                          kw.pop("priority", None), kw)
+                made.append(m.host.subtask(**call))
+
+        def created():
+            self._wake_daemon()
+            ids.extend(int(x.result) for x in made)
+            return list(ids)
+
+        results = self.wait(None, all=True, _create=(create, created))
+        return ids, results
+
+    def wait(self, subtask_ids=None, all=True, failany=False, canfail=None, timeout=None,
+             _create=None):
         """Wait for subtasks (all of them, or the first that finishes); returns {id: result}.
 
         While waiting the task is marked ``waiting`` so it does not count against the builder's
@@ -213,6 +249,7 @@ class TaskContext:
         """
         canfail = list(canfail or [])
         ids = None if subtask_ids is None else [int(i) for i in subtask_ids]
+        create, created = _create or (None, None)
         deadline = time.monotonic() + timeout if timeout else None
         finished = []
         # kojid's wait: the daemon sends SIGUSR2 when a child finishes (getHostTasks' alert).
@@ -224,9 +261,15 @@ class TaskContext:
             else None
         try:
             # marking the wait and the first look at the children: one call
+            # (with ``_create``, from subtasks_and_wait: the children are made first in the
+            # same call, and waited for by their ids once it answered)
             with self.session.multicall(strict=True) as m:
+                if create is not None:
+                    create(m)
                 m.host.taskSetWait(self.task_id, ids)
                 first = m.host.taskWait(self.task_id)
+            if created is not None:
+                ids = created()
             finished, results = self._wait_loop(ids, all, failany, canfail, deadline,
                                                 wakeable, first.result)
         finally:

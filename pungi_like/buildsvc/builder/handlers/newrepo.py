@@ -47,31 +47,43 @@ def new_repo(ctx, tag, event=None, src=False, debuginfo=False, separate_src=Fals
         arches = json.load(f).get("arches") or []
     if not arches:
         raise koji.GenericError("Tag %s has no arches: no repo to generate" % tag_name)
-    kids = {}
-    for arch in arches:
-        kids[arch] = ctx.subtask("createrepo", [repo_id, arch, oldrepo], label=arch, arch="noarch")
-    results = ctx.wait(list(kids.values()), all=True)
-    data = {arch: results[tid] for arch, tid in kids.items()}
+    # the children, the wait mark and the first look at them: one call
+    ids, results = ctx.subtasks_and_wait(
+        [("createrepo", [repo_id, arch, oldrepo], {"label": arch, "arch": "noarch"})
+         for arch in arches])
+    data = {arch: results[tid] for arch, tid in zip(arches, ids)}
     # the task log goes with repoDone, in one call (nothing is logged after it)
     ctx.log.info("repo %s done", repo_id)
     ctx.upload_many([], with_logs=True, then=lambda m: m.host.repoDone(repo_id, data))
     return [repo_id, event_id]
 
 
-@handler("createrepo", weight=1.5, channel="createrepo")
-def create_repo(ctx, repo_id, arch, oldrepo=None):
-    info = ctx.session.repoInfo(repo_id, strict=True)
-    if info["state"] != koji.REPO_STATES["INIT"]:
-        raise koji.GenericError("Repo %s is not in the INIT state" % repo_id)
-    rel = "repos/%s/%s" % (info["tag_name"], repo_id)
-    pkglist = ctx.hub_file("%s/%s/pkglist" % (rel, arch))
+def _checked_pkglist(ctx, tag_name, repo_id, arch):
+    """The local paths of the packages in ``repos/<tag_name>/<repo_id>/<arch>/pkglist``,
+    each checked (TaskContext.hub_files)."""
+    pkglist = ctx.hub_file("repos/%s/%s/%s/pkglist" % (tag_name, repo_id, arch))
     with open(pkglist) as f:
         rels = [href[len("toplink/"):] for href in (line.strip() for line in f)
                 if href.startswith("toplink/")]
-    # the package paths are checked (a thousand of them: 30-80 ms of lstat calls) while the
-    # external repos are asked for
+    return ctx.hub_files(rels)
+
+
+@handler("createrepo", weight=1.5, channel="createrepo")
+def create_repo(ctx, repo_id, arch, oldrepo=None):
+    # the package paths are checked (a thousand of them: 10-50 ms) while the hub is asked
+    # for the repo and then its external repos: the previous repo (``oldrepo``, getRepo's
+    # answer) names the tag, so where the pkglist is is known before repoInfo answers; if
+    # repoInfo names another tag, they are read and checked again from there
+    guess = oldrepo.get("tag_name") if isinstance(oldrepo, dict) else None
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        checked = pool.submit(ctx.hub_files, rels)
+        early = pool.submit(_checked_pkglist, ctx, guess, repo_id, arch) \
+            if isinstance(guess, str) and guess else None
+        info = ctx.session.repoInfo(repo_id, strict=True)
+        if info["state"] != koji.REPO_STATES["INIT"]:
+            raise koji.GenericError("Repo %s is not in the INIT state" % repo_id)
+        rel = "repos/%s/%s" % (info["tag_name"], repo_id)
+        checked = early if early is not None and info["tag_name"] == guess else \
+            pool.submit(_checked_pkglist, ctx, info["tag_name"], repo_id, arch)
         ext_list = ctx.session.getExternalRepoList(info["tag_id"], event=info["create_event"])
         paths = checked.result()
     topdir = ctx.topdir or os.path.join(ctx.workdir, "cache", "topdir")
