@@ -84,6 +84,10 @@ def _updateHost(task_load, ready, data=None):
             host_row_changed(**new)
     context.conn.execute(update(s.host).where(s.host.c.id == host["id"]).values(**values))
     host_row_changed(**{k: v for k, v in values.items() if k != "data"})
+    if context.request_memo is not None:
+        # a host.getTasks later in this multicall need not set update_ts again (the memo is
+        # cleared when an entry fails, its savepoint rolled back: then it does)
+        context.request_memo["checked_in"] = values["update_ts"]
 
 
 def _keep_scheduler_keys(host_id, data):
@@ -118,10 +122,14 @@ def _getTasks():
     Each call first runs the scheduler's assignment (assignment.py) and, rate-limited, the
     queue's housekeeping."""
     host = current_host()
-    now = time.time()
-    context.conn.execute(update(s.host).where(s.host.c.id == host["id"]).values(
-        update_ts=now))
-    host_row_changed(update_ts=now)
+    memo = context.request_memo
+    if memo is None or memo.get("checked_in") is None:
+        # (kojid's cycle sends host.updateHost first, in the same multicall from our daemon:
+        # that set update_ts in this transaction already)
+        now = time.time()
+        context.conn.execute(update(s.host).where(s.host.c.id == host["id"]).values(
+            update_ts=now))
+        host_row_changed(update_ts=now)
     rang_before, context.ring_builders = context.ring_builders, False
     scheduler.maybe_maintain()
     assigned = scheduler.assign()

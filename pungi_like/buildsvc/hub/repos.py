@@ -135,17 +135,18 @@ def query_repos(tag_id=None, state=None, dist=False, min_event=None, at_event=No
     rows = [dict(x._mapping) for x in context.conn.execute(q)]
     if opts is not None:
         want = norm_opts(opts)
-        out = []
-        for row in rows:
-            have = json.loads(row["opts"]) if row["opts"] else dict(DEFAULT_OPTS)
-            custom = json.loads(row["custom_opts"]) if row["custom_opts"] else {}
-            # opts must match what was asked; options the repo was asked for but the caller
-            # did not ask for disqualify it (Koji: custom_opts must be a subset)
-            if all(have.get(k, False) == v for k, v in want.items()) and \
-                    all(k in want for k in custom):
-                out.append(row)
-        rows = out
+        rows = [row for row in rows if _opts_match(row, want)]
     return rows
+
+
+def _opts_match(row, want):
+    """The repo ``row`` has the (normalised) options ``want``."""
+    have = json.loads(row["opts"]) if row["opts"] else dict(DEFAULT_OPTS)
+    custom = json.loads(row["custom_opts"]) if row["custom_opts"] else {}
+    # opts must match what was asked; options the repo was asked for but the caller
+    # did not ask for disqualify it (Koji: custom_opts must be a subset)
+    return all(have.get(k, False) == v for k, v in want.items()) and \
+        all(k in want for k in custom)
 
 
 @read_only
@@ -178,8 +179,11 @@ def getActiveRepos():
 # --- state changes ------------------------------------------------------------------------
 
 def set_state(repo_id, state):
+    """Set the repo's state; returns its new ``state_ts``."""
+    now = time.time()
     context.conn.execute(update(s.repo).where(s.repo.c.id == repo_id).values(
-        state=state, state_ts=time.time()))
+        state=state, state_ts=now))
+    return now
 
 
 def _assert_repo_perm():
@@ -370,11 +374,12 @@ def repo_init(tag, task_id=None, event=None, opts=None):
     return [repo_id, ev]
 
 
-def repo_done(repo_id, data, expire=False, repo_json_updates=None):
-    """Move each arch's uploaded repodata into place; READY (or EXPIRED); fulfil requests."""
+def repo_done(repo_id, data, expire=False, repo_json_updates=None, row=None):
+    """Move each arch's uploaded repodata into place; READY (or EXPIRED); fulfil requests.
+    ``row``: the repo's row, read in this transaction already (host.repoDone)."""
     from .repo_requests import fulfil_requests
 
-    row = _repo_row(repo_id)
+    row = row if row is not None else _repo_row(repo_id)
     if row["state"] != STATES["INIT"]:
         raise koji.GenericError("Repo %i is not in the INIT state" % row["id"])
     tag_name = context.conn.execute(select(s.tag.c.name).where(
@@ -416,16 +421,19 @@ def repo_done(repo_id, data, expire=False, repo_json_updates=None):
     if expire:
         set_state(row["id"], STATES["EXPIRED"])
         return
-    set_state(row["id"], STATES["READY"])
+    ready_ts = set_state(row["id"], STATES["READY"])
     opts = json.loads(row["opts"]) if row["opts"] else dict(DEFAULT_OPTS)
-    # older READY repos of the tag with the same options are superseded
+    # older READY repos of the tag with the same options are superseded; the rest (this one
+    # among them) say whether this is the tag's newest with the default options (one read)
+    ready = []
     for old in query_repos(row["tag_id"], state=STATES["READY"], dist=False):
         if old["id"] != row["id"] and old["create_event"] <= row["create_event"] and \
                 (json.loads(old["opts"]) if old["opts"] else dict(DEFAULT_OPTS)) == opts:
             set_state(old["id"], STATES["EXPIRED"])
+        else:
+            ready.append(old)
     if opts == DEFAULT_OPTS:
-        newest = query_repos(row["tag_id"], state=STATES["READY"], dist=False,
-                             opts=DEFAULT_OPTS)
+        newest = [r for r in ready if _opts_match(r, DEFAULT_OPTS)]
         if newest and newest[0]["id"] == row["id"]:
             link = os.path.join(os.path.dirname(repodir), "latest")
             tmp = link + ".new"
@@ -433,7 +441,12 @@ def repo_done(repo_id, data, expire=False, repo_json_updates=None):
                 os.unlink(tmp)
             os.symlink(str(row["id"]), tmp)
             os.replace(tmp, link)
-    fulfil_requests(repo_info(_repo_row(row["id"])))
+    # what fulfil_requests reads of the READY repo (its row as now written; repo_info's
+    # event times, tag name and task state are not needed)
+    fulfil_requests(dict(row, state=STATES["READY"], state_ts=ready_ts,
+                         opts=json.loads(row["opts"]) if row["opts"] else None,
+                         custom_opts=json.loads(row["custom_opts"]) if row["custom_opts"]
+                         else None))
 
 
 def _host_repoInit(tag, task_id=None, event=None, opts=None):
@@ -471,7 +484,7 @@ def _host_repoDone(repo_id, data, expire=False, repo_json_updates=None):
             raise koji.ActionNotAllowed("repoDone may only take files from the output of task "
                                         "%d or its subtasks, not from %s" % (task["id"],
                                                                              entry[0]))
-    return repo_done(row["id"], data, expire, repo_json_updates)
+    return repo_done(row["id"], data, expire, repo_json_updates, row=row)
 
 
 def _register():

@@ -211,7 +211,6 @@ def auto_tags():
 
 def auto_requests():
     """Queue a request for each automatic tag changed since its newest repo; returns tag ids."""
-    from .common import get_tag_row
     from .events import tagLastChangeEvent
     from .repo_requests import REPO_PRIORITY, start_request_task
     from .repos import STATES, tag_arches
@@ -219,8 +218,9 @@ def auto_requests():
     rq, r = s.repo_queue, s.repo
     queued = []
     for tag_id in auto_tags():
-        tag = get_tag_row(tag_id)
-        if not tag or not tag_arches(tag_id):
+        # (arches only from an active config: a tag without one is skipped, as one that
+        # get_tag_row does not find; its name is read when a request is made)
+        if not tag_arches(tag_id):
             continue
         last = tagLastChangeEvent(tag_id)
         if last is None:
@@ -237,12 +237,16 @@ def auto_requests():
         if pending:
             continue
         now = time.time()
-        req_id = context.conn.execute(insert(rq).values(
-            create_time=now, update_time=now, owner=_system_user(settings()["repo_user"]),
-            priority=REPO_PRIORITY, tag_id=tag_id, min_event=last, opts="{}", active=True,
-            tries=0).returning(rq.c.id)).scalar_one()
-        row = dict(context.conn.execute(select(rq).where(rq.c.id == req_id)).first()._mapping)
-        start_request_task(row)
+        values = dict(create_time=now, update_time=now,
+                      owner=_system_user(settings()["repo_user"]), priority=REPO_PRIORITY,
+                      tag_id=tag_id, min_event=last, at_event=None, opts="{}", active=True,
+                      tries=0, task_id=None, repo_id=None)
+        req_id = context.conn.execute(insert(rq).values(**values)
+                                      .returning(rq.c.id)).scalar_one()
+        # the row as inserted (no read back), and the tag's name (no second lookup)
+        start_request_task(dict(values, id=req_id), tag_row={
+            "id": tag_id, "name": context.conn.execute(select(s.tag.c.name).where(
+                s.tag.c.id == tag_id)).scalar()})
         queued.append(tag_id)
     return queued
 
