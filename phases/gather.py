@@ -28,13 +28,16 @@ from pungi_like.errors import PhaseError
 from pungi_like.fileutil import write_atomic
 from pungi_like.rpmtools import arches as archmod
 from pungi_like.rpmtools import repodata
-from pungi_like.rpmtools.comps import Comps
-from pungi_like.rpmtools.depsolve import Depsolver, Repo
-from pungi_like.rpmtools.gather_worker import (SolverHost, link_package, link_packages,
-                                                release_providers)
-from pungi_like.rpmtools.gathering import gather
 from pungi_like.reuse_capture import current as current_capture
 from pungi_like.rpmtools.multilib import METHODS as MULTILIB_METHODS
+from pungi_like.lazyimport import lazy_module
+
+# the solver's and comps' modules (libsolv, minidom with them) imported when a unit that
+# uses them runs: a re-run that takes every unit (a no-op) never imports them
+comps_mod = lazy_module("pungi_like.rpmtools.comps", globals(), "comps_mod")
+depsolve = lazy_module("pungi_like.rpmtools.depsolve", globals(), "depsolve")
+gather_worker = lazy_module("pungi_like.rpmtools.gather_worker", globals(), "gather_worker")
+gathering = lazy_module("pungi_like.rpmtools.gathering", globals(), "gathering")
 
 _METHOD = {"enum": ["deps", "nodeps", "hybrid"]}
 _move_lock = threading.Lock()
@@ -175,7 +178,7 @@ class GatherPhase(PhaseBase):
             entry = solvers.setdefault(key, [threading.Lock(), None])
         with entry[0]:
             if entry[1] is None:
-                entry[1] = Depsolver(repos, arch)
+                entry[1] = depsolve.Depsolver(repos, arch)
             return entry[1]
 
     def solver_host(self, repos, arch):
@@ -185,7 +188,7 @@ class GatherPhase(PhaseBase):
         with _solvers_lock:
             hosts = self.__dict__.setdefault("_hosts", {})
             if key not in hosts:
-                hosts[key] = SolverHost(repos, arch)
+                hosts[key] = gather_worker.SolverHost(repos, arch)
             return hosts[key]
 
     def _unit_done(self, arch):
@@ -257,7 +260,7 @@ class GatherPhase(PhaseBase):
         path = self.paths.comps(arch, variant, create=False)
         if not self.conf.comps_file or not os.path.exists(path):
             return None
-        return Comps.from_file(path)
+        return comps_mod.Comps.from_file(path)
 
     def group_inputs(self, variant, comps):
         if comps is None:
@@ -329,13 +332,13 @@ class GatherPhase(PhaseBase):
             lines.append(f"[{level.upper()}] {text}")
             getattr(self.log, level)("[gather %s.%s] %s", variant.uid, arch, text)
 
-        repos = [Repo("pkgset", pkgset.repo_path)]
+        repos = [depsolve.Repo("pkgset", pkgset.repo_path)]
         for i, url in enumerate(_flatten(conf.variant_arch_values("gather_lookaside_repos", variant.uid, arch))):
-            repos.append(Repo(f"lookaside-{i}", repodata.repo_path(url, getattr(conf, "config_dir", None)),
+            repos.append(depsolve.Repo(f"lookaside-{i}", repodata.repo_path(url, getattr(conf, "config_dir", None)),
                               lookaside=True))
         for other in self.lookaside_variants(variant):
             if arch in other.arches:
-                repos.append(Repo(f"variant-{other.uid}", self.variant_repo(variant, other, arch),
+                repos.append(depsolve.Repo(f"variant-{other.uid}", self.variant_repo(variant, other, arch),
                                   lookaside=True))
         if workers is not None and self.worker_wanted(pkgset):
             worker = self.solver_host(repos, arch).worker()
@@ -359,7 +362,7 @@ class GatherPhase(PhaseBase):
                          item.rpartition(".")[0], item.rpartition(".")[0] + ".+",
                          level="warning")
         release_add, release_filter = self.system_release(
-            worker.receive() if worker is not None else release_providers(solver), variant)
+            worker.receive() if worker is not None else gather_worker.release_providers(solver), variant)
         packages += release_add
         filters += release_filter
         prepopulate = self.prepopulate_inputs(variant, arch)
@@ -413,7 +416,7 @@ class GatherPhase(PhaseBase):
                 options, comps_path=self.paths.comps(arch, variant, create=False)
                 if comps is not None else None))
         else:
-            result = gather(None, arch, comps=comps, solver=solver, **options)
+            result = gathering.gather(None, arch, comps=comps, solver=solver, **options)
         self.remove_packages(result, variant, arch, note)
         self.drop_parent_packages(result, drop)
         if variant.type in ("addon", "layered-product"):
@@ -565,7 +568,7 @@ class GatherPhase(PhaseBase):
         if worker is not None:
             worker.call("link", pairs, conf.link_type)
         else:
-            link_packages(pairs, conf.link_type)    # by ln runs: no audit event either
+            gather_worker.link_packages(pairs, conf.link_type)    # by ln runs: no audit event either
         capture = current_capture()    # what the audit hook notes for links made here
         if capture is not None:
             for _src, dest in pairs:
@@ -635,7 +638,9 @@ def _relative_to(top):
     return relative
 
 
-_link = link_package     # the name this module used before gather_worker had it
+def _link(*args, **kwargs):
+    """``gather_worker.link_package`` (the name this module used before gather_worker had it)."""
+    return gather_worker.link_package(*args, **kwargs)
 
 
 def _srpm_name(filename):

@@ -14,7 +14,11 @@ from phases.base import PhaseBase
 from pungi_like.config.options import Option, scm_dict_schema
 from pungi_like.errors import PhaseError
 from pungi_like.rpmtools import repodata
-from pungi_like.rpmtools.comps import Comps, filter_for_variant
+from pungi_like.lazyimport import lazy_module
+
+# comps' module (minidom with it) imported when a unit that reads comps runs: a re-run that
+# takes every unit (a no-op) never imports it
+comps_mod = lazy_module("pungi_like.rpmtools.comps", globals(), "comps_mod")
 
 OPTIONS = [
     Option("comps_file", scm_dict_schema(),
@@ -69,7 +73,7 @@ class InitPhase(PhaseBase):
             return {"comps": None}
         if not os.path.exists(source):
             raise PhaseError(f"comps_file {source} does not exist")
-        comps = Comps.from_file(source)
+        comps = comps_mod.Comps.from_file(source)
         errors = comps.whitespace_errors()
         if errors:
             raise PhaseError("Comps file contains errors:\n" + "\n".join(errors))
@@ -82,7 +86,7 @@ class InitPhase(PhaseBase):
         arch = unit.arch
         if not self.conf.comps_file:
             return {"comps": None}
-        comps = Comps.from_file(self.paths.comps_global(create=False))
+        comps = comps_mod.Comps.from_file(self.paths.comps_global(create=False))
         arch_comps = comps.copy()
         arch_comps.filter_arch(arch)
         arch_comps.write(self.paths.comps(arch))
@@ -116,7 +120,7 @@ class InitPhase(PhaseBase):
         environment display_order win) and written in Pungi's canonical form."""
         has_groups = bool(variant.groups)
         keep_filter = has_groups or variant.type != "variant"
-        result, missing = filter_for_variant(
+        result, missing = comps_mod.filter_for_variant(
             comps, arch, variant.uid, groups=list(variant.groups),
             environments=list(getattr(variant, "environments", None) or []),
             lookaside_groups=self.lookaside_groups(variant),

@@ -50,10 +50,14 @@ from pungi_like.fileutil import write_json_atomic
 from pungi_like.fileutil import link_file, ln_hardlinks, try_hardlink
 from pungi_like.rpmtools import arches as archmod
 from pungi_like.rpmtools import repodata
-from pungi_like.rpmtools.comps import Comps
-from pungi_like.rpmtools.depsolve import Depsolver, Repo
-from pungi_like.rpmtools.gathering import gather
-from pungi_like.rpmtools.headers import RpmHeader, read_raw_tags
+from pungi_like.lazyimport import lazy_module
+
+# the solver's and comps' modules (libsolv, minidom with them) imported when a unit that
+# uses them runs: a re-run that takes every unit (a no-op) never imports them
+comps_mod = lazy_module("pungi_like.rpmtools.comps", globals(), "comps_mod")
+depsolve = lazy_module("pungi_like.rpmtools.depsolve", globals(), "depsolve")
+gathering = lazy_module("pungi_like.rpmtools.gathering", globals(), "gathering")
+rpm_headers = lazy_module("pungi_like.rpmtools.headers", globals(), "rpm_headers")
 
 PKGSET_NAME = "repos"
 
@@ -141,10 +145,10 @@ def header_from_repodata(pkg, path, solver, read_from=None):
     ExcludeArch/ExclusiveArch (which repodata lacks) are read from the file, raw and small
     (from ``read_from`` when given: the file ``path`` is being linked to)."""
     try:
-        raw = read_raw_tags(read_from or path, arch_tags=pkg.arch in ("src", "nosrc"))
+        raw = rpm_headers.read_raw_tags(read_from or path, arch_tags=pkg.arch in ("src", "nosrc"))
     except ValueError as exc:
         raise PhaseError(f"{exc} (listed in the repodata of {pkg.repo})") from exc
-    return RpmHeader(path=path, name=pkg.name, epoch=int(pkg.epoch or 0), version=pkg.version,
+    return rpm_headers.RpmHeader(path=path, name=pkg.name, epoch=int(pkg.epoch or 0), version=pkg.version,
                      release=pkg.release, arch=pkg.arch, sourcerpm=pkg.sourcerpm,
                      sigkey=raw.sigkey, excludearch=raw.excludearch,
                      exclusivearch=raw.exclusivearch, buildtime=solver.buildtime(pkg.path))
@@ -159,11 +163,11 @@ def header_from_hub(rpm, build, key, path, arch_tags=False, srpm_arch="src"):
     raw = None
     if not key or arch_tags:
         try:
-            raw = read_raw_tags(path, arch_tags=arch_tags)
+            raw = rpm_headers.read_raw_tags(path, arch_tags=arch_tags)
         except ValueError as exc:
             raise PhaseError(f"{exc} (RPM {nvra(rpm)} of build {build['nvr']})") from exc
     source = rpm["arch"] in ("src", "nosrc")
-    return RpmHeader(
+    return rpm_headers.RpmHeader(
         path=path, name=rpm["name"], epoch=int(rpm["epoch"] or 0), version=rpm["version"],
         release=rpm["release"], arch=rpm["arch"],
         sourcerpm="" if source else "%s-%s-%s.%s.rpm" % (build["name"], build["version"],
@@ -267,7 +271,7 @@ def header_from_old(pkg, path, solver, old, source):
     if not (sigkey is None or type(sigkey) is str) or type(excl) is not list \
             or type(exclusive) is not list:
         return None
-    return RpmHeader(path=path, name=pkg.name, epoch=int(pkg.epoch or 0), version=pkg.version,
+    return rpm_headers.RpmHeader(path=path, name=pkg.name, epoch=int(pkg.epoch or 0), version=pkg.version,
                      release=pkg.release, arch=pkg.arch, sourcerpm=pkg.sourcerpm,
                      sigkey=sigkey, excludearch=list(excl), exclusivearch=list(exclusive),
                      buildtime=solver.buildtime(pkg.path))
@@ -564,7 +568,7 @@ class PkgsetPhase(PhaseBase):
         if conf.comps_file:
             path = self.paths.comps(arch, create=False)
             if os.path.exists(path):
-                comps = Comps.from_file(path)
+                comps = comps_mod.Comps.from_file(path)
                 groups = comps.group_ids()
         packages = set()
         for _regex, per_arch in conf.additional_packages or []:
@@ -580,9 +584,9 @@ class PkgsetPhase(PhaseBase):
     def repos_closure(self, arch, dirs):
         """The deps-method gather that makes the ``repos`` package set of ``arch``."""
         groups, comps, packages, prepopulate = self.repos_inputs(arch)
-        solver = Depsolver([Repo(f"repo-{i}", path) for i, path in enumerate(dirs)], arch)
+        solver = depsolve.Depsolver([depsolve.Repo(f"repo-{i}", path) for i, path in enumerate(dirs)], arch)
         packages = sorted(set(packages) | {p.name for p in solver.providers("system-release")})
-        result = gather(None, arch, packages=packages, groups=groups, comps=comps,
+        result = gathering.gather(None, arch, packages=packages, groups=groups, comps=comps,
                         method="deps", greedy="none", fulltree=True, selfhosting=True,
                         multilib_methods=["all"], prepopulate=prepopulate, solver=solver,
                         langpacks=comps.langpacks() if comps is not None else ())

@@ -2,12 +2,15 @@
 
 import os
 
-import solv
+from pungi_like.lazyimport import lazy_module
 
 from phases import IMAGE_PHASES
 from phases.base import PhaseBase
 from pungi_like.config.options import Option, variant_arch_mapping
 from pungi_like.errors import PhaseError
+
+# libsolv imported when a repoclosure runs: a re-run that takes them all never imports it
+solv = lazy_module("solv", globals(), "solv")
 
 OPTIONS = [
     Option("repoclosure_strictness",
