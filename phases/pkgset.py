@@ -505,8 +505,13 @@ class PkgsetPhase(PhaseBase):
         if links is not None:
             links.result()
         sources = self.repo_dirs()
-        size = sum(os.path.getsize(path) for path in paths) if sources else 0
-        reuse = sources if repodata.reuse_worthwhile(sources, size) else None
+        stats = [os.stat(path) for path in paths] if sources else []
+        # createrepo_c --update takes a record by name, size and whole-second mtime: not from
+        # a repo written in the second of a file's mtime or before (repowrite.written_after)
+        newest = max((st.st_mtime_ns for st in stats), default=0)
+        reuse = [src for src in sources if repodata.repowrite.written_after(src, newest)]
+        reuse = reuse if repodata.reuse_worthwhile(reuse, sum(st.st_size for st in stats)) \
+            else None
         repodata.repo_from_records(download, self.paths.pkgset_repo(self.pkgset_name), listfile,
                                    sources=self.old_pkgset_repos() + sources,
                                    checksum=self._checksum(),

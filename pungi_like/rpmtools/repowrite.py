@@ -176,6 +176,17 @@ def trust_copy(source_dir, copy_dir):
             _remember(copy_dir, index)
 
 
+def written_after(repo_dir, mtime_ns):
+    """Whether ``repo_dir``'s repodata (its repomd.xml) was written in a later second than
+    ``mtime_ns``. A record holds a file's mtime in whole seconds, as createrepo_c writes it:
+    a file changed in place later in the second its record was written (a package signed in
+    place keeps its size: rpm reserves room for the signature) still matches the record's
+    name, size and mtime. Only a record written in a later second than the file's mtime
+    surely describes the file as it is (git's "racily clean" index entries)."""
+    stat = _repomd_stat(repo_dir)
+    return stat is not None and mtime_ns // 1_000_000_000 < stat[1] // 1_000_000_000
+
+
 def _repomd_stat(repo_dir):
     try:
         st = os.stat(os.path.join(repo_dir, "repodata", "repomd.xml"))
@@ -592,12 +603,17 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
         if not is_trusted(src) and len(to_read) <= FEW:
             break
         records = record_index(src).records
+        # a record describes a file with its name, size and mtime only when it was written in a
+        # later second than the file's mtime (:func:`written_after`)
+        made = _repomd_stat(src)
+        made = made[1] // 1_000_000_000 if made else -1
         still = []
         for i in to_read:
             candidate = records.get(os.path.basename(entries[i]))
             st = stats[i]
             if (candidate is not None and candidate.size == st.st_size
                     and candidate.mtime == int(st.st_mtime)
+                    and st.st_mtime_ns // 1_000_000_000 < made
                     and candidate.checksum_type == checksum):
                 # the record's own text; primary gets the file's location when it is dumped
                 chunks[i] = (candidate, entries[i])

@@ -64,6 +64,11 @@ def package_set(universe, tmp_path_factory):
         key.stop_agent()
     for path in built.all:
         os.link(path, download / os.path.basename(path))
+    # the files made here are older than the repos the tests write from them, as a compose's
+    # package set is (a record is taken only when it was written in a later second than the
+    # file's mtime: repowrite.written_after)
+    for name in [os.path.basename(p) for p in built.all] + signed:
+        os.utime(download / name, (1_700_000_000, 1_700_000_000))
     noarch = next(n for n in sorted(os.listdir(download)) if n.endswith(".noarch.rpm"))
     os.link(download / noarch, download / ODD_NAME)
     files = sorted(os.listdir(download))
@@ -477,3 +482,47 @@ def test_a_repo_written_from_the_files_linked_from_equals_the_one_from_the_links
 def _write_list(path, names):
     path.write_text("".join(n + "\n" for n in names))
     return path
+
+
+def test_a_file_changed_in_place_in_its_records_second_is_read_again(package_set, tmp_path):
+    """A package signed in place keeps its name and size (rpm reserves room for the signature)
+    and, within the second its record was written, its whole-second mtime: the record no longer
+    describes it. Only a record written in a later second than the file's mtime is taken; the
+    same file with an mtime a second before the record's is taken from it."""
+    import createrepo_c as cr
+
+    base, download, files, _list, _signed = package_set
+    name = next(f for f in files if f.endswith(".x86_64.rpm") and "-debuginfo-" not in f)
+    folder = tmp_path / "pkgs"
+    folder.mkdir()
+    path = folder / name
+    shutil.copyfile(download / name, path)
+    first = tmp_path / "first"
+    repowrite.write_repo(str(folder), str(first), [name])
+    made = os.stat(first / "repodata" / "repomd.xml").st_mtime_ns
+    # the same size, other bytes (the payload's last byte), an mtime later in the second the
+    # record was written: the record's name, size and mtime all still match
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    with open(path, "r+b") as fh:
+        fh.write(bytes(data))
+    second = made // 1_000_000_000 * 1_000_000_000
+    os.utime(path, ns=(second + 999_000_000, second + 999_000_000))
+    assert os.stat(path).st_mtime_ns // 1_000_000_000 == made // 1_000_000_000
+    assert not repowrite.written_after(str(first), os.stat(path).st_mtime_ns)
+    again = tmp_path / "again"
+    result = repowrite.write_repo(str(folder), str(again), [name], sources=[str(first)])
+    assert result.read == [name] and result.reused == 0
+    found = []
+    cr.xml_parse_primary(repodata.repomd_locations(str(again))["primary"],
+                         pkgcb=lambda p: found.append(p.pkgId) or True, do_files=False)
+    assert found == [cr.package_from_rpm(str(path)).pkgId]
+    # the record was written in a later second than this mtime: it is taken
+    earlier = second - 1_000_000_000
+    os.utime(path, ns=(earlier, earlier))
+    third = tmp_path / "third"
+    repowrite.write_repo(str(folder), str(third), [name])
+    assert repowrite.written_after(str(third), earlier)
+    fourth = tmp_path / "fourth"
+    result = repowrite.write_repo(str(folder), str(fourth), [name], sources=[str(third)])
+    assert result.reused == 1 and not result.read
