@@ -735,8 +735,7 @@ class ReusePool:
         return self.finish(plan)
 
     def check(self, unit, old, defer=True):
-        """Verify every file of ``old`` (one ``stat`` a file; for a plan to be ``deferred``,
-        its inode number from its directory's listing): the plan :meth:`place` and
+        """Verify every file of ``old`` (one ``stat`` a file): the plan :meth:`place` and
         :meth:`finish` carry out, or ``CannotReuse``. Places nothing.
 
         ``defer``: when every file of the unit is under work/ (a package set's download
@@ -761,11 +760,6 @@ class ReusePool:
         # a normalised relative path names a placeholder only with "{" in it; the stats in
         # one C-level loop (22,000 files in a no-op re-run at 10,000 RPMs)
         srcs = [old_top + (old_expand(rel) if "{" in rel else rel) for rel in rels]
-        if not same_place and not full and defer and self.defer_work and rels \
-                and all(rel.startswith(WORK) for rel in rels) and _same_inodes(srcs, entries):
-            # to be deferred: the very inodes recorded are there (materialise checks each
-            # file in full before it places them); any other case is checked file by file
-            return TakePlan(unit, old, ([], [], []), [], set(), deferred=True)
         sts = stat_all(srcs)
         for src, st, entry in zip(srcs, sts, entries):
             ident = entry.get("stat")
@@ -948,31 +942,6 @@ def verified(path, st, entry, full=False):
             and st.st_size == ident[1]:
         return True
     return file_digest(path)[0] == entry["sha256"]
-
-
-def _same_inodes(paths, entries):
-    """Is each of ``paths`` the inode its record entry names (not deleted nor replaced)? Each
-    directory is listed once (``os.scandir``: the inode numbers come with the listing),
-    without a ``stat`` a file. For the files of a unit taken without them
-    (``ReusePool.check``'s ``defer``): nothing reads them unless
-    :meth:`ReusePool.materialise` places them, and that checks each one in full (size,
-    modification time, or its bytes) first. A package set's 10,458 files took 0.027 s of
-    stats on the no-op re-run's critical path; their listing takes 0.005 s."""
-    listed = {}
-    sep = os.sep
-    for path, entry in zip(paths, entries):
-        folder, _, name = path.rpartition(sep)
-        inodes = listed.get(folder)
-        if inodes is None:
-            try:
-                with os.scandir(folder) as found:
-                    inodes = listed[folder] = {e.name: e.inode() for e in found}
-            except OSError:
-                return False
-        ident = entry.get("stat")
-        if not ident or inodes.get(name) != ident[0]:
-            return False
-    return True
 
 
 def stat_all(paths):

@@ -1,6 +1,8 @@
 """The check of a unit taken without its files (``ReusePool.check``'s ``defer``): each file is
-the inode its record names, from its directory's listing; any other case is checked file by
-file, and ``materialise`` checks each file in full before it places them."""
+checked as a placed one is (its inode, size and modification time, else its bytes), so a file
+written in place since (a package signed in place keeps its inode and size) sends the unit to
+run again instead of failing the unit that needs its files; ``materialise`` checks each file
+again before it places them."""
 
 import json
 import os
@@ -57,10 +59,9 @@ def _replace(path, data):
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def test_unchanged_files_are_taken_deferred_without_a_stat_each(tmp_path, monkeypatch):
+def test_unchanged_files_are_taken_deferred(tmp_path):
     old, _paths = _old_pkgset(tmp_path)
     pool, new_top = _pool(tmp_path)
-    monkeypatch.setattr(reuse, "stat_all", lambda paths: pytest.fail("stat of each file"))
     plan = pool.check(UNIT, old)
     assert plan.deferred
     pool.place(plan)
@@ -90,18 +91,18 @@ def test_a_missing_file_is_refused(tmp_path):
         pool.check(UNIT, old)
 
 
-def test_a_file_changed_in_place_is_refused_before_it_is_placed(tmp_path):
-    """The same inode written in place passes the listing's check; materialise, which runs
-    before a unit that reads the files, checks each one in full and places nothing."""
+def test_a_file_changed_in_place_is_refused_by_the_check(tmp_path):
+    """The same inode and size written in place later (as rpmsign signs a package): the unit
+    is not taken, so it runs again (a check by the inodes alone took it, and the unit needing
+    its files then failed the compose)."""
     old, paths = _old_pkgset(tmp_path)
+    st = os.stat(paths[1])
     with open(paths[1], "r+b") as fh:
         fh.write(b"RPM")
+    os.utime(paths[1], ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     pool, new_top = _pool(tmp_path)
-    plan = pool.check(UNIT, old)
-    assert plan.deferred
-    pool.place(plan)
     with pytest.raises(reuse.CannotReuse, match="p1-1-1.noarch.rpm"):
-        pool.materialise(UNIT.name)
+        pool.check(UNIT, old)
     assert not os.path.exists(new_top / "work" / "global" / "download")
 
 
