@@ -233,6 +233,7 @@ def describe_files(paths, names, remember_old=None, known=None):
     (``bytes_entry``)."""
     needles = (names.topdir.encode(), names.compose_id.encode())
     top = os.path.join(names.topdir, "")
+    not_recorded = ("logs" + os.sep, os.path.join("work", "global", "units") + os.sep)
     files = {}
     for path in sorted(paths):
         try:
@@ -244,8 +245,8 @@ def describe_files(paths, names, remember_old=None, known=None):
         # relpath's abspath of both sides costs more than the rest of this loop
         rel = os.path.normpath(path[len(top):]) if path.startswith(top) \
             else os.path.relpath(path, names.topdir)
-        if rel.startswith(("logs" + os.sep, os.path.join("work", "global", "units") + os.sep)) \
-                or os.path.basename(rel).startswith(".tmp-") or rel in ("STATUS", "COMPOSE_ID"):
+        if rel.startswith(not_recorded) or rel.rpartition(os.sep)[2].startswith(".tmp-") \
+                or rel in ("STATUS", "COMPOSE_ID"):
             continue
         if known and path in known:
             files[names.norm(rel)] = known[path]

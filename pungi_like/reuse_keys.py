@@ -32,26 +32,28 @@ def file_digest(path, needles=(), st=None):
         with _digest_lock:
             _digest_cache[key] = result
         return result
-    h = hashlib.sha256()
-    found = {n: False for n in needles}
-    tail = b""
-    keep = max((len(n) for n in needles), default=1)
     # unbuffered reads sized to the file: a buffered read of 1 MiB allocates 1 MiB for each
     # of the package set's 10,000+ small RPMs
     want = min(st.st_size + 1, 1 << 20)
     fd = os.open(path, os.O_RDONLY)
     try:
-        while True:
-            chunk = os.read(fd, want)
-            if not chunk:
-                break
-            h.update(chunk)
-            if needles:
-                window = tail + chunk
-                for n in needles:
-                    if not found[n] and n in window:
-                        found[n] = True
-                tail = window[-keep:]
+        first = os.read(fd, want)
+        h = hashlib.sha256(first)
+        # the first read's bytes searched as they are (a file below 1 MiB is all in it)
+        found = {n: n in first for n in needles}
+        chunk = os.read(fd, want) if first else b""
+        if chunk:
+            keep = max(len(n) for n in needles) if needles else 1
+            tail = first[-keep:]
+            while chunk:
+                h.update(chunk)
+                if needles:
+                    window = tail + chunk
+                    for n in needles:
+                        if not found[n] and n in window:
+                            found[n] = True
+                    tail = window[-keep:]
+                chunk = os.read(fd, want)
     finally:
         os.close(fd)
     if needles and path.endswith(".gz") and not any(found.values()):
@@ -64,6 +66,7 @@ def file_digest(path, needles=(), st=None):
         found = dict(known)   # the same bytes searched decompressed already (a copy's)
     elif compressed_key is not None:
         try:
+            keep = max(len(n) for n in needles)
             with gzip.open(path, "rb") as fh:
                 tail = b""
                 while True:

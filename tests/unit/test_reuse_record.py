@@ -638,3 +638,30 @@ def test_an_image_is_recorded_as_its_unit_added_it(tmp_path, monkeypatch):
     fields = dict(entry[3]["__dict__"])
     assert fields["path"] == "Server/x86_64/iso/a.iso"
     assert fields["checksums"] == {"__dict__": []}
+
+
+@pytest.mark.parametrize("at", [0, 100, (1 << 20) - 7, (1 << 20) - 1, 1 << 20, 2 * (1 << 20) + 3])
+def test_file_digest_finds_the_compose_in_the_first_read_and_across_read_edges(tmp_path, at):
+    """``file_digest`` reads a small file in one read and a larger one 1 MiB at a time: a
+    compose name is found wherever it lies (also split by a read's edge), the sha256 is the
+    whole file's, and a file without it has nothing found."""
+    import hashlib
+    from pungi_like.reuse_keys import file_digest
+
+    needles = (b"/srv/composes/T-1-20260101.n.0", b"T-1-20260101.n.0")
+    data = bytearray(b"x" * (3 * (1 << 20) + 11))
+    data[at:at + len(needles[0])] = needles[0]
+    path = tmp_path / "f.bin"
+    path.write_bytes(bytes(data))
+    digest, found = file_digest(str(path), needles)
+    assert digest == hashlib.sha256(bytes(data)).hexdigest()
+    assert found == {needles[0]: True, needles[1]: True}
+    small = tmp_path / "small.rpm"
+    small.write_bytes(b"head" + needles[1][:-1] + b"tail")
+    digest, found = file_digest(str(small), needles)
+    assert digest == hashlib.sha256(small.read_bytes()).hexdigest()
+    assert found == {needles[0]: False, needles[1]: False}
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert file_digest(str(empty), needles) == (hashlib.sha256(b"").hexdigest(),
+                                                {needles[0]: False, needles[1]: False})
