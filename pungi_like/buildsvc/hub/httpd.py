@@ -74,6 +74,12 @@ class HubRequest(cheroot_server.HTTPRequest):
             self.conn.head_deadline = None
 
 
+#: a plain-HTTP request refused on the TLS port: how long and how much of what the client
+#: still sends is read before its connection is closed (``_plain_http_refusal``)
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1 << 20
+
+
 class HubConnection(cheroot_server.HTTPConnection):
     """An HTTP connection that finishes its TLS handshake (if any) before its first request."""
 
@@ -130,13 +136,30 @@ class HubConnection(cheroot_server.HTTPConnection):
         return bool(readable)
 
     def _plain_http_refusal(self):
-        """Answer a plain-HTTP request on the TLS port in plain text, as stock cheroot does."""
+        """Answer a plain-HTTP request on the TLS port in plain text, as stock cheroot does,
+        then close it lingering: what the client still sends (a request body goes out after
+        its head) is read and dropped for up to :data:`LINGER_SECONDS` and
+        :data:`LINGER_BYTES`, or until it closes its side. A socket closed with unread data
+        answers the client's next bytes with a reset: the client then fails writing its body
+        (a broken pipe) or loses the 400 before it reads it."""
         msg = b"The client sent a plain HTTP request, but this server only speaks HTTPS.\n"
         head = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n" \
                b"Connection: close\r\n\r\n" % len(msg)
+        raw = socket.socket   # the SSLSocket's own calls would try TLS: the plain socket's
         try:
-            # the SSLSocket's own send would try TLS; write on the plain socket underneath
-            socket.socket.sendall(self.socket, head + msg)
+            raw.sendall(self.socket, head + msg)
+            raw.shutdown(self.socket, socket.SHUT_WR)
+            deadline = time.monotonic() + min(LINGER_SECONDS, self.server.handshake_timeout)
+            left = LINGER_BYTES
+            while left > 0:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    break
+                raw.settimeout(self.socket, wait)
+                data = raw.recv(self.socket, min(65536, left))
+                if not data:
+                    break
+                left -= len(data)
         except OSError:
             pass
 
