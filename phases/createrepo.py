@@ -280,15 +280,7 @@ def make_repodata(tree, outputdir, listfile, pkgs, log_path, sources=(), **optio
             return
     repowrite.log_fallback(log_path, outputdir, reason)
     sources = [s for s in sources if os.path.exists(os.path.join(s, "repodata", "repomd.xml"))]
-    if sources:
-        stats = [os.stat(os.path.join(tree, p)) for p in pkgs]
-        # createrepo_c --update takes a record by name, size and whole-second mtime: not from
-        # a repo written in the second of a file's mtime or before (repowrite.written_after)
-        newest = max((st.st_mtime_ns for st in stats), default=0)
-        sources = [s for s in sources if repowrite.written_after(s, newest)]
-        if sources and not repodata.reuse_worthwhile(sources,
-                                                     sum(st.st_size for st in stats)):
-            sources = ()
+    sources = repodata.update_md_sources(sources, [os.path.join(tree, p) for p in pkgs])
     with command_slot:
         run_createrepo(tree, outputdir, listfile, log_path,
                        update_md_paths=sources if pkgs else (), **options)

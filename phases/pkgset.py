@@ -497,7 +497,7 @@ class PkgsetPhase(PhaseBase):
         pkgset_repos, whose records are taken where they describe the very files: parsed by
         the child :meth:`start_record_parse` started, or by repodata.repo_from_records, which
         runs createrepo_c otherwise, taking them over where name, size and mtime match when
-        the files are large enough for that to pay (repodata.reuse_worthwhile). ``links``,
+        the files are large enough for that to pay (repodata.update_md_sources). ``links``,
         ``linked_from``: see :meth:`repo_from_parsed`; the other ways wait for the links."""
         if parsing is not None and self.repo_from_parsed(unit, parsing, download, listfile,
                                                          links, linked_from):
@@ -505,13 +505,7 @@ class PkgsetPhase(PhaseBase):
         if links is not None:
             links.result()
         sources = self.repo_dirs()
-        stats = [os.stat(path) for path in paths] if sources else []
-        # createrepo_c --update takes a record by name, size and whole-second mtime: not from
-        # a repo written in the second of a file's mtime or before (repowrite.written_after)
-        newest = max((st.st_mtime_ns for st in stats), default=0)
-        reuse = [src for src in sources if repodata.repowrite.written_after(src, newest)]
-        reuse = reuse if repodata.reuse_worthwhile(reuse, sum(st.st_size for st in stats)) \
-            else None
+        reuse = repodata.update_md_sources(sources, paths) or None
         repodata.repo_from_records(download, self.paths.pkgset_repo(self.pkgset_name), listfile,
                                    sources=self.old_pkgset_repos() + sources,
                                    checksum=self._checksum(),

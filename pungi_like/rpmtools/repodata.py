@@ -246,6 +246,19 @@ def metadata_bytes(repo_dirs):
     return total
 
 
+def update_md_sources(repo_dirs, paths):
+    """The repos of ``repo_dirs`` createrepo_c ``--update`` should take records from for the
+    files ``paths``: none written in the second of a file's mtime or before (it takes a record
+    by name, size and whole-second mtime: :func:`repowrite.written_after`), and none at all
+    unless the files are large enough for that to pay (:func:`reuse_worthwhile`)."""
+    if not repo_dirs:
+        return []
+    stats = [os.stat(path) for path in paths]
+    newest = max((st.st_mtime_ns for st in stats), default=0)
+    found = [src for src in repo_dirs if repowrite.written_after(src, newest)]
+    return found if reuse_worthwhile(found, sum(st.st_size for st in stats)) else []
+
+
 def reuse_worthwhile(repo_dirs, package_bytes):
     """Whether createrepo_c should take records from ``repo_dirs`` (see REUSE_MIN_RATIO) for
     packages of ``package_bytes`` in all."""
