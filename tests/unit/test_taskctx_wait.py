@@ -164,6 +164,37 @@ def test_wait_keeps_a_wake_sent_before_the_sleep(tmp_path):
     _in_a_forked_child(check)
 
 
+def test_a_thread_of_the_task_process_does_not_take_the_wake(tmp_path):
+    # the daemon's SIGUSR2 goes to the process; a thread the task started before its wait
+    # must not take it (the kernel hands it to any thread that does not block it, and the
+    # wait would then sleep to its timeout while the handler ran)
+    import threading
+
+    from pungi_like.buildsvc.builder.daemon import task_process_signals
+
+    def check():
+        task_process_signals()             # as forkTask does, before any thread starts
+        calls = []
+        signal.signal(signal.SIGUSR2, lambda *a: calls.append(a))
+        stop = threading.Event()
+        other = threading.Thread(target=stop.wait)
+        other.start()
+        try:
+            host = _Host(wake_during_first_check=True)
+            ctx = _ctx(tmp_path, host)
+            try:
+                assert ctx.wait([11]) == {11: "done"}
+            finally:
+                ctx.close()
+        finally:
+            stop.set()
+            other.join()
+        assert host.checks == 2
+        assert calls == []   # taken by the wait's sigtimedwait, not by the other thread
+
+    _in_a_forked_child(check)
+
+
 def test_wait_without_a_handler_polls(tmp_path):
     # not forked by the daemon (SIGUSR2 at its default): plain polling, no signal touched
     assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL

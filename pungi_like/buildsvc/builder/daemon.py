@@ -561,7 +561,7 @@ class TaskManager(koji.daemon.TaskManager):
             os.setpgrp()
             self.session = newhub
             handler.session = self.session
-            signal.signal(signal.SIGUSR2, lambda *args: None)
+            task_process_signals()
             self.runTask(handler)
         finally:
             os._exit(0)
@@ -616,6 +616,21 @@ class TaskManager(koji.daemon.TaskManager):
 #: sigtimedwait, so none arriving while it works is lost; the sleep still ends after
 #: ``poll_interval`` as before.
 WAKE_SIGNALS = (signal.SIGCHLD, signal.SIGUSR1)
+
+
+def task_process_signals():
+    """SIGUSR2 in a task process just forked, before it starts any thread: a handler (so
+    ``TaskContext.wait`` knows the daemon can wake it) and the signal blocked for good.
+
+    The daemon's SIGUSR2 goes to the process, and the kernel hands a process's signal to any
+    thread that does not block it. The wait blocks it in its own thread and takes it with
+    ``sigtimedwait``; a thread the task had started (a pool, a reader) that did not block it
+    would take the wake instead, and the wait would sleep to its timeout. Threads inherit the
+    mask of the thread that starts them, so blocking it here, while the process has one thread,
+    blocks it in all of them. A wake sent while no wait runs stays pending and ends the next
+    wait's first sleep at once (one more look at the children)."""
+    signal.signal(signal.SIGUSR2, lambda *args: None)
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])
 
 
 class _Answering:
