@@ -239,11 +239,21 @@ def _children(pid):
         return []
 
 
+def _comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def _wait_tasks_reaped(daemon, timeout=30):
-    """Until the builder ``daemon`` has no child but its work waiter (its task processes have
-    ended and been reaped, so their CPU counts in the daemon's)."""
+    """Until the builder ``daemon`` has no child but its work waiter and its spare task
+    process (its task processes have ended and been reaped, so their CPU counts in the
+    daemon's; a spare's counts once it has run a task and been reaped)."""
     end = time.monotonic() + timeout
-    while len(_children(daemon)) > 1 and time.monotonic() < end:
+    while len([c for c in _children(daemon) if _comm(c) != "task-spare"]) > 1 and \
+            time.monotonic() < end:
         time.sleep(0.02)
 
 

@@ -29,6 +29,11 @@ def build_parser():
                    default=True,
                    help="also hold host.waitWork open, which wakes the builder at once when a "
                         "task is created or a tag changes (default; --no-wait-work: only poll)")
+    p.add_argument("--spare", dest="spare", action=argparse.BooleanOptionalAction,
+                   default=True,
+                   help="keep one task process forked ahead, its hub connection open, for the "
+                        "next task (default; --no-spare: fork each task's process when it is "
+                        "taken, as kojid)")
     p.add_argument("--keep-workdirs", action="store_true",
                    help="keep work directories of successful tasks")
     p.add_argument("--parent-pid", type=int,
@@ -98,7 +103,7 @@ def main(argv=None):
                           capacity=args.capacity, arches=arches, maxjobs=args.maxjobs,
                           poll_interval=args.poll_interval, keep_workdirs=args.keep_workdirs,
                           parent_pid=args.parent_pid, plugins=plugins,
-                          wait_work=args.wait_work,
+                          wait_work=args.wait_work, spare=args.spare,
                           allowed_scms=(parse_allowed_scms(args.allowed_scms)
                                         if args.allowed_scms is not None else None))
     return main_loop(opts)

@@ -27,6 +27,8 @@ What this module adds to the engine, and why (doc/builder-tasks.md "On kojid's e
   hub's capacity and MaxJobs limit the work, and on a shared machine the gate would stall every
   builder at once;
 * the idle sleep ends early when a task process ends or creates a subtask (:data:`WAKE_SIGNALS`).
+* a task process is forked ahead, its hub connection open, and the next task handed to it
+  (spare.py; ``--no-spare``: forked at the take, as kojid).
 
 The daemon takes the host's exclusive session at login, so the hub refuses anything an older
 daemon's session (or a stray child of it) still sends.
@@ -75,6 +77,9 @@ class BuilderOptions:
     #: hold a host.waitWork call open in a waiter process, so a new task or a tag change
     #: wakes the daemon at once (polling stays the fallback; see WorkWaiter)
     wait_work: bool = True
+    #: keep a task process forked ahead, its hub connection open, for the next task
+    #: (spare.py); off: each task process is forked when its task is taken (kojid)
+    spare: bool = True
     extra: dict = field(default_factory=dict)
 
 
@@ -163,6 +168,8 @@ class TaskManager(koji.daemon.TaskManager):
         super().__init__(options, session)
         self.daemon_pid = os.getpid()
         self._logouts = []   # subsessions to expire with the next check-in (cleanupTask)
+        #: the spare task process (spare.SpareKeeper), when run() keeps one
+        self.spares = None
         _libc()
 
     def shutdown(self):
@@ -507,6 +514,8 @@ class TaskManager(koji.daemon.TaskManager):
         closed task's slot free without this host's check-in, and the next cycle (the work
         bell, a subtask, the poll) reports the load. Returns True when one was reaped."""
         reaped = False
+        if self.spares is not None and self.spares.reap():
+            reaped = True   # the next cycle forks another
         for task_id, pid in list(self.pids.items()):
             if self._waitTask(task_id, pid):
                 reaped = True
@@ -549,6 +558,13 @@ class TaskManager(koji.daemon.TaskManager):
         # in cleanupTask), so that was a second hub call per task for the same session
         newhub = getattr(self, "_subsession", None) or self.session.subsession()
         session_id = newhub.sinfo["session-id"]
+        if self.spares is not None and not handler.Foreground:
+            pid = self.spares.hand(self._handed(handler, newhub))
+            if pid is not None:
+                newhub._forget()
+                log.info("task %d (%s) started in process %d (the spare)", handler.id,
+                         handler.method, pid)
+                return pid, session_id
         pid = os.fork()
         if pid:
             newhub._forget()
@@ -565,6 +581,34 @@ class TaskManager(koji.daemon.TaskManager):
             self.runTask(handler)
         finally:
             os._exit(0)
+
+    #: the handler's attributes that are not sent to a spare: its own copies serve
+    _NOT_HANDED = frozenset({"session", "options", "manager"})
+
+    def _handed(self, handler, newhub):
+        """What a spare task process needs to run ``handler`` as a task process forked now
+        would (:meth:`run_handed`): the handler's state but its session and options, the
+        task's subsession and this daemon's task processes (a parent task's to wake)."""
+        return {"class": type(handler).__name__, "method": handler.method,
+                "state": {k: v for k, v in vars(handler).items() if k not in self._NOT_HANDED},
+                "sinfo": newhub.sinfo, "pids": dict(self.pids)}
+
+    def run_handed(self, msg, session):
+        """In a spare task process: run the task the daemon handed over (:meth:`_handed`)
+        with ``session`` (its connection already open) as the task's subsession; what
+        forkTask's child does after the fork."""
+        cls = self.handlers[msg["method"]]
+        if cls.__name__ != msg["class"]:
+            raise koji.GenericError("handler of %s changed: %s, not %s"
+                                    % (msg["method"], cls.__name__, msg["class"]))
+        session.setSession(msg["sinfo"])
+        self.session = session
+        self.pids = msg["pids"]
+        handler = cls.__new__(cls)
+        handler.__dict__.update(msg["state"])
+        handler.session, handler.options, handler.manager = session, self.options, None
+        signal.signal(signal.SIGUSR2, lambda *args: None)
+        self.runTask(handler)
 
     def runTask(self, handler):
         if os.getpid() != self.daemon_pid:   # in the forked task process
@@ -904,6 +948,10 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
     # action): at the final unblock, one may still come from a task process or the waiter
     signal.signal(signal.SIGUSR1, _no_op)
     waiter = WorkWaiter(tm, opts) if getattr(opts, "wait_work", False) else None
+    if getattr(opts, "spare", False):
+        from .spare import SpareKeeper
+
+        tm.spares = SpareKeeper(lambda: die_with_parent(tm.daemon_pid), tm.run_handed)
     try:
         while True:
             if opts.parent_pid and os.getppid() != opts.parent_pid:
@@ -931,6 +979,11 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
             cycles += 1
             if max_cycles and cycles >= max_cycles:
                 break
+            if tm.spares is not None:
+                try:
+                    tm.spares.ensure(tm.session)
+                except OSError:
+                    log.exception("no spare task process")
             # With the work waiter running, also after taking tasks (kojid polls again at
             # once: it takes one task per cycle; this daemon took every task assigned to it,
             # so the next cycle would find nothing new). What may follow is signalled: a task
@@ -944,6 +997,9 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
         log.info("stopping (%s)", exc.__class__.__name__ if not isinstance(exc, _Stop)
                  else "signal %s" % exc.args[0])
     finally:
+        if tm.spares is not None:
+            tm.spares.stop()
+            tm.spares = None
         if waiter is not None:
             waiter.stop()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -131,7 +131,9 @@ def _pg_drop(name):
         conn.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
 
 
-def start_queue_hub(tmp_path, pki, backend="sqlite", **settings):
+def start_queue_hub(tmp_path, pki, backend="sqlite", serve_args=(), **settings):
+    """A hub served over HTTPS with the queue ``settings``; ``serve_args``: more options of
+    ``pungi-like-hub serve`` (e.g. ``--timeout``)."""
     from pungi_like.buildsvc.certs import write_koji_profile
     from pungi_like.buildsvc.hub.scheduler import write_settings
 
@@ -152,7 +154,7 @@ def start_queue_hub(tmp_path, pki, backend="sqlite", **settings):
                "--tls-cert", os.path.join(pki, "server.crt"),
                "--tls-key", os.path.join(pki, "server.key"),
                "--client-ca", os.path.join(pki, "ca.crt"), "--threads", "12",
-               "--log-level", "WARNING"],
+               "--log-level", "WARNING", *serve_args],
         stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
     conf = str(tmp_path / "koji.conf")
     for user in (ADMIN, "alice"):
