@@ -164,23 +164,37 @@ def test_wait_keeps_a_wake_sent_before_the_sleep(tmp_path):
     _in_a_forked_child(check)
 
 
+class _HostWakingLikeTheDaemon(_Host):
+    """The wake sent as the daemon sends it (wake_parent_task): to the main thread."""
+
+    def taskWait(self, task_id):
+        from pungi_like.buildsvc.builder.daemon import signal_main_thread
+
+        self.checks += 1
+        if self.checks == 1:
+            signal_main_thread(os.getpid(), signal.SIGUSR2)
+            return [[], [11]]
+        return [[11], []]
+
+
 def test_a_thread_of_the_task_process_does_not_take_the_wake(tmp_path):
-    # the daemon's SIGUSR2 goes to the process; a thread the task started before its wait
-    # must not take it (the kernel hands it to any thread that does not block it, and the
-    # wait would then sleep to its timeout while the handler ran)
+    # a thread the task started before its wait does not block SIGUSR2; a signal sent to the
+    # process would go to it (the kernel hands it to any thread that does not block it), the
+    # handler would run there and the wait would sleep to its timeout. The daemon's wake goes
+    # to the main thread, where the wait takes it.
     import threading
 
     from pungi_like.buildsvc.builder.daemon import task_process_signals
 
     def check():
-        task_process_signals()             # as forkTask does, before any thread starts
+        task_process_signals()             # as forkTask does
         calls = []
         signal.signal(signal.SIGUSR2, lambda *a: calls.append(a))
         stop = threading.Event()
         other = threading.Thread(target=stop.wait)
         other.start()
         try:
-            host = _Host(wake_during_first_check=True)
+            host = _HostWakingLikeTheDaemon(wake_during_first_check=False)
             ctx = _ctx(tmp_path, host)
             try:
                 assert ctx.wait([11]) == {11: "done"}
@@ -191,6 +205,8 @@ def test_a_thread_of_the_task_process_does_not_take_the_wake(tmp_path):
             other.join()
         assert host.checks == 2
         assert calls == []   # taken by the wait's sigtimedwait, not by the other thread
+        # and the process does not keep SIGUSR2 blocked (the programs it runs inherit the mask)
+        assert signal.SIGUSR2 not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
     _in_a_forked_child(check)
 

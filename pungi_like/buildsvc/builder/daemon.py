@@ -137,10 +137,26 @@ def wake_parent_task(parent_pid, daemon_pid):
         ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
         if ppid != daemon_pid:
             return False
-        os.kill(parent_pid, signal.SIGUSR2)
+        signal_main_thread(parent_pid, signal.SIGUSR2)
         return True
     except (OSError, ValueError, IndexError):
         return False
+
+
+def signal_main_thread(pid, sig):
+    """Send ``sig`` to the main thread of process ``pid`` (its thread id is its pid):
+    ``tgkill``, where ``kill`` would let the kernel hand it to any thread of the process that
+    does not block it. A task process's wait blocks SIGUSR2 in its main thread and takes the
+    wake with ``sigtimedwait``; a thread the task had started (a pool, a reader) would take a
+    process-wide signal instead, and the wait would sleep to its timeout. Falls back to
+    ``kill`` where the C library has no ``tgkill`` (glibc before 2.30)."""
+    tgkill = getattr(_libc(), "tgkill", None)
+    if tgkill is None:
+        os.kill(pid, sig)
+        return
+    if tgkill(pid, pid, sig) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
 
 
 def request_free_weight(cls):
@@ -607,7 +623,7 @@ class TaskManager(koji.daemon.TaskManager):
         handler = cls.__new__(cls)
         handler.__dict__.update(msg["state"])
         handler.session, handler.options, handler.manager = session, self.options, None
-        signal.signal(signal.SIGUSR2, lambda *args: None)
+        task_process_signals()
         self.runTask(handler)
 
     def runTask(self, handler):
@@ -663,18 +679,11 @@ WAKE_SIGNALS = (signal.SIGCHLD, signal.SIGUSR1)
 
 
 def task_process_signals():
-    """SIGUSR2 in a task process just forked, before it starts any thread: a handler (so
-    ``TaskContext.wait`` knows the daemon can wake it) and the signal blocked for good.
-
-    The daemon's SIGUSR2 goes to the process, and the kernel hands a process's signal to any
-    thread that does not block it. The wait blocks it in its own thread and takes it with
-    ``sigtimedwait``; a thread the task had started (a pool, a reader) that did not block it
-    would take the wake instead, and the wait would sleep to its timeout. Threads inherit the
-    mask of the thread that starts them, so blocking it here, while the process has one thread,
-    blocks it in all of them. A wake sent while no wait runs stays pending and ends the next
-    wait's first sleep at once (one more look at the children)."""
+    """SIGUSR2 in a task process just forked: a handler, so that ``TaskContext.wait`` knows
+    the daemon can wake it. The wake is sent to the process's main thread
+    (:func:`signal_main_thread`), where the wait blocks it and takes it; the signal is not
+    blocked for the whole process, so the programs a task runs do not inherit it blocked."""
     signal.signal(signal.SIGUSR2, lambda *args: None)
-    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])
 
 
 class _Answering:
