@@ -129,3 +129,35 @@ def ln_hardlinks(pairs, batch):
             if done.returncode != 0:
                 rest += part
     return tried, rest
+
+
+#: bytes of file names given to one ``ln`` run by :func:`ln_names` (far below ARG_MAX)
+LN_ARG_BYTES = 256 << 10
+
+
+def ln_names(src_dir, names, dst_dir):
+    """Hard links ``dst_dir/<name>`` to ``src_dir/<name>`` for each base name of ``names``,
+    made by ``ln -L`` runs started in ``src_dir`` (the kernel walks the directories' paths once
+    a run, not twice a file): the links are made outside this process, without the
+    interpreter lock, so two units' links use both cores while the compose's threads run
+    Python (in one process the lock is handed over after each link, and a thread running
+    Python meanwhile held each link back up to the switch interval). ``dst_dir`` must exist.
+    True when every run succeeded; False when one failed or ``ln`` could not be run - its
+    names may be linked in part, and the caller links them one by one (a name there already,
+    another file system, a file gone)."""
+    at = 0
+    while at < len(names):
+        size, end = 0, at
+        while end < len(names) and (end == at or size + len(names[end]) < LN_ARG_BYTES):
+            size += len(names[end]) + 1
+            end += 1
+        try:
+            done = subprocess.run(["ln", "-L", "--", *names[at:end], os.path.join(dst_dir, "")],
+                                  cwd=src_dir, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            return False
+        if done.returncode != 0:
+            return False
+        at = end
+    return True

@@ -1,0 +1,67 @@
+"""``reuse.link_all``, which places a taken unit's files: a directory of many files (a tree's
+Packages) is linked by ``ln`` runs (``fileutil.ln_names``), outside the interpreter lock; every
+case an ``ln`` run cannot do (a name there already, no ``ln``) is linked one by one as before.
+Each placed file must be the very inode of the old compose's file."""
+
+import os
+
+from pungi_like import fileutil, reuse
+
+
+def _tree(tmp_path, count, name="Packages"):
+    """``count`` files in ``old/<name>``: (sources, destinations under ``new/<name>``, stats)."""
+    src_dir = tmp_path / "old" / name
+    src_dir.mkdir(parents=True)
+    names = [f"p{i:04d}-1.0-1.x86_64.rpm" for i in range(count - 1)] + ["-dash-1.0-1.noarch.rpm"]
+    srcs = []
+    for fname in names:
+        path = src_dir / fname
+        path.write_bytes(fname.encode())
+        srcs.append(str(path))
+    dsts = [str(tmp_path / "new" / name / fname) for fname in names]
+    return srcs, dsts, [os.stat(src) for src in srcs]
+
+
+def _same_inodes(srcs, dsts):
+    return [os.stat(src).st_ino == os.lstat(dst).st_ino for src, dst in zip(srcs, dsts)]
+
+
+def test_a_directory_of_many_files_is_linked_whole(tmp_path):
+    srcs, dsts, sts = _tree(tmp_path, reuse.LINK_BY_LN_MIN + 88)
+    reuse.link_all(srcs, dsts, sts)
+    assert all(_same_inodes(srcs, dsts))
+    assert sorted(os.listdir(tmp_path / "new" / "Packages")) == \
+        sorted(os.path.basename(src) for src in srcs)
+
+
+def test_files_there_already_are_kept_or_replaced(tmp_path):
+    srcs, dsts, sts = _tree(tmp_path, reuse.LINK_BY_LN_MIN + 10)
+    os.makedirs(os.path.dirname(dsts[0]))
+    os.link(srcs[0], dsts[0])                  # the very inode: another unit placed it
+    with open(dsts[1], "wb") as fh:            # another file under the name: replaced
+        fh.write(b"other bytes")
+    reuse.link_all(srcs, dsts, sts)
+    assert all(_same_inodes(srcs, dsts))
+    assert len(os.listdir(tmp_path / "new" / "Packages")) == len(srcs)
+
+
+def test_without_ln_the_files_are_linked_one_by_one(tmp_path, monkeypatch):
+    srcs, dsts, sts = _tree(tmp_path, reuse.LINK_BY_LN_MIN)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools-here"))
+    assert fileutil.ln_names(os.path.dirname(srcs[0]), ["x"], str(tmp_path)) is False
+    reuse.link_all(srcs, dsts, sts)
+    assert all(_same_inodes(srcs, dsts))
+
+
+def test_ln_names_in_several_runs_and_its_failure(tmp_path, monkeypatch):
+    srcs, _dsts, _sts = _tree(tmp_path, 40)
+    src_dir = os.path.dirname(srcs[0])
+    names = [os.path.basename(src) for src in srcs]
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr(fileutil, "LN_ARG_BYTES", 100)   # a few names a run
+    assert fileutil.ln_names(src_dir, names, str(out)) is True
+    assert all(_same_inodes(srcs, [str(out / name) for name in names]))
+    again = tmp_path / "again"
+    again.mkdir()
+    assert fileutil.ln_names(src_dir, names[:3] + ["missing.rpm"], str(again)) is False
