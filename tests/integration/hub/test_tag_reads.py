@@ -337,6 +337,32 @@ def test_repo_init_rpms_equal_the_latest_rpms(hub_db):
     assert checked > 5
 
 
+def test_repo_init_read_leaves_the_planner_setting_as_it_was(hub_db):
+    """On PostgreSQL read_latest_rpms turns nested-loop joins off for its query only: the
+    transaction's setting is the same after it, whether it was on or off before."""
+    from sqlalchemy import text
+
+    from pungi_like.buildsvc.hub.packages import read_package_list
+    from pungi_like.buildsvc.hub.tag_reads import read_latest_rpms
+
+    db, tags, events, _other = hub_db
+    if db.is_sqlite:
+        pytest.skip("a PostgreSQL planner setting")
+    tag = max(tags.values())
+    for before in ("on", "off"):
+        def run():
+            context.conn.execute(text("SELECT set_config('enable_nestloop', :v, true)"),
+                                 {"v": before})
+            packages = read_package_list(tag, event=events[-1], inherit=True,
+                                         with_owners=False)
+            got = read_latest_rpms(tag, events[-1], packages)
+            return got, context.conn.execute(
+                text("SELECT current_setting('enable_nestloop')")).scalar()
+        got, after = _in_context(db, run)
+        assert got, "the tag lists RPMs"
+        assert after == before
+
+
 def model_package_list(tag_id=None, user_id=None, pkg_id=None, event=None, inherit=False,
                        with_dups=False, with_owners=True, with_blocked=True):
     """read_package_list as one SQL join of the entries with their owner rows."""
