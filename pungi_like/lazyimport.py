@@ -11,6 +11,7 @@ imports before its first unit started.
 
 import importlib
 import threading
+import types
 
 _lock = threading.Lock()
 
@@ -54,7 +55,12 @@ def import_productmd():
     was half of productmd's import, about 0.01 s at every compose's start. The version is read
     from the METADATA of the ``productmd-*.dist-info`` beside the package instead, the file
     ``importlib.metadata`` reads; when there is none (or ``importlib.metadata`` is imported
-    already), productmd is imported as it is."""
+    already), productmd is imported as it is.
+
+    Nor with ``urllib.request`` and ``http.client`` (with ``email``, ``ssl``: 0.015-0.02 s of
+    CPU), which productmd imports for manifests at http(s) URLs, never read by a compose:
+    while they are not imported, each is a stand-in (``_NotImported``) that imports the module
+    at its first use."""
     import sys
 
     if "productmd" in sys.modules or "importlib.metadata" in sys.modules:
@@ -64,7 +70,6 @@ def import_productmd():
     if version is None:
         import productmd  # noqa: F401
         return
-    import types
 
     def version_of(name):
         if name != "productmd":
@@ -73,13 +78,59 @@ def import_productmd():
 
     stand_in = types.ModuleType("importlib.metadata")
     stand_in.version = version_of
+    stand_ins = {"importlib.metadata": stand_in}
+    for name in NOT_IMPORTED_FOR_PRODUCTMD:
+        if name not in sys.modules:
+            stand_ins[name] = _NotImported(name)
     with _lock:
-        sys.modules["importlib.metadata"] = stand_in
+        sys.modules.update(stand_ins)
         try:
             import productmd.common  # noqa: F401
         finally:
-            if sys.modules.get("importlib.metadata") is stand_in:
-                del sys.modules["importlib.metadata"]
+            for name, module in stand_ins.items():
+                if sys.modules.get(name) is module:
+                    del sys.modules[name]
+        for name, module in stand_ins.items():
+            parent, _, child = name.rpartition(".")
+            if isinstance(module, _NotImported) and parent in sys.modules \
+                    and getattr(sys.modules[parent], child, module) is module:
+                # ``import urllib.request`` bound only ``urllib``: productmd reads the stand-in
+                # as the package's attribute, which a real import replaces
+                setattr(sys.modules[parent], child, module)
+
+
+#: modules productmd imports for reading manifests at URLs: ``{module: names of its classes
+#: that ``isinstance`` checks may name while it is not imported}`` (``_NotImported``)
+NOT_IMPORTED_FOR_PRODUCTMD = {"urllib.request": (), "http.client": ("HTTPResponse",)}
+
+
+class _NotImported(types.ModuleType):
+    """A stand-in for a module not imported yet: the first attribute read imports it (and the
+    import system then binds the module itself as its package's attribute). The classes
+    ``NOT_IMPORTED_FOR_PRODUCTMD`` names for it are answered without the import while it is not
+    imported: a class that nothing is an instance of, as no instance of the real class can exist
+    before the module is imported (productmd asks ``isinstance(f, http.client.HTTPResponse)`` of
+    every manifest it loads)."""
+
+    def __getattr__(self, attr):
+        import sys
+
+        name = self.__name__
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        real = sys.modules.get(name)
+        if real is self:   # productmd is being imported: nothing may use it before its end
+            raise AttributeError(f"{name}.{attr}: {name} is being stood in for")
+        if real is None and attr in NOT_IMPORTED_FOR_PRODUCTMD.get(name, ()):
+            return _NoInstances
+        return getattr(importlib.import_module(name), attr)
+
+
+class _NoInstances:
+    """A class without instances (``_NotImported``)."""
+
+    def __new__(cls, *args, **kwargs):
+        raise TypeError("a stand-in for a class of a module not imported")
 
 
 def _dist_version(name):
