@@ -385,6 +385,7 @@ class PkgsetPhase(PhaseBase):
         # they are made)
         with ThreadPoolExecutor(max_workers=2) as pool:
             linked, links = self.link_repos(download, pool=pool)
+            self.prefill_digests([pkg.path for pkg, _dest, _solver in linked.values()])
             self.compose.adopt_source_date_epoch(
                 max((solver.buildtime(pkg.path) for pkg, _dest, solver in linked.values()),
                     default=0),
@@ -404,6 +405,26 @@ class PkgsetPhase(PhaseBase):
                 raise
             finally:
                 repo.result()
+
+    #: fewer files than this are left to the unit's record to hash (a child's start costs more)
+    PREFILL_MIN = 200
+
+    def prefill_digests(self, sources):
+        """The digests the unit's record needs of the package set's files (hard links of
+        ``sources``) computed by a child process while the unit and the next ones run
+        (:class:`~pungi_like.digest_prefill.Prefill`), with the needles the record searches
+        for; ``PUNGI_LIKE_DIGEST_PREFILL=0`` in the environment: the record reads them itself
+        (to compare the two on a machine)."""
+        topdir = getattr(self.compose, "topdir", None)
+        compose_id = getattr(self.compose, "compose_id", None)
+        if (len(sources) < self.PREFILL_MIN or not topdir or not compose_id
+                or os.environ.get("PUNGI_LIKE_DIGEST_PREFILL") == "0"):
+            return None
+        from pungi_like.digest_prefill import Prefill
+        from pungi_like.reuse import Names
+
+        names = Names(topdir, compose_id)
+        return Prefill(sources, (names.topdir.encode(), names.compose_id.encode()))
 
     def package_headers(self, linked, download, read):
         """``{file name: header}`` of the linked package set ``linked`` (see

@@ -11,6 +11,10 @@ _digest_cache = {}
 #: (sha256, size, needles) -> {needle: found} of a gzip file's bytes searched decompressed
 _compressed_found = {}
 _digest_lock = threading.Lock()
+#: digest_prefill.Prefill objects still running (a child hashing files for the records)
+_prefills = []
+#: how long file_digest waits for a running prefill before reading a file itself (s)
+PREFILL_WAIT = 120
 
 
 def _stat_id(st):
@@ -32,6 +36,11 @@ def file_digest(path, needles=(), st=None):
         with _digest_lock:
             _digest_cache[key] = result
         return result
+    if st.st_nlink > 1 and wait_prefills(key[1]):
+        # a hard link: a child may be hashing its file (the package set's, digest_prefill)
+        with _digest_lock:
+            if key in _digest_cache:
+                return _digest_cache[key]
     # unbuffered reads sized to the file: a buffered read of 1 MiB allocates 1 MiB for each
     # of the package set's 10,000+ small RPMs
     want = min(st.st_size + 1, 1 << 20)
@@ -87,6 +96,36 @@ def file_digest(path, needles=(), st=None):
     with _digest_lock:
         _digest_cache[key] = result
     return result
+
+
+def add_prefill(prefill):
+    """A :class:`~pungi_like.digest_prefill.Prefill` started: :func:`file_digest` waits for it
+    before reading a hard-linked file itself, with the same needles."""
+    with _digest_lock:
+        _prefills.append(prefill)
+
+
+def remove_prefill(prefill):
+    with _digest_lock:
+        if prefill in _prefills:
+            _prefills.remove(prefill)
+
+
+def prefilled(ident, needles, digest, found):
+    """The digest of the file of ``ident`` (device, inode, size, mtime_ns) computed elsewhere
+    (a prefill's child), as :func:`file_digest` would have computed it."""
+    with _digest_lock:
+        _digest_cache.setdefault((tuple(ident), tuple(needles)), (digest, found))
+
+
+def wait_prefills(needles):
+    """Wait for the running prefills of ``needles`` (at most :data:`PREFILL_WAIT` s each);
+    True when there was one."""
+    with _digest_lock:
+        running = [p for p in _prefills if p.needles == tuple(needles)]
+    for prefill in running:
+        prefill.wait(PREFILL_WAIT)
+    return bool(running)
 
 
 #: (inode, size, mtime_ns) -> (path, sha256) of old composes' recorded files (``remember``)
