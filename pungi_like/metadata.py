@@ -329,8 +329,9 @@ class RpmsRecorder:
                      None if category == "source" else srpm)
         return rpms
 
-    def write(self, path, compose_info):
-        """Dump rpms.json (productmd.rpms, format 1.2) atomically: productmd's document, its
+    def write(self, path, compose_info, fsync=True):
+        """Dump rpms.json (productmd.rpms, format 1.2) atomically (``fsync``: as
+        ``fileutil.write_atomic``'s): productmd's document, its
         entries (each checked by productmd's rules when it was added) written by
         :func:`_rpms_json` exactly as productmd's ``json.dump(indent=4, sort_keys=True)``
         writes them, without productmd's per-entry checks again and its pure-Python indented
@@ -348,7 +349,7 @@ class RpmsRecorder:
         for (variant, arch, srpm, rpm), value in resolved.items():
             nested.setdefault(variant, {}).setdefault(arch, {}).setdefault(srpm, {})[rpm] = value
         write_atomic(path, text[:at] + '"rpms": ' + _rpms_json(nested, text, at)
-                     + text[at + len(marker):])
+                     + text[at + len(marker):], fsync=fsync)
 
     def payload(self):
         """The ``payload.rpms`` of the rpms.json :meth:`write` writes, as ``json.load`` gives
@@ -414,13 +415,13 @@ def _rpms_json(nested, text, at):
     return "".join(out)
 
 
-def write_modules(path, compose_info):
+def write_modules(path, compose_info, fsync=True):
     """Dump modules.json (productmd.modules, format 1.2) atomically. Pungi writes it for every
     compose, with an empty ``modules`` payload when nothing is modular (pungi_like builds no
     module streams yet, so it is always empty)."""
     modules = productmd.modules.Modules()
     _fill_compose(modules.compose, compose_info)
-    write_atomic(path, _dump(modules))
+    write_atomic(path, _dump(modules), fsync=fsync)
 
 
 # ---- images.json ---------------------------------------------------------------------------
@@ -496,12 +497,12 @@ class ImagesRecorder:
             _fill_compose(self._images.compose, compose_info)
             return self._images
 
-    def write(self, path, compose_info):
+    def write(self, path, compose_info, fsync=True):
         """Dump images.json (productmd.images, format 1.2) atomically."""
         images = self.to_productmd(compose_info)
         with self._lock:
             text = _dump(images)
-        write_atomic(path, text)
+        write_atomic(path, text, fsync=fsync)
 
 
 # ---- composeinfo.json ----------------------------------------------------------------------
@@ -591,7 +592,8 @@ def composeinfo(*, compose_info, release, base_product, variants, paths):
     return ci
 
 
-def write_composeinfo(path, *, compose_info, release, base_product, variants, paths):
+def write_composeinfo(path, *, compose_info, release, base_product, variants, paths,
+                      fsync=True):
     """Write composeinfo.json: compose, release (+ base_product when layered) and every variant
     (children flattened under their UID) with the paths of the directories that exist.
 
@@ -600,7 +602,7 @@ def write_composeinfo(path, *, compose_info, release, base_product, variants, pa
     """
     ci = composeinfo(compose_info=compose_info, release=release, base_product=base_product,
                      variants=variants, paths=paths)
-    write_atomic(path, _dump(ci))
+    write_atomic(path, _dump(ci), fsync=fsync)
 
 
 # ---- .treeinfo -----------------------------------------------------------------------------

@@ -39,12 +39,13 @@ def _start_time(pid):
     return int(fields[19])
 
 
-def record_driver(topdir, pid=None):
-    """Write ``work/global/driver.json`` for the current process (or ``pid``)."""
+def record_driver(topdir, pid=None, fsync=True):
+    """Write ``work/global/driver.json`` for the current process (or ``pid``; ``fsync``: as
+    ``fileutil.write_atomic``'s)."""
     pid = pid or os.getpid()
     write_json_atomic(os.path.join(topdir, DRIVER_FILE), {
         "host": socket.gethostname(), "boot_id": _boot_id(), "pid": pid,
-        "start_time": _start_time(pid)})
+        "start_time": _start_time(pid)}, fsync=fsync)
 
 
 def is_stale(topdir):

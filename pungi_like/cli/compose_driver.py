@@ -228,14 +228,19 @@ def metadata_unit(compose, after_phases):
                 name=conf.base_product_name, short=conf.base_product_short,
                 version=conf.base_product_version, type=conf.base_product_type)
         info = compose.compose_info()
-        compose.rpms.write(compose.paths.metadata_file("rpms.json", create=True), info)
-        metadata.write_modules(compose.paths.metadata_file("modules.json", create=True), info)
+        # durable before STATUS says FINISHED (Compose.write_status), not before the test units
+        # read them
+        sync = compose.syncer
+        compose.rpms.write(compose.paths.metadata_file("rpms.json", create=True), info, sync)
+        metadata.write_modules(compose.paths.metadata_file("modules.json", create=True), info,
+                               sync)
         metadata.write_composeinfo(
             compose.paths.metadata_file("composeinfo.json", create=True),
             compose_info=info, release=release, base_product=base,
-            variants=compose.all_variants, paths=compose.paths)
+            variants=compose.all_variants, paths=compose.paths, fsync=sync)
         if compose.images.has_images() or compose.images_expected:
-            compose.images.write(compose.paths.metadata_file("images.json", create=True), info)
+            compose.images.write(compose.paths.metadata_file("images.json", create=True), info,
+                                 sync)
         return {"metadata": sorted(os.listdir(compose.paths.metadata_dir()))}
 
     after = [f"{p}.*" for p in after_phases]
@@ -290,7 +295,8 @@ def save_arguments(compose, argv):
             saved.append("--config=" + os.path.abspath(arg.split("=", 1)[1]))
         else:
             saved.append(arg)
-    write_json_atomic(os.path.join(compose.topdir, ARGS_FILE), {"argv": saved})
+    write_json_atomic(os.path.join(compose.topdir, ARGS_FILE), {"argv": saved},
+                      fsync=compose.syncer)
 
 
 def resume_arguments(parser, compose_dir):
@@ -555,7 +561,8 @@ def _main(argv, args, parser):
     compose.setup_logging(debug=args.debug)
     from pungi_like import stale
 
-    stale.record_driver(compose.topdir)
+    # durable before STATUS leaves STARTED (Compose.write_status), as the compose's identity
+    stale.record_driver(compose.topdir, fsync=compose.syncer)
     if not getattr(args, "resume", None):
         save_arguments(compose, argv)
     for name, reason in stale.stale_composes(os.path.dirname(compose.topdir),
