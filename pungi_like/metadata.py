@@ -638,8 +638,9 @@ def _tree_release(ti, release, base_product, variant, treeinfo_version=None):
 def write_treeinfo(tree_dir, *, variant, arch, paths, release=None, base_product=None,
                    conf=None, checksum_type="sha256", timestamp=None, treeinfo_version=None,
                    images=None, stage2_mainimage=None, buildinstall_treeinfo=None, media=None,
-                   all_variants=None):
-    """Write ``<tree_dir>/.treeinfo`` for ``variant`` on ``arch`` (``src`` for a source tree).
+                   all_variants=None, fsync=True):
+    """Write ``<tree_dir>/.treeinfo`` for ``variant`` on ``arch`` (``src`` for a source tree;
+    ``fsync``: as ``fileutil.write_atomic``'s).
 
     Release data come from ``release``/``base_product`` or, when omitted, from ``conf``.
     Addons get no file of their own (returns None): they appear as ``addon-<UID>`` sections in
@@ -721,7 +722,7 @@ def write_treeinfo(tree_dir, *, variant, arch, paths, release=None, base_product
 
     path = os.path.join(tree_dir, ".treeinfo")
     # Pungi dumps without main_variant: [general] variant is then the main variant's id
-    write_atomic(path, _dump(ti))
+    write_atomic(path, _dump(ti), fsync=fsync)
     return path
 
 
@@ -755,9 +756,10 @@ def _discinfo_timestamp(timestamp):
     return str(sde) if sde is not None else "%f" % time.time()
 
 
-def write_discinfo(tree_dir, description, arch, disc_numbers="ALL", timestamp=None):
+def write_discinfo(tree_dir, description, arch, disc_numbers="ALL", timestamp=None, fsync=True):
     """Write ``<tree_dir>/.discinfo``: timestamp, description, arch, disc numbers (``ALL`` or
-    e.g. ``[1]``). Returns the timestamp string written (media.repo's mediaid)."""
+    e.g. ``[1]``; ``fsync``: as ``fileutil.write_atomic``'s). Returns the timestamp string
+    written (media.repo's mediaid)."""
     stamp = _discinfo_timestamp(timestamp)
     if disc_numbers in (None, "ALL", ["ALL"]):
         discs = "ALL"
@@ -766,13 +768,14 @@ def write_discinfo(tree_dir, description, arch, disc_numbers="ALL", timestamp=No
     else:
         discs = ",".join(str(int(n)) for n in disc_numbers)
     write_atomic(os.path.join(tree_dir, ".discinfo"),
-                 f"{stamp}\n{description}\n{arch}\n{discs}\n")
+                 f"{stamp}\n{description}\n{arch}\n{discs}\n", fsync=fsync)
     return stamp
 
 
-def write_media_repo(tree_dir, description, timestamp=None):
+def write_media_repo(tree_dir, description, timestamp=None, fsync=True):
     """Write ``<tree_dir>/media.repo``. Without ``timestamp`` the mediaid is the tree's
-    .discinfo timestamp (so both files agree), else SOURCE_DATE_EPOCH or now."""
+    .discinfo timestamp (so both files agree), else SOURCE_DATE_EPOCH or now (``fsync``: as
+    ``fileutil.write_atomic``'s)."""
     if timestamp is None:
         try:
             with open(os.path.join(tree_dir, ".discinfo"), encoding="utf-8") as fh:
@@ -783,5 +786,5 @@ def write_media_repo(tree_dir, description, timestamp=None):
     text = (f"[InstallMedia]\nname={description}\nmediaid={stamp}\nmetadata_expire=-1\n"
             "gpgcheck=0\ncost=500\n")
     path = os.path.join(tree_dir, "media.repo")
-    write_atomic(path, text)
+    write_atomic(path, text, fsync=fsync)
     return stamp
