@@ -582,6 +582,15 @@ class Scheduler:
 
     def _build(self, unit, key, content, outputs, capture, images_before, images_after):
         recording = time.time()
+        finish = getattr(unit, "before_record", None)
+        if finish is not None:
+            # work of the unit whose result only its record holds (a gather's result hash,
+            # reuse_delta.note_result), done here instead of on the unit's path
+            unit.before_record = None
+            try:
+                finish()
+            except Exception as exc:  # noqa: B902 - like a record that cannot be made
+                self.compose.log.warning("[%s] not recorded: %s", unit.name, exc)
         try:
             info = reuse.build_record(self.compose, unit, capture, images_before, images_after,
                                       self._remember_old(unit))

@@ -470,3 +470,29 @@ def test_full_collections_are_rarer_while_units_run(tmp_path):
               1).run()
     assert seen == [(before[0], before[1], max(before[2], GC_FULL_AFTER))]
     assert gc.get_threshold() == before
+
+
+def test_before_record_runs_in_the_record_thread_before_the_record(tmp_path):
+    """A unit's ``before_record`` (work only its record needs, e.g. a gather's result hash) is
+    run by the record thread before the unit's record is built: what it sets on the unit is
+    in the record written; a failing one costs only a warning."""
+    compose = FakeCompose(tmp_path)
+    seen = {}
+
+    def run(unit):
+        def finish():
+            seen["thread"] = threading.current_thread().name
+            unit.delta = {"inputs": "i", "result": "computed after the unit"}
+        unit.before_record = finish
+        return {}
+
+    def failing(unit):
+        unit.before_record = lambda: 1 / 0
+        return {}
+
+    Scheduler([Unit("gather.A.x86_64", run), Unit("gather.B.x86_64", failing)], compose,
+              1).run()
+    assert seen["thread"].startswith("build")     # the record thread, not the unit's
+    record = json.load(open(os.path.join(compose.paths.units_dir(), "gather.A.x86_64.json")))
+    assert record["delta"] == {"inputs": "i", "result": "computed after the unit"}
+    assert os.path.exists(os.path.join(compose.paths.units_dir(), "gather.B.x86_64.json"))
