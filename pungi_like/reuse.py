@@ -461,8 +461,10 @@ class OldUnit:
     def raw(self):
         """The text of the record's data file (``take`` copies its journal from it)."""
         if self._raw is None:
-            with open(data_path(self.topdir, self.record["unit"]), encoding="utf-8") as fh:
-                self._raw = fh.read()
+            # its bytes decoded in one call: a text read decodes and joins it in pieces (the
+            # 6 MB of a package set's record data: 5.6-9.7 ms -> 1.3-3.4 ms)
+            with open(data_path(self.topdir, self.record["unit"]), "rb") as fh:
+                self._raw = fh.read().decode("utf-8")
         return self._raw
 
     @property
@@ -509,16 +511,23 @@ def parse_data(raw):
     ``journal_lines`` put back in their entries (sliced from the lines, not unescaped); a
     record data without lines (written before them) is its JSON alone."""
     data, end = _DECODER.raw_decode(raw)
-    lines = raw[end + 1:].split("\n") if end < len(raw) - 1 else [""]
-    # each line ends with a newline: a record data cut short (a crash before its blocks were
-    # written) is unreadable, as a cut JSON was, and its unit runs again
-    if lines[-1] or not isinstance(data, dict) or raw[end:end + 1] not in ("", "\n"):
+    if not isinstance(data, dict) or raw[end:end + 1] not in ("", "\n"):
         raise ValueError("record data cut short or not one of ours")
+    # each line sliced once from the text (not from a copy of all of them: megabytes);
+    # each ends with a newline: a record data cut short (a crash before its blocks were
+    # written) is unreadable, as a cut JSON was, and its unit runs again
+    lines, at = [], end + 1
+    while at < len(raw):
+        stop = raw.find("\n", at)
+        if stop < 0:
+            raise ValueError("record data cut short or not one of ours")
+        lines.append(raw[at:stop])
+        at = stop + 1
     for op in data.get("journal") or ():
         at = LINE_TEXTS.get(op[0]) if isinstance(op, list) and op else None
         if at is not None and len(op) > at and type(op[at]) is dict:
             line = op[at].get("line")
-            if type(line) is not int or not 0 <= line < len(lines) - 1:
+            if type(line) is not int or not 0 <= line < len(lines):
                 raise ValueError(f"record data has no line {line!r}")
             op[at] = lines[line]
     return data
