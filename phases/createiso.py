@@ -324,7 +324,8 @@ class CreateisoPhase(PhaseBase):
             lines = open(discinfo, encoding="utf-8").read().splitlines()
             if len(lines) >= 4:
                 lines[3] = str(number)
-            write_atomic(os.path.join(stage, ".discinfo"), "\n".join(lines) + "\n")
+            write_atomic(os.path.join(stage, ".discinfo"), "\n".join(lines) + "\n",
+                         fsync=getattr(self.compose, "syncer", None) or True)
 
     def _write_disc(self, unit, variant, arch, tree, volid, bootable, number, count, disc,
                     tree_entries=None):
@@ -373,7 +374,8 @@ class CreateisoPhase(PhaseBase):
             compose.notify("createiso-imagefail", file=self.paths.relative(target), arch=arch,
                            variant=variant.uid)
             raise
-        isomod.write_manifest(target, paths=written.manifest)
+        isomod.write_manifest(target, paths=written.manifest,
+                              fsync=getattr(compose, "syncer", None) or True)
         try:
             # its checksums now, from the page cache, in this unit: the checksum unit of the
             # variant.arch follows every image of the variant (its source ISO too)

@@ -161,6 +161,9 @@ class CreaterepoPhase(PhaseBase):
         """.treeinfo for every tree; .discinfo and media.repo for non-addon trees."""
         conf = self.conf
         timestamp = metadata.source_date_epoch()
+        # durable once the compose's STATUS leaves STARTED (Compose.syncer), not on the path
+        # of the ISO that waits for this unit
+        sync = getattr(self.compose, "syncer", None) or True
         installer = None
         if arch != "src":
             candidate = os.path.join(self.paths.buildinstall_dir(arch, variant), ".treeinfo")
@@ -169,11 +172,11 @@ class CreaterepoPhase(PhaseBase):
         metadata.write_treeinfo(
             tree, conf=conf, variant=variant, arch=arch, paths=self.paths,
             checksum_type=conf.createrepo_checksum, timestamp=timestamp,
-            buildinstall_treeinfo=installer)
+            buildinstall_treeinfo=installer, fsync=sync)
         if variant.type != "addon":
             description = metadata.discinfo_description(conf, variant, arch)
-            metadata.write_discinfo(tree, description, arch, timestamp=timestamp)
-            metadata.write_media_repo(tree, description, timestamp=timestamp)
+            metadata.write_discinfo(tree, description, arch, timestamp=timestamp, fsync=sync)
+            metadata.write_media_repo(tree, description, timestamp=timestamp, fsync=sync)
 
     def _run_binary(self, unit):
         variant, arch = unit.variant, unit.arch

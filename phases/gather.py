@@ -587,7 +587,10 @@ class GatherPhase(PhaseBase):
             path = self.paths.gather_package_list(arch, variant, kind)
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write("".join(p + "\n" for p in sorted(items)))
-        write_atomic(self.paths.gather_result(arch, variant), result.as_json() + "\n")
+        # durable once the compose's STATUS leaves STARTED (Compose.syncer); a crash before
+        # runs the unit again (its record, written later, is not synced either)
+        write_atomic(self.paths.gather_result(arch, variant), result.as_json() + "\n",
+                     fsync=getattr(self.compose, "syncer", None) or True)
 
 
 def result_digest(result):

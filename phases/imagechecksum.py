@@ -148,6 +148,9 @@ class ImagechecksumPhase(PhaseBase):
             by_dir.setdefault(os.path.dirname(image.path), []).append(image)
         top = self.paths.compose_dir()
         written = []
+        # durable once the compose's STATUS leaves STARTED (Compose.syncer): metadata.write
+        # and the test units wait for this unit, not for its fsyncs
+        sync = getattr(self.compose, "syncer", None) or True
         # a file listed under several arches (source ISOs) is hashed once; every file and
         # algorithm of the unit at once
         every = sorted({img.path for img in images})
@@ -164,16 +167,16 @@ class ImagechecksumPhase(PhaseBase):
                 if not self.conf.media_checksum_one_file:
                     for alg in algorithms:
                         target = os.path.join(top, rel + f".{alg.upper()}SUM")
-                        write_atomic(target, checksum_lines([entries[-1]], alg))
+                        write_atomic(target, checksum_lines([entries[-1]], alg), fsync=sync)
                         written.append(target)
             prefix = self.base_filename(variant, arch, os.path.basename(directory))
             if self.conf.media_checksum_one_file:
                 target = os.path.join(top, directory, f"{prefix}CHECKSUM")
-                write_atomic(target, checksum_lines(entries, algorithms[0]))
+                write_atomic(target, checksum_lines(entries, algorithms[0]), fsync=sync)
                 written.append(target)
             else:
                 for alg in algorithms:
                     target = os.path.join(top, directory, f"{prefix}{alg.upper()}SUM")
-                    write_atomic(target, checksum_lines(entries, alg))
+                    write_atomic(target, checksum_lines(entries, alg), fsync=sync)
                     written.append(target)
         return {"images": len(images), "files": sorted(self.paths.relative(p) for p in written)}

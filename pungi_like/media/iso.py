@@ -621,15 +621,16 @@ def iso_manifest(iso_path):
         iso.close()
 
 
-def write_manifest(iso_path, manifest_path=None, paths=None):
+def write_manifest(iso_path, manifest_path=None, paths=None, fsync=True):
     """Write ``<iso>.manifest`` (one path per line); returns its path.  ``paths``: the
     image's paths when the caller has them (``IsoResult.manifest`` of :func:`write_iso`),
-    else they are read from the image (a 10,000-file image takes pycdlib most of a second)."""
+    else they are read from the image (a 10,000-file image takes pycdlib most of a second).
+    ``fsync``: as ``fileutil.write_atomic``'s."""
     from ..fileutil import write_atomic
     manifest_path = manifest_path or iso_path + ".manifest"
     if paths is None:
         paths = iso_manifest(iso_path)
-    write_atomic(manifest_path, "".join(p + "\n" for p in paths))
+    write_atomic(manifest_path, "".join(p + "\n" for p in paths), fsync=fsync)
     return manifest_path
 
 
