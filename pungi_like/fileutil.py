@@ -84,8 +84,12 @@ class Syncer:
 
 
 def fsync_path(path):
-    """fsync the file at ``path``."""
-    fd = os.open(path, os.O_RDONLY)
+    """fsync the file at ``path``; nothing when it was removed (nothing to keep: a stage
+    file a unit wrote and removed again)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
     try:
         os.fsync(fd)
     finally:

@@ -21,12 +21,15 @@ def test_a_file_is_there_at_once_and_waited_for(tmp_path):
     syncer.wait()   # nothing pending
 
 
-def test_an_fsync_that_failed_is_raised_once(tmp_path):
+def test_an_fsync_that_failed_is_raised_once_and_a_removed_file_is_none(tmp_path):
     syncer = Syncer()
     write_atomic(str(tmp_path / "a.json"), "{}\n", fsync=syncer)
-    syncer.add(str(tmp_path / "gone.json"))   # removed before its fsync: it cannot be durable
-    with pytest.raises(FileNotFoundError):
+    syncer.add(str(tmp_path / "a.json" / "x"))   # cannot be opened: it cannot be made durable
+    with pytest.raises(NotADirectoryError):
         syncer.wait()
+    syncer.wait()
+    write_atomic(str(tmp_path / "stage.json"), "{}\n", fsync=syncer)
+    (tmp_path / "stage.json").unlink()           # removed before its fsync: nothing to keep
     syncer.wait()
 
 
@@ -40,14 +43,14 @@ def _compose(tmp_path):
 def test_status_is_not_finished_while_a_manifest_is_not_durable(tmp_path):
     compose = _compose(tmp_path)
     compose.syncer.wait()   # its identity (COMPOSE_ID, composeinfo-base.json)
-    compose.syncer.add(str(tmp_path / "gone"))
+    compose.syncer.add(compose.paths.compose_id_file() + "/x")   # an fsync that fails
     compose.write_status("STARTED")   # vouches for nothing: waits for nothing
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(NotADirectoryError):
         compose.syncer.wait()
-    write_atomic(compose.paths.metadata_file("rpms.json", create=True), "{}\n",
-                 fsync=compose.syncer)
-    compose.syncer.add(compose.paths.metadata_file("images.json"))   # never written
-    with pytest.raises(FileNotFoundError):
+    rpms = compose.paths.metadata_file("rpms.json", create=True)
+    write_atomic(rpms, "{}\n", fsync=compose.syncer)
+    compose.syncer.add(rpms + "/x")   # an fsync that fails
+    with pytest.raises(NotADirectoryError):
         compose.write_status("FINISHED")
     with open(compose.paths.status_file()) as fh:
         assert fh.read() == "STARTED\n"
