@@ -14,7 +14,7 @@ import productmd.treeinfo
 
 from phases.base import PhaseBase
 from phases.imagechecksum import note_image
-from pungi_like import metadata
+from pungi_like import metadata, reuse
 from pungi_like.config.options import (Option, variant_arch_mapping, variant_mapping)
 from pungi_like.errors import PhaseError
 from pungi_like.fileutil import write_atomic
@@ -379,7 +379,12 @@ class CreateisoPhase(PhaseBase):
         try:
             # its checksums now, from the page cache, in this unit: the checksum unit of the
             # variant.arch follows every image of the variant (its source ISO too)
-            note_image(target, self.conf.media_checksums)
+            needles = None
+            if getattr(compose, "topdir", None) and getattr(compose, "compose_id", None):
+                # the unit record's search (reuse.describe_files), done beside the digests
+                names = reuse.Names(compose.topdir, compose.compose_id)
+                needles = (names.topdir.encode(), names.compose_id.encode())
+            note_image(target, self.conf.media_checksums, needles=needles)
         except (OSError, ValueError):
             pass    # the checksum unit reads it
         record_image(compose, variant, arch, target, type="dvd", format="iso",

@@ -55,17 +55,53 @@ def _identity(path):
     return (os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def note_image(path, algorithms):
+def note_image(path, algorithms, needles=None):
     """Compute the digests of an image the calling unit has just written (still in the page
     cache) and keep them for :func:`digests_of` in this process, as long as the file stays
     the very same (device, inode, size, mtime): the image units of a variant hash their own
     images beside one another, and the checksum unit, which follows them all, hashes only
-    what was not noted (an image taken from an old compose, for one)."""
+    what was not noted (an image taken from an old compose, for one). With ``needles`` (the
+    unit record's, bytes) and sha256 among ``algorithms``, the image is also searched for
+    them, in a thread beside the digests, and the unit record's digest of it is handed to
+    ``reuse_keys`` (``prefilled``): the record thread, which builds the DVD's record after
+    the last units, does not read the image again."""
     identity = _identity(path)
-    digests = digests_of([path], algorithms)[path]
+    search = pool = None
+    if needles and "sha256" in algorithms and identity is not None:
+        pool = ThreadPoolExecutor(max_workers=1)
+        search = pool.submit(_search, path, tuple(needles))
+    try:
+        digests = digests_of([path], algorithms)[path]
+        found = search.result() if search is not None else None
+    finally:
+        if pool is not None:
+            pool.shutdown()
     if identity is not None and _identity(path) == identity:
         with _noted_lock:
             _noted.setdefault(identity, {}).update(digests)
+        if found is not None:
+            from pungi_like import reuse_keys
+
+            reuse_keys.prefilled(identity[1:], tuple(needles), digests["sha256"], found)
+
+
+def _search(path, needles, bufsize=1 << 20):
+    """``{needle: found}`` in the bytes of ``path``, as ``reuse_keys.file_digest`` searches
+    them (a needle across two reads is found)."""
+    found = {n: False for n in needles}
+    keep = max(len(n) for n in needles)
+    tail = b""
+    with open(path, "rb", buffering=0) as fh:
+        while True:
+            chunk = fh.read(bufsize)
+            if not chunk:
+                break
+            window = tail + chunk
+            for n in needles:
+                if not found[n] and n in window:
+                    found[n] = True
+            tail = window[-keep:]
+    return found
 
 
 def digests_of(paths, algorithms, workers=None):

@@ -50,3 +50,25 @@ def test_noted_digests_are_taken_only_for_the_very_same_file(tmp_path, monkeypat
     found = ic.digests_of([str(path)], ["md5"])
     assert found[str(path)]["md5"] == hashlib.md5(b"again" * 1000).hexdigest()
     assert read == [(str(path), ("md5",))]
+
+
+def test_a_noted_image_gives_the_unit_records_digest(tmp_path):
+    """With the record's needles, note_image hands reuse_keys the image's digest and needle
+    search as file_digest would make them (a needle across a read's edge found), so the
+    record thread does not read the image again; without sha256 it hands nothing."""
+    import os
+
+    from phases.imagechecksum import note_image
+    from pungi_like import reuse_keys
+
+    top, cid = b"/srv/composes/Peer-1.0-20261206.n.0", b"Peer-1.0-20261206.n.0"
+    path = tmp_path / "dvd.iso"
+    path.write_bytes(b"\0" * ((1 << 20) - 4) + cid + b"\0" * 5000)
+    key = (reuse_keys._stat_id(os.stat(path)), (top, cid))
+    reuse_keys._digest_cache.pop(key, None)
+    note_image(str(path), ["md5"], needles=(top, cid))
+    assert key not in reuse_keys._digest_cache
+    note_image(str(path), ["md5", "sha256"], needles=(top, cid))
+    noted = reuse_keys._digest_cache.pop(key)
+    assert noted == (hashlib.sha256(path.read_bytes()).hexdigest(), {top: False, cid: True})
+    assert reuse_keys.file_digest(str(path), (top, cid)) == noted     # read again: the same
