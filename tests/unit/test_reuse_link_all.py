@@ -1,9 +1,14 @@
 """``reuse.link_all``, which places a taken unit's files: a directory of many files (a tree's
 Packages) is linked by ``ln`` runs (``fileutil.ln_names``), outside the interpreter lock; every
-case an ``ln`` run cannot do (a name there already, no ``ln``) is linked one by one as before.
-Each placed file must be the very inode of the old compose's file."""
+case an ``ln`` run cannot do (a name there already, no ``ln``, another file system) is placed one
+by one as before. Each placed file must be the very inode of the old compose's file (a copy
+across file systems)."""
 
 import os
+import shutil
+import tempfile
+
+import pytest
 
 from pungi_like import fileutil, reuse
 
@@ -65,3 +70,21 @@ def test_ln_names_in_several_runs_and_its_failure(tmp_path, monkeypatch):
     again = tmp_path / "again"
     again.mkdir()
     assert fileutil.ln_names(src_dir, names[:3] + ["missing.rpm"], str(again)) is False
+
+
+def test_across_file_systems_the_files_are_copied(tmp_path):
+    shm = "/dev/shm"
+    if not os.path.isdir(shm) or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second file system to link across")
+    old = tempfile.mkdtemp(dir=shm)
+    try:
+        srcs, dsts, sts = _tree(tmp_path, reuse.LINK_BY_LN_MIN)
+        far = [os.path.join(old, os.path.basename(src)) for src in srcs]
+        for src, copy in zip(srcs, far):
+            shutil.copy2(src, copy)
+        reuse.link_all(far, dsts, [os.stat(path) for path in far])
+        for copy, dst in zip(far, dsts):
+            with open(copy, "rb") as a, open(dst, "rb") as b:
+                assert a.read() == b.read()
+    finally:
+        shutil.rmtree(old)
