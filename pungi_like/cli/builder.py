@@ -31,9 +31,9 @@ def build_parser():
                         "task is created or a tag changes (default; --no-wait-work: only poll)")
     p.add_argument("--spare", dest="spare", action=argparse.BooleanOptionalAction,
                    default=True,
-                   help="keep one task process forked ahead, its hub connection open, for the "
-                        "next task (default; --no-spare: fork each task's process when it is "
-                        "taken, as kojid)")
+                   help="keep two task processes forked ahead, their hub connections open, for "
+                        "the next tasks (default; --no-spare: fork each task's process when it "
+                        "is taken, as kojid)")
     p.add_argument("--keep-workdirs", action="store_true",
                    help="keep work directories of successful tasks")
     p.add_argument("--parent-pid", type=int,

@@ -77,7 +77,7 @@ class BuilderOptions:
     #: hold a host.waitWork call open in a waiter process, so a new task or a tag change
     #: wakes the daemon at once (polling stays the fallback; see WorkWaiter)
     wait_work: bool = True
-    #: keep a task process forked ahead, its hub connection open, for the next task
+    #: keep task processes forked ahead, their hub connections open, for the next tasks
     #: (spare.py); off: each task process is forked when its task is taken (kojid)
     spare: bool = True
     extra: dict = field(default_factory=dict)
@@ -184,7 +184,7 @@ class TaskManager(koji.daemon.TaskManager):
         super().__init__(options, session)
         self.daemon_pid = os.getpid()
         self._logouts = []   # subsessions to expire with the next check-in (cleanupTask)
-        #: the spare task process (spare.SpareKeeper), when run() keeps one
+        #: the spare task processes (spare.SpareKeeper), when run() keeps them
         self.spares = None
         _libc()
 
@@ -844,24 +844,33 @@ def _idle_until_work(tm, poll_interval, reap_alone=False):
     (SIGCHLD), while the host had room at its last check-in, is answered by reaping them
     here (TaskManager.reap_local) and the sleep goes on: the cycle it used to start (five
     hub calls, then two) told the hub nothing its scheduler needs, and the bell or the poll
-    brings the next one. kojid sleeps through SIGCHLD."""
+    brings the next one. kojid sleeps through SIGCHLD. Returns True when the whole
+    ``poll_interval`` passed without a wake (a quiet moment)."""
     deadline = time.monotonic() + poll_interval
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return
+            return True
         sig = _idle(remaining)
         if sig is None:
-            return
+            return True
         if not reap_alone or sig != signal.SIGCHLD or tm.was_full:
-            return
+            return False
         if _drain_wakes() - {signal.SIGCHLD}:
-            return
+            return False
         try:
             tm.reap_local()
         except Exception:
             log.exception("reaping task processes failed")
-            return
+            return False
+
+
+def _keep_spares(tm):
+    if tm.spares is not None:
+        try:
+            tm.spares.ensure(tm.session)
+        except OSError:
+            log.exception("no spare task process")
 
 
 def _drain_wakes():
@@ -988,11 +997,8 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
             cycles += 1
             if max_cycles and cycles >= max_cycles:
                 break
-            if tm.spares is not None:
-                try:
-                    tm.spares.ensure(tm.session)
-                except OSError:
-                    log.exception("no spare task process")
+            if cycles == 1:
+                _keep_spares(tm)
             # With the work waiter running, also after taking tasks (kojid polls again at
             # once: it takes one task per cycle; this daemon took every task assigned to it,
             # so the next cycle would find nothing new). What may follow is signalled: a task
@@ -1001,7 +1007,11 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
             # tasks to assign); polling stays the fallback.
             waiting = waiter is not None and waiter.pid is not None
             if not taken or waiting:
-                _idle_until_work(tm, opts.poll_interval, reap_alone=waiting)
+                if _idle_until_work(tm, opts.poll_interval, reap_alone=waiting):
+                    # spares are forked at a quiet moment, not right after a take, when the
+                    # fork and the new spare's TLS handshake would take CPU from the task
+                    # just started
+                    _keep_spares(tm)
     except (_Stop, KeyboardInterrupt, koji.tasks.ServerExit) as exc:
         log.info("stopping (%s)", exc.__class__.__name__ if not isinstance(exc, _Stop)
                  else "signal %s" % exc.args[0])

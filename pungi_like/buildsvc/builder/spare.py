@@ -9,10 +9,12 @@ them while the daemon is idle.
 
 The model:
 
-* The daemon keeps at most one spare (:class:`SpareKeeper`). It is forked after a cycle
-  (``ensure``), never during a take; a spare is in its own process group, gets SIGTERM when the
-  daemon dies (as a task process does) and names itself ``task-spare`` (``ps``, /proc/PID/comm)
-  while it waits.
+* The daemon keeps two spares (:class:`SpareKeeper`; a tag change takes two tasks in a row).
+  They are forked after its first cycle and then after an idle sleep that no wake cut short
+  (``ensure``), not right after a take, where a fork and a TLS handshake would take CPU from
+  the task starting; when none is left, a task's process is forked at its take as before. A
+  spare is in its own process group, gets SIGTERM when the daemon dies (as a task process
+  does) and names itself ``task-spare`` (``ps``, /proc/PID/comm) while it waits.
 * The spare makes its own, unauthenticated client session and opens one connection of that
   session's pool (the TCP connect and the TLS handshake with the host's certificate; no HTTP
   request, so the hub sees no call). It then waits for the pipe and watches the socket: a socket
@@ -52,80 +54,88 @@ _HEADER = struct.Struct("!I")
 
 
 class SpareKeeper:
-    """The daemon's spare task process (see the module's doc)."""
+    """The daemon's spare task processes (see the module's doc)."""
 
     #: seconds after which an unused spare is replaced
     IDLE_LIFE = 600.0
+    #: spares kept: a tag change takes two tasks in a row (newRepo, then createrepo)
+    COUNT = 2
 
-    def __init__(self, prepare, run):
+    def __init__(self, prepare, run, count=COUNT):
         """``prepare()`` runs first in a new spare (the daemon's die-with-parent set-up);
         ``run(msg, session)`` runs the handed task in the spare."""
-        self.prepare, self.run = prepare, run
+        self.prepare, self.run, self.count = prepare, run, count
         self.session = None
-        self.pid = self.wfd = None
-        self.started = 0.0
+        self.spares = []   # [(pid, write end of its pipe, monotonic time of its fork)], oldest first
+
+    @property
+    def pids(self):
+        return [pid for pid, _wfd, _t in self.spares]
 
     def ensure(self, session):
-        """Have a spare: reap one that died, replace one older than IDLE_LIFE, fork one when
-        there is none. Called by the daemon between cycles; ``session`` is its host session
-        (the spare makes a client session of its own with that one's URL and options)."""
+        """Have ``count`` spares: reap those that died, replace those older than IDLE_LIFE,
+        fork the missing ones. The daemon calls it when it is idle (not while a task it
+        just took starts: a fork and a TLS handshake then take CPU from that task).
+        ``session`` is its host session (a spare makes a client session of its own with that
+        one's URL and options)."""
         self.session = session
-        if self.pid is not None:
-            if self._ended():
-                self._forget()
-            elif time.monotonic() - self.started > self.IDLE_LIFE:
-                self.stop()
-        if self.pid is None:
+        now = time.monotonic()
+        for spare in list(self.spares):
+            if _ended(spare[0]):
+                self._forget(spare)
+            elif now - spare[2] > self.IDLE_LIFE:
+                self._forget(spare)
+                _kill_and_reap(spare[0])
+        while len(self.spares) < self.count:
             self._fork()
 
     def reap(self):
-        """Reap a spare that ended on its own (a SIGCHLD in the daemon); True when reaped."""
-        if self.pid is not None and self._ended():
-            self._forget()
-            return True
-        return False
+        """Reap spares that ended on their own (a SIGCHLD in the daemon); True when one was."""
+        reaped = False
+        for spare in list(self.spares):
+            if _ended(spare[0]):
+                self._forget(spare)
+                reaped = True
+        return reaped
 
     def hand(self, msg):
-        """Give ``msg`` (a task, see TaskManager.forkTask) to the spare; its pid, which now
-        runs the task, or None when there was no spare, the message cannot be pickled or the
-        spare could not be reached."""
-        pid, wfd = self.pid, self.wfd
-        if pid is None:
+        """Give ``msg`` (a task, see TaskManager.forkTask) to a spare; the pid that now runs
+        the task, or None when there was no spare, the message cannot be pickled or no spare
+        could be reached."""
+        if not self.spares:
             return None
         try:
             data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
-            log.info("task not handed to the spare task process (%s); forking", exc)
+            log.info("task not handed to a spare task process (%s); forking", exc)
             return None
-        self.pid = self.wfd = None
-        try:
-            _write_all(wfd, _HEADER.pack(len(data)) + data)
-        except OSError as exc:   # it died: EPIPE
-            log.warning("spare task process %d unreachable (%s); forking", pid, exc)
+        data = _HEADER.pack(len(data)) + data
+        while self.spares:
+            pid, wfd, _t = self.spares.pop(0)
+            try:
+                _write_all(wfd, data)
+            except OSError as exc:   # it died: EPIPE
+                log.warning("spare task process %d unreachable (%s)", pid, exc)
+                os.close(wfd)
+                _kill_and_reap(pid)
+                continue
             os.close(wfd)
-            _kill_and_reap(pid)
-            return None
-        os.close(wfd)
-        return pid
+            return pid
+        return None
 
     def stop(self):
-        """Kill and reap the spare (the daemon stops, restarts, or replaces it)."""
-        if self.pid is not None:
-            pid = self.pid
-            self._forget()
-            _kill_and_reap(pid)
+        """Kill and reap the spares (the daemon stops or restarts)."""
+        for spare in list(self.spares):
+            self._forget(spare)
+            _kill_and_reap(spare[0])
 
-    def _ended(self):
-        try:
-            done, _status = os.waitpid(self.pid, os.WNOHANG)
-        except ChildProcessError:
-            return True
-        return bool(done)
-
-    def _forget(self):
-        if self.wfd is not None:
-            os.close(self.wfd)
-        self.pid = self.wfd = None
+    def _forget(self, spare):
+        self.spares.remove(spare)
+        if spare[1] is not None:
+            try:
+                os.close(spare[1])
+            except OSError:
+                pass
 
     def _fork(self):
         rfd, wfd = os.pipe()
@@ -134,13 +144,16 @@ class SpareKeeper:
         pid = os.fork()
         if pid:
             os.close(rfd)
-            self.pid, self.wfd, self.started = pid, wfd, time.monotonic()
+            self.spares.append((pid, wfd, time.monotonic()))
             return
         # in no circumstance return after the fork (as the daemon's forkTask); a task that
         # was handed over ends with status 0 whatever happened, as a forked task process does
         msg = None
         try:
             os.close(wfd)
+            for _pid, other, _t in self.spares:
+                os.close(other)
+            self.spares = []
             os.setpgrp()
             self.prepare()
             comm = _comm()
@@ -160,6 +173,14 @@ class SpareKeeper:
                 os._exit(1)
         finally:
             os._exit(0)
+
+
+def _ended(pid):
+    try:
+        done, _status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return bool(done)
 
 
 def _wait_for_task(rfd, session):

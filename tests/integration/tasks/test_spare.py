@@ -48,17 +48,18 @@ class WhereTask(koji.tasks.BaseTaskHandler):
 '''
 
 
-def _spare_of(daemon_pid, timeout=60.0):
-    """The pid of the builder's waiting spare task process (an upper bound, not a timing)."""
+def _spares_of(daemon_pid, count=2, timeout=60.0):
+    """The pids of the builder's waiting spare task processes, once there are ``count`` (an
+    upper bound, not a timing)."""
     end = time.monotonic() + timeout
     while True:
         out = subprocess.run(["ps", "-o", "pid=,comm=", "--ppid", str(daemon_pid)],
                              capture_output=True, text=True).stdout
-        spares = [int(line.split()[0]) for line in out.splitlines()
-                  if line.split()[1:] == ["task-spare"]]
-        if spares:
-            return spares[0]
-        assert time.monotonic() < end, "no spare task process: %s" % out
+        spares = sorted(int(line.split()[0]) for line in out.splitlines()
+                        if line.split()[1:] == ["task-spare"])
+        if len(spares) >= count:
+            return spares
+        assert time.monotonic() < end, "not %d spare task processes: %s" % (count, out)
         time.sleep(0.1)
 
 
@@ -91,14 +92,15 @@ def test_a_task_in_the_spare_has_its_own_subsession_and_process_group(qhub, tmp_
     hub = qhub
     daemon = _builder_with_plugin(hub, tmp_path)
     s = hub.session()
-    spare = _spare_of(daemon.pid)
+    spares = _spares_of(daemon.pid)
     out = str(tmp_path / "where.json")
     tid = s.makeTask("where", [out, 300])
     _wait_for(lambda: os.path.exists(out), lambda: hub.builder_log("b1")[-3000:])
     with open(out) as f:
         where = json.load(f)
-    # the spare ran it, in its own process group, as the host, with a session of its own
-    assert where["pid"] == spare
+    # a spare ran it, in its own process group, as the host, with a session of its own
+    spare = where["pid"]
+    assert spare in spares
     assert where["pgrp"] == spare
     assert where["user"] == "b1"
     assert "task %d (where) started in process %d (the spare)" % (tid, spare) \
@@ -106,8 +108,8 @@ def test_a_task_in_the_spare_has_its_own_subsession_and_process_group(qhub, tmp_
     info = s.getTaskInfo(tid)
     assert info["state"] == koji.TASK_STATES["OPEN"]
     assert s.getHost(info["host_id"])["name"] == "b1"
-    # the next spare is forked once the daemon's cycle is over
-    assert _spare_of(daemon.pid) != spare
+    # another spare is forked once the daemon is idle: two wait again, the task's not one
+    assert spare not in _spares_of(daemon.pid)
     # canceled: the daemon kills the task's process group, the task's child with it, and
     # expires the subsession once it has reaped the process
     s.cancelTask(tid)
@@ -124,17 +126,17 @@ def test_a_spare_whose_connection_the_hub_closed_runs_its_task_at_once(task_pki,
     try:
         daemon = _builder_with_plugin(hub, tmp_path, extra=("--log-level", "DEBUG"))
         s = hub.session()
-        spare = _spare_of(daemon.pid)
+        spares = _spares_of(daemon.pid)
         closed = "the hub closed its idle connection; opened another"
-        _wait_for(lambda: hub.builder_log("b1").count(closed) >= 2,
+        _wait_for(lambda: hub.builder_log("b1").count(closed) >= 4,
                   lambda: hub.builder_log("b1")[-3000:])
-        assert _spare_of(daemon.pid) == spare   # the same spare, with its third connection
+        assert _spares_of(daemon.pid) == spares   # the same spares, on later connections
         out = str(tmp_path / "where.json")
         tid = s.makeTask("where", [out, 0])
         info = hub.wait_task(s, tid)
         assert info["state"] == koji.TASK_STATES["CLOSED"], hub.builder_log("b1")[-3000:]
         with open(out) as f:
-            assert json.load(f)["pid"] == spare
+            assert json.load(f)["pid"] in spares
         assert s.getTaskResult(tid) == "b1"
         # no call of the task met a dead connection and waited for koji's retry
         assert not re.search(r"Try #\d+ for call", hub.builder_log("b1"))
