@@ -360,6 +360,8 @@ class PkgsetPhase(PhaseBase):
         listfile = self.paths.pkgset_package_list(name)
         if self.conf.pkgset_source == "koji":
             headers = self.read_koji(unit, download)
+            # the record's digests of the linked (or downloaded) files, while the repo is written
+            self.prefill_digests([h.path for h in headers.values()])
             event = self.compose.results.get(("pkgset", "koji_event")) or {}
             self.compose.adopt_source_date_epoch(event.get("ts"),
                                                  "the time of event %s" % event.get("id"))
