@@ -215,3 +215,46 @@ def test_idle_reaps_alone_only_while_the_host_has_room(was_full, also, reaped):
         _drain_wakes()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+class _Waiter:
+    def __init__(self, pid, woke):
+        import mmap
+        import struct
+
+        self.pid = pid
+        self.woke = mmap.mmap(-1, 8)
+        struct.pack_into("q", self.woke, 0, woke)
+
+    def woke_for(self):
+        from pungi_like.buildsvc.builder.daemon import WorkWaiter
+
+        return WorkWaiter.woke_for(self)
+
+
+@pytest.mark.parametrize("woke, seen, from_waiter, quiet", [
+    (5, 5, True, True),      # the waiter woke for the count the last getTasks covered: slept
+    (6, 5, True, False),     # a later count: the cycle comes at once
+    (4, 5, True, False),     # a lower one (a restarted hub?): the cycle comes at once
+    (5, None, True, False),  # no count noted by the last cycle
+    (5, 5, False, False),    # SIGUSR1 from a task process (a subtask): the cycle comes
+])
+def test_idle_sleeps_through_a_bell_the_last_cycle_saw(woke, seen, from_waiter, quiet):
+    from pungi_like.buildsvc.builder.daemon import WAKE_SIGNALS, _drain_wakes, _idle_until_work
+
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, WAKE_SIGNALS)
+    try:
+        _drain_wakes()
+        # the sender: a child process, the waiter or not (its exit's SIGCHLD is reaped alone)
+        pid = os.fork()
+        if pid == 0:
+            os.kill(os.getppid(), signal.SIGUSR1)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        tm = _Manager(was_full=False)
+        tm.bell_seen = seen
+        tm.bell_waiter = _Waiter(pid if from_waiter else 1, woke)
+        assert _idle_until_work(tm, 0.3, reap_alone=True) is quiet
+        _drain_wakes()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -39,8 +39,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import mmap
 import os
 import signal
+import struct
 import sys
 import time
 import types
@@ -252,6 +254,8 @@ class TaskManager(koji.daemon.TaskManager):
             if checkin:
                 for session_id in logouts:
                     m.logoutChild(session_id)
+                # the bell count before getTasks reads the queue (see bell_seen)
+                bell = m.host.waitWork(None) if self.bell_waiter is not None else None
                 reported = m.host.updateHost(self.task_load, True,
                                              data=self._get_host_data())
                 assigned = m.host.getTasks()
@@ -262,7 +266,7 @@ class TaskManager(koji.daemon.TaskManager):
             ("host.getHost", (), ()): host.result,
         }
         if checkin:
-            self._checkin = (reported, assigned)
+            self._checkin = (reported, assigned, bell)
 
     def _answered(self, func, *args, **kwargs):
         """Run the engine's ``func`` with the prefetched answers served (see prefetch_cycle)."""
@@ -464,12 +468,15 @@ class TaskManager(koji.daemon.TaskManager):
         check-in and getTasks came with the cycle's reads when the host was ready before
         (prefetch_cycle)."""
         self.ready = self.readyForTask()
+        self.bell_seen = None   # set again when this cycle's getTasks answers
         prefetched, self._checkin = getattr(self, "_checkin", None), None
         if prefetched is not None:
-            reported, assigned = prefetched
+            reported, assigned, bell = prefetched
             reported.result   # a fault raises here
             if self.ready:
-                return self._take_assigned(assigned.result)
+                tasks = assigned.result
+                self._note_bell(bell)
+                return self._take_assigned(tasks)
             # no longer ready (over capacity, disabled, a restart pending ...): the hub hears
             # it now; what that getTasks assigned stays ASSIGNED here until the host is ready
             self.session.host.updateHost(self.task_load, False, data=self._get_host_data())
@@ -493,6 +500,26 @@ class TaskManager(koji.daemon.TaskManager):
             self.logger.info("Not ready for task")
             return False
         return self._take_assigned(assigned.result)
+
+    #: the work waiter (WorkWaiter) when run() has one; the cycle then notes the bell count
+    bell_waiter = None
+    #: the hub's work bell count read in the last cycle's request before its getTasks: every
+    #: commit that had rung the bell up to it was seen by that getTasks (the request holds
+    #: the hub's write lock from its start on SQLite; on PostgreSQL each statement sees what
+    #: was committed before it, and a bell rings after its commit). A waiter's wake for that
+    #: same count brings nothing new (_idle_until_work)
+    bell_seen = None
+
+    def _note_bell(self, bell):
+        self.bell_seen = None
+        if bell is None:
+            return
+        try:
+            seq = bell.result.get("seq")
+        except Exception:   # a hub without host.waitWork
+            return
+        if isinstance(seq, int) and not isinstance(seq, bool):
+            self.bell_seen = seq
 
     def _take_assigned(self, assigned):
         """Take the tasks ``assigned`` (getTasks' answer) while there is room; True when one
@@ -735,6 +762,9 @@ class WorkWaiter:
 
     def __init__(self, tm, opts):
         self.tm, self.opts = tm, opts
+        #: the bell count of the waiter's last wake, written before its SIGUSR1 (shared with
+        #: the waiter process: an anonymous shared mapping made before the fork)
+        self.woke = mmap.mmap(-1, 8)
         self.pid = None
         self.started = 0.0
         self.unsupported = False
@@ -760,7 +790,7 @@ class WorkWaiter:
             self.tm.session._forget()
             _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             if os.getppid() == daemon_pid:
-                code = _wait_loop(sub, daemon_pid, self.opts.poll_interval)
+                code = _wait_loop(sub, daemon_pid, self.opts.poll_interval, self.woke)
         except BaseException:
             code = 1
         finally:
@@ -791,8 +821,12 @@ class WorkWaiter:
             _kill_and_reap(self.pid)
             self.pid = None
 
+    def woke_for(self):
+        """The bell count the waiter's last SIGUSR1 was sent for (or a later one)."""
+        return struct.unpack_from("q", self.woke, 0)[0]
 
-def _wait_loop(session, daemon_pid, poll_interval):
+
+def _wait_loop(session, daemon_pid, poll_interval, woke=None):
     """The waiter process's loop (see WorkWaiter); returns its exit status."""
     seen = None
     while os.getppid() == daemon_pid:
@@ -810,6 +844,8 @@ def _wait_loop(session, daemon_pid, poll_interval):
             continue
         seq = answer.get("seq")
         if seen is not None and seq != seen:
+            if woke is not None and isinstance(seq, int):
+                struct.pack_into("q", woke, 0, seq)
             try:
                 os.kill(daemon_pid, signal.SIGUSR1)
             except OSError:
@@ -834,8 +870,20 @@ def _kill_and_reap(pid, kill=os.kill):
 
 
 def _idle(seconds):
-    info = signal.sigtimedwait(WAKE_SIGNALS, seconds)
-    return info.si_signo if info is not None else None
+    return signal.sigtimedwait(WAKE_SIGNALS, seconds)
+
+
+def _seen_bell(tm, info):
+    """True when ``info`` is the work waiter's SIGUSR1 for the bell count the last cycle's
+    getTasks already covered (TaskManager.bell_seen): a task process's subtask wakes the
+    daemon itself, and the hub's bell for the same subtask reaches the waiter too; its wake
+    would start a cycle that finds nothing new. Only the same count: a lower one may come
+    from a restarted hub."""
+    waiter = getattr(tm, "bell_waiter", None)
+    seen = getattr(tm, "bell_seen", None)
+    if waiter is None or seen is None or info.si_pid != waiter.pid:
+        return False
+    return waiter.woke_for() == seen
 
 
 def _idle_until_work(tm, poll_interval, reap_alone=False):
@@ -844,16 +892,21 @@ def _idle_until_work(tm, poll_interval, reap_alone=False):
     (SIGCHLD), while the host had room at its last check-in, is answered by reaping them
     here (TaskManager.reap_local) and the sleep goes on: the cycle it used to start (five
     hub calls, then two) told the hub nothing its scheduler needs, and the bell or the poll
-    brings the next one. kojid sleeps through SIGCHLD. Returns True when the whole
+    brings the next one. kojid sleeps through SIGCHLD. The work waiter's wake for a bell
+    count the last cycle already covered is slept through too (_seen_bell). Returns True when
+    the whole
     ``poll_interval`` passed without a wake (a quiet moment)."""
     deadline = time.monotonic() + poll_interval
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return True
-        sig = _idle(remaining)
-        if sig is None:
+        info = _idle(remaining)
+        if info is None:
             return True
+        sig = info.si_signo
+        if sig == signal.SIGUSR1 and _seen_bell(tm, info):
+            continue
         if not reap_alone or sig != signal.SIGCHLD or tm.was_full:
             return False
         if _drain_wakes() - {signal.SIGCHLD}:
@@ -966,6 +1019,7 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
     # action): at the final unblock, one may still come from a task process or the waiter
     signal.signal(signal.SIGUSR1, _no_op)
     waiter = WorkWaiter(tm, opts) if getattr(opts, "wait_work", False) else None
+    tm.bell_waiter = waiter
     if getattr(opts, "spare", False):
         from .spare import SpareKeeper
 
