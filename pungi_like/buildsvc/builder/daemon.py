@@ -293,7 +293,7 @@ class TaskManager(koji.daemon.TaskManager):
             # freed by the hub (e.g. a late check-in) and assigned to us again while its old
             # process still runs: that process no longer holds it and must not run beside a new one
             self.logger.info("task %d was freed while its process ran; killing it", task["id"])
-            _kill_and_reap(pid, os.killpg)
+            kill_and_reap(pid, os.killpg)
             del self.pids[task["id"]]
             self.subsessions.pop(task["id"], None)
         return self._take(task)
@@ -818,7 +818,7 @@ class WorkWaiter:
 
     def stop(self):
         if self.pid is not None:
-            _kill_and_reap(self.pid)
+            kill_and_reap(self.pid)
             self.pid = None
 
     def woke_for(self):
@@ -856,13 +856,18 @@ def _wait_loop(session, daemon_pid, poll_interval, woke=None):
     return 0
 
 
-def _kill_and_reap(pid, kill=os.kill):
-    """SIGKILL ``pid`` (``kill=os.killpg``: its whole process group) and reap it; either may
-    be gone already."""
+def kill_and_reap(pid, kill=os.kill):
+    """SIGKILL ``pid`` (``kill=os.killpg``: its whole process group, or the process alone when
+    it has no group of that id, e.g. killed before its ``setpgrp``) and reap it; either may be
+    gone already."""
     try:
         kill(pid, signal.SIGKILL)
     except OSError:
-        pass
+        if kill is not os.kill:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
     try:
         os.waitpid(pid, 0)
     except ChildProcessError:

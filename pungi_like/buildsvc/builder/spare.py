@@ -40,7 +40,6 @@ import logging
 import os
 import pickle
 import select
-import signal
 import ssl
 import struct
 import time
@@ -305,17 +304,10 @@ def _write_all(fd, data):
 
 
 def _kill_and_reap(pid):
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
+    """SIGKILL the spare's process group (the process alone when it has none yet) and reap it."""
+    from .daemon import kill_and_reap
+
+    kill_and_reap(pid, os.killpg)
 
 
 def _comm():
