@@ -88,20 +88,16 @@ def note_image(path, algorithms, needles=None):
 def _search(path, needles, bufsize=1 << 20):
     """``{needle: found}`` in the bytes of ``path``, as ``reuse_keys.file_digest`` searches
     them (a needle across two reads is found)."""
-    found = {n: False for n in needles}
-    keep = max(len(n) for n in needles)
-    tail = b""
+    from pungi_like.digest_prefill import NeedleSearch
+
+    search = NeedleSearch(needles)
     with open(path, "rb", buffering=0) as fh:
         while True:
             chunk = fh.read(bufsize)
             if not chunk:
                 break
-            window = tail + chunk
-            for n in needles:
-                if not found[n] and n in window:
-                    found[n] = True
-            tail = window[-keep:]
-    return found
+            search.feed(chunk)
+    return dict(zip(search.needles, search.found))
 
 
 def digests_of(paths, algorithms, workers=None):

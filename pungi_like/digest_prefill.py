@@ -34,6 +34,25 @@ import threading
 READ = 1 << 20
 
 
+class NeedleSearch:
+    """Which of ``needles`` (bytes) occur in bytes fed in pieces, as ``reuse_keys.file_digest``
+    searches a file: a needle that spans two pieces is found. ``found``: a list, one bool a
+    needle."""
+
+    def __init__(self, needles):
+        self.needles = list(needles)
+        self.found = [False] * len(self.needles)
+        self._keep = max((len(n) for n in self.needles), default=1)
+        self._tail = b""
+
+    def feed(self, chunk):
+        window = self._tail + chunk
+        for i, needle in enumerate(self.needles):
+            if not self.found[i] and needle in window:
+                self.found[i] = True
+        self._tail = window[-self._keep:]
+
+
 def digest_file(path, needles):
     """``(stat, sha256 hex, [found per needle])`` of the file at ``path``, or None when it is
     not a regular file, cannot be read, is a ``.gz`` file, or changed while it was read."""
@@ -48,9 +67,7 @@ def digest_file(path, needles):
         if not stat.S_ISREG(st.st_mode):
             return None
         h = hashlib.sha256()
-        found = [False] * len(needles)
-        keep = max((len(n) for n in needles), default=1)
-        tail = b""
+        search = NeedleSearch(needles)
         total = 0
         while True:
             chunk = os.read(fd, min(st.st_size + 1, READ))
@@ -58,13 +75,9 @@ def digest_file(path, needles):
                 break
             total += len(chunk)
             h.update(chunk)
-            window = tail + chunk
-            for i, needle in enumerate(needles):
-                if not found[i] and needle in window:
-                    found[i] = True
+            search.feed(chunk)
             if total == st.st_size:
                 break   # the whole file (a change since shows in the fstat below)
-            tail = window[-keep:]
         after = os.fstat(fd)
     except OSError:
         return None
@@ -72,7 +85,7 @@ def digest_file(path, needles):
         os.close(fd)
     if total != st.st_size or (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
         return None
-    return st, h.hexdigest(), found
+    return st, h.hexdigest(), search.found
 
 
 def child(argv):
