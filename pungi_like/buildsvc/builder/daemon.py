@@ -899,8 +899,7 @@ def _idle_until_work(tm, poll_interval, reap_alone=False):
     hub calls, then two) told the hub nothing its scheduler needs, and the bell or the poll
     brings the next one. kojid sleeps through SIGCHLD. The work waiter's wake for a bell
     count the last cycle already covered is slept through too (_seen_bell). Returns True when
-    the whole
-    ``poll_interval`` passed without a wake (a quiet moment)."""
+    the whole ``poll_interval`` passed without a wake (a quiet moment)."""
     deadline = time.monotonic() + poll_interval
     while True:
         remaining = deadline - time.monotonic()
