@@ -172,15 +172,35 @@ class GatherPhase(PhaseBase):
         """One :class:`Depsolver` per arch and set of repos for every gather unit asking for it:
         the variants of an arch load the same package set, and the gathering only reads the
         solver (libsolv's bindings hold the GIL in every call), so the second unit waits for
-        the first one's load instead of parsing the same repodata again."""
+        the first one's load instead of parsing the same repodata again. The package set
+        alone is taken from the closure that made it, when pkgset offered it
+        (:func:`offer_solver`), instead of being loaded again."""
         key = (arch, tuple((r.name, r.path, r.lookaside) for r in repos))
         with _solvers_lock:
             solvers = self.__dict__.setdefault("_solvers", {})
             entry = solvers.setdefault(key, [threading.Lock(), None])
         with entry[0]:
             if entry[1] is None:
-                entry[1] = depsolve.Depsolver(repos, arch)
+                entry[1] = self.offered_solver(repos, arch) or depsolve.Depsolver(repos, arch)
             return entry[1]
+
+    def offered_solver(self, repos, arch):
+        """A view (:meth:`Depsolver.view`) of the package set of ``arch`` over the pool of the
+        closure that made it, when pkgset offered one for the repo ``repos`` holds alone; None
+        with multilib methods other than ``all`` (runtime and devel read packages' files and
+        provides, and the closure's pool may list file provides its other packages needed)."""
+        offered = getattr(self.compose, "offered_solvers", {}).get(arch)
+        if offered is None or len(repos) != 1 or repos[0].lookaside \
+                or os.path.normpath(repos[0].path) != os.path.normpath(offered[0]):
+            return None
+        for variant in self.compose.variants_for_arch(arch):
+            methods = _flatten(self.conf.variant_arch_values("multilib", variant.uid, arch))
+            if set(methods) - {"none", "all"}:
+                return None
+        view = depsolve.Depsolver.view(offered[1], repos[0], offered[2])
+        if view is not None:
+            self.log.debug("gather %s: the package set from the pool of its closure", arch)
+        return view
 
     def solver_host(self, repos, arch):
         """The :class:`SolverHost` of an arch and set of repos, started by the first gather
@@ -200,6 +220,7 @@ class GatherPhase(PhaseBase):
                 solvers = self.__dict__.get("_solvers", {})
                 for key in [k for k in solvers if k[0] == arch]:
                     del solvers[key]
+                getattr(self.compose, "offered_solvers", {}).pop(arch, None)
                 hosts = self.__dict__.get("_hosts", {})
                 done = [hosts.pop(key) for key in [k for k in hosts if k[0] == arch]]
             else:
@@ -343,6 +364,7 @@ class GatherPhase(PhaseBase):
                                   lookaside=True))
         if workers is not None and self.worker_wanted(pkgset):
             worker = self.solver_host(repos, arch).worker()
+            unit.in_child = True    # solved outside this process's interpreter lock
             workers.append(worker)
             worker.send("load", repos, arch)    # answered once the host has loaded them
             solver = None
@@ -591,6 +613,18 @@ class GatherPhase(PhaseBase):
         # runs the unit again (its record, written later, is not synced either)
         write_atomic(self.paths.gather_result(arch, variant), result.as_json() + "\n",
                      fsync=getattr(self.compose, "syncer", None) or True)
+
+
+def offer_solver(compose, arch, repo_path, solver, packages):
+    """Offer the gathers of ``arch`` a solver that loaded the package set of ``arch`` (the
+    repo ``repo_path``) already: ``packages`` as :meth:`Depsolver.view` takes them. Kept on
+    the compose until the arch's last gather ends (GatherPhase.offered_solver); not offered
+    when the gathers solve in worker processes (GatherPhase.worker_wanted), which load the
+    package set themselves (the solver would only hold memory meanwhile)."""
+    use_worker = GatherPhase.use_worker
+    if use_worker or (use_worker is None and len(packages) >= GatherPhase.WORKER_MIN_PACKAGES):
+        return
+    compose.__dict__.setdefault("offered_solvers", {})[arch] = (repo_path, solver, packages)
 
 
 def result_digest(result):

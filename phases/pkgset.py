@@ -42,7 +42,7 @@ from pungi_like.reuse_capture import current as current_capture
 from dataclasses import dataclass, field
 
 from phases.base import PhaseBase
-from phases.gather import json_inputs, prepopulate_inputs
+from phases.gather import json_inputs, offer_solver, prepopulate_inputs
 from pungi_like import reuse_differs
 from pungi_like.config.options import Option, arch_mapping, str_or_list
 from pungi_like.errors import PhaseError
@@ -294,6 +294,9 @@ def copy_repodata(source_repo, dest_repo, log_path):
 
 class PkgsetPhase(PhaseBase):
     name = "pkgset"
+    #: ``{file name: (package, solver)}`` of the closure's solvers, for a package set repo
+    #: written from the records of the repos they loaded (:meth:`repos_headers`)
+    _closure = None
 
     def validate(self):
         errors = []
@@ -399,14 +402,21 @@ class PkgsetPhase(PhaseBase):
                                linked_from={name: pkg.path
                                             for name, (pkg, _d, _s) in linked.items()})
             try:
-                return self.package_headers(
+                headers = self.package_headers(
                     linked, download, lambda pkg, dest, solver: header_from_repodata(
                         pkg, dest, solver, read_from=pkg.path))
             except OSError:
                 links.result()      # a file missing: the links say which, as they did
                 raise
             finally:
-                repo.result()
+                written = repo.result()
+        if written is not None and not written.read:
+            # every entry of the package set repo is a record of the repos the closure loaded:
+            # the arch units offer the closure's solvers to the gathers (offer_closure)
+            self._closure = {name: (solver.package(pkg.path), solver)
+                             for name, (pkg, _dest, solver) in linked.items()}
+            self._closure_arches = set(self.compose.get_arches())
+        return headers
 
     #: fewer files than this are left to the unit's record to hash (a child's start costs more)
     PREFILL_MIN = 200
@@ -476,7 +486,8 @@ class PkgsetPhase(PhaseBase):
     def repo_from_parsed(self, unit, parsing, download, listfile, links=None, linked_from=None):
         """The package set repo from the records :meth:`start_record_parse`'s child parsed
         (repowrite.write_repo, createrepo_c's bytes: the files are links of those the records
-        describe); True when written, else the log says why not. ``links``: the future of
+        describe); its :class:`~pungi_like.rpmtools.repowrite.WriteResult` when written, else
+        False and the log says why not. ``links``: the future of
         the links being made (:func:`link_set`) from ``linked_from`` ({file name: path}):
         the repo is written from the files linked from meanwhile, and again from the links
         if one of them turns out not to be a hard link of its source (a copy)."""
@@ -505,7 +516,7 @@ class PkgsetPhase(PhaseBase):
                     if not all(os.path.samefile(src, dest) for src, dest in one_by_one):
                         result = write()    # a copy: its own size and mtime count
                 repodata.repowrite.log_result(unit.log_path, out, result, parsing.repo_dirs)
-                return True
+                return result
         except repodata.repowrite.RepoWriteError as exc:
             reason = str(exc)
         finally:
@@ -521,10 +532,13 @@ class PkgsetPhase(PhaseBase):
         the child :meth:`start_record_parse` started, or by repodata.repo_from_records, which
         runs createrepo_c otherwise, taking them over where name, size and mtime match when
         the files are large enough for that to pay (repodata.update_md_sources). ``links``,
-        ``linked_from``: see :meth:`repo_from_parsed`; the other ways wait for the links."""
-        if parsing is not None and self.repo_from_parsed(unit, parsing, download, listfile,
-                                                         links, linked_from):
-            return
+        ``linked_from``: see :meth:`repo_from_parsed`; the other ways wait for the links.
+        Returns the WriteResult of a repo written from the parsed records, else None."""
+        if parsing is not None:
+            written = self.repo_from_parsed(unit, parsing, download, listfile, links,
+                                            linked_from)
+            if written:
+                return written
         if links is not None:
             links.result()
         sources = self.repo_dirs()
@@ -768,6 +782,30 @@ class PkgsetPhase(PhaseBase):
         return getattr(self.conf, "createrepo_checksum", None) or "sha256"
 
     # ---- per arch ---------------------------------------------------------------------------
+    def offer_closure(self, arch, repo, download, kept, whole):
+        """Hand the gathers of ``arch`` the closure's solver of ``arch`` and its packages of
+        the arch's package set ``kept`` in the order of the arch's repo ``repo`` (file names
+        sorted, as write_repo lists them), when that repo was written from the records of the
+        repos that solver loaded: ``whole``, the arch keeps the whole package set (its repo is
+        a copy of the global one; :func:`phases.gather.offer_solver`)."""
+        with _excl_lock:
+            closure = self._closure or {}
+            self._closure_arches = getattr(self, "_closure_arches", set()) - {arch}
+            if not self._closure_arches:
+                self._closure = None    # the last arch: only the offers hold the solvers
+        if not whole:
+            return
+        found = [closure.get(name, (None, None)) for name in sorted(kept)]
+        solvers = {id(solver) for _pkg, solver in found}
+        if not found or len(solvers) != 1 or any(pkg is None for pkg, _solver in found):
+            return
+        solver = found[0][1]
+        if solver.arch != arch:
+            return
+        offer_solver(self.compose, arch, repo, solver,
+                     [(pkg, os.path.normpath(os.path.join(download, name)))
+                      for (pkg, _solver), name in zip(found, sorted(kept))])
+
     def multilib_enabled(self, arch):
         for variant in self.compose.variants_for_arch(arch):
             methods = self.conf.variant_arch_values("multilib", variant.uid, arch)
@@ -818,6 +856,7 @@ class PkgsetPhase(PhaseBase):
                                        log_path=unit.log_path, update=True,
                                        update_md_path=self.paths.pkgset_repo(setname),
                                        skip_stat=True)
+        self.offer_closure(arch, repo, download, kept, whole=kept.keys() == headers.keys())
         self.compose.results.put(("pkgset", arch), PackageSet(arch=arch, repo_path=repo,
                                                              prefix=download, packages=kept))
         return {"packages": len(kept), "excluded_noarch": len(excluded),

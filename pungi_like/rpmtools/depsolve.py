@@ -227,6 +227,15 @@ class _Pkg:
     def is_source(self):
         return self.arch in archmod.SOURCE_ARCHES
 
+    def moved(self, repo, path):
+        """The same solvable as a package of ``repo`` at ``path``."""
+        pkg = _Pkg.__new__(_Pkg)
+        pkg.sid, pkg.solvable, pkg.name, pkg.arch = self.sid, self.solvable, self.name, self.arch
+        pkg.epoch, pkg.version, pkg.release = self.epoch, self.version, self.release
+        pkg.sourcerpm, pkg.debug = self.sourcerpm, self.debug
+        pkg.repo, pkg.lookaside, pkg.path = repo, repo.lookaside, path
+        return pkg
+
     def gathered(self, flags):
         return GatheredPackage(self.name, self.epoch, self.version, self.release, self.arch,
                                self.path, self.sourcerpm, self.repo.name, set(flags))
@@ -257,6 +266,32 @@ class Depsolver:
         self.pool.createwhatprovides()
         if index:
             self._index()
+
+    @classmethod
+    def view(cls, solver, repo, packages):
+        """A solver for ``repo`` (one repo, not a lookaside) made of packages ``solver`` has
+        loaded already instead of loading ``repo``'s metadata: ``packages`` is ``[(package of
+        solver, path in repo)]`` in the order ``repo`` lists them, and the repo's metadata
+        must describe each as ``solver``'s did (the same records: a package set repo written
+        from the records of the repos the closure's solver loaded). The pool is ``solver``'s
+        (its other packages are in no index; the gathers take providers from the indexes only),
+        so the view's package ids differ from a load of ``repo``; a gather compares them
+        only among source packages or among the others, so each of the two kinds must be in
+        the repo's order in the pool too. None when they are not (a load of ``repo`` then)."""
+        if repo.lookaside or not solver.index:
+            return None
+        for kind in (True, False):
+            sids = [pkg.sid for pkg, _path in packages if pkg.is_source is kind]
+            if any(a >= b for a, b in zip(sids, sids[1:])):
+                return None
+        view = cls.__new__(cls)
+        view.arch, view.index, view.repos, view.srepos = solver.arch, True, [repo], {}
+        view.pool = solver.pool
+        view.pkgs = {}
+        for pkg, path in packages:
+            view.pkgs[pkg.sid] = pkg.moved(repo, path)
+        view._index()
+        return view
 
     def _load(self, repo, tmpfiles):
         locations = repomd_locations(repo.path)
@@ -331,12 +366,18 @@ class Depsolver:
             self._unique_latest = every
         return every
 
-    def buildtime(self, path):
-        """The build time (repodata's ``time/@build``) of the package loaded from ``path``."""
+    def package(self, path):
+        """The package loaded from ``path``, or None."""
         by_path = getattr(self, "_by_path", None)
         if by_path is None:
             by_path = self._by_path = {p.path: p for p in self.pkgs.values()}
-        pkg = by_path.get(os.path.normpath(path))
+        # the paths are normalised: one asked for as a package gave it needs no normpath
+        pkg = by_path.get(path)
+        return pkg if pkg is not None else by_path.get(os.path.normpath(path))
+
+    def buildtime(self, path):
+        """The build time (repodata's ``time/@build``) of the package loaded from ``path``."""
+        pkg = self.package(path)
         return pkg.solvable.lookup_num(solv.SOLVABLE_BUILDTIME) if pkg is not None else 0
 
     def providers(self, dep_str):

@@ -404,3 +404,60 @@ def test_package_paths_are_the_normalised_locations(tmp_path):
     for i, (href, base) in enumerate(zip(hrefs, bases)):
         folder = base[len("file://"):] if base else repo
         assert found[f"p{i}"] == os.path.normpath(os.path.join(folder, href)), href
+
+
+def _filename(p):
+    return f"{p['name']}-{p['ver']}-{p['rel']}.{p['arch']}.rpm"
+
+
+#: gathers a view must answer as a load of the package set repo does
+VIEW_CASES = [
+    dict(packages=["web", "host", "kit", "tool"]),
+    dict(packages=["web", "host"], greedy="all"),
+    dict(packages=["host"], greedy="build"),
+    dict(packages=["app", "both"], fulltree=True, selfhosting=True),
+    dict(packages=["app"], multilib_methods=["all"], multilib_whitelist=["glibc"]),
+    dict(packages=["app", "needs32", "broken", "nothing-*"], filter_packages=["nginx"]),
+    dict(packages=["app.+", "libfoo-debuginfo", "tool"], fulltree=True),
+]
+
+
+def test_view_of_a_closure_answers_as_the_package_set_repo(tmp_path):
+    """A package set repo written from records of the repos a closure loaded (its packages
+    sorted by file name) and a view of those packages in the closure's pool: the same gathers,
+    though the closure's pool holds more packages (a newer build of one, another provider)
+    and its ids differ (the binary repo first, then the source one)."""
+    extra = [P("httpd-2.6-1.x86_64", provides=["webserver"]), P("aaa-1.0-1.noarch",
+                                                                provides=["host-plugin"])]
+    binaries = sorted((p for p in UNIVERSE + extra if p["arch"] != "src"), key=_filename)
+    sources = sorted((p for p in UNIVERSE if p["arch"] == "src"), key=_filename)
+    closure = Depsolver([Repo("repo-0", write_repo(str(tmp_path / "os"), binaries)),
+                         Repo("repo-1", write_repo(str(tmp_path / "src"), sources))], "x86_64")
+    in_set = sorted(UNIVERSE, key=_filename)
+    set_dir = write_repo(str(tmp_path / "set"), in_set)
+    repo = Repo("pkgset", set_dir)
+    loaded = Depsolver([repo], "x86_64")
+    by_file = {os.path.basename(p.path): p for p in closure.pkgs.values()}
+    packages = [(by_file[_filename(p)], os.path.join(set_dir, "Packages", _filename(p)))
+                for p in in_set]
+    view = Depsolver.view(closure, repo, packages)
+    assert view is not None
+    assert sorted(p.nevra for p in view.pkgs.values()) \
+        == sorted(p.nevra for p in loaded.pkgs.values())
+    assert sorted((p.nevra, p.path, p.repo.name) for p in view.latest.values()) \
+        == sorted((p.nevra, p.path, p.repo.name) for p in loaded.latest.values())
+    assert view.buildtime(packages[0][1]) == loaded.buildtime(packages[0][1]) == 1
+    for case in VIEW_CASES:
+        assert go(view, **case).as_dict() == go(loaded, **case).as_dict(), case
+
+
+def test_view_refuses_packages_out_of_the_pools_order(tmp_path):
+    """The ids of each kind (sources, the others) must follow the repo's order."""
+    binaries = sorted((p for p in UNIVERSE if p["arch"] != "src"), key=_filename)
+    closure = Depsolver([Repo("r", write_repo(str(tmp_path / "os"), binaries))], "x86_64")
+    repo = Repo("pkgset", str(tmp_path / "set"))
+    pkgs = sorted(closure.pkgs.values(), key=lambda p: p.sid)
+    assert Depsolver.view(closure, repo, [(p, p.path) for p in pkgs]) is not None
+    assert Depsolver.view(closure, repo, [(p, p.path) for p in reversed(pkgs)]) is None
+    assert Depsolver.view(closure, Repo("l", repo.path, lookaside=True),
+                          [(p, p.path) for p in pkgs]) is None
