@@ -77,6 +77,9 @@ class Unit:
     inputs: Any = None
     log_path: Optional[str] = None
     phase: str = ""
+    #: set by a unit whose work runs in another process (a gather in a worker process): the
+    #: record thread need not wait for it (``RECORDS_WAIT_FOR``)
+    in_child: bool = False
 
     def __post_init__(self):
         if not self.phase:
@@ -241,6 +244,12 @@ GC_FULL_AFTER = 100
 #: threads beyond the workers for units being taken from an old compose (``_try_reuse``)
 EARLY_THREADS = 4
 
+#: phases whose units hold the interpreter lock for most of their run (the package set's
+#: closure and headers, the gathers' solves in threads): the record thread builds no record
+#: while one of them may still run (``Scheduler._records_may_run``), unless a unit waits for
+#: an output hash or the unit declares it runs outside the lock (``Unit.in_child``)
+RECORDS_WAIT_FOR = ("pkgset", "gather")
+
 
 class _Blocked(Exception):
     """An early unit's need failed while it waited (``_run_unit``): the unit is skipped."""
@@ -358,6 +367,10 @@ class Scheduler:
         self._wake_lock = threading.Lock()
         # builds the records of the units that ran (``_build_info``), in the order they ended
         self._builder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="build")
+        # ... once no unit of RECORDS_WAIT_FOR may still run, or a unit asked for a hash
+        self._records_wait_for = [] if os.environ.get("PUNGI_LIKE_RECORDS_WAIT") == "0" else [
+            name for name, unit in self.units.items() if unit.phase in RECORDS_WAIT_FOR]
+        self._records_open = threading.Event()
         # records of units taken without their files (``files_at``), written again once a unit
         # that runs made them place those files (``_materialise_needs``)
         self._deferred_records = {}
@@ -435,20 +448,44 @@ class Scheduler:
         return self._is_light(name) and light < self.max_workers
 
     # ---- bookkeeping ----------------------------------------------------------------------
-    def output_hash(self, name):
+    def output_hash(self, name, asked=True):
         """The output hash of the unit ``name`` (None if it did not end well); while the record
-        thread still builds its record (``_build_info``), waits for it."""
+        thread still builds its record (``_build_info``), waits for it. ``asked``: a unit
+        waits for it, so the record thread builds records from now on (``_records_may_run``);
+        the writer thread, which waits for records anyway, passes False."""
         value = self.output_hashes.get(name)
         if isinstance(value, concurrent.futures.Future):
+            if asked and not value.done() and not self._records_open.is_set():
+                self.compose.log.debug("records built from now on: %s's hash asked for", name)
+                self._records_open.set()
             value = value.result()
         return value
 
-    def unit_key(self, unit, content=None):
+    def _records_may_run(self):
+        """May the record thread build a record now? Not while a unit of RECORDS_WAIT_FOR
+        (in threads of this process) may still run: those units hold the interpreter lock
+        for most of their run, and so does a record (digests of thousands of files, the
+        JSON of a package set's headers); a record built beside them made the units on the
+        compose's path wait for the lock (one package changed at 10,000 RPMs: 0.6-0.8 s of
+        records beside the package set, the gathers and createrepo). Records are built once
+        they ended (a DVD's xorriso and the other tools run outside the lock), as soon as a
+        unit waits for an output hash (``output_hash``), and when the run stops."""
+        if self._records_open.is_set():
+            return True
+        if self.stop.is_set() or all(
+                self._ended[name].is_set() or self.units[name].in_child
+                for name in self._records_wait_for):
+            self._records_open.set()
+            return True
+        return False
+
+    def unit_key(self, unit, content=None, asked=True):
         """(key, upstream): the hash of the unit's inputs and of the output hashes of the units
         it needs or follows, with this compose's directory and id replaced by placeholders.
-        ``content``: ``reuse.content_inputs`` of the unit when the caller has it."""
-        upstream = {dep: self.output_hash(dep) for dep in sorted(self.deps[unit.name])}
-        follows = {dep: self.output_hash(dep) for dep in sorted(self.order[unit.name])}
+        ``content``: ``reuse.content_inputs`` of the unit when the caller has it; ``asked``:
+        see ``output_hash``."""
+        upstream = {dep: self.output_hash(dep, asked) for dep in sorted(self.deps[unit.name])}
+        follows = {dep: self.output_hash(dep, asked) for dep in sorted(self.order[unit.name])}
         if content is None:
             content = reuse.content_inputs(self.compose, unit)
         blob = json.dumps({"inputs": unit.inputs, "needs": upstream, "after": follows,
@@ -514,11 +551,24 @@ class Scheduler:
             else:
                 outputs, self.output_hashes[unit.name] = self._hand_over(
                     unit, info["key"][0], outputs, info)
+            if info.get("key") is None:
+                # it took an old unit's result without its key (reuse_delta.TakeOld): the key
+                # is made by the writer, which waits for the records of the units it needs
+                self._write_later(self._write_taken, unit, entry, info, outputs)
+                return
             record = self._unit_record(unit, entry, info, outputs, self.output_hashes[unit.name])
             if info.get("files_at"):
                 self._deferred_records[unit.name] = (record, info)
             self._write_later(self._write_record, unit.name, record, info,
                               info.get("files", {}))
+
+    def _write_taken(self, unit, entry, info, outputs):
+        """The record of a unit that took an old unit's result (writer thread): its key made
+        here, with the output hashes of the units it needs once their records are built
+        (not asked for: ``output_hash``)."""
+        info["key"] = self.unit_key(unit, info.pop("content", None), asked=False)
+        record = self._unit_record(unit, entry, info, outputs, self.output_hashes[unit.name])
+        self._write_record(unit.name, record, info, info.get("files", {}))
 
     def _write_timeline(self):
         """The timeline as it stands, written by the writer thread. Rewritten after every unit;
@@ -576,6 +626,8 @@ class Scheduler:
         (``reuse.build_record``), its key when it started without one (``key_needed_first``;
         this waits for the output hashes of the units it needs) and its output hash, also
         handed to the future ``hashed`` (which, unlike the record, is kept)."""
+        while not self._records_may_run():
+            self._records_open.wait(0.02)   # units of RECORDS_WAIT_FOR end or go to children
         try:
             info = self._build(unit, key, content, outputs, capture, images_before,
                                images_after)
@@ -721,6 +773,7 @@ class Scheduler:
             # _flush(): two units starting together would split the pending writes between
             # them and one would kill while the other's share is still being written. The
             # writer runs its jobs in order, so a no-op's end means every earlier write ended.
+            self._records_open.set()
             self._writer.submit(lambda: None).result()
             os.kill(os.getpid(), 9)
         if unit.deliverable:
@@ -758,9 +811,15 @@ class Scheduler:
             # reused unit is, its output hash the old one
             self.compose.log.info("[%s] same result as in %s: its outputs taken", unit.name,
                                   took.old.compose_id)
-            info = {"key": key or self.unit_key(unit, content), "reusable": True,
-                    "result_from": took.old.compose_id,
-                    "output_hash": took.old.record.get("output_hash")}
+            output_hash = took.old.record.get("output_hash")
+            if key is None and output_hash is None:
+                key = self.unit_key(unit, content)      # hands its key on (_hand_over)
+            # without a key it is made by the writer (``_write_taken``): here it waited for
+            # the records of the package set, which the record thread builds later
+            info = {"key": key, "reusable": True, "result_from": took.old.compose_id,
+                    "output_hash": output_hash}
+            if key is None:
+                info["content"] = content
             info.update(took.taken)
             return unit, start, time.time(), took.outputs, None, info
         except BaseException as exc:  # noqa: B902 - recorded and re-raised by the loop
@@ -925,6 +984,7 @@ class Scheduler:
                             failure = SchedulerError(unit.name, exc, unit.log_path)
                     self._phase_event(unit, "end")
         finally:
+            self._records_open.set()
             gc.set_threshold(*thresholds)
             self.progress.finish()
             pool.shutdown(wait=failure is None and not self.stop.is_set(), cancel_futures=True)

@@ -496,3 +496,92 @@ def test_before_record_runs_in_the_record_thread_before_the_record(tmp_path):
     record = json.load(open(os.path.join(compose.paths.units_dir(), "gather.A.x86_64.json")))
     assert record["delta"] == {"inputs": "i", "result": "computed after the unit"}
     assert os.path.exists(os.path.join(compose.paths.units_dir(), "gather.B.x86_64.json"))
+
+
+def _build_times(monkeypatch):
+    """{unit name: time.monotonic() when the record thread began building its record}."""
+    from pungi_like import reuse
+
+    began = {}
+    build_record = reuse.build_record
+
+    def timed(compose, unit, *args, **kwargs):
+        began[unit.name] = time.monotonic()
+        return build_record(compose, unit, *args, **kwargs)
+
+    monkeypatch.setattr(reuse, "build_record", timed)
+    return began
+
+
+def test_records_wait_while_a_gather_may_still_run(tmp_path, monkeypatch):
+    """The record thread builds no record while a unit of RECORDS_WAIT_FOR (a package set or
+    a gather: they hold the interpreter lock) may still run: the package set's record is
+    built after both gathers ended, and every record is on disk when run returns."""
+    began = _build_times(monkeypatch)
+    ended = {}
+
+    def gather(unit):
+        time.sleep(0.3)
+        ended[unit.name] = time.monotonic()
+        return {}
+
+    units = [Unit("pkgset.global", lambda u: {"n": 1}),
+             Unit("gather.A.x86_64", gather, needs=["pkgset.global"]),
+             Unit("gather.B.x86_64", gather, needs=["pkgset.global"]),
+             Unit("createiso.A.x86_64", lambda u: {}, needs=["gather.A.x86_64"])]
+    compose = FakeCompose(tmp_path)
+    Scheduler(units, compose, max_workers=2).run()
+    assert began["pkgset.global"] >= max(ended.values())
+    for unit in units:
+        assert os.path.exists(os.path.join(compose.paths.units_dir(), unit.name + ".json"))
+
+
+def test_records_are_built_when_a_unit_waits_for_a_hash(tmp_path, monkeypatch):
+    """A unit that needs an output hash (here: the key of a unit an old compose may hold,
+    made before it runs) makes the record thread build records at once, while a gather still
+    runs; with PUNGI_LIKE_RECORDS_WAIT=0 records never wait; a gather run in a child process
+    (``Unit.in_child``) is not waited for."""
+    began = _build_times(monkeypatch)
+    release = threading.Event()
+
+    def gather(unit):
+        release.wait(10)
+        return {}
+
+    scheduler_box = []
+
+    def asks(unit):
+        value = scheduler_box[0].output_hash("pkgset.global")
+        release.set()
+        return {"hash": value}
+
+    units = [Unit("pkgset.global", lambda u: {"n": 1}),
+             Unit("gather.A.x86_64", gather, needs=["pkgset.global"]),
+             Unit("test.x", asks, needs=["pkgset.global"])]
+    compose = FakeCompose(tmp_path)
+    scheduler = Scheduler(units, compose, max_workers=2)
+    scheduler_box.append(scheduler)
+    start = time.monotonic()
+    scheduler.run()
+    assert release.is_set()     # the hash came while the gather waited (it would time out)
+    assert began["pkgset.global"] - start < 5
+
+    def runs_in_child(unit):
+        unit.in_child = True
+        time.sleep(0.5)
+        return {}
+
+    began.clear()
+    units = [Unit("pkgset.global", lambda u: {"n": 1}),
+             Unit("gather.A.x86_64", runs_in_child, needs=["pkgset.global"])]
+    start = time.monotonic()
+    Scheduler(units, FakeCompose(tmp_path / "child"), max_workers=2).run()
+    assert began["pkgset.global"] - start < 0.4
+
+    began.clear()
+    monkeypatch.setenv("PUNGI_LIKE_RECORDS_WAIT", "0")
+    units = [Unit("pkgset.global", lambda u: {"n": 1}),
+             Unit("gather.A.x86_64", lambda u: time.sleep(0.5), needs=["pkgset.global"])]
+    start = time.monotonic()
+    Scheduler(units, FakeCompose(tmp_path / "off"), max_workers=2).run()
+    assert began["pkgset.global"] - start < 0.4
