@@ -448,6 +448,9 @@ class OldUnit:
             self.files_top, self.files_names = topdir, self.names
         self._data = None
         self._raw = None
+        self._journal = None
+        #: (device, inode, size, mtime_ns) of the record data file read (``raw``)
+        self.data_ident = None
 
     @property
     def data(self):
@@ -458,13 +461,30 @@ class OldUnit:
         return self._data
 
     @property
+    def journal(self):
+        """The record's journal: ``data["journal"]``, without decoding the files before it
+        when they were not decoded yet (a deferred unit checked by ``reuse_precheck``: the
+        10,464 files of a package set are 2.2 MB of JSON)."""
+        if self._data is not None:
+            return self._data.get("journal") or []
+        if self._journal is None:
+            self._journal = parse_journal(self.raw)
+        return self._journal
+
+    @property
     def raw(self):
         """The text of the record's data file (``take`` copies its journal from it)."""
         if self._raw is None:
             # its bytes decoded in one call: a text read decodes and joins it in pieces (the
             # 6 MB of a package set's record data: 5.6-9.7 ms -> 1.3-3.4 ms)
-            with open(data_path(self.topdir, self.record["unit"]), "rb") as fh:
-                self._raw = fh.read().decode("utf-8")
+            fd = os.open(data_path(self.topdir, self.record["unit"]), os.O_RDONLY)
+            try:
+                st = os.fstat(fd)
+                with open(fd, "rb", closefd=False) as fh:
+                    self._raw = fh.read().decode("utf-8")
+            finally:
+                os.close(fd)
+            self.data_ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         return self._raw
 
     @property
@@ -506,11 +526,16 @@ def data_pieces(json_pieces, lines):
         yield "\n"
 
 
-def parse_data(raw):
+def parse_data(raw, journal=None, end=None):
     """The record data (files and journal) of the text ``raw``: its JSON, and the texts of
     ``journal_lines`` put back in their entries (sliced from the lines, not unescaped); a
-    record data without lines (written before them) is its JSON alone."""
-    data, end = _DECODER.raw_decode(raw)
+    record data without lines (written before them) is its JSON alone. ``journal`` and
+    ``end``: the journal decoded alone and the end of the JSON (``parse_journal``), for
+    ``{"journal": ...}`` with its texts."""
+    if journal is None:
+        data, end = _DECODER.raw_decode(raw)
+    else:
+        data = {"journal": journal}
     if not isinstance(data, dict) or raw[end:end + 1] not in ("", "\n"):
         raise ValueError("record data cut short or not one of ours")
     # each line sliced once from the text (not from a copy of all of them: megabytes);
@@ -531,6 +556,25 @@ def parse_data(raw):
                 raise ValueError(f"record data has no line {line!r}")
             op[at] = lines[line]
     return data
+
+
+def parse_journal(raw):
+    """``parse_data(raw)["journal"]`` without decoding the files before it: the JSON after
+    the files' dict (``data_text_pieces`` finds its end as well) decoded alone, its texts put
+    back from the lines after it; ``parse_data``'s whole decoding when the text is not laid
+    out so."""
+    head, tail = '{"files":{', '},"journal":'
+    end = raw.find(tail)   # a JSON string holds no bare quote: the end of the files
+    if not raw.startswith(head) or end < 0:
+        return parse_data(raw).get("journal") or []
+    try:
+        journal, stop = _DECODER.raw_decode(raw, end + len(tail))
+    except ValueError:
+        journal = None
+    if not isinstance(journal, list) or raw[stop:stop + 1] != "}" \
+            or raw[stop + 1:stop + 2] not in ("", "\n"):
+        return parse_data(raw).get("journal") or []
+    return parse_data(raw, journal, stop + 1).get("journal") or []
 
 
 _DECODER = json.JSONDecoder()
@@ -625,6 +669,8 @@ class TakePlan:
     fresh: dict = dataclasses.field(default_factory=dict)   # new record entries of rewrites
     dropped: list = dataclasses.field(default_factory=list)  # old entries rewritten or gone
     deferred: bool = False  # nothing placed until a unit that runs needs it (``materialise``)
+    named: list = dataclasses.field(default_factory=list)  # link_all's groups of links
+    entries: dict = None    # the old entries the plan was made from (None: all, ``old.data``)
 
 
 class ReusePool:
@@ -649,6 +695,8 @@ class ReusePool:
         self.deferred = {}       # unit name: the TakePlan of a unit taken without its files
         self.materialised = {}   # unit name: its record data info once its files were placed
         self._materialise_lock = threading.Lock()
+        #: a ``reuse_precheck.Precheck`` of the newest old compose (the driver's), or None
+        self.precheck = None
         if resume:
             self._add(compose.topdir, compose.compose_id)
         for cid, path in old_composes:
@@ -693,6 +741,18 @@ class ReusePool:
                     return
                 self._read_next()
 
+    def _differs(self, unit_name, key):
+        """The unit ``unit_name`` has another key than its unit in the compose the precheck
+        child checks: this run is not that compose again (a package changed), and the child
+        is stopped (its CPU is the units' now; the units taken later, if any, are checked in
+        the process)."""
+        precheck = self.precheck
+        checked = precheck.compose
+        if checked and any(os.path.abspath(old.topdir) == checked[0]
+                           and old.record.get("key") != key
+                           for old in self._by_unit.get(unit_name, ())):
+            precheck.close()
+
     def places(self, count=2):
         """The top directories of the first ``count`` sources, each followed by those of the
         composes holding files of its units that were taken without them (``files_at``):
@@ -722,6 +782,8 @@ class ReusePool:
         records are read only if the caller asks past the ones read)."""
         if unit_name in NEVER_REUSED or phase in self.disabled_phases:
             return iter(())
+        if self.precheck is not None:
+            self._differs(unit_name, key)
         return (old for old in self._units(unit_name) if old.record["key"] == key)
 
     def take(self, unit, old):
@@ -754,13 +816,33 @@ class ReusePool:
         the compose holding the files (``files_at``), and :meth:`materialise` places them
         before a unit that runs and needs this one starts (the scheduler). A no-op re-run
         made 10,458 links for the package set's download directory and rewrote its repos
-        for no reader. compose/ is always placed: a compose's own tree stays complete."""
+        for no reader. compose/ is always placed: a compose's own tree stays complete.
+
+        With ``precheck`` (a ``reuse_precheck.Precheck``: a child started with the driver
+        that stats the newest old compose's files by the same rule) the child's answer for
+        the very record data read here replaces the stats when it found every file
+        unchanged; a deferred unit's files are then not even decoded. Any other answer, or
+        none, and :meth:`materialise`'s checks, stat the files here."""
         compose = self.compose
         same_place = os.path.abspath(old.files_top) == compose.topdir
-        files = old.data["files"]
         full = os.environ.get("PUNGI_LIKE_REUSE_VERIFY") == "full"
+        links, texts = ([], [], []), []
+        # every file checked by the child already (reuse_precheck), for the record data read
+        # here: a deferred unit's files are not even decoded
+        checked = None
+        if self.precheck is not None and not full and defer:
+            old.raw   # noqa: B018 - read for its identity, which the child's answer names
+            checked = self.precheck.unchanged(old, old.data_ident)
+            if checked is not None and not checked[0]:
+                checked = None
+        if checked is not None and checked[1] and defer and self.defer_work \
+                and not same_place:
+            return TakePlan(unit, old, links, texts, set(), deferred=True)
         old_top, new_top = os.path.join(old.files_top, ""), os.path.join(compose.topdir, "")
         old_expand, new_expand = old.files_names.expand, self.names.expand
+        if checked is not None and checked[2] is not None and not same_place:
+            return self._planned(unit, old, checked[2], old_top, new_top)
+        files = old.data["files"]
         rewrite_repos = set()
         if not same_place:
             rewrite_repos = {os.path.dirname(rel) for rel, e in files.items()
@@ -770,16 +852,18 @@ class ReusePool:
         # a normalised relative path names a placeholder only with "{" in it; the stats in
         # one C-level loop (22,000 files in a no-op re-run at 10,000 RPMs)
         srcs = [old_top + (old_expand(rel) if "{" in rel else rel) for rel in rels]
-        sts = stat_all(srcs)
-        for src, st, entry in zip(srcs, sts, entries):
-            ident = entry.get("stat")
-            if full or ident is None or st is None or st.st_ino != ident[0] \
-                    or st.st_mtime_ns != ident[2] or st.st_size != ident[1] \
-                    or st.st_size != entry["size"]:
-                if st is None or not verified(src, st, entry, full):
-                    raise CannotReuse(f"{src[len(old_top):]} of {old.source} changed since it "
-                                      "was recorded")
-        links, texts = ([], [], []), []
+        if checked is not None:
+            sts = [None] * len(srcs)    # stat later where one is needed (link_into)
+        else:
+            sts = stat_all(srcs)
+            for src, st, entry in zip(srcs, sts, entries):
+                ident = entry.get("stat")
+                if full or ident is None or st is None or st.st_ino != ident[0] \
+                        or st.st_mtime_ns != ident[2] or st.st_size != ident[1] \
+                        or st.st_size != entry["size"]:
+                    if st is None or not verified(src, st, entry, full):
+                        raise CannotReuse(f"{src[len(old_top):]} of {old.source} changed "
+                                          "since it was recorded")
         if same_place:
             return TakePlan(unit, old, links, texts, rewrite_repos)
         if defer and self.defer_work and rels and all(rel.startswith(WORK) for rel in rels):
@@ -802,9 +886,33 @@ class ReusePool:
             elif entry["names_compose"] != "text":
                 raise CannotReuse(f"{old_expand(rel)} names its compose inside binary data")
             else:
-                texts.append((rel, srcs[i], dsts[i], sts[i], entry))
+                texts.append((rel, srcs[i], dsts[i], sts[i] or os.stat(srcs[i]), entry))
         return TakePlan(unit, old, links, texts, rewrite_repos,
                         dropped=[rels[i] for i in sorted(skip)])
+
+    def _planned(self, unit, old, plan, old_top, new_top):
+        """``check``'s plan from the precheck child's ``link_plan`` of the old unit's files
+        (all of them found unchanged): the same links, rewrites and dropped entries as from
+        the record data's entries, without decoding them."""
+        old_expand, new_expand = old.files_names.expand, self.names.expand
+        special = plan["special"]
+        rewrite_repos = {os.path.dirname(rel) for rel, e in special.items()
+                         if e.get("names_compose") == "repodata"}
+        texts = []
+        for rel, entry in special.items():
+            if os.path.dirname(rel) in rewrite_repos:
+                continue
+            if entry.get("names_compose") != "text":
+                raise CannotReuse(f"{old_expand(rel)} names its compose inside binary data")
+            src = old_top + (old_expand(rel) if "{" in rel else rel)
+            texts.append((rel, src, new_top + (new_expand(rel) if "{" in rel else rel),
+                          os.stat(src), entry))
+        srcs = [old_top + old_expand(rel) for rel in plan["named"]]
+        dsts = [new_top + new_expand(rel) for rel in plan["named"]]
+        named = [(old_top + folder, new_top + folder, names)
+                 for folder, names in plan["plain"].items()]
+        return TakePlan(unit, old, (srcs, dsts, [None] * len(srcs)), texts, rewrite_repos,
+                        dropped=list(special), named=named, entries=special)
 
     def place(self, plan):
         """The files of a checked ``plan``: hard links, and the files naming the old compose
@@ -815,11 +923,11 @@ class ReusePool:
             with self._lock:
                 self.deferred[plan.unit.name] = plan
             return
-        link_all(*plan.links)
+        link_all(*plan.links, named=plan.named)
         fresh = plan.fresh
         for rel, src, dst, st, entry in plan.texts:
             fresh[rel] = self._rewrite_text(old, src, dst, st, entry)
-        files = old.data["files"]
+        files = old.data["files"] if plan.entries is None else plan.entries
         for rel in sorted(plan.rewrite_repos):
             src = os.path.join(old.files_top, old.files_names.expand(rel))
             dst = os.path.join(self.compose.topdir, self.names.expand(rel))
@@ -835,7 +943,7 @@ class ReusePool:
         """After :meth:`place`: the journal replayed and the record data this compose keeps;
         returns what :meth:`take` returns."""
         old = plan.old
-        self._replay(old.data.get("journal", []))
+        self._replay(old.journal)
         outputs = json.loads(self.names.expand(old.names.norm(json.dumps(
             old.record.get("outputs") or {}))))
         return outputs, self._record_data(plan)
@@ -870,7 +978,9 @@ class ReusePool:
             return {"data_from": data_path(old.topdir, unit.name)}
         # every file of a rewritten repodata is in ``fresh`` (its repomd.xml marked there)
         mark_rewritten_repomd(fresh)
-        dropped = set(plan.dropped) | (fresh.keys() & old.data["files"].keys())
+        # ``entries``: every old entry a rewrite can replace (the plan's special ones)
+        dropped = set(plan.dropped) | (fresh.keys() & (
+            old.data["files"] if plan.entries is None else plan.entries).keys())
         path = data_path(self.compose.topdir, unit.name)
         # the record data only speeds up later re-runs: one lost in a machine crash (empty,
         # unreadable) makes its unit run again, so it takes no fsync
@@ -975,19 +1085,45 @@ LINK_AT_MIN = 32
 LINK_BY_LN_MIN = 512
 
 
-def _links_by_ln(src_dir, dst_dir, srcs):
-    """``fileutil.ln_names`` of the base names of ``srcs`` (all in ``src_dir``), the
-    destination directory made first; False when a run failed (the caller links them one by
-    one: those linked already are the very inodes, which ``link_into`` leaves)."""
+def _links_by_ln(src_dir, dst_dir, names):
+    """``fileutil.ln_names`` of ``names`` (base names in ``src_dir``), the destination
+    directory made first; False when a run failed (the caller links them one by one: those
+    linked already are the very inodes, which ``link_into`` leaves)."""
     try:
         os.makedirs(dst_dir, exist_ok=True)
     except OSError:
         return False
-    start = len(src_dir) + 1
-    return ln_names(src_dir, [src[start:] for src in srcs], dst_dir)
+    return ln_names(src_dir, names, dst_dir)
 
 
-def link_all(srcs, dsts, sts):
+def _link_group(src_dir, dst_dir, names, failed):
+    """Hard links ``dst_dir/<name>`` of ``src_dir/<name>`` for each of ``names``: by ``ln``
+    runs for ``LINK_BY_LN_MIN`` or more, else relative to the two directories' descriptors;
+    ``failed(k)`` for the k-th name whose link failed. False when ``src_dir`` cannot be
+    opened (the caller links them one by one)."""
+    if len(names) >= LINK_BY_LN_MIN and _links_by_ln(src_dir, dst_dir, names):
+        return True
+    try:
+        src_fd = os.open(src_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:
+        try:
+            dst_fd = os.open(dst_dir, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            os.makedirs(dst_dir, exist_ok=True)
+            dst_fd = os.open(dst_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            _link_each(functools.partial(os.link, src_dir_fd=src_fd, dst_dir_fd=dst_fd),
+                       names, names, failed)
+        finally:
+            os.close(dst_fd)
+    finally:
+        os.close(src_fd)
+    return True
+
+
+def link_all(srcs, dsts, sts, named=()):
     """``link_into`` of each (``src``, ``dst``, ``st``): ``os.link`` in one C-level loop; a
     link that fails (a missing directory, a ``dst`` there already) goes through ``link_into``
     and the loop goes on after it. The files of one directory linked into one directory under
@@ -996,7 +1132,8 @@ def link_all(srcs, dsts, sts):
     links 17 % less CPU); ``LINK_BY_LN_MIN`` of them or more by ``ln`` runs
     (``fileutil.ln_names``): a no-op re-run's two trees (6,000 links each) were linked by two
     unit threads that handed the interpreter lock to each other, and to every thread running
-    Python meanwhile, after each link."""
+    Python meanwhile, after each link. ``named``: more links given as such groups already,
+    ``(src_dir, dst_dir, names)`` (their stats made where one is needed)."""
     sep = os.sep
     groups, alone = {}, []
     for i, (src, dst) in enumerate(zip(srcs, dsts)):
@@ -1010,32 +1147,17 @@ def link_all(srcs, dsts, sts):
         else:
             alone.append(i)
     for (src_dir, dst_dir), group in groups.items():
-        if len(group) < LINK_AT_MIN:
+        if len(group) < LINK_AT_MIN or not _link_group(
+                src_dir, dst_dir, [srcs[i][len(src_dir) + 1:] for i in group],
+                lambda k, group=group: link_into(srcs[group[k]], dsts[group[k]],
+                                                 sts[group[k]])):
             alone += group
-            continue
-        if len(group) >= LINK_BY_LN_MIN and _links_by_ln(src_dir, dst_dir,
-                                                         [srcs[i] for i in group]):
-            continue
-        try:
-            src_fd = os.open(src_dir, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            alone += group
-            continue
-        try:
-            try:
-                dst_fd = os.open(dst_dir, os.O_RDONLY | os.O_DIRECTORY)
-            except FileNotFoundError:
-                os.makedirs(dst_dir, exist_ok=True)
-                dst_fd = os.open(dst_dir, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                names = [srcs[i][len(src_dir) + 1:] for i in group]
-                _link_each(functools.partial(os.link, src_dir_fd=src_fd, dst_dir_fd=dst_fd),
-                           names, names, lambda k: link_into(srcs[group[k]], dsts[group[k]],
-                                                             sts[group[k]]))
-            finally:
-                os.close(dst_fd)
-        finally:
-            os.close(src_fd)
+    for src_dir, dst_dir, names in named:
+        def one(k, src_dir=src_dir, dst_dir=dst_dir, names=names):
+            link_into(src_dir + sep + names[k], dst_dir + sep + names[k], None)
+        if len(names) < LINK_AT_MIN or not _link_group(src_dir, dst_dir, names, one):
+            _link_each(os.link, [src_dir + sep + n for n in names],
+                       [dst_dir + sep + n for n in names], one)
     if alone:
         alone.sort()
         _link_each(os.link, [srcs[i] for i in alone], [dsts[i] for i in alone],
@@ -1059,15 +1181,18 @@ def _link_each(link, srcs, dsts, failed):
 
 
 def link_into(src, dst, st):
-    """Hard-link ``src`` (stat ``st``) at ``dst``: one ``link`` for most files; a missing
-    directory is made, and a ``dst`` that is this very inode already (another unit's record
-    holds it too) is left alone; anything else goes through ``place_file``."""
+    """Hard-link ``src`` (stat ``st``; None: made here when needed) at ``dst``: one ``link``
+    for most files; a missing directory is made, and a ``dst`` that is this very inode
+    already (another unit's record holds it too) is left alone; anything else goes through
+    ``place_file``."""
     try:
         os.link(src, dst)
         return
     except FileExistsError:
         try:
             there = os.lstat(dst)
+            if st is None:
+                st = os.stat(src)
             if there.st_ino == st.st_ino and there.st_dev == st.st_dev:
                 return
         except OSError:

@@ -23,13 +23,14 @@ import time
 import traceback
 
 import pungi_like
-from pungi_like import metadata
-from pungi_like.compose import Compose
 from pungi_like.errors import ConfigError, PungiLikeError
 from pungi_like.fileutil import write_atomic, write_json_atomic
+from pungi_like.lazyimport import lazy_module
 from pungi_like.notifier import Notifier
-from pungi_like.scheduler import Scheduler, SchedulerError, Unit
 from pungi_like.tools import kill_children
+
+# imported where first used: the reuse precheck's child starts before them (start_precheck)
+metadata = lazy_module("pungi_like.metadata", globals(), "metadata")
 
 EXIT_FINISHED = 0
 EXIT_DOOMED = 1
@@ -243,6 +244,8 @@ def metadata_unit(compose, after_phases):
                                  sync)
         return {"metadata": sorted(os.listdir(compose.paths.metadata_dir()))}
 
+    from pungi_like.scheduler import Unit
+
     after = [f"{p}.*" for p in after_phases]
     return Unit(name="metadata.write", run=run, after=after, phase="metadata",
                 log_path=compose.paths.global_log())
@@ -273,6 +276,8 @@ def run_compose(compose, phase_objects, skipped, args):
     units.append(metadata_unit(compose, before_meta))
     workers = conf.num_threads or os.cpu_count() or 1
     progress = sys.stderr.isatty() and not args.quiet and not args.debug
+    from pungi_like.scheduler import Scheduler
+
     scheduler = Scheduler(units, compose, workers, skipped_phases=skipped, progress=progress)
     scheduler.reuse_pool = getattr(compose, "reuse_pool", None)
     compose.scheduler = scheduler
@@ -360,8 +365,40 @@ def clean_for_resume(compose, pool):
     compose.log.info("Resume: %d file(s) of interrupted units removed from compose/", removed)
 
 
-def setup_reuse(compose, args):
-    """The ReusePool of this compose (None with --no-reuse and no resume); logs what it uses."""
+def old_compose_dirs(args, topdir=None):
+    """The directories searched for old composes (``--old-composes`` and the target
+    directory), or None with --no-reuse."""
+    if args.no_reuse:
+        return None
+    dirs = list(args.old_composes)
+    if args.target_dir or topdir:
+        dirs.append(args.target_dir or os.path.dirname(topdir))
+    return dirs
+
+
+def start_precheck(args):
+    """The child checking the files of the newest compose in the directories of old composes
+    (``reuse_precheck``), started first thing, while the driver imports its modules, reads
+    the config and writes the compose's first files; None with --no-reuse or no such
+    directory (``setup_reuse`` gives it to the pool when its compose is the newest old one
+    of the release, and stops it otherwise)."""
+    dirs = old_compose_dirs(args, args.compose_dir)
+    dirs = [d for d in dirs or () if os.path.isdir(d)]
+    if not dirs or os.environ.get("PUNGI_LIKE_REUSE_VERIFY") == "full":
+        return None
+    from pungi_like.reuse_precheck import Precheck
+
+    try:
+        return Precheck(dirs=dirs, skip=args.compose_dir)
+    except OSError as exc:
+        log.debug("Reuse: no precheck: %s", exc)
+        return None
+
+
+def setup_reuse(compose, args, precheck=None):
+    """The ReusePool of this compose (None with --no-reuse and no resume); logs what it uses.
+    ``precheck``: ``start_precheck``'s child, closed when it checks another compose than the
+    newest old one."""
     from pungi_like import reuse
 
     conf = compose.conf
@@ -373,13 +410,17 @@ def setup_reuse(compose, args):
                 if getattr(conf, option, True) is False}
     old = []
     if not args.no_reuse:
-        dirs = list(args.old_composes)
-        dirs.append(args.target_dir or os.path.dirname(compose.topdir))
+        dirs = old_compose_dirs(args, compose.topdir)
         for path in args.old_composes:
             if not os.path.isdir(path):
                 raise ConfigError([f"--old-composes {path}: no such directory"])
         old = reuse.find_old_composes(conf, dirs, skip=compose.topdir)
     pool = reuse.ReusePool(compose, old, resume=resume, disabled_phases=disabled)
+    if precheck is not None:
+        if old and precheck.compose == (os.path.abspath(old[0][1]), old[0][0]):
+            pool.precheck = precheck
+        else:
+            precheck.close()
     for cid, path, count in pool.sources:
         compose.log.info("Reuse: %s (%s)%s", cid, "unit records read if needed" if count is None
                          else f"{count} unit records",
@@ -496,12 +537,15 @@ def _run_main(argv):
         args, argv = resumed, resumed_argv
     elif not args.config:
         parser.error("the following arguments are required: --config")
+    precheck = start_precheck(args)
     console = setup_console(args)
     # the compose may adopt its inputs' time as SOURCE_DATE_EPOCH (Compose.adopt_source_date_epoch)
     saved_epoch = os.environ.get("SOURCE_DATE_EPOCH")
     try:
-        return _main(argv, args, parser)
+        return _main(argv, args, parser, precheck)
     finally:
+        if precheck is not None:
+            precheck.close()
         # in-process callers (tests, wrappers) must not keep a handler on a stream they close,
         # nor the last compose's time stamp, nor its objects out of the GC's reach (_main)
         gc.unfreeze()
@@ -512,7 +556,7 @@ def _run_main(argv):
             os.environ["SOURCE_DATE_EPOCH"] = saved_epoch
 
 
-def _main(argv, args, parser):
+def _main(argv, args, parser, precheck=None):
     notifier = Notifier(args.notification_script, cwd=args.target_dir or args.compose_dir)
 
     # -- everything that can be wrong before a compose exists: exit 2 or 3, nothing created
@@ -550,6 +594,8 @@ def _main(argv, args, parser):
         print(f"ERROR: {exc}", file=sys.stderr)
         fail_to_start(notifier, args, argv, str(exc))
         return EXIT_CONFIG
+
+    from pungi_like.compose import Compose
 
     compose = Compose.create(conf, target_dir=args.target_dir, compose_dir=args.compose_dir,
                              compose_type=compose_type, label=label, supported=supported,
@@ -600,7 +646,7 @@ def _main(argv, args, parser):
         compose.started_ts = time.time()
         if compose.koji is not None:
             compose.koji.publish_compose("STARTED")
-        compose.reuse_pool, old_composes = setup_reuse(compose, args)
+        compose.reuse_pool, old_composes = setup_reuse(compose, args, precheck)
         # what exists now (modules, classes, the config, the compose) lives until the end:
         # kept out of the cyclic GC's full collections, which walked it all again (one took
         # 30 ms of a no-op re-run's 1.1 s of CPU); the same for the run's results after it
@@ -650,6 +696,8 @@ def _main(argv, args, parser):
         compose.close_logging()
         return EXIT_DOOMED
     finally:
+        if precheck is not None:
+            precheck.close()   # its answers are not needed once the units ran
         if compose.koji is not None:
             compose.koji.close()
         for sig, handler in old_handlers.items():

@@ -1,0 +1,346 @@
+"""The files of an old compose's units checked by a child process while the driver starts.
+
+A re-run takes a unit from an old compose only when every file its record names is still the
+very file recorded (``reuse.ReusePool.check``: a ``stat`` a file - the same inode, size and
+modification time - else its bytes hashed). A no-op re-run at 10,000 RPMs stats 22,500 files
+and decodes the files' part of the record datas (4 MB of JSON) for it: about 80 ms of CPU, all
+of it under the interpreter lock the compose's threads share, part of it (the package set's
+10,458 files) before any unit after the package set can start, while the second core is idle.
+
+:class:`Precheck` starts this file as a script (the standard library only, ``python -S -E``)
+as soon as the driver knows the newest old compose: the child reads that compose's unit
+records, and for each unit in the order the units started there decodes the files of its
+record data, stats them and answers with the record data's identity and whether every file
+is the one recorded (by the rule above, without the bytes). ``check`` takes the answer for the
+record data it reads itself (the same device, inode, size and modification time) instead of
+its own stats; a unit whose answer is not "every file unchanged", or that has none, is checked
+in the process as before (a file changed since may still hold the recorded bytes).
+
+    python -S -E reuse_precheck.py TOPDIR COMPOSE_ID | --find [--skip PATH] DIR...
+    # stdout: ["compose", top directory, compose id], then a JSON line a unit: [unit,
+    #          data identity, files top, files compose id, every file unchanged, every
+    #          file under work/, link_plan or null]
+"""
+
+import json
+import os
+import sys
+
+#: how long a unit's check waits for the child's answer before checking the files itself (s)
+WAIT = 5.0
+
+
+def _records(topdir):
+    """The reusable unit records of ``topdir`` with a record data, in the order the units
+    started (as ``reuse.read_records`` reads them)."""
+    units = os.path.join(topdir, "work", "global", "units")
+    found = []
+    for name in os.listdir(units):
+        if not name.endswith(".json"):
+            continue
+        try:
+            with open(os.path.join(units, name), encoding="utf-8") as fh:
+                record = json.load(fh)
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("key") and record.get("reusable") \
+                and isinstance(record.get("unit"), str):
+            start = record.get("start")
+            found.append((start if isinstance(start, (int, float)) else 0.0, record["unit"],
+                          record))
+    found.sort(key=lambda item: (item[0], item[1]))
+    return [record for _start, _name, record in found]
+
+
+def data_identity(st):
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+#: a directory holding as many of a unit's files or more is listed once (``check_unit``)
+LISTING_MIN = 256
+
+
+def newest_compose(dirs, skip=None):
+    """(top directory, compose id) of the newest FINISHED (or FINISHED_INCOMPLETE) compose in
+    ``dirs`` (each a compose directory or a directory of composes), as
+    ``reuse.find_old_composes`` orders them (by STATUS's modification time), without its
+    release check (the driver compares the pick with its newest old compose); or None."""
+    found = []
+    skip = os.path.abspath(skip) if skip else None
+    for target in dirs:
+        target = os.path.abspath(target)
+        try:
+            candidates = [target] if os.path.exists(os.path.join(target, "COMPOSE_ID")) else [
+                os.path.join(target, d) for d in os.listdir(target)]
+        except OSError:
+            continue
+        for path in candidates:
+            if os.path.islink(path) or path == skip:
+                continue
+            try:
+                with open(os.path.join(path, "COMPOSE_ID"), encoding="utf-8") as fh:
+                    cid = fh.read().strip()
+                with open(os.path.join(path, "STATUS"), encoding="utf-8") as fh:
+                    status = fh.read().strip()
+                mtime = os.path.getmtime(os.path.join(path, "STATUS"))
+            except OSError:
+                continue
+            if cid and status in ("FINISHED", "FINISHED_INCOMPLETE"):
+                found.append((mtime, cid, path))
+    if not found:
+        return None
+    _mtime, cid, path = max(found)
+    return path, cid
+
+
+def check_unit(topdir, compose_id, record, verified=None, decoder=json.JSONDecoder()):
+    """The answer line's items for one unit record (see the module docstring; no identity
+    when its record data cannot be read). ``verified``: ``{(device, inode): (size, mtime_ns)}`` of
+    the files found unchanged so far, added to here: a unit's file is the one recorded when
+    the listing of its directory names the recorded inode and that inode was found unchanged
+    through another name (a tree's packages are hard links of the package set's: one
+    listing of a directory instead of a stat a file)."""
+    name = record["unit"]
+    path = os.path.join(topdir, "work", "global", "reuse", name + ".json")
+    at = record.get("files_at")
+    if isinstance(at, list) and len(at) == 2 and all(isinstance(a, str) and a for a in at):
+        files_top, files_id = at
+    else:
+        files_top, files_id = topdir, compose_id
+    unreadable = [name, None, files_top, files_id, False, False, None]
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return unreadable
+    try:
+        st = os.fstat(fd)
+        chunks = []
+        while True:
+            chunk = os.read(fd, st.st_size + 1)   # one read for the whole file, mostly
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except OSError:
+        return unreadable
+    finally:
+        os.close(fd)
+    head = b'{"files":'
+    try:
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if not raw.startswith(head):
+            raise ValueError("not a record data")
+        # the files' JSON only (a JSON string holds no bare quote: the end of the files)
+        end = raw.find(b'},"journal":')
+        text = str(memoryview(raw)[:end + 1 if end > 0 else len(raw)], "utf-8")
+        files, _end = decoder.raw_decode(text, len(head))
+        if not isinstance(files, dict):
+            raise ValueError("no files")
+    except ValueError:
+        return [name, data_identity(st), files_top, files_id, False, False, None]
+    verified = {} if verified is None else verified
+    unchanged = _unchanged(files, files_top, files_id, verified)
+    work = "work" + os.sep
+    all_work = bool(files) and all(rel.startswith(work) for rel in files)
+    return [name, data_identity(st), files_top, files_id, unchanged, all_work,
+            link_plan(files) if unchanged and not all_work else None]
+
+
+def link_plan(files):
+    """What ``reuse.ReusePool.check`` makes of a record data's ``files`` for a unit whose
+    files are placed: ``plain``, ``{directory: [base names]}`` of the files linked as they
+    are; ``named``, the relative paths of such files that name a placeholder (linked under
+    another name); ``special``, ``{relative path: entry}`` of the others (rewritten, or in a
+    repodata directory rewritten as a whole). The driver then decodes none of the entries
+    of the thousands of packages of a tree, nor sorts them by directory."""
+    sep = os.sep
+    repodata = {rel.rpartition(sep)[0] for rel, entry in files.items()
+                if entry.get("names_compose") == "repodata"}
+    plain, named, special = {}, [], {}
+    for rel, entry in files.items():
+        folder, _, base = rel.rpartition(sep)
+        if entry.get("names_compose") or folder in repodata:
+            special[rel] = entry
+        elif "{" in rel or not folder:
+            named.append(rel)
+        else:
+            group = plain.get(folder)
+            if group is None:
+                plain[folder] = group = []
+            group.append(base)
+    return {"plain": plain, "named": named, "special": special}
+
+
+def _unchanged(files, files_top, files_id, verified):
+    """Is every file of ``files`` (a record data's) the one recorded: the same inode, size
+    and modification time (``reuse.ReusePool.check``'s rule)?"""
+    by_dir = {}
+    for rel, entry in files.items():
+        if "{" in rel:
+            rel = rel.replace("{topdir}", files_top).replace("{compose_id}", files_id)
+        folder, _, base = rel.rpartition(os.sep)
+        by_dir.setdefault(folder, []).append((base, entry))
+    top = os.path.join(files_top, "")
+    inodes = {ino for _dev, ino in verified}
+    for folder, items in by_dir.items():
+        where = top + folder + os.sep if folder else top
+        listed = None
+        # listed when most of its files' inodes were found unchanged already (a sample)
+        if len(items) >= LISTING_MIN and sum(
+                1 for _base, entry in items[:16]
+                if isinstance(entry.get("stat"), list) and entry["stat"][:1]
+                and entry["stat"][0] in inodes) >= 12:
+            try:
+                dev = os.stat(where).st_dev
+                with os.scandir(where) as found:
+                    listed = {e.name: e.inode() for e in found}
+            except OSError:
+                listed = None
+        for base, entry in items:
+            try:
+                ino, size, mtime = entry["stat"]
+                if entry["size"] != size:
+                    return False
+                if listed is not None and listed.get(base) == ino \
+                        and verified.get((dev, ino)) == (size, mtime):
+                    continue
+                file_st = os.stat(where + base)
+            except (OSError, KeyError, ValueError, TypeError):
+                return False
+            if file_st.st_ino != ino or file_st.st_size != size \
+                    or file_st.st_mtime_ns != mtime:
+                return False
+            verified[(file_st.st_dev, ino)] = (size, mtime)
+    return True
+
+
+def child(argv):
+    """``TOPDIR COMPOSE_ID``, or ``--find [--skip PATH] DIR...`` (``newest_compose``): the
+    first line names the compose checked, one line a unit follows."""
+    out = sys.stdout
+    if argv[:1] == ["--find"]:
+        argv = argv[1:]
+        skip = None
+        if argv[:1] == ["--skip"]:
+            skip, argv = argv[1], argv[2:]
+        picked = newest_compose(argv, skip)
+        if picked is None:
+            return 0
+        topdir, compose_id = picked
+    else:
+        topdir, compose_id = argv[0], argv[1]
+    out.write(json.dumps(["compose", topdir, compose_id]) + "\n")
+    out.flush()
+    try:
+        records = _records(topdir)
+    except OSError:
+        return 0
+    verified = {}
+    for record in records:
+        out.write(json.dumps(check_unit(topdir, compose_id, record, verified)) + "\n")
+        out.flush()
+    return 0
+
+
+class Precheck:
+    """The child checking the units of the old compose ``topdir`` (id ``compose_id``) or, with
+    ``dirs``, of the newest compose there (``newest_compose``; ``skip``: a compose directory
+    left out), started at once; :attr:`compose` says which, :meth:`unchanged` gives its answer
+    for an old unit."""
+
+    def __init__(self, topdir=None, compose_id=None, dirs=(), skip=None):
+        import subprocess
+        import threading
+
+        if topdir is not None:
+            args = [os.path.abspath(topdir), compose_id]
+        else:
+            args = ["--find"] + (["--skip", os.path.abspath(skip)] if skip else []) \
+                + [os.path.abspath(d) for d in dirs]
+        self._answers = {}
+        self._header = None
+        self._lock = threading.Lock()
+        self._pending = b""
+        self._ended = False
+        self.proc = subprocess.Popen(
+            [sys.executable, "-S", "-E", os.path.abspath(__file__)] + args,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    @property
+    def compose(self):
+        """(top directory, compose id) of the compose the child checks, or None (none found,
+        or the child ended or was stopped before it said)."""
+        if self._header is None:
+            self._read_until(lambda: self._header is not None)
+        return self._header or None
+
+    def answer(self, name, timeout=WAIT):
+        """The child's answer for the unit ``name`` (the list it wrote), waiting for it up to
+        ``timeout`` s; None when the child did not answer for it (ended, or too slow: then it
+        is stopped and every later unit is checked in the process)."""
+        self._read_until(lambda: name in self._answers, timeout)
+        return self._answers.get(name)
+
+    def _read_until(self, done, timeout=WAIT):
+        import select
+        import time
+
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not done() and not self._ended:
+                left = deadline - time.monotonic()
+                fd = self.proc.stdout.fileno()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    self._stop()
+                    break
+                data = os.read(fd, 1 << 16)
+                if not data:
+                    self._stop()
+                    break
+                *lines, self._pending = (self._pending + data).split(b"\n")
+                for line in lines:
+                    try:
+                        item = json.loads(line)
+                        if self._header is None:
+                            self._header = (item[1], item[2]) if item[0] == "compose" \
+                                else False
+                        elif len(item) == 7:
+                            self._answers[item[0]] = item
+                    except (ValueError, IndexError, TypeError, KeyError):
+                        continue
+            if self._ended and self._header is None:
+                self._header = False
+
+    def unchanged(self, old, data_ident):
+        """(every file unchanged, every file under work/, ``link_plan`` or None) of the old
+        unit ``old`` (a ``reuse.OldUnit``) whose record data this process read with the
+        identity ``data_ident``, when the child checked that very record data and its files
+        where ``old`` has them; else None."""
+        checked = self.compose
+        if not checked or os.path.abspath(old.topdir) != checked[0]:
+            return None
+        item = self.answer(old.record["unit"])
+        if not item or item[1] != list(data_ident) or item[2] != old.files_top \
+                or item[3] != old.files_names.compose_id:
+            return None
+        plan = item[6] if isinstance(item[6], dict) else None
+        return bool(item[4]), bool(item[5]), plan
+
+    def _stop(self):
+        self._ended = True
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+    def close(self):
+        """Stop the child (its answers are not needed any more); a unit waiting for an answer
+        meanwhile checks its files itself."""
+        if self.proc.poll() is None:
+            self.proc.kill()    # first: a unit waiting for an answer holds the lock
+        with self._lock:
+            if not self._ended:
+                self._stop()
+
+
+if __name__ == "__main__":
+    sys.exit(child(sys.argv[1:]))
