@@ -139,13 +139,16 @@ def noarch_excluded(src_header, arch, considers_noarch=True):
     return None
 
 
-def header_from_repodata(pkg, path, solver, read_from=None):
+def header_from_repodata(pkg, path, solver, read_from=None, raw=None):
     """The :class:`RpmHeader` of a gathered package from what the repodata already told the
     solver (NEVRA, source RPM, build time); only the signing key and, for a source package,
     ExcludeArch/ExclusiveArch (which repodata lacks) are read from the file, raw and small
-    (from ``read_from`` when given: the file ``path`` is being linked to)."""
+    (from ``read_from`` when given: the file ``path`` is being linked to), unless ``raw`` holds
+    them (``read_raw_tags``' answer, read by the digest prefill's child)."""
     try:
-        raw = rpm_headers.read_raw_tags(read_from or path, arch_tags=pkg.arch in ("src", "nosrc"))
+        if raw is None:
+            raw = rpm_headers.read_raw_tags(read_from or path,
+                                            arch_tags=pkg.arch in ("src", "nosrc"))
     except ValueError as exc:
         raise PhaseError(f"{exc} (listed in the repodata of {pkg.repo})") from exc
     return rpm_headers.RpmHeader(path=path, name=pkg.name, epoch=int(pkg.epoch or 0), version=pkg.version,
@@ -390,7 +393,14 @@ class PkgsetPhase(PhaseBase):
         # they are made)
         with ThreadPoolExecutor(max_workers=2) as pool:
             linked, links = self.link_repos(download, pool=pool)
-            self.prefill_digests([pkg.path for pkg, _dest, _solver in linked.values()])
+            # a cold package set (its records parsed): the child reads the signing keys too
+            # from the bytes it hashes; a re-run takes most headers from the old package set
+            prefill = self.prefill_digests(
+                [pkg.path for pkg, _dest, _solver in linked.values()],
+                tags=None if parsing is None else [pkg.arch in ("src", "nosrc")
+                                                   for pkg, _dest, _solver in linked.values()])
+            raw = prefill.raw_tags if prefill is not None and parsing is not None \
+                else (lambda _path: None)
             self.compose.adopt_source_date_epoch(
                 max((solver.buildtime(pkg.path) for pkg, _dest, solver in linked.values()),
                     default=0),
@@ -404,7 +414,7 @@ class PkgsetPhase(PhaseBase):
             try:
                 headers = self.package_headers(
                     linked, download, lambda pkg, dest, solver: header_from_repodata(
-                        pkg, dest, solver, read_from=pkg.path))
+                        pkg, dest, solver, read_from=pkg.path, raw=raw(pkg.path)))
             except OSError:
                 links.result()      # a file missing: the links say which, as they did
                 raise
@@ -421,12 +431,12 @@ class PkgsetPhase(PhaseBase):
     #: fewer files than this are left to the unit's record to hash (a child's start costs more)
     PREFILL_MIN = 200
 
-    def prefill_digests(self, sources):
+    def prefill_digests(self, sources, tags=None):
         """The digests the unit's record needs of the package set's files (hard links of
         ``sources``) computed by a child process while the unit and the next ones run
         (:class:`~pungi_like.digest_prefill.Prefill`), with the needles the record searches
         for; ``PUNGI_LIKE_DIGEST_PREFILL=0`` in the environment: the record reads them itself
-        (to compare the two on a machine)."""
+        (to compare the two on a machine). ``tags``: see :class:`Prefill`."""
         topdir = getattr(self.compose, "topdir", None)
         compose_id = getattr(self.compose, "compose_id", None)
         if (len(sources) < self.PREFILL_MIN or not topdir or not compose_id
@@ -436,7 +446,7 @@ class PkgsetPhase(PhaseBase):
         from pungi_like.reuse import Names
 
         names = Names(topdir, compose_id)
-        return Prefill(sources, (names.topdir.encode(), names.compose_id.encode()))
+        return Prefill(sources, (names.topdir.encode(), names.compose_id.encode()), tags=tags)
 
     def package_headers(self, linked, download, read):
         """``{file name: header}`` of the linked package set ``linked`` (see

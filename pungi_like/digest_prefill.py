@@ -20,8 +20,17 @@ running before it reads a hard-linked file itself (:func:`pungi_like.reuse_keys.
 so a record never reads what the child is reading; anything the child did not answer is read
 as before.
 
+With ``tags`` (a cold package set from repos) the child also reads what the package set's
+headers need of each RPM besides its repodata (:func:`pungi_like.rpmtools.headers.read_raw_tags`:
+the signing key, for a source package ExcludeArch/ExclusiveArch) from the bytes it reads anyway,
+and :meth:`Prefill.raw_tags` hands them to the unit, which would otherwise open and parse the
+10,000+ headers under the interpreter lock beside the package set repo's writing.
+
     python -S -E digest_prefill.py NEEDLE_HEX...   # stdin: paths, NUL-terminated
     # stdout: "dev ino size mtime_ns sha256 flags" a file, flags one 0/1 a needle
+    python -S -E digest_prefill.py --tags FD NEEDLE_HEX...   # stdin: a flag byte, the path,
+    # NUL (flag "-": no tags, "s": the key, "a": the key and the arch tags); FD: one JSON line
+    # a flagged path, in their order: [key or null, ExcludeArch, ExclusiveArch] or null
 """
 
 import hashlib
@@ -53,10 +62,12 @@ class NeedleSearch:
         self._tail = window[-self._keep:]
 
 
-def digest_file(path, needles):
+def digest_file(path, needles, tags=None):
     """``(stat, sha256 hex, [found per needle])`` of the file at ``path``, or None when it is
-    not a regular file, cannot be read, is a ``.gz`` file, or changed while it was read."""
-    if path.endswith(b".gz"):
+    not a regular file, cannot be read, is a ``.gz`` file, or changed while it was read.
+    ``tags``: a dict given the file's :func:`raw_tags` (``arch_tags=tags["arch"]``) as
+    ``tags["raw"]``, from the first bytes read (left out when it cannot be read)."""
+    if path.endswith(b".gz") and tags is None:
         return None
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -71,6 +82,8 @@ def digest_file(path, needles):
         total = 0
         while True:
             chunk = os.read(fd, min(st.st_size + 1, READ))
+            if tags is not None and total == 0:
+                tags["raw"] = raw_tags(fd, st.st_size, chunk, path, tags["arch"])
             if not chunk:
                 break
             total += len(chunk)
@@ -83,13 +96,46 @@ def digest_file(path, needles):
         return None
     finally:
         os.close(fd)
+    if path.endswith(b".gz"):
+        return None
     if total != st.st_size or (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
         return None
     return st, h.hexdigest(), search.found
 
 
+def raw_tags(fd, size, first, path, arch_tags):
+    """``[key, ExcludeArch, ExclusiveArch]`` of the RPM open at ``fd`` whose first bytes are
+    ``first`` (``headers.read_raw_tags``, without reading them again), or None when it is not
+    one (the unit reads it then, and says why)."""
+    headers = _headers()
+    buf = headers._Buffer.__new__(headers._Buffer)
+    buf.fd, buf.size, buf.data = fd, size, first
+    try:
+        found = headers._raw_tags(buf, os.fsdecode(path), arch_tags)
+    except (OSError, ValueError):
+        return None
+    return [found.sigkey, found.excludearch, found.exclusivearch]
+
+
+def _headers():
+    """:mod:`pungi_like.rpmtools.headers` (the standard library only), imported in the child
+    from the tree this file is in."""
+    module = sys.modules.get("pungi_like.rpmtools.headers")
+    if module is None:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        if root not in sys.path:
+            sys.path.insert(0, root)
+        from pungi_like.rpmtools import headers as module
+    return module
+
+
 def child(argv):
     """The child: the needles (hex) in ``argv``, the paths on stdin, the answers on stdout."""
+    tag_out = None
+    if argv[:1] == ["--tags"]:
+        import json
+        tag_out = os.fdopen(int(argv[1]), "w", encoding="utf-8")
+        argv = argv[2:]
     needles = [bytes.fromhex(n) for n in argv]
     out = sys.stdout.buffer
     pending = b""
@@ -102,7 +148,13 @@ def child(argv):
         pending += data
         *paths, pending = pending.split(b"\0")
         for path in paths:
-            answer = digest_file(path, needles)
+            tags = None
+            if tag_out is not None:
+                flag, path = path[:1], path[1:]
+                tags = None if flag == b"-" else {"arch": flag == b"a"}
+            answer = digest_file(path, needles, tags)
+            if tags is not None:
+                tag_out.write(json.dumps(tags.get("raw")) + "\n")
             if answer is None:
                 continue
             st, digest, found = answer
@@ -113,6 +165,8 @@ def child(argv):
             out.write(b"".join(lines))
             out.flush()
             lines = []
+    if tag_out is not None:
+        tag_out.close()
     return 0
 
 
@@ -124,7 +178,9 @@ class Prefill:
     :meth:`wait` (the record thread's): no thread of this process spends the interpreter lock
     on them while the units run."""
 
-    def __init__(self, paths, needles):
+    def __init__(self, paths, needles, tags=None):
+        """``tags``: None, or one item a path: None (no tags), False (its signing key) or
+        True (its key, ExcludeArch and ExclusiveArch), for :meth:`raw_tags`."""
         import subprocess
         import tempfile
 
@@ -135,14 +191,54 @@ class Prefill:
         self._lock = threading.Lock()
         self._done = False
         self._out = tempfile.TemporaryFile()
+        self._tags_out, self._tags, args, fds = None, None, [], ()
+        if tags is not None:
+            self._tag_paths = [p for p, t in zip(paths, tags) if t is not None]
+            self._tags_lock = threading.Lock()
+            self._tags_out = tempfile.TemporaryFile()
+            fds = (self._tags_out.fileno(),)
+            args = ["--tags", str(fds[0])]
+            names = (b"-" if t is None else b"a" if t else b"s" for t in tags)
         with tempfile.TemporaryFile() as inp:
-            inp.write(b"".join(os.fsencode(p) + b"\0" for p in paths))
+            if tags is None:
+                inp.write(b"".join(os.fsencode(p) + b"\0" for p in paths))
+            else:
+                inp.write(b"".join(f + os.fsencode(p) + b"\0" for f, p in zip(names, paths)))
             inp.seek(0)
             self.proc = subprocess.Popen(
-                [sys.executable, "-S", "-E", os.path.abspath(__file__)]
+                [sys.executable, "-S", "-E", os.path.abspath(__file__)] + args
                 + [n.hex() for n in self.needles],
-                stdin=inp, stdout=self._out, stderr=subprocess.DEVNULL)
+                stdin=inp, stdout=self._out, stderr=subprocess.DEVNULL, pass_fds=fds)
         reuse_keys.add_prefill(self)
+
+    def raw_tags(self, path):
+        """The :class:`~pungi_like.rpmtools.headers.RawTags` the child read of ``path`` (one
+        of the paths given tags), or None (read it then: the child could not, or died); the
+        first call waits for the child."""
+        with self._tags_lock:
+            if self._tags is None:
+                self._tags = {}
+                try:
+                    self.proc.wait()
+                    self._tags_out.seek(0)
+                    lines = self._tags_out.read().splitlines()
+                    self._tags_out.close()
+                except (OSError, ValueError):
+                    lines = []
+                from .rpmtools.headers import RawTags
+
+                import json
+                for p, line in zip(self._tag_paths, lines):
+                    try:
+                        found = json.loads(line)
+                    except ValueError:
+                        break   # cut short by a kill: the rest is read by the unit
+                    if (type(found) is list and len(found) == 3
+                            and (found[0] is None or type(found[0]) is str)
+                            and type(found[1]) is list and type(found[2]) is list):
+                        self._tags[p] = RawTags(sigkey=found[0], excludearch=found[1],
+                                                exclusivearch=found[2])
+        return self._tags.get(path)
 
     def wait(self, timeout=None):
         """Wait for the child (killed after ``timeout`` s: what it answered by then is taken)

@@ -51,6 +51,32 @@ def test_signing_key_read_raw_equals_librpm(universe, tmp_path):
     for path in copies:
         assert read_raw_tags(path, arch_tags=True).sigkey == key.sigkey
         assert read_header(path).sigkey == key.sigkey
+    _check_prefill_tags(copies)
+
+
+def _check_prefill_tags(paths, unreadable=()):
+    """The digest prefill's child reads the same raw tags as read_raw_tags (the arch tags of
+    source packages, the key alone of the others); None for a file that is no RPM."""
+    from pungi_like.digest_prefill import Prefill
+
+    tags = [p.endswith(".src.rpm") for p in paths] + [False] * len(unreadable)
+    prefill = Prefill(list(paths) + list(unreadable), (b"/nowhere", b"no-id"), tags=tags)
+    try:
+        for path, arch in zip(paths, tags):
+            assert prefill.raw_tags(path) == read_raw_tags(path, arch_tags=arch), path
+        for path in unreadable:
+            assert prefill.raw_tags(path) is None
+    finally:
+        prefill.wait()
+
+
+def test_prefill_child_reads_the_raw_tags(universe, tmp_path):
+    broken = tmp_path / "broken.rpm"
+    broken.write_bytes(b"not an rpm at all" * 10)
+    paths = sorted(os.path.join(universe.repo_dir, n) for n in os.listdir(universe.repo_dir)
+                   if n.endswith(".rpm"))
+    assert any(read_raw_tags(p, arch_tags=True).exclusivearch for p in paths)
+    _check_prefill_tags(paths, unreadable=[str(broken), str(tmp_path / "missing.rpm")])
 
 
 def test_a_file_that_is_no_rpm_is_named(tmp_path, universe):
