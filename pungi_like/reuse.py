@@ -39,7 +39,7 @@ import shutil
 import stat
 import threading
 
-from .fileutil import ln_names, write_atomic
+from .fileutil import FileRange, ln_names, write_atomic
 from .reuse_capture import (Capture, capturing, current, note_journal,  # noqa: F401
                             note_tool_outputs)
 from .reuse_keys import (_stat_id, content_inputs, file_digest, is_cached,  # noqa: F401
@@ -486,6 +486,24 @@ class OldUnit:
                 os.close(fd)
             self.data_ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         return self._raw
+
+    def same_data(self):
+        """A descriptor of the record data file open for reading when it is still the file
+        ``raw`` was read from (its identity), else None; the caller closes it."""
+        if self.data_ident is None:
+            return None
+        try:
+            fd = os.open(data_path(self.topdir, self.record["unit"]), os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            st = None
+        if st is None or (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != self.data_ident:
+            os.close(fd)
+            return None
+        return fd
 
     @property
     def source(self):
@@ -984,7 +1002,19 @@ class ReusePool:
         path = data_path(self.compose.topdir, unit.name)
         # the record data only speeds up later re-runs: one lost in a machine crash (empty,
         # unreadable) makes its unit run again, so it takes no fsync
-        write_atomic(path, data_text_pieces(fresh, dropped, old), fsync=False)
+        source = old.same_data()
+        try:
+            if source is not None:
+                try:
+                    write_atomic(path, data_text_pieces(fresh, dropped, old, source),
+                                 fsync=False)
+                    return {"data_from": path}
+                except (OSError, ValueError) as exc:   # the old file changed meanwhile
+                    log.debug("[%s] record data written from its text: %s", unit.name, exc)
+            write_atomic(path, data_text_pieces(fresh, dropped, old), fsync=False)
+        finally:
+            if source is not None:
+                os.close(source)
         return {"data_from": path}
 
     def _rewrite_text(self, old, src, dst, st, entry=None):
@@ -1225,11 +1255,16 @@ def data_text(fresh, dropped, old):
     return "".join(data_text_pieces(fresh, dropped, old))
 
 
-def data_text_pieces(fresh, dropped, old):
+def data_text_pieces(fresh, dropped, old, source=None):
     """The text of ``data_text`` as a list of pieces to be written one after another: each
     kept stretch of the old text sliced from it once (a gather's record data is 4.3 MB, which
-    cutting, stripping, joining and concatenating copied five times)."""
+    cutting, stripping, joining and concatenating copied five times). ``source``: an open
+    file of ``old.raw``'s very bytes (``OldUnit.same_data``): the kept stretches of an ASCII
+    text (characters at the bytes' offsets) are then ``fileutil.FileRange`` pieces of it,
+    copied by the kernel."""
     raw = old.raw
+    if source is not None and not raw.isascii():
+        source = None
     head, tail = '{"files":{', '},"journal":'
     end = raw.find(tail)   # a JSON string holds no bare quote: the end of the files
     dumps = json.dumps
@@ -1261,7 +1296,8 @@ def data_text_pieces(fresh, dropped, old):
                 while stop > start and raw[stop - 1] == ",":
                     stop -= 1
                 if start < stop:
-                    kept.append(raw[start:stop])
+                    kept.append(raw[start:stop] if source is None
+                                else FileRange(source, start, stop - start))
             kept += [dumps(rel) + ":" + dumps(entry, default=str, separators=(",", ":"))
                      for rel, entry in fresh.items()]
             pieces = [head]
@@ -1269,7 +1305,8 @@ def data_text_pieces(fresh, dropped, old):
                 if n:
                     pieces.append(",")
                 pieces.append(piece)
-            pieces.append(raw[end:])
+            pieces.append(raw[end:] if source is None
+                          else FileRange(source, end, len(raw) - end))
             return pieces
     files = {rel: entry for rel, entry in old.data["files"].items() if rel not in dropped}
     files.update(fresh)
