@@ -209,6 +209,7 @@ class RpmsRecorder:
         self._lock = threading.Lock()
         self._entries = {}      # (variant, arch, srpm, rpm) -> (path, sigkey, category)
         self._src_pending = []  # (variant, srpm, path, sigkey)
+        self.written_payload = None
 
     def add(self, variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey, category,
             checked=False):
@@ -348,8 +349,12 @@ class RpmsRecorder:
         nested = {}
         for (variant, arch, srpm, rpm), value in resolved.items():
             nested.setdefault(variant, {}).setdefault(arch, {}).setdefault(srpm, {})[rpm] = value
-        write_atomic(path, text[:at] + '"rpms": ' + _rpms_json(nested, text, at)
-                     + text[at + len(marker):], fsync=fsync)
+        payload = ('"rpms": ' + _rpms_json(nested, text, at)
+                   + text[at + len(marker):]).encode("utf-8")
+        write_atomic(path, (text[:at], payload), fsync=fsync)
+        #: the payload's bytes as last written, from its ``"rpms"`` key to the end (the
+        #: driver compares them with the previous compose's: ``same_rpms_payload``)
+        self.written_payload = payload
 
     def payload(self):
         """The ``payload.rpms`` of the rpms.json :meth:`write` writes, as ``json.load`` gives
@@ -363,6 +368,24 @@ class RpmsRecorder:
             nested.setdefault(variant, {}).setdefault(arch, {}).setdefault(srpm, {})[rpm] = {
                 "category": category, "path": path, "sigkey": sigkey}
         return nested
+
+
+def same_rpms_payload(path, payload):
+    """Does the rpms.json at ``path`` hold the bytes ``payload``
+    (``RpmsRecorder.written_payload``) after its ``"rpms"`` key? Then its ``payload.rpms``
+    parses to what this payload's does (the compose's own identity and date come before that
+    key: productmd sorts the payload's ``compose`` first)."""
+    if not payload:
+        return False
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return False
+    at = data.find(b'"payload": {')
+    at = data.find(b'"rpms": ', at) if at >= 0 else -1
+    # compared in place (a slice of megabytes would be copied first)
+    return at >= 0 and len(data) - at == len(payload) and data.endswith(payload)
 
 
 def _rpms_json(nested, text, at):

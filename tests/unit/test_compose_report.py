@@ -208,8 +208,12 @@ def test_read_ahead_parses_the_old_rpms_json_once_for_the_diff_and_the_report(tm
         ("Client", "x86_64", "d-0:1-2.x86_64", "b-0:1-2.src")])
     want = report._packages(new)
     report._preloaded.clear()
-    compose = types.SimpleNamespace(log=types.SimpleNamespace(debug=print))
-    loaded = compose_driver.read_ahead(compose, [("Demo-1.0-20260101.n.0", old)]).result()
+    compose = types.SimpleNamespace(log=types.SimpleNamespace(debug=print),
+                                    rpms=types.SimpleNamespace(written_payload=None))
+    olds = [("Demo-1.0-20260101.n.0", old)]
+    images = compose_driver.read_ahead(compose, olds).result()
+    assert images is False    # no images.json
+    loaded = compose_driver.old_compose_read(compose, olds, images, None)
     assert loaded is not None and loaded.rpms.compose.id == "Demo-1.0-20260101.n.0"
     # the very trees productmd loaded for the diff
     assert report._preloaded[os.path.abspath(old)]["Server.x86_64"] is \
@@ -219,3 +223,45 @@ def test_read_ahead_parses_the_old_rpms_json_once_for_the_diff_and_the_report(tm
     assert want[0] == [
         {"key": "Client.x86_64", "binary": 1, "source": 0, "added": ["d"], "removed": ["c"]},
         {"key": "Server.x86_64", "binary": 1, "source": 1, "added": [], "removed": []}]
+
+
+def test_an_old_rpms_json_of_the_same_payload_is_not_parsed(tmp_path, monkeypatch):
+    """A re-run whose rpms.json holds the previous compose's payload byte for byte (after its
+    own identity): the diff and the report take this compose's payload for the old one
+    instead of parsing the old file; another payload is parsed."""
+    import types
+
+    from pungi_like import composediff, metadata
+    from pungi_like.cli import compose_driver
+
+    def write(top, cid, respin, rows):
+        recorder = metadata.RpmsRecorder()
+        recorder.add_many("Server", "x86_64", rows)
+        info = metadata.ComposeInfo(id=cid, type="nightly", date="20260101", respin=respin,
+                                    label=None, final=False)
+        os.makedirs(os.path.join(top, "compose/metadata"), exist_ok=True)
+        recorder.write(os.path.join(top, "compose/metadata/rpms.json"), info, fsync=False)
+        return recorder
+
+    rows = [("a-0:1-1.src", "a-0:1-1.x86_64", "Server/x86_64/os/Packages/a-1-1.x86_64.rpm",
+             None, "binary")]
+    old = _compose(str(tmp_path), "Demo-1.0-20260101.n.0", "FINISHED", 1000, [])
+    new = _compose(str(tmp_path), "Demo-1.0-20260101.n.1", "FINISHED", 2000, [])
+    write(old, "Demo-1.0-20260101.n.0", 0, rows)
+    olds = [("Demo-1.0-20260101.n.0", old)]
+    for other, parsed in ((False, False), (True, True)):
+        recorder = write(new, "Demo-1.0-20260101.n.1", 1,
+                         rows + ([("b-0:1-1.src", "b-0:1-1.x86_64", "Server/b.rpm", None,
+                                   "binary")] if other else []))
+        payload = recorder.payload()
+        calls = []
+        monkeypatch.setattr(composediff, "load_compose",
+                            lambda path, real=composediff.load_compose: calls.append(path)
+                            or real(path))
+        compose = types.SimpleNamespace(log=types.SimpleNamespace(debug=print), rpms=recorder)
+        loaded = compose_driver.old_compose_read(compose, olds, False, payload)
+        assert bool(calls) is parsed
+        assert (loaded.rpms.rpms is payload) is not parsed
+        assert loaded.compose_id == "Demo-1.0-20260101.n.0"
+        assert loaded.rpms.rpms == composediff.load_compose(old).rpms.rpms or other
+        report._preloaded.clear()
