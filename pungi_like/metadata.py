@@ -397,41 +397,47 @@ def _rpms_json(nested, text, at):
     # entry is one %-format of its three values (the few categories and signing keys quoted
     # once), the entries of a source package joined at once: 11 -> 7.5 ms at 10,000 RPMs
     quote = json.encoder.encode_basestring_ascii
-    quoted = {None: "null"}
-
-    def few(value):
-        got = quoted.get(value)
-        if got is None:
-            got = quoted[value] = quote(value)
-        return got
-
     level = (at - text.rfind("\n", 0, at) - 1) // 4
     out = []
     append = out.append
+    # the entries' level is the same for every source package: their separator, and one
+    # %-template of an entry a (category, signing key) pair (a few in a compose) with the
+    # two quoted, made once (each entry: its two paths quoted and one format)
+    entry_inner = "\n" + " " * (4 * (level + 4))
+    entry_deeper = entry_inner + "    "
+    entry_end = "\n" + " " * (4 * (level + 3)) + "}"
+    entry_sep = "," + entry_inner
+    templates = {}
+
+    def template(category, sigkey):
+        made = templates[(category, sigkey)] = (
+            ': {' + entry_deeper + '"category": ' + quote(category).replace("%", "%%") + ','
+            + entry_deeper
+            + '"path": %s,' + entry_deeper + '"sigkey": '
+            + ("null" if sigkey is None else quote(sigkey)).replace("%", "%%")
+            + entry_inner + "}")
+        return made
 
     def block(data, lvl, depth):
         if not data:
             append("{}")
             return
-        inner = "\n" + " " * (4 * (lvl + 1))
         if depth == 3:
-            deeper = inner + "    "
-            entry = (': {' + deeper + '"category": %s,' + deeper + '"path": %s,' + deeper
-                     + '"sigkey": %s' + inner + "}")
-            parts = []
-            for key in sorted(data):
-                entry_path, sigkey, category = data[key]
-                parts.append(quote(key) + entry % (few(category), quote(entry_path),
-                                                   few(sigkey)))
-            append("{" + inner + ("," + inner).join(parts))
-        else:
-            sep = "{" + inner
-            for key in sorted(data):
-                append(sep)
-                sep = "," + inner
-                append(quote(key))
-                append(": ")
-                block(data[key], lvl + 1, depth + 1)
+            get = templates.get
+            append("{" + entry_inner + entry_sep.join([
+                quote(key) + ((get((category, sigkey)) or template(category, sigkey))
+                              % quote(entry_path))
+                for key, (entry_path, sigkey, category) in sorted(data.items())]))
+            append(entry_end)
+            return
+        inner = "\n" + " " * (4 * (lvl + 1))
+        sep = "{" + inner
+        for key in sorted(data):
+            append(sep)
+            sep = "," + inner
+            append(quote(key))
+            append(": ")
+            block(data[key], lvl + 1, depth + 1)
         append("\n" + " " * (4 * lvl) + "}")
 
     block(nested, level, 0)
