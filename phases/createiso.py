@@ -108,6 +108,57 @@ OPTIONS = [
 ]
 
 
+class _Listed:
+    """A file or directory :func:`_find_listing` found, answering as the ``os.DirEntry`` of
+    it (no link, so the stat with and without following links is the same)."""
+    __slots__ = ("name", "path", "_dir", "_stat")
+
+    def __init__(self, name, path, is_dir, size, mode):
+        self.name, self.path, self._dir = name, path, is_dir
+        self._stat = os.stat_result((mode, 0, 0, 0, 0, 0, size, 0, 0, 0))
+
+    def is_symlink(self):
+        return False
+
+    def is_dir(self):
+        return self._dir
+
+    def stat(self, follow_symlinks=True):
+        return self._stat
+
+
+def _find_listing(root):
+    """``{directory relative to root + "/" ("" for root): [_Listed, ...] by name}`` of every
+    file and directory under ``root``, from one ``find`` run: the DVD tree's 5,400 stats
+    outside this process (in it each gave the interpreter lock up and waited to take it back
+    behind the other units: 1.3-1.5 s of wall for 0.04 s of CPU at load 10). None, for the
+    walk to stat the tree itself, when find cannot run or fails (an unreadable directory) or
+    the tree holds anything but regular files and directories (a link: the walk handles it)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["find", root, "-mindepth", "1", "-printf", r"%y %s %m %P\0"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+    if done.returncode != 0:
+        return None
+    listing = {}
+    top = os.path.join(root, "")
+    for item in done.stdout.split(b"\0")[:-1]:
+        kind, size, mode, rel = item.split(b" ", 3)
+        if kind not in (b"f", b"d") or not rel:
+            return None
+        rel = os.fsdecode(rel)
+        parent, _, name = rel.rpartition("/")
+        listing.setdefault(parent + "/" if parent else "", []).append(
+            _Listed(name, top + rel, kind == b"d", int(size), int(mode, 8)))
+    for children in listing.values():
+        children.sort(key=lambda e: e.name)
+    return listing
+
+
 def parse_size(value):
     """Bytes from an int or a ``"4G"``-style string (k, M, G = powers of 1024)."""
     if isinstance(value, int):
@@ -258,11 +309,16 @@ class CreateisoPhase(PhaseBase):
         entries = {}
         exact = [True]      # collect_tree's result is exact (no link, nothing unreadable)
         excludes = ("images/boot.iso",)
+        root = os.path.abspath(tree)
+        listing = None if os.path.islink(root) else _find_listing(root)
 
         def walk(path, prefix):
             try:
-                with os.scandir(path) as it:
-                    children = sorted(it, key=lambda e: e.name)
+                if listing is not None:
+                    children = listing.get(prefix, ())
+                else:
+                    with os.scandir(path) as it:
+                        children = sorted(it, key=lambda e: e.name)
             except OSError:
                 exact[0] = False
                 return      # as os.walk: an unreadable directory is left out
@@ -301,7 +357,6 @@ class CreateisoPhase(PhaseBase):
                 else:
                     walk(entry.path, rel + "/")
 
-        root = os.path.abspath(tree)
         if os.path.islink(root):
             exact[0] = False
         walk(root, "")

@@ -58,3 +58,47 @@ def test_a_link_in_the_tree_leaves_the_collecting_to_the_writer(tmp_path):
     sizes, entries = CreateisoPhase._tree_walk(str(tree))
     assert entries is None
     assert sizes == CreateisoPhase._tree_sizes(str(tree)) and "Packages/again.sh" in sizes
+
+
+def test_the_listing_of_one_find_run_gives_what_the_walk_gives(tmp_path, monkeypatch):
+    """The tree's stats come from one find run (no stat a file in this process): the same
+    sizes, entries and order as the walk's own stats, names with spaces, a newline or bytes
+    that are no UTF-8 included; the walk stats the tree itself when find gives no listing."""
+    import phases.createiso as createiso
+
+    tree = _tree(tmp_path / "os")
+    odd = tree / "Packages" / "o"
+    odd.mkdir()
+    for name in ("with space.rpm", "new\nline.rpm", "z-last.rpm", "A-upper.rpm"):
+        (odd / name).write_bytes(b"x" * len(name))
+    (odd / os.fsdecode(b"latin-\xe9.rpm")).write_bytes(b"l")
+    (tree / "run.sh").chmod(0o4750)
+    listing = createiso._find_listing(str(tree))
+    assert listing is not None and [e.name for e in listing["Packages/o/"]] == sorted(
+        ["with space.rpm", "new\nline.rpm", "z-last.rpm", "A-upper.rpm",
+         os.fsdecode(b"latin-\xe9.rpm")])
+    sizes, entries = CreateisoPhase._tree_walk(str(tree))
+    monkeypatch.setattr(createiso, "_find_listing", lambda root: None)
+    walked_sizes, walked_entries = CreateisoPhase._tree_walk(str(tree))
+    assert list(sizes.items()) == list(walked_sizes.items())
+    assert list(entries.items()) == list(walked_entries.items())
+    assert entries["run.sh"].mode == 0o4750
+    assert entries == iso.collect_tree(str(tree), excludes=("images/boot.iso",))
+
+
+def test_find_gives_no_listing_for_a_link_or_an_unreadable_directory(tmp_path):
+    import phases.createiso as createiso
+
+    tree = _tree(tmp_path / "os")
+    os.symlink("../run.sh", tree / "Packages" / "again.sh")
+    assert createiso._find_listing(str(tree)) is None
+    other = _tree(tmp_path / "other")
+    (other / "closed").mkdir()
+    (other / "closed" / "f").write_text("f")
+    (other / "closed").chmod(0)
+    try:
+        if os.access(other / "closed", os.R_OK):
+            pytest.skip("running as a user who reads any directory")
+        assert createiso._find_listing(str(other)) is None
+    finally:
+        (other / "closed").chmod(0o755)
