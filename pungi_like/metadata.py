@@ -10,6 +10,7 @@ comes from it, so two runs on the same inputs write the same bytes.
 """
 
 import functools
+import hashlib
 import io
 import json
 import os
@@ -352,9 +353,10 @@ class RpmsRecorder:
         payload = ('"rpms": ' + _rpms_json(nested, text, at)
                    + text[at + len(marker):]).encode("utf-8")
         write_atomic(path, (text[:at], payload), fsync=fsync)
-        #: the payload's bytes as last written, from its ``"rpms"`` key to the end (the
-        #: driver compares them with the previous compose's: ``same_rpms_payload``)
-        self.written_payload = payload
+        #: (length, sha256) of the payload's bytes as last written, from its ``"rpms"`` key
+        #: to the end (the driver compares them with the previous compose's:
+        #: ``same_rpms_payload``); not the bytes themselves: 35 MB at the size of Fedora
+        self.written_payload = (len(payload), hashlib.sha256(payload).digest())
 
     def payload(self):
         """The ``payload.rpms`` of the rpms.json :meth:`write` writes, as ``json.load`` gives
@@ -370,13 +372,14 @@ class RpmsRecorder:
         return nested
 
 
-def same_rpms_payload(path, payload):
-    """Does the rpms.json at ``path`` hold the bytes ``payload``
-    (``RpmsRecorder.written_payload``) after its ``"rpms"`` key? Then its ``payload.rpms``
-    parses to what this payload's does (the compose's own identity and date come before that
-    key: productmd sorts the payload's ``compose`` first)."""
-    if not payload:
+def same_rpms_payload(path, written):
+    """Does the rpms.json at ``path`` hold the payload of ``written``
+    (``RpmsRecorder.written_payload``: its length and sha256) after its ``"rpms"`` key? Then
+    its ``payload.rpms`` parses to what that payload's does (the compose's own identity and
+    date come before that key: productmd sorts the payload's ``compose`` first)."""
+    if not written:
         return False
+    size, digest = written
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -384,8 +387,9 @@ def same_rpms_payload(path, payload):
         return False
     at = data.find(b'"payload": {')
     at = data.find(b'"rpms": ', at) if at >= 0 else -1
-    # compared in place (a slice of megabytes would be copied first)
-    return at >= 0 and len(data) - at == len(payload) and data.endswith(payload)
+    # hashed in place (a slice of megabytes would be copied first)
+    return at >= 0 and len(data) - at == size \
+        and hashlib.sha256(memoryview(data)[at:]).digest() == digest
 
 
 def _rpms_json(nested, text, at):
