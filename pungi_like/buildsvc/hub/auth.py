@@ -45,16 +45,17 @@ def load_session(environ):
         sid = int(sid)
     except ValueError:
         raise koji.AuthError("Invalid session id: %r" % sid) from None
-    # the session and its user in one query (every authenticated call makes it)
-    found = context.conn.execute(
-        select(s.sessions, *[c.label("u__" + c.name) for c in s.users.c])
-        .join(s.users, s.users.c.id == s.sessions.c.user_id)
-        .where(s.sessions.c.id == sid)).first()
+    # the session, its user and, for a host, its host row and whether another session holds
+    # the host's exclusive lock, in one query (every authenticated call makes it; a host
+    # call asked the last two again: hostcheck.verify_host)
+    query, host_keys = _session_select()
+    found = context.conn.execute(query.where(s.sessions.c.id == sid)).first()
     row = user = None
     if found is not None:
         m = found._mapping
         row = {c.name: m[c] for c in s.sessions.c}
         user = {c.name: m["u__" + c.name] for c in s.users.c}
+        host = {k: m["h__" + k] for k in host_keys} if m["h__config"] is not None else None
     if row is None or row["closed"] or not hmac.compare_digest(row["key"], key or ""):
         # Login calls carry the old session on renewal; let them through unauthenticated.
         if context.method in ("sslLogin", "login"):
@@ -63,6 +64,50 @@ def load_session(environ):
     if user["status"] != 0:
         raise koji.AuthError("logins by %s are not allowed" % user["name"])
     context.session, context.user = row, user
+    context.session_host = (host, bool(m["locked_out"]))
+
+
+def _session_query():
+    """The session with its user (``u__`` columns) and, when the user is a host, its host row
+    as ``hosts._hosts`` reads it (``h__`` columns; ``h__config`` None: not a host, as a host
+    without a current config is not) and ``locked_out``: another open exclusive session of
+    the user exists while neither this session nor its master holds the lock
+    (hostcheck._assert_not_locked_out). The user's other sessions are read only when neither
+    holds it (a builder daemon's sessions always do)."""
+    from sqlalchemy import and_, case, exists, false
+
+    from .hosts import host_columns
+
+    ses, users, host, hc = s.sessions, s.users, s.host, s.host_config
+    master, other = ses.alias("master_session"), ses.alias("other_session")
+
+    def holds(t):
+        return and_(t.c.exclusive.is_(True), t.c.closed.is_(False))
+
+    locked_out = case(
+        (hc.c.host_id.is_(None), false()),
+        (or_(holds(ses), holds(master)), false()),
+        else_=exists(select(other.c.id).where(other.c.user_id == ses.c.user_id,
+                                              holds(other))))
+    return (select(ses, *[c.label("u__" + c.name) for c in users.c],
+                   *[c.label("h__" + c.name) for c in host_columns()],
+                   hc.c.host_id.label("h__config"), locked_out.label("locked_out"))
+            .join(users, users.c.id == ses.c.user_id)
+            .outerjoin(host, host.c.user_id == users.c.id)
+            .outerjoin(hc, and_(hc.c.host_id == host.c.id, hc.c.active.is_(True)))
+            .outerjoin(master, and_(master.c.id == ses.c.master,
+                                    master.c.user_id == ses.c.user_id)))
+
+
+_SESSION = []
+
+
+def _session_select():
+    if not _SESSION:
+        from .hosts import host_columns
+
+        _SESSION.append((_session_query(), tuple(c.name for c in host_columns())))
+    return _SESSION[0]
 
 
 def _create_session(user, authtype):

@@ -35,6 +35,9 @@ class _Context(threading.local):
     # found held); None outside a multicall
     request_memo = None
     memo_held_ok = False  # the current entry may take held tasks from request_memo
+    # (the session user's host row or None, whether another session locks it out), read
+    # with the session (auth.load_session) for the request's first host check (hostcheck.py)
+    session_host = None
 
     def reset(self):
         self.conn = self.session = self.user = self.environ = self.method = None
@@ -46,6 +49,7 @@ class _Context(threading.local):
         self.quiet_events = ()
         self.request_memo = None
         self.memo_held_ok = False
+        self.session_host = None
 
     def event_may_give_work(self):
         """True when the call created an event that may give a builder work: one not marked

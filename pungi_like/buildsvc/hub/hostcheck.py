@@ -40,9 +40,11 @@ def _assert_not_locked_out():
                                       s.sessions.c.closed.is_(False))
     holders = {r[0] for r in context.conn.execute(q)}
     if holders and ses["id"] not in holders and ses["master"] not in holders:
-        raise koji.AuthLockError("host %s is locked by another session (a newer builder "
-                                 "daemon logged in); this session may no longer act as the host"
-                                 % context.user["name"])
+        raise koji.AuthLockError(_LOCKED_OUT % context.user["name"])
+
+
+_LOCKED_OUT = ("host %s is locked by another session (a newer builder daemon logged in); this "
+               "session may no longer act as the host")
 
 
 def verify_host():
@@ -66,12 +68,23 @@ def _verify_host():
         raise koji.AuthError("Not logged-in: host calls need a host session")
     if context.user.get("usertype") != koji.USERTYPES["HOST"]:
         raise koji.AuthError("User %s is not a host" % context.user["name"])
-    from .hosts import _hosts
+    loaded, context.session_host = context.session_host, None
+    if loaded is not None:
+        # read with the session (auth.load_session), for the request's first check: no
+        # entry has run that could have changed them (entry_done drops it as the memo)
+        host, locked_out = loaded
+        found = [host] if host is not None else []
+    else:
+        from .hosts import _hosts
 
-    found = _hosts(user_id=context.user["id"])
+        found = _hosts(user_id=context.user["id"])
+        locked_out = None
     if not found:
         raise koji.AuthError("%s is not a host" % context.user["name"])
-    _assert_not_locked_out()
+    if locked_out is None:
+        _assert_not_locked_out()
+    elif locked_out:
+        raise koji.AuthLockError(_LOCKED_OUT % context.user["name"])
     if memo is not None:
         memo["host"] = found[0]
         return dict(found[0])
@@ -87,10 +100,11 @@ def host_row_changed(**values):
 
 
 #: writing methods after which a multicall's later entries may keep its host check (the caller
-#: is a host, no other session holds its lock): they change neither sessions nor users. Every
-#: ``host.*`` method is one too (those that write the host's own row say what they wrote:
-#: host_row_changed), and every read-only method.
-_KEEP_HOST_CHECK = frozenset({"uploadFile", "subsession"})
+#: is a host, no other session holds its lock): they change neither users nor the sessions
+#: the check reads (``logoutChild`` closes subsessions of the caller's, which never hold the
+#: lock: exclusiveSession refuses them). Every ``host.*`` method is one too (those that write
+#: the host's own row say what they wrote: host_row_changed), and every read-only method.
+_KEEP_HOST_CHECK = frozenset({"uploadFile", "subsession", "logoutChild"})
 #: writing methods that change no task row: the tasks found held (locked) stay held for the
 #: next entries (a multicall of kojid's uploads checks its task once)
 _KEEP_HELD = frozenset({"uploadFile"})
@@ -113,16 +127,19 @@ def entry_done(name, write, ok):
         return
     if not ok:
         memo.clear()
+        context.session_host = None
         return
     if not write:
         return
     if not isinstance(name, str):
         memo.clear()
+        context.session_host = None
         return
     if name not in _KEEP_HELD:
         memo.pop("held", None)
     if not name.startswith("host.") and name not in _KEEP_HOST_CHECK:
         memo.pop("host", None)
+        context.session_host = None
 
 
 def task_row_locked(task_id):

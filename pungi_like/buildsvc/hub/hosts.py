@@ -14,11 +14,17 @@ from .names import verify_host_name, verify_name_user
 from .registry import export, read_only
 
 
+def host_columns():
+    """The columns of a host row as :func:`_hosts` gives it (host and host_config)."""
+    hc = s.host_config
+    return (s.host.c.id, s.host.c.user_id, s.host.c.name, s.host.c.update_ts, s.host.c.ready,
+            s.host.c.task_load, hc.c.arches, hc.c.capacity, hc.c.description, hc.c.comment,
+            hc.c.enabled)
+
+
 def _hosts(event=None, host_id=None, name=None, user_id=None):
     hc = s.host_config
-    q = (select(s.host.c.id, s.host.c.user_id, s.host.c.name, s.host.c.update_ts,
-                s.host.c.ready, s.host.c.task_load, hc.c.arches, hc.c.capacity,
-                hc.c.description, hc.c.comment, hc.c.enabled)
+    q = (select(*host_columns())
          .select_from(s.host.join(hc, hc.c.host_id == s.host.c.id))
          .where(active_at(hc, event)).order_by(s.host.c.name))
     if host_id is not None:

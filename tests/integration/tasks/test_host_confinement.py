@@ -163,3 +163,17 @@ def test_restarted_daemon_locks_out_its_predecessor(qhub):
     worker.host.closeTask(tid, RESULT)
     assert admin.getTaskInfo(tid)["state"] == koji.TASK_STATES["CLOSED"]
     assert admin.listTaskOutput(tid) == ["result.txt"]
+    # a third login of the host, neither holding the lock nor a subsession of its holder
+    third = qhub.session("b1")
+    with pytest.raises(koji.AuthError, match="locked by another session"):
+        third.host.getID()
+    # in a multicall, what an entry changed counts for the later ones: the lock taken
+    # (the check read with the session at the request's start no longer holds)
+    third.multicall = True
+    third.exclusiveSession(force=True)
+    third.host.getID()
+    res = third.multiCall()
+    third.multicall = False
+    assert res[0] == [None] and isinstance(res[1][0], int), res
+    with pytest.raises(koji.AuthError, match="locked by another session"):
+        worker.host.getID()
