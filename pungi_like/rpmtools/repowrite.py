@@ -570,12 +570,14 @@ def _whole(data, checksum, compress=True):
 
 def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", baseurl=None,
                groupfile=None, group_gz=False, revision=None, set_timestamp_to_revision=False,
-               workers=3, max_read=None, mark=False, stat_from=None):
+               workers=3, max_read=None, mark=False, stat_from=None, group_compressed=False):
     """Write ``outputdir/repodata`` for the RPMs ``relpaths`` (relative to ``root``), as
     ``createrepo_c root --outputdir outputdir --pkglist LIST --checksum CHECKSUM
     --unique-md-filenames --no-database [--baseurl] [--groupfile] [--revision
     --set-timestamp-to-revision]`` writes it (gz; with ``group_gz`` also the gzipped groupfile,
-    as ``modifyrepo_c --mdtype group_gz`` adds it, with the same time stamp).
+    as ``modifyrepo_c --mdtype group_gz`` adds it, with the same time stamp; with
+    ``group_compressed`` the ``group`` record is the gzipped groupfile, the command's own
+    record of ``--groupfile`` when no ``modifyrepo_c`` follows).
 
     Records come from ``sources`` (repo dirs) where they describe the very file; every other
     file is read, unless there are more than ``max_read`` of them (RepoWriteError: createrepo_c's
@@ -660,7 +662,8 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
             with open(groupfile, "rb") as fh:
                 group = fh.read()
             name = os.path.basename(groupfile)
-            jobs.append(lambda: _data_file(staging, "group", _whole(group, checksum, False),
+            jobs.append(lambda: _data_file(staging, "group",
+                                           _whole(group, checksum, group_compressed),
                                            checksum, timestamp, name=name))
             if group_gz:
                 jobs.append(lambda: _data_file(staging, "group_gz", _whole(group, checksum),

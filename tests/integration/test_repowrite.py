@@ -146,6 +146,30 @@ def test_tree_repodata_equals_createrepo_c(package_set, monkeypatch, source):
     assert b"group_gz" in ours["repomd.xml"] and f"<revision>{EPOCH}".encode() in ours["repomd.xml"]
 
 
+def test_groupfile_as_createrepo_c_alone_writes_it(package_set, monkeypatch):
+    """``createrepo_c --groupfile`` with no modifyrepo_c after it (the build service's
+    createrepo task): one ``group`` record, the gzipped groupfile (group_compressed)."""
+    base, download, files, _pkgset_list, _signed = package_set
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    tree, rels, listfile = make_tree(base, download, files, "tree-group")
+    groupfile = os.path.join(os.path.dirname(universe_comps()), "comps.xml")
+    cmd = base / "cmd-group"
+    cmd.mkdir()
+    run([repodata.createrepo_binary(), str(tree), f"--outputdir={cmd}", f"--pkglist={listfile}",
+         f"--groupfile={groupfile}", "--no-database", "--general-compress-type=gz",
+         "--unique-md-filenames", "--checksum=sha256", f"--revision={EPOCH}",
+         "--set-timestamp-to-revision"])
+    expected = repodata_files(cmd)
+    repowrite.write_repo(str(tree), str(base / "ours-group"), rels, groupfile=groupfile,
+                         group_compressed=True, revision=EPOCH, set_timestamp_to_revision=True)
+    ours = repodata_files(base / "ours-group")
+    assert sorted(ours) == sorted(expected)
+    for name in expected:
+        assert ours[name] == expected[name], name
+    assert any(name.endswith("-comps.xml.gz") for name in ours)
+    assert b"group_gz" not in ours["repomd.xml"]
+
+
 def universe_comps():
     from tests.conftest import REPO_ROOT
     return os.path.join(REPO_ROOT, ".cache", "universe", "comps.xml")
