@@ -141,5 +141,25 @@ class InitPhase(PhaseBase):
 
     def comps_repo(self, comps_path, repo_dir, log_path):
         checksum = getattr(self.conf, "createrepo_checksum", None) or "sha256"
-        repodata.createrepo(repo_dir, outputdir=repo_dir, groupfile=comps_path, checksum=checksum,
-                            update=True, database=False, workers=1, log_path=log_path)
+        write_comps_repo(comps_path, repo_dir, checksum, log_path)
+
+
+def write_comps_repo(comps_path, repo_dir, checksum, log_path):
+    """The comps-only repo ``repo_dir`` (no packages, the group record ``comps_path``) as
+    ``createrepo_c --groupfile`` writes it: by this process's createrepo_c library
+    (repowrite.write_repo, the command's bytes) when it writes as the command does, else by
+    the command (a process start and 0.025 s of CPU each, three before the package set)."""
+    reason = repodata.repowrite.unsupported()
+    if reason is None:
+        try:
+            os.makedirs(repo_dir, exist_ok=True)
+            repodata.remove_stale_workdir(repo_dir, log_path)
+            result = repodata.repowrite.write_repo(repo_dir, repo_dir, [], checksum=checksum,
+                                                   groupfile=comps_path, group_compressed=True)
+            repodata.repowrite.log_result(log_path, repo_dir, result, [])
+            return
+        except repodata.repowrite.RepoWriteError as exc:
+            reason = str(exc)
+    repodata.repowrite.log_fallback(log_path, repo_dir, reason)
+    repodata.createrepo(repo_dir, outputdir=repo_dir, groupfile=comps_path, checksum=checksum,
+                        update=True, database=False, workers=1, log_path=log_path)
