@@ -41,6 +41,7 @@ import zlib
 from ..reuse_capture import ThreadPool as ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ..fileutil import stat_many
 from ..lazyimport import lazy_module
 
 cr = lazy_module("createrepo_c", globals(), "cr")
@@ -49,6 +50,8 @@ cr = lazy_module("createrepo_c", globals(), "cr")
 CHANGELOG_LIMIT = 10
 #: files left without a record that are read rather than parsing another whole repo for them
 FEW = 50
+#: files from which write_repo stats them by ``stat`` runs (fileutil.stat_many)
+STAT_MANY = 200
 _KINDS = ("primary", "filelists", "other")
 _XMLFILE = {"primary": "PrimaryXmlFile", "filelists": "FilelistsXmlFile",
             "other": "OtherXmlFile"}   # createrepo_c's classes
@@ -594,7 +597,8 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
     chunks = [None] * len(entries)
     stat_from = stat_from or {}
     where = [stat_from.get(rel) or os.path.join(root, rel) for rel in entries]
-    stats = [os.stat(path) for path in where]
+    # many files: stat'ed by stat runs, not one by one under the interpreter lock
+    stats = (len(where) >= STAT_MANY and stat_many(where)) or [os.stat(p) for p in where]
     to_read = list(range(len(entries)))
     # repos whose text is taken as it is first; a repo that must be parsed only for the files
     # they leave without a record, and not at all when reading those few files costs less

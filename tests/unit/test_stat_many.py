@@ -1,0 +1,34 @@
+"""fileutil.stat_many: the sizes and whole-second mtimes os.stat gives, from stat runs; None
+(the caller stats the files itself) when a file is missing."""
+
+import os
+
+from pungi_like import fileutil
+from pungi_like.fileutil import stat_many
+
+
+def test_as_os_stat_gives_them(tmp_path, monkeypatch):
+    paths = []
+    for i in range(30):
+        path = tmp_path / f"f {i}\n.rpm"    # a space and a newline in the name
+        path.write_bytes(b"x" * (i * 7))
+        os.utime(path, ns=(0, 1_700_000_000_000_000_000 + i * 300_000_000))
+        paths.append(str(path))
+    target = tmp_path / "target"
+    target.write_bytes(b"t" * 5)
+    os.symlink(target, tmp_path / "link")
+    paths.append(str(tmp_path / "link"))
+    # a few names a run: several runs
+    monkeypatch.setattr(fileutil, "LN_ARG_BYTES", 200)
+    found = stat_many(paths)
+    assert len(found) == len(paths)
+    for path, st in zip(paths, found):
+        real = os.stat(path)
+        assert (st.st_size, st.st_mtime) == (real.st_size, int(real.st_mtime)), path
+        assert st.st_mtime_ns // 1_000_000_000 == real.st_mtime_ns // 1_000_000_000
+
+
+def test_a_missing_file_gives_none(tmp_path):
+    (tmp_path / "a").write_text("a")
+    assert stat_many([str(tmp_path / "a"), str(tmp_path / "missing")]) is None
+    assert stat_many([]) == []
