@@ -88,3 +88,20 @@ def test_across_file_systems_the_files_are_copied(tmp_path):
                 assert a.read() == b.read()
     finally:
         shutil.rmtree(old)
+
+
+def test_several_directories_are_linked_side_by_side_and_one_that_fails_alone(tmp_path):
+    """A unit's directories of ``LINK_BY_LN_MIN`` files or more are linked by ``ln`` runs
+    started together; a directory whose run fails (a name there already, another inode) is
+    linked one by one, and every file ends as the old inode but the one kept there."""
+    count = reuse.LINK_BY_LN_MIN + 3
+    trees = [_tree(tmp_path, count, name) for name in ("os", "debug", "source")]
+    blocked = trees[1][1][5]
+    os.makedirs(os.path.dirname(blocked))
+    with open(blocked, "w") as fh:
+        fh.write("another file")
+    named = [(os.path.dirname(srcs[0]), os.path.dirname(dsts[0]),
+              [os.path.basename(src) for src in srcs]) for srcs, dsts, _sts in trees]
+    reuse.link_all([], [], [], named=named)
+    for srcs, dsts, _sts in trees:
+        assert all(_same_inodes(srcs, dsts))   # link_into replaces what is not the inode
