@@ -661,9 +661,14 @@ class TaskManager(koji.daemon.TaskManager):
             from .taskctx import TaskContext
 
             TaskContext.daemon_pid = self.daemon_pid   # subtask() wakes the daemon
+            real = self.session
+            # a task its handler closed with its last upload is not closed again
+            # (TaskContext.upload_and_close)
+            self.session = _Answering(real, TaskContext.closed)
             try:
                 return super().runTask(handler)
             finally:
+                self.session = real
                 # closed (or failed): a parent task run by this daemon is woken at once (its
                 # pid is in the copy of ``pids`` this process got at its fork)
                 parent = getattr(handler, "parent_task_id", None)
@@ -922,6 +927,19 @@ def _idle_until_work(tm, poll_interval, reap_alone=False):
             return False
 
 
+def _before_task_processes():
+    """What each createrepo task process would otherwise find out for itself, found out once
+    in the daemon before it forks them: whether this Python's zlib compresses as the
+    createrepo_c library does (repowrite.zlib_matches_library: 10 ms and a temporary file, on
+    the path of every tag change's repo)."""
+    try:
+        from ...rpmtools import repowrite
+
+        repowrite.zlib_matches_library()
+    except Exception:
+        log.debug("zlib check before the task processes failed", exc_info=True)
+
+
 def _keep_spares(tm):
     if tm.spares is not None:
         try:
@@ -1024,6 +1042,7 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
     signal.signal(signal.SIGUSR1, _no_op)
     waiter = WorkWaiter(tm, opts) if getattr(opts, "wait_work", False) else None
     tm.bell_waiter = waiter
+    _before_task_processes()
     if getattr(opts, "spare", False):
         from .spare import SpareKeeper
 

@@ -232,14 +232,96 @@ def _write_origins(arch_dir, origins):
     return path
 
 
-def _createrepo_maybe_update(arch_dir, groupfile, log_path, old_dir):
+class DumpedRepodata:
+    """The repodata this builder's createrepo tasks wrote with the createrepo_c library this
+    process loads (its ``createrepo_c`` program or :mod:`~pungi_like.rpmtools.repowrite`),
+    known by the SHA-256 of each repomd.xml: one empty file per repomd in ``directory`` (the
+    builder's work directory: a repo's repodata is uploaded and moved into the hub's repo
+    byte for byte, so the hub's copy has the same repomd). The records of such repodata are
+    what this library dumps, so the next repo's can be taken verbatim
+    (:func:`repowrite.trust`). Repodata written by another builder or another library
+    version is not known here: createrepo_c runs for it, as before."""
+
+    #: markers kept (the newest; one per repo written)
+    KEEP = 200
+
+    def __init__(self, directory):
+        self.directory = directory
+
+    def _marker(self, repo_dir):
+        from ...rpmtools import repowrite
+
+        try:
+            digest = repowrite._repomd_digest(repo_dir)
+        except OSError:
+            return None
+        return os.path.join(self.directory, "%s-%s" % (cr.VERSION, digest))
+
+    def knows(self, repo_dir):
+        marker = self._marker(repo_dir)
+        return marker is not None and os.path.exists(marker)
+
+    def note(self, repo_dir):
+        marker = self._marker(repo_dir)
+        if marker is None:
+            return
+        os.makedirs(self.directory, exist_ok=True)
+        with open(marker, "w"):
+            pass
+        names = os.listdir(self.directory)
+        if len(names) > self.KEEP:
+            paths = sorted((os.path.join(self.directory, n) for n in names),
+                           key=lambda p: os.stat(p).st_mtime_ns)
+            for path in paths[:len(paths) - self.KEEP]:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+
+
+def _write_from_records(arch_dir, pkglist, groupfile, log_path, old_dir, dumped):
+    """The repodata ``createrepo_c --update --skip-stat`` writes from ``old_dir``'s, written
+    by :func:`repowrite.write_repo` from the records of that repodata when this builder
+    dumped it (``dumped``, :class:`DumpedRepodata`): each record of the very file (same name,
+    size and mtime) is taken as it is, the other files are read; the bytes are createrepo_c's
+    (rpmtools/repowrite.py). A tenth of the packages without a record or more, and what
+    write_repo does not write, are left to createrepo_c. Returns True when written."""
+    from ...rpmtools import repowrite
+
+    if dumped is None or not dumped.knows(old_dir):
+        return False
+    reason = repowrite.unsupported()
+    if reason is None:
+        with open(pkglist, encoding="utf-8") as fh:
+            rels = [line.strip() for line in fh if line.strip()]
+        repowrite.trust(old_dir)
+        try:
+            result = repowrite.write_repo(arch_dir, arch_dir, rels, sources=[old_dir],
+                                          groupfile=groupfile, group_compressed=True,
+                                          max_read=max(50, len(rels) // 10))
+        except Exception as exc:   # (a file gone: createrepo_c --skip-stat does not look)
+            reason = "%s: %s" % (type(exc).__name__, exc)
+        else:
+            repowrite.log_result(log_path, arch_dir, result, [old_dir])
+            dumped.note(arch_dir)
+            return True
+    repowrite.log_fallback(log_path, arch_dir, reason)
+    return False
+
+
+def _createrepo_maybe_update(arch_dir, groupfile, log_path, old_dir, dumped=None):
     """kojid's create_local_repo: with the previous repo's repodata (``old_dir``) copied into
     the output first, ``createrepo_c --update --skip-stat`` (kojid's createrepo_update and
     createrepo_skip_stat, both on by default) takes the records of the packages it lists
     from there, by file name (a build's files never change under the same name), instead of
-    reading those RPMs; the old ``pkgorigins.gz`` is dropped as kojid does."""
+    reading those RPMs; the old ``pkgorigins.gz`` is dropped as kojid does. When this
+    builder wrote ``old_dir``'s repodata (``dumped``), the same repodata is written from its
+    records in this process instead (:func:`_write_from_records`; at 1,000 packages
+    createrepo_c took 60-64 ms of CPU for it, this 26-33 ms)."""
     pkglist = os.path.join(arch_dir, "pkglist")
     if old_dir and os.path.isfile(os.path.join(old_dir, "repodata", "repomd.xml")):
+        if _write_from_records(arch_dir, pkglist, groupfile, log_path, old_dir, dumped):
+            return
         try:
             repodata = os.path.join(arch_dir, "repodata")
             shutil.rmtree(repodata, ignore_errors=True)
@@ -248,7 +330,8 @@ def _createrepo_maybe_update(arch_dir, groupfile, log_path, old_dir):
             if os.path.isfile(origins):
                 os.unlink(origins)
             createrepo(arch_dir, pkglist=pkglist, groupfile=groupfile, update=True,
-                       skip_stat=True, log_path=log_path)
+                       skip_stat=True, log_path=log_path, mark_dumper=dumped is not None)
+            _note_dumped(arch_dir, dumped)
             return
         except Exception as exc:  # any failure: the scratch run below decides
             if log_path:
@@ -256,11 +339,24 @@ def _createrepo_maybe_update(arch_dir, groupfile, log_path, old_dir):
                     fh.write(f"# --update from {old_dir} failed ({exc}); from scratch\n")
             shutil.rmtree(os.path.join(arch_dir, "repodata"), ignore_errors=True)
             shutil.rmtree(os.path.join(arch_dir, ".repodata"), ignore_errors=True)
-    createrepo(arch_dir, pkglist=pkglist, groupfile=groupfile, update=False, log_path=log_path)
+    createrepo(arch_dir, pkglist=pkglist, groupfile=groupfile, update=False, log_path=log_path,
+               mark_dumper=dumped is not None)
+    _note_dumped(arch_dir, dumped)
+
+
+def _note_dumped(arch_dir, dumped):
+    """Remember ``arch_dir``'s repodata in ``dumped`` when this library's createrepo_c
+    program wrote it (createrepo's ``mark_dumper``)."""
+    if dumped is not None:
+        from ...rpmtools import repowrite
+
+        if repowrite.is_trusted(arch_dir):
+            dumped.note(arch_dir)
 
 
 def generate_repo(outdir, rpm_paths_by_arch, *, arches, comps_xml=None, external_repos=(),
-                  blocked=(), topdir=None, log_path=None, cache_dir=None, update_from=None):
+                  blocked=(), topdir=None, log_path=None, cache_dir=None, update_from=None,
+                  dumped=None):
     """Write ``<outdir>/<arch>/repodata`` for each of ``arches``.
 
     ``rpm_paths_by_arch``: {arch: [rpm paths]}; ``noarch`` packages (key ``noarch``) go into
@@ -274,7 +370,10 @@ def generate_repo(outdir, rpm_paths_by_arch, *, arches, comps_xml=None, external
     into the output and createrepo_c takes the records of the packages it still lists from it
     (``--update --skip-stat``: by file name; a build's files never change under the same
     name); if that run fails (say the old repo was deleted meanwhile) it runs again from
-    scratch.  Not used with external repos (merged in Python).
+    scratch.  Not used with external repos (merged in Python).  ``dumped``: a
+    :class:`DumpedRepodata`; the previous repo's repodata that it knows is not given to
+    createrepo_c but its records taken as they are (the same bytes), and the repodata written
+    here is noted in it.
     """
     outdir = os.path.abspath(outdir)
     os.makedirs(outdir, exist_ok=True)
@@ -327,7 +426,7 @@ def generate_repo(outdir, rpm_paths_by_arch, *, arches, comps_xml=None, external
         if not externals:
             if hrefs:
                 _createrepo_maybe_update(arch_dir, groupfile, log_path,
-                                         (update_from or {}).get(arch))
+                                         (update_from or {}).get(arch), dumped)
             else:
                 _write_repodata(arch_dir, [], groupfile, log_path)
             info["packages"] = len(hrefs)

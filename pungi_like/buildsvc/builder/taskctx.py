@@ -20,6 +20,7 @@ import urllib.request
 
 import koji
 import koji.util
+import koji.xmlrpcplus
 
 from ..pathinfo import PathInfo, component, safe_join
 
@@ -48,7 +49,8 @@ class TaskContext:
         self.arch = task.get("arch") or "noarch"
         self.parent = task.get("parent")
         self.priority = task.get("priority")
-        self.workdir = os.path.join(os.path.abspath(workdir_root), "tasks",
+        self.workdir_root = os.path.abspath(workdir_root)
+        self.workdir = os.path.join(self.workdir_root, "tasks",
                                     str(self.task_id % 10000), str(self.task_id))
         if os.path.exists(self.workdir):
             shutil.rmtree(self.workdir)
@@ -68,6 +70,10 @@ class TaskContext:
         fh.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s"))
         self.log.addHandler(fh)
         self._log_handler = fh
+
+    def cache_dir(self, name):
+        """``<builder work directory>/cache/<name>``: kept across tasks (not made here)."""
+        return os.path.join(self.workdir_root, "cache", component(name, "cache name"))
 
     # --- output ---------------------------------------------------------------------------
 
@@ -146,6 +152,29 @@ class TaskContext:
             if after is not None:
                 return after.result
         return names
+
+    #: in a task process of our daemon: the engine's ``closeTask`` calls that the handler's
+    #: last upload has made already (:meth:`upload_and_close`), as ``{(method, args,
+    #: kwargs): answer}`` for daemon.TaskManager.runTask to answer without the hub
+    closed = {}
+
+    def upload_and_close(self, files, result):
+        """A handler's last call, returning ``result`` (what the handler returns): upload
+        ``[(path, name)]`` and the logs (:meth:`upload_many`) and, in a task process of our
+        daemon, close the task with ``result`` in the same request. kojid's engine closes a
+        task with a call of its own once its handler returned: one more round trip before a
+        parent waiting for the task learns of it. Our hub does not run a multicall's
+        ``host.closeTask`` after a failed upload entry (hub/dispatch.py), so a failed upload
+        leaves the task open and raises here as in :meth:`upload_many`; the engine then fails
+        the task. Nothing may be logged or uploaded after it."""
+        if not self.daemon_pid:
+            self.upload_many(files, with_logs=True)
+            return result
+        response = koji.xmlrpcplus.dumps((result,), methodresponse=1, allow_none=1)
+        self.upload_many(files, with_logs=True,
+                         then=lambda m: m.host.closeTask(self.task_id, response))
+        TaskContext.closed[("host.closeTask", (self.task_id, response), ())] = None
+        return result
 
     def upload_logs(self):
         """Upload the task log and every ``*.log`` directly under ``workdir/logs`` (those

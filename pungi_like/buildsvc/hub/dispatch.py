@@ -159,10 +159,19 @@ def _pg_aborted(conn):
     return raw.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
 
 
+#: methods a multicall does not run after a failed upload entry (:data:`UPLOADS`) of the same
+#: call: our builder's task process closes its task in the call that uploads its last files
+#: (builder/taskctx.py, upload_and_close), and a failed upload must leave the task open for
+#: the process to fail it. (kojid sends closeTask alone.)
+AFTER_UPLOADS = frozenset({"host.closeTask"})
+UPLOADS = frozenset({"uploadFile", "checkUpload"})
+
+
 def _multicall(calls, retry_races=False, every_savepoint=True):
     if not isinstance(calls, list):
         raise koji.ParameterError("multiCall expects a list of calls")
     results = []
+    failed_upload = False
     savepoints = _EntrySavepoints(context.conn, every_savepoint)
     context.request_memo = {}   # checks the entries share (hostcheck.entry_done)
     for call in calls:
@@ -177,6 +186,9 @@ def _multicall(calls, retry_races=False, every_savepoint=True):
             if name in MULTICALL_NAMES:
                 raise koji.GenericError("multicall is not allowed inside a multicall")
             args, kwargs = decode_args(call.get("params", []))
+            if failed_upload and name in AFTER_UPLOADS:
+                raise koji.GenericError("%s not run: an upload earlier in this multicall "
+                                        "failed" % name)
             m = METHODS.get(name) if isinstance(name, str) else None
             write = m is None or m.write
             hostcheck.entry_starts(name, write)
@@ -189,6 +201,7 @@ def _multicall(calls, retry_races=False, every_savepoint=True):
             hostcheck.entry_done(name, write, False)
             if retry_races and is_race_error(exc):
                 raise  # rerun the whole multicall transaction (handle_xmlrpc)
+            failed_upload = failed_upload or name in UPLOADS
             code, msg = exception_fault(exc)
             results.append({"faultCode": code, "faultString": msg})
     return results

@@ -312,3 +312,60 @@ def test_merge_matches_mergerepo_c(mode, b_first, mode_repos, tag_rpms, tmp_path
     theirs = primary_records(tmp_path / "theirs")
     assert every(mine) == every(theirs)
     assert external(mine) == external(theirs)
+
+
+def test_next_repo_from_the_records_this_builder_wrote(universe, tag_rpms, tmp_path):
+    """The createrepo task's repodata of a tag's next repo: the previous repo's records taken
+    as they are when this builder's createrepo_c wrote them (DumpedRepodata), the same
+    repodata as createrepo_c --update (groups too); a file gone from the topdir leaves it to
+    createrepo_c, which does not look at files it has records of (--skip-stat)."""
+    import gzip
+    import glob
+
+    from pungi_like.buildsvc.builder.newrepo import DumpedRepodata
+
+    def decompressed(arch_dir):
+        out = {}
+        for kind in ("primary", "filelists", "other", "comps"):
+            (path,) = glob.glob(os.path.join(arch_dir, "repodata", "*-%s.xml*" % kind))
+            with (gzip.open(path) if path.endswith(".gz") else open(path, "rb")) as f:
+                out[kind] = f.read()
+        return out
+
+    old_time = 1_700_000_000   # built long before the repos (repowrite.written_after)
+    for paths in tag_rpms.values():
+        for p in paths:
+            os.utime(p, (old_time, old_time))
+    top = str(tmp_path / "top")
+    dumped = DumpedRepodata(str(tmp_path / "cache"))
+    first = tmp_path / "repos" / "1"
+    generate_repo(str(first), {"noarch": tag_rpms["noarch"]}, arches=["x86_64"],
+                  comps_xml=universe.comps_path, topdir=top, log_path=str(tmp_path / "1.log"),
+                  dumped=dumped)
+    assert dumped.knows(str(first / "x86_64"))
+    runs = {}
+    for label, known in (("records", dumped), ("command", None)):
+        out = tmp_path / "repos" / label
+        generate_repo(str(out), tag_rpms, arches=["x86_64"], comps_xml=universe.comps_path,
+                      topdir=top, log_path=str(tmp_path / ("%s.log" % label)),
+                      update_from={"x86_64": str(first / "x86_64")}, dumped=known)
+        runs[label] = decompressed(str(out / "x86_64"))
+    log = open(tmp_path / "records.log").read()
+    assert "written from records: 2 packages, 1 records taken" in log, log
+    assert "--update" not in log
+    assert "--update" in open(tmp_path / "command.log").read()
+    assert runs["records"] == runs["command"]
+    assert dumped.knows(str(tmp_path / "repos" / "records" / "x86_64"))
+    # a listed file gone: createrepo_c --update --skip-stat as before
+    gone = tmp_path / "repos" / "gone"
+    (tmp_path / "gone.rpm").write_bytes(b"")
+    os.rename(tag_rpms["noarch"][0], tmp_path / "gone.rpm")
+    try:
+        generate_repo(str(gone), tag_rpms, arches=["x86_64"], comps_xml=universe.comps_path,
+                      topdir=top, log_path=str(tmp_path / "gone.log"),
+                      update_from={"x86_64": str(first / "x86_64")}, dumped=dumped)
+    finally:
+        os.rename(tmp_path / "gone.rpm", tag_rpms["noarch"][0])
+    log = open(tmp_path / "gone.log").read()
+    assert "FileNotFoundError" in log and "--update" in log, log
+    assert decompressed(str(gone / "x86_64"))["primary"] == runs["command"]["primary"]

@@ -122,3 +122,35 @@ def test_an_entry_sees_what_an_earlier_one_changed(qhub):
     assert "does not hold task %d" % tid in _fault(res[0])
     assert res[1] == [True] and res[3] == [True]
     assert admin.getTaskInfo(tid2)["weight"] == 2.5
+
+
+def test_close_after_a_failed_upload_is_not_run(qhub):
+    """A task process closes its task in the call that uploads its last files
+    (TaskContext.upload_and_close): after a failed upload entry the close is refused and the
+    task stays open; a failure of another kind does not stop it."""
+    qhub.add_builder_hosts(names=("b1",))
+    admin = qhub.session()
+    b1 = qhub.session("b1")
+    tid = admin.makeTask("sleep", [1])
+    assert b1.host.openTask(tid)["id"] == tid
+    bad = list(_upload_args(tid, "a.log", "first"))
+    bad[5] = "not base64!"
+    b1.multicall = True
+    b1.uploadFile(*_upload_args(tid, "ok.log", "fine"))
+    b1.uploadFile(*bad)
+    b1.host.closeTask(tid, RESULT)
+    res = b1.multiCall()
+    b1.multicall = False
+    assert res[0] == [True]
+    assert "base64" in _fault(res[1])
+    assert "not run" in _fault(res[2])
+    assert admin.getTaskInfo(tid)["state"] == koji.TASK_STATES["OPEN"]
+    b1.multicall = True
+    b1.getTaskInfo(HUGE)   # not an upload (a fault in the database on PostgreSQL)
+    b1.uploadFile(*_upload_args(tid, "a.log", "first"))
+    b1.checkUpload(*_upload_args(tid, "a.log", "first")[:2], verify="adler32")
+    b1.host.closeTask(tid, RESULT)
+    res = b1.multiCall()
+    b1.multicall = False
+    assert res[1] == [True] and res[2][0]["size"] == 5 and res[3] == [None]
+    assert admin.getTaskInfo(tid)["state"] == koji.TASK_STATES["CLOSED"]

@@ -19,7 +19,7 @@ import os
 
 import koji
 
-from ..newrepo import RepoGenError, generate_repo
+from ..newrepo import DumpedRepodata, RepoGenError, generate_repo
 from . import handler
 
 
@@ -68,23 +68,59 @@ def _checked_pkglist(ctx, tag_name, repo_id, arch):
     return ctx.hub_files(rels)
 
 
+def _repo_json(ctx, tag_name, repo_id):
+    """(tag id, event id) that ``repos/<tag_name>/<repo_id>/repo.json`` names (repoInit
+    writes it), on a local topdir; None when there is none or it cannot be read."""
+    if not ctx.topdir:
+        return None   # a download from the hub would cost what it saves
+    try:
+        with open(ctx.hub_file("repos/%s/%s/repo.json" % (tag_name, repo_id))) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    known = (data.get("tag_id"), data.get("event_id")) if isinstance(data, dict) else ()
+    return known if all(isinstance(x, int) and not isinstance(x, bool) for x in known) and \
+        known else None
+
+
+def _repo_and_externals(ctx, repo_id, guess):
+    """repoInfo of the repo and the external repos of its tag as of its event
+    (getExternalRepoList). When the repo.json at the tag name ``guess`` names the tag and
+    the event, both go to the hub in one call and that external repo list is kept if
+    repoInfo names the same tag and event; otherwise (or with no guess) the list is asked
+    once repoInfo answered, as kojid does."""
+    known = _repo_json(ctx, guess, repo_id) if guess else None
+    ext_list = None
+    if known is None:
+        info = ctx.session.repoInfo(repo_id, strict=True)
+    else:
+        with ctx.session.multicall() as m:
+            asked = m.repoInfo(repo_id, strict=True)
+            ext = m.getExternalRepoList(known[0], event=known[1])
+        info = asked.result   # a fault raises here
+        if (info["tag_id"], info["create_event"]) == known:
+            ext_list = ext.result
+    if info["state"] != koji.REPO_STATES["INIT"]:
+        raise koji.GenericError("Repo %s is not in the INIT state" % repo_id)
+    if ext_list is None:
+        ext_list = ctx.session.getExternalRepoList(info["tag_id"], event=info["create_event"])
+    return info, ext_list
+
+
 @handler("createrepo", weight=1.5, channel="createrepo")
 def create_repo(ctx, repo_id, arch, oldrepo=None):
     # the package paths are checked (a thousand of them: 10-50 ms) while the hub is asked
-    # for the repo and then its external repos: the previous repo (``oldrepo``, getRepo's
+    # for the repo and its external repos: the previous repo (``oldrepo``, getRepo's
     # answer) names the tag, so where the pkglist is is known before repoInfo answers; if
     # repoInfo names another tag, they are read and checked again from there
     guess = oldrepo.get("tag_name") if isinstance(oldrepo, dict) else None
+    guess = guess if isinstance(guess, str) and guess else None
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        early = pool.submit(_checked_pkglist, ctx, guess, repo_id, arch) \
-            if isinstance(guess, str) and guess else None
-        info = ctx.session.repoInfo(repo_id, strict=True)
-        if info["state"] != koji.REPO_STATES["INIT"]:
-            raise koji.GenericError("Repo %s is not in the INIT state" % repo_id)
+        early = pool.submit(_checked_pkglist, ctx, guess, repo_id, arch) if guess else None
+        info, ext_list = _repo_and_externals(ctx, repo_id, guess)
         rel = "repos/%s/%s" % (info["tag_name"], repo_id)
         checked = early if early is not None and info["tag_name"] == guess else \
             pool.submit(_checked_pkglist, ctx, info["tag_name"], repo_id, arch)
-        ext_list = ctx.session.getExternalRepoList(info["tag_id"], event=info["create_event"])
         paths = checked.result()
     topdir = ctx.topdir or os.path.join(ctx.workdir, "cache", "topdir")
     blocked = []
@@ -119,7 +155,9 @@ def create_repo(ctx, repo_id, arch, oldrepo=None):
                                external_repos=externals, blocked=blocked, topdir=topdir,
                                log_path=os.path.join(ctx.workdir, "logs", "createrepo.log"),
                                cache_dir=os.path.join(ctx.workdir, "extrepos"),
-                               update_from=update_from)[arch]
+                               update_from=update_from,
+                               dumped=DumpedRepodata(ctx.cache_dir("repodata-dumped"))
+                               if ctx.topdir else None)[arch]
     except RepoGenError as exc:
         # an unreachable mirror or bad repodata: the task fails with the message (URL and
         # cause), as kojid's "failed to merge repos"
@@ -128,7 +166,7 @@ def create_repo(ctx, repo_id, arch, oldrepo=None):
                  result["internal"], result["seconds"])
     repodata = os.path.join(outdir, arch, "repodata")
     files = sorted(os.listdir(repodata))
-    # the repodata and the logs in one call (nothing is logged after it: the task's end has
-    # no log left to send)
-    ctx.upload_many([(os.path.join(repodata, name), name) for name in files], with_logs=True)
-    return [ctx.upload_path, files]
+    # the repodata, the logs and the task's close in one call (nothing is logged after it:
+    # the task's end has no log left to send)
+    return ctx.upload_and_close([(os.path.join(repodata, name), name) for name in files],
+                                [ctx.upload_path, files])
