@@ -211,6 +211,8 @@ class RpmsRecorder:
         self._entries = {}      # (variant, arch, srpm, rpm) -> (path, sigkey, category)
         self._src_pending = []  # (variant, srpm, path, sigkey)
         self.written_payload = None
+        self._changes = 0       # entries added so far (``payload`` made again after one)
+        self._payload = None    # (``_changes`` then, the payload ``write`` wrote)
 
     def add(self, variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey, category,
             checked=False):
@@ -278,6 +280,7 @@ class RpmsRecorder:
         reuse.note_journal("rpms", variant_uid, arch, [k[2:] + v for k, v in stored])
         with self._lock:
             self._entries.update(stored)
+            self._changes += 1
 
     def add_stored(self, variant_uid, arch, rows):
         """Replay of :meth:`add_many`'s journal entry (a reused unit's): ``rows`` of ``(srpm
@@ -285,6 +288,7 @@ class RpmsRecorder:
         with self._lock:
             self._entries.update(((variant_uid, arch, srpm, rpm), (path, sigkey, category))
                                  for srpm, rpm, path, sigkey, category in rows)
+            self._changes += 1
 
     def _add_checked(self, variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey, category):
         if (srpm_nevra and rpm_nevra and not _is_source_nevra(srpm_nevra)
@@ -303,6 +307,7 @@ class RpmsRecorder:
                 self._src_pending.append((variant_uid, srpm_key, path, sigkey))
             else:
                 self._entries[(variant_uid, arch, srpm_key, rpm_key)] = (path, sigkey, category)
+            self._changes += 1
 
     def entries(self):
         """Sorted list of (variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey, category)."""
@@ -339,7 +344,7 @@ class RpmsRecorder:
         writes them, without productmd's per-entry checks again and its pure-Python indented
         encoder (2 s for the 112,000 entries of a Fedora-sized compose)."""
         with self._lock:
-            resolved = self._resolved()
+            resolved, changes = self._resolved(), self._changes
         rpms = productmd.rpms.Rpms()
         _fill_compose(rpms.compose, compose_info)
         text = _dump(rpms)
@@ -347,9 +352,9 @@ class RpmsRecorder:
         at = text.rfind(marker)
         if at < 0:
             raise ValueError("productmd's rpms.json has no rpms payload to fill")
-        nested = {}
-        for (variant, arch, srpm, rpm), value in resolved.items():
-            nested.setdefault(variant, {}).setdefault(arch, {}).setdefault(srpm, {})[rpm] = value
+        nested = _nested(resolved)
+        # what ``payload`` gives while no entry is added (the diff and the report take it)
+        self._payload = (changes, nested)
         payload = ('"rpms": ' + _rpms_json(nested, text, at)
                    + text[at + len(marker):]).encode("utf-8")
         write_atomic(path, (text[:at], payload), fsync=fsync)
@@ -364,12 +369,21 @@ class RpmsRecorder:
         the steps after the compose that read it (the compose diff, the report) without
         reading the file again."""
         with self._lock:
+            made = self._payload
+            if made is not None and made[0] == self._changes:
+                return made[1]    # the one :meth:`write` wrote
             resolved = self._resolved()
-        nested = {}
-        for (variant, arch, srpm, rpm), (path, sigkey, category) in resolved.items():
-            nested.setdefault(variant, {}).setdefault(arch, {}).setdefault(srpm, {})[rpm] = {
-                "category": category, "path": path, "sigkey": sigkey}
-        return nested
+        return _nested(resolved)
+
+
+def _nested(resolved):
+    """``{variant: {arch: {srpm: {rpm: {"category", "path", "sigkey"}}}}}`` of the resolved
+    entries (rpms.json's ``payload.rpms`` as ``json.load`` gives it back)."""
+    nested = {}
+    for (variant, arch, srpm, rpm), (path, sigkey, category) in resolved.items():
+        nested.setdefault(variant, {}).setdefault(arch, {}).setdefault(srpm, {})[rpm] = {
+            "category": category, "path": path, "sigkey": sigkey}
+    return nested
 
 
 def same_rpms_payload(path, written):
@@ -393,9 +407,9 @@ def same_rpms_payload(path, written):
 
 
 def _rpms_json(nested, text, at):
-    """``{variant: {arch: {srpm: {rpm: (path, sigkey, category)}}}}`` as ``json.dump(...,
-    indent=4, sort_keys=True, separators=(",", ": "))`` writes it at the place ``at`` of
-    ``text`` (its indentation is taken from the line there)."""
+    """``{variant: {arch: {srpm: {rpm: {"category", "path", "sigkey"}}}}}`` (``_nested``) as
+    ``json.dump(..., indent=4, sort_keys=True, separators=(",", ": "))`` writes it at the
+    place ``at`` of ``text`` (its indentation is taken from the line there)."""
     # json.dumps of a string is json's C escaper behind a few Python calls; called directly
     # it is a fifth of the cost (four strings an entry, 12,000 entries at 10,000 RPMs). An
     # entry is one %-format of its three values (the few categories and signing keys quoted
@@ -429,9 +443,10 @@ def _rpms_json(nested, text, at):
         if depth == 3:
             get = templates.get
             append("{" + entry_inner + entry_sep.join([
-                quote(key) + ((get((category, sigkey)) or template(category, sigkey))
-                              % quote(entry_path))
-                for key, (entry_path, sigkey, category) in sorted(data.items())]))
+                quote(key) + ((get((entry["category"], entry["sigkey"]))
+                               or template(entry["category"], entry["sigkey"]))
+                              % quote(entry["path"]))
+                for key, entry in sorted(data.items())]))
             append(entry_end)
             return
         inner = "\n" + " " * (4 * (lvl + 1))
