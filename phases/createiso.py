@@ -14,7 +14,7 @@ import productmd.treeinfo
 
 from phases.base import PhaseBase
 from phases.imagechecksum import note_image
-from pungi_like import metadata, reuse
+from pungi_like import metadata, reuse, reuse_differs
 from pungi_like.config.options import (Option, variant_arch_mapping, variant_mapping)
 from pungi_like.errors import PhaseError
 from pungi_like.fileutil import write_atomic
@@ -284,13 +284,19 @@ class CreateisoPhase(PhaseBase):
                 self.log.warning("ISO for %s.%s does not fit on single media! It is %d bytes "
                                  "too big.", variant.uid, arch, total - (media - reserve))
             discs = None
-        made = []
+        made, md5s = [], []
         count = 1 if discs is None else len(discs)
         for number in range(1, count + 1):
             made.append(self._write_disc(unit, variant, arch, tree, volid, bootable, number,
                                          count, None if discs is None else discs[number - 1],
-                                         tree_entries=tree_entries))
-        return {"isos": made, "volume_id": volid}
+                                         tree_entries=tree_entries, md5s=md5s))
+        outputs = {"isos": made, "volume_id": volid}
+        if md5s and all(md5s):
+            # the images' implanted MD5s: when an image changed, the units after this one
+            # (checksums, tests) know at once that no old unit has their key
+            # (pungi_like.reuse_differs) instead of waiting for this unit's record
+            outputs["digest"] = reuse_differs.digest(md5s)
+        return outputs
 
     @staticmethod
     def _tree_sizes(tree):
@@ -383,9 +389,9 @@ class CreateisoPhase(PhaseBase):
                          fsync=getattr(self.compose, "syncer", None) or True)
 
     def _write_disc(self, unit, variant, arch, tree, volid, bootable, number, count, disc,
-                    tree_entries=None):
+                    tree_entries=None, md5s=None):
         """One image; ``tree_entries``: what :meth:`_tree_walk` collected of the tree (taken
-        when the whole tree goes on this disc)."""
+        when the whole tree goes on this disc); its implanted MD5 is appended to ``md5s``."""
         compose = self.compose
         name = naming.compose_image_name(compose, variant, arch, "dvd", disc_num=number)
         iso_dir = self.paths.iso_dir(arch, variant, create=True)
@@ -445,6 +451,8 @@ class CreateisoPhase(PhaseBase):
         record_image(compose, variant, arch, target, type="dvd", format="iso",
                      disc_number=number, disc_count=count, bootable=bootable,
                      implant_md5=md5, volume_id=volid, subvariant=variant.uid)
+        if md5s is not None:
+            md5s.append(md5)
         compose.notify("createiso-imagedone", file=self.paths.relative(target), arch=arch,
                        variant=variant.uid)
         return self.paths.relative(target)
