@@ -448,6 +448,7 @@ class OldUnit:
             self.files_top, self.files_names = topdir, self.names
         self._data = None
         self._raw = None
+        self._bytes = None
         self._journal = None
         #: (device, inode, size, mtime_ns) of the record data file read (``raw``)
         self.data_ident = None
@@ -468,8 +469,26 @@ class OldUnit:
         if self._data is not None:
             return self._data.get("journal") or []
         if self._journal is None:
-            self._journal = parse_journal(self.raw)
+            self._journal = parse_journal(self._raw) if self._raw is not None \
+                else parse_journal_bytes(self.raw_bytes)
         return self._journal
+
+    @property
+    def raw_bytes(self):
+        """The bytes of the record's data file, read once (with its identity, ``data_ident``):
+        decoded only as far as asked (``raw``, ``journal``)."""
+        if self._bytes is None:
+            if self._raw is not None:
+                return self._raw.encode("utf-8")
+            fd = os.open(data_path(self.topdir, self.record["unit"]), os.O_RDONLY)
+            try:
+                st = os.fstat(fd)
+                with open(fd, "rb", closefd=False) as fh:
+                    self._bytes = fh.read()
+            finally:
+                os.close(fd)
+            self.data_ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        return self._bytes
 
     @property
     def raw(self):
@@ -477,14 +496,8 @@ class OldUnit:
         if self._raw is None:
             # its bytes decoded in one call: a text read decodes and joins it in pieces (the
             # 6 MB of a package set's record data: 5.6-9.7 ms -> 1.3-3.4 ms)
-            fd = os.open(data_path(self.topdir, self.record["unit"]), os.O_RDONLY)
-            try:
-                st = os.fstat(fd)
-                with open(fd, "rb", closefd=False) as fh:
-                    self._raw = fh.read().decode("utf-8")
-            finally:
-                os.close(fd)
-            self.data_ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            self._raw = self.raw_bytes.decode("utf-8")
+            self._bytes = None   # the text now (its journal's texts may still hold them)
         return self._raw
 
     def same_data(self):
@@ -593,6 +606,60 @@ def parse_journal(raw):
             or raw[stop + 1:stop + 2] not in ("", "\n"):
         return parse_data(raw).get("journal") or []
     return parse_data(raw, journal, stop + 1).get("journal") or []
+
+
+class LineText:
+    """A journal text still in the bytes of its record data (``parse_journal_bytes``): a
+    package set's hand-over is 3.9 MB that a re-run decodes only if a unit that runs asks for
+    it. ``text()`` is the ``str`` ``parse_data`` gives."""
+
+    __slots__ = ("raw", "start", "stop")
+
+    def __init__(self, raw, start, stop):
+        self.raw, self.start, self.stop = raw, start, stop
+
+    def text(self):
+        return self.raw[self.start:self.stop].decode("utf-8")
+
+
+def line_text(value):
+    """``value``, or the text of a :class:`LineText`."""
+    return value.text() if type(value) is LineText else value
+
+
+def parse_journal_bytes(raw):
+    """``parse_journal`` of the bytes ``raw`` (a record data file's): the JSON after the files'
+    dict decoded alone, the texts of its lines left in ``raw`` (:class:`LineText`); a record
+    data laid out otherwise is decoded whole (``parse_journal``). Raises ``ValueError`` for a
+    record data cut short, as ``parse_data``."""
+    head, tail = b'{"files":{', b'},"journal":'
+    end = raw.find(tail)   # a JSON string holds no bare quote: the end of the files
+    if not raw.startswith(head) or end < 0:
+        return parse_journal(raw.decode("utf-8"))
+    newline = raw.find(b"\n", end)
+    json_end = len(raw) if newline < 0 else newline
+    try:
+        text = raw[end + len(tail):json_end].decode("utf-8")
+        journal, stop = _DECODER.raw_decode(text)
+    except ValueError:
+        journal = None
+    if not isinstance(journal, list) or text[stop:] != "}":
+        return parse_journal(raw.decode("utf-8"))
+    lines, at = [], json_end + 1
+    while at < len(raw):
+        stop = raw.find(b"\n", at)
+        if stop < 0:
+            raise ValueError("record data cut short or not one of ours")
+        lines.append((at, stop))
+        at = stop + 1
+    for op in journal:
+        at = LINE_TEXTS.get(op[0]) if isinstance(op, list) and op else None
+        if at is not None and len(op) > at and type(op[at]) is dict:
+            line = op[at].get("line")
+            if type(line) is not int or not 0 <= line < len(lines):
+                raise ValueError(f"record data has no line {line!r}")
+            op[at] = LineText(raw, *lines[line])
+    return journal
 
 
 _DECODER = json.JSONDecoder()
@@ -849,7 +916,7 @@ class ReusePool:
         # here: a deferred unit's files are not even decoded
         checked = None
         if self.precheck is not None and not full and defer:
-            old.raw   # noqa: B018 - read for its identity, which the child's answer names
+            old.raw_bytes   # noqa: B018 - read for its identity, which the child's answer names
             checked = self.precheck.unchanged(old, old.data_ident)
             if checked is not None and not checked[0]:
                 checked = None
@@ -1061,8 +1128,9 @@ class ReusePool:
                 # the arguments are strings and None (a placeholder only with "{")
                 add_rpm(*[expand(a) if type(a) is str and "{" in a else a for a in op[1]])
             elif kind == "rpms":
-                rows = json.loads(op[3])
-                if "{" in op[3]:
+                text = line_text(op[3])
+                rows = json.loads(text)
+                if "{" in text:
                     rows = decode(rows, self.names)
                 compose.rpms.add_stored(op[1], op[2], rows)
             elif kind in ("put", "put_json"):
@@ -1070,7 +1138,7 @@ class ReusePool:
                 if kind == "put":   # a record of an earlier version: the value as JSON
                     make = (lambda data=op[2]: decode(data, self.names))
                 else:
-                    make = (lambda text=op[2]: decode(json.loads(text), self.names))
+                    make = (lambda text=op[2]: decode(json.loads(line_text(text)), self.names))
                 if hasattr(compose.results, "put_lazy"):
                     compose.results.put_lazy(key, make)
                 else:

@@ -99,9 +99,9 @@ def test_a_deferred_unit_is_taken_without_decoding_its_files(tmp_path, no_stats)
     assert plan.deferred
     assert old._data is None
     pool.place(plan)
-    assert old.journal == [["put_json", ["k", UNIT.name], "x" * 5000],
-                           ["epoch", 1700000000, "test"]]
-    assert old._data is None
+    assert [[reuse.line_text(v) for v in op] for op in old.journal] == [
+        ["put_json", ["k", UNIT.name], "x" * 5000], ["epoch", 1700000000, "test"]]
+    assert old._data is None and old._raw is None   # its text never decoded whole
     assert not os.path.exists(new_top / "work")
     pool.precheck.close()
 
@@ -350,3 +350,23 @@ def test_a_taken_unit_placed_by_the_childs_plan_equals_one_placed_by_its_entries
     assert by_plan == by_entries
     assert f"compose/S/x86_64/iso/T-S-{NEW_ID}-dvd1.iso" in by_plan[0]
     assert any(rel.endswith("S.x86_64.rpm.conf") for rel in by_plan[0])
+
+
+@pytest.mark.parametrize("journal", [
+    [], [["epoch", 1, "x"]], [["put_json", ["k"], "y" * 5000], ["rpms", "S", "x86_64", "z" * 9000],
+                              ["put_json", ["k2"], "w" * 4500]],
+])
+def test_the_journal_from_the_bytes_equals_the_whole_parse(journal):
+    files = {"work/a": {"sha256": "0" * 64, "size": 1, "names_compose": False, "stat": [1, 1, 1]}}
+    shaped, lines = reuse.journal_lines(journal)
+    raw = "".join(reuse.data_pieces([json.dumps({"files": files, "journal": shaped},
+                                                separators=(",", ":"))], lines))
+    got = reuse.parse_journal_bytes(raw.encode())
+    assert [[reuse.line_text(v) for v in op] for op in got] == journal
+    assert any(type(v) is reuse.LineText for op in got for v in op) == bool(lines)
+    if lines:
+        with pytest.raises(ValueError):
+            reuse.parse_journal_bytes(raw.encode()[:-1])   # cut short: no last newline
+    other = json.dumps({"journal": shaped, "files": files}) + "\n" + "".join(
+        line + "\n" for line in lines)
+    assert reuse.parse_journal_bytes(other.encode()) == journal
