@@ -258,3 +258,56 @@ def test_idle_sleeps_through_a_bell_the_last_cycle_saw(woke, seen, from_waiter, 
         _drain_wakes()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@pytest.mark.parametrize("made, asked, quiet", [
+    (10.0, 11.0, True),    # answered before the last cycle asked getTasks: that one saw it
+    (12.0, 11.0, False),   # answered after: the cycle comes at once
+    (0.0, 11.0, False),    # no time written
+    (10.0, None, False),   # the last cycle had no getTasks
+])
+def test_idle_sleeps_through_a_subtask_the_last_cycle_saw(made, asked, quiet):
+    """A task process's SIGUSR1 after its subtask was created, when the waiter's wake for the
+    same subtask's bell had run the cycle first (daemon._seen_subtask)."""
+    import mmap
+    import struct
+
+    from pungi_like.buildsvc.builder.daemon import WAKE_SIGNALS, _drain_wakes, _idle_until_work
+
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, WAKE_SIGNALS)
+    try:
+        _drain_wakes()
+        pid = os.fork()
+        if pid == 0:
+            os.kill(os.getppid(), signal.SIGUSR1)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        tm = _Manager(was_full=False)
+        tm.bell_seen = 5
+        tm.bell_waiter = _Waiter(1, 5)   # the signal is not the waiter's
+        tm.subtask_wakes = mmap.mmap(-1, 8)
+        struct.pack_into("d", tm.subtask_wakes, 0, made)
+        tm.tasks_asked = asked
+        assert _idle_until_work(tm, 0.3, reap_alone=True) is quiet
+        _drain_wakes()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def test_a_subtasks_wake_writes_its_time_first(monkeypatch):
+    import mmap
+    import struct
+    import time
+
+    from pungi_like.buildsvc.builder.taskctx import TaskContext
+
+    sent = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append(
+        (pid, sig, struct.unpack_from("d", stamp, 0)[0])))
+    stamp = mmap.mmap(-1, 8)
+    ctx = TaskContext.__new__(TaskContext)
+    monkeypatch.setattr(TaskContext, "daemon_pid", 4242)
+    monkeypatch.setattr(TaskContext, "wake_stamp", stamp)
+    before = time.monotonic()
+    ctx._wake_daemon()
+    assert sent and sent[0][:2] == (4242, signal.SIGUSR1) and sent[0][2] >= before

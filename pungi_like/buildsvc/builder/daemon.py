@@ -188,6 +188,10 @@ class TaskManager(koji.daemon.TaskManager):
         self._logouts = []   # subsessions to expire with the next check-in (cleanupTask)
         #: the spare task processes (spare.SpareKeeper), when run() keeps them
         self.spares = None
+        #: shared with the task processes (an anonymous shared mapping, made before they are
+        #: forked): the monotonic time at which one of them last had a subtask's creation
+        #: answered, written before its SIGUSR1 (TaskContext._wake_daemon; _seen_subtask)
+        self.subtask_wakes = mmap.mmap(-1, 8)
         _libc()
 
     def shutdown(self):
@@ -247,6 +251,7 @@ class TaskManager(koji.daemon.TaskManager):
         logouts = []
         if checkin:
             logouts, self._logouts = self._logouts, []
+        asked = time.monotonic()
         with self.session.multicall() as m:
             brs = m.listBuildroots(hostID=self.host_id, state=self._BR_STATES)
             tasks = m.host.getHostTasks()
@@ -266,7 +271,7 @@ class TaskManager(koji.daemon.TaskManager):
             ("host.getHost", (), ()): host.result,
         }
         if checkin:
-            self._checkin = (reported, assigned, bell)
+            self._checkin = (reported, assigned, bell, asked)
 
     def _answered(self, func, *args, **kwargs):
         """Run the engine's ``func`` with the prefetched answers served (see prefetch_cycle)."""
@@ -469,13 +474,15 @@ class TaskManager(koji.daemon.TaskManager):
         (prefetch_cycle)."""
         self.ready = self.readyForTask()
         self.bell_seen = None   # set again when this cycle's getTasks answers
+        self.tasks_asked = None
         prefetched, self._checkin = getattr(self, "_checkin", None), None
         if prefetched is not None:
-            reported, assigned, bell = prefetched
+            reported, assigned, bell, asked = prefetched
             reported.result   # a fault raises here
             if self.ready:
                 tasks = assigned.result
                 self._note_bell(bell)
+                self.tasks_asked = asked
                 return self._take_assigned(tasks)
             # no longer ready (over capacity, disabled, a restart pending ...): the hub hears
             # it now; what that getTasks assigned stays ASSIGNED here until the host is ready
@@ -489,6 +496,7 @@ class TaskManager(koji.daemon.TaskManager):
         # getTasks, sees the check-in in the same transaction). A logoutChild that fails is
         # ignored, as kojid's cleanupTask does.
         logouts, self._logouts = self._logouts, []
+        asked = time.monotonic()
         with self.session.multicall() as m:
             for session_id in logouts:
                 m.logoutChild(session_id)
@@ -499,7 +507,9 @@ class TaskManager(koji.daemon.TaskManager):
         if not self.ready:
             self.logger.info("Not ready for task")
             return False
-        return self._take_assigned(assigned.result)
+        tasks = assigned.result
+        self.tasks_asked = asked
+        return self._take_assigned(tasks)
 
     #: the work waiter (WorkWaiter) when run() has one; the cycle then notes the bell count
     bell_waiter = None
@@ -509,6 +519,10 @@ class TaskManager(koji.daemon.TaskManager):
     #: was committed before it, and a bell rings after its commit). A waiter's wake for that
     #: same count brings nothing new (_idle_until_work)
     bell_seen = None
+    #: the monotonic time just before the last cycle's request with getTasks was sent (None
+    #: when it had none): a subtask whose creation was answered before it was committed
+    #: before that getTasks read the queue (_seen_subtask)
+    tasks_asked = None
 
     def _note_bell(self, bell):
         self.bell_seen = None
@@ -661,6 +675,7 @@ class TaskManager(koji.daemon.TaskManager):
             from .taskctx import TaskContext
 
             TaskContext.daemon_pid = self.daemon_pid   # subtask() wakes the daemon
+            TaskContext.wake_stamp = self.subtask_wakes
             real = self.session
             # a task its handler closed with its last upload is not closed again
             # (TaskContext.upload_and_close)
@@ -896,6 +911,25 @@ def _seen_bell(tm, info):
     return waiter.woke_for() == seen
 
 
+def _seen_subtask(tm, info):
+    """True when ``info`` is a task process's SIGUSR1 for subtasks whose creation was
+    answered (so committed) before the last cycle's getTasks was asked
+    (TaskManager.tasks_asked, subtask_wakes): that getTasks saw them. The other order of
+    _seen_bell's case: the hub's bell for a subtask reaches the waiter, whose wake runs the
+    cycle, and the task process's own signal comes after it. The mapping holds the latest
+    such time of any task process, so a signal is slept through only when every subtask
+    signalled so far was seen."""
+    waiter = getattr(tm, "bell_waiter", None)
+    if waiter is not None and info.si_pid == waiter.pid:
+        return False
+    asked = getattr(tm, "tasks_asked", None)
+    stamp = getattr(tm, "subtask_wakes", None)
+    if asked is None or stamp is None:
+        return False
+    made = struct.unpack_from("d", stamp, 0)[0]
+    return 0 < made < asked
+
+
 def _idle_until_work(tm, poll_interval, reap_alone=False):
     """The idle sleep: until ``poll_interval`` has passed or a wake signal came. With
     ``reap_alone`` (the work waiter runs) a wake that is only task processes ending
@@ -903,7 +937,8 @@ def _idle_until_work(tm, poll_interval, reap_alone=False):
     here (TaskManager.reap_local) and the sleep goes on: the cycle it used to start (five
     hub calls, then two) told the hub nothing its scheduler needs, and the bell or the poll
     brings the next one. kojid sleeps through SIGCHLD. The work waiter's wake for a bell
-    count the last cycle already covered is slept through too (_seen_bell). Returns True when
+    count the last cycle already covered is slept through too (_seen_bell), and so is a task
+    process's wake for subtasks that cycle saw (_seen_subtask). Returns True when
     the whole ``poll_interval`` passed without a wake (a quiet moment)."""
     deadline = time.monotonic() + poll_interval
     while True:
@@ -914,7 +949,7 @@ def _idle_until_work(tm, poll_interval, reap_alone=False):
         if info is None:
             return True
         sig = info.si_signo
-        if sig == signal.SIGUSR1 and _seen_bell(tm, info):
+        if sig == signal.SIGUSR1 and (_seen_bell(tm, info) or _seen_subtask(tm, info)):
             continue
         if not reap_alone or sig != signal.SIGCHLD or tm.was_full:
             return False

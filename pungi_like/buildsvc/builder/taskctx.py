@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import signal
+import struct
 import threading
 import time
 import urllib.parse
@@ -39,6 +40,9 @@ class TaskContext:
     daemon_pid = None
     #: the builder's own allowed_scms rules (builder.conf); None: only the hub's check applies
     allowed_scms = None
+    #: set with daemon_pid: a mapping shared with the daemon, where the time a subtask's
+    #: creation was answered is written before the daemon is woken (daemon._seen_subtask)
+    wake_stamp = None
 
     def __init__(self, session, task, *, workdir_root, topdir=None, topurl=None,
                  serverca=None, log_level=logging.INFO):
@@ -235,6 +239,8 @@ class TaskContext:
     def _wake_daemon(self):
         """Tell our daemon that a subtask it may be assigned exists (it polls at once)."""
         if self.daemon_pid:
+            if self.wake_stamp is not None:
+                struct.pack_into("d", self.wake_stamp, 0, time.monotonic())
             try:
                 os.kill(self.daemon_pid, signal.SIGUSR1)
             except OSError:
