@@ -20,17 +20,19 @@ running before it reads a hard-linked file itself (:func:`pungi_like.reuse_keys.
 so a record never reads what the child is reading; anything the child did not answer is read
 as before.
 
-With ``tags`` (a cold package set from repos) the child also reads what the package set's
+With ``tags`` (a cold package set from repos) the child first reads what the package set's
 headers need of each RPM besides its repodata (:func:`pungi_like.rpmtools.headers.read_raw_tags`:
-the signing key, for a source package ExcludeArch/ExclusiveArch) from the bytes it reads anyway,
-and :meth:`Prefill.raw_tags` hands them to the unit, which would otherwise open and parse the
-10,000+ headers under the interpreter lock beside the package set repo's writing.
+the signing key, for a source package ExcludeArch/ExclusiveArch), then hashes the files; and
+:meth:`Prefill.raw_tags` hands the tags to the unit as soon as that first pass ended, which
+would otherwise open and parse the 10,000+ headers under the interpreter lock beside the
+package set repo's writing.
 
     python -S -E digest_prefill.py NEEDLE_HEX...   # stdin: paths, NUL-terminated
     # stdout: "dev ino size mtime_ns sha256 flags" a file, flags one 0/1 a needle
-    python -S -E digest_prefill.py --tags FD NEEDLE_HEX...   # stdin: a flag byte, the path,
-    # NUL (flag "-": no tags, "s": the key, "a": the key and the arch tags); FD: one JSON line
-    # a flagged path, in their order: [key or null, ExcludeArch, ExclusiveArch] or null
+    python -S -E digest_prefill.py --tags FD DONE_FD NEEDLE_HEX...   # stdin: a flag byte,
+    # the path, NUL (flag "-": no tags, "s": the key, "a": the key and the arch tags); FD: one
+    # JSON line a flagged path, in their order: [key or null, ExcludeArch, ExclusiveArch] or
+    # null; DONE_FD closed once they are all written, before the digests
 """
 
 import hashlib
@@ -62,12 +64,10 @@ class NeedleSearch:
         self._tail = window[-self._keep:]
 
 
-def digest_file(path, needles, tags=None):
+def digest_file(path, needles):
     """``(stat, sha256 hex, [found per needle])`` of the file at ``path``, or None when it is
-    not a regular file, cannot be read, is a ``.gz`` file, or changed while it was read.
-    ``tags``: a dict given the file's :func:`raw_tags` (``arch_tags=tags["arch"]``) as
-    ``tags["raw"]``, from the first bytes read (left out when it cannot be read)."""
-    if path.endswith(b".gz") and tags is None:
+    not a regular file, cannot be read, is a ``.gz`` file, or changed while it was read."""
+    if path.endswith(b".gz"):
         return None
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -82,8 +82,6 @@ def digest_file(path, needles, tags=None):
         total = 0
         while True:
             chunk = os.read(fd, min(st.st_size + 1, READ))
-            if tags is not None and total == 0:
-                tags["raw"] = raw_tags(fd, st.st_size, chunk, path, tags["arch"])
             if not chunk:
                 break
             total += len(chunk)
@@ -96,22 +94,17 @@ def digest_file(path, needles, tags=None):
         return None
     finally:
         os.close(fd)
-    if path.endswith(b".gz"):
-        return None
     if total != st.st_size or (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
         return None
     return st, h.hexdigest(), search.found
 
 
-def raw_tags(fd, size, first, path, arch_tags):
-    """``[key, ExcludeArch, ExclusiveArch]`` of the RPM open at ``fd`` whose first bytes are
-    ``first`` (``headers.read_raw_tags``, without reading them again), or None when it is not
-    one (the unit reads it then, and says why)."""
-    headers = _headers()
-    buf = headers._Buffer.__new__(headers._Buffer)
-    buf.fd, buf.size, buf.data = fd, size, first
+def raw_tags(path, arch_tags):
+    """``[key, ExcludeArch, ExclusiveArch]`` of the RPM at ``path``
+    (``headers.read_raw_tags``), or None when it is not one or cannot be read (the unit reads
+    it then, and says why)."""
     try:
-        found = headers._raw_tags(buf, os.fsdecode(path), arch_tags)
+        found = _headers().read_raw_tags(os.fsdecode(path), arch_tags)
     except (OSError, ValueError):
         return None
     return [found.sigkey, found.excludearch, found.exclusivearch]
@@ -130,31 +123,24 @@ def _headers():
 
 
 def child(argv):
-    """The child: the needles (hex) in ``argv``, the paths on stdin, the answers on stdout."""
-    tag_out = None
-    if argv[:1] == ["--tags"]:
-        import json
-        tag_out = os.fdopen(int(argv[1]), "w", encoding="utf-8")
-        argv = argv[2:]
-    needles = [bytes.fromhex(n) for n in argv]
+    """The child: the needles (hex) in ``argv``, the paths on stdin, the answers on stdout;
+    with ``--tags TAGS_FD DONE_FD`` first the tags of the flagged paths (:func:`tags_pass`)."""
     out = sys.stdout.buffer
+    inp = sys.stdin.buffer
+    if argv[:1] == ["--tags"]:
+        items = inp.read().split(b"\0")[:-1]
+        tags_pass(items, int(argv[1]), int(argv[2]))
+        chunks, argv = [b"\0".join(item[1:] for item in items) + b"\0"], argv[3:]
+    else:
+        chunks = iter(lambda: inp.read1(1 << 16), b"")
+    needles = [bytes.fromhex(n) for n in argv]
     pending = b""
     lines = []
-    inp = sys.stdin.buffer
-    while True:
-        data = inp.read1(1 << 16)
-        if not data:
-            break
+    for data in chunks:
         pending += data
         *paths, pending = pending.split(b"\0")
         for path in paths:
-            tags = None
-            if tag_out is not None:
-                flag, path = path[:1], path[1:]
-                tags = None if flag == b"-" else {"arch": flag == b"a"}
-            answer = digest_file(path, needles, tags)
-            if tags is not None:
-                tag_out.write(json.dumps(tags.get("raw")) + "\n")
+            answer = digest_file(path, needles)
             if answer is None:
                 continue
             st, digest, found = answer
@@ -165,9 +151,22 @@ def child(argv):
             out.write(b"".join(lines))
             out.flush()
             lines = []
-    if tag_out is not None:
-        tag_out.close()
     return 0
+
+
+def tags_pass(items, tags_fd, done_fd):
+    """The tags of each flagged item (a flag byte and a path: ``-`` none, ``s`` the key, ``a``
+    the key and the arch tags) as JSON lines to ``tags_fd``, in their order, before any digest:
+    the unit waits for these (the end of this pass, when ``done_fd`` is closed), not for the
+    digests, which the records need only later."""
+    import json
+
+    with os.fdopen(tags_fd, "w", encoding="utf-8") as tag_out:
+        for item in items:
+            flag, path = item[:1], item[1:]
+            if flag != b"-":
+                tag_out.write(json.dumps(raw_tags(path, flag == b"a")) + "\n")
+    os.close(done_fd)
 
 
 class Prefill:
@@ -191,13 +190,16 @@ class Prefill:
         self._lock = threading.Lock()
         self._done = False
         self._out = tempfile.TemporaryFile()
-        self._tags_out, self._tags, args, fds = None, None, [], ()
+        self._tags_out, self._tags, self._tags_done, args, fds = None, None, None, [], ()
         if tags is not None:
             self._tag_paths = [p for p, t in zip(paths, tags) if t is not None]
             self._tags_lock = threading.Lock()
             self._tags_out = tempfile.TemporaryFile()
-            fds = (self._tags_out.fileno(),)
-            args = ["--tags", str(fds[0])]
+            # the end of the child's tags pass: the write end closed (by the child, or as it
+            # ends)
+            self._tags_done, done = os.pipe()
+            fds = (self._tags_out.fileno(), done)
+            args = ["--tags", str(fds[0]), str(done)]
             names = (b"-" if t is None else b"a" if t else b"s" for t in tags)
         with tempfile.TemporaryFile() as inp:
             if tags is None:
@@ -209,22 +211,26 @@ class Prefill:
                 [sys.executable, "-S", "-E", os.path.abspath(__file__)] + args
                 + [n.hex() for n in self.needles],
                 stdin=inp, stdout=self._out, stderr=subprocess.DEVNULL, pass_fds=fds)
+        if tags is not None:
+            os.close(done)
         reuse_keys.add_prefill(self)
 
     def raw_tags(self, path):
         """The :class:`~pungi_like.rpmtools.headers.RawTags` the child read of ``path`` (one
         of the paths given tags), or None (read it then: the child could not, or died); the
-        first call waits for the child."""
+        first call waits for the child's tags pass (not for its digests)."""
         with self._tags_lock:
             if self._tags is None:
                 self._tags = {}
                 try:
-                    self.proc.wait()
+                    while os.read(self._tags_done, 1 << 12):
+                        pass    # nothing is written: only the end counts
                     self._tags_out.seek(0)
                     lines = self._tags_out.read().splitlines()
-                    self._tags_out.close()
                 except (OSError, ValueError):
                     lines = []
+                finally:
+                    self._close_tags()
                 from .rpmtools.headers import RawTags
 
                 import json
@@ -240,6 +246,12 @@ class Prefill:
                                                 exclusivearch=found[2])
         return self._tags.get(path)
 
+    def _close_tags(self):
+        if self._tags_done is not None:
+            os.close(self._tags_done)
+            self._tags_done = None
+            self._tags_out.close()
+
     def wait(self, timeout=None):
         """Wait for the child (killed after ``timeout`` s: what it answered by then is taken)
         and put its answers into the cache, once; True."""
@@ -247,6 +259,11 @@ class Prefill:
 
         from . import reuse_keys
 
+        if self._tags_done is not None:
+            with self._tags_lock:
+                if self._tags is None:
+                    self._tags = {}     # never asked for: nothing to read any more
+                self._close_tags()
         with self._lock:
             if self._done:
                 return True
