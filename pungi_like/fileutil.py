@@ -257,20 +257,15 @@ def stat_many(paths):
     ``stat``) or answers otherwise (a time before 1970): the caller stats them itself then,
     and gets the error."""
     found = []
-    at = 0
-    while at < len(paths):
-        size, end = 0, at
-        while end < len(paths) and (end == at or size + len(paths[end]) < LN_ARG_BYTES):
-            size += len(paths[end]) + 1
-            end += 1
+    for batch in arg_batches(paths):
         try:
-            done = subprocess.run(["stat", "-L", "--printf", "%s %Y\\n", "--", *paths[at:end]],
+            done = subprocess.run(["stat", "-L", "--printf", "%s %Y\\n", "--", *batch],
                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.DEVNULL)
         except OSError:
             return None
         lines = done.stdout.split(b"\n")[:-1]
-        if done.returncode != 0 or len(lines) != end - at:
+        if done.returncode != 0 or len(lines) != len(batch):
             return None
         try:
             for line in lines:
@@ -280,7 +275,6 @@ def stat_many(paths):
                 found.append(SizeMtime(int(size_text), int(mtime_text)))
         except ValueError:
             return None
-        at = end
     return found
 
 
@@ -294,19 +288,29 @@ def ln_names(src_dir, names, dst_dir):
     True when every run succeeded; False when one failed or ``ln`` could not be run - its
     names may be linked in part, and the caller links them one by one (a name there already,
     another file system, a file gone)."""
-    at = 0
-    while at < len(names):
-        size, end = 0, at
-        while end < len(names) and (end == at or size + len(names[end]) < LN_ARG_BYTES):
-            size += len(names[end]) + 1
-            end += 1
+    for batch in arg_batches(names):
         try:
-            done = subprocess.run(["ln", "-L", "--", *names[at:end], os.path.join(dst_dir, "")],
+            done = subprocess.run(["ln", "-L", "--", *batch, os.path.join(dst_dir, "")],
                                   cwd=src_dir, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except OSError:
             return False
         if done.returncode != 0:
             return False
-        at = end
     return True
+
+
+def arg_batches(names, limit=None):
+    """``names`` (a list) in consecutive slices of up to ``limit`` (default
+    :data:`LN_ARG_BYTES`) bytes of arguments each, a name and its separator counted (one name
+    longer than that is a slice of its own): the command lines of :func:`ln_names` and
+    :func:`stat_many` stay far below ARG_MAX."""
+    limit = LN_ARG_BYTES if limit is None else limit
+    at = 0
+    while at < len(names):
+        size, end = 0, at
+        while end < len(names) and (end == at or size + len(names[end]) < limit):
+            size += len(names[end]) + 1
+            end += 1
+        yield names[at:end]
+        at = end

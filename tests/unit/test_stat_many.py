@@ -32,3 +32,13 @@ def test_a_missing_file_gives_none(tmp_path):
     (tmp_path / "a").write_text("a")
     assert stat_many([str(tmp_path / "a"), str(tmp_path / "missing")]) is None
     assert stat_many([]) == []
+
+
+def test_arg_batches_cut_by_bytes_in_order():
+    names = ["a" * 10, "b" * 10, "c" * 10, "d" * 50, "e"]
+    # a name and its separator counted: 11 + 11 < 25, a third would pass the limit
+    assert list(fileutil.arg_batches(names, limit=25)) == [
+        ["a" * 10, "b" * 10], ["c" * 10], ["d" * 50], ["e"]]
+    assert [n for batch in fileutil.arg_batches(names, limit=25) for n in batch] == names
+    assert list(fileutil.arg_batches(names)) == [names]     # LN_ARG_BYTES: one run
+    assert list(fileutil.arg_batches([])) == []
