@@ -39,6 +39,7 @@ import shutil
 import stat
 import threading
 
+from . import reuse_precheck
 from .fileutil import FileRange, ln_names, write_atomic
 from .reuse_capture import (Capture, capturing, current, note_journal,  # noqa: F401
                             note_tool_outputs)
@@ -673,22 +674,8 @@ def data_path(topdir, unit_name):
 
 def read_records(topdir):
     """``{unit name: record}`` of a compose's ``work/global/units`` (unreadable ones skipped)."""
-    units = os.path.join(topdir, "work", "global", "units")
-    records = {}
-    if not os.path.isdir(units):
-        return records
-    for name in sorted(os.listdir(units)):
-        if not name.endswith(".json"):
-            continue
-        try:
-            with open(os.path.join(units, name), encoding="utf-8") as fh:
-                record = json.load(fh)
-        except (OSError, ValueError):
-            continue
-        if isinstance(record, dict) and record.get("key") and record.get("reusable") \
-                and os.path.exists(data_path(topdir, record.get("unit", ""))):
-            records[record["unit"]] = record
-    return records
+    return {record["unit"]: record for record in reuse_precheck.reusable_records(topdir)
+            if os.path.exists(data_path(topdir, record["unit"]))}
 
 
 def compose_identity(topdir):

@@ -32,12 +32,17 @@ WAIT = 5.0
 PIPE_SIZE = 1 << 20
 
 
-def _records(topdir):
-    """The reusable unit records of ``topdir`` with a record data, in the order the units
-    started (as ``reuse.read_records`` reads them)."""
+def reusable_records(topdir):
+    """Each readable reusable unit record of ``topdir``'s ``work/global/units`` (a dict with a
+    key, ``reusable`` and the unit's name), in the order of the files' names; none when the
+    directory cannot be listed. Shared with ``reuse.read_records`` (this file imports nothing
+    of the package: it runs as a script)."""
     units = os.path.join(topdir, "work", "global", "units")
-    found = []
-    for name in os.listdir(units):
+    try:
+        names = sorted(os.listdir(units))
+    except OSError:
+        return
+    for name in names:
         if not name.endswith(".json"):
             continue
         try:
@@ -47,9 +52,17 @@ def _records(topdir):
             continue
         if isinstance(record, dict) and record.get("key") and record.get("reusable") \
                 and isinstance(record.get("unit"), str):
-            start = record.get("start")
-            found.append((start if isinstance(start, (int, float)) else 0.0, record["unit"],
-                          record))
+            yield record
+
+
+def _records(topdir):
+    """The reusable unit records of ``topdir`` with a record data, in the order the units
+    started (as ``reuse.read_records`` reads them)."""
+    found = []
+    for record in reusable_records(topdir):
+        start = record.get("start")
+        found.append((start if isinstance(start, (int, float)) else 0.0, record["unit"],
+                      record))
     found.sort(key=lambda item: (item[0], item[1]))
     return [record for _start, _name, record in found]
 
