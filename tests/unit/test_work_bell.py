@@ -217,6 +217,17 @@ def test_idle_reaps_alone_only_while_the_host_has_room(was_full, also, reaped):
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+def _usr1_from_a_child():
+    """SIGUSR1 sent to this process by a child that then exits (its SIGCHLD is reaped
+    alone); the child's pid, for a test that makes it the waiter or not."""
+    pid = os.fork()
+    if pid == 0:
+        os.kill(os.getppid(), signal.SIGUSR1)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
 class _Waiter:
     def __init__(self, pid, woke):
         import mmap
@@ -245,12 +256,7 @@ def test_idle_sleeps_through_a_bell_the_last_cycle_saw(woke, seen, from_waiter, 
     old = signal.pthread_sigmask(signal.SIG_BLOCK, WAKE_SIGNALS)
     try:
         _drain_wakes()
-        # the sender: a child process, the waiter or not (its exit's SIGCHLD is reaped alone)
-        pid = os.fork()
-        if pid == 0:
-            os.kill(os.getppid(), signal.SIGUSR1)
-            os._exit(0)
-        os.waitpid(pid, 0)
+        pid = _usr1_from_a_child()
         tm = _Manager(was_full=False)
         tm.bell_seen = seen
         tm.bell_waiter = _Waiter(pid if from_waiter else 1, woke)
@@ -277,11 +283,7 @@ def test_idle_sleeps_through_a_subtask_the_last_cycle_saw(made, asked, quiet):
     old = signal.pthread_sigmask(signal.SIG_BLOCK, WAKE_SIGNALS)
     try:
         _drain_wakes()
-        pid = os.fork()
-        if pid == 0:
-            os.kill(os.getppid(), signal.SIGUSR1)
-            os._exit(0)
-        os.waitpid(pid, 0)
+        _usr1_from_a_child()
         tm = _Manager(was_full=False)
         tm.bell_seen = 5
         tm.bell_waiter = _Waiter(1, 5)   # the signal is not the waiter's
