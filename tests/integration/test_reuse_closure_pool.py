@@ -36,7 +36,9 @@ def _pkgset_log(topdir):
         return fh.read()
 
 
-def test_a_rerun_solves_over_the_closures_pool(tmp_path):
+def _cold_then_upgraded(tmp_path):
+    """A cold compose of a release whose repo's files are older than its repodata, then
+    ``other`` upgraded in the repo: (env, config, repo, target, the cold compose)."""
     env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH)
     conf = make_release(tmp_path / "in")
     repo = str(tmp_path / "in" / "repo")
@@ -45,6 +47,11 @@ def test_a_rerun_solves_over_the_closures_pool(tmp_path):
     proc, cold = compose(conf, target, env=env)
     assert proc.returncode == 0, proc.stderr
     upgrade_other(str(tmp_path / "in"))
+    return env, conf, repo, target, cold
+
+
+def test_a_rerun_solves_over_the_closures_pool(tmp_path):
+    env, conf, repo, target, cold = _cold_then_upgraded(tmp_path)
     _age_repo(repo, "other-2.0-")
     proc, warm = compose(conf, target, env=env)
     assert proc.returncode == 0, proc.stderr
@@ -60,14 +67,7 @@ def test_a_rerun_solves_over_the_closures_pool(tmp_path):
 def test_not_when_a_file_is_as_new_as_the_repodata(tmp_path):
     """A package changed in the second its repo's repomd.xml was written may not be the one
     the repodata describes: the pool is not taken (the gathers load the package set repo)."""
-    env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH)
-    conf = make_release(tmp_path / "in")
-    repo = str(tmp_path / "in" / "repo")
-    _age_repo(repo)
-    target = tmp_path / "composes"
-    proc, _cold = compose(conf, target, env=env)
-    assert proc.returncode == 0, proc.stderr
-    upgrade_other(str(tmp_path / "in"))
+    env, conf, repo, target, _cold = _cold_then_upgraded(tmp_path)
     repomd = os.path.join(repo, "repodata", "repomd.xml")
     made = os.stat(repomd).st_mtime
     for name in os.listdir(repo):
