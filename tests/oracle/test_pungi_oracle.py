@@ -106,3 +106,43 @@ def test_compare_drops_declared_lines_and_reports_the_rest(tmp_path):
     (act / "rpms.txt").write_text("a\nb\nc\nX-extra\n")
     cmp = h.compare("s1", exp, act, h.parse_differences(doc.replace("s1 | tree.txt", "s2 | tree.txt")))
     assert cmp.ok, cmp.report()
+
+
+def _racing_corpus(tmp_path, races):
+    """A corpus of one scenario whose inputs.sh writes rpm's directory-race error into its i686
+    log in its first ``races`` builds (counted in a file beside the corpus)."""
+    corpus = tmp_path / "corpus"
+    (corpus / "_inputs").mkdir(parents=True)
+    (corpus / "_inputs" / "make-repo.sh").write_text("# generator\n")
+    (corpus / "s").mkdir()
+    count = tmp_path / "builds"
+    (corpus / "s" / "inputs.sh").write_text(
+        "set -e\nmkdir -p \"$1\"\necho x >> " + str(count) + "\n"
+        "n=$(wc -l < " + str(count) + ")\n"
+        "echo 'Building for target i686' > \"$1/rpmbuild-i686.log\"\n"
+        f"if [ \"$n\" -le {races} ]; then echo 'error: failed to create directory %{{_rpmdir}}: "
+        "/x/rpmbuild-i686/RPMS: File exists' >> \"$1/rpmbuild-i686.log\"; fi\n"
+        "echo built > \"$1/made\"\n")
+    return corpus, count
+
+
+def test_inputs_built_again_after_an_rpmbuild_directory_race(tmp_path, monkeypatch):
+    corpus, count = _racing_corpus(tmp_path, races=1)
+    monkeypatch.setattr(h, "CORPUS", corpus)
+    data = h.ensure_inputs("s", tmp_path / "cache")
+    assert count.read_text().count("x") == 2
+    assert (data / "made").read_text() == "built\n"
+    assert h.mkdir_races(data) == []
+    # the stamp says done: a second call builds nothing
+    h.ensure_inputs("s", tmp_path / "cache")
+    assert count.read_text().count("x") == 2
+
+
+def test_inputs_refused_when_every_build_races(tmp_path, monkeypatch):
+    corpus, count = _racing_corpus(tmp_path, races=h.INPUT_ATTEMPTS)
+    monkeypatch.setattr(h, "CORPUS", corpus)
+    with pytest.raises(h.OracleError, match=r"directory race in each of 3 builds.*rpmbuild-i686.log: "
+                                            r"error: failed to create directory"):
+        h.ensure_inputs("s", tmp_path / "cache")
+    assert count.read_text().count("x") == h.INPUT_ATTEMPTS
+    assert not list((tmp_path / "cache").glob("*.done"))
