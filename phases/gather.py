@@ -29,6 +29,7 @@ from pungi_like.errors import PhaseError
 from pungi_like.fileutil import write_atomic
 from pungi_like.rpmtools import arches as archmod
 from pungi_like.rpmtools import repodata
+from pungi_like.reuse_capture import ThreadPool as ThreadPoolExecutor
 from pungi_like.reuse_capture import current as current_capture
 from pungi_like.rpmtools.multilib import METHODS as MULTILIB_METHODS
 from pungi_like.lazyimport import lazy_module
@@ -562,13 +563,14 @@ class GatherPhase(PhaseBase):
         """Link the packages of ``result`` into ``variant``'s trees and record them (just the
         NEVRAs in ``only`` when given: the rest is there already); write its package lists.
         With a ``worker`` (:class:`~pungi_like.rpmtools.gather_worker.GatherWorker`) the
-        links are made in its process; the files are noted for the unit's record here."""
+        links are made in its process; the files are noted for the unit's record here.
+        Otherwise a thread of the unit makes them (``ln`` runs: their wait holds no
+        interpreter lock) while this one records the packages, writes the lists and the
+        result: the ``ln`` runs' 0.2 s at 10,000 RPMs were a wait of the unit's with nothing
+        else to do."""
         conf = self.conf
-        headers = pkgset.by_path()
         lists = {"rpm": [], "srpm": [], "debuginfo": []}
-        srpm_of = {p.filename: p.nevra for p in result.source.values()}
-        relative = _relative_to(self.paths.compose_dir())
-        pairs, rows = [], []
+        pairs, chosen = [], []
         hashed = conf.hashed_directories
         for category, data, listname in (("binary", result.binary, "rpm"),
                                          ("debug", result.debug, "debuginfo"),
@@ -589,29 +591,44 @@ class GatherPhase(PhaseBase):
                 else:
                     dest = target + filename
                 pairs.append((path, dest))
-                header = headers.get(path)
+                chosen.append((category, nevra, pkg, dest))
+        linking = None
+        if worker is not None:
+            worker.call("link", pairs, conf.link_type)
+        else:
+            # by ln runs: no audit event either (the links are noted below)
+            linking = ThreadPoolExecutor(max_workers=1, thread_name_prefix="link")
+            links = linking.submit(gather_worker.link_packages, pairs, conf.link_type)
+            linking.shutdown(wait=False)
+        try:
+            headers = pkgset.by_path()
+            srpm_of = {p.filename: p.nevra for p in result.source.values()}
+            relative = _relative_to(self.paths.compose_dir())
+            rows = []
+            for category, nevra, pkg, dest in chosen:
+                header = headers.get(pkg.path)
                 sigkey = header.sigkey if header is not None else None
                 if category == "source":
                     srpm_nevra = nevra
                 else:
                     srpm_nevra = srpm_of.get(pkg.sourcerpm) or result.srpm_nevra(pkg)
                 rows.append((srpm_nevra, nevra, relative(dest), sigkey, category))
-        if worker is not None:
-            worker.call("link", pairs, conf.link_type)
-        else:
-            gather_worker.link_packages(pairs, conf.link_type)    # by ln runs: no audit event either
-        capture = current_capture()    # what the audit hook notes for links made here
-        if capture is not None:
-            for _src, dest in pairs:
-                capture.note(dest)
-        self.compose.rpms.add_many(variant.uid, arch, rows)
-        for kind, items in lists.items():
-            path = self.paths.gather_package_list(arch, variant, kind)
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write("".join(p + "\n" for p in sorted(items)))
+            capture = current_capture()    # what the audit hook notes for links made here
+            if capture is not None:
+                for _src, dest in pairs:
+                    capture.note(dest)
+            self.compose.rpms.add_many(variant.uid, arch, rows)
+            for kind, items in lists.items():
+                path = self.paths.gather_package_list(arch, variant, kind)
+                with open(path, "w", encoding="utf-8") as fh:
+                    fh.write("".join(p + "\n" for p in sorted(items)))
+            text = result.as_json() + "\n"
+        finally:
+            if linking is not None:
+                links.result()    # the links' error first: the unit fails without its result
         # durable once the compose's STATUS leaves STARTED (Compose.syncer); a crash before
         # runs the unit again (its record, written later, is not synced either)
-        write_atomic(self.paths.gather_result(arch, variant), result.as_json() + "\n",
+        write_atomic(self.paths.gather_result(arch, variant), text,
                      fsync=getattr(self.compose, "syncer", None) or True)
 
 
