@@ -31,6 +31,14 @@ class PhaseBase:
         """The units of work of this phase, with what each needs."""
         return []
 
+    def start_early(self):
+        """Called once every phase declared its units, before any unit runs: work a unit of
+        this phase will need that may begin now (a child process; nothing by default)."""
+
+    def end_early(self):
+        """Called after the units ran (or failed): what :meth:`start_early` began and no unit
+        took is stopped."""
+
     def default_inputs(self, variant, arch):
         """What a unit's result depends on, unless the phase says more: the phase's own options
         (as declared next to it) for this variant.arch. The scheduler adds the results of the

@@ -404,7 +404,9 @@ class PkgsetPhase(PhaseBase):
             self.global_repo(unit, download, listfile, [h.path for h in headers.values()])
         else:
             # the records of pkgset_repos are parsed in a child process while the closure runs
-            parsing = self.start_record_parse()
+            parsing, self._early_parsing = self._early_parsing, None
+            if parsing is None:
+                parsing = self.start_record_parse()
             try:
                 headers = self.repos_headers(unit, download, listfile, parsing)
             finally:
@@ -513,6 +515,24 @@ class PkgsetPhase(PhaseBase):
     def _write_list(listfile, names):
         with open(listfile, "w", encoding="utf-8") as fh:
             fh.write("".join(n + "\n" for n in sorted(names)))
+
+    #: the record-parse child :meth:`start_early` started, until run_global takes it
+    _early_parsing = None
+
+    def start_early(self):
+        """A cold compose (no old compose or resumed one to take units from, so pkgset.global
+        runs): the record-parse child (:meth:`start_record_parse`) started as the units are
+        declared, not when pkgset.global starts after init's units. The child's 0.6 s of CPU
+        at 10,000 RPMs ended after the closure beside it, and the package set repo's writing
+        waited for it."""
+        pool = getattr(self.compose, "reuse_pool", None)
+        if self.conf.pkgset_source == "repos" and not (pool is not None and pool.sources):
+            self._early_parsing = self.start_record_parse()
+
+    def end_early(self):
+        parsing, self._early_parsing = self._early_parsing, None
+        if parsing is not None:
+            parsing.discard()   # pkgset.global did not run (a unit before it failed)
 
     def start_record_parse(self):
         """A cold package set from pkgset_repos (no old package set repo, no repo of them this

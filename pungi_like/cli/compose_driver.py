@@ -281,7 +281,13 @@ def run_compose(compose, phase_objects, skipped, args):
     scheduler = Scheduler(units, compose, workers, skipped_phases=skipped, progress=progress)
     scheduler.reuse_pool = getattr(compose, "reuse_pool", None)
     compose.scheduler = scheduler
-    return scheduler.run()
+    try:
+        for phase in active:
+            phase.start_early()
+        return scheduler.run()
+    finally:
+        for phase in active:
+            phase.end_early()
 
 
 # ---- reuse and resume ---------------------------------------------------------------------
