@@ -87,17 +87,38 @@ def note_image(path, algorithms, needles=None):
 
 def _search(path, needles, bufsize=1 << 20):
     """``{needle: found}`` in the bytes of ``path``, as ``reuse_keys.file_digest`` searches
-    them (a needle across two reads is found)."""
-    from pungi_like.digest_prefill import NeedleSearch
+    them (a needle across two reads is found).
 
-    search = NeedleSearch(needles)
+    It runs beside the image's digests and holds the interpreter lock while it scans, so it
+    scans little: each read where it lies, and only the bytes around the read's start again
+    for a needle across reads (not the read joined to the last one's end: a copy of each
+    MiB); a needle that holds a shorter one (the compose's directory holds its id) is looked
+    for only from the read where that one was first found, before which it cannot occur, so
+    an image that names neither (a DVD) is scanned once, not once a needle."""
+    needles = list(needles)
+    found = [False] * len(needles)
+    # shortest first: a needle's inner needles are decided for a read before the needle is
+    order = sorted(range(len(needles)), key=lambda i: len(needles[i]))
+    inner = {i: [j for j in order if len(needles[j]) < len(needles[i])
+                 and needles[j] in needles[i]] for i in order}
+    keep = max((len(n) for n in needles), default=1) - 1
+    tail = b""      # the last ``keep`` bytes read so far
     with open(path, "rb", buffering=0) as fh:
-        while True:
+        while not all(found):
             chunk = fh.read(bufsize)
             if not chunk:
                 break
-            search.feed(chunk)
-    return dict(zip(search.needles, search.found))
+            for i in order:
+                needle = needles[i]
+                if found[i] or not all(found[j] for j in inner[i]):
+                    continue
+                edge = len(needle) - 1
+                if needle in chunk or (edge > 0 and tail and needle in (
+                        tail[-edge:] + chunk[:edge])):
+                    found[i] = True
+            if keep:
+                tail = chunk[-keep:] if len(chunk) >= keep else (tail + chunk)[-keep:]
+    return dict(zip(needles, found))
 
 
 def digests_of(paths, algorithms, workers=None):

@@ -72,3 +72,33 @@ def test_a_noted_image_gives_the_unit_records_digest(tmp_path):
     noted = reuse_keys._digest_cache.pop(key)
     assert noted == (hashlib.sha256(path.read_bytes()).hexdigest(), {top: False, cid: True})
     assert reuse_keys.file_digest(str(path), (top, cid)) == noted     # read again: the same
+
+
+def test_the_needle_search_finds_what_the_whole_bytes_hold(tmp_path):
+    """note_image's search answers, for each needle, whether the file's bytes hold it: in a
+    read, across one read's edge or several short reads, a needle holding another one (the
+    compose's directory holds its id) found only where both are; the same as a search of the
+    whole bytes at once, whatever the read size."""
+    from phases.imagechecksum import _search
+
+    top, cid = b"/srv/composes/Peer-1.0-20261206.n.0", b"Peer-1.0-20261206.n.0"
+    other = b"Peer-1.0"       # inside both
+    cases = [
+        b"",
+        b"\0" * 100,
+        b"\0" * 60 + top + b"\0" * 10,              # the directory (and so the id) inside a read
+        b"\0" * 60 + cid + b"\0" * 10,              # the id alone
+        b"\0" * 61 + top[:-3] + b"\0" + cid,        # the id whole, the directory cut short
+        b"x" * 50 + top,                            # the directory at the very end
+        top + b"y" * 50,
+        cid[:10] + b"." + cid[10:] + b"\0" * 70,    # neither
+    ]
+    for data in cases:
+        path = tmp_path / "image.iso"
+        path.write_bytes(data)
+        expected = {n: n in data for n in (top, cid, other)}
+        for bufsize in (1, 3, 7, 16, 64, 1 << 20):
+            assert _search(str(path), (top, cid, other), bufsize=bufsize) == expected, \
+                (data, bufsize)
+            assert _search(str(path), (cid,), bufsize=bufsize) == {cid: cid in data}
+    assert _search(str(path), ()) == {}
