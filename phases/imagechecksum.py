@@ -64,18 +64,26 @@ def note_image(path, algorithms, needles=None):
     unit record's, bytes) and sha256 among ``algorithms``, the image is also searched for
     them, in a thread beside the digests, and the unit record's digest of it is handed to
     ``reuse_keys`` (``prefilled``): the record thread, which builds the DVD's record after
-    the last units, does not read the image again."""
+    the last units, does not read the image again. An image of :data:`MAPPED_MIN` bytes or
+    more is hashed and searched over a mapping (:func:`_mapped_digests`)."""
     identity = _identity(path)
-    search = pool = None
-    if needles and "sha256" in algorithms and identity is not None:
-        pool = ThreadPoolExecutor(max_workers=1)
-        search = pool.submit(_search, path, tuple(needles))
-    try:
-        digests = digests_of([path], algorithms)[path]
-        found = search.result() if search is not None else None
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    wanted = tuple(needles) if needles and "sha256" in algorithms and identity is not None \
+        else ()
+    mapped = _mapped_digests(path, algorithms, wanted) if identity is not None else None
+    if mapped is not None:
+        digests, found = mapped
+        found = found if wanted else None
+    else:
+        search = pool = None
+        if wanted:
+            pool = ThreadPoolExecutor(max_workers=1)
+            search = pool.submit(_search, path, wanted)
+        try:
+            digests = digests_of([path], algorithms)[path]
+            found = search.result() if search is not None else None
+        finally:
+            if pool is not None:
+                pool.shutdown()
     if identity is not None and _identity(path) == identity:
         with _noted_lock:
             _noted.setdefault(identity, {}).update(digests)
@@ -83,6 +91,59 @@ def note_image(path, algorithms, needles=None):
             from pungi_like import reuse_keys
 
             reuse_keys.prefilled(identity[1:], tuple(needles), digests["sha256"], found)
+
+
+#: images from this size on are hashed over a mapping by note_image
+MAPPED_MIN = 4 << 20
+
+
+def _mapped_digests(path, algorithms, needles):
+    """``({algorithm: hex digest}, {needle: found})`` of the image at ``path`` hashed over a
+    read-only mapping of it, each algorithm in one hash call in a thread of its own (which
+    gives the interpreter lock up once, not after each read and each update of a MiB: beside
+    the compose's other threads each hand-over waits to take the lock back), the needles
+    searched in the same mapping; None for a file under :data:`MAPPED_MIN` or one that cannot
+    be mapped. Only for an image the calling unit has just written: a file cut short while
+    it is mapped would end this process (SIGBUS)."""
+    import mmap
+
+    try:
+        fh = open(path, "rb", buffering=0)
+    except OSError:
+        return None
+    with fh:
+        if os.fstat(fh.fileno()).st_size < MAPPED_MIN:
+            return None
+        try:
+            mapping = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            return None
+    with mapping:
+        view = memoryview(mapping)
+        try:
+            def digest(alg):
+                h = hashlib.new(alg)
+                h.update(view)
+                return h.hexdigest()
+
+            with ThreadPoolExecutor(max_workers=len(algorithms) + 1) as pool:
+                jobs = {alg: pool.submit(digest, alg) for alg in algorithms}
+                search = pool.submit(_search_in, mapping, needles)
+                return {alg: job.result() for alg, job in jobs.items()}, search.result()
+        finally:
+            view.release()
+
+
+def _search_in(data, needles):
+    """``{needle: found}`` in ``data`` (bytes or a mapping), the shorter needles first: a needle
+    that holds one not found is not looked for."""
+    needles = list(needles)
+    found = [False] * len(needles)
+    for i in sorted(range(len(needles)), key=lambda i: len(needles[i])):
+        inner = [j for j in range(len(needles))
+                 if len(needles[j]) < len(needles[i]) and needles[j] in needles[i]]
+        found[i] = all(found[j] for j in inner) and data.find(needles[i]) != -1
+    return dict(zip(needles, found))
 
 
 def _search(path, needles, bufsize=1 << 20):

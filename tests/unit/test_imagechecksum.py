@@ -102,3 +102,38 @@ def test_the_needle_search_finds_what_the_whole_bytes_hold(tmp_path):
                 (data, bufsize)
             assert _search(str(path), (cid,), bufsize=bufsize) == {cid: cid in data}
     assert _search(str(path), ()) == {}
+
+
+def test_a_large_image_is_hashed_over_a_mapping_with_the_same_answers(tmp_path, monkeypatch):
+    """note_image hashes an image of MAPPED_MIN bytes or more over a mapping (one hash call an
+    algorithm): the digests and needle answers it keeps are hashlib's of the whole bytes and
+    file_digest's, as for a smaller image read a MiB at a time; the mapping is used for the
+    large image only."""
+    import os
+
+    import phases.imagechecksum as ic
+    from pungi_like import reuse_keys
+
+    monkeypatch.setattr(ic, "_noted", {})
+    mapped = []
+    real = ic._mapped_digests
+    monkeypatch.setattr(ic, "_mapped_digests",
+                        lambda path, *a: mapped.append(path) or real(path, *a))
+    top, cid = b"/srv/composes/Peer-1.0-20261206.n.0", b"Peer-1.0-20261206.n.0"
+    algorithms = ["md5", "sha1", "sha256"]
+    for name, size, where in (("dvd.iso", ic.MAPPED_MIN + 12345, (1 << 20) - 5),
+                              ("small.iso", ic.MAPPED_MIN - 1, 100)):
+        path = tmp_path / name
+        data = bytearray(bytes(n % 251 for n in range(size)))
+        data[where:where + len(cid)] = cid
+        path.write_bytes(bytes(data))
+        key = (reuse_keys._stat_id(os.stat(path)), (top, cid))
+        reuse_keys._digest_cache.pop(key, None)
+        ic.note_image(str(path), algorithms, needles=(top, cid))
+        noted = ic.digests_of([str(path)], algorithms)[str(path)]
+        assert noted == {alg: hashlib.new(alg, bytes(data)).hexdigest() for alg in algorithms}
+        found = reuse_keys._digest_cache.pop(key)
+        assert found == (noted["sha256"], {top: False, cid: True})
+        assert reuse_keys.file_digest(str(path), (top, cid)) == found
+    assert [os.path.basename(p) for p in mapped] == ["dvd.iso", "small.iso"]
+    assert real(str(tmp_path / "small.iso"), algorithms, (cid,)) is None    # read instead
