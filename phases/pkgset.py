@@ -405,24 +405,19 @@ class PkgsetPhase(PhaseBase):
         else:
             # the records of pkgset_repos are parsed in a child process while the closure runs
             parsing, self._early_parsing = self._early_parsing, None
-            repo_tags, self._repo_tags = self._repo_tags, None
             if parsing is None:
                 parsing = self.start_record_parse()
             try:
-                headers = self.repos_headers(unit, download, listfile, parsing, repo_tags)
+                headers = self.repos_headers(unit, download, listfile, parsing)
             finally:
                 if parsing is not None:
                     parsing.discard()   # ended and waited for whatever happened
-                if repo_tags is not None:
-                    repo_tags.close()
         self.compose.results.put(("pkgset", "global"), headers)
         return {"packages": len(headers), "digest": headers_digest(headers)}
 
-    def repos_headers(self, unit, download, listfile, parsing, repo_tags=None):
+    def repos_headers(self, unit, download, listfile, parsing):
         """repos source: link the package set (:meth:`link_repos`), list it, write its repo
-        (:meth:`global_repo`, in a thread) while the signing keys are read; the headers.
-        ``repo_tags``: the tags of the repos' RPMs read as the compose started
-        (:class:`~pungi_like.digest_prefill.RepoTags`), taken first."""
+        (:meth:`global_repo`, in a thread) while the signing keys are read; the headers."""
         # the links are made by cp runs in a thread while the signing keys are read from the
         # files they link (the same files) and the repo is written (from the parsed records,
         # which are matched against the files linked from; createrepo_c reads the links once
@@ -431,27 +426,12 @@ class PkgsetPhase(PhaseBase):
             linked, links = self.link_repos(download, pool=pool)
             # a cold package set (its records parsed): the child reads the signing keys too
             # from the bytes it hashes; a re-run takes most headers from the old package set
-            # (those of the files the tags read as the compose started answer for are not
-            # read again)
-            known, tags = {}, None
-            if parsing is not None:
-                tags = []
-                for pkg, _dest, _solver in linked.values():
-                    arch_tags = pkg.arch in ("src", "nosrc")
-                    found = repo_tags.get(pkg.path, arch_tags) if repo_tags is not None else None
-                    if found is not None:
-                        known[pkg.path] = found
-                    tags.append(None if found is not None else arch_tags)
-                if all(t is None for t in tags):
-                    tags = None
             prefill = self.prefill_digests(
-                [pkg.path for pkg, _dest, _solver in linked.values()], tags=tags)
-            asked = prefill.raw_tags if prefill is not None and tags is not None \
+                [pkg.path for pkg, _dest, _solver in linked.values()],
+                tags=None if parsing is None else [pkg.arch in ("src", "nosrc")
+                                                   for pkg, _dest, _solver in linked.values()])
+            raw = prefill.raw_tags if prefill is not None and parsing is not None \
                 else (lambda _path: None)
-
-            def raw(path):
-                found = known.get(path)
-                return found if found is not None else asked(path)
             self.compose.adopt_source_date_epoch(
                 max((solver.buildtime(pkg.path) for pkg, _dest, solver in linked.values()),
                     default=0),
@@ -491,25 +471,21 @@ class PkgsetPhase(PhaseBase):
     #: fewer files than this are left to the unit's record to hash (a child's start costs more)
     PREFILL_MIN = 200
 
-    def prefill_wanted(self):
-        """Are the package set's digests and tags read by child processes (not with
-        ``PUNGI_LIKE_DIGEST_PREFILL=0``, nor for a compose without a directory and id)?"""
-        return bool(getattr(self.compose, "topdir", None)
-                    and getattr(self.compose, "compose_id", None)
-                    and os.environ.get("PUNGI_LIKE_DIGEST_PREFILL") != "0")
-
     def prefill_digests(self, sources, tags=None):
         """The digests the unit's record needs of the package set's files (hard links of
         ``sources``) computed by a child process while the unit and the next ones run
         (:class:`~pungi_like.digest_prefill.Prefill`), with the needles the record searches
         for; ``PUNGI_LIKE_DIGEST_PREFILL=0`` in the environment: the record reads them itself
         (to compare the two on a machine). ``tags``: see :class:`Prefill`."""
-        if len(sources) < self.PREFILL_MIN or not self.prefill_wanted():
+        topdir = getattr(self.compose, "topdir", None)
+        compose_id = getattr(self.compose, "compose_id", None)
+        if (len(sources) < self.PREFILL_MIN or not topdir or not compose_id
+                or os.environ.get("PUNGI_LIKE_DIGEST_PREFILL") == "0"):
             return None
         from pungi_like.digest_prefill import Prefill
         from pungi_like.reuse import Names
 
-        names = Names(self.compose.topdir, self.compose.compose_id)
+        names = Names(topdir, compose_id)
         return Prefill(sources, (names.topdir.encode(), names.compose_id.encode()), tags=tags)
 
     def package_headers(self, linked, download, read):
@@ -542,8 +518,6 @@ class PkgsetPhase(PhaseBase):
 
     #: the record-parse child :meth:`start_early` started, until run_global takes it
     _early_parsing = None
-    #: the tags of the repos' RPMs :meth:`start_early` has read (digest_prefill.RepoTags)
-    _repo_tags = None
 
     def start_early(self):
         """A cold compose (no old compose or resumed one to take units from, so pkgset.global
@@ -554,19 +528,11 @@ class PkgsetPhase(PhaseBase):
         pool = getattr(self.compose, "reuse_pool", None)
         if self.conf.pkgset_source == "repos" and not (pool is not None and pool.sources):
             self._early_parsing = self.start_record_parse()
-            if self._early_parsing is not None and self.prefill_wanted():
-                # the package set's headers need each RPM's signing key: read from every
-                # RPM of the repos by a child beside the record parse and the closure
-                from pungi_like.digest_prefill import RepoTags
-                self._repo_tags = RepoTags(self.repo_dirs())
 
     def end_early(self):
         parsing, self._early_parsing = self._early_parsing, None
         if parsing is not None:
             parsing.discard()   # pkgset.global did not run (a unit before it failed)
-        repo_tags, self._repo_tags = self._repo_tags, None
-        if repo_tags is not None:
-            repo_tags.close()
 
     def start_record_parse(self):
         """A cold package set from pkgset_repos (no old package set repo, no repo of them this

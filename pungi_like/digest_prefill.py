@@ -33,13 +33,6 @@ package set repo's writing.
     # the path, NUL (flag "-": no tags, "s": the key, "a": the key and the arch tags); FD: one
     # JSON line a flagged path, in their order: [key or null, ExcludeArch, ExclusiveArch] or
     # null; DONE_FD closed once they are all written, before the digests
-    python -S -E digest_prefill.py --walk-tags DIR...   # stdout: one JSON line an RPM below
-    # the DIRs: [path, arch tags read, [key, ExcludeArch, ExclusiveArch] or null]
-
-:class:`RepoTags` is that last form: a cold package set from repos has the tags of every RPM
-of its repos read as the compose starts, before its closure says which files are in it (the
-package set of a cold 10,000-RPM compose is nearly all of its repos' files; pkgset.global had
-waited 0.3-0.9 s after the closure for the prefill child's tags pass).
 """
 
 import hashlib
@@ -131,14 +124,9 @@ def _headers():
 
 def child(argv):
     """The child: the needles (hex) in ``argv``, the paths on stdin, the answers on stdout;
-    with ``--tags TAGS_FD DONE_FD`` first the tags of the flagged paths (:func:`tags_pass`);
-    with ``--walk-tags`` the tags of the RPMs below the directories in ``argv`` only
-    (:func:`walk_tags`)."""
+    with ``--tags TAGS_FD DONE_FD`` first the tags of the flagged paths (:func:`tags_pass`)."""
     out = sys.stdout.buffer
     inp = sys.stdin.buffer
-    if argv[:1] == ["--walk-tags"]:
-        walk_tags(argv[1:], out)
-        return 0
     if argv[:1] == ["--tags"]:
         items = inp.read().split(b"\0")[:-1]
         tags_pass(items, int(argv[1]), int(argv[2]))
@@ -179,99 +167,6 @@ def tags_pass(items, tags_fd, done_fd):
             if flag != b"-":
                 tag_out.write(json.dumps(raw_tags(path, flag == b"a")) + "\n")
     os.close(done_fd)
-
-
-def arch_tags_wanted(path):
-    """Whether the package set reads ExcludeArch/ExclusiveArch of the RPM at ``path`` (a source
-    package's), as :func:`walk_tags` guesses it from the file name."""
-    return path.endswith((".src.rpm", ".nosrc.rpm"))
-
-
-def walk_tags(dirs, out):
-    """One JSON line ``[path, arch tags read, tags or null]`` (:func:`raw_tags`) for each
-    ``.rpm`` file below ``dirs``, to ``out``."""
-    import json
-
-    for top in dirs:
-        for base, subdirs, files in os.walk(top):
-            subdirs.sort()
-            lines = []
-            for name in sorted(files):
-                if not name.endswith(".rpm"):
-                    continue
-                path = os.path.join(base, name)
-                arch_tags = arch_tags_wanted(name)
-                lines.append(json.dumps([path, arch_tags, raw_tags(os.fsencode(path), arch_tags)])
-                             + "\n")
-            if lines:
-                out.write("".join(lines).encode("utf-8", "surrogateescape"))
-    out.flush()
-
-
-class RepoTags:
-    """The tags (:func:`raw_tags`) of every RPM below ``dirs``, read by a child process started
-    at once (``--walk-tags``), for :meth:`get`."""
-
-    def __init__(self, dirs):
-        import subprocess
-        import tempfile
-
-        self._out = tempfile.TemporaryFile()
-        self._lock = threading.Lock()
-        self._tags = None
-        self.proc = subprocess.Popen(
-            [sys.executable, "-S", "-E", os.path.abspath(__file__), "--walk-tags",
-             *(os.path.normpath(d) for d in dirs)],
-            stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.DEVNULL)
-
-    def get(self, path, arch_tags):
-        """The :class:`~pungi_like.rpmtools.headers.RawTags` the child read of ``path`` (with
-        ExcludeArch/ExclusiveArch when ``arch_tags``), or None (read it then: below no
-        directory, unreadable, or read without the arch tags asked for); the first call waits
-        for the child."""
-        with self._lock:
-            if self._tags is None:
-                self._tags = self._read()
-        found = self._tags.get(os.path.normpath(path))
-        if found is None or found[0] != arch_tags:
-            return None
-        return found[1]
-
-    def _read(self):
-        import json
-
-        from .rpmtools.headers import RawTags
-
-        self.proc.wait()
-        found = {}
-        try:
-            self._out.seek(0)
-            data = self._out.read()
-        except (OSError, ValueError):
-            return found
-        finally:
-            self._out.close()
-        for line in data.decode("utf-8", "surrogateescape").splitlines():
-            try:
-                path, arch_tags, tags = json.loads(line)
-            except ValueError:
-                break   # cut short by a kill: the rest is read by the unit
-            if (type(tags) is list and len(tags) == 3
-                    and (tags[0] is None or type(tags[0]) is str)
-                    and type(tags[1]) is list and type(tags[2]) is list):
-                found[path] = (arch_tags, RawTags(sigkey=tags[0], excludearch=tags[1],
-                                                  exclusivearch=tags[2]))
-        return found
-
-    def close(self):
-        """End the child (killed when still running) and drop what it read."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        with self._lock:
-            if self._tags is None:
-                self._out.close()
-            self._tags = {}
 
 
 class Prefill:

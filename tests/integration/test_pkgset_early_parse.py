@@ -1,15 +1,9 @@
-"""pkgset's record-parse child and the repos' tags child (digest_prefill.RepoTags) started as
-a cold compose's units are declared (PkgsetPhase.start_early), taken by pkgset.global, and
-stopped when no unit took them."""
-
-import os
+"""pkgset's record-parse child started as a cold compose's units are declared
+(PkgsetPhase.start_early), taken by pkgset.global, and stopped when no unit took it."""
 
 import pytest
 
-from pungi_like import digest_prefill
-from pungi_like.rpmtools import headers as rpm_headers
 from pungi_like.rpmtools import recordparse
-from pungi_like.rpmtools.headers import read_raw_tags
 
 from tests.integration.test_pkgset_repos import compose_for, two_repos  # noqa: F401 - fixture
 
@@ -50,27 +44,15 @@ def run_units(units):
 
 
 def test_a_cold_package_set_takes_the_child_started_before_its_unit(two_repos, tmp_path,
-                                                                     started, monkeypatch):
+                                                                     started):
     from phases.pkgset import PkgsetPhase
     first, _second = two_repos
     compose = compose_for(tmp_path, {"*": [first]})
-    compose.topdir, compose.compose_id = compose.paths.topdir, "Test-1.0-20261206.n.0"
     phase = PkgsetPhase(compose)
     units = declare_units(compose, phase)
     phase.start_early()   # as the driver does once every phase declared its units
     assert len(started) == 1 and phase._early_parsing is started[0]
-    assert phase._repo_tags is not None
-    expected = {name: read_raw_tags(os.path.join(first, name), name.endswith(".src.rpm"))
-                for name in os.listdir(first) if name.endswith(".rpm")}
-
-    def no_read(path, arch_tags=False):
-        raise AssertionError(f"{path} read by the unit: the tags child read it")
-    monkeypatch.setattr(rpm_headers, "read_raw_tags", no_read)
     run_units(units)
-    headers = compose.results.get(("pkgset", "global"))
-    assert {name: (h.sigkey, h.excludearch, h.exclusivearch) for name, h in headers.items()} \
-        == {name: (t.sigkey, t.excludearch, t.exclusivearch) for name, t in expected.items()}
-    assert phase._repo_tags is None
     # one child, started before pkgset.global ran (which started none of its own), whose
     # answer wrote the package set repo (from records; createrepo_c otherwise)
     assert len(started) == 1 and started[0].repo_dirs == [first]
@@ -116,30 +98,3 @@ def test_nothing_starts_early_when_an_old_compose_may_give_the_unit(two_repos, t
     phase = PkgsetPhase(cold)
     phase.start_early()
     assert started == []
-
-
-def test_the_repo_tags_child_reads_the_raw_tags(universe, tmp_path):
-    """RepoTags reads what read_raw_tags reads of every RPM below its directories (a source
-    package's arch tags too); None for a file that is no RPM, one below no directory given, and
-    a source package asked for without its arch tags (or a binary one with them)."""
-    top = tmp_path / "repo"
-    (top / "sub").mkdir(parents=True)
-    names = sorted(n for n in os.listdir(universe.repo_dir) if n.endswith(".rpm"))
-    for i, name in enumerate(names):
-        os.link(os.path.join(universe.repo_dir, name), top / ("sub" if i % 2 else "") / name)
-    (top / "broken.rpm").write_bytes(b"not an rpm at all" * 10)
-    (top / "notes.txt").write_text("no rpm\n")
-    paths = [str(p) for p in sorted(top.rglob("*.rpm")) if p.name != "broken.rpm"]
-    assert any(read_raw_tags(p, arch_tags=True).exclusivearch for p in paths)
-    tags = digest_prefill.RepoTags([str(top) + "/"])
-    try:
-        for path in paths:
-            source = path.endswith(".src.rpm")
-            assert tags.get(path, source) == read_raw_tags(path, arch_tags=source), path
-            assert tags.get(path, not source) is None
-        assert tags.get(str(top / "broken.rpm"), False) is None
-        assert tags.get(str(top / "notes.txt"), False) is None
-        assert tags.get(os.path.join(universe.repo_dir, names[0]), False) is None
-    finally:
-        tags.close()
-    assert tags.proc.poll() is not None
