@@ -394,11 +394,24 @@ def same_rpms_payload(path, written):
     if not written:
         return False
     size, digest = written
+    # mapped, not read: only its pages are hashed, not a copy of its megabytes (each page of
+    # the copy a page fault)
+    from .reuse import map_file
+
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return False
+    try:
+        length = os.fstat(fd).st_size
+        data = map_file(fd, length)
+        if data is None:
+            with open(fd, "rb", closefd=False) as fh:
+                data = fh.read()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
     at = data.find(b'"payload": {')
     at = data.find(b'"rpms": ', at) if at >= 0 else -1
     # hashed in place (a slice of megabytes would be copied first)

@@ -264,11 +264,16 @@ def describe_files(paths, names, remember_old=None, known=None):
                     os.path.exists(os.path.join(os.path.dirname(path), "repomd.xml"))
                 mark = "repodata" if in_repodata else "binary"
             else:
-                mark = "text" if st.st_size <= REWRITE_LIMIT and _is_text(path) else "binary"
+                # read once for both: is it text, and its normalised digest (a compose's
+                # rpms.json, 3.5 MB at 10,000 RPMs, was read three times for its record)
+                text = _text_bytes(path) if st.st_size <= REWRITE_LIMIT else None
+                mark = "binary" if text is None else "text"
         files[names.norm(rel)] = entry = {"sha256": digest, "size": st.st_size,
                                           "names_compose": mark, "stat": list(_stat_id(st)[1:])}
         if mark in ("text", "repodata"):
-            entry["content"] = _content_digest(path, names, digest, st.st_size)
+            entry["content"] = _content_digest(path, names, digest, st.st_size,
+                                               text if mark == "text" else None)
+            text = None
     mark_rewritten_repomd(files)
     return files
 
@@ -291,25 +296,29 @@ _normalised = {}
 _normalised_lock = threading.Lock()
 
 
-def _content_digest(path, names, digest, size):
+def _content_digest(path, names, digest, size, data=None):
     """``normalised_digest`` of a file whose bytes have this sha256 and size, made once for
-    the same bytes (a package set arch's repodata copied from the global repo's)."""
+    the same bytes (a package set arch's repodata copied from the global repo's); ``data``:
+    its bytes when the caller read them already (not a gzip file's)."""
     key = (digest, size, names.topdir, names.compose_id)
     with _normalised_lock:
         known = _normalised.get(key)
     if known is None:
-        known = normalised_digest(path, names)
+        known = normalised_digest(path, names) if data is None else \
+            normalised_digest(path, names, data)
         with _normalised_lock:
             _normalised[key] = known
     return known
 
 
-def normalised_digest(path, names):
+def normalised_digest(path, names, data=None):
     """sha256 of a file's bytes (decompressed for gzip) with the compose's directory and id
-    replaced by placeholders: equal for the same content in two composes."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        data = fh.read()
+    replaced by placeholders: equal for the same content in two composes. ``data``: the
+    bytes of a file that is not gzip, read already."""
+    if data is None or path.endswith(".gz"):
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rb") as fh:
+            data = fh.read()
     data = data.replace(names.topdir.encode(), TOPDIR.encode()).replace(
         names.compose_id.encode(), COMPOSE_ID.encode())
     return hashlib.sha256(data).hexdigest()
@@ -329,14 +338,17 @@ def chain_digests(files):
     return chain
 
 
-def _is_text(path):
+def _text_bytes(path):
+    """The bytes of the file at ``path`` when they are text (UTF-8 without NUL), else None
+    (an ASCII text is not decoded to be checked)."""
     try:
         with open(path, "rb") as fh:
             data = fh.read()
-        data.decode("utf-8")
-        return b"\0" not in data
+        if not data.isascii():
+            data.decode("utf-8")
     except (OSError, UnicodeDecodeError):
-        return False
+        return None
+    return None if b"\0" in data else data
 
 
 def verify_file(path, entry, full=False):
@@ -477,15 +489,20 @@ class OldUnit:
     @property
     def raw_bytes(self):
         """The bytes of the record's data file, read once (with its identity, ``data_ident``):
-        decoded only as far as asked (``raw``, ``journal``)."""
+        decoded only as far as asked (``raw``, ``journal``). A big one is mapped
+        (``map_file``), not read: a no-op re-run read 19 MB of record datas into new memory,
+        each page of it a page fault, of which it decodes the journals (a package set's
+        hand-over, 3.9 MB, stays a ``LineText`` that no unit asks for)."""
         if self._bytes is None:
             if self._raw is not None:
                 return self._raw.encode("utf-8")
             fd = os.open(data_path(self.topdir, self.record["unit"]), os.O_RDONLY)
             try:
                 st = os.fstat(fd)
-                with open(fd, "rb", closefd=False) as fh:
-                    self._bytes = fh.read()
+                self._bytes = map_file(fd, st.st_size)
+                if self._bytes is None:
+                    with open(fd, "rb", closefd=False) as fh:
+                        self._bytes = fh.read()
             finally:
                 os.close(fd)
             self.data_ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
@@ -497,7 +514,7 @@ class OldUnit:
         if self._raw is None:
             # its bytes decoded in one call: a text read decodes and joins it in pieces (the
             # 6 MB of a package set's record data: 5.6-9.7 ms -> 1.3-3.4 ms)
-            self._raw = self.raw_bytes.decode("utf-8")
+            self._raw = str(self.raw_bytes, "utf-8")
             self._bytes = None   # the text now (its journal's texts may still hold them)
         return self._raw
 
@@ -628,15 +645,36 @@ def line_text(value):
     return value.text() if type(value) is LineText else value
 
 
+#: a record data file of this many bytes or more is mapped (``map_file``), not read
+MAP_MIN = 1 << 20
+
+
+def map_file(fd, size):
+    """The bytes of the open file ``fd`` (``size`` bytes) as a read-only ``mmap`` (its pages
+    are the page cache's, brought in as they are read, 16 at a fault), or None for a small
+    file or when it cannot be mapped. A record data file is never changed in place (written
+    to a temporary file and renamed, or hard-linked as it is), so the mapping keeps the bytes
+    that were read."""
+    if size < MAP_MIN:
+        return None
+    import mmap
+
+    try:
+        return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+
+
 def parse_journal_bytes(raw):
-    """``parse_journal`` of the bytes ``raw`` (a record data file's): the JSON after the files'
-    dict decoded alone, the texts of its lines left in ``raw`` (:class:`LineText`); a record
-    data laid out otherwise is decoded whole (``parse_journal``). Raises ``ValueError`` for a
-    record data cut short, as ``parse_data``."""
+    """``parse_journal`` of the bytes ``raw`` (a record data file's, or its ``map_file``): the
+    JSON after the files' dict decoded alone, the texts of its lines left in ``raw``
+    (:class:`LineText`); a record data laid out otherwise is decoded whole
+    (``parse_journal``). Raises ``ValueError`` for a record data cut short, as
+    ``parse_data``."""
     head, tail = b'{"files":{', b'},"journal":'
     end = raw.find(tail)   # a JSON string holds no bare quote: the end of the files
-    if not raw.startswith(head) or end < 0:
-        return parse_journal(raw.decode("utf-8"))
+    if raw[:len(head)] != head or end < 0:
+        return parse_journal(str(raw, "utf-8"))
     newline = raw.find(b"\n", end)
     json_end = len(raw) if newline < 0 else newline
     try:
@@ -645,7 +683,7 @@ def parse_journal_bytes(raw):
     except ValueError:
         journal = None
     if not isinstance(journal, list) or text[stop:] != "}":
-        return parse_journal(raw.decode("utf-8"))
+        return parse_journal(str(raw, "utf-8"))
     lines, at = [], json_end + 1
     while at < len(raw):
         stop = raw.find(b"\n", at)
@@ -1345,12 +1383,15 @@ def data_text_pieces(fresh, dropped, old, source=None):
     """The text of ``data_text`` as a list of pieces to be written one after another: each
     kept stretch of the old text sliced from it once (a gather's record data is 4.3 MB, which
     cutting, stripping, joining and concatenating copied five times). ``source``: an open
-    file of ``old.raw``'s very bytes (``OldUnit.same_data``): the kept stretches of an ASCII
-    text (characters at the bytes' offsets) are then ``fileutil.FileRange`` pieces of it,
-    copied by the kernel."""
-    raw = old.raw
-    if source is not None and not raw.isascii():
+    file of ``old.raw``'s very bytes (``OldUnit.same_data``): the kept stretches are then
+    ``fileutil.FileRange`` pieces of it, copied by the kernel, found in the bytes
+    (``_kept_ranges``: the text is not decoded, a gather's 4.3 MB)."""
+    if source is not None:
+        pieces = _kept_ranges(fresh, dropped, old.raw_bytes, source)
+        if pieces is not None:
+            return pieces
         source = None
+    raw = old.raw
     head, tail = '{"files":{', '},"journal":'
     end = raw.find(tail)   # a JSON string holds no bare quote: the end of the files
     dumps = json.dumps
@@ -1399,6 +1440,70 @@ def data_text_pieces(fresh, dropped, old, source=None):
     journal, lines = journal_lines(old.data.get("journal", []))
     return list(data_pieces([dumps({"files": files, "journal": journal}, default=str,
                                    separators=(",", ":"))], lines))
+
+
+def _kept_ranges(fresh, dropped, raw, source):
+    """``data_text_pieces``' pieces from the bytes ``raw`` of the old record data (its
+    ``map_file``: only the pages up to the files' end are read) and ``source``, the same file
+    open: the kept stretches as ``FileRange`` pieces, at the bytes' own offsets; None when the
+    record data is not laid out so (the caller decodes it)."""
+    head, tail = b'{"files":{', b'},"journal":'
+    end = raw.find(tail)   # a JSON string holds no bare quote: the end of the files
+    if raw[:len(head)] != head or end < 0:
+        return None
+    first, spans = len(head), []
+    comma = ord(",")
+    dumps = json.dumps
+    try:
+        for rel in dropped:
+            key = (dumps(rel) + ":").encode("utf-8")
+            at = raw.find(key, first, end)
+            while at > first and raw[at - 1] != comma:
+                at = raw.find(key, at + 1, end)
+            if at < 0:
+                return None
+            spans.append((at, _entry_end(raw, at + len(key), end)))
+    except ValueError:
+        return None
+    bounds, at = [], first
+    for start, stop in sorted(spans):
+        bounds.append((at, start))
+        at = stop
+    bounds.append((at, end))
+    kept = []
+    for start, stop in bounds:   # each stretch without the commas at its ends
+        while start < stop and raw[start] == comma:
+            start += 1
+        while stop > start and raw[stop - 1] == comma:
+            stop -= 1
+        if start < stop:
+            kept.append(FileRange(source, start, stop - start))
+    kept += [dumps(rel) + ":" + dumps(entry, default=str, separators=(",", ":"))
+             for rel, entry in fresh.items()]
+    pieces = [head.decode()]
+    for n, piece in enumerate(kept):
+        if n:
+            pieces.append(",")
+        pieces.append(piece)
+    pieces.append(FileRange(source, end, len(raw) - end))
+    return pieces
+
+
+def _entry_end(raw, at, end):
+    """The offset in the bytes ``raw`` after the JSON value (a file's record entry: a few
+    hundred bytes) that starts at ``at``, before ``end``; ``ValueError`` when there is none."""
+    size = 1 << 10
+    while True:
+        stop = min(at + size, end)
+        text = raw[at:stop].decode("utf-8", "surrogateescape")
+        try:
+            _value, length = _DECODER.raw_decode(text)
+        except ValueError:
+            if stop >= end:
+                raise
+            size *= 4
+            continue
+        return at + len(text[:length].encode("utf-8", "surrogateescape"))
 
 
 class Rewrites:

@@ -108,6 +108,24 @@ def newest_compose(dirs, skip=None):
     return path, cid
 
 
+#: a record data of this many bytes or more is mapped, not read (``reuse.MAP_MIN``)
+MAP_MIN = 1 << 20
+
+
+def _mapped(fd, size):
+    """The bytes of the open file ``fd`` as a read-only ``mmap`` when it is big, else None:
+    of a package set's record data (6 MB) only the files (2.2 MB) are read here, and the
+    pages never read cost nothing (read whole, each page of the copy was a page fault)."""
+    if size < MAP_MIN:
+        return None
+    import mmap
+
+    try:
+        return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+
+
 def check_unit(topdir, compose_id, record, verified=None, decoder=json.JSONDecoder()):
     """The answer line's items for one unit record (see the module docstring; no identity
     when its record data cannot be read). ``verified``: ``{(device, inode): (size, mtime_ns)}`` of
@@ -129,20 +147,22 @@ def check_unit(topdir, compose_id, record, verified=None, decoder=json.JSONDecod
         return unreadable
     try:
         st = os.fstat(fd)
-        chunks = []
-        while True:
-            chunk = os.read(fd, st.st_size + 1)   # one read for the whole file, mostly
-            if not chunk:
-                break
-            chunks.append(chunk)
+        raw = _mapped(fd, st.st_size)
+        if raw is None:
+            chunks = []
+            while True:
+                chunk = os.read(fd, st.st_size + 1)   # one read for the whole file, mostly
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     except OSError:
         return unreadable
     finally:
         os.close(fd)
     head = b'{"files":'
     try:
-        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if not raw.startswith(head):
+        if raw[:len(head)] != head:
             raise ValueError("not a record data")
         # the files' JSON only (a JSON string holds no bare quote: the end of the files)
         end = raw.find(b'},"journal":')

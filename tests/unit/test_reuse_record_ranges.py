@@ -52,17 +52,60 @@ def test_ranges_give_the_bytes_of_the_slices(tmp_path, dropped):
     assert got == {"files": want, "journal": journal}
 
 
-def test_no_ranges_of_another_file_or_of_a_text_beyond_ascii(tmp_path):
-    files = {"compose/P/\u00e9.rpm": ENTRY, "compose/P/b.rpm": ENTRY}
-    old, path = _old(tmp_path, files, [], ascii=False)   # JSON itself escapes it
+def test_ranges_of_a_text_beyond_ascii_are_at_its_bytes_offsets(tmp_path):
+    """The stretches are found in the bytes (``_kept_ranges``), so a name beyond ASCII
+    written as such (not escaped) moves no range: the same bytes as the text's slices."""
+    files = {"compose/P/\u00e9.rpm": ENTRY, "compose/P/b.rpm": ENTRY,
+             "compose/P/\u00fc-c.rpm": ENTRY}
+    old, _path = _old(tmp_path, files, [], ascii=False)
+    fresh = {"compose/P/b.rpm": dict(ENTRY, size=7)}
     source = old.same_data()
     try:
-        assert not any(isinstance(p, fileutil.FileRange)
-                       for p in reuse.data_text_pieces({}, {"compose/P/b.rpm"}, old, source))
+        pieces = reuse.data_text_pieces(fresh, {"compose/P/b.rpm"}, old, source)
+        assert any(isinstance(p, fileutil.FileRange) for p in pieces)
+        fileutil.write_atomic(tmp_path / "ranges", pieces, fsync=False)
     finally:
         os.close(source)
+    fileutil.write_atomic(tmp_path / "slices",
+                          reuse.data_text_pieces(fresh, {"compose/P/b.rpm"}, old), fsync=False)
+    assert (tmp_path / "ranges").read_bytes() == (tmp_path / "slices").read_bytes()
+    assert reuse.parse_data((tmp_path / "ranges").read_text(encoding="utf-8"))["files"] == \
+        dict(files, **fresh)
+
+
+def test_no_ranges_of_another_file(tmp_path):
+    files = {"compose/P/a.rpm": ENTRY, "compose/P/b.rpm": ENTRY}
+    old, path = _old(tmp_path, files, [])
+    assert old.same_data() is not None
     text = open(path).read()
     os.unlink(path)
     with open(path, "w") as fh:    # the same text, another file
         fh.write(text)
     assert old.same_data() is None
+
+
+def test_a_mapped_record_data_gives_the_same_journal_and_ranges(tmp_path, monkeypatch):
+    """A record data of ``MAP_MIN`` bytes or more is mapped (``map_file``), not read: the
+    same journal (its long texts left in the mapping) and the same record data written."""
+    files = {f"compose/P/{i:05d}.rpm": dict(ENTRY, size=i) for i in range(300)}
+    journal = [["rpms", "S", "x86_64", json.dumps([["a", "b", "p", None, "binary"]] * 400)],
+               ["epoch", 1, "x"]]
+    _read, path = _old(tmp_path, files, journal)
+    monkeypatch.setattr(reuse, "MAP_MIN", 1 << 10)
+    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(path))))
+    mapped = reuse.OldUnit(top, os.path.basename(top), {"unit": "u"})
+    assert type(mapped.raw_bytes).__name__ == "mmap"
+    assert [reuse.line_text(v) for op in mapped.journal for v in op] == \
+        [v for op in journal for v in op]
+    fresh = {"compose/P/00007.rpm": dict(ENTRY, size=70)}
+    source = mapped.same_data()
+    try:
+        pieces = reuse.data_text_pieces(fresh, {"compose/P/00007.rpm"}, mapped, source)
+        fileutil.write_atomic(tmp_path / "ranges", pieces, fsync=False)
+    finally:
+        os.close(source)
+    assert type(mapped.raw_bytes).__name__ == "mmap"   # never decoded whole
+    fileutil.write_atomic(tmp_path / "slices",
+                          reuse.data_text_pieces(fresh, {"compose/P/00007.rpm"}, _read),
+                          fsync=False)
+    assert (tmp_path / "ranges").read_bytes() == (tmp_path / "slices").read_bytes()
