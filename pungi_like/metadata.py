@@ -12,6 +12,7 @@ comes from it, so two runs on the same inputs write the same bytes.
 import functools
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -355,13 +356,23 @@ class RpmsRecorder:
         nested = _nested(resolved)
         # what ``payload`` gives while no entry is added (the diff and the report take it)
         self._payload = (changes, nested)
-        payload = ('"rpms": ' + _rpms_json(nested, text, at)
-                   + text[at + len(marker):]).encode("utf-8")
-        write_atomic(path, (text[:at], payload), fsync=fsync)
+        # the payload written and hashed in pieces of 64 KiB encoded one after another: not
+        # joined, concatenated and encoded whole (three copies of its megabytes, each page of
+        # them a page fault: 3.5 MB at 10,000 RPMs)
+        digest, length = hashlib.sha256(), 0
+
+        def encoded():
+            nonlocal length
+            for chunk in _encoded_chunks(['"rpms": ', *_rpms_json_pieces(nested, text, at),
+                                          text[at + len(marker):]]):
+                digest.update(chunk)
+                length += len(chunk)
+                yield chunk
+        write_atomic(path, itertools.chain((text[:at],), encoded()), fsync=fsync)
         #: (length, sha256) of the payload's bytes as last written, from its ``"rpms"`` key
         #: to the end (the driver compares them with the previous compose's:
         #: ``same_rpms_payload``); not the bytes themselves: 35 MB at the size of Fedora
-        self.written_payload = (len(payload), hashlib.sha256(payload).digest())
+        self.written_payload = (length, digest.digest())
 
     def payload(self):
         """The ``payload.rpms`` of the rpms.json :meth:`write` writes, as ``json.load`` gives
@@ -419,10 +430,28 @@ def same_rpms_payload(path, written):
         and hashlib.sha256(memoryview(data)[at:]).digest() == digest
 
 
+def _encoded_chunks(pieces, size=1 << 16):
+    """The strings ``pieces`` encoded (UTF-8) in chunks of about ``size`` characters."""
+    batch, count = [], 0
+    for piece in pieces:
+        batch.append(piece)
+        count += len(piece)
+        if count >= size:
+            yield "".join(batch).encode("utf-8")
+            batch, count = [], 0
+    if batch:
+        yield "".join(batch).encode("utf-8")
+
+
 def _rpms_json(nested, text, at):
     """``{variant: {arch: {srpm: {rpm: {"category", "path", "sigkey"}}}}}`` (``_nested``) as
     ``json.dump(..., indent=4, sort_keys=True, separators=(",", ": "))`` writes it at the
     place ``at`` of ``text`` (its indentation is taken from the line there)."""
+    return "".join(_rpms_json_pieces(nested, text, at))
+
+
+def _rpms_json_pieces(nested, text, at):
+    """:func:`_rpms_json`'s text as the list of its pieces, in order."""
     # json.dumps of a string is json's C escaper behind a few Python calls; called directly
     # it is a fifth of the cost (four strings an entry, 12,000 entries at 10,000 RPMs). An
     # entry is one %-format of its three values (the few categories and signing keys quoted
@@ -473,7 +502,7 @@ def _rpms_json(nested, text, at):
         append("\n" + " " * (4 * lvl) + "}")
 
     block(nested, level, 0)
-    return "".join(out)
+    return out
 
 
 def write_modules(path, compose_info, fsync=True):

@@ -1,0 +1,31 @@
+"""``RpmsRecorder.write`` writes and hashes rpms.json's payload in pieces (64 KiB encoded one
+after another): a payload of many pieces must be productmd's own dump byte for byte, and its
+``written_payload`` the length and sha256 of the file's bytes from the ``"rpms"`` key on, which
+``same_rpms_payload`` finds in the file."""
+
+import hashlib
+
+from pungi_like import metadata as md
+from pungi_like.metadata import ComposeInfo
+
+
+def _info():
+    return ComposeInfo(id="Fedora-40-20240101.n.0", date="20240101", respin=0,
+                       type="nightly", label=None, final=False)
+
+
+def test_a_payload_of_many_pieces_is_productmds_dump_and_its_digest(tmp_path):
+    rec = md.RpmsRecorder()
+    for n in range(1500):   # about 0.5 MB of payload: several pieces of 64 KiB
+        name = f"p{n:04d}" + ("-\u00e9" if n % 97 == 0 else "")
+        rec.add("Server", "x86_64", f"{name}-1.0-1.src", f"{name}-1.0-1.x86_64",
+                f"Server/x86_64/os/Packages/{name}.rpm", None, "binary")
+    out = tmp_path / "rpms.json"
+    rec.write(out, _info(), fsync=False)
+    data = out.read_bytes()
+    assert data.decode("utf-8") == md._dump(rec.to_productmd(_info()))
+    at = data.find(b'"rpms": ', data.find(b'"payload": {'))
+    assert len(data) - at > 4 * (1 << 16)
+    assert rec.written_payload == (len(data) - at, hashlib.sha256(data[at:]).digest())
+    assert md.same_rpms_payload(str(out), rec.written_payload)
+    assert not md.same_rpms_payload(str(out), (len(data) - at, hashlib.sha256(b"x").digest()))
