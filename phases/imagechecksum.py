@@ -134,15 +134,24 @@ def _mapped_digests(path, algorithms, needles):
             view.release()
 
 
-def _search_in(data, needles):
-    """``{needle: found}`` in ``data`` (bytes or a mapping), the shorter needles first: a needle
-    that holds one not found is not looked for."""
+#: bytes of a mapping searched by one call (which holds the interpreter lock throughout:
+#: a DVD of 4 GB in one call would hold it for seconds)
+SEARCH_WINDOW = 16 << 20
+
+
+def _search_in(data, needles, window=SEARCH_WINDOW):
+    """``{needle: found}`` in ``data`` (bytes or a mapping), searched ``window`` bytes a call
+    (windows overlap by a needle's length less one, so a needle across two is found), the
+    shorter needles first: a needle that holds one not found is not looked for."""
     needles = list(needles)
     found = [False] * len(needles)
     for i in sorted(range(len(needles)), key=lambda i: len(needles[i])):
         inner = [j for j in range(len(needles))
                  if len(needles[j]) < len(needles[i]) and needles[j] in needles[i]]
-        found[i] = all(found[j] for j in inner) and data.find(needles[i]) != -1
+        if all(found[j] for j in inner):
+            needle = needles[i]
+            found[i] = any(data.find(needle, start, start + window + len(needle) - 1) != -1
+                           for start in range(0, len(data), window))
     return dict(zip(needles, found))
 
 

@@ -137,3 +137,17 @@ def test_a_large_image_is_hashed_over_a_mapping_with_the_same_answers(tmp_path, 
         assert reuse_keys.file_digest(str(path), (top, cid)) == found
     assert [os.path.basename(p) for p in mapped] == ["dvd.iso", "small.iso"]
     assert real(str(tmp_path / "small.iso"), algorithms, (cid,)) is None    # read instead
+
+
+def test_the_mapped_search_finds_a_needle_across_its_windows():
+    """The search of a mapping goes a window at a time (the interpreter lock is held for one
+    call): a needle across two windows, at either end or inside another needle is found as a
+    search of the whole bytes finds it, whatever the window."""
+    from phases.imagechecksum import _search_in
+
+    top, cid = b"/srv/composes/Peer-1.0-20261206.n.0", b"Peer-1.0-20261206.n.0"
+    for data in (b"", b"\0" * 100, b"\0" * 30 + top + b"\0" * 30, b"\0" * 41 + cid,
+                 cid + b"\0" * 41, b"\0" * 17 + cid + b"\0" * 60 + top[:-1]):
+        expected = {n: n in data for n in (top, cid)}
+        for window in (1, 5, 16, 40, 64, 1 << 20):
+            assert _search_in(data, (top, cid), window=window) == expected, (data, window)
