@@ -9,6 +9,7 @@ from phases import IMAGE_PHASES
 from phases.base import PhaseBase
 from pungi_like.config.options import Option
 from pungi_like.fileutil import write_atomic
+from pungi_like.reuse_precheck import map_file
 
 # hashlib's guaranteed algorithms except shake_*, whose digests need a length
 CHECKSUM_TYPES = ["blake2b", "blake2s", "md5", "sha1", "sha224", "sha256", "sha384",
@@ -105,19 +106,14 @@ def _mapped_digests(path, algorithms, needles):
     searched in the same mapping; None for a file under :data:`MAPPED_MIN` or one that cannot
     be mapped. Only for an image the calling unit has just written: a file cut short while
     it is mapped would end this process (SIGBUS)."""
-    import mmap
-
     try:
         fh = open(path, "rb", buffering=0)
     except OSError:
         return None
     with fh:
-        if os.fstat(fh.fileno()).st_size < MAPPED_MIN:
-            return None
-        try:
-            mapping = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):
-            return None
+        mapping = map_file(fh.fileno(), os.fstat(fh.fileno()).st_size, MAPPED_MIN)
+    if mapping is None:
+        return None
     with mapping:
         view = memoryview(mapping)
         try:

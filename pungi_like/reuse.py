@@ -645,24 +645,8 @@ def line_text(value):
     return value.text() if type(value) is LineText else value
 
 
-#: a record data file of this many bytes or more is mapped (``map_file``), not read
-MAP_MIN = 1 << 20
-
-
-def map_file(fd, size):
-    """The bytes of the open file ``fd`` (``size`` bytes) as a read-only ``mmap`` (its pages
-    are the page cache's, brought in as they are read, 16 at a fault), or None for a small
-    file or when it cannot be mapped. A record data file is never changed in place (written
-    to a temporary file and renamed, or hard-linked as it is), so the mapping keeps the bytes
-    that were read."""
-    if size < MAP_MIN:
-        return None
-    import mmap
-
-    try:
-        return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):
-        return None
+# a record data file of ``reuse_precheck.MAP_MIN`` bytes or more is mapped, not read
+map_file = reuse_precheck.map_file
 
 
 def parse_journal_bytes(raw):

@@ -108,15 +108,21 @@ def newest_compose(dirs, skip=None):
     return path, cid
 
 
-#: a record data of this many bytes or more is mapped, not read (``reuse.MAP_MIN``)
+#: a record data of this many bytes or more is mapped, not read (``map_file``)
 MAP_MIN = 1 << 20
 
 
-def _mapped(fd, size):
-    """The bytes of the open file ``fd`` as a read-only ``mmap`` when it is big, else None:
-    of a package set's record data (6 MB) only the files (2.2 MB) are read here, and the
-    pages never read cost nothing (read whole, each page of the copy was a page fault)."""
-    if size < MAP_MIN:
+def map_file(fd, size, min_size=None):
+    """The bytes of the open file ``fd`` (``size`` bytes) as a read-only ``mmap``, or None for
+    a file under ``min_size`` bytes (:data:`MAP_MIN` by default) or one that cannot be
+    mapped. Its pages are the page cache's, brought in as they are read: of a package set's
+    record data (6 MB) only the files (2.2 MB) are read here, and the pages never read cost
+    nothing (read whole, each page of the copy was a page fault). Only for a file that is
+    never changed in place (a record data is written to a temporary file and renamed, or
+    hard-linked as it is; an image its unit has just written): a file cut short while it is
+    mapped ends the process (SIGBUS). Standard library only, as this module (the compose's
+    other mappings take it from here)."""
+    if size < (MAP_MIN if min_size is None else min_size):
         return None
     import mmap
 
@@ -147,7 +153,7 @@ def check_unit(topdir, compose_id, record, verified=None, decoder=json.JSONDecod
         return unreadable
     try:
         st = os.fstat(fd)
-        raw = _mapped(fd, st.st_size)
+        raw = map_file(fd, st.st_size)
         if raw is None:
             chunks = []
             while True:

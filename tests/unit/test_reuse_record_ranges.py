@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from pungi_like import fileutil, reuse
+from pungi_like import fileutil, reuse, reuse_precheck
 
 ENTRY = {"sha256": "0" * 64, "size": 3, "names_compose": False, "stat": [1, 3, 5]}
 
@@ -91,7 +91,7 @@ def test_a_mapped_record_data_gives_the_same_journal_and_ranges(tmp_path, monkey
     journal = [["rpms", "S", "x86_64", json.dumps([["a", "b", "p", None, "binary"]] * 400)],
                ["epoch", 1, "x"]]
     _read, path = _old(tmp_path, files, journal)
-    monkeypatch.setattr(reuse, "MAP_MIN", 1 << 10)
+    monkeypatch.setattr(reuse_precheck, "MAP_MIN", 1 << 10)
     top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(path))))
     mapped = reuse.OldUnit(top, os.path.basename(top), {"unit": "u"})
     assert type(mapped.raw_bytes).__name__ == "mmap"
