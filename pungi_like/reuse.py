@@ -1374,7 +1374,6 @@ def data_text_pieces(fresh, dropped, old, source=None):
         pieces = _kept_ranges(fresh, dropped, old.raw_bytes, source)
         if pieces is not None:
             return pieces
-        source = None
     raw = old.raw
     head, tail = '{"files":{', '},"journal":'
     end = raw.find(tail)   # a JSON string holds no bare quote: the end of the files
@@ -1395,30 +1394,9 @@ def data_text_pieces(fresh, dropped, old, source=None):
         except ValueError:
             spans = None
         if spans is not None:
-            bounds, at = [], first
-            for start, stop in sorted(spans):
-                bounds.append((at, start))
-                at = stop
-            bounds.append((at, end))
-            kept = []
-            for start, stop in bounds:   # each stretch without the commas at its ends
-                while start < stop and raw[start] == ",":
-                    start += 1
-                while stop > start and raw[stop - 1] == ",":
-                    stop -= 1
-                if start < stop:
-                    kept.append(raw[start:stop] if source is None
-                                else FileRange(source, start, stop - start))
-            kept += [dumps(rel) + ":" + dumps(entry, default=str, separators=(",", ":"))
-                     for rel, entry in fresh.items()]
-            pieces = [head]
-            for n, piece in enumerate(kept):
-                if n:
-                    pieces.append(",")
-                pieces.append(piece)
-            pieces.append(raw[end:] if source is None
-                          else FileRange(source, end, len(raw) - end))
-            return pieces
+            kept = [raw[start:stop]
+                    for start, stop in _kept_stretches(raw, spans, first, end, ",")]
+            return _files_pieces(head, kept, fresh, raw[end:])
     files = {rel: entry for rel, entry in old.data["files"].items() if rel not in dropped}
     files.update(fresh)
     journal, lines = journal_lines(old.data.get("journal", []))
@@ -1449,27 +1427,43 @@ def _kept_ranges(fresh, dropped, raw, source):
             spans.append((at, _entry_end(raw, at + len(key), end)))
     except ValueError:
         return None
+    kept = [FileRange(source, start, stop - start)
+            for start, stop in _kept_stretches(raw, spans, first, end, comma)]
+    return _files_pieces(head.decode(), kept, fresh, FileRange(source, end, len(raw) - end))
+
+
+def _kept_stretches(raw, spans, first, end, comma):
+    """The ``(start, stop)`` offsets of the old record data's files dict (``raw[first:end]``,
+    text or bytes) between the dropped entries' ``spans``, each without the commas (``comma``:
+    the text's or the bytes' own) at its ends; empty stretches left out."""
     bounds, at = [], first
     for start, stop in sorted(spans):
         bounds.append((at, start))
         at = stop
     bounds.append((at, end))
     kept = []
-    for start, stop in bounds:   # each stretch without the commas at its ends
+    for start, stop in bounds:
         while start < stop and raw[start] == comma:
             start += 1
         while stop > start and raw[stop - 1] == comma:
             stop -= 1
         if start < stop:
-            kept.append(FileRange(source, start, stop - start))
-    kept += [dumps(rel) + ":" + dumps(entry, default=str, separators=(",", ":"))
-             for rel, entry in fresh.items()]
-    pieces = [head.decode()]
+            kept.append((start, stop))
+    return kept
+
+
+def _files_pieces(head, kept, fresh, rest):
+    """A record data's pieces: ``head``, the ``kept`` pieces and the ``fresh`` entries
+    encoded, comma-separated, then ``rest`` (the old text from the files dict's end on)."""
+    dumps = json.dumps
+    kept = kept + [dumps(rel) + ":" + dumps(entry, default=str, separators=(",", ":"))
+                   for rel, entry in fresh.items()]
+    pieces = [head]
     for n, piece in enumerate(kept):
         if n:
             pieces.append(",")
         pieces.append(piece)
-    pieces.append(FileRange(source, end, len(raw) - end))
+    pieces.append(rest)
     return pieces
 
 
