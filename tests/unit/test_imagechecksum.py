@@ -151,3 +151,56 @@ def test_the_mapped_search_finds_a_needle_across_its_windows():
         expected = {n: n in data for n in (top, cid)}
         for window in (1, 5, 16, 40, 64, 1 << 20):
             assert _search_in(data, (top, cid), window=window) == expected, (data, window)
+
+
+def _mapped_rss_kib(path):
+    """The resident KiB of this process's mappings of ``path`` (/proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            head = line.split()
+            if head and "-" in head[0] and len(head) >= 5:     # a mapping's first line
+                inside = len(head) >= 6 and head[-1] == str(path)
+            elif inside and head and head[0] == "Rss:":
+                total += int(head[1])
+    return total
+
+
+def test_a_mapped_images_pages_are_dropped_once_hashed_and_searched(tmp_path, monkeypatch):
+    """The mapped digests and search go a window at a time and drop each window's pages once
+    every digest and the search are done with it: an image's mapped pages stay out of the
+    compose's resident size (read whole, a 4 GB DVD would count 4 GB), with the same digests
+    and answers (a needle across two windows found). Each window is dropped once; a real
+    mapping read whole is resident and is not after its pages are dropped."""
+    import mmap
+
+    import phases.imagechecksum as ic
+
+    window = 64 * mmap.PAGESIZE
+    monkeypatch.setattr(ic, "MAPPED_WINDOW", window)
+    monkeypatch.setattr(ic, "MAPPED_MIN", 1)
+    data = bytearray(n % 253 for n in range(10 * window + 123))
+    across = b"\xfd\xfe\xff" * 3         # no other byte of the image is over 252
+    data[3 * window - 4:3 * window + 5] = across
+    data = bytes(data)
+    path = tmp_path / "dvd.iso"
+    path.write_bytes(data)
+    dropped = []
+    real_drop = ic._drop_pages
+    monkeypatch.setattr(ic, "_drop_pages",
+                        lambda m, start, length: dropped.append((start, length))
+                        or real_drop(m, start, length))
+    digests, found = ic._mapped_digests(str(path), ["md5", "sha256"], (b"absent", across))
+    assert digests == {alg: hashlib.new(alg, data).hexdigest() for alg in ("md5", "sha256")}
+    assert found == {b"absent": False, across: True}
+    assert dropped == [(start, window) for start in range(0, len(data), window)]
+
+    with open(path, "rb") as fh:
+        mapping = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    with mapping:
+        hashlib.sha256(mapping).digest()        # every page read
+        assert _mapped_rss_kib(path) >= len(data) // 1024 // 2
+        real_drop(mapping, 0, len(data))
+        assert _mapped_rss_kib(path) == 0
+        real_drop(mapping, 1, 10)               # not at a page's start: left alone
+        assert mapping[:3] == data[:3]
