@@ -341,7 +341,7 @@ class RpmsRecorder:
         """Dump rpms.json (productmd.rpms, format 1.2) atomically (``fsync``: as
         ``fileutil.write_atomic``'s): productmd's document, its
         entries (each checked by productmd's rules when it was added) written by
-        :func:`_rpms_json` exactly as productmd's ``json.dump(indent=4, sort_keys=True)``
+        :func:`_rpms_json_pieces` exactly as productmd's ``json.dump(indent=4, sort_keys=True)``
         writes them, without productmd's per-entry checks again and its pure-Python indented
         encoder (2 s for the 112,000 entries of a Fedora-sized compose)."""
         with self._lock:
@@ -443,15 +443,11 @@ def _encoded_chunks(pieces, size=1 << 16):
         yield "".join(batch).encode("utf-8")
 
 
-def _rpms_json(nested, text, at):
+def _rpms_json_pieces(nested, text, at):
     """``{variant: {arch: {srpm: {rpm: {"category", "path", "sigkey"}}}}}`` (``_nested``) as
     ``json.dump(..., indent=4, sort_keys=True, separators=(",", ": "))`` writes it at the
-    place ``at`` of ``text`` (its indentation is taken from the line there)."""
-    return "".join(_rpms_json_pieces(nested, text, at))
-
-
-def _rpms_json_pieces(nested, text, at):
-    """:func:`_rpms_json`'s text as the list of its pieces, in order."""
+    place ``at`` of ``text`` (its indentation is taken from the line there), as the list
+    of its pieces in order."""
     # json.dumps of a string is json's C escaper behind a few Python calls; called directly
     # it is a fifth of the cost (four strings an entry, 12,000 entries at 10,000 RPMs). An
     # entry is one %-format of its three values (the few categories and signing keys quoted
