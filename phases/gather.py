@@ -210,8 +210,19 @@ class GatherPhase(PhaseBase):
         with _solvers_lock:
             hosts = self.__dict__.setdefault("_hosts", {})
             if key not in hosts:
-                hosts[key] = gather_worker.SolverHost(repos, arch)
+                hosts[key] = self.offered_host(repos, arch) or gather_worker.SolverHost(repos, arch)
             return hosts[key]
+
+    def offered_host(self, repos, arch):
+        """The SolverHost pkgset started on the package set repo of ``arch`` (:func:`offer_host`)
+        when ``repos`` is that repo alone; None otherwise (the host, if any, stays offered)."""
+        offered = getattr(self.compose, "offered_hosts", {}).get(arch)
+        if offered is None or len(repos) != 1 or repos[0].lookaside or repos[0].name != "pkgset" \
+                or os.path.normpath(repos[0].path) != os.path.normpath(offered[0]):
+            return None
+        self.compose.offered_hosts.pop(arch, None)
+        self.log.debug("gather %s: the solver host pkgset started", arch)
+        return offered[1]
 
     def _unit_done(self, arch):
         with _solvers_lock:
@@ -224,6 +235,9 @@ class GatherPhase(PhaseBase):
                 getattr(self.compose, "offered_solvers", {}).pop(arch, None)
                 hosts = self.__dict__.get("_hosts", {})
                 done = [hosts.pop(key) for key in [k for k in hosts if k[0] == arch]]
+                offered = getattr(self.compose, "offered_hosts", {}).pop(arch, None)
+                if offered is not None:
+                    done.append(offered[1])     # no gather of the arch took it
             else:
                 done = []
         for host in done:
@@ -563,8 +577,8 @@ class GatherPhase(PhaseBase):
         """Link the packages of ``result`` into ``variant``'s trees and record them (just the
         NEVRAs in ``only`` when given: the rest is there already); write its package lists.
         With a ``worker`` (:class:`~pungi_like.rpmtools.gather_worker.GatherWorker`) the
-        links are made in its process; the files are noted for the unit's record here.
-        Otherwise a thread of the unit makes them (``ln`` runs: their wait holds no
+        links are made in its process while this thread records the packages; the files are
+        noted for the unit's record here. Otherwise a thread of the unit makes them (``ln`` runs: their wait holds no
         interpreter lock) while this one records the packages, writes the lists and the
         result: the ``ln`` runs' 0.2 s at 10,000 RPMs were a wait of the unit's with nothing
         else to do."""
@@ -594,7 +608,10 @@ class GatherPhase(PhaseBase):
                 chosen.append((category, nevra, pkg, dest))
         linking = None
         if worker is not None:
-            worker.call("link", pairs, conf.link_type)
+            # answered once the links are made: the rows, lists and result are made meanwhile
+            # (at 60,000 RPMs the worker's links were 1-2 s of the unit's wall, its rows as
+            # much again after them)
+            worker.send("link", pairs, conf.link_type)
         else:
             # by ln runs: no audit event either (the links are noted below)
             linking = ThreadPoolExecutor(max_workers=1, thread_name_prefix="link")
@@ -624,8 +641,11 @@ class GatherPhase(PhaseBase):
                     fh.write("".join(p + "\n" for p in sorted(items)))
             text = result.as_json() + "\n"
         finally:
+            # the links' error first: the unit fails without its result
             if linking is not None:
-                links.result()    # the links' error first: the unit fails without its result
+                links.result()
+            elif worker is not None:
+                worker.receive()
         # durable once the compose's STATUS leaves STARTED (Compose.syncer); a crash before
         # runs the unit again (its record, written later, is not synced either)
         write_atomic(self.paths.gather_result(arch, variant), text,
@@ -638,10 +658,46 @@ def offer_solver(compose, arch, repo_path, solver, packages):
     the compose until the arch's last gather ends (GatherPhase.offered_solver); not offered
     when the gathers solve in worker processes (GatherPhase.worker_wanted), which load the
     package set themselves (the solver would only hold memory meanwhile)."""
-    use_worker = GatherPhase.use_worker
-    if use_worker or (use_worker is None and len(packages) >= GatherPhase.WORKER_MIN_PACKAGES):
+    if workers_wanted(len(packages)):
         return
     compose.__dict__.setdefault("offered_solvers", {})[arch] = (repo_path, solver, packages)
+
+
+def workers_wanted(count):
+    """Whether the gathers of a package set of ``count`` packages solve in worker processes
+    (:meth:`GatherPhase.worker_wanted`)."""
+    use_worker = GatherPhase.use_worker
+    return use_worker if use_worker is not None else count >= GatherPhase.WORKER_MIN_PACKAGES
+
+
+def start_host(repo_path, arch):
+    """A :class:`~pungi_like.rpmtools.gather_worker.SolverHost` loading the package set repo
+    at ``repo_path`` for the gathers of ``arch``, started before they are: pkgset starts it
+    once the package set repo is written (:func:`offer_host` hands it over). At 60,000 RPMs
+    the host's load took 2.5-4 s at the gathers' start, where pkgset.global still waits for
+    the signing keys' pass meanwhile."""
+    return gather_worker.SolverHost([depsolve.Repo("pkgset", repo_path)], arch)
+
+
+def offer_host(compose, arch, repo_path, host):
+    """Offer the gathers of ``arch`` a :func:`start_host` host whose repo has the same
+    repodata as the arch's package set repo ``repo_path``: the first gather over that repo
+    alone takes it (GatherPhase.offered_host); the arch's last gather closes it if none did,
+    and :func:`close_offered_hosts` when no gather ran."""
+    with _solvers_lock:
+        old = compose.__dict__.setdefault("offered_hosts", {}).pop(arch, None)
+        compose.offered_hosts[arch] = (repo_path, host)
+    if old is not None:
+        old[1].close()
+
+
+def close_offered_hosts(compose):
+    """Close the hosts :func:`offer_host` offered that no gather took."""
+    with _solvers_lock:
+        hosts = list(getattr(compose, "offered_hosts", {}).values())
+        getattr(compose, "offered_hosts", {}).clear()
+    for _path, host in hosts:
+        host.close()
 
 
 def result_digest(result):

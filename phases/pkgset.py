@@ -42,10 +42,11 @@ from pungi_like.reuse_capture import current as current_capture
 from dataclasses import dataclass, field
 
 from phases.base import PhaseBase
+from phases import gather as gather_phase
 from phases.gather import json_inputs, offer_solver, prepopulate_inputs
 from pungi_like import reuse_differs
 from pungi_like.config.options import Option, arch_mapping, str_or_list
-from pungi_like.errors import PhaseError
+from pungi_like.errors import PhaseError, PungiLikeError
 from pungi_like.fileutil import write_json_atomic
 from pungi_like.fileutil import link_file, ln_hardlinks, try_hardlink
 from pungi_like.rpmtools import arches as archmod
@@ -437,7 +438,7 @@ class PkgsetPhase(PhaseBase):
                     default=0),
                 "the newest build time in the package set")
             self._write_list(listfile, linked)
-            repo = pool.submit(self.global_repo, unit, download, listfile,
+            repo = pool.submit(self.global_repo_and_host, len(linked), unit, download, listfile,
                                [dest for _pkg, dest, _solver in linked.values()], parsing,
                                links=links,
                                linked_from={name: pkg.path
@@ -533,6 +534,10 @@ class PkgsetPhase(PhaseBase):
         parsing, self._early_parsing = self._early_parsing, None
         if parsing is not None:
             parsing.discard()   # pkgset.global did not run (a unit before it failed)
+        host, self._early_host = self._early_host, None
+        if host is not None:
+            host.close()        # pkgset.<arch> did not run
+        gather_phase.close_offered_hosts(self.compose)     # no gather took it
 
     def start_record_parse(self):
         """A cold package set from pkgset_repos (no old package set repo, no repo of them this
@@ -616,6 +621,25 @@ class PkgsetPhase(PhaseBase):
                                    checksum=self._checksum(),
                                    baseurl=f"file://{download}", log_path=unit.log_path,
                                    update=True, update_md_path=reuse)
+
+    def global_repo_and_host(self, count, *args, **kwargs):
+        """:meth:`global_repo`, then, when the gathers of the compose's one arch will solve in
+        worker processes over a package set of ``count`` packages, their solver host started
+        on the package set repo just written (:func:`phases.gather.start_host`): the arch's
+        repo is a copy of it when the arch keeps every package (:meth:`run_arch` hands the
+        host over then). It loads while this unit still waits for the signing keys."""
+        written = self.global_repo(*args, **kwargs)
+        arches = self.compose.get_arches()
+        if len(arches) == 1 and gather_phase.workers_wanted(count):
+            try:
+                self._early_host = gather_phase.start_host(
+                    self.paths.pkgset_repo(self.pkgset_name), arches[0])
+            except (OSError, PungiLikeError) as exc:
+                self.log.warning("the gathers' solver host not started early: %s", exc)
+        return written
+
+    #: the solver host :meth:`global_repo_and_host` started, until run_arch hands it over
+    _early_host = None
 
     def old_pkgset_repos(self):
         """The package set repos of the compose resumed and of the newest old compose that carry
@@ -925,6 +949,13 @@ class PkgsetPhase(PhaseBase):
                                        update_md_path=self.paths.pkgset_repo(setname),
                                        skip_stat=True)
         self.offer_closure(arch, repo, download, kept, whole=kept.keys() == headers.keys())
+        with _excl_lock:
+            host, self._early_host = self._early_host, None
+        if host is not None:
+            if kept.keys() == headers.keys():
+                gather_phase.offer_host(self.compose, arch, repo, host)
+            else:
+                host.close()    # the arch's repo is not the global one's copy
         self.compose.results.put(("pkgset", arch), PackageSet(arch=arch, repo_path=repo,
                                                              prefix=download, packages=kept))
         return {"packages": len(kept), "excluded_noarch": len(excluded),

@@ -194,17 +194,22 @@ def composed(rpm_repo, tmp_path_factory):
 
 
 def test_gather_workers_give_the_threads_result(rpm_repo, tmp_path_factory, composed,
-                                                monkeypatch):
+                                                monkeypatch, caplog):
     """The same compose with the gather units in worker processes (forced: the set is small)
-    links the same files and records the same entries, results and package lists."""
+    links the same files and records the same entries, results and package lists. The solver
+    host pkgset.global started on the package set repo it wrote is closed unused: the arch
+    drops a noarch package (ExclusiveArch), so its repo is not that repo's copy."""
     from phases.gather import GatherPhase
 
     monkeypatch.setattr(GatherPhase, "use_worker", True)
     compose, outputs = composed
     top = tmp_path_factory.mktemp("compose-workers")
     other = FakeCompose(str(top), compose.conf, compose.all_variants)
-    assert (json.dumps(run_phases(other), sort_keys=True).replace(str(top), "TOP")
-            == json.dumps(outputs, sort_keys=True).replace(compose.paths.topdir, "TOP"))
+    with caplog.at_level(logging.DEBUG):
+        assert (json.dumps(run_phases(other), sort_keys=True).replace(str(top), "TOP")
+                == json.dumps(outputs, sort_keys=True).replace(compose.paths.topdir, "TOP"))
+    assert not [r for r in caplog.records if "solver host" in r.getMessage()]
+    assert not getattr(other, "offered_hosts", {})
 
     def files(c):
         root = c.paths.topdir
@@ -454,3 +459,61 @@ def test_layered_product_drops_addon_packages_but_keeps_their_sources(rpm_repo, 
     assert "hatool" not in lp_result.names()
     assert "hatool" in lp_result.names("source")
     assert "hatool" in compose.results.get(("gather", "Server-HA", "x86_64")).names()
+
+
+def test_gather_workers_take_the_host_pkgset_started(rpm_repo, tmp_path_factory, monkeypatch,
+                                                     caplog):
+    """When the one arch keeps every package (its package set repo a copy of the global one),
+    the gathers in worker processes are forked from the solver host pkgset.global started on
+    the global repo once it was written, and give the results of gathers in threads. A
+    worker's links are asked for before the unit records the packages and waited for after."""
+    from phases.gather import GatherPhase
+    from pungi_like.rpmtools import gather_worker
+
+    events = []
+    send, receive = gather_worker.GatherWorker.send, gather_worker.GatherWorker.receive
+
+    def sending(self, *request):
+        events.append(("send", request[0]))
+        return send(self, *request)
+
+    def receiving(self):
+        answer = receive(self)
+        events.append(("answered", self.pending))
+        return answer
+    monkeypatch.setattr(gather_worker.GatherWorker, "send", sending)
+    monkeypatch.setattr(gather_worker.GatherWorker, "receive", receiving)
+    add_many = Rpms.add_many
+
+    def recording(self, *args):
+        events.append(("rows", None))
+        return add_many(self, *args)
+    monkeypatch.setattr(Rpms, "add_many", recording)
+    results = {}
+    for use_worker in (False, True):
+        monkeypatch.setattr(GatherPhase, "use_worker", use_worker)
+        top = tmp_path_factory.mktemp(f"compose-whole-{use_worker}")
+        cfgdir = tmp_path_factory.mktemp("config-whole")
+        (cfgdir / "comps.xml").write_text(COMPS.replace(
+            '<packagereq type="mandatory">armonly-data</packagereq>', ""))
+        conf = Conf(str(cfgdir), comps_file="comps.xml", pkgset_source="repos",
+                    pkgset_repos={"*": [os.path.relpath(rpm_repo, cfgdir)]},
+                    gather_method="deps",
+                    # the closure takes every multilib package: the arch keeps them all so
+                    multilib=[("^Server$", {"x86_64": ["runtime"]})])
+        server = Variant(id="Server", name="Server", type="variant", arches=["x86_64"],
+                         groups=[Group("core")])
+        compose = FakeCompose(str(top), conf, [server])
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG):
+            outputs = run_phases(compose)
+        taken = [r.getMessage() for r in caplog.records if "solver host" in r.getMessage()]
+        assert taken == (["gather x86_64: the solver host pkgset started"] if use_worker else [])
+        assert not getattr(compose, "offered_hosts", {})
+        assert outputs["gather.Server.x86_64"]["rpm"] > 0
+        results[use_worker] = (
+            json.dumps(outputs, sort_keys=True).replace(str(top), "TOP"),
+            compose.results.get(("gather", "Server", "x86_64")).as_json().replace(str(top), "TOP"))
+    assert results[True] == results[False]
+    # the link request, the rows while it runs, then its answer (the unit's last request)
+    assert events[-4:] == [("answered", 0), ("send", "link"), ("rows", None), ("answered", 0)]
