@@ -149,14 +149,7 @@ def encode(value, names):
         for base in (str, dict, list, tuple, set, frozenset, int, float):
             if isinstance(value, base):
                 return encode(base(value), names)
-    if fields is None:
-        if not (dataclasses.is_dataclass(value) and not isinstance(value, type)):
-            raise NotRecordable(kind.__name__)
-        name = f"{kind.__module__}:{kind.__qualname__}"
-        if name not in RECORDABLE:
-            raise NotRecordable(name)
-        fields = _fields[kind] = (name, tuple(f.name for f in dataclasses.fields(value)))
-    name, names_of_fields = fields
+    name, names_of_fields = fields or _recordable_fields(value)
     # strings and numbers, most of a package header's fields, without a call each (a
     # package set hands over one header a package: 10,000-60,000, encoded by two units)
     compose_id, out = names.compose_id, {}
@@ -170,6 +163,20 @@ def encode(value, names):
         else:
             out[field_name] = encode(item, names)
     return {"__dc__": name, "fields": out}
+
+
+def _recordable_fields(value):
+    """(class name, field names) of a recordable dataclass object; NotRecordable otherwise."""
+    kind = type(value)
+    fields = _fields.get(kind)
+    if fields is None:
+        if not (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+            raise NotRecordable(kind.__name__)
+        name = f"{kind.__module__}:{kind.__qualname__}"
+        if name not in RECORDABLE:
+            raise NotRecordable(name)
+        fields = _fields[kind] = (name, tuple(f.name for f in dataclasses.fields(value)))
+    return fields
 
 
 def _encode_items(items, names):
@@ -188,6 +195,103 @@ def _encode_items(items, names):
 
 
 _fields = {}
+
+#: the JSON text of ``encode`` of a value, as ``build_record`` writes a handed-over value
+_dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
+
+
+class SharedTexts:
+    """The JSON text of ``encode`` of each object of ``SHARED`` (a package header) made once
+    for the records of one compose, by ``put_json_text``: pkgset.global hands its headers
+    over and each pkgset.<arch> hands most of the same header objects over again, which two
+    records encoded and dumped one after the other (0.3-0.4 s of the record thread's CPU at
+    10,000 RPMs, beside the compose's tail). A handed-over value is not changed afterwards
+    (a unit changes no shared state but through the compose's recorders); the objects are held
+    here, so an id is not given to another object while its text is kept."""
+
+    def __init__(self, names):
+        self.names = names
+        self._texts = {}   # id(object) -> (object, text)
+        self._lock = threading.Lock()
+
+    def text(self, value):
+        known = self._texts.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
+        text = _dumps(encode(value, self.names))
+        with self._lock:
+            self._texts[id(value)] = (value, text)
+        return text
+
+
+#: classes whose objects two units hand over (a package set's headers)
+SHARED = {"pungi_like.rpmtools.headers:RpmHeader"}
+#: classes holding those objects (a package set arch's ``packages``), whose fields
+#: ``put_json_text`` writes one by one
+SHARED_HOLDERS = {"phases.pkgset:PackageSet"}
+
+
+def put_json_text(value, names, shared=None):
+    """``json.dumps(encode(value, names), default=str, separators=(",", ":"))``, the same
+    text, with each object of ``SHARED`` in it (at the top, in a dict or list, or in a
+    field of a ``SHARED_HOLDERS`` object) taken from ``shared`` (a ``SharedTexts``)."""
+    if shared is None:
+        return _dumps(encode(value, names))
+    out = []
+    _shared_pieces(value, names, shared, out)
+    return "".join(out)
+
+
+def _class_name(kind):
+    fields = _fields.get(kind)
+    return fields[0] if fields is not None else f"{kind.__module__}:{kind.__qualname__}"
+
+
+def _holds_shared(value):
+    """Is ``value`` an object of SHARED or SHARED_HOLDERS, or a dict (list) whose first
+    value (item) is one? Others are dumped whole, by json's C encoder."""
+    kind = type(value)
+    if kind is dict:
+        value = next(iter(value.values()), None)
+    elif kind is list:
+        value = value[0] if value else None
+    if value is None or not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return False
+    name = _class_name(type(value))
+    return name in SHARED or name in SHARED_HOLDERS
+
+
+def _shared_pieces(value, names, shared, out):
+    if not _holds_shared(value):
+        out.append(_dumps(encode(value, names)))
+        return
+    kind = type(value)
+    if kind is dict:
+        out.append('{"__dict__":[')
+        first = True
+        for key, item in value.items():
+            out.append(("[" if first else ",[") + _dumps(encode(key, names)) + ",")
+            _shared_pieces(item, names, shared, out)
+            out.append("]")
+            first = False
+        out.append("]}")
+    elif kind is list:
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _shared_pieces(item, names, shared, out)
+        out.append("]")
+    elif _class_name(kind) in SHARED:
+        out.append(shared.text(value))
+    else:
+        # a holder: encode's {"__dc__": name, "fields": {...}}, its fields one by one
+        name, names_of_fields = _recordable_fields(value)
+        out.append('{"__dc__":' + _dumps(name) + ',"fields":{')
+        for i, field_name in enumerate(names_of_fields):
+            out.append(("," if i else "") + _dumps(field_name) + ":")
+            _shared_pieces(getattr(value, field_name), names, shared, out)
+        out.append("}}")
 
 
 def decode(data, names):
@@ -1640,9 +1744,11 @@ class CannotReuse(Exception):
     """An old unit matched by key but its files no longer verify."""
 
 
-def build_record(compose, unit, capture, images_before, images_after, remember_old=None):
+def build_record(compose, unit, capture, images_before, images_after, remember_old=None,
+                 shared=None):
     """The record fields of a finished unit: ``files`` and ``journal``; ``reusable`` False with
-    ``why`` when some value cannot be recorded. ``remember_old``: see ``describe_files``."""
+    ``why`` when some value cannot be recorded. ``remember_old``: see ``describe_files``;
+    ``shared``: the compose's ``SharedTexts`` (see ``put_json_text``)."""
     names = Names(compose.topdir, compose.compose_id)
     files = describe_files(capture.paths(), names, remember_old)
     journal, why = [], None
@@ -1652,8 +1758,7 @@ def build_record(compose, unit, capture, images_before, images_after, remember_o
                 # the value as JSON text: a package set's runs to megabytes that a re-run
                 # decodes only if a unit that runs again asks for it (``_replay``)
                 journal.append(["put_json", encode(op[1], names),
-                                json.dumps(encode(op[2], names), default=str,
-                                           separators=(",", ":"))])
+                                put_json_text(op[2], names, shared)])
             elif op[0] == "rpm":
                 journal.append(["rpm", encode(list(op[1]), names)])
             elif op[0] == "rpms":

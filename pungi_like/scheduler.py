@@ -355,6 +355,8 @@ class Scheduler:
         self.ran_outputs = {}     # unit that ran -> the outputs it returned
         self.reuse_pool = None  # a reuse.ReusePool when old composes (or resume) are in use
         self.names = reuse.Names(compose.topdir, compose.compose_id)
+        # the package set's headers' JSON, made once for the records that hand them over
+        self._shared_texts = reuse.SharedTexts(self.names)
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="record")
         self._writes = []
         self._timeline_asked = 0   # _write_timeline calls so far
@@ -650,7 +652,7 @@ class Scheduler:
                 self.compose.log.warning("[%s] not recorded: %s", unit.name, exc)
         try:
             info = reuse.build_record(self.compose, unit, capture, images_before, images_after,
-                                      self._remember_old(unit))
+                                      self._remember_old(unit), self._shared_texts)
         except Exception as exc:  # noqa: B902 - a record that cannot be made only costs reuse
             self.compose.log.warning("[%s] no reuse record: %s", unit.name, exc)
             info = {"files": {}, "journal": [], "reusable": False, "why_not": str(exc)}
