@@ -414,8 +414,14 @@ def same_rpms_payload(path, written):
     except OSError:
         return False
     try:
-        length = os.fstat(fd).st_size
-        data = map_file(fd, length)
+        st = os.fstat(fd)
+        # the answer for this very file (its identity) and payload, when asked before: a
+        # no-op re-run's test.manifests and the driver's diff ask about the same old file
+        known = (os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                 st.st_ctime_ns, size, digest)
+        if known in _SAME_PAYLOAD:
+            return _SAME_PAYLOAD[known]
+        data = map_file(fd, st.st_size)
         if data is None:
             with open(fd, "rb", closefd=False) as fh:
                 data = fh.read()
@@ -426,8 +432,14 @@ def same_rpms_payload(path, written):
     at = data.find(b'"payload": {')
     at = data.find(b'"rpms": ', at) if at >= 0 else -1
     # hashed in place (a slice of megabytes would be copied first)
-    return at >= 0 and len(data) - at == size \
+    same = at >= 0 and len(data) - at == size \
         and hashlib.sha256(memoryview(data)[at:]).digest() == digest
+    _SAME_PAYLOAD[known] = same
+    return same
+
+
+#: ``same_rpms_payload``'s answers by the file's identity and the payload asked about
+_SAME_PAYLOAD = {}
 
 
 def _encoded_chunks(pieces, size=1 << 16):

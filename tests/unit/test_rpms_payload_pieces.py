@@ -29,3 +29,23 @@ def test_a_payload_of_many_pieces_is_productmds_dump_and_its_digest(tmp_path):
     assert rec.written_payload == (len(data) - at, hashlib.sha256(data[at:]).digest())
     assert md.same_rpms_payload(str(out), rec.written_payload)
     assert not md.same_rpms_payload(str(out), (len(data) - at, hashlib.sha256(b"x").digest()))
+
+
+def test_same_rpms_payload_answers_again_only_for_the_same_file(tmp_path):
+    """Its answer is kept for the file's identity (a no-op re-run's test.manifests and the
+    driver ask about the same old rpms.json): the same file answers from it, a file written
+    again at the same path (another payload of the same length) is hashed again."""
+    rec = md.RpmsRecorder()
+    rec.add("Server", "x86_64", "a-1.0-1.src", "a-1.0-1.x86_64", "Server/x86_64/os/a.rpm",
+            None, "binary")
+    out = tmp_path / "rpms.json"
+    rec.write(out, _info(), fsync=False)
+    assert md.same_rpms_payload(str(out), rec.written_payload)
+    assert md.same_rpms_payload(str(out), rec.written_payload)
+    data = out.read_bytes()
+    other = tmp_path / "other.json"
+    other.write_bytes(data.replace(b"Server/x86_64/os/a.rpm", b"Server/x86_64/os/b.rpm"))
+    other.replace(out)
+    assert not md.same_rpms_payload(str(out), rec.written_payload)
+    rec.write(out, _info(), fsync=False)
+    assert md.same_rpms_payload(str(out), rec.written_payload)
