@@ -558,8 +558,8 @@ class PkgsetPhase(PhaseBase):
 
     def repo_from_parsed(self, unit, parsing, download, listfile, links=None, linked_from=None):
         """The package set repo from the records :meth:`start_record_parse`'s child parsed
-        (repowrite.write_repo, createrepo_c's bytes: the files are links of those the records
-        describe); its :class:`~pungi_like.rpmtools.repowrite.WriteResult` when written, else
+        (repowrite.write_repo, createrepo_c's XML: the files are links of those the records
+        describe; compressed at repowrite.WORK_LEVEL, as no compose output holds it); its :class:`~pungi_like.rpmtools.repowrite.WriteResult` when written, else
         False and the log says why not. ``links``: the future of
         the links being made (:func:`link_set`) from ``linked_from`` ({file name: path}):
         the repo is written from the files linked from meanwhile, and again from the links
@@ -576,7 +576,8 @@ class PkgsetPhase(PhaseBase):
                     return repodata.repowrite.write_repo(
                         download, out, relpaths, sources=parsing.repo_dirs,
                         checksum=self._checksum(), baseurl=f"file://{download}",
-                        max_read=max(50, len(relpaths) // 10), mark=True, stat_from=stat_from)
+                        max_read=max(50, len(relpaths) // 10), mark=True, stat_from=stat_from,
+                        level=repodata.repowrite.WORK_LEVEL)
                 if links is None:
                     result = write()
                 else:
@@ -630,7 +631,10 @@ class PkgsetPhase(PhaseBase):
         host over then). It loads while this unit still waits for the signing keys."""
         written = self.global_repo(*args, **kwargs)
         arches = self.compose.get_arches()
-        if len(arches) == 1 and gather_phase.workers_wanted(count):
+        scheduler = getattr(self.compose, "scheduler", None)
+        gathers = scheduler is None or any(name.startswith("gather.")
+                                           for name in getattr(scheduler, "units", ()))
+        if len(arches) == 1 and gathers and gather_phase.workers_wanted(count):
             try:
                 self._early_host = gather_phase.start_host(
                     self.paths.pkgset_repo(self.pkgset_name), arches[0])

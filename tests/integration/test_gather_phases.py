@@ -517,3 +517,37 @@ def test_gather_workers_take_the_host_pkgset_started(rpm_repo, tmp_path_factory,
     assert results[True] == results[False]
     # the link request, the rows while it runs, then its answer (the unit's last request)
     assert events[-4:] == [("answered", 0), ("send", "link"), ("rows", None), ("answered", 0)]
+
+
+def test_no_solver_host_without_gathers(rpm_repo, tmp_path_factory, monkeypatch):
+    """pkgset.global starts no solver host for gathers the compose does not run (its
+    scheduler holds no gather unit: ``--just-phase pkgset``, ``--skip-phase gather``); with a
+    gather unit it does, and pkgset.<arch> offers it."""
+    import types
+
+    from phases.gather import GatherPhase
+    from phases.init import InitPhase
+    from phases.pkgset import PkgsetPhase
+
+    monkeypatch.setattr(GatherPhase, "use_worker", True)
+    for names in ([], ["gather.Server.x86_64"]):
+        top = tmp_path_factory.mktemp("compose-no-gathers")
+        cfgdir = tmp_path_factory.mktemp("config-no-gathers")
+        (cfgdir / "comps.xml").write_text(COMPS.replace(
+            '<packagereq type="mandatory">armonly-data</packagereq>', ""))
+        conf = Conf(str(cfgdir), comps_file="comps.xml", pkgset_source="repos",
+                    pkgset_repos={"*": [os.path.relpath(rpm_repo, cfgdir)]},
+                    gather_method="deps", multilib=[("^Server$", {"x86_64": ["runtime"]})])
+        server = Variant(id="Server", name="Server", type="variant", arches=["x86_64"],
+                         groups=[Group("core")])
+        compose = FakeCompose(str(top), conf, [server])
+        compose.scheduler = types.SimpleNamespace(units={name: None for name in names})
+        pkgset = PkgsetPhase(compose)
+        for phase in (InitPhase(compose), pkgset):
+            for unit in sorted(phase.units(), key=lambda u: u.name != f"{phase.name}.global"):
+                unit.run(unit)
+        try:
+            assert sorted(getattr(compose, "offered_hosts", {})) == (["x86_64"] if names else [])
+        finally:
+            pkgset.end_early()
+        assert not getattr(compose, "offered_hosts", {})
