@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 
 from .fileutil import write_json_atomic
 
 DRIVER_FILE = os.path.join("work", "global", "driver.json")
+
+
+def _host():
+    """This machine's host name (``socket.gethostname``'s answer, without importing socket:
+    2-4 ms of every compose's start)."""
+    return os.uname().nodename
 
 
 def _boot_id():
@@ -44,7 +49,7 @@ def record_driver(topdir, pid=None, fsync=True):
     ``fileutil.write_atomic``'s)."""
     pid = pid or os.getpid()
     write_json_atomic(os.path.join(topdir, DRIVER_FILE), {
-        "host": socket.gethostname(), "boot_id": _boot_id(), "pid": pid,
+        "host": _host(), "boot_id": _boot_id(), "pid": pid,
         "start_time": _start_time(pid)}, fsync=fsync)
 
 
@@ -62,7 +67,7 @@ def is_stale(topdir):
             driver = json.load(fh)
     except (OSError, ValueError):
         return None  # made by an older release, or not by us: nothing to judge by
-    if driver.get("host") != socket.gethostname():
+    if driver.get("host") != _host():
         return None
     pid = driver.get("pid")
     if driver.get("boot_id") and driver["boot_id"] != _boot_id():
@@ -86,7 +91,7 @@ def live_driver(topdir):
             driver = json.load(fh)
     except (OSError, ValueError):
         return None
-    if driver.get("host") != socket.gethostname():
+    if driver.get("host") != _host():
         return f"it was started on host {driver.get('host')}, whose driver cannot be seen from here"
     if is_stale(topdir) is None:
         return f"its driver (pid {driver.get('pid')}) is still running"

@@ -17,7 +17,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import sys
 import time
 import traceback
@@ -658,7 +657,7 @@ def _main(argv, args, parser, precheck=None):
     started = time.monotonic()
     try:
         compose.write_status("STARTED")
-        compose.log.info("Host: %s; pungi-like %s; user %s; cwd %s", socket.gethostname(),
+        compose.log.info("Host: %s; pungi-like %s; user %s; cwd %s", os.uname().nodename,
                          pungi_like.__version__, os.environ.get("USER", "?"), os.getcwd())
         compose.log.info("Command line: pungi-like-koji %s", " ".join(argv))
         compose.log.info("Compose top directory: %s", compose.topdir)
