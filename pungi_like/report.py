@@ -23,13 +23,15 @@ rebuilt for an old compose (``python -m pungi_like.report <compose dir>``):
 from __future__ import annotations
 
 import datetime
+import functools
+import hashlib
 import html
 import json
 import logging
 import os
 
 from .fileutil import write_atomic
-from .report_pages import index_page, report_page
+from .media.templates import TEMPLATE_DIR
 
 log = logging.getLogger("pungi_like.report")
 
@@ -214,7 +216,7 @@ def _images(topdir):
 
 def _rpms_trees(topdir):
     """{variant.arch: {srpm: {nevra: entry}}} of the compose's rpms.json (that of a finished
-    compose handed over by ``preload_rpms``, when it was)."""
+    compose read ahead by ``warm_up``, when it was)."""
     preloaded = _preloaded.pop(os.path.abspath(topdir), None)
     if preloaded is not None:
         return preloaded
@@ -286,11 +288,7 @@ def _fmt_ts(ts):
         "%Y-%m-%d %H:%M:%S UTC")
 
 
-def _fmt_size(n):
-    return "" if n is None else "{:,}".format(int(n))
-
-
-#: {compose top directory: _rpms_trees} handed over by ``preload_rpms``
+#: {compose top directory: _rpms_trees} of finished composes read by ``warm_up``
 _preloaded = {}
 
 
@@ -300,6 +298,62 @@ def preload_rpms(topdir, payload):
     _preloaded[os.path.abspath(topdir)] = {"%s.%s" % (variant, arch): srpms
                                            for variant, arches in payload.items()
                                            for arch, srpms in arches.items()}
+
+
+def warm_up(finished_topdir=None):
+    """What the report of a compose needs before the compose ends, made ahead (the driver
+    calls this in a thread while the units run): the templates compiled and the rpms.json
+    trees of ``finished_topdir`` (a finished compose: the previous one) read."""
+    env = _environment()
+    for name in ("report.html.j2", "index.html.j2"):
+        env.get_template(name)
+    if finished_topdir:
+        _preloaded[os.path.abspath(finished_topdir)] = _rpms_trees(finished_topdir)
+
+
+@functools.lru_cache(maxsize=1)
+def _environment():
+    """The Jinja environment, made once (its templates are compiled once a process)."""
+    import jinja2
+
+    options = dict(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(TEMPLATE_DIR,
+                                                                           "report")),
+                             undefined=jinja2.StrictUndefined,
+                             bytecode_cache=_bytecode_cache(jinja2, options), **options)
+    env.filters["ts"] = _fmt_ts
+    env.filters["size"] = lambda n: "" if n is None else "{:,}".format(int(n))
+    return env
+
+
+def _bytecode_cache(jinja2, options):
+    """Jinja's cache of the compiled templates in the user's cache directory
+    (``$XDG_CACHE_HOME/pungi-like/templates``; ``PUNGI_LIKE_TEMPLATE_CACHE=0``: none): compiling
+    the two report templates cost each compose ~25 ms of CPU beside its units (a no-op
+    re-run's wall is its CPU). An entry is used only for the same template source (Jinja's
+    checksum), Jinja and Python (its magic) and these ``options`` (in the file names); one
+    that cannot be read or written only means compiling, as without a cache."""
+    if os.environ.get("PUNGI_LIKE_TEMPLATE_CACHE") == "0":
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    tag = hashlib.sha256(repr((sorted(options.items()), jinja2.__version__)).encode())
+
+    class Cache(jinja2.FileSystemBytecodeCache):
+        def load_bytecode(self, bucket):
+            try:
+                super().load_bytecode(bucket)
+            except Exception:  # noqa: B902 - damaged or foreign: compiled again
+                bucket.reset()
+
+        def dump_bytecode(self, bucket):
+            try:
+                os.makedirs(self.directory, mode=0o700, exist_ok=True)
+                super().dump_bytecode(bucket)
+            except Exception as exc:  # noqa: B902 - the cache only saves time
+                log.debug("template cache not written: %s", exc)
+
+    return Cache(os.path.join(base, "pungi-like", "templates"),
+                 "report-" + tag.hexdigest()[:16] + "-%s.cache")
 
 
 # ---- the two pages ---------------------------------------------------------------------------
@@ -325,10 +379,11 @@ def write_report(topdir, reason=None, weburl=None, task_info=None, embedded_topd
     counts = {}
     for u in units:
         counts[u.get("result")] = counts.get(u.get("result"), 0) + 1
-    html_text = report_page(
-        summary, reason, sorted(counts.items(), key=str), gantt(units), _failures(topdir, units),
-        _images(topdir), packages, previous, _tasks(topdir, task_info, weburl), embedded_topdir,
-        COLOURS, _fmt_ts, _fmt_size)
+    html_text = _environment().get_template("report.html.j2").render(
+        c=summary, reason=reason, units=units, counts=sorted(counts.items(), key=str),
+        gantt=gantt(units), failures=_failures(topdir, units), images=_images(topdir),
+        packages=packages, previous=previous, tasks=_tasks(topdir, task_info, weburl),
+        weburl=weburl, embedded_topdir=embedded_topdir, colours=COLOURS)
     path = os.path.join(topdir, REPORT_REL)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # a report, made again by ``python -m pungi_like.report``: no fsync (each forces a
@@ -350,7 +405,8 @@ def write_index(target_dir):
             if os.path.isfile(os.path.join(path, REPORT_REL)) else None
         composes.append(entry)
     composes.sort(key=lambda c: (c["start"], c["id"]), reverse=True)
-    text = index_page(os.path.basename(target_dir), composes, _fmt_ts)
+    text = _environment().get_template("index.html.j2").render(
+        composes=composes, target=os.path.basename(target_dir))
     path = os.path.join(target_dir, INDEX_NAME)
     write_atomic(path, text, fsync=False)
     return path

@@ -439,13 +439,16 @@ def setup_reuse(compose, args, precheck=None):
 
 def read_ahead(compose, old):
     """While the units run, in a thread: what the steps after them read of finished composes
-    and load once (the newest old compose's images.json for the diff); a future of its
-    ``productmd.images.Images`` (False: it has none; None: read it later), for
-    :func:`old_compose_read`."""
+    and load once (the compiled templates for the report, the newest old compose's
+    images.json for the diff); a future of its ``productmd.images.Images`` (False: it has
+    none; None: read it later), for :func:`old_compose_read`."""
     import concurrent.futures
 
     def read():
+        from pungi_like import report
+
         try:
+            report.warm_up(None)
             if not old:
                 return None
             path = os.path.join(old[0][1], "compose", "metadata", "images.json")

@@ -145,109 +145,33 @@ def test_packages_against_the_previous_compose(tmp_path):
         {"key": "Server.x86_64", "binary": 1, "source": 1, "added": [], "removed": []}]
 
 
-#: the pages of ``test_pages_are_the_templates_bytes`` as the Jinja templates they replaced
-#: rendered them (trim_blocks, lstrip_blocks, autoescape), from ``</style>`` on; the report's
-#: Gantt chart goes between its two parts
-REPORT_BEFORE_CHART = (
-    '</head>\n<body>\n<h1>Compose Demo-1.0-20260101.n.1 <span class="status status-'
-    'FINISHED_INCOMPLETE">FINISHED_INCOMPLETE</span></h1>\n<table>\n<tr><th>Label</th><td>'
-    'RC-1.0</td></tr>\n<tr><th>Started</th><td>1970-01-01 00:33:20 UTC</td></tr>\n<tr><th>'
-    'Duration</th><td>3.5 s</td></tr>\n<tr><th>Exit reason</th><td>1 failable deliverable(s) '
-    'failed</td></tr>\n<tr><th>Units</th><td>1 failed-failable, 2 ok</td></tr>\n<tr><th>Logs'
-    '</th><td><a href="pungi.global.log">pungi.global.log</a>, <a href="timeline.json">'
-    'timeline.json</a>, <a href="deliverables.json">deliverables.json</a></td></tr>\n</table>'
-    '\n\n<h2 id="failures">Failed deliverables and units</h2>\n<div class="failure">\n<h3>'
-    'image Server.x86_64 (failable)</h3>\n<p class="bad">xorriso &lt;failed&gt;</p>\n<p>Log '
-    'of unit createiso.Server.x86_64: <a href="../x86_64/createiso-Server.x86_64.log">logs/'
-    'x86_64/createiso-Server.x86_64.log</a></p>\n<pre class="log">xorriso: &lt;bad&gt; &#34;'
-    'path&#34;</pre></div>\n\n<h2 id="timeline">Timeline</h2>\n<p class="legend"><span style='
-    '"background: #c62828"></span>failed<span style="background: #ef8f00"></span>failed-'
-    'failable<span style="background: #3a9d4f"></span>ok<span style="background: #9e9e9e">'
-    '</span>skipped (hatched: reused)</p>\n')
-REPORT_AFTER_CHART = (
-    '\n\n<h2 id="images">Images</h2>\n<table><tr><th>Variant.arch</th><th>Image</th><th>Type'
-    '</th><th>Format</th><th>Size (bytes)</th><th>Checksums</th><th>Boot test</th></tr>\n<tr>'
-    '<td>Server.x86_64</td><td><a href="../../compose/Server/x86_64/images/boot.iso">Server/'
-    'x86_64/images/boot.iso</a></td><td>boot</td><td>iso</td><td></td>\n<td></td>\n<td>not '
-    'bootable</td></tr>\n<tr><td>Server.x86_64</td><td><a href="../../compose/Server/x86_64/'
-    'iso/Demo-Server-x86_64-dvd1.iso">Server/x86_64/iso/Demo-Server-x86_64-dvd1.iso</a></td>'
-    '<td>dvd</td><td>iso</td><td>123,456,789</td>\n<td><div><code>sha256:' + "ab" * 32
-    + '</code></div></td>\n<td><div class="bad">uefi: FAILED (31.5 s)</div></td></tr>\n'
-    '</table>\n\n<h2 id="packages">Packages</h2>\n<table><tr><th>Variant.arch</th><th>Binary '
-    'packages</th><th>Source packages</th><th>Added since Demo-1.0-20260101.n.0</th><th>'
-    'Removed</th></tr>\n<tr><td>Server.x86_64</td><td>2</td><td>1</td>\n<td>1: n&lt;ew&gt;'
-    '</td>\n<td>1: gone</td></tr>\n</table>\n\n<h2 id="tasks">Build service tasks</h2>\n'
-    '<table><tr><th>Task</th><th>Method</th><th>State</th></tr>\n<tr><td><a href="https://'
-    'hub.example/koji/taskinfo?taskID=7">7</a></td><td></td><td></td></tr><tr><td><a href="'
-    'https://hub.example/koji/taskinfo?taskID=42">42</a></td><td>livecd</td><td>CLOSED</td>'
-    '</tr></table>\n</body>\n</html>')
-INDEX_BODY = (
-    '</head>\n<body>\n<h1>Composes in composes</h1>\n<table><tr><th>Compose</th><th>Label'
-    '</th><th>Status</th><th>Started</th><th>Duration</th><th>Report</th></tr>\n<tr><td><a '
-    'href="Demo-1.0-20260101.n.1/">Demo-1.0-20260101.n.1</a></td><td>RC-1.0</td><td><span '
-    'class="status status-FINISHED_INCOMPLETE">FINISHED_INCOMPLETE</span></td>\n<td>'
-    '1970-01-01 00:33:20 UTC</td><td>3.5 s</td>\n<td><a href="Demo-1.0-20260101.n.1/logs/'
-    'global/report.html">report</a></td></tr>\n<tr><td><a href="Demo-1.0-20260101.n.0/">'
-    'Demo-1.0-20260101.n.0</a></td><td>RC-1.0</td><td><span class="status status-FINISHED">'
-    'FINISHED</span></td>\n<td>1970-01-01 00:16:40 UTC</td><td>1.5 s</td>\n<td></td></tr>\n'
-    '</table>\n</body>\n</html>')
-
-
-def test_pages_are_the_templates_bytes(tmp_path):
-    """The two pages, made by ``report_pages`` with Python's string operations, are the bytes
-    the Jinja templates they replaced rendered (captured from them): each section, the
-    escaping (markupsafe's ``&#34;``, not ``&quot;``), the blank lines the templates left,
-    the style sheet inlined without its last newline."""
-    from pungi_like.resources import share_path
-
-    target = str(tmp_path / "composes")
-    iso = "Server/x86_64/iso/Demo-Server-x86_64-dvd1.iso"
-    old = _compose(target, "Demo-1.0-20260101.n.0", "FINISHED", 1000, [{"unit": "init.global"}])
-    units = [
-        {"unit": "init.global"},
-        {"unit": "gather.Server.x86_64", "at": 1, "reused": True},
-        {"unit": "createiso.Server.x86_64", "at": 2, "result": "failed-failable",
-         "variant": "Server", "arch": "x86_64", "error": "xorriso <failed> & 'stopped'",
-         "log": "logs/x86_64/createiso-Server.x86_64.log"}]
-    top = _compose(target, "Demo-1.0-20260101.n.1", "FINISHED_INCOMPLETE", 2000, units, images={
-        "Server": {"x86_64": [
-            {"path": iso, "type": "dvd", "format": "iso", "size": 123456789, "bootable": True,
-             "checksums": {"sha256": "ab" * 32}},
-            {"path": "Server/x86_64/images/boot.iso", "type": "boot", "format": "iso",
-             "size": None, "bootable": False, "checksums": {}}]}},
-        tasks=(42, 7),
-        boots={"test.boot.Server.x86_64.uefi": {
-            "unit": "test.boot.Server.x86_64.uefi", "inputs": {"fw": "uefi"},
-            "outputs": {"booted": {iso: {"ok": False, "seconds": 31.5}}}}})
-    _write(os.path.join(top, "logs/x86_64/createiso-Server.x86_64.log"),
-           'xorriso: <bad> "path"\n')
-    _write(os.path.join(top, "logs/global/deliverables.json"), {"failed_details": [
-        {"kind": "image", "variant": "Server", "arch": "x86_64", "subvariant": None,
-         "error": "xorriso <failed>"}]})
-
-    def rpms(*nevras):
-        return {"payload": {"rpms": {"Server": {"x86_64": {"a-0:1-1.src": {
-            n: {"category": "source" if n.endswith(".src") else "binary", "path": "p",
-                "sigkey": None} for n in nevras}}}}}}
-    _write(os.path.join(old, "compose/metadata/rpms.json"),
-           rpms("a-0:1-1.src", "a-0:1-1.x86_64", "gone-0:1-1.x86_64"))
-    _write(os.path.join(top, "compose/metadata/rpms.json"),
-           rpms("a-0:1-1.src", "a-0:1-1.x86_64", "n<ew>-0:1-1.x86_64"))
-    for base, dirs, files in os.walk(target):
-        for name in files + dirs:
-            os.utime(os.path.join(base, name), (1700000000, 1700000000))
-    page = open(report.write_report(
-        top, reason="1 failable deliverable(s) failed", weburl="https://hub.example/koji",
-        task_info={42: {"method": "livecd", "state": "CLOSED"}}), encoding="utf-8").read()
-    index = open(report.write_index(target), encoding="utf-8").read()
-    with open(share_path("templates", "report", "style.css"), encoding="utf-8") as fh:
-        style = fh.read()[:-1]
-    chart = report.gantt(json.load(open(os.path.join(top, "logs/global/timeline.json")))["units"])
-    head = '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>%s</title>' \
-        '\n<style>\n' + style + '</style>\n'
-    assert page == head % "Demo-1.0-20260101.n.1: FINISHED_INCOMPLETE" + REPORT_BEFORE_CHART \
-        + chart + REPORT_AFTER_CHART
-    assert index == head % "Composes in composes" + INDEX_BODY
+def test_compiled_templates_cached_give_the_same_pages(tmp_path, monkeypatch):
+    """The report templates compiled once are kept in the user's cache directory and loaded
+    from there by the next process (here: a new environment); the pages are the same as
+    without the cache, and a damaged cache file only means compiling again."""
+    top = _compose(str(tmp_path / "c"), "Demo-1.0-20260101.n.0", "FINISHED", 1000, [
+        {"unit": "init.global"}, {"unit": "gather.Server.x86_64", "at": 1, "reused": True}])
+    pages = {}
+    for how in ("off", "store", "load", "damaged"):
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        monkeypatch.setenv("PUNGI_LIKE_TEMPLATE_CACHE", "0" if how == "off" else "1")
+        cache = tmp_path / "cache" / "pungi-like" / "templates"
+        if how == "damaged":
+            for name in os.listdir(cache):
+                (cache / name).write_bytes(b"not a cache entry")
+        report._environment.cache_clear()
+        with open(report.write_report(top), encoding="utf-8") as fh:
+            pages[how] = fh.read()
+        report.write_index(str(tmp_path / "c"))
+        with open(tmp_path / "c" / "index.html", encoding="utf-8") as fh:
+            pages[how] += fh.read()
+        if how == "off":
+            assert not cache.exists()
+        else:
+            assert sorted(os.listdir(cache)) and all(n.startswith("report-")
+                                                     for n in os.listdir(cache))
+    report._environment.cache_clear()
+    assert pages["store"] == pages["off"] == pages["load"] == pages["damaged"]
 
 
 def test_read_ahead_parses_the_old_rpms_json_once_for_the_diff_and_the_report(tmp_path):
