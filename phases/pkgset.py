@@ -558,9 +558,10 @@ class PkgsetPhase(PhaseBase):
 
     def repo_from_parsed(self, unit, parsing, download, listfile, links=None, linked_from=None):
         """The package set repo from the records :meth:`start_record_parse`'s child parsed
-        (repowrite.write_repo, createrepo_c's bytes: the files are links of those the records
-        describe); its :class:`~pungi_like.rpmtools.repowrite.WriteResult` when written, else
-        False and the log says why not. ``links``: the future of
+        (repowrite.write_repo, createrepo_c's XML: the files are links of those the records
+        describe; gzip'ed at repowrite.WORK_LEVEL, as no compose output holds it); its
+        :class:`~pungi_like.rpmtools.repowrite.WriteResult` when written, else False and the
+        log says why not. ``links``: the future of
         the links being made (:func:`link_set`) from ``linked_from`` ({file name: path}):
         the repo is written from the files linked from meanwhile, and again from the links
         if one of them turns out not to be a hard link of its source (a copy)."""
@@ -576,7 +577,8 @@ class PkgsetPhase(PhaseBase):
                     return repodata.repowrite.write_repo(
                         download, out, relpaths, sources=parsing.repo_dirs,
                         checksum=self._checksum(), baseurl=f"file://{download}",
-                        max_read=max(50, len(relpaths) // 10), mark=True, stat_from=stat_from)
+                        max_read=max(50, len(relpaths) // 10), mark=True, stat_from=stat_from,
+                        level=repodata.repowrite.WORK_LEVEL)
                 if links is None:
                     result = write()
                 else:
