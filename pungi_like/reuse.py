@@ -198,6 +198,8 @@ _fields = {}
 
 #: the JSON text of ``encode`` of a value, as ``build_record`` writes a handed-over value
 _dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
+#: a string's JSON text as ``_dumps`` writes it (ensure_ascii)
+_string = json.encoder.encode_basestring_ascii
 
 
 class SharedTexts:
@@ -242,9 +244,20 @@ def put_json_text(value, names, shared=None):
     return "".join(out)
 
 
-def _class_name(kind):
-    fields = _fields.get(kind)
-    return fields[0] if fields is not None else f"{kind.__module__}:{kind.__qualname__}"
+def _sharing(kind):
+    """"shared" (a class of SHARED), "holder" (of SHARED_HOLDERS) or None, for a type."""
+    found = _sharing_of.get(kind)
+    if found is None:
+        found = False
+        if dataclasses.is_dataclass(kind):
+            fields = _fields.get(kind)
+            name = fields[0] if fields is not None else f"{kind.__module__}:{kind.__qualname__}"
+            found = "shared" if name in SHARED else "holder" if name in SHARED_HOLDERS else False
+        _sharing_of[kind] = found
+    return found
+
+
+_sharing_of = {}
 
 
 def _holds_shared(value):
@@ -255,43 +268,50 @@ def _holds_shared(value):
         value = next(iter(value.values()), None)
     elif kind is list:
         value = value[0] if value else None
-    if value is None or not dataclasses.is_dataclass(value) or isinstance(value, type):
-        return False
-    name = _class_name(type(value))
-    return name in SHARED or name in SHARED_HOLDERS
+    return value is not None and bool(_sharing(type(value)))
 
 
 def _shared_pieces(value, names, shared, out):
-    if not _holds_shared(value):
-        out.append(_dumps(encode(value, names)))
-        return
     kind = type(value)
-    if kind is dict:
-        out.append('{"__dict__":[')
-        first = True
-        for key, item in value.items():
-            out.append(("[" if first else ",[") + _dumps(encode(key, names)) + ",")
-            _shared_pieces(item, names, shared, out)
-            out.append("]")
-            first = False
-        out.append("]}")
-    elif kind is list:
-        out.append("[")
-        for i, item in enumerate(value):
-            if i:
-                out.append(",")
-            _shared_pieces(item, names, shared, out)
-        out.append("]")
-    elif _class_name(kind) in SHARED:
+    sharing = _sharing(kind)
+    if sharing == "shared":
         out.append(shared.text(value))
-    else:
-        # a holder: encode's {"__dc__": name, "fields": {...}}, its fields one by one
+    elif sharing == "holder":
+        # encode's {"__dc__": name, "fields": {...}}, its fields one by one
         name, names_of_fields = _recordable_fields(value)
         out.append('{"__dc__":' + _dumps(name) + ',"fields":{')
         for i, field_name in enumerate(names_of_fields):
             out.append(("," if i else "") + _dumps(field_name) + ":")
             _shared_pieces(getattr(value, field_name), names, shared, out)
         out.append("}}")
+    elif not _holds_shared(value):
+        out.append(_dumps(encode(value, names)))
+    elif kind is dict:
+        # a package set's {file name: header}: a shared item's text without a call each
+        compose_id, text = names.compose_id, shared.text
+        append = out.append
+        append('{"__dict__":[')
+        first = True
+        for key, item in value.items():
+            if type(key) is str:   # encode's and json's own handling of a string
+                key = _string(names.norm(key) if "/" in key or compose_id in key else key)
+            else:
+                key = _dumps(encode(key, names))
+            if _sharing(type(item)) == "shared":
+                append(("[" if first else ",[") + key + "," + text(item) + "]")
+            else:
+                append(("[" if first else ",[") + key + ",")
+                _shared_pieces(item, names, shared, out)
+                append("]")
+            first = False
+        append("]}")
+    else:   # a list
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _shared_pieces(item, names, shared, out)
+        out.append("]")
 
 
 def decode(data, names):
