@@ -49,6 +49,7 @@ class Database:
                                         pool_use_lifo=True)
             event.listen(self.engine, "checkin", _note_checkin)
             event.listen(self.engine, "checkout", _ping_if_idle)
+            event.listen(self.engine, "before_cursor_execute", _count_writes)
             self.write_lock = _NullLock()
 
     def dispose(self):
@@ -151,6 +152,22 @@ def _ping_if_idle(dbapi_conn, record, _proxy):
             dbapi_conn.autocommit = autocommit
     except Exception as exc:
         raise sa_exc.DisconnectionError("pooled connection is gone: %s" % exc) from exc
+
+
+def _count_writes(conn, _cursor, _statement, _parameters, context, _executemany):
+    """Count the statements of ``conn`` that may change something (:func:`writes_of`): all
+    but those compiled from a SELECT construct (a row lock of ``FOR UPDATE`` changes no
+    data). Text and driver SQL count, whatever they do (a ``set_config``, an advisory lock)."""
+    stmt = getattr(getattr(context, "compiled", None), "statement", None)
+    if not getattr(stmt, "is_select", False) or getattr(stmt, "is_text", False):
+        conn.info["writes"] = conn.info.get("writes", 0) + 1
+
+
+def writes_of(conn) -> int:
+    """How many statements that may change something the PostgreSQL connection ``conn`` has
+    run through SQLAlchemy (a count that only grows: compare two readings). A multicall entry
+    that fails with the count unmoved has nothing to undo (hub/dispatch.py)."""
+    return conn.info.get("writes", 0)
 
 
 @contextlib.contextmanager

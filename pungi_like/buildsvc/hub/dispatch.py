@@ -4,13 +4,15 @@ One request is one database transaction. A multicall is one transaction too; eac
 a savepoint of its own, so a failing entry is rolled back alone while the others commit, and each
 entry gets a fresh event.
 
-On PostgreSQL every statement is a round trip to the server, so a multicall's savepoints are
-made cheaply (:class:`_EntrySavepoints`): a writing entry releases the previous entry's
+On PostgreSQL every statement is a round trip to the server, so a multicall's entries run
+without savepoints (:class:`_EntrySavepoints`): a failure has nothing to undo when the entry
+wrote nothing before it (a read-only entry, ``@read_only``, never writes; a writing one mostly
+fails in its checks, before its first write). Should an entry fail in the database itself (the
+transaction is then aborted and every later statement would fail) or after a write of its own
+(counted by :func:`db.writes_of`), the whole request runs again with a savepoint for every
+entry, as a request that lost a race does: a writing entry then releases the previous entry's
 savepoint and sets its own in one round trip (nothing to release at the end: the commit does
-it), and a read-only entry (``@read_only``: it writes nothing, so a failure has nothing to undo)
-runs without one. Should such an entry fail in the database itself (the transaction is then
-aborted and every later statement would fail), the whole request runs again with a savepoint
-for every entry, as a request that lost a race does.
+it).
 
 A request that only reads (every method in it ``@read_only``, its answer not from the answer
 cache) runs on PostgreSQL without a transaction (autocommit): each statement sees the data
@@ -30,7 +32,7 @@ import xmlrpc.client
 import koji
 import koji.xmlrpcplus
 
-from ..db import is_race_error
+from ..db import is_race_error, writes_of
 from . import auth, faults, hostcheck, marshal, scheduler, work_bell
 from .answer_cache import Cached, Pending
 from .context import context, new_event
@@ -98,18 +100,24 @@ def _is_write(name, args):
 
 
 class _RerunWithSavepoints(Exception):
-    """A read-only multicall entry without a savepoint failed in the database (PostgreSQL has
-    aborted the transaction): the request runs again with a savepoint for every entry."""
+    """A multicall entry without a savepoint failed in the database (PostgreSQL has aborted
+    the transaction) or after a write of its own: the request runs again with a savepoint for
+    every entry."""
 
 
 class _EntrySavepoints:
     """The savepoints of a multicall's entries on PostgreSQL.
 
     ``SAVEPOINT``/``RELEASE`` through SQLAlchemy's ``begin_nested`` are two round trips an
-    entry; here a writing entry sends ``RELEASE`` of the previous entry's savepoint and its own
-    ``SAVEPOINT`` in one, and a read-only entry none (``every``: all entries get one, the
-    request's second run). Elsewhere (SQLite: no round trips) each entry keeps SQLAlchemy's
-    nested transaction."""
+    entry, and most entries never fail. Here an entry runs without one; when it fails in the
+    database (PostgreSQL aborted the transaction) or after a write of its own
+    (:func:`db.writes_of` moved), :class:`_RerunWithSavepoints` has the whole request run
+    again with ``every``: then a writing entry sends ``RELEASE`` of the previous entry's
+    savepoint and its own ``SAVEPOINT`` in one round trip, and a read-only entry none. An entry
+    that fails before writing anything (a check refused it) leaves the transaction as it
+    found it: its fault is its answer and the next entries run on. A race with a concurrent
+    writer (db.is_race_error) is left to the request's own retry. Elsewhere (SQLite: no round
+    trips) each entry keeps SQLAlchemy's nested transaction."""
 
     NAME = "mc_entry"
 
@@ -131,11 +139,22 @@ class _EntrySavepoints:
             yield
             return
         m = METHODS.get(name) if isinstance(name, str) else None
-        if not self.every and m is not None and not m.write:
+        if m is None or not self.every and not m.write:
+            # an unknown method fails before any statement; a read-only one writes nothing
             try:
                 yield
             except Exception:
                 if _pg_aborted(self.conn):
+                    raise _RerunWithSavepoints() from None
+                raise
+            return
+        if not self.every:
+            writes = writes_of(self.conn)
+            try:
+                yield
+            except Exception as exc:
+                if not is_race_error(exc) and (writes_of(self.conn) != writes
+                                               or _pg_aborted(self.conn)):
                     raise _RerunWithSavepoints() from None
                 raise
             return

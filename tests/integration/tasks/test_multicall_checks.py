@@ -10,6 +10,7 @@ PostgreSQL transaction), and a later entry sees what an earlier one changed.
 from __future__ import annotations
 
 import base64
+import datetime
 import os
 
 import koji
@@ -54,6 +55,29 @@ def test_failing_entries_are_rolled_back_alone(qhub):
         _fault(res[4])
     names = [t["name"] for t in admin.listTags()]
     assert names.count("mc-first") == 1 and "mc-second" in names and "mc-third" in names
+
+
+def test_an_entry_failing_after_its_writes_is_rolled_back_alone(qhub):
+    """A writing entry runs without a savepoint on PostgreSQL: one that fails after writing
+    (here createTag, whose tag and config rows are in before an extra value that cannot be
+    stored fails it) has the request run again with a savepoint for every entry, so its rows
+    are gone and the entries around it commit once."""
+    admin = qhub.session()
+    admin.multicall = True
+    admin.createTag("mc-before")
+    admin.createTag("mc-partial", extra={"fine": 1, "when": datetime.datetime(2026, 1, 1)})
+    admin.createTag("mc-after")
+    res = admin.multiCall()
+    admin.multicall = False
+    assert isinstance(res[0][0], int) and isinstance(res[2][0], int)
+    _fault(res[1])
+    assert admin.getTag("mc-partial") is None
+    names = [t["name"] for t in admin.listTags()]
+    assert names.count("mc-before") == 1 and names.count("mc-after") == 1
+    assert "mc-partial" not in names
+    # the name is free: the partial rows were rolled back, not left behind
+    admin.createTag("mc-partial", extra={"fine": 1})
+    assert admin.getTag("mc-partial")["extra"] == {"fine": 1}
 
 
 def test_a_reading_multicall_answers_each_entry(qhub):
