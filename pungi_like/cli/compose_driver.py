@@ -439,16 +439,14 @@ def setup_reuse(compose, args, precheck=None):
 
 def read_ahead(compose, old):
     """While the units run, in a thread: what the steps after them read of finished composes
-    and load once (the compiled templates for the report, the newest old compose's
-    images.json for the diff); a future of its ``productmd.images.Images`` (False: it has
-    none; None: read it later), for :func:`old_compose_read`."""
+    and load once (the newest old compose's images.json for the diff); a future of its
+    ``productmd.images.Images`` (False: it has none; None: read it later), for
+    :func:`old_compose_read`. The report's templates are loaded by its child
+    (:func:`start_report_renderer`)."""
     import concurrent.futures
 
     def read():
-        from pungi_like import report
-
         try:
-            report.warm_up(None)
             if not old:
                 return None
             path = os.path.join(old[0][1], "compose", "metadata", "images.json")
@@ -468,6 +466,20 @@ def read_ahead(compose, old):
         return pool.submit(read)
     finally:
         pool.shutdown(wait=False)
+
+
+def start_report_renderer(compose):
+    """The child that writes the compose's report at its end (``report.Renderer``), started
+    now so that it loads Jinja and the templates beside the units, on another core; None
+    when it cannot start (the report is then written in this process)."""
+    from pungi_like import report
+
+    try:
+        compose.report_renderer = report.Renderer()
+    except OSError as exc:
+        compose.log.debug("report child not started: %s", exc)
+        compose.report_renderer = None
+    return compose.report_renderer
 
 
 def old_compose_read(compose, old, images, payload):
@@ -684,6 +696,7 @@ def _main(argv, args, parser, precheck=None):
         # kept out of the cyclic GC's full collections, which walked it all again (one took
         # 30 ms of a no-op re-run's 1.1 s of CPU); the same for the run's results after it
         gc.freeze()
+        start_report_renderer(compose)
         ahead = read_ahead(compose, old_composes)
         run_compose(compose, phase_objects, skipped, args)
         gc.freeze()
@@ -733,6 +746,8 @@ def _main(argv, args, parser, precheck=None):
     finally:
         if precheck is not None:
             precheck.close()   # its answers are not needed once the units ran
+        if getattr(compose, "report_renderer", None) is not None:
+            compose.report_renderer.close()   # ended with the report, else stopped
         if compose.koji is not None:
             compose.koji.close()
         for sig, handler in old_handlers.items():

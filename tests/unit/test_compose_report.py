@@ -265,3 +265,58 @@ def test_an_old_rpms_json_of_the_same_payload_is_not_parsed(tmp_path, monkeypatc
         assert loaded.compose_id == "Demo-1.0-20260101.n.0"
         assert loaded.rpms.rpms == composediff.load_compose(old).rpms.rpms or other
         report._preloaded.clear()
+
+
+def _two_composes(tmp_path):
+    target = str(tmp_path / "c")
+    _compose(target, "Demo-1.0-20260101.n.0", "FINISHED", 1000, [{"unit": "init.global"}])
+    top = _compose(target, "Demo-1.0-20260101.n.1", "FINISHED", 2000, [
+        {"unit": "init.global"}, {"unit": "gather.<b>Server</b>.x86_64", "at": 1,
+                                  "reused": True}],
+        images={"Server": {"x86_64": [{"path": "Server/x86_64/iso/a.iso", "type": "dvd",
+                                        "format": "iso", "size": 5, "bootable": True,
+                                        "checksums": {"sha256": "ab" * 32}}]}}, tasks=(42,))
+    return target, top
+
+
+def test_the_renderer_child_writes_the_pages_this_process_writes(tmp_path):
+    """The report child (started with a compose's units, given the pages' contexts at its end)
+    writes report.html and index.html byte for byte as write_report and write_index do."""
+    target, top = _two_composes(tmp_path)
+    renderer = report.Renderer()
+    path = renderer.render(top, reason="done & <ok>", weburl="https://hub/koji",
+                           task_info={42: {"method": "livecd", "state": "CLOSED"}})
+    assert path == os.path.join(top, "logs/global/report.html")
+    assert renderer.proc.returncode == 0
+    pages = [open(path, "rb").read(), open(os.path.join(target, "index.html"), "rb").read()]
+    assert b"done &amp; &lt;ok&gt;" in pages[0] and b"taskID=42" in pages[0]
+    assert b"Demo-1.0-20260101.n.1/logs/global/report.html" in pages[1]
+    os.unlink(path)
+    os.unlink(os.path.join(target, "index.html"))
+    report.write_report(top, reason="done & <ok>", weburl="https://hub/koji",
+                        task_info={42: {"method": "livecd", "state": "CLOSED"}})
+    report.write_index(target)
+    assert pages == [open(path, "rb").read(), open(os.path.join(target, "index.html"),
+                                                   "rb").read()]
+
+
+def test_a_renderer_child_that_is_gone_leaves_the_pages_to_this_process(tmp_path):
+    """A child killed before the end (the compose's children are killed on SIGTERM) writes
+    nothing: write_for_compose writes the pages itself; a child whose input is closed
+    without a request ends without writing."""
+    import types
+
+    target, top = _two_composes(tmp_path)
+    gone = report.Renderer()
+    gone.proc.kill()
+    gone.proc.wait()
+    assert gone.render(top) is None
+    compose = types.SimpleNamespace(topdir=top, koji=None, report_renderer=gone,
+                                    log=types.SimpleNamespace(info=lambda *a: None))
+    report.write_for_compose(compose, "why")
+    assert "why" in open(os.path.join(top, "logs/global/report.html")).read()
+    assert os.path.exists(os.path.join(target, "index.html"))
+    idle = report.Renderer()
+    idle.proc.stdin.close()
+    assert idle.proc.wait(timeout=60) == 0
+    assert idle.proc.stdout.read() == b""
