@@ -585,3 +585,24 @@ def test_records_are_built_when_a_unit_waits_for_a_hash(tmp_path, monkeypatch):
     start = time.monotonic()
     Scheduler(units, FakeCompose(tmp_path / "off"), max_workers=2).run()
     assert began["pkgset.global"] - start < 0.4
+
+
+def test_a_unit_needing_metadata_write_runs_without_waiting_for_its_key(tmp_path):
+    """metadata.write always runs and its output hash is no old compose's (its manifests hold
+    the compose's respin and date): a unit needing it is not keyed before it runs, even with
+    old units of its name, so it does not wait for metadata.write's record; a unit needing
+    any other unit is."""
+    class Old:
+        record = {"unit": "x", "needs": {}}
+
+    class Pool:
+        def _units(self, name):
+            return iter([Old()])
+
+    units = [Unit("metadata.write", lambda u: {}), Unit("gather.x", lambda u: {}),
+             Unit("test.images", lambda u: {}, needs=["metadata.write"]),
+             Unit("createrepo.x", lambda u: {}, needs=["gather.x"])]
+    sched = Scheduler(units, FakeCompose(tmp_path), 2)
+    sched.reuse_pool = Pool()
+    assert sched.key_needed_first(sched.units["test.images"]) is False
+    assert sched.key_needed_first(sched.units["createrepo.x"]) is True
