@@ -369,10 +369,16 @@ class Comps:
         default, optional, conditional) and sorted by name within a type; categories in
         document order with only their groups that exist; environments sorted by id; group
         lists and option lists sorted; langpacks sorted. Group ``display_order``,
-        ``biarchonly`` and any other attribute are not kept. Layout: minidom's pretty print."""
-        doc = minidom.getDOMImplementation().createDocument(
-            None, "comps", minidom.getDOMImplementation().createDocumentType(
-                "comps", "-//Red Hat, Inc.//DTD Comps info//EN", "comps.dtd"))
+        ``biarchonly`` and any other attribute are not kept. Layout: minidom's pretty print
+        (``toprettyxml(indent="  ", encoding="UTF-8")``), written by :class:`_PrettyDoc`
+        without minidom's nodes: a variant's comps at 60,000 RPMs took 0.2-0.3 s of
+        init.<arch>'s thread each, before the package set could start."""
+        return self.pungi_document(_PrettyDoc()).pretty_bytes()
+
+    def pungi_document(self, doc):
+        """The document of :meth:`to_pungi_bytes` built into ``doc``: a :class:`_PrettyDoc`, or
+        a ``minidom`` Document (``createElement``, ``createTextNode``, ``documentElement``)
+        whose ``toprettyxml(indent="  ", encoding="UTF-8")`` gives the same bytes."""
         top = doc.documentElement
         groups = sorted(self._elements("group"), key=lambda e: _text(e, "id", ""))
         group_ids = {_text(g, "id", "") for g in groups}
@@ -425,7 +431,7 @@ class Comps:
             node = _dom_add(doc, top, "langpacks")
             for name, install in matches:
                 _dom_add(doc, node, "match", install=install, name=name)
-        return doc.toprettyxml(indent="  ", encoding="UTF-8")
+        return doc
 
     def write(self, path, pungi_style=False):
         """Write the document: as :meth:`to_bytes`, or as Pungi writes a variant's comps."""
@@ -433,6 +439,86 @@ class Comps:
 
 
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+_PUBLIC_ID, _SYSTEM_ID = "-//Red Hat, Inc.//DTD Comps info//EN", "comps.dtd"
+
+
+def minidom_pungi_document():
+    """An empty ``minidom`` Document for :meth:`Comps.pungi_document` (the layout
+    :class:`_PrettyDoc` writes is its ``toprettyxml``)."""
+    impl = minidom.getDOMImplementation()
+    return impl.createDocument(None, "comps", impl.createDocumentType(
+        "comps", _PUBLIC_ID, _SYSTEM_ID))
+
+
+def _escape(data):
+    """minidom's ``_write_data``: the same four replacements, in its order."""
+    return data.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;") \
+        .replace(">", "&gt;")
+
+
+class _PrettyText:
+    __slots__ = ("data",)
+
+    def __init__(self, data):
+        self.data = data
+
+
+class _PrettyElement:
+    """An element as :func:`_dom_add` makes them: attributes in the order set (a name set
+    again keeps its place, as minidom's), text or child elements."""
+    __slots__ = ("tagName", "attrs", "childNodes")
+
+    def __init__(self, tag):
+        self.tagName, self.attrs, self.childNodes = tag, {}, []
+
+    def appendChild(self, node):
+        self.childNodes.append(node)
+        return node
+
+    def setAttribute(self, name, value):
+        self.attrs[name] = value
+
+    def write(self, out, indent):
+        out.append(indent + "<" + self.tagName)
+        for name, value in self.attrs.items():
+            out.append(' %s="%s"' % (name, _escape(value)))
+        children = self.childNodes
+        if not children:
+            out.append("/>\n")
+        elif len(children) == 1 and type(children[0]) is _PrettyText:
+            out.append(">%s</%s>\n" % (_escape(children[0].data), self.tagName))
+        else:
+            out.append(">\n")
+            inner = indent + "  "
+            for child in children:
+                if type(child) is _PrettyText:
+                    out.append(_escape(inner + child.data + "\n"))
+                else:
+                    child.write(out, inner)
+            out.append("%s</%s>\n" % (indent, self.tagName))
+
+
+class _PrettyDoc:
+    """The comps document of :meth:`Comps.to_pungi_bytes` with the part of minidom's
+    interface it is built with, written as ``toprettyxml(indent="  ", encoding="UTF-8")``
+    writes a minidom Document with the comps doctype (Python 3.11's minidom)."""
+
+    def __init__(self):
+        self.documentElement = _PrettyElement("comps")
+
+    @staticmethod
+    def createElement(tag):
+        return _PrettyElement(tag)
+
+    @staticmethod
+    def createTextNode(data):
+        return _PrettyText(data)
+
+    def pretty_bytes(self):
+        out = ['<?xml version="1.0" encoding="UTF-8"?>\n',
+               "<!DOCTYPE comps\n  PUBLIC '%s'\n  '%s'>\n" % (_PUBLIC_ID, _SYSTEM_ID)]
+        self.documentElement.write(out, "")
+        return "".join(out).encode("utf-8", "xmlcharrefreplace")
 
 
 def _dom_add(doc, parent, tag, text=None, lang=None, **attrs):
