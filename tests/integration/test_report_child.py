@@ -30,3 +30,20 @@ def test_the_report_is_written_by_the_child_as_the_compose_would(tmp_path):
     subprocess.run([sys.executable, "-m", "pungi_like.report", top], check=True,
                    capture_output=True)
     assert written == [open(page, "rb").read(), open(index, "rb").read()]
+
+
+def test_no_report_child_with_the_switch_off(tmp_path):
+    """PUNGI_LIKE_REPORT_CHILD=0: the driver writes the report itself (the same pages)."""
+    conf = make_release(tmp_path)
+    target = tmp_path / "composes"
+    proc, top = compose(conf, target, env=dict(os.environ, PUNGI_LIKE_REPORT_CHILD="0"))
+    assert proc.returncode == 0, proc.stderr
+    with open(os.path.join(top, "logs", "global", "pungi.global.log")) as fh:
+        log = fh.read()
+    assert "/logs/global/report.html\n" in log and "(written by its child)" not in log
+    page = os.path.join(top, "logs", "global", "report.html")
+    written = open(page, "rb").read()
+    os.unlink(page)
+    subprocess.run([sys.executable, "-m", "pungi_like.report", top], check=True,
+                   capture_output=True)
+    assert written == open(page, "rb").read()
