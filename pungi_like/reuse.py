@@ -209,7 +209,10 @@ class SharedTexts:
     records encoded and dumped one after the other (0.3-0.4 s of the record thread's CPU at
     10,000 RPMs, beside the compose's tail). A handed-over value is not changed afterwards
     (a unit changes no shared state but through the compose's recorders); the objects are held
-    here, so an id is not given to another object while its text is kept."""
+    here, so an id is not given to another object while its text is kept, until the record of
+    a unit of another phase than ``SHARED_PHASES`` is built (``build_record``): the package
+    set's units end before the gathers, so their records come one after another, and the
+    texts (tens of megabytes at 60,000 RPMs) are not kept for the rest of the compose."""
 
     def __init__(self, names):
         self.names = names
@@ -225,9 +228,18 @@ class SharedTexts:
             self._texts[id(value)] = (value, text)
         return text
 
+    def clear(self):
+        with self._lock:
+            self._texts = {}
+
+    def __len__(self):
+        return len(self._texts)
+
 
 #: classes whose objects two units hand over (a package set's headers)
 SHARED = {"pungi_like.rpmtools.headers:RpmHeader"}
+#: the phases whose units hand them over
+SHARED_PHASES = ("pkgset",)
 #: classes holding those objects (a package set arch's ``packages``), whose fields
 #: ``put_json_text`` writes one by one
 SHARED_HOLDERS = {"phases.pkgset:PackageSet"}
@@ -1770,6 +1782,8 @@ def build_record(compose, unit, capture, images_before, images_after, remember_o
     ``why`` when some value cannot be recorded. ``remember_old``: see ``describe_files``;
     ``shared``: the compose's ``SharedTexts`` (see ``put_json_text``)."""
     names = Names(compose.topdir, compose.compose_id)
+    if shared is not None and unit.name.partition(".")[0] not in SHARED_PHASES:
+        shared.clear()   # the package set's records are built: its texts are not needed
     files = describe_files(capture.paths(), names, remember_old)
     journal, why = [], None
     try:

@@ -85,3 +85,10 @@ def test_two_units_handing_the_same_headers_over_encode_each_once(names, monkeyp
     shared = reuse.SharedTexts(names)
     assert [record("global", headers, shared), record("x86_64", pkgset, shared)] == plain
     assert sorted(encoded) == sorted(h.name for h in headers.values())
+    assert len(shared) == len(headers)
+    # the record of a unit of another phase (a gather's, after the package set's): the texts
+    # are let go
+    capture = reuse.Capture(names.topdir)
+    unit = types.SimpleNamespace(name="gather.Server.x86_64", variant=None, arch="x86_64")
+    reuse.build_record(compose, unit, capture, {}, {}, shared=shared)
+    assert len(shared) == 0
