@@ -439,14 +439,18 @@ def setup_reuse(compose, args, precheck=None):
 
 def read_ahead(compose, old):
     """While the units run, in a thread: what the steps after them read of finished composes
-    and load once (the newest old compose's images.json for the diff); a future of its
-    ``productmd.images.Images`` (False: it has none; None: read it later), for
-    :func:`old_compose_read`. The report's templates are loaded by its child
-    (:func:`start_report_renderer`)."""
+    and load once (the report's templates when its child is not there to load them -
+    :func:`start_report_renderer` -, the newest old compose's images.json for the diff); a
+    future of its ``productmd.images.Images`` (False: it has none; None: read it later), for
+    :func:`old_compose_read`."""
     import concurrent.futures
 
     def read():
         try:
+            if getattr(compose, "report_renderer", None) is None:
+                from pungi_like import report
+
+                report.warm_up(None)
             if not old:
                 return None
             path = os.path.join(old[0][1], "compose", "metadata", "images.json")
@@ -469,14 +473,16 @@ def read_ahead(compose, old):
 
 
 def start_report_renderer(compose):
-    """The child that writes the compose's report at its end (``report.Renderer``), started
-    now so that it loads Jinja and the templates beside the units, on another core; None
-    when it cannot start or ``PUNGI_LIKE_REPORT_CHILD=0`` (the report is then written in this
-    process: without a free core the child's interpreter and Jinja, about 70 ms of CPU, only
-    compete with the compose)."""
+    """With ``PUNGI_LIKE_REPORT_CHILD=1``: the child that writes the compose's report at its
+    end (``report.Renderer``), started now so that it loads Jinja and the templates beside
+    the units, on another core. Else, or when it cannot start, None: the report is written in
+    this process (its templates loaded by :func:`read_ahead`). Not the default: in no-op
+    re-runs at load 10-12 the child took 61 ms of CPU off this process but its interpreter and
+    Jinja (about 70-100 ms more with the children) competed with the compose's other children
+    (the precheck child at the start), and the wall was 0.75 s longer (doc/performance.md)."""
     from pungi_like import report
 
-    if os.environ.get("PUNGI_LIKE_REPORT_CHILD") == "0":
+    if os.environ.get("PUNGI_LIKE_REPORT_CHILD") != "1":
         compose.report_renderer = None
         return None
     try:

@@ -1,6 +1,7 @@
-"""The compose report written by a child the driver starts with the units (Jinja and the
-templates loaded there, beside them, on another core: issue 12's no-op re-run); the pages are
-the ones ``python -m pungi_like.report`` writes for the finished compose."""
+"""The compose report written by a child the driver starts with the units
+(``PUNGI_LIKE_REPORT_CHILD=1``: Jinja and the templates loaded there, beside them, on another
+core), or by the driver itself (the default); either way the pages are the ones ``python -m
+pungi_like.report`` writes for the finished compose."""
 
 import os
 import subprocess
@@ -17,7 +18,7 @@ def test_the_report_is_written_by_the_child_as_the_compose_would(tmp_path):
     conf = make_release(tmp_path)
     target = tmp_path / "composes"
     for _ in range(2):    # a cold compose, then a re-run that reuses it
-        proc, top = compose(conf, target)
+        proc, top = compose(conf, target, env=dict(os.environ, PUNGI_LIKE_REPORT_CHILD="1"))
         assert proc.returncode == 0, proc.stderr
         with open(os.path.join(top, "logs", "global", "pungi.global.log")) as fh:
             assert "/logs/global/report.html (written by its child)" in fh.read()
@@ -32,11 +33,13 @@ def test_the_report_is_written_by_the_child_as_the_compose_would(tmp_path):
     assert written == [open(page, "rb").read(), open(index, "rb").read()]
 
 
-def test_no_report_child_with_the_switch_off(tmp_path):
-    """PUNGI_LIKE_REPORT_CHILD=0: the driver writes the report itself (the same pages)."""
+def test_no_report_child_by_default(tmp_path):
+    """Without PUNGI_LIKE_REPORT_CHILD=1 the driver writes the report itself (the same
+    pages)."""
     conf = make_release(tmp_path)
     target = tmp_path / "composes"
-    proc, top = compose(conf, target, env=dict(os.environ, PUNGI_LIKE_REPORT_CHILD="0"))
+    env = {k: v for k, v in os.environ.items() if k != "PUNGI_LIKE_REPORT_CHILD"}
+    proc, top = compose(conf, target, env=env)
     assert proc.returncode == 0, proc.stderr
     with open(os.path.join(top, "logs", "global", "pungi.global.log")) as fh:
         log = fh.read()
