@@ -26,6 +26,7 @@ class _Context(threading.local):
     environ = None      # WSGI environ of the request
     method = None
     _event_id = None
+    _event_ts = None    # the time stamp event_id() gave its event
     _perms = None
     made_event = False  # the call created an event (wrote history): set by event_id()
     ring_builders = False  # wake builders in host.waitWork after commit (work_bell.want_ring)
@@ -42,6 +43,7 @@ class _Context(threading.local):
     def reset(self):
         self.conn = self.session = self.user = self.environ = self.method = None
         self._event_id = None
+        self._event_ts = None
         self._perms = None
         self.made_event = False
         self.ring_builders = False
@@ -66,9 +68,16 @@ def event_id() -> int:
         now = time.time()
         res = context.conn.execute(insert(s.events).values(ts=now).returning(s.events.c.id))
         context._event_id = res.scalar_one()
+        context._event_ts = now
         context.made_event = True
         context.made_events = tuple(context.made_events) + (context._event_id,)
     return context._event_id
+
+
+def event_ts() -> float:
+    """The time stamp of :func:`event_id`'s event (as written: no read back)."""
+    event_id()
+    return context._event_ts
 
 
 def quiet_event(ev):

@@ -229,7 +229,7 @@ _CHANGE_QUERIES = {}
 
 
 def _change_query(agg, before, after):
-    """The statement of :func:`_tag_change_events`: one row of scalar subqueries, one per
+    """The statement of :func:`tag_change_events`: one row of scalar subqueries, one per
     table and column, with the parameters ``tags`` (expanding), ``before`` and ``after``;
     built once (building and compiling 25 statements took 35 ms of every repoInit and
     automatic repo check on a 1,000-build tag)."""
@@ -263,7 +263,7 @@ def _change_query(agg, before, after):
     return _CHANGE_QUERIES[key]
 
 
-def _tag_change_events(tag_ids, agg, before=None, after=None):
+def tag_change_events(tag_ids, agg, before=None, after=None):
     """``agg`` ("max" or "min") over create and revoke events of tag-related rows of
     ``tag_ids``."""
     params = {"tags": list(tag_ids)}
@@ -291,7 +291,7 @@ def tagLastChangeEvent(tag, before=None, inherit=True):
     """The last event that changed the tag's content or config (or its parents')."""
     before = as_int(before, "before") if before is not None else None
     ids = _tag_and_parents(tag, before - 1 if before else None, inherit)
-    values = _tag_change_events(ids, "max", before=before)
+    values = tag_change_events(ids, "max", before=before)
     return max(values) if values else None
 
 
@@ -299,5 +299,5 @@ def tagLastChangeEvent(tag, before=None, inherit=True):
 def tagFirstChangeEvent(tag, after=None, inherit=True):
     after = as_int(after, "after") if after is not None else None
     ids = _tag_and_parents(tag, after, inherit)
-    values = _tag_change_events(ids, "min", after=after)
+    values = tag_change_events(ids, "min", after=after)
     return min(values) if values else None

@@ -66,6 +66,12 @@ def getTagGroups(tag, event=None, inherit=True, incl_pkgs=True, incl_reqs=True,
                  incl_blocked=False):
     """Groups of a tag with package and group lists; blocked entries dropped unless asked."""
     tag_id = get_tag_row(tag, strict=True, event=event)["id"]
+    return tag_group_list(tag_id, event, inherit, incl_pkgs, incl_reqs, incl_blocked)
+
+
+def tag_group_list(tag_id, event=None, inherit=True, incl_pkgs=True, incl_reqs=True,
+                   incl_blocked=False):
+    """getTagGroups' answer for the tag ``tag_id``, known to exist at ``event``."""
     out = []
     for g in get_tag_groups(tag_id, event, bool(inherit), incl_pkgs, incl_reqs).values():
         for key in ("packagelist", "grouplist"):

@@ -187,14 +187,15 @@ def _openTask(task_id):
     hid = _host_id()
     tid = as_int(task_id, "task_id")
     t = s.task
-    res = context.conn.execute(
+    # the row as updated comes back with the update (no second read)
+    row = one(context.conn.execute(
         update(t).where(t.c.id == tid, or_(t.c.state == STATES["FREE"],
                                            and_(t.c.state == STATES["ASSIGNED"],
                                                 t.c.host_id == hid)))
-        .values(state=STATES["OPEN"], host_id=hid, start_ts=time.time()))
-    if res.rowcount != 1:
+        .values(state=STATES["OPEN"], host_id=hid, start_ts=time.time())
+        .returning(*t.c)).first())
+    if row is None:
         return None
-    row = _task_row(tid)
     info = task_info(row)
     info["request"] = row["request"]
     return info
@@ -356,7 +357,6 @@ def _taskWaitResults(parent, tasks, canfail=None):
         raise koji.ParameterError("Invalid type for canfail: %s" % type(canfail).__name__)
     canfail = [as_int(x, "task") for x in (canfail or [])]
     pid = _open_task_row(parent)["id"]
-    _taskUnwait(pid)
     t = s.task
     if tasks is None:
         tasks = [r[0] for r in context.conn.execute(select(t.c.id).where(
@@ -377,6 +377,11 @@ def _taskWaitResults(parent, tasks, canfail=None):
                                             "faultString": str(exc)}])
                 continue
             raise
+    # getting the results ends the wait (Koji unwaits first): after the reads, so a child not
+    # finished yet (a builder's look at its children asks for their results in the same
+    # multicall) fails the call before it wrote anything, which on PostgreSQL leaves nothing
+    # to roll back (hub/dispatch.py)
+    _taskUnwait(pid)
     return results
 
 

@@ -13,6 +13,9 @@ and checks ``maxdepth`` against the absolute depth without propagating it.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import koji
 from sqlalchemy import select
 
@@ -51,8 +54,35 @@ def read_descendants(tag_id, event=None):
     return [dict(r._mapping) for r in context.conn.execute(q)]
 
 
+_MEMO = threading.local()
+
+
+@contextlib.contextmanager
+def inheritance_memo():
+    """Within the block, :func:`read_full_inheritance` reads each (tag, event, direction) once
+    and answers it again from that read (copies of its links): for a call that reads a tag's
+    inheritance at one event several times and changes none (repoInit reads it for the last
+    change, the package list, the latest RPMs and the groups: a statement a level each time)."""
+    outer = getattr(_MEMO, "links", None)
+    _MEMO.links = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _MEMO.links = outer
+
+
 def read_full_inheritance(tag_id, event=None, reverse=False):
     """The ordered list of inheritance links reachable from ``tag_id`` (see module doc)."""
+    memo = getattr(_MEMO, "links", None)
+    if memo is None:
+        return _read_full_inheritance(tag_id, event, reverse)
+    key = (tag_id, event, bool(reverse))
+    if key not in memo:
+        memo[key] = _read_full_inheritance(tag_id, event, reverse)
+    return [dict(link, filter=list(link["filter"])) for link in memo[key]]
+
+
+def _read_full_inheritance(tag_id, event=None, reverse=False):
     order = []
     history = {}
     reader = read_descendants if reverse else read_inheritance

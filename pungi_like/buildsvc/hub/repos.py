@@ -22,7 +22,8 @@ from ...fileutil import write_atomic
 from ..db import schema as s
 from ..pathinfo import UnsafePathError, component, safe_join
 from .common import as_int, assert_login, get_tag_row, has_perm, one
-from .context import context, event_id, fmt_time, perms, quiet_event
+from .context import context, event_id, event_ts, fmt_time, perms, quiet_event
+from .inheritance import inheritance_memo, read_full_inheritance
 from .registry import export, read_only
 
 STATES = koji.REPO_STATES
@@ -296,20 +297,36 @@ _RPMLIST_KEYS = ("id", "name", "version", "release", "epoch", "arch", "build_id"
 
 def repo_init(tag, task_id=None, event=None, opts=None):
     """Insert an INIT repo and write ``repos/<tag>/<id>/``; returns ``[repo_id, event_id]``."""
-    from .groups import getTagGroups
+    # the tag's inheritance at the repo's event is read once for the last change, the package
+    # list, the latest RPMs and the groups (a statement a level each time)
+    with inheritance_memo():
+        return _repo_init(tag, task_id, event, opts)
+
+
+def _repo_init(tag, task_id, event, opts):
+    from .events import tag_change_events, tagLastChangeEvent
+    from .groups import tag_group_list
     from .packages import read_package_list
     from .tag_reads import read_latest_rpms
 
     tag_row = get_tag_row(tag, strict=True, event=as_int(event, "event") if event else None)
     custom = norm_opts(opts) or {}
     ropts = full_opts(tag_row, custom)
-    ev = as_int(event, "event") if event is not None else event_id()
+    if event is not None:
+        ev = as_int(event, "event")
+        ev_ts = context.conn.execute(select(s.events.c.ts).where(s.events.c.id == ev)).scalar()
+        # as Koji: the repo's content is that of the tag's last change before its event
+        begin = tagLastChangeEvent(tag_row["id"], before=ev) or ev
+    else:
+        ev, ev_ts = event_id(), event_ts()
+        # the same for this call's new event, which changes nothing of the tag (the call
+        # writes the repo row only): the tag (found above) and its inheritance before the
+        # event are those at it
+        parents = [link["parent_id"] for link in read_full_inheritance(tag_row["id"], ev)]
+        begin = max(tag_change_events([tag_row["id"]] + parents, "max", before=ev),
+                    default=None) or ev
     # the repo's creation gives no builder work: no wake, no automatic repo check for it
     quiet_event(ev)
-    ev_ts = context.conn.execute(select(s.events.c.ts).where(s.events.c.id == ev)).scalar()
-    # as Koji: the repo's content is that of the tag's last change before its event
-    from .events import tagLastChangeEvent
-    begin = tagLastChangeEvent(tag_row["id"], before=ev) or ev
     repo_id = context.conn.execute(insert(s.repo).values(
         create_event=ev, create_ts=ev_ts, begin_event=begin, tag_id=tag_row["id"],
         state=STATES["INIT"],
@@ -343,7 +360,7 @@ def repo_init(tag, task_id=None, event=None, opts=None):
     blocked = sorted(p["package_name"] for p in packages.values() if p["blocked"])
     repodir = pi.repo(repo_id, tag_row["name"])
     os.makedirs(repodir, exist_ok=True)
-    groups = getTagGroups(tag_row["id"], event=ev, inherit=True)
+    groups = tag_group_list(tag_row["id"], event=ev, inherit=True)
     # The files of an INIT repo are written atomically but not synced (as Koji's): nothing
     # reads them before the createrepo tasks, which run after this call committed, and the
     # repodata moved in by repoDone is not synced either; 5 fsyncs were 20-50 ms of every

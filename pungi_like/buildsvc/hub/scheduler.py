@@ -211,30 +211,40 @@ def auto_tags():
 
 def auto_requests():
     """Queue a request for each automatic tag changed since its newest repo; returns tag ids."""
-    from .events import tagLastChangeEvent
+    from .events import tag_change_events
+    from .inheritance import read_full_inheritance
     from .repo_requests import REPO_PRIORITY, start_request_task
-    from .repos import STATES, tag_arches
+    from .repos import STATES
 
-    rq, r = s.repo_queue, s.repo
+    rq, r, tc = s.repo_queue, s.repo, s.tag_config
     queued = []
     for tag_id in auto_tags():
         # (arches only from an active config: a tag without one is skipped, as one that
-        # get_tag_row does not find; its name is read when a request is made)
-        if not tag_arches(tag_id):
+        # get_tag_row does not find; its name comes with them, for a request)
+        found = context.conn.execute(select(tc.c.arches, s.tag.c.name).join_from(
+            tc, s.tag, s.tag.c.id == tc.c.tag_id).where(
+            tc.c.tag_id == tag_id, tc.c.active.is_(True))).first()
+        if found is None or not (found.arches or "").split():
             continue
-        last = tagLastChangeEvent(tag_id)
+        # tagLastChangeEvent(tag_id), the tag known to exist: its and its parents' changes
+        last = max(tag_change_events(
+            [tag_id] + [link["parent_id"] for link in read_full_inheritance(tag_id)], "max"),
+            default=None)
         if last is None:
             continue
-        newest = context.conn.execute(select(r.c.create_event).where(
-            r.c.tag_id == tag_id, r.c.dist.is_(False),
-            r.c.state.in_([STATES["INIT"], STATES["READY"]]),
-            r.c.custom_opts.in_(["{}", None])).order_by(r.c.create_event.desc()).limit(1)).scalar()
-        if newest is not None and newest >= last:
-            continue
-        pending = context.conn.execute(select(rq.c.id).where(
-            rq.c.tag_id == tag_id, rq.c.active.is_(True), rq.c.opts == "{}",
-            rq.c.at_event.is_(None), rq.c.min_event >= last)).first()
-        if pending:
+        # the tag's newest repo with the default options and a pending request that covers
+        # the change, in one statement
+        newest, pending = context.conn.execute(select(
+            select(r.c.create_event).where(
+                r.c.tag_id == tag_id, r.c.dist.is_(False),
+                r.c.state.in_([STATES["INIT"], STATES["READY"]]),
+                r.c.custom_opts.in_(["{}", None])).order_by(r.c.create_event.desc()).limit(1)
+            .scalar_subquery(),
+            select(rq.c.id).where(
+                rq.c.tag_id == tag_id, rq.c.active.is_(True), rq.c.opts == "{}",
+                rq.c.at_event.is_(None), rq.c.min_event >= last).limit(1)
+            .scalar_subquery())).one()
+        if newest is not None and newest >= last or pending is not None:
             continue
         now = time.time()
         values = dict(create_time=now, update_time=now,
@@ -244,9 +254,7 @@ def auto_requests():
         req_id = context.conn.execute(insert(rq).values(**values)
                                       .returning(rq.c.id)).scalar_one()
         # the row as inserted (no read back), and the tag's name (no second lookup)
-        start_request_task(dict(values, id=req_id), tag_row={
-            "id": tag_id, "name": context.conn.execute(select(s.tag.c.name).where(
-                s.tag.c.id == tag_id)).scalar()})
+        start_request_task(dict(values, id=req_id), tag_row={"id": tag_id, "name": found.name})
         queued.append(tag_id)
     return queued
 

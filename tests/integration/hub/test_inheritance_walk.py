@@ -33,6 +33,7 @@ def api(tmp_path):
             finally:
                 context.reset()
 
+    call.db = db
     yield call
     db.dispose()
 
@@ -93,3 +94,45 @@ def test_queries_as_of_an_event(api):
     assert api("getTag", "a", event=before)["name"] == "a"
     hist = api("queryHistory", tables=["tag_config"], tag="a")["tag_config"]
     assert [bool(h["active"]) for h in hist] == [False, False]
+
+
+def test_inheritance_memo_reads_once_and_hands_out_copies(api):
+    """repoInit reads a tag's inheritance at its event for the last change, the package list,
+    the latest RPMs and the groups: within inheritance_memo the walk's statements run once and
+    each caller gets links of its own."""
+    from sqlalchemy import event
+
+    from pungi_like.buildsvc.hub.context import context
+    from pungi_like.buildsvc.hub.inheritance import inheritance_memo, read_full_inheritance
+
+    for name in ("m-top", "m-mid", "m-deep"):
+        api("createTag", name)
+    _link(api, "m-top", "m-mid", 10, pkg_filter="^a")
+    _link(api, "m-mid", "m-deep", 10)
+    top = api("getTag", "m-top")["id"]
+    statements = []
+    event.listen(api.db.engine, "before_cursor_execute",
+                 lambda *a: "tag_inheritance" in a[2] and statements.append(a[2]))
+    with api.db.engine.begin() as conn:
+        context.reset()
+        context.conn = conn
+        try:
+            plain = read_full_inheritance(top)
+            walk = len(statements)
+            assert walk >= 3                    # a statement a level
+            with inheritance_memo():
+                first = read_full_inheritance(top)
+                second = read_full_inheritance(top)
+                assert len(statements) == 2 * walk
+                assert first == second == plain
+                second[0]["filter"].append("changed")
+                second[0]["priority"] = -1
+                assert read_full_inheritance(top) == plain
+                assert len(statements) == 2 * walk
+                with inheritance_memo():         # a nested block shares the outer's reads
+                    assert read_full_inheritance(top) == plain
+                assert len(statements) == 2 * walk
+            assert read_full_inheritance(top) == plain
+            assert len(statements) == 3 * walk   # outside, every call reads again
+        finally:
+            context.reset()

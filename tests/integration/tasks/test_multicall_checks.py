@@ -178,3 +178,34 @@ def test_close_after_a_failed_upload_is_not_run(qhub):
     b1.multicall = False
     assert res[1] == [True] and res[2][0]["size"] == 5 and res[3] == [None]
     assert admin.getTaskInfo(tid)["state"] == koji.TASK_STATES["CLOSED"]
+
+
+@pytest.mark.postgres
+def test_a_look_at_unfinished_children_writes_nothing(tmp_path, task_pki):
+    """A builder's task process looks at its children with taskWait and taskWaitResults in one
+    multicall (TaskContext._wait_loop): taskWaitResults of an unfinished child fails, after
+    reading only, so on PostgreSQL the request is answered in one run (no rerun with
+    savepoints: the hub's log says when there is one) and the parent is still waiting."""
+    from tests.integration.tasks.conftest import start_queue_hub, stop_queue_hub
+
+    hub = start_queue_hub(tmp_path, task_pki, "postgres", serve_args=("--log-level", "INFO"))
+    try:
+        hub.add_builder_hosts(names=("b1",))
+        admin = hub.session()
+        b1 = hub.session("b1")
+        parent = admin.makeTask("sleep", [1])
+        assert b1.host.openTask(parent)["id"] == parent
+        child = b1.host.subtask("sleep", [1], parent)
+        b1.host.taskSetWait(parent, [child])
+        b1.multicall = True
+        b1.host.taskWait(parent)
+        b1.host.taskWaitResults(parent, [child])
+        res = b1.multiCall()
+        b1.multicall = False
+        assert res[0] == [[[], [child]]]
+        _fault(res[1])
+        assert admin.getTaskInfo(parent)["waiting"] is True
+        with open(os.path.join(hub.tmp, "hub.log")) as f:
+            assert "rerunning multiCall" not in f.read()
+    finally:
+        stop_queue_hub(hub)
