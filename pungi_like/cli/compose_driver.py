@@ -480,11 +480,11 @@ def start_report_renderer(compose):
     re-runs at load 10-12 the child took 61 ms of CPU off this process but its interpreter and
     Jinja (about 70-100 ms more with the children) competed with the compose's other children
     (the precheck child at the start), and the wall was 0.75 s longer (doc/performance.md)."""
-    from pungi_like import report
-
     if os.environ.get("PUNGI_LIKE_REPORT_CHILD") != "1":
         compose.report_renderer = None
         return None
+    from pungi_like import report
+
     try:
         compose.report_renderer = report.Renderer()
     except OSError as exc:
