@@ -186,6 +186,23 @@ def test_prefetched_answers_serve_the_same_call_once():
     assert answers == {}
 
 
+#: tgkill's syscall number (x86_64, aarch64): signal one thread of another process
+_SYS_TGKILL = {"x86_64": 234, "aarch64": 131}.get(os.uname().machine)
+
+
+@pytest.fixture
+def other_thread():
+    """A thread of this process with the wake signals unblocked, idle for the test, as threads
+    left by earlier tests of a run are: a signal sent to the process, not to the test's
+    thread, would go to it (the kernel picks a thread that has the signal unblocked)."""
+    done = threading.Event()
+    t = threading.Thread(target=done.wait, daemon=True)
+    t.start()
+    yield t
+    done.set()
+    t.join(10)
+
+
 class _Manager:
     def __init__(self, was_full):
         self.was_full, self.reaped = was_full, 0
@@ -200,7 +217,7 @@ class _Manager:
     (True, None, 0),                  # the host was full: the cycle comes at once
     (False, signal.SIGUSR1, 0),       # work signalled too: the cycle comes at once
 ])
-def test_idle_reaps_alone_only_while_the_host_has_room(was_full, also, reaped):
+def test_idle_reaps_alone_only_while_the_host_has_room(was_full, also, reaped, other_thread):
     from pungi_like.buildsvc.builder.daemon import WAKE_SIGNALS, _drain_wakes, _idle_until_work
 
     old = signal.pthread_sigmask(signal.SIG_BLOCK, WAKE_SIGNALS)
@@ -208,8 +225,8 @@ def test_idle_reaps_alone_only_while_the_host_has_room(was_full, also, reaped):
         _drain_wakes()
         tm = _Manager(was_full)
         if also is not None:
-            os.kill(os.getpid(), also)
-        os.kill(os.getpid(), signal.SIGCHLD)
+            signal.pthread_kill(threading.get_ident(), also)
+        signal.pthread_kill(threading.get_ident(), signal.SIGCHLD)
         _idle_until_work(tm, 0.2, reap_alone=True)
         assert tm.reaped == reaped
         _drain_wakes()
@@ -218,13 +235,22 @@ def test_idle_reaps_alone_only_while_the_host_has_room(was_full, also, reaped):
 
 
 def _usr1_from_a_child():
-    """SIGUSR1 sent to this process by a child that then exits (its SIGCHLD is reaped
-    alone); the child's pid, for a test that makes it the waiter or not."""
+    """SIGUSR1 sent to this thread by a child that then exits (its SIGCHLD is reaped
+    alone); the child's pid, for a test that makes it the waiter or not.
+
+    The signal is directed at this thread (tgkill), not at the process: a signal sent to the
+    process goes to any of its threads that has it unblocked, and in a test run threads
+    left by earlier tests do, so this thread's sigtimedwait would not see it."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent, tid = os.getpid(), threading.get_native_id()
     pid = os.fork()
     if pid == 0:
-        os.kill(os.getppid(), signal.SIGUSR1)
-        os._exit(0)
-    os.waitpid(pid, 0)
+        rc = libc.syscall(_SYS_TGKILL, parent, tid, signal.SIGUSR1)
+        os._exit(0 if rc == 0 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "tgkill failed in the child"
     return pid
 
 
@@ -250,7 +276,7 @@ class _Waiter:
     (5, None, True, False),  # no count noted by the last cycle
     (5, 5, False, False),    # SIGUSR1 from a task process (a subtask): the cycle comes
 ])
-def test_idle_sleeps_through_a_bell_the_last_cycle_saw(woke, seen, from_waiter, quiet):
+def test_idle_sleeps_through_a_bell_the_last_cycle_saw(woke, seen, from_waiter, quiet, other_thread):
     from pungi_like.buildsvc.builder.daemon import WAKE_SIGNALS, _drain_wakes, _idle_until_work
 
     old = signal.pthread_sigmask(signal.SIG_BLOCK, WAKE_SIGNALS)
@@ -272,7 +298,7 @@ def test_idle_sleeps_through_a_bell_the_last_cycle_saw(woke, seen, from_waiter, 
     (0.0, 11.0, False),    # no time written
     (10.0, None, False),   # the last cycle had no getTasks
 ])
-def test_idle_sleeps_through_a_subtask_the_last_cycle_saw(made, asked, quiet):
+def test_idle_sleeps_through_a_subtask_the_last_cycle_saw(made, asked, quiet, other_thread):
     """A task process's SIGUSR1 after its subtask was created, when the waiter's wake for the
     same subtask's bell had run the cycle first (daemon._seen_subtask)."""
     import mmap
