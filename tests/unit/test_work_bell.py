@@ -186,10 +186,6 @@ def test_prefetched_answers_serve_the_same_call_once():
     assert answers == {}
 
 
-#: tgkill's syscall number (x86_64, aarch64): signal one thread of another process
-_SYS_TGKILL = {"x86_64": 234, "aarch64": 131}.get(os.uname().machine)
-
-
 @pytest.fixture
 def other_thread():
     """A thread of this process with the wake signals unblocked, idle for the test, as threads
@@ -241,14 +237,13 @@ def _usr1_from_a_child():
     The signal is directed at this thread (tgkill), not at the process: a signal sent to the
     process goes to any of its threads that has it unblocked, and in a test run threads
     left by earlier tests do, so this thread's sigtimedwait would not see it."""
-    import ctypes
+    from pungi_like.buildsvc.builder.daemon import _libc
 
-    libc = ctypes.CDLL(None, use_errno=True)
+    tgkill = _libc().tgkill          # the daemon's signal_main_thread uses it too
     parent, tid = os.getpid(), threading.get_native_id()
     pid = os.fork()
     if pid == 0:
-        rc = libc.syscall(_SYS_TGKILL, parent, tid, signal.SIGUSR1)
-        os._exit(0 if rc == 0 else 1)
+        os._exit(0 if tgkill(parent, tid, signal.SIGUSR1) == 0 else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, "tgkill failed in the child"
     return pid
