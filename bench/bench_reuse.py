@@ -41,8 +41,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-from bench_compose import (GENERATOR, SUBPKGS, byte_compile, ensure_universe,  # noqa: E402
-                           render_config)
+from bench_compose import (GENERATOR, SUBPKGS, byte_compile, critical_path,  # noqa: E402
+                           ensure_universe, render_config)
 
 EPOCH = "1700000000"
 
@@ -68,6 +68,12 @@ def compose(config, target):
     with open(os.path.join(topdir, "logs", "global", "timeline.json")) as fh:
         units = json.load(fh)["units"]
     return seconds, cpu, topdir, sum(1 for u in units if u.get("reused")), len(units)
+
+
+def ran_units(topdir):
+    """The units of a compose that ran rather than took an old compose's results."""
+    with open(os.path.join(topdir, "logs", "global", "timeline.json")) as fh:
+        return sorted(u["unit"] for u in json.load(fh)["units"] if not u.get("reused"))
 
 
 def point_at(link, target):
@@ -131,6 +137,9 @@ def main():
                         help="do not byte-compile pungi_like first (the figures then include "
                              "compiling its modules in every compose when no __pycache__ "
                              "is there, as with PYTHONDONTWRITEBYTECODE)")
+    parser.add_argument("--path", action="store_true",
+                        help="also print the critical path of the last no-op and one-changed "
+                             "runs (timeline.json), and which units ran rather than reused")
     args = parser.parse_args()
     if not os.path.isfile(os.path.join(GENERATOR, "make-repo.sh")):
         sys.exit(f"the oracle corpus's generator is not at {GENERATOR}")
@@ -140,6 +149,7 @@ def main():
     figures = {k: [] for k in ("cold", "noop", "changed")}
     cpus = {k: [] for k in figures}
     reused = {k: [] for k in figures}
+    paths = {}
     with tempfile.TemporaryDirectory(prefix="bench-reuse-") as tmp:
         changed = changed_universe(data, tmp, args.change)
         configs, where = {}, {"same": data, "changed": changed}
@@ -161,7 +171,9 @@ def main():
             for what, config in (("cold", "same"), ("noop", "same"), ("changed", "changed")):
                 if not args.copy_path:
                     point_at(link, changed if what == "changed" else data)
-                seconds, cpu, _topdir, count, total = compose(configs[config], target)
+                seconds, cpu, topdir, count, total = compose(configs[config], target)
+                if args.path and what != "cold":
+                    paths[what] = (seconds, critical_path(topdir), ran_units(topdir))
                 figures[what].append(seconds)
                 cpus[what].append(cpu)
                 reused[what].append(f"{count}/{total}")
@@ -178,6 +190,14 @@ def main():
     for label, key, _goal in rows:
         print(f"{label:44} {med[key]:8.2f} {med[key] / med['cold']:7.2f} {cpu[key]:7.2f} "
               f"{cpu[key] / cpu['cold']:7.2f}  {', '.join(reused[key])}")
+    for what, (seconds, (path, length), ran) in sorted(paths.items()):
+        busy = sum(end - start for _, start, end in path)
+        print(f"{what}: last run {seconds:.2f} s; critical path {length:.2f} s (units "
+              f"{busy:.2f} s, between them {length - busy:.2f} s; the rest is the driver's "
+              "start and end):")
+        for name, start, end in path:
+            print(f"  {start:6.2f} {end:6.2f} {end - start:6.2f}  {name}")
+        print(f"  units run, not reused ({len(ran)}): {', '.join(ran)}")
 
 
 if __name__ == "__main__":
