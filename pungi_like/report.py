@@ -29,15 +29,9 @@ import html
 import json
 import logging
 import os
-import subprocess
-import sys
 
 from .fileutil import write_atomic
-from .resources import share_path
-
-# not media.templates' (which imports jinja2): a compose renders its report in a child
-# (``Renderer``), and its own process imports jinja2 only when that child is not there
-TEMPLATE_DIR = share_path("templates")
+from .media.templates import TEMPLATE_DIR
 
 log = logging.getLogger("pungi_like.report")
 
@@ -307,9 +301,9 @@ def preload_rpms(topdir, payload):
 
 
 def warm_up(finished_topdir=None):
-    """What the report of a compose needs before the compose ends, made ahead (``serve``
-    calls this as the compose's units run): the templates compiled and the rpms.json trees
-    of ``finished_topdir`` (a finished compose: the previous one) read."""
+    """What the report of a compose needs before the compose ends, made ahead (the driver
+    calls this in a thread while the units run): the templates compiled and the rpms.json
+    trees of ``finished_topdir`` (a finished compose: the previous one) read."""
     env = _environment()
     for name in ("report.html.j2", "index.html.j2"):
         env.get_template(name)
@@ -364,9 +358,14 @@ def _bytecode_cache(jinja2, options):
 
 # ---- the two pages ---------------------------------------------------------------------------
 
-def report_context(topdir, reason=None, weburl=None, task_info=None, embedded_topdir=None):
-    """What ``report.html.j2`` shows of the compose in ``topdir`` (JSON values only: the
-    ``Renderer`` child gets it as JSON); the arguments as :func:`write_report` takes them."""
+def write_report(topdir, reason=None, weburl=None, task_info=None, embedded_topdir=None):
+    """Write ``<topdir>/logs/global/report.html``; returns its path.
+
+    ``reason``: why the compose ended as it did (the driver's words); ``weburl``: the hub's web
+    UI (``.../koji``); ``task_info``: {task id: {"method", "state" (a name)}};
+    ``embedded_topdir``: the top directory of the embedded service the compose started and
+    stopped (its tasks are then not linked: its port is gone when the report is read).
+    """
     topdir = os.path.abspath(topdir)
     summary = compose_summary(topdir)
     timeline = _load_json(os.path.join(topdir, "logs", "global", "timeline.json")) or {}
@@ -380,40 +379,22 @@ def report_context(topdir, reason=None, weburl=None, task_info=None, embedded_to
     counts = {}
     for u in units:
         counts[u.get("result")] = counts.get(u.get("result"), 0) + 1
-    return dict(c=summary, reason=reason, units=units, counts=sorted(counts.items(), key=str),
-                gantt=gantt(units), failures=_failures(topdir, units), images=_images(topdir),
-                packages=packages, previous=previous, tasks=_tasks(topdir, task_info, weburl),
-                weburl=weburl, embedded_topdir=embedded_topdir, colours=COLOURS)
-
-
-def write_report(topdir, reason=None, weburl=None, task_info=None, embedded_topdir=None):
-    """Write ``<topdir>/logs/global/report.html``; returns its path.
-
-    ``reason``: why the compose ended as it did (the driver's words); ``weburl``: the hub's web
-    UI (``.../koji``); ``task_info``: {task id: {"method", "state" (a name)}};
-    ``embedded_topdir``: the top directory of the embedded service the compose started and
-    stopped (its tasks are then not linked: its port is gone when the report is read).
-    """
-    path = os.path.join(os.path.abspath(topdir), REPORT_REL)
-    _write_page(path, "report.html.j2", report_context(topdir, reason, weburl, task_info,
-                                                       embedded_topdir))
-    return path
-
-
-def _write_page(path, template, context):
-    text = _environment().get_template(template).render(**context)
+    html_text = _environment().get_template("report.html.j2").render(
+        c=summary, reason=reason, units=units, counts=sorted(counts.items(), key=str),
+        gantt=gantt(units), failures=_failures(topdir, units), images=_images(topdir),
+        packages=packages, previous=previous, tasks=_tasks(topdir, task_info, weburl),
+        weburl=weburl, embedded_topdir=embedded_topdir, colours=COLOURS)
+    path = os.path.join(topdir, REPORT_REL)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # a report, made again by ``python -m pungi_like.report``: no fsync (each forces a
     # journal commit, on the path of every compose's end)
-    write_atomic(path, text, fsync=False)
+    write_atomic(path, html_text, fsync=False)
+    return path
 
 
-def index_context(target_dir, reported=None):
-    """What ``index.html.j2`` shows of ``target_dir``: its composes newest first, with links
-    to their reports (``reported``: a compose directory whose report is being written, linked
-    as well)."""
+def write_index(target_dir):
+    """Write ``<target_dir>/index.html``: its composes newest first, with links to reports."""
     target_dir = os.path.abspath(target_dir)
-    reported = os.path.abspath(reported) if reported else None
     composes = []
     for name in sorted(os.listdir(target_dir)):
         path = os.path.join(target_dir, name)
@@ -421,16 +402,13 @@ def index_context(target_dir, reported=None):
             continue
         entry = compose_summary(path)
         entry["report"] = name + "/" + REPORT_REL.replace(os.sep, "/") \
-            if path == reported or os.path.isfile(os.path.join(path, REPORT_REL)) else None
+            if os.path.isfile(os.path.join(path, REPORT_REL)) else None
         composes.append(entry)
     composes.sort(key=lambda c: (c["start"], c["id"]), reverse=True)
-    return dict(composes=composes, target=os.path.basename(target_dir))
-
-
-def write_index(target_dir):
-    """Write ``<target_dir>/index.html``: its composes newest first, with links to reports."""
-    path = os.path.join(os.path.abspath(target_dir), INDEX_NAME)
-    _write_page(path, "index.html.j2", index_context(target_dir))
+    text = _environment().get_template("index.html.j2").render(
+        composes=composes, target=os.path.basename(target_dir))
+    path = os.path.join(target_dir, INDEX_NAME)
+    write_atomic(path, text, fsync=False)
     return path
 
 
@@ -459,97 +437,12 @@ def write_for_compose(compose, reason=None):
     except Exception as exc:  # noqa: BLE001 - the report shows the tasks without details
         log.warning("report: cannot read the build service's tasks: %s", exc)
     try:
-        renderer = getattr(compose, "report_renderer", None)
-        path = renderer.render(compose.topdir, reason, weburl, info, embedded) \
-            if renderer is not None else None
-        how = " (written by its child)"
-        if path is None:
-            path = write_report(compose.topdir, reason=reason, weburl=weburl, task_info=info,
-                                embedded_topdir=embedded)
-            write_index(os.path.dirname(compose.topdir))
-            how = ""
-        compose.log.info("Compose report: %s%s", path, how)
+        path = write_report(compose.topdir, reason=reason, weburl=weburl, task_info=info,
+                            embedded_topdir=embedded)
+        write_index(os.path.dirname(compose.topdir))
+        compose.log.info("Compose report: %s", path)
     except Exception:  # noqa: BLE001 - a report must not change the compose's result
         log.exception("cannot write the compose report of %s", compose.topdir)
-
-
-class Renderer:
-    """A child process that renders the report's two pages from Jinja templates
-    (``python -m pungi_like.report --serve``), started while the compose's units run: it
-    imports Jinja and loads the templates then, on another core, instead of the compose's
-    process (25-40 ms of CPU that a no-op re-run, whose process is busy throughout, spent
-    beside its units). At the end :meth:`render` sends it what the pages show
-    (:func:`report_context`, :func:`index_context`: made here, where the rpms.json payloads
-    are in memory) and waits for the files; None when the child did not write them (gone,
-    killed with the compose's other children, an error): the caller writes them itself.
-    Its input closed without a request (the compose's process ended first) ends it."""
-
-    def __init__(self):
-        import importlib.util
-
-        # without site (-S -E): the interpreter starts in half the CPU (site and an editable
-        # install's finder import pathlib, re, ...); the child is given the directories of
-        # pungi_like and of Jinja and MarkupSafe as this process finds them
-        path = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
-        for name in ("jinja2", "markupsafe"):
-            spec = importlib.util.find_spec(name)
-            if spec is not None and spec.origin:
-                path.append(os.path.dirname(os.path.dirname(spec.origin)))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-S", "-E", "-c", "import os, sys; sys.path[:0] = sys.argv[1:]; "
-             "from pungi_like import report; code = report.serve(); sys.stdout.flush(); "
-             # without the interpreter's teardown (Jinja's modules freed one by one), which
-             # the compose waited for at its end: 30-40 ms at load 12
-             "sys.stderr.flush(); os._exit(code)"] + path,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-    def render(self, topdir, reason=None, weburl=None, task_info=None, embedded_topdir=None):
-        """The path of the report the child wrote for ``topdir`` (and the index beside it),
-        or None."""
-        if self.proc.poll() is not None:
-            self.close()
-            return None
-        topdir = os.path.abspath(topdir)
-        path = os.path.join(topdir, REPORT_REL)
-        target = os.path.dirname(topdir)
-        pages = [[path, "report.html.j2", report_context(topdir, reason, weburl, task_info,
-                                                         embedded_topdir)],
-                 [os.path.join(target, INDEX_NAME), "index.html.j2",
-                  index_context(target, reported=topdir)]]
-        try:
-            out, err = self.proc.communicate(json.dumps(pages).encode("utf-8"), timeout=120)
-        except (OSError, TypeError, ValueError, subprocess.TimeoutExpired) as exc:
-            log.warning("report child: %s; the report is written here", exc)
-            self.close()
-            return None
-        if self.proc.returncode != 0 or out.strip() != b"written":
-            log.warning("report child failed (exit %s): %s; the report is written here",
-                        self.proc.returncode, err.decode("utf-8", "replace").strip()[-2000:])
-            return None
-        return path
-
-    def close(self):
-        """Stop the child, if it still runs."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.communicate(timeout=10)
-        except (OSError, ValueError, subprocess.TimeoutExpired):
-            pass
-
-
-def serve():
-    """The child of :class:`Renderer`: the templates loaded, then one request read from its
-    input (none: nothing to do), each page of it written (``[path, template, context]``, in
-    order), and "written" on its output."""
-    warm_up()
-    data = sys.stdin.buffer.read()
-    if not data.strip():
-        return 0
-    for path, template, context in json.loads(data):
-        _write_page(path, template, context)
-    sys.stdout.write("written")
-    return 0
 
 
 def main(argv=None):

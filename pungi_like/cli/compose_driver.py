@@ -439,18 +439,16 @@ def setup_reuse(compose, args, precheck=None):
 
 def read_ahead(compose, old):
     """While the units run, in a thread: what the steps after them read of finished composes
-    and load once (the report's templates when its child is not there to load them -
-    :func:`start_report_renderer` -, the newest old compose's images.json for the diff); a
-    future of its ``productmd.images.Images`` (False: it has none; None: read it later), for
-    :func:`old_compose_read`."""
+    and load once (the compiled templates for the report, the newest old compose's
+    images.json for the diff); a future of its ``productmd.images.Images`` (False: it has
+    none; None: read it later), for :func:`old_compose_read`."""
     import concurrent.futures
 
     def read():
-        try:
-            if getattr(compose, "report_renderer", None) is None:
-                from pungi_like import report
+        from pungi_like import report
 
-                report.warm_up(None)
+        try:
+            report.warm_up(None)
             if not old:
                 return None
             path = os.path.join(old[0][1], "compose", "metadata", "images.json")
@@ -470,27 +468,6 @@ def read_ahead(compose, old):
         return pool.submit(read)
     finally:
         pool.shutdown(wait=False)
-
-
-def start_report_renderer(compose):
-    """With ``PUNGI_LIKE_REPORT_CHILD=1``: the child that writes the compose's report at its
-    end (``report.Renderer``), started now so that it loads Jinja and the templates beside
-    the units, on another core. Else, or when it cannot start, None: the report is written in
-    this process (its templates loaded by :func:`read_ahead`). Not the default: in no-op
-    re-runs at load 10-12 the child took 61 ms of CPU off this process but its interpreter and
-    Jinja (about 70-100 ms more with the children) competed with the compose's other children
-    (the precheck child at the start), and the wall was 0.75 s longer (doc/performance.md)."""
-    if os.environ.get("PUNGI_LIKE_REPORT_CHILD") != "1":
-        compose.report_renderer = None
-        return None
-    from pungi_like import report
-
-    try:
-        compose.report_renderer = report.Renderer()
-    except OSError as exc:
-        compose.log.debug("report child not started: %s", exc)
-        compose.report_renderer = None
-    return compose.report_renderer
 
 
 def old_compose_read(compose, old, images, payload):
@@ -707,7 +684,6 @@ def _main(argv, args, parser, precheck=None):
         # kept out of the cyclic GC's full collections, which walked it all again (one took
         # 30 ms of a no-op re-run's 1.1 s of CPU); the same for the run's results after it
         gc.freeze()
-        start_report_renderer(compose)
         ahead = read_ahead(compose, old_composes)
         run_compose(compose, phase_objects, skipped, args)
         gc.freeze()
@@ -757,8 +733,6 @@ def _main(argv, args, parser, precheck=None):
     finally:
         if precheck is not None:
             precheck.close()   # its answers are not needed once the units ran
-        if getattr(compose, "report_renderer", None) is not None:
-            compose.report_renderer.close()   # ended with the report, else stopped
         if compose.koji is not None:
             compose.koji.close()
         for sig, handler in old_handlers.items():
