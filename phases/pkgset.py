@@ -426,11 +426,19 @@ class PkgsetPhase(PhaseBase):
         with ThreadPoolExecutor(max_workers=2) as pool:
             linked, links = self.link_repos(download, pool=pool)
             # a cold package set (its records parsed): the child reads the signing keys too
-            # from the bytes it hashes; a re-run takes most headers from the old package set
-            prefill = self.prefill_digests(
-                [pkg.path for pkg, _dest, _solver in linked.values()],
-                tags=None if parsing is None else [pkg.arch in ("src", "nosrc")
-                                                   for pkg, _dest, _solver in linked.values()])
+            # from the bytes it hashes. A re-run takes the headers of the files the newest old
+            # compose linked, unchanged, from that compose's record, and the unit's record
+            # takes their digests from it too (reuse_keys.remember): the child hashes only
+            # the files read, once they are known (in a nightly with one package changed,
+            # 21 of 10,458: too few for a child; it hashed all 10,458, 0.2-0.25 s of CPU
+            # beside the unit)
+            old = old_package_headers(self.compose, download) if parsing is None else None
+            prefill = None
+            if not (old and old[1]):
+                prefill = self.prefill_digests(
+                    [pkg.path for pkg, _dest, _solver in linked.values()],
+                    tags=None if parsing is None else [
+                        pkg.arch in ("src", "nosrc") for pkg, _dest, _solver in linked.values()])
             raw = prefill.raw_tags if prefill is not None and parsing is not None \
                 else (lambda _path: None)
             self.compose.adopt_source_date_epoch(
@@ -444,9 +452,13 @@ class PkgsetPhase(PhaseBase):
                                linked_from={name: pkg.path
                                             for name, (pkg, _d, _s) in linked.items()})
             try:
+                fresh = []
                 headers = self.package_headers(
                     linked, download, lambda pkg, dest, solver: header_from_repodata(
-                        pkg, dest, solver, read_from=pkg.path, raw=raw(pkg.path)))
+                        pkg, dest, solver, read_from=pkg.path, raw=raw(pkg.path)),
+                    old=old, fresh=fresh)
+                if old and old[1]:
+                    self.prefill_digests([linked[name][0].path for name in fresh])
                 # a package set repo written otherwise than from the parsed records (a re-run:
                 # from the old package set repo's): checked while its files are compressed
                 describes = parsing is None and closure_describes(linked)
@@ -489,15 +501,21 @@ class PkgsetPhase(PhaseBase):
         names = Names(topdir, compose_id)
         return Prefill(sources, (names.topdir.encode(), names.compose_id.encode()), tags=tags)
 
-    def package_headers(self, linked, download, read):
+    def package_headers(self, linked, download, read, old=None, fresh=None):
         """``{file name: header}`` of the linked package set ``linked`` (see
         :meth:`link_repos`): a file the newest old compose's package set linked, unchanged,
         takes its header from that compose's record (:func:`header_from_old`); the others are
         read with ``read(pkg, dest, solver)``. A nightly whose repos changed in a few
         packages reads those few (the package set's 10,458 raw header reads were 0.36-0.46 s
-        of the unit's CPU beside the repo's writing)."""
-        old = old_package_headers(self.compose, download)
+        of the unit's CPU beside the repo's writing). ``old``: :func:`old_package_headers`'
+        answer when the caller has it; ``fresh``: a list the names of the files read are
+        added to."""
+        if old is None:
+            old = old_package_headers(self.compose, download)
+        if fresh is None:
+            fresh = []
         if not old or not old[1]:
+            fresh.extend(linked)
             return {filename: read(pkg, dest, solver)
                     for filename, (pkg, dest, solver) in linked.items()}
         headers, taken = {}, 0
@@ -505,6 +523,7 @@ class PkgsetPhase(PhaseBase):
             header = header_from_old(pkg, dest, solver, old, pkg.path)
             if header is None:
                 header = read(pkg, dest, solver)
+                fresh.append(filename)
             else:
                 taken += 1
             headers[filename] = header
@@ -565,39 +584,68 @@ class PkgsetPhase(PhaseBase):
         the links being made (:func:`link_set`) from ``linked_from`` ({file name: path}):
         the repo is written from the files linked from meanwhile, and again from the links
         if one of them turns out not to be a hard link of its source (a copy)."""
-        out = self.paths.pkgset_repo(self.pkgset_name)
         try:
             reason = parsing.adopt()
             if reason is None:
-                with open(listfile, encoding="utf-8") as fh:
-                    relpaths = [line.strip() for line in fh if line.strip()]
-                repodata.remove_stale_workdir(out, unit.log_path)
-
-                def write(stat_from=None):
-                    return repodata.repowrite.write_repo(
-                        download, out, relpaths, sources=parsing.repo_dirs,
-                        checksum=self._checksum(), baseurl=f"file://{download}",
-                        max_read=max(50, len(relpaths) // 10), mark=True, stat_from=stat_from,
-                        level=repodata.repowrite.WORK_LEVEL)
-                if links is None:
-                    result = write()
-                else:
-                    try:
-                        result = write(linked_from)
-                    except OSError:
-                        links.result()      # a file missing: the links say which
-                        raise
-                    one_by_one = links.result()
-                    if not all(os.path.samefile(src, dest) for src, dest in one_by_one):
-                        result = write()    # a copy: its own size and mtime count
-                repodata.repowrite.log_result(unit.log_path, out, result, parsing.repo_dirs)
-                return result
+                return self._write_set_repo(unit, download, listfile, parsing.repo_dirs,
+                                            links, linked_from)
         except repodata.repowrite.RepoWriteError as exc:
             reason = str(exc)
         finally:
             parsing.discard()
         with open(unit.log_path, "a", encoding="utf-8") as log:
             log.write(f"# records parsed beside the closure not used: {reason}\n")
+        return False
+
+    def _write_set_repo(self, unit, download, listfile, sources, links=None, linked_from=None):
+        """The package set repo written by repowrite.write_repo from the records of
+        ``sources`` (the files without one read), gzip'ed at repowrite.WORK_LEVEL, marked; see
+        :meth:`repo_from_parsed` for ``links`` and ``linked_from``. Its WriteResult; raises
+        RepoWriteError when it cannot be written so (the caller runs createrepo_c)."""
+        out = self.paths.pkgset_repo(self.pkgset_name)
+        with open(listfile, encoding="utf-8") as fh:
+            relpaths = [line.strip() for line in fh if line.strip()]
+        repodata.remove_stale_workdir(out, unit.log_path)
+
+        def write(stat_from=None):
+            return repodata.repowrite.write_repo(
+                download, out, relpaths, sources=sources,
+                checksum=self._checksum(), baseurl=f"file://{download}",
+                max_read=max(50, len(relpaths) // 10), mark=True, stat_from=stat_from,
+                level=repodata.repowrite.WORK_LEVEL)
+        if links is None:
+            result = write()
+        else:
+            try:
+                result = write(linked_from)
+            except OSError:
+                links.result()      # a file missing: the links say which
+                raise
+            one_by_one = links.result()
+            if not all(os.path.samefile(src, dest) for src, dest in one_by_one):
+                result = write()    # a copy: its own size and mtime count
+        repodata.repowrite.log_result(unit.log_path, out, result, sources)
+        return result
+
+    def repo_from_old(self, unit, old, download, listfile, links=None, linked_from=None):
+        """A re-run's package set repo (no records parsed beside the closure: an old package
+        set repo is there) written as a cold compose writes it (:meth:`repo_from_parsed`):
+        by repowrite.write_repo at WORK_LEVEL, beside the links, from the records of ``old``
+        (the old package set repos, :meth:`old_pkgset_repos`) of the very files, and of
+        pkgset_repos for the others, the files left without a record read. The repo is then
+        byte for byte a cold compose's of the same package set (repo_from_records wrote it at
+        createrepo_c's level 6, after the links and a stat of each file). True when written,
+        False (the log says why) when the caller must write it otherwise."""
+        try:
+            reason = repodata.repowrite.unsupported()
+            if reason is None:
+                self._write_set_repo(unit, download, listfile, old + self.repo_dirs(), links,
+                                     linked_from)
+                return True
+        except repodata.repowrite.RepoWriteError as exc:
+            reason = str(exc)
+        with open(unit.log_path, "a", encoding="utf-8") as log:
+            log.write(f"# the old package set repo's records not written from: {reason}\n")
         return False
 
     def global_repo(self, unit, download, listfile, paths, parsing=None, links=None,
@@ -614,6 +662,10 @@ class PkgsetPhase(PhaseBase):
                                             linked_from)
             if written:
                 return written
+        elif links is not None and self.conf.pkgset_source == "repos":
+            old = self.old_pkgset_repos()
+            if old and self.repo_from_old(unit, old, download, listfile, links, linked_from):
+                return None
         if links is not None:
             links.result()
         sources = self.repo_dirs()
