@@ -50,24 +50,39 @@ def outputs_text(outputs, names):
                                  default=str))
 
 
-def cannot_match(pool, unit_name, ran, names):
+def cannot_match(pool, unit_name, ran, names, follows=None):
     """True when no old unit named ``unit_name`` in ``pool`` can have this run's key, given
     ``ran``: ``{needed unit: the outputs it returned in this run}`` for needed units whose
-    output hash is not known yet (``names``: this compose's). False when any old unit might
-    (the caller then waits for the key, as before)."""
-    if not ran or not _safe(names):
+    output hash is not known yet (``names``: this compose's), and ``follows``: the same for
+    units it follows (``after``). False when any old unit might (the caller then waits for
+    the key, as before).
+
+    A record names the output hashes of the units its unit needed (``needs``), not of those
+    it followed; the key holds both. A followed unit's hash in an old unit's key is the one
+    the followed unit's record of that same old compose holds (it ran or was taken there,
+    and was recorded with it): when that record's outputs differ from this run's, so do the
+    hashes and the keys (:func:`_follow_differs`). The checksums of a DVD made again
+    (imagechecksum follows createiso) waited for the DVD unit's record only to run."""
+    follows = follows or {}
+    if not (ran or follows) or not _safe(names):
         return False
-    new = {dep: outputs_text(json.loads(json.dumps(out if out is not None else {}, default=str)),
-                             names)
-           for dep, out in ran.items()}
+
+    def texts(outputs):
+        return {dep: outputs_text(json.loads(json.dumps(out if out is not None else {},
+                                                        default=str)), names)
+                for dep, out in outputs.items()}
+    new, new_follows = texts(ran), texts(follows)
     seen = {}
     found = False
     for old in pool._units(unit_name):
         found = True
         needs = old.record.get("needs")
-        if not isinstance(needs, dict):
-            return False
-        if not any(_differs(pool, dep, needs.get(dep), text, seen) for dep, text in new.items()):
+        if new and not isinstance(needs, dict):
+            needs = None
+        if not (needs is not None and any(_differs(pool, dep, needs.get(dep), text, seen)
+                                          for dep, text in new.items())) \
+                and not any(_follow_differs(pool, dep, old, text, seen)
+                            for dep, text in new_follows.items()):
             return False
     return found
 
@@ -82,6 +97,23 @@ def _differs(pool, dep, old_hash, new_text, seen):
         for record in pool._units(dep):
             if record.record.get("output_hash") == old_hash:
                 if _safe(record.names):
+                    seen[key] = outputs_text(record.record.get("outputs"), record.names)
+                break
+    return seen[key] is not None and seen[key] != new_text
+
+
+def _follow_differs(pool, dep, old, new_text, seen):
+    """Does the followed unit ``dep``'s output hash in this run differ for sure from the one
+    in ``old``'s key: that of ``dep``'s record in ``old``'s own compose?"""
+    where = (getattr(old, "topdir", None), getattr(old, "compose_id", None))
+    if None in where:
+        return False
+    key = (dep, where)
+    if key not in seen:
+        seen[key] = None
+        for record in pool._units(dep):
+            if (getattr(record, "topdir", None), getattr(record, "compose_id", None)) == where:
+                if _safe(record.names) and isinstance(record.record.get("output_hash"), str):
                     seen[key] = outputs_text(record.record.get("outputs"), record.names)
                 break
     return seen[key] is not None and seen[key] != new_text

@@ -516,11 +516,16 @@ class Scheduler:
             return False
         # units it needs that ran and whose output hash the record thread still makes: when
         # their outputs show no old unit can have this key, it runs without waiting for it
-        ran = {dep: self.ran_outputs[dep] for dep in self.deps[unit.name]
-               if dep in self.ran_outputs
-               and isinstance(self.output_hashes.get(dep), concurrent.futures.Future)
-               and not self.output_hashes[dep].done()}
-        return not reuse_differs.cannot_match(pool, unit.name, ran, self.names)
+        def pending(deps):
+            return {dep: self.ran_outputs[dep] for dep in deps
+                    if dep in self.ran_outputs
+                    and isinstance(self.output_hashes.get(dep), concurrent.futures.Future)
+                    and not self.output_hashes[dep].done()}
+        # the same for the units it follows: imagechecksum waited for the record of a DVD
+        # made again (its image's digests, its hand-over) only to run
+        return not reuse_differs.cannot_match(pool, unit.name, pending(self.deps[unit.name]),
+                                              self.names,
+                                              follows=pending(self.order[unit.name]))
 
     def _record(self, unit, start, end, result, error=None, outputs=None, info=None):
         info = info or {}

@@ -139,3 +139,73 @@ def test_a_compose_directory_with_json_characters_is_never_judged():
     pool = _Pool({"b.x": [_Old("b.x", {"needs": {}})]})
     names = reuse.Names("/new/a,b/T-1.0-20260101.t.1", "T-1.0-20260101.t.1")
     assert reuse_differs.cannot_match(pool, "b.x", {"a.x": {"d": 2}}, names) is False
+
+
+def test_a_unit_runs_at_once_when_a_unit_it_follows_changed(tmp_path, monkeypatch):
+    """The checksums after a DVD made again: ``after`` instead of ``needs``."""
+    first = _compose(tmp_path, "c0", 0)
+    _run(first, [Unit("a.x", lambda u: {"digest": "one"}, inputs={"v": 1}),
+                 Unit("b.x", lambda u: {"n": 1}, after=["a.x"])])
+
+    ran = threading.Event()
+    seen = []
+    build_record = reuse.build_record
+
+    def slow(compose, unit, *args, **kwargs):
+        if unit.name == "a.x" and compose.topdir.endswith("c1"):
+            seen.append(ran.wait(30))   # True only if b.x ran while a.x's record was built
+        return build_record(compose, unit, *args, **kwargs)
+
+    monkeypatch.setattr(reuse, "build_record", slow)
+    second = _compose(tmp_path, "c1", 1)
+    _sched, timeline = _run(second, [
+        Unit("a.x", lambda u: {"digest": "two"}, inputs={"v": 2}),
+        Unit("b.x", lambda u: ran.set() or {"n": 1}, after=["a.x"])], old=first)
+    assert seen == [True]
+    assert not timeline["b.x"].get("reused")
+
+
+def test_a_unit_whose_followed_unit_gave_the_same_outputs_is_still_reused(tmp_path):
+    first = _compose(tmp_path, "c0", 0)
+    _run(first, [Unit("a.x", lambda u: {"digest": "one"}, inputs={"v": 1}),
+                 Unit("b.x", lambda u: {"n": 1}, after=["a.x"])])
+    ran = []
+    second = _compose(tmp_path, "c1", 1)
+    _sched, timeline = _run(second, [
+        Unit("a.x", lambda u: {"digest": "one"}, inputs={"v": 2}),
+        Unit("b.x", lambda u: ran.append(u.name) or {"n": 1}, after=["a.x"])], old=first)
+    assert not timeline["a.x"].get("reused")
+    assert timeline["b.x"].get("reused")
+    assert ran == []
+
+
+def _at(name, record, index):
+    old = _Old(name, record, topdir=f"/old/T-1.0-20260101.t.{index}",
+               compose_id=f"T-1.0-20260101.t.{index}")
+    old.topdir, old.compose_id = f"/old/T-1.0-20260101.t.{index}", f"T-1.0-20260101.t.{index}"
+    return old
+
+
+@pytest.mark.parametrize("olds, follows, expected", [
+    # the followed unit's record in the old b.x's own compose gave other outputs: no match
+    ({"b.x": [(0, {"needs": {}})], "a.x": [(0, {"output_hash": "h1", "outputs": {"d": 1}})]},
+     {"a.x": {"d": 2}}, True),
+    # the same outputs: wait
+    ({"b.x": [(0, {"needs": {}})], "a.x": [(0, {"output_hash": "h1", "outputs": {"d": 1}})]},
+     {"a.x": {"d": 1}}, False),
+    # a record of a.x in another compose only says nothing of the old b.x's key: wait
+    ({"b.x": [(0, {"needs": {}})], "a.x": [(1, {"output_hash": "h1", "outputs": {"d": 1}})]},
+     {"a.x": {"d": 2}}, False),
+    # two old b.x, the second's compose had this run's outputs: wait
+    ({"b.x": [(0, {"needs": {}}), (1, {"needs": {}})],
+      "a.x": [(0, {"output_hash": "h1", "outputs": {"d": 1}}),
+              (1, {"output_hash": "h2", "outputs": {"d": 2}})]},
+     {"a.x": {"d": 2}}, False),
+    # a record without its needs is judged by what it followed
+    ({"b.x": [(0, {})], "a.x": [(0, {"output_hash": "h1", "outputs": {"d": 1}})]},
+     {"a.x": {"d": 2}}, True),
+])
+def test_cannot_match_by_followed_units(olds, follows, expected):
+    pool = _Pool({name: [_at(name, r, i) for i, r in records]
+                  for name, records in olds.items()})
+    assert reuse_differs.cannot_match(pool, "b.x", {}, NAMES, follows=follows) is expected
