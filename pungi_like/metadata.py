@@ -214,6 +214,13 @@ class RpmsRecorder:
         self.written_payload = None
         self._changes = 0       # entries added so far (``payload`` made again after one)
         self._payload = None    # (``_changes`` then, the payload ``write`` wrote)
+        #: (old compose top directory, unit name) of each :meth:`add_stored` given its source
+        #: (a taken unit's journal replayed as it was recorded); ``_unproven``: entries added
+        #: otherwise (a unit that ran, a replay without its source) - see ``replayed_from``
+        self._sources = set()
+        self._unproven = 0
+        #: the old rpms.json whose payload the last ``write`` copied (None: written here)
+        self.copied_from = None
 
     def add(self, variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey, category,
             checked=False):
@@ -282,14 +289,30 @@ class RpmsRecorder:
         with self._lock:
             self._entries.update(stored)
             self._changes += 1
+            self._unproven += 1
 
-    def add_stored(self, variant_uid, arch, rows):
+    def add_stored(self, variant_uid, arch, rows, source=None):
         """Replay of :meth:`add_many`'s journal entry (a reused unit's): ``rows`` of ``(srpm
-        key, rpm key, path, sigkey, category)`` as it stored them."""
+        key, rpm key, path, sigkey, category)`` as it stored them. ``source``: (the old
+        compose's top directory, the unit's name) when the rows are the very ones that unit
+        recorded there (no name of a compose in them to expand), for ``replayed_from``."""
         with self._lock:
             self._entries.update(((variant_uid, arch, srpm, rpm), (path, sigkey, category))
                                  for srpm, rpm, path, sigkey, category in rows)
             self._changes += 1
+            if source is None:
+                self._unproven += 1
+            else:
+                self._sources.add(source)
+
+    def replayed_from(self):
+        """``{(old top directory, unit name)}`` of the taken units whose replayed journals
+        (:meth:`add_stored` with a source) added every entry so far, or None when an entry
+        came otherwise (a unit that ran, a replay without its source) or there is none."""
+        with self._lock:
+            if self._unproven or not self._sources:
+                return None
+            return set(self._sources)
 
     def _add_checked(self, variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey, category):
         if (srpm_nevra and rpm_nevra and not _is_source_nevra(srpm_nevra)
@@ -304,6 +327,7 @@ class RpmsRecorder:
     def _store(self, variant_uid, arch, srpm_key, rpm_key, path, sigkey, category):
         sigkey = sigkey.lower() if sigkey else None
         with self._lock:
+            self._unproven += 1
             if arch in ("src", "nosrc"):
                 self._src_pending.append((variant_uid, srpm_key, path, sigkey))
             else:
@@ -337,13 +361,17 @@ class RpmsRecorder:
                      None if category == "source" else srpm)
         return rpms
 
-    def write(self, path, compose_info, fsync=True):
+    def write(self, path, compose_info, fsync=True, payload_from=None):
         """Dump rpms.json (productmd.rpms, format 1.2) atomically (``fsync``: as
         ``fileutil.write_atomic``'s): productmd's document, its
         entries (each checked by productmd's rules when it was added) written by
         :func:`_rpms_json_pieces` exactly as productmd's ``json.dump(indent=4, sort_keys=True)``
         writes them, without productmd's per-entry checks again and its pure-Python indented
-        encoder (2 s for the 112,000 entries of a Fedora-sized compose)."""
+        encoder (2 s for the 112,000 entries of a Fedora-sized compose).
+
+        ``payload_from``: an old compose's rpms.json known to hold this payload
+        (:func:`payload_source`): its bytes from the ``"rpms"`` key on are copied by the
+        kernel behind this compose's own document instead of written again."""
         with self._lock:
             resolved, changes = self._resolved(), self._changes
         rpms = productmd.rpms.Rpms()
@@ -353,6 +381,11 @@ class RpmsRecorder:
         at = text.rfind(marker)
         if at < 0:
             raise ValueError("productmd's rpms.json has no rpms payload to fill")
+        self.copied_from = None
+        if payload_from is not None and self._copy_payload(path, text, at, marker,
+                                                           payload_from, fsync):
+            self.copied_from = payload_from
+            return
         nested = _nested(resolved)
         # what ``payload`` gives while no entry is added (the diff and the report take it)
         self._payload = (changes, nested)
@@ -374,6 +407,47 @@ class RpmsRecorder:
         #: ``same_rpms_payload``); not the bytes themselves: 35 MB at the size of Fedora
         self.written_payload = (length, digest.digest())
 
+    def _copy_payload(self, path, text, at, marker, source, fsync):
+        """:meth:`write` with the payload of the rpms.json at ``source`` (its bytes from the
+        ``"rpms"`` key of its payload to the end, hashed in place for ``written_payload``):
+        False, writing nothing, when that file has no such payload or another indentation
+        or end than ``text`` (productmd's document of this compose) gives it."""
+        from .fileutil import FileRange
+        from .reuse import map_file
+
+        try:
+            fd = os.open(source, os.O_RDONLY)
+        except OSError:
+            return False
+        data = None
+        try:
+            st = os.fstat(fd)
+            data = map_file(fd, st.st_size, min_size=0)
+            if data is None:
+                return False
+            start = data.find(b'"payload": {')
+            start = data.find(b'"rpms": ', start) if start >= 0 else -1
+            line = text.rfind("\n", 0, at) + 1
+            tail = text[at + len(marker):].encode("utf-8")
+            if start < 0 or data.rfind(b"\n", 0, start) + 1 != start - (at - line) \
+                    or data[start - (at - line):start] != text[line:at].encode("utf-8") \
+                    or data[len(data) - len(tail):] != tail:
+                return False
+            digest = hashlib.sha256(memoryview(data)[start:]).digest()
+            size = st.st_size - start
+            write_atomic(path, [text[:at], FileRange(fd, start, size)], fsync=fsync)
+        except (OSError, ValueError):
+            return False    # written here, as without a source
+        finally:
+            if data is not None:
+                data.close()
+            os.close(fd)
+        self.written_payload = (size, digest)
+        # the old file holds this payload: asked about by test.manifests and the driver's diff
+        _SAME_PAYLOAD[(os.path.abspath(source), st.st_dev, st.st_ino, st.st_size,
+                       st.st_mtime_ns, st.st_ctime_ns, size, digest)] = True
+        return True
+
     def payload(self):
         """The ``payload.rpms`` of the rpms.json :meth:`write` writes, as ``json.load`` gives
         it back (``{variant: {arch: {srpm: {rpm: {"category", "path", "sigkey"}}}}}``): for
@@ -385,6 +459,67 @@ class RpmsRecorder:
                 return made[1]    # the one :meth:`write` wrote
             resolved = self._resolved()
         return _nested(resolved)
+
+
+def payload_source(compose):
+    """The rpms.json of the old compose whose payload this compose's rpms.json repeats (its
+    ``RpmsRecorder.write`` then copies it: ``payload_from``), or None (written from the
+    entries). A no-op re-run took every unit that adds packages from one old compose, and its
+    entries are those units' journals replayed; the old compose's rpms.json holds exactly
+    their entries when:
+
+    - every entry here came from a replay of an old unit's journal as recorded
+      (``RpmsRecorder.replayed_from``: none from a unit that ran here), all of one compose;
+    - there, each of those units ended before its metadata.write started, and every other
+      unit that started before metadata.write ended (it could have added entries before
+      they were read) is recorded without packages in its journal (a unit taken here and not
+      among those replayed: none; else its old journal is read);
+    - its metadata.write ended well, and its rpms.json has not changed since: its inode's
+      ctime (which no user can set back) is no later than that unit's end.
+
+    The same pungi_like wrote it (the units' keys hold the software's digest). Equal
+    entries added by two units with different values (none in practice) would make either
+    rpms.json depend on the order the units ended, as it does without the copy."""
+    replayed = compose.rpms.replayed_from()
+    pool = getattr(compose, "reuse_pool", None)
+    scheduler = getattr(compose, "scheduler", None)
+    if not replayed or pool is None or scheduler is None:
+        return None
+    tops = {os.path.abspath(top) for top, _name in replayed}
+    if len(tops) != 1:
+        return None
+    top = tops.pop()
+    cids = {cid for cid, path, _read in pool.sources if os.path.abspath(path) == top}
+    if len(cids) != 1:
+        return None
+    cid = cids.pop()
+    path = os.path.join(top, "compose", "metadata", "rpms.json")
+    try:
+        with open(os.path.join(top, "logs", "global", "timeline.json"), "rb") as fh:
+            units = {u["unit"]: u for u in json.load(fh)["units"]}
+        meta = units.pop("metadata.write")
+        if meta["result"] != "ok" or os.stat(path).st_ctime > meta["end"] + 0.001:
+            return None
+        # times rounded to the millisecond: a millisecond's margin, against the copy
+        begin, end = meta["start"] - 0.001, meta["end"] + 0.001
+        names = {name for _top, name in replayed}
+        for name in names:
+            if units.get(name, {}).get("result") != "ok" or units[name]["end"] > begin:
+                return None
+        with scheduler.timeline_lock:
+            taken = {e["unit"] for e in scheduler.timeline if e.get("reused_from") == cid}
+        for name, unit in units.items():
+            if name in names or unit["start"] > end:
+                continue
+            if name in taken:
+                continue    # replayed here without adding packages
+            old = next((old for old in pool._units(name)
+                        if os.path.abspath(old.topdir) == top), None)
+            if old is None or any(op[0] in ("rpm", "rpms") for op in old.journal):
+                return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return path
 
 
 def _nested(resolved):

@@ -1173,7 +1173,7 @@ class ReusePool:
         """After :meth:`place`: the journal replayed and the record data this compose keeps;
         returns what :meth:`take` returns."""
         old = plan.old
-        self._replay(old.journal)
+        self._replay(old.journal, (old.topdir, plan.unit.name))
         outputs = json.loads(self.names.expand(old.names.norm(json.dumps(
             old.record.get("outputs") or {}))))
         return outputs, self._record_data(plan)
@@ -1260,7 +1260,10 @@ class ReusePool:
             made["content"] = content
         return made
 
-    def _replay(self, journal):
+    def _replay(self, journal, source=None):
+        """The journal of a taken unit replayed into this compose; ``source``: (its compose's
+        top directory, the unit's name), given to the packages it adds as they were recorded
+        (``RpmsRecorder.add_stored``)."""
         compose = self.compose
         expand = self.names.expand
         # checked by productmd when the unit ran (same pungi_like version: the key); taken
@@ -1277,7 +1280,10 @@ class ReusePool:
                 rows = json.loads(text)
                 if "{" in text:
                     rows = decode(rows, self.names)
-                compose.rpms.add_stored(op[1], op[2], rows)
+                if source is None or "{" in text:
+                    compose.rpms.add_stored(op[1], op[2], rows)
+                else:
+                    compose.rpms.add_stored(op[1], op[2], rows, source=source)
             elif kind in ("put", "put_json"):
                 key = _hashable(decode(op[1], self.names))
                 if kind == "put":   # a record of an earlier version: the value as JSON

@@ -231,7 +231,12 @@ def metadata_unit(compose, after_phases):
         # durable before STATUS says FINISHED (Compose.write_status), not before the test units
         # read them
         sync = compose.syncer
-        compose.rpms.write(compose.paths.metadata_file("rpms.json", create=True), info, sync)
+        # a no-op re-run: the payload of the old compose whose units it took, copied
+        compose.rpms.write(compose.paths.metadata_file("rpms.json", create=True), info, sync,
+                           payload_from=metadata.payload_source(compose))
+        if compose.rpms.copied_from:
+            compose.log.info("[metadata.write] rpms.json's packages copied from %s (its units "
+                             "that add them taken)", compose.rpms.copied_from)
         metadata.write_modules(compose.paths.metadata_file("modules.json", create=True), info,
                                sync)
         metadata.write_composeinfo(

@@ -196,6 +196,10 @@ def test_a_rerun_with_nothing_changed_reuses_every_unit(release, tmp_path):
     assert os.path.samefile(old_iso, new_iso)
     log = open(os.path.join(warm, "logs/global/pungi.global.log")).read()
     assert f"[createiso.Server.x86_64] reused from {cold_id}" in log
+    # rpms.json's packages copied from the cold compose's (its gathers taken): the same bytes
+    # as written from the entries (tree() above)
+    assert "[metadata.write] rpms.json's packages copied from %s (" % os.path.join(
+        cold, "compose", "metadata", "rpms.json") in log
     # the old compose may go: the new one is self-contained
     shutil.rmtree(cold)
     proc = subprocess.run(["rpm", "-qp", "--qf", "%{NAME}", os.path.join(
@@ -265,6 +269,9 @@ def test_one_changed_package_reruns_exactly_the_units_that_see_it(tmp_path):
         warm, "compose/Client/x86_64/os/Packages/other-1.0-1.x86_64.rpm"))
     diff = open(os.path.join(warm, "logs/global/compose-diff.txt")).read()
     assert "other" in diff and "2.0" in diff
+    # gathers ran: rpms.json written from the entries, not copied
+    assert "rpms.json's packages copied" not in open(
+        os.path.join(warm, "logs/global/pungi.global.log")).read()
 
 
 def test_allow_reuse_false_and_no_reuse_turn_it_off(tmp_path):
