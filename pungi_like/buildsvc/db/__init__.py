@@ -170,6 +170,21 @@ def writes_of(conn) -> int:
     return conn.info.get("writes", 0)
 
 
+def pg_aborted(conn) -> bool:
+    """True when PostgreSQL has aborted the connection's transaction (a statement failed)."""
+    import psycopg
+
+    raw = conn.connection.dbapi_connection
+    return raw.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+
+
+class RerunWithSavepoints(Exception):
+    """A block run without a savepoint on PostgreSQL (a multicall's entry, the hub's
+    housekeeping or task assignment) failed in the database (the transaction is aborted) or
+    after a write of its own: the request's transaction is rolled back and the request runs
+    again with a savepoint for each such block (hub/dispatch.py)."""
+
+
 @contextlib.contextmanager
 def savepoint(conn, name):
     """Run the block in a savepoint of the connection's transaction, rolled back if it raises.

@@ -203,6 +203,7 @@ def schedule(cfg):
     ``[(task id, host id)]`` assigned."""
     from . import sched_log
 
+    context.free_left = None
     if not _locked():
         return []
     now = time.time()
@@ -258,6 +259,9 @@ def schedule(cfg):
             from .work_bell import want_ring
 
             want_ring()
+    if len(free) < int(cfg["max_tasks_per_run"]):
+        # every FREE task was read: those not assigned are left (host.getTasks asks)
+        context.free_left = len(free) - len(assigned)
     return assigned
 
 
@@ -271,5 +275,9 @@ def assigned_tasks(host_id, keys):
 
 
 def count_free():
+    """How many tasks are FREE; the count the assignment run of this request left when it
+    read them all (one statement less in ``host.getTasks``)."""
+    if context.free_left is not None:
+        return context.free_left
     return context.conn.execute(select(func.count()).select_from(s.task).where(
         s.task.c.state == STATES["FREE"])).scalar()

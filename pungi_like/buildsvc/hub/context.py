@@ -39,6 +39,15 @@ class _Context(threading.local):
     # (the session user's host row or None, whether another session locks it out), read
     # with the session (auth.load_session) for the request's first host check (hostcheck.py)
     session_host = None
+    # the request runs again after a failure without a savepoint: every block that may fail
+    # alone takes one (db.RerunWithSavepoints, scheduler._guarded)
+    every_savepoint = False
+    # this request took the hub's pending automatic repo check (scheduler.maybe_maintain):
+    # given back if its transaction is rolled back (scheduler.rolled_back)
+    repo_check_taken = False
+    # FREE tasks left after this request's assignment run, when it read all of them
+    # (assignment.schedule), else None
+    free_left = None
 
     def reset(self):
         self.conn = self.session = self.user = self.environ = self.method = None
@@ -52,6 +61,9 @@ class _Context(threading.local):
         self.request_memo = None
         self.memo_held_ok = False
         self.session_host = None
+        self.every_savepoint = False
+        self.repo_check_taken = False
+        self.free_left = None
 
     def event_may_give_work(self):
         """True when the call created an event that may give a builder work: one not marked

@@ -12,7 +12,8 @@ transaction is then aborted and every later statement would fail) or after a wri
 (counted by :func:`db.writes_of`), the whole request runs again with a savepoint for every
 entry, as a request that lost a race does: a writing entry then releases the previous entry's
 savepoint and sets its own in one round trip (nothing to release at the end: the commit does
-it).
+it). The housekeeping and the task assignment that ``host.getTasks`` runs follow the same rule
+(scheduler._guarded: a savepoint on the rerun only).
 
 A request that only reads (every method in it ``@read_only``, its answer not from the answer
 cache) runs on PostgreSQL without a transaction (autocommit): each statement sees the data
@@ -32,7 +33,8 @@ import xmlrpc.client
 import koji
 import koji.xmlrpcplus
 
-from ..db import is_race_error, writes_of
+from ..db import RerunWithSavepoints as _RerunWithSavepoints
+from ..db import is_race_error, pg_aborted, writes_of
 from . import auth, faults, hostcheck, marshal, scheduler, work_bell
 from .answer_cache import Cached, Pending
 from .context import context, new_event
@@ -99,12 +101,6 @@ def _is_write(name, args):
     return m is None or m.write
 
 
-class _RerunWithSavepoints(Exception):
-    """A multicall entry without a savepoint failed in the database (PostgreSQL has aborted
-    the transaction) or after a write of its own: the request runs again with a savepoint for
-    every entry."""
-
-
 class _EntrySavepoints:
     """The savepoints of a multicall's entries on PostgreSQL.
 
@@ -144,7 +140,7 @@ class _EntrySavepoints:
             try:
                 yield
             except Exception:
-                if _pg_aborted(self.conn):
+                if pg_aborted(self.conn):
                     raise _RerunWithSavepoints() from None
                 raise
             return
@@ -154,7 +150,7 @@ class _EntrySavepoints:
                 yield
             except Exception as exc:
                 if not is_race_error(exc) and (writes_of(self.conn) != writes
-                                               or _pg_aborted(self.conn)):
+                                               or pg_aborted(self.conn)):
                     raise _RerunWithSavepoints() from None
                 raise
             return
@@ -168,14 +164,6 @@ class _EntrySavepoints:
             # the savepoint stays set (ROLLBACK TO keeps it), released by the next entry's
             raw.execute("ROLLBACK TO SAVEPOINT %s" % self.NAME)
             raise
-
-
-def _pg_aborted(conn):
-    """True when PostgreSQL has aborted the connection's transaction (a statement failed)."""
-    import psycopg
-
-    raw = conn.connection.dbapi_connection
-    return raw.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
 
 
 #: methods a multicall does not run after a failed upload entry (:data:`UPLOADS`) of the same
@@ -281,6 +269,9 @@ def handle_xmlrpc(hub, environ, body: bytes) -> bytes:
                 context.reset()
                 context.hub, context.conn, context.environ = hub, conn, environ
                 context.method = name
+                # the housekeeping and assignment of host.getTasks take savepoints on a rerun
+                # only (scheduler._guarded)
+                context.every_savepoint = every_savepoint
                 if cache is not None:
                     cache.begin(conn)
                 auth.load_session(environ)
@@ -303,10 +294,12 @@ def handle_xmlrpc(hub, environ, body: bytes) -> bytes:
                 result = result.wait()   # outside the transaction: holds no connection
             return encode_result(result)
         except _RerunWithSavepoints:
+            scheduler.rolled_back(hub)
             every_savepoint = True
             log.info("rerunning %s with a savepoint for every entry", name)
             continue
         except Exception as exc:
+            scheduler.rolled_back(hub)
             if may_retry and is_race_error(exc):
                 # A concurrent transaction won (see db.is_race_error): rerun this one after a
                 # short random pause so the retries of several losers do not collide again.

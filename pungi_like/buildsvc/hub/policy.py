@@ -34,10 +34,13 @@ import textwrap
 import koji
 import koji.policy
 import koji.tasks
+from sqlalchemy import select
 
 from ...errors import PungiLikeError
+from ..db import schema as s
 from .common import as_int
 from .context import context
+from .context import perms as session_perms
 from .policy_tests import TESTS, _tag_name, _user_perms, policy_get_user
 from .registry import export, read_only
 
@@ -263,16 +266,36 @@ def check_tag_access(tag_id, user_id=None):
         user_id = context.user["id"] if context.user else None
     if user_id is None:
         raise koji.GenericError("a user_id is required")
-    perms = _user_perms(as_int(user_id, "user_id"))
+    user_id = as_int(user_id, "user_id")
+    if context.user is not None and user_id == context.user["id"]:
+        perms = session_perms()   # read once a call (a tag call asked assert_perm first)
+    else:
+        perms = _user_perms(user_id)
     override = "admin" in perms
+    locked, perm_id, perm = _access_config(tag_id)
+    if locked:
+        return False, override, "tag is locked"
+    if perm_id and perm not in perms:
+        return False, override, "tag requires %s permission" % perm
+    return True, override, ""
+
+
+def _access_config(tag_id):
+    """``(locked, perm_id, perm name)`` of the tag's current config: for a tag id one
+    statement (getTag read the tag, its config twice and its extra: 4); a name, or an id
+    without a current config, as getTag (its error for a missing tag)."""
+    if isinstance(tag_id, int) and not isinstance(tag_id, bool):
+        tc, p = s.tag_config, s.permissions
+        row = context.conn.execute(
+            select(tc.c.locked, tc.c.perm_id, p.c.name)
+            .select_from(tc.outerjoin(p, p.c.id == tc.c.perm_id))
+            .where(tc.c.tag_id == tag_id, tc.c.active.is_(True))).first()
+        if row is not None:
+            return row.locked, row.perm_id, row.name
     from .tags import getTag
 
     tag = getTag(tag_id, strict=True)
-    if tag["locked"]:
-        return False, override, "tag is locked"
-    if tag["perm_id"] and tag["perm"] not in perms:
-        return False, override, "tag requires %s permission" % tag["perm"]
-    return True, override, ""
+    return tag["locked"], tag["perm_id"], tag["perm"]
 
 
 def assert_tag_access(tag_id, user_id=None, force=False):

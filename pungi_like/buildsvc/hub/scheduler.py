@@ -30,7 +30,7 @@ import time
 import koji
 from sqlalchemy import insert, select, update
 
-from ..db import savepoint
+from ..db import RerunWithSavepoints, pg_aborted, savepoint, writes_of
 from ..db import schema as s
 from .context import context
 from .settingsfile import read_settings, update_settings
@@ -117,34 +117,63 @@ def maybe_maintain():
         run = now - _last_run.get(key, -1e9) >= float(settings()["run_interval"])
         if run:
             _last_run[key] = now
+    # taken from the hub: given back when this request's transaction is rolled back
+    context.repo_check_taken = context.repo_check_taken or due or (
+        run and bool(settings()["auto_repos"]))
     if not run:
         if due and settings()["auto_repos"]:
-            _housekeep(auto_requests, "automatic repo check failed")
+            _guarded("housekeeping", auto_requests, "automatic repo check failed")
         return False
-    _housekeep(maintain, "queue housekeeping failed")
+    _guarded("housekeeping", maintain, "queue housekeeping failed")
     return True
 
 
-def _housekeep(work, failure):
-    """Run ``work`` in a savepoint; housekeeping must never fail a builder's poll."""
+def rolled_back(hub):
+    """The current request's transaction was rolled back (it runs again, or ends in a fault):
+    an automatic repo check it took (:func:`maybe_maintain`) is due again, so the rerun or
+    the next ``host.getTasks`` makes the requests whose rows were rolled back."""
+    if context.repo_check_taken:
+        hub._repo_check_due = True
+
+
+def _guarded(name, work, failure):
+    """``work()``, whose failure is logged and leaves the transaction as it found it: the
+    housekeeping and the assignment must never fail a builder's poll. Returns its result,
+    None when it failed.
+
+    On SQLite in a savepoint (``begin_nested``: no round trips). On PostgreSQL a savepoint
+    is a round trip to the server, and these blocks run in every ``host.getTasks`` and almost
+    never fail: so they run without one, as a multicall's entries do (hub/dispatch.py). A
+    failure before any write of the block (:func:`db.writes_of` unmoved) has nothing to undo;
+    one after a write, or in the database (the transaction is then aborted), raises
+    :class:`db.RerunWithSavepoints`: the request's transaction is rolled back and it runs
+    again with ``context.every_savepoint``, where the block takes its savepoint and a failure
+    is rolled back to it and logged, as before."""
+    conn = context.conn
+    if conn.dialect.name != "postgresql" or context.every_savepoint:
+        try:
+            with savepoint(conn, name):
+                return work()
+        except Exception:
+            log.exception(failure)
+            return None
+    writes = writes_of(conn)
     try:
-        with savepoint(context.conn, "housekeeping"):
-            work()
-    except Exception:
+        return work()
+    except Exception as exc:
+        if writes_of(conn) != writes or pg_aborted(conn):
+            raise RerunWithSavepoints() from exc
         log.exception(failure)
+        return None
 
 
 def assign():
-    """Assign FREE tasks to hosts (assignment.py), in a savepoint; returns what was assigned.
-    Runs at every ``host.getTasks`` so a FREE task waits at most one builder poll."""
+    """Assign FREE tasks to hosts (assignment.py), the failure of a run logged
+    (:func:`_guarded`); returns what was assigned. Runs at every ``host.getTasks`` so a FREE
+    task waits at most one builder poll."""
     from .assignment import schedule
 
-    try:
-        with savepoint(context.conn, "assignment"):
-            return schedule(settings())
-    except Exception:  # scheduling must never fail a builder's poll
-        log.exception("task assignment failed")
-        return []
+    return _guarded("assignment", lambda: schedule(settings()), "task assignment failed") or []
 
 
 def maintain():

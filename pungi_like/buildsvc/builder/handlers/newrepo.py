@@ -33,14 +33,18 @@ def new_repo(ctx, tag, event=None, src=False, debuginfo=False, separate_src=Fals
     kw = {"task_id": ctx.task_id, "opts": repo_opts or None}
     if event is not None:
         kw["event"] = event
-    # one call: the repo made, its tag, and the tag's current READY repo (the INIT repo just
-    # made is not READY, so it is the tag's previous one) whose records the children reuse
+    # one call: the repo made and the tag's current READY repo (the INIT repo just made is
+    # not READY, so it is the tag's previous one) whose records the children reuse; that
+    # repo names the tag (getTag, for the name only, is asked when the tag has none: 4
+    # statements less in each regeneration on the hub)
     with ctx.session.multicall(strict=True) as m:
         init = m.host.repoInit(tag_id, **kw)
-        tinfo = m.getTag(tag_id, strict=True)
         old = m.getRepo(tag_id)
     repo_id, event_id = init.result
-    tag_name, oldrepo = tinfo.result["name"], old.result
+    oldrepo = old.result
+    tag_name = oldrepo.get("tag_name") if isinstance(oldrepo, dict) else None
+    if not isinstance(tag_name, str) or not tag_name:
+        tag_name = ctx.session.getTag(tag_id, strict=True)["name"]
     ctx.log.info("repo %s of %s at event %s", repo_id, tag_name, event_id)
     repo_json = ctx.hub_file("repos/%s/%s/repo.json" % (tag_name, repo_id))
     with open(repo_json) as f:
