@@ -370,3 +370,25 @@ def test_the_journal_from_the_bytes_equals_the_whole_parse(journal):
     other = json.dumps({"journal": shaped, "files": files}) + "\n" + "".join(
         line + "\n" for line in lines)
     assert reuse.parse_journal_bytes(other.encode()) == journal
+
+
+def test_the_files_of_a_large_directory_are_checked_relative_to_it(tmp_path):
+    """A directory of LISTING_MIN files or more is stated relative to its descriptor: the
+    same answers as by whole paths - a file changed in place, one replaced by a copy of other
+    bytes, one gone, each refused; all as recorded, unchanged."""
+    rels = [f"work/global/download/p{i}-1-1.noarch.rpm"
+            for i in range(reuse_precheck.LISTING_MIN + 2)]
+    top, paths = _old_unit(tmp_path, UNIT.name, rels)
+    with open(reuse.data_path(str(top), UNIT.name)) as fh:
+        files = reuse.parse_data(fh.read())["files"]
+    assert reuse_precheck._unchanged(files, str(top), OLD_ID, {})
+    _changed_in_place(paths[5])
+    assert not reuse_precheck._unchanged(files, str(top), OLD_ID, {})
+    top2, paths2 = _old_unit(tmp_path / "b", UNIT.name, rels)
+    with open(reuse.data_path(str(top2), UNIT.name)) as fh:
+        files2 = reuse.parse_data(fh.read())["files"]
+    os.unlink(paths2[-1])
+    assert not reuse_precheck._unchanged(files2, str(top2), OLD_ID, {})
+    with open(paths2[-1], "wb") as fh:
+        fh.write(b"other bytes")
+    assert not reuse_precheck._unchanged(files2, str(top2), OLD_ID, {})
