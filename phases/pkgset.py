@@ -426,21 +426,13 @@ class PkgsetPhase(PhaseBase):
         with ThreadPoolExecutor(max_workers=2) as pool:
             linked, links = self.link_repos(download, pool=pool)
             # a cold package set (its records parsed): the child reads the signing keys too
-            # from the bytes it hashes. A re-run takes the headers of the files the newest old
-            # compose linked, unchanged, from that compose's record, and the unit's record
-            # takes their digests from it too (reuse_keys.remember): the child hashes only
-            # the files read, once they are known (in a nightly with one package changed,
-            # 21 of 10,458: too few for a child; it hashed all 10,458, 0.2-0.25 s of CPU
-            # beside the unit)
-            old = old_package_headers(self.compose, download) if parsing is None else None
+            # from the bytes it hashes
             prefill = None
-            if not (old and old[1]):
+            if parsing is not None:
                 prefill = self.prefill_digests(
                     [pkg.path for pkg, _dest, _solver in linked.values()],
-                    tags=None if parsing is None else [
-                        pkg.arch in ("src", "nosrc") for pkg, _dest, _solver in linked.values()])
-            raw = prefill.raw_tags if prefill is not None and parsing is not None \
-                else (lambda _path: None)
+                    tags=[pkg.arch in ("src", "nosrc") for pkg, _dest, _solver in linked.values()])
+            raw = prefill.raw_tags if prefill is not None else (lambda _path: None)
             self.compose.adopt_source_date_epoch(
                 max((solver.buildtime(pkg.path) for pkg, _dest, solver in linked.values()),
                     default=0),
@@ -452,6 +444,15 @@ class PkgsetPhase(PhaseBase):
                                linked_from={name: pkg.path
                                             for name, (pkg, _d, _s) in linked.items()})
             try:
+                # a re-run takes the headers of the files the newest old compose linked,
+                # unchanged, from that compose's record (read here, beside the repo's
+                # writing), and the unit's record takes their digests from it too
+                # (reuse_keys.remember): the child hashes only the files read, once they are
+                # known (in a nightly with one package changed, 21 of 10,458: too few for a
+                # child; it hashed all 10,458, 0.2-0.25 s of CPU beside the unit)
+                old = old_package_headers(self.compose, download) if parsing is None else None
+                if parsing is None and not (old and old[1]):
+                    self.prefill_digests([pkg.path for pkg, _dest, _solver in linked.values()])
                 fresh = []
                 headers = self.package_headers(
                     linked, download, lambda pkg, dest, solver: header_from_repodata(
