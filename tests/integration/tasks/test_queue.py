@@ -83,9 +83,12 @@ def test_killed_builder_task_is_freed_and_finished_by_other(sqlite_qhub):
     s = hub.session()
     b1 = hub.start_builder("b1")
     tid = s.makeTask("sleep", [3])
+    # OPEN in the hub comes before b1's task process says it started: wait for both, or the
+    # kill may come first and b1's start never be logged (seen under load)
     deadline = time.monotonic() + 30
-    while s.getTaskInfo(tid)["state"] != koji.TASK_STATES["OPEN"]:
-        assert time.monotonic() < deadline
+    while (s.getTaskInfo(tid)["state"] != koji.TASK_STATES["OPEN"]
+           or tid not in _starts(hub, ("b1",))):
+        assert time.monotonic() < deadline, "b1 did not start the task"
         time.sleep(0.1)
     first_host = s.getTaskInfo(tid)["host_id"]
     assert s.getHost(first_host)["name"] == "b1"
