@@ -110,17 +110,24 @@ def request(tag, min_event=None, at_event=None, opts=None, priority=None, force=
     return {"repo": None, "request": _req_info(_req_row(req_id)), "duplicate": False}
 
 
-def start_request_task(row, tag_row=None):
-    """Give an active request a newRepo task (if it has none running). ``tag_row``: the
-    request's tag (``{id, name}``) when the caller has read it."""
+def request_task(row, tag_row=None):
+    """A newRepo task for the request ``row`` (its id not needed: a request about to be
+    inserted with the task's id, scheduler.auto_requests); returns the task's id.
+    ``tag_row``: the request's tag (``{id, name}``) when the caller has read it."""
     kwargs = dict(row["opts"] and json.loads(row["opts"]) or {})
     kwargs = {k: v for k, v in kwargs.items() if v}
     if row["at_event"] is not None:
         kwargs["event"] = row["at_event"]
     if tag_row is None or tag_row.get("id") != row["tag_id"] or not tag_row.get("name"):
         tag_row = get_tag_row(row["tag_id"], strict=True)
-    task_id = make_newrepo_task(tag_row, kwargs, owner=row["owner"],
-                                priority=min(row["priority"], 15))
+    return make_newrepo_task(tag_row, kwargs, owner=row["owner"],
+                             priority=min(row["priority"], 15))
+
+
+def start_request_task(row, tag_row=None):
+    """Give an active request a newRepo task (if it has none running). ``tag_row``: the
+    request's tag (``{id, name}``) when the caller has read it."""
+    task_id = request_task(row, tag_row)
     context.conn.execute(update(s.repo_queue).where(s.repo_queue.c.id == row["id"]).values(
         task_id=task_id, tries=row["tries"] + 1, update_time=time.time()))
     return task_id

@@ -242,7 +242,7 @@ def auto_requests():
     """Queue a request for each automatic tag changed since its newest repo; returns tag ids."""
     from .events import tag_change_events
     from .inheritance import read_full_inheritance
-    from .repo_requests import REPO_PRIORITY, start_request_task
+    from .repo_requests import REPO_PRIORITY, request_task
     from .repos import STATES
 
     rq, r, tc = s.repo_queue, s.repo, s.tag_config
@@ -280,10 +280,11 @@ def auto_requests():
                       owner=_system_user(settings()["repo_user"]), priority=REPO_PRIORITY,
                       tag_id=tag_id, min_event=last, at_event=None, opts="{}", active=True,
                       tries=0, task_id=None, repo_id=None)
-        req_id = context.conn.execute(insert(rq).values(**values)
-                                      .returning(rq.c.id)).scalar_one()
-        # the row as inserted (no read back), and the tag's name (no second lookup)
-        start_request_task(dict(values, id=req_id), tag_row={"id": tag_id, "name": found.name})
+        # the request's task first (the tag's name known: no second lookup), so that the
+        # request is inserted with it (repo_requests.start_request_task's row: the task and
+        # its first try), not inserted and then updated
+        task_id = request_task(values, tag_row={"id": tag_id, "name": found.name})
+        context.conn.execute(insert(rq).values(**dict(values, task_id=task_id, tries=1)))
         queued.append(tag_id)
     return queued
 
