@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import threading
+import zlib
 
 _digest_cache = {}
 #: (sha256, size, needles) -> {needle: found} of a gzip file's bytes searched decompressed
@@ -76,17 +77,17 @@ def file_digest(path, needles=(), st=None):
     elif compressed_key is not None:
         try:
             keep = max(len(n) for n in needles)
-            with gzip.open(path, "rb") as fh:
-                tail = b""
-                while True:
-                    chunk = fh.read(1 << 20)
-                    if not chunk:
-                        break
-                    window = tail + chunk
-                    for n in needles:
-                        if n in window:
-                            found[n] = "compressed"
-                    tail = window[-keep:]
+            with open(path, "rb") as fh:
+                packed = fh.read()
+            tail = b""
+            for chunk in gunzip_pieces(packed):
+                window = tail + chunk
+                for n in needles:
+                    if n in window:
+                        found[n] = "compressed"
+                if all(found.values()):
+                    break   # every needle found: the rest changes nothing
+                tail = window[-keep:]
         except (OSError, EOFError):
             pass
         else:
@@ -109,6 +110,36 @@ def remove_prefill(prefill):
     with _digest_lock:
         if prefill in _prefills:
             _prefills.remove(prefill)
+
+
+#: the largest piece :func:`gunzip_pieces` decompresses in one call
+GUNZIP_PIECE = 8 << 20
+
+
+def gunzip_pieces(packed, piece=None):
+    """The decompressed bytes of ``packed`` (a gzip file's bytes, members one after the other,
+    zero padding between them allowed as ``gzip`` does) in pieces of up to ``piece`` bytes, one
+    zlib call a piece. ``gzip.open``'s reads decompressed 8 KiB of the file a call, and each
+    call gave the interpreter lock up and waited to take it back: the package set repo's
+    metadata searched and normalised by the record thread beside two threads running Python
+    took 0.9-1.1 s of wall for 0.1 s of CPU. As ``gzip``: EOFError when a member is cut short,
+    ``gzip.BadGzipFile`` when what follows a member is not one, zlib.error when a member's data
+    is not deflate's."""
+    piece = piece or GUNZIP_PIECE
+    rest = packed
+    while rest:
+        if rest[:2] != b"\x1f\x8b":
+            raise gzip.BadGzipFile(f"Not a gzipped file ({rest[:2]!r})")
+        unpack = zlib.decompressobj(31)   # a gzip member: header and trailer checked by zlib
+        data = rest
+        while data and not unpack.eof:
+            out = unpack.decompress(data, piece)
+            if out:
+                yield out
+            data = unpack.unconsumed_tail
+        if not unpack.eof:
+            raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+        rest = unpack.unused_data.lstrip(b"\0")
 
 
 def prefilled(ident, needles, digest, found):

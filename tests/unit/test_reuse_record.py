@@ -9,7 +9,7 @@ import types
 import pytest
 
 from phases.pkgset import PackageSet
-from pungi_like import reuse
+from pungi_like import reuse, reuse_keys
 from pungi_like.rpmtools.depsolve import GatheredPackage, GatherResult
 from pungi_like.rpmtools.headers import RpmHeader
 
@@ -578,16 +578,21 @@ def test_a_copied_repodatas_normalised_digest_is_made_once(tmp_path, monkeypatch
         path.write_bytes(gzip.compress(f'<p base="file://{top}/x">{body}</p>'.encode(),
                                        mtime=0))
         paths.append(str(path))
-    made, opened = [], []
-    normalised, gzip_open = reuse.normalised_digest, gzip.open
+    made, searched, decompressed = [], [], []
+    normalised = reuse.normalised_digest
+    pieces, gzip_decompress = reuse_keys.gunzip_pieces, gzip.decompress
     monkeypatch.setattr(reuse, "normalised_digest",
                         lambda path, names: made.append(path) or normalised(path, names))
-    monkeypatch.setattr(gzip, "open", lambda path, *a: opened.append(path) or gzip_open(path, *a))
+    monkeypatch.setattr(reuse_keys, "gunzip_pieces",
+                        lambda packed, *a: searched.append(packed) or pieces(packed, *a))
+    monkeypatch.setattr(gzip, "decompress",
+                        lambda packed: decompressed.append(packed) or gzip_decompress(packed))
     files = reuse.describe_files(paths, names)
     assert made == [paths[0], paths[2]]
     # decompressed twice each (the search for the compose's names, the normalised digest):
     # the copy not at all
-    assert sorted(opened) == sorted([paths[0], paths[2]] * 2)
+    first, third = (open(paths[i], "rb").read() for i in (0, 2))
+    assert searched == [first, third] and decompressed == [first, third]
     entries = [files[f"work/{w}/repo/repodata/primary.xml.gz"] for w in ("global", "x86_64",
                                                                           "s390x")]
     assert [e["names_compose"] for e in entries] == ["repodata"] * 3
@@ -665,3 +670,51 @@ def test_file_digest_finds_the_compose_in_the_first_read_and_across_read_edges(t
     empty.write_bytes(b"")
     assert file_digest(str(empty), needles) == (hashlib.sha256(b"").hexdigest(),
                                                 {needles[0]: False, needles[1]: False})
+
+
+def test_gunzip_pieces_give_gzips_bytes_in_pieces():
+    """``reuse_keys.gunzip_pieces`` gives what ``gzip.decompress`` gives, in pieces of at most
+    the size asked, members one after the other (zero padding between them), and fails as
+    gzip does on a member cut short or something else after a member."""
+    import gzip
+    import random
+
+    rnd = random.Random(13)
+    body = bytes(rnd.getrandbits(8) % 11 + 60 for _ in range(300_000))
+    packed = gzip.compress(body, 6) + b"\0\0" + gzip.compress(b"second member", 1)
+    for piece in (1000, 65536, None):
+        got = list(reuse_keys.gunzip_pieces(packed, piece))
+        assert b"".join(got) == gzip.decompress(packed) == body + b"second member"
+        assert max(map(len, got)) <= (piece or reuse_keys.GUNZIP_PIECE)
+    with pytest.raises(EOFError):
+        b"".join(reuse_keys.gunzip_pieces(gzip.compress(body)[:-9]))
+    with pytest.raises(gzip.BadGzipFile):
+        b"".join(reuse_keys.gunzip_pieces(gzip.compress(body) + b"trailing"))
+    assert list(reuse_keys.gunzip_pieces(b"")) == []
+
+
+@pytest.mark.parametrize("at", [0, 999, 5000, 299_990])
+def test_a_gzip_file_is_searched_decompressed_across_piece_edges(tmp_path, monkeypatch, at):
+    """``file_digest`` searches a ``.gz`` file's decompressed bytes for the compose's names
+    (``"compressed"``) wherever they lie, also split by a piece's edge or in a second member;
+    its sha256 is the compressed file's."""
+    import gzip
+    import hashlib
+
+    monkeypatch.setattr(reuse_keys, "GUNZIP_PIECE", 1000)
+    needles = (b"/srv/composes/T-1-20260101.n.0", b"T-1-20260101.n.0")
+    data = bytearray(b"y" * 300_000)
+    data[at:at + len(needles[0])] = needles[0]
+    path = tmp_path / "primary.xml.gz"
+    path.write_bytes(gzip.compress(bytes(data), mtime=0))
+    digest, found = reuse_keys.file_digest(str(path), needles)
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert found == {needles[0]: "compressed", needles[1]: "compressed"}
+    other = tmp_path / "other.xml.gz"
+    other.write_bytes(gzip.compress(b"z" * 5000, mtime=0) + gzip.compress(needles[1], mtime=0))
+    assert reuse_keys.file_digest(str(other), needles)[1] == {needles[0]: False,
+                                                              needles[1]: "compressed"}
+    plain = tmp_path / "filelists.xml.gz"
+    plain.write_bytes(gzip.compress(b"z" * 5000, mtime=0))
+    assert reuse_keys.file_digest(str(plain), needles)[1] == {needles[0]: False,
+                                                              needles[1]: False}
