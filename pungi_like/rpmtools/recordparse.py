@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from array import array
 
@@ -96,7 +97,7 @@ def _load(fh):
 
 class Parsing:
     """The records of ``repo_dirs`` being parsed in a child process (started at once; its
-    answer read by a thread of this process as it comes). :meth:`adopt` waits for it and hands
+    answer read by a thread of this process once it ended). :meth:`adopt` waits for it and hands
     the indexes to :mod:`~pungi_like.rpmtools.repowrite`, whose ``record_index`` takes them
     instead of parsing again."""
 
@@ -105,19 +106,27 @@ class Parsing:
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        # the answer (20 MB at 10,000 RPMs) goes to an anonymous file, read once the child
+        # ended: through a 64 KiB pipe the reader thread took it in 300+ reads, each giving
+        # the interpreter lock up and waiting to take it back behind the closure's thread
+        self._out = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pungi_like.rpmtools.recordparse", *self.repo_dirs],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+            stdout=self._out, stderr=subprocess.PIPE, env=env)
         self.found, self.failure, self.stderr = [], None, b""
         self.reader = threading.Thread(target=self._read, name="recordparse", daemon=True)
         self.reader.start()
 
     def _read(self):
         try:
-            self.found = _load(self.proc.stdout)
+            self.stderr = self.proc.stderr.read()   # to its end: the child ended or closed it
+            self.proc.wait()
+            self._out.seek(0)
+            self.found = _load(self._out)
         except Exception as exc:  # noqa: B902 - reported by adopt()
             self.failure = f"{type(exc).__name__}: {exc}"
-        self.stderr = self.proc.stderr.read()
+        finally:
+            self._out.close()
 
     def adopt(self):
         """Wait for the child; None when every repo's records were handed to repowrite, else
