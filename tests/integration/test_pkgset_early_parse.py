@@ -98,3 +98,27 @@ def test_nothing_starts_early_when_an_old_compose_may_give_the_unit(two_repos, t
     phase = PkgsetPhase(cold)
     phase.start_early()
     assert started == []
+
+
+def test_the_child_starts_before_the_zlib_check_and_stops_when_it_fails(two_repos, tmp_path,
+                                                                        started, monkeypatch):
+    """The record-parse child is started before the check whether its records can be
+    written as createrepo_c writes them (repowrite.unsupported: createrepo_c imported, a
+    sample compressed), so that the child's start does not wait for it; when the check says
+    no, the child is stopped and nothing is handed to pkgset.global."""
+    from phases.pkgset import PkgsetPhase
+    from pungi_like.rpmtools import repowrite
+
+    checked = []
+
+    def unsupported(*args, **kwargs):
+        checked.append(len(started))
+        return "this Python's zlib does not compress as the createrepo_c library does"
+
+    monkeypatch.setattr(repowrite, "unsupported", unsupported)
+    first, _second = two_repos
+    phase = PkgsetPhase(compose_for(tmp_path, {"*": [first]}))
+    phase.start_early()
+    assert checked == [1]      # the child was there when the check ran
+    assert phase._early_parsing is None
+    assert started[0].proc.poll() is not None and started[0].found == []
