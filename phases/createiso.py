@@ -134,19 +134,17 @@ def _find_listing(root):
     behind the other units: 1.3-1.5 s of wall for 0.04 s of CPU at load 10). None, for the
     walk to stat the tree itself, when find cannot run or fails (an unreadable directory) or
     the tree holds anything but regular files and directories (a link: the walk handles it)."""
-    import subprocess
+    from pungi_like.fileutil import output_of
 
     try:
-        done = subprocess.run(["find", root, "-mindepth", "1", "-printf", r"%y %s %m %P\0"],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL)
+        code, output = output_of(["find", root, "-mindepth", "1", "-printf", r"%y %s %m %P\0"])
     except OSError:
         return None
-    if done.returncode != 0:
+    if code != 0:
         return None
     listing = {}
     top = os.path.join(root, "")
-    for item in done.stdout.split(b"\0")[:-1]:
+    for item in output.split(b"\0")[:-1]:
         kind, size, mode, rel = item.split(b" ", 3)
         if kind not in (b"f", b"d") or not rel:
             return None

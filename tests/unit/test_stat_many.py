@@ -3,6 +3,8 @@
 
 import os
 
+import pytest
+
 from pungi_like import fileutil
 from pungi_like.fileutil import stat_many
 
@@ -42,3 +44,19 @@ def test_arg_batches_cut_by_bytes_in_order():
     assert [n for batch in fileutil.arg_batches(names, limit=25) for n in batch] == names
     assert list(fileutil.arg_batches(names)) == [names]     # LN_ARG_BYTES: one run
     assert list(fileutil.arg_batches([])) == []
+
+
+def test_output_of_gives_a_commands_whole_output_and_exit_code(tmp_path):
+    """``fileutil.output_of``: the command's stdout whole (here 1 MB, beyond a pipe's 64 KiB),
+    its exit code, OSError when it cannot be run."""
+    from pungi_like.fileutil import output_of
+
+    code, out = output_of(["head", "-c", str(1 << 20), "/dev/zero"])
+    assert code == 0 and out == b"\0" * (1 << 20)
+    (tmp_path / "a").write_text("x")
+    code, out = output_of(["find", str(tmp_path), "-mindepth", "1", "-printf", r"%y %s %P\0"])
+    assert (code, out) == (0, b"f 1 a\0")
+    code, out = output_of(["find", str(tmp_path / "missing")])
+    assert code != 0 and out == b""
+    with pytest.raises(OSError):
+        output_of([str(tmp_path / "no-such-program")])
