@@ -77,12 +77,10 @@ def cannot_match(pool, unit_name, ran, names, follows=None):
     for old in pool._units(unit_name):
         found = True
         needs = old.record.get("needs")
-        if new and not isinstance(needs, dict):
-            needs = None
-        if not (needs is not None and any(_differs(pool, dep, needs.get(dep), text, seen)
-                                          for dep, text in new.items())) \
-                and not any(_follow_differs(pool, dep, old, text, seen)
-                            for dep, text in new_follows.items()):
+        needs_differ = isinstance(needs, dict) and any(
+            _differs(pool, dep, needs.get(dep), text, seen) for dep, text in new.items())
+        if not needs_differ and not any(_follow_differs(pool, dep, old, text, seen)
+                                        for dep, text in new_follows.items()):
             return False
     return found
 
@@ -91,15 +89,9 @@ def _differs(pool, dep, old_hash, new_text, seen):
     """Does ``dep``'s output hash in this run differ from ``old_hash`` for sure?"""
     if old_hash is None:
         return True     # the old unit did not need ``dep``: its key's needs differ
-    key = (dep, old_hash)
-    if key not in seen:
-        seen[key] = None
-        for record in pool._units(dep):
-            if record.record.get("output_hash") == old_hash:
-                if _safe(record.names):
-                    seen[key] = outputs_text(record.record.get("outputs"), record.names)
-                break
-    return seen[key] is not None and seen[key] != new_text
+    text = _old_outputs(pool, dep, (dep, old_hash), seen,
+                        lambda record: record.record.get("output_hash") == old_hash)
+    return text is not None and text != new_text
 
 
 def _follow_differs(pool, dep, old, new_text, seen):
@@ -108,12 +100,20 @@ def _follow_differs(pool, dep, old, new_text, seen):
     where = (getattr(old, "topdir", None), getattr(old, "compose_id", None))
     if None in where:
         return False
-    key = (dep, where)
+    text = _old_outputs(pool, dep, (dep, where), seen, lambda record: (
+        getattr(record, "topdir", None), getattr(record, "compose_id", None)) == where)
+    return text is not None and text != new_text
+
+
+def _old_outputs(pool, dep, key, seen, matches):
+    """The outputs text of the first old record of ``dep`` that ``matches``, kept in ``seen``
+    under ``key``; None when there is none, or it cannot be judged (names that are not
+    :func:`_safe`, no output hash)."""
     if key not in seen:
         seen[key] = None
         for record in pool._units(dep):
-            if (getattr(record, "topdir", None), getattr(record, "compose_id", None)) == where:
+            if matches(record):
                 if _safe(record.names) and isinstance(record.record.get("output_hash"), str):
                     seen[key] = outputs_text(record.record.get("outputs"), record.names)
                 break
-    return seen[key] is not None and seen[key] != new_text
+    return seen[key]
