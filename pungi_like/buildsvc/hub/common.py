@@ -135,14 +135,20 @@ def note_tag_update(tag_id, update_type=0):
 # name-or-id lookups
 
 
-def _lookup(table, info, what):
-    """Row of a name/id table for ``info`` (int id, name, or dict with id/name)."""
+def _lookup_where(table, info, what):
+    """The condition selecting the row of a name/id table for ``info`` (int id, name, or
+    dict with id/name); ParameterError for anything else."""
     if isinstance(info, dict):
         info = info.get("id", info.get("name"))
     if isinstance(info, bool) or not isinstance(info, (int, str)):
         raise koji.ParameterError("Invalid type for %s: %s" % (what, type(info)))
-    col = table.c.id if isinstance(info, int) else table.c.name
-    return one(context.conn.execute(select(table).where(col == info)).first())
+    return (table.c.id if isinstance(info, int) else table.c.name) == info
+
+
+def _lookup(table, info, what):
+    """Row of a name/id table for ``info`` (int id, name, or dict with id/name)."""
+    return one(context.conn.execute(select(table).where(_lookup_where(table, info,
+                                                                      what))).first())
 
 
 def lookup(table, info, what, strict=False, create=False):
@@ -164,26 +170,24 @@ def get_tag_row(info, strict=False, event=None):
 
     Now: the tag and whether it has a current config in one statement (an outer join; it was
     two, and nearly every tag call starts here: on PostgreSQL each is a round trip)."""
-    if event is not None:
-        return _tag_row_at(info, strict, event)
-    if isinstance(info, dict):
-        info = info.get("id", info.get("name"))
-    if isinstance(info, bool) or not isinstance(info, (int, str)):
-        raise koji.ParameterError("Invalid type for tagInfo: %s" % type(info))
-    t, tc = s.tag, s.tag_config
-    found = context.conn.execute(
-        select(t, tc.c.tag_id.label("config_of"))
-        .select_from(t.outerjoin(tc, and_(tc.c.tag_id == t.c.id, tc.c.active.is_(True))))
-        .where((t.c.id if isinstance(info, int) else t.c.name) == info).limit(1)).first()
-    row = None
-    if found is not None and found.config_of is not None:
-        row = {c.name: found._mapping[c] for c in t.c}
+    row = _tag_row_now(info) if event is None else _tag_row_at(info, event)
     if row is None and strict:
         raise koji.GenericError("No such tagInfo: %r" % (info,))
     return row
 
 
-def _tag_row_at(info, strict, event):
+def _tag_row_now(info):
+    t, tc = s.tag, s.tag_config
+    found = context.conn.execute(
+        select(t, tc.c.tag_id.label("config_of"))
+        .select_from(t.outerjoin(tc, and_(tc.c.tag_id == t.c.id, tc.c.active.is_(True))))
+        .where(_lookup_where(t, info, "tagInfo")).limit(1)).first()
+    if found is None or found.config_of is None:
+        return None
+    return {c.name: found._mapping[c] for c in t.c}
+
+
+def _tag_row_at(info, event):
     """:func:`get_tag_row` at ``event``: the tag, then its config at the event (checked only
     for a tag that exists)."""
     row = _lookup(s.tag, info, "tagInfo")
@@ -193,8 +197,6 @@ def _tag_row_at(info, strict, event):
                                                 active_at(s.tag_config, event))).first()
         if cfg is None:
             row = None
-    if row is None and strict:
-        raise koji.GenericError("No such tagInfo: %r" % (info,))
     return row
 
 
