@@ -221,20 +221,21 @@ def _unchanged(files, files_top, files_id, verified):
         folder, _, base = rel.rpartition(os.sep)
         by_dir.setdefault(folder, []).append((base, entry))
     top = os.path.join(files_top, "")
-    inodes = {ino for _dev, ino in verified}
     for folder, items in by_dir.items():
         where = top + folder + os.sep if folder else top
         listed = None
-        # listed when most of its files' inodes were found unchanged already (a sample)
-        if len(items) >= LISTING_MIN and sum(
-                1 for _base, entry in items[:16]
-                if isinstance(entry.get("stat"), list) and entry["stat"][:1]
-                and entry["stat"][0] in inodes) >= 12:
+        # listed when most of its files' inodes were found unchanged already (a sample of
+        # 16 looked up in ``verified`` with the directory's device: no set of every inode
+        # verified so far made again for each unit)
+        if len(items) >= LISTING_MIN and verified:
             try:
                 dev = os.stat(where).st_dev
-                with os.scandir(where) as found:
-                    listed = {e.name: e.inode() for e in found}
-            except OSError:
+                if sum(1 for _base, entry in items[:16]
+                       if isinstance(entry.get("stat"), list) and entry["stat"][:1]
+                       and (dev, entry["stat"][0]) in verified) >= 12:
+                    with os.scandir(where) as found:
+                        listed = {e.name: e.inode() for e in found}
+            except (OSError, TypeError):
                 listed = None
         # the files of a directory stated relative to its descriptor: the kernel walks the
         # directory's path once, not once a file (a package set's 10,458 files: 15 % less)
@@ -295,6 +296,23 @@ def child(argv):
     return 0
 
 
+def find_args(dirs, skip=None):
+    """The child's arguments for the newest compose in ``dirs`` (``skip``: a compose directory
+    left out): what :class:`Precheck` runs with ``dirs``."""
+    return ["--find"] + (["--skip", os.path.abspath(skip)] if skip else []) \
+        + [os.path.abspath(d) for d in dirs]
+
+
+#: the child's start: this file run as ``__main__`` from its cached byte code (a script given
+#: by its path is compiled from its source every time: 2-3 ms of the child's CPU before its
+#: first answer); ``argv[1]`` is this file's path
+BOOT = ("import sys\n"
+        "from importlib.machinery import SourceFileLoader\n"
+        "sys.argv = sys.argv[1:]\n"
+        "exec(SourceFileLoader('__main__', sys.argv[0]).get_code('__main__'),"
+        " {'__name__': '__main__', '__file__': sys.argv[0], '__builtins__': __builtins__})\n")
+
+
 class Precheck:
     """The child checking the units of the old compose ``topdir`` (id ``compose_id``) or, with
     ``dirs``, of the newest compose there (``newest_compose``; ``skip``: a compose directory
@@ -308,15 +326,17 @@ class Precheck:
         if topdir is not None:
             args = [os.path.abspath(topdir), compose_id]
         else:
-            args = ["--find"] + (["--skip", os.path.abspath(skip)] if skip else []) \
-                + [os.path.abspath(d) for d in dirs]
+            args = find_args(dirs, skip)
+        #: the child's arguments (``compose_run.start_precheck`` compares a child started
+        #: early with the one it would start)
+        self.args = args
         self._answers = {}
         self._header = None
         self._lock = threading.Lock()
         self._pending = b""
         self._ended = False
         self.proc = subprocess.Popen(
-            [sys.executable, "-S", "-E", os.path.abspath(__file__)] + args,
+            [sys.executable, "-S", "-E", "-c", BOOT, os.path.abspath(__file__)] + args,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         try:
             # room for the answers the driver has not asked for yet (a gather's link plan is
