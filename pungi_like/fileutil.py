@@ -3,6 +3,7 @@
 import errno
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -288,6 +289,43 @@ def stat_many(paths):
         except ValueError:
             return None
     return found
+
+
+class Ident:
+    """The part of a stat :func:`stat_idents` answers: ``st_dev``, ``st_ino``, ``st_size``,
+    ``st_mtime_ns`` and ``st_mtime`` (in whole seconds, as :class:`SizeMtime`'s)."""
+    __slots__ = ("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_mtime")
+
+    def __init__(self, dev, ino, size, mtime_ns):
+        self.st_dev, self.st_ino, self.st_size, self.st_mtime_ns = dev, ino, size, mtime_ns
+        self.st_mtime = mtime_ns // 1_000_000_000
+
+
+def stat_idents(paths):
+    """The device, inode, size and modification time in nanoseconds of each of ``paths``
+    (links followed, as ``os.stat``) as :class:`Ident` objects, from ``stat`` runs of many
+    files each, as :func:`stat_many` makes them (outside this process: thousands of
+    ``os.stat`` calls each give the interpreter lock up and wait to take it back behind the
+    compose's other threads). None when a run fails (a file missing, no ``stat``) or answers
+    otherwise (a time before 1970, a ``stat`` without sub-second times): the caller stats them
+    itself then, and gets the error."""
+    found = []
+    for batch in arg_batches(paths):
+        try:
+            code, output = output_of(["stat", "-L", "--printf", "%d %i %s %.9Y\\n", "--",
+                                      *batch])
+        except OSError:
+            return None
+        # checked whole, then read whole (10,458 lines one by one: 0.05 s of CPU)
+        if code != 0 or output.count(b"\n") != len(batch) or not _IDENTS.fullmatch(output):
+            return None
+        fields = list(map(int, output.replace(b".", b"").split()))
+        found += map(Ident, fields[0::4], fields[1::4], fields[2::4], fields[3::4])
+    return found
+
+
+#: what :func:`stat_idents`' runs print: device, inode, size, mtime with its nanoseconds
+_IDENTS = re.compile(rb"(?:[0-9]+ [0-9]+ [0-9]+ [0-9]+\.[0-9]{9}\n)*")
 
 
 def ln_names(src_dir, names, dst_dir):

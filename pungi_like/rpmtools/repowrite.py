@@ -584,7 +584,7 @@ def _whole(data, checksum, compress=True):
 def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", baseurl=None,
                groupfile=None, group_gz=False, revision=None, set_timestamp_to_revision=False,
                workers=3, max_read=None, mark=False, stat_from=None, group_compressed=False,
-               level=GZ_LEVEL):
+               level=GZ_LEVEL, stats=None):
     """Write ``outputdir/repodata`` for the RPMs ``relpaths`` (relative to ``root``), as
     ``createrepo_c root --outputdir outputdir --pkglist LIST --checksum CHECKSUM
     --unique-md-filenames --no-database [--baseurl] [--groupfile] [--revision
@@ -601,7 +601,11 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
     the file under ``root`` (the file it is being hard-linked from): they are looked at there,
     so the repo can be written while the links are made. ``level``: zlib's level of primary,
     filelists and other (:data:`WORK_LEVEL` for a work repo only: other bytes than the
-    command's). Returns a :class:`WriteResult`."""
+    command's). ``stats``: ``{path: stat}`` of files the caller stat'ed (``st_size``,
+    ``st_mtime`` in whole seconds and ``st_mtime_ns``: :class:`~pungi_like.fileutil.Ident`,
+    os.stat's) for the paths the files are looked at (``stat_from``'s or under ``root``):
+    taken when they hold every file, else the files are stat'ed here. Returns a
+    :class:`WriteResult`."""
     started = time.monotonic()
     remove_staging(outputdir)
     result = WriteResult()
@@ -610,8 +614,14 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
     chunks = [None] * len(entries)
     stat_from = stat_from or {}
     where = [stat_from.get(rel) or os.path.join(root, rel) for rel in entries]
+    known, stats = stats, None
+    if known:
+        stats = [known.get(p) for p in where]
+        if None in stats:
+            stats = None
     # many files: stat'ed by stat runs, not one by one under the interpreter lock
-    stats = (len(where) >= STAT_MANY and stat_many(where)) or [os.stat(p) for p in where]
+    stats = stats or (len(where) >= STAT_MANY and stat_many(where)) or [os.stat(p)
+                                                                          for p in where]
     to_read = list(range(len(entries)))
     # repos whose text is taken as it is first; a repo that must be parsed only for the files
     # they leave without a record, and not at all when reading those few files costs less

@@ -501,6 +501,25 @@ def test_a_repo_written_from_the_files_linked_from_equals_the_one_from_the_links
     assert repodata_files(base / "linked-from") == repodata_files(base / "from-links")
     with pytest.raises(FileNotFoundError):
         repowrite.write_repo(str(empty), str(base / "nothing"), files, **options)
+    # ``stats``: the caller's stats of the files linked from (fileutil.stat_idents), the
+    # same bytes; stats that leave a file out are not taken (the files stat'ed here)
+    from pungi_like.fileutil import stat_idents
+    paths = [str(download / f) for f in files]
+    known = dict(zip(paths, stat_idents(paths)))
+    for name, stats in (("given-stats", known), ("some-stats", dict(list(known.items())[1:]))):
+        written = repowrite.write_repo(
+            str(empty), str(base / name), files,
+            stat_from={f: str(download / f) for f in files}, stats=stats, **options)
+        assert written.reused == len(files) - 1
+        assert repodata_files(base / name) == repodata_files(base / "from-links")
+    # the stats given are the ones looked at: a size that is not the record's, the file read
+    from pungi_like.fileutil import Ident
+    st = known[paths[1]]
+    known[paths[1]] = Ident(st.st_dev, st.st_ino, st.st_size + 1, st.st_mtime_ns)
+    written = repowrite.write_repo(
+        str(download), str(base / "other-size"), files,
+        stat_from={f: str(download / f) for f in files}, stats=known, **options)
+    assert written.reused == len(files) - 2 and files[1] in written.read
 
 
 def _write_list(path, names):

@@ -75,3 +75,27 @@ def test_another_size_a_repomd_of_the_same_second_or_a_missing_package_refuse(tm
     # a file that is gone
     os.unlink(files["a-1-1.noarch.rpm"])
     assert not pkgset.closure_describes(_linked(files, racy))
+
+
+def test_the_callers_stats_answer_as_its_own(tmp_path, monkeypatch):
+    """pkgset.source_idents: one stat run for the whole set (here two files: the threshold
+    lowered), taken by closure_describes as it takes its own stats; None when a file is gone
+    (the callers stat the files themselves then)."""
+    repo, files = _setup(tmp_path, repomd_at=1_700_000_100)
+    solver = _Solver({files["a-1-1.noarch.rpm"]: (10, repo), files["b-1-1.noarch.rpm"]: (20, repo)})
+    linked = _linked(files, solver)
+    assert pkgset.source_idents(linked) is None          # fewer than STAT_MANY: no run
+    monkeypatch.setattr(pkgset, "STAT_MANY", 1)
+    idents = pkgset.source_idents(linked)
+    assert sorted(idents) == sorted(files.values())
+    for path, st in idents.items():
+        real = os.stat(path)
+        assert (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) == (
+            real.st_dev, real.st_ino, real.st_size, real.st_mtime_ns)
+    assert pkgset.closure_describes(linked, idents)
+    other_size = _Solver({files["a-1-1.noarch.rpm"]: (10, repo),
+                          files["b-1-1.noarch.rpm"]: (21, repo)})
+    assert not pkgset.closure_describes(_linked(files, other_size), idents)
+    assert not pkgset.closure_describes(linked, {})          # a file the stats do not hold
+    os.unlink(files["a-1-1.noarch.rpm"])
+    assert pkgset.source_idents(linked) is None

@@ -60,3 +60,31 @@ def test_output_of_gives_a_commands_whole_output_and_exit_code(tmp_path):
     assert code != 0 and out == b""
     with pytest.raises(OSError):
         output_of([str(tmp_path / "no-such-program")])
+
+
+def test_stat_idents_as_os_stat_gives_them(tmp_path, monkeypatch):
+    """fileutil.stat_idents: device, inode, size and the mtime to the nanosecond os.stat gives
+    (links followed), from several runs; None when a file is missing."""
+    from pungi_like.fileutil import stat_idents
+
+    paths = []
+    for i in range(30):
+        path = tmp_path / f"f {i}\n.rpm"
+        path.write_bytes(b"x" * (i * 7))
+        os.utime(path, ns=(0, 1_700_000_000_000_000_000 + i * 300_000_007))
+        paths.append(str(path))
+    os.utime(paths[0], ns=(0, 1_700_000_000_000_000_000))     # a whole second
+    target = tmp_path / "target"
+    target.write_bytes(b"t" * 5)
+    os.symlink(target, tmp_path / "link")
+    paths.append(str(tmp_path / "link"))
+    monkeypatch.setattr(fileutil, "LN_ARG_BYTES", 200)
+    found = stat_idents(paths)
+    assert len(found) == len(paths)
+    for path, st in zip(paths, found):
+        real = os.stat(path)
+        assert (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) == (
+            real.st_dev, real.st_ino, real.st_size, real.st_mtime_ns), path
+        assert st.st_mtime == real.st_mtime_ns // 1_000_000_000
+    assert stat_idents([paths[1], str(tmp_path / "missing")]) is None
+    assert stat_idents([]) == []
