@@ -47,6 +47,7 @@ class Database:
             # (_ping_if_idle): pool_pre_ping cost a round trip to the server on every request
             self.engine = create_engine(url, pool_size=pool_size, max_overflow=20,
                                         pool_use_lifo=True)
+            event.listen(self.engine, "connect", _pg_on_connect)
             event.listen(self.engine, "checkin", _note_checkin)
             event.listen(self.engine, "checkout", _ping_if_idle)
             event.listen(self.engine, "before_cursor_execute", _count_writes)
@@ -122,6 +123,30 @@ def is_race_error(exc) -> bool:
 
 #: seconds a pooled PostgreSQL connection may sit idle before its next checkout pings it
 PING_AFTER_IDLE = 1.0
+
+
+#: settings of the hub's PostgreSQL sessions, made once a connection (see _pg_on_connect)
+PG_SESSION_SETTINGS = (
+    # no JIT compilation: the hub's statements are short, and a plan whose estimate passes
+    # jit_above_cost (100,000) is compiled first, 50-130 ms a statement. A plan with a node
+    # the planner was told to avoid (the whole-tag reads turn nested loops off,
+    # tag_reads._whole_tag_rows) is costed at 1e10 and always passes it.
+    ("jit", "off"),
+)
+
+
+def _pg_on_connect(dbapi_conn, _record):
+    """Make :data:`PG_SESSION_SETTINGS` on a new connection, in one statement outside a
+    transaction (a request's transaction must start fresh: the answer cache sets its
+    isolation level first). Not through the connection string's ``options``: a pooler
+    (PgBouncer) may refuse that startup parameter."""
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True
+    try:
+        dbapi_conn.execute("SELECT %s" % ", ".join(
+            "set_config('%s', '%s', false)" % kv for kv in PG_SESSION_SETTINGS))
+    finally:
+        dbapi_conn.autocommit = autocommit
 
 
 def _note_checkin(_dbapi_conn, record):

@@ -1,6 +1,7 @@
 """The hub's PostgreSQL connection pool (db/__init__.py): a pooled connection that sat idle is
 pinged before a request gets it, and the ping leaves no transaction open; one the server has
-closed is replaced instead of failing the request."""
+closed is replaced instead of failing the request. A new connection's session runs without
+JIT compilation."""
 
 from __future__ import annotations
 
@@ -53,3 +54,16 @@ def test_a_connection_the_server_closed_is_replaced(pg):
         assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
     with pg.engine.begin() as conn:
         assert _backend_pid(conn) != pid
+
+
+def test_the_hub_sessions_run_without_jit(pg):
+    # a request's connection, new or reused, in a transaction or in autocommit
+    for _ in range(2):
+        with pg.engine.begin() as conn:
+            # the setting was made outside this transaction: the request's first statement
+            # may still set its isolation level (the answer cache)
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+        with pg.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
