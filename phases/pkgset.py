@@ -33,6 +33,7 @@ each arch unit puts a :class:`PackageSet` into ``compose.results`` under ``("pkg
 The package set is named ``repos`` or after the first tag (``work/<arch>/repo/<name>/``).
 """
 
+import concurrent.futures
 import json
 import os
 import threading
@@ -467,14 +468,16 @@ class PkgsetPhase(PhaseBase):
                 "the newest build time in the package set")
             self._write_list(listfile, linked)
             # a re-run's files stat'ed once, by stat runs, for the package set repo's writing
-            # and both looks at them below (each stat'ed them on its own)
-            idents = source_idents(linked) if parsing is None else None
-            repo = pool.submit(self.global_repo_and_host, len(linked), unit, download, listfile,
+            # and both looks at them below (each stat'ed them on its own): the repo's job
+            # stats them first and hands them over (:meth:`_stat_and_write`)
+            stated = concurrent.futures.Future() if parsing is None else None
+            repo = pool.submit(self._stat_and_write, stated, linked, len(linked), unit,
+                               download, listfile,
                                [dest for _pkg, dest, _solver in linked.values()], parsing,
                                links=links,
                                linked_from={name: pkg.path
-                                            for name, (pkg, _d, _s) in linked.items()},
-                               idents=idents)
+                                            for name, (pkg, _d, _s) in linked.items()})
+            idents = None
             try:
                 # a re-run takes the headers of the files the newest old compose linked,
                 # unchanged, from that compose's record (read here, beside the repo's
@@ -485,6 +488,7 @@ class PkgsetPhase(PhaseBase):
                 old = old_package_headers(self.compose, download) if parsing is None else None
                 if parsing is None and not (old and old[1]):
                     self.prefill_digests([pkg.path for pkg, _dest, _solver in linked.values()])
+                idents = stated.result() if stated is not None else None
                 fresh = []
                 headers = self.package_headers(
                     linked, download, lambda pkg, dest, solver: header_from_repodata(
@@ -513,6 +517,20 @@ class PkgsetPhase(PhaseBase):
                              for name, (pkg, _dest, solver) in linked.items()}
             self._closure_arches = set(self.compose.get_arches())
         return headers
+
+    def _stat_and_write(self, stated, linked, *args, **kwargs):
+        """The package set repo's job (:meth:`global_repo_and_host`); with ``stated`` (a
+        Future: a re-run) the files ``linked`` links from stat'ed first (:func:`source_idents`,
+        None when they could not be), handed over by it (always set) and given to the
+        writing."""
+        if stated is not None:
+            known = None
+            try:
+                known = source_idents(linked)
+            finally:
+                stated.set_result(known)
+            kwargs["idents"] = known
+        return self.global_repo_and_host(*args, **kwargs)
 
     #: fewer files than this are left to the unit's record to hash (a child's start costs more)
     PREFILL_MIN = 200

@@ -432,6 +432,13 @@ _normalised = {}
 _normalised_lock = threading.Lock()
 
 
+def after_fork_in_child():
+    """In a child forked from a process whose other threads may have held this module's lock
+    (``scheduler.record_child``): a lock of its own."""
+    global _normalised_lock
+    _normalised_lock = threading.Lock()
+
+
 def _content_digest(path, names, digest, size, data=None):
     """``normalised_digest`` of a file whose bytes have this sha256 and size, made once for
     the same bytes (a package set arch's repodata copied from the global repo's); ``data``:
@@ -937,6 +944,12 @@ class ReusePool:
             self._pending.append((len(self.sources) - 1, path, cid))
         if self._pending:
             self._read_next()
+
+    def after_fork_in_child(self):
+        """Locks of its own in a child forked while another thread may have held one
+        (``scheduler.record_child``)."""
+        self._lock = threading.Lock()
+        self._materialise_lock = threading.Lock()
 
     @property
     def by_unit(self):

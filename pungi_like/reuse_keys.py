@@ -142,6 +142,15 @@ def gunzip_pieces(packed, piece=None):
         rest = unpack.unused_data.lstrip(b"\0")
 
 
+def after_fork_in_child():
+    """In a child forked from a process whose other threads may have held this module's lock
+    (``scheduler.record_child``): a lock of its own, and no prefill to wait for (the parent's
+    children are not its own; what the parent had not taken of them is read)."""
+    global _digest_lock, _prefills
+    _digest_lock = threading.Lock()
+    _prefills = []
+
+
 def prefilled(ident, needles, digest, found):
     """The digest of the file of ``ident`` (device, inode, size, mtime_ns) computed elsewhere
     (a prefill's child), as :func:`file_digest` would have computed it."""

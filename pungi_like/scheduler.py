@@ -56,7 +56,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from . import reuse, reuse_delta, reuse_differs
+from . import reuse, reuse_delta, reuse_differs, reuse_keys
 from .errors import PhaseError, PungiLikeError
 from .fileutil import write_atomic, write_json_atomic
 
@@ -225,6 +225,156 @@ def json_digest(value, names):
     return digest.hexdigest()
 
 
+def _write_data(path, files, journal):
+    """A unit's record data: compact (a package set's holds thousands of files and headers),
+    the journal's long texts on lines of their own (``reuse.journal_lines``); no fsync, as the
+    record (``Scheduler._write_record``)."""
+    journal, lines = reuse.journal_lines(journal)
+    write_atomic(path, reuse.data_pieces(compact_json_pieces(
+        {"files": files, "journal": journal}), lines), fsync=False)
+
+
+class _ChildLog:
+    """The compose's log in a record child: what ``_build`` logs there is handed back and
+    logged by the parent (the child writes no file of the compose's logs)."""
+
+    def __init__(self):
+        self.lines = []
+
+    def log(self, level, msg, *args):
+        self.lines.append((level, msg % args if args else msg))
+
+    def debug(self, msg, *args):
+        self.log(logging.DEBUG, msg, *args)
+
+    def info(self, msg, *args):
+        self.log(logging.INFO, msg, *args)
+
+    def warning(self, msg, *args):
+        self.log(logging.WARNING, msg, *args)
+
+    def error(self, msg, *args):
+        self.log(logging.ERROR, msg, *args)
+
+
+def record_child(scheduler, args):
+    """Build the records of the units of ``args`` (``_build``'s arguments, in order) in a child
+    process forked from this one; the list of their infos as ``_build`` returns them, less
+    their files and journal (the child wrote their record datas: ``data_written``), or None
+    when the child failed or did not answer within RECORD_CHILD_TIMEOUT s (then killed).
+
+    The child holds a copy of this process's memory (the units' handed-over values, the
+    digests known) and runs only this function's work, in one thread: the locks it takes are
+    made anew first (another thread may have held one as it forked), it makes no key (the
+    output hash of a recorded unit holds none; a unit whose record is not reusable is
+    answered None), logs nothing itself, collects no garbage and leaves by ``os._exit``."""
+    import ctypes   # noqa: F401 - for _die_with: imported here, before the fork
+    import pickle
+    import select
+    import signal
+    import tempfile
+
+    answer = tempfile.TemporaryFile()
+    ready, done = os.pipe()
+    parent = os.getpid()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(ready)
+        os.close(done)
+        answer.close()
+        return None
+    if pid == 0:    # the child
+        code = 1
+        try:
+            gc.disable()
+            _die_with(parent)
+            # no other descriptor of this process held open (the write end of a pipe another
+            # thread had just made for a tool would hold that tool's reader back)
+            keep = sorted({answer.fileno(), done, 0, 1, 2})
+            for low, high in zip(keep, keep[1:] + [os.sysconf("SC_OPEN_MAX")]):
+                os.closerange(low + 1, high)
+            reuse_keys.after_fork_in_child()
+            reuse.after_fork_in_child()
+            scheduler._shared_texts._lock = threading.Lock()
+            if scheduler.reuse_pool is not None:
+                scheduler.reuse_pool.after_fork_in_child()
+            log = _ChildLog()
+            scheduler.compose.log = log
+            infos = []
+            for unit, _key, content, outputs, capture, before, after in args:
+                log.lines = []
+                info = scheduler._build(unit, False, content, outputs, capture, before, after)
+                if not info["reusable"] and unit.name not in reuse.NEVER_REUSED:
+                    infos.append((None, None))   # its output hash holds its key: built there
+                    continue
+                info["hand_over"] = scheduler._hand_over(unit, None, outputs, info)
+                if info["reusable"]:
+                    _write_data(reuse.data_path(scheduler.compose.topdir, unit.name),
+                                info["files"], info["journal"])
+                    info["data_written"] = True
+                info = {k: v for k, v in info.items() if k not in ("files", "journal")}
+                info["child_log"] = log.lines
+                infos.append((info, getattr(unit, "delta", None)))
+            pickle.dump(infos, answer, pickle.HIGHEST_PROTOCOL)
+            answer.flush()
+            code = 0
+        except BaseException:  # noqa: B902 - the parent builds the records itself
+            pass
+        finally:
+            os._exit(code)
+    os.close(done)
+    try:
+        # the pipe's end: the child ended (its write end closed with it)
+        waiting = select.poll()
+        waiting.register(ready, select.POLLIN)
+        if not waiting.poll(RECORD_CHILD_TIMEOUT * 1000):
+            os.kill(pid, signal.SIGKILL)
+        _pid, status = os.waitpid(pid, 0)
+        if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+            scheduler.compose.log.warning("records of %s: the record child failed (status %d); "
+                                          "built here", ", ".join(a[0].name for a in args),
+                                          status)
+            return None
+        answer.seek(0)
+        infos = pickle.load(answer)
+    finally:
+        os.close(ready)
+        answer.close()
+    result = []
+    for (unit, *_rest), (info, delta) in zip(args, infos):
+        if info is not None:
+            unit.before_record = None   # done by the child (a gather's result hash: its delta)
+            unit.delta = delta
+        result.append(info)
+    return result
+
+
+def _die_with(parent):
+    """A record child is killed when the compose's process dies (Linux's PR_SET_PDEATHSIG): a
+    compose killed meanwhile leaves no child writing record datas beside its --resume."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)     # it died before
+
+
+class _Picked:
+    """The info of one unit from the future of its phase's ``_phase_child``."""
+
+    def __init__(self, future, name):
+        self.future = future
+        self.name = name
+
+    def result(self):
+        return self.future.result().get(self.name)
+
+
 def unit_weight(unit):
     """The estimated cost of ``unit`` (``PHASE_WEIGHTS``; 1.0 for a phase not listed there,
     boot tests as image builds)."""
@@ -249,6 +399,18 @@ EARLY_THREADS = 4
 #: while one of them may still run (``Scheduler._records_may_run``), unless a unit waits for
 #: an output hash or the unit declares it runs outside the lock (``Unit.in_child``)
 RECORDS_WAIT_FOR = ("pkgset", "gather")
+
+#: phases whose units' records are built by a child process forked once every unit of the phase
+#: that ran has ended (``Scheduler._phase_child``), in a compose without old units: their
+#: records hold the interpreter lock for most of their building (at 10,000 RPMs 0.3 s of CPU
+#: for pkgset.global, 0.15-0.25 s for each gather; the compose's process ran about 3.4 s of
+#: CPU in all), which the units running meanwhile wait for. A child builds them beside those
+#: units, on another core, the package set's while the gathers run.
+#: ``PUNGI_LIKE_RECORD_CHILD=0`` in the environment: built by the record thread, as before (to
+#: compare the two on a machine).
+RECORD_CHILD_PHASES = ("pkgset", "gather")
+#: a record child that has not answered by then is killed and its records built here
+RECORD_CHILD_TIMEOUT = 600
 
 
 class _Blocked(Exception):
@@ -373,6 +535,18 @@ class Scheduler:
         self._records_wait_for = [] if os.environ.get("PUNGI_LIKE_RECORDS_WAIT") == "0" else [
             name for name, unit in self.units.items() if unit.phase in RECORDS_WAIT_FOR]
         self._records_open = threading.Event()
+        # the units of RECORD_CHILD_PHASES that ran, in the order their records are to be
+        # built: name -> the arguments of ``_build``; and the records a child built
+        self._build_args = {}
+        self._record_child = hasattr(os, "fork") and \
+            os.environ.get("PUNGI_LIKE_RECORD_CHILD") != "0"
+        # name -> its info from a record child (``_Picked``); ("phase", phase) -> the future
+        # of the phase's ``_phase_child``
+        self._child_infos = {}
+        self._child_now = threading.Event()     # a record child's phase is not waited for
+        self._run_over = threading.Event()
+        self._child_builder = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="record-child")
         # records of units taken without their files (``files_at``), written again once a unit
         # that runs made them place those files (``_materialise_needs``)
         self._deferred_records = {}
@@ -460,6 +634,8 @@ class Scheduler:
             if asked and not value.done() and not self._records_open.is_set():
                 self.compose.log.debug("records built from now on: %s's hash asked for", name)
                 self._records_open.set()
+            if asked and not value.done() and name in self._build_args:
+                self._child_now.set()   # its phase's record child need not wait any longer
             value = value.result()
         return value
 
@@ -639,17 +815,61 @@ class Scheduler:
         """In the record thread, after ``unit`` ran: its record's files and journal
         (``reuse.build_record``), its key when it started without one (``key_needed_first``;
         this waits for the output hashes of the units it needs) and its output hash, also
-        handed to the future ``hashed`` (which, unlike the record, is kept)."""
-        while not self._records_may_run():
-            self._records_open.wait(0.02)   # units of RECORDS_WAIT_FOR end or go to children
+        handed to the future ``hashed`` (which, unlike the record, is kept). A unit of
+        RECORD_CHILD_PHASES: all but its key from its phase's record child, when it built it."""
         try:
-            info = self._build(unit, key, content, outputs, capture, images_before,
-                               images_after)
+            child = self._child_infos.get(unit.name)
+            info = child.result() if child is not None else None
+            if info is not None:
+                # built by a record child, but for the key (the units it needs are earlier in
+                # this thread's order)
+                info["key"] = key or self.unit_key(unit, content)
+            else:
+                while not self._records_may_run():
+                    self._records_open.wait(0.02)   # units of RECORDS_WAIT_FOR end or go to
+                    # children
+                info = self._build(unit, key, content, outputs, capture, images_before,
+                                   images_after)
         except BaseException as exc:  # noqa: B902 - raised again by the writer and the waiters
             hashed.set_exception(exc)
             raise
+        finally:
+            self._build_args.pop(unit.name, None)
         hashed.set_result(info["hand_over"][1])
         return info
+
+    def _child_for(self, unit):
+        """After ``unit`` (of RECORD_CHILD_PHASES) ran: the first unit of its phase to end has
+        ``_phase_child`` started for the phase (in its own thread), whose future each of the
+        phase's records waits for (``_build_info``)."""
+        with self.timeline_lock:
+            future = self._child_infos.get(("phase", unit.phase))
+            if future is None:
+                future = self._child_infos[("phase", unit.phase)] = \
+                    self._child_builder.submit(self._phase_child, unit.phase)
+            self._child_infos[unit.name] = _Picked(future, unit.name)
+
+    def _phase_child(self, phase):
+        """The record infos of the units of ``phase`` that ran, ``{name: info or None}``, built
+        by one child process (``record_child``) once every unit of the phase ended (or the run
+        ended, or a unit waits for the output hash of one: then of those that ended); None for
+        a unit whose record is to be built by the record thread as before (the child failed, or
+        the record is not reusable: its output hash holds its key). The digest prefills are
+        waited for first, so that the child takes no part of their work (and the records built
+        here later find their answers). The keys are made by the record thread."""
+        names = self.phase_units[phase]
+        while not all(self._ended[n].is_set() for n in names) and not self._run_over.is_set() \
+                and not self._child_now.is_set():
+            self._child_now.wait(0.02)
+        batch = [n for n in list(self._build_args) if n in names and self._ended[n].is_set()]
+        if not batch or not self._record_child:
+            return {}
+        reuse_keys.wait_prefills((self.names.topdir.encode(), self.names.compose_id.encode()))
+        infos = record_child(self, [self._build_args[n] for n in batch])
+        if infos is None:
+            self._record_child = False      # the rest of the records are built here
+            return {}
+        return dict(zip(batch, infos))
 
     def _build(self, unit, key, content, outputs, capture, images_before, images_after):
         recording = time.time()
@@ -669,6 +889,8 @@ class Scheduler:
             self.compose.log.warning("[%s] no reuse record: %s", unit.name, exc)
             info = {"files": {}, "journal": [], "reusable": False, "why_not": str(exc)}
         info["record_seconds"] = round(time.time() - recording, 3)
+        if key is False:    # a record child: the output hash of a recorded unit holds no key
+            return info
         info["key"] = key or self.unit_key(unit, content)
         info["hand_over"] = self._hand_over(unit, info["key"][0], outputs, info)
         return info
@@ -676,6 +898,8 @@ class Scheduler:
     def _write_built(self, unit, entry, building):
         """The record of a unit that ran, once the record thread built it (writer thread)."""
         info = building.result()
+        for level, message in info.pop("child_log", ()):
+            self.compose.log.log(level, "%s", message)
         with self.timeline_lock:
             entry["record_seconds"] = info["record_seconds"]   # after the unit's end
         outputs, output_hash = info["hand_over"]
@@ -707,13 +931,8 @@ class Scheduler:
         if info.get("data_from"):
             if os.path.abspath(info["data_from"]) != os.path.abspath(data):
                 reuse.place_file(info["data_from"], data)
-        elif record["reusable"]:
-            # compact: a package set's data holds thousands of files and headers; no fsync,
-            # as the record below
-            # (the journal's long texts on lines of their own: reuse.journal_lines)
-            journal, lines = reuse.journal_lines(info.get("journal", []))
-            write_atomic(data, reuse.data_pieces(compact_json_pieces(
-                {"files": files, "journal": journal}), lines), fsync=False)
+        elif record["reusable"] and not info.get("data_written"):
+            _write_data(data, files, info.get("journal", []))
         path = os.path.join(self.compose.paths.units_dir(), name + ".json")
         # no fsync: a record lost (or left empty) by a machine crash makes its unit run again
         # on --resume, as one the kill kept from being written; the files a record claims are
@@ -849,8 +1068,15 @@ class Scheduler:
             op[:3] + (reuse.serialise_image(op[3]),) if op[0] == "image_add" else op
             for op in capture.journal]
         hashed = concurrent.futures.Future()
-        building = self._builder.submit(self._build_info, unit, key, content, outputs, done,
-                                        images_before, reuse.images_state(self.compose), hashed)
+        args = (unit, key, content, outputs, done, images_before,
+                reuse.images_state(self.compose))
+        if unit.phase in RECORD_CHILD_PHASES and self._record_child and not getattr(
+                self.reuse_pool, "sources", None):
+            # a compose without old units (whose units' keys are made after they ran: a unit
+            # waits for no output hash of the phase before it runs)
+            self._build_args[unit.name] = args
+            self._child_for(unit)
+        building = self._builder.submit(self._build_info, *args, hashed)
         return unit, start, end, outputs, None, {"building": building, "hashed": hashed}
 
     def _materialise_needs(self, unit):
@@ -999,6 +1225,7 @@ class Scheduler:
                     self._phase_event(unit, "end")
         finally:
             self._records_open.set()
+            self._run_over.set()
             gc.set_threshold(*thresholds)
             self.progress.finish()
             pool.shutdown(wait=failure is None and not self.stop.is_set(), cancel_futures=True)
@@ -1012,6 +1239,7 @@ class Scheduler:
                 self.compose.log.error("a unit record was not written: %s", exc)
             finally:
                 self._builder.shutdown(wait=True)
+                self._child_builder.shutdown(wait=True)
                 self._writer.shutdown(wait=True)
         if failure:
             raise failure

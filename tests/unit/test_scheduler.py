@@ -472,10 +472,12 @@ def test_full_collections_are_rarer_while_units_run(tmp_path):
     assert gc.get_threshold() == before
 
 
-def test_before_record_runs_in_the_record_thread_before_the_record(tmp_path):
+def test_before_record_runs_in_the_record_thread_before_the_record(tmp_path, monkeypatch):
     """A unit's ``before_record`` (work only its record needs, e.g. a gather's result hash) is
     run by the record thread before the unit's record is built: what it sets on the unit is
-    in the record written; a failing one costs only a warning."""
+    in the record written; a failing one costs only a warning. (A gather's record built by a
+    record child: test_record_child.)"""
+    monkeypatch.setenv("PUNGI_LIKE_RECORD_CHILD", "0")
     compose = FakeCompose(tmp_path)
     seen = {}
 
@@ -516,7 +518,9 @@ def _build_times(monkeypatch):
 def test_records_wait_while_a_gather_may_still_run(tmp_path, monkeypatch):
     """The record thread builds no record while a unit of RECORDS_WAIT_FOR (a package set or
     a gather: they hold the interpreter lock) may still run: the package set's record is
-    built after both gathers ended, and every record is on disk when run returns."""
+    built after both gathers ended, and every record is on disk when run returns. (Without
+    a record child, which builds the package set's records beside the gathers.)"""
+    monkeypatch.setenv("PUNGI_LIKE_RECORD_CHILD", "0")
     began = _build_times(monkeypatch)
     ended = {}
 
@@ -540,7 +544,9 @@ def test_records_are_built_when_a_unit_waits_for_a_hash(tmp_path, monkeypatch):
     """A unit that needs an output hash (here: the key of a unit an old compose may hold,
     made before it runs) makes the record thread build records at once, while a gather still
     runs; with PUNGI_LIKE_RECORDS_WAIT=0 records never wait; a gather run in a child process
-    (``Unit.in_child``) is not waited for."""
+    (``Unit.in_child``) is not waited for. Without a record child first (these are the
+    record thread's waits); with one, the unit's wait starts the child at once."""
+    monkeypatch.setenv("PUNGI_LIKE_RECORD_CHILD", "0")
     began = _build_times(monkeypatch)
     release = threading.Event()
 
@@ -585,6 +591,18 @@ def test_records_are_built_when_a_unit_waits_for_a_hash(tmp_path, monkeypatch):
     start = time.monotonic()
     Scheduler(units, FakeCompose(tmp_path / "off"), max_workers=2).run()
     assert began["pkgset.global"] - start < 0.4
+
+    # a record child: the package set's phase is not waited for once a unit waits for its hash
+    monkeypatch.delenv("PUNGI_LIKE_RECORDS_WAIT")
+    monkeypatch.setenv("PUNGI_LIKE_RECORD_CHILD", "1")
+    release.clear()
+    units = [Unit("pkgset.global", lambda u: {"n": 1}),
+             Unit("pkgset.x86_64", gather, needs=["pkgset.global"]),
+             Unit("test.x", asks, needs=["pkgset.global"])]
+    scheduler = Scheduler(units, FakeCompose(tmp_path / "record-child"), max_workers=2)
+    scheduler_box[:] = [scheduler]
+    scheduler.run()
+    assert release.is_set()     # the hash came while pkgset.x86_64 waited
 
 
 def test_a_unit_needing_metadata_write_runs_without_waiting_for_its_key(tmp_path):
