@@ -334,3 +334,31 @@ def test_a_subtasks_wake_writes_its_time_first(monkeypatch):
     before = time.monotonic()
     ctx._wake_daemon()
     assert sent and sent[0][:2] == (4242, signal.SIGUSR1) and sent[0][2] >= before
+
+
+def test_a_hosts_ring_ends_only_that_hosts_wait():
+    hub = _Hub()
+    got = {}
+
+    def wait(host_id):
+        got[host_id] = work_bell.Waiting(hub, 0, 30.0, host_id).wait()
+
+    threads = {h: threading.Thread(target=wait, args=(h,)) for h in (1, 2)}
+    for t in threads.values():
+        t.start()
+    deadline = time.monotonic() + 10
+    while work_bell._bell(hub)["waiters"] < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    work_bell.ring_hosts(hub, [2])
+    threads[2].join(10)
+    assert got == {2: {"seq": 1, "waited": True}}
+    assert threads[1].is_alive()
+    # the bell of every builder ends the other's wait; host 2's count is the bell's + its own
+    work_bell.ring(hub)
+    threads[1].join(10)
+    assert got[1] == {"seq": 1, "waited": True}
+    assert work_bell.Waiting(hub, 1, 30.0, 2).wait() == {"seq": 2, "waited": False}
+    assert dict(work_bell.Waiting(hub, None, 30.0, 2)) == {"seq": 2, "waited": False}
+    # a wait of no host sees only the bell's count
+    assert work_bell.Waiting(hub, 1, 0.01).wait() == {"seq": 1, "waited": True}

@@ -30,6 +30,7 @@ class _Context(threading.local):
     _perms = None
     made_event = False  # the call created an event (wrote history): set by event_id()
     ring_builders = False  # wake builders in host.waitWork after commit (work_bell.want_ring)
+    ring_hosts = ()     # ids of the hosts whose builders to wake after commit (want_ring_hosts)
     made_events = ()    # ids of the events the call created (event_id())
     quiet_events = ()   # of those, the ones that give builders no work (quiet_event())
     # a multicall's checks kept for its later entries (hostcheck.py: the host check, the tasks
@@ -56,6 +57,7 @@ class _Context(threading.local):
         self._perms = None
         self.made_event = False
         self.ring_builders = False
+        self.ring_hosts = ()
         self.made_events = ()
         self.quiet_events = ()
         self.request_memo = None

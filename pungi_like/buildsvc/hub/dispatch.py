@@ -290,6 +290,9 @@ def handle_xmlrpc(hub, environ, body: bytes) -> bytes:
                 # builders waiting in host.waitWork are woken (work_bell.py); not for an
                 # event that gives them nothing to do (context.quiet_event: repoInit's)
                 scheduler.note_change(hub, repos=work_event)
+            elif context.ring_hosts:
+                # tasks assigned to other hosts: only their builders are woken
+                work_bell.ring_hosts(hub, context.ring_hosts)
             if isinstance(result, work_bell.Waiting):
                 result = result.wait()   # outside the transaction: holds no connection
             return encode_result(result)

@@ -143,6 +143,13 @@ def _getTasks():
         if not count_free():
             context.ring_builders = False
     context.ring_builders = context.ring_builders or rang_before
+    others = {h for _t, h in assigned if h != host["id"]}
+    if others and not context.ring_builders:
+        # tasks this run assigned to other hosts: their builders learn of them at their own
+        # next getTasks, so only their bells ring (work_bell.ring_hosts), once this commits
+        from .work_bell import want_ring_hosts
+
+        want_ring_hosts(others)
     return assigned_tasks(host["id"], _TASK_KEYS)
 
 

@@ -105,3 +105,35 @@ def test_the_bell_rings_only_for_what_may_give_a_builder_work(sqlite_qhub):
     b1.host.repoDone(repo_id, {})
     assert seq() == before
     assert admin.repoInfo(repo_id)["state"] == koji.REPO_STATES["READY"]
+
+
+def test_an_assignment_to_another_host_rings_only_that_hosts_bell(qhub):
+    """A host's getTasks runs the scheduler for every host: the tasks it assigns to another
+    host ring that host's bell (its waiter wakes it for its own getTasks) and not the bell of
+    every builder; the caller's own assignments come in its answer."""
+    hub = qhub
+    hub.add_builder_hosts()
+    admin, b1, b2 = hub.session(), hub.session("b1"), hub.session("b2")
+    b1_id, b2_id = b1.host.getID(), b2.host.getID()
+    assert b1_id < b2_id   # equally loaded hosts: the first task goes to the lower id
+    for b in (b1, b2):
+        b.host.updateHost(0.0, True)
+
+    def counts():
+        return b1.host.waitWork(None)["seq"], b2.host.waitWork(None)["seq"]
+
+    first = admin.makeTask("sleep", [0])
+    one, two = counts()
+    assert [t["id"] for t in b1.host.getTasks()] == [first]
+    assert counts() == (one, two)               # b1 got its task in its answer
+    second = admin.makeTask("sleep", [0])
+    one, two = counts()
+    assert [t["id"] for t in b1.host.getTasks()] == [first]
+    # the run assigned the second task to b2 (less loaded): only b2's count moved
+    assert admin.getTaskInfo(second)["host_id"] == b2_id
+    now_one, now_two = counts()
+    assert now_one == one and now_two > two
+    # b2's wait for the count it last saw returns at once with the new one
+    answer = b2.host.waitWork(two, 10)
+    assert answer["seq"] == now_two and answer["seq"] != two
+    assert [t["id"] for t in b2.host.getTasks()] == [second]
