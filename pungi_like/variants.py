@@ -11,10 +11,12 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from lxml import etree
-
 from .errors import ConfigError
+from .lazyimport import lazy_module
 from .resources import share_path
+
+# imported to parse a variants file, not when its parse comes from the cache (load_variants)
+etree = lazy_module("lxml.etree", globals(), "etree")
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +173,91 @@ def load_variants(path, tree_arches=None, tree_variants=None):
     ``tree_arches`` keeps only those arches (a variant left without arches is dropped);
     ``tree_variants`` keeps only the listed UIDs (as in Pungi, children must be listed too).
     Raises ``ConfigError`` carrying every problem found, each as ``FILE:LINE: message``.
+
+    The variants of a file read before with the same bytes, DTD, arguments and code come from
+    a cache (``_cache_key``): lxml's import alone cost every compose 10-15 ms of CPU on its
+    start's path, more than the parse. Only a parse without errors and without log messages
+    is kept (a message is logged again every time); ``PUNGI_LIKE_CONFIG_CACHE=0``: none.
     """
-    return _Parser(path, tree_arches, tree_variants).parse()
+    key = _cache_key(path, tree_arches, tree_variants)
+    if key is not None:
+        cached = _cache_load(key[0])
+        if cached is not None:
+            return cached
+    parser = _Parser(path, tree_arches, tree_variants)
+    result = parser.parse()
+    if key is not None and not parser.noted:
+        _cache_store(key, path, result)
+    return result
+
+
+def _cache_dir():
+    """Where parsed variants files are kept (beside ``config.validcache``'s), or None."""
+    if os.environ.get("PUNGI_LIKE_CONFIG_CACHE") == "0":
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "pungi-like", "variants")
+
+
+def _cache_key(path, tree_arches, tree_variants):
+    """(the cache key of this parse, the file's bytes), or None (no cache, no file)."""
+    if _cache_dir() is None:
+        return None
+    import hashlib
+
+    import lxml   # the package alone (its version), not lxml.etree
+
+    import pungi_like
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        with open(DTD_PATH, "rb") as fh:
+            dtd = fh.read()
+        with open(__file__.replace(".pyc", ".py"), "rb") as fh:
+            code = fh.read()
+    except OSError:
+        return None
+    h = hashlib.sha256()
+    for part in (pungi_like.__version__.encode(), lxml.__version__.encode(),
+                 os.fspath(path).encode(), data, dtd, code,
+                 repr(sorted(tree_arches) if tree_arches else None).encode(),
+                 repr(sorted(tree_variants) if tree_variants else None).encode()):
+        h.update(b"%d\0" % len(part) + part)
+    return h.hexdigest(), data
+
+
+def _cache_load(digest):
+    import pickle
+
+    try:
+        with open(os.path.join(_cache_dir(), digest + ".pickle"), "rb") as fh:
+            result = pickle.load(fh)
+    except Exception:  # noqa: B902 - none, damaged or of another layout: parsed again
+        return None
+    if not isinstance(result, dict) or not all(isinstance(v, Variant) for v in result.values()):
+        return None
+    return result
+
+
+def _cache_store(key, path, result):
+    """Keep ``result`` under ``key`` when the file still holds the bytes the key was made
+    from (it may have changed while it was parsed)."""
+    import pickle
+
+    from .fileutil import write_atomic
+
+    digest, data = key
+    try:
+        with open(path, "rb") as fh:
+            if fh.read() != data:
+                return
+        directory = _cache_dir()
+        os.makedirs(directory, exist_ok=True)
+        write_atomic(os.path.join(directory, digest + ".pickle"),
+                     pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), fsync=False)
+    except Exception as exc:  # noqa: B902 - the cache only saves time
+        log.debug("parsed variants not cached: %s", exc)
 
 
 class _Parser:
@@ -182,6 +267,8 @@ class _Parser:
         self.tree_variants = set(tree_variants) if tree_variants else None
         self.errors = []
         self.templates = {}
+        #: a message was logged (load_variants keeps no such parse: the cache would drop it)
+        self.noted = False
 
     def error(self, line, message):
         message = f"{self.path}:{line}: {message}"
@@ -270,12 +357,14 @@ class _Parser:
         if self.tree_variants:
             known = {v.uid for v in all_variants(result)}
             for uid in sorted(self.tree_variants - known):
+                self.noted = True
                 log.warning("tree_variants lists %s, which %s does not define (for the selected "
                             "arches)", uid, self.path)
         return dict(sorted(result.items()))
 
     def _excluded(self, variant):
         if self.tree_variants and variant.uid not in self.tree_variants:
+            self.noted = True
             log.info("Excluding variant %s: not in tree_variants", variant.uid)
             return True
         return False
@@ -319,6 +408,7 @@ class _Parser:
             variant.arches = [a for a in variant.arches if a in self.tree_arches]
             if not variant.arches:
                 uid = f"{parent.uid}-{vid}" if parent else vid
+                self.noted = True
                 log.info("Excluding variant %s: all its arches are filtered by tree_arches", uid)
                 return None
         if parent is not None:
