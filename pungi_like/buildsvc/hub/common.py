@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import koji
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 
 from ..db import schema as s
 from .context import context, event_id, perms, user_id
@@ -135,20 +135,42 @@ def note_tag_update(tag_id, update_type=0):
 # name-or-id lookups
 
 
-def _lookup_where(table, info, what):
-    """The condition selecting the row of a name/id table for ``info`` (int id, name, or
-    dict with id/name); ParameterError for anything else."""
+def _lookup_key(info, what):
+    """``("id", id)`` or ``("name", name)``: the column and value selecting the row of a
+    name/id table for ``info`` (int id, name, or dict with id/name); ParameterError for
+    anything else."""
     if isinstance(info, dict):
         info = info.get("id", info.get("name"))
     if isinstance(info, bool) or not isinstance(info, (int, str)):
         raise koji.ParameterError("Invalid type for %s: %s" % (what, type(info)))
-    return (table.c.id if isinstance(info, int) else table.c.name) == info
+    return ("id" if isinstance(info, int) else "name"), info
+
+
+def _lookup_where(table, info, what):
+    """The condition selecting the row of a name/id table for ``info`` (as _lookup_key)."""
+    by, value = _lookup_key(info, what)
+    return table.c[by] == value
+
+
+def _by_key(memo, table, by, make):
+    """The statement ``make(table.c[by] == :v)``, made once for each table and column
+    (``memo``): a statement built anew and its cache key computed at each call cost 100-160 us,
+    more than running it on SQLite, and these run in nearly every request. Run it with
+    ``{"v": value}``."""
+    stmt = memo.get((table, by))
+    if stmt is None:
+        stmt = memo[table, by] = make(table.c[by] == bindparam("v"))
+    return stmt
+
+
+_LOOKUP_STMTS = {}
 
 
 def _lookup(table, info, what):
     """Row of a name/id table for ``info`` (int id, name, or dict with id/name)."""
-    return one(context.conn.execute(select(table).where(_lookup_where(table, info,
-                                                                      what))).first())
+    by, value = _lookup_key(info, what)
+    stmt = _by_key(_LOOKUP_STMTS, table, by, lambda cond: select(table).where(cond))
+    return one(context.conn.execute(stmt, {"v": value}).first())
 
 
 def lookup(table, info, what, strict=False, create=False):
@@ -176,12 +198,17 @@ def get_tag_row(info, strict=False, event=None):
     return row
 
 
+_TAG_ROW_STMTS = {}
+
+
 def _tag_row_now(info):
     t, tc = s.tag, s.tag_config
-    found = context.conn.execute(
+    by, value = _lookup_key(info, "tagInfo")
+    stmt = _by_key(_TAG_ROW_STMTS, t, by, lambda cond: (
         select(t, tc.c.tag_id.label("config_of"))
         .select_from(t.outerjoin(tc, and_(tc.c.tag_id == t.c.id, tc.c.active.is_(True))))
-        .where(_lookup_where(t, info, "tagInfo")).limit(1)).first()
+        .where(cond).limit(1)))
+    found = context.conn.execute(stmt, {"v": value}).first()
     if found is None or found.config_of is None:
         return None
     return {c.name: found._mapping[c] for c in t.c}
