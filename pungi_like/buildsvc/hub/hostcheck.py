@@ -23,7 +23,7 @@ import os
 import sys
 
 import koji
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..db import schema as s
 from .common import as_int, one
@@ -142,11 +142,14 @@ def entry_done(name, write, ok):
         context.session_host = None
 
 
+#: made once, the id a bound parameter (as tasks._TASK_ROW)
+_TASK_ROW_LOCKED = select(s.task).where(s.task.c.id == bindparam("v")).with_for_update()
+
+
 def task_row_locked(task_id):
     """The task row, locked for the rest of the transaction (PostgreSQL); GenericError if none."""
     tid = as_int(task_id, "task_id")
-    row = one(context.conn.execute(select(s.task).where(s.task.c.id == tid)
-                                   .with_for_update()).first())
+    row = one(context.conn.execute(_TASK_ROW_LOCKED, {"v": tid}).first())
     if row is None:
         raise koji.GenericError("No such task: %s" % tid)
     return row

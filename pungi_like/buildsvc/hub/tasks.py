@@ -14,7 +14,7 @@ import xmlrpc.client
 
 import koji
 import koji.xmlrpcplus
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from ..db import schema as s
 from .common import as_int, assert_login, lookup, name_map, one
@@ -148,9 +148,13 @@ def run_in_hub(task_id, func):
             koji.xmlrpcplus.dumps((result,), methodresponse=1, allow_none=1))
 
 
+#: made once, the id a bound parameter (common._by_key: building it and its cache key at each
+#: call cost more than running it on SQLite; the path of a tag change reads a task 10 times)
+_TASK_ROW = select(s.task).where(s.task.c.id == bindparam("v"))
+
+
 def _task_row(task_id, strict=True):
-    row = one(context.conn.execute(select(s.task).where(
-        s.task.c.id == as_int(task_id, "task_id"))).first())
+    row = one(context.conn.execute(_TASK_ROW, {"v": as_int(task_id, "task_id")}).first())
     if row is None and strict:
         raise koji.GenericError("No such task: %s" % task_id)
     return row
