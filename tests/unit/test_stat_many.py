@@ -9,17 +9,24 @@ from pungi_like import fileutil
 from pungi_like.fileutil import stat_many
 
 
-def test_as_os_stat_gives_them(tmp_path, monkeypatch):
+def _files(tmp_path, step_ns):
+    """30 files with a space and a newline in their names, of sizes 0, 7, 14 ... and mtimes
+    ``step_ns`` apart from a whole second, then a symbolic link to a 5-byte file."""
     paths = []
     for i in range(30):
-        path = tmp_path / f"f {i}\n.rpm"    # a space and a newline in the name
+        path = tmp_path / f"f {i}\n.rpm"
         path.write_bytes(b"x" * (i * 7))
-        os.utime(path, ns=(0, 1_700_000_000_000_000_000 + i * 300_000_000))
+        os.utime(path, ns=(0, 1_700_000_000_000_000_000 + i * step_ns))
         paths.append(str(path))
     target = tmp_path / "target"
     target.write_bytes(b"t" * 5)
     os.symlink(target, tmp_path / "link")
     paths.append(str(tmp_path / "link"))
+    return paths
+
+
+def test_as_os_stat_gives_them(tmp_path, monkeypatch):
+    paths = _files(tmp_path, 300_000_000)
     # a few names a run: several runs
     monkeypatch.setattr(fileutil, "LN_ARG_BYTES", 200)
     found = stat_many(paths)
@@ -67,17 +74,7 @@ def test_stat_idents_as_os_stat_gives_them(tmp_path, monkeypatch):
     (links followed), from several runs; None when a file is missing."""
     from pungi_like.fileutil import stat_idents
 
-    paths = []
-    for i in range(30):
-        path = tmp_path / f"f {i}\n.rpm"
-        path.write_bytes(b"x" * (i * 7))
-        os.utime(path, ns=(0, 1_700_000_000_000_000_000 + i * 300_000_007))
-        paths.append(str(path))
-    os.utime(paths[0], ns=(0, 1_700_000_000_000_000_000))     # a whole second
-    target = tmp_path / "target"
-    target.write_bytes(b"t" * 5)
-    os.symlink(target, tmp_path / "link")
-    paths.append(str(tmp_path / "link"))
+    paths = _files(tmp_path, 300_000_007)     # the first at a whole second
     monkeypatch.setattr(fileutil, "LN_ARG_BYTES", 200)
     found = stat_idents(paths)
     assert len(found) == len(paths)
