@@ -227,11 +227,24 @@ def _cache_key(path, tree_arches, tree_variants):
     return h.hexdigest(), data
 
 
+def _private(st):
+    """Whether a cache directory's or entry's stat is this user's and writable by no one else:
+    an entry is unpickled (which can run code) only from such a directory and file."""
+    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
 def _cache_load(digest):
     import pickle
 
+    directory = _cache_dir()
     try:
-        with open(os.path.join(_cache_dir(), digest + ".pickle"), "rb") as fh:
+        if not _private(os.stat(directory)):
+            log.debug("parsed variants cache %s not used: not private to this user", directory)
+            return None
+        fd = os.open(os.path.join(directory, digest + ".pickle"), os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as fh:
+            if os.fstat(fh.fileno()).st_uid != os.geteuid():
+                return None
             result = pickle.load(fh)
     except Exception:  # noqa: B902 - none, damaged or of another layout: parsed again
         return None
@@ -253,7 +266,7 @@ def _cache_store(key, path, result):
             if fh.read() != data:
                 return
         directory = _cache_dir()
-        os.makedirs(directory, exist_ok=True)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
         write_atomic(os.path.join(directory, digest + ".pickle"),
                      pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), fsync=False)
     except Exception as exc:  # noqa: B902 - the cache only saves time

@@ -124,3 +124,30 @@ def test_lxml_is_not_imported_for_a_cached_file(cache):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=dict(os.environ)).stdout.strip()
     assert out == "False"
+
+
+def test_an_entry_is_unpickled_only_from_a_directory_private_to_the_user(cache, monkeypatch):
+    # unpickling can run code: a cache directory others can write to is not read (an entry
+    # put there by someone else would run as the compose's user); the file is parsed instead
+    load_variants(str(cache))
+    directory = os.path.join(os.environ["XDG_CACHE_HOME"], "pungi-like", "variants")
+    assert os.stat(directory).st_mode & 0o777 == 0o700
+    (entry,) = _cached(cache)
+    os.chmod(directory, 0o777)
+    parses = []
+    real = variants._Parser.parse
+    monkeypatch.setattr(variants._Parser, "parse",
+                        lambda self: parses.append(1) or real(self))
+    load_variants(str(cache))
+    assert parses == [1]
+    os.chmod(directory, 0o700)
+    # an entry that is a symbolic link is not followed
+    where = os.path.join(directory, entry)
+    os.rename(where, where + ".real")
+    os.symlink(where + ".real", where)
+    load_variants(str(cache))
+    assert parses == [1, 1]
+    os.unlink(where)
+    os.rename(where + ".real", where)
+    load_variants(str(cache))
+    assert parses == [1, 1]    # private again: taken from the cache
