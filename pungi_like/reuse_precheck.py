@@ -11,9 +11,10 @@ of it under the interpreter lock the compose's threads share, part of it (the pa
 as soon as the driver knows the newest old compose: the child reads that compose's unit
 records, and for each unit in the order the units started there decodes the files of its
 record data, stats them and answers with the record data's identity and whether every file
-is the one recorded (by the rule above, without the bytes). ``check`` takes the answer for the
-record data it reads itself (the same device, inode, size and modification time) instead of
-its own stats; a unit whose answer is not "every file unchanged", or that has none, is checked
+is the one recorded (by the rule above, without the bytes); a record data of many files has an
+index beside it (``<unit>.idx``, written with it: :func:`make_index`), read instead of decoding
+the files' JSON. ``check`` takes the answer for the record data it reads itself (the same
+device, inode, size and modification time) instead of its own stats; a unit whose answer is not "every file unchanged", or that has none, is checked
 in the process as before (a file changed since may still hold the recorded bytes).
 
     python -S -E reuse_precheck.py TOPDIR COMPOSE_ID | --find [--skip PATH] DIR...
@@ -167,6 +168,23 @@ def check_unit(topdir, compose_id, record, verified=None, decoder=json.JSONDecod
     finally:
         os.close(fd)
     head = b'{"files":'
+    verified = {} if verified is None else verified
+    work = "work" + os.sep
+    if raw[:len(head)] == head and st.st_size >= INDEX_DATA_MIN:
+        index = read_index(path, st)
+        if index is not None:
+            # the record data's index (``make_index``): its files without decoding them
+            try:
+                plan = {"plain": index["plain"],
+                        "named": [item[0] for item in index["named"]],
+                        "special": index["special"]}
+                unchanged = _indexed_unchanged(index, files_top, files_id, verified)
+                all_work = bool(index["count"]) and all(
+                    rel.startswith(work) for rel in _index_rels(plan))
+                return [name, data_identity(st), files_top, files_id, unchanged, all_work,
+                        plan if unchanged and not all_work else None]
+            except (TypeError, AttributeError, ValueError):
+                pass    # not an index this code wrote: the files decoded
     try:
         if raw[:len(head)] != head:
             raise ValueError("not a record data")
@@ -178,12 +196,201 @@ def check_unit(topdir, compose_id, record, verified=None, decoder=json.JSONDecod
             raise ValueError("no files")
     except ValueError:
         return [name, data_identity(st), files_top, files_id, False, False, None]
-    verified = {} if verified is None else verified
     unchanged = _unchanged(files, files_top, files_id, verified)
-    work = "work" + os.sep
     all_work = bool(files) and all(rel.startswith(work) for rel in files)
     return [name, data_identity(st), files_top, files_id, unchanged, all_work,
             link_plan(files) if unchanged and not all_work else None]
+
+
+#: the index of a record data ``<unit>.json`` is ``<unit>.idx`` beside it (``make_index``)
+INDEX_SUFFIX = ".idx"
+#: the index's format; an index of another is not read
+INDEX_VERSION = 1
+#: an index larger than this is not read (a package set's at 10,000 RPMs: 0.75 MB)
+INDEX_MAX = 1 << 28
+#: a record data of fewer files has no index, one of fewer bytes is decoded without looking
+#: for one (decoding it costs less than opening another file)
+INDEX_FILES_MIN = 256
+INDEX_DATA_MIN = 1 << 15
+
+
+def index_path(data):
+    """The index file of the record data at ``data``."""
+    return (data[:-len(".json")] if data.endswith(".json") else data) + INDEX_SUFFIX
+
+
+def _stat_triple(entry):
+    st = entry.get("stat") if isinstance(entry, dict) else None
+    if type(st) not in (list, tuple) or len(st) != 3 or any(type(x) is not int for x in st) \
+            or type(entry.get("size")) is not int or entry["size"] != st[1]:
+        return None
+    return list(st)
+
+
+def make_index(files, data_ident):
+    """The index of a record data of :data:`INDEX_FILES_MIN` files or more whose ``files``
+    were just written to a file of identity ``data_ident`` (inode, size, modification time in
+    ns, as ``os.stat`` gives them): what :func:`check_unit` needs of each file - its place
+    (``link_plan``'s) and its recorded stat, the ints of one directory's files in one flat
+    list - as a JSON value a third of the size of the files' JSON, with no object a file (a
+    package set's 10,458 files: 3.6 ms to decode, 20 ms for the files' JSON). None for fewer
+    files, or when a file's entry has no stat of three ints or its size differs from its
+    stat's (such a unit is not unchanged: the child decodes it and says so). The index is
+    taken only for a record data of that identity (the reuse's rule for every file: the
+    same inode, size and modification time), so an index left from another record data at
+    the same path, or a record data changed since, is not used."""
+    if len(files) < INDEX_FILES_MIN:
+        return None
+    plan = link_plan(files)
+    stats = {}
+    sep = os.sep
+    for folder, bases in plan["plain"].items():
+        flat = []
+        for base in bases:
+            triple = _stat_triple(files[folder + sep + base])
+            if triple is None:
+                return None
+            flat += triple
+        stats[folder] = flat
+    named = []
+    for rel in plan["named"]:
+        triple = _stat_triple(files[rel])
+        if triple is None:
+            return None
+        named.append([rel] + triple)
+    for entry in plan["special"].values():
+        if _stat_triple(entry) is None:
+            return None
+    return {"v": INDEX_VERSION, "data": [int(x) for x in data_ident], "count": len(files),
+            "plain": plan["plain"], "stats": stats, "named": named,
+            "special": plan["special"]}
+
+
+def read_index(data, st):
+    """The index (``make_index``) of the record data at ``data`` whose ``os.fstat`` is ``st``,
+    when there is one of this format made for that very file; else None."""
+    try:
+        fd = os.open(index_path(data), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        if size > INDEX_MAX:
+            return None
+        chunks = []
+        while True:
+            chunk = os.read(fd, size + 1)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        index = json.loads(b"".join(chunks))
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+    try:
+        if index["v"] != INDEX_VERSION \
+                or index["data"] != [st.st_ino, st.st_size, st.st_mtime_ns] \
+                or type(index["count"]) is not int:
+            return None
+        plain, stats, named, special = (index["plain"], index["stats"], index["named"],
+                                        index["special"])
+        if not (isinstance(plain, dict) and isinstance(stats, dict) and
+                isinstance(named, list) and isinstance(special, dict)) \
+                or not all(isinstance(entry, dict) for entry in special.values()):
+            return None
+        for folder, bases in plain.items():
+            flat = stats.get(folder)
+            if not isinstance(bases, list) or not isinstance(flat, list) \
+                    or len(flat) != 3 * len(bases):
+                return None
+        for item in named:
+            if not isinstance(item, list) or len(item) != 4 or not isinstance(item[0], str):
+                return None
+        if index["count"] != sum(len(b) for b in plain.values()) + len(named) + len(special):
+            return None
+    except (KeyError, TypeError):
+        return None
+    return index
+
+
+def _index_rels(plan):
+    sep = os.sep
+    for folder, bases in plan["plain"].items():
+        for base in bases:
+            yield folder + sep + base
+    yield from plan["named"]
+    yield from plan["special"]
+
+
+def _indexed_unchanged(index, files_top, files_id, verified):
+    """``_unchanged`` of an index's files: a directory of :data:`LISTING_MIN` files or more
+    that is not listed (``_check_dirs``'s rule) stat'ed by one ``map`` and compared as one
+    list with the recorded stats (a package set's 10,458 files: no tuple made a file)."""
+    by_dir = {}
+    stats = index["stats"]
+    top = os.path.join(files_top, "")
+    for folder, bases in index["plain"].items():
+        flat = stats[folder]
+        if len(bases) >= LISTING_MIN and not _listed_first(bases, flat, top + folder,
+                                                           verified):
+            if not _same_stats(top + folder, bases, flat, verified):
+                return False
+            continue
+        triples = [flat[i:i + 3] for i in range(0, len(flat), 3)]
+        by_dir.setdefault(folder, []).extend(
+            (base, triple, triple[1]) for base, triple in zip(bases, triples))
+    extra = [(item[0], item[1:], item[2]) for item in index["named"]]
+    extra += [(rel, entry.get("stat"), entry.get("size"))
+              for rel, entry in index["special"].items()]
+    for rel, triple, size in extra:
+        if "{" in rel:
+            rel = rel.replace("{topdir}", files_top).replace("{compose_id}", files_id)
+        folder, _, base = rel.rpartition(os.sep)
+        by_dir.setdefault(folder, []).append((base, triple, size))
+    return _check_dirs(by_dir, files_top, verified)
+
+
+def _listed_first(bases, flat, where, verified):
+    """Would ``_check_dirs`` list the directory ``where`` (its first 16 files' inodes mostly
+    found unchanged already)?"""
+    if not verified:
+        return False
+    try:
+        dev = os.stat(where).st_dev
+    except OSError:
+        return True     # _check_dirs says what is missing
+    return sum(1 for i in range(0, min(16, len(bases)) * 3, 3)
+               if (dev, flat[i]) in verified) >= 12
+
+
+def _same_stats(where, bases, flat, verified):
+    """Is each of the files ``bases`` of the directory ``where`` the one recorded in ``flat``
+    (inode, size, modification time of each, one after another)? Each found so is added to
+    ``verified``."""
+    import functools
+    import itertools
+
+    try:
+        at = os.open(where, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:
+        found = list(map(functools.partial(os.stat, dir_fd=at), bases))
+    except (OSError, ValueError, TypeError):
+        return False
+    finally:
+        os.close(at)
+    if [x for st in found for x in (st.st_ino, st.st_size, st.st_mtime_ns)] != flat:
+        return False
+    devices = {st.st_dev for st in found}
+    if len(devices) == 1:   # the inodes, sizes and times are the recorded ones
+        verified.update(zip(zip(itertools.repeat(devices.pop()), flat[0::3]),
+                            zip(flat[1::3], flat[2::3])))
+    else:
+        verified.update({(st.st_dev, st.st_ino): (st.st_size, st.st_mtime_ns)
+                         for st in found})
+    return True
 
 
 def link_plan(files):
@@ -219,7 +426,15 @@ def _unchanged(files, files_top, files_id, verified):
         if "{" in rel:
             rel = rel.replace("{topdir}", files_top).replace("{compose_id}", files_id)
         folder, _, base = rel.rpartition(os.sep)
-        by_dir.setdefault(folder, []).append((base, entry))
+        by_dir.setdefault(folder, []).append(
+            (base, entry.get("stat") if isinstance(entry, dict) else None,
+             entry.get("size") if isinstance(entry, dict) else None))
+    return _check_dirs(by_dir, files_top, verified)
+
+
+def _check_dirs(by_dir, files_top, verified):
+    """Is every file of ``by_dir`` (``{folder: [(base, recorded stat, recorded size)]}``,
+    folders relative to ``files_top``) the one recorded? ``verified``: see ``check_unit``."""
     top = os.path.join(files_top, "")
     for folder, items in by_dir.items():
         where = top + folder + os.sep if folder else top
@@ -230,9 +445,9 @@ def _unchanged(files, files_top, files_id, verified):
         if len(items) >= LISTING_MIN and verified:
             try:
                 dev = os.stat(where).st_dev
-                if sum(1 for _base, entry in items[:16]
-                       if isinstance(entry.get("stat"), list) and entry["stat"][:1]
-                       and (dev, entry["stat"][0]) in verified) >= 12:
+                if sum(1 for _base, stat, _size in items[:16]
+                       if isinstance(stat, list) and stat[:1]
+                       and (dev, stat[0]) in verified) >= 12:
                     with os.scandir(where) as found:
                         listed = {e.name: e.inode() for e in found}
             except (OSError, TypeError):
@@ -246,10 +461,10 @@ def _unchanged(files, files_top, files_id, verified):
             except OSError:
                 at = None
         try:
-            for base, entry in items:
+            for base, stat, recorded_size in items:
                 try:
-                    ino, size, mtime = entry["stat"]
-                    if entry["size"] != size:
+                    ino, size, mtime = stat
+                    if recorded_size != size:
                         return False
                     if listed is not None and listed.get(base) == ino \
                             and verified.get((dev, ino)) == (size, mtime):

@@ -56,7 +56,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from . import reuse, reuse_delta, reuse_differs, reuse_keys
+from . import reuse, reuse_delta, reuse_differs, reuse_keys, reuse_precheck
 from .errors import PhaseError, PungiLikeError
 from .fileutil import write_atomic, write_json_atomic
 
@@ -225,6 +225,28 @@ def json_digest(value, names):
     return digest.hexdigest()
 
 
+def _place_index(src, dst):
+    """The index of the record data ``src`` (``write_index``) beside its link ``dst``, when
+    it has one; an old one at ``dst`` removed otherwise (it is bound to the record data it was
+    made for and read for no other, but not kept either)."""
+    src_index, dst_index = reuse_precheck.index_path(src), reuse_precheck.index_path(dst)
+    try:
+        os.link(src_index, dst_index)
+        return
+    except FileNotFoundError:
+        pass
+    except OSError:
+        try:
+            reuse.place_file(src_index, dst_index)
+            return
+        except OSError:
+            pass
+    try:
+        os.unlink(dst_index)
+    except OSError:
+        pass
+
+
 def _write_data(path, files, journal):
     """A unit's record data: compact (a package set's holds thousands of files and headers),
     the journal's long texts on lines of their own (``reuse.journal_lines``); no fsync, as the
@@ -232,6 +254,29 @@ def _write_data(path, files, journal):
     journal, lines = reuse.journal_lines(journal)
     write_atomic(path, reuse.data_pieces(compact_json_pieces(
         {"files": files, "journal": journal}), lines), fsync=False)
+    write_index(path, files)
+
+
+def write_index(path, files):
+    """The index of the record data just written at ``path`` from ``files``
+    (``reuse_precheck.make_index``: what the precheck child of a later re-run reads instead of
+    decoding the files' JSON); none, and an old one removed, when it cannot be made. Bound to
+    the record data's inode, size and modification time: made after it, not fsync'ed."""
+    index = reuse_precheck.index_path(path)
+    try:
+        st = os.stat(path)
+        made = reuse_precheck.make_index(files, (st.st_ino, st.st_size, st.st_mtime_ns))
+        if made is not None:
+            # without ``default``: an entry holding a value the record data's JSON wrote as
+            # its ``str`` has no index (it is read as the record data has it)
+            write_atomic(index, json.dumps(made, separators=(",", ":")), fsync=False)
+            return
+    except (OSError, ValueError, TypeError) as exc:
+        logging.getLogger(__name__).debug("no index for %s: %s", path, exc)
+    try:
+        os.unlink(index)
+    except OSError:
+        pass
 
 
 class _ChildLog:
@@ -931,6 +976,7 @@ class Scheduler:
         if info.get("data_from"):
             if os.path.abspath(info["data_from"]) != os.path.abspath(data):
                 reuse.place_file(info["data_from"], data)
+                _place_index(info["data_from"], data)
         elif record["reusable"] and not info.get("data_written"):
             _write_data(data, files, info.get("journal", []))
         path = os.path.join(self.compose.paths.units_dir(), name + ".json")

@@ -392,3 +392,136 @@ def test_the_files_of_a_large_directory_are_checked_relative_to_it(tmp_path):
     with open(paths2[-1], "wb") as fh:
         fh.write(b"other bytes")
     assert not reuse_precheck._unchanged(files2, str(top2), OLD_ID, {})
+
+
+# ---- the record data's index (reuse_precheck.make_index, scheduler.write_index) -----------
+
+def _indexed_units(tmp_path, count=None):
+    """The package set and a gather whose tree holds hard links of its files, their record
+    datas written by the scheduler's writer (each with its index), and a file named after
+    the compose and a text naming it in the gather (``link_plan``'s named and special)."""
+    from pungi_like import scheduler
+
+    count = count or reuse_precheck.INDEX_FILES_MIN + 4
+    top, links = _tree_of_links(tmp_path, count)
+    named = top / "compose" / "S" / "x86_64" / "iso" / f"T-S-{OLD_ID}-dvd1.iso"
+    named.parent.mkdir(parents=True)
+    named.write_bytes(b"an image")
+    text = top / "work" / "x86_64" / "package_list" / "S.x86_64.rpm.conf"
+    text.parent.mkdir(parents=True)
+    text.write_text("".join(f"{p}\n" for p in links[:10]))
+    names = reuse.Names(str(top), OLD_ID)
+    for unit, paths in (("pkgset.global", [str(top / "work" / "global" / "download" /
+                                               os.path.basename(p)) for p in links]),
+                        ("gather.S.x86_64", links + [str(named), str(text)])):
+        scheduler._write_data(reuse.data_path(str(top), unit),
+                              reuse.describe_files(paths, names), [["epoch", 1, "test"]])
+    return top, links
+
+
+def _answers(top, index=True, monkeypatch=None):
+    """The child's answer lines for each unit of ``top``, as the child makes them (in this
+    process), with or without the indexes."""
+    if not index:
+        monkeypatch.setattr(reuse_precheck, "read_index", lambda *args: None)
+    verified = {}
+    try:
+        return [reuse_precheck.check_unit(str(top), OLD_ID, record, verified)
+                for record in reuse_precheck._records(str(top))]
+    finally:
+        if not index:
+            monkeypatch.undo()
+
+
+def test_the_index_gives_the_answers_of_the_decoded_files(tmp_path, monkeypatch):
+    top, links = _indexed_units(tmp_path)
+    for unit in ("pkgset.global", "gather.S.x86_64"):
+        assert os.path.exists(reuse_precheck.index_path(reuse.data_path(str(top), unit)))
+    read = []
+    real = reuse_precheck.read_index
+    monkeypatch.setattr(reuse_precheck, "read_index",
+                        lambda *args: read.append(args[0]) or real(*args))
+    indexed = _answers(top)
+    assert len(read) == 2     # both record datas answered from their indexes
+    monkeypatch.undo()
+    assert indexed == _answers(top, index=False, monkeypatch=monkeypatch)
+    assert [a[4:6] for a in indexed] == [[True, True], [True, False]]
+    plan = indexed[1][6]
+    assert sorted(plan["plain"]["compose/S/x86_64/os/Packages"]) == sorted(
+        os.path.basename(p) for p in links)
+    assert plan["named"] == ["compose/S/x86_64/iso/T-S-{compose_id}-dvd1.iso"]
+    assert list(plan["special"]) == ["work/x86_64/package_list/S.x86_64.rpm.conf"]
+    # the same with a file changed in place, one gone: refused both ways
+    _changed_in_place(links[3])
+    assert [a[4] for a in _answers(top)] == [False, False]
+    assert _answers(top) == _answers(top, index=False, monkeypatch=monkeypatch)
+    os.unlink(str(top / "work" / "global" / "download" / os.path.basename(links[5])))
+    assert _answers(top)[0][4] is False
+    assert _answers(top) == _answers(top, index=False, monkeypatch=monkeypatch)
+
+
+def test_an_index_of_another_record_data_is_not_read(tmp_path):
+    """An index is bound to the record data it was made for (inode, size, modification
+    time): a record data written again at its path (naming a file that is gone), or changed
+    in place, is decoded, whatever the index left beside it says."""
+    top, links = _indexed_units(tmp_path)
+    data = reuse.data_path(str(top), "gather.S.x86_64")
+    index = reuse_precheck.index_path(data)
+    kept = open(index, "rb").read()
+    gone = top / "compose" / "S" / "x86_64" / "os" / "Packages" / "gone.rpm"
+    gone.write_bytes(b"soon gone")
+    files = reuse.describe_files(links + [str(gone)], reuse.Names(str(top), OLD_ID))
+    from pungi_like import scheduler
+
+    scheduler._write_data(data, files, [])
+    os.unlink(gone)
+    with open(index, "wb") as fh:
+        fh.write(kept)      # the old index back beside the new record data
+    st = os.stat(data)
+    assert reuse_precheck.read_index(data, st) is None
+    assert _answers(top)[1][4] is False
+    # the record data's own index, then the record data touched: not read either
+    scheduler.write_index(data, files)
+    assert reuse_precheck.read_index(data, os.stat(data)) is not None
+    os.utime(data, ns=(st.st_atime_ns, st.st_mtime_ns + 1000))
+    assert reuse_precheck.read_index(data, os.stat(data)) is None
+
+
+def test_no_index_for_few_files_or_entries_without_stats(tmp_path):
+    top, links = _tree_of_links(tmp_path, 3)
+    files = reuse.describe_files(links, reuse.Names(str(top), OLD_ID))
+    assert reuse_precheck.make_index(files, (1, 2, 3)) is None
+    top, links = _tree_of_links(tmp_path / "b", reuse_precheck.INDEX_FILES_MIN)
+    files = reuse.describe_files(links, reuse.Names(str(top), OLD_ID))
+    assert reuse_precheck.make_index(files, (1, 2, 3))["count"] == len(links)
+    rel = next(iter(files))
+    del files[rel]["stat"]
+    assert reuse_precheck.make_index(files, (1, 2, 3)) is None
+    # written without one, an old index there is removed
+    from pungi_like import scheduler
+
+    data = reuse.data_path(str(top), "gather.S.x86_64")
+    open(reuse_precheck.index_path(data), "w").write("{}")
+    scheduler._write_data(data, files, [])
+    assert not os.path.exists(reuse_precheck.index_path(data))
+
+
+def test_a_linked_record_data_takes_its_index_along(tmp_path):
+    from pungi_like import scheduler
+
+    top, _links = _indexed_units(tmp_path)
+    src = reuse.data_path(str(top), "gather.S.x86_64")
+    dst = str(tmp_path / "new" / "work" / "global" / "reuse" / "gather.S.x86_64.json")
+    os.makedirs(os.path.dirname(dst))
+    reuse.place_file(src, dst)
+    scheduler._place_index(src, dst)
+    assert os.path.samefile(reuse_precheck.index_path(src), reuse_precheck.index_path(dst))
+    assert reuse_precheck.read_index(dst, os.stat(dst)) is not None
+    # a record data without one: none beside its link (an old one there removed)
+    small = reuse.data_path(str(top), "small")
+    open(small, "w").write('{"files":{},"journal":[]}\n')
+    other = dst[:-len("gather.S.x86_64.json")] + "small.json"
+    open(reuse_precheck.index_path(other), "w").write("{}")
+    reuse.place_file(small, other)
+    scheduler._place_index(small, other)
+    assert not os.path.exists(reuse_precheck.index_path(other))
