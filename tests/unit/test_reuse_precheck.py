@@ -446,11 +446,28 @@ def test_the_index_gives_the_answers_of_the_decoded_files(tmp_path, monkeypatch)
     monkeypatch.undo()
     assert indexed == _answers(top, index=False, monkeypatch=monkeypatch)
     assert [a[4:6] for a in indexed] == [[True, True], [True, False]]
+    # the gather's directory is listed (its inodes found unchanged by the package set's)
+    listed = []
+    real_listed = reuse_precheck._same_listed
+    monkeypatch.setattr(reuse_precheck, "_same_listed",
+                        lambda *args: listed.append(real_listed(*args)) or listed[-1])
+    assert _answers(top) == indexed and listed == [True]
+    monkeypatch.undo()
     plan = indexed[1][6]
     assert sorted(plan["plain"]["compose/S/x86_64/os/Packages"]) == sorted(
         os.path.basename(p) for p in links)
     assert plan["named"] == ["compose/S/x86_64/iso/T-S-{compose_id}-dvd1.iso"]
     assert list(plan["special"]) == ["work/x86_64/package_list/S.x86_64.rpm.conf"]
+    # one link replaced by a copy (another inode: the same bytes, size and time): not taken
+    # by the listing, and the stat then finds another inode than the one recorded
+    st = os.stat(links[7])
+    data = open(links[7], "rb").read()
+    os.unlink(links[7])
+    with open(links[7], "wb") as fh:
+        fh.write(data)
+    os.utime(links[7], ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert [a[4] for a in _answers(top)] == [True, False]
+    assert _answers(top) == _answers(top, index=False, monkeypatch=monkeypatch)
     # the same with a file changed in place, one gone: refused both ways
     _changed_in_place(links[3])
     assert [a[4] for a in _answers(top)] == [False, False]
