@@ -33,6 +33,11 @@ package set repo's writing.
     # the path, NUL (flag "-": no tags, "s": the key, "a": the key and the arch tags); FD: one
     # JSON line a flagged path, in their order: [key or null, ExcludeArch, ExclusiveArch] or
     # null; DONE_FD closed once they are all written, before the digests
+
+The child hashes at a lower CPU priority (:func:`lower_priority`) once its tags pass ended (at
+once without one): no unit waits for the digests, only the records built later, so on a
+compose's two cores they take what the units leave (the package set repo's writing, the
+gathers) instead of a share of it.
 """
 
 import hashlib
@@ -43,6 +48,27 @@ import threading
 
 #: bytes read at a time from a file larger than this (the search then spans reads)
 READ = 1 << 20
+
+#: how much nicer than the compose a helper process runs whose work no unit waits for (this
+#: child's digests, a record child's records: ``scheduler.record_child``);
+#: ``PUNGI_LIKE_HELPER_NICE`` in the environment sets it (0: the compose's own priority)
+HELPER_NICE = 10
+
+
+def lower_priority():
+    """Make this process ``HELPER_NICE`` (or ``$PUNGI_LIKE_HELPER_NICE``) nicer than it is: the
+    kernel then runs it when the compose's units and tools leave a core free, and gives it a
+    small share otherwise. A process can lower its own priority, never raise it again, so
+    only a helper calls this, in itself. Nothing happens when it cannot."""
+    try:
+        nice = int(os.environ.get("PUNGI_LIKE_HELPER_NICE", HELPER_NICE))
+    except ValueError:
+        nice = HELPER_NICE
+    if nice > 0:
+        try:
+            os.nice(nice)
+        except OSError:
+            pass
 
 
 class NeedleSearch:
@@ -130,8 +156,10 @@ def child(argv):
     if argv[:1] == ["--tags"]:
         items = inp.read().split(b"\0")[:-1]
         tags_pass(items, int(argv[1]), int(argv[2]))
+        lower_priority()    # the unit waited for the tags, not for what follows
         chunks, argv = [b"\0".join(item[1:] for item in items) + b"\0"], argv[3:]
     else:
+        lower_priority()
         chunks = iter(lambda: inp.read1(1 << 16), b"")
     needles = [bytes.fromhex(n) for n in argv]
     pending = b""

@@ -312,12 +312,19 @@ def record_child(scheduler, args):
     digests known) and runs only this function's work, in one thread: the locks it takes are
     made anew first (another thread may have held one as it forked), it makes no key (the
     output hash of a recorded unit holds none; a unit whose record is not reusable is
-    answered None), logs nothing itself, collects no garbage and leaves by ``os._exit``."""
+    answered None), logs nothing itself, collects no garbage and leaves by ``os._exit``. It runs
+    at a lower CPU priority (``digest_prefill.lower_priority``): no unit waits for these records
+    in a compose without old units (only the compose's end does), so the child takes what the
+    units and their tools leave of the cores instead of a share of them (the package set's
+    records ran beside the gathers, the gathers' beside createrepo: both on the compose's
+    path, both bound by 2 cores there)."""
     import ctypes   # noqa: F401 - for _die_with: imported here, before the fork
     import pickle
     import select
     import signal
     import tempfile
+
+    from .digest_prefill import lower_priority
 
     answer = tempfile.TemporaryFile()
     ready, done = os.pipe()
@@ -334,6 +341,7 @@ def record_child(scheduler, args):
         try:
             gc.disable()
             _die_with(parent)
+            lower_priority()
             # no other descriptor of this process held open (the write end of a pipe another
             # thread had just made for a tool would hold that tool's reader back)
             keep = sorted({answer.fileno(), done, 0, 1, 2})
@@ -590,8 +598,11 @@ class Scheduler:
         self._child_infos = {}
         self._child_now = threading.Event()     # a record child's phase is not waited for
         self._run_over = threading.Event()
+        # one thread a phase: the package set's child, at a lower priority beside the gathers,
+        # may not have ended when the gathers' is to start (one thread: it waited for it, and
+        # the compose's end for both, 0.4-1 s after its last unit)
         self._child_builder = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="record-child")
+            len(RECORD_CHILD_PHASES), thread_name_prefix="record-child")
         # records of units taken without their files (``files_at``), written again once a unit
         # that runs made them place those files (``_materialise_needs``)
         self._deferred_records = {}

@@ -148,3 +148,70 @@ def test_file_digest_does_not_wait_for_a_single_link_or_other_needles(tmp_path):
         assert not slow.waited.is_set()
     finally:
         reuse_keys.remove_prefill(slow)
+
+
+_NICE_PROBE = """
+import os, sys
+sys.path.insert(0, sys.argv[1])
+from pungi_like import digest_prefill as d
+seen = []
+real_digest, real_tags = d.digest_file, d.raw_tags
+def digest_file(path, needles):
+    seen.append("digest %d" % os.nice(0))
+    return real_digest(path, needles)
+def raw_tags(path, arch_tags):
+    seen.append("tags %d" % os.nice(0))
+    return None
+d.digest_file, d.raw_tags = digest_file, raw_tags
+code = d.child(sys.argv[2:])
+sys.stderr.write("\\n".join(seen))
+sys.exit(code)
+"""
+
+
+def _probe(tmp_path, paths, tags, env_nice=None):
+    """The child (digest_prefill.child) run on ``paths``: its stdout lines and, per tags read
+    and file hashed, the process's niceness then (``["tags N", "digest M", ...]``)."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ)
+    env.pop("PUNGI_LIKE_HELPER_NICE", None)
+    if env_nice is not None:
+        env["PUNGI_LIKE_HELPER_NICE"] = env_nice
+    args, fds, stdin = [], (), b"".join(os.fsencode(p) + b"\0" for p in paths)
+    if tags:
+        tags_out = open(tmp_path / "tags", "w+b")
+        done_r, done_w = os.pipe()
+        fds = (tags_out.fileno(), done_w)
+        args = ["--tags", str(fds[0]), str(done_w)]
+        stdin = b"".join(b"s" + os.fsencode(p) + b"\0" for p in paths)
+    try:
+        proc = subprocess.run([sys.executable, "-c", _NICE_PROBE, root] + args
+                              + [n.hex() for n in NEEDLES], input=stdin, capture_output=True,
+                              pass_fds=fds, env=env, check=True)
+    finally:
+        if tags:
+            os.close(done_r)
+            os.close(done_w)
+            tags_out.close()
+    return proc.stdout.splitlines(), proc.stderr.decode().split("\n")
+
+
+def test_the_child_hashes_at_a_lower_priority_after_its_tags(tmp_path):
+    from pungi_like.digest_prefill import HELPER_NICE
+
+    paths = [p for name, p in _files(tmp_path).items() if name.endswith(".rpm")]
+    mine = os.nice(0)
+    lower = min(mine + HELPER_NICE, 19)
+    answers, seen = _probe(tmp_path, paths, tags=True)
+    assert len(answers) == len(paths)
+    # the tags the unit waits for at the compose's priority, then every digest at the lower one
+    assert seen == [f"tags {mine}"] * len(paths) + [f"digest {lower}"] * len(paths)
+    answers, seen = _probe(tmp_path, paths, tags=False)
+    assert len(answers) == len(paths) and seen == [f"digest {lower}"] * len(paths)
+    # PUNGI_LIKE_HELPER_NICE=0: the compose's own priority throughout
+    answers, seen = _probe(tmp_path, paths, tags=True, env_nice="0")
+    assert len(answers) == len(paths)
+    assert seen == [f"tags {mine}"] * len(paths) + [f"digest {mine}"] * len(paths)

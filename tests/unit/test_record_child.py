@@ -164,3 +164,46 @@ def test_a_failed_record_child_leaves_the_records_to_this_process(tmp_path, sour
                                              child=False)
     assert records == plain_records and datas == plain_datas
     assert {"pkgset.global", "pkgset.x86_64", "gather.A.x86_64"} <= set(built)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_record_children_run_at_a_lower_priority_one_a_phase_at_once(tmp_path, sources,
+                                                                    monkeypatch):
+    """Each record child writes its record datas at the helpers' lower priority, and the
+    gathers' child does not wait for the package set's: here the package set's child writes
+    nothing until the gathers' child has written its data (with one child at a time it would
+    wait out its 30 s, and the mark would be missing)."""
+    from pungi_like.digest_prefill import HELPER_NICE
+
+    monkeypatch.delenv("PUNGI_LIKE_HELPER_NICE", raising=False)
+    parent = os.getpid()
+    real = scheduler_mod._write_data
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    gathered = marks / "gather-written"
+
+    def noted(path, *args, **kwargs):
+        if os.getpid() != parent:
+            name = os.path.basename(path)
+            if name.startswith("pkgset."):
+                import time
+                waited = 0
+                while not gathered.exists() and waited < 300:
+                    time.sleep(0.1)
+                    waited += 1
+                (marks / f"{name}.saw-gather").write_text(str(gathered.exists()))
+            (marks / f"{name}.nice").write_text(str(os.nice(0)))
+            result = real(path, *args, **kwargs)
+            if name.startswith("gather."):
+                gathered.write_text("1")
+            return result
+        return real(path, *args, **kwargs)
+    monkeypatch.setattr(scheduler_mod, "_write_data", noted)
+    records, datas, built = run(tmp_path / "top", sources, monkeypatch, child=True)
+    lower = str(min(os.nice(0) + HELPER_NICE, 19))
+    nices = {p.name[:-len(".nice")]: p.read_text() for p in marks.glob("*.nice")}
+    assert {n.split(".json")[0] for n in nices} >= {"pkgset.global", "pkgset.x86_64",
+                                                    "gather.A.x86_64"}
+    assert set(nices.values()) == {lower}
+    assert {p.read_text() for p in marks.glob("*.saw-gather")} == {"True"}
+    assert not {"pkgset.global", "pkgset.x86_64", "gather.A.x86_64"} & set(built)
