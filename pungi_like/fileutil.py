@@ -328,6 +328,73 @@ def stat_idents(paths):
 _IDENTS = re.compile(rb"(?:[0-9]+ [0-9]+ [0-9]+ [0-9]+\.[0-9]{9}\n)*")
 
 
+class ListedIdents:
+    """The :class:`Ident` of every regular file named ``*<suffix>`` under ``dirs``, listed by a
+    ``find`` child started at once (``find -H DIR... -type f -name '*SUFFIX' -printf``: no
+    Python, no interpreter lock; 10,500 files in about 0.06 s), for a caller that learns only
+    later which of those files it needs (a package set's, once its closure is solved) and
+    would stat them then, on its path. :meth:`take` answers ``{path: Ident}`` with the paths
+    as find prints them (a directory as given, then ``/name`` for each level), or None when
+    the listing is not finished, failed or printed anything unexpected (the caller stats the
+    files itself then). Files that are symbolic links are not listed (``-type f`` without
+    ``-L``): a caller finds them missing and stats them itself. What is listed is the file as
+    it was when listed; a caller that would take it later for the file linked (its identity,
+    size and time) holds a snapshot as old as the listing."""
+
+    def __init__(self, dirs, suffix=".rpm"):
+        self.proc = self.out = None
+        dirs = [d for d in dirs if d and not d.startswith("-")]
+        if not dirs or "/" in suffix or any(c in suffix for c in "*?[\\"):
+            return
+        out = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(
+                ["find", "-H", *dirs, "-type", "f", "-name", "*" + suffix, "-printf",
+                 "%D %i %s %T@ %p\\0"], stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.DEVNULL)
+        except OSError:
+            out.close()
+            return
+        self.out = out
+
+    def take(self):
+        """``{path: Ident}`` when the listing has ended well, else None; the child is ended
+        (killed when still running: the caller goes on without waiting for it)."""
+        proc, out = self.proc, self.out
+        self.proc = self.out = None
+        if proc is None:
+            return None
+        try:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+                return None
+            if proc.returncode != 0:
+                return None
+            out.seek(0)
+            data = out.read()
+        finally:
+            out.close()
+        if not _LISTED.fullmatch(data):
+            return None
+        found = {}
+        for item in data.split(b"\0")[:-1]:
+            dev, ino, size, when, path = item.split(b" ", 4)
+            seconds, fraction = when.split(b".")
+            found[os.fsdecode(path)] = Ident(int(dev), int(ino), int(size),
+                                             int(seconds) * 1_000_000_000 + int(fraction[:9]))
+        return found
+
+    def close(self):
+        """End the child without its answer (nothing is left running)."""
+        self.take()
+
+
+#: what :class:`ListedIdents`' ``find`` prints: device, inode, size, mtime with 10 fractional
+#: digits (findutils' ``%T@``), the path, NUL
+_LISTED = re.compile(rb"(?:[0-9]+ [0-9]+ [0-9]+ [0-9]+\.[0-9]{10} [^\0]+\0)*")
+
+
 def ln_names(src_dir, names, dst_dir):
     """Hard links ``dst_dir/<name>`` to ``src_dir/<name>`` for each base name of ``names``,
     made by ``ln -L`` runs started in ``src_dir`` (the kernel walks the directories' paths once

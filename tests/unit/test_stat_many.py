@@ -85,3 +85,47 @@ def test_stat_idents_as_os_stat_gives_them(tmp_path, monkeypatch):
         assert st.st_mtime == real.st_mtime_ns // 1_000_000_000
     assert stat_idents([paths[1], str(tmp_path / "missing")]) is None
     assert stat_idents([]) == []
+
+
+def test_listed_idents_as_os_stat_gives_them(tmp_path):
+    """fileutil.ListedIdents: every regular *.rpm file under the directories with the device,
+    inode, size and mtime in ns os.stat gives, by the path find prints; a symbolic link, a file
+    of another name and a directory are not listed; a missing directory or a second take: None."""
+    top = tmp_path / "repo"
+    (top / "Packages").mkdir(parents=True)
+    paths = _files(top / "Packages", 123_456_789)
+    (top / "Packages" / "notes.txt").write_text("not a package")
+    (top / "Packages" / "dir.rpm").mkdir()
+    other = tmp_path / "other repo"
+    other.mkdir()
+    (other / "b.rpm").write_bytes(b"b" * 3)
+    os.utime(other / "b.rpm", ns=(0, 1_700_000_000_000_000_007))
+    listing = fileutil.ListedIdents([str(top), str(other)])
+    listing.proc.wait()
+    found = listing.take()
+    regular = [p for p in paths if not os.path.islink(p)] + [str(other / "b.rpm")]
+    assert sorted(found) == sorted(regular)
+    for path, st in found.items():
+        real = os.stat(path)
+        assert (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mtime) == (
+            real.st_dev, real.st_ino, real.st_size, real.st_mtime_ns, int(real.st_mtime)), path
+    assert listing.take() is None
+    missing = fileutil.ListedIdents([str(top), str(tmp_path / "gone")])
+    missing.proc.wait()
+    assert missing.take() is None
+
+
+def test_listed_idents_still_running_is_dropped(tmp_path, monkeypatch):
+    """A listing not ended when it is taken is ended and gives None (the caller stats the
+    files itself); close() ends a listing nobody takes."""
+    (tmp_path / "a.rpm").write_bytes(b"a")
+    listing = fileutil.ListedIdents([str(tmp_path)])
+    listing.proc.wait()
+    # as if the child had not ended yet: poll() answers None
+    proc = listing.proc
+    monkeypatch.setattr(proc, "poll", lambda: None)
+    assert listing.take() is None
+    assert proc.returncode is not None
+    other = fileutil.ListedIdents([str(tmp_path)])
+    other.close()
+    assert other.proc is None and other.take() is None
