@@ -88,3 +88,57 @@ def test_a_repo_changed_while_parsed_is_not_taken(download, tmp_path):
     reason = parsing.adopt()
     assert reason == f"{source} changed while its records were parsed"
     assert not repowrite._adopted
+
+
+def _forget(repo_dir):
+    """As in another process (a re-run): this one neither wrote ``repo_dir`` nor indexed it."""
+    real = os.path.realpath(repo_dir)
+    repowrite._trusted.pop(real, None)
+    for key in [k for k in repowrite._indexes if k[0] == real]:
+        del repowrite._indexes[key]
+
+
+def test_a_marked_repo_indexed_in_a_child_as_it_would_be_here(download, monkeypatch):
+    """--verbatim (a re-run's old package set repo): the child's index of a marked repo is
+    the one record_index would read itself, and a repo written from it has the same bytes;
+    record_index then reads nothing itself. An unmarked repo's verbatim index is not taken."""
+    base, folder, files, _listfile, source = download
+    marked = base / "marked"
+    repowrite.write_repo(str(folder), str(marked), files, sources=[source],
+                         baseurl=f"file://{folder}", mark=True, level=repowrite.WORK_LEVEL)
+    _forget(str(marked))
+    here = repowrite.record_index(str(marked))
+    expected = base / "from-here"
+    repowrite.write_repo(str(folder), str(expected), files, sources=[str(marked)],
+                         baseurl=f"file://{folder}", max_read=0)
+    _forget(str(marked))
+    parsing = Parsing([str(marked)], verbatim=True)
+    assert parsing.adopt() is None
+    parsing.discard()
+
+    def no_index(repo_dir):
+        raise AssertionError(f"{repo_dir} indexed in the compose's process")
+    monkeypatch.setattr(repowrite, "_verbatim_index", no_index)
+    child = repowrite.record_index(str(marked))
+    assert child.verbatim and sorted(child.records) == sorted(here.records)
+    for name, record in here.records.items():
+        other = child.records[name]
+        assert (other.mtime, other.size, other.checksum_type) == (
+            record.mtime, record.size, record.checksum_type)
+        assert [other.part(k) for k in range(3)] == [record.part(k) for k in range(3)]
+    ours = base / "from-child"
+    result = repowrite.write_repo(str(folder), str(ours), files, sources=[str(marked)],
+                                  baseurl=f"file://{folder}", max_read=0)
+    assert result.reused == len(files)
+    assert metadata_files(ours) == metadata_files(expected)
+
+    # a repo without the mark: the child's index is kept but not taken (parsed instead)
+    monkeypatch.undo()
+    _forget(source)
+    parsing = Parsing([source], verbatim=True)
+    assert parsing.adopt() is None
+    parsed = []
+    monkeypatch.setattr(repowrite, "_parsed_index",
+                        lambda repo_dir: parsed.append(repo_dir) or repowrite.RecordIndex())
+    repowrite.record_index(source)
+    assert parsed == [source]
