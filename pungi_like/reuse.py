@@ -1232,18 +1232,48 @@ class ReusePool:
         # unreadable) makes its unit run again, so it takes no fsync
         source = old.same_data()
         try:
+            written = False
             if source is not None:
                 try:
                     write_atomic(path, data_text_pieces(fresh, dropped, old, source),
                                  fsync=False)
-                    return {"data_from": path}
+                    written = True
                 except (OSError, ValueError) as exc:   # the old file changed meanwhile
                     log.debug("[%s] record data written from its text: %s", unit.name, exc)
-            write_atomic(path, data_text_pieces(fresh, dropped, old), fsync=False)
+            if not written:
+                write_atomic(path, data_text_pieces(fresh, dropped, old), fsync=False)
         finally:
             if source is not None:
                 os.close(source)
+        self._carry_index(old, plan, dropped, fresh, path)
         return {"data_from": path}
+
+    def _carry_index(self, old, plan, dropped, fresh, path):
+        """The index of the record data just written at ``path`` for a unit taken by the
+        precheck child's plan: the old record data's (``reuse_precheck.splice_index``) with
+        the rewritten files' entries, so that the child of a re-run of this compose reads it
+        too (a gather's 6,000 files) instead of decoding the files' JSON; an old one at
+        ``path`` is removed when none is made (it is not read for another record data)."""
+        index = reuse_precheck.index_path(path)
+        made = None
+        if plan.entries is not None and old.data_ident is not None:
+            try:
+                with open(reuse_precheck.index_path(data_path(old.topdir, plan.unit.name)),
+                          "rb") as fh:
+                    raw = fh.read()
+                st = os.stat(path)
+                made = reuse_precheck.splice_index(
+                    raw, old.data_ident[1:], dropped, fresh,
+                    (st.st_ino, st.st_size, st.st_mtime_ns))
+            except OSError:
+                made = None
+        try:
+            if made is not None:
+                write_atomic(index, made, fsync=False)
+            else:
+                os.unlink(index)
+        except OSError:
+            pass
 
     def _rewrite_text(self, old, src, dst, st, entry=None):
         """Write the text file ``src`` of ``old`` at ``dst`` naming this compose; its record

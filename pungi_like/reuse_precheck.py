@@ -205,7 +205,7 @@ def check_unit(topdir, compose_id, record, verified=None, decoder=json.JSONDecod
 #: the index of a record data ``<unit>.json`` is ``<unit>.idx`` beside it (``make_index``)
 INDEX_SUFFIX = ".idx"
 #: the index's format; an index of another is not read
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 #: an index larger than this is not read (a package set's at 10,000 RPMs: 0.75 MB)
 INDEX_MAX = 1 << 28
 #: a record data of fewer files has no index, one of fewer bytes is decoded without looking
@@ -266,6 +266,63 @@ def make_index(files, data_ident):
             "special": plan["special"]}
 
 
+def index_text(index):
+    """The text of an index (``make_index``): its files' places and stats, then under
+    ``"tail"`` what a record data written again from the same files with other special
+    entries changes (``splice_index``): the count, the record data's identity, the special
+    entries."""
+    dumps = json.dumps
+    tail = {"count": index["count"], "data": index["data"], "special": index["special"]}
+    return "".join(['{"v":', dumps(index["v"]), ',"plain":',
+                    dumps(index["plain"], separators=(",", ":")), ',"stats":',
+                    dumps(index["stats"], separators=(",", ":")), ',"named":',
+                    dumps(index["named"], separators=(",", ":")), _TAIL.decode(),
+                    dumps(tail, separators=(",", ":")), "}"])
+
+
+#: where an index's tail starts: the values before it are lists, so no key there is followed
+#: by "{", and a quote in a string is escaped
+_TAIL = b',"tail":'
+
+
+def splice_index(raw, old_ident, dropped, special, data_ident):
+    """The text of the index of a record data written again (a re-run's taken unit whose
+    special files - ``link_plan``'s: texts naming the compose - were rewritten) from the
+    index ``raw`` (bytes) of the record data it was taken from, whose identity is
+    ``old_ident`` (inode, size, mtime): the same files but its special ones, all
+    ``dropped``, and ``special`` (rewritten ones of them: each a text naming the compose, with
+    its stat) added after the others, in a record data of identity ``data_ident``. None when
+    ``raw`` is not an index of that record data, ``dropped`` is not its special files, or an
+    entry of ``special`` is not one of them or has no stat (the child then decodes the new
+    record data)."""
+    if not raw.startswith(b'{"v":%d,"plain":' % INDEX_VERSION) or not raw.endswith(b"}}"):
+        return None
+    at = raw.find(_TAIL + b"{")
+    if at < 0:
+        return None
+    try:
+        tail = json.loads(raw[at + len(_TAIL):-1])
+        if tail["data"] != [int(x) for x in old_ident] or type(tail["count"]) is not int \
+                or not isinstance(tail["special"], dict):
+            return None
+        count = tail["count"] - len(tail["special"])
+        if set(tail["special"]) != set(dropped) or not set(special) <= set(dropped):
+            return None
+    except (ValueError, KeyError, TypeError):
+        return None
+    for entry in special.values():
+        mark = entry.get("names_compose") if isinstance(entry, dict) else None
+        if not mark or mark == "repodata" or _stat_triple(entry) is None:
+            return None
+    tail = {"count": count + len(special), "data": [int(x) for x in data_ident],
+            "special": special}
+    try:
+        text = json.dumps(tail, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None     # a value the record data holds as its str
+    return raw[:at] + _TAIL + text.encode() + b"}"
+
+
 def read_index(data, st):
     """The index (``make_index``) of the record data at ``data`` whose ``os.fstat`` is ``st``,
     when there is one of this format made for that very file; else None."""
@@ -289,8 +346,10 @@ def read_index(data, st):
     finally:
         os.close(fd)
     try:
-        if index["v"] != INDEX_VERSION \
-                or index["data"] != [st.st_ino, st.st_size, st.st_mtime_ns] \
+        if index["v"] != INDEX_VERSION or not isinstance(index["tail"], dict):
+            return None
+        index.update(index.pop("tail"))
+        if index["data"] != [st.st_ino, st.st_size, st.st_mtime_ns] \
                 or type(index["count"]) is not int:
             return None
         plain, stats, named, special = (index["plain"], index["stats"], index["named"],

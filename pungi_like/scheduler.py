@@ -269,7 +269,7 @@ def write_index(path, files):
         if made is not None:
             # without ``default``: an entry holding a value the record data's JSON wrote as
             # its ``str`` has no index (it is read as the record data has it)
-            write_atomic(index, json.dumps(made, separators=(",", ":")), fsync=False)
+            write_atomic(index, reuse_precheck.index_text(made), fsync=False)
             return
     except (OSError, ValueError, TypeError) as exc:
         logging.getLogger(__name__).debug("no index for %s: %s", path, exc)

@@ -415,7 +415,7 @@ def _indexed_units(tmp_path, count=None):
                                                os.path.basename(p)) for p in links]),
                         ("gather.S.x86_64", links + [str(named), str(text)])):
         scheduler._write_data(reuse.data_path(str(top), unit),
-                              reuse.describe_files(paths, names), [["epoch", 1, "test"]])
+                              reuse.describe_files(paths, names), [])
     return top, links
 
 
@@ -542,3 +542,55 @@ def test_a_linked_record_data_takes_its_index_along(tmp_path):
     reuse.place_file(small, other)
     scheduler._place_index(small, other)
     assert not os.path.exists(reuse_precheck.index_path(other))
+
+
+def test_a_unit_taken_by_the_plan_keeps_an_index_of_its_rewritten_record_data(tmp_path,
+                                                                            monkeypatch):
+    """A gather taken by the child's plan writes its record data again (its texts naming the
+    compose rewritten): the old index, spliced with the rewritten entries, is the new record
+    data's, and the child of a re-run of this compose answers from it as from the files."""
+    top, links = _indexed_units(tmp_path)
+    name = "gather.S.x86_64"
+    pool, new_top = _pool(tmp_path, top)
+    plan = pool.check(types.SimpleNamespace(name=name), _old(top, name))
+    assert plan.entries is not None        # the child's plan
+    pool.place(plan)
+    _outputs, taken = pool.finish(plan)
+    pool.precheck.close()
+    data = taken["data_from"]
+    assert data == reuse.data_path(str(new_top), name)
+    index = reuse_precheck.read_index(data, os.stat(data))
+    assert index is not None
+    assert list(index["special"]) == ["work/x86_64/package_list/S.x86_64.rpm.conf"]
+    record = {"unit": name}
+    indexed = reuse_precheck.check_unit(str(new_top), NEW_ID, record, {})
+    monkeypatch.setattr(reuse_precheck, "read_index", lambda *args: None)
+    decoded = reuse_precheck.check_unit(str(new_top), NEW_ID, record, {})
+    assert indexed == decoded and indexed[4:6] == [True, False]
+    monkeypatch.undo()
+    # the rewritten text changed since: refused with the spliced index as without
+    _changed_in_place(str(new_top / "work" / "x86_64" / "package_list" / "S.x86_64.rpm.conf"))
+    assert reuse_precheck.check_unit(str(new_top), NEW_ID, record, {})[4] is False
+
+
+def test_an_index_is_spliced_only_for_its_record_data_and_special_files(tmp_path):
+    top, _links = _indexed_units(tmp_path)
+    data = reuse.data_path(str(top), "gather.S.x86_64")
+    st = os.stat(data)
+    raw = open(reuse_precheck.index_path(data), "rb").read()
+    ident = (st.st_ino, st.st_size, st.st_mtime_ns)
+    rel = "work/x86_64/package_list/S.x86_64.rpm.conf"
+    entry = {"sha256": "0" * 64, "size": 5, "names_compose": "text", "stat": [7, 5, 9]}
+    spliced = reuse_precheck.splice_index(raw, ident, {rel}, {rel: entry}, (1, 2, 3))
+    made = json.loads(spliced)
+    assert made["tail"] == {"count": json.loads(raw)["tail"]["count"], "data": [1, 2, 3],
+                            "special": {rel: entry}}
+    assert spliced[:spliced.find(b',"tail":')] == raw[:raw.find(b',"tail":')]
+    assert reuse_precheck.splice_index(raw, (9, 9, 9), {rel}, {rel: entry}, (1, 2, 3)) is None
+    assert reuse_precheck.splice_index(raw, ident, {rel, "compose/x"}, {rel: entry},
+                                       (1, 2, 3)) is None
+    assert reuse_precheck.splice_index(raw, ident, {rel}, {"work/other": entry},
+                                       (1, 2, 3)) is None
+    for bad in ({k: v for k, v in entry.items() if k != "stat"},
+                dict(entry, names_compose=False), dict(entry, names_compose="repodata")):
+        assert reuse_precheck.splice_index(raw, ident, {rel}, {rel: bad}, (1, 2, 3)) is None
