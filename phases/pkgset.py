@@ -49,7 +49,7 @@ from pungi_like import reuse_differs
 from pungi_like.config.options import Option, arch_mapping, str_or_list
 from pungi_like.errors import PhaseError, PungiLikeError
 from pungi_like.fileutil import write_json_atomic
-from pungi_like.fileutil import ListedIdents, link_file, ln_hardlinks, stat_idents, try_hardlink
+from pungi_like.fileutil import link_file, ln_hardlinks, stat_idents, try_hardlink
 from pungi_like.rpmtools import arches as archmod
 from pungi_like.rpmtools import repodata
 from pungi_like.lazyimport import lazy_module
@@ -222,12 +222,11 @@ def link_one(src, dest):
         link_file(src, dest, "hardlink-or-copy")
 
 
-def source_idents(linked, listed=None):
+def source_idents(linked):
     """``{source path: stat}`` of the files ``linked`` (see :meth:`PkgsetPhase.link_repos`)
     links from, by ``stat`` runs (:func:`~pungi_like.fileutil.stat_idents`) when there are
-    :data:`STAT_MANY` or more, else None (and when a run fails). ``listed``: ``{path: Ident}``
-    of the files listed while the closure was solved (:meth:`PkgsetPhase.start_listing`),
-    taken for those it holds. A re-run stat'ed its package set's 10,458 files three times: by a ``stat`` run for the package set repo's writing
+    :data:`STAT_MANY` or more, else None (and when a run fails). A re-run stat'ed its package
+    set's 10,458 files three times: by a ``stat`` run for the package set repo's writing
     (repowrite.write_repo), then one by one for :func:`header_from_old` and again for
     :func:`closure_describes`, each of those stats giving the interpreter lock up and waiting
     to take it back behind the repo's writing (0.28-0.38 s of wall for 0.14-0.18 s of CPU,
@@ -235,19 +234,6 @@ def source_idents(linked, listed=None):
     paths = [pkg.path for pkg, _dest, _solver in linked.values()]
     if len(paths) < STAT_MANY:
         return None
-    if listed:
-        # the files listed beside the closure (:class:`~pungi_like.fileutil.ListedIdents`):
-        # only those it did not list (symbolic links, another place) stat'ed now
-        missing = [path for path in paths if path not in listed]
-        if not missing:
-            return {path: listed[path] for path in paths}
-        found = stat_idents(missing) if len(missing) >= STAT_MANY else None
-        try:
-            found = found if found is not None else list(map(os.stat, missing))
-        except OSError:
-            return None
-        known = dict(zip(missing, found))
-        return {path: known[path] if path in known else listed[path] for path in paths}
     found = stat_idents(paths)
     return dict(zip(paths, found)) if found is not None else None
 
@@ -466,20 +452,6 @@ class PkgsetPhase(PhaseBase):
         # files they link (the same files) and the repo is written (from the parsed records,
         # which are matched against the files linked from; createrepo_c reads the links once
         # they are made)
-        # a re-run: the pkgset_repos' files listed with their stats by a child while the
-        # closure is solved, which then says which of them the package set holds
-        listing = self.start_listing() if parsing is None else None
-        # and the old package set repo's records indexed by a child meanwhile
-        old_index = self.start_old_index() if parsing is None else None
-        try:
-            return self._repos_headers(unit, download, listfile, parsing, listing, old_index)
-        finally:
-            if listing is not None:
-                listing.close()     # the repo's job took its answer, or it never started
-            if old_index is not None:
-                old_index.discard()
-
-    def _repos_headers(self, unit, download, listfile, parsing, listing, old_index):
         with ThreadPoolExecutor(max_workers=2) as pool:
             linked, links = self.link_repos(download, pool=pool)
             # a cold package set (its records parsed): the child reads the signing keys too
@@ -499,8 +471,7 @@ class PkgsetPhase(PhaseBase):
             # and both looks at them below (each stat'ed them on its own): the repo's job
             # stats them first and hands them over (:meth:`_stat_and_write`)
             stated = concurrent.futures.Future() if parsing is None else None
-            repo = pool.submit(self._stat_and_write, stated, linked, listing, old_index,
-                               len(linked), unit,
+            repo = pool.submit(self._stat_and_write, stated, linked, len(linked), unit,
                                download, listfile,
                                [dest for _pkg, dest, _solver in linked.values()], parsing,
                                links=links,
@@ -547,58 +518,19 @@ class PkgsetPhase(PhaseBase):
             self._closure_arches = set(self.compose.get_arches())
         return headers
 
-    def _stat_and_write(self, stated, linked, listing, old_index, *args, **kwargs):
+    def _stat_and_write(self, stated, linked, *args, **kwargs):
         """The package set repo's job (:meth:`global_repo_and_host`); with ``stated`` (a
         Future: a re-run) the files ``linked`` links from stat'ed first (:func:`source_idents`,
-        None when they could not be; from ``listing``'s answer, :meth:`start_listing`, where
-        it has them), handed over by it (always set) and given to the writing; ``old_index``:
-        :meth:`start_old_index`'s child, whose records are handed to repowrite first."""
-        listed = listing.take() if listing is not None else None
-        if old_index is not None:
-            reason = old_index.adopt()
-            if reason is not None:
-                self.log.debug("the old package set repo's records indexed in-process: %s",
-                               reason)
+        None when they could not be), handed over by it (always set) and given to the
+        writing."""
         if stated is not None:
             known = None
             try:
-                known = source_idents(linked, listed)
+                known = source_idents(linked)
             finally:
                 stated.set_result(known)
             kwargs["idents"] = known
         return self.global_repo_and_host(*args, **kwargs)
-
-    def start_old_index(self):
-        """A re-run's old package set repos (:meth:`old_pkgset_repos`: the newest old
-        compose's, marked) indexed by a child (:class:`~pungi_like.rpmtools.recordparse.
-        Parsing`, ``verbatim``) started as pkgset.global starts, beside the closure: the
-        package set repo's writing read that index itself after the closure, first on its
-        path (gunzip and regular expressions over 19 MB at 10,000 RPMs: 0.14-0.2 s of CPU
-        under the interpreter lock, 0.2-0.26 s of wall at load 2). Its answer is read from a
-        file (about 0.03 s); repowrite takes it only for a repo still marked for the very
-        repomd.xml the child read. ``PUNGI_LIKE_PKGSET_OLD_INDEX=0``: none (read in-process,
-        as before)."""
-        if (os.environ.get("PUNGI_LIKE_PKGSET_OLD_INDEX") == "0"
-                or self.conf.pkgset_source != "repos"):
-            return None
-        old = self.old_pkgset_repos()
-        if not old:
-            return None
-        from pungi_like.rpmtools.recordparse import Parsing
-        return Parsing(old, verbatim=True)
-
-    def start_listing(self):
-        """A re-run's ``*.rpm`` files of pkgset_repos with their stats, listed by a ``find``
-        child (:class:`~pungi_like.fileutil.ListedIdents`) started as pkgset.global starts,
-        beside the closure (0.7-0.8 s of the unit's thread at 10,000 RPMs): the stat run of
-        the package set's files (:func:`source_idents`) came after the closure, first on the
-        package set repo's path (0.16-0.27 s of wall at load 2, 0.4-0.7 s at load 4-16). A
-        listing not ended when the closure is is dropped (the files are stat'ed as before);
-        so is one when there are no local repos. ``PUNGI_LIKE_PKGSET_LISTING=0``: none."""
-        if os.environ.get("PUNGI_LIKE_PKGSET_LISTING") == "0":
-            return None
-        dirs = [os.path.normpath(path) for path in self.repo_dirs()]
-        return ListedIdents(dirs) if dirs else None
 
     #: fewer files than this are left to the unit's record to hash (a child's start costs more)
     PREFILL_MIN = 200

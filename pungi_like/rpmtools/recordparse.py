@@ -16,13 +16,6 @@ dumped texts (primary, filelists, other), the start and end offsets of each entr
 type], ...]`` (the index's own order: the last record of a name wins, as in createrepo_c).
 
     python -m pungi_like.rpmtools.recordparse REPO_DIR...
-    python -m pungi_like.rpmtools.recordparse --verbatim REPO_DIR...
-
-With ``--verbatim`` the repos are ones this library dumped (an old compose's package set repo,
-marked): their entries are indexed as they are (:func:`~pungi_like.rpmtools.repowrite.
-_verbatim_index`, not parsed), for a re-run whose package set repo takes them
-(:meth:`Parsing.adopt` hands them to repowrite's index of trusted repos, which
-``record_index`` takes only for a repo that carries the mark for that very repomd.xml).
 """
 
 import json
@@ -36,10 +29,10 @@ from array import array
 from . import repowrite
 
 
-def _dump(out, repo_dir, verbatim=False):
+def _dump(out, repo_dir):
     stat = repowrite._repomd_stat(repo_dir)
     try:
-        index = (repowrite._verbatim_index if verbatim else repowrite._parsed_index)(repo_dir)
+        index = repowrite._parsed_index(repo_dir)
     except Exception as exc:  # noqa: B902 - the parent falls back to createrepo_c and says why
         out.write(json.dumps({"repo": repo_dir, "error": f"{type(exc).__name__}: {exc}"}).encode()
                   + b"\n")
@@ -49,7 +42,7 @@ def _dump(out, repo_dir, verbatim=False):
     offsets = [bytes(a) for a in (store.starts + store.ends)] if store else [b""] * 6
     records = json.dumps([[name, r.i, r.mtime, r.size, r.checksum_type]
                           for name, r in index.records.items()]).encode()
-    head = {"repo": repo_dir, "stat": list(stat) if stat else None, "verbatim": verbatim,
+    head = {"repo": repo_dir, "stat": list(stat) if stat else None,
             "texts": [len(t) for t in texts], "offsets": [len(o) for o in offsets],
             "records": len(records)}
     out.write(json.dumps(head).encode() + b"\n")
@@ -60,11 +53,10 @@ def _dump(out, repo_dir, verbatim=False):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    verbatim = argv[:1] == ["--verbatim"]
     out = sys.stdout.buffer
     ok = True
-    for repo_dir in argv[1:] if verbatim else argv:
-        ok = _dump(out, repo_dir, verbatim) and ok
+    for repo_dir in argv:
+        ok = _dump(out, repo_dir) and ok
     out.flush()
     return 0 if ok else 3
 
@@ -96,7 +88,7 @@ def _load(fh):
         records = json.loads(_read_exactly(fh, head["records"]))
         store = repowrite._Store.__new__(repowrite._Store)
         store.texts, store.starts, store.ends = texts, tuple(offsets[:3]), tuple(offsets[3:])
-        index = repowrite.RecordIndex(verbatim=bool(head.get("verbatim")))
+        index = repowrite.RecordIndex(verbatim=False)
         for name, i, mtime, size, checksum in records:
             index.records[name] = repowrite.Record(store, i, mtime=mtime, size=size,
                                                    checksum_type=checksum)
@@ -109,9 +101,8 @@ class Parsing:
     the indexes to :mod:`~pungi_like.rpmtools.repowrite`, whose ``record_index`` takes them
     instead of parsing again."""
 
-    def __init__(self, repo_dirs, verbatim=False):
+    def __init__(self, repo_dirs):
         self.repo_dirs = list(repo_dirs)
-        self.verbatim = verbatim
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
@@ -120,8 +111,7 @@ class Parsing:
         # the interpreter lock up and waiting to take it back behind the closure's thread
         self._out = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pungi_like.rpmtools.recordparse",
-             *(["--verbatim"] if verbatim else []), *self.repo_dirs],
+            [sys.executable, "-m", "pungi_like.rpmtools.recordparse", *self.repo_dirs],
             stdout=self._out, stderr=subprocess.PIPE, env=env)
         self.found, self.failure, self.stderr = [], None, b""
         self.reader = threading.Thread(target=self._read, name="recordparse", daemon=True)
@@ -157,10 +147,7 @@ class Parsing:
             if stat is None or repowrite._repomd_stat(repo) != stat:
                 self.discard()
                 return f"{repo} changed while its records were parsed"
-            if self.verbatim:
-                repowrite.adopt_verbatim(repo, stat, index)
-            else:
-                repowrite.adopt_parsed(repo, stat, index)
+            repowrite.adopt_parsed(repo, stat, index)
         self.found = []
         return None
 
@@ -171,9 +158,8 @@ class Parsing:
         self.reader.join()
         self.proc.wait()
         self.found = []
-        if not self.verbatim:
-            for repo in self.repo_dirs:
-                repowrite.discard_adopted(repo)
+        for repo in self.repo_dirs:
+            repowrite.discard_adopted(repo)
 
 
 if __name__ == "__main__":

@@ -412,24 +412,6 @@ def adopt_parsed(repo_dir, stat, index):
         _adopted[(os.path.realpath(repo_dir), tuple(stat))] = index
 
 
-def adopt_verbatim(repo_dir, stat, index):
-    """``index``: what :func:`_verbatim_index` gives for ``repo_dir`` (a repo this library
-    dumped), made in another process (:mod:`pungi_like.rpmtools.recordparse` ``--verbatim``)
-    while its repomd.xml was ``stat``: kept as :func:`record_index` keeps the index it reads
-    itself, and taken by it only as that is - for a trusted repo (one this process wrote, or
-    that carries :data:`MARK` for its repomd.xml) whose repomd.xml is still ``stat``."""
-    if not index.verbatim:
-        return
-    real = os.path.realpath(repo_dir)
-    with _lock:
-        key = (real, tuple(stat))
-        if key in _indexes:
-            return
-        for old in [k for k in _indexes if k[0] == real]:
-            del _indexes[old]
-        _indexes[key] = index
-
-
 def discard_adopted(repo_dir):
     """Forget what :func:`adopt_parsed` left for ``repo_dir`` and no one took."""
     real = os.path.realpath(repo_dir)

@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import pytest
 
 from phases import pkgset
-from pungi_like import fileutil
 
 pytestmark = pytest.mark.unit
 
@@ -100,34 +99,3 @@ def test_the_callers_stats_answer_as_its_own(tmp_path, monkeypatch):
     assert not pkgset.closure_describes(linked, {})          # a file the stats do not hold
     os.unlink(files["a-1-1.noarch.rpm"])
     assert pkgset.source_idents(linked) is None
-
-
-def test_listed_files_are_taken_and_the_others_stated(tmp_path, monkeypatch):
-    """pkgset.source_idents with a listing (PkgsetPhase.start_listing): the files it holds are
-    taken from it, the others stat'ed; a file gone that the listing does not hold: None."""
-    repo, files = _setup(tmp_path, repomd_at=1_700_000_100)
-    solver = _Solver({files["a-1-1.noarch.rpm"]: (10, repo), files["b-1-1.noarch.rpm"]: (20, repo)})
-    linked = _linked(files, solver)
-    monkeypatch.setattr(pkgset, "STAT_MANY", 1)
-    a, b = files["a-1-1.noarch.rpm"], files["b-1-1.noarch.rpm"]
-    marker = fileutil.Ident(1, 2, 3, 4_000_000_000)
-    both = pkgset.source_idents(linked, {a: marker, b: marker})
-    assert both == {a: marker, b: marker}
-    partly = pkgset.source_idents(linked, {a: marker})
-    assert partly[a] is marker
-    real = os.stat(b)
-    assert (partly[b].st_ino, partly[b].st_size, partly[b].st_mtime_ns) == (
-        real.st_ino, real.st_size, real.st_mtime_ns)
-    os.unlink(b)
-    assert pkgset.source_idents(linked, {a: marker}) is None
-    # what a listing of the repo gives is what source_idents gives without one
-    os.unlink(a)
-    repo2, files2 = _setup(tmp_path / "again", repomd_at=1_700_000_100)
-    linked2 = _linked(files2, _Solver({p: (10, repo2) for p in files2.values()}))
-    listing = fileutil.ListedIdents([os.path.dirname(p) for p in files2.values()][:1])
-    listing.proc.wait()
-    listed = listing.take()
-    assert {p: (s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns)
-            for p, s in pkgset.source_idents(linked2, listed).items()} == \
-        {p: (s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns)
-         for p, s in pkgset.source_idents(linked2).items()}
