@@ -130,7 +130,7 @@ PG_SESSION_SETTINGS = (
     # no JIT compilation: the hub's statements are short, and a plan whose estimate passes
     # jit_above_cost (100,000) is compiled first, 50-130 ms a statement. A plan with a node
     # the planner was told to avoid (the whole-tag reads turn nested loops off,
-    # tag_reads._whole_tag_rows) is costed at 1e10 and always passes it.
+    # tag_reads._whole_tag_rows_pg) is costed at 1e10 and always passes it.
     ("jit", "off"),
 )
 

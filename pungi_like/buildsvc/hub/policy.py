@@ -210,9 +210,17 @@ def apply_policy(name, data):
     return result, ruleset.last_rule()
 
 
-def policy_data_from_task_args(method, arglist):
+def policy_data_from_task_args(method, arglist, known_tags=None):
     """What Koji's policies see of a task's arguments: source, target, tag, build_tag,
-    scratch (Koji's policy_data_from_task_args)."""
+    scratch (Koji's policy_data_from_task_args). ``known_tags``: ``{tag name or id: its
+    name}`` of tags read in this transaction already (a newRepo task's tag: the caller has
+    its row), not looked up again."""
+
+    def tag_name(info):
+        if known_tags and type(info) in (int, str) and info in known_tags:
+            return known_tags[info]
+        return _tag_name(info)
+
     try:
         params = koji.tasks.parse_task_params(method, list(arglist))
     except Exception:  # noqa: BLE001 - a non-standard task or bad arguments: no data
@@ -239,12 +247,12 @@ def policy_data_from_task_args(method, arglist):
             break
     for key in ("tag", "tag_id", "tag_info"):
         if key in params:
-            name = _tag_name(params[key]) if isinstance(params[key], (int, str)) else None
+            name = tag_name(params[key]) if isinstance(params[key], (int, str)) else None
             if name is not None:
                 data["tag"] = name
             break
     if isinstance(params.get("build_tag"), (int, str)):
-        name = _tag_name(params["build_tag"])
+        name = tag_name(params["build_tag"])
         if name is not None:
             data["build_tag"] = name
     opts = params.get("opts") or {}

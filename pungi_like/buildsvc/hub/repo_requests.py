@@ -110,10 +110,11 @@ def request(tag, min_event=None, at_event=None, opts=None, priority=None, force=
     return {"repo": None, "request": _req_info(_req_row(req_id)), "duplicate": False}
 
 
-def request_task(row, tag_row=None):
+def request_task(row, tag_row=None, channel_row=None):
     """A newRepo task for the request ``row`` (its id not needed: a request about to be
     inserted with the task's id, scheduler.auto_requests); returns the task's id.
-    ``tag_row``: the request's tag (``{id, name}``) when the caller has read it."""
+    ``tag_row``: the request's tag (``{id, name}``) when the caller has read it now, in this
+    transaction; ``channel_row``: the createrepo channel's row, likewise."""
     kwargs = dict(row["opts"] and json.loads(row["opts"]) or {})
     kwargs = {k: v for k, v in kwargs.items() if v}
     if row["at_event"] is not None:
@@ -121,7 +122,7 @@ def request_task(row, tag_row=None):
     if tag_row is None or tag_row.get("id") != row["tag_id"] or not tag_row.get("name"):
         tag_row = get_tag_row(row["tag_id"], strict=True)
     return make_newrepo_task(tag_row, kwargs, owner=row["owner"],
-                             priority=min(row["priority"], 15))
+                             priority=min(row["priority"], 15), channel_row=channel_row)
 
 
 def start_request_task(row, tag_row=None):

@@ -255,12 +255,20 @@ def newRepo(tag, event=None, src=False, debuginfo=False, separate_src=False):
     return make_newrepo_task(tag_row, opts)
 
 
-def make_newrepo_task(tag_row, kwargs, owner=None, priority=15):
+#: the channel of newRepo tasks
+NEWREPO_CHANNEL = "createrepo"
+
+
+def make_newrepo_task(tag_row, kwargs, owner=None, priority=15, channel_row=None):
+    """A newRepo task of the tag ``tag_row`` (``{id, name}``, read now in this transaction:
+    the policies' data takes its name without reading the tag again). ``channel_row``: the
+    createrepo channel's row when the caller read it (tasks.make_task)."""
     from .tasks import make_task
 
     os.makedirs(os.path.join(context.hub.pathinfo.topdir, "repos"), exist_ok=True)
-    return make_task("newRepo", [tag_row["name"]], kwargs or None, channel="createrepo",
-                     priority=priority, owner=owner)
+    return make_task("newRepo", [tag_row["name"]], kwargs or None, channel=NEWREPO_CHANNEL,
+                     priority=priority, owner=owner, channel_row=channel_row,
+                     known_tags={tag_row["name"]: tag_row["name"]})
 
 
 # --- repoInit / repoDone (host calls) -----------------------------------------------------
@@ -293,6 +301,26 @@ def build_relpath(build):
 #: the keys of each line of an arch's rpmlist.jsonl
 _RPMLIST_KEYS = ("id", "name", "version", "release", "epoch", "arch", "build_id", "payloadhash",
                  "size")
+
+
+_RPMLIST_SORTED = tuple(sorted(_RPMLIST_KEYS))
+_encode = json.JSONEncoder().encode
+
+
+#: what stands between two items of the encoded list (its objects' first key is "arch")
+_ITEM_GAP = '}, {"%s": ' % _RPMLIST_SORTED[0]
+
+
+def _jsonl(rpms):
+    """rpmlist.jsonl's text: a line per RPM, its _RPMLIST_KEYS as a JSON object with sorted
+    keys (what ``json.dumps(..., sort_keys=True)`` gives), made by one call of the encoder
+    for the whole list. Its items are flat objects whose first key is ``arch``, so
+    ``}, {"arch": `` is found only between two items: inside an encoded string every ``"``
+    is escaped, and after a string's closing quote comes ``,`` or ``}``, never ``arch``."""
+    if not rpms:
+        return ""
+    text = _encode([{k: r[k] for k in _RPMLIST_SORTED} for r in rpms])
+    return text[1:-1].replace(_ITEM_GAP, _ITEM_GAP.replace(", ", "\n", 1)) + "\n"
 
 
 def repo_init(tag, task_id=None, event=None, opts=None):
@@ -368,7 +396,6 @@ def _repo_init(tag, task_id, event, opts):
     if groups:
         write_atomic(os.path.join(repodir, "groups", "comps.xml"), koji.generate_comps(groups),
                      fsync=False)
-    encode = json.JSONEncoder(sort_keys=True).encode
     for arch in arches:
         adir = safe_join(repodir, arch)
         os.makedirs(adir, exist_ok=True)
@@ -378,8 +405,8 @@ def _repo_init(tag, task_id, event, opts):
         entries = sorted(lists[arch], key=lambda e: os.path.basename(e[0]))
         write_atomic(os.path.join(adir, "pkglist"), "".join(p + "\n" for p, _ in entries),
                      fsync=False)
-        write_atomic(os.path.join(adir, "rpmlist.jsonl"), "".join(
-            encode({k: r[k] for k in _RPMLIST_KEYS}) + "\n" for _, r in entries), fsync=False)
+        write_atomic(os.path.join(adir, "rpmlist.jsonl"), _jsonl([r for _, r in entries]),
+                     fsync=False)
         write_atomic(os.path.join(adir, "blocklist"), "".join(n + "\n" for n in blocked),
                      fsync=False)
     repo_json = {"id": repo_id, "tag": tag_row["name"], "tag_id": tag_row["id"],

@@ -243,9 +243,10 @@ def auto_requests():
     from .events import tag_change_events
     from .inheritance import read_full_inheritance
     from .repo_requests import REPO_PRIORITY, request_task
-    from .repos import STATES
+    from .repos import NEWREPO_CHANNEL, STATES
 
-    rq, r, tc = s.repo_queue, s.repo, s.tag_config
+    rq, r, tc, ch = s.repo_queue, s.repo, s.tag_config, s.channels
+    repo_user = settings()["repo_user"]
     queued = []
     for tag_id in auto_tags():
         # (arches only from an active config: a tag without one is skipped, as one that
@@ -262,8 +263,10 @@ def auto_requests():
         if last is None:
             continue
         # the tag's newest repo with the default options and a pending request that covers
-        # the change, in one statement
-        newest, pending = context.conn.execute(select(
+        # the change, in one statement; with them what a request's task needs: the repo
+        # user's id and the createrepo channel (each looked up by name in a statement of its
+        # own before)
+        newest, pending, user_id, chan_id, chan_enabled = context.conn.execute(select(
             select(r.c.create_event).where(
                 r.c.tag_id == tag_id, r.c.dist.is_(False),
                 r.c.state.in_([STATES["INIT"], STATES["READY"]]),
@@ -272,18 +275,25 @@ def auto_requests():
             select(rq.c.id).where(
                 rq.c.tag_id == tag_id, rq.c.active.is_(True), rq.c.opts == "{}",
                 rq.c.at_event.is_(None), rq.c.min_event >= last).limit(1)
-            .scalar_subquery())).one()
+            .scalar_subquery(),
+            select(s.users.c.id).where(s.users.c.name == repo_user).scalar_subquery(),
+            select(ch.c.id).where(ch.c.name == NEWREPO_CHANNEL).scalar_subquery(),
+            select(ch.c.enabled).where(ch.c.name == NEWREPO_CHANNEL).scalar_subquery())).one()
         if newest is not None and newest >= last or pending is not None:
             continue
         now = time.time()
         values = dict(create_time=now, update_time=now,
-                      owner=_system_user(settings()["repo_user"]), priority=REPO_PRIORITY,
-                      tag_id=tag_id, min_event=last, at_event=None, opts="{}", active=True,
-                      tries=0, task_id=None, repo_id=None)
+                      owner=user_id if user_id is not None else _system_user(repo_user),
+                      priority=REPO_PRIORITY, tag_id=tag_id, min_event=last, at_event=None,
+                      opts="{}", active=True, tries=0, task_id=None, repo_id=None)
         # the request's task first (the tag's name known: no second lookup), so that the
         # request is inserted with it (repo_requests.start_request_task's row: the task and
-        # its first try), not inserted and then updated
-        task_id = request_task(values, tag_row={"id": tag_id, "name": found.name})
+        # its first try), not inserted and then updated. A missing channel is looked up
+        # again by make_task, for its error.
+        channel_row = None if chan_id is None else {
+            "id": chan_id, "name": NEWREPO_CHANNEL, "enabled": chan_enabled}
+        task_id = request_task(values, tag_row={"id": tag_id, "name": found.name},
+                               channel_row=channel_row)
         context.conn.execute(insert(rq).values(**dict(values, task_id=task_id, tries=1)))
         queued.append(tag_id)
     return queued

@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, case, func, select
 
 from ..db import schema as s
 from .builds import build_row_to_info, build_select
-from .common import active_at, get_user_row
+from .common import active_at, as_int, get_user_row
 from .context import context, fmt_time
 from .inheritance import read_full_inheritance
 from .packages import read_package_list
@@ -218,20 +218,20 @@ def read_latest_rpms(tag_id, event, packages):
     place = {}
     for tid in taglist:
         place.setdefault(tid, len(place))
-    tl, b, r = s.tag_listing, s.build, s.rpminfo
-    first = _first_of_each_package(place, [tl.c.tag_id.in_(list(place)), active_at(tl, event),
-                                           b.c.state == COMPLETE])
-    q = (select(*[r.c[k] for k in _REPO_RPM_KEYS], b.c.pkg_id, s.package.c.name,
-                b.c.version, b.c.release, s.volume.c.name, first.c.tag_id)
-         .select_from(r.join(first, first.c.build_id == r.c.build_id)
-                      .join(b, b.c.id == r.c.build_id)
-                      .join(s.package, s.package.c.id == b.c.pkg_id)
-                      .join(s.volume, s.volume.c.id == b.c.volume_id))
-         .where(first.c.nth == 1))
+    tl, b = s.tag_listing, s.build
+    if context.conn.dialect.name == "postgresql":
+        params = {"tags": list(place)}
+        if event is not None:
+            params["event"] = as_int(event, "event")
+        rows = _whole_tag_rows_pg(_latest_rpms_pg(event is None), params)
+    else:
+        first = _first_of_each_package(place, [tl.c.tag_id.in_(list(place)),
+                                               active_at(tl, event), b.c.state == COMPLETE])
+        rows = context.conn.execute(_latest_rpms_of(first)).all()
     nrpm, i_build = len(_REPO_RPM_KEYS), _REPO_RPM_KEYS.index("build_id")
     builds = {}
     out = []
-    for row in _whole_tag_rows(q):
+    for row in rows:
         pinfo = packages.get(row[nrpm])
         if pinfo is None or pinfo["blocked"]:
             continue
@@ -245,22 +245,86 @@ def read_latest_rpms(tag_id, event, packages):
     return [(rpm, build) for _p, _i, rpm, build in out]
 
 
-def _whole_tag_rows(q):
-    """The rows of ``q``, a read of every listing of a tag. On PostgreSQL without nested-loop
-    joins: such a read is best made with hash joins whatever the planner's statistics say.
+def _latest_rpms_of(first):
+    """The RPMs (with their build's fields and the tag found in) of the builds of ``first``
+    (_first_of_each_package) numbered 1."""
+    b, r = s.build, s.rpminfo
+    return (select(*[r.c[k] for k in _REPO_RPM_KEYS], b.c.pkg_id, s.package.c.name,
+                   b.c.version, b.c.release, s.volume.c.name, first.c.tag_id)
+            .select_from(r.join(first, first.c.build_id == r.c.build_id)
+                         .join(b, b.c.id == r.c.build_id)
+                         .join(s.package, s.package.c.id == b.c.pkg_id)
+                         .join(s.volume, s.volume.c.id == b.c.volume_id))
+            .where(first.c.nth == 1))
+
+
+#: read_latest_rpms' statement on PostgreSQL, compiled once (now, or at an event)
+_LATEST_RPMS_PG = {}
+
+
+def _latest_rpms_pg(now):
+    """read_latest_rpms' statement for PostgreSQL, compiled once: the tags are an array
+    parameter (``tags``, walk order: a listing's place is its tag's position in it, as
+    _first_of_each_package's CASE gives it) and the event (``event``) a parameter, so the
+    same SQL serves every tag and event (and the server may keep it prepared)."""
+    compiled = _LATEST_RPMS_PG.get(now)
+    if compiled is None:
+        from sqlalchemy import ARRAY, Integer, and_, any_, or_
+        from sqlalchemy.dialects.postgresql import psycopg
+
+        tl, b = s.tag_listing, s.build
+        tags = bindparam("tags", type_=ARRAY(Integer))
+        if now:
+            when = tl.c.active.is_(True)
+        else:
+            ev = bindparam("event", type_=Integer)
+            when = and_(tl.c.create_event <= ev,
+                        or_(tl.c.revoke_event.is_(None), tl.c.revoke_event > ev))
+        first = (select(tl.c.build_id, tl.c.tag_id, tl.c.create_event,
+                        func.row_number().over(
+                            partition_by=b.c.pkg_id,
+                            order_by=(func.array_position(tags, tl.c.tag_id),
+                                      tl.c.create_event.desc(),
+                                      tl.c.build_id.desc())).label("nth"))
+                 .select_from(tl.join(b, b.c.id == tl.c.build_id))
+                 .where(tl.c.tag_id == any_(tags), when, b.c.state == COMPLETE)
+                 .subquery("first"))
+        compiled = _LATEST_RPMS_PG[now] = _latest_rpms_of(first).compile(
+            dialect=psycopg.dialect())
+    return compiled
+
+
+def _whole_tag_rows_pg(compiled, params):
+    """The rows of ``compiled`` (a read of every listing of a tag) with ``params``, on
+    PostgreSQL without nested-loop joins: such a read is best made with hash joins whatever the
+    planner's statistics say.
     Before a table is first analysed (a new database; autovacuum looks once a minute) or
     after a mass tagging, the planner takes the tag for a few rows and chose a nested loop
     that scans the tag's index once per build: quadratic (1,000 builds: 19 of the query's
     25 ms; 7 ms once analysed). The setting is the transaction's own (set_config's
-    is_local) and put back after the query."""
-    conn = context.conn
-    if conn.dialect.name != "postgresql":
-        return conn.execute(q).all()
-    prev = conn.exec_driver_sql("SELECT current_setting('enable_nestloop'), "
-                                "set_config('enable_nestloop', 'off', true)").scalar()
-    rows = conn.execute(q).all()
-    conn.exec_driver_sql("SELECT set_config('enable_nestloop', %(v)s, true)", {"v": prev})
-    return rows
+    is_local) and put back after the query.
+
+    The setting, the query and the setting put back go to the server in one round trip
+    (psycopg's pipeline mode; they were three): the value to put back is kept on the server
+    (a placeholder setting of the transaction, :data:`_NESTLOOP_SAVED`), not read first.
+    The query runs on the driver's cursor: its rows are plain tuples (what the caller
+    indexes)."""
+    raw = context.conn.connection.dbapi_connection
+    with raw.cursor() as off, raw.cursor() as cur, raw.cursor() as back:
+        with raw.pipeline():
+            off.execute(_NESTLOOP_OFF)
+            cur.execute(compiled.string, compiled.construct_params(params))
+            back.execute(_NESTLOOP_BACK)
+        return cur.fetchall()
+
+
+#: a placeholder setting (a name with a dot) that keeps enable_nestloop's value while
+#: _whole_tag_rows_pg's query runs, local to the transaction
+_NESTLOOP_SAVED = "pungi_like.saved_nestloop"
+_NESTLOOP_OFF = ("SELECT set_config('%s', current_setting('enable_nestloop'), true), "
+                 "set_config('enable_nestloop', 'off', true)" % _NESTLOOP_SAVED)
+_NESTLOOP_BACK = ("SELECT set_config('enable_nestloop', current_setting('%s'), true)"
+                  % _NESTLOOP_SAVED)
 
 
 def read_tagged_rpms(tag_id, event=None, inherit=False, latest=False, package=None, arch=None,

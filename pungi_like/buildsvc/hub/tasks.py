@@ -39,12 +39,18 @@ def decode_request(xml):
 
 
 def make_task(method, args, kwargs=None, channel=None, arch="noarch", priority=None,
-              parent=None, label=None, owner=None, state=STATES["FREE"], weight=1.0):
+              parent=None, label=None, owner=None, state=STATES["FREE"], weight=1.0,
+              channel_row=None, known_tags=None):
     """Insert a task row; returns its id.
 
     The channel comes from the hub's ``channel`` policy (Koji's default: the requested
     ``channel`` if any, else the parent's for a subtask, else ``default``), and the
-    ``priority`` policy may change the priority, as in Koji's make_task."""
+    ``priority`` policy may change the priority, as in Koji's make_task.
+
+    ``channel_row``: the requested channel's row (``id``, ``name``, ``enabled``) as the
+    caller read it in this transaction (not looked up again); ``known_tags``: ``{tag name or
+    id: its name}`` of tags the caller read in this transaction, for the policies' data
+    (policy.policy_data_from_task_args)."""
     owner_id = owner if owner is not None else (context.user["id"] if context.user else None)
     if owner_id is None:
         raise koji.ActionNotAllowed("tasks need an owner (log in)")
@@ -53,14 +59,15 @@ def make_task(method, args, kwargs=None, channel=None, arch="noarch", priority=N
             "owner": owner_id, "user_id": owner_id}
     req = None
     if channel is not None:
-        req = lookup(s.channels, channel, "channel", strict=True)
+        req = channel_row if channel_row is not None and channel_row["name"] == channel \
+            else lookup(s.channels, channel, "channel", strict=True)
         if not req["enabled"]:
             raise koji.GenericError("channel %s is disabled" % req["name"])
         data["req_channel"] = req["name"]
     from .policy import policy_data_from_task_args
 
     data.update(policy_data_from_task_args(method, list(args) + (
-        [dict(kwargs, __starstar=True)] if kwargs else [])))
+        [dict(kwargs, __starstar=True)] if kwargs else []), known_tags=known_tags))
     chan = _channel_from_policy(data, req, parent)
     prio = _priority_from_policy(data, prio)
     if state == STATES["FREE"]:

@@ -319,7 +319,8 @@ def test_repo_init_rpms_equal_the_latest_rpms(hub_db):
     db, tags, events, _other = hub_db
     checked = 0
     for tag in tags.values():
-        for event in (events[len(events) // 2], events[-2], events[-1]):
+        # (None: the tag now, PostgreSQL's other statement)
+        for event in (events[len(events) // 2], events[-2], events[-1], None):
             def both():
                 packages = read_package_list(tag, event=event, inherit=True,
                                              with_owners=False)
