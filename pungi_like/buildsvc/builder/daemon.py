@@ -676,6 +676,19 @@ class TaskManager(koji.daemon.TaskManager):
 
             TaskContext.daemon_pid = self.daemon_pid   # subtask() wakes the daemon
             TaskContext.wake_stamp = self.subtask_wakes
+            woken = []
+
+            def wake_parent(parent):
+                # a parent task run by this daemon (its pid is in the copy of ``pids`` this
+                # process got at its fork), once
+                TaskContext.wake_parent = None
+                if not woken and parent in self.pids:
+                    woken.append(parent)
+                    wake_parent_task(self.pids[parent], self.daemon_pid)
+
+            # a handler that closes its task with its last upload wakes the parent then
+            # (TaskContext.upload_and_close)
+            TaskContext.wake_parent = wake_parent
             real = self.session
             # a task its handler closed with its last upload is not closed again
             # (TaskContext.upload_and_close)
@@ -684,11 +697,10 @@ class TaskManager(koji.daemon.TaskManager):
                 return super().runTask(handler)
             finally:
                 self.session = real
-                # closed (or failed): a parent task run by this daemon is woken at once (its
-                # pid is in the copy of ``pids`` this process got at its fork)
+                # closed (or failed): the parent is woken at once, if it was not already
                 parent = getattr(handler, "parent_task_id", None)
-                if parent is not None and parent in self.pids:
-                    wake_parent_task(self.pids[parent], self.daemon_pid)
+                if parent is not None:
+                    wake_parent(parent)
         return super().runTask(handler)
 
     def _waitTask(self, task_id, pid=None):

@@ -44,6 +44,10 @@ class TaskContext:
     #: creation was answered is written before the daemon is woken (daemon._seen_subtask)
     wake_stamp = None
 
+    #: in a task process of our daemon: ``wake_parent(parent task id)`` wakes the process of
+    #: the parent task waiting for this one (daemon.wake_parent_task) once, and is then None
+    wake_parent = None
+
     def __init__(self, session, task, *, workdir_root, topdir=None, topurl=None,
                  serverca=None, log_level=logging.INFO):
         self.session = session
@@ -178,6 +182,11 @@ class TaskContext:
         self.upload_many(files, with_logs=True,
                          then=lambda m: m.host.closeTask(self.task_id, response))
         TaskContext.closed[("host.closeTask", (self.task_id, response), ())] = None
+        # the task is closed: a parent task waiting in a process of this daemon looks at it
+        # now, not once this process has cleaned up (the work directory removed, the engine's
+        # end; daemon.TaskManager.runTask wakes it then when this did not)
+        if TaskContext.wake_parent is not None and self.task.get("parent") is not None:
+            TaskContext.wake_parent(self.task["parent"])
         return result
 
     def upload_logs(self):

@@ -107,8 +107,12 @@ def repo_info(row):
     return info
 
 
-def _repo_row(repo_id, strict=True):
-    row = one(context.conn.execute(select(s.repo).where(
+def _repo_row(repo_id, strict=True, with_tag_name=False):
+    """The repo's row; ``with_tag_name``: with its tag's name (``tag_name``), read with it."""
+    q = select(s.repo) if not with_tag_name else select(
+        s.repo, s.tag.c.name.label("tag_name")).join_from(
+        s.repo, s.tag, s.tag.c.id == s.repo.c.tag_id, isouter=True)
+    row = one(context.conn.execute(q.where(
         s.repo.c.id == as_int(repo_id, "repo_id"))).first())
     if row is None and strict:
         raise koji.GenericError("Repo %r does not exist" % (repo_id,))
@@ -423,11 +427,14 @@ def repo_done(repo_id, data, expire=False, repo_json_updates=None, row=None):
     ``row``: the repo's row, read in this transaction already (host.repoDone)."""
     from .repo_requests import fulfil_requests
 
-    row = row if row is not None else _repo_row(repo_id)
+    row = dict(row if row is not None else _repo_row(repo_id, with_tag_name=True))
     if row["state"] != STATES["INIT"]:
         raise koji.GenericError("Repo %i is not in the INIT state" % row["id"])
-    tag_name = context.conn.execute(select(s.tag.c.name).where(
-        s.tag.c.id == row["tag_id"])).scalar()
+    if "tag_name" in row:
+        tag_name = row.pop("tag_name")
+    else:
+        tag_name = context.conn.execute(select(s.tag.c.name).where(
+            s.tag.c.id == row["tag_id"])).scalar()
     if row["dist"]:
         # a dist repo's files were moved in by host.distRepoMove, arch by arch
         from .distrepos import finish_dist_repo
@@ -509,7 +516,7 @@ def _host_repoDone(repo_id, data, expire=False, repo_json_updates=None):
     come only from that task's output directory or those of its subtasks."""
     from .hostcheck import assert_task_held
 
-    row = _repo_row(repo_id)
+    row = _repo_row(repo_id, with_tag_name=True)
     if row["task_id"] is None:
         raise koji.ActionNotAllowed("repo %d was not created by a task; no host may finish it"
                                     % row["id"])

@@ -91,13 +91,18 @@ def _check_tag_build(tag, build, force):
             raise koji.TagError("package %s is blocked in tag %s" % (build["name"], tag["name"]))
 
 
-def tag_build(tag_id, build_id, force=False, fromtag_id=None, by_user=None):
+def tag_build(tag_id, build_id, force=False, fromtag_id=None, by_user=None, rows=None):
     """Add a build to a tag (and, with ``fromtag_id``, take it out of that one); history
-    records the caller, or ``by_user`` (a task's owner when a host tags for the task)."""
+    records the caller, or ``by_user`` (a task's owner when a host tags for the task).
+    ``rows``: (tag row, build row) of ``tag_id`` and ``build_id`` as the caller read them
+    (get_tag_row, get_build_row, strict) in this transaction: not read again."""
     tl = s.tag_listing
     lock_tag(tag_id, fromtag_id)
-    build = get_build_row(build_id, strict=True)
-    tag = get_tag_row(tag_id, strict=True)
+    if rows is not None and rows[0]["id"] == tag_id and rows[1]["id"] == build_id:
+        tag, build = rows
+    else:
+        build = get_build_row(build_id, strict=True)
+        tag = get_tag_row(tag_id, strict=True)
     if fromtag_id is not None:
         if not revoke(tl, tl.c.tag_id == fromtag_id, tl.c.build_id == build_id,
                       by_user=by_user):
@@ -164,7 +169,7 @@ def tagBuildBypass(tag, build, force=False, notify=False):
     t, b = get_tag_row(tag, strict=True), get_build_row(build, strict=True)
     _assert_tag_policy("tag", t, b, None, force)
     _assert_tag_access(t, force)
-    tag_build(t["id"], b["id"], force)
+    tag_build(t["id"], b["id"], force, rows=(t, b))
 
 
 @export
