@@ -74,6 +74,17 @@ def no_stats(monkeypatch):
     monkeypatch.setattr(reuse, "stat_all", refuse)
 
 
+
+def _replace_by_copy(path):
+    """``path`` made a file of its own: another inode with the same bytes, size and times."""
+    st = os.stat(path)
+    with open(path, "rb") as fh:
+        data = fh.read()
+    os.unlink(path)
+    with open(path, "wb") as fh:
+        fh.write(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
 def test_the_child_answers_for_each_unit_in_their_order(tmp_path):
     top, _ = _old_unit(tmp_path, "pkgset.global", WORK_FILES, start=1.0)
     _old_unit(tmp_path, "gather.S.x86_64", ["compose/S/x86_64/os/Packages/a.rpm"], start=2.0)
@@ -252,12 +263,7 @@ def test_hard_links_of_checked_files_are_checked_by_the_listing(tmp_path):
         pre.close()
     # one link replaced by a copy (another inode: the same bytes, size and time): not taken
     # by the listing, and the stat then finds another inode than the one recorded
-    st = os.stat(links[7])
-    data = open(links[7], "rb").read()
-    os.unlink(links[7])
-    with open(links[7], "wb") as fh:
-        fh.write(data)
-    os.utime(links[7], ns=(st.st_atime_ns, st.st_mtime_ns))
+    _replace_by_copy(links[7])
     pre = reuse_precheck.Precheck(str(top), OLD_ID)
     try:
         assert pre.answer("pkgset.global")[4] is True
@@ -460,12 +466,7 @@ def test_the_index_gives_the_answers_of_the_decoded_files(tmp_path, monkeypatch)
     assert list(plan["special"]) == ["work/x86_64/package_list/S.x86_64.rpm.conf"]
     # one link replaced by a copy (another inode: the same bytes, size and time): not taken
     # by the listing, and the stat then finds another inode than the one recorded
-    st = os.stat(links[7])
-    data = open(links[7], "rb").read()
-    os.unlink(links[7])
-    with open(links[7], "wb") as fh:
-        fh.write(data)
-    os.utime(links[7], ns=(st.st_atime_ns, st.st_mtime_ns))
+    _replace_by_copy(links[7])
     assert [a[4] for a in _answers(top)] == [True, False]
     assert _answers(top) == _answers(top, index=False, monkeypatch=monkeypatch)
     # the same with a file changed in place, one gone: refused both ways
