@@ -423,10 +423,13 @@ def _listed_first(bases, flat, where, verified):
         dev = os.stat(where).st_dev
     except OSError:
         return None     # _same_stats says what is missing
-    if sum(1 for i in range(0, min(16, len(bases)) * 3, 3)
-           if (dev, flat[i]) in verified) >= 12:
-        return dev
-    return None
+    return dev if _mostly_verified(dev, flat[0::3], verified) else None
+
+
+def _mostly_verified(dev, inodes, verified):
+    """``_check_dirs``' rule for listing a directory instead of a stat a file: of its first 16
+    files' ``inodes`` (on device ``dev``), 12 or more found unchanged already."""
+    return sum(1 for ino in inodes[:16] if (dev, ino) in verified) >= 12
 
 
 def _same_listed(where, bases, flat, verified, dev):
@@ -529,9 +532,8 @@ def _check_dirs(by_dir, files_top, verified):
         if len(items) >= LISTING_MIN and verified:
             try:
                 dev = os.stat(where).st_dev
-                if sum(1 for _base, stat, _size in items[:16]
-                       if isinstance(stat, list) and stat[:1]
-                       and (dev, stat[0]) in verified) >= 12:
+                if _mostly_verified(dev, [stat[0] for _base, stat, _size in items[:16]
+                                          if isinstance(stat, list) and stat[:1]], verified):
                     with os.scandir(where) as found:
                         listed = {e.name: e.inode() for e in found}
             except (OSError, TypeError):
