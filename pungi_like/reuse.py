@@ -360,30 +360,37 @@ def _hashable(value):
 
 # ---- files ---------------------------------------------------------------------------------
 
-def describe_files(paths, names, remember_old=None, known=None):
+def describe_files(paths, names, remember_old=None, known=None, linked=None):
     """The record's ``files``: ``{normalised relative path: {sha256, size, names_compose}}``;
     ``names_compose`` is False, "text" or "binary". ``remember_old``: called once, at the first
     hard-linked file whose digest this process does not know, to hand over an old record's
     digests (``ReusePool.remember_digests``; reading the old record costs more than it saves
     when the files were hashed already, as a gather's links of the package set are).
     ``known``: ``{path: entry}`` of files whose entries the caller made as they were written
-    (``bytes_entry``)."""
+    (``bytes_entry``); ``linked``: ``{path: entry}`` of hard links the unit made of files
+    whose entries it knows (an old record's of the very files: ``phases.pkgset``'s
+    ``entries_from_old``), taken without a stat."""
     needles = (names.topdir.encode(), names.compose_id.encode())
     top = os.path.join(names.topdir, "")
     not_recorded = ("logs" + os.sep, os.path.join("work", "global", "units") + os.sep)
     files = {}
     for path in sorted(paths):
-        try:
-            st = os.lstat(path)   # one stat a file: a regular file, not a link (10k+ a unit)
-        except OSError:
-            continue
-        if not stat.S_ISREG(st.st_mode):
-            continue
+        entry = linked.get(path) if linked else None
+        if entry is None:
+            try:
+                st = os.lstat(path)   # one stat a file: a regular file, not a link (10k+ a unit)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
         # relpath's abspath of both sides costs more than the rest of this loop
         rel = os.path.normpath(path[len(top):]) if path.startswith(top) \
             else os.path.relpath(path, names.topdir)
         if rel.startswith(not_recorded) or rel.rpartition(os.sep)[2].startswith(".tmp-") \
                 or rel in ("STATUS", "COMPOSE_ID"):
+            continue
+        if entry is not None:
+            files[names.norm(rel)] = dict(entry)
             continue
         if known and path in known:
             files[names.norm(rel)] = known[path]
@@ -1836,7 +1843,8 @@ def build_record(compose, unit, capture, images_before, images_after, remember_o
     names = Names(compose.topdir, compose.compose_id)
     if shared is not None and unit.name.partition(".")[0] not in SHARED_PHASES:
         shared.clear()   # the package set's records are built: its texts are not needed
-    files = describe_files(capture.paths(), names, remember_old)
+    files = describe_files(capture.paths(), names, remember_old,
+                           linked=getattr(unit, "linked_entries", None))
     journal, why = [], None
     try:
         for op in capture.journal:

@@ -187,6 +187,16 @@ def remember(entries):
         _known.update(found)
 
 
+def note_digests(items, needles=()):
+    """Digests the caller knows: ``((device, inode, size, mtime_ns), sha256)`` of files whose
+    bytes name none of ``needles`` (an old record's entries of the very files, unchanged:
+    ``phases.pkgset.entries_from_old``), cached as ``file_digest`` caches what it computes."""
+    needles = tuple(needles)
+    with _digest_lock:
+        for ident, sha256 in items:
+            _digest_cache[(tuple(ident), needles)] = (sha256, {n: False for n in needles})
+
+
 def is_cached(st, needles=()):
     """Is the digest of the file with this stat already known to this process?"""
     with _digest_lock:

@@ -65,6 +65,8 @@ def test_a_changed_package_sets_repo_is_a_cold_composes(tmp_path):
     [line] = [ln for ln in log.splitlines() if "written from records" in ln]
     old_repo = glob.glob(os.path.join(cold, "work/global/repo/*"))[0]
     assert f"records taken from {old_repo}" in line
+    assert f"# 4 record entries taken from {identity(cold)[0]}'s record (the same files)" \
+        in log.splitlines()
     read = [ln for ln in log.splitlines() if ln.startswith("#   read (no record")]
     assert read and all("other-2.0" in ln for ln in read), read
 
@@ -94,3 +96,8 @@ def test_a_changed_package_sets_repo_is_a_cold_composes(tmp_path):
     for rel, entry in rpms.items():
         with open(os.path.join(warm, rel), "rb") as fh:
             assert entry["sha256"] == hashlib.sha256(fh.read()).hexdigest(), rel
+        # and the stat of the very link (the unchanged files' entries are the old record's,
+        # taken by the stat of the file linked from: pkgset.entries_from_old)
+        st = os.stat(os.path.join(warm, rel))
+        assert entry["stat"] == [st.st_ino, st.st_size, st.st_mtime_ns], rel
+        assert entry["size"] == st.st_size and entry["names_compose"] is False, rel
