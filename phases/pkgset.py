@@ -307,15 +307,17 @@ def old_package_headers(compose, download):
     return device, known, old.compose_id
 
 
-def header_from_old(pkg, path, solver, old, source, idents=None):
+def header_from_old(pkg, path, solver, old, source, idents=None, filename=None,
+                    buildtime=None):
     """The :class:`RpmHeader` of a package set file as :func:`header_from_repodata` makes it,
     with the signing key and ExcludeArch/ExclusiveArch taken from ``old`` (see
     :func:`old_package_headers`) when ``source`` (the file linked) is the very file the old
     package set linked, unchanged: the same device and inode, size and modification time (the
     rule reused files follow, ``reuse.verified``), of the same package; None otherwise.
     ``idents``: :func:`source_idents`' answer when the caller has it (else ``source`` is
-    stat'ed here)."""
-    found = old[1].get(pkg.filename)
+    stat'ed here); ``filename``: ``pkg.filename`` and ``buildtime``: ``solver.buildtime(
+    pkg.path)``, when the caller has them."""
+    found = old[1].get(pkg.filename if filename is None else filename)
     if found is None:
         return None
     ident, fields = found[0], found[1]
@@ -334,10 +336,12 @@ def header_from_old(pkg, path, solver, old, source, idents=None):
     if not (sigkey is None or type(sigkey) is str) or type(excl) is not list \
             or type(exclusive) is not list:
         return None
-    return rpm_headers.RpmHeader(path=path, name=pkg.name, epoch=int(pkg.epoch or 0), version=pkg.version,
-                     release=pkg.release, arch=pkg.arch, sourcerpm=pkg.sourcerpm,
-                     sigkey=sigkey, excludearch=list(excl), exclusivearch=list(exclusive),
-                     buildtime=solver.buildtime(pkg.path))
+    # positional: path, name, epoch, version, release, arch, sourcerpm, sigkey, excludearch,
+    # exclusivearch, buildtime (10,437 headers in a re-run)
+    return rpm_headers.RpmHeader(
+        path, pkg.name, int(pkg.epoch or 0), pkg.version, pkg.release, pkg.arch, pkg.sourcerpm,
+        sigkey, list(excl), list(exclusive),
+        solver.buildtime(pkg.path) if buildtime is None else buildtime)
 
 
 def _stat_or_none(path):
@@ -513,10 +517,11 @@ class PkgsetPhase(PhaseBase):
                     [pkg.path for pkg, _dest, _solver in linked.values()],
                     tags=[pkg.arch in ("src", "nosrc") for pkg, _dest, _solver in linked.values()])
             raw = prefill.raw_tags if prefill is not None else (lambda _path: None)
-            self.compose.adopt_source_date_epoch(
-                max((solver.buildtime(pkg.path) for pkg, _dest, solver in linked.values()),
-                    default=0),
-                "the newest build time in the package set")
+            # the build times looked up once, for the epoch and the headers
+            buildtimes = {name: solver.buildtime(pkg.path)
+                          for name, (pkg, _dest, solver) in linked.items()}
+            self.compose.adopt_source_date_epoch(max(buildtimes.values(), default=0),
+                                                 "the newest build time in the package set")
             self._write_list(listfile, linked)
             # a re-run's files stat'ed once, by stat runs, for the package set repo's writing
             # and both looks at them below (each stat'ed them on its own): the repo's job
@@ -544,7 +549,7 @@ class PkgsetPhase(PhaseBase):
                 headers = self.package_headers(
                     linked, download, lambda pkg, dest, solver: header_from_repodata(
                         pkg, dest, solver, read_from=pkg.path, raw=raw(pkg.path)),
-                    old=old, fresh=fresh, idents=idents)
+                    old=old, fresh=fresh, idents=idents, buildtimes=buildtimes)
                 if old and old[1]:
                     self.prefill_digests([linked[name][0].path for name in fresh])
                 # a package set repo written otherwise than from the parsed records (a re-run:
@@ -628,7 +633,8 @@ class PkgsetPhase(PhaseBase):
         names = Names(topdir, compose_id)
         return Prefill(sources, (names.topdir.encode(), names.compose_id.encode()), tags=tags)
 
-    def package_headers(self, linked, download, read, old=None, fresh=None, idents=None):
+    def package_headers(self, linked, download, read, old=None, fresh=None, idents=None,
+                        buildtimes=None):
         """``{file name: header}`` of the linked package set ``linked`` (see
         :meth:`link_repos`): a file the newest old compose's package set linked, unchanged,
         takes its header from that compose's record (:func:`header_from_old`); the others are
@@ -636,7 +642,8 @@ class PkgsetPhase(PhaseBase):
         packages reads those few (the package set's 10,458 raw header reads were 0.36-0.46 s
         of the unit's CPU beside the repo's writing). ``old``: :func:`old_package_headers`'
         answer when the caller has it; ``fresh``: a list the names of the files read are
-        added to; ``idents``: :func:`source_idents`' answer when the caller has it."""
+        added to; ``idents``: :func:`source_idents`' answer when the caller has it;
+        ``buildtimes``: ``{file name: build time}`` of ``linked`` when the caller has them."""
         if old is None:
             old = old_package_headers(self.compose, download)
         if fresh is None:
@@ -646,8 +653,10 @@ class PkgsetPhase(PhaseBase):
             return {filename: read(pkg, dest, solver)
                     for filename, (pkg, dest, solver) in linked.items()}
         headers, taken = {}, 0
+        times = buildtimes or {}
         for filename, (pkg, dest, solver) in linked.items():
-            header = header_from_old(pkg, dest, solver, old, pkg.path, idents)
+            header = header_from_old(pkg, dest, solver, old, pkg.path, idents, filename,
+                                     times.get(filename))
             if header is None:
                 header = read(pkg, dest, solver)
                 fresh.append(filename)
