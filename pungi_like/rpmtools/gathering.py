@@ -147,7 +147,7 @@ class _Gather:
         self.res_debug = {}
         self.res_source = {}
         self.flags = defaultdict(set)
-        self.req_cache = {}    # requirement string -> [_Pkg]
+        self.req_cache = {}    # (debuginfo, requirement id) -> (its text, [_Pkg] chosen)
         # how many of res_binary / res_debug / res_source (which only grow, in the order
         # added) a pass has gone through: the next run of that pass takes the rest
         self.done_deps = self.done_debug_deps = self.done_src_deps = 0
@@ -276,31 +276,35 @@ class _Gather:
                 self.result.missing.append(item)
 
     # ---- the passes -------------------------------------------------------------------------
-    def requires(self, p):
-        deps = p.solvable.lookup_deparray(solv.SOLVABLE_REQUIRES, 0)
-        return [d for d in deps if d.id != solv.SOLVABLE_PREREQMARKER]
-
     def deps_of(self, p, debuginfo=False):
-        """[(provider, requirement)] of the direct Requires of ``p``."""
+        """[(provider, requirement)] of the direct Requires of ``p``. The requirements are
+        libsolv's dependency ids (one id a dependency text: the pool interns them), looked up
+        as ids and turned into text once an id (``req_cache``): a ``Dep`` object and its text
+        a requirement of each of the 10,458 packages of a package set's closure cost 0.015 s of
+        its 0.06 s here."""
         if p.lookaside:
             return []
         ids = self.debug_ids if debuginfo else self.binary_ids
         latest, whatprovides, cache = self.s.latest, self.s.pool.whatprovides, self.req_cache
         result = []
-        for dep in self.requires(p):
-            text = str(dep)
-            if text.startswith("rpmlib(") or text.startswith("solvable:"):
+        for dep in p.solvable.lookup_idarray(solv.SOLVABLE_REQUIRES, 0):
+            if dep == solv.SOLVABLE_PREREQMARKER:
                 continue
-            key = (debuginfo, text)
+            key = (debuginfo, dep)
             cached = cache.get(key)
             if cached is not None:
-                result.extend((q, text) for q in cached)
+                text, chosen = cached
+                result.extend((q, text) for q in chosen)
+                continue
+            text = self.s.pool.dep2str(dep)
+            if text.startswith("rpmlib(") or text.startswith("solvable:"):
+                cache[key] = (text, ())
                 continue
             # (the ids are a subset of the newest packages' ids)
             providers = [latest[sid] for sid in [s.id for s in whatprovides(dep)] if sid in ids]
             if providers:
                 chosen = self.best(providers, req=text, debuginfo=debuginfo)
-                self.req_cache[key] = chosen
+                cache[key] = (text, chosen)
                 result.extend((q, text) for q in chosen)
             elif text.startswith("("):
                 # a rich dependency with a condition ("(a if b)") may legitimately match nothing

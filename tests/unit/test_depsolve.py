@@ -461,3 +461,39 @@ def test_view_refuses_packages_out_of_the_pools_order(tmp_path):
     assert Depsolver.view(closure, repo, [(p, p.path) for p in reversed(pkgs)]) is None
     assert Depsolver.view(closure, Repo("l", repo.path, lookaside=True),
                           [(p, p.path) for p in pkgs]) is None
+
+
+def test_deps_of_by_requirement_ids_is_deps_of_by_dependency_objects(solver):
+    # deps_of looks the requirements up as libsolv's interned ids, each turned into text once:
+    # the same (provider, requirement text) pairs as through Dep objects and their text, a
+    # requirement shared by packages answered from the cache the same way
+    import solv
+
+    from pungi_like.rpmtools import gathering
+
+    def by_objects(g, p, debuginfo=False):
+        ids = g.debug_ids if debuginfo else g.binary_ids
+        found = []
+        for dep in p.solvable.lookup_deparray(solv.SOLVABLE_REQUIRES, 0):
+            text = str(dep)
+            if dep.id == solv.SOLVABLE_PREREQMARKER or text.startswith(("rpmlib(", "solvable:")):
+                continue
+            providers = [solver.latest[s.id] for s in solver.pool.whatprovides(dep)
+                         if s.id in solver.latest and s.id in ids]
+            if providers:
+                found += [(q, text) for q in g.best(providers, req=text, debuginfo=debuginfo)]
+        return found
+
+    g = gathering._Gather(solver, greedy="none", fulltree=False, selfhosting=False,
+                          multilib_methods=["all"], multilib_whitelist=(), multilib_blacklist=(),
+                          excludes=(), fulltree_excludes=(), with_source=True, with_debug=True,
+                          conditional=[], langpacks=())
+    packages = sorted(solver.latest.values(), key=lambda p: p.sid)
+    compared = 0
+    for _round in range(2):     # the second round from the cache
+        for p in packages:
+            for debuginfo in (False, True):
+                assert g.deps_of(p, debuginfo) == by_objects(g, p, debuginfo), p.nevra
+                compared += bool(by_objects(g, p, debuginfo))
+    assert compared > 10
+    assert g.req_cache and all(type(key[1]) is int for key in g.req_cache)
