@@ -544,14 +544,15 @@ def write_report(compose, reason):
         compose.koji.publish_compose(compose.status)
 
 
-def main(argv=None, precheck=None):
+def main(argv=None, precheck=None, gc_paused=False):
     """The command (``argv`` None: ``sys.argv``; the process then ends in :func:`exit_now`
     once the compose is done) or an in-process call with ``argv`` (returns the exit code).
     ``precheck``: the reuse precheck's child started by the entry point (``start_precheck``
-    takes it or stops it)."""
+    takes it or stops it); ``gc_paused``: the entry point disabled the cyclic GC for the
+    start, enabled again once what the start made is frozen (``_main``) or the run ends."""
     if argv is None:
-        exit_now(_run_main(list(sys.argv[1:]), precheck))
-    return _run_main(list(argv), precheck)
+        exit_now(_run_main(list(sys.argv[1:]), precheck, gc_paused))
+    return _run_main(list(argv), precheck, gc_paused)
 
 
 def exit_now(code):
@@ -567,7 +568,7 @@ def exit_now(code):
         os._exit(code if isinstance(code, int) else 1)
 
 
-def _run_main(argv, early=None):
+def _run_main(argv, early=None, gc_paused=False):
     os.environ.setdefault("LC_ALL", "C.UTF-8")
     try:
         parser = build_parser()
@@ -592,13 +593,15 @@ def _run_main(argv, early=None):
     # the compose may adopt its inputs' time as SOURCE_DATE_EPOCH (Compose.adopt_source_date_epoch)
     saved_epoch = os.environ.get("SOURCE_DATE_EPOCH")
     try:
-        return _main(argv, args, parser, precheck)
+        return _main(argv, args, parser, precheck, gc_paused)
     finally:
         if precheck is not None:
             precheck.close()
         # in-process callers (tests, wrappers) must not keep a handler on a stream they close,
         # nor the last compose's time stamp, nor its objects out of the GC's reach (_main)
         gc.unfreeze()
+        if gc_paused:
+            gc.enable()
         logging.getLogger("pungi_like").removeHandler(console)
         if saved_epoch is None:
             os.environ.pop("SOURCE_DATE_EPOCH", None)
@@ -606,7 +609,7 @@ def _run_main(argv, early=None):
             os.environ["SOURCE_DATE_EPOCH"] = saved_epoch
 
 
-def _main(argv, args, parser, precheck=None):
+def _main(argv, args, parser, precheck=None, gc_paused=False):
     notifier = Notifier(args.notification_script, cwd=args.target_dir or args.compose_dir)
 
     # -- everything that can be wrong before a compose exists: exit 2 or 3, nothing created
@@ -701,6 +704,8 @@ def _main(argv, args, parser, precheck=None):
         # kept out of the cyclic GC's full collections, which walked it all again (one took
         # 30 ms of a no-op re-run's 1.1 s of CPU); the same for the run's results after it
         gc.freeze()
+        if gc_paused:
+            gc.enable()   # paused by the entry point for the start (compose_driver.main)
         ahead = read_ahead(compose, old_composes)
         run_compose(compose, phase_objects, skipped, args)
         gc.freeze()

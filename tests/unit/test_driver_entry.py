@@ -119,3 +119,44 @@ def test_the_driver_names_are_read_through_the_entry_point():
     assert compose_driver.EXIT_CONFIG == 3
     with pytest.raises(AttributeError):
         compose_driver.no_such_name   # noqa: B018
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_cyclic_gc_is_paused_for_the_start_and_given_back(dirs, monkeypatch, enabled):
+    """The entry point disables the cyclic GC before the driver's imports and tells the
+    driver to enable it again (``gc_paused``) only when it was enabled; after the run the
+    caller's GC state is the one it had."""
+    import gc
+
+    seen = []
+
+    def fake_main(argv, precheck=None, gc_paused=False):
+        seen.append((gc.isenabled(), gc_paused))
+        return 0
+
+    monkeypatch.setattr(compose_run, "main", fake_main)
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        assert compose_driver.main(["--config", "c.conf", "--no-reuse",
+                                    "--target-dir", dirs["target"]]) == 0
+        assert seen == [(False, enabled)]
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_a_run_that_fails_to_start_enables_the_paused_gc(tmp_path):
+    """A config that cannot be read ends the run before the start's objects are frozen: the
+    GC the entry point paused is enabled again all the same (``_run_main``)."""
+    import gc
+
+    was = gc.isenabled()
+    try:
+        gc.disable()
+        code = compose_run.main(["--config", str(tmp_path / "missing.conf"), "--no-reuse",
+                                 "--target-dir", str(tmp_path)], gc_paused=True)
+        assert code == compose_run.EXIT_CONFIG
+        assert gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
