@@ -21,6 +21,13 @@ cache is warm for the tree.  Printed:
 median wall seconds of ``--runs`` runs, MiB/s, CPU seconds (user + system, with child
 processes), and the ratio ours/xorriso (<= 1.00: ours is not slower).  ``--writer pycdlib|xorriso`` forces one of our writers (``auto``: the measured rule of
 ``media.iso.choose_writer``, whose constants come from these runs).
+
+``--writer native`` (media.iso_native: xorriso's bytes written without xorriso) is timed
+against ``write_iso(writer="xorriso")`` as well - the compose's xorriso path, with the epoch
+and the file dates set, whose image it reproduces - and the ratios native/that (wall, CPU)
+are printed; both write with ``--epoch``.  ``--tree DIR`` times the writers on an existing
+tree (a compose's DVD tree: ``<compose>/work/.../os`` or the variant's ``os`` directory)
+instead of a generated one.
 """
 
 import argparse
@@ -42,6 +49,7 @@ from pungi_like.media import efiboot, iso  # noqa: E402
 
 OURS = "pungi_like write_iso"
 PEER = "xorriso -as mkisofs"
+XORRISO_PATH = "write_iso writer=xorriso"
 
 
 def _random_file(path, size, rng):
@@ -130,18 +138,25 @@ def _sync(path):
         os.close(fd)
 
 
+EPOCH = None
+
+
 def ours(tree, out, bootable, writer, chosen):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = time.process_time()
     start = time.monotonic()
     result = iso.write_iso(tree, out, "BENCH", boot="bios+uefi" if bootable else None,
-                           writer=writer)
+                           writer=writer, source_date_epoch=EPOCH)
     _sync(out)
     wall = time.monotonic() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     chosen.add(result.writer)
     return wall, time.process_time() - cpu + (after.ru_utime + after.ru_stime) - (
         before.ru_utime + before.ru_stime)
+
+
+def xorriso_path(tree, out, bootable, _writer, _chosen):
+    return ours(tree, out, bootable, "xorriso", set())
 
 
 def xorriso_cmd(tree, out, bootable):
@@ -177,30 +192,45 @@ def main():
     parser.add_argument("--writer", choices=iso.WRITERS, default="auto",
                         help="ours: the rule (auto) or one writer forced")
     parser.add_argument("--workdir", default=None, help="where the tree and ISOs go (tmp)")
+    parser.add_argument("--tree", default=None, help="an existing tree instead of --shape's")
+    parser.add_argument("--epoch", type=int, default=1700000000,
+                        help="SOURCE_DATE_EPOCH of our writers (the native one needs one)")
     args = parser.parse_args()
+    global EPOCH
+    EPOCH = args.epoch
     if args.runs < 1 or args.files < 1:
         parser.error("--runs and --files must be at least 1")
     size_mb = args.size_mb or (1024 if args.shape == "large" else 300)
     work = tempfile.mkdtemp(prefix="bench-iso-", dir=args.workdir)
     try:
-        tree = os.path.join(work, "tree")
-        os.makedirs(tree)
-        total, files = make_tree(tree, args.shape, args.files, size_mb, args.bootable)
+        if args.tree:
+            tree = os.path.abspath(args.tree)
+            total = files = 0
+            for top, _dirs, names in os.walk(tree):
+                for n in names:
+                    total += os.path.getsize(os.path.join(top, n))
+                    files += 1
+        else:
+            tree = os.path.join(work, "tree")
+            os.makedirs(tree)
+            total, files = make_tree(tree, args.shape, args.files, size_mb, args.bootable)
         out = os.path.join(work, "out.iso")
-        times = {OURS: [], PEER: []}
-        cpu = {OURS: [], PEER: []}
+        contestants = [(OURS, ours), (PEER, xorriso)]
+        if args.writer == "native":
+            contestants.append((XORRISO_PATH, xorriso_path))
+        times = {name: [] for name, _ in contestants}
+        cpu = {name: [] for name, _ in contestants}
         chosen = set()
         for run in range(args.runs):
             # the order alternates (ours first, then xorriso first, ...) so that neither writer
             # always runs just after the other's file was written, synced and deleted
-            pair = ((OURS, ours), (PEER, xorriso))
-            for name, fn in (pair if run % 2 == 0 else pair[::-1]):
+            for name, fn in (contestants if run % 2 == 0 else contestants[::-1]):
                 wall, used = fn(tree, out, args.bootable, args.writer, chosen)
                 times[name].append(wall)
                 cpu[name].append(used)
                 os.unlink(out)
         mib = total / (1 << 20)
-        print(f"shape={args.shape}: {mib:.0f} MiB in {files} files; bootable={args.bootable}; "
+        print(f"shape={'tree ' + tree if args.tree else args.shape}: {mib:.0f} MiB in {files} files; bootable={args.bootable}; "
               f"median of {args.runs} runs; ours: writer={args.writer} -> "
               f"{'/'.join(sorted(chosen))}")
         print(f"{'writer':<24}{'median s':>10}{'MiB/s':>8}{'cpu s':>8}   runs (s)")
@@ -210,6 +240,10 @@ def main():
             print(f"{name:<24}{med[name]:>10.2f}{mib / med[name]:>8.0f}"
                   f"{statistics.median(cpu[name]):>8.2f}   " + ", ".join(f"{t:.2f}" for t in ts))
         print(f"ratio ours/xorriso (time): {med[OURS] / med[PEER]:.2f}")
+        if XORRISO_PATH in med:
+            cpu_ratio = statistics.median(cpu[OURS]) / statistics.median(cpu[XORRISO_PATH])
+            print(f"ratio native/write_iso xorriso: time {med[OURS] / med[XORRISO_PATH]:.2f}, "
+                  f"cpu {cpu_ratio:.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -47,7 +47,7 @@ import pycdlib.pycdlib
 import pycdlib.utils
 
 from .. import tools
-from . import iso_xorriso
+from . import iso_native, iso_xorriso
 from ..errors import PungiLikeError
 # re-exported so callers need one import for everything about ISO images
 from .naming import (DEFAULT_IMAGE_NAME_FORMAT, DEFAULT_VOLID_FORMATS,
@@ -69,7 +69,7 @@ ISO_FILE_MAX = 30       # ECMA-119 7.5.2: name + extension, without ";1"
 ISO_DIR_MAX = 31
 JOLIET_MAX = 64
 BOOT_MODES = (None, "bios", "uefi", "bios+uefi")
-WRITERS = ("auto", "pycdlib", "xorriso")
+WRITERS = ("auto", "pycdlib", "xorriso", "native")
 ISOLINUX_BIN = "isolinux/isolinux.bin"
 BOOT_CAT = "isolinux/boot.cat"
 EFIBOOT_IMG = "images/efiboot.img"
@@ -434,6 +434,22 @@ def write_iso(tree_dir, iso_path, volid, *, boot=None, source_date_epoch=None, e
     epoch = _epoch(source_date_epoch)
     if writer == "auto":
         writer = choose_writer(entries)
+        if writer == "xorriso" and iso_native.xorriso_is_modelled():
+            writer = "native"
+    if writer == "native":
+        # the native writer writes xorriso 1.5.4's bytes for the trees it models (see
+        # media.iso_native); whatever it refuses xorriso writes, as before
+        plan, why = None, ""
+        try:
+            plan = iso_native.prepare(entries, boot=boot, epoch=epoch, volid=volid,
+                                      application_id=application_id[:128],
+                                      publisher=publisher[:128], preparer=preparer[:128])
+        except iso_native.Refused as exc:
+            why = str(exc)
+        if plan is not None:
+            return _write_native(plan, entries, iso_path, volid, boot, epoch, start, log_path)
+        _log_line(log_path, f"# write_iso {iso_path}: native writer refused ({why}): xorriso")
+        writer = "xorriso"
     if writer == "xorriso":
         return _write_with_xorriso(entries, iso_path, volid, boot, epoch, start, application_id,
                                    publisher, preparer, log_path)
@@ -533,6 +549,27 @@ def _result(iso_path, volid, boot, files, renamed, start, epoch, writer, log_pat
                      f"files={files} size={result.size} epoch={epoch} "
                      f"joliet_renamed={len(renamed)} {result.seconds:.2f} s\n")
     return result
+
+
+def _log_line(log_path, line):
+    if log_path:
+        os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+        with open(log_path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+
+def _write_native(plan, entries, iso_path, volid, boot, epoch, start, log_path):
+    os.makedirs(os.path.dirname(os.path.abspath(iso_path)) or ".", exist_ok=True)
+    tmp = f"{iso_path}.tmp-{os.getpid()}-{threading.get_ident()}"
+    try:
+        files = iso_native.write_plan(plan, tmp)
+        os.replace(tmp, iso_path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return _result(iso_path, volid, boot, files, {}, start, epoch, "native", log_path,
+                   entries)
 
 
 def _write_with_xorriso(entries, iso_path, volid, boot, epoch, start, application_id,
