@@ -101,8 +101,10 @@ def _bb(value, size):
     return struct.pack("<I", value) + struct.pack(">I", value)
 
 
-def _d_char(c):
-    return c if ("A" <= c <= "Z" or "0" <= c <= "9" or c == "_") else "_"
+# upper case first, then anything but a d-character (A-Z 0-9 _) made "_"
+_D_CHARS = str.maketrans({chr(i): (chr(i) if chr(i).isalnum() and not chr(i).islower()
+                                   or chr(i) == "_" else "_") for i in range(128)})
+_printable = re.compile(r"[ -~]*").fullmatch
 
 
 def _file_id(name, force_dot):
@@ -124,8 +126,8 @@ def _file_id(name, force_dot):
         lnname = 30 - lnext if length > 31 else lname
     if lnname == 0 and lnext == 0:
         raise Refused(f"no ISO 9660 name for {name!r}")
-    base = "".join(_d_char(c) for c in name[:lnname].upper())
-    ext = "".join(_d_char(c) for c in name[lname + 1:lname + 1 + lnext].upper())
+    base = name[:lnname].upper().translate(_D_CHARS)
+    ext = name[lname + 1:lname + 1 + lnext].upper().translate(_D_CHARS)
     return f"{base}.{ext}" if lnext > 0 or force_dot else base
 
 
@@ -147,10 +149,6 @@ def _a_chars(text):
         ok = " " <= c <= '"' or "%" <= c <= "?" or "A" <= c <= "Z" or c == "_"
         out.append(c if ok else "_")
     return "".join(out)
-
-
-def _printable(text):
-    return all(" " <= c <= "~" for c in text)
 
 
 class _Node:
@@ -215,6 +213,7 @@ def _plan(entries, boot, epoch, volid, application_id, publisher, preparer):
     dirs = {"": root}
     inodes = set()
     dir_modes = {}
+    dirs_checked = set()
     # parents before children: a path's parent is in ``entries`` (collect_tree adds them)
     for rel in sorted(entries, key=lambda p: (p.count("/"), p)):
         entry = entries[rel]
@@ -249,7 +248,12 @@ def _plan(entries, boot, epoch, volid, application_id, publisher, preparer):
             # first path grafted into it came from a 0700 one): every disk directory above the
             # source, as deep as the file's image path, must be 0755, as the image's are
             source_dir = os.path.dirname(os.path.abspath(entry.source))
-            for _ in range(rel.count("/")):
+            depth = rel.count("/")
+            if (source_dir, depth) in dirs_checked:
+                depth = 0
+            else:
+                dirs_checked.add((source_dir, depth))
+            for _ in range(depth):
                 if dir_modes.get(source_dir) is None:
                     try:
                         dir_modes[source_dir] = os.stat(source_dir).st_mode & 0o7777
@@ -307,6 +311,9 @@ def _iso_path_len(node):
 
 # ---- records -------------------------------------------------------------------------------
 
+_LE32, _BE32 = struct.Struct("<I").pack, struct.Struct(">I").pack
+
+
 def _record(extent, size, is_dir, name, susp, date):
     """One directory record (ECMA-119 9.1): ``name`` the identifier's bytes, ``susp`` the
     system use entries; the record padded to an even length."""
@@ -316,9 +323,27 @@ def _record(extent, size, is_dir, name, susp, date):
     length += len(tail)
     if length > 254:
         raise AssertionError(f"a directory record of {length} bytes (prepare() refuses them)")
-    return b"".join((bytes((length, 0)), _bb(extent, 4), _bb(size, 4), date,
-                     b"\x02\x00\x00" if is_dir else b"\x00\x00\x00", _bb(1, 2),
+    return b"".join((bytes((length, 0)), _LE32(extent), _BE32(extent), _LE32(size), _BE32(size),
+                     date, b"\x02\x00\x00\x01\x00\x00\x01" if is_dir
+                     else b"\x00\x00\x00\x01\x00\x00\x01",
                      bytes((len(name),)), name, pad, susp, tail))
+
+
+def _iso_record_len(node):
+    """The length of ``node``'s record in its directory (what :func:`_record` makes of it)."""
+    name = len(node.iso_name) + (0 if node.is_dir else 2)
+    length = 33 + name + (1 - name % 2) + _PX_LEN + _TF_LEN + 5 + len(node.name)
+    return length + length % 2
+
+
+def _sectors(lengths):
+    """The sectors of records of these lengths laid as :func:`_pack_dir` lays them."""
+    used = 0
+    for length in lengths:
+        if length > SECTOR - used % SECTOR:
+            used += SECTOR - used % SECTOR
+        used += length
+    return (used + SECTOR - 1) // SECTOR
 
 
 def _px(mode):
@@ -447,50 +472,57 @@ def write_plan(plan, iso_path):
     iso_dirs = _preorder(root, iso_key)
     jol_dirs = _preorder(root, jol_key)
 
-    # sizes first: a directory's records do not depend on extents for their lengths
-    ce_placeholder = b"CE\x1c\x01" + bytes(24)
+    px_of = {}
 
-    def iso_records(node, extents):
-        own = _px(node.mode) + tf
+    def px_tf(mode):
+        entry = px_of.get(mode)
+        if entry is None:
+            entry = px_of[mode] = _px(mode) + tf
+        return entry
+
+    def iso_records(node, ce_block):
+        own = px_tf(node.mode)
         parent = node.parent or node
-        dot_susp = (_SP + own + (b"CE\x1c\x01" + _bb(extents["ce"], 4) + _bb(0, 4)
-                                 + _bb(len(_ER), 4) if extents else ce_placeholder)
+        dot_susp = (_SP + own + b"CE\x1c\x01" + _bb(ce_block, 4) + _bb(0, 4) + _bb(len(_ER), 4)
                     if node is root else own)
         records = [
-            _record(node.iso_block or 0, (node.iso_sectors or 0) * SECTOR, True, b"\x00",
-                    dot_susp, date),
-            _record(parent.iso_block or 0, (parent.iso_sectors or 0) * SECTOR, True, b"\x01",
-                    _px(parent.mode) + tf, date)]
+            _record(node.iso_block, node.iso_sectors * SECTOR, True, b"\x00", dot_susp, date),
+            _record(parent.iso_block, parent.iso_sectors * SECTOR, True, b"\x01",
+                    px_tf(parent.mode), date)]
         for child in node.children:
             name = child.name.encode("ascii")
-            susp = _px(child.mode) + tf + b"NM" + bytes((5 + len(name),)) + b"\x01\x00" + name
+            susp = px_tf(child.mode) + b"NM" + bytes((5 + len(name),)) + b"\x01\x00" + name
             if child.is_dir:
-                extent, size = child.iso_block or 0, (child.iso_sectors or 0) * SECTOR
+                extent, size = child.iso_block, child.iso_sectors * SECTOR
             else:
-                extent, size = child.data_block or 0, child.size
+                extent, size = child.data_block, child.size
             records.append(_record(extent, size, child.is_dir, _iso_name_bytes(child), susp,
                                    date))
         return records
 
     def jol_records(node):
-        children = sorted(node.children, key=jol_key)
         # libisofs' Joliet ".." of a subdirectory names the directory itself
-        records = [_record(node.jol_block or 0, (node.jol_sectors or 0) * SECTOR, True,
-                           b"\x00", b"", date),
-                   _record(node.jol_block or 0, (node.jol_sectors or 0) * SECTOR, True,
-                           b"\x01", b"", date)]
-        for child in children:
+        records = [_record(node.jol_block, node.jol_sectors * SECTOR, True, b"\x00", b"", date),
+                   _record(node.jol_block, node.jol_sectors * SECTOR, True, b"\x01", b"", date)]
+        for child in sorted(node.children, key=jol_key):
             if child.is_dir:
-                extent, size = child.jol_block or 0, (child.jol_sectors or 0) * SECTOR
+                extent, size = child.jol_block, child.jol_sectors * SECTOR
             else:
-                extent, size = child.data_block or 0, child.size
+                extent, size = child.data_block, child.size
             records.append(_record(extent, size, child.is_dir, _ucs2(child.jol_name), b"",
                                    date))
         return records
 
+    # the directories' sizes from their records' lengths (which do not depend on extents)
     for node in iso_dirs:
-        node.iso_sectors = _pack_dir(iso_records(node, None))[1]
-        node.jol_sectors = _pack_dir(jol_records(node))[1]
+        dot = 34 + (len(_SP) + _PX_LEN + _TF_LEN + _CE_LEN if node is root
+                    else _PX_LEN + _TF_LEN)
+        node.iso_sectors = _sectors([dot + dot % 2, 34 + _PX_LEN + _TF_LEN]
+                                    + [_iso_record_len(c) for c in node.children])
+        # (in the Joliet tree's order: where a sector ends depends on it)
+        # (in the Joliet tree's order: where a sector ends depends on it)
+        node.jol_sectors = _sectors([34, 34] + [34 + 2 * len(c.jol_name)
+                                                for c in sorted(node.children, key=jol_key)])
 
     # the layout
     block = _FIRST_DIR_BLOCK
@@ -550,9 +582,8 @@ def write_plan(plan, iso_path):
     def put(at_block, data):
         meta[at_block * SECTOR:at_block * SECTOR + len(data)] = data
 
-    extents = {"ce": ce_block}
     for node in iso_dirs:
-        data, sectors = _pack_dir(iso_records(node, extents))
+        data, sectors = _pack_dir(iso_records(node, ce_block))
         if sectors != node.iso_sectors:
             raise AssertionError("an ISO directory changed size once laid out")
         put(node.iso_block, data)

@@ -118,6 +118,19 @@ def test_names_that_mangle_and_long_ids(tmp_path):
 
 
 @same_bytes
+def test_a_directory_in_another_order_in_joliet(tmp_path):
+    """Upper and lower case names: the ISO 9660 order (upper-cased names) is not the Joliet
+    one (case kept, "B" before "a"), so the two directories end their sectors elsewhere."""
+    tree = tmp_path / "tree"
+    # (this seed's lengths make the Joliet directory one sector longer in its own order than
+    # in the ISO order)
+    rng = random.Random(112)
+    names = [f"{'a' if i % 2 else 'B'}{i:04d}{'x' * rng.randrange(0, 90)}" for i in range(40)]
+    files(tree, {f"Packages/{name}": b"p" for name in names})
+    assert_same(tree, tmp_path)
+
+
+@same_bytes
 def test_grafts_and_another_time_zone(dvd, tmp_path, monkeypatch):
     stage = tmp_path / "stage"
     files(stage, {".treeinfo": b"[general]\n", ".discinfo": b"1\n", "q/r/grafted": b"g",
