@@ -22,9 +22,11 @@ xorriso by tests/integration/test_media_iso_native.py):
   level by parent then name); then the Joliet directories (the same walk, UCS-2 order) and
   the Joliet path tables; then one zero block (libisofs' block for empty files); then the
   file data in the ISO tree's pre-order, each file from a new sector; then 150 zero sectors;
-* ISO names: ``iso_2_fileid``/``iso_2_dirid`` (upper case, anything but ``A-Z0-9_`` made
-  ``_``, files keep their last dot and split 30 characters between base and extension as
-  written there, ``;1`` added); Rock Ridge (RRIP 1.10: the ``ER`` ``RRIP_1991A``) ``PX``
+* file data from block 32 on at the earliest (libisofs' "mspad" writer);
+* ISO names: ``iso_r_fileid(name, 30)`` (upper case, anything but ``A-Z0-9_`` made ``_``, the
+  last dot kept and 30 characters split between base and extension as written there); files
+  with the dot forced (``FOO.``) and ``;1``, directories without (xorriso allows directory
+  names with an extension); Rock Ridge (RRIP 1.10: the ``ER`` ``RRIP_1991A``) ``PX``
   (36 bytes: mode, 1 link, uid 0, gid 0), ``TF`` (modify, access, attributes: the epoch),
   ``NM`` (the name); the root's ``.`` also ``SP`` and ``CE``; Joliet: the UCS-2 name as it is
   (no ``;1``), a subdirectory's ``..`` record naming the directory itself;
@@ -33,13 +35,24 @@ xorriso by tests/integration/test_media_iso_native.py):
   and effective dates zero; the primary descriptor's application-use area spaces, the Joliet
   one's zero.
 
-Everything outside what was modelled and checked is refused (:func:`refusal` gives the
-reason, and ``media.iso.write_iso`` then runs xorriso): boot records, no epoch, symbolic
-links, two paths of one inode (libisofs writes their data once), names outside printable
-ASCII or with a character Joliet replaces, names over 103 characters, ISO names that collide
-after mangling, deep or long paths (relocation, libisofs' path limits), files of 4 GiB or
-more (multi-extent), ids outside printable ASCII.  A tree that is accepted is written as
-xorriso writes it or not at all: wrong bytes must not be possible by construction.
+xorriso makes the directories above each grafted path itself, with the attributes of a disk
+directory above the source grafted first into them - not always the directory's own (a 0555
+directory came out 0755 in one tree and 0700 in another; a 0755 one 0700 when an empty
+directory's stand-in in xorriso's 0700 work directory was grafted into it first).  Only 0755
+is modelled: every directory of the tree, and every disk directory above a file's source as
+deep as its image path, must be 0755; empty directories are refused.
+
+Everything outside what was modelled and checked is refused (:func:`prepare` raises
+:class:`Refused` with the reason, and ``media.iso.write_iso`` then runs xorriso): boot
+records, no epoch, symbolic links, two paths of one inode (libisofs writes their data once),
+empty directories, directories other than 0755 (above), names outside printable ASCII or with
+a character Joliet replaces, names over 103 characters, ISO names that collide after
+mangling (libisofs would rename them), records needing a continuation area, paths deeper
+than 7 levels (relocation) or over 240 characters (libisofs' limits), files of 4 GiB - 2 KiB
+or more (several extents), ids outside printable ASCII, no preparer (xorriso writes its own),
+a volume id outside ``[A-Za-z0-9 ._+-]``, a tree without files.  A tree that is accepted is
+written as xorriso writes it or not at all: wrong bytes must not be possible by
+construction (each directory's size is checked against its records as laid out).
 """
 
 from __future__ import annotations
@@ -75,19 +88,27 @@ _PX_LEN, _TF_LEN, _CE_LEN = 36, 26, 28
 
 
 MODELLED_XORRISO = "1.5.4"
+#: the lines of ``xorriso -version`` that must show MODELLED_XORRISO: the layout is libisofs',
+#: a shared library that may be newer than the program
+_VERSION_LINES = ("xorriso version", "libisofs   in use", "libisoburn in use")
 
 
 @functools.lru_cache(maxsize=1)
 def xorriso_is_modelled():
-    """True when the xorriso on PATH is the version whose images this module writes (then
-    ``write_iso``'s automatic choice may write natively what it would give xorriso: the
-    same bytes)."""
+    """True when the xorriso on PATH (and the libisofs and libisoburn it uses) is the version
+    whose images this module writes: then ``write_iso``'s automatic choice may write natively
+    what it would give xorriso, the same bytes."""
     try:
         out = subprocess.run(["xorriso", "-version"], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         return False
-    return out.startswith(f"xorriso {MODELLED_XORRISO} ")
+    found = {}
+    for line in out.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in {k.strip() for k in _VERSION_LINES}:
+            found[key.strip()] = value.split()[0] if value.split() else ""
+    return all(found.get(k.strip()) == MODELLED_XORRISO for k in _VERSION_LINES)
 
 
 class Refused(Exception):
