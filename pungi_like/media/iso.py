@@ -439,16 +439,10 @@ def write_iso(tree_dir, iso_path, volid, *, boot=None, source_date_epoch=None, e
     if writer == "native":
         # the native writer writes xorriso 1.5.4's bytes for the trees it models (see
         # media.iso_native); whatever it refuses xorriso writes, as before
-        plan, why = None, ""
-        try:
-            plan = iso_native.prepare(entries, boot=boot, epoch=epoch, volid=volid,
-                                      application_id=application_id[:128],
-                                      publisher=publisher[:128], preparer=preparer[:128])
-        except iso_native.Refused as exc:
-            why = str(exc)
-        if plan is not None:
-            return _write_native(plan, entries, iso_path, volid, boot, epoch, start, log_path)
-        _log_line(log_path, f"# write_iso {iso_path}: native writer refused ({why}): xorriso")
+        result = _write_native(entries, iso_path, volid, boot, epoch, start, application_id,
+                               publisher, preparer, log_path)
+        if result is not None:
+            return result
         writer = "xorriso"
     if writer == "xorriso":
         return _write_with_xorriso(entries, iso_path, volid, boot, epoch, start, application_id,
@@ -558,11 +552,24 @@ def _log_line(log_path, line):
             fh.write(line + "\n")
 
 
-def _write_native(plan, entries, iso_path, volid, boot, epoch, start, log_path):
+def _write_native(entries, iso_path, volid, boot, epoch, start, application_id, publisher,
+                  preparer, log_path):
+    """The image written by media.iso_native in a child process; None (nothing written, the
+    reason logged) when it refuses the tree."""
     os.makedirs(os.path.dirname(os.path.abspath(iso_path)) or ".", exist_ok=True)
     tmp = f"{iso_path}.tmp-{os.getpid()}-{threading.get_ident()}"
+    job = iso_native.child_input(entries, boot=boot, epoch=epoch, volid=volid,
+                                 application_id=application_id[:128],
+                                 publisher=publisher[:128], preparer=preparer[:128])
     try:
-        files = iso_native.write_plan(plan, tmp)
+        proc = tools.run(iso_native.child_command(tmp), log_path=log_path, input=job)
+        files, refused = iso_native.child_answer(proc.stdout)
+        if refused is not None:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            _log_line(log_path, f"# write_iso {iso_path}: native writer refused ({refused}): "
+                                "xorriso")
+            return None
         os.replace(tmp, iso_path)
     except BaseException:
         if os.path.exists(tmp):

@@ -100,6 +100,17 @@ def test_dvd_tree_and_its_changes(dvd, tmp_path):
 
 
 @same_bytes
+def test_a_dvd_sized_directory(tmp_path):
+    """5,400 packages in one directory, as the bench's DVD has: hundreds of sectors of ISO and
+    Joliet records, the path tables and the data after them."""
+    tree = tmp_path / "tree"
+    files(tree, {f"Packages/p/{rpm_name(i)}": bytes([i % 251]) * (1 + i * 37 % 6000)
+                 for i in range(5400)})
+    files(tree, {"repodata/repomd.xml": b"<repomd/>\n"})
+    assert_same(tree, tmp_path)
+
+
+@same_bytes
 def test_names_that_mangle_and_long_ids(tmp_path):
     tree = tmp_path / "tree"
     files(tree, {
@@ -233,10 +244,10 @@ def test_read_back_lists_every_file_with_its_content(dvd, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["symlink", "hardlink", "collision", "no-epoch", "mode",
-                                  "empty-dir", "long-name"])
+                                  "empty-dir", "long-name", "unicode", "source-dir-mode"])
 def test_refused_trees_fall_back_to_xorriso(case, dvd, tmp_path, monkeypatch):
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    epoch = EPOCH
+    epoch, graft = EPOCH, None
     if case == "symlink":
         os.symlink("media.repo", dvd / "link")
     elif case == "hardlink":
@@ -251,9 +262,17 @@ def test_refused_trees_fall_back_to_xorriso(case, dvd, tmp_path, monkeypatch):
         os.mkdir(dvd / "empty")
     elif case == "long-name":
         files(dvd, {"n" * 104: b"1"})
-    entries = iso.collect_tree(str(dvd))
-    assert iso_native.refusal(entries, epoch=epoch, volid="F", **IDS)
-    rx, rn, x, n = write_both(dvd, tmp_path, volid="F", epoch=epoch)
+    elif case == "unicode":
+        files(dvd, {"caf\u00e9.txt": b"1"})
+    elif case == "source-dir-mode":
+        # a file grafted into a new directory from a 0700 one
+        files(tmp_path / "private", {"f": b"1"})
+        os.chmod(tmp_path / "private", 0o700)
+        graft = {"extra/f": str(tmp_path / "private" / "f")}
+    entries = iso.collect_tree(str(dvd), graft)
+    why = iso_native.refusal(entries, epoch=epoch, volid="F", **IDS)
+    assert why and ("not 0755" in why) == (case == "source-dir-mode")
+    rx, rn, x, n = write_both(dvd, tmp_path, volid="F", epoch=epoch, graft=graft)
     assert (rx.writer, rn.writer) == ("xorriso", "xorriso")
     assert "native writer refused" in open(tmp_path / "log").read()
     if epoch is not None:
