@@ -412,8 +412,10 @@ def write_iso(tree_dir, iso_path, volid, *, boot=None, source_date_epoch=None, e
     ``isohdpfx.bin`` code), ``"uefi"`` (El Torito platform 0xEF ``images/efiboot.img`` only) or
     ``"bios+uefi"`` (both entries, hybrid MBR + GPT).  ``excludes``: globs matched against the
     relative path and the base name.  ``source_date_epoch`` (default: ``$SOURCE_DATE_EPOCH``)
-    makes the output reproducible.  ``writer``: ``"auto"`` (``choose_writer``'s measured rule),
-    ``"pycdlib"`` or ``"xorriso"`` (``media.iso_xorriso``).  ``tree_entries``: what
+    makes the output reproducible.  ``writer``: ``"auto"`` (``choose_writer``'s measured rule;
+    where it picks xorriso 1.5.4, the native writer when it accepts the tree), ``"pycdlib"``,
+    ``"xorriso"`` (``media.iso_xorriso``) or ``"native"`` (``media.iso_native``: xorriso
+    1.5.4's bytes; xorriso for what it refuses).  ``tree_entries``: what
     :func:`collect_tree` gives of ``tree_dir`` with ``excludes``, when the caller has it (the
     tree is not walked again).  The file is written to a temp name and renamed.
     """
@@ -556,13 +558,19 @@ def _write_native(entries, iso_path, volid, boot, epoch, start, application_id, 
                   preparer, log_path):
     """The image written by media.iso_native in a child process; None (nothing written, the
     reason logged) when it refuses the tree."""
+    options = dict(boot=boot, epoch=epoch, volid=volid, application_id=application_id[:128],
+                   publisher=publisher[:128], preparer=preparer[:128])
+    try:
+        # what the options alone rule out (a bootable image) costs no child
+        iso_native.check_options(**options)
+    except iso_native.Refused as exc:
+        _log_line(log_path, f"# write_iso {iso_path}: native writer refused ({exc}): xorriso")
+        return None
     os.makedirs(os.path.dirname(os.path.abspath(iso_path)) or ".", exist_ok=True)
     tmp = f"{iso_path}.tmp-{os.getpid()}-{threading.get_ident()}"
-    job = iso_native.child_input(entries, boot=boot, epoch=epoch, volid=volid,
-                                 application_id=application_id[:128],
-                                 publisher=publisher[:128], preparer=preparer[:128])
     try:
-        proc = tools.run(iso_native.child_command(tmp), log_path=log_path, input=job)
+        proc = tools.run(iso_native.child_command(tmp), log_path=log_path,
+                         input=iso_native.child_input(entries, **options))
         files, refused = iso_native.child_answer(proc.stdout)
         if refused is not None:
             if os.path.exists(tmp):

@@ -215,7 +215,9 @@ def refusal(entries, **options):
     return None
 
 
-def _plan(entries, boot, epoch, volid, application_id, publisher, preparer):
+def check_options(*, boot=None, epoch=None, volid="", application_id="", publisher="",
+                  preparer=""):
+    """:class:`Refused` when the options alone are outside the model (no tree looked at)."""
     if boot:
         raise Refused(f"boot={boot} (El Torito, hybrid MBR/GPT are not modelled)")
     if epoch is None:
@@ -232,6 +234,11 @@ def _plan(entries, boot, epoch, volid, application_id, publisher, preparer):
     if not preparer:
         # xorriso writes its own version as the preparer when none is given
         raise Refused("no preparer (xorriso's default is not modelled)")
+
+
+def _plan(entries, boot, epoch, volid, application_id, publisher, preparer):
+    check_options(boot=boot, epoch=epoch, volid=volid, application_id=application_id,
+                  publisher=publisher, preparer=preparer)
     root = _Node("", True, 0o040755)
     dirs = {"": root}
     inodes = set()
