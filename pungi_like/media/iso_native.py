@@ -550,7 +550,6 @@ def write_plan(plan, iso_path):
         node.iso_sectors = _sectors([dot + dot % 2, 34 + _PX_LEN + _TF_LEN]
                                     + [_iso_record_len(c) for c in node.children])
         # (in the Joliet tree's order: where a sector ends depends on it)
-        # (in the Joliet tree's order: where a sector ends depends on it)
         node.jol_sectors = _sectors([34, 34] + [34 + 2 * len(c.jol_name)
                                                 for c in sorted(node.children, key=jol_key)])
 
@@ -602,10 +601,6 @@ def write_plan(plan, iso_path):
                 child.data_block = zero_block
             files.append(child)
     total = block + _PADDING_SECTORS
-    # path tables again, now with the Joliet blocks known (the ISO ones were)
-    jol_l, jol_m = _path_tables(jol_bfs, lambda n: n.jol_block,
-                                lambda n: _ucs2(n.jol_name) if n.parent else b"\x00",
-                                "jol_number")
 
     meta = bytearray(data_start * SECTOR)
 
@@ -635,7 +630,7 @@ def write_plan(plan, iso_path):
                         jol_l_pos, jol_m_pos, jol_root, voldate))
     put(18, b"\xffCD001\x01")
 
-    fd = os.open(iso_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(iso_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
         os.pwrite(fd, meta, 0)
         for node in files:
