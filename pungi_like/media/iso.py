@@ -26,7 +26,6 @@ for both instead of patching the process-wide functions, so concurrent units are
 
 from __future__ import annotations
 
-import errno
 import fnmatch
 import functools
 import hashlib
@@ -138,30 +137,15 @@ def _kernel_copy_data_yield(data_length, blocksize, infp, outfp):
         return
     outfp.flush()
     src, dst = infp.tell(), outfp.tell()
-    left = data_length
-    use_sendfile = False
-    while left > 0:
-        count = min(left, 1 << 30)
-        if not use_sendfile:
-            try:
-                n = os.copy_file_range(in_fd, out_fd, count, src, dst)
-            except OSError as exc:
-                if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-                    raise
-                use_sendfile = True
-                continue
-        else:
-            os.lseek(out_fd, dst, os.SEEK_SET)
-            n = os.sendfile(out_fd, in_fd, src, count)
-        if n == 0:
-            # a file shorter than recorded: pycdlib's loop counts the rest as copied
-            n = left
-            left = 0
-        else:
-            src, dst, left = src + n, dst + n, left - n
+    copied = 0
+    for n in iso_native.kernel_copy(in_fd, out_fd, src, dst, data_length):
+        copied += n
         yield n
-    infp.seek(src)
-    outfp.seek(dst)
+    if copied < data_length:
+        # a file shorter than recorded: pycdlib's loop counts the rest as copied
+        yield data_length - copied
+    infp.seek(src + copied)
+    outfp.seek(dst + copied)
 
 
 pycdlib.utils.copy_data_yield = _kernel_copy_data_yield

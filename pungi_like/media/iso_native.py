@@ -642,28 +642,40 @@ def write_plan(plan, iso_path):
     return len(files)
 
 
+def kernel_copy(in_fd, out_fd, src, dst, size, chunk=1 << 30):
+    """Copy ``size`` bytes from ``in_fd`` at ``src`` to ``out_fd`` at ``dst`` in the kernel
+    (``os.copy_file_range``; ``os.sendfile`` where the kernel refuses it, e.g. across file
+    systems), yielding the bytes of each call; it stops early when the input ends (the caller
+    decides what a short copy means). The interpreter lock is released in each call. Also
+    ``media.iso``'s copy of pycdlib's file data."""
+    left, use_sendfile = size, False
+    while left > 0:
+        count = min(left, chunk)
+        if not use_sendfile:
+            try:
+                n = os.copy_file_range(in_fd, out_fd, count, src, dst)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS,
+                                     errno.EOPNOTSUPP):
+                    raise
+                use_sendfile = True
+                continue
+        else:
+            os.lseek(out_fd, dst, os.SEEK_SET)
+            n = os.sendfile(out_fd, in_fd, src, count)
+        if n == 0:
+            return
+        src, dst, left = src + n, dst + n, left - n
+        yield n
+
+
 def _copy(source, out_fd, offset, size):
     """``size`` bytes of ``source`` to ``out_fd`` at ``offset``, copied by the kernel."""
     in_fd = os.open(source, os.O_RDONLY)
     try:
-        src, left, use_sendfile = 0, size, False
-        while left > 0:
-            if not use_sendfile:
-                try:
-                    n = os.copy_file_range(in_fd, out_fd, left, src, offset)
-                except OSError as exc:
-                    if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS,
-                                         errno.EOPNOTSUPP):
-                        raise
-                    use_sendfile = True
-                    continue
-            else:
-                os.lseek(out_fd, offset, os.SEEK_SET)
-                n = os.sendfile(out_fd, in_fd, src, left)
-            if n == 0:
-                raise OSError(errno.EIO, f"{source} is shorter than its {size} bytes "
-                                         "(it changed while the image was written)")
-            src, offset, left = src + n, offset + n, left - n
+        if sum(kernel_copy(in_fd, out_fd, 0, offset, size)) != size:
+            raise OSError(errno.EIO, f"{source} is shorter than its {size} bytes "
+                                     "(it changed while the image was written)")
     finally:
         os.close(in_fd)
 

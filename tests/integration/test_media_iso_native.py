@@ -296,3 +296,33 @@ def test_auto_writes_natively_what_it_would_give_xorriso(tmp_path):
     assert ra.writer == "native"
     assert "writer=native" in open(tmp_path / "log").read()
     assert subprocess.run(["cmp", str(x), str(n)]).returncode == 0
+
+
+def test_the_kernel_copy_stops_at_the_input_end_and_each_caller_decides(tmp_path):
+    """kernel_copy (both writers' file data) copies at the offsets asked and stops where the
+    input ends; the native writer then fails (a file changed under it), pycdlib's copy counts
+    the rest as copied, as pycdlib's own loop does."""
+    src = tmp_path / "src"
+    src.write_bytes(b"0123456789")
+    out = tmp_path / "out"
+    out.write_bytes(b"." * 16)
+    in_fd = os.open(src, os.O_RDONLY)
+    out_fd = os.open(out, os.O_WRONLY)
+    try:
+        assert sum(iso_native.kernel_copy(in_fd, out_fd, 2, 4, 5)) == 5
+        assert sum(iso_native.kernel_copy(in_fd, out_fd, 6, 12, 8, chunk=3)) == 4
+    finally:
+        os.close(in_fd)
+        os.close(out_fd)
+    assert out.read_bytes() == b"....23456...6789"
+    with pytest.raises(OSError, match="shorter than its 20 bytes"):
+        fd = os.open(out, os.O_WRONLY)
+        try:
+            iso_native._copy(str(src), fd, 0, 20)
+        finally:
+            os.close(fd)
+    with open(src, "rb") as infp, open(tmp_path / "p", "w+b") as outfp:
+        infp.seek(3)
+        copied = list(iso._kernel_copy_data_yield(12, 2048, infp, outfp))
+        assert sum(copied) == 12 and infp.tell() == 10 and outfp.tell() == 7
+    assert (tmp_path / "p").read_bytes() == b"3456789"
