@@ -27,9 +27,9 @@ the signing key, for a source package ExcludeArch/ExclusiveArch), then hashes th
 would otherwise open and parse the 10,000+ headers under the interpreter lock beside the
 package set repo's writing.
 
-    python -S -E digest_prefill.py NEEDLE_HEX...   # stdin: paths, NUL-terminated
+    python -I -S digest_prefill.py NEEDLE_HEX...   # stdin: paths, NUL-terminated
     # stdout: "dev ino size mtime_ns sha256 flags" a file, flags one 0/1 a needle
-    python -S -E digest_prefill.py --tags FD DONE_FD NEEDLE_HEX...   # stdin: a flag byte,
+    python -I -S digest_prefill.py --tags FD DONE_FD NEEDLE_HEX...   # stdin: a flag byte,
     # the path, NUL (flag "-": no tags, "s": the key, "a": the key and the arch tags); FD: one
     # JSON line a flagged path, in their order: [key or null, ExcludeArch, ExclusiveArch] or
     # null; DONE_FD closed once they are all written, before the digests
@@ -236,7 +236,7 @@ class Prefill:
                 inp.write(b"".join(f + os.fsencode(p) + b"\0" for f, p in zip(names, paths)))
             inp.seek(0)
             self.proc = subprocess.Popen(
-                [sys.executable, "-S", "-E", os.path.abspath(__file__)] + args
+                [sys.executable, "-I", "-S", os.path.abspath(__file__)] + args
                 + [n.hex() for n in self.needles],
                 stdin=inp, stdout=self._out, stderr=subprocess.DEVNULL, pass_fds=fds)
         if tags is not None:

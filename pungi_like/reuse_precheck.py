@@ -7,7 +7,7 @@ and decodes the files' part of the record datas (4 MB of JSON) for it: about 80 
 of it under the interpreter lock the compose's threads share, part of it (the package set's
 10,458 files) before any unit after the package set can start, while the second core is idle.
 
-:class:`Precheck` starts this file as a script (the standard library only, ``python -S -E``)
+:class:`Precheck` starts this file as a script (the standard library only, ``python -I -S``)
 as soon as the driver knows the newest old compose: the child reads that compose's unit
 records, and for each unit in the order the units started there decodes the files of its
 record data, stats them and answers with the record data's identity and whether every file
@@ -17,7 +17,7 @@ the files' JSON. ``check`` takes the answer for the record data it reads itself 
 device, inode, size and modification time) instead of its own stats; a unit whose answer is not "every file unchanged", or that has none, is checked
 in the process as before (a file changed since may still hold the recorded bytes).
 
-    python -S -E reuse_precheck.py TOPDIR COMPOSE_ID | --find [--skip PATH] DIR...
+    python -I -S reuse_precheck.py TOPDIR COMPOSE_ID | --find [--skip PATH] DIR...
     # stdout: ["compose", top directory, compose id], then a JSON line a unit: [unit,
     #          data identity, files top, files compose id, every file unchanged, every
     #          file under work/, link_plan or null]
@@ -642,7 +642,7 @@ class Precheck:
         self._pending = b""
         self._ended = False
         self.proc = subprocess.Popen(
-            [sys.executable, "-S", "-E", "-c", BOOT, os.path.abspath(__file__)] + args,
+            [sys.executable, "-I", "-S", "-c", BOOT, os.path.abspath(__file__)] + args,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         try:
             # room for the answers the driver has not asked for yet (a gather's link plan is

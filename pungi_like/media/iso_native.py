@@ -690,13 +690,15 @@ class _JobEntry:
 
 
 def child_command(iso_path):
-    """The command that writes an image in a child process (``python -S -E`` running this
+    """The command that writes an image in a child process (``python -I -S`` running this
     file): the job on its standard input (:func:`child_input`), its answer the last line of
     its output (:func:`child_answer`).  A compose writes its images beside other units'
     Python threads; in-process, this writer's 16,000 system calls for a DVD of 5,400 files
     would each give up the interpreter lock and wait to get it back (0.95-1.5 s instead of
     0.2 s with one busy thread beside it), as xorriso never does."""
-    return [sys.executable, "-S", "-E", os.path.abspath(__file__), iso_path]
+    # -I (isolated: -E, -s and -P, so the script's directory - pungi_like/media, whose module
+    # names could shadow the standard library's - is not put on sys.path) and -S
+    return [sys.executable, "-I", "-S", os.path.abspath(__file__), iso_path]
 
 
 def child_input(entries, **options):

@@ -232,6 +232,23 @@ def test_the_child_finds_the_newest_finished_compose(tmp_path):
     pre.close()
 
 
+def test_the_child_does_not_import_from_the_working_directory(tmp_path, monkeypatch):
+    """The child runs isolated (``-I``): a module in the driver's working directory (a
+    config directory holding a ``json.py``) does not stand in for the standard library's."""
+    target = tmp_path / "composes"
+    _finished(target / "T-1-20260102.n.0", "T-1-20260102.n.0", mtime=2000)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    for name in ("json", "os", "struct", "stat"):
+        (cwd / f"{name}.py").write_text("raise SystemExit(99)\n")
+    monkeypatch.chdir(cwd)
+    pre = reuse_precheck.Precheck(dirs=[str(target)])
+    try:
+        assert pre.compose == (str(target / "T-1-20260102.n.0"), "T-1-20260102.n.0")
+    finally:
+        pre.close()
+
+
 def _tree_of_links(tmp_path, count):
     """A package set unit (work/) and a gather unit whose tree holds hard links of its files
     (``count`` in one directory: listed, not stat'ed, once the package set's are checked)."""
