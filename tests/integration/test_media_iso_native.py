@@ -2,6 +2,7 @@
 for every tree shape it accepts, xorriso's image for what it refuses, and the image read
 back by xorriso listing every file with its content."""
 
+import io
 import os
 import random
 import shutil
@@ -208,7 +209,7 @@ def read_back(path):
         for top, _, names in reader.walk(rr_path="/"):
             for name in names:
                 rr = f"{top.rstrip('/')}/{name}"
-                out = __import__("io").BytesIO()
+                out = io.BytesIO()
                 reader.get_file_from_iso_fp(out, rr_path=rr)
                 found[rr] = out.getvalue()
         return found
