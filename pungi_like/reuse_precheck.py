@@ -423,7 +423,7 @@ def _listed_first(bases, flat, where, verified):
         dev = os.stat(where).st_dev
     except OSError:
         return None     # _same_stats says what is missing
-    return dev if _mostly_verified(dev, flat[0::3], verified) else None
+    return dev if _mostly_verified(dev, flat[0:48:3], verified) else None
 
 
 def _mostly_verified(dev, inodes, verified):
