@@ -522,12 +522,9 @@ def _result(iso_path, volid, boot, files, renamed, start, epoch, writer, log_pat
                        files=files, joliet_renamed=renamed,
                        seconds=round(_time.monotonic() - start, 3), writer=writer,
                        manifest=manifest_paths(entries, boot))
-    if log_path:
-        os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
-        with open(log_path, "a", encoding="utf-8") as fh:
-            fh.write(f"# write_iso {iso_path}: writer={writer} volid={volid!r} boot={boot} "
-                     f"files={files} size={result.size} epoch={epoch} "
-                     f"joliet_renamed={len(renamed)} {result.seconds:.2f} s\n")
+    _log_line(log_path, f"# write_iso {iso_path}: writer={writer} volid={volid!r} boot={boot} "
+                        f"files={files} size={result.size} epoch={epoch} "
+                        f"joliet_renamed={len(renamed)} {result.seconds:.2f} s")
     return result
 
 

@@ -175,14 +175,15 @@ def _a_chars(text):
 
 
 class _Node:
-    __slots__ = ("name", "is_dir", "mode", "source", "size", "children", "iso_name",
-                 "jol_name", "iso_block", "iso_sectors", "jol_block",
+    __slots__ = ("name", "is_dir", "mode", "source", "size", "children", "jol_children",
+                 "iso_name", "jol_name", "iso_block", "iso_sectors", "jol_block",
                  "jol_sectors", "data_block", "number", "jol_number", "parent")
 
     def __init__(self, name, is_dir, mode, source=None, size=0, parent=None):
         self.name, self.is_dir, self.mode = name, is_dir, mode
         self.source, self.size, self.parent = source, size, parent
         self.children = [] if is_dir else None
+        self.jol_children = None    # the children in the Joliet tree's order (write_plan)
         self.iso_name = self.jol_name = None
         self.iso_block = self.iso_sectors = self.jol_block = self.jol_sectors = None
         self.data_block = self.number = self.jol_number = None
@@ -534,7 +535,7 @@ def write_plan(plan, iso_path):
         # libisofs' Joliet ".." of a subdirectory names the directory itself
         records = [_record(node.jol_block, node.jol_sectors * SECTOR, True, b"\x00", b"", date),
                    _record(node.jol_block, node.jol_sectors * SECTOR, True, b"\x01", b"", date)]
-        for child in sorted(node.children, key=jol_key):
+        for child in node.jol_children:
             if child.is_dir:
                 extent, size = child.jol_block, child.jol_sectors * SECTOR
             else:
@@ -550,8 +551,9 @@ def write_plan(plan, iso_path):
         node.iso_sectors = _sectors([dot + dot % 2, 34 + _PX_LEN + _TF_LEN]
                                     + [_iso_record_len(c) for c in node.children])
         # (in the Joliet tree's order: where a sector ends depends on it)
+        node.jol_children = sorted(node.children, key=jol_key)
         node.jol_sectors = _sectors([34, 34] + [34 + 2 * len(c.jol_name)
-                                                for c in sorted(node.children, key=jol_key)])
+                                                for c in node.jol_children])
 
     # the layout
     block = _FIRST_DIR_BLOCK
