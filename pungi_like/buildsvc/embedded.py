@@ -19,10 +19,10 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
+from .. import childproc
 from . import certs
 from .hub.server import CONFIG_NAME, HubApp, HubConfig, make_server
 from .instance import init_hub
@@ -135,17 +135,16 @@ class EmbeddedService:
     def _start_builder(self, name):
         logdir = os.path.join(self.topdir, ".hub", "builders")
         os.makedirs(logdir, exist_ok=True)
-        cmd = [sys.executable, "-m", "pungi_like.cli.builder", "--hub", self.url,
-               "--cert", os.path.join(self.pki, name + ".pem"), "--serverca", self.ca,
-               "--topdir", self.topdir, "--workdir", os.path.join(logdir, name + ".work"),
-               "--capacity", str(self.capacity), "--maxjobs", str(self.maxjobs),
-               "--poll-interval", str(self.poll_interval), "--parent-pid", str(os.getpid()),
-               "--wait-work",
-               "--log-level",
-               self.builder_log_level]
+        cmd = childproc.module_command(
+            "pungi_like.cli.builder", "--hub", self.url,
+            "--cert", os.path.join(self.pki, name + ".pem"), "--serverca", self.ca,
+            "--topdir", self.topdir, "--workdir", os.path.join(logdir, name + ".work"),
+            "--capacity", str(self.capacity), "--maxjobs", str(self.maxjobs),
+            "--poll-interval", str(self.poll_interval), "--parent-pid", str(os.getpid()),
+            "--wait-work", "--log-level", self.builder_log_level)
         logf = open(os.path.join(logdir, name + ".log"), "ab")
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, env=childproc.module_env())
         logf.close()
         proc.host_name = name
         return proc

@@ -29,6 +29,7 @@ import sys
 import threading
 import traceback
 
+from .. import childproc
 from ..errors import PungiLikeError
 from ..fileutil import link_file, ln_hardlinks, try_hardlink
 
@@ -172,11 +173,7 @@ def serve(inp, out, collect, solver=None):
 def _env():
     """This process's environment with this pungi_like first on the path (so a worker runs
     the very same code, also from an export run with PYTHONPATH)."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return env
+    return childproc.module_env()
 
 
 class GatherWorker:
@@ -190,7 +187,7 @@ class GatherWorker:
     @classmethod
     def spawn(cls):
         """A worker in a new process of its own, which loads its package set itself."""
-        proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
+        proc = subprocess.Popen(childproc.module_command(__name__), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, env=_env(), close_fds=True)
         return cls(proc.stdout, proc.stdin, proc=proc)
 
@@ -251,7 +248,7 @@ class SolverHost:
         self.sock, theirs = socket.socketpair()
         with theirs:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", __name__, "--host", str(theirs.fileno())],
+                childproc.module_command(__name__, "--host", str(theirs.fileno())),
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=_env())
         _send_sock(self.sock, ("load", list(repos), arch))
         self.lock = threading.Lock()

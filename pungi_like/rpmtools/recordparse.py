@@ -26,6 +26,7 @@ import tempfile
 import threading
 from array import array
 
+from .. import childproc
 from . import repowrite
 
 
@@ -103,16 +104,13 @@ class Parsing:
 
     def __init__(self, repo_dirs):
         self.repo_dirs = list(repo_dirs)
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         # the answer (20 MB at 10,000 RPMs) goes to an anonymous file, read once the child
         # ended: through a 64 KiB pipe the reader thread took it in 300+ reads, each giving
         # the interpreter lock up and waiting to take it back behind the closure's thread
         self._out = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pungi_like.rpmtools.recordparse", *self.repo_dirs],
-            stdout=self._out, stderr=subprocess.PIPE, env=env)
+            childproc.module_command("pungi_like.rpmtools.recordparse", *self.repo_dirs),
+            stdout=self._out, stderr=subprocess.PIPE, env=childproc.module_env())
         self.found, self.failure, self.stderr = [], None, b""
         self.reader = threading.Thread(target=self._read, name="recordparse", daemon=True)
         self.reader.start()

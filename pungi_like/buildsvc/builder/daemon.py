@@ -55,6 +55,8 @@ import koji.daemon
 import koji.tasks
 import koji.xmlrpcplus
 
+from ... import childproc
+
 log = logging.getLogger("pungi_like.buildsvc.builder")
 
 
@@ -1164,8 +1166,9 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
         log.warning("restarting")
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execv(sys.executable, [sys.executable, "-m", "pungi_like.cli.builder"]
-                 + sys.argv[1:])
+        os.execve(sys.executable,
+                  childproc.module_command("pungi_like.cli.builder", *sys.argv[1:]),
+                  childproc.module_env())
     return 0
 
 
