@@ -423,9 +423,13 @@ class CreateisoPhase(PhaseBase):
                 source_tree, tmp, volid, boot="bios+uefi" if bootable else None,
                 excludes=("images/boot.iso",) if disc is None else (), graft=graft,
                 application_id=f"{self.conf.release_name} {self.conf.release_version}",
-                log_path=unit.log_path, tree_entries=tree_entries)
-            md5 = isomod.implant_md5(tmp, supported=bool(compose.supported),
-                                     log_path=unit.log_path)
+                log_path=unit.log_path, tree_entries=tree_entries,
+                implant=bool(compose.supported),
+                record=self.paths.iso_extents_file(arch, variant, number),
+                old=self._old_images(arch, variant, number))
+            # the native writer implants it as it writes; implantisomd5 for the others
+            md5 = written.implanted_md5 or isomod.implant_md5(
+                tmp, supported=bool(compose.supported), log_path=unit.log_path)
             os.replace(tmp, target)
         except BaseException:
             if os.path.exists(tmp):
@@ -454,6 +458,19 @@ class CreateisoPhase(PhaseBase):
         compose.notify("createiso-imagedone", file=self.paths.relative(target), arch=arch,
                        variant=variant.uid)
         return self.paths.relative(target)
+
+    def _old_images(self, arch, variant, number):
+        """``[record, directory of its image]`` of this disc in the compose resumed and the
+        newest old compose (``media.iso_extents``): the native writer copies unchanged files'
+        data from the first image that still is the one its record describes."""
+        pool = getattr(self.compose, "reuse_pool", None)
+        if pool is None:
+            return []
+        topdir = self.compose.topdir
+        record = os.path.relpath(self.paths.iso_extents_file(arch, variant, number), topdir)
+        iso_dir = os.path.relpath(self.paths.iso_dir(arch, variant), topdir)
+        return [[os.path.join(old, record), os.path.join(old, iso_dir)]
+                for old in pool.places(2) if os.path.abspath(old) != os.path.abspath(topdir)]
 
     def _disc_repodata(self, unit, tree, stage, pkgs):
         """A split disc's own repodata, as Pungi writes it: XML and sqlite, no comps."""

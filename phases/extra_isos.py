@@ -200,9 +200,10 @@ class ExtraIsosPhase(PhaseBase):
                 None, tmp, volid, boot="bios+uefi" if bootable else None, graft=graft,
                 excludes=("*/lost+found", "*/boot.iso"),
                 application_id=f"{self.conf.release_name} {self.conf.release_version}",
-                log_path=unit.log_path)
-            md5 = isomod.implant_md5(tmp, supported=bool(self.compose.supported),
-                                     log_path=unit.log_path)
+                log_path=unit.log_path, implant=bool(self.compose.supported))
+            # the native writer implants it as it writes; implantisomd5 for the others
+            md5 = written.implanted_md5 or isomod.implant_md5(
+                tmp, supported=bool(self.compose.supported), log_path=unit.log_path)
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):

@@ -137,6 +137,13 @@ class Paths:
     def iso_work_dir(self, arch, isoname, create=True):
         return self._p("work", arch, "iso", isoname, create=create)
 
+    def iso_extents_file(self, arch, variant, disc_num=1, create=False):
+        """``work/<arch>/iso-extents/<V>-<disc>.json``: where each file's data lies in the
+        variant.arch's image of that disc (``media.iso_extents``), for the next compose;
+        without the compose id, so a re-run finds an old compose's at the same path."""
+        return self._p("work", arch_dirname(arch), "iso-extents",
+                       f"{_uid(variant)}-{disc_num}.json", create=create, is_dir=False)
+
     def extra_files_dir(self, arch, variant, create=True):
         """``work/<arch>/<V>/extra-files``: the extra files of a tree, before they are copied in."""
         return self._p("work", arch, _uid(variant), "extra-files", create=create)

@@ -384,11 +384,15 @@ class IsoResult:
     #: the Rock Ridge path of every file, directory and link in the image, sorted, as
     #: :func:`iso_manifest` reads them back (from what was written, without reading the image)
     manifest: list = field(default_factory=list)
+    #: the MD5 the writer implanted (``write_iso``'s ``implant``), or None: then the caller
+    #: implants it (:func:`implant_md5`)
+    implanted_md5: str | None = None
 
 
 def write_iso(tree_dir, iso_path, volid, *, boot=None, source_date_epoch=None, excludes=(),
               graft=None, application_id="", publisher="", preparer="pungi_like",
-              log_path=None, writer="auto", tree_entries=None) -> IsoResult:
+              log_path=None, writer="auto", tree_entries=None, implant=None, record=None,
+              old=()) -> IsoResult:
     """Write ``tree_dir`` (+ ``graft``: {path in ISO: source path}) to ``iso_path``.
 
     ``boot``: None, ``"bios"`` (El Torito no-emulation ``isolinux/isolinux.bin`` with
@@ -401,7 +405,13 @@ def write_iso(tree_dir, iso_path, volid, *, boot=None, source_date_epoch=None, e
     ``"xorriso"`` (``media.iso_xorriso``) or ``"native"`` (``media.iso_native``: xorriso
     1.5.4's bytes; xorriso for what it refuses).  ``tree_entries``: what
     :func:`collect_tree` gives of ``tree_dir`` with ``excludes``, when the caller has it (the
-    tree is not walked again).  The file is written to a temp name and renamed.
+    tree is not walked again).  ``implant``: None, or the supported flag of an MD5 to implant
+    as ``implantisomd5 [--supported-iso]`` would; the native writer implants it while it
+    writes (``IsoResult.implanted_md5``), the others leave it to the caller (None there).
+    ``record``, ``old``: the native writer's record of where each file's data lies, written
+    for a later image, and the old images' (``[record, directory of its image]``) it copies
+    unchanged files' data from (``media.iso_extents``); the other writers ignore them.
+    The file is written to a temp name and renamed.
     """
     if boot not in BOOT_MODES:
         raise PungiLikeError(f"write_iso: boot={boot!r} is not one of {BOOT_MODES}")
@@ -426,7 +436,7 @@ def write_iso(tree_dir, iso_path, volid, *, boot=None, source_date_epoch=None, e
         # the native writer writes xorriso 1.5.4's bytes for the trees it models (see
         # media.iso_native); whatever it refuses xorriso writes, as before
         result = _write_native(entries, iso_path, volid, boot, epoch, start, application_id,
-                               publisher, preparer, log_path)
+                               publisher, preparer, log_path, implant, record, old)
         if result is not None:
             return result
         writer = "xorriso"
@@ -536,9 +546,10 @@ def _log_line(log_path, line):
 
 
 def _write_native(entries, iso_path, volid, boot, epoch, start, application_id, publisher,
-                  preparer, log_path):
-    """The image written by media.iso_native in a child process; None (nothing written, the
-    reason logged) when it refuses the tree."""
+                  preparer, log_path, implant=None, record=None, old=()):
+    """The image written by media.iso_native in a child process (with its MD5 implanted when
+    ``implant`` is a bool and the child could); None (nothing written, the reason logged)
+    when it refuses the tree."""
     options = dict(boot=boot, epoch=epoch, volid=volid, application_id=application_id[:128],
                    publisher=publisher[:128], preparer=preparer[:128])
     try:
@@ -550,9 +561,11 @@ def _write_native(entries, iso_path, volid, boot, epoch, start, application_id, 
     os.makedirs(os.path.dirname(os.path.abspath(iso_path)) or ".", exist_ok=True)
     tmp = f"{iso_path}.tmp-{os.getpid()}-{threading.get_ident()}"
     try:
-        proc = tools.run(iso_native.child_command(tmp), log_path=log_path,
-                         input=iso_native.child_input(entries, **options))
-        files, refused = iso_native.child_answer(proc.stdout)
+        proc = tools.run(iso_native.child_command(tmp, record), log_path=log_path,
+                         input=iso_native.child_input(entries, implant=implant, old=old,
+                                                      **options))
+        answer = iso_native.child_answer_of(proc.stdout)
+        files, refused, md5 = answer.get("files"), answer.get("refused"), answer.get("md5")
         if refused is not None:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -564,8 +577,16 @@ def _write_native(entries, iso_path, volid, boot, epoch, start, application_id, 
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return _result(iso_path, volid, boot, files, {}, start, epoch, "native", log_path,
-                   entries)
+    if answer.get("from_old"):
+        _log_line(log_path, f"# {answer['from_old']} of {files} files' data copied from the "
+                            "old image of an unchanged source")
+    if md5:
+        _log_line(log_path, f"# implanted MD5 {md5} by the native writer (the bytes "
+                            f"implantisomd5{' --supported-iso' if implant else ''} writes)")
+    result = _result(iso_path, volid, boot, files, {}, start, epoch, "native", log_path,
+                     entries)
+    result.implanted_md5 = md5 or None
+    return result
 
 
 def _write_with_xorriso(entries, iso_path, volid, boot, epoch, start, application_id,

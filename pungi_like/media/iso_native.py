@@ -177,7 +177,7 @@ def _a_chars(text):
 class _Node:
     __slots__ = ("name", "is_dir", "mode", "source", "size", "children", "jol_children",
                  "iso_name", "jol_name", "iso_block", "iso_sectors", "jol_block",
-                 "jol_sectors", "data_block", "number", "jol_number", "parent")
+                 "jol_sectors", "data_block", "number", "jol_number", "parent", "ident")
 
     def __init__(self, name, is_dir, mode, source=None, size=0, parent=None):
         self.name, self.is_dir, self.mode = name, is_dir, mode
@@ -187,6 +187,7 @@ class _Node:
         self.iso_name = self.jol_name = None
         self.iso_block = self.iso_sectors = self.jol_block = self.jol_sectors = None
         self.data_block = self.number = self.jol_number = None
+        self.ident = None           # a file's source: (device, inode, size, mtime_ns)
 
 
 class Plan:
@@ -196,6 +197,10 @@ class Plan:
         self.root, self.volid, self.epoch = root, volid, epoch
         self.application_id, self.publisher, self.preparer = (application_id, publisher,
                                                               preparer)
+        #: the MD5 :func:`write_plan` implanted, if asked to and it could
+        self.implanted_md5 = None
+        #: the files whose data :func:`write_plan` copied from an old image
+        self.from_old = 0
 
 
 def prepare(entries, *, boot=None, epoch=None, volid="", application_id="", publisher="",
@@ -299,6 +304,7 @@ def _plan(entries, boot, epoch, volid, application_id, publisher, preparer):
             inodes.add(key)
             node = _Node(name, False, st.st_mode, source=entry.source, size=st.st_size,
                          parent=parent)
+            node.ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         else:
             raise Refused(f"{rel!r}: a {entry.kind} (not modelled)")
         parent.children.append(node)
@@ -489,9 +495,16 @@ def write(entries, iso_path, volid, *, epoch, application_id="", publisher="", p
                               preparer=preparer), iso_path)
 
 
-def write_plan(plan, iso_path):
+def write_plan(plan, iso_path, implant=None, record=None, old=()):
     """Write the image of ``plan`` (:func:`prepare`) to ``iso_path`` (created or truncated);
-    returns the number of files."""
+    returns the number of files.  ``implant``: None, or the supported flag (a bool) to implant
+    the image's MD5 with, as ``implantisomd5 [--supported-iso]`` would (``media.isomd5``),
+    hashed while the file data is copied; the MD5 is then ``plan.implanted_md5`` (None when
+    not implanted).  ``record``: where to write where each file's data lies in the image
+    (``media.iso_extents``; not when an MD5 was asked for and not implanted: another tool
+    writes the image after this), for a later compose; ``old``: ``[record, directory of its
+    image]`` of old images whose unchanged files' data is copied from the first that holds
+    (``plan.from_old``: the number of files taken from it)."""
     root, epoch, volid = plan.root, plan.epoch, plan.volid
     application_id, publisher, preparer = plan.application_id, plan.publisher, plan.preparer
     t = time.gmtime(epoch)
@@ -632,16 +645,65 @@ def write_plan(plan, iso_path):
                         jol_l_pos, jol_m_pos, jol_root, voldate))
     put(18, b"\xffCD001\x01")
 
+    plan.implanted_md5 = None
+    plan.from_old = 0
+    md5 = _sibling("isomd5") if implant is not None else None
+    extents = _sibling("iso_extents") if record or old else None
+    with_data = [node for node in files if node.size]
+    follower = old_image = None
     fd = os.open(iso_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
         os.pwrite(fd, meta, 0)
-        for node in files:
-            if node.size:
+        if md5 is not None and md5.implantable(meta[16 * SECTOR:17 * SECTOR]):
+            follower = md5.Follower(iso_path, total, total * SECTOR)
+        written = follower.written if follower is not None else None
+        if old:
+            old_image = extents.open_old(old)
+        if old_image is not None:
+            plan.from_old = extents.copy_data(with_data, fd, old_image, _copy, kernel_copy,
+                                              written)
+        else:
+            for node in with_data:
                 _copy(node.source, fd, node.data_block * SECTOR, node.size)
+                if written is not None:
+                    written(node.data_block * SECTOR + node.size)
         os.ftruncate(fd, total * SECTOR)
+        if follower is not None:
+            implanted, follower = follower.finish(), None
+            os.pwrite(fd, implanted.appdata(implant), md5.PVD_OFFSET + md5.APPDATA_OFFSET)
+            plan.implanted_md5 = implanted.hexdigest()
+        if record and (implant is None or plan.implanted_md5):
+            extents.write_record(record, fd, [(node.ident, node.data_block)
+                                              for node in with_data])
     finally:
+        if follower is not None:
+            follower.abort()
+        if old_image is not None:
+            old_image.close()
         os.close(fd)
     return len(files)
+
+
+_siblings = {}
+
+
+def _sibling(name):
+    """The module ``media.<name>`` (standard library only); in the child (this file run as a
+    script with ``-I``, its directory not on ``sys.path``) loaded from beside this file by its
+    path."""
+    if name not in _siblings:
+        if __package__:
+            import importlib
+            module = importlib.import_module(f"{__package__}.{name}")
+        else:
+            import importlib.util
+            spec = importlib.util.spec_from_file_location(
+                f"pungi_like_{name}", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                   f"{name}.py"))
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        _siblings[name] = module
+    return _siblings[name]
 
 
 def kernel_copy(in_fd, out_fd, src, dst, size, chunk=1 << 30):
@@ -691,7 +753,7 @@ class _JobEntry:
         self.kind, self.source, self.mode = kind, source, mode
 
 
-def child_command(iso_path):
+def child_command(iso_path, record=None):
     """The command that writes an image in a child process (``python -I -S`` running this
     file): the job on its standard input (:func:`child_input`), its answer the last line of
     its output (:func:`child_answer`).  A compose writes its images beside other units'
@@ -700,23 +762,37 @@ def child_command(iso_path):
     0.2 s with one busy thread beside it), as xorriso never does."""
     # -I (isolated: -E, -s and -P, so the script's directory - pungi_like/media, whose module
     # names could shadow the standard library's - is not put on sys.path) and -S
-    return [sys.executable, "-I", "-S", os.path.abspath(__file__), iso_path]
+    # ``record`` on the command line: the compose notes it as a file the unit made
+    return [sys.executable, "-I", "-S", os.path.abspath(__file__), iso_path] + (
+        [record] if record else [])
 
 
-def child_input(entries, **options):
+def child_input(entries, implant=None, old=(), **options):
     """The job text of ``entries`` ({relative path: media.iso._Entry}) with ``options``
-    (:func:`prepare`'s)."""
+    (:func:`prepare`'s), ``implant`` and ``old`` (:func:`write_plan`'s)."""
     rows = [[rel, e.kind, e.source, e.mode] for rel, e in entries.items()]
-    return json.dumps({"entries": rows, "options": options}, separators=(",", ":"))
+    job = {"entries": rows, "options": options}
+    if implant is not None:
+        job["implant"] = bool(implant)
+    if old:
+        job["old"] = [list(pair) for pair in old]
+    return json.dumps(job, separators=(",", ":"))
 
 
 def child_answer(output):
     """(files written, None) or (None, why it was refused) from the child's output."""
-    answer = json.loads(output.strip().splitlines()[-1])
+    answer = child_answer_of(output)
     return answer.get("files"), answer.get("refused")
 
 
-def _child_main(iso_path):
+def child_answer_of(output):
+    """The child's answer: ``{"files": N}`` (with ``"md5"``, the implanted MD5, when it
+    implanted one, and ``"from_old"``, the files copied from an old image, when there were)
+    or ``{"refused": why}``."""
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def _child_main(iso_path, record=None):
     job = json.load(sys.stdin)
     entries = {rel: _JobEntry(kind, source, mode) for rel, kind, source, mode in job["entries"]}
     try:
@@ -724,8 +800,14 @@ def _child_main(iso_path):
     except Refused as exc:
         print(json.dumps({"refused": str(exc)}))
         return
-    print(json.dumps({"files": write_plan(plan, iso_path)}))
+    answer = {"files": write_plan(plan, iso_path, implant=job.get("implant"), record=record,
+                                  old=job.get("old") or ())}
+    if plan.implanted_md5:
+        answer["md5"] = plan.implanted_md5
+    if plan.from_old:
+        answer["from_old"] = plan.from_old
+    print(json.dumps(answer))
 
 
 if __name__ == "__main__":
-    _child_main(sys.argv[1])
+    _child_main(*sys.argv[1:3])
