@@ -81,11 +81,25 @@ def open_old(candidates):
                 fd = os.open(path, os.O_RDONLY)
             except OSError:
                 continue
-            if identity(os.fstat(fd)) != want:
-                os.close(fd)
-                continue
-            return OldImage(fd, {(d, i): (s, m, b) for d, i, s, m, b in rec["files"]})
+            try:
+                if identity(os.fstat(fd)) == want:
+                    return OldImage(fd, _blocks(rec["files"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+            os.close(fd)
     return None
+
+
+def _blocks(rows):
+    """``{(device, inode): (size, mtime_ns, block)}`` of a record's rows; ValueError for a
+    row that is not five whole numbers with a block at 0 or after."""
+    blocks = {}
+    for row in rows:
+        dev, ino, size, mtime_ns, block = row
+        if not all(type(v) is int for v in row) or block < 0 or size < 0:
+            raise ValueError(f"a record row of another form: {row!r}")
+        blocks[(dev, ino)] = (size, mtime_ns, block)
+    return blocks
 
 
 def copy_data(nodes, out_fd, old, copy_one, kernel_copy, written=None):

@@ -84,6 +84,16 @@ def test_an_old_image_written_since_its_record_is_not_used(tmp_path):
     write(tree, tmp_path / "d.iso", tmp_path / "log4",
           old=[[str(tmp_path / "nothing.json"), str(old_dir)]])
     assert (tmp_path / "d.iso").read_bytes() == (tmp_path / "c.iso").read_bytes()
+    # a record of another form, its image untouched: not used, the image written
+    os.unlink(old_dir / "a.iso")
+    write(tree, old_dir / "a.iso", tmp_path / "log5", record=record)
+    text = record.read_text()
+    for bad in (text.replace('"files":[[', '"files":[["x",'),
+                text.replace('"files":[[', '"files":[[-1,1,1,1,-5],[')):
+        record.write_text(bad)
+        write(tree, tmp_path / "e.iso", tmp_path / "log6", old=[[str(record), str(old_dir)]])
+        assert taken(tmp_path / "log6") == 0
+        assert (tmp_path / "e.iso").read_bytes() == (tmp_path / "c.iso").read_bytes()
 
 
 def test_no_record_when_another_tool_implants_after_the_writer(tmp_path, monkeypatch):
