@@ -10,7 +10,8 @@ from the records (:func:`~pungi_like.rpmtools.repowrite.write_repo`) instead of 
 reading every file again.
 
 The child's answer on its stdout, per repo: one JSON line (the repo, its repomd.xml's
-``(size, mtime_ns)`` when it was read, the lengths of what follows, or ``error``), the three
+``(size, mtime_ns)`` when it was read, the lengths of what follows, the start its primary's
+``<location>`` lines share (``repowrite._Store.location``, latin-1), or ``error``), the three
 dumped texts (primary, filelists, other), the start and end offsets of each entry in them
 (native unsigned 64-bit arrays) and a JSON list ``[[file name, entry, mtime, size, checksum
 type], ...]`` (the index's own order: the last record of a name wins, as in createrepo_c).
@@ -45,7 +46,10 @@ def _dump(out, repo_dir):
                           for name, r in index.records.items()]).encode()
     head = {"repo": repo_dir, "stat": list(stat) if stat else None,
             "texts": [len(t) for t in texts], "offsets": [len(o) for o in offsets],
-            "records": len(records)}
+            "records": len(records),
+            # latin-1: the bytes as they are, through JSON
+            "location": None if not store or getattr(store, "location", None) is None
+            else store.location.decode("latin-1")}
     out.write(json.dumps(head).encode() + b"\n")
     for piece in (*texts, *offsets, records):
         out.write(piece)
@@ -89,6 +93,8 @@ def _load(fh):
         records = json.loads(_read_exactly(fh, head["records"]))
         store = repowrite._Store.__new__(repowrite._Store)
         store.texts, store.starts, store.ends = texts, tuple(offsets[:3]), tuple(offsets[3:])
+        location = head.get("location")
+        store.location = location.encode("latin-1") if location is not None else None
         index = repowrite.RecordIndex(verbatim=False)
         for name, i, mtime, size, checksum in records:
             index.records[name] = repowrite.Record(store, i, mtime=mtime, size=size,

@@ -64,7 +64,7 @@ _TIME_SIZE = re.compile(rb'<time file="(\d+)" build="\d+"/>\n  <size package="(\
 _CHECKSUM = re.compile(rb'<checksum type="([a-z0-9]+)" pkgid="YES">([0-9a-f]+)</checksum>')
 _PKGID = re.compile(rb'<package pkgid="([0-9a-f]+)"')
 _ENTRY = re.compile(rb"<package ")
-_LOCATION = re.compile(rb'\n  <location (?:xml:base="[^"]*" )?href="([^"]*)"/>\n')
+_LOCATION = re.compile(rb'\n  <location ((?:xml:base="[^"]*" )?)href="([^"]*)"/>\n')
 
 _lock = threading.Lock()
 _trusted = {}        # realpath of a repo dir -> repomd.xml's (size, mtime_ns) when we wrote it
@@ -211,14 +211,32 @@ def _repomd_stat(repo_dir):
 # ---- records -----------------------------------------------------------------------------------
 class _Store:
     """The decompressed primary, filelists and other of one repo, kept whole, and where each
-    entry starts and ends in them (arrays: a few bytes an entry, not an object)."""
-    __slots__ = ("texts", "starts", "ends")
+    entry starts and ends in them (arrays: a few bytes an entry, not an object); entries one
+    after another (entry i + 1 starts where entry i ends). ``location``: what every
+    ``<location>`` line of primary holds before the file name (:func:`common_location`), when
+    they all hold the same, else None (or unset)."""
+    __slots__ = ("texts", "starts", "ends", "location")
 
     def __init__(self, texts, spans):
         from array import array
         self.texts = texts
         self.starts = tuple(array("Q", (s for s, _e in kind)) for kind in spans)
         self.ends = tuple(array("Q", (e for _s, e in kind)) for kind in spans)
+        self.location = None
+
+
+def common_location(found):
+    """``found``: ``[(base attribute, href)]`` of each ``<location>`` line of a primary (what
+    :data:`_LOCATION` finds: ``b'xml:base="..." '`` or ``b''``, and the href as written). The
+    start every line shares up to its file name - ``b'\\n  <location xml:base="..." href="dir/'``
+    - when every line has the same base attribute and the same directory before the name,
+    else None. With it, :func:`_primary_pieces` moves a run of entries to their new location
+    by one replace of that start, not entry by entry."""
+    heads = {(attr, href[:href.rfind(b"/") + 1]) for attr, href in found}
+    if len(heads) != 1:
+        return None
+    attr, folder = heads.pop()
+    return b"\n  <location " + attr + b'href="' + folder
 
 
 @dataclass(slots=True)
@@ -307,11 +325,11 @@ def _verbatim_index(repo_dir):
     count = len(offsets[0][0])
     checksums = _CHECKSUM.findall(pri_text)
     times = _TIME_SIZE.findall(pri_text)
-    hrefs = _LOCATION.findall(pri_text)
+    locations = _LOCATION.findall(pri_text)
     if not (len(offsets[1][0]) == len(offsets[2][0]) == count):
         raise RepoWriteError(f"{repo_dir}: primary, filelists and other list {count}, "
                              f"{len(offsets[1][0])}, {len(offsets[2][0])} packages")
-    if not (len(checksums) == len(times) == len(hrefs) == count):
+    if not (len(checksums) == len(times) == len(locations) == count):
         raise RepoWriteError(f"{repo_dir}: a primary entry this module cannot read")
     pkgids = [pkgid for _type, pkgid in checksums]
     if _PKGID.findall(fil_text) != pkgids or _PKGID.findall(oth_text) != pkgids:
@@ -320,10 +338,11 @@ def _verbatim_index(repo_dir):
     store.texts = texts
     store.starts = tuple(starts for starts, _ends in offsets)
     store.ends = tuple(ends for _starts, ends in offsets)
+    store.location = common_location(locations)
     index = RecordIndex(verbatim=True)
     records = index.records
-    for i, ((checksum_type, _pkgid), (mtime, size), href) in enumerate(
-            zip(checksums, times, hrefs)):
+    for i, ((checksum_type, _pkgid), (mtime, size), (_base, href)) in enumerate(
+            zip(checksums, times, locations)):
         name = href.rpartition(b"/")[2].decode()
         if "&" in name:
             import html
@@ -365,6 +384,9 @@ def _parsed_index(repo_dir):
         spans.append(list(zip([0] + ends[:-1], ends)))
         texts.append(b"".join(dumped))
     store = _Store(tuple(texts), spans)
+    locations = _LOCATION.findall(store.texts[0])
+    if len(locations) == len(primary):
+        store.location = common_location(locations)
     for i, ((pkgid, name, mtime, size, checksum, _pri), fil, oth) in enumerate(
             zip(primary, filelists, other)):
         if not pkgid == fil[0] == oth[0]:
@@ -423,6 +445,7 @@ def discard_adopted(repo_dir):
 # ---- writing ----
 _STAGING = ".repodata.records."
 _BATCH = 512    # entries compressed at a time (big enough for zlib to run without the GIL)
+_RUN = 2048     # primary entries relocated by one replace at most (_primary_pieces)
 
 
 def _umask():
@@ -513,6 +536,66 @@ def _relocate(primary, href, base):
     start = primary.find(b"\n  <location ")
     end = primary.find(b"/>\n", start) + 3
     return primary[:start] + _location_line(href, base) + primary[end:]
+
+
+def _primary_pieces(chunks, base):
+    """The primary entries of ``chunks`` (write_repo's: ``(dumped texts, None)`` or ``(Record,
+    relative path)``) in order, each record's ``<location>`` line made the file's (as
+    :func:`_relocate` makes it), in pieces of about :data:`_BATCH` entries or more. A run of
+    records that follow one another in one store whose lines share their start up to the
+    file name (``_Store.location``), going to paths of one directory that
+    :func:`_location_line` writes as they are, is one slice of the store's primary with that
+    start replaced once: 10,458 records relocated one by one held the interpreter lock for
+    0.05 s beside the unit's other threads. The replace is taken only when the slice holds
+    that start exactly once per entry (each entry has one ``<location>`` line, and markup
+    cannot occur in text), else the run is relocated record by record. A run is at most
+    :data:`_RUN` entries (a slice and its replaced copy in memory at a time, not the whole
+    primary's: the 60,000-RPM case's memory)."""
+    new_attr = None
+    if not base:
+        new_attr = b""
+    elif _SAFE_ATTR.fullmatch(base):
+        new_attr = f'xml:base="{base}" '.encode()
+    n = len(chunks)
+    batch = []
+    x = 0
+    while x < n:
+        entry, rel = chunks[x]
+        if rel is None:
+            batch.append(entry[0])
+            x += 1
+        else:
+            store, first = entry.store, entry.i
+            old = getattr(store, "location", None)
+            folder = rel[:rel.rfind("/") + 1]
+            y = x + 1
+            if old is not None and new_attr is not None:
+                cut = len(folder)
+                while y < n and y - x < _RUN:
+                    other, path = chunks[y]
+                    if (path is None or other.store is not store or other.i != first + y - x
+                            or path[:cut] != folder or "/" in path[cut:]):
+                        break
+                    y += 1
+            piece = None
+            if y - x > 1 and _SAFE_ATTR.fullmatch("".join(path for _e, path in chunks[x:y])):
+                text = store.texts[0][store.starts[0][first]:store.ends[0][first + y - x - 1]]
+                if text.count(old) == y - x:
+                    piece = text.replace(old, b"\n  <location " + new_attr + b'href="'
+                                         + folder.encode())
+            if piece is None:
+                batch.extend(_relocate(e.part(0), path, base) for e, path in chunks[x:y])
+            else:
+                if batch:
+                    yield b"".join(batch)
+                    batch = []
+                yield piece
+            x = y
+        if len(batch) >= _BATCH:
+            yield b"".join(batch)
+            batch = []
+    if batch:
+        yield b"".join(batch)
 
 
 def _from_rpm(path, href, base, checksum):
@@ -673,13 +756,12 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
             head, tail = _template(kind)
             stream = _Stream(checksum, level=level)
             stream.feed(head + str(len(entries)).encode() + tail[:tail.index(b"\n") + 1])
-            for start in range(0, len(entries), _BATCH):
-                if k == 0:
-                    batch = [entry[0] if rel is None else _relocate(entry.part(0), rel, baseurl)
-                             for entry, rel in chunks[start:start + _BATCH]]
-                else:
-                    batch = [entry[k] if rel is None else entry.part(k)
-                             for entry, rel in chunks[start:start + _BATCH]]
+            if k == 0:
+                for piece in _primary_pieces(chunks, baseurl):
+                    stream.feed(piece)
+            for start in range(0, len(entries) if k else 0, _BATCH):
+                batch = [entry[k] if rel is None else entry.part(k)
+                         for entry, rel in chunks[start:start + _BATCH]]
                 stream.feed(b"".join(batch))
             stream.feed(tail[tail.index(b"\n") + 1:])
             return _data_file(staging, kind, stream, checksum, timestamp)

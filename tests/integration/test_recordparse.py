@@ -88,3 +88,19 @@ def test_a_repo_changed_while_parsed_is_not_taken(download, tmp_path):
     reason = parsing.adopt()
     assert reason == f"{source} changed while its records were parsed"
     assert not repowrite._adopted
+
+
+def test_the_child_hands_the_start_of_the_location_lines_over(download):
+    """The store parsed in the child carries what every <location> line starts with, as one
+    parsed here does (write_repo relocates runs of its records by one replace with it)."""
+    _base, _folder, _files, _listfile, source = download
+    parsing = Parsing([source])
+    parsing.reader.join()
+    try:
+        [(repo, _stat, index, error)] = parsing.found
+        assert repo == source and error is None
+        adopted = next(iter(index.records.values())).store.location
+        here = next(iter(repowrite._parsed_index(source).records.values())).store.location
+        assert adopted == here == b'\n  <location href="'
+    finally:
+        parsing.discard()
