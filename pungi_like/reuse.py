@@ -392,7 +392,8 @@ def describe_files(paths, names, remember_old=None, known=None, linked=None):
         if entry is not None:
             files[names.norm(rel)] = dict(entry)
             continue
-        if known and path in known:
+        if known and path in known and known[path].get("stat") == [st.st_ino, st.st_size,
+                                                                   st.st_mtime_ns]:
             files[names.norm(rel)] = known[path]
             continue
         if remember_old is not None and st.st_nlink > 1 and not is_cached(st, needles):
@@ -1549,6 +1550,90 @@ def bytes_entry(path, data, plain, mark, names):
     return entry
 
 
+class WrittenEntry:
+    """The record entry ``describe_files`` makes of a file, made from its bytes as they are
+    written instead of reading them back: a first piece (``head``, bytes), the only one where
+    the compose's directory and id may occur, then the rest fed in order (``feed``: bytes, or
+    a mapped file from an offset). rpms.json is a few lines of this compose's identity before
+    megabytes of packages (3.5 MB at 10,000 RPMs), which its record read twice more, hashed
+    twice more and copied twice to normalise.
+
+    :meth:`entry` is None, and ``describe_files`` makes the entry, where this could differ
+    from it: a name of the compose after the head or across two pieces, a piece that is not
+    UTF-8 on its own (a character cut in two) or holds a NUL, a file that is not the bytes
+    fed (its size), or gzip."""
+
+    def __init__(self, names, head):
+        self.top, self.cid = names.topdir.encode(), names.compose_id.encode()
+        self.keep = max(len(self.top), len(self.cid)) - 1
+        self.ok = self._text(head, 0)
+        self.found = self.top in head or self.cid in head
+        # the directory replaced first, then the id (``normalised_digest``): a cut between the
+        # head and the next piece is checked on both the head's bytes and those between
+        normal = head.replace(self.top, TOPDIR.encode())
+        self.raw = hashlib.sha256(head)
+        self.normal = hashlib.sha256(normal.replace(self.cid, COMPOSE_ID.encode()))
+        self.size = len(head)
+        self.tails = (head[-self.keep:], normal[-self.keep:]) if self.keep else (b"", b"")
+
+    @staticmethod
+    def _text(data, start):
+        """Is ``data[start:]`` UTF-8 without NUL? (``_text_bytes``' rule, piece by piece)"""
+        if data.find(b"\0", start) >= 0:
+            return False
+        piece = bytes(memoryview(data)[start:]) if start or not isinstance(data, bytes) \
+            else data
+        if not piece.isascii():
+            try:
+                piece.decode("utf-8")
+            except UnicodeDecodeError:
+                return False
+        return True
+
+    def feed(self, data, start=0):
+        """The next piece: ``data[start:]`` (bytes, or an ``mmap``: searched in place)."""
+        if not self.ok:
+            return
+        view = memoryview(data)[start:]
+        first = bytes(view[:self.keep])
+        for tail in self.tails:
+            for needle in (self.top, self.cid):
+                # an occurrence in these bytes crosses the cut: each side is shorter than it
+                cut = len(needle) - 1
+                if cut and needle in tail[len(tail) - cut:] + first[:cut]:
+                    self.ok = False
+                    return
+        if data.find(self.top, start) >= 0 or data.find(self.cid, start) >= 0 \
+                or not self._text(data, start):
+            self.ok = False
+            return
+        self.raw.update(view)
+        self.normal.update(view)
+        self.size += len(view)
+        if self.keep:
+            last = bytes(view[-self.keep:])
+            self.tails = tuple((tail + last)[-self.keep:] for tail in self.tails)
+
+    def entry(self, path):
+        """The entry of the file at ``path`` holding the bytes fed, or None (see the class)."""
+        if not self.ok or path.endswith(".gz"):
+            return None
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode) or st.st_size != self.size:
+            return None
+        mark = False
+        if self.found:
+            mark = "text" if st.st_size <= REWRITE_LIMIT else "binary"
+        entry = {"sha256": self.raw.hexdigest(), "size": st.st_size, "names_compose": mark,
+                 "stat": list(_stat_id(st)[1:])}
+        if mark == "text":
+            entry["content"] = self.normal.hexdigest()
+        return entry
+
+
 def data_text(fresh, dropped, old):
     """A unit's record data (``data_path``): the files of ``old``'s record data but those in
     ``dropped``, with the entries ``fresh`` (relative path: entry) added, and its journal. The
@@ -1844,6 +1929,7 @@ def build_record(compose, unit, capture, images_before, images_after, remember_o
     if shared is not None and unit.name.partition(".")[0] not in SHARED_PHASES:
         shared.clear()   # the package set's records are built: its texts are not needed
     files = describe_files(capture.paths(), names, remember_old,
+                           known=getattr(unit, "written_entries", None),
                            linked=getattr(unit, "linked_entries", None))
     journal, why = [], None
     try:

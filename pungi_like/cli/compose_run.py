@@ -226,8 +226,16 @@ def metadata_unit(compose, after_phases):
         # read them
         sync = compose.syncer
         # a no-op re-run: the payload of the old compose whose units it took, copied
-        compose.rpms.write(compose.paths.metadata_file("rpms.json", create=True), info, sync,
-                           payload_from=metadata.payload_source(compose))
+        rpms_path = compose.paths.metadata_file("rpms.json", create=True)
+        # its record entry made as it is written (``reuse.WrittenEntry``): the record read it
+        # back (3.5 MB at 10,000 RPMs) to hash it twice and normalise it, on the path of a
+        # no-op re-run's end
+        from pungi_like.reuse import Names
+
+        compose.rpms.write(rpms_path, info, sync, payload_from=metadata.payload_source(compose),
+                           names=Names(compose.topdir, compose.compose_id))
+        if compose.rpms.written_entry is not None:
+            unit.written_entries = {os.path.abspath(rpms_path): compose.rpms.written_entry}
         if compose.rpms.copied_from:
             compose.log.info("[metadata.write] rpms.json's packages copied from %s (its units "
                              "that add them taken)", compose.rpms.copied_from)
