@@ -49,3 +49,33 @@ def test_same_rpms_payload_answers_again_only_for_the_same_file(tmp_path):
     assert not md.same_rpms_payload(str(out), rec.written_payload)
     rec.write(out, _info(), fsync=False)
     assert md.same_rpms_payload(str(out), rec.written_payload)
+
+
+def test_the_nested_payload_of_entries_in_any_order():
+    """``_nested`` looks a tree's and a source package's dicts up again only when they change
+    from one entry to the next: the same payload, in the same order, as one lookup an entry -
+    with trees and source packages interleaved, and equal source names as other objects."""
+    import random
+
+    def one_by_one(resolved):
+        nested = {}
+        for (variant, arch, srpm, rpm), (path, sigkey, category) in resolved.items():
+            nested.setdefault(variant, {}).setdefault(arch, {}).setdefault(srpm, {})[rpm] = {
+                "category": category, "path": path, "sigkey": sigkey}
+        return nested
+
+    rng = random.Random(7)
+    keys = [(v, a, "s%d-1-1.src" % s, "r%d-%d-1-1.x86_64" % (s, r))
+            for v in ("Server", "Client") for a in ("x86_64", "ppc64le")
+            for s in range(6) for r in range(3)]
+    for _ in range(20):
+        rng.shuffle(keys)
+        resolved = {(v, a, "".join(list(s)), r): ("p/" + r, None, "binary")
+                    for v, a, s, r in keys}
+        got, want = md._nested(resolved), one_by_one(resolved)
+        assert got == want
+        assert [list(t) for t in got.values()] == [list(t) for t in want.values()]
+        assert [list(s) for t in got.values() for s in t.values()] == \
+            [list(s) for t in want.values() for s in t.values()]
+        assert [list(r) for t in got.values() for s in t.values() for r in s.values()] == \
+            [list(r) for t in want.values() for s in t.values() for r in s.values()]
