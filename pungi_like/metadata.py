@@ -474,9 +474,13 @@ class RpmsRecorder:
         with self._lock:
             made = self._payload
             if made is not None and made[0] == self._changes:
-                return made[1]    # the one :meth:`write` wrote
-            resolved = self._resolved()
-        return _nested(resolved)
+                return made[1]    # the one :meth:`write` wrote, or made before
+            resolved, changes = self._resolved(), self._changes
+        nested = _nested(resolved)
+        with self._lock:
+            if self._changes == changes:
+                self._payload = (changes, nested)
+        return nested
 
 
 def payload_source(compose):

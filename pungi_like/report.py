@@ -227,7 +227,11 @@ def _rpms_trees(topdir):
 
 
 def _names(srpms):
-    """{"binary", "source": set of package names} of one variant.arch's rpms.json entries."""
+    """{"binary", "source": set of package names} of one variant.arch's rpms.json entries
+    (those ``names_ahead`` made of this very object, when it did)."""
+    known = _names_made.get(id(srpms))
+    if known is not None and known[0] is srpms:
+        return known[1]
     names = {"binary": set(), "source": set()}
     for rpms in srpms.values():
         for nevra, meta in rpms.items():
@@ -267,6 +271,7 @@ def _packages(topdir):
             row["added"] = sorted(now["binary"] - before)
             row["removed"] = sorted(before - now["binary"])
         rows.append(row)
+    _names_made.clear()     # made for this report
     return rows, (prev[1] if prev else None)
 
 
@@ -290,6 +295,20 @@ def _fmt_ts(ts):
 
 #: {compose top directory: _rpms_trees} of finished composes read by ``warm_up``
 _preloaded = {}
+
+
+#: {id of a variant.arch's rpms.json entries: (those entries, their ``_names``)} made ahead
+_names_made = {}
+
+
+def names_ahead(payload):
+    """The package names of each variant.arch of ``payload`` (``RpmsRecorder.payload``) made
+    ahead for the report of the compose it is: the driver makes them in a thread while its
+    metadata.write copies and hashes rpms.json without the interpreter lock, instead of after
+    the units on one core (12,000 entries at 10,000 RPMs: about 5 ms)."""
+    for arches in payload.values():
+        for srpms in arches.values():
+            _names_made[id(srpms)] = (srpms, _names(srpms))
 
 
 def preload_rpms(topdir, payload):

@@ -265,3 +265,55 @@ def test_an_old_rpms_json_of_the_same_payload_is_not_parsed(tmp_path, monkeypatc
         assert loaded.compose_id == "Demo-1.0-20260101.n.0"
         assert loaded.rpms.rpms == composediff.load_compose(old).rpms.rpms or other
         report._preloaded.clear()
+
+
+def test_package_names_made_ahead_are_the_report_rows(tmp_path):
+    """``names_ahead`` (the driver's, while metadata.write copies rpms.json) makes the rows
+    ``_packages`` makes, taken for the very payload trees only, once."""
+    def entries(*nevras):
+        return {n: {"path": n, "sigkey": None,
+                    "category": "source" if n.endswith(".src") else "binary"} for n in nevras}
+
+    new = _compose(str(tmp_path), "Demo-1.0-20260101.n.1", "FINISHED", 2000,
+                   [{"unit": "init.global"}])
+    payload = {"Server": {"x86_64": {"a-0:1-1.src": entries("a-0:1-1.x86_64", "a-0:1-1.src",
+                                                              "a-doc-0:1-1.noarch")}}}
+    report.preload_rpms(new, payload)
+    want = report._packages(new)
+    report.names_ahead(payload)
+    tree = payload["Server"]["x86_64"]
+    made = report._names_made[id(tree)][1]
+    assert report._names(tree) is made
+    # an equal tree that is another object is not taken for it
+    assert report._names(dict(tree)) is not made and report._names(dict(tree)) == made
+    report.preload_rpms(new, payload)
+    assert report._packages(new) == want
+    assert not report._names_made      # made for one report
+    assert want[0] == [{"key": "Server.x86_64", "binary": 2, "source": 1, "added": [],
+                        "removed": []}]
+
+
+def test_the_driver_makes_the_payload_and_its_names_ahead():
+    """``compose_run.payload_ahead``: the recorder's payload made once and kept (the driver's
+    later ``payload()`` gives that very object), the report's names made of it."""
+    import types
+
+    from pungi_like import metadata
+    from pungi_like.cli import compose_run
+
+    recorder = metadata.RpmsRecorder()
+    recorder.add_many("Server", "x86_64", [
+        ("a-0:1-1.src", "a-0:1-1.x86_64", "Server/x86_64/os/Packages/a.rpm", None, "binary")])
+    compose_run.payload_ahead(types.SimpleNamespace(rpms=recorder)).join()
+    payload = recorder.payload()
+    assert payload == {"Server": {"x86_64": {"a-0:1-1.src": {"a-0:1-1.x86_64": {
+        "category": "binary", "path": "Server/x86_64/os/Packages/a.rpm", "sigkey": None}}}}}
+    assert recorder.payload() is payload
+    tree = payload["Server"]["x86_64"]
+    assert report._names_made[id(tree)] == (tree, {"binary": {"a"}, "source": set()})
+    report._names_made.clear()
+    # an entry added since: made again
+    recorder.add_many("Server", "x86_64", [
+        ("b-0:1-1.src", "b-0:1-1.x86_64", "Server/x86_64/os/Packages/b.rpm", None, "binary")])
+    again = recorder.payload()
+    assert again is not payload and "b-0:1-1.src" in again["Server"]["x86_64"]
