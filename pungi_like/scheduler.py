@@ -1027,10 +1027,14 @@ class Scheduler:
         except BaseException:
             self._ended_ok[unit.name] = False
             raise
+        else:
+            # before the end is made known: a unit taken early after this one reads it as
+            # soon as it wakes (it was set after, and a waiter that woke in between took a
+            # unit that ended well for a failed one - a no-op re-run DOOMED under load)
+            self._ended_ok[unit.name] = result[4] is None
         finally:
             self.placing.discard(unit.name)
             self._ended[unit.name].set()
-        self._ended_ok[unit.name] = result[4] is None
         return result
 
     def _wait_for_needs(self, unit):

@@ -624,3 +624,27 @@ def test_a_unit_needing_metadata_write_runs_without_waiting_for_its_key(tmp_path
     sched.reuse_pool = Pool()
     assert sched.key_needed_first(sched.units["test.images"]) is False
     assert sched.key_needed_first(sched.units["createrepo.x"]) is True
+
+
+def test_a_units_result_is_known_when_its_end_is(tmp_path):
+    """A unit taken early after another reads whether it ended well as soon as its end is
+    set (``_wait_for_needs``): the result is there first, so a waiter that wakes at once does
+    not take a unit that ended well for a failed one."""
+    seen = {}
+
+    units = [Unit("a.x", lambda unit: {}), Unit("b.x", lambda unit: 1 / 0)]
+    sched = Scheduler(units, FakeCompose(tmp_path, failable=()), 2)
+
+    class Watched(threading.Event):
+        def __init__(self, name):
+            super().__init__()
+            self.name = name
+
+        def set(self):
+            seen[self.name] = sched._ended_ok.get(self.name)
+            super().set()
+
+    sched._ended = {name: Watched(name) for name in sched._ended}
+    for unit in units:
+        sched._run_unit_and_signal(unit, False)
+    assert seen == {"a.x": True, "b.x": False}
