@@ -446,6 +446,7 @@ def discard_adopted(repo_dir):
 _STAGING = ".repodata.records."
 _BATCH = 512    # entries compressed at a time (big enough for zlib to run without the GIL)
 _RUN = 2048     # primary entries relocated by one replace at most (_primary_pieces)
+_FEED = 8 << 20  # bytes of text hashed and compressed by one call (_feed_all)
 
 
 def _umask():
@@ -596,6 +597,47 @@ def _primary_pieces(chunks, base):
             batch = []
     if batch:
         yield b"".join(batch)
+
+
+def _entry_pieces(chunks, k):
+    """The filelists (``k`` 1) or other (2) entries of ``chunks`` in order: a run of records
+    that follow one another in one store is one slice of its text (at most :data:`_RUN`
+    entries), a file's dumped text a piece of its own."""
+    n = len(chunks)
+    x = 0
+    while x < n:
+        entry, rel = chunks[x]
+        if rel is None:
+            yield entry[k]
+            x += 1
+            continue
+        store, first = entry.store, entry.i
+        y = x + 1
+        while y < n and y - x < _RUN:
+            other, path = chunks[y]
+            if path is None or other.store is not store or other.i != first + y - x:
+                break
+            y += 1
+        yield store.texts[k][store.starts[k][first]:store.ends[k][first + y - x - 1]]
+        x = y
+
+
+def _feed_all(stream, pieces):
+    """Feed ``pieces`` to ``stream`` joined into texts of about :data:`_FEED` bytes: each
+    feed gives the interpreter lock up for its hash and for each output block of its
+    compression and waits to take it back behind the compose's other threads, so fewer,
+    larger feeds (a 10,000-package tree's primary in one) keep the dump from queueing for
+    the lock tens of times (the deflate stream, and so the bytes, do not depend on how the
+    text is cut)."""
+    batch, size = [], 0
+    for piece in pieces:
+        batch.append(piece)
+        size += len(piece)
+        if size >= _FEED:
+            stream.feed(b"".join(batch))
+            batch, size = [], 0
+    if batch:
+        stream.feed(b"".join(batch))
 
 
 def _from_rpm(path, href, base, checksum):
@@ -755,15 +797,11 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
             kind = _KINDS[k]
             head, tail = _template(kind)
             stream = _Stream(checksum, level=level)
-            stream.feed(head + str(len(entries)).encode() + tail[:tail.index(b"\n") + 1])
-            if k == 0:
-                for piece in _primary_pieces(chunks, baseurl):
-                    stream.feed(piece)
-            for start in range(0, len(entries) if k else 0, _BATCH):
-                batch = [entry[k] if rel is None else entry.part(k)
-                         for entry, rel in chunks[start:start + _BATCH]]
-                stream.feed(b"".join(batch))
-            stream.feed(tail[tail.index(b"\n") + 1:])
+            body = (_primary_pieces(chunks, baseurl) if k == 0
+                    else _entry_pieces(chunks, k))
+            _feed_all(stream, itertools.chain(
+                (head + str(len(entries)).encode() + tail[:tail.index(b"\n") + 1],),
+                body, (tail[tail.index(b"\n") + 1:],)))
             return _data_file(staging, kind, stream, checksum, timestamp)
 
         jobs = [lambda k=k: dump(k) for k in range(3)]
