@@ -745,8 +745,8 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
         if None in stats:
             stats = None
     # many files: stat'ed by stat runs, not one by one under the interpreter lock
-    stats = stats or (len(where) >= STAT_MANY and stat_many(where)) or [os.stat(p)
-                                                                          for p in where]
+    stats = stats or (len(where) >= STAT_MANY and _stat_runs(root, where)) or [os.stat(p)
+                                                                                for p in where]
     to_read = list(range(len(entries)))
     # repos whose text is taken as it is first; a repo that must be parsed only for the files
     # they leave without a record, and not at all when reading those few files costs less
@@ -844,6 +844,18 @@ def write_repo(root, outputdir, relpaths, *, sources=(), checksum="sha256", base
         _remember(outputdir, _written_index(entries, chunks, stats, checksum))
     result.seconds = time.monotonic() - started
     return result
+
+
+def _stat_runs(root, paths):
+    """:func:`~pungi_like.fileutil.stat_many` of ``paths``, named relative to ``root`` when all
+    are under it: a tree's 5,400 names in one ``stat`` run instead of three of absolute paths
+    (each run's start and end give the interpreter lock up and wait to take it back behind the
+    compose's other threads)."""
+    prefix = os.path.join(root, "")
+    if all(path.startswith(prefix) for path in paths):
+        cut = len(prefix)
+        return stat_many([path[cut:] for path in paths], cwd=root)
+    return stat_many(paths)
 
 
 def _written_index(entries, chunks, stats, checksum):
