@@ -39,6 +39,7 @@ from pungi_like.lazyimport import lazy_module
 comps_mod = lazy_module("pungi_like.rpmtools.comps", globals(), "comps_mod")
 depsolve = lazy_module("pungi_like.rpmtools.depsolve", globals(), "depsolve")
 gather_worker = lazy_module("pungi_like.rpmtools.gather_worker", globals(), "gather_worker")
+gather_proof = lazy_module("pungi_like.rpmtools.gather_proof", globals(), "gather_proof")
 gathering = lazy_module("pungi_like.rpmtools.gathering", globals(), "gathering")
 
 _METHOD = {"enum": ["deps", "nodeps", "hybrid"]}
@@ -399,8 +400,9 @@ class GatherPhase(PhaseBase):
                          "nothing: use %r (or %r for the multilib builds)", option, item,
                          item.rpartition(".")[0], item.rpartition(".")[0] + ".+",
                          level="warning")
-        release_add, release_filter = self.system_release(
-            worker.receive() if worker is not None else gather_worker.release_providers(solver), variant)
+        providers = worker.receive() if worker is not None else \
+            gather_worker.release_providers(solver)
+        release_add, release_filter = self.system_release(providers, variant)
         packages += release_add
         filters += release_filter
         prepopulate = self.prepopulate_inputs(variant, arch)
@@ -449,6 +451,21 @@ class GatherPhase(PhaseBase):
                        filter_packages=filters, fulltree_excludes=fulltree_excludes,
                        prepopulate=prepopulate, conditional=conditional,
                        langpacks=comps.langpacks() if comps is not None else ())
+        facts = {"release": providers}
+        proven = self.old_result_if_unchanged(unit, variant, pkgset, solver, options, comps,
+                                              groups, providers)
+        if proven is not None:
+            # the package set changed in no package the solve would look at: the old unit's
+            # outputs, when its files are the very ones (else the solve, as below)
+            result, inputs, source = proven
+            try:
+                self.take_old(unit, result, facts, inputs)
+            except reuse_delta.TakeOld:
+                self.log.info("[gather %s.%s] the package set changed in none of the packages "
+                              "its solve looks at since %s: not solved", variant.uid, arch,
+                              source)
+                self.report(unit, variant, arch, result, comps, groups, note, lines)
+                raise
         if worker is not None:
             result = worker.call("gather", dict(
                 options, comps_path=self.paths.comps(arch, variant, create=False)
@@ -459,7 +476,31 @@ class GatherPhase(PhaseBase):
         self.drop_parent_packages(result, drop)
         if variant.type in ("addon", "layered-product"):
             self.move_to_parent(result, variant, arch, pkgset, note)
+        self.report(unit, variant, arch, result, comps, groups, note, lines)
 
+        linked = [p.path for data in (result.binary, result.debug, result.source)
+                  for p in data.values()]
+        if variant.type not in ("addon", "layered-product"):   # those change their parent's
+            # the old unit's outputs when the solve gave its result from the same files
+            self.take_old(unit, result, facts)
+        self.link_and_record(result, variant, arch, pkgset, worker=worker)
+        note = functools.partial(reuse_delta.note_result, self.compose, unit,
+                                 self.paths.gather_result(arch, variant), linked)
+        if any(c.type in ("addon", "layered-product") for c in variant.children):
+            note()      # an addon's gather may rewrite this result (move_to_parent) later
+        else:
+            # the result hash of its record's delta (a read of the result back, a stat of each
+            # package: 0.05 s of CPU at 10,000 RPMs, under the lock the other gathers wait
+            # for) made by the record thread, before it builds the unit's record
+            unit.before_record = note
+        self.compose.results.put(("gather", variant.uid, arch), result)
+        return {"rpm": len(result.binary), "srpm": len(result.source), "debuginfo": len(result.debug),
+                "missing": sorted(result.missing), "digest": result_digest(result)}
+
+    def report(self, unit, variant, arch, result, comps, groups, note, lines):
+        """The notes on a result and the unit's log; Pungi's failures for missing comps
+        packages (``require_all_comps_packages``) and broken dependencies (``check_deps``)."""
+        conf = self.conf
         comps_names = set(comps.group_packages(groups)) if comps is not None else set()
         for pattern in result.missing:
             level = "error" if pattern in comps_names and conf.require_all_comps_packages else "warning"
@@ -485,27 +526,96 @@ class GatherPhase(PhaseBase):
                                arch, name_arch, sorted(by_package[name_arch]))
             raise PhaseError("Unresolved dependencies detected")
 
+    def take_old(self, unit, result, facts, inputs=None):
+        """:func:`reuse_delta.take_old_if_same` for ``result`` (raises TakeOld when taken)."""
         linked = [p.path for data in (result.binary, result.debug, result.source)
                   for p in data.values()]
-        if variant.type not in ("addon", "layered-product"):   # those change their parent's
-            # the old unit's outputs when the solve gave its result from the same files
-            reuse_delta.take_old_if_same(
-                self.compose, unit, lambda: reuse_delta.json_text(result.as_dict()), linked,
-                names=[f"{c[0]}:{n}" for c in ("binary", "debug", "source", "lookaside")
-                       for n in getattr(result, c)])
-        self.link_and_record(result, variant, arch, pkgset, worker=worker)
-        note = functools.partial(reuse_delta.note_result, self.compose, unit,
-                                 self.paths.gather_result(arch, variant), linked)
-        if any(c.type in ("addon", "layered-product") for c in variant.children):
-            note()      # an addon's gather may rewrite this result (move_to_parent) later
-        else:
-            # the result hash of its record's delta (a read of the result back, a stat of each
-            # package: 0.05 s of CPU at 10,000 RPMs, under the lock the other gathers wait
-            # for) made by the record thread, before it builds the unit's record
-            unit.before_record = note
-        self.compose.results.put(("gather", variant.uid, arch), result)
-        return {"rpm": len(result.binary), "srpm": len(result.source), "debuginfo": len(result.debug),
-                "missing": sorted(result.missing), "digest": result_digest(result)}
+        reuse_delta.take_old_if_same(
+            self.compose, unit, lambda: reuse_delta.json_text(result.as_dict()), linked,
+            names=[f"{c[0]}:{n}" for c in ("binary", "debug", "source", "lookaside")
+                   for n in getattr(result, c)], facts=facts, inputs=inputs)
+
+    def old_result_if_unchanged(self, unit, variant, pkgset, solver, options, comps, groups,
+                                providers):
+        """``(the newest old compose's result of this unit as a solve over ``solver`` would
+        give it, the unit's inputs hash, that compose's id)`` when
+        :func:`~pungi_like.rpmtools.gather_proof.prove` finds that none of the packages that
+        changed since (pkgset's ``pkgset_changes``) can change what the solve finds: a
+        top-level variant without children over the package set alone, the same inputs and
+        ``system-release`` providers as that unit's; else None (the unit solves)."""
+        changes = getattr(self.compose, "pkgset_changes", None)
+        if changes is None or solver is None or variant.type != "variant" \
+                or variant.parent is not None or variant.children or len(solver.repos) != 1 \
+                or gather_proof.why_not(options, solver):
+            return None
+        inputs = reuse_delta.inputs_digest(self.compose, unit, ("pkgset.",))
+        old = reuse_delta.newest_old(self.compose, unit, inputs)
+        if old is None or old.compose_id != changes[0] \
+                or old.record["delta"].get("release") != providers:
+            return None
+        changed = self.changed_packages(unit.arch, pkgset, changes)
+        if changed is None:
+            return None
+        rel = os.path.relpath(self.paths.gather_result(unit.arch, variant), self.compose.topdir)
+        try:
+            with open(os.path.join(old.files_top, old.files_names.expand(rel)),
+                      encoding="utf-8") as fh:
+                rebuilt = gather_proof.rebuild(solver, json.load(fh), pkgset.prefix)
+        except (OSError, ValueError, TypeError, AttributeError):
+            return None
+        if rebuilt is None:
+            return None
+        why = gather_proof.prove(solver, rebuilt[0], rebuilt[1], changed, options, comps,
+                                 groups)
+        if why:
+            self.log.debug("[gather %s.%s] solved: %s", variant.uid, unit.arch, why)
+            return None
+        return rebuilt[0], inputs, old.compose_id
+
+    def changed_packages(self, arch, pkgset, changes):
+        """The packages (:class:`~pungi_like.rpmtools.gather_proof.Changed`) of the package set
+        of ``arch`` that differ from the one of the compose ``changes`` names (``(its id, the
+        file names not linked unchanged from it, its headers)``): files added, removed, or
+        not the same file; the old set read from that compose's list of it. None when that
+        is not known."""
+        pool = getattr(self.compose, "reuse_pool", None)
+        old = next(iter(pool._units(f"pkgset.{arch}")), None) if pool is not None else None
+        if old is None or old.compose_id != changes[0]:
+            return None
+        prefix = f"work/{arch}/package_list/"
+        try:
+            lists = [(rel, entry) for rel, entry in old.data["files"].items()
+                     if rel.startswith(prefix) and rel.endswith(".conf")]
+            if len(lists) != 1:
+                return None
+            path = os.path.join(old.files_top, old.files_names.expand(lists[0][0]))
+            st = os.stat(path)
+            if [st.st_ino, st.st_size, st.st_mtime_ns] != lists[0][1].get("stat"):
+                return None
+            with open(path, encoding="utf-8") as fh:
+                old_kept = set(fh.read().split())
+        except (OSError, ValueError, TypeError, AttributeError, KeyError):
+            return None
+        _cid, fresh, known = changes
+        new_kept = pkgset.packages
+        names = (old_kept ^ new_kept.keys()) | (fresh & new_kept.keys())
+        if len(names) > gather_proof.MAX_CHANGED:
+            return None
+        changed = []
+        for name in sorted(names):
+            header = new_kept.get(name)
+            if header is not None:
+                changed.append(gather_proof.Changed(
+                    header.name, header.arch, "" if header.is_source else header.sourcerpm or ""))
+            if name in old_kept:
+                fields = (known.get(name) or (None, None))[1]
+                if not isinstance(fields, dict) or not all(
+                        isinstance(fields.get(k), str) for k in ("name", "arch")):
+                    return None
+                changed.append(gather_proof.Changed(
+                    fields["name"], fields["arch"],
+                    "" if fields["arch"] in ("src", "nosrc") else fields.get("sourcerpm") or ""))
+        return changed
 
     def drop_parent_packages(self, result, drop):
         """Remove what a parent (and, for optional, its addons) already carries, binary, debug

@@ -552,6 +552,9 @@ class PkgsetPhase(PhaseBase):
                     old=old, fresh=fresh, idents=idents, buildtimes=buildtimes)
                 if old and old[1]:
                     self.prefill_digests([linked[name][0].path for name in fresh])
+                    # what changed since that compose, for the gathers' proof that a solve
+                    # would give its result (GatherPhase.old_result_if_unchanged)
+                    self.compose.pkgset_changes = (old[2], frozenset(fresh), old[1])
                 # a package set repo written otherwise than from the parsed records (a re-run:
                 # from the old package set repo's): checked while its files are compressed
                 describes = parsing is None and closure_describes(linked, idents)

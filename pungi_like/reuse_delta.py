@@ -89,15 +89,21 @@ def names_digest(names):
     return hashlib.sha256("\0".join(sorted(names)).encode("utf-8")).hexdigest()
 
 
-def take_old_if_same(compose, unit, make_text, files, ignore=("pkgset.",), names=None):
+def take_old_if_same(compose, unit, make_text, files, ignore=("pkgset.",), names=None,
+                     facts=None, inputs=None):
     """Before the unit makes its outputs: when an old unit of the same name had the same
     ``inputs`` hash and the same ``result`` hash (``make_text()``: the result as it will be
     written; ``files``: the package files it will link; ``names``: the result's package keys,
     whose hash, when the old record has it, is compared first), restore that unit and raise
     :class:`TakeOld`. Otherwise return, having noted the ``inputs`` hash for the record
-    (:func:`note_result` adds the ``result`` hash once the outputs are written)."""
-    inputs = inputs_digest(compose, unit, ignore)
+    (:func:`note_result` adds the ``result`` hash once the outputs are written). ``facts``:
+    more keys for the record's ``delta`` (what the next run compares besides, e.g. a
+    gather's ``system-release`` providers); ``inputs``: the ``inputs``
+    hash when the caller made it already."""
+    inputs = inputs or inputs_digest(compose, unit, ignore)
     unit.delta = {"inputs": inputs, "ignore": list(ignore)} if inputs else None
+    if unit.delta and facts:
+        unit.delta.update(facts)
     if unit.delta and names is not None:
         unit.delta["names"] = names_digest(names)
     pool = getattr(compose, "reuse_pool", None)
@@ -121,8 +127,22 @@ def take_old_if_same(compose, unit, make_text, files, ignore=("pkgset.",), names
         except (reuse.CannotReuse, reuse.NotRecordable, OSError, ValueError) as exc:
             log.info("[%s] the result of %s not taken: %s", unit.name, old.source, exc)
             continue
-        unit.delta = dict(old.record["delta"])
+        unit.delta = dict(old.record["delta"], **(facts or {}))
         raise TakeOld(old, outputs, taken)
+
+
+def newest_old(compose, unit, inputs):
+    """The newest old unit of ``unit``'s name when its record's ``delta`` has the ``inputs``
+    hash (:func:`inputs_digest`) and it may be taken: the one :func:`take_old_if_same`
+    compares with; else None."""
+    pool = getattr(compose, "reuse_pool", None)
+    if pool is None or inputs is None or unit.phase in pool.disabled_phases:
+        return None
+    old = next(iter(pool._units(unit.name)), None)
+    if old is None or not old.record.get("reusable") \
+            or (old.record.get("delta") or {}).get("inputs") != inputs:
+        return None
+    return old
 
 
 def note_result(compose, unit, path, files):

@@ -51,6 +51,11 @@ def test_a_gather_with_its_old_result_takes_the_old_outputs(tmp_path):
     assert "createrepo.Server.x86_64" in reused(warm)
     log = open(os.path.join(warm, "logs/global/pungi.global.log")).read()
     assert f"[gather.Server.x86_64] same result as in {cold_id}: its outputs taken" in log
+    # Server's result holds no package that changed, and none of them can enter it: its solve
+    # was not made (gather_proof); Client's holds the upgraded one: solved
+    assert ("[gather Server.x86_64] the package set changed in none of the packages its "
+            f"solve looks at since {cold_id}: not solved") in log
+    assert "[gather Client.x86_64] the package set changed in none" not in log
     packages = glob.glob(os.path.join(warm, "compose/Server/x86_64/os/Packages/**/*.rpm"),
                          recursive=True)
     assert packages

@@ -67,6 +67,8 @@ def write_repo(path, packages):
             f'<format><rpm:license>MIT</rpm:license><rpm:sourcerpm>{p["sourcerpm"]}</rpm:sourcerpm>'
             f'<rpm:provides>{"".join(_entry(d) for d in provides)}</rpm:provides>'
             f'<rpm:requires>{"".join(_entry(d) for d in p["requires"])}</rpm:requires>'
+            + "".join(f'<rpm:{kind}>{"".join(_entry(d) for d in p[kind])}</rpm:{kind}>'
+                      for kind in ("obsoletes", "conflicts") if p.get(kind))
             + "".join(f"<file>{escape(f)}</file>" for f in prim_files) + "</format></package>")
         filelists.append(
             f'<package pkgid="{pkgid}" name="{p["name"]}" arch="{p["arch"]}">'
