@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ GREEDY_METHODS = ("none", "all", "build")
 # an href normpath leaves as it is below a normalised directory: no empty, "." or ".." part
 _PLAIN_HREF = re.compile(r"(?:(?!\.\.?/)[^/]+/)*(?!\.\.?$)[^/]+")
 GLOB_CHARS = set("*?[")
+_UNIQUE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -354,16 +356,20 @@ class Depsolver:
     def unique_latest(self):
         """The newest packages in id order, one copy of a build per kind of repo (the first
         repo holding it wins); made once per solver (a solver host makes it before forking
-        its workers)."""
+        its workers); two gathers starting side by side over one solver made it twice."""
         every = getattr(self, "_unique_latest", None)
-        if every is None:
-            every, seen = [], set()
-            for p in sorted(self.latest.values(), key=lambda x: x.sid):
-                key = (p.lookaside, p.name, p.epoch, p.version, p.release, p.arch)
-                if key not in seen:
-                    seen.add(key)
-                    every.append(p)
-            self._unique_latest = every
+        if every is not None:
+            return every
+        with _UNIQUE_LOCK:
+            every = getattr(self, "_unique_latest", None)
+            if every is None:
+                every, seen = [], set()
+                for p in sorted(self.latest.values(), key=lambda x: x.sid):
+                    key = (p.lookaside, p.name, p.epoch, p.version, p.release, p.arch)
+                    if key not in seen:
+                        seen.add(key)
+                        every.append(p)
+                self._unique_latest = every
         return every
 
     def package(self, path):

@@ -39,6 +39,7 @@ import fnmatch
 import logging
 import os
 import re
+import threading
 from collections import defaultdict
 from itertools import islice
 
@@ -88,6 +89,51 @@ def _src_nvr(sourcerpm):
     return name, version, release
 
 
+_INDEX_LOCK = threading.Lock()
+
+
+def _indexes(solver, every, excluded, arch_order, multi_arches):
+    """The package set's indexes a gather looks packages up in (read only), made once per
+    solver and set of excluded ids: the gathers of an arch's variants over one solver
+    (without filters, the same ones) made the same ones side by side, 0.02 s of CPU each at
+    10,000 RPMs, and the second waits for the first's instead."""
+    key = frozenset(excluded)
+    with _INDEX_LOCK:
+        cache = solver.__dict__.setdefault("_gather_indexes", {})
+        found = cache.get(key)
+        if found is not None:
+            return found
+        out = {}
+        out["all_binary_by_name"] = _ByName(p for p in every if not p.is_source and not p.debug
+                                            and p.arch in arch_order)
+        visible = [p for p in every if p.sid not in excluded]
+        out["sources"] = [p for p in visible if p.is_source]
+        arched = [p for p in visible if not p.is_source and p.arch in arch_order]
+        out["binary"] = binary = [p for p in arched if not p.debug]
+        out["debug"] = debug = [p for p in arched if p.debug]
+        out["binary_by_name"] = _ByName(binary)
+        out["debug_by_name"] = _ByName(debug)
+        out["binary_ids"] = {p.sid for p in binary}
+        out["debug_ids"] = {p.sid for p in debug}
+        out["lookaside_nvras"] = {(p.name, p.epoch, p.version, p.release, p.arch)
+                                  for p in every if p.lookaside}
+        out["by_sourcerpm"] = by_sourcerpm = defaultdict(list)
+        for p in binary:
+            by_sourcerpm[p.sourcerpm].append(p)
+        out["debug_by_sourcerpm"] = debug_by_sourcerpm = defaultdict(list)
+        for p in debug:
+            debug_by_sourcerpm[p.sourcerpm].append(p)
+        out["source_by_nvr"] = source_by_nvr = defaultdict(list)
+        for p in out["sources"]:
+            source_by_nvr[(p.name, p.version, p.release)].append(p)
+        out["multilib_by_nvr"] = multilib_by_nvr = defaultdict(list)
+        for p in binary:
+            if p.arch in multi_arches:
+                multilib_by_nvr[(p.name, p.version, p.release)].append(p)
+        cache[key] = out
+        return out
+
+
 class _Gather:
     """One deps-method gather (the state of the passes)."""
 
@@ -115,33 +161,9 @@ class _Gather:
         self.result = GatherResult()
 
         every = solver.unique_latest()
-        self.all_binary_by_name = _ByName(p for p in every if not p.is_source and not p.debug
-                                          and p.arch in self.arch_order)
         excluded = self._excluded(every, excludes)
-        visible = [p for p in every if p.sid not in excluded]
-        self.sources = [p for p in visible if p.is_source]
-        arched = [p for p in visible if not p.is_source and p.arch in self.arch_order]
-        self.binary = [p for p in arched if not p.debug]
-        self.debug = [p for p in arched if p.debug]
-        self.binary_by_name = _ByName(self.binary)
-        self.debug_by_name = _ByName(self.debug)
-        self.binary_ids = {p.sid for p in self.binary}
-        self.debug_ids = {p.sid for p in self.debug}
-        self.lookaside_nvras = {(p.name, p.epoch, p.version, p.release, p.arch)
-                                for p in every if p.lookaside}
-        self.by_sourcerpm = defaultdict(list)
-        for p in self.binary:
-            self.by_sourcerpm[p.sourcerpm].append(p)
-        self.debug_by_sourcerpm = defaultdict(list)
-        for p in self.debug:
-            self.debug_by_sourcerpm[p.sourcerpm].append(p)
-        self.source_by_nvr = defaultdict(list)
-        for p in self.sources:
-            self.source_by_nvr[(p.name, p.version, p.release)].append(p)
-        self.multilib_by_nvr = defaultdict(list)
-        for p in self.binary:
-            if p.arch in self.multi_arches:
-                self.multilib_by_nvr[(p.name, p.version, p.release)].append(p)
+        self.__dict__.update(_indexes(solver, every, excluded, self.arch_order,
+                                      self.multi_arches))
 
         self.res_binary = {}   # sid -> _Pkg, in the order added
         self.res_debug = {}
