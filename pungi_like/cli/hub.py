@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -182,6 +183,11 @@ def cmd_serve(args):
         threading.Thread(target=files_server.serve, name="kojifiles-http", daemon=True).start()
         print("serving http://%s:%d/kojifiles (read-only)"
               % (args.files_listen[0], files_server.bind_addr[1]), flush=True)
+    # Everything made so far (the imported modules, the methods, the policies: ~100,000
+    # objects) lives as long as the hub: kept out of the cyclic GC's full collections, which
+    # otherwise walk it all again while a big read (listTaggedRPMS of a whole distribution:
+    # tens of thousands of rows and dicts) makes them run about once a call.
+    gc.freeze()
     try:
         server.serve()
     finally:
