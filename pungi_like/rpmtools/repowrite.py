@@ -446,7 +446,7 @@ def discard_adopted(repo_dir):
 _STAGING = ".repodata.records."
 _BATCH = 512    # entries compressed at a time (big enough for zlib to run without the GIL)
 _RUN = 2048     # primary entries relocated by one replace at most (_primary_pieces)
-_FEED = 8 << 20  # bytes of text hashed and compressed by one call (_feed_all)
+_FEED = 2 << 20  # bytes of text hashed and compressed by one call (_feed_all)
 
 
 def _umask():
