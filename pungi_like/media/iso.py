@@ -564,7 +564,7 @@ def _write_native(entries, iso_path, volid, boot, epoch, start, application_id, 
         proc = tools.run(iso_native.child_command(tmp, record), log_path=log_path,
                          input=iso_native.child_input(entries, implant=implant, old=old,
                                                       **options))
-        answer = iso_native.child_answer_of(proc.stdout)
+        answer = iso_native.child_answer(proc.stdout)
         files, refused, md5 = answer.get("files"), answer.get("refused"), answer.get("md5")
         if refused is not None:
             if os.path.exists(tmp):

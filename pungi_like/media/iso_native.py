@@ -780,12 +780,6 @@ def child_input(entries, implant=None, old=(), **options):
 
 
 def child_answer(output):
-    """(files written, None) or (None, why it was refused) from the child's output."""
-    answer = child_answer_of(output)
-    return answer.get("files"), answer.get("refused")
-
-
-def child_answer_of(output):
     """The child's answer: ``{"files": N}`` (with ``"md5"``, the implanted MD5, when it
     implanted one, and ``"from_old"``, the files copied from an old image, when there were)
     or ``{"refused": why}``."""
