@@ -619,14 +619,112 @@ BOOT = ("import sys\n"
         " {'__name__': '__main__', '__file__': sys.argv[0], '__builtins__': __builtins__})\n")
 
 
+def _grow_pipe(fd):
+    """Room in the pipe of the child's answers for those the driver has not asked for yet
+    (a gather's link plan is 0.25 MB at 10,000 RPMs): with the 64 KiB of a pipe the child
+    waited for the driver to read one before it checked the next unit."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
+def _may_fork():
+    """Can this process fork the child (:class:`_Forked`)? Only while it runs no other thread
+    (a thread holding a lock at the fork leaves it held in the child) and where ``os.fork``
+    exists."""
+    if not hasattr(os, "fork"):
+        return False
+    threading = sys.modules.get("threading")
+    return threading is None or threading.active_count() == 1
+
+
+class _Forked:
+    """The child as a fork of the driver's entry point (``compose_driver``, before its
+    imports): ``child`` runs in the forked copy, which holds the interpreter and this module
+    already, instead of a new ``python -I -S`` that starts an interpreter, loads this file and
+    imports ``json`` first (about 10 ms of the child's CPU before its first stat, and the
+    driver's import of ``subprocess`` before it could start it) - the child's answers are on
+    the path of a no-op re-run, whose units wait for them. What ``Precheck`` asks of a
+    ``subprocess.Popen``: ``stdout``, ``poll``, ``kill``, ``wait``, ``returncode``."""
+
+    def __init__(self, pid, stdout):
+        self.pid = pid
+        self.stdout = stdout
+        self.returncode = None
+
+    @classmethod
+    def start(cls, args):
+        """The forked child checking ``args`` (``child``'s), or None when it could not fork."""
+        read_end, write_end = os.pipe()
+        _grow_pipe(write_end)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()   # nothing the driver buffered is written twice
+            except (AttributeError, OSError, ValueError):
+                pass
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            return None
+        if pid == 0:    # the child: never returns into the driver
+            code = 1
+            try:
+                os.close(read_end)
+                null = os.open(os.devnull, os.O_RDWR)
+                os.dup2(null, 0)
+                os.dup2(null, 2)
+                os.dup2(write_end, 1)
+                os.closerange(3, os.sysconf("SC_OPEN_MAX"))   # as Popen's close_fds
+                sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
+                code = child(args)
+                sys.stdout.flush()
+            except BaseException:  # noqa: B902 - the driver reads an ended child's silence
+                pass
+            finally:
+                os._exit(code if isinstance(code, int) else 1)
+        os.close(write_end)
+        return cls(pid, open(read_end, "rb", buffering=0))
+
+    def poll(self):
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -1
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self):
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, 9)
+            except ProcessLookupError:
+                pass
+
+    def wait(self):
+        if self.returncode is None:
+            try:
+                _pid, status = os.waitpid(self.pid, 0)
+                self.returncode = os.waitstatus_to_exitcode(status)
+            except ChildProcessError:
+                self.returncode = -1
+        return self.returncode
+
+
 class Precheck:
     """The child checking the units of the old compose ``topdir`` (id ``compose_id``) or, with
     ``dirs``, of the newest compose there (``newest_compose``; ``skip``: a compose directory
     left out), started at once; :attr:`compose` says which, :meth:`unchanged` gives its answer
     for an old unit."""
 
-    def __init__(self, topdir=None, compose_id=None, dirs=(), skip=None):
-        import subprocess
+    def __init__(self, topdir=None, compose_id=None, dirs=(), skip=None, fork=False):
         import threading
 
         if topdir is not None:
@@ -641,18 +739,14 @@ class Precheck:
         self._lock = threading.Lock()
         self._pending = b""
         self._ended = False
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", BOOT, os.path.abspath(__file__)] + args,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        try:
-            # room for the answers the driver has not asked for yet (a gather's link plan is
-            # 0.25 MB at 10,000 RPMs): with the 64 KiB of a pipe the child waited for the
-            # driver to read one before it checked the next unit
-            import fcntl
+        self.proc = _Forked.start(args) if fork and _may_fork() else None
+        if self.proc is None:
+            import subprocess
 
-            fcntl.fcntl(self.proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-        except (ImportError, AttributeError, OSError):
-            pass
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", BOOT, os.path.abspath(__file__)] + args,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            _grow_pipe(self.proc.stdout.fileno())
 
     @property
     def compose(self):

@@ -16,7 +16,9 @@ argument parser, the child answered later than the units of a no-op re-run asked
 set waited for its first answer, the gathers for theirs. The driver takes the child when it
 checks the very directories its parsed arguments name (``compose_run.start_precheck``), and
 stops it otherwise; a command line read here otherwise than ``argparse`` reads it costs only
-the child's work. The driver's other names are read through this module as before.
+the child's work. That child is a fork of this process (``reuse_precheck._Forked``: no
+interpreter of its own to start, no ``subprocess`` imported first), made while it runs no
+other thread. The driver's other names are read through this module as before.
 """
 
 import gc
@@ -75,7 +77,7 @@ def start_early_precheck(argv):
     from pungi_like.reuse_precheck import Precheck
 
     try:
-        return Precheck(dirs=found[0], skip=found[1])
+        return Precheck(dirs=found[0], skip=found[1], fork=True)
     except OSError:
         return None
 
