@@ -7,8 +7,9 @@ and decodes the files' part of the record datas (4 MB of JSON) for it: about 80 
 of it under the interpreter lock the compose's threads share, part of it (the package set's
 10,458 files) before any unit after the package set can start, while the second core is idle.
 
-:class:`Precheck` starts this file as a script (the standard library only, ``python -I -S``)
-as soon as the driver knows the newest old compose: the child reads that compose's unit
+:class:`Precheck` starts this file as a script (the standard library only, ``python -I -S``),
+or, from the driver's entry point before its imports, forks it (:class:`_Forked`), as soon as
+the driver knows the newest old compose: the child reads that compose's unit
 records, and for each unit in the order the units started there decodes the files of its
 record data, stats them and answers with the record data's identity and whether every file
 is the one recorded (by the rule above, without the bytes); a record data of many files has an
