@@ -659,6 +659,14 @@ class _Forked:
     @classmethod
     def start(cls, args):
         """The forked child checking ``args`` (``child``'s), or None when it could not fork."""
+        # what ``child`` imports, imported here: the forked child reads no module from
+        # ``sys.path`` (its first entry is the working directory under ``python -m``), as
+        # the isolated ``python -I -S`` child did not
+        import functools  # noqa: F401
+        import gc  # noqa: F401
+        import itertools  # noqa: F401
+        import mmap  # noqa: F401
+
         read_end, write_end = os.pipe()
         _grow_pipe(write_end)
         for stream in (sys.stdout, sys.stderr):

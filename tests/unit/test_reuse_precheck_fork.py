@@ -3,6 +3,7 @@
 no fork while another thread runs."""
 
 import os
+import sys
 import threading
 
 import pytest
@@ -104,3 +105,31 @@ def test_the_entry_point_forks_its_early_child(tmp_path, may_fork):
         assert early.answer("pkgset.global")[4] is True
     finally:
         early.close()
+
+
+def test_the_forked_child_imports_nothing_from_the_path(tmp_path, may_fork, monkeypatch):
+    """What the child imports is imported before the fork: it reads no module from
+    ``sys.path`` (under ``python -m`` the working directory comes first: a release's config
+    directory holding a module of a standard library's name), as the isolated ``python -I
+    -S`` child did not. A child that imports a module not loaded yet ends at once (99)."""
+    import builtins
+
+    top = _finished(_old_unit(tmp_path, "pkgset.global", WORK_FILES)[0])
+    # the record data mapped, as a large one is (mmap imported for it), mmap not loaded yet
+    monkeypatch.setattr(reuse_precheck, "MAP_MIN", 0)
+    monkeypatch.delitem(sys.modules, "mmap", raising=False)
+    parent, real_import = os.getpid(), builtins.__import__
+
+    def guarded(name, globals=None, locals=None, fromlist=(), level=0):
+        if os.getpid() != parent and name not in sys.modules:
+            os._exit(99)
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", guarded)
+    pre = reuse_precheck.Precheck(str(top), OLD_ID, fork=True)
+    try:
+        answer = pre.answer("pkgset.global")
+    finally:
+        pre.close()
+    assert pre.proc.returncode != 99
+    assert answer is not None and answer[4] is True
