@@ -17,7 +17,6 @@ import functools
 import hashlib
 import json
 import logging
-import marshal
 import os
 
 log = logging.getLogger(__name__)
@@ -44,10 +43,31 @@ def _code_digest():
     return h.hexdigest()
 
 
+def _code_text(code):
+    """What a code object does, as text that is the same in every process: its byte code,
+    names and constants (nested code objects the same way, a frozenset's items sorted).
+    ``marshal.dumps`` is not that: it marks an object as shared by its reference count, so a
+    profiler or a debugger holding a reference to a nested code object (a comprehension's)
+    changed its bytes, the key, and a valid config was validated again (jsonschema imported:
+    50-90 ms of a no-op re-run)."""
+    def const(value):
+        if hasattr(value, "co_code"):
+            return _code_text(value)
+        if isinstance(value, (tuple, list)):
+            return "(" + ",".join(map(const, value)) + ")"
+        if isinstance(value, frozenset):
+            return "frozenset(" + ",".join(sorted(map(const, value))) + ")"
+        return f"{type(value).__name__}:{value!r}"
+
+    return repr((code.co_code.hex(), code.co_names, code.co_varnames, code.co_freevars,
+                 code.co_cellvars, code.co_argcount, code.co_posonlyargcount,
+                 code.co_kwonlyargcount, code.co_flags, [const(c) for c in code.co_consts]))
+
+
 def _default(value):
     if callable(value):
         code = getattr(value, "__code__", None)
-        return ["callable", hashlib.sha256(marshal.dumps(code)).hexdigest() if code
+        return ["callable", hashlib.sha256(_code_text(code).encode()).hexdigest() if code
                 else f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}"]
     return ["value", repr(value)]
 

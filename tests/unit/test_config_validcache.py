@@ -88,3 +88,29 @@ def test_it_can_be_turned_off(cache, monkeypatch):
     load_config(conf)
     load_config(conf)
     assert len(calls) == 2 and not (tmp / "cache" / "pungi-like").exists()
+
+
+def _compiled(source, name):
+    scope = {}
+    exec(compile(source, "<default>", "exec"), scope)
+    return scope[name]
+
+
+def test_a_callable_defaults_key_is_the_same_while_a_profiler_holds_its_code():
+    """A profiler (cProfile) keeps a reference to each code object it saw, a comprehension's
+    too: the key (here the default's part of it) stays the same, so a profiled run hits the
+    cache as an unprofiled one does (marshal's bytes changed, and the run validated again)."""
+    default = _compiled("def d(raw):\n    return [x for x in raw.get('a', ()) if x in {'p', 'q'}]\n",
+                        "d")
+    before = validcache._default(default)
+    held = [c for c in default.__code__.co_consts if hasattr(c, "co_code")]
+    assert held    # the comprehension's code object
+    assert validcache._default(default) == before
+
+
+def test_a_callable_defaults_key_follows_its_code_not_its_place():
+    source = "def d(raw):\n    return raw.get('x', {'a', 'b'})\n"
+    first = validcache._default(_compiled(source, "d"))
+    assert validcache._default(_compiled("\n\n" + source, "d")) == first     # moved
+    assert validcache._default(_compiled(source.replace("'x'", "'y'"), "d")) != first
+    assert validcache._default(_compiled(source.replace("'b'", "'c'"), "d")) != first
