@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from phases import IMAGE_PHASES
 from phases.base import PhaseBase
 from pungi_like.config.options import Option
+from pungi_like.digest_prefill import holders
 from pungi_like.fileutil import write_atomic
 from pungi_like.reuse_precheck import map_file
 
@@ -123,12 +124,14 @@ def _mapped_digests(path, algorithms, needles):
             hashes = {alg: hashlib.new(alg) for alg in algorithms}
             needles = list(needles)
             found = [False] * len(needles)
+            reach = _reach(needles)
             with ThreadPoolExecutor(max_workers=max(1, len(hashes))) as pool:
                 for start in range(0, len(view), MAPPED_WINDOW):
                     with view[start:start + MAPPED_WINDOW] as part:
                         jobs = [pool.submit(h.update, part) for h in hashes.values()]
                         try:
-                            _search_window(mapping, needles, found, start, MAPPED_WINDOW)
+                            _search_window(mapping, needles, found, start, MAPPED_WINDOW,
+                                           reach)
                         finally:
                             for job in jobs:
                                 job.result()
@@ -161,13 +164,29 @@ def _drop_pages(data, start, length):
         pass    # only the resident size is at stake, not the bytes read
 
 
-def _search_window(data, needles, found, start, window):
+def _search_window(data, needles, found, start, window, reach=None):
     """Look for each needle not ``found`` yet among those starting in ``data[start:start +
     window]`` (the window read on by a needle's length less one: a needle across two windows
-    is found in the first); ``found`` is updated."""
-    for i, needle in enumerate(needles):
-        if not found[i]:
-            found[i] = data.find(needle, start, start + window + len(needle) - 1) != -1
+    is found in the first); ``found`` is updated. ``reach`` (:func:`_reach`): a needle that
+    holds a shorter one is looked for only once that one was found (this window's search of it
+    read on far enough to see it inside any occurrence of the longer one starting here): the
+    compose's directory holds its id, so an image naming neither is scanned once."""
+    order, inner, ends = reach or _reach(needles)
+    for i in order:
+        if not found[i] and all(found[j] for j in inner[i]):
+            found[i] = data.find(needles[i], start, start + window + ends[i] - 1) != -1
+
+
+def _reach(needles):
+    """``(order, inner, ends)`` for :func:`_search_window`: the needles' indexes shortest first,
+    the shorter needles each holds, and how far past a window each is looked for (its own
+    length, or the longest needle holding it)."""
+    order, inner = holders(tuple(needles))
+    ends = [len(n) for n in needles]
+    for i in range(len(needles)):
+        for j in inner[i]:
+            ends[j] = max(ends[j], len(needles[i]))
+    return order, inner, ends
 
 
 def _search_in(data, needles, window=None):
@@ -176,8 +195,9 @@ def _search_in(data, needles, window=None):
     window = window or MAPPED_WINDOW
     needles = list(needles)
     found = [False] * len(needles)
+    reach = _reach(needles)
     for start in range(0, len(data), window):
-        _search_window(data, needles, found, start, window)
+        _search_window(data, needles, found, start, window, reach)
     return dict(zip(needles, found))
 
 

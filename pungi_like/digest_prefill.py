@@ -40,6 +40,7 @@ compose's two cores they take what the units leave (the package set repo's writi
 gathers) instead of a share of it.
 """
 
+import functools
 import hashlib
 import os
 import stat
@@ -71,6 +72,33 @@ def lower_priority():
             pass
 
 
+@functools.lru_cache(maxsize=16)
+def holders(needles):
+    """``(order, inner)`` for :func:`search_needles` of the tuple ``needles``: their indexes
+    shortest first, and for each the indexes of the shorter needles it holds (made once for
+    the few sets of needles a process searches for)."""
+    order = tuple(sorted(range(len(needles)), key=lambda i: len(needles[i])))
+    inner = tuple(tuple(j for j in order if len(needles[j]) < len(needles[i])
+                        and needles[j] in needles[i]) for i in range(len(needles)))
+    return order, inner
+
+
+def search_needles(window, needles, found, order, inner):
+    """Set ``found[i]`` for each needle not found yet that occurs in ``window`` (bytes, or an
+    object with ``in``), shortest first; a needle holding a shorter one that has not been found
+    so far is not looked for: the shorter one was looked for in this window before it and is
+    not there, so neither is the needle. The compose's directory holds its id, so bytes naming
+    neither (a package, a DVD) are scanned once, not once a needle."""
+    for i in order:
+        if not found[i]:
+            for j in inner[i]:
+                if not found[j]:
+                    break
+            else:
+                if needles[i] in window:
+                    found[i] = True
+
+
 class NeedleSearch:
     """Which of ``needles`` (bytes) occur in bytes fed in pieces, as ``reuse_keys.file_digest``
     searches a file: a needle that spans two pieces is found. ``found``: a list, one bool a
@@ -79,14 +107,13 @@ class NeedleSearch:
     def __init__(self, needles):
         self.needles = list(needles)
         self.found = [False] * len(self.needles)
+        self._order, self._inner = holders(tuple(self.needles))
         self._keep = max((len(n) for n in self.needles), default=1)
         self._tail = b""
 
     def feed(self, chunk):
         window = self._tail + chunk
-        for i, needle in enumerate(self.needles):
-            if not self.found[i] and needle in window:
-                self.found[i] = True
+        search_needles(window, self.needles, self.found, self._order, self._inner)
         self._tail = window[-self._keep:]
 
 

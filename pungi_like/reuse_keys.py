@@ -8,6 +8,8 @@ import os
 import threading
 import zlib
 
+from .digest_prefill import holders as search_order, search_needles
+
 _digest_cache = {}
 #: (sha256, size, needles) -> {needle: found} of a gzip file's bytes searched decompressed
 _compressed_found = {}
@@ -50,7 +52,10 @@ def file_digest(path, needles=(), st=None):
         first = os.read(fd, want)
         h = hashlib.sha256(first)
         # the first read's bytes searched as they are (a file below 1 MiB is all in it)
-        found = {n: n in first for n in needles}
+        needles = key[1]
+        order, inner = search_order(needles)
+        hits = [False] * len(needles)
+        search_needles(first, needles, hits, order, inner)
         chunk = os.read(fd, want) if first else b""
         if chunk:
             keep = max(len(n) for n in needles) if needles else 1
@@ -59,11 +64,10 @@ def file_digest(path, needles=(), st=None):
                 h.update(chunk)
                 if needles:
                     window = tail + chunk
-                    for n in needles:
-                        if not found[n] and n in window:
-                            found[n] = True
+                    search_needles(window, needles, hits, order, inner)
                     tail = window[-keep:]
                 chunk = os.read(fd, want)
+        found = dict(zip(needles, hits))
     finally:
         os.close(fd)
     if needles and path.endswith(".gz") and not any(found.values()):

@@ -19,6 +19,7 @@ type], ...]`` (the index's own order: the last record of a name wins, as in crea
     python -m pungi_like.rpmtools.recordparse REPO_DIR...
 """
 
+import gc
 import json
 import os
 import subprocess
@@ -167,4 +168,9 @@ class Parsing:
 
 
 if __name__ == "__main__":
+    # the child: no cyclic GC. The parse makes some 30,000 package objects that the
+    # collections walked again and again (0.02-0.03 s of its 0.45-0.5 s of CPU at 10,000
+    # RPMs, while pkgset.global waits for its answer); it makes no cycles worth collecting
+    # before it ends
+    gc.disable()
     raise SystemExit(main())
