@@ -7,8 +7,10 @@ than createrepo_c keeps and with XML-special text, RPMs signed with rpmsign, and
 that XML must escape. Records come from a repo this process's library wrote (taken verbatim),
 from one it did not (parsed and dumped again), or from none (each file read)."""
 
+import json
 import os
 import shutil
+import sys
 
 import pytest
 
@@ -569,3 +571,104 @@ def test_a_file_changed_in_place_in_its_records_second_is_read_again(package_set
     fourth = tmp_path / "fourth"
     result = repowrite.write_repo(str(folder), str(fourth), [name], sources=[str(third)])
     assert result.reused == 1 and not result.read
+
+
+def _searched_index(repo):
+    """The index :func:`repowrite._verbatim_index` makes by its searches (no side index)."""
+    side = os.path.join(repo, repowrite.SIDE_INDEX)
+    kept = side + ".kept"
+    os.rename(side, kept)
+    try:
+        return repowrite._verbatim_index(str(repo))
+    finally:
+        os.rename(kept, side)
+
+
+def _same_records(a, b):
+    assert list(a.records) == list(b.records)
+    for name, record in a.records.items():
+        other = b.records[name]
+        assert (record.mtime, record.size, record.checksum_type) == \
+            (other.mtime, other.size, other.checksum_type), name
+        assert (record.primary, record.filelists, record.other) == \
+            (other.primary, other.filelists, other.other), name
+
+
+def test_a_marked_repo_s_side_index_gives_the_records_its_searches_give(package_set,
+                                                                          monkeypatch):
+    """A repo write_repo marks carries a side index of its entries (where each starts and ends,
+    its name, mtime, size and checksum type): a later process's index of the repo (records
+    taken from a repo, relocated in runs and one by one, and files read) is the one the
+    searches over its text give, the common location start included, without the searches.
+    Refused, and the searches made, when the repodata is not the one it was written for, when
+    it does not fit the texts, or when it is cut short."""
+    base, download, files, _pkgset_list, _signed = package_set
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    source = base / "side-source"
+    source.mkdir()
+    run([repodata.createrepo_binary(), str(download), f"--outputdir={source}", "--no-database",
+         "--general-compress-type=gz"])
+    repo = base / "side-pkgset"
+    # the last three have no record (read), the odd name is relocated one by one
+    partial = base / "side-partial"
+    partial_list = base / "side-partial.list"
+    partial_list.write_text("".join(f + "\n" for f in files[:-3]))
+    repodata.createrepo(str(download), outputdir=str(partial), pkglist=str(partial_list))
+    result = repowrite.write_repo(str(download), str(repo), files, sources=[str(partial)],
+                                  baseurl=f"file://{download}", mark=True,
+                                  max_read=len(files), level=repowrite.WORK_LEVEL)
+    assert len(result.read) == 3
+    side = repo / repowrite.SIDE_INDEX
+    assert side.exists()
+    searched = _searched_index(repo)
+    searches = []
+    for name in ("_CHECKSUM", "_TIME_SIZE", "_LOCATION", "_PKGID"):
+        real = getattr(repowrite, name)
+
+        class Counting:
+            def __init__(self, real, name):
+                self.real, self.name = real, name
+
+            def findall(self, text):
+                searches.append(self.name)
+                return self.real.findall(text)
+
+            def __getattr__(self, attr):
+                return getattr(self.real, attr)
+        monkeypatch.setattr(repowrite, name, Counting(real, name))
+    index = repowrite._verbatim_index(str(repo))
+    assert searches == []
+    _same_records(index, searched)
+    assert index.records[files[0]].store.location == searched.records[files[0]].store.location
+    assert index.records[files[0]].store.location is not None
+    # files in folders (a tree): no common location start, the same records
+    tree, rels, _listfile = make_tree(base, download, files, "side-tree")
+    repowrite.write_repo(str(tree), str(base / "side-tree-repo"), rels, sources=[str(repo)],
+                         mark=True, max_read=len(rels))
+    tree_index = repowrite._verbatim_index(str(base / "side-tree-repo"))
+    assert searches == []
+    _same_records(tree_index, _searched_index(base / "side-tree-repo"))
+    assert tree_index.records[files[0]].store.location is None
+    # refused: the repodata written again without the mark (another repomd.xml)
+    good = side.read_bytes()
+    repowrite.write_repo(str(download), str(base / "side-other"), files, sources=[str(repo)],
+                         baseurl=f"file://{download}", mark=True, max_read=len(files))
+    (base / "side-other" / repowrite.SIDE_INDEX).write_bytes(good)
+    _same_records(repowrite._verbatim_index(str(base / "side-other")),
+                  _searched_index(base / "side-other"))
+    assert searches
+    # refused: a first boundary that does not fit the text, a file cut short
+    head, _, _rest = good.partition(b"\n")
+    at = len(head) + 1 + json.loads(head)["names"]      # primary's first boundary
+    first = int.from_bytes(good[at:at + 8], sys.byteorder)
+    shifted = good[:at] + (first + 1).to_bytes(8, sys.byteorder) + good[at + 8:]
+    locations = repowrite._locations(str(repo))
+    texts = tuple(repowrite._read(locations[kind]) for kind in repowrite._KINDS)
+    assert repowrite._side_index(str(repo), texts) is not None
+    for bad in (shifted, good[:-1], good + b"\0"):
+        side.write_bytes(bad)
+        assert repowrite._side_index(str(repo), texts) is None
+        searches.clear()
+        _same_records(repowrite._verbatim_index(str(repo)), searched)
+        assert searches
+    side.write_bytes(good)
