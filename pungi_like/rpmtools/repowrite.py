@@ -920,9 +920,9 @@ def _write_side_index(outputdir, entries, chunks, spans, base):
     """:data:`SIDE_INDEX` of the repodata :func:`write_repo` just wrote and marked from
     ``chunks``, whose entries it wrote at ``spans`` (per kind: the first entry's offset and
     each entry's length): one JSON line (the repomd.xml digest and library version of the
-    mark, the count, the texts' sizes, the primary's common location start, the checksum
-    types), then the file names (NUL-separated), then arrays (native byte order, checked by
-    its name in the line): per kind the n + 1 entry boundaries, the mtimes, sizes and
+    mark, the count, the byte order, the names' size, the checksum types, whether the
+    primary's location lines share their start), then the file names (NUL-separated), then
+    arrays (native byte order, checked by its name in the line): per kind the n + 1 entry boundaries, the mtimes, sizes and
     checksum type numbers. The mtime, size and type of a record taken are that record's (its
     text's); those of a file read are read from its dumped text, as :func:`_verbatim_index`
     reads them. Not written (and any old one removed) when something does not add up."""
@@ -938,37 +938,25 @@ def _write_side_index(outputdir, entries, chunks, spans, base):
     n = len(entries)
     if any(span is None or len(span[1]) != n for span in spans):
         return
-    mtimes, sizes, types, names = array("q"), array("Q"), array("B"), []
-    kinds = []
-    for (entry, rel), path_ in zip(chunks, entries):
-        if rel is None:
-            found = _TIME_SIZE.search(entry[0])
-            ctype = _CHECKSUM.search(entry[0])
-            if found is None or ctype is None:
-                return
-            mtime, size, ctype = int(found.group(1)), int(found.group(2)), ctype.group(1).decode()
-        else:
-            mtime, size, ctype = entry.mtime, entry.size, entry.checksum_type
-        if ctype not in kinds:
-            kinds.append(ctype)
-        mtimes.append(mtime)
-        sizes.append(size)
-        types.append(kinds.index(ctype))
-        names.append(path_.rpartition("/")[2])
-    bounds = []
-    for first, lengths in spans:
-        bound = array("Q", itertools.accumulate(lengths, initial=first))
-        bounds.append(bound)
-    # the start every location line shares up to the file name (common_location's): one
-    # folder, and a base and folder written as they are (a name escaped holds no "/")
+    info = [(entry.mtime, entry.size, entry.checksum_type) if rel is not None
+            else _dumped_info(entry[0]) for entry, rel in chunks]
+    if None in info:
+        return
+    kinds = sorted({ctype for _m, _s, ctype in info})
+    number = {ctype: k for k, ctype in enumerate(kinds)}
+    mtimes = array("q", [mtime for mtime, _s, _c in info])
+    sizes = array("Q", [size for _m, size, _c in info])
+    types = array("B", [number[ctype] for _m, _s, ctype in info])
+    names = [rel.rpartition("/")[2] for rel in entries]
+    bounds = [array("Q", itertools.accumulate(lengths, initial=first))
+              for first, lengths in spans]
+    # whether every location line shares its start up to the file name (common_location's):
+    # one folder, and a base and folder written as they are (a name escaped holds no "/");
+    # the reader takes the start from the first entry (the file does not name the compose,
+    # which the base holds, so a unit's record takes it as any file: reuse.describe_files)
     folders = {rel[:rel.rfind("/") + 1] for rel in entries}
-    location = None
-    attr = b"" if not base else (f'xml:base="{base}" '.encode()
-                                 if _SAFE_ATTR.fullmatch(base) else None)
-    if attr is not None and len(folders) == 1:
-        folder = folders.pop()
-        if _SAFE_ATTR.fullmatch(folder):
-            location = (b"\n  <location " + attr + b'href="' + folder.encode()).decode()
+    location = (not base or bool(_SAFE_ATTR.fullmatch(base))) and len(folders) == 1 \
+        and bool(_SAFE_ATTR.fullmatch(folders.pop()))
     with open(os.path.join(outputdir, "repodata", "repomd.xml"), "rb") as fh:
         digest = hashlib.sha256(fh.read()).hexdigest()
     blob = "\0".join(names).encode("utf-8", "surrogateescape")
@@ -977,6 +965,16 @@ def _write_side_index(outputdir, entries, chunks, spans, base):
             "location": location}
     write_atomic(path, json.dumps(head).encode() + b"\n" + blob + b"".join(
         a.tobytes() for a in (*bounds, mtimes, sizes, types)), fsync=False)
+
+
+def _dumped_info(primary):
+    """``(mtime, size, checksum type)`` of a primary entry the library dumped, as
+    :func:`_verbatim_index` reads them, or None."""
+    found = _TIME_SIZE.search(primary)
+    ctype = _CHECKSUM.search(primary)
+    if found is None or ctype is None:
+        return None
+    return int(found.group(1)), int(found.group(2)), ctype.group(1).decode()
 
 
 def _side_index(repo_dir, texts):
@@ -999,8 +997,7 @@ def _side_index(repo_dir, texts):
             return None
         n, size = int(head["count"]), int(head["names"])
         kinds = [str(k) for k in head["types"]]
-        location = head.get("location")
-        location = location.encode() if isinstance(location, str) else None
+        location = head.get("location") is True
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     at = line + 1
@@ -1032,7 +1029,12 @@ def _side_index(repo_dir, texts):
     store.texts = tuple(texts)
     store.starts = tuple(bound[:-1] for bound in arrays[:3])
     store.ends = tuple(bound[1:] for bound in arrays[:3])
-    store.location = location
+    store.location = None
+    if location and n:
+        found = _LOCATION.search(texts[0], arrays[0][0], arrays[0][1])
+        if found is None:
+            return None
+        store.location = common_location([found.groups()])
     index = RecordIndex(verbatim=True)
     records = index.records
     for i, (name, mtime, size, t) in enumerate(zip(names, arrays[3], arrays[4], arrays[5])):

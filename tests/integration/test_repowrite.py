@@ -620,6 +620,9 @@ def test_a_marked_repo_s_side_index_gives_the_records_its_searches_give(package_
     assert len(result.read) == 3
     side = repo / repowrite.SIDE_INDEX
     assert side.exists()
+    # it names no directory (the base names a compose's: a unit's record would find it in
+    # binary data, and an old unit placed in another compose could not be taken)
+    assert str(download).encode() not in side.read_bytes()
     searched = _searched_index(repo)
     searches = []
     for name in ("_CHECKSUM", "_TIME_SIZE", "_LOCATION", "_PKGID"):
