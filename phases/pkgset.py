@@ -371,26 +371,31 @@ def entries_from_old(linked, download, old, idents, single=()):
     device, known = old[0], old[1]
     one_by_one = {dest for _src, dest in single}
     top = os.path.join(os.path.abspath(download), "")
+    # a file name joined to download as os.path.join does it (10,458 joins: 10 ms)
+    prefix = os.path.join(download, "")
     for name, (pkg, dest, _solver) in linked.items():
         found = known.get(name)
-        st = idents.get(pkg.path) if idents is not None else _stat_or_none(pkg.path)
-        if found is None or st is None or dest != os.path.join(download, name):
+        if found is None or dest != prefix + name:
             continue
+        st = idents.get(pkg.path) if idents is not None else _stat_or_none(pkg.path)
+        if st is None:
+            continue
+        ident = [st.st_ino, st.st_size, st.st_mtime_ns]
         if dest in one_by_one:
             # linked one by one: maybe a copy (another inode) - the link's own stat says
             made = _stat_or_none(dest)
-            if made is None or (made.st_dev, made.st_ino, made.st_size, made.st_mtime_ns) \
-                    != (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
+            if made is None or [made.st_ino, made.st_size, made.st_mtime_ns] != ident \
+                    or made.st_dev != st.st_dev:
                 continue
         entry = found[2]
         sha256 = entry.get("sha256")
-        if st.st_dev != device or [st.st_ino, st.st_size, st.st_mtime_ns] != found[0] \
+        if st.st_dev != device or ident != found[0] \
                 or entry.get("names_compose") is not False or type(sha256) is not str \
-                or entry.get("size") != st.st_size:
+                or entry.get("size") != ident[1]:
             continue
-        entries[top + name] = {"sha256": sha256, "size": st.st_size, "names_compose": False,
-                               "stat": [st.st_ino, st.st_size, st.st_mtime_ns]}
-        digests.append(((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), sha256))
+        entries[top + name] = {"sha256": sha256, "size": ident[1], "names_compose": False,
+                               "stat": ident}
+        digests.append(((device, *ident), sha256))
     return entries, digests
 
 
