@@ -14,6 +14,7 @@ import hashlib
 import io
 import itertools
 import json
+import logging
 import os
 import re
 import threading
@@ -33,6 +34,8 @@ import productmd.treeinfo  # noqa: E402
 
 from .errors import ConfigError  # noqa: E402
 from .fileutil import write_atomic  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 COMPOSE_TYPES = ("production", "nightly", "test", "ci", "development")
 _TYPE_SUFFIX = {"production": "", "nightly": ".n", "test": ".t", "ci": ".ci", "development": ".d"}
@@ -223,6 +226,10 @@ class RpmsRecorder:
         self.copied_from = None
         #: the record entry of the rpms.json the last ``write`` wrote (its ``names``), or None
         self.written_entry = None
+        #: :meth:`encode_ahead`'s thread and what it made: (``_changes`` then, productmd's
+        #: document text, the payload's encoded chunks, their length and sha256)
+        self._ahead_thread = None
+        self._ahead = None
 
     def add(self, variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey, category,
             checked=False):
@@ -336,6 +343,11 @@ class RpmsRecorder:
                 self._entries[(variant_uid, arch, srpm_key, rpm_key)] = (path, sigkey, category)
             self._changes += 1
 
+    def entries_count(self):
+        """How many entries were added (a source package added with arch src counted once)."""
+        with self._lock:
+            return len(self._entries) + len(self._src_pending)
+
     def entries(self):
         """Sorted list of (variant_uid, arch, srpm_nevra, rpm_nevra, path, sigkey, category)."""
         with self._lock:
@@ -393,32 +405,94 @@ class RpmsRecorder:
                                                            payload_from, fsync, names):
             self.copied_from = payload_from
             return
-        nested = _nested(resolved)
-        # what ``payload`` gives while no entry is added (the diff and the report take it)
-        self._payload = (changes, nested)
-        # the payload written and hashed in pieces of 64 KiB encoded one after another: not
-        # joined, concatenated and encoded whole (three copies of its megabytes, each page of
-        # them a page fault: 3.5 MB at 10,000 RPMs)
-        digest, length = hashlib.sha256(), 0
         head = text[:at].encode("utf-8")
         made = _written_entry(names, head)
-
-        def encoded():
-            nonlocal length
-            for chunk in _encoded_chunks(['"rpms": ', *_rpms_json_pieces(nested, text, at),
-                                          text[at + len(marker):]]):
-                digest.update(chunk)
-                length += len(chunk)
-                if made is not None:
+        ahead = self._ahead_made(changes, text)
+        if ahead is not None:
+            chunks, length, payload_digest = ahead
+            if made is not None:
+                for chunk in chunks:
                     made.feed(chunk)
-                yield chunk
-        write_atomic(path, itertools.chain((head,), encoded()), fsync=fsync)
+            write_atomic(path, [head, *chunks], fsync=fsync)
+        else:
+            nested = _nested(resolved)
+            # what ``payload`` gives while no entry is added (the diff and the report take it)
+            self._payload = (changes, nested)
+            # the payload written and hashed in pieces of 64 KiB encoded one after another:
+            # not joined, concatenated and encoded whole (three copies of its megabytes, each
+            # page of them a page fault: 3.5 MB at 10,000 RPMs)
+            digest, length = hashlib.sha256(), 0
+
+            def encoded():
+                nonlocal length
+                for chunk in _payload_chunks(nested, text, at, marker):
+                    digest.update(chunk)
+                    length += len(chunk)
+                    if made is not None:
+                        made.feed(chunk)
+                    yield chunk
+            write_atomic(path, itertools.chain((head,), encoded()), fsync=fsync)
+            payload_digest = digest.digest()
         if made is not None:
             self.written_entry = made.entry(path)
         #: (length, sha256) of the payload's bytes as last written, from its ``"rpms"`` key
         #: to the end (the driver compares them with the previous compose's:
         #: ``same_rpms_payload``); not the bytes themselves: 35 MB at the size of Fedora
-        self.written_payload = (length, digest.digest())
+        self.written_payload = (length, payload_digest)
+
+    def encode_ahead(self, compose_info):
+        """Make the payload's bytes (as :meth:`write` writes them, with ``compose_info``'s
+        document) in a thread now, for a :meth:`write` after the units that add entries
+        ended: the compose's driver starts it when the gathers ended, beside the units after
+        them (createrepo, the DVDs: their writers' children leave the interpreter lock free),
+        instead of after the last unit, where the record thread takes the lock too. The bytes
+        are taken only if no entry was added since and the document is the same (else
+        :meth:`write` makes them as before); they are held until then (3.5 MB at 10,000
+        RPMs)."""
+        thread = threading.Thread(target=self._encode_ahead, args=(compose_info,),
+                                  name="rpms-ahead", daemon=True)
+        with self._lock:
+            if self._ahead_thread is not None:
+                return
+            self._ahead_thread = thread
+        thread.start()
+
+    def _encode_ahead(self, compose_info):
+        try:
+            with self._lock:
+                resolved, changes = self._resolved(), self._changes
+            rpms = productmd.rpms.Rpms()
+            _fill_compose(rpms.compose, compose_info)
+            text = _dump(rpms)
+            marker = '"rpms": {}'
+            at = text.rfind(marker)
+            if at < 0:
+                return
+            nested = _nested(resolved)
+            chunks = list(_payload_chunks(nested, text, at, marker))
+            digest = hashlib.sha256()
+            for chunk in chunks:
+                digest.update(chunk)
+            with self._lock:
+                self._ahead = (changes, text, chunks, sum(map(len, chunks)), digest.digest())
+                if self._changes == changes:
+                    self._payload = (changes, nested)
+        except Exception as exc:  # noqa: B902 - write makes them itself
+            log.debug("rpms.json's payload not made ahead: %s", exc)
+
+    def _ahead_made(self, changes, text):
+        """(chunks, length, sha256) :meth:`encode_ahead` made of the payload at ``changes``
+        entries with productmd's document ``text`` (waited for), or None; taken once."""
+        with self._lock:
+            thread = self._ahead_thread
+        if thread is None:
+            return None
+        thread.join()
+        with self._lock:
+            ahead, self._ahead = self._ahead, None
+        if ahead is None or ahead[0] != changes or ahead[1] != text:
+            return None
+        return ahead[2:]
 
     def _copy_payload(self, path, text, at, marker, source, fsync, names=None):
         """:meth:`write` with the payload of the rpms.json at ``source`` (its bytes from the
@@ -624,6 +698,14 @@ def _written_entry(names, head):
     from .reuse import WrittenEntry
 
     return WrittenEntry(names, head)
+
+
+def _payload_chunks(nested, text, at, marker):
+    """The bytes of rpms.json from its payload's ``"rpms"`` key to its end, in chunks of
+    about 64 KiB: ``text`` is productmd's document with an empty payload, ``marker`` (at
+    ``at``) where the payload goes."""
+    return _encoded_chunks(['"rpms": ', *_rpms_json_pieces(nested, text, at),
+                            text[at + len(marker):]])
 
 
 def _encoded_chunks(pieces, size=1 << 16):

@@ -565,6 +565,9 @@ class Scheduler:
         for unit in self.units.values():
             self.phase_units.setdefault(unit.phase, set()).add(unit.name)
         self.phase_started = set()
+        #: ``{phase: [callable]}`` called (in the scheduler's thread, once) when every unit of
+        #: the phase has ended; a hook only starts work of its own (a thread)
+        self.phase_end_hooks = {}
         self.stop = threading.Event()
         self.output_hashes = {}
         self.ran_outputs = {}     # unit that ran -> the outputs it returned
@@ -1019,6 +1022,11 @@ class Scheduler:
             if all(self.state[n] not in ("pending", "running") for n in names):
                 self.compose.log.info("[DONE ] ---------- PHASE: %s ----------", phase.upper())
                 self.compose.notify("phase-stop", phase_name=phase)
+                for hook in self.phase_end_hooks.pop(phase, ()):
+                    try:
+                        hook()
+                    except Exception as exc:  # noqa: B902 - a hook only saves time
+                        self.compose.log.warning("after phase %s: %s", phase, exc)
 
     def _run_unit_and_signal(self, unit, early):
         """``_run_unit``, then the unit's end made known to units taken early after it."""

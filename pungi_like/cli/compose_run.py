@@ -227,6 +227,17 @@ def payload_ahead(compose):
     return thread
 
 
+def rpms_ahead(compose):
+    """When the gathers ended (the units that add rpms.json's entries) and some entry came
+    from a unit that ran here (so metadata.write writes the payload rather than copying an
+    old compose's: ``metadata.payload_source``), rpms.json's payload bytes made in a thread
+    beside the units after the gathers (``RpmsRecorder.encode_ahead``), not after the last
+    unit: a changed re-run's or a cold compose's end."""
+    rpms = compose.rpms
+    if rpms.replayed_from() is None and rpms.entries_count():
+        rpms.encode_ahead(compose.compose_info())
+
+
 def metadata_unit(compose, after_phases):
     """Writes composeinfo.json, rpms.json, modules.json and images.json once the trees and images
     exist."""
@@ -314,6 +325,7 @@ def run_compose(compose, phase_objects, skipped, args):
     scheduler = Scheduler(units, compose, workers, skipped_phases=skipped, progress=progress)
     scheduler.reuse_pool = getattr(compose, "reuse_pool", None)
     compose.scheduler = scheduler
+    scheduler.phase_end_hooks.setdefault("gather", []).append(lambda: rpms_ahead(compose))
     try:
         for phase in active:
             phase.start_early()

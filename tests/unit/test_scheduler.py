@@ -648,3 +648,25 @@ def test_a_units_result_is_known_when_its_end_is(tmp_path):
     for unit in units:
         sched._run_unit_and_signal(unit, False)
     assert seen == {"a.x": True, "b.x": False}
+
+
+def test_a_phase_end_hook_runs_once_after_the_phases_last_unit(tmp_path):
+    # the driver starts rpms.json's payload when the gathers ended (compose_run.rpms_ahead)
+    order, lock = [], threading.Lock()
+    units = [
+        Unit("gather.A.x86_64", record_run(order, lock, 0.2)),
+        Unit("gather.B.x86_64", record_run(order, lock, 0.05)),
+        Unit("createrepo.A.x86_64", record_run(order, lock, 0.3), needs=["gather.A.x86_64"]),
+    ]
+    scheduler = Scheduler(units, FakeCompose(tmp_path), max_workers=2)
+    calls = []
+
+    def hook():
+        with lock:
+            calls.append(time.monotonic())
+    scheduler.phase_end_hooks["gather"] = [hook]
+    scheduler.run()
+    times = {(kind, name): t for kind, name, t in order}
+    assert len(calls) == 1
+    assert calls[0] >= max(times[("end", "gather.A.x86_64")], times[("end", "gather.B.x86_64")])
+    assert calls[0] <= times[("end", "createrepo.A.x86_64")]
