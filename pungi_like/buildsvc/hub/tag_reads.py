@@ -18,6 +18,7 @@ than through every tag listing of the walk. Rows are turned into dicts from plai
 from __future__ import annotations
 
 import json
+import operator
 
 import koji
 from sqlalchemy import bindparam, case, func, select
@@ -74,26 +75,30 @@ _TIME_KEYS = frozenset({"creation_time", "start_time", "completion_time", "promo
 def _tagged_infos(result, extra):
     """[(package_id, info)] of a build_select() result with tag_id, tag_name, create_event:
     what ``_tagged_build_info`` makes of each row, built straight from the row tuples (one
-    dict per row, each distinct timestamp formatted once)."""
+    dict per row, made in its final key order from one list; each distinct timestamp
+    formatted once)."""
     cols = {k: i for i, k in enumerate(result.keys())}
-    plain = [(k, cols[c]) for k, c in _INFO_KEYS if c is not None and k not in _TIME_KEYS]
-    times = [(k, cols[c]) for k, c in _INFO_KEYS if k in _TIME_KEYS]
+    keys = [k for k, _c in _INFO_KEYS]
+    # a value list per row holds the columns at their keys' places (nvr's place holds the
+    # name for now); the nvr and the times are put in place after
+    take = operator.itemgetter(*[cols[c if c is not None else "name"] for _k, c in _INFO_KEYS])
+    at_nvr = keys.index("nvr")
+    at_times = [keys.index(k) for k in keys if k in _TIME_KEYS]
     i_name, i_ver, i_rel = cols["name"], cols["version"], cols["release"]
     i_pkg, i_extra = cols["package_id"], cols["extra"]
     tail = [(k, cols[k]) for k in ("tag_id", "tag_name", "create_event")]
-    order = [k for k, _c in _INFO_KEYS]
     formatted = {None: None}
     out = []
     for row in result.fetchall():
-        info = {k: row[i] for k, i in plain}
-        info["nvr"] = "%s-%s-%s" % (row[i_name], row[i_ver], row[i_rel])
-        for k, i in times:
-            ts = row[i]
+        vals = list(take(row))
+        vals[at_nvr] = "%s-%s-%s" % (row[i_name], row[i_ver], row[i_rel])
+        for at in at_times:
+            ts = vals[at]
             text = formatted.get(ts, formatted)
             if text is formatted:
                 text = formatted[ts] = fmt_time(ts)
-            info[k] = text
-        info = {k: info[k] for k in order}
+            vals[at] = text
+        info = dict(zip(keys, vals))
         if extra:
             info["extra"] = json.loads(row[i_extra]) if row[i_extra] else None
         for k, i in tail:
@@ -382,14 +387,19 @@ def read_tagged_rpms(tag_id, event=None, inherit=False, latest=False, package=No
         rows += context.conn.execute(q, {"ids": chunk if pg else json.dumps(chunk)}).fetchall()
     # tag by tag in walk order, by RPM id within a tag; the sort is stable, so rows of one
     # RPM (one per signature) keep the order they came in
-    build_place = {bid: place[tid] for bid, tid in found_in.items()}
     i_build, i_id = keys.index("build_id"), keys.index("id")
-    rows.sort(key=lambda row: (build_place[row[i_build]], row[i_id]))
-    rpms = [dict(zip(keys, row)) for row in rows]
-    if extra:
-        for d in rpms:
-            if d["extra"]:
-                d["extra"] = json.loads(d["extra"])
-            else:
-                d["extra"] = None
+    if len(place) > 1:
+        build_place = {bid: place[tid] for bid, tid in found_in.items()}
+        rows.sort(key=lambda row: (build_place[row[i_build]], row[i_id]))
+    else:  # all found in one tag (always so without inherit): by RPM id alone, the same order
+        rows.sort(key=operator.itemgetter(i_id))
+    if not extra:
+        return [[dict(zip(keys, row)) for row in rows], builds]
+    rpms = []
+    loads = json.loads
+    for row in rows:
+        d = dict(zip(keys, row))
+        x = d["extra"]
+        d["extra"] = loads(x) if x else None
+        rpms.append(d)
     return [rpms, builds]

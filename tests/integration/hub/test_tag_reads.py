@@ -495,3 +495,65 @@ def test_rpms_of_the_builds_are_read_with_one_parameter(hub_db):
     assert len(builds) > 3 and rpms
     assert len(seen) == 1
     assert len(seen[0]) == 1, seen
+
+
+def test_answers_are_the_models_byte_for_byte(hub_db):
+    """The listTaggedRPMS answer the writer makes of read_tagged_rpms is the one it makes of
+    the model's rows, byte for byte, and parses back to the model with the same types (a
+    draft of 1 instead of True, or another key order, would compare equal as dicts). Odd text
+    is added for it (in a transaction rolled back after): names, versions and ``extra`` with
+    ``<``, ``&``, ``>``, non-ASCII and nested values, an RPM with no build of its own tag's
+    place (one tag: sorted by id alone), a signature on it."""
+    import xmlrpc.client
+
+    from pungi_like.buildsvc.hub import marshal
+
+    db, tags, events, _other = hub_db
+    with db.engine.connect() as conn:
+        trans = conn.begin()
+        context.reset()
+        context.conn = conn
+        try:
+            admin = conn.execute(select(s.users.c.id)).scalar()
+            vol = conn.execute(select(s.volume.c.id)).scalar()
+            ev = conn.execute(insert(s.events).values(ts=5000.0)
+                              .returning(s.events.c.id)).scalar_one()
+            pkg = conn.execute(select(s.package.c.id).where(s.package.c.name == "alpha")
+                               ).scalar_one()
+            bid = conn.execute(insert(s.build).values(
+                id=1000, pkg_id=pkg, version="9<&>", release="1\u00e9\u4e2d", epoch=3,
+                draft=False, state=COMPLETE, owner=admin, volume_id=vol, create_event=ev,
+                start_ts=1000.0, completion_ts=1000.5, extra=json.dumps({"x": "<&>"}))
+                               .returning(s.build.c.id)).scalar_one()
+            odd = [("alpha<x>&y", {"a": "<b> & c", "n": [1, 2 ** 40, None, True, 1.5],
+                                   "u": "caf\u00e9 \u2603", "d": {"e": "&amp;"}}),
+                   ("alpha-\u00fc", ["<", 5, {}]), ("alpha-plain", "just <text>"),
+                   ("alpha-none", None)]
+            for k, (name, extra) in enumerate(odd):
+                rid = conn.execute(insert(s.rpminfo).values(
+                    build_id=bid, name=name, version="9<&>", release="1\u00e9\u4e2d", epoch=3,
+                    arch="x86_64" if k % 2 else "noarch", draft=bool(k == 2),
+                    external_repo_id=0, payloadhash="%%s&%032x" % k, size=2 ** 31 - 4 + k,
+                    buildtime=1000, metadata_only=k == 3,
+                    extra=None if extra is None else json.dumps(extra))
+                                   .returning(s.rpminfo.c.id)).scalar_one()
+                conn.execute(insert(s.rpmsigs).values(rpm_id=rid, sigkey="c<&>", sighash="x"))
+            conn.execute(insert(s.tag_listing).values(build_id=bid, tag_id=tags["top"],
+                                                      create_event=ev, creator_id=admin,
+                                                      active=True))
+            checked = 0
+            for tag in (tags["top"], tags["base"]):
+                for inherit, latest in ((True, True), (False, False), (True, 2), (False, True)):
+                    for arch in (None, ["x86_64", "noarch"]):
+                        got = read_tagged_rpms(tag, None, inherit, latest, arch=arch)
+                        want = model_rpms(tag, None, inherit, latest, arch=arch)
+                        answer = marshal.dumps_response(got)
+                        assert answer == marshal.dumps_response(want), (tag, inherit, latest)
+                        parsed = xmlrpc.client.loads(answer.encode("utf-8"),
+                                                     use_builtin_types=True)[0][0]
+                        assert repr(parsed) == repr(want), (tag, inherit, latest, arch)
+                        checked += "\u2603" in answer and "&lt;" in answer
+            assert checked >= 4  # the odd rows were in the answers of the top tag
+        finally:
+            context.reset()
+            trans.rollback()
