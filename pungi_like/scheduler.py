@@ -444,6 +444,17 @@ def unit_weight(unit):
 #: (the late ones over its whole heap); with 100, 8 in 2.8 s
 GC_FULL_AFTER = 100
 
+
+def gc_while_units_run():
+    """Whether Python's cyclic GC runs while the units do (``PUNGI_LIKE_GC_UNITS=1``; by
+    default it does not). The units' data lives to the compose's end (the package set, its
+    headers, the gather results), so the young collections only walked it: in a cold 10k
+    compose 941 young and 85 middle collections, 0.10 s of the compose process's CPU, for some
+    3,300 objects found in cycles; the cycles made meanwhile are frozen with the rest after the
+    units (:meth:`Scheduler.run`) and kept to the end (a 60,000-RPM compose's peak RSS 836 and
+    869 MiB without the GC against 851 and 869 MiB with it, at load 7-12)."""
+    return os.environ.get("PUNGI_LIKE_GC_UNITS") == "1"
+
 #: threads beyond the workers for units being taken from an old compose (``_try_reuse``)
 EARLY_THREADS = 4
 
@@ -1225,14 +1236,18 @@ class Scheduler:
     def run(self):
         """Run every unit; return the timeline. Raises SchedulerError on a fatal failure.
 
-        While it runs, a full collection of Python's cyclic GC comes after 100 collections of
-        the middle generation instead of 10 (``GC_FULL_AFTER``): the units' results stay in
-        memory until the compose ends (a package set's headers, the gather results) and each
-        full collection walked them all again."""
+        While it runs, Python's cyclic GC is paused (:func:`gc_while_units_run`) and given back
+        after; with it on, a full collection comes after 100 collections of the middle
+        generation instead of 10 (``GC_FULL_AFTER``): the units' results stay in memory until
+        the compose ends (a package set's headers, the gather results) and each full
+        collection walked them all again."""
         failure = None
         running = {}
         thresholds = gc.get_threshold()
         gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], GC_FULL_AFTER))
+        gc_paused = gc.isenabled() and not gc_while_units_run()
+        if gc_paused:
+            gc.disable()
         pool = concurrent.futures.ThreadPoolExecutor(
             self.max_workers + (self.max_workers if self.max_workers > 1 else 0)
             + EARLY_THREADS, thread_name_prefix="unit")
@@ -1296,6 +1311,14 @@ class Scheduler:
             self._records_open.set()
             self._run_over.set()
             gc.set_threshold(*thresholds)
+            if gc_paused:
+                # what the units made lives to the compose's end: frozen (as the driver
+                # freezes it after the units anyway) rather than walked by the first
+                # collection after them, on the path's end (0.066 s at 10,000 RPMs); the
+                # cycles among it that are garbage (some 60,000 objects at 10,000 RPMs) are
+                # kept until ``gc.unfreeze`` (the driver's, at its end)
+                gc.freeze()
+                gc.enable()
             self.progress.finish()
             pool.shutdown(wait=failure is None and not self.stop.is_set(), cancel_futures=True)
             try:

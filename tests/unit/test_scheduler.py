@@ -459,17 +459,47 @@ def test_a_unit_without_an_old_record_starts_before_the_records_it_needs(tmp_pat
     assert records["a.x"]["output_hash"]
 
 
-def test_full_collections_are_rarer_while_units_run(tmp_path):
+def test_full_collections_are_rarer_while_units_run(tmp_path, monkeypatch):
     import gc
 
     from pungi_like.scheduler import GC_FULL_AFTER
 
+    monkeypatch.setenv("PUNGI_LIKE_GC_UNITS", "1")
     before = gc.get_threshold()
     seen = []
-    Scheduler([Unit("a.x", lambda u: seen.append(gc.get_threshold()))], FakeCompose(tmp_path),
-              1).run()
-    assert seen == [(before[0], before[1], max(before[2], GC_FULL_AFTER))]
+    Scheduler([Unit("a.x", lambda u: seen.append((gc.get_threshold(), gc.isenabled())))],
+              FakeCompose(tmp_path), 1).run()
+    assert seen == [((before[0], before[1], max(before[2], GC_FULL_AFTER)), gc.isenabled())]
     assert gc.get_threshold() == before
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_cyclic_gc_is_paused_while_units_run_and_given_back(tmp_path, monkeypatch, enabled):
+    """The units' data lives to the compose's end: no collection walks it while they run
+    (PUNGI_LIKE_GC_UNITS=1: as before); a GC the caller had paused stays paused."""
+    import gc
+
+    monkeypatch.delenv("PUNGI_LIKE_GC_UNITS", raising=False)
+    was = gc.isenabled()
+    seen = []
+    frozen = gc.get_freeze_count()
+    try:
+        if not enabled:
+            gc.disable()
+        Scheduler([Unit("a.x", lambda u: seen.append(gc.isenabled())),
+                   Unit("b.x", lambda u: seen.append(gc.isenabled()), needs=["a.x"])],
+                  FakeCompose(tmp_path), 2).run()
+        assert seen == [False, False]
+        assert gc.isenabled() is enabled
+        # what the units made is frozen rather than walked once the GC is back
+        assert (gc.get_freeze_count() > frozen) is enabled
+        # a failing unit gives it back too
+        with pytest.raises(SchedulerError):
+            Scheduler([Unit("c.x", lambda u: 1 / 0)], FakeCompose(tmp_path / "2"), 1).run()
+        assert gc.isenabled() is enabled
+    finally:
+        gc.unfreeze()
+        (gc.enable if was else gc.disable)()
 
 
 def test_before_record_runs_in_the_record_thread_before_the_record(tmp_path, monkeypatch):
