@@ -502,8 +502,8 @@ def test_answers_are_the_models_byte_for_byte(hub_db):
     the model's rows, byte for byte, and parses back to the model with the same types (a
     draft of 1 instead of True, or another key order, would compare equal as dicts). Odd text
     is added for it (in a transaction rolled back after): names, versions and ``extra`` with
-    ``<``, ``&``, ``>``, non-ASCII and nested values, an RPM with no build of its own tag's
-    place (one tag: sorted by id alone), a signature on it."""
+    ``<``, ``&``, ``>``, non-ASCII and nested values. Reads of the base tag find every build
+    in one tag (RPM rows sorted by id alone), reads of the top tag in several."""
     import xmlrpc.client
 
     from pungi_like.buildsvc.hub import marshal
