@@ -254,3 +254,36 @@ def test_a_host_no_longer_ready_says_so_and_takes_nothing():
     del hub.requests[:]
     assert not _cycle(tm)
     assert hub.requests[0] == ["listBuildroots", "host_getHostTasks", "host_getHost"]
+
+
+class _SleepBurstHub(_CycleHub):
+    """Host 1 (capacity 4) with six sleep tasks ASSIGNED at once, as getTasks lists them:
+    with the weight of a FREE task made by makeTask (1.0), not the sleep handler's (0.25)."""
+
+    def __init__(self):
+        super().__init__()
+        self.method = "sleep"
+        self.request_xml = koji.xmlrpcplus.dumps((1,), methodname="sleep", allow_none=1)
+        self.opened = []
+
+    def host_openTask(self, task_id):
+        self.opened.append(task_id)
+        return dict(super().host_openTask(task_id), weight=1.0)
+
+    def host_getTasks(self):
+        return [{"id": i, "method": "sleep", "state": koji.TASK_STATES["ASSIGNED"],
+                 "host_id": 1, "weight": 1.0} for i in range(10, 16) if i not in self.opened]
+
+
+def test_a_cycle_counts_the_weight_a_task_was_opened_with():
+    # six sleep tasks of weight 0.25 fit a capacity of 4 (1.5 in all); counted at getTasks'
+    # 1.0 each the daemon stopped after the fifth and left the sixth ASSIGNED for a cycle
+    hub = _SleepBurstHub()
+    forked = []
+    tm = _manager(hub, forked)
+    _quiet_checks(tm)
+    assert _cycle(tm)
+    assert hub.opened == [10, 11, 12, 13, 14, 15]
+    assert len(forked) == 6
+    assert tm.task_load == 1.5
+    assert not tm.was_full

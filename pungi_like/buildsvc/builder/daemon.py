@@ -391,6 +391,7 @@ class TaskManager(koji.daemon.TaskManager):
             if newhub is not None:
                 _logout_quietly(newhub)
             return self._set_weight_after_open(task, handler)
+        data["weight"] = weight
         if newhub is None:
             sub.result   # the hub's refusal of the subsession raises, as kojid's call
         self._subsession = newhub
@@ -440,7 +441,10 @@ class TaskManager(koji.daemon.TaskManager):
     def _set_weight_after_open(self, task, handler):
         task_id = task["id"]
         try:
-            self.session.host.setTaskWeight(task_id, handler.weight())
+            weight = handler.weight()
+            self.session.host.setTaskWeight(task_id, weight)
+            if isinstance(self.tasks.get(task_id), dict):
+                self.tasks[task_id]["weight"] = weight
         except koji.ActionNotAllowed:
             info2 = self.session.getTaskInfo(task_id)
             if info2["host_id"] != self.host_id:
@@ -558,7 +562,11 @@ class TaskManager(koji.daemon.TaskManager):
                 break
             if self.takeTask(task):
                 taken = True
-                self.task_load += float(task.get("weight") or 0.0)
+                # the weight the task was opened with (the handler's, set by the take), not
+                # getTasks' (the FREE task's, 1.0 for every makeTask): kojid's next cycle
+                # reads it back with the host's tasks
+                opened = self.tasks.get(task["id"]) or task
+                self.task_load += float(opened.get("weight") or 0.0)
         self.was_full = left or not self._room_for_another()
         return taken
 
