@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_tasks.py [--tasks 200] [--packages 1000] [--runs 3]
                                           [--backend sqlite|postgres|both]
                                           [--throughput-only | --repo-only]
-                                          [--poll-interval 1.0]
+                                          [--poll-interval 1.0] [--task-seconds 0]
 
 1. Throughput: ``--tasks`` cheap tasks (``sleep 0``) submitted in one multicall, picked up by
    the builders (separate processes, one forked child per task), closed; tasks/s from the first
@@ -19,7 +19,22 @@
    seconds per task of everything involved (this process with the hub, the builders and
    their task processes, PostgreSQL's server processes): a ``sleep 0`` task's only work is
    the service's own, so ``cores / CPU per task`` bounds what any number of builders can
-   reach on this machine.
+   reach on this machine. The CPU is also given by group: the hub (this process: the hub's
+   request threads and this script's polls), the builder daemons themselves, their child
+   processes (task processes, spare task processes, the work waiters) and PostgreSQL's server
+   processes of the bench database (its shared background processes are not counted).
+   ``--task-seconds N`` (N > 0) measures the hub's dispatch instead of the machine's CPU:
+   the tasks are ``sleep N`` (Koji's sleep method: wall time, almost no CPU, as a real
+   build that waits on its buildroot), and the builders run at their defaults (the embedded
+   service's capacity 4.0, the daemon's maxjobs 10; a sleep task weighs 0.25, so each
+   builder runs at most 10 at once: 10 / N tasks/s for one builder, 40 / N for four, a
+   ratio of at most 4). Reported: tasks/s from the first submit to the last task's
+   ``completion_ts`` (the hub's clock is this process's; the bench looks every 0.5 s, so
+   its own polls cost the hub little), the ratio, the CPU per task, and for each builder
+   when it opened its first task (seconds after the submit) and how many tasks it ran
+   (every builder should start within a poll of the submit and run about 1/4 of them).
+   Keep 40 / N tasks/s times the CPU per task well under the machine's cores, or the CPU
+   bounds it again.
 2. Repo regeneration: a build tag (the build tag of a target) holding ``--packages`` real RPMs;
    one more build is tagged and the clock runs until the tag's repo with that change is READY
    (automatic request, newRepo task, createrepo child, repoDone), i.e. until the repo's
@@ -73,16 +88,31 @@ QUEUE = {"run_interval": 0.2, "host_timeout": 30.0, "repo_delete_grace": 5.0}
 REPO_QUEUE = {"host_timeout": 30.0, "repo_delete_grace": 5.0}
 
 
-def throughput(builders, ntasks, workdir, backend="sqlite"):
+def throughput(builders, ntasks, workdir, backend="sqlite", task_seconds=0):
     top = tempfile.mkdtemp(dir=workdir)
     pg_name = db_url = None
     if backend == "postgres":
         pg_name, db_url = create_pg_database("pl_tasks_bench")
     try:
-        return _throughput(builders, ntasks, top, db_url)
+        return _throughput(builders, ntasks, top, db_url, task_seconds)
     finally:
         if pg_name:
             drop_pg_database(pg_name)
+
+
+def _stat_fields(stat):
+    """The fields after the command name of a /proc/PID/stat line (the name, in parentheses,
+    may hold spaces and parentheses): index 0 is the state, 11-14 utime stime cutime cstime
+    (clock ticks)."""
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def _read_stat(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return _stat_fields(f.read())
+    except OSError:
+        return None
 
 
 def _cpu_of(pids):
@@ -90,13 +120,9 @@ def _cpu_of(pids):
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for pid in pids:
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        total += sum(int(x) for x in fields[11:15]) / tick   # utime stime cutime cstime
+        fields = _read_stat(pid)
+        if fields:
+            total += sum(int(x) for x in fields[11:15]) / tick   # utime stime cutime cstime
     return total
 
 
@@ -115,8 +141,57 @@ def _backends_of(dbname):
     return pids
 
 
+def _daemon_cpu(pid):
+    """(CPU seconds of builder daemon ``pid`` itself, CPU seconds of its child processes):
+    the daemon's utime + stime; its reaped children's (cutime + cstime) plus its live
+    children's own and reaped children's (task processes, spares, the work waiter), so that
+    a difference of two readings is what the children used in between whether or not they
+    were reaped in between."""
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = _read_stat(pid)
+    if not fields:
+        return 0.0, 0.0
+    own = (int(fields[11]) + int(fields[12])) / tick
+    children = (int(fields[13]) + int(fields[14])) / tick
+    for child in _children(pid):
+        cf = _read_stat(child)
+        if cf:
+            children += sum(int(x) for x in cf[11:15]) / tick
+    return own, children
+
+
+def host_starts(tasks, hosts, start):
+    """For each host name of ``hosts`` (id -> name): (seconds from ``start`` to the first
+    ``start_ts`` of its tasks, or None, and how many of ``tasks`` it ran), from listTasks
+    entries (host_id, start_ts)."""
+    out = {name: [None, 0] for name in hosts.values()}
+    for t in tasks:
+        name = hosts.get(t.get("host_id"))
+        if name is None or t.get("start_ts") is None:
+            continue
+        entry = out[name]
+        first = t["start_ts"] - start
+        entry[0] = first if entry[0] is None else min(entry[0], first)
+        entry[1] += 1
+    return {name: tuple(v) for name, v in out.items()}
+
+
+#: the CPU groups of a throughput run, in the order they are printed
+CPU_GROUPS = ("hub", "daemons", "task processes", "PostgreSQL")
+
+
+def per_task_ms(cpu, ntasks):
+    """``cpu`` (group -> CPU seconds of a run) as ms a task, with the total."""
+    out = {g: 1000.0 * cpu.get(g, 0.0) / ntasks for g in CPU_GROUPS}
+    out["total"] = sum(out.values())
+    return out
+
+
 #: the builders' poll interval in the throughput part: the builder's default
 THROUGHPUT_POLL = 1.0
+#: the bench's look at the queue while sleep-N tasks run (their end time is the hub's
+#: completion_ts, so a coarse look costs the hub little and does not coarsen the time)
+WAIT_LOOK = 0.5
 
 
 def _wait_builders_up(svc, s, timeout=60):
@@ -134,23 +209,31 @@ def _wait_builders_up(svc, s, timeout=60):
     raise TimeoutError("the builders did not start")
 
 
-def _throughput(builders, ntasks, top, db_url):
-    """(tasks/s, CPU seconds per task): the CPU of this process (the hub, and the few polls of
-    this script), of the builders with their task processes, and of PostgreSQL's server
-    processes for the bench database."""
+def _throughput(builders, ntasks, top, db_url, task_seconds=0):
+    """(tasks/s, CPU seconds per task, CPU seconds by group, per-host first opens): the CPU
+    of this process (the hub, and the polls of this script), of the builders and of their
+    child processes, and of PostgreSQL's server processes for the bench database. With
+    ``task_seconds`` 0 the bench's sleep-0 setting (capacity 8, maxjobs 12, a 50 ms look);
+    otherwise ``sleep task_seconds`` tasks with the builders at their defaults."""
     dbname = db_url.rsplit("/", 1)[1] if db_url else None
-    with EmbeddedService(top, db_url=db_url, builders=builders, capacity=8.0, maxjobs=12,
+    if task_seconds:
+        limits, look = {}, WAIT_LOOK
+    else:
+        limits, look = {"capacity": 8.0, "maxjobs": 12}, 0.05
+    with EmbeddedService(top, db_url=db_url, builders=builders,
                          poll_interval=THROUGHPUT_POLL, queue_settings=QUEUE,
-                         builder_log_level="WARNING") as svc:
+                         builder_log_level="WARNING", **limits) as svc:
         s = svc.admin_session()
         _wait_builders_up(svc, s)
         daemons = [p.pid for p in svc.builders]
-        cpu0 = sum(os.times()[:2]) + _cpu_of(daemons)
+        hub0 = sum(os.times()[:2])
+        d0 = [_daemon_cpu(pid) for pid in daemons]
         pg0 = {pid: _cpu_of([pid]) for pid in _backends_of(dbname)} if dbname else {}
+        wall0 = time.time()
         start = time.monotonic()
         s.multicall = True
         for _ in range(ntasks):
-            s.makeTask("sleep", [0])
+            s.makeTask("sleep", [task_seconds])
         ids = [r[0] for r in s.multiCall(strict=True)]
         closed = koji.TASK_STATES["CLOSED"]
         pg = dict(pg0)
@@ -160,19 +243,30 @@ def _throughput(builders, ntasks, top, db_url):
             if done >= ntasks:
                 break
             polls += 1
-            if dbname and polls % 10 == 0:
+            if dbname and (task_seconds or polls % 10 == 0):
                 # the hub's pool closes connections beyond its size: their CPU is read while
                 # they still exist
                 pg.update((pid, _cpu_of([pid])) for pid in _backends_of(dbname))
-            time.sleep(0.05)
+            time.sleep(look)
         elapsed = time.monotonic() - start
-        cpu = sum(os.times()[:2]) + _cpu_of(daemons) - cpu0
+        hub = sum(os.times()[:2]) - hub0
+        tasks = s.listTasks({"method": "sleep"})
+        if task_seconds:
+            elapsed = max(t["completion_ts"] for t in tasks) - wall0
+        for pid in daemons:   # the closed tasks' processes reaped: their CPU in the daemon's
+            _wait_tasks_reaped(pid)
+        d1 = [_daemon_cpu(pid) for pid in daemons]
+        cpu = {"hub": hub,
+               "daemons": sum(b[0] - a[0] for a, b in zip(d0, d1)),
+               "task processes": sum(b[1] - a[1] for a, b in zip(d0, d1))}
         if dbname:
             pg.update((pid, _cpu_of([pid])) for pid in _backends_of(dbname))
-            cpu += sum(c - pg0.get(pid, 0.0) for pid, c in pg.items())
+            cpu["PostgreSQL"] = sum(c - pg0.get(pid, 0.0) for pid, c in pg.items())
+        hosts = {h["id"]: h["name"] for h in s.listHosts() if h["name"] in svc.hosts}
+        starts = host_starts(tasks, hosts, wall0)
         assert len(ids) == ntasks
     shutil.rmtree(top, ignore_errors=True)
-    return ntasks / elapsed, cpu / ntasks
+    return ntasks / elapsed, sum(cpu.values()) / ntasks, cpu, starts
 
 
 def make_rpms(n, cache):
@@ -441,27 +535,48 @@ def main(argv=None):
     p.add_argument("--poll-interval", type=float, default=1.0,
                    help="the builder's poll interval in the repo part (default 1 s, the "
                         "builder's own default: a tag change wakes it through host.waitWork)")
+    p.add_argument("--task-seconds", type=float, default=0,
+                   help="the throughput part's tasks sleep this long (default 0: sleep-0 "
+                        "tasks, capacity 8 and maxjobs 12, which measures the CPU a task "
+                        "costs; N > 0: the hub's dispatch to 1 and 4 builders at their "
+                        "default capacity and maxjobs, tasks with wall time and almost no "
+                        "CPU)")
     args = p.parse_args(argv)
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench-tasks-")
     cache = os.path.join(ROOT, ".cache", "bench-tasks")
     os.makedirs(cache, exist_ok=True)
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    rates, cpus, loads = {}, {}, []
+    secs = args.task_seconds
+    what = ("%d sleep-%g tasks (dispatch: wall time, little CPU; builders at their default "
+            "capacity and maxjobs)" % (args.tasks, secs)) if secs else \
+        "%d sleep-0 tasks (CPU-bound)" % args.tasks
+    rates, cpus, groups, loads = {}, {}, {}, []
     for backend in ([] if args.repo_only else backends):
         runs = {1: [], 4: []}
         loads.append(os.getloadavg()[0])
         for _ in range(args.runs):
             for n in (1, 4):   # interleaved, so both see the same period of a shared machine
-                runs[n].append(throughput(n, args.tasks, workdir, backend))
+                r = throughput(n, args.tasks, workdir, backend, secs)
+                runs[n].append(r)
+                ms = per_task_ms(r[2], args.tasks)
+                print("run: %s, %d builder(s): %.2f tasks/s, CPU %.1f ms a task (%s), "
+                      "first open s / tasks per host: %s, load %.1f" % (
+                          backend, n, r[0], ms["total"],
+                          ", ".join("%s %.1f" % (g, ms[g]) for g in CPU_GROUPS),
+                          " ".join("%s" % ("%.2f/%d" % v if v[0] is not None else
+                                           "never/0") for _, v in sorted(r[3].items())),
+                          os.getloadavg()[0]), flush=True)
         loads.append(os.getloadavg()[0])
         for n in (1, 4):
-            rates[backend, n] = statistics.median(r for r, _ in runs[n])
-            cpus[backend, n] = statistics.median(c for _, c in runs[n])
+            rates[backend, n] = statistics.median(r[0] for r in runs[n])
+            cpus[backend, n] = statistics.median(r[1] for r in runs[n])
+            groups[backend, n] = {g: statistics.median(per_task_ms(r[2], args.tasks)[g]
+                                                       for r in runs[n]) for g in CPU_GROUPS}
     print("| measure | ours | peer | ratio |")
     print("|---|---|---|---|")
     for backend in ([] if args.repo_only else backends):
-        print("| task throughput, %d sleep-0 tasks, %s: 4 builders vs 1 (tasks/s) "
-              "| %.1f | %.1f | %.2f |" % (args.tasks, backend, rates[backend, 4],
+        print("| task throughput, %s, %s: 4 builders vs 1 (tasks/s) "
+              "| %.1f | %.1f | %.2f |" % (what, backend, rates[backend, 4],
                                           rates[backend, 1],
                                           rates[backend, 4] / rates[backend, 1]))
     for backend in ([] if args.repo_only else backends):
@@ -472,6 +587,11 @@ def main(argv=None):
               "%.1f tasks/s with 4) | %.0f | %.0f | %.2f |" % (
                   backend, cores, cores / cpus[backend, 4], 1000 * cpus[backend, 4],
                   1000 * cpus[backend, 1], cpus[backend, 4] / cpus[backend, 1]))
+        for g in CPU_GROUPS:
+            if g == "PostgreSQL" and backend != "postgres":
+                continue
+            print("| of which %s (ms a task, medians) | %.1f | %.1f | |"
+                  % (g, groups[backend, 4][g], groups[backend, 1][g]))
     if loads:
         print("load average (1 min) at the start and end of the throughput runs: %s"
               % " ".join("%.1f" % x for x in loads))
