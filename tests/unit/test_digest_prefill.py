@@ -215,3 +215,27 @@ def test_the_child_hashes_at_a_lower_priority_after_its_tags(tmp_path):
     answers, seen = _probe(tmp_path, paths, tags=True, env_nice="0")
     assert len(answers) == len(paths)
     assert seen == [f"tags {mine}"] * len(paths) + [f"digest {mine}"] * len(paths)
+
+
+def test_the_tags_lines_are_parsed_at_once_and_a_cut_line_ends_them(monkeypatch):
+    import json
+
+    from pungi_like.digest_prefill import parse_tags
+    from pungi_like.rpmtools.headers import RawTags
+
+    lines = [json.dumps(v).encode() for v in (
+        ["abcd1234", [], []], None, [None, ["s390x"], ["x86_64", "aarch64"]], [1, [], []],
+        ["caf\u00e9", [], []])]
+    expected = [RawTags("abcd1234", [], []), None, RawTags(None, ["s390x"], ["x86_64", "aarch64"]),
+                None, RawTags("caf\u00e9", [], [])]
+    calls = []
+    real = json.loads
+    monkeypatch.setattr(json, "loads", lambda text: calls.append(text) or real(text))
+    assert parse_tags(lines) == expected
+    assert len(calls) == 1      # one parse for all the lines
+    assert parse_tags([]) == []
+    # a kill cut the last line short: the lines before it are taken, one by one
+    for cut in range(1, len(lines[2])):
+        assert parse_tags(lines[:2] + [lines[2][:cut]]) == expected[:2], cut
+    # a line that is not one value ends them as well
+    assert parse_tags(lines[:1] + [b"1, 2"] + lines[2:]) == expected[:1]
