@@ -202,6 +202,73 @@ _dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
 _string = json.encoder.encode_basestring_ascii
 
 
+def encode_text(value, names):
+    """``_dumps(encode(value, names))``, the same text, written without the dicts and lists
+    ``encode`` makes for a recordable dataclass, a dict, a list, a tuple or a set of strings
+    (a package set's headers, a gather's packages: 10,000+ objects a record); any other value
+    (a float, a class not met yet, a subclass of a container) is encoded and dumped as
+    before."""
+    kind = type(value)
+    if kind is str:
+        return _string(names.norm(value) if "/" in value or names.compose_id in value
+                       else value)
+    if value is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is list:
+        return "[" + ",".join([encode_text(v, names) for v in value]) + "]"
+    if kind is dict:
+        return '{"__dict__":[' + ",".join(
+            ["[" + encode_text(k, names) + "," + encode_text(v, names) + "]"
+             for k, v in value.items()]) + "]}"
+    if kind is tuple:
+        return '{"__tuple__":[' + ",".join([encode_text(v, names) for v in value]) + "]}"
+    if kind is set or kind is frozenset:
+        if all(type(v) is str for v in value):
+            items = sorted(names.norm(v) if "/" in v or names.compose_id in v else v
+                           for v in value)
+            return '{"__set__":[' + ",".join([_string(v) for v in items]) + "]}"
+        return _dumps(encode(value, names))
+    fields = _field_texts[kind]
+    if fields is None:
+        return _dumps(encode(value, names))   # registers a recordable class's fields
+    start, pairs = fields
+    compose_id, out = names.compose_id, []
+    for field_name, key in pairs:
+        item = getattr(value, field_name)
+        kind = type(item)
+        if kind is str:
+            out.append(key + _string(names.norm(item) if "/" in item or compose_id in item
+                                     else item))
+        elif item is None:
+            out.append(key + "null")
+        elif kind is int:
+            out.append(key + int.__repr__(item))
+        else:
+            out.append(key + encode_text(item, names))
+    return start + ",".join(out) + "}}"
+
+
+class _FieldTexts(dict):
+    """``{class: ('{"__dc__":NAME,"fields":{', ((field, '"field":'), ...))}`` of the classes
+    ``encode`` met (``_fields``), made at the first use of each."""
+
+    def __missing__(self, kind):
+        fields = _fields.get(kind)
+        if fields is None:
+            return None
+        name, names_of_fields = fields
+        made = self[kind] = ('{"__dc__":' + _string(name) + ',"fields":{',
+                             tuple((f, _string(f) + ":") for f in names_of_fields))
+        return made
+
+
+_field_texts = _FieldTexts()
+
+
 class SharedTexts:
     """The JSON text of ``encode`` of each object of ``SHARED`` (a package header) made once
     for the records of one compose, by ``put_json_text``: pkgset.global hands its headers
@@ -223,7 +290,7 @@ class SharedTexts:
         known = self._texts.get(id(value))
         if known is not None and known[0] is value:
             return known[1]
-        text = _dumps(encode(value, self.names))
+        text = encode_text(value, self.names)
         with self._lock:
             self._texts[id(value)] = (value, text)
         return text
@@ -250,7 +317,7 @@ def put_json_text(value, names, shared=None):
     text, with each object of ``SHARED`` in it (at the top, in a dict or list, or in a
     field of a ``SHARED_HOLDERS`` object) taken from ``shared`` (a ``SharedTexts``)."""
     if shared is None:
-        return _dumps(encode(value, names))
+        return encode_text(value, names)
     out = []
     _shared_pieces(value, names, shared, out)
     return "".join(out)
@@ -297,7 +364,7 @@ def _shared_pieces(value, names, shared, out):
             _shared_pieces(getattr(value, field_name), names, shared, out)
         out.append("}}")
     elif not _holds_shared(value):
-        out.append(_dumps(encode(value, names)))
+        out.append(encode_text(value, names))
     elif kind is dict:
         # a package set's {file name: header}: a shared item's text without a call each
         compose_id, text = names.compose_id, shared.text
@@ -308,7 +375,7 @@ def _shared_pieces(value, names, shared, out):
             if type(key) is str:   # encode's and json's own handling of a string
                 key = _string(names.norm(key) if "/" in key or compose_id in key else key)
             else:
-                key = _dumps(encode(key, names))
+                key = encode_text(key, names)
             if _sharing(type(item)) == "shared":
                 append(("[" if first else ",[") + key + "," + text(item) + "]")
             else:
