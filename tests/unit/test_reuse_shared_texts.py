@@ -73,15 +73,15 @@ def test_two_units_handing_the_same_headers_over_encode_each_once(names, monkeyp
         return reuse.build_record(compose, unit, capture, {}, {}, shared=shared)["journal"]
 
     encoded = []
-    encode = reuse.encode
+    encode_text = reuse.encode_text
 
     def counting(value, names_):
         if type(value) is RpmHeader:
             encoded.append(value.name)
-        return encode(value, names_)
+        return encode_text(value, names_)
 
     plain = [record("global", headers, None), record("x86_64", pkgset, None)]
-    monkeypatch.setattr(reuse, "encode", counting)
+    monkeypatch.setattr(reuse, "encode_text", counting)   # a header's text made (encode_text)
     shared = reuse.SharedTexts(names)
     assert [record("global", headers, shared), record("x86_64", pkgset, shared)] == plain
     assert sorted(encoded) == sorted(h.name for h in headers.values())
