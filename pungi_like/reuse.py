@@ -206,7 +206,7 @@ def encode_text(value, names):
     """``_dumps(encode(value, names))``, the same text, written without the dicts and lists
     ``encode`` makes for a recordable dataclass, a dict, a list, a tuple or a set of strings
     (a package set's headers, a gather's packages: 10,000+ objects a record); any other value
-    (a float, a class not met yet, a subclass of a container) is encoded and dumped as
+    (a float, a subclass of a container, a set of other items) is encoded and dumped as
     before."""
     kind = type(value)
     if kind is str:
@@ -234,7 +234,10 @@ def encode_text(value, names):
         return _dumps(encode(value, names))
     fields = _field_texts[kind]
     if fields is None:
-        return _dumps(encode(value, names))   # registers a recordable class's fields
+        if not dataclasses.is_dataclass(value):
+            return _dumps(encode(value, names))
+        _recordable_fields(value)   # a class met first (NotRecordable as encode raises it)
+        fields = _field_texts[kind]
     start, pairs = fields
     compose_id, out = names.compose_id, []
     for field_name, key in pairs:

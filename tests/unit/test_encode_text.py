@@ -102,3 +102,31 @@ def test_a_header_of_a_known_class_is_written_without_encode(monkeypatch):
     assert calls == []
     shared = reuse.SharedTexts(names)
     assert shared.text(header) == expected and calls == []
+
+
+def test_a_class_met_first_is_written_without_encode(monkeypatch):
+    """A record child forked before the compose's process encoded a gather's result: its
+    classes are met there first."""
+    names = reuse.Names(TOP, CID)
+    result = GatherResult(binary={"x-0:1-1.noarch": GatheredPackage(
+        "x", 0, "1", "1", "noarch", TOP + "/p/x.rpm", "x.src.rpm", "pkgset", {"dep", "input"})},
+        broken_deps=[("a", "b")])
+    expected = _plain(result, names)
+    monkeypatch.setattr(reuse, "_fields", {})
+    monkeypatch.setattr(reuse, "_field_texts", reuse._FieldTexts())
+    calls = []
+    real = reuse.encode
+    monkeypatch.setattr(reuse, "encode", lambda *a: calls.append(a) or real(*a))
+    assert reuse.encode_text(result, names) == expected
+    assert calls == []
+    # a dataclass that is not recordable: encode's error
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Other:
+        a: int = 1
+
+    with pytest.raises(reuse.NotRecordable):
+        reuse.encode_text(Other(), names)
+    with pytest.raises(reuse.NotRecordable):
+        real(Other(), names)
