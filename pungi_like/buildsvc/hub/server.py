@@ -128,6 +128,18 @@ def reply_chunks(data):
     return [data[i:i + REPLY_CHUNK] for i in range(0, len(data), REPLY_CHUNK)]
 
 
+def ascii_reply_chunks(text):
+    """The pieces of :func:`reply_chunks` of an ASCII ``text``'s bytes, each encoded when the
+    server asks for it: one piece alive at a time instead of the whole answer encoded once
+    and then cut (a 14.5 MB answer made ~45 MB of fresh memory a call, the process's page
+    faults)."""
+    if len(text) <= REPLY_CHUNK:
+        yield text.encode("ascii")
+        return
+    for i in range(0, len(text), REPLY_CHUNK):
+        yield text[i:i + REPLY_CHUNK].encode("ascii")
+
+
 class HubApp:
     """The WSGI application: one per hub (database + top directory)."""
 
@@ -191,12 +203,19 @@ class HubApp:
             out = uploads.handle_upload(self, environ, body)
         else:
             out = dispatch.handle_xmlrpc(self, environ, body)
-        # Content-Length counts bytes: encode first (a name like "józef" is longer in UTF-8).
-        data = out.encode("utf-8") if isinstance(out, str) else out
+        if isinstance(out, str) and out.isascii():
+            # an ASCII answer's length in bytes is its length; its pieces are encoded as
+            # the server writes them (ascii_reply_chunks)
+            length, chunks = len(out), ascii_reply_chunks(out)
+        else:
+            # Content-Length counts bytes: encode first (a name like "józef" is longer in
+            # UTF-8).
+            data = out.encode("utf-8") if isinstance(out, str) else out
+            length, chunks = len(data), reply_chunks(data)
         start_response("200 OK", [("Content-Type", "text/xml"),
-                                  ("Content-Length", str(len(data))),
+                                  ("Content-Length", str(length)),
                                   ("Koji-Version", KOJI_VERSION)])
-        return reply_chunks(data)
+        return chunks
 
     def _files(self, environ, start_response, rel):
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
