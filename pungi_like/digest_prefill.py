@@ -130,18 +130,27 @@ def digest_file(path, needles):
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return None
-        h = hashlib.sha256()
-        search = NeedleSearch(needles)
-        total = 0
-        while True:
-            chunk = os.read(fd, min(st.st_size + 1, READ))
-            if not chunk:
-                break
-            total += len(chunk)
-            h.update(chunk)
-            search.feed(chunk)
-            if total == st.st_size:
-                break   # the whole file (a change since shows in the fstat below)
+        first = os.read(fd, min(st.st_size + 1, READ))
+        h = hashlib.sha256(first)
+        total = len(first)
+        if first and total == st.st_size:
+            # the whole file in one read (a package): searched as it is, no window kept
+            found = [False] * len(needles)
+            search_needles(first, needles, found, *holders(tuple(needles)))
+        else:
+            search = NeedleSearch(needles)
+            if first:
+                search.feed(first)
+            found = search.found
+            while first:
+                chunk = os.read(fd, min(st.st_size + 1, READ))
+                if not chunk:
+                    break
+                total += len(chunk)
+                h.update(chunk)
+                search.feed(chunk)
+                if total == st.st_size:
+                    break   # the whole file (a change since shows in the fstat below)
         after = os.fstat(fd)
     except OSError:
         return None
@@ -149,7 +158,7 @@ def digest_file(path, needles):
         os.close(fd)
     if total != st.st_size or (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
         return None
-    return st, h.hexdigest(), search.found
+    return st, h.hexdigest(), found
 
 
 def raw_tags(path, arch_tags):

@@ -239,3 +239,28 @@ def test_the_tags_lines_are_parsed_at_once_and_a_cut_line_ends_them(monkeypatch)
         assert parse_tags(lines[:2] + [lines[2][:cut]]) == expected[:2], cut
     # a line that is not one value ends them as well
     assert parse_tags(lines[:1] + [b"1, 2"] + lines[2:]) == expected[:1]
+
+
+def test_a_file_read_whole_at_once_is_searched_without_a_window(tmp_path, monkeypatch):
+    from pungi_like import digest_prefill
+
+    paths = _files(tmp_path)
+    made = []
+    real = digest_prefill.NeedleSearch
+
+    class Counting(real):
+        def __init__(self, needles):
+            made.append(needles)
+            super().__init__(needles)
+
+    monkeypatch.setattr(digest_prefill, "NeedleSearch", Counting)
+    for name, path in paths.items():
+        if name.endswith(".gz"):
+            continue
+        made.clear()
+        answer = digest_file(os.fsencode(path), list(NEEDLES))
+        assert (answer[1], dict(zip(NEEDLES, answer[2]))) == _fresh(path), name
+        # a file smaller than a read, or of exactly one read: one search of its bytes
+        assert len(made) == (1 if name.startswith("big-") or name == "empty.rpm" else 0), name
+    # an empty file names nothing, not even an empty needle (no bytes were searched)
+    assert digest_file(os.fsencode(paths["empty.rpm"]), [b"", CID])[2] == [False, False]
