@@ -202,6 +202,17 @@ def _nevra_key_arch(nevra):
     return key, parts["arch"]
 
 
+def _rpms_document(compose_info):
+    """productmd's rpms.json text for ``compose_info`` with an empty payload, where its
+    ``"rpms": {}`` is (-1: nowhere) and that marker: the document :meth:`RpmsRecorder.write`
+    fills."""
+    rpms = productmd.rpms.Rpms()
+    _fill_compose(rpms.compose, compose_info)
+    text = _dump(rpms)
+    marker = '"rpms": {}'
+    return text, text.rfind(marker), marker
+
+
 class RpmsRecorder:
     """Collects rpms.json entries from concurrent units; ``write`` dumps them via productmd.
 
@@ -393,11 +404,7 @@ class RpmsRecorder:
         self.written_entry = None
         with self._lock:
             resolved, changes = self._resolved(), self._changes
-        rpms = productmd.rpms.Rpms()
-        _fill_compose(rpms.compose, compose_info)
-        text = _dump(rpms)
-        marker = '"rpms": {}'
-        at = text.rfind(marker)
+        text, at, marker = _rpms_document(compose_info)
         if at < 0:
             raise ValueError("productmd's rpms.json has no rpms payload to fill")
         self.copied_from = None
@@ -461,11 +468,7 @@ class RpmsRecorder:
         try:
             with self._lock:
                 resolved, changes = self._resolved(), self._changes
-            rpms = productmd.rpms.Rpms()
-            _fill_compose(rpms.compose, compose_info)
-            text = _dump(rpms)
-            marker = '"rpms": {}'
-            at = text.rfind(marker)
+            text, at, marker = _rpms_document(compose_info)
             if at < 0:
                 return
             nested = _nested(resolved)
