@@ -34,6 +34,59 @@ CHANNELS = ("default", "createrepo", "maven", "livecd", "appliance", "vm", "imag
             "livemedia", "runroot")
 
 
+#: beside the service's files: held (``flock``, exclusive) by the process running the service
+LOCK_NAME = "embedded.lock"
+
+
+class ServiceBusy(RuntimeError):
+    """The embedded service's directory is in use by another process."""
+
+
+def lock_topdir(topdir, wait=True):
+    """Hold ``<topdir>/.hub/embedded.lock`` exclusively for this process and return its
+    descriptor (:func:`unlock_topdir` releases it). Two services on one directory - two
+    composes on one machine with the embedded default - would share one database, one set of
+    builders' work directories and one set of certificates, and remove each other's
+    buildroots. ``wait``: wait for the other user to end (logged once, naming its pid), else
+    raise :class:`ServiceBusy`. The lock ends with its holder, however it ends."""
+    import fcntl
+
+    hubdir = os.path.join(topdir, ".hub")
+    os.makedirs(hubdir, exist_ok=True)
+    path = os.path.join(hubdir, LOCK_NAME)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            except OSError:
+                holder = "unknown"
+            if not wait:
+                raise ServiceBusy("the embedded build service at %s is in use by process %s"
+                                  % (topdir, holder)) from None
+            log.warning("waiting for the embedded build service at %s: in use by process %s",
+                        topdir, holder)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def unlock_topdir(fd):
+    """Release :func:`lock_topdir`'s lock."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 class EmbeddedService:
     def __init__(self, topdir, db_url=None, builders=1, capacity=4.0, port=0,
                  arches=("x86_64",), profile="pungi-like-embedded", poll_interval=0.2,
@@ -57,6 +110,7 @@ class EmbeddedService:
         self._thread = None
         self.app = None
         self.url = None
+        self._lock_fd = None
 
     # --- start / stop -------------------------------------------------------------------
 
@@ -73,6 +127,8 @@ class EmbeddedService:
         return False
 
     def start(self):
+        if self._lock_fd is None:
+            self._lock_fd = lock_topdir(self.topdir)
         if not os.path.exists(os.path.join(self.topdir, CONFIG_NAME)):
             init_hub(self.topdir, ADMIN, db_url=self.db_url)
         else:
@@ -173,6 +229,9 @@ class EmbeddedService:
         if self.app is not None:
             self.app.db.dispose()
             self.app = None
+        if self._lock_fd is not None:
+            unlock_topdir(self._lock_fd)
+            self._lock_fd = None
 
     # --- clients ------------------------------------------------------------------------
 
