@@ -26,7 +26,7 @@ def _plain(value, names):
 
 def _string(rng, names):
     return rng.choice([
-        "", "plain", "a/b", names.topdir + "/work/x.rpm", "built " + names.compose_id,
+        "", "plain", "a/b", names.topdir + "/pool/x.rpm", "built " + names.compose_id,
         "caf\u00e9 \u2603", "tab\tquote\"back\\slash\nnl\x01", "{TOPDIR}", "lone \ud800",
         names.topdir, "x" * rng.randint(0, 40)])
 
@@ -76,8 +76,8 @@ def _value(rng, names, depth=0):
         return GatherResult(binary={"x-0:1-1.noarch": _value(rng, names, 3)},
                             missing=[_string(rng, names)], broken_deps=[("a", "b")])
     if kind == "repo":
-        return Repo("r", names.topdir + "/work/repo", rng.random() < 0.5)
-    return PackageSet("x86_64", names.topdir + "/work/x86_64/repo", "/p",
+        return Repo("r", names.topdir + "/pool/repo", rng.random() < 0.5)
+    return PackageSet("x86_64", names.topdir + "/pool/x86_64/repo", "/p",
                       {"a.rpm": _value(rng, names, 3)})
 
 
