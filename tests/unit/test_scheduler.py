@@ -502,6 +502,69 @@ def test_the_cyclic_gc_is_paused_while_units_run_and_given_back(tmp_path, monkey
         (gc.enable if was else gc.disable)()
 
 
+def test_the_paused_gc_still_collects_the_cycles_of_a_long_run(tmp_path, monkeypatch):
+    """The pause is bounded: a long-running compose (the embedded hub's threads answering its
+    builders meanwhile) has its garbage cycles collected from the scheduler's loop, not kept to
+    the units' end. The unit waits for its own cycle to be collected; without the bound it
+    never is while the unit runs."""
+    import gc
+    import weakref
+
+    import pungi_like.scheduler as scheduler_module
+
+    monkeypatch.delenv("PUNGI_LIKE_GC_UNITS", raising=False)
+    monkeypatch.setattr(scheduler_module, "GC_PAUSED_COLLECT_EVERY", 0.0)
+    was = gc.isenabled()
+    collected = threading.Event()
+    seen = []
+
+    class Node:
+        pass
+
+    def unit(u):
+        seen.append(gc.isenabled())
+        node = Node()
+        node.self = node   # a cycle: freed only by the cyclic GC
+        weakref.finalize(node, collected.set)
+        del node
+        # an upper bound only: the loop collects within its next wake (0.5 s)
+        seen.append(collected.wait(60))
+
+    try:
+        gc.enable()
+        Scheduler([Unit("a.x", unit)], FakeCompose(tmp_path), 1).run()
+        assert seen == [False, True]
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+        (gc.enable if was else gc.disable)()
+
+
+def test_the_paused_collections_come_every_interval_and_a_full_one_every_tenth(monkeypatch):
+    """No collection before GC_PAUSED_COLLECT_EVERY seconds (a 10,000-RPM compose's units end
+    sooner and make none); then the young and middle generations, and all of them every
+    GC_PAUSED_FULL_EVERY-th time."""
+    import pungi_like.scheduler as scheduler_module
+
+    clock = [1000.0]
+    made = []
+    monkeypatch.setattr(scheduler_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(scheduler_module.gc, "collect", lambda generation=2: made.append(generation))
+    collector = scheduler_module._PausedCollector()
+    every = scheduler_module.GC_PAUSED_COLLECT_EVERY
+    assert every >= 10
+    for step in (0.0, every / 2, every - 0.01):
+        clock[0] = 1000.0 + step
+        collector.maybe()
+    assert made == []
+    for n in range(1, 2 * scheduler_module.GC_PAUSED_FULL_EVERY + 1):
+        clock[0] += every
+        collector.maybe()
+        collector.maybe()   # at once again: nothing more
+    full = scheduler_module.GC_PAUSED_FULL_EVERY
+    assert made == ([1] * (full - 1) + [2]) * 2
+
+
 def test_before_record_runs_in_the_record_thread_before_the_record(tmp_path, monkeypatch):
     """A unit's ``before_record`` (work only its record needs, e.g. a gather's result hash) is
     run by the record thread before the unit's record is built: what it sets on the unit is
