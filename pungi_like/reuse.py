@@ -40,7 +40,7 @@ import stat
 import threading
 
 from . import reuse_precheck
-from .fileutil import FileRange, ln_names, write_atomic
+from .fileutil import FileRange, ln_ended, start_ln, write_atomic
 from .reuse_capture import (Capture, capturing, current, note_journal,  # noqa: F401
                             note_tool_outputs)
 from .reuse_keys import (_stat_id, content_inputs, file_digest, is_cached,  # noqa: F401
@@ -1251,21 +1251,13 @@ class ReusePool:
         # thousands of links are ``ln`` runs (other processes, another core) that the unit's
         # thread only waited for before it rewrote a gather's 3.3 MB of result, lists and log
         # (12-15 ms of its CPU), on a no-op re-run's path
-        linking = None
-        if (plan.texts or plan.rewrite_repos) and current() is None and \
-                len(plan.links[0]) + sum(len(names) for _s, _d, names in plan.named) \
-                >= LINK_BY_LN_MIN:
-            linking = _Linking(plan.links, plan.named)
-        else:
-            link_all(*plan.links, named=plan.named)
+        linking = start_link_all(*plan.links, named=plan.named)
         try:
             self._rewrite(plan)
         except BaseException:
-            if linking is not None:
-                linking.wait(raising=False)
+            linking.wait(raising=False)
             raise
-        if linking is not None:
-            linking.wait()
+        linking.wait()
 
     def _rewrite(self, plan):
         """``place``'s files naming the old compose: written naming this one, their new
@@ -1484,36 +1476,22 @@ LINK_AT_MIN = 32
 LINK_BY_LN_MIN = 128
 
 
-def _links_by_ln(src_dir, dst_dir, names):
-    """``fileutil.ln_names`` of ``names`` (base names in ``src_dir``), the destination
-    directory made first; False when a run failed (the caller links them one by one: those
-    linked already are the very inodes, which ``link_into`` leaves)."""
+def _start_links_by_ln(src_dir, dst_dir, names):
+    """``fileutil.start_ln`` of ``names`` (base names in ``src_dir``), the destination
+    directory made first; its runs (none when it could not be made or ``ln`` not started:
+    the caller links them one by one - those linked already are the very inodes, which
+    ``link_into`` leaves)."""
     try:
         os.makedirs(dst_dir, exist_ok=True)
     except OSError:
-        return False
-    return ln_names(src_dir, names, dst_dir)
+        return []
+    return start_ln(src_dir, names, dst_dir)
 
 
-def _links_by_ln_all(groups):
-    """``_links_by_ln`` of each ``(src_dir, dst_dir, names)``, the runs of several groups
-    started side by side; a list of whether each group's runs all succeeded."""
-    if len(groups) <= 1:
-        return [_links_by_ln(*group) for group in groups]
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(min(len(groups), 4),
-                                               thread_name_prefix="ln") as pool:
-        return list(pool.map(lambda group: _links_by_ln(*group), groups))
-
-
-def _link_group(src_dir, dst_dir, names, failed, ln=True):
-    """Hard links ``dst_dir/<name>`` of ``src_dir/<name>`` for each of ``names``: by ``ln``
-    runs for ``LINK_BY_LN_MIN`` or more (``ln``: tried already when False), else relative to
-    the two directories' descriptors; ``failed(k)`` for the k-th name whose link failed. False
-    when ``src_dir`` cannot be opened (the caller links them one by one)."""
-    if ln and len(names) >= LINK_BY_LN_MIN and _links_by_ln(src_dir, dst_dir, names):
-        return True
+def _link_group(src_dir, dst_dir, names, failed):
+    """Hard links ``dst_dir/<name>`` of ``src_dir/<name>`` for each of ``names``, relative to
+    the two directories' descriptors; ``failed(k)`` for the k-th name whose link failed.
+    False when ``src_dir`` cannot be opened (the caller links them one by one)."""
     try:
         src_fd = os.open(src_dir, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
@@ -1535,16 +1513,25 @@ def _link_group(src_dir, dst_dir, names, failed, ln=True):
 
 
 def link_all(srcs, dsts, sts, named=()):
-    """``link_into`` of each (``src``, ``dst``, ``st``): ``os.link`` in one C-level loop; a
-    link that fails (a missing directory, a ``dst`` there already) goes through ``link_into``
-    and the loop goes on after it. The files of one directory linked into one directory under
-    the same names (a tree's Packages: thousands) are linked relative to the two directories'
-    descriptors: the kernel walks each path once a directory instead of twice a file (6,000
-    links 17 % less CPU); ``LINK_BY_LN_MIN`` of them or more by ``ln`` runs
-    (``fileutil.ln_names``): a no-op re-run's two trees (6,000 links each) were linked by two
-    unit threads that handed the interpreter lock to each other, and to every thread running
-    Python meanwhile, after each link. ``named``: more links given as such groups already,
-    ``(src_dir, dst_dir, names)`` (their stats made where one is needed)."""
+    """``link_into`` of each (``src``, ``dst``, ``st``): ``start_link_all``, waited for."""
+    start_link_all(srcs, dsts, sts, named).wait()
+
+
+def start_link_all(srcs, dsts, sts, named=()):
+    """``link_into`` of each (``src``, ``dst``, ``st``), begun: the ``ln`` runs started, the
+    rest made by the returned object's ``wait`` (in the caller's thread, which may do other
+    work in between). ``os.link`` in one C-level loop; a link that fails (a missing
+    directory, a ``dst`` there already) goes through ``link_into`` and the loop goes on after
+    it. The files of one directory linked into one directory under the same names (a tree's
+    Packages: thousands) are linked relative to the two directories' descriptors: the
+    kernel walks each path once a directory instead of twice a file (6,000 links 17 % less
+    CPU); ``LINK_BY_LN_MIN`` of them or more by ``ln`` runs (``fileutil.start_ln``), all
+    started at once from the calling thread: a no-op re-run's two trees (6,000 links each)
+    were linked by two unit threads that handed the interpreter lock to each other, and to
+    every thread running Python meanwhile, after each link; and runs started from threads of
+    their own began 20-35 ms late, each of those threads waiting for the lock behind the
+    units' Python. ``named``: more links given as such groups already, ``(src_dir,
+    dst_dir, names)`` (their stats made where one is needed)."""
     sep = os.sep
     groups, alone = {}, []
     for i, (src, dst) in enumerate(zip(srcs, dsts)):
@@ -1569,16 +1556,32 @@ def link_all(srcs, dsts, sts, named=()):
         def one(k, src_dir=src_dir, dst_dir=dst_dir, names=names):
             link_into(src_dir + sep + names[k], dst_dir + sep + names[k], None)
         jobs.append((src_dir, dst_dir, names, one, None))
-    # the ``ln`` runs of the directories side by side (a tree's packages, its debug and its
-    # source packages): one waited for after the other, the small ones' start held the unit
-    by_ln = [n for n, job in enumerate(jobs) if len(job[2]) >= LINK_BY_LN_MIN]
-    linked = {n for n, ok in zip(by_ln, _links_by_ln_all([jobs[n][:3] for n in by_ln])) if ok}
-    for n, job in enumerate(jobs):
-        src_dir, dst_dir, names, failed, group = job
-        if n in linked:
-            continue
-        if len(names) >= LINK_AT_MIN and _link_group(src_dir, dst_dir, names, failed,
-                                                     ln=False):
+    # the ``ln`` run of the largest directory (a tree's packages) started first, the other
+    # links made meanwhile; the other runs (its debug and source packages) started by
+    # ``wait``: each start gives the interpreter lock up and waits to take it back behind the
+    # threads running Python, up to the switch interval, and ``place`` rewrites its texts
+    # after this returns
+    order = sorted((n for n, job in enumerate(jobs) if len(job[2]) >= LINK_BY_LN_MIN),
+                   key=lambda n: -len(jobs[n][2]))
+    runs = [(jobs[n], _start_links_by_ln(*jobs[n][:3]) if k == 0 else None)
+            for k, n in enumerate(order)]
+    try:
+        _link_jobs(srcs, dsts, sts, [job for n, job in enumerate(jobs) if n not in order],
+                   alone)
+    except BaseException:
+        for _job, started in runs:
+            ln_ended(started or [])
+        raise
+    return _Links(srcs, dsts, sts, runs)
+
+
+def _link_jobs(srcs, dsts, sts, jobs, alone):
+    """The links of ``jobs`` (``start_link_all``'s, not by ``ln``) and of ``alone`` (indices
+    in ``srcs``)."""
+    sep = os.sep
+    alone = list(alone)
+    for src_dir, dst_dir, names, failed, group in jobs:
+        if len(names) >= LINK_AT_MIN and _link_group(src_dir, dst_dir, names, failed):
             continue
         if group is not None:
             alone += group
@@ -1591,26 +1594,28 @@ def link_all(srcs, dsts, sts, named=()):
                    lambda k: link_into(srcs[alone[k]], dsts[alone[k]], sts[alone[k]]))
 
 
-class _Linking:
-    """``link_all`` of a plan's links in a thread of its own, while the caller goes on."""
+class _Links:
+    """``start_link_all``'s ``ln`` runs under way: :meth:`wait` starts the others and waits
+    for them all."""
 
-    def __init__(self, links, named):
-        self._error = None
-        self._thread = threading.Thread(target=self._run, args=(links, named),
-                                        name="linking", daemon=True)
-        self._thread.start()
-
-    def _run(self, links, named):
-        try:
-            link_all(*links, named=named)
-        except BaseException as exc:  # noqa: B902 - raised again in the caller's thread
-            self._error = exc
+    def __init__(self, srcs, dsts, sts, runs):
+        self._args = (srcs, dsts, sts, runs)
 
     def wait(self, raising=True):
-        """Until every link is made; raises what ``link_all`` raised (``raising``)."""
-        self._thread.join()
-        if raising and self._error is not None:
-            raise self._error
+        """Until every link is made: the ``ln`` runs not started yet started (``raising``),
+        all waited for, the links of a run that failed made here one by one (those made
+        already are the very inodes, which ``link_into`` leaves); raises the first error
+        (``raising``; else the runs started are only waited for)."""
+        args, self._args = self._args, None
+        if args is None:
+            return
+        srcs, dsts, sts, runs = args
+        if raising:
+            runs = [(job, _start_links_by_ln(*job[:3]) if started is None else started)
+                    for job, started in runs]
+        failed = [job for job, started in runs if not ln_ended(started or [])]
+        if raising and failed:
+            _link_jobs(srcs, dsts, sts, failed, [])
 
 
 def _link_each(link, srcs, dsts, failed):
