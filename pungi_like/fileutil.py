@@ -405,6 +405,11 @@ def arg_batches(names, limit=None):
     longer than that is a slice of its own): the command lines of :func:`ln_names` and
     :func:`stat_many` stay far below ARG_MAX."""
     limit = LN_ARG_BYTES if limit is None else limit
+    # all of them in one slice when their bytes fit (a tree's 5,400 packages: summed in C,
+    # not 5,400 turns of the loop below in the unit's thread, 0.3 ms of its CPU each run)
+    if names and sum(map(len, names)) + len(names) - 1 < limit:
+        yield names[:]
+        return
     at = 0
     while at < len(names):
         size, end = 0, at

@@ -1382,8 +1382,8 @@ class ReusePool:
         content = (entry or {}).get("content")
         if content and entry.get("names_compose") == "text" \
                 and direct_rewrite_safe(blob, old_id, new_top):
-            new = blob.replace(old_names.topdir.encode(), new_top).replace(
-                old_id, new_names.compose_id.encode())
+            new = replace_names(blob, old_names.topdir.encode(), old_id, new_top,
+                                new_names.compose_id.encode())
             plain = None
         else:
             new = new_names.expand(old_names.norm(blob.decode("utf-8"))).encode("utf-8")
@@ -1979,7 +1979,7 @@ def _rewrite_gzip(cr, record, source, name, dst, old_names, new_names, old_entry
             and direct_rewrite_safe(data, old_id, new_top):
         # the old names replaced by the new ones in two passes over the megabytes instead of
         # four, the normalised digest the old record's (the very bytes it was made from)
-        text = data.replace(old_top, new_top).replace(old_id, new_id)
+        text = replace_names(data, old_top, old_id, new_top, new_id)
         names_it = True
     else:
         # as bytes (UTF-8 keeps substrings): normalised, then naming this compose
@@ -2006,17 +2006,41 @@ def _rewrite_gzip(cr, record, source, name, dst, old_names, new_names, old_entry
     return path, entry, new
 
 
+#: either placeholder, found in one pass (its first byte's scan, then a match at each "{")
+_PLACEHOLDER = re.compile(rb"\{(?:topdir|compose_id)\}")
+assert {TOPDIR, COMPOSE_ID} == {"{topdir}", "{compose_id}"}
+
+
 def direct_rewrite_safe(data, old_id, new_top):
     """Does replacing the old compose's directory by the new one, then its id by the new id,
     give what normalising (both to placeholders) and expanding gives? Yes unless ``data``
     holds a placeholder, or the old id occurs in the new directory or can be made by the new
     directory's ends with the text around them (a prefix of the old id ending it, a suffix
     starting it)."""
-    if TOPDIR.encode() in data or COMPOSE_ID.encode() in data or old_id in new_top \
-            or b"{" in new_top or not old_id:
+    if old_id in new_top or b"{" in new_top or not old_id or _PLACEHOLDER.search(data):
         return False
     return not any(new_top.endswith(old_id[:k]) or new_top.startswith(old_id[-k:])
                    for k in range(1, len(old_id)))
+
+
+def replace_names(data, old_top, old_id, new_top, new_id):
+    """``data.replace(old_top, new_top).replace(old_id, new_id)`` where
+    ``direct_rewrite_safe(data, old_id, new_top)`` holds - in one replacement of the id when
+    that gives the same bytes: both compose directories in one directory and named by their
+    ids (a re-run in its target directory), the old id nowhere in the old directory but at
+    its end, and no two occurrences of the old id able to overlap (no proper prefix of it is
+    also its suffix). Then an occurrence of the old directory is one of the old id behind
+    the same parent, which the id's replacement turns into the new directory, and every other
+    occurrence of the old id is replaced in either way (a gather's 2 MB result: two passes
+    over its bytes instead of four)."""
+    sep = os.sep.encode()
+    parent, _, old_base = old_top.rpartition(sep)
+    new_parent, _, new_base = new_top.rpartition(sep)
+    if old_base == old_id and new_base == new_id and parent == new_parent \
+            and old_top.find(old_id) == len(old_top) - len(old_id) \
+            and (old_id + old_id).find(old_id, 1) == len(old_id):
+        return data.replace(old_id, new_id)
+    return data.replace(old_top, new_top).replace(old_id, new_id)
 
 
 def _repomd_record(cr, record, target, packed, text):
