@@ -6,7 +6,7 @@ import sys
 import threading
 
 from phases.base import PhaseBase
-from pungi_like import metadata, reuse_differs
+from pungi_like import known_files, metadata, reuse_differs
 from pungi_like.errors import PhaseError
 from pungi_like.fileutil import write_atomic
 from pungi_like.rpmtools import repodata, repowrite
@@ -58,23 +58,46 @@ OPTIONS = [
 
 
 
-def package_list(tree, packages_dir=None):
+def package_list(tree, packages_dir=None, listed=None):
     """Every RPM under ``packages_dir`` (default ``<tree>/Packages``), relative to the tree,
     sorted, ``repodata/`` left out.
 
     Only gather links files there, so this is exactly the set gather recorded in rpms.json; an
     addon's packages are directly in its own tree (``os/addons/<id>``), which the parent's
-    ``Packages/`` does not include.
+    ``Packages/`` does not include. ``listed``: a list the ``(path, device, inode)`` of each
+    file is appended to, as the directories' listings gave them
+    (:func:`pungi_like.known_files.package_walk`).
     """
     found = []
     root = packages_dir or os.path.join(tree, "Packages")
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames
-                             if not (dirpath == root and d in ("repodata", "addons")))
-        prefix = os.path.relpath(dirpath, tree)   # once per directory, not per file
-        prefix = "" if prefix == os.curdir else prefix + os.sep
-        found.extend(prefix + name for name in sorted(filenames) if name.endswith(".rpm"))
+    walked = known_files.package_walk(root, lambda name: name.endswith(".rpm"),
+                                      skip_top=("repodata", "addons"))
+    prefixes = {}
+    for path, _dev, _ino in walked:
+        folder, _, name = path.rpartition(os.sep)
+        prefix = prefixes.get(folder)
+        if prefix is None:
+            # once per directory, not per file
+            prefix = os.path.relpath(folder, tree)
+            prefix = prefixes[folder] = "" if prefix == os.curdir else prefix + os.sep
+        found.append(prefix + name)
+    if listed is not None:
+        listed.extend(walked)
     return found
+
+
+def known_stats(tree, pkgs, listed, known):
+    """``{path under tree: stat}`` of ``pkgs`` (:func:`package_list`'s, whose ``listed`` is
+    given) from the stats the compose made of the files they are links of
+    (:mod:`pungi_like.known_files`), the few others stat'ed; None when there are none or too
+    many others (write_repo stats them by ``stat`` runs)."""
+    if known is None or len(listed) != len(pkgs):
+        return None
+    stats = known_files.stats_of(listed, known)
+    if stats is None:
+        return None
+    # write_repo looks the stats up by the tree joined with each relative path
+    return {os.path.join(tree, rel): stats[path] for rel, (path, _d, _i) in zip(pkgs, listed)}
 
 
 class CreaterepoPhase(PhaseBase):
@@ -143,7 +166,9 @@ class CreaterepoPhase(PhaseBase):
         (:func:`make_repodata`)."""
         conf = self.conf
         os.makedirs(tree, exist_ok=True)
-        pkgs = package_list(tree, packages_dir)
+        known = known_files.of(self.compose)
+        listed = [] if known is not None else None
+        pkgs = package_list(tree, packages_dir, listed=listed)
         # not synced: the repodata written from it is not either (a crash runs the unit again)
         write_atomic(listfile, "".join(p + "\n" for p in pkgs), fsync=False)
         # createrepo_num_threads bounds the createrepo_c commands (each with its workers), as in
@@ -154,7 +179,8 @@ class CreaterepoPhase(PhaseBase):
                       checksum=conf.createrepo_checksum, database=conf.createrepo_database,
                       use_xz=conf.createrepo_use_xz, workers=conf.createrepo_num_workers,
                       groupfile=groupfile, extra_args=conf.createrepo_extra_args,
-                      command_slot=self._slots)
+                      command_slot=self._slots,
+                      stats=known_stats(tree, pkgs, listed, known) if known else None)
         return len(pkgs)
 
     def _tree_metadata(self, tree, variant, arch):
@@ -261,6 +287,7 @@ def make_repodata(tree, outputdir, listfile, pkgs, log_path, sources=(), **optio
     reason goes to the log. ``command_slot``: a context (a semaphore) the command runs in."""
     import contextlib
     command_slot = options.pop("command_slot", None) or contextlib.nullcontext()
+    stats = options.pop("stats", None)
     reason = repowrite.unsupported(
         database=options.get("database"), compress_type="xz" if options.get("use_xz") else "gz",
         extra_args=options.get("extra_args") or ())
@@ -275,7 +302,7 @@ def make_repodata(tree, outputdir, listfile, pkgs, log_path, sources=(), **optio
                 checksum=options.get("checksum") or "sha256",
                 groupfile=options.get("groupfile"), group_gz=True, revision=epoch or None,
                 set_timestamp_to_revision=bool(epoch), workers=options.get("workers") or 3,
-                max_read=read_at_most(len(pkgs)))
+                max_read=read_at_most(len(pkgs)), stats=stats)
         except repowrite.RepoWriteError as exc:
             reason = str(exc)
         else:

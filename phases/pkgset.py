@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from phases.base import PhaseBase
 from phases import gather as gather_phase
 from phases.gather import json_inputs, offer_solver, prepopulate_inputs
-from pungi_like import reuse_differs
+from pungi_like import known_files, reuse_differs
 from pungi_like.config.options import Option, arch_mapping, str_or_list
 from pungi_like.errors import PhaseError, PungiLikeError
 from pungi_like.fileutil import write_json_atomic
@@ -619,6 +619,10 @@ class PkgsetPhase(PhaseBase):
             finally:
                 stated.set_result(known)
             kwargs["idents"] = known
+            if known:
+                # the trees' packages are links of these files: createrepo and the DVDs
+                # find them by the inodes their listings give (pungi_like.known_files)
+                self.compose.known_stats = known_files.InodeStats(known.values())
         return self.global_repo_and_host(*args, **kwargs)
 
     #: fewer files than this are left to the unit's record to hash (a child's start costs more)

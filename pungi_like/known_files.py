@@ -3,14 +3,13 @@
 A re-run's package set stats its 10,458 source files by ``stat`` runs
 (:func:`~pungi_like.fileutil.stat_idents`), and a tree's packages are hard links of them (the
 package set's download directory links the sources, the gathers link those into the trees).
-createrepo then stat'ed the tree's 5,400 files again, and the DVD's listing (``find -printf
-%s %m``) a third time, each on the changed run's path. A directory's listing names each
-entry's inode without a stat (``d_ino``: ``os.DirEntry.inode()``, ``find -printf %i``); a
-regular file whose device and inode are those of a file stat'ed before *is* that file, so its
-size, modification time and mode are the ones stat'ed (files are taken as unchanged in place
-since, as everywhere in the compose: the reuse rules trust device, inode, size and mtime, and
-the package set repo and the gathers' solves already describe the files as stat'ed). A file
-not found so is stat'ed as before.
+createrepo then stat'ed the tree's 5,400 files again (a ``stat`` run on the changed run's
+path). A directory's listing names each entry's inode without a stat (``d_ino``:
+``os.DirEntry.inode()``); a regular file whose device and inode are those of a file stat'ed
+before *is* that file, so its size and modification time are the ones stat'ed (files are
+taken as unchanged in place since, as everywhere in the compose: the reuse rules trust
+device, inode, size and mtime, and the package set repo and the gathers' solves already
+describe the files as stat'ed). A file not found so is stat'ed as before.
 
 The inode a listing gives is the file's own on the file systems the compose runs on (ext4,
 xfs, btrfs, tmpfs); each directory listed has one of its files stat'ed to check that it is
@@ -20,16 +19,14 @@ there (where it is not - an overlay without ``xino`` - nothing of that directory
 import os
 import threading
 
-from .fileutil import output_of
-
 
 class InodeStats:
-    """Stats (:class:`~pungi_like.fileutil.Ident` objects with their mode) looked up by
+    """Stats (:class:`~pungi_like.fileutil.Ident` objects) looked up by
     ``(st_dev, st_ino)``; the index is made at the first look-up, not where the stats were
     made (that is on the package set's path)."""
 
     def __init__(self, idents):
-        self._idents = [i for i in idents if i is not None and i.st_mode is not None]
+        self._idents = [i for i in idents if i is not None]
         self._index = None
         self._lock = threading.Lock()
 
@@ -57,9 +54,8 @@ def of(compose):
 UNKNOWN_MAX = 64
 
 
-def _checked(directory, sample, dev):
-    """Whether the inode the listing gave for ``sample`` (``(path, d_ino)``) is its stat's."""
-    path, ino = sample
+def _checked(path, ino, dev):
+    """Whether ``ino``, the inode a listing gave for ``path``, and ``dev`` are its stat's."""
     try:
         st = os.stat(path, follow_symlinks=False)
     except OSError:
@@ -80,7 +76,7 @@ def stats_of(paths_inodes, known):
             directory = os.path.dirname(path)
             ok = checked.get(directory)
             if ok is None:
-                ok = checked[directory] = _checked(directory, (path, ino), dev)
+                ok = checked[directory] = _checked(path, ino, dev)
             if ok:
                 found[path] = ident
                 continue
@@ -135,62 +131,3 @@ def package_walk(root, keep, skip_top=()):
         return found
     walk(root, dev, True)
     return found
-
-
-def tree_listing(root, known, listed):
-    """The listing of ``root`` :func:`phases.createiso._find_listing` makes, from one ``find``
-    run that stats directories only (files' types and inodes from the directories' entries):
-    each file's size and mode from ``known``, the few others stat'ed here. ``listed(name,
-    path, is_dir, size, mode)`` makes an entry. None when find fails, the tree holds anything
-    but regular files and directories, or too many files are not known (the caller lists it
-    the way it did)."""
-    try:
-        root_dev = os.stat(root).st_dev
-        code, output = output_of(["find", root, "-mindepth", "1", "(", "-type", "d", "-printf",
-                                  r"d %D %m %P\0", ")", "-o", "-printf", r"%y %i %P\0"])
-    except OSError:
-        return None
-    if code != 0:
-        return None
-    top = os.path.join(root, "")
-    dirs = {"": root_dev}
-    items, files = [], []
-    for item in output.split(b"\0")[:-1]:
-        kind, rest = item[:1], item[2:]
-        if kind == b"d":
-            dev, mode, rel = rest.split(b" ", 2)
-            if not rel:
-                return None
-            rel = os.fsdecode(rel)
-            dirs[rel] = int(dev)
-            items.append((rel, True, 0, int(mode, 8)))
-        elif kind == b"f":
-            ino, rel = rest.split(b" ", 1)
-            if not rel:
-                return None
-            rel = os.fsdecode(rel)
-            files.append((rel, int(ino)))
-            items.append((rel, False, None, None))
-        else:
-            return None
-    paths_inodes = []
-    for rel, ino in files:
-        parent = rel.rpartition("/")[0]
-        dev = dirs.get(parent)
-        if dev is None:
-            return None
-        paths_inodes.append((top + rel, dev, ino))
-    stats = stats_of(paths_inodes, known)
-    if stats is None:
-        return None
-    listing = {}
-    for rel, is_dir, size, mode in items:
-        if not is_dir:
-            st = stats[top + rel]
-            size, mode = st.st_size, st.st_mode & 0o7777
-        parent, _, name = rel.rpartition("/")
-        listing.setdefault(parent + "/" if parent else "", []).append(
-            listed(name, top + rel, is_dir, size, mode))
-    for children in listing.values():
-        children.sort(key=lambda e: e.name)
-    return listing
