@@ -64,23 +64,18 @@ def package_list(tree, packages_dir=None, listed=None):
 
     Only gather links files there, so this is exactly the set gather recorded in rpms.json; an
     addon's packages are directly in its own tree (``os/addons/<id>``), which the parent's
-    ``Packages/`` does not include. ``listed``: a list the ``(path, device, inode)`` of each
-    file is appended to, as the directories' listings gave them
-    (:func:`pungi_like.known_files.package_walk`).
+    ``Packages/`` does not include. ``listed``: a list each directory's files are appended to
+    as its listing gave them (:func:`pungi_like.known_files.package_walk`).
     """
     found = []
     root = packages_dir or os.path.join(tree, "Packages")
     walked = known_files.package_walk(root, lambda name: name.endswith(".rpm"),
                                       skip_top=("repodata", "addons"))
-    prefixes = {}
-    for path, _dev, _ino in walked:
-        folder, _, name = path.rpartition(os.sep)
-        prefix = prefixes.get(folder)
-        if prefix is None:
-            # once per directory, not per file
-            prefix = os.path.relpath(folder, tree)
-            prefix = prefixes[folder] = "" if prefix == os.curdir else prefix + os.sep
-        found.append(prefix + name)
+    for folder, _dev, files in walked:
+        # once per directory, not per file
+        prefix = os.path.relpath(folder, tree)
+        prefix = "" if prefix == os.curdir else prefix + os.sep
+        found.extend(prefix + name for name, _ino in files)
     if listed is not None:
         listed.extend(walked)
     return found
@@ -91,13 +86,11 @@ def known_stats(tree, pkgs, listed, known):
     given) from the stats the compose made of the files they are links of
     (:mod:`pungi_like.known_files`), the few others stat'ed; None when there are none or too
     many others (write_repo stats them by ``stat`` runs)."""
-    if known is None or len(listed) != len(pkgs):
+    if known is None or sum(len(files) for _f, _d, files in listed) != len(pkgs):
         return None
-    stats = known_files.stats_of(listed, known)
-    if stats is None:
-        return None
-    # write_repo looks the stats up by the tree joined with each relative path
-    return {os.path.join(tree, rel): stats[path] for rel, (path, _d, _i) in zip(pkgs, listed)}
+    # keyed as write_repo looks them up: the tree joined with each relative path
+    top = os.path.join(tree, "")
+    return known_files.stats_of(listed, known, names=[top + rel for rel in pkgs])
 
 
 class CreaterepoPhase(PhaseBase):

@@ -33,14 +33,18 @@ class InodeStats:
     def __len__(self):
         return len(self._idents)
 
-    def get(self, dev, ino):
+    def index(self):
+        """``{(st_dev, st_ino): stat}``."""
         index = self._index
         if index is None:
             with self._lock:
                 if self._index is None:
                     self._index = {(i.st_dev, i.st_ino): i for i in self._idents}
                 index = self._index
-        return index.get((dev, ino))
+        return index
+
+    def get(self, dev, ino):
+        return self.index().get((dev, ino))
 
 
 def of(compose):
@@ -63,29 +67,36 @@ def _checked(path, ino, dev):
     return st.st_ino == ino and st.st_dev == dev
 
 
-def stats_of(paths_inodes, known):
-    """``{path: stat}`` of ``paths_inodes`` (``[(path, device, d_ino or None)]`` of regular
-    files as a listing gave them, each directory's first file checked by its stat):
-    the known stat of each file found in ``known``, a stat of each other; None when more
-    than :data:`UNKNOWN_MAX` are not found or one cannot be stat'ed."""
+def stats_of(listed, known, names=None):
+    """``{path: stat}`` of the files of ``listed`` (:func:`package_walk`'s answer: each
+    directory with its device and its files' names and inodes as the listing gave them):
+    the known stat of each file ``known`` has, once the directory's first such file's stat
+    showed that the listing's inodes are its files' (else none of the directory's), a stat
+    of each other file. ``names``: the path each file is keyed by, in the listing's order
+    (default: the directory joined with its name). None when more than
+    :data:`UNKNOWN_MAX` are not found or one of them cannot be stat'ed."""
+    index = known.index()
     found, unknown = {}, []
-    checked = {}    # directory -> whether its listing's inodes are its files' (_checked)
-    for path, dev, ino in paths_inodes:
-        ident = known.get(dev, ino) if ino is not None else None
-        if ident is not None:
-            directory = os.path.dirname(path)
-            ok = checked.get(directory)
-            if ok is None:
-                ok = checked[directory] = _checked(path, ino, dev)
-            if ok:
-                found[path] = ident
-                continue
-        unknown.append(path)
+    at = 0
+    for folder, dev, files in listed:
+        ok = None
+        top = os.path.join(folder, "")
+        for name, ino in files:
+            path = names[at] if names is not None else top + name
+            at += 1
+            ident = index.get((dev, ino)) if ino is not None else None
+            if ident is not None:
+                if ok is None:
+                    ok = _checked(top + name, ino, dev)
+                if ok:
+                    found[path] = ident
+                    continue
+            unknown.append((path, top + name))
     if len(unknown) > UNKNOWN_MAX:
         return None
     try:
-        for path in unknown:
-            found[path] = os.stat(path)
+        for path, real in unknown:
+            found[path] = os.stat(real)
     except OSError:
         return None
     return found
@@ -95,7 +106,8 @@ def package_walk(root, keep, skip_top=()):
     """os.walk's files of ``root`` (links to directories not followed, unreadable directories
     left out; ``skip_top``: names of ``root``'s directories not walked), in its order -
     each directory's file names sorted, then its directories by name - for the names
-    ``keep`` accepts: ``[(path, device, d_ino)]``, the device of the directory listed."""
+    ``keep`` accepts: ``[(directory, device, [(name, d_ino)])]``, a directory's device by
+    its stat, the inode None for an entry that is not a regular file (a link to one)."""
     found = []
 
     def walk(top, dev, first):
@@ -116,8 +128,8 @@ def package_walk(root, keep, skip_top=()):
             elif not (first and entry.name in skip_top) and not entry.is_symlink():
                 dirs.append(entry)
         files.sort(key=lambda e: e.name)
-        found.extend((e.path, dev, e.inode() if e.is_file(follow_symlinks=False) else None)
-                     for e in files)
+        found.append((top, dev, [(e.name, e.inode() if e.is_file(follow_symlinks=False)
+                                  else None) for e in files]))
         for entry in sorted(dirs, key=lambda e: e.name):
             try:
                 sub_dev = entry.stat().st_dev

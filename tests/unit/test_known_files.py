@@ -51,12 +51,13 @@ def test_package_list_is_os_walk_s_and_gives_the_inodes_listed(tmp_path):
     assert found == ["Packages/d.rpm", "Packages/top.rpm", "Packages/a/y.rpm",
                      "Packages/a/b/deep.rpm", "Packages/a/repodata/kept.rpm",
                      "Packages/b/a.rpm", "Packages/b/z.rpm"]
-    assert [path for path, _dev, _ino in listed] == [str(tree / rel) for rel in found]
-    for path, dev, ino in listed:
-        st = os.stat(path, follow_symlinks=False)
-        assert dev == st.st_dev
+    paths = [(folder, dev, os.path.join(folder, name), ino) for folder, dev, files in listed
+             for name, ino in files]
+    assert [path for _folder, _dev, path, _ino in paths] == [str(tree / rel) for rel in found]
+    for folder, dev, path, ino in paths:
+        assert dev == os.stat(folder).st_dev
         # the link's own inode is not its target's: none is given for it
-        assert ino == (None if os.path.islink(path) else st.st_ino)
+        assert ino == (None if os.path.islink(path) else os.stat(path).st_ino)
     # an addon's tree: its packages directly in it, its own repodata left out
     assert createrepo.package_list(str(tree), packages_dir=str(pkgs / "b")) == [
         "Packages/b/a.rpm", "Packages/b/z.rpm"]
@@ -108,12 +109,17 @@ def test_a_listing_whose_inodes_are_not_its_files_is_not_taken(tmp_path):
         (other / name).write_bytes(b"other bytes, another size")
     dev = os.stat(other).st_dev
     # the listing gives the sources' inodes for the tree's (other) files
-    forged = [(str(other / name), dev, os.stat(src).st_ino)
-              for name, src in zip(("a.rpm", "b.rpm"), sources)]
+    forged = [(str(other), dev, [(name, os.stat(src).st_ino)
+                                 for name, src in zip(("a.rpm", "b.rpm"), sources)])]
     stats = known_files.stats_of(forged, known)
-    for path, _dev, _ino in forged:
-        assert not isinstance(stats[path], Ident)
-        assert stats[path].st_size == len(b"other bytes, another size")
+    assert sorted(stats) == [str(other / "a.rpm"), str(other / "b.rpm")]
+    for st in stats.values():
+        assert not isinstance(st, Ident)
+        assert st.st_size == len(b"other bytes, another size")
+    # the same listing with the files' own inodes: taken... when they are known (here: not)
+    stats = known_files.stats_of([(str(other), dev, [(n, os.stat(other / n).st_ino)
+                                                     for n in ("a.rpm", "b.rpm")])], known)
+    assert all(not isinstance(st, Ident) for st in stats.values())
 
 
 def test_too_many_unknown_files_leave_the_stats_to_write_repo(tmp_path, monkeypatch):
