@@ -227,15 +227,21 @@ def payload_ahead(compose):
     return thread
 
 
-def rpms_ahead(compose):
+def rpms_ahead(compose, old=()):
     """When the gathers ended (the units that add rpms.json's entries) and some entry came
     from a unit that ran here (so metadata.write writes the payload rather than copying an
     old compose's: ``metadata.payload_source``), rpms.json's payload bytes made in a thread
     beside the units after the gathers (``RpmsRecorder.encode_ahead``), not after the last
-    unit: a changed re-run's or a cold compose's end."""
+    unit: a changed re-run's or a cold compose's end. With ``old`` (the composes the diff
+    is made against): the diff's imports made in a thread as well
+    (``composediff.import_ahead``): packages may differ from the old compose's."""
     rpms = compose.rpms
     if rpms.replayed_from() is None and rpms.entries_count():
         rpms.encode_ahead(compose.compose_info())
+        if old:
+            from pungi_like import composediff
+
+            composediff.import_ahead()
 
 
 def metadata_unit(compose, after_phases):
@@ -295,7 +301,9 @@ def metadata_unit(compose, after_phases):
                 log_path=compose.paths.global_log())
 
 
-def run_compose(compose, phase_objects, skipped, args):
+def run_compose(compose, phase_objects, skipped, args, old=()):
+    """The phases' units run by the scheduler; ``old``: the composes the diff after them is
+    made against."""
     conf = compose.conf
     compose.skipped_phases = skipped  # phases ask it (is the DVD bootable?) while planning
     units = []
@@ -325,7 +333,7 @@ def run_compose(compose, phase_objects, skipped, args):
     scheduler = Scheduler(units, compose, workers, skipped_phases=skipped, progress=progress)
     scheduler.reuse_pool = getattr(compose, "reuse_pool", None)
     compose.scheduler = scheduler
-    scheduler.phase_end_hooks.setdefault("gather", []).append(lambda: rpms_ahead(compose))
+    scheduler.phase_end_hooks.setdefault("gather", []).append(lambda: rpms_ahead(compose, old))
     try:
         for phase in active:
             phase.start_early()
@@ -754,7 +762,7 @@ def _main(argv, args, parser, precheck=None, gc_paused=False):
         if gc_paused:
             gc.enable()   # paused by the entry point for the start (compose_driver.main)
         ahead = read_ahead(compose, old_composes)
-        run_compose(compose, phase_objects, skipped, args)
+        run_compose(compose, phase_objects, skipped, args, old_composes)
         gc.freeze()
         # what the manifests were written from, for the diff and the report
         payload = compose.rpms.payload()

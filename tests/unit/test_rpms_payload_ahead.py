@@ -62,3 +62,42 @@ def test_not_taken_after_an_entry_was_added_or_for_another_document(tmp_path, la
     assert got == expected
     if late == "entry":
         assert b"z-1-1.noarch.rpm" in got[0]
+
+
+class _Compose:
+    def __init__(self, rec):
+        self.rpms = rec
+
+    @staticmethod
+    def compose_info():
+        return _info(1)
+
+
+@pytest.mark.parametrize("old, ran, imported", [
+    ([("Peer-1", "/old")], True, True),     # a changed re-run: the diff compares packages
+    ([], True, False),                      # a cold compose: no diff
+    ([("Peer-1", "/old")], False, False),   # nothing added by a unit here (a no-op): no diff
+])
+def test_the_diff_s_imports_made_when_the_gathers_ended(monkeypatch, old, ran, imported):
+    """compose_run.rpms_ahead: with an old compose to diff against and entries added by the
+    units that ran, the diff's imports (rpm's, 0.06 s at its first import) start in a thread
+    when the gathers end, not after the last unit."""
+    from pungi_like import composediff
+    from pungi_like.cli import compose_run
+
+    started = []
+    monkeypatch.setattr(composediff, "import_ahead", lambda: started.append(True))
+    rec = _recorder() if ran else md.RpmsRecorder()
+    compose_run.rpms_ahead(_Compose(rec), old)
+    if ran:
+        rec._ahead_thread.join()
+    assert started == ([True] if imported else [])
+
+
+def test_import_ahead_imports_rpm():
+    import sys
+
+    from pungi_like import composediff
+
+    composediff.import_ahead().join()
+    assert "rpm" in sys.modules
