@@ -607,6 +607,7 @@ class Scheduler:
         #: ``{phase: [callable]}`` called (in the scheduler's thread, once) when every unit of
         #: the phase has ended; a hook only starts work of its own (a thread)
         self.phase_end_hooks = {}
+        self._due_hooks = []      # (phase, hook) of phases that ended, called after the scan
         self.stop = threading.Event()
         self.output_hashes = {}
         self.ran_outputs = {}     # unit that ran -> the outputs it returned
@@ -1061,11 +1062,19 @@ class Scheduler:
             if all(self.state[n] not in ("pending", "running") for n in names):
                 self.compose.log.info("[DONE ] ---------- PHASE: %s ----------", phase.upper())
                 self.compose.notify("phase-stop", phase_name=phase)
-                for hook in self.phase_end_hooks.pop(phase, ()):
-                    try:
-                        hook()
-                    except Exception as exc:  # noqa: B902 - a hook only saves time
-                        self.compose.log.warning("after phase %s: %s", phase, exc)
+                # called once the units this end lets start are started (``_run_due_hooks``):
+                # a hook's thread start waited for the interpreter lock, and the next unit with it
+                self._due_hooks += [(phase, hook) for hook in self.phase_end_hooks.pop(phase, ())]
+
+    def _run_due_hooks(self):
+        """The hooks of the phases that ended (``phase_end_hooks``), after the scan that started
+        the units their ends let start."""
+        due, self._due_hooks = self._due_hooks, []
+        for phase, hook in due:
+            try:
+                hook()
+            except Exception as exc:  # noqa: B902 - a hook only saves time
+                self.compose.log.warning("after phase %s: %s", phase, exc)
 
     def _run_unit_and_signal(self, unit, early):
         """``_run_unit``, then the unit's end made known to units taken early after it."""
@@ -1308,6 +1317,7 @@ class Scheduler:
                             self._phase_event(unit, "start")
                             running[pool.submit(self._run_unit_and_signal, unit, early)] = name
                     self.progress.update([running[f] for f in running])
+                self._run_due_hooks()
                 if not running:
                     break
                 done, _ = concurrent.futures.wait(

@@ -763,3 +763,20 @@ def test_a_phase_end_hook_runs_once_after_the_phases_last_unit(tmp_path):
     assert len(calls) == 1
     assert calls[0] >= max(times[("end", "gather.A.x86_64")], times[("end", "gather.B.x86_64")])
     assert calls[0] <= times[("end", "createrepo.A.x86_64")]
+
+
+def test_a_phase_end_hook_runs_after_the_units_the_end_lets_start_were_started(tmp_path):
+    """A hook's own start (a thread of the driver's) does not hold back the units that the
+    phase's end lets start: they are started first (compose_run.rpms_ahead's threads started
+    when the gathers end waited for the interpreter lock before createrepo started)."""
+    order, lock = [], threading.Lock()
+    units = [
+        Unit("gather.A.x86_64", record_run(order, lock, 0.05)),
+        Unit("createrepo.A.x86_64", record_run(order, lock, 0.1), needs=["gather.A.x86_64"]),
+    ]
+    scheduler = Scheduler(units, FakeCompose(tmp_path), max_workers=2)
+    states = []
+    scheduler.phase_end_hooks["gather"] = [
+        lambda: states.append(scheduler.state["createrepo.A.x86_64"])]
+    scheduler.run()
+    assert states == ["running"]
