@@ -21,10 +21,13 @@ for people.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 from dataclasses import dataclass
 
 from .errors import PungiLikeError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ComposeDiffError", "compose_in_memory", "diff_composes", "format_text",
            "load_compose"]
@@ -112,22 +115,16 @@ def _compare_evr(a, b):
     return rpm.labelCompare(a, b)
 
 
-def import_ahead():
+def preload():
     """Import what a diff with changed packages uses (rpm's EVR comparison and header reads)
-    in a thread, now: the PyPI ``rpm`` package finds the system's bindings by running a
-    Python interpreter twice (0.06 s of wall at its first import), which a changed re-run's
-    diff paid after its last unit. Returns the thread."""
-    import threading
-
-    def load():
-        try:
-            import rpm  # noqa: F401 - imported for the diff later
-        except ImportError:
-            pass    # the diff says so when it needs it
-
-    thread = threading.Thread(target=load, name="diff-import-ahead", daemon=True)
-    thread.start()
-    return thread
+    now, in the caller's thread (``compose_run.rpms_ahead``: the thread making rpms.json's
+    payload when the gathers ended): the PyPI ``rpm`` package finds the system's bindings
+    by running a Python interpreter twice (0.06 s of wall at its first import), which a
+    changed re-run's diff paid after its last unit."""
+    try:
+        import rpm  # noqa: F401 - imported for the diff later
+    except Exception as exc:  # noqa: B902 - the diff imports it again and says why
+        log.debug("rpm not imported ahead: %s", exc)
 
 
 def _package_map(compose, variant, arch, names=None):

@@ -447,7 +447,7 @@ class RpmsRecorder:
         #: ``same_rpms_payload``); not the bytes themselves: 35 MB at the size of Fedora
         self.written_payload = (length, payload_digest)
 
-    def encode_ahead(self, compose_info):
+    def encode_ahead(self, compose_info, then=None):
         """Make the payload's bytes (as :meth:`write` writes them, with ``compose_info``'s
         document) in a thread now, for a :meth:`write` after the units that add entries
         ended: the compose's driver starts it when the gathers ended, beside the units after
@@ -455,8 +455,9 @@ class RpmsRecorder:
         instead of after the last unit, where the record thread takes the lock too. The bytes
         are taken only if no entry was added since and the document is the same (else
         :meth:`write` makes them as before); they are held until then (3.5 MB at 10,000
-        RPMs)."""
-        thread = threading.Thread(target=self._encode_ahead, args=(compose_info,),
+        RPMs). ``then``: called in the same thread afterwards (a thread's start waits for the
+        interpreter lock: one start for both)."""
+        thread = threading.Thread(target=self._encode_ahead, args=(compose_info, then),
                                   name="rpms-ahead", daemon=True)
         with self._lock:
             if self._ahead_thread is not None:
@@ -464,7 +465,14 @@ class RpmsRecorder:
             self._ahead_thread = thread
         thread.start()
 
-    def _encode_ahead(self, compose_info):
+    def _encode_ahead(self, compose_info, then=None):
+        try:
+            self._encode_payload(compose_info)
+        finally:
+            if then is not None:
+                then()
+
+    def _encode_payload(self, compose_info):
         try:
             with self._lock:
                 resolved, changes = self._resolved(), self._changes

@@ -233,15 +233,16 @@ def rpms_ahead(compose, old=()):
     old compose's: ``metadata.payload_source``), rpms.json's payload bytes made in a thread
     beside the units after the gathers (``RpmsRecorder.encode_ahead``), not after the last
     unit: a changed re-run's or a cold compose's end. With ``old`` (the composes the diff
-    is made against): the diff's imports made in a thread as well
-    (``composediff.import_ahead``): packages may differ from the old compose's."""
+    is made against): the diff's imports made in that thread afterwards
+    (``composediff.preload``): packages may differ from the old compose's."""
     rpms = compose.rpms
     if rpms.replayed_from() is None and rpms.entries_count():
-        rpms.encode_ahead(compose.compose_info())
+        then = None
         if old:
             from pungi_like import composediff
 
-            composediff.import_ahead()
+            then = composediff.preload
+        rpms.encode_ahead(compose.compose_info(), then=then)
 
 
 def metadata_unit(compose, after_phases):

@@ -80,24 +80,30 @@ class _Compose:
 ])
 def test_the_diff_s_imports_made_when_the_gathers_ended(monkeypatch, old, ran, imported):
     """compose_run.rpms_ahead: with an old compose to diff against and entries added by the
-    units that ran, the diff's imports (rpm's, 0.06 s at its first import) start in a thread
-    when the gathers end, not after the last unit."""
+    units that ran, the diff's imports (rpm's, 0.06 s at its first import) are made in the
+    payload's thread when the gathers end, not after the last unit."""
+    import threading
+
     from pungi_like import composediff
     from pungi_like.cli import compose_run
 
-    started = []
-    monkeypatch.setattr(composediff, "import_ahead", lambda: started.append(True))
+    threads = []
+    monkeypatch.setattr(composediff, "preload",
+                        lambda: threads.append(threading.current_thread().name))
     rec = _recorder() if ran else md.RpmsRecorder()
     compose_run.rpms_ahead(_Compose(rec), old)
     if ran:
         rec._ahead_thread.join()
-    assert started == ([True] if imported else [])
+    assert threads == (["rpms-ahead"] if imported else [])
+    if ran:
+        # the payload was made all the same
+        assert rec._ahead is not None
 
 
-def test_import_ahead_imports_rpm():
+def test_preload_imports_rpm():
     import sys
 
     from pungi_like import composediff
 
-    composediff.import_ahead().join()
+    composediff.preload()
     assert "rpm" in sys.modules
