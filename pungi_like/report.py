@@ -22,16 +22,13 @@ rebuilt for an old compose (``python -m pungi_like.report <compose dir>``):
 
 from __future__ import annotations
 
-import datetime
-import functools
-import hashlib
-import html
 import json
 import logging
 import os
 
-from .fileutil import write_atomic
-from .media.templates import TEMPLATE_DIR
+from . import report_render
+from .report_render import TEMPLATE_DIR, write_page  # noqa: F401 - the pages' writer
+from .report_render import environment as _environment  # noqa: F401 - its templates
 
 log = logging.getLogger("pungi_like.report")
 
@@ -116,7 +113,7 @@ def gantt(units, width=900, row=16, label_width=300):
         x = label_width + (u["start"] - t0) * scale
         w = max((u["end"] - u["start"]) * scale, 1.5)
         colour = COLOURS.get(u.get("result"), "#607d8b")
-        name = html.escape(u["unit"])
+        name = _escape(u["unit"])
         reused = bool(u.get("reused"))
         title = "%s: %s, %.2f s%s%s" % (u["unit"], u.get("result"), u["end"] - u["start"],
                                          ", reused" if reused else "",
@@ -125,8 +122,8 @@ def gantt(units, width=900, row=16, label_width=300):
                                                        " (reused)" if reused else ""))
         out.append('<rect class="unit-bar result-%s%s" data-unit="%s" x="%.1f" y="%d" '
                    'width="%.1f" height="%d" fill="%s"><title>%s</title></rect>'
-                   % (html.escape(u.get("result") or "unknown"), " reused" if reused else "",
-                      name, x, y, w, row - 4, colour, html.escape(title)))
+                   % (_escape(u.get("result") or "unknown"), " reused" if reused else "",
+                      name, x, y, w, row - 4, colour, _escape(title)))
         if reused:
             out.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="url(#reused)"/>'
                        % (x, y, w, row - 4))
@@ -208,7 +205,8 @@ def _images(topdir):
                 out.append({"variant": variant, "arch": arch, "path": img.get("path"),
                             "type": img.get("type"), "format": img.get("format"),
                             "size": img.get("size"), "bootable": img.get("bootable"),
-                            "checksums": sorted((img.get("checksums") or {}).items()),
+                            "checksums": [list(item) for item in sorted(
+                                (img.get("checksums") or {}).items())],
                             "boot": boots.get(img.get("path"), []),
                             "href": os.path.join("..", "..", "compose", img.get("path", ""))})
     return out
@@ -286,11 +284,11 @@ def _tasks(topdir, task_info, weburl):
             for i in ids]
 
 
-def _fmt_ts(ts):
-    if ts is None:
-        return ""
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime(
-        "%Y-%m-%d %H:%M:%S UTC")
+def _escape(text):
+    """What ``html.escape`` gives (quotes too), without importing ``html`` and its entity
+    tables into the driver, which makes the report's context (``report_page``)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") \
+        .replace('"', "&quot;").replace("'", "&#x27;")
 
 
 #: {compose top directory: _rpms_trees} of finished composes read by ``warm_up``
@@ -323,56 +321,9 @@ def warm_up(finished_topdir=None):
     """What the report of a compose needs before the compose ends, made ahead (the driver
     calls this in a thread while the units run): the templates compiled and the rpms.json
     trees of ``finished_topdir`` (a finished compose: the previous one) read."""
-    env = _environment()
-    for name in ("report.html.j2", "index.html.j2"):
-        env.get_template(name)
+    report_render.warm_up()
     if finished_topdir:
         _preloaded[os.path.abspath(finished_topdir)] = _rpms_trees(finished_topdir)
-
-
-@functools.lru_cache(maxsize=1)
-def _environment():
-    """The Jinja environment, made once (its templates are compiled once a process)."""
-    import jinja2
-
-    options = dict(autoescape=True, trim_blocks=True, lstrip_blocks=True)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(TEMPLATE_DIR,
-                                                                           "report")),
-                             undefined=jinja2.StrictUndefined,
-                             bytecode_cache=_bytecode_cache(jinja2, options), **options)
-    env.filters["ts"] = _fmt_ts
-    env.filters["size"] = lambda n: "" if n is None else "{:,}".format(int(n))
-    return env
-
-
-def _bytecode_cache(jinja2, options):
-    """Jinja's cache of the compiled templates in the user's cache directory
-    (``$XDG_CACHE_HOME/pungi-like/templates``; ``PUNGI_LIKE_TEMPLATE_CACHE=0``: none): compiling
-    the two report templates cost each compose ~25 ms of CPU beside its units (a no-op
-    re-run's wall is its CPU). An entry is used only for the same template source (Jinja's
-    checksum), Jinja and Python (its magic) and these ``options`` (in the file names); one
-    that cannot be read or written only means compiling, as without a cache."""
-    if os.environ.get("PUNGI_LIKE_TEMPLATE_CACHE") == "0":
-        return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    tag = hashlib.sha256(repr((sorted(options.items()), jinja2.__version__)).encode())
-
-    class Cache(jinja2.FileSystemBytecodeCache):
-        def load_bytecode(self, bucket):
-            try:
-                super().load_bytecode(bucket)
-            except Exception:  # noqa: B902 - damaged or foreign: compiled again
-                bucket.reset()
-
-        def dump_bytecode(self, bucket):
-            try:
-                os.makedirs(self.directory, mode=0o700, exist_ok=True)
-                super().dump_bytecode(bucket)
-            except Exception as exc:  # noqa: B902 - the cache only saves time
-                log.debug("template cache not written: %s", exc)
-
-    return Cache(os.path.join(base, "pungi-like", "templates"),
-                 "report-" + tag.hexdigest()[:16] + "-%s.cache")
 
 
 # ---- the two pages ---------------------------------------------------------------------------
@@ -385,6 +336,13 @@ def write_report(topdir, reason=None, weburl=None, task_info=None, embedded_topd
     ``embedded_topdir``: the top directory of the embedded service the compose started and
     stopped (its tasks are then not linked: its port is gone when the report is read).
     """
+    return write_page(*report_page(topdir, reason, weburl, task_info, embedded_topdir))
+
+
+def report_page(topdir, reason=None, weburl=None, task_info=None, embedded_topdir=None):
+    """(path, template, context) of ``write_report``'s page: what it renders, made here
+    without Jinja (``write_page`` renders it; so may the reuse precheck's child, given the
+    context as JSON: ``reuse_precheck.serve_report``)."""
     topdir = os.path.abspath(topdir)
     summary = compose_summary(topdir)
     timeline = _load_json(os.path.join(topdir, "logs", "global", "timeline.json")) or {}
@@ -398,22 +356,25 @@ def write_report(topdir, reason=None, weburl=None, task_info=None, embedded_topd
     counts = {}
     for u in units:
         counts[u.get("result")] = counts.get(u.get("result"), 0) + 1
-    html_text = _environment().get_template("report.html.j2").render(
-        c=summary, reason=reason, units=units, counts=sorted(counts.items(), key=str),
+    context = dict(
+        c=summary, reason=reason, units=units,
+        counts=[list(item) for item in sorted(counts.items(), key=str)],
         gantt=gantt(units), failures=_failures(topdir, units), images=_images(topdir),
         packages=packages, previous=previous, tasks=_tasks(topdir, task_info, weburl),
         weburl=weburl, embedded_topdir=embedded_topdir, colours=COLOURS)
-    path = os.path.join(topdir, REPORT_REL)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    # a report, made again by ``python -m pungi_like.report``: no fsync (each forces a
-    # journal commit, on the path of every compose's end)
-    write_atomic(path, html_text, fsync=False)
-    return path
+    return os.path.join(topdir, REPORT_REL), "report.html.j2", context
 
 
 def write_index(target_dir):
     """Write ``<target_dir>/index.html``: its composes newest first, with links to reports."""
+    return write_page(*index_page(target_dir))
+
+
+def index_page(target_dir, reports=()):
+    """(path, template, context) of ``write_index``'s page (as ``report_page``);
+    ``reports``: the paths of reports written before it is (a page made with this one)."""
     target_dir = os.path.abspath(target_dir)
+    reports = {os.path.abspath(path) for path in reports}
     composes = []
     for name in sorted(os.listdir(target_dir)):
         path = os.path.join(target_dir, name)
@@ -421,14 +382,12 @@ def write_index(target_dir):
             continue
         entry = compose_summary(path)
         entry["report"] = name + "/" + REPORT_REL.replace(os.sep, "/") \
-            if os.path.isfile(os.path.join(path, REPORT_REL)) else None
+            if os.path.join(path, REPORT_REL) in reports \
+            or os.path.isfile(os.path.join(path, REPORT_REL)) else None
         composes.append(entry)
     composes.sort(key=lambda c: (c["start"], c["id"]), reverse=True)
-    text = _environment().get_template("index.html.j2").render(
+    return os.path.join(target_dir, INDEX_NAME), "index.html.j2", dict(
         composes=composes, target=os.path.basename(target_dir))
-    path = os.path.join(target_dir, INDEX_NAME)
-    write_atomic(path, text, fsync=False)
-    return path
 
 
 def write_for_compose(compose, reason=None):

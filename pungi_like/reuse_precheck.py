@@ -570,9 +570,11 @@ def _check_dirs(by_dir, files_top, verified):
     return True
 
 
-def child(argv):
+def child(argv, serve=None):
     """``TOPDIR COMPOSE_ID``, or ``--find [--skip PATH] DIR...`` (``newest_compose``): the
-    first line names the compose checked, one line a unit follows."""
+    first line names the compose checked, one line a unit follows. ``serve`` (the forked
+    child's, :class:`Precheck`'s ``report``): after the last unit an ``["end"]`` line, then
+    ``serve(top directory checked)``."""
     import gc
 
     # a short life: its objects (the verified stats, the answers) are freed by its end, and
@@ -600,7 +602,66 @@ def child(argv):
     for record in records:
         out.write(json.dumps(check_unit(topdir, compose_id, record, verified)) + "\n")
         out.flush()
+    if serve is not None:
+        del verified, records
+        out.write('["end"]\n')
+        out.flush()
+        serve(topdir)
     return 0
+
+
+def serve_report(topdir):
+    """The forked child's second job (``Precheck(report=True)``), after its answers: the
+    compose report's pages rendered when the driver asks - so that the driver's threads,
+    which take turns at one interpreter lock, spend nothing on Jinja (its import 14 ms of
+    CPU, its templates loaded) in a re-run, whose wall is that lock's work: here Jinja is
+    imported and the templates loaded on the other core while the driver's units run (about
+    16 ms of this child's CPU; the standard library it needs is imported before the fork).
+
+    Requests are JSON lines on stdin: ``{"prepare": true}`` (``Precheck.prepare``, the
+    driver will ask: Jinja imported and the templates loaded now), then ``{"pages":
+    [[path, template, context], ...]}`` (``report.report_page`` and ``index_page``: the
+    driver makes what they show; their values JSON's) - each rendered and written
+    (``report_render.write_page``: Jinja and that module are all this child imports for
+    it); the answer a line ``["report", True, first path]`` or ``["report", False,
+    error]``. EOF (``Precheck.release``, or the driver gone) before either, and nothing is
+    imported or written. Imports after the fork come from ``sys.path`` without the working
+    directory (``python -P``'s rule for the package's children). ``topdir``: the compose
+    checked."""
+    import os as _os
+
+    out = sys.stdout
+    line = sys.stdin.buffer.readline()
+    if not line:
+        return
+    try:
+        here = _os.getcwd()
+    except OSError:
+        here = None
+    sys.path[:] = [p for p in sys.path if p not in ("", ".", here)]
+    try:
+        from pungi_like import report_render
+
+        report_render.warm_up()
+        ready = None
+    except Exception as exc:  # noqa: B902 - the driver renders the pages itself
+        ready = f"{type(exc).__name__}: {exc}"
+    try:
+        request = json.loads(line)
+        if request.get("prepare"):
+            line = sys.stdin.buffer.readline()
+            if not line:
+                return
+            request = json.loads(line)
+        if ready is not None:
+            raise RuntimeError(ready)
+        written = [report_render.write_page(path, template, context)
+                   for path, template, context in request["pages"]]
+        answer = ["report", True, written[0] if written else None]
+    except Exception as exc:  # noqa: B902 - said to the driver, which renders them itself
+        answer = ["report", False, f"{type(exc).__name__}: {exc}"]
+    out.write(json.dumps(answer) + "\n")
+    out.flush()
 
 
 def find_args(dirs, skip=None):
@@ -651,14 +712,17 @@ class _Forked:
     the path of a no-op re-run, whose units wait for them. What ``Precheck`` asks of a
     ``subprocess.Popen``: ``stdout``, ``poll``, ``kill``, ``wait``, ``returncode``."""
 
-    def __init__(self, pid, stdout):
+    def __init__(self, pid, stdout, requests=None):
         self.pid = pid
         self.stdout = stdout
+        #: the child's stdin (``serve``'s requests), or None
+        self.requests = requests
         self.returncode = None
 
     @classmethod
-    def start(cls, args):
-        """The forked child checking ``args`` (``child``'s), or None when it could not fork."""
+    def start(cls, args, serve=None):
+        """The forked child checking ``args`` (``child``'s; ``serve``: its second job, its
+        stdin a pipe from here), or None when it could not fork."""
         # what ``child`` imports, imported here: the forked child reads no module from
         # ``sys.path`` (its first entry is the working directory under ``python -m``), as
         # the isolated ``python -I -S`` child did not
@@ -667,8 +731,19 @@ class _Forked:
         import itertools  # noqa: F401
         import mmap  # noqa: F401
 
+        if serve is not None:
+            # the standard library that ``serve``'s Jinja imports and the driver imports
+            # anyway (its dataclasses, files, the config's types): imported once, here,
+            # instead of once more in the child (16 ms of its CPU), which forks that much later
+            import dataclasses  # noqa: F401
+            import hashlib  # noqa: F401
+            import pickle  # noqa: F401
+            import tempfile  # noqa: F401
+            import typing  # noqa: F401
+
         read_end, write_end = os.pipe()
         _grow_pipe(write_end)
+        asked, ask = os.pipe() if serve is not None else (None, None)
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()   # nothing the driver buffered is written twice
@@ -677,27 +752,32 @@ class _Forked:
         try:
             pid = os.fork()
         except OSError:
-            os.close(read_end)
-            os.close(write_end)
+            for fd in (read_end, write_end, asked, ask):
+                if fd is not None:
+                    os.close(fd)
             return None
         if pid == 0:    # the child: never returns into the driver
             code = 1
             try:
                 os.close(read_end)
                 null = os.open(os.devnull, os.O_RDWR)
-                os.dup2(null, 0)
+                os.dup2(null if asked is None else asked, 0)
                 os.dup2(null, 2)
                 os.dup2(write_end, 1)
                 os.closerange(3, os.sysconf("SC_OPEN_MAX"))   # as Popen's close_fds
                 sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
-                code = child(args)
+                sys.stdin = open(0, "r", encoding="utf-8", closefd=False)
+                code = child(args, serve)
                 sys.stdout.flush()
             except BaseException:  # noqa: B902 - the driver reads an ended child's silence
                 pass
             finally:
                 os._exit(code if isinstance(code, int) else 1)
         os.close(write_end)
-        return cls(pid, open(read_end, "rb", buffering=0))
+        if asked is not None:
+            os.close(asked)
+        return cls(pid, open(read_end, "rb", buffering=0),
+                   open(ask, "wb", buffering=0) if ask is not None else None)
 
     def poll(self):
         if self.returncode is None:
@@ -733,7 +813,8 @@ class Precheck:
     left out), started at once; :attr:`compose` says which, :meth:`unchanged` gives its answer
     for an old unit."""
 
-    def __init__(self, topdir=None, compose_id=None, dirs=(), skip=None, fork=False):
+    def __init__(self, topdir=None, compose_id=None, dirs=(), skip=None, fork=False,
+                 report=False):
         import threading
 
         if topdir is not None:
@@ -748,7 +829,13 @@ class Precheck:
         self._lock = threading.Lock()
         self._pending = b""
         self._ended = False
-        self.proc = _Forked.start(args) if fork and _may_fork() else None
+        #: the child wrote its last answer (``["end"]``: it serves the report now)
+        self._answered = False
+        self._reply = None
+        self.proc = _Forked.start(args, serve_report if report else None) \
+            if fork and _may_fork() else None
+        #: the child makes the report when asked (:meth:`report`; ``serve_report``)
+        self.serves = self.proc is not None and self.proc.requests is not None
         if self.proc is None:
             import subprocess
 
@@ -772,13 +859,66 @@ class Precheck:
         self._read_until(lambda: name in self._answers, timeout)
         return self._answers.get(name)
 
-    def _read_until(self, done, timeout=WAIT):
+    def prepare(self):
+        """Tell the child (``serve_report``) that the pages will be asked for: it imports
+        Jinja and loads the templates now, beside the units, not when asked."""
+        self._send({"prepare": True})
+
+    def release(self):
+        """Tell the child that no pages will be asked for: it ends after its answers,
+        importing nothing more."""
+        requests = getattr(self.proc, "requests", None)
+        self.serves = False
+        if requests is not None:
+            try:
+                requests.close()
+            except OSError:
+                pass
+
+    def _send(self, request):
+        requests = getattr(self.proc, "requests", None) if self.serves else None
+        if requests is None:
+            return False
+        try:
+            requests.write(json.dumps(request).encode() + b"\n")
+            return True
+        except (OSError, ValueError):
+            return False
+
+    def report(self, pages, timeout=60.0):
+        """``pages`` (``[(path, template, context)]``: ``report.report_page``'s and
+        ``index_page``'s) rendered and written by the child (``serve_report``): True, or
+        False when the child does not serve them, ended, could not take them (a value that
+        JSON does not give back as it is) or failed, or did not answer within ``timeout`` s
+        (then it is stopped); the caller renders them itself then (written again whole)."""
+        if not self.serves:
+            return False
+        try:
+            request = json.dumps({"pages": pages}).encode() + b"\n"
+            if json.loads(request)["pages"] != [list(page) for page in pages]:
+                return False    # a tuple, a key that is not a string
+        except (TypeError, ValueError):
+            return False
+        self._read_until(lambda: self._answered)    # its answers read first
+        with self._lock:
+            if self._ended or not self._answered:
+                return False
+            try:
+                self.proc.requests.write(request)
+            except (OSError, ValueError):
+                self._stop()
+                return False
+        self._read_until(lambda: self._reply is not None, timeout, past_end=True)
+        reply = self._reply
+        return bool(reply and reply[1] is True)
+
+    def _read_until(self, done, timeout=WAIT, past_end=False):
         import select
         import time
 
         deadline = time.monotonic() + timeout
         with self._lock:
-            while not done() and not self._ended:
+            while not done() and not self._ended and (past_end or not self._answered):
                 left = deadline - time.monotonic()
                 fd = self.proc.stdout.fileno()
                 if left <= 0 or not select.select([fd], [], [], left)[0]:
@@ -795,6 +935,10 @@ class Precheck:
                         if self._header is None:
                             self._header = (item[1], item[2]) if item[0] == "compose" \
                                 else False
+                        elif item == ["end"]:
+                            self._answered = True
+                        elif len(item) == 3 and item[0] == "report":
+                            self._reply = item
                         elif len(item) == 7:
                             self._answers[item[0]] = item
                     except (ValueError, IndexError, TypeError, KeyError):
@@ -823,6 +967,8 @@ class Precheck:
             self.proc.kill()
         self.proc.wait()
         self.proc.stdout.close()
+        if getattr(self.proc, "requests", None) is not None:
+            self.proc.requests.close()
 
     def close(self):
         """Stop the child (its answers are not needed any more); a unit waiting for an answer

@@ -77,7 +77,7 @@ def start_early_precheck(argv):
     from pungi_like.reuse_precheck import Precheck
 
     try:
-        return Precheck(dirs=found[0], skip=found[1], fork=True)
+        return Precheck(dirs=found[0], skip=found[1], fork=True, report=True)
     except OSError:
         return None
 

@@ -243,6 +243,64 @@ def rpms_ahead(compose, old=()):
 
             then = composediff.preload
         rpms.encode_ahead(compose.compose_info(), then=then)
+    if getattr(compose, "report_helper", None) is not None and rpms.replayed_from() is None:
+        # a unit ran (the precheck's child, the report's helper, was stopped when its
+        # first unit did: ``ReusePool._differs``): the driver renders the report
+        # (``report_by_helper``), its templates read now beside the units, as
+        # ``read_ahead`` reads them without a helper
+        import threading
+
+        threading.Thread(target=_warm_report, name="report-ahead", daemon=True).start()
+
+
+def _warm_report():
+    try:
+        from pungi_like import report
+
+        report.warm_up(None)
+    except Exception as exc:  # noqa: B902 - read when the report is made
+        log.debug("report not warmed up: %s", exc)
+
+
+def report_helper(compose):
+    """The reuse precheck's child that renders this compose's report pages
+    (``reuse_precheck.serve_report``), told to get ready (``Precheck.prepare``), or None
+    (the driver renders them): the pool's child, serving them, when the compose uses no
+    build service (whose tasks the report asks about; the child is then released)."""
+    pool = getattr(compose, "reuse_pool", None)
+    helper = getattr(pool, "precheck", None)
+    if helper is None or not getattr(helper, "serves", False):
+        return None
+    if compose.koji is not None:
+        helper.release()
+        return None
+    helper.prepare()
+    return helper
+
+
+def report_by_helper(compose, reason):
+    """``write_report``'s pages made here and rendered by ``compose.report_helper`` - or here
+    when it cannot (ended: a unit ran, its answers were not needed) - True; False, nothing
+    done, without a helper or when the pages cannot be made (``write_report`` says why)."""
+    helper = getattr(compose, "report_helper", None)
+    if helper is None or compose.koji is not None:
+        return False
+    from pungi_like import report
+
+    try:
+        pages = [report.report_page(compose.topdir, reason=reason)]
+        pages.append(report.index_page(os.path.dirname(compose.topdir), [pages[0][0]]))
+    except Exception:  # noqa: B902 - write_report makes them again and says what failed
+        return False
+    try:
+        if not helper.report(pages):
+            for page in pages:
+                report.write_page(*page)
+    except Exception:  # noqa: B902 - a report must not change the compose's result
+        log.exception("cannot write the compose report of %s", compose.topdir)
+        return True
+    compose.log.info("Compose report: %s", pages[0][0])
+    return True
 
 
 def metadata_unit(compose, after_phases):
@@ -500,18 +558,19 @@ def setup_reuse(compose, args, precheck=None):
     return pool, old
 
 
-def read_ahead(compose, old):
+def read_ahead(compose, old, report=True):
     """While the units run, in a thread: what the steps after them read of finished composes
     and load once (the compiled templates for the report, the newest old compose's
     images.json for the diff); a future of its ``productmd.images.Images`` (False: it has
-    none; None: read it later), for :func:`old_compose_read`."""
+    none; None: read it later), for :func:`old_compose_read`. ``report``: False when the
+    reuse precheck's child renders the report (``report_helper``): Jinja is not imported
+    here then."""
     import concurrent.futures
 
     def read():
-        from pungi_like import report
-
         try:
-            report.warm_up(None)
+            if report:
+                _warm_report()
             if not old:
                 return None
             path = os.path.join(old[0][1], "compose", "metadata", "images.json")
@@ -756,13 +815,14 @@ def _main(argv, args, parser, precheck=None, gc_paused=False):
         if compose.koji is not None:
             compose.koji.publish_compose("STARTED")
         compose.reuse_pool, old_composes = setup_reuse(compose, args, precheck)
+        compose.report_helper = report_helper(compose)
         # what exists now (modules, classes, the config, the compose) lives until the end:
         # kept out of the cyclic GC's full collections, which walked it all again (one took
         # 30 ms of a no-op re-run's 1.1 s of CPU); the same for the run's results after it
         gc.freeze()
         if gc_paused:
             gc.enable()   # paused by the entry point for the start (compose_driver.main)
-        ahead = read_ahead(compose, old_composes)
+        ahead = read_ahead(compose, old_composes, report=compose.report_helper is None)
         run_compose(compose, phase_objects, skipped, args, old_composes)
         gc.freeze()
         # what the manifests were written from, for the diff and the report
@@ -776,8 +836,10 @@ def _main(argv, args, parser, precheck=None, gc_paused=False):
         from pungi_like import report
 
         report.preload_rpms(compose.topdir, payload)
-        write_report(compose, "%d failable deliverable(s) failed" % len(
-            compose.failed_deliverables) if compose.failed_deliverables else None)
+        reason = "%d failable deliverable(s) failed" % len(
+            compose.failed_deliverables) if compose.failed_deliverables else None
+        if not report_by_helper(compose, reason):
+            write_report(compose, reason)
     except Terminated as exc:
         compose.log.error("Compose terminated by %s", exc)
         if compose.koji is not None:
