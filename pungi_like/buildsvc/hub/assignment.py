@@ -42,7 +42,7 @@ import logging
 import time
 
 import koji
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 
 from ..db import schema as s
 from .context import context
@@ -71,31 +71,97 @@ def host_data(raw):
     return data if isinstance(data, dict) else {}
 
 
-def _hosts_for_assignment(cfg, now):
+_HOST_KEYS = ("id", "name", "update_ts", "ready", "data", "arches", "capacity", "enabled")
+
+
+def _hosts_statement():
+    h, hcfg = s.host, s.host_config
+    return (select(h.c.id, h.c.name, h.c.update_ts, h.c.ready, h.c.data, hcfg.c.arches,
+                   hcfg.c.capacity, hcfg.c.enabled)
+            .select_from(h.join(hcfg, hcfg.c.host_id == h.c.id))
+            .where(hcfg.c.active.is_(True)).order_by(h.c.name))
+
+
+def _channels_statement(ids=None):
+    hc = s.host_channels
+    q = (select(hc.c.host_id, hc.c.channel_id, s.channels.c.name)
+         .select_from(hc.join(s.channels, s.channels.c.id == hc.c.channel_id))
+         .where(hc.c.active.is_(True), s.channels.c.enabled.is_(True)))
+    return q if ids is None else q.where(hc.c.host_id.in_(ids))
+
+
+def _loads_statement(ids=None):
+    t = s.task
+    q = select(t.c.host_id, t.c.state, t.c.waiting, t.c.weight, t.c.channel_id).where(
+        t.c.state.in_([STATES["OPEN"], STATES["ASSIGNED"]]))
+    return q.where(t.c.host_id.is_not(None)) if ids is None else q.where(t.c.host_id.in_(ids))
+
+
+def _expired_statement():
+    t, runs = s.task, s.scheduler_task_runs
+    return select(t.c.id, t.c.host_id, runs.c.create_ts).join(
+        runs, (runs.c.task_id == t.c.id) & (runs.c.host_id == t.c.host_id)
+        & runs.c.active.is_(True)).where(
+        t.c.state == STATES["ASSIGNED"], runs.c.create_ts < bindparam("cutoff"))
+
+
+#: the four reads of a run on PostgreSQL, compiled once (_reads_pg)
+_READS_PG = []
+
+
+def _reads_pg(cutoff):
+    """The run's reads on PostgreSQL in one round trip (psycopg's pipeline mode; they were
+    four): the assignments that timed out (:func:`expire_assignments`), the hosts with their
+    config and data, the channels of every host and the OPEN/ASSIGNED tasks of every host.
+    The last two are not limited to the hosts that may get tasks now (that needs the first
+    read's answer): :func:`_hosts_for_assignment` leaves the others' rows, as the filtered
+    reads never gave them. Returns the four lists of row tuples."""
+    if not _READS_PG:
+        from sqlalchemy.dialects.postgresql import psycopg
+
+        dialect = psycopg.dialect()
+        for q in (_expired_statement(), _hosts_statement(), _channels_statement(),
+                  _loads_statement()):
+            # (the IN lists of constants rendered: the SQL and its parameters fixed)
+            c = q.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+            _READS_PG.append((c.string, dict(c.params)))
+    raw = context.conn.connection.dbapi_connection
+    cursors = [raw.cursor() for _ in _READS_PG]
+    try:
+        with raw.pipeline():
+            for n, (cur, (sql, params)) in enumerate(zip(cursors, _READS_PG)):
+                cur.execute(sql, dict(params, cutoff=cutoff) if n == 0 else params)
+        return [cur.fetchall() for cur in cursors]
+    finally:
+        for cur in cursors:
+            cur.close()
+
+
+def _hosts_for_assignment(cfg, now, prefetched=None):
     """``({host id: host}, the createrepo channel's id)`` of the hosts that may get tasks now.
 
     Three queries a run: the hosts with their config and data, their channels (the createrepo
     channel's id comes with them: a task of that channel fits only a host serving it, so when
-    no such host is ready its id is not needed), and their OPEN/ASSIGNED tasks."""
-    h, hcfg = s.host, s.host_config
-    hosts = [dict(r._mapping) for r in context.conn.execute(
-        select(h.c.id, h.c.name, h.c.update_ts, h.c.ready, h.c.data, hcfg.c.arches,
-               hcfg.c.capacity, hcfg.c.enabled)
-        .select_from(h.join(hcfg, hcfg.c.host_id == h.c.id))
-        .where(hcfg.c.active.is_(True)).order_by(h.c.name))]
+    no such host is ready its id is not needed), and their OPEN/ASSIGNED tasks.
+    ``prefetched``: their rows, read already for every host (:func:`_reads_pg`)."""
+    if prefetched is not None:
+        host_rows, channel_rows, load_rows = prefetched
+        hosts = [dict(zip(_HOST_KEYS, r)) for r in host_rows]
+    else:
+        hosts = [dict(r._mapping) for r in context.conn.execute(_hosts_statement())]
     hosts = [x for x in hosts if x["enabled"] and x["ready"] and x["update_ts"] is not None
              and now - x["update_ts"] <= float(cfg["ready_timeout"])]
     if not hosts:
         return {}, None
     ids = sorted(x["id"] for x in hosts)
-    hc = s.host_channels
+    wanted = set(ids)
     channels = {}
     createrepo = None
-    for host_id, channel_id, channel_name in context.conn.execute(
-            select(hc.c.host_id, hc.c.channel_id, s.channels.c.name)
-            .select_from(hc.join(s.channels, s.channels.c.id == hc.c.channel_id))
-            .where(hc.c.host_id.in_(ids), hc.c.active.is_(True),
-                   s.channels.c.enabled.is_(True))):
+    if prefetched is None:
+        channel_rows = context.conn.execute(_channels_statement(ids))
+    for host_id, channel_id, channel_name in channel_rows:
+        if host_id not in wanted:
+            continue
         channels.setdefault(host_id, set()).add(channel_id)
         if channel_name == "createrepo":
             createrepo = channel_id
@@ -112,20 +178,20 @@ def _hosts_for_assignment(cfg, now):
         h["arch_set"] = set((h["arches"] or "").split()) | {"noarch"}
         h["load"], h["jobs"] = 0.0, 0
     by_id = {h["id"]: h for h in hosts}
-    t = s.task
-    rows = context.conn.execute(select(t.c.host_id, t.c.state, t.c.waiting, t.c.weight,
-                                       t.c.channel_id).where(
-        t.c.host_id.in_(sorted(by_id)), t.c.state.in_([STATES["OPEN"], STATES["ASSIGNED"]])))
+    rows = context.conn.execute(_loads_statement(sorted(by_id))) if prefetched is None \
+        else load_rows
     for h in hosts:
         h["createrepo_jobs"] = 0
-    for r in rows:
-        h = by_id[r.host_id]
+    for host_id, state, waiting, weight, channel_id in rows:
+        h = by_id.get(host_id)
+        if h is None:
+            continue
         h["jobs"] += 1
-        if not (r.state == STATES["OPEN"] and r.waiting):
-            h["load"] += float(r.weight or 0.0)
+        if not (state == STATES["OPEN"] and waiting):
+            h["load"] += float(weight or 0.0)
             # a newRepo waiting for its createrepo children does not count, or a burst of
             # parents could leave no room for the children they wait for
-            if r.channel_id == createrepo:
+            if channel_id == createrepo:
                 h["createrepo_jobs"] += 1
     return by_id, createrepo
 
@@ -154,29 +220,28 @@ def _fits(host, task, cfg, now, createrepo):
     return host["load"] == 0.0 or host["load"] + weight <= cap
 
 
-def expire_assignments(cfg, now):
-    """ASSIGNED tasks not opened within ``assign_timeout`` go back to FREE; returns them."""
+def expire_assignments(cfg, now, rows=None):
+    """ASSIGNED tasks not opened within ``assign_timeout`` go back to FREE; returns them.
+    ``rows``: those assignments (task id, host id, run time), read already (_reads_pg)."""
     from . import sched_log
 
-    t, runs = s.task, s.scheduler_task_runs
-    cutoff = now - float(cfg["assign_timeout"])
-    rows = context.conn.execute(select(t.c.id, t.c.host_id, runs.c.create_ts).join(
-        runs, (runs.c.task_id == t.c.id) & (runs.c.host_id == t.c.host_id)
-        & runs.c.active.is_(True)).where(
-        t.c.state == STATES["ASSIGNED"], runs.c.create_ts < cutoff)).all()
+    t = s.task
+    if rows is None:
+        rows = context.conn.execute(_expired_statement(), {
+            "cutoff": now - float(cfg["assign_timeout"])}).all()
     freed = []
-    for r in rows:
-        if sched_log.is_pinned(r.id, r.host_id, r.create_ts):
+    for task_id, host_id, run_ts in rows:
+        if sched_log.is_pinned(task_id, host_id, run_ts):
             continue
         res = context.conn.execute(update(t).where(
-            t.c.id == r.id, t.c.state == STATES["ASSIGNED"], t.c.host_id == r.host_id)
+            t.c.id == task_id, t.c.state == STATES["ASSIGNED"], t.c.host_id == host_id)
             .values(state=STATES["FREE"], host_id=None, start_ts=None))
         if res.rowcount == 1:
-            record_refusal(r.host_id, r.id, soft=True, now=now)
-            sched_log.log_message("assignment timed out", task_id=r.id, host_id=r.host_id,
+            record_refusal(host_id, task_id, soft=True, now=now)
+            sched_log.log_message("assignment timed out", task_id=task_id, host_id=host_id,
                                   now=now)
-            sched_log.end_run(r.id, r.host_id, now)
-            freed.append(r.id)
+            sched_log.end_run(task_id, host_id, now)
+            freed.append(task_id)
     return freed
 
 
@@ -207,8 +272,14 @@ def schedule(cfg):
     if not _locked():
         return []
     now = time.time()
-    expire_assignments(cfg, now)
-    hosts, createrepo = _hosts_for_assignment(cfg, now)
+    prefetched = None
+    if context.conn.dialect.name == "postgresql":
+        expired, *prefetched = _reads_pg(now - float(cfg["assign_timeout"]))
+        if expire_assignments(cfg, now, rows=expired):
+            prefetched = None   # the freed tasks' hosts have less load: read again
+    else:
+        expire_assignments(cfg, now)
+    hosts, createrepo = _hosts_for_assignment(cfg, now, prefetched)
     # a host with all its job slots taken gets nothing this run (_fits): when no host has a
     # free slot the FREE tasks are not even read, and the walk stops once the last slot is
     # filled (each builder poll ran this over every FREE task: 200 queued tasks, 4 full hosts)
@@ -236,10 +307,7 @@ def schedule(cfg):
             continue
         host = min(fitting, key=lambda h: (h["load"] / max(float(h["capacity"] or 1.0), 1e-6),
                                            h["jobs"], h["id"]))
-        res = context.conn.execute(update(t).where(t.c.id == task["id"],
-                                                   t.c.state == STATES["FREE"])
-                                   .values(state=STATES["ASSIGNED"], host_id=host["id"]))
-        if res.rowcount != 1:
+        if not _assign(task["id"], host["id"], now):
             continue
         host["load"] += float(task["weight"] or 0.0)
         host["jobs"] += 1
@@ -248,7 +316,6 @@ def schedule(cfg):
         if task["channel_id"] == createrepo:
             createrepo_done += 1
             host["createrepo_jobs"] += 1
-        sched_log.start_run(task["id"], host["id"], now)
         assigned.append((task["id"], host["id"]))
     if assigned:
         log.info("assigned %s", assigned)
@@ -263,6 +330,45 @@ def schedule(cfg):
         # every FREE task was read: those not assigned are left (host.getTasks asks)
         context.free_left = len(free) - len(assigned)
     return assigned
+
+
+#: an assignment on PostgreSQL in one statement (_assign): the task FREE -> ASSIGNED, and
+#: only when that row changed, its active run ended, a new one started and the message logged
+_ASSIGN_PG = text(
+    "WITH a AS (UPDATE task SET state = :assigned, host_id = :host WHERE id = :task"
+    " AND state = :free RETURNING id),"
+    " e AS (UPDATE scheduler_task_runs SET active = false"
+    " WHERE task_id IN (SELECT id FROM a) AND active IS true),"
+    " r AS (INSERT INTO scheduler_task_runs (task_id, host_id, active, create_ts)"
+    " SELECT id, :host, true, :now FROM a),"
+    " m AS (INSERT INTO scheduler_log_messages (task_id, host_id, msg_ts, msg)"
+    " SELECT id, :host, :now, :msg FROM a)"
+    " SELECT count(*) FROM a")
+
+
+def _assign(task_id, host_id, now):
+    """FREE task ``task_id`` -> ASSIGNED to ``host_id`` with a new run and its log message
+    (sched_log.start_run); False when the task was no longer FREE. On PostgreSQL one
+    statement (:data:`_ASSIGN_PG`; the four were a round trip each). Its CTEs see one
+    snapshot: the run ended is the task's active one before this statement, never the one it
+    inserts."""
+    from . import sched_log
+
+    if context.conn.dialect.name == "postgresql":
+        done = context.conn.execute(_ASSIGN_PG, {
+            "assigned": STATES["ASSIGNED"], "free": STATES["FREE"], "host": host_id,
+            "task": task_id, "now": now, "msg": "assigned"}).scalar()
+        if done != 1:
+            return False
+        sched_log.log.info("%s (task %s, host %s)", "assigned", task_id, host_id)
+        return True
+    t = s.task
+    res = context.conn.execute(update(t).where(t.c.id == task_id, t.c.state == STATES["FREE"])
+                               .values(state=STATES["ASSIGNED"], host_id=host_id))
+    if res.rowcount != 1:
+        return False
+    sched_log.start_run(task_id, host_id, now)
+    return True
 
 
 def assigned_tasks(host_id, keys):
