@@ -557,3 +557,72 @@ def test_answers_are_the_models_byte_for_byte(hub_db):
         finally:
             context.reset()
             trans.rollback()
+
+
+def _model_change_events(conn, tag_ids, agg, before=None, after=None):
+    """tag_change_events' values as Koji's tag_last_change_event reads them: per table the
+    ``agg`` of its create and of its revoke events (each bounded), over plain reads."""
+    from pungi_like.buildsvc.hub.events import _TAG_TABLES
+
+    pick = max if agg == "max" else min
+
+    def bounded(values):
+        values = [v for v in values if v is not None and (before is None or v < before)
+                  and (after is None or v > after)]
+        return [pick(values)] if values else []
+
+    out = []
+    for tname in _TAG_TABLES:
+        t = s.metadata.tables[tname]
+        rows = conn.execute(select(t.c.create_event, t.c.revoke_event)
+                            .where(t.c.tag_id.in_(tag_ids))).all()
+        out += bounded([r[0] for r in rows]) + bounded([r[1] for r in rows])
+    upd = [r[0] for r in conn.execute(select(s.tag_updates.c.update_event).where(
+        s.tag_updates.c.tag_id.in_(tag_ids)))]
+    out += [pick(upd)] if upd else []
+    erepos = [r[0] for r in conn.execute(select(s.tag_external_repos.c.external_repo_id)
+                                         .where(s.tag_external_repos.c.tag_id.in_(tag_ids)))]
+    erc = s.external_repo_config
+    rows = conn.execute(select(erc.c.create_event, erc.c.revoke_event)
+                        .where(erc.c.external_repo_id.in_(erepos))).all()
+    out += bounded([r[0] for r in rows]) + bounded([r[1] for r in rows])
+    return sorted(out)
+
+
+def test_tag_change_events_equal_the_model(hub_db):
+    """The last (first) change of a tag and its parents before (after) an event, as the
+    automatic repo check, repoInit and tagLastChangeEvent/tagFirstChangeEvent read it: the
+    same values as a read of each table, at every event of the data (with untaggings and an
+    owner change among them), with and without a bound."""
+    from pungi_like.buildsvc.hub.events import tag_change_events
+
+    db, tags, events, _other = hub_db
+    bounds = sorted(set(events)) + [max(events) + 1]
+    checked = 0
+    with db.engine.connect() as conn:
+        trans = conn.begin()
+        context.reset()
+        context.conn = conn
+        try:
+            # a tag extra of base after the data's events (rolled back at the end: the
+            # other tests share the data)
+            ev = conn.execute(insert(s.events).values(ts=5000.0)
+                              .returning(s.events.c.id)).scalar_one()
+            admin = conn.execute(select(s.users.c.id)).scalar()
+            conn.execute(insert(s.tag_extra).values(tag_id=tags["base"], key="k",
+                                                    value='"v"', create_event=ev,
+                                                    creator_id=admin, active=True))
+            bounds.append(ev + 1)
+            for ids in ([tags["base"]], [tags["top"], tags["left"], tags["right"],
+                                         tags["base"]], [tags["left"]]):
+                for agg, key in (("max", "before"), ("min", "after")):
+                    for bound in [None] + bounds:
+                        kw = {} if bound is None else {key: bound}
+                        got = sorted(tag_change_events(ids, agg, **kw))
+                        want = _model_change_events(conn, ids, agg, **kw)
+                        assert got == want, (ids, agg, kw)
+                        checked += bool(want)
+        finally:
+            context.reset()
+            trans.rollback()
+    assert checked > 20
