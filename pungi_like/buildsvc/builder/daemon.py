@@ -26,7 +26,10 @@ What this module adds to the engine, and why (doc/builder-tasks.md "On kojid's e
 * kojid's load-average gate (no new task while the 1-minute load exceeds 4 x CPUs) is off: the
   hub's capacity and MaxJobs limit the work, and on a shared machine the gate would stall every
   builder at once;
-* the idle sleep ends early when a task process ends or creates a subtask (:data:`WAKE_SIGNALS`).
+* the idle sleep ends early when a task process ends or creates a subtask (:data:`WAKE_SIGNALS`);
+  a task process that created subtasks asks ``host.getTasks`` in the same call and hands what
+  the hub assigned this host to the daemon over a pipe, which takes it without a cycle
+  (:meth:`TaskManager.take_handed`).
 * a task process is forked ahead, its hub connection open, and the next task handed to it
   (spare.py; ``--no-spare``: forked at the take, as kojid).
 
@@ -38,9 +41,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import json
 import logging
 import mmap
 import os
+import select
 import signal
 import struct
 import sys
@@ -194,6 +199,10 @@ class TaskManager(koji.daemon.TaskManager):
         #: forked): the monotonic time at which one of them last had a subtask's creation
         #: answered, written before its SIGUSR1 (TaskContext._wake_daemon; _seen_subtask)
         self.subtask_wakes = mmap.mmap(-1, 8)
+        #: a pipe from the task processes (forked after it) to the daemon: what a task
+        #: process's ``host.getTasks`` answered (TaskContext.hand_tasks, take_handed); one
+        #: line of JSON a message, written whole (at most PIPE_BUF bytes), never blocking
+        self.handed_r, self.handed_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         _libc()
 
     def shutdown(self):
@@ -686,6 +695,7 @@ class TaskManager(koji.daemon.TaskManager):
 
             TaskContext.daemon_pid = self.daemon_pid   # subtask() wakes the daemon
             TaskContext.wake_stamp = self.subtask_wakes
+            TaskContext.hand_tasks = self._hand_tasks
             woken = []
 
             def wake_parent(parent):
@@ -712,6 +722,70 @@ class TaskManager(koji.daemon.TaskManager):
                 if parent is not None:
                     wake_parent(parent)
         return super().runTask(handler)
+
+    def _hand_tasks(self, tasks, asked):
+        """In a task process: hand the daemon ``tasks``, what ``host.getTasks`` asked at
+        monotonic time ``asked`` answered (TaskContext.hand_tasks). A message that does not
+        fit in one atomic write, or a full pipe, is not sent: the daemon's cycle, which the
+        task process's wake starts as before, takes them."""
+        line = (json.dumps({"asked": asked, "pid": os.getpid(), "tasks": tasks},
+                           separators=(",", ":")) + "\n").encode()
+        if len(line) > select.PIPE_BUF:
+            return
+        try:
+            os.write(self.handed_w, line)
+        except OSError:
+            pass
+
+    def _read_handed(self):
+        """The messages in the pipe from the task processes (``[dict]``), all of them."""
+        data = b""
+        while True:
+            try:
+                chunk = os.read(self.handed_r, 65536)
+            except (BlockingIOError, InterruptedError):
+                break
+            if not chunk:
+                break
+            data += chunk
+        out = []
+        for line in data.split(b"\n"):
+            if line:
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(msg, dict) and isinstance(msg.get("tasks"), list) and \
+                        isinstance(msg.get("asked"), float):
+                    out.append(msg)
+        return out
+
+    def take_handed(self):
+        """Take the tasks a task process's ``host.getTasks`` found assigned to this host
+        (handed over the pipe; TaskContext.hand_tasks) as the cycle would take its own
+        getTasks' answer (:meth:`_take_assigned`), without the cycle: the hub's scheduler
+        assigned them in the call that made them (a newRepo's createrepo children), and the
+        cycle's reads and check-in would tell this daemon nothing new. Only the newest
+        message counts, and only when it was asked after the last cycle's getTasks (an
+        older one is that cycle's news already) and this host was ready at that cycle.
+        Returns True when a message was acted on (the cycle is not needed for it)."""
+        msgs = [m for m in self._read_handed()
+                if self.tasks_asked is None or m["asked"] > self.tasks_asked]
+        if not msgs or not self.ready or self.restart_pending:
+            return False
+        newest = max(msgs, key=lambda m: m["asked"])
+        tasks = [t for t in newest["tasks"] if isinstance(t, dict)
+                 and t.get("host_id") == self.host_id]
+        self.tasks_asked = newest["asked"]
+        if tasks:
+            self.logger.info("tasks %s handed over by task process %s",
+                             ", ".join(str(t.get("id")) for t in tasks), newest.get("pid"))
+        self._take_assigned(tasks)
+        return True
+
+    def drop_handed(self):
+        """Empty the pipe from the task processes: the cycle starting reads the queue itself."""
+        self._read_handed()
 
     def _waitTask(self, task_id, pid=None):
         pid = pid or self.pids.get(task_id)
@@ -952,6 +1026,22 @@ def _seen_subtask(tm, info):
     return 0 < made < asked
 
 
+def _took_handed(tm, info):
+    """True when ``info`` is a task process's SIGUSR1 whose subtasks it handed over and the
+    daemon took them (TaskManager.take_handed): no cycle is needed for that wake."""
+    waiter = getattr(tm, "bell_waiter", None)
+    if waiter is not None and info.si_pid == waiter.pid:
+        return False
+    take = getattr(tm, "take_handed", None)
+    if take is None:
+        return False
+    try:
+        return take()
+    except Exception:
+        log.exception("taking the tasks a task process handed over failed")
+        return False
+
+
 def _idle_until_work(tm, poll_interval, reap_alone=False):
     """The idle sleep: until ``poll_interval`` has passed or a wake signal came. With
     ``reap_alone`` (the work waiter runs) a wake that is only task processes ending
@@ -972,6 +1062,8 @@ def _idle_until_work(tm, poll_interval, reap_alone=False):
             return True
         sig = info.si_signo
         if sig == signal.SIGUSR1 and (_seen_bell(tm, info) or _seen_subtask(tm, info)):
+            continue
+        if sig == signal.SIGUSR1 and _took_handed(tm, info):
             continue
         if not reap_alone or sig != signal.SIGCHLD or tm.was_full:
             return False
@@ -1114,6 +1206,7 @@ def run(opts: BuilderOptions, tm=None, max_cycles=None) -> int:
             _drain_wakes()
             taken = False
             try:
+                tm.drop_handed()
                 tm.prefetch_cycle()
                 tm.updateBuildroots(nolocal=True)
                 tm.updateTasks()

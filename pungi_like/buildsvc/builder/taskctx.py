@@ -44,6 +44,12 @@ class TaskContext:
     #: creation was answered is written before the daemon is woken (daemon._seen_subtask)
     wake_stamp = None
 
+    #: in a task process of our daemon: ``hand_tasks(tasks, asked)`` hands the daemon the
+    #: tasks a ``host.getTasks`` asked at monotonic time ``asked`` answered (the subtasks
+    #: just made, assigned to this host in the same request), so that it takes them without
+    #: a cycle of its own (daemon.TaskManager.take_handed)
+    hand_tasks = None
+
     #: in a task process of our daemon: ``wake_parent(parent task id)`` wakes the process of
     #: the parent task waiting for this one (daemon.wake_parent_task) once, and is then None
     wake_parent = None
@@ -306,14 +312,33 @@ class TaskContext:
         try:
             # marking the wait and the first look at the children: one call
             # (with ``_create``, from subtasks_and_wait: the children are made first in the
-            # same call, and waited for by their ids once it answered)
-            with self.session.multicall(strict=True) as m:
+            # same call, and waited for by their ids once it answered). In a task process of
+            # our daemon that call also asks host.getTasks, which assigns the children at
+            # once: what it assigned to this host is handed to the daemon, which takes it
+            # without a cycle (the daemon's cycle and the hub's bell for the children are
+            # spared: TaskContext.hand_tasks)
+            hand = TaskContext.hand_tasks if create is not None else None
+            mine = None
+            with self.session.multicall(strict=hand is None) as m:
                 if create is not None:
                     create(m)
-                m.host.taskSetWait(self.task_id, ids)
+                marked = m.host.taskSetWait(self.task_id, ids)
                 first = m.host.taskWait(self.task_id)
+                if hand is not None:
+                    mine = m.host.getTasks()
+                    asked = time.monotonic()
+            if mine is not None:
+                try:
+                    tasks = mine.result
+                except Exception:   # (the daemon's own cycle takes them then)
+                    tasks = None
+                if tasks:
+                    hand(tasks, asked)
             if created is not None:
-                ids = created()
+                ids = created()   # a child's fault raises here
+            if hand is not None:
+                marked.result     # as the strict call would, in the order of the calls
+                first.result
             finished, results = self._wait_loop(ids, all, failany, canfail, deadline,
                                                 wakeable, first.result)
         finally:

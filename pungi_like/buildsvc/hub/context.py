@@ -31,6 +31,10 @@ class _Context(threading.local):
     made_event = False  # the call created an event (wrote history): set by event_id()
     ring_builders = False  # wake builders in host.waitWork after commit (work_bell.want_ring)
     ring_hosts = ()     # ids of the hosts whose builders to wake after commit (want_ring_hosts)
+    # of ring_builders: the FREE tasks the call made (work_bell.want_ring(new_task=)), and
+    # whether anything else wants the ring
+    rang_for_new = ()
+    ring_other = False
     made_events = ()    # ids of the events the call created (event_id())
     quiet_events = ()   # of those, the ones that give builders no work (quiet_event())
     # a multicall's checks kept for its later entries (hostcheck.py: the host check, the tasks
@@ -58,6 +62,8 @@ class _Context(threading.local):
         self.made_event = False
         self.ring_builders = False
         self.ring_hosts = ()
+        self.rang_for_new = ()
+        self.ring_other = False
         self.made_events = ()
         self.quiet_events = ()
         self.request_memo = None

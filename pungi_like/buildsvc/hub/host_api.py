@@ -131,8 +131,17 @@ def _getTasks():
             update_ts=now))
         host_row_changed(update_ts=now)
     rang_before, context.ring_builders = context.ring_builders, False
+    # what rang before this call: only for FREE tasks made earlier in this request (a task
+    # process's subtasks, asked for with getTasks in the same multicall), or more
+    new_before = set(context.rang_for_new) if not context.ring_other else None
     scheduler.maybe_maintain()
     assigned = scheduler.assign()
+    if rang_before and new_before and new_before <= {t for t, _h in assigned}:
+        # this run assigned every task the request made: the caller gets its own in this
+        # answer (our builder's task process hands them to its daemon, builder/taskctx.py)
+        # and the other hosts' bells ring below; the bell of every builder would only send
+        # them round a cycle that finds nothing
+        rang_before = False
     if context.ring_builders and all(h == host["id"] for _t, h in assigned):
         # the housekeeping made tasks (the automatic repo check's newRepo) and this same run
         # assigned them to the caller, who gets them in this answer: when no task is left

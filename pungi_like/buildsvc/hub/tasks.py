@@ -70,14 +70,16 @@ def make_task(method, args, kwargs=None, channel=None, arch="noarch", priority=N
         [dict(kwargs, __starstar=True)] if kwargs else []), known_tags=known_tags))
     chan = _channel_from_policy(data, req, parent)
     prio = _priority_from_policy(data, prio)
-    if state == STATES["FREE"]:
-        from .work_bell import want_ring
-
-        want_ring()   # builders waiting in host.waitWork look for it once this commits
-    return context.conn.execute(insert(s.task).values(
+    task_id = context.conn.execute(insert(s.task).values(
         state=state, create_ts=time.time(), channel_id=chan["id"], parent=parent, label=label,
         owner=owner_id, method=method, request=encode_request(method, args, kwargs),
         arch=arch, priority=prio, weight=weight).returning(s.task.c.id)).scalar_one()
+    if state == STATES["FREE"]:
+        from .work_bell import want_ring
+
+        # builders waiting in host.waitWork look for it once this commits
+        want_ring(new_task=task_id)
+    return task_id
 
 
 def _channel_from_policy(data, req, parent):

@@ -57,9 +57,15 @@ def _count(bell, host_id):
     return bell["seq"] + (bell["hosts"].get(host_id, 0) if host_id is not None else 0)
 
 
-def want_ring():
-    """The current call will ring the bell when it commits."""
+def want_ring(new_task=None):
+    """The current call will ring the bell when it commits; ``new_task``: for that FREE task,
+    which the call made (``host.getTasks`` in the same request may then assign it, and the
+    ring is not needed for it: host_api._getTasks)."""
     context.ring_builders = True
+    if new_task is None:
+        context.ring_other = True
+    else:
+        context.rang_for_new = tuple(context.rang_for_new) + (new_task,)
 
 
 def want_ring_hosts(host_ids):

@@ -137,3 +137,79 @@ def test_an_assignment_to_another_host_rings_only_that_hosts_bell(qhub):
     answer = b2.host.waitWork(two, 10)
     assert answer["seq"] == now_two and answer["seq"] != two
     assert [t["id"] for t in b2.host.getTasks()] == [second]
+
+
+def test_subtasks_assigned_in_the_request_that_made_them_ring_no_bell(qhub):
+    """A task process of our builder asks host.getTasks in the call that makes its subtasks
+    (builder/taskctx.py): the scheduler assigns them there, the caller's come in its answer
+    (its daemon takes them from it) and another host's ring that host's bell only. The bell
+    of every builder rings as before for a subtask made alone, and for one that the run left
+    FREE (no host fits it)."""
+    hub = qhub
+    hub.add_builder_hosts()
+    admin, b1, b2 = hub.session(), hub.session("b1"), hub.session("b2")
+    b1_id, b2_id = b1.host.getID(), b2.host.getID()
+    for b in (b1, b2):
+        b.host.updateHost(0.0, True)
+
+    def counts():
+        return b1.host.waitWork(None)["seq"], b2.host.waitWork(None)["seq"]
+
+    # one open task of no weight on each host: equal, so the lower id (b1) gets the next
+    parent = admin.makeTask("sleep", [1])
+    assert [t["id"] for t in b1.host.getTasks()] == [parent]
+    assert b1.host.openTask(parent)["id"] == parent
+    b1.host.setTaskWeight(parent, 0.0)
+    busy = admin.makeTask("sleep", [1])
+    assert [t["id"] for t in b2.host.getTasks()] == [busy]
+    assert b2.host.openTask(busy)["id"] == busy
+    b2.host.setTaskWeight(busy, 0.0)
+    assert b1_id < b2_id
+    before = counts()
+    with b1.multicall(strict=True) as m:
+        made = m.host.subtask("sleep", [0], parent, label="mine")
+        mine = m.host.getTasks()
+    assert [t["id"] for t in mine.result] == [made.result]
+    assert admin.getTaskInfo(made.result)["host_id"] == b1_id
+    assert counts() == before                   # no bell: b1 has it in its answer
+    # b1 loaded now: the next child goes to b2, whose bell alone rings
+    b1.host.setTaskWeight(parent, 3.0)
+    before = counts()
+    with b1.multicall(strict=True) as m:
+        other = m.host.subtask("sleep", [0], parent, label="other")
+        mine = m.host.getTasks()
+    assert admin.getTaskInfo(other.result)["host_id"] == b2_id
+    assert other.result not in [t["id"] for t in mine.result]
+    now = counts()
+    assert now[0] == before[0] and now[1] > before[1]
+    # a child no host can take (an arch no host has) stays FREE: every bell rings
+    before = counts()
+    with b1.multicall(strict=True) as m:
+        left = m.host.subtask("sleep", [0], parent, label="left", arch="s390x")
+        m.host.getTasks()
+    assert admin.getTaskInfo(left.result)["state"] == koji.TASK_STATES["FREE"]
+    now = counts()
+    assert now[0] > before[0] and now[1] > before[1]
+    # and a subtask made alone rings every bell, as before
+    before = counts()
+    b1.host.subtask("sleep", [0], parent, label="alone")
+    now = counts()
+    assert now[0] > before[0] and now[1] > before[1]
+
+
+def test_a_createrepo_child_is_taken_as_its_parent_handed_it(sqlite_qhub, demo_rpms):  # noqa: F811
+    """The newRepo task's process makes its createrepo child and asks host.getTasks in the
+    same call; the daemon takes the child from what that call answered (the pipe from its task
+    processes), without a cycle of its own, and the repo is made as before."""
+    hub = sqlite_qhub
+    s, first = _idle_builder_on_tag(hub, demo_rpms, "hand", "--wait-work")
+    s.tagBuildBypass("hand-build", "beta-2.0-1")
+    repo = _wait_repo_after(s, "hand-build", s.tagLastChangeEvent("hand-build"), timeout=60)
+    assert repo["id"] > first["id"] and repo["state"] == koji.REPO_STATES["READY"]
+    assert _pkglist(hub, "hand-build", repo["id"]) == ["alpha-1.0-1.x86_64.rpm",
+                                                       "beta-2.0-1.noarch.rpm"]
+    log = hub.builder_log("b1")
+    assert "handed over by task process" in log
+    kids = [t for t in s.listTasks(opts={"parent": repo["task_id"]})]
+    assert [k["method"] for k in kids] == ["createrepo"]
+    assert all(k["state"] == koji.TASK_STATES["CLOSED"] for k in kids)
