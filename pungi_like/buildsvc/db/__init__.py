@@ -153,11 +153,50 @@ def _note_checkin(_dbapi_conn, record):
     record.info["idle_since"] = time.monotonic()
 
 
+class _Unpinged(threading.local):
+    skip_next = False   # the thread's next checkout is not pinged (checkout_unpinged)
+    statements = 0      # statements run since checkout_unpinged began
+
+
+_unpinged = _Unpinged()
+
+
+@contextlib.contextmanager
+def checkout_unpinged():
+    """The first connection this thread checks out in the block is taken without the ping of
+    :func:`_ping_if_idle`; the caller runs its work again on another connection when the
+    first statement finds that one dead (:func:`died_before_use`): hub/dispatch.py, whose
+    requests are one transaction each. The ping was a round trip before each request that
+    followed a second of idleness (a builder's first call after a wait, the first call of a
+    tag change). Later checkouts in the block are pinged as before."""
+    _unpinged.skip_next = True
+    _unpinged.statements = 0
+    try:
+        yield
+    finally:
+        _unpinged.skip_next = False
+
+
+def died_before_use(exc) -> bool:
+    """True when ``exc`` is the disconnection of the connection taken in the last
+    :func:`checkout_unpinged` block, met by its first statement (BEGIN is sent with it): the
+    server had closed it while it sat in the pool, nothing of the block's work was done, and
+    SQLAlchemy has invalidated it (the next checkout connects anew)."""
+    from sqlalchemy.exc import DBAPIError
+
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated) and \
+        _unpinged.statements <= 1
+
+
 def _ping_if_idle(dbapi_conn, record, _proxy):
     """Ping a pooled connection that was idle for :data:`PING_AFTER_IDLE` seconds or more (the
     server may have closed it: restarted, or an idle timeout); a dead one is replaced by the
     pool (DisconnectionError). One used a moment ago is taken as it is: the ping is a round
-    trip to the server, which every request paid with ``pool_pre_ping``."""
+    trip to the server, which every request paid with ``pool_pre_ping``. Not in a
+    :func:`checkout_unpinged` block (its caller handles a dead connection)."""
+    if _unpinged.skip_next:
+        _unpinged.skip_next = False
+        return
     since = record.info.get("idle_since")
     if since is None or time.monotonic() - since < PING_AFTER_IDLE:
         return
@@ -183,6 +222,7 @@ def _count_writes(conn, _cursor, _statement, _parameters, context, _executemany)
     """Count the statements of ``conn`` that may change something (:func:`writes_of`): all
     but those compiled from a SELECT construct (a row lock of ``FOR UPDATE`` changes no
     data). Text and driver SQL count, whatever they do (a ``set_config``, an advisory lock)."""
+    _unpinged.statements += 1
     stmt = getattr(getattr(context, "compiled", None), "statement", None)
     if not getattr(stmt, "is_select", False) or getattr(stmt, "is_text", False):
         conn.info["writes"] = conn.info.get("writes", 0) + 1

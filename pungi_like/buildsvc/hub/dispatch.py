@@ -34,7 +34,7 @@ import koji
 import koji.xmlrpcplus
 
 from ..db import RerunWithSavepoints as _RerunWithSavepoints
-from ..db import is_race_error, pg_aborted, writes_of
+from ..db import checkout_unpinged, died_before_use, is_race_error, pg_aborted, writes_of
 from . import auth, faults, hostcheck, marshal, scheduler, work_bell
 from .answer_cache import Cached, Pending
 from .context import context, new_event
@@ -265,7 +265,9 @@ def handle_xmlrpc(hub, environ, body: bytes) -> bytes:
         # the last run cannot be rerun: every multicall entry gets its savepoint then
         every_savepoint = every_savepoint or not may_retry
         try:
-            with lock, _connection(hub.db, autocommit) as conn:
+            # the pooled connection is not pinged after idleness: a request whose first
+            # statement finds it dead runs again (died_before_use)
+            with lock, checkout_unpinged(), _connection(hub.db, autocommit) as conn:
                 context.reset()
                 context.hub, context.conn, context.environ = hub, conn, environ
                 context.method = name
@@ -303,6 +305,9 @@ def handle_xmlrpc(hub, environ, body: bytes) -> bytes:
             continue
         except Exception as exc:
             scheduler.rolled_back(hub)
+            if may_retry and died_before_use(exc):
+                log.info("rerunning %s on a new connection: %s", name, exc.orig)
+                continue
             if may_retry and is_race_error(exc):
                 # A concurrent transaction won (see db.is_race_error): rerun this one after a
                 # short random pause so the retries of several losers do not collide again.
