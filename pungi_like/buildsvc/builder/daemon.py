@@ -767,11 +767,12 @@ class TaskManager(koji.daemon.TaskManager):
         assigned them in the call that made them (a newRepo's createrepo children), and the
         cycle's reads and check-in would tell this daemon nothing new. Only the newest
         message counts, and only when it was asked after the last cycle's getTasks (an
-        older one is that cycle's news already) and this host was ready at that cycle.
+        older one is that cycle's news already), this host was ready at that cycle and has
+        room now (the local checks the cycle makes before a further task).
         Returns True when a message was acted on (the cycle is not needed for it)."""
         msgs = [m for m in self._read_handed()
                 if self.tasks_asked is None or m["asked"] > self.tasks_asked]
-        if not msgs or not self.ready or self.restart_pending:
+        if not msgs or not self.ready or not self._room_for_another():
             return False
         newest = max(msgs, key=lambda m: m["asked"])
         tasks = [t for t in newest["tasks"] if isinstance(t, dict)
