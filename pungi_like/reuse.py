@@ -2028,8 +2028,10 @@ def replace_names(data, old_top, old_id, new_top, new_id):
     ``direct_rewrite_safe(data, old_id, new_top)`` holds - in one replacement of the id when
     that gives the same bytes: both compose directories in one directory and named by their
     ids (a re-run in its target directory), the old id nowhere in the old directory but at
-    its end, and no two occurrences of the old id able to overlap (no proper prefix of it is
-    also its suffix). Then an occurrence of the old directory is one of the old id behind
+    its end, and the old id not a repetition of a shorter string (``(old_id +
+    old_id).find(old_id, 1)`` is its length: a conservative condition, kept from when the
+    one-pass rule was written; an id that can overlap itself, such as "0.0", is taken).
+    Then an occurrence of the old directory is one of the old id behind
     the same parent, which the id's replacement turns into the new directory, and every other
     occurrence of the old id is replaced in either way (a gather's 2 MB result: two passes
     over its bytes instead of four)."""
